@@ -1,0 +1,12 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY app app
+COPY topics topics
+COPY agents agents
+COPY providers providers
+COPY sinks sinks
+RUN pip install --no-cache-dir .
+# The worker drains in-flight requests on SIGTERM (up to the longest flow timeout).
+STOPSIGNAL SIGTERM
+CMD ["beat", "--help"]

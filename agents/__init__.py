@@ -1,0 +1,1 @@
+"""Faust agents: the per-flow request agents (``beat worker``) and the code they run."""

@@ -1,0 +1,1 @@
+"""Flows: plain async functions registered by name in ``registry.FLOWS``."""

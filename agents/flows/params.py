@@ -1,0 +1,194 @@
+"""Parameter models of every legacy flow (legacy §2), with the legacy parameter names.
+
+Unknown parameters are rejected, as the legacy dispatcher did with a TypeError,
+but here the request is dead-lettered with the validation message instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class HandleParams(Params):
+    handle: str = Field(min_length=1)
+
+
+class ProfileIdParams(Params):
+    profile_id: str = Field(min_length=1)
+
+
+class ProfileBasicParams(Params):
+    profile_id: str | None = None
+    handle: str | None = None
+
+    @model_validator(mode="after")
+    def _one_identity(self) -> "ProfileBasicParams":
+        if not self.profile_id and not self.handle:
+            raise ValueError("profile_id or handle is required")
+        return self
+
+
+class ProfileCustomParams(ProfileBasicParams):
+    max_posts: int = Field(ge=1)
+
+
+class ShortcodeParams(Params):
+    shortcode: str = Field(min_length=1)
+
+
+class PostInsightsParams(Params):
+    shortcode: str
+    handle: str
+    post_id: str
+    post_type: str
+
+
+class TaggedPostsParams(Params):
+    profile_id: str
+    max_posts: int = Field(ge=1)
+
+
+class StoryInsightsParams(Params):
+    story_id: str
+    shortcode: str
+    profile_id: str
+    handle: str
+
+
+class StoryPostsParams(Params):
+    profile_id: str
+    handle: str | None = None
+    story_ids: list[str] | None = None
+    profile_follower: int | None = None
+    profile_er: float | None = None
+    profile_static_er: float | None = None
+    profile_reels_er: float | None = None
+
+
+class FollowingParams(Params):
+    profile_id: str
+    cursor: str | None = None
+
+
+class PostLikesParams(Params):
+    shortcode: str
+    max_likes: int = 2000
+    cursor: str | None = None
+
+
+class PostCommentsParams(Params):
+    shortcode: str
+    max_comments: int | None = None
+    cursor: str | None = None
+
+
+class HashtagPostsParams(Params):
+    hashtag: str
+    max_posts: int = Field(ge=1)
+    cursor: str | None = None
+
+
+class YtProfilesParams(Params):
+    channel_ids: list[str] = Field(min_length=1)
+
+
+class YtPostsParams(Params):
+    post_ids: list[str] = Field(min_length=1)
+    playlist_id: str | None = None
+    category: str | None = None
+    topic: str | None = None
+
+
+class ChannelIdParams(Params):
+    channel_id: str
+
+
+class YtPlaylistParams(Params):
+    channel_id: str
+    max_posts: int | None = None
+
+
+class DateFilter(Params):
+    start_date: str | None = None
+    end_date: str | None = None
+
+
+class YtChannelPostsParams(Params):
+    channel_id: str
+    filter: DateFilter | None = None
+    max_posts: int | None = None
+
+
+class YtGenreParams(Params):
+    category: str
+    language: str | None = None
+
+
+class YtSearchParams(Params):
+    job_id: str
+    keywords: list[str] = Field(min_length=1)
+    start_date: str
+    end_date: str
+    categorization: bool = True
+    frequency: int | None = None
+
+
+class YtPostTypeParams(Params):
+    post_id: str
+
+
+class YtActivitiesParams(Params):
+    channel_id: str
+    max_activities: int | None = None
+
+
+class YtRelationshipParams(Params):
+    channel_id: str
+    max_relationship: int | None = None
+
+
+class CsvParams(Params):
+    """The CSV export flows take report-specific inputs; they are validated when built."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class GptData(Params):
+    handle: str
+    name: str | None = None
+    bio: str | None = None
+
+
+class GptDataWithCategory(GptData):
+    category: str
+
+
+class GptParams(Params):
+    data: GptData
+
+
+class GptAudienceAgeGenderParams(Params):
+    data: GptDataWithCategory
+
+
+class OrdersParams(Params):
+    store: str
+    limit: int = Field(250, ge=1, le=250)
+    updated_at_min: str | None = None
+    created_at_min: str | None = None
+    created_at_max: str | None = None
+
+
+class AssetParams(Params):
+    entity_type: str
+    entity_id: str
+    asset_type: str
+    original_url: str
+    platform: str
+    hash: Any = None

@@ -1,0 +1,138 @@
+"""Every legacy flow by name (legacy §2): platform, parameter model, default concurrency, handler.
+
+Default concurrency is the legacy workers × per-process concurrency. A flow whose
+provider work is not built yet has ``handler=None``: it is listed by ``beat flows``
+as disabled and a worker refuses to start an agent for it, so its requests wait on
+their topic instead of being "completed" by a stub.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from agents.flows import instagram
+from agents.flows import params as p
+from agents.flows.context import FlowContext
+from topics.models import Platform
+
+FlowHandler = Callable[[FlowContext, Any], Awaitable[dict]]
+
+IG, YT, SHOP = Platform.INSTAGRAM, Platform.YOUTUBE, Platform.SHOPIFY
+
+
+@dataclass(frozen=True, slots=True)
+class FlowSpec:
+    name: str
+    platform: Platform
+    params: type[p.Params]
+    concurrency: int
+    handler: FlowHandler | None = None
+    pending: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        return self.handler is not None
+
+
+def _planned(issue: str) -> str:
+    return f"provider work not built yet ({issue})"
+
+
+_IG_LATER = _planned("#3")
+_YT_LATER = _planned("#5")
+_CSV_LATER = "CSV exports are not scheduled in any issue yet"
+
+FLOWS: dict[str, FlowSpec] = {
+    spec.name: spec
+    for spec in (
+        # Instagram
+        FlowSpec("refresh_profile_by_handle", IG, p.HandleParams, 50, instagram.refresh_profile_by_handle),
+        FlowSpec("refresh_profile_by_profile_id", IG, p.ProfileIdParams, 5, pending=_IG_LATER),
+        FlowSpec("refresh_profile_basic", IG, p.ProfileBasicParams, 25, instagram.refresh_profile_basic),
+        FlowSpec("refresh_profile_custom", IG, p.ProfileCustomParams, 2, pending=_IG_LATER),
+        FlowSpec("refresh_post_by_shortcode", IG, p.ShortcodeParams, 5, instagram.refresh_post_by_shortcode),
+        FlowSpec("refresh_post_insights", IG, p.PostInsightsParams, 5, pending=_IG_LATER),
+        FlowSpec("refresh_profile_insights", IG, p.HandleParams, 5, pending=_IG_LATER),
+        FlowSpec("refresh_tagged_posts_by_profile_id", IG, p.TaggedPostsParams, 5, pending=_IG_LATER),
+        FlowSpec("refresh_stories_posts", IG, p.HandleParams, 5, pending=_IG_LATER),
+        FlowSpec("refresh_story_insights", IG, p.StoryInsightsParams, 5, pending=_IG_LATER),
+        FlowSpec("refresh_story_posts_by_profile_id", IG, p.StoryPostsParams, 5, pending=_IG_LATER),
+        FlowSpec("fetch_profile_followers", IG, p.ProfileIdParams, 15, pending=_IG_LATER),
+        FlowSpec("fetch_profile_following", IG, p.FollowingParams, 15, pending=_IG_LATER),
+        FlowSpec("fetch_post_likes", IG, p.PostLikesParams, 5, pending=_IG_LATER),
+        FlowSpec("fetch_post_comments", IG, p.PostCommentsParams, 5, pending=_IG_LATER),
+        FlowSpec("fetch_hashtag_posts", IG, p.HashtagPostsParams, 5, pending=_IG_LATER),
+        # YouTube
+        FlowSpec("refresh_yt_profiles", YT, p.YtProfilesParams, 50, pending=_YT_LATER),
+        FlowSpec("refresh_yt_posts", YT, p.YtPostsParams, 5, pending=_YT_LATER),
+        FlowSpec("refresh_yt_profile_insights", YT, p.ChannelIdParams, 5, pending=_YT_LATER),
+        FlowSpec("refresh_yt_posts_by_playlist_id", YT, p.YtPlaylistParams, 5, pending=_YT_LATER),
+        FlowSpec("refresh_yt_posts_by_channel_id", YT, p.YtChannelPostsParams, 25, pending=_YT_LATER),
+        FlowSpec("refresh_yt_posts_by_genre", YT, p.YtGenreParams, 5, pending=_YT_LATER),
+        FlowSpec("refresh_yt_posts_by_search", YT, p.YtSearchParams, 5, pending=_YT_LATER),
+        FlowSpec("refresh_yt_post_type", YT, p.YtPostTypeParams, 5, pending=_YT_LATER),
+        FlowSpec("fetch_yt_post_comments", YT, p.PostCommentsParams, 5, pending=_YT_LATER),
+        FlowSpec("refresh_yt_activities", YT, p.YtActivitiesParams, 5, pending=_YT_LATER),
+        FlowSpec("refresh_yt_profile_relationship", YT, p.YtRelationshipParams, 5, pending=_YT_LATER),
+        # YouTube CSV exports
+        *(
+            FlowSpec(name, YT, p.CsvParams, 5, pending=_CSV_LATER)
+            for name in (
+                "fetch_channels_csv",
+                "fetch_channel_videos_csv",
+                "fetch_playlist_videos_csv",
+                "fetch_keyword_videos_csv",
+                "fetch_video_details_csv",
+                "fetch_channel_monthly_stats_csv",
+                "fetch_channel_daily_stats_csv",
+                "fetch_channel_demographic_csv",
+                "fetch_channel_audience_geography_csv",
+                "fetch_channel_engagement_csv",
+                "fetch_ad_vs_organic_csv",
+            )
+        ),
+        # GPT enrichment
+        FlowSpec("refresh_instagram_gpt_data_base_gender", IG, p.GptParams, 15, pending=_YT_LATER),
+        FlowSpec("refresh_instagram_gpt_data_base_location", IG, p.GptParams, 15, pending=_YT_LATER),
+        FlowSpec("refresh_instagram_gpt_data_base_categ_lang_topics", IG, p.GptParams, 15, pending=_YT_LATER),
+        FlowSpec("refresh_instagram_gpt_data_audience_age_gender", IG, p.GptAudienceAgeGenderParams, 15, pending=_YT_LATER),
+        FlowSpec("refresh_instagram_gpt_data_audience_cities", IG, p.GptParams, 15, pending=_YT_LATER),
+        FlowSpec("refresh_instagram_gpt_data_gender_location_lang", IG, p.GptParams, 25, pending=_YT_LATER),
+        # Other
+        FlowSpec("refresh_orders_by_store", SHOP, p.OrdersParams, 5, pending=_YT_LATER),
+        FlowSpec("asset_upload_flow", IG, p.AssetParams, 75, pending=_planned("#4")),
+        FlowSpec("asset_upload_flow_stories", IG, p.AssetParams, 15, pending=_planned("#4")),
+    )
+}
+
+
+class UnknownFlow(LookupError):
+    pass
+
+
+def get_flow(name: str) -> FlowSpec:
+    try:
+        return FLOWS[name]
+    except KeyError:
+        raise UnknownFlow(f"unknown flow {name!r}") from None
+
+
+def select_flows(globs: Iterable[str] | None, disabled: Iterable[str] = ()) -> list[FlowSpec]:
+    """The enabled flows matching any glob (all enabled flows when none is given).
+
+    A glob that matches no flow at all is an error, so a typo never starts an idle worker.
+    """
+    disabled = set(disabled)
+    patterns = list(globs or ["*"])
+    chosen: dict[str, FlowSpec] = {}
+    for pattern in patterns:
+        matched = [spec for name, spec in FLOWS.items() if fnmatch.fnmatchcase(name, pattern)]
+        if not matched:
+            raise UnknownFlow(f"--flows {pattern!r} matches no flow")
+        for spec in matched:
+            if spec.enabled and spec.name not in disabled:
+                chosen[spec.name] = spec
+    return list(chosen.values())

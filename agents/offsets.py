@@ -1,0 +1,87 @@
+"""Safe offset tracking for faust-streaming's consumer.
+
+faust-streaming 0.15.3 decides what to commit from the list of acked offsets per
+partition, and two things let it commit past a message that was never processed:
+
+* its contiguity check compares the first acked offset with the committed one
+  using ``> 1`` and skips the check when the committed offset is 0 or unknown,
+  so a single in-flight message at the head of a partition is jumped over
+  (faust-streaming issue #606; the upstream fix is unmerged);
+* during a rebalance, streams "skip" buffered messages and ack them, and late
+  acks from the previous generation land in the new generation's bookkeeping.
+
+This consumer only records acks that belong to the current generation, for a
+partition still assigned, while flow control is active; and it never commits
+beyond the lowest offset still being processed. Every other behaviour is
+faust's own. Unprocessed messages are therefore redelivered (duplicates are
+expected and every write is idempotent) instead of being lost.
+"""
+
+from __future__ import annotations
+
+from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP, Message
+
+
+class SafeOffsetConsumer(faust_aiokafka.Consumer):
+    def ack(self, message: Message) -> bool:
+        app = self.app
+        if (
+            message.generation_id != app.consumer_generation_id
+            or not app.flow_control.is_active()
+            or message.tp not in self.assignment()
+        ):
+            # Marked acked so faust stops waiting for it, but not recorded:
+            # its offset will be read again after the rebalance.
+            message.acked = True
+            return False
+        return super().ack(message)
+
+    def _lowest_in_flight(self, tp: TP) -> int | None:
+        generation = self.app.consumer_generation_id
+        offsets = [
+            m.offset
+            for m in list(self._unacked_messages)
+            if m.tp == tp and not m.acked and m.generation_id == generation
+        ]
+        return min(offsets) if offsets else None
+
+    def _fill_gaps(self, tp: TP, acked: list[int]) -> None:
+        # Offsets that do not exist (compaction, transaction markers) count as acked.
+        gaps = self._gap[tp]
+        if not gaps or not acked:
+            return
+        top = max(acked)
+        for interval in sorted(gaps.overlap(0, top), key=lambda i: i.begin):
+            acked.extend(range(interval.begin, interval.end))
+        gaps.chop(0, max(acked) + 1)
+
+    def _new_offset(self, tp: TP) -> int | None:
+        acked = self._acked[tp]
+        if not acked:
+            return None
+        self._fill_gaps(tp, acked)
+        acked.sort()
+        committed = self._committed_offset[tp]
+        if committed is not None and acked[0] > committed:
+            return None  # the message at the committed position is still in flight
+        floor = self._lowest_in_flight(tp)
+        run_end = acked[0]
+        taken = 1
+        while taken < len(acked) and acked[taken] <= run_end + 1:
+            run_end = max(run_end, acked[taken])
+            taken += 1
+        if floor is not None and run_end >= floor:
+            taken = sum(1 for offset in acked[:taken] if offset < floor)
+            if taken == 0:
+                return None
+            run_end = acked[taken - 1]
+        batch = acked[:taken]
+        del acked[:taken]
+        self._acked_index[tp].difference_update(batch)
+        return run_end + 1
+
+
+def install(app) -> None:
+    """Make ``app`` build its consumer from :class:`SafeOffsetConsumer`."""
+    app.transport.Consumer = SafeOffsetConsumer

@@ -1,0 +1,268 @@
+"""The ``beat`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.settings import Settings, SettingsError, dump_json, load_settings
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def connected(settings: Settings) -> Settings:
+    """Settings with service URLs filled from a running ``beat up`` (its endpoints.json) when not configured."""
+    if settings.kafka_url and settings.database_url:
+        return settings
+    endpoints_file = settings.data_dir / "endpoints.json"
+    if not endpoints_file.exists():
+        missing = [name for name, value in (("BEAT_KAFKA_URL", settings.kafka_url),
+                                            ("BEAT_DATABASE_URL", settings.database_url)) if not value]
+        raise SettingsError(f"{' and '.join(missing)} not set, and no running `beat up` found "
+                            f"({endpoints_file} does not exist)")
+    endpoints = json.loads(endpoints_file.read_text())
+    return settings.model_copy(update={
+        "kafka_url": settings.kafka_url or endpoints["kafka"],
+        "database_url": settings.database_url or endpoints["database"],
+    })
+
+
+def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+    from app.stack import run_up
+
+    return run_up(settings, sandbox=args.sandbox)
+
+
+def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+    from agents.flows.registry import UnknownFlow, select_flows
+    from agents.worker import DrainingWorker, build_worker_app
+
+    settings = connected(settings)
+    try:
+        flows = select_flows(args.flows, settings.disabled_flows)
+    except UnknownFlow as exc:
+        print(f"beat worker: {exc}", file=sys.stderr)
+        return 2
+    if not flows:
+        print("beat worker: no enabled flow selected", file=sys.stderr)
+        return 2
+    app, runtime = build_worker_app(settings, flows)
+    worker = DrainingWorker(app, runtime, loglevel=settings.log_level.lower().replace("warning", "warn"),
+                            quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
+    return 0
+
+
+def cmd_sink(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001
+    from sinks.runner import run_sink
+    from sinks.schema import migrate
+
+    settings = connected(settings)
+    migrate(settings.database_url)
+    run_sink(settings)
+    return 0
+
+
+def cmd_api(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001
+    import uvicorn
+
+    from app.api import create_api
+
+    settings = connected(settings)
+    uvicorn.run(create_api(settings), host=settings.api_host, port=settings.api_port,
+                log_level=settings.log_level.lower(), access_log=False)
+    return 0
+
+
+def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001
+    from providers.sandbox.config import SandboxConfig
+    from providers.sandbox.server import run
+
+    run("127.0.0.1", args.port, SandboxConfig.from_env())
+    return 0
+
+
+def _parse_params(pairs: list[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"beat submit: expected key=value, got {pair!r}")
+        try:
+            params[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key] = raw
+    return params
+
+
+async def _submit_all(settings: Settings, requests: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    import asyncpg
+
+    from app.kafka import start_producer
+    from sinks.requests import prepare, submit
+
+    prepared = [prepare(flow, params) for flow, params in requests]
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
+    producer = await start_producer(settings)
+    try:
+        return [await submit(pool, producer, settings, request) for request in prepared]
+    finally:
+        await producer.stop()
+        await pool.close()
+
+
+def cmd_submit(settings: Settings, args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from agents.flows.registry import UnknownFlow
+
+    settings = connected(settings)
+    if args.file:
+        lines = Path(args.file).read_text().splitlines()
+        requests = [(body["flow"], body.get("params", {})) for body in map(json.loads, filter(str.strip, lines))]
+    elif args.flow:
+        requests = [(args.flow, _parse_params(args.params))]
+    else:
+        print("beat submit: give FLOW key=value … or --file requests.jsonl", file=sys.stderr)
+        return 2
+    try:
+        ids = asyncio.run(_submit_all(settings, requests))
+    except (UnknownFlow, ValidationError) as exc:
+        print(f"beat submit: {exc}", file=sys.stderr)
+        return 2
+    for request_id in ids:
+        print(request_id)
+    return 0
+
+
+def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncpg
+
+    settings = connected(settings)
+
+    async def fetch() -> tuple[Any, list[Any]]:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            row = await conn.fetchrow("SELECT * FROM scrape_request_log WHERE id = $1", args.id)
+            events = await conn.fetch("SELECT status, attempt, at, source, error FROM scrape_request_event "
+                                      "WHERE request_id = $1 ORDER BY at, id", args.id)
+            return row, events
+        finally:
+            await conn.close()
+
+    row, events = asyncio.run(fetch())
+    if row is None:
+        print(f"beat status: no request {args.id}", file=sys.stderr)
+        return 1
+    print(dump_json(dict(row)))
+    for event in events:
+        print(f"  {event['at']:%Y-%m-%d %H:%M:%S.%f} attempt {event['attempt']} {event['status']}"
+              + (f" via {event['source']}" if event["source"] else "")
+              + (f" error {event['error']}" if event["error"] else ""))
+    return 0
+
+
+def cmd_flows(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001
+    from agents.flows.registry import FLOWS
+
+    width = max(map(len, FLOWS))
+    for spec in FLOWS.values():
+        enabled = spec.enabled and spec.name not in settings.disabled_flows
+        state = "enabled " if enabled else "disabled"
+        concurrency = settings.flow_concurrency.get(spec.name, spec.concurrency)
+        note = "" if enabled else f"  {spec.pending or 'disabled by BEAT_DISABLED_FLOWS'}"
+        print(f"{spec.name:<{width}}  {spec.platform.value:<9}  {state}  concurrency {concurrency:>3}{note}")
+    return 0
+
+
+def cmd_config(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001
+    print(dump_json(settings.masked()))
+    return 0
+
+
+def cmd_schemas(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001
+    from topics.models import EVENT_MODELS
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, model in EVENT_MODELS.items():
+        path = out / f"{name}.schema.json"
+        path.write_text(json.dumps(model.model_json_schema(), indent=2) + "\n")
+        print(path)
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from app.demo import run_demo
+
+    return run_demo(settings, total=args.requests)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="beat", description="Beat: scrape requests in, normalized events out.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="embedded stack + worker + sink + api as child processes")
+    up.add_argument("--sandbox", action="store_true", help="point providers at the built-in sandbox")
+    up.set_defaults(func=cmd_up)
+
+    worker = sub.add_parser("worker", help="request agents for the selected flows")
+    worker.add_argument("--flows", nargs="+", metavar="GLOB", help="flow name globs (default: every enabled flow)")
+    worker.set_defaults(func=cmd_worker)
+
+    sub.add_parser("sink", help="Postgres sink and reconciler").set_defaults(func=cmd_sink)
+    sub.add_parser("api", help="HTTP facade").set_defaults(func=cmd_api)
+
+    sandbox = sub.add_parser("sandbox", help="the provider sandbox HTTP server")
+    sandbox.add_argument("--port", type=int, default=8900)
+    sandbox.set_defaults(func=cmd_sandbox)
+
+    submit = sub.add_parser("submit", help="submit requests (recorded PENDING, then produced)")
+    submit.add_argument("flow", nargs="?")
+    submit.add_argument("params", nargs="*", metavar="key=value")
+    submit.add_argument("--file", help="JSON lines, each {\"flow\": …, \"params\": {…}}")
+    submit.set_defaults(func=cmd_submit)
+
+    status = sub.add_parser("status", help="a request's status and timeline")
+    status.add_argument("id")
+    status.set_defaults(func=cmd_status)
+
+    sub.add_parser("flows", help="every flow, enabled or not").set_defaults(func=cmd_flows)
+
+    demo = sub.add_parser("demo", help="run the embedded stack against the sandbox with a batch of requests")
+    demo.add_argument("--requests", type=int, default=500)
+    demo.set_defaults(func=cmd_demo)
+
+    sub.add_parser("config", help="effective configuration, secrets masked").set_defaults(func=cmd_config)
+
+    schemas = sub.add_parser("schemas", help="write the JSON Schemas of every topic record")
+    schemas.add_argument("--out", default="schemas")
+    schemas.set_defaults(func=cmd_schemas)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"beat: {exc}", file=sys.stderr)
+        return 2
+    _logging(settings)
+    try:
+        return args.func(settings, args)
+    except SettingsError as exc:
+        print(f"beat {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

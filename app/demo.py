@@ -1,0 +1,137 @@
+"""``beat demo``: the embedded stack against the sandbox, a batch of mixed requests, and a summary.
+
+It exits 0 only if every request reached COMPLETE. Events are counted by
+consuming the log topics (as an analytics team would), never from end offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer
+
+from app.settings import Settings
+from app.stack import Stack
+from topics import names
+from topics.models import TERMINAL, PostLog, ProfileLog
+
+DEMO_TIMEOUT = 600.0
+
+
+def demo_requests(total: int, run: str) -> list[dict]:
+    """A deterministic mix: half basic profile refreshes, a third posts by shortcode, the rest full refreshes."""
+    batch = []
+    for i in range(total):
+        handle = f"demo_{run}_{i % max(1, total // 3)}"
+        if i % 6 in (0, 1, 2):
+            batch.append({"flow": "refresh_profile_basic", "params": {"handle": handle}})
+        elif i % 6 in (3, 4):
+            batch.append({"flow": "refresh_post_by_shortcode", "params": {"shortcode": f"Dm{run[:4]}{i:05d}"}})
+        else:
+            batch.append({"flow": "refresh_profile_by_handle", "params": {"handle": handle}})
+    return batch
+
+
+async def _submit(api_url: str, batch: list[dict]) -> list[str]:
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
+        semaphore = asyncio.Semaphore(20)
+
+        async def one(body: dict) -> str:
+            async with semaphore:
+                response = await client.post("/requests", json=body)
+                response.raise_for_status()
+                return response.json()["id"]
+
+        return await asyncio.gather(*(one(body) for body in batch))
+
+
+async def _count_events(settings: Settings, ids: set[str], done: asyncio.Event, counts: Counter) -> None:
+    consumer = AIOKafkaConsumer(
+        settings.topic(names.PROFILE_LOG), settings.topic(names.POST_LOG),
+        bootstrap_servers=settings.kafka_url, group_id=f"beat-demo-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest", enable_auto_commit=False,
+        session_timeout_ms=int(settings.broker_session_timeout * 1000),
+        heartbeat_interval_ms=int(settings.broker_heartbeat_interval * 1000),
+    )
+    await consumer.start()
+    try:
+        while not done.is_set():
+            polled = await consumer.getmany(timeout_ms=500, max_records=5000)
+            for records in polled.values():
+                for record in records:
+                    model = ProfileLog if record.topic == settings.topic(names.PROFILE_LOG) else PostLog
+                    event = model.model_validate_json(record.value)
+                    if event.request_id in ids:
+                        counts[record.topic.removeprefix(settings.topic_prefix)] += 1
+    finally:
+        await consumer.stop()
+
+
+async def _watch(settings: Settings, api_url: str, total: int) -> int:
+    run = uuid.uuid4().hex[:8]
+    batch = demo_requests(total, run)
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    events: Counter = Counter()
+    done = asyncio.Event()
+    started = time.monotonic()
+    ids = await _submit(api_url, batch)
+    id_set = set(ids)
+    consumer = asyncio.create_task(_count_events(settings, id_set, done, events))
+    print(f"submitted {len(ids)} requests through {api_url}/requests in {time.monotonic() - started:.1f}s")
+    statuses: dict[str, int] = {}
+    try:
+        while time.monotonic() - started < DEMO_TIMEOUT:
+            rows = await pool.fetch("SELECT status, count(*) AS n FROM scrape_request_log WHERE id = ANY($1) "
+                                    "GROUP BY status", ids)
+            statuses = {row["status"]: row["n"] for row in rows}
+            finished = sum(n for status, n in statuses.items() if status in {s.value for s in TERMINAL})
+            print(f"  {time.monotonic() - started:6.1f}s  " + "  ".join(f"{k} {v}" for k, v in sorted(statuses.items())),
+                  flush=True)
+            if finished == len(ids):
+                break
+            await asyncio.sleep(1.0)
+        elapsed = time.monotonic() - started
+        await asyncio.sleep(2.0)  # let the consumer catch the last events
+        done.set()
+        await consumer
+        accounts = await pool.fetchval("SELECT count(*) FROM instagram_account WHERE handle LIKE $1", f"demo_{run}_%")
+        posts = await pool.fetchval(
+            "SELECT count(*) FROM instagram_post WHERE handle LIKE $1 OR shortcode LIKE $2",
+            f"demo_{run}_%", f"Dm{run[:4]}%",
+        )
+        failures = await pool.fetch(
+            "SELECT id, flow, status, error_type, error_message FROM scrape_request_log "
+            "WHERE id = ANY($1) AND status <> 'COMPLETE' LIMIT 5", ids)
+    finally:
+        done.set()
+        await pool.close()
+
+    complete = statuses.get("COMPLETE", 0)
+    print()
+    print(f"requests   {len(ids)} submitted, {complete} COMPLETE, "
+          f"{sum(v for k, v in statuses.items() if k != 'COMPLETE')} not complete")
+    print(f"postgres   {accounts} instagram_account rows, {posts} instagram_post rows for this run")
+    print(f"log topics {events[names.PROFILE_LOG]} profile_log and {events[names.POST_LOG]} post_log events consumed")
+    print(f"throughput {len(ids) / elapsed:.1f} requests/s end to end ({elapsed:.1f}s)")
+    for row in failures:
+        print(f"  not complete: {row['id']} {row['flow']} {row['status']} {row['error_type']}: {row['error_message']}")
+    print()
+    print("Next: `beat up --sandbox` keeps it running; `beat status <id>`, GET /requests/<id>/timeline, "
+          "`beat flows`, and logs under " + str(settings.data_dir.resolve() / "logs"))
+    return 0 if complete == len(ids) else 1
+
+
+def run_demo(settings: Settings, *, total: int) -> int:
+    settings = settings.model_copy(update={"data_dir": settings.data_dir / "demo", "api_port": 0})
+    stack = Stack(settings, sandbox=True)
+    try:
+        print("starting the embedded stack (broker, Postgres, sandbox, worker, sink, api)…", flush=True)
+        settings = stack.start()
+        return asyncio.run(_watch(settings, stack.endpoints["api"], total))
+    finally:
+        stack.stop()

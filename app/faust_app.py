@@ -1,0 +1,41 @@
+"""The Faust app factory: one app (and consumer group) per role, tuned for Tansu and for safety."""
+
+from __future__ import annotations
+
+import faust
+
+from agents import offsets
+from app.settings import Settings
+
+
+def create_app(settings: Settings, role: str) -> faust.App:
+    assert settings.kafka_url, "the broker address must be resolved before the app is built"
+    datadir = settings.data_dir / "faust" / role
+    datadir.mkdir(parents=True, exist_ok=True)
+    app = faust.App(
+        settings.group(role),
+        broker=f"kafka://{settings.kafka_url}",
+        autodiscover=False,
+        web_enabled=False,
+        store="memory://",
+        datadir=str(datadir),
+        key_serializer="raw",
+        value_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.broker_session_timeout,
+        broker_heartbeat_interval=settings.broker_heartbeat_interval,
+        broker_commit_interval=1.0,
+        topic_partitions=settings.request_partitions,
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        # A full buffer pauses only that partition's fetching (faust's pressure
+        # mechanism), so a stalled flow cannot block the other flows' topics.
+        # The pressure threshold (maxsize / 1.25) leaves room for one whole poll.
+        stream_buffer_maxsize=1024,
+        broker_max_poll_records=200,
+        producer_acks=-1,
+        producer_linger=0.002,
+        loghandlers=[],
+    )
+    offsets.install(app)
+    return app

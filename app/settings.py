@@ -1,0 +1,160 @@
+"""Beat's configuration: one pydantic-settings class read from ``BEAT_*`` variables.
+
+Every service URL is optional: an absent one means "use the embedded default"
+(see ``app/embedded.py``). An invalid value stops start-up with the setting's name.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_MASK = "***"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BEAT_", extra="ignore")
+
+    # Services. None = embedded default started by `beat up`.
+    kafka_url: str | None = Field(None, description="Kafka bootstrap servers, host:port[,host:port]")
+    database_url: str | None = Field(None, description="PostgreSQL URL, postgresql://user:pass@host:port/db")
+    redis_url: str | None = None
+    amqp_url: SecretStr | None = None
+
+    data_dir: Path = Path(".beat")
+    topic_prefix: str = ""
+    request_partitions: int = Field(8, ge=1)
+    log_partitions: int = Field(8, ge=1)
+
+    # Tansu holds a group join for half the session timeout, so keep it short.
+    broker_session_timeout: float = Field(10.0, ge=6.0, le=300.0)
+    broker_heartbeat_interval: float = Field(1.0, gt=0.0)
+
+    # Embedded services and the facade; 0 = pick a free port.
+    broker_port: int = Field(0, ge=0, le=65535)
+    postgres_port: int = Field(0, ge=0, le=65535)
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8000, ge=0, le=65535)
+    sandbox_port: int = Field(0, ge=0, le=65535)
+
+    # Flows.
+    flow_concurrency: dict[str, int] = Field(default_factory=dict, description="per-flow concurrency overrides")
+    flow_timeout: dict[str, float] = Field(default_factory=dict, description="per-flow timeout overrides, seconds")
+    default_flow_timeout: float = Field(120.0, gt=0)
+    flow_wait_scale: float = Field(1.0, ge=0.0, description="multiplies every wait between pages and retry sleep")
+    disabled_flows: list[str] = Field(default_factory=list)
+
+    # Providers.
+    provider_base_urls: dict[str, str] = Field(default_factory=dict)
+    http_timeout: float = Field(30.0, gt=0)
+
+    # Reconciler (runs in `beat sink`).
+    reconcile_interval: float = Field(15.0, gt=0)
+    reconcile_grace: float = Field(60.0, ge=0)
+    reconcile_max_redrives: int = Field(2, ge=0)
+    reconcile_pending_after: float = Field(30.0, ge=0, description="PENDING rows never handed to the broker, seconds")
+
+    # Sink batching.
+    sink_batch_size: int = Field(5000, ge=1)
+    sink_batch_timeout: float = Field(0.2, ge=0)
+
+    log_level: str = "INFO"
+
+    @field_validator("kafka_url")
+    @classmethod
+    def _strip_kafka_scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        for scheme in ("kafka://", "tcp://"):
+            if value.startswith(scheme):
+                value = value[len(scheme):]
+        if not value or any(":" not in part for part in value.split(",")):
+            raise ValueError("expected host:port[,host:port]")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("expected a postgresql:// URL")
+        return value
+
+    @field_validator("provider_base_urls")
+    @classmethod
+    def _check_base_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        for label, url in value.items():
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{label}: expected an http(s) URL, got {url!r}")
+        return {label: url.rstrip("/") for label, url in value.items()}
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    def group(self, role: str) -> str:
+        return f"{self.topic_prefix}beat-{role}"
+
+    def masked(self) -> dict[str, Any]:
+        """The effective configuration with every secret replaced by ``***``."""
+        out: dict[str, Any] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                value = SECRET_MASK if value.get_secret_value() else ""
+            elif isinstance(value, str) and "://" in value:
+                value = mask_url(value)
+            elif isinstance(value, Path):
+                value = str(value)
+            out[name] = value
+        return out
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of a URL's userinfo, keep the rest readable."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:{SECRET_MASK}@{parts.hostname}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class SettingsError(SystemExit):
+    """Start-up stops on invalid configuration; the message names each bad setting."""
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            lines.append(f"  BEAT_{field.upper()}: {error['msg']}")
+        raise SettingsError("invalid configuration:\n" + "\n".join(lines)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str)
+

@@ -1,0 +1,217 @@
+"""``beat up``: the embedded services (when no URL is configured) and Beat's processes as children.
+
+Worker, sink and API are separate processes and consumer groups (contract §3).
+They are started a moment apart: Tansu answers UNKNOWN_MEMBER_ID when several
+groups rebalance at once. A child that dies is restarted with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, write_endpoints
+from app.settings import Settings
+from providers.sandbox.config import ENV_PREFIX as SANDBOX_ENV_PREFIX
+from providers.sandbox.config import SandboxConfig
+from sinks.schema import migrate
+
+log = logging.getLogger(__name__)
+
+SANDBOX_SOURCES = ("rapidapi-arraybobo",)
+SANDBOX_CREDENTIALS = {
+    "rapidapi-arraybobo": {"x-rapidapi-key": "sandbox-key-1", "x-rapidapi-host": "instagram-scraper-2022.p.rapidapi.com"},
+}
+STAGGER_SECONDS = 1.5
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+        self.started_at = time.monotonic()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float) -> None:
+        if not self.alive():
+            return
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@dataclass
+class Stack:
+    """Everything ``beat up`` runs; ``start`` returns once every part answers."""
+
+    settings: Settings
+    sandbox: bool = False
+    sandbox_config: SandboxConfig | None = None
+    with_workers: bool = True
+    children: list[Child] = field(default_factory=list)
+    endpoints: dict[str, str] = field(default_factory=dict)
+    _broker: EmbeddedBroker | None = None
+    _postgres: EmbeddedPostgres | None = None
+
+    def _cli(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "app.cli", *args]
+
+    def start(self) -> Settings:
+        settings = self.settings
+        data_dir = settings.data_dir.resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        overrides: dict[str, object] = {}
+        if settings.kafka_url is None:
+            self._broker = EmbeddedBroker(data_dir, settings.broker_port)
+            self._broker.start()
+            overrides["kafka_url"] = self._broker.bootstrap
+        if settings.database_url is None:
+            self._postgres = EmbeddedPostgres(data_dir, settings.postgres_port)
+            self._postgres.start()
+            overrides["database_url"] = self._postgres.url
+        api_port = settings.api_port or free_port()
+        overrides["api_port"] = api_port
+        settings = self.settings = settings.model_copy(update=overrides)
+        migrate(settings.database_url)
+
+        env = dict(os.environ)
+        env.update({"BEAT_KAFKA_URL": settings.kafka_url, "BEAT_DATABASE_URL": settings.database_url,
+                    "BEAT_DATA_DIR": str(data_dir), "BEAT_API_PORT": str(api_port)})
+        logs = data_dir / "logs"
+        if self.sandbox:
+            port = settings.sandbox_port or free_port()
+            sandbox_url = f"http://127.0.0.1:{port}"
+            sandbox_env = dict(env)
+            if self.sandbox_config is not None:
+                for name, value in self.sandbox_config.model_dump(mode="json", exclude_defaults=True).items():
+                    sandbox_env[f"{SANDBOX_ENV_PREFIX}{name.upper()}"] = json.dumps(value)
+            child = Child("sandbox", self._cli("sandbox", "--port", str(port)), sandbox_env, logs / "sandbox.log")
+            child.start()
+            self.children.append(child)
+            _wait_http(f"{sandbox_url}/healthz", child)
+            base_urls = {**{s: f"{sandbox_url}/{s}" for s in SANDBOX_SOURCES}, **settings.provider_base_urls}
+            env["BEAT_PROVIDER_BASE_URLS"] = json.dumps(base_urls)
+            settings = self.settings = settings.model_copy(update={"provider_base_urls": base_urls})
+            asyncio.run(_seed_sandbox_credentials(settings.database_url))
+            self.endpoints["sandbox"] = sandbox_url
+
+        from agents.flows.registry import FLOWS
+        from topics.admin import all_topics, ensure_topics
+
+        asyncio.run(ensure_topics(settings.kafka_url, all_topics(settings, FLOWS)))
+
+        roles = ["sink", "worker", "api"] if self.with_workers else ["sink", "api"]
+        for role in roles:
+            child = Child(role, self._cli(role), env, logs / f"{role}.log")
+            child.start()
+            self.children.append(child)
+            time.sleep(STAGGER_SECONDS)
+        api_url = f"http://{settings.api_host}:{api_port}"
+        _wait_http(f"{api_url}/healthz", self.children[-1])
+        self.endpoints.update({"kafka": settings.kafka_url, "database": settings.database_url, "api": api_url})
+        write_endpoints(data_dir, self.endpoints)
+        return settings
+
+    def supervise_once(self) -> None:
+        """Restart any child that died, with a growing delay so a crash loop does not spin."""
+        for child in self.children:
+            if child.alive():
+                continue
+            delay = min(30.0, 2.0 ** child.restarts)
+            if time.monotonic() - child.started_at < delay:
+                continue
+            log.warning("%s exited (code %s); restarting (see %s)", child.name,
+                        child.proc.returncode if child.proc else None, child.log_path)
+            child.restarts += 1
+            child.start()
+
+    def stop(self) -> None:
+        # The facade first (no new requests), the worker next (it drains), the sink last.
+        for name in ("api", "worker", "sink", "sandbox"):
+            for child in self.children:
+                if child.name == name:
+                    child.stop(timeout=self.settings.default_flow_timeout + 15 if name == "worker" else 15)
+        if self._broker is not None:
+            self._broker.stop()
+        if self._postgres is not None:
+            self._postgres.stop()
+
+
+def _wait_http(url: str, child: Child, timeout: float = 60.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not child.alive():
+            raise RuntimeError(f"{child.name} exited during start-up; see {child.log_path}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{child.name} did not answer {url} within {timeout:.0f}s; see {child.log_path}")
+
+
+async def _seed_sandbox_credentials(database_url: str) -> None:
+    import asyncpg
+
+    from providers.credentials import CredentialStore
+
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    try:
+        store = CredentialStore(pool)
+        for source, secrets in SANDBOX_CREDENTIALS.items():
+            await store.add(source, secrets, idempotency_key=f"{source}:sandbox")
+    finally:
+        await pool.close()
+
+
+def run_up(settings: Settings, *, sandbox: bool) -> int:
+    stack = Stack(settings, sandbox=sandbox)
+    stopping = False
+
+    def _stop(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        stack.start()
+        print("Beat is up.")
+        for name, url in stack.endpoints.items():
+            print(f"  {name:8} {url}")
+        print(f"  logs     {settings.data_dir.resolve() / 'logs'}")
+        print(f"  written to {settings.data_dir.resolve() / 'endpoints.json'}; Ctrl-C stops everything.")
+        while not stopping:
+            stack.supervise_once()
+            time.sleep(0.5)
+    finally:
+        print("stopping…", flush=True)
+        stack.stop()
+    return 0

@@ -1,0 +1,139 @@
+"""The one HTTP layer every provider client goes through.
+
+It owns the timeouts, turns transport failures and error statuses into typed
+provider errors, and records every call as a TraceLog without secrets: the
+trace keeps method, host, path, status, latency and the credential *id* only,
+never the query string (YouTube's ``key=``) or headers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from providers.errors import ProviderTimeout, ProviderUnavailable, QuotaExceeded
+from providers.sources import base_url
+from topics.models import TraceLog, utcnow
+
+log = logging.getLogger(__name__)
+
+TraceSink = Callable[[TraceLog], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    id: str
+    source: str
+    secrets: dict[str, Any] = field(repr=False)
+    handle: str | None = None
+
+
+def retry_after_seconds(headers: httpx.Headers) -> float | None:
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, (parsedate_to_datetime(value) - utcnow()).total_seconds())
+        except (TypeError, ValueError):
+            return None
+
+
+class ProviderHttp:
+    def __init__(
+        self,
+        *,
+        base_urls: dict[str, str],
+        timeout: float,
+        trace_sink: TraceSink | None = None,
+        max_connections: int = 200,
+    ) -> None:
+        self._base_urls = base_urls
+        self._trace_sink = trace_sink
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def request(
+        self,
+        source: str,
+        method: str,
+        path: str,
+        *,
+        credential: Credential | None = None,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        request_id: str | None = None,
+    ) -> httpx.Response:
+        """Send one call; return the response for any status below 500 except 429."""
+        url = base_url(source, self._base_urls) + path
+        all_headers = dict(headers or {})
+        if credential is not None:
+            all_headers.update({str(k): str(v) for k, v in credential.secrets.items()})
+        started = time.perf_counter()
+        status: int | None = None
+        error: str | None = None
+        try:
+            response = await self._client.request(method, url, params=params, json=json, headers=all_headers)
+            status = response.status_code
+        except httpx.TimeoutException as exc:
+            error = "timeout"
+            raise ProviderTimeout(f"{method} {path} timed out", source=source) from exc
+        except httpx.TransportError as exc:
+            error = type(exc).__name__
+            raise ProviderUnavailable(f"{method} {path} failed: {type(exc).__name__}", source=source) from exc
+        finally:
+            await self._trace(source, method, url, status, started, credential, error, request_id)
+        if status == 429:
+            raise QuotaExceeded(
+                f"{method} {path} answered 429", source=source, retry_after=retry_after_seconds(response.headers)
+            )
+        if status >= 500:
+            raise ProviderUnavailable(f"{method} {path} answered {status}", source=source)
+        return response
+
+    async def _trace(
+        self,
+        source: str,
+        method: str,
+        url: str,
+        status: int | None,
+        started: float,
+        credential: Credential | None,
+        error: str | None,
+        request_id: str | None,
+    ) -> None:
+        if self._trace_sink is None:
+            return
+        parsed = httpx.URL(url)
+        record = TraceLog(
+            id=str(uuid.uuid4()),
+            request_id=request_id,
+            source=source,
+            method=method,
+            host=parsed.host,
+            path=parsed.path,
+            status=status,
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            credential_id=credential.id if credential else None,
+            error=error,
+        )
+        try:
+            await self._trace_sink(record)
+        except Exception:  # a lost trace must never fail the call it describes
+            log.warning("could not record trace for %s %s", method, parsed.path, exc_info=True)

@@ -1,0 +1,43 @@
+"""What parsers return: provider-neutral profile and post data, before a flow turns them into events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from topics.models import Platform
+
+
+@dataclass(slots=True)
+class ProfileData:
+    platform: Platform
+    source: str
+    profile_id: str
+    handle: str | None
+    metrics: dict[str, float | int | None] = field(default_factory=dict)
+    dimensions: dict[str, Any] = field(default_factory=dict)
+    kind: str = "profile"
+    # Posts that arrived embedded in the profile payload; they become their own PostLogs.
+    embedded_posts: list["PostData"] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class PostData:
+    platform: Platform
+    source: str
+    shortcode: str
+    profile_id: str | None
+    handle: str | None
+    publish_time: datetime | None
+    metrics: dict[str, float | int | None] = field(default_factory=dict)
+    dimensions: dict[str, Any] = field(default_factory=dict)
+    kind: str = "post"
+
+
+@dataclass(slots=True)
+class Page:
+    """One page of a paged listing: the items and the cursor of the next page (None = last page)."""
+
+    items: list[PostData]
+    next_cursor: str | None

@@ -1,0 +1,108 @@
+"""ASGI middleware that stands between clients and the provider routes and applies the knobs.
+
+Order per request: count the arrival, enforce the caller's rate limit (429 with Retry-After),
+hang if the path is configured to, wait the latency, fail at the error rate (500), and only
+then hand over to the provider route. Admin and health routes are not metered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from providers.sandbox.state import SandboxState
+
+# Where each provider carries the credential the caller is limited by.
+CREDENTIAL_HEADERS = (b"x-rapidapi-key",)
+ANONYMOUS = "anonymous"
+UNMETERED = ("/_sandbox/", "/healthz")
+
+RATE_LIMITED_BODY = {"message": "You have exceeded the rate limit of your plan for this API."}
+UNAVAILABLE_BODY = {"message": "The API is unreachable, please contact the API provider."}
+
+
+class Knobs:
+    def __init__(self, app: ASGIApp, state: SandboxState) -> None:
+        self._app = app
+        self._state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(UNMETERED):
+            await self._app(scope, receive, send)
+            return
+        state = self._state
+        # Knobs replaced while this request is under way must not change what it was promised.
+        config = state.config
+        credential = _credential(scope)
+        state.stats.count("arrivals", path, credential)
+
+        limit = config.rate_limit(credential)
+        if limit is not None:
+            # RapidAPI meters each API subscription separately, so one key's windows are per source.
+            source = path.split("/", 2)[1]
+            wait = state.log.admit((source, credential), limit, time.monotonic())
+            if wait is not None:
+                state.stats.count("rate_limited", path, credential)
+                retry_after = f"{math.ceil(wait * 1000) / 1000:.3f}"
+                await _answer(send, 429, RATE_LIMITED_BODY, [(b"retry-after", retry_after.encode())])
+                return
+
+        # Drawn on arrival so that a client calling one request at a time sees a repeatable sequence.
+        fails = config.error_rate > 0 and state.rng.random() < config.error_rate
+        if config.hangs(path):
+            receive, left = await _hang(receive, config.hang_seconds)
+            if left:
+                state.stats.count("abandoned", path, credential)
+                return
+        if config.latency:
+            await asyncio.sleep(config.latency)
+        if fails:
+            state.stats.count("errors", path, credential)
+            await _answer(send, 500, UNAVAILABLE_BODY)
+            return
+        state.stats.count("accepted", path, credential)
+        await self._app(scope, receive, send)
+
+
+def _credential(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name in CREDENTIAL_HEADERS:
+            return value.decode("latin-1")
+    return ANONYMOUS
+
+
+async def _hang(receive: Receive, seconds: float) -> tuple[Receive, bool]:
+    """Wait ``seconds`` unless the client leaves first (then True), so abandoned hangs end and free
+    the server; whatever the wait read from the client is replayed to the route."""
+    held: list[Message] = []
+
+    async def until_gone() -> None:
+        while (message := await receive())["type"] != "http.disconnect":
+            held.append(message)
+
+    try:
+        await asyncio.wait_for(until_gone(), seconds)
+    except TimeoutError:
+        async def replay() -> Message:
+            return held.pop(0) if held else await receive()
+
+        return replay, False
+    return receive, True
+
+
+async def _answer(send: Send, status: int, body: dict[str, Any],
+                  headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    payload = json.dumps(body).encode()
+    await send({
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+                    *(headers or [])],
+    })
+    await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,28 @@
+"""Source labels and their real base URLs (legacy §3). Overridden per label by BEAT_PROVIDER_BASE_URLS."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SourceSpec:
+    label: str
+    base_url: str
+
+
+SOURCES: dict[str, SourceSpec] = {
+    spec.label: spec
+    for spec in (
+        SourceSpec("rapidapi-arraybobo", "https://instagram-scraper-2022.p.rapidapi.com"),
+    )
+}
+
+
+def base_url(label: str, overrides: dict[str, str]) -> str:
+    if label in overrides:
+        return overrides[label]
+    try:
+        return SOURCES[label].base_url
+    except KeyError:
+        raise KeyError(f"unknown source {label!r}; known: {', '.join(sorted(SOURCES))}") from None

@@ -1,0 +1,1 @@
+"""Postgres writers fed from Kafka, the reconciler, and the schema migrations."""

@@ -1,0 +1,157 @@
+"""One broker, one database, one sandbox and one worker/sink/api set per test session.
+
+Tests isolate themselves by unique request ids and entity keys. Waits between
+pages are scaled to zero and the reconciler runs every second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import psycopg
+import pytest
+import pytest_asyncio
+
+from agents.flows.registry import FLOWS
+from app.embedded import EmbeddedBroker, free_port
+from app.settings import load_settings
+from providers.credentials import CredentialStore
+from providers.sandbox.config import SandboxConfig
+from providers.sandbox.server import SandboxServer
+from sinks.schema import migrate
+from tests.support import BeatProcess, beat_env, wait_terminal
+from topics.admin import all_topics, ensure_topics
+
+ADMIN_URL = os.environ.get("BEAT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+SANDBOX_KEY = {"x-rapidapi-key": "test-key-1", "x-rapidapi-host": "instagram-scraper-2022.p.rapidapi.com"}
+
+STACK_SETTINGS = {
+    "broker_session_timeout": "6",
+    "flow_wait_scale": "0",
+    "default_flow_timeout": "10",
+    "reconcile_interval": "1",
+    "reconcile_grace": "5",
+    "reconcile_pending_after": "2",
+    "log_level": "INFO",
+}
+
+
+@pytest.fixture(scope="session")
+def session_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("beat")
+
+
+@pytest.fixture(scope="session")
+def broker(session_dir: Path):
+    broker = EmbeddedBroker(session_dir / "broker")
+    broker.start()
+    yield broker.bootstrap
+    broker.stop()
+
+
+def _with_database(url: str, name: str) -> str:
+    return url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    name = f"beat_test_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        pytest.exit(f"PostgreSQL at {ADMIN_URL} is not reachable ({exc}); start it (see README)", returncode=3)
+    url = _with_database(ADMIN_URL, name)
+    migrate(url)
+    yield url
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sandbox():
+    with SandboxServer(SandboxConfig()) as server:
+        yield server
+
+
+@pytest_asyncio.fixture(scope="session")
+async def pool(database_url):
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=5)
+    await CredentialStore(pool).add("rapidapi-arraybobo", SANDBOX_KEY, idempotency_key="rapidapi-arraybobo:test")
+    yield pool
+    await pool.close()
+
+
+@dataclass
+class StackHandle:
+    bootstrap: str
+    database_url: str
+    prefix: str
+    api_url: str
+    env: dict[str, str]
+    session_dir: Path
+
+    def topic(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+
+def stack_env(bootstrap: str, database_url: str, prefix: str, sandbox_url: str, data_dir: Path, **extra) -> dict:
+    return beat_env(
+        kafka_url=bootstrap,
+        database_url=database_url,
+        topic_prefix=prefix,
+        data_dir=str(data_dir),
+        provider_base_urls={"rapidapi-arraybobo": f"{sandbox_url}/rapidapi-arraybobo"},
+        **{**STACK_SETTINGS, **extra},
+    )
+
+
+async def create_topics(env: dict[str, str]) -> None:
+    settings = load_settings(kafka_url=env["BEAT_KAFKA_URL"], topic_prefix=env["BEAT_TOPIC_PREFIX"])
+    await ensure_topics(settings.kafka_url, all_topics(settings, FLOWS))
+
+
+@pytest_asyncio.fixture(scope="session")
+async def stack(broker, database_url, sandbox, pool, session_dir):
+    prefix = f"t{uuid.uuid4().hex[:6]}."
+    api_port = free_port()
+    env = stack_env(broker, database_url, prefix, sandbox.url, session_dir / "stack", api_port=str(api_port))
+    await create_topics(env)
+    logs = session_dir / "logs"
+    procs = []
+    for role in ("sink", "worker", "api"):
+        procs.append(BeatProcess(role, env, logs / f"{role}.log").start())
+        await asyncio.sleep(1.0)
+    handle = StackHandle(broker, database_url, prefix, f"http://127.0.0.1:{api_port}", env, session_dir)
+    try:
+        await _wait_ready(handle, pool, procs)
+        yield handle
+    finally:
+        for proc in reversed(procs):
+            proc.terminate(timeout=30)
+
+
+async def _wait_ready(handle: StackHandle, pool: asyncpg.Pool, procs: list[BeatProcess]) -> None:
+    async with httpx.AsyncClient(base_url=handle.api_url) as client:
+        for _ in range(200):
+            for proc in procs:
+                assert proc.alive(), f"{proc.role} died during start-up:\n{proc.log_tail()}"
+            try:
+                if (await client.get("/healthz")).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+        probe = await client.post("/requests", json={"flow": "refresh_profile_basic",
+                                                      "params": {"handle": "readiness_probe"}})
+        probe.raise_for_status()
+    statuses = await wait_terminal(pool, [probe.json()["id"]], timeout=90)
+    assert list(statuses.values()) == ["COMPLETE"], (
+        f"the stack did not complete a probe request: {statuses}\n" + "\n".join(p.log_tail() for p in procs)
+    )

@@ -1,0 +1,125 @@
+"""Helpers the tests share: Beat processes as real children, waiting on Postgres, producing raw records."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from topics.models import TERMINAL
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class BeatProcess:
+    """``python -m app.cli <role>`` with its own environment and log file."""
+
+    role: str
+    env: dict[str, str]
+    log_path: Path
+    args: list[str] = field(default_factory=list)
+    proc: subprocess.Popen | None = None
+
+    def start(self) -> "BeatProcess":
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", self.role, *self.args],
+                env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.alive():
+            assert self.proc is not None
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+
+    def terminate(self, timeout: float = 60.0) -> int:
+        assert self.proc is not None
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+
+def beat_env(**values: object) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BEAT_")}
+    env["PYTHONPATH"] = str(ROOT)
+    for key, value in values.items():
+        env[f"BEAT_{key.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+    return env
+
+
+async def wait_terminal(pool: asyncpg.Pool, ids: Iterable[str], timeout: float) -> dict[str, str]:
+    """Wait until every id has a terminal status; return id -> status (whatever it is at the deadline)."""
+    ids = list(ids)
+    terminal = [s.value for s in TERMINAL]
+    deadline = time.monotonic() + timeout
+    statuses: dict[str, str] = {}
+    while True:
+        rows = await pool.fetch("SELECT id, status FROM scrape_request_log WHERE id = ANY($1)", ids)
+        statuses = {r["id"]: r["status"] for r in rows}
+        done = sum(1 for s in statuses.values() if s in terminal)
+        if done == len(ids) or time.monotonic() > deadline:
+            return statuses
+        await asyncio.sleep(0.25)
+
+
+async def produce_requests(bootstrap: str, topic: str, bodies: list[dict], key_field: str | None = None) -> list[str]:
+    """Produce raw ScrapeRequests (as an upstream service would), each with a fresh id; return the ids."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    ids = []
+    try:
+        futures = []
+        for body in bodies:
+            body = {"id": str(uuid.uuid4()), **body}
+            ids.append(body["id"])
+            key = body["params"].get(key_field) if key_field else None
+            futures.append(await producer.send(topic, json.dumps(body).encode(), key=key.encode() if key else None))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return ids
+
+
+async def failures(pool: asyncpg.Pool, ids: Iterable[str], limit: int = 5) -> list[tuple]:
+    """A few non-COMPLETE requests with their errors, for assertion messages."""
+    rows = await pool.fetch("SELECT flow, status, error_type, error_message FROM scrape_request_log "
+                            "WHERE id = ANY($1) AND status <> 'COMPLETE' LIMIT $2", list(ids), limit)
+    return [tuple(row) for row in rows]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:10]}"

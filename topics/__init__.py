@@ -1,0 +1,1 @@
+"""Topic names and the pydantic models of every record Beat reads or writes on Kafka."""

@@ -1,0 +1,225 @@
+"""Records on Beat's topics (contract §2). Every event Beat produces carries ``schema_version``."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SCHEMA_VERSION = 1
+
+# Namespace for every deterministic id Beat derives (request ids, event ids).
+BEAT_NAMESPACE = uuid.UUID("6f1c8e0a-57a4-4c1e-9a39-5f0b2f4e8b11")
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def deterministic_id(*parts: object) -> str:
+    return str(uuid.uuid5(BEAT_NAMESPACE, "\x1f".join(str(part) for part in parts)))
+
+
+class Platform(str, enum.Enum):
+    INSTAGRAM = "INSTAGRAM"
+    YOUTUBE = "YOUTUBE"
+    SHOPIFY = "SHOPIFY"
+
+
+class Status(str, enum.Enum):
+    PENDING = "PENDING"
+    PROCESSING = "PROCESSING"
+    COMPLETE = "COMPLETE"
+    FAILED = "FAILED"
+    EXPIRED = "EXPIRED"
+    DEAD_LETTERED = "DEAD_LETTERED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+TERMINAL = frozenset({Status.COMPLETE, Status.FAILED, Status.EXPIRED, Status.DEAD_LETTERED})
+_RANK = {Status.PENDING: 0, Status.PROCESSING: 1} | {status: 2 for status in TERMINAL}
+
+
+def supersedes(new_status: Status, new_attempt: int, old_status: Status | None, old_attempt: int) -> bool:
+    """Whether a status event may replace the stored one.
+
+    A terminal status is final. Otherwise an event moves forward by (attempt, rank):
+    a re-drive starts attempt n+1 at PENDING, which outranks attempt n's PROCESSING,
+    while a replayed PROCESSING of the same attempt after COMPLETE changes nothing.
+    """
+    if old_status is None:
+        return True
+    if old_status.is_terminal:
+        return False
+    if new_status.is_terminal:
+        return True
+    return (new_attempt, new_status.rank) > (old_attempt, old_status.rank)
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(exclude_none=False).encode()
+
+
+class ScrapeRequest(Model):
+    """A request on ``beat.scrape.<flow>``. Upstream producers may omit everything but ``params``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str | None = None
+    flow: str | None = None
+    platform: Platform | None = None
+    params: dict[str, Any]
+    priority: int = 1
+    retry_count: int = Field(0, ge=0)
+    account_id: str | None = None
+    idempotency_key: str | None = None
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+    schema_version: int | None = None
+
+    @property
+    def attempt(self) -> int:
+        return self.retry_count + 1
+
+
+class ErrorInfo(Model):
+    type: str
+    message: str
+
+
+class RequestStatus(Model):
+    schema_version: int = SCHEMA_VERSION
+    request_id: str
+    status: Status
+    attempt: int = 1
+    source: str | None = None
+    error: ErrorInfo | None = None
+    result: dict[str, Any] | None = None
+    at: datetime = Field(default_factory=utcnow)
+    flow: str
+    platform: Platform | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    priority: int = 1
+    account_id: str | None = None
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    @classmethod
+    def of(cls, request: ScrapeRequest, status: Status, **fields: Any) -> "RequestStatus":
+        assert request.id is not None and request.flow is not None
+        return cls(
+            request_id=request.id,
+            status=status,
+            attempt=request.attempt,
+            flow=request.flow,
+            platform=request.platform,
+            params=request.params,
+            priority=request.priority,
+            account_id=request.account_id,
+            created_at=request.created_at,
+            expires_at=request.expires_at,
+            **fields,
+        )
+
+
+Scalar = str | int | float | bool | None
+
+
+class LogEvent(Model):
+    """The envelope shared by every log topic."""
+
+    event_id: str
+    schema_version: int = SCHEMA_VERSION
+    kind: str
+    request_id: str
+    source: str
+    platform: Platform
+    observed_at: datetime
+    metrics: dict[str, float | int | None] = Field(default_factory=dict)
+    dimensions: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("metrics")
+    @classmethod
+    def _no_bools_in_metrics(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key, number in value.items():
+            if isinstance(number, bool):
+                raise ValueError(f"metric {key} is a boolean; booleans are dimensions")
+        return value
+
+
+class ProfileLog(LogEvent):
+    profile_id: str
+    handle: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform.value}:{self.profile_id}"
+
+
+class PostLog(LogEvent):
+    profile_id: str | None = None
+    handle: str | None = None
+    shortcode: str
+    publish_time: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform.value}:{self.shortcode}"
+
+
+class DeadLetter(Model):
+    schema_version: int = SCHEMA_VERSION
+    original_topic: str
+    original_partition: int
+    original_offset: int
+    original_key: str | None = Field(None, description="base64 of the original key")
+    original_value: str = Field(description="base64 of the original bytes")
+    original_headers: dict[str, str] = Field(default_factory=dict)
+    error: ErrorInfo
+    flow: str | None = None
+    request_id: str | None = None
+    attempt: int = 1
+    first_failure_at: datetime = Field(default_factory=utcnow)
+    last_failure_at: datetime = Field(default_factory=utcnow)
+    source: str | None = None
+    credential_id: str | None = None
+
+
+class TraceLog(Model):
+    """One outbound provider call. Never carries a secret: no query string, no headers."""
+
+    schema_version: int = SCHEMA_VERSION
+    id: str
+    request_id: str | None = None
+    source: str
+    method: str
+    host: str
+    path: str
+    status: int | None = None
+    latency_ms: float
+    credential_id: str | None = None
+    error: str | None = None
+    at: datetime = Field(default_factory=utcnow)
+
+
+EVENT_MODELS: dict[str, type[Model]] = {
+    "ScrapeRequest": ScrapeRequest,
+    "RequestStatus": RequestStatus,
+    "ProfileLog": ProfileLog,
+    "PostLog": PostLog,
+    "DeadLetter": DeadLetter,
+    "TraceLog": TraceLog,
+}

@@ -1,0 +1,39 @@
+"""Topic names (contract §2). A configured prefix is applied by ``Settings.topic``."""
+
+from __future__ import annotations
+
+SCRAPE_PREFIX = "beat.scrape."
+STATUS = "scrape_request_log"
+PROFILE_LOG = "profile_log"
+POST_LOG = "post_log"
+POST_ACTIVITY_LOG = "post_activity_log"
+PROFILE_RELATIONSHIP_LOG = "profile_relationship_log"
+ORDER_LOG = "order_log"
+YT_ACTIVITY_LOG = "yt_activity_log"
+YT_PROFILE_RELATIONSHIP_LOG = "yt_profile_relationship_log"
+ASSET_LOG = "asset_log"
+DEAD_LETTER = "beat.dead_letter"
+TRACE_LOG = "trace_log"
+
+LOG_TOPICS = (
+    PROFILE_LOG,
+    POST_LOG,
+    POST_ACTIVITY_LOG,
+    PROFILE_RELATIONSHIP_LOG,
+    ORDER_LOG,
+    YT_ACTIVITY_LOG,
+    YT_PROFILE_RELATIONSHIP_LOG,
+    ASSET_LOG,
+)
+
+
+def scrape_topic(flow: str) -> str:
+    return f"{SCRAPE_PREFIX}{flow}"
+
+
+def flow_of_topic(topic: str, prefix: str = "") -> str | None:
+    """The flow name a request topic carries, or None for any other topic."""
+    name = topic[len(prefix):] if prefix and topic.startswith(prefix) else topic
+    if name.startswith(SCRAPE_PREFIX):
+        return name[len(SCRAPE_PREFIX):]
+    return None
