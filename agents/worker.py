@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 import faust
 
+from agents.backpressure import FlowGate
 from agents.flows.context import FlowContext
 from agents.flows.registry import FlowSpec
 from agents.requests import Rejected, decode_request
@@ -33,6 +34,10 @@ from topics.models import ErrorInfo, RequestStatus, ScrapeRequest, Status, Trace
 
 log = logging.getLogger(__name__)
 
+# Records a flow may have buffered before its partitions are paused: far below
+# faust's buffer (stream_buffer_maxsize) even with a whole poll on top.
+GATE_HIGH = 128
+
 
 class WorkerRuntime:
     """What every request agent of one worker process shares."""
@@ -48,6 +53,8 @@ class WorkerRuntime:
         self._pool: asyncpg.Pool | None = None
         self._http: ProviderHttp | None = None
         self.crawler: Crawler | None = None
+        self._gates: dict[str, FlowGate] = {}
+        self._gate_tasks: list[asyncio.Future] = []
 
     async def start(self) -> None:
         assert self.settings.database_url
@@ -61,6 +68,8 @@ class WorkerRuntime:
         self.crawler = Crawler(CredentialStore(self._pool), clients)
 
     async def stop(self) -> None:
+        for task in self._gate_tasks:
+            task.cancel()
         if self._http is not None:
             await self._http.aclose()
         if self._pool is not None:
@@ -149,11 +158,23 @@ class WorkerRuntime:
             pending.append(await self._status(request, Status.DEAD_LETTERED, error=error))
         await asyncio.gather(*pending)
 
+    def watch(self, spec: FlowSpec, channel) -> None:
+        """Start the flow's backpressure gate (once, although every actor of the agent calls this)."""
+        if spec.name in self._gates:
+            return
+        concurrency = self.concurrency_of(spec)
+        gate = FlowGate(self.app, channel.get_topic_name(), channel.queue,
+                        high=max(GATE_HIGH, 2 * concurrency), low=max(GATE_HIGH // 4, concurrency))
+        self._gates[spec.name] = gate
+        self._gate_tasks.append(asyncio.ensure_future(gate.run()))
+
     # draining
 
     async def drain(self) -> None:
         """Stop taking records, let in-flight ones finish (each is bounded by its timeout), commit."""
         self.draining = True
+        for gate in self._gates.values():
+            gate.enabled = False
         consumer = self.app.consumer
         consumer.pause_partitions(consumer.assignment())
         longest = max((self.timeout_of(spec) for spec in self.flows), default=0.0)
@@ -183,11 +204,15 @@ def build_worker_app(settings: Settings, flows: list[FlowSpec]) -> tuple[faust.A
 
 def _agent_for(runtime: WorkerRuntime, spec: FlowSpec):
     async def process(stream: faust.StreamT) -> None:
+        runtime.watch(spec, stream.channel)
         # Manual acks: a record is acked only once its outcome is on the broker; a
         # record cancelled mid-flight (shutdown, rebalance) stays unacked and is redelivered.
         async for event in stream.noack().events():
             if runtime.draining:
-                await asyncio.Event().wait()  # hold it unacked until shutdown cancels us
+                # Leave it uncommitted for the next owner: flagged so faust's shutdown
+                # stops waiting for it, but never recorded as processed.
+                event.message.acked = True
+                await asyncio.Event().wait()
             await runtime.handle(spec, RawRecord.from_kafka(event.message))
             event.ack()
 

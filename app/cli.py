@@ -16,6 +16,8 @@ from app.settings import Settings, SettingsError, dump_json, load_settings
 def _logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # One line per provider call would drown everything else; calls are in trace_log.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
 
 
 def connected(settings: Settings) -> Settings:
