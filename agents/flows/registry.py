@@ -41,45 +41,45 @@ def _planned(issue: str) -> str:
     return f"provider work not built yet ({issue})"
 
 
-_IG_LATER = _planned("#3")
-_YT_LATER = _planned("#5")
-_CSV_LATER = "CSV exports are not scheduled in any issue yet"
+_ISSUE_3 = _planned("#3")
+_ISSUE_5 = _planned("#5")
+_CSV_UNSCHEDULED = "CSV exports are not scheduled in any issue yet"
 
 FLOWS: dict[str, FlowSpec] = {
     spec.name: spec
     for spec in (
         # Instagram
         FlowSpec("refresh_profile_by_handle", IG, p.HandleParams, 50, instagram.refresh_profile_by_handle),
-        FlowSpec("refresh_profile_by_profile_id", IG, p.ProfileIdParams, 5, pending=_IG_LATER),
+        FlowSpec("refresh_profile_by_profile_id", IG, p.ProfileIdParams, 5, pending=_ISSUE_3),
         FlowSpec("refresh_profile_basic", IG, p.ProfileBasicParams, 25, instagram.refresh_profile_basic),
-        FlowSpec("refresh_profile_custom", IG, p.ProfileCustomParams, 2, pending=_IG_LATER),
+        FlowSpec("refresh_profile_custom", IG, p.ProfileCustomParams, 2, pending=_ISSUE_3),
         FlowSpec("refresh_post_by_shortcode", IG, p.ShortcodeParams, 5, instagram.refresh_post_by_shortcode),
-        FlowSpec("refresh_post_insights", IG, p.PostInsightsParams, 5, pending=_IG_LATER),
-        FlowSpec("refresh_profile_insights", IG, p.HandleParams, 5, pending=_IG_LATER),
-        FlowSpec("refresh_tagged_posts_by_profile_id", IG, p.TaggedPostsParams, 5, pending=_IG_LATER),
-        FlowSpec("refresh_stories_posts", IG, p.HandleParams, 5, pending=_IG_LATER),
-        FlowSpec("refresh_story_insights", IG, p.StoryInsightsParams, 5, pending=_IG_LATER),
-        FlowSpec("refresh_story_posts_by_profile_id", IG, p.StoryPostsParams, 5, pending=_IG_LATER),
-        FlowSpec("fetch_profile_followers", IG, p.ProfileIdParams, 15, pending=_IG_LATER),
-        FlowSpec("fetch_profile_following", IG, p.FollowingParams, 15, pending=_IG_LATER),
-        FlowSpec("fetch_post_likes", IG, p.PostLikesParams, 5, pending=_IG_LATER),
-        FlowSpec("fetch_post_comments", IG, p.PostCommentsParams, 5, pending=_IG_LATER),
-        FlowSpec("fetch_hashtag_posts", IG, p.HashtagPostsParams, 5, pending=_IG_LATER),
+        FlowSpec("refresh_post_insights", IG, p.PostInsightsParams, 5, pending=_ISSUE_3),
+        FlowSpec("refresh_profile_insights", IG, p.HandleParams, 5, pending=_ISSUE_3),
+        FlowSpec("refresh_tagged_posts_by_profile_id", IG, p.TaggedPostsParams, 5, pending=_ISSUE_3),
+        FlowSpec("refresh_stories_posts", IG, p.HandleParams, 5, pending=_ISSUE_3),
+        FlowSpec("refresh_story_insights", IG, p.StoryInsightsParams, 5, pending=_ISSUE_3),
+        FlowSpec("refresh_story_posts_by_profile_id", IG, p.StoryPostsParams, 5, pending=_ISSUE_3),
+        FlowSpec("fetch_profile_followers", IG, p.ProfileIdParams, 15, pending=_ISSUE_3),
+        FlowSpec("fetch_profile_following", IG, p.FollowingParams, 15, pending=_ISSUE_3),
+        FlowSpec("fetch_post_likes", IG, p.PostLikesParams, 5, pending=_ISSUE_3),
+        FlowSpec("fetch_post_comments", IG, p.PostCommentsParams, 5, pending=_ISSUE_3),
+        FlowSpec("fetch_hashtag_posts", IG, p.HashtagPostsParams, 5, pending=_ISSUE_3),
         # YouTube
-        FlowSpec("refresh_yt_profiles", YT, p.YtProfilesParams, 50, pending=_YT_LATER),
-        FlowSpec("refresh_yt_posts", YT, p.YtPostsParams, 5, pending=_YT_LATER),
-        FlowSpec("refresh_yt_profile_insights", YT, p.ChannelIdParams, 5, pending=_YT_LATER),
-        FlowSpec("refresh_yt_posts_by_playlist_id", YT, p.YtPlaylistParams, 5, pending=_YT_LATER),
-        FlowSpec("refresh_yt_posts_by_channel_id", YT, p.YtChannelPostsParams, 25, pending=_YT_LATER),
-        FlowSpec("refresh_yt_posts_by_genre", YT, p.YtGenreParams, 5, pending=_YT_LATER),
-        FlowSpec("refresh_yt_posts_by_search", YT, p.YtSearchParams, 5, pending=_YT_LATER),
-        FlowSpec("refresh_yt_post_type", YT, p.YtPostTypeParams, 5, pending=_YT_LATER),
-        FlowSpec("fetch_yt_post_comments", YT, p.PostCommentsParams, 5, pending=_YT_LATER),
-        FlowSpec("refresh_yt_activities", YT, p.YtActivitiesParams, 5, pending=_YT_LATER),
-        FlowSpec("refresh_yt_profile_relationship", YT, p.YtRelationshipParams, 5, pending=_YT_LATER),
+        FlowSpec("refresh_yt_profiles", YT, p.YtProfilesParams, 50, pending=_ISSUE_5),
+        FlowSpec("refresh_yt_posts", YT, p.YtPostsParams, 5, pending=_ISSUE_5),
+        FlowSpec("refresh_yt_profile_insights", YT, p.ChannelIdParams, 5, pending=_ISSUE_5),
+        FlowSpec("refresh_yt_posts_by_playlist_id", YT, p.YtPlaylistParams, 5, pending=_ISSUE_5),
+        FlowSpec("refresh_yt_posts_by_channel_id", YT, p.YtChannelPostsParams, 25, pending=_ISSUE_5),
+        FlowSpec("refresh_yt_posts_by_genre", YT, p.YtGenreParams, 5, pending=_ISSUE_5),
+        FlowSpec("refresh_yt_posts_by_search", YT, p.YtSearchParams, 5, pending=_ISSUE_5),
+        FlowSpec("refresh_yt_post_type", YT, p.YtPostTypeParams, 5, pending=_ISSUE_5),
+        FlowSpec("fetch_yt_post_comments", YT, p.PostCommentsParams, 5, pending=_ISSUE_5),
+        FlowSpec("refresh_yt_activities", YT, p.YtActivitiesParams, 5, pending=_ISSUE_5),
+        FlowSpec("refresh_yt_profile_relationship", YT, p.YtRelationshipParams, 5, pending=_ISSUE_5),
         # YouTube CSV exports
         *(
-            FlowSpec(name, YT, p.CsvParams, 5, pending=_CSV_LATER)
+            FlowSpec(name, YT, p.CsvParams, 5, pending=_CSV_UNSCHEDULED)
             for name in (
                 "fetch_channels_csv",
                 "fetch_channel_videos_csv",
@@ -95,14 +95,14 @@ FLOWS: dict[str, FlowSpec] = {
             )
         ),
         # GPT enrichment
-        FlowSpec("refresh_instagram_gpt_data_base_gender", IG, p.GptParams, 15, pending=_YT_LATER),
-        FlowSpec("refresh_instagram_gpt_data_base_location", IG, p.GptParams, 15, pending=_YT_LATER),
-        FlowSpec("refresh_instagram_gpt_data_base_categ_lang_topics", IG, p.GptParams, 15, pending=_YT_LATER),
-        FlowSpec("refresh_instagram_gpt_data_audience_age_gender", IG, p.GptAudienceAgeGenderParams, 15, pending=_YT_LATER),
-        FlowSpec("refresh_instagram_gpt_data_audience_cities", IG, p.GptParams, 15, pending=_YT_LATER),
-        FlowSpec("refresh_instagram_gpt_data_gender_location_lang", IG, p.GptParams, 25, pending=_YT_LATER),
+        FlowSpec("refresh_instagram_gpt_data_base_gender", IG, p.GptParams, 15, pending=_ISSUE_5),
+        FlowSpec("refresh_instagram_gpt_data_base_location", IG, p.GptParams, 15, pending=_ISSUE_5),
+        FlowSpec("refresh_instagram_gpt_data_base_categ_lang_topics", IG, p.GptParams, 15, pending=_ISSUE_5),
+        FlowSpec("refresh_instagram_gpt_data_audience_age_gender", IG, p.GptAudienceAgeGenderParams, 15, pending=_ISSUE_5),
+        FlowSpec("refresh_instagram_gpt_data_audience_cities", IG, p.GptParams, 15, pending=_ISSUE_5),
+        FlowSpec("refresh_instagram_gpt_data_gender_location_lang", IG, p.GptParams, 25, pending=_ISSUE_5),
         # Other
-        FlowSpec("refresh_orders_by_store", SHOP, p.OrdersParams, 5, pending=_YT_LATER),
+        FlowSpec("refresh_orders_by_store", SHOP, p.OrdersParams, 5, pending=_ISSUE_5),
         FlowSpec("asset_upload_flow", IG, p.AssetParams, 75, pending=_planned("#4")),
         FlowSpec("asset_upload_flow_stories", IG, p.AssetParams, 15, pending=_planned("#4")),
     )

@@ -1,0 +1,395 @@
+"""Beat's pipeline benchmark against the sandbox: concurrency efficiency, throughput, latency and memory.
+
+    python bench/pipeline.py [--efficiency-requests N] [--max-requests N] [--latency-seconds S]
+                             [--passthrough-records N] [--concurrency C]
+
+Everything runs on this machine: an embedded Tansu broker, a fresh database (on the
+Postgres at BEAT_TEST_POSTGRES, default 127.0.0.1:5432, else an embedded one), the
+sandbox, one ``beat sink`` and one ``beat worker`` with every enabled flow. All load
+is ``refresh_profile_basic`` (one ArrayBobo profile call per request), no rate limits.
+
+0. passthrough: a bare Faust agent (bench/passthrough.py) forwarding 1 KB records.
+1. efficiency: sandbox latency 100 ms, the flow at its default concurrency C;
+   steady-state completions/s (10th to 90th percentile of scraped_at) / (C / 0.1 s).
+2. max throughput: sandbox latency 0, N requests produced up front; N / (produce
+   start -> the last COMPLETE row written, its status_at). Optionally at a raised C.
+3. latency: produced -> COMPLETE (scraped_at) p50/p99, producing at half that rate.
+4. memory: the worker's RSS with its children, idle after start-up and the peak of phase 2.
+
+Progress lines go to stdout; the last line is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import asyncpg  # noqa: E402
+import httpx  # noqa: E402
+import psutil  # noqa: E402
+import psycopg  # noqa: E402
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
+
+from agents.flows.registry import FLOWS  # noqa: E402
+from app.embedded import EmbeddedBroker, EmbeddedPostgres, free_port  # noqa: E402
+from providers.credentials import CredentialStore  # noqa: E402
+from sinks.schema import migrate  # noqa: E402
+from tests.conftest import ADMIN_URL, SANDBOX_KEY, create_topics  # noqa: E402
+from tests.support import BeatProcess, beat_env, failures, produce_requests, wait_terminal  # noqa: E402
+from topics import names  # noqa: E402
+from topics.admin import ensure_topics  # noqa: E402
+
+FLOW = "refresh_profile_basic"
+SOURCE = "rapidapi-arraybobo"
+LATENCY = 0.1  # seconds the sandbox waits per call in phase 1
+PARTITIONS = 8  # Beat's default request_partitions, used for the passthrough topics too
+RECORD_BYTES = 1024
+SETTLE = 5.0  # seconds after the warm-up before the idle RSS is taken
+SAMPLE_INTERVAL = 0.2
+
+_started = time.monotonic()
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def progress(message: str) -> None:
+    print(f"[{time.monotonic() - _started:6.1f}s] {message}", flush=True)
+
+
+# services
+
+@contextmanager
+def fresh_database(work: Path) -> Iterator[str]:
+    """A new, migrated database on the machine's Postgres, dropped afterwards; an embedded server if none runs."""
+    name = f"beat_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:
+        progress(f"no Postgres at {ADMIN_URL} ({type(exc).__name__}); starting an embedded one")
+        embedded = EmbeddedPostgres(work / "postgres")
+        embedded.start()
+        try:
+            migrate(embedded.url)
+            yield embedded.url
+        finally:
+            embedded.stop()
+        return
+    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        migrate(url)
+        yield url
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def spawn(cleanup: ExitStack, proc: BeatProcess) -> BeatProcess:
+    proc.start()
+    cleanup.callback(proc.terminate, 30)
+    return proc
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Sandbox:
+    def __init__(self, cleanup: ExitStack, work: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = beat_env(sandbox_latency=str(LATENCY))
+        self.proc = spawn(cleanup, BeatProcess("sandbox", env, work / "logs" / "sandbox.log", ["--port", str(self.port)]))
+
+    async def ready(self) -> None:
+        async with httpx.AsyncClient(base_url=self.url) as client:
+            for _ in range(100):
+                try:
+                    if (await client.get("/healthz")).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                if not self.proc.alive():
+                    break
+                await asyncio.sleep(0.1)
+        raise BenchError(f"the sandbox did not start:\n{self.proc.log_tail()}")
+
+    async def set_latency(self, seconds: float) -> None:
+        async with httpx.AsyncClient(base_url=self.url) as client:
+            (await client.put("/_sandbox/config", json={"latency": seconds})).raise_for_status()
+
+
+class RssSampler:
+    """Resident memory of a process and all its children, in MiB."""
+
+    def __init__(self, pid: int) -> None:
+        self._proc = psutil.Process(pid)
+        self.samples: list[float] = []
+
+    def sample(self) -> float:
+        total = 0
+        for proc in [self._proc, *self._proc.children(recursive=True)]:
+            try:
+                total += proc.memory_info().rss
+            except psutil.NoSuchProcess:
+                pass
+        value = total / 2**20
+        self.samples.append(value)
+        return value
+
+    async def run(self) -> None:
+        while True:
+            self.sample()
+            await asyncio.sleep(SAMPLE_INTERVAL)
+
+
+# measurements
+
+async def passthrough_rate(bootstrap: str, n: int, work: Path) -> float:
+    """Records/s of a bare Faust agent: n / (first -> last output record's timestamp)."""
+    source, sink = "bench.passthrough.in", "bench.passthrough.out"
+    await ensure_topics(bootstrap, {source: PARTITIONS, sink: PARTITIONS})
+    filler = RECORD_BYTES - len(json.dumps({"seq": n, "payload": ""}))
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        sent = [await producer.send(source, json.dumps({"seq": i, "payload": "x" * filler}).encode())
+                for i in range(n)]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+    progress(f"passthrough: {n} records of {RECORD_BYTES} B produced; starting the Faust agent")
+
+    log_path = work / "logs" / "passthrough.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "passthrough.py"), bootstrap, source, sink,
+                                 str(work / "passthrough")], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    consumer = AIOKafkaConsumer(sink, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
+    await consumer.start()
+    timestamps: list[int] = []
+    deadline = time.monotonic() + 120
+    try:
+        while len(timestamps) < n:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise BenchError(f"passthrough forwarded {len(timestamps)} of {n} records; "
+                                 f"log:\n{log_path.read_text(errors='replace')[-3000:]}")
+            polled = await consumer.getmany(timeout_ms=500, max_records=5000)
+            timestamps.extend(record.timestamp for records in polled.values() for record in records)
+    finally:
+        await consumer.stop()
+        stop(proc)
+    span = (max(timestamps) - min(timestamps)) / 1000
+    return n / span
+
+
+def scrape_topic() -> str:
+    return names.scrape_topic(FLOW)
+
+
+def bodies(tag: str, n: int) -> list[dict]:
+    return [{"params": {"handle": f"{tag}_{i}_{uuid.uuid4().hex[:6]}"}} for i in range(n)]
+
+
+async def completed(pool: asyncpg.Pool, ids: list[str], timeout: float, procs: list[BeatProcess]) -> list:
+    """Wait until every request is terminal; the rows (id, scraped_at, status_at), or why not all completed."""
+    statuses = await wait_terminal(pool, ids, timeout)
+    counts = {s: list(statuses.values()).count(s) for s in set(statuses.values())}
+    if counts != {"COMPLETE": len(ids)}:
+        tails = "\n".join(f"--- {p.role}\n{p.log_tail(15)}" for p in procs)
+        raise BenchError(f"{len(ids)} requests, statuses {counts}; e.g. {await failures(pool, ids)}\n{tails}")
+    return await pool.fetch("SELECT id, scraped_at, status_at FROM scrape_request_log WHERE id = ANY($1)", ids)
+
+
+async def warm_up(bootstrap: str, pool: asyncpg.Pool, procs: list[BeatProcess]) -> None:
+    """Keyed requests over every partition, until they complete: the worker has joined and owns them all."""
+    ids = await produce_requests(bootstrap, scrape_topic(), bodies("warm", 4 * PARTITIONS), key_field="handle")
+    await completed(pool, ids, 120, procs)
+
+
+async def efficiency(bootstrap: str, pool: asyncpg.Pool, procs: list[BeatProcess], n: int,
+                     concurrency: int) -> float:
+    ids = await produce_requests(bootstrap, scrape_topic(), bodies("eff", n))
+    rows = await completed(pool, ids, 60 + n * LATENCY / concurrency * 3, procs)
+    times = sorted(row["scraped_at"].timestamp() for row in rows)
+    low, high = int(0.1 * (len(times) - 1)), int(0.9 * (len(times) - 1))
+    rate = (high - low) / (times[high] - times[low])
+    ideal = concurrency / LATENCY
+    progress(f"efficiency: {n} requests at C={concurrency}, {LATENCY * 1000:.0f} ms: steady {rate:.1f}/s "
+             f"of an ideal {ideal:.0f}/s")
+    return rate / ideal
+
+
+async def max_throughput(bootstrap: str, pool: asyncpg.Pool, procs: list[BeatProcess], n: int) -> float:
+    started = time.time()
+    ids = await produce_requests(bootstrap, scrape_topic(), bodies("max", n))
+    produced = time.time() - started
+    rows = await completed(pool, ids, 300, procs)
+    finished = max(row["status_at"].timestamp() for row in rows)
+    rate = n / (finished - started)
+    progress(f"max throughput: {n} requests produced in {produced:.2f}s, all COMPLETE in Postgres after "
+             f"{finished - started:.1f}s: {rate:.0f}/s")
+    return rate
+
+
+async def produce_paced(bootstrap: str, rate: float, seconds: float) -> dict[str, float]:
+    """Produce at ``rate``/s for ``seconds``; each id with the wall-clock time it was handed to the producer."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+    await producer.start()
+    produced: dict[str, float] = {}
+    total = int(rate * seconds)
+    try:
+        pending = []
+        started = time.monotonic()
+        while len(produced) < total:
+            due = min(total, int((time.monotonic() - started) * rate) + 1)
+            while len(produced) < due:
+                body = {"id": str(uuid.uuid4()), **bodies("lat", 1)[0]}
+                produced[body["id"]] = time.time()
+                pending.append(await producer.send(scrape_topic(), json.dumps(body).encode()))
+            await asyncio.sleep(0.005)
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+    return produced
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+async def latency(bootstrap: str, pool: asyncpg.Pool, procs: list[BeatProcess], rate: float,
+                  seconds: float) -> tuple[float, float]:
+    produced = await produce_paced(bootstrap, rate, seconds)
+    rows = await completed(pool, list(produced), 120, procs)
+    scraped = [(row["scraped_at"].timestamp() - produced[row["id"]]) * 1000 for row in rows]
+    stored = [(row["status_at"].timestamp() - produced[row["id"]]) * 1000 for row in rows]
+    p50, p99 = percentile(scraped, 0.5), percentile(scraped, 0.99)
+    progress(f"latency: {len(rows)} requests at {rate:.0f}/s: produced -> COMPLETE p50 {p50:.0f} ms, "
+             f"p99 {p99:.0f} ms (-> row written by the sink: p50 {percentile(stored, 0.5):.0f} ms, "
+             f"p99 {percentile(stored, 0.99):.0f} ms)")
+    return p50, p99
+
+
+# the run
+
+async def start_worker(cleanup: ExitStack, env: dict[str, str], work: Path, name: str, bootstrap: str,
+                       pool: asyncpg.Pool, sink: BeatProcess) -> BeatProcess:
+    worker = spawn(cleanup, BeatProcess("worker", env, work / "logs" / f"{name}.log"))
+    await warm_up(bootstrap, pool, [sink, worker])
+    progress(f"{name}: joined and warmed up (pid {worker.pid})")
+    return worker
+
+
+async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work: Path, cleanup: ExitStack) -> dict:
+    default_concurrency = FLOWS[FLOW].concurrency
+    concurrency = args.concurrency or default_concurrency
+
+    passthrough = await passthrough_rate(bootstrap, args.passthrough_records, work)
+    progress(f"passthrough: {passthrough:.0f} records/s")
+
+    sandbox = Sandbox(cleanup, work)
+    await sandbox.ready()
+    env = beat_env(kafka_url=bootstrap, database_url=database_url, data_dir=str(work / "beat"), topic_prefix="",
+                   provider_base_urls={SOURCE: f"{sandbox.url}/{SOURCE}"},
+                   # Tansu holds a group join for half the session timeout (environment.md).
+                   broker_session_timeout="6")
+    await create_topics(env)
+    async with asyncpg.create_pool(database_url, min_size=1, max_size=4) as pool:
+        await CredentialStore(pool).add(SOURCE, SANDBOX_KEY, idempotency_key=f"{SOURCE}:bench")
+        sink = spawn(cleanup, BeatProcess("sink", env, work / "logs" / "sink.log"))
+        worker = await start_worker(cleanup, env, work, "worker", bootstrap, pool, sink)
+
+        rss = RssSampler(worker.pid)
+        await asyncio.sleep(SETTLE)
+        idle = [rss.sample() for _ in range(5)]
+        rss_idle = statistics.median(idle)
+        progress(f"memory: worker with {sum(s.enabled for s in FLOWS.values())} flows idle at {rss_idle:.1f} MiB")
+
+        eff = await efficiency(bootstrap, pool, [sink, worker], args.efficiency_requests, default_concurrency)
+
+        await sandbox.set_latency(0.0)
+        load = RssSampler(worker.pid)
+        sampling = asyncio.ensure_future(load.run())
+        try:
+            e2e = await max_throughput(bootstrap, pool, [sink, worker], args.max_requests)
+        finally:
+            sampling.cancel()
+        rss_load = max(load.samples)
+        progress(f"memory: worker peak under load {rss_load:.1f} MiB")
+
+        if concurrency != default_concurrency:
+            worker.terminate(30)
+            raised = beat_env(**{k[5:].lower(): v for k, v in env.items() if k.startswith("BEAT_")},
+                              flow_concurrency={FLOW: concurrency})
+            worker = await start_worker(cleanup, raised, work, f"worker-c{concurrency}", bootstrap, pool, sink)
+            e2e = await max_throughput(bootstrap, pool, [sink, worker], args.max_requests)
+
+        p50, p99 = await latency(bootstrap, pool, [sink, worker], e2e / 2, args.latency_seconds)
+
+    return {
+        "efficiency": round(eff, 3),
+        "e2e_per_s": round(e2e, 1),
+        "faust_passthrough_per_s": round(passthrough, 1),
+        "ratio": round(e2e / passthrough, 3),
+        "p50_ms": round(p50, 1),
+        "p99_ms": round(p99, 1),
+        "rss_idle_mb": round(rss_idle, 1),
+        "rss_load_mb": round(rss_load, 1),
+        "concurrency": concurrency,
+    }
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--efficiency-requests", type=int, default=3000, help="phase 1 requests (default 3000)")
+    parser.add_argument("--max-requests", type=int, default=8000, help="phase 2 requests (default 8000)")
+    parser.add_argument("--latency-seconds", type=float, default=20.0, help="phase 3 duration (default 20)")
+    parser.add_argument("--passthrough-records", type=int, default=20000, help="Faust baseline records (default 20000)")
+    parser.add_argument("--concurrency", type=int, default=None,
+                        help=f"{FLOW}'s concurrency for phases 2 (throughput) and 3; memory is always taken at "
+                             f"the default ({FLOWS[FLOW].concurrency})")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    progress(f"{os.cpu_count()} cores; python {sys.version.split()[0]}")
+    with tempfile.TemporaryDirectory(prefix="beat-bench-") as tmp, ExitStack() as cleanup:
+        work = Path(tmp)
+        broker = EmbeddedBroker(work / "broker")
+        broker.start()
+        cleanup.callback(broker.stop)
+        database_url = cleanup.enter_context(fresh_database(work))
+        progress(f"broker {broker.bootstrap}, database {database_url}")
+        result = asyncio.run(run(args, broker.bootstrap, database_url, work, cleanup))
+        progress("stopping")
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
