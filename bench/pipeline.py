@@ -373,14 +373,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=None,
                         help=f"{FLOW}'s concurrency for phases 2 (throughput) and 3; memory is always taken at "
                              f"the default ({FLOWS[FLOW].concurrency})")
+    parser.add_argument("--work-dir", help="keep logs and data here (default: a temporary directory, removed)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     progress(f"{os.cpu_count()} cores; python {sys.version.split()[0]}")
-    with tempfile.TemporaryDirectory(prefix="beat-bench-") as tmp, ExitStack() as cleanup:
-        work = Path(tmp)
+    with ExitStack() as cleanup:
+        if args.work_dir:
+            work = Path(args.work_dir).resolve()
+            work.mkdir(parents=True, exist_ok=True)
+        else:
+            work = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="beat-bench-")))
         broker = EmbeddedBroker(work / "broker")
         broker.start()
         cleanup.callback(broker.stop)

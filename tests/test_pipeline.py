@@ -131,3 +131,19 @@ async def test_bad_messages_are_dead_lettered_and_good_ones_complete(stack, pool
     invalid = next(d for d in mine if d["request_id"] == invalid_id)
     assert "handle" in invalid["error"]["message"]
     assert next(d for d in mine if d["request_id"] == unknown_id)["error"]["message"].startswith("flow 'no_such_flow'")
+
+
+async def test_trace_log_records_calls_without_secrets(stack, pool):
+    handle = unique("trace")
+    [request_id] = await _post_all(stack.api_url, [{"flow": "refresh_profile_basic", "params": {"handle": handle}}])
+    assert (await wait_terminal(pool, [request_id], timeout=60)) == {request_id: "COMPLETE"}
+
+    def mine(records):
+        return [json.loads(r.value) for r in records if json.loads(r.value)["request_id"] == request_id]
+
+    records = await _consume(stack.bootstrap, [stack.topic(names.TRACE_LOG)], lambda rs: bool(mine(rs)))
+    [trace] = mine(records)
+    assert trace["source"] == "rapidapi-arraybobo" and trace["method"] == "GET" and trace["status"] == 200
+    assert trace["path"] == "/rapidapi-arraybobo/ig/info_username/" and trace["credential_id"]
+    raw = b"".join(r.value for r in records)
+    assert b"test-key-1" not in raw and handle.encode() not in raw  # no key, no query string
