@@ -11,24 +11,22 @@ ArrayBobo answers HTTP 200 when a profile or post does not exist; only the body
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timezone
 from typing import Any
 
 from providers.errors import (
-    AuthExpired,
     BadResponse,
-    Forbidden,
     PostMissing,
     ProfileMissing,
     ProviderError,
     ProviderUnavailable,
 )
 from providers.http import Credential, ProviderHttp
+from providers.parsing import Values, at, json_object
 from providers.models import Page, PostData, ProfileData
 from topics.models import Platform
 
 SOURCE = "rapidapi-arraybobo"
+_v = Values(SOURCE)
 
 ACCOUNT_TYPES = {1: "personal", 2: "business", 3: "creator"}
 GRAPHQL_POST_TYPES = {"GraphImage": "image", "GraphVideo": "reels", "GraphSidecar": "carousel"}
@@ -37,109 +35,16 @@ MEDIA_TYPES = {1: "image", 2: "reels", 8: "carousel"}
 _MISSING_PHRASES = ("not found", "does not exist")
 
 
-# Reading values
-
-def _at(value: Any, path: str) -> Any:
-    """The value at a dotted path (list positions as numbers), or None where any step is absent."""
-    for step in path.split("."):
-        if isinstance(value, dict):
-            value = value.get(step)
-        elif isinstance(value, list) and step.isdigit() and int(step) < len(value):
-            value = value[int(step)]
-        else:
-            return None
-    return value
-
-
-def _id(value: Any, field: str) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise BadResponse(f"{field} is a boolean, not an id", source=SOURCE)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    raise BadResponse(f"{field} is not an id: {value!r}", source=SOURCE)
-
-
-def _count(value: Any, field: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise BadResponse(f"{field} is a boolean, not a count", source=SOURCE)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value.strip().replace(",", ""))
-        except ValueError:
-            pass
-    raise BadResponse(f"{field} is not a count: {value!r}", source=SOURCE)
-
-
-def _number(value: Any, field: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        raise BadResponse(f"{field} is a boolean, not a number", source=SOURCE)
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            pass
-    raise BadResponse(f"{field} is not a number: {value!r}", source=SOURCE)
-
-
-def _flag(value: Any, field: str) -> bool | None:
-    if value is None or isinstance(value, bool):
-        return value
-    if value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-        return value.strip().lower() == "true"
-    raise BadResponse(f"{field} is not a flag: {value!r}", source=SOURCE)
-
-
-def _text(value: Any, field: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise BadResponse(f"{field} is not text: {value!r}", source=SOURCE)
-
-
-def _timestamp(value: Any, field: str) -> tuple[int | None, datetime | None]:
-    epoch = _count(value, field)
-    return epoch, (datetime.fromtimestamp(epoch, timezone.utc) if epoch is not None else None)
-
-
 def _post_type(typename: Any) -> str | None:
     # Newer GraphQL answers prefix the type names with "XDT" (XDTGraphImage…).
     return GRAPHQL_POST_TYPES.get(typename.removeprefix("XDT")) if isinstance(typename, str) else None
 
 
-def _list(value: Any, field: str) -> list[Any] | None:
-    if value is None or isinstance(value, list):
-        return value
-    raise BadResponse(f"{field} is not a list", source=SOURCE)
-
-
 def _sponsors(entries: list[Any] | None, key: str, id_field: str) -> list[dict[str, str | None]] | None:
     if entries is None:
         return None
-    return [{"profile_id": _id(_at(entry, f"{key}.{id_field}"), f"{key}.{id_field}"),
-             "handle": _text(_at(entry, f"{key}.username"), f"{key}.username")} for entry in entries]
-
-
-def _require_object(payload: Any) -> dict[str, Any]:
-    if not isinstance(payload, dict):
-        raise BadResponse(f"expected a JSON object, got {type(payload).__name__}", source=SOURCE)
-    return payload
+    return [{"profile_id": _v.id(at(entry, f"{key}.{id_field}"), f"{key}.{id_field}"),
+             "handle": _v.text(at(entry, f"{key}.username"), f"{key}.username")} for entry in entries]
 
 
 def _refusal(payload: dict[str, Any], missing: type[ProviderError], shape: str) -> ProviderError:
@@ -158,12 +63,12 @@ def _refusal(payload: dict[str, Any], missing: type[ProviderError], shape: str) 
 
 def parse_profile(payload: dict[str, Any], *, handle: str | None = None, profile_id: str | None = None) -> ProfileData:
     """A ``/ig/info_username/`` or ``/ig/info/`` answer; ``handle``/``profile_id`` = what was asked for."""
-    payload = _require_object(payload)
+    payload = _v.require_object(payload)
     user = payload.get("user")
     if not isinstance(user, dict):
         raise _refusal(payload, ProfileMissing, "user")
-    pk = _id(user.get("pk"), "user.pk")
-    username = _text(user.get("username"), "user.username")
+    pk = _v.id(user.get("pk"), "user.pk")
+    username = _v.text(user.get("username"), "user.username")
     if pk is None or not username:
         raise BadResponse("user has no pk or username", source=SOURCE)
     if handle is not None and username.lower() != handle.strip().lstrip("@").lower():
@@ -176,42 +81,42 @@ def parse_profile(payload: dict[str, Any], *, handle: str | None = None, profile
         profile_id=pk,
         handle=username,
         metrics={
-            "followers": _count(user.get("follower_count"), "user.follower_count"),
-            "following": _count(user.get("following_count"), "user.following_count"),
-            "media_count": _count(user.get("media_count"), "user.media_count"),
+            "followers": _v.count(user.get("follower_count"), "user.follower_count"),
+            "following": _v.count(user.get("following_count"), "user.following_count"),
+            "media_count": _v.count(user.get("media_count"), "user.media_count"),
         },
         dimensions={
             "profile_id": pk,
             "handle": username,
-            "profile_pic_url": _text(_at(user, "hd_profile_pic_url_info.url"), "user.hd_profile_pic_url_info.url"),
-            "bio": _text(user.get("biography"), "user.biography"),
-            "full_name": _text(user.get("full_name"), "user.full_name"),
-            "profile_type": ACCOUNT_TYPES.get(_count(user.get("account_type"), "user.account_type")),
-            "fbid": _id(user.get("interop_messaging_user_fbid"), "user.interop_messaging_user_fbid"),
-            "category_id": _id(user.get("category_id"), "user.category_id"),
-            "category": _text(user.get("category"), "user.category"),
-            "external_url": _text(user.get("external_url"), "user.external_url"),
-            "city": _text(user.get("city_name"), "user.city_name"),
-            "location_lat": _number(user.get("latitude"), "user.latitude"),
-            "location_long": _number(user.get("longitude"), "user.longitude"),
-            "public_email": _text(user.get("public_email"), "user.public_email"),
-            "contact_phone": _text(user.get("contact_phone_number"), "user.contact_phone_number"),
-            "is_private": _flag(user.get("is_private"), "user.is_private"),
-            "is_verified": _flag(user.get("is_verified"), "user.is_verified"),
+            "profile_pic_url": _v.text(at(user, "hd_profile_pic_url_info.url"), "user.hd_profile_pic_url_info.url"),
+            "bio": _v.text(user.get("biography"), "user.biography"),
+            "full_name": _v.text(user.get("full_name"), "user.full_name"),
+            "profile_type": ACCOUNT_TYPES.get(_v.count(user.get("account_type"), "user.account_type")),
+            "fbid": _v.id(user.get("interop_messaging_user_fbid"), "user.interop_messaging_user_fbid"),
+            "category_id": _v.id(user.get("category_id"), "user.category_id"),
+            "category": _v.text(user.get("category"), "user.category"),
+            "external_url": _v.text(user.get("external_url"), "user.external_url"),
+            "city": _v.text(user.get("city_name"), "user.city_name"),
+            "location_lat": _v.number(user.get("latitude"), "user.latitude"),
+            "location_long": _v.number(user.get("longitude"), "user.longitude"),
+            "public_email": _v.text(user.get("public_email"), "user.public_email"),
+            "contact_phone": _v.text(user.get("contact_phone_number"), "user.contact_phone_number"),
+            "is_private": _v.flag(user.get("is_private"), "user.is_private"),
+            "is_verified": _v.flag(user.get("is_verified"), "user.is_verified"),
         },
     )
 
 
 def _graphql_post(node: dict[str, Any]) -> PostData:
     """A GraphQL media node: a timeline edge's ``node`` or a ``/ig/post_info/`` answer."""
-    shortcode = _text(node.get("shortcode"), "shortcode")
+    shortcode = _v.text(node.get("shortcode"), "shortcode")
     if not shortcode:
         raise BadResponse("post has no shortcode", source=SOURCE)
-    profile_id = _id(_at(node, "owner.id"), "owner.id")
-    handle = _text(_at(node, "owner.username"), "owner.username")
-    epoch, published = _timestamp(node.get("taken_at_timestamp"), "taken_at_timestamp")
-    tag_edges = _list(_at(node, "edge_media_to_tagged_user.edges"), "edge_media_to_tagged_user.edges")
-    sponsor_edges = _list(_at(node, "edge_media_to_sponsor_user.edges"), "edge_media_to_sponsor_user.edges")
+    profile_id = _v.id(at(node, "owner.id"), "owner.id")
+    handle = _v.text(at(node, "owner.username"), "owner.username")
+    epoch, published = _v.timestamp(node.get("taken_at_timestamp"), "taken_at_timestamp")
+    tag_edges = _v.list(at(node, "edge_media_to_tagged_user.edges"), "edge_media_to_tagged_user.edges")
+    sponsor_edges = _v.list(at(node, "edge_media_to_sponsor_user.edges"), "edge_media_to_sponsor_user.edges")
     sponsors = _sponsors(sponsor_edges, "node.sponsor", "id")
     return PostData(
         platform=Platform.INSTAGRAM,
@@ -221,59 +126,59 @@ def _graphql_post(node: dict[str, Any]) -> PostData:
         handle=handle,
         publish_time=published,
         metrics={
-            "comments": _count(_at(node, "edge_media_to_comment.count"), "edge_media_to_comment.count"),
-            "likes": _count(_at(node, "edge_media_preview_like.count"), "edge_media_preview_like.count"),
-            "view_count": _count(node.get("video_view_count"), "video_view_count"),
+            "comments": _v.count(at(node, "edge_media_to_comment.count"), "edge_media_to_comment.count"),
+            "likes": _v.count(at(node, "edge_media_preview_like.count"), "edge_media_preview_like.count"),
+            "view_count": _v.count(node.get("video_view_count"), "video_view_count"),
         },
         dimensions={
             "profile_id": profile_id,
             "handle": handle,
             "post_type": _post_type(node.get("__typename")),
-            "display_url": _text(node.get("display_url"), "display_url"),
-            "thumbnail_src": _text(node.get("thumbnail_src"), "thumbnail_src"),
+            "display_url": _v.text(node.get("display_url"), "display_url"),
+            "thumbnail_src": _v.text(node.get("thumbnail_src"), "thumbnail_src"),
             "taken_at_timestamp": epoch,
-            "user_tags": [_at(edge, "node") for edge in tag_edges] if tag_edges is not None else None,
+            "user_tags": [at(edge, "node") for edge in tag_edges] if tag_edges is not None else None,
             "user_sponsors": sponsors,
             "is_sponsor": bool(sponsors) if sponsors is not None else None,
-            "caption": _text(_at(node, "edge_media_to_caption.edges.0.node.text"), "caption"),
+            "caption": _v.text(at(node, "edge_media_to_caption.edges.0.node.text"), "caption"),
         },
     )
 
 
 def parse_timeline_page(payload: dict[str, Any]) -> Page:
     """A ``/ig/posts/`` answer: one page of a profile's timeline, newest first."""
-    payload = _require_object(payload)
+    payload = _v.require_object(payload)
     data = payload.get("data")
     if isinstance(data, dict) and "user" in data and data["user"] is None:
         raise ProfileMissing("no such user", source=SOURCE)
-    media = _at(payload, "data.user.edge_owner_to_timeline_media")
+    media = at(payload, "data.user.edge_owner_to_timeline_media")
     if not isinstance(media, dict):
         raise _refusal(payload, ProfileMissing, "data.user.edge_owner_to_timeline_media")
-    edges = _list(media.get("edges"), "edges") or []
+    edges = _v.list(media.get("edges"), "edges") or []
     items = []
     for edge in edges:
-        node = _at(edge, "node")
+        node = at(edge, "node")
         if not isinstance(node, dict):
             raise BadResponse("timeline edge has no node", source=SOURCE)
         items.append(_graphql_post(node))
-    more = _flag(_at(media, "page_info.has_next_page"), "page_info.has_next_page")
-    cursor = _text(_at(media, "page_info.end_cursor"), "page_info.end_cursor")
+    more = _v.flag(at(media, "page_info.has_next_page"), "page_info.has_next_page")
+    cursor = _v.text(at(media, "page_info.end_cursor"), "page_info.end_cursor")
     return Page(items=items, next_cursor=cursor if more and cursor else None)
 
 
 def parse_post(payload: dict[str, Any], *, shortcode: str | None = None) -> PostData:
     """A ``/ig/post_info/`` answer: the GraphQL media object at the top level."""
-    payload = _require_object(payload)
+    payload = _v.require_object(payload)
     if "shortcode" not in payload:
         raise _refusal(payload, PostMissing, "shortcode")
     post = _graphql_post(payload)
     if shortcode is not None and post.shortcode != shortcode:
         raise PostMissing(f"asked for {shortcode!r}, answered for {post.shortcode!r}", source=SOURCE)
-    video_url = _text(payload.get("video_url"), "video_url")
-    post.metrics["play_count"] = _count(payload.get("video_play_count"), "video_play_count")
-    post.metrics["video_duration"] = _number(payload.get("video_duration"), "video_duration")
+    video_url = _v.text(payload.get("video_url"), "video_url")
+    post.metrics["play_count"] = _v.count(payload.get("video_play_count"), "video_play_count")
+    post.metrics["video_duration"] = _v.number(payload.get("video_duration"), "video_duration")
     post.dimensions["display_url"] = video_url or post.dimensions["display_url"]
-    post.dimensions["thumbnail_src"] = _text(_at(payload, "display_resources.0.src"), "display_resources.0.src")
+    post.dimensions["thumbnail_src"] = _v.text(at(payload, "display_resources.0.src"), "display_resources.0.src")
     location = payload.get("location")
     if location is not None and not isinstance(location, dict):
         raise BadResponse("location is not an object", source=SOURCE)
@@ -282,14 +187,14 @@ def parse_post(payload: dict[str, Any], *, shortcode: str | None = None) -> Post
 
 
 def _reel(media: dict[str, Any]) -> PostData:
-    shortcode = _text(media.get("code"), "media.code")
+    shortcode = _v.text(media.get("code"), "media.code")
     if not shortcode:
         raise BadResponse("reel has no code", source=SOURCE)
-    profile_id = _id(_at(media, "user.pk"), "media.user.pk")
-    handle = _text(_at(media, "user.username"), "media.user.username")
-    epoch, published = _timestamp(media.get("taken_at"), "media.taken_at")
-    tags = _list(_at(media, "usertags.in"), "media.usertags.in")
-    sponsors = _sponsors(_list(media.get("sponsor_tags"), "media.sponsor_tags"), "sponsor", "pk")
+    profile_id = _v.id(at(media, "user.pk"), "media.user.pk")
+    handle = _v.text(at(media, "user.username"), "media.user.username")
+    epoch, published = _v.timestamp(media.get("taken_at"), "media.taken_at")
+    tags = _v.list(at(media, "usertags.in"), "media.usertags.in")
+    sponsors = _sponsors(_v.list(media.get("sponsor_tags"), "media.sponsor_tags"), "sponsor", "pk")
     return PostData(
         platform=Platform.INSTAGRAM,
         source=SOURCE,
@@ -298,19 +203,19 @@ def _reel(media: dict[str, Any]) -> PostData:
         handle=handle,
         publish_time=published,
         metrics={
-            "comments": _count(media.get("comment_count"), "media.comment_count"),
-            "likes": _count(media.get("like_count"), "media.like_count"),
-            "view_count": _count(media.get("view_count"), "media.view_count"),
-            "play_count": _count(media.get("play_count"), "media.play_count"),
+            "comments": _v.count(media.get("comment_count"), "media.comment_count"),
+            "likes": _v.count(media.get("like_count"), "media.like_count"),
+            "view_count": _v.count(media.get("view_count"), "media.view_count"),
+            "play_count": _v.count(media.get("play_count"), "media.play_count"),
         },
         dimensions={
             "profile_id": profile_id,
             "handle": handle,
-            "post_type": MEDIA_TYPES.get(_count(media.get("media_type"), "media.media_type")),
-            "display_url": _text(_at(media, "video_versions.0.url"), "media.video_versions.0.url"),
-            "thumbnail_src": _text(_at(media, "image_versions2.candidates.0.url"), "media.image_versions2"),
+            "post_type": MEDIA_TYPES.get(_v.count(media.get("media_type"), "media.media_type")),
+            "display_url": _v.text(at(media, "video_versions.0.url"), "media.video_versions.0.url"),
+            "thumbnail_src": _v.text(at(media, "image_versions2.candidates.0.url"), "media.image_versions2"),
             "taken_at_timestamp": epoch,
-            "caption": _text(_at(media, "caption.text"), "media.caption.text"),
+            "caption": _v.text(at(media, "caption.text"), "media.caption.text"),
             # Entries keep the {user: …} shape of the timeline's tag nodes.
             "user_tags": tags,
             "user_sponsors": sponsors,
@@ -321,18 +226,18 @@ def _reel(media: dict[str, Any]) -> PostData:
 
 def parse_reels_page(payload: dict[str, Any]) -> Page:
     """A ``/ig/reels_posts/`` answer: one page of a profile's reels, newest first."""
-    payload = _require_object(payload)
+    payload = _v.require_object(payload)
     items = payload.get("items")
     if not isinstance(items, list):
         raise _refusal(payload, ProfileMissing, "items")
     reels = []
     for item in items:
-        media = _at(item, "media")
+        media = at(item, "media")
         if not isinstance(media, dict):
             raise BadResponse("reel item has no media", source=SOURCE)
         reels.append(_reel(media))
-    more = _flag(_at(payload, "paging_info.more_available"), "paging_info.more_available")
-    max_id = _id(_at(payload, "paging_info.max_id"), "paging_info.max_id")
+    more = _v.flag(at(payload, "paging_info.more_available"), "paging_info.more_available")
+    max_id = _v.id(at(payload, "paging_info.max_id"), "paging_info.max_id")
     return Page(items=reels, next_cursor=max_id if more and max_id else None)
 
 
@@ -371,26 +276,4 @@ class ArrayBoboClient:
                    missing: type[ProviderError]) -> dict[str, Any]:
         response = await self._http.request(SOURCE, "GET", path, credential=credential, params=params,
                                             request_id=request_id)
-        status = response.status_code
-        if status == 401:
-            raise AuthExpired(f"GET {path} answered 401: {_message(response.text)}", source=SOURCE)
-        if status == 403:
-            raise Forbidden(f"GET {path} answered 403: {_message(response.text)}", source=SOURCE)
-        if status == 404:
-            raise missing(f"GET {path} answered 404: {_message(response.text)}", source=SOURCE)
-        if status != 200:
-            raise BadResponse(f"GET {path} answered {status}: {_message(response.text)}", source=SOURCE)
-        try:
-            return _require_object(response.json())
-        except ValueError as exc:
-            raise BadResponse(f"GET {path} answered with a body that is not JSON", source=SOURCE) from exc
-
-
-def _message(body: str) -> str:
-    """The provider's own words for a refusal, short enough for an error message."""
-    try:
-        decoded = json.loads(body)
-    except ValueError:
-        return body[:200]
-    message = decoded.get("message") if isinstance(decoded, dict) else None
-    return message if isinstance(message, str) else body[:200]
+        return json_object(response, SOURCE, missing, f"GET {path}")
