@@ -79,11 +79,18 @@ class ProviderHttp:
         json: Any = None,
         headers: dict[str, str] | None = None,
         request_id: str | None = None,
+        secrets_as_headers: bool = True,
     ) -> httpx.Response:
-        """Send one call; return the response for any status below 500 except 429."""
+        """Send one call; return the response for any status below 500 except 429.
+
+        By default the credential's secrets are the request headers (RapidAPI, Lama,
+        RocketAPI, Shopify). A client whose provider takes its token elsewhere (Graph's
+        ``access_token``, YouTube's ``key``) passes ``secrets_as_headers=False`` and puts
+        it in ``params`` itself; the trace never records the query string either way.
+        """
         url = base_url(source, self._base_urls) + path
         all_headers = dict(headers or {})
-        if credential is not None:
+        if credential is not None and secrets_as_headers:
             all_headers.update({str(k): str(v) for k, v in credential.secrets.items()})
         started = time.perf_counter()
         status: int | None = None

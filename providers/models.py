@@ -36,8 +36,37 @@ class PostData:
 
 
 @dataclass(slots=True)
+class ActivityData:
+    """A like or a comment on a post (legacy post_activity_log): ``actor_profile_id`` did it to ``shortcode``."""
+
+    platform: Platform
+    source: str
+    activity_type: str  # LIKE or COMMENT
+    shortcode: str
+    actor_profile_id: str
+    publish_time: datetime | None = None
+    metrics: dict[str, float | int | None] = field(default_factory=dict)
+    dimensions: dict[str, Any] = field(default_factory=dict)
+    kind: str = "activity"
+
+
+@dataclass(slots=True)
+class RelationshipData:
+    """``source_profile_id`` FOLLOWS ``target_profile_id`` (legacy profile_relationship_log)."""
+
+    platform: Platform
+    source: str
+    source_profile_id: str
+    target_profile_id: str
+    relationship_type: str = "FOLLOWS"
+    source_dimensions: dict[str, Any] = field(default_factory=dict)
+    target_dimensions: dict[str, Any] = field(default_factory=dict)
+    kind: str = "relationship"
+
+
+@dataclass(slots=True)
 class Page:
     """One page of a paged listing: the items and the cursor of the next page (None = last page)."""
 
-    items: list[PostData]
+    items: list[Any]
     next_cursor: str | None

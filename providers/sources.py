@@ -15,6 +15,13 @@ SOURCES: dict[str, SourceSpec] = {
     spec.label: spec
     for spec in (
         SourceSpec("rapidapi-arraybobo", "https://instagram-scraper-2022.p.rapidapi.com"),
+        SourceSpec("rapidapi-jotucker", "https://instagram-scraper2.p.rapidapi.com"),
+        SourceSpec("graphapi", "https://graph.facebook.com"),
+        SourceSpec("lama", "https://api.lamadava.com"),
+        SourceSpec("rapidapi-bestsolutions", "https://instagram-api-cheap-best-performance.p.rapidapi.com"),
+        SourceSpec("rocketapi", "https://v1.rocketapi.io"),
+        SourceSpec("rapidapi-neotank", "https://instagram130.p.rapidapi.com"),
+        SourceSpec("rapidapi-igapi", "https://igdata.p.rapidapi.com"),
     )
 }
 

@@ -12,13 +12,16 @@ import json
 import math
 import time
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from providers.sandbox.state import SandboxState
 
-# Where each provider carries the credential the caller is limited by.
-CREDENTIAL_HEADERS = (b"x-rapidapi-key",)
+# Where each provider carries the credential the caller is limited by: RapidAPI and Lama
+# keys and RocketAPI's token in headers, Graph's token and YouTube's key in the query.
+CREDENTIAL_HEADERS = (b"x-rapidapi-key", b"x-access-key", b"authorization")
+CREDENTIAL_QUERY = ("access_token", "key")
 ANONYMOUS = "anonymous"
 UNMETERED = ("/_sandbox/", "/healthz")
 
@@ -74,6 +77,10 @@ def _credential(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name in CREDENTIAL_HEADERS:
             return value.decode("latin-1")
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    for name in CREDENTIAL_QUERY:
+        if query.get(name):
+            return query[name][0]
     return ANONYMOUS
 
 
