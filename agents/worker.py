@@ -19,16 +19,17 @@ import faust
 
 from agents.backpressure import FlowGate
 from agents.flows.context import FlowContext
-from agents.flows.registry import FlowSpec
+from agents.flows.registry import FlowSpec, timeout_of
 from agents.requests import Rejected, decode_request
 from topics.dead_letter import RawRecord, dead_letter
 from app.faust_app import create_app
 from app.settings import Settings
-from providers import arraybobo
+from providers.clients import build_clients
 from providers.crawler import Crawler
-from providers.credentials import CredentialStore
+from providers.credentials import CredentialPolicy, CredentialStore
 from providers.errors import ProviderError
 from providers.http import ProviderHttp
+from sinks.queries import StoredData
 from topics import names
 from topics.models import ErrorInfo, RequestStatus, ScrapeRequest, Status, TraceLog, utcnow
 
@@ -53,6 +54,7 @@ class WorkerRuntime:
         self._pool: asyncpg.Pool | None = None
         self._http: ProviderHttp | None = None
         self.crawler: Crawler | None = None
+        self.queries: StoredData | None = None
         self._gates: dict[str, FlowGate] = {}
         self._gate_tasks: list[asyncio.Future] = []
 
@@ -64,8 +66,11 @@ class WorkerRuntime:
             timeout=self.settings.http_timeout,
             trace_sink=self._trace,
         )
-        clients = {arraybobo.SOURCE: arraybobo.ArrayBoboClient(self._http)}
-        self.crawler = Crawler(CredentialStore(self._pool), clients)
+        clients = build_clients(self._http, self.settings)
+        policy = CredentialPolicy(self._pool, self.settings.credential_cooldown,
+                                  self.settings.default_credential_cooldown)
+        self.crawler = Crawler(CredentialStore(self._pool), policy, clients, self.settings.source_priorities)
+        self.queries = StoredData(self._pool)
 
     async def stop(self) -> None:
         for task in self._gate_tasks:
@@ -76,7 +81,7 @@ class WorkerRuntime:
             await self._pool.close()
 
     def timeout_of(self, spec: FlowSpec) -> float:
-        return self.settings.flow_timeout.get(spec.name, self.settings.default_flow_timeout)
+        return timeout_of(spec, self.settings.flow_timeout, self.settings.default_flow_timeout)
 
     def concurrency_of(self, spec: FlowSpec) -> int:
         return self.settings.flow_concurrency.get(spec.name, spec.concurrency)
@@ -122,7 +127,8 @@ class WorkerRuntime:
             return
         pending = [await self._status(request, Status.PROCESSING)]
         assert self.crawler is not None
-        ctx = FlowContext(request=request, crawler=self.crawler, wait_scale=self.settings.flow_wait_scale)
+        ctx = FlowContext(request=request, crawler=self.crawler, queries=self.queries,
+                          wait_scale=self.settings.flow_wait_scale)
         timeout = self.timeout_of(spec)
         error: ErrorInfo | None = None
         try:

@@ -17,7 +17,9 @@ def _logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # One line per provider call would drown everything else; calls are in trace_log.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
+    # They would also print request URLs, and Graph's token and YouTube's key travel in the query.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
 
 
 def connected(settings: Settings) -> Settings:
@@ -172,6 +174,37 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_credentials(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncpg
+
+    from providers.credentials import CredentialStore
+
+    settings = connected(settings)
+
+    async def run() -> int:
+        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
+        try:
+            store = CredentialStore(pool)
+            if args.action == "add":
+                # "-" reads them from standard input, so they stay out of shell history and process lists.
+                secrets = json.loads(sys.stdin.read() if args.secrets == "-" else args.secrets)
+                if not isinstance(secrets, dict):
+                    print("beat credentials add: SECRETS must be a JSON object", file=sys.stderr)
+                    return 2
+                print(await store.add(args.source, secrets, handle=args.handle))
+            elif args.action == "list":
+                for entry in await store.list(args.source):
+                    print(dump_json(entry))
+            elif not await store.set_enabled(args.id, args.action == "enable"):
+                print(f"beat credentials {args.action}: no credential {args.id}", file=sys.stderr)
+                return 1
+            return 0
+        finally:
+            await pool.close()
+
+    return asyncio.run(run())
+
+
 def cmd_flows(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001
     from agents.flows.registry import FLOWS
 
@@ -238,6 +271,19 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=cmd_status)
 
     sub.add_parser("flows", help="every flow, enabled or not").set_defaults(func=cmd_flows)
+
+    credentials = sub.add_parser("credentials", help="provider credentials (secrets are never printed)")
+    actions = credentials.add_subparsers(dest="action", required=True)
+    add = actions.add_parser("add", help="add or refresh a credential (re-enables it)")
+    add.add_argument("source", help="source label, e.g. rapidapi-arraybobo or graphapi")
+    add.add_argument("secrets", help='JSON object, e.g. \'{"x-rapidapi-key": "…"}\' or \'{"token": "…", '
+                                     '"user_id": "…"}\'; "-" reads it from standard input')
+    add.add_argument("--handle", help="the account a per-account credential (Graph) belongs to")
+    listing = actions.add_parser("list", help="credentials with their state, secrets masked")
+    listing.add_argument("source", nargs="?")
+    for action in ("disable", "enable"):
+        actions.add_parser(action).add_argument("id")
+    credentials.set_defaults(func=cmd_credentials)
 
     demo = sub.add_parser("demo", help="run the embedded stack against the sandbox with a batch of requests")
     demo.add_argument("--requests", type=int, default=500)

@@ -53,6 +53,16 @@ class Settings(BaseSettings):
     # Providers.
     provider_base_urls: dict[str, str] = Field(default_factory=dict)
     http_timeout: float = Field(30.0, gt=0)
+    source_rate_limits: dict[str, str | None] = Field(
+        default_factory=dict, description='per source label, e.g. {"rocketapi": "100/30s"}; null lifts the legacy default')
+    credential_rate_limits: dict[str, str] = Field(
+        default_factory=dict, description="per source label: the limit each of its credentials has on its own")
+    credential_cooldown: dict[str, float] = Field(
+        default_factory=dict, description="seconds a credential rests after a 429/quota answer without a reset time")
+    default_credential_cooldown: float = Field(900.0, ge=0)
+    source_priorities: dict[str, list[str]] = Field(
+        default_factory=dict, description="per fetch type, the sources to try in order (legacy lists by default)")
+    graph_app_token: SecretStr | None = Field(None, description="Facebook app token for debug_token")
 
     # Reconciler (runs in `beat sink`).
     reconcile_interval: float = Field(15.0, gt=0)

@@ -1,7 +1,7 @@
 """Beat's pipeline benchmark against the sandbox: concurrency efficiency, throughput, latency and memory.
 
     python bench/pipeline.py [--efficiency-requests N] [--max-requests N] [--latency-seconds S]
-                             [--passthrough-records N] [--concurrency C]
+                             [--passthrough-records N] [--concurrency C] [--upfront] [--work-dir DIR]
 
 Everything runs on this machine: an embedded Tansu broker, a fresh database (on the
 Postgres at BEAT_TEST_POSTGRES, default 127.0.0.1:5432, else an embedded one), the
@@ -11,10 +11,16 @@ is ``refresh_profile_basic`` (one ArrayBobo profile call per request), no rate l
 0. passthrough: a bare Faust agent (bench/passthrough.py) forwarding 1 KB records.
 1. efficiency: sandbox latency 100 ms, the flow at its default concurrency C;
    steady-state completions/s (10th to 90th percentile of scraped_at) / (C / 0.1 s).
-2. max throughput: sandbox latency 0, N requests produced up front; N / (produce
-   start -> the last COMPLETE row written, its status_at). Optionally at a raised C.
+2. max throughput: sandbox latency 0; N / (first request produced -> last COMPLETE
+   row written, its status_at). Optionally at a raised concurrency.
 3. latency: produced -> COMPLETE (scraped_at) p50/p99, producing at half that rate.
 4. memory: the worker's RSS with its children, idle after start-up and the peak of phase 2.
+
+Phases 1 and 2 keep at most C + GATE_HIGH/2 requests outstanding (a closed loop on
+the status topic), so the flow's buffer never reaches the worker's backpressure gate:
+when the gate pauses a partition, Faust drops the rest of that partition's fetched
+batch and the worker stalls (see bench/README.md). ``--upfront`` produces every
+request at once instead, which shows the stall.
 
 Progress lines go to stdout; the last line is one JSON object with every figure.
 """
@@ -46,6 +52,7 @@ import psycopg  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
 from agents.flows.registry import FLOWS  # noqa: E402
+from agents.worker import GATE_HIGH  # noqa: E402
 from app.embedded import EmbeddedBroker, EmbeddedPostgres, free_port  # noqa: E402
 from providers.credentials import CredentialStore  # noqa: E402
 from sinks.schema import migrate  # noqa: E402
@@ -53,14 +60,18 @@ from tests.conftest import ADMIN_URL, SANDBOX_KEY, create_topics  # noqa: E402
 from tests.support import BeatProcess, beat_env, failures, produce_requests, wait_terminal  # noqa: E402
 from topics import names  # noqa: E402
 from topics.admin import ensure_topics  # noqa: E402
+from topics.models import TERMINAL  # noqa: E402
 
 FLOW = "refresh_profile_basic"
+TOPIC = names.scrape_topic(FLOW)
 SOURCE = "rapidapi-arraybobo"
 LATENCY = 0.1  # seconds the sandbox waits per call in phase 1
 PARTITIONS = 8  # Beat's default request_partitions, used for the passthrough topics too
 RECORD_BYTES = 1024
 SETTLE = 5.0  # seconds after the warm-up before the idle RSS is taken
 SAMPLE_INTERVAL = 0.2
+STALL = 20.0  # seconds without a request finishing before a phase gives up
+TERMINAL_VALUES = {status.value for status in TERMINAL}
 
 _started = time.monotonic()
 
@@ -166,6 +177,43 @@ class RssSampler:
             await asyncio.sleep(SAMPLE_INTERVAL)
 
 
+class Completions:
+    """Which of the bench's requests have a terminal status event on the broker, read from the status topic."""
+
+    def __init__(self, bootstrap: str) -> None:
+        # From the beginning: Tansu answers ListOffsets(latest) wrongly (environment.md).
+        self._consumer = AIOKafkaConsumer(names.STATUS, bootstrap_servers=bootstrap, group_id=None,
+                                          auto_offset_reset="earliest")
+        self._expected: set[str] = set()
+        self._done: set[str] = set()
+        self._task: asyncio.Future | None = None
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        await self._consumer.stop()
+
+    def expect(self, request_id: str) -> None:
+        self._expected.add(request_id)
+
+    @property
+    def finished(self) -> int:
+        return len(self._done)
+
+    async def _run(self) -> None:
+        while True:
+            polled = await self._consumer.getmany(timeout_ms=100, max_records=5000)
+            for records in polled.values():
+                for record in records:
+                    event = json.loads(record.value)
+                    if event["status"] in TERMINAL_VALUES and event["request_id"] in self._expected:
+                        self._done.add(event["request_id"])
+
+
 # measurements
 
 async def passthrough_rate(bootstrap: str, n: int, work: Path) -> float:
@@ -202,79 +250,79 @@ async def passthrough_rate(bootstrap: str, n: int, work: Path) -> float:
     finally:
         await consumer.stop()
         stop(proc)
-    span = (max(timestamps) - min(timestamps)) / 1000
-    return n / span
+    return n / ((max(timestamps) - min(timestamps)) / 1000)
 
 
-def scrape_topic() -> str:
-    return names.scrape_topic(FLOW)
+async def produce(bootstrap: str, completions: Completions, tag: str, n: int, *, window: int | None = None,
+                  rate: float | None = None) -> dict[str, float]:
+    """Produce n requests: at most ``window`` unfinished at a time and at most ``rate``/s when given.
 
-
-def bodies(tag: str, n: int) -> list[dict]:
-    return [{"params": {"handle": f"{tag}_{i}_{uuid.uuid4().hex[:6]}"}} for i in range(n)]
-
-
-async def completed(pool: asyncpg.Pool, ids: list[str], timeout: float, procs: list[BeatProcess]) -> list:
-    """Wait until every request is terminal; the rows (id, scraped_at, status_at), or why not all completed."""
-    statuses = await wait_terminal(pool, ids, timeout)
-    counts = {s: list(statuses.values()).count(s) for s in set(statuses.values())}
-    if counts != {"COMPLETE": len(ids)}:
-        tails = "\n".join(f"--- {p.role}\n{p.log_tail(15)}" for p in procs)
-        raise BenchError(f"{len(ids)} requests, statuses {counts}; e.g. {await failures(pool, ids)}\n{tails}")
-    return await pool.fetch("SELECT id, scraped_at, status_at FROM scrape_request_log WHERE id = ANY($1)", ids)
-
-
-async def warm_up(bootstrap: str, pool: asyncpg.Pool, procs: list[BeatProcess]) -> None:
-    """Keyed requests over every partition, until they complete: the worker has joined and owns them all."""
-    ids = await produce_requests(bootstrap, scrape_topic(), bodies("warm", 4 * PARTITIONS), key_field="handle")
-    await completed(pool, ids, 120, procs)
-
-
-async def efficiency(bootstrap: str, pool: asyncpg.Pool, procs: list[BeatProcess], n: int,
-                     concurrency: int) -> float:
-    ids = await produce_requests(bootstrap, scrape_topic(), bodies("eff", n))
-    rows = await completed(pool, ids, 60 + n * LATENCY / concurrency * 3, procs)
-    times = sorted(row["scraped_at"].timestamp() for row in rows)
-    low, high = int(0.1 * (len(times) - 1)), int(0.9 * (len(times) - 1))
-    rate = (high - low) / (times[high] - times[low])
-    ideal = concurrency / LATENCY
-    progress(f"efficiency: {n} requests at C={concurrency}, {LATENCY * 1000:.0f} ms: steady {rate:.1f}/s "
-             f"of an ideal {ideal:.0f}/s")
-    return rate / ideal
-
-
-async def max_throughput(bootstrap: str, pool: asyncpg.Pool, procs: list[BeatProcess], n: int) -> float:
-    started = time.time()
-    ids = await produce_requests(bootstrap, scrape_topic(), bodies("max", n))
-    produced = time.time() - started
-    rows = await completed(pool, ids, 300, procs)
-    finished = max(row["status_at"].timestamp() for row in rows)
-    rate = n / (finished - started)
-    progress(f"max throughput: {n} requests produced in {produced:.2f}s, all COMPLETE in Postgres after "
-             f"{finished - started:.1f}s: {rate:.0f}/s")
-    return rate
-
-
-async def produce_paced(bootstrap: str, rate: float, seconds: float) -> dict[str, float]:
-    """Produce at ``rate``/s for ``seconds``; each id with the wall-clock time it was handed to the producer."""
+    Returns each id with the wall-clock time it was handed to the producer.
+    """
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
     await producer.start()
     produced: dict[str, float] = {}
-    total = int(rate * seconds)
+    pending = []
+    started = time.monotonic()
+    finished_before = completions.finished
     try:
-        pending = []
-        started = time.monotonic()
-        while len(produced) < total:
-            due = min(total, int((time.monotonic() - started) * rate) + 1)
-            while len(produced) < due:
-                body = {"id": str(uuid.uuid4()), **bodies("lat", 1)[0]}
-                produced[body["id"]] = time.time()
-                pending.append(await producer.send(scrape_topic(), json.dumps(body).encode()))
-            await asyncio.sleep(0.005)
+        while len(produced) < n:
+            allowed = n
+            if window is not None:
+                allowed = min(allowed, completions.finished - finished_before + window)
+            if rate is not None:
+                allowed = min(allowed, int((time.monotonic() - started) * rate) + 1)
+            while len(produced) < allowed:
+                request_id = str(uuid.uuid4())
+                completions.expect(request_id)
+                produced[request_id] = time.time()
+                body = {"id": request_id, "params": {"handle": f"{tag}_{len(produced)}"}}
+                pending.append(await producer.send(TOPIC, json.dumps(body).encode()))
+            await asyncio.sleep(0.002)
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
     return produced
+
+
+async def completed(pool: asyncpg.Pool, ids: list[str], procs: list[BeatProcess]) -> list:
+    """Wait until every request is terminal; the rows (id, scraped_at, status_at), or why not all completed."""
+    finished = -1
+    while True:
+        statuses = await wait_terminal(pool, ids, STALL)
+        counts = {s: list(statuses.values()).count(s) for s in set(statuses.values())}
+        now_finished = sum(n for s, n in counts.items() if s in TERMINAL_VALUES)
+        if now_finished == len(ids) or now_finished == finished:
+            break
+        finished = now_finished
+    if counts != {"COMPLETE": len(ids)}:
+        tails = "\n".join(f"--- {p.role}\n{p.log_tail(10)}" for p in procs)
+        raise BenchError(f"{len(ids)} requests; after {STALL:.0f}s without progress: {counts}, the rest without "
+                         f"a row; e.g. {await failures(pool, ids)}\n{tails}")
+    return await pool.fetch("SELECT id, scraped_at, status_at FROM scrape_request_log WHERE id = ANY($1)", ids)
+
+
+async def efficiency(bootstrap: str, pool: asyncpg.Pool, completions: Completions, procs: list[BeatProcess],
+                     n: int, concurrency: int, window: int | None) -> float:
+    produced = await produce(bootstrap, completions, "eff", n, window=window)
+    rows = await completed(pool, list(produced), procs)
+    times = sorted(row["scraped_at"].timestamp() for row in rows)
+    low, high = int(0.1 * (len(times) - 1)), int(0.9 * (len(times) - 1))
+    rate = (high - low) / (times[high] - times[low])
+    ideal = concurrency / LATENCY
+    progress(f"efficiency: {n} requests at C={concurrency}, {LATENCY * 1000:.0f} ms per call: steady {rate:.1f}/s "
+             f"of an ideal {ideal:.0f}/s")
+    return rate / ideal
+
+
+async def max_throughput(bootstrap: str, pool: asyncpg.Pool, completions: Completions, procs: list[BeatProcess],
+                         n: int, window: int | None) -> float:
+    produced = await produce(bootstrap, completions, "max", n, window=window)
+    rows = await completed(pool, list(produced), procs)
+    first = min(produced.values())
+    span = max(row["status_at"].timestamp() for row in rows) - first
+    progress(f"max throughput: {n} requests produced -> all COMPLETE in Postgres in {span:.1f}s: {n / span:.0f}/s")
+    return n / span
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -282,10 +330,10 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
-async def latency(bootstrap: str, pool: asyncpg.Pool, procs: list[BeatProcess], rate: float,
-                  seconds: float) -> tuple[float, float]:
-    produced = await produce_paced(bootstrap, rate, seconds)
-    rows = await completed(pool, list(produced), 120, procs)
+async def latency(bootstrap: str, pool: asyncpg.Pool, completions: Completions, procs: list[BeatProcess],
+                  rate: float, seconds: float) -> tuple[float, float]:
+    produced = await produce(bootstrap, completions, "lat", int(rate * seconds), rate=rate)
+    rows = await completed(pool, list(produced), procs)
     scraped = [(row["scraped_at"].timestamp() - produced[row["id"]]) * 1000 for row in rows]
     stored = [(row["status_at"].timestamp() - produced[row["id"]]) * 1000 for row in rows]
     p50, p99 = percentile(scraped, 0.5), percentile(scraped, 0.99)
@@ -299,8 +347,10 @@ async def latency(bootstrap: str, pool: asyncpg.Pool, procs: list[BeatProcess], 
 
 async def start_worker(cleanup: ExitStack, env: dict[str, str], work: Path, name: str, bootstrap: str,
                        pool: asyncpg.Pool, sink: BeatProcess) -> BeatProcess:
+    """A worker with every enabled flow, once keyed requests over every partition have completed through it."""
     worker = spawn(cleanup, BeatProcess("worker", env, work / "logs" / f"{name}.log"))
-    await warm_up(bootstrap, pool, [sink, worker])
+    warm = [{"params": {"handle": f"warm_{uuid.uuid4().hex[:8]}"}} for _ in range(4 * PARTITIONS)]
+    await completed(pool, await produce_requests(bootstrap, TOPIC, warm, key_field="handle"), [sink, worker])
     progress(f"{name}: joined and warmed up (pid {worker.pid})")
     return worker
 
@@ -309,47 +359,61 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
     default_concurrency = FLOWS[FLOW].concurrency
     concurrency = args.concurrency or default_concurrency
 
+    def window(c: int) -> int | None:
+        # Enough to keep every slot busy, too few to fill the flow's buffer up to the gate.
+        return None if args.upfront else c + GATE_HIGH // 2
+
     passthrough = await passthrough_rate(bootstrap, args.passthrough_records, work)
     progress(f"passthrough: {passthrough:.0f} records/s")
 
     sandbox = Sandbox(cleanup, work)
     await sandbox.ready()
-    env = beat_env(kafka_url=bootstrap, database_url=database_url, data_dir=str(work / "beat"), topic_prefix="",
-                   provider_base_urls={SOURCE: f"{sandbox.url}/{SOURCE}"},
-                   # Tansu holds a group join for half the session timeout (environment.md).
-                   broker_session_timeout="6")
+    settings = {
+        "kafka_url": bootstrap, "database_url": database_url, "data_dir": str(work / "beat"), "topic_prefix": "",
+        "provider_base_urls": {SOURCE: f"{sandbox.url}/{SOURCE}"},
+        # Tansu holds a group join for half the session timeout (environment.md).
+        "broker_session_timeout": "6",
+    }
+    env = beat_env(**settings)
     await create_topics(env)
-    async with asyncpg.create_pool(database_url, min_size=1, max_size=4) as pool:
-        await CredentialStore(pool).add(SOURCE, SANDBOX_KEY, idempotency_key=f"{SOURCE}:bench")
-        sink = spawn(cleanup, BeatProcess("sink", env, work / "logs" / "sink.log"))
-        worker = await start_worker(cleanup, env, work, "worker", bootstrap, pool, sink)
+    completions = Completions(bootstrap)
+    await completions.start()
+    try:
+        async with asyncpg.create_pool(database_url, min_size=1, max_size=4) as pool:
+            await CredentialStore(pool).add(SOURCE, SANDBOX_KEY, idempotency_key=f"{SOURCE}:bench")
+            sink = spawn(cleanup, BeatProcess("sink", env, work / "logs" / "sink.log"))
+            worker = await start_worker(cleanup, env, work, "worker", bootstrap, pool, sink)
 
-        rss = RssSampler(worker.pid)
-        await asyncio.sleep(SETTLE)
-        idle = [rss.sample() for _ in range(5)]
-        rss_idle = statistics.median(idle)
-        progress(f"memory: worker with {sum(s.enabled for s in FLOWS.values())} flows idle at {rss_idle:.1f} MiB")
+            rss = RssSampler(worker.pid)
+            await asyncio.sleep(SETTLE)
+            rss_idle = statistics.median(rss.sample() for _ in range(5))
+            enabled = sum(spec.enabled for spec in FLOWS.values())
+            progress(f"memory: worker with its {enabled} enabled flows, idle: {rss_idle:.1f} MiB")
 
-        eff = await efficiency(bootstrap, pool, [sink, worker], args.efficiency_requests, default_concurrency)
+            eff = await efficiency(bootstrap, pool, completions, [sink, worker], args.efficiency_requests,
+                                   default_concurrency, window(default_concurrency))
 
-        await sandbox.set_latency(0.0)
-        load = RssSampler(worker.pid)
-        sampling = asyncio.ensure_future(load.run())
-        try:
-            e2e = await max_throughput(bootstrap, pool, [sink, worker], args.max_requests)
-        finally:
-            sampling.cancel()
-        rss_load = max(load.samples)
-        progress(f"memory: worker peak under load {rss_load:.1f} MiB")
+            await sandbox.set_latency(0.0)
+            load = RssSampler(worker.pid)
+            sampling = asyncio.ensure_future(load.run())
+            try:
+                e2e = await max_throughput(bootstrap, pool, completions, [sink, worker], args.max_requests,
+                                           window(default_concurrency))
+            finally:
+                sampling.cancel()
+            rss_load = max(load.samples)
+            progress(f"memory: worker peak under load: {rss_load:.1f} MiB")
 
-        if concurrency != default_concurrency:
-            worker.terminate(30)
-            raised = beat_env(**{k[5:].lower(): v for k, v in env.items() if k.startswith("BEAT_")},
-                              flow_concurrency={FLOW: concurrency})
-            worker = await start_worker(cleanup, raised, work, f"worker-c{concurrency}", bootstrap, pool, sink)
-            e2e = await max_throughput(bootstrap, pool, [sink, worker], args.max_requests)
+            if concurrency != default_concurrency:
+                worker.terminate(30)
+                raised = beat_env(**settings, flow_concurrency={FLOW: concurrency})
+                worker = await start_worker(cleanup, raised, work, f"worker-c{concurrency}", bootstrap, pool, sink)
+                e2e = await max_throughput(bootstrap, pool, completions, [sink, worker], args.max_requests,
+                                           window(concurrency))
 
-        p50, p99 = await latency(bootstrap, pool, [sink, worker], e2e / 2, args.latency_seconds)
+            p50, p99 = await latency(bootstrap, pool, completions, [sink, worker], e2e / 2, args.latency_seconds)
+    finally:
+        await completions.stop()
 
     return {
         "efficiency": round(eff, 3),
@@ -373,6 +437,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=None,
                         help=f"{FLOW}'s concurrency for phases 2 (throughput) and 3; memory is always taken at "
                              f"the default ({FLOWS[FLOW].concurrency})")
+    parser.add_argument("--upfront", action="store_true",
+                        help="produce phases 1 and 2 all at once instead of a closed loop (stalls the worker today)")
     parser.add_argument("--work-dir", help="keep logs and data here (default: a temporary directory, removed)")
     return parser.parse_args(argv)
 

@@ -7,6 +7,10 @@ ints, and keep a missing value missing (None) rather than guessing a zero.
 
 ArrayBobo answers HTTP 200 when a profile or post does not exist; only the body
 (``{"message": "User not found", "status": "fail"}``) or an empty ``data.user`` says so.
+
+The readers of Instagram's own media shapes (``graphql_post``, ``v1_reel``, ``v1_story``,
+``sponsor_list``) take the source label: other providers pass the same JSON through and
+reuse them, so one post reads the same whichever source fetched it.
 """
 
 from __future__ import annotations
@@ -21,8 +25,8 @@ from providers.errors import (
     ProviderUnavailable,
 )
 from providers.http import Credential, ProviderHttp
-from providers.parsing import Values, at, json_object
 from providers.models import Page, PostData, ProfileData
+from providers.parsing import Values, at, json_object
 from topics.models import Platform
 
 SOURCE = "rapidapi-arraybobo"
@@ -31,6 +35,7 @@ _v = Values(SOURCE)
 ACCOUNT_TYPES = {1: "personal", 2: "business", 3: "creator"}
 GRAPHQL_POST_TYPES = {"GraphImage": "image", "GraphVideo": "reels", "GraphSidecar": "carousel"}
 MEDIA_TYPES = {1: "image", 2: "reels", 8: "carousel"}
+STORY_CONTENT_TYPES = {1: "image", 2: "video"}
 
 _MISSING_PHRASES = ("not found", "does not exist")
 
@@ -40,11 +45,14 @@ def _post_type(typename: Any) -> str | None:
     return GRAPHQL_POST_TYPES.get(typename.removeprefix("XDT")) if isinstance(typename, str) else None
 
 
-def _sponsors(entries: list[Any] | None, key: str, id_field: str) -> list[dict[str, str | None]] | None:
+def sponsor_list(entries: list[Any] | None, key: str, id_field: str,
+                 source: str = SOURCE) -> list[dict[str, str | None]] | None:
+    """Paid-partnership sponsors as ``{profile_id, handle}``; None when the answer did not say."""
     if entries is None:
         return None
-    return [{"profile_id": _v.id(at(entry, f"{key}.{id_field}"), f"{key}.{id_field}"),
-             "handle": _v.text(at(entry, f"{key}.username"), f"{key}.username")} for entry in entries]
+    values = Values(source)
+    return [{"profile_id": values.id(at(entry, f"{key}.{id_field}"), f"{key}.{id_field}"),
+             "handle": values.text(at(entry, f"{key}.username"), f"{key}.username")} for entry in entries]
 
 
 def _refusal(payload: dict[str, Any], missing: type[ProviderError], shape: str) -> ProviderError:
@@ -107,63 +115,78 @@ def parse_profile(payload: dict[str, Any], *, handle: str | None = None, profile
     )
 
 
-def _graphql_post(node: dict[str, Any]) -> PostData:
-    """A GraphQL media node: a timeline edge's ``node`` or a ``/ig/post_info/`` answer."""
-    shortcode = _v.text(node.get("shortcode"), "shortcode")
+def graphql_post(node: dict[str, Any], source: str = SOURCE) -> PostData:
+    """A web GraphQL media node: a timeline or tagged edge's ``node``, or a ``/ig/post_info/`` answer."""
+    values = Values(source)
+    shortcode = values.text(node.get("shortcode"), "shortcode")
     if not shortcode:
-        raise BadResponse("post has no shortcode", source=SOURCE)
-    profile_id = _v.id(at(node, "owner.id"), "owner.id")
-    handle = _v.text(at(node, "owner.username"), "owner.username")
-    epoch, published = _v.timestamp(node.get("taken_at_timestamp"), "taken_at_timestamp")
-    tag_edges = _v.list(at(node, "edge_media_to_tagged_user.edges"), "edge_media_to_tagged_user.edges")
-    sponsor_edges = _v.list(at(node, "edge_media_to_sponsor_user.edges"), "edge_media_to_sponsor_user.edges")
-    sponsors = _sponsors(sponsor_edges, "node.sponsor", "id")
+        raise BadResponse("post has no shortcode", source=source)
+    profile_id = values.id(at(node, "owner.id"), "owner.id")
+    handle = values.text(at(node, "owner.username"), "owner.username")
+    epoch, published = values.timestamp(node.get("taken_at_timestamp"), "taken_at_timestamp")
+    tag_edges = values.list(at(node, "edge_media_to_tagged_user.edges"), "edge_media_to_tagged_user.edges")
+    sponsor_edges = values.list(at(node, "edge_media_to_sponsor_user.edges"), "edge_media_to_sponsor_user.edges")
+    sponsors = sponsor_list(sponsor_edges, "node.sponsor", "id", source)
     return PostData(
         platform=Platform.INSTAGRAM,
-        source=SOURCE,
+        source=source,
         shortcode=shortcode,
         profile_id=profile_id,
         handle=handle,
         publish_time=published,
         metrics={
-            "comments": _v.count(at(node, "edge_media_to_comment.count"), "edge_media_to_comment.count"),
-            "likes": _v.count(at(node, "edge_media_preview_like.count"), "edge_media_preview_like.count"),
-            "view_count": _v.count(node.get("video_view_count"), "video_view_count"),
+            "comments": values.count(at(node, "edge_media_to_comment.count"), "edge_media_to_comment.count"),
+            "likes": values.count(at(node, "edge_media_preview_like.count"), "edge_media_preview_like.count"),
+            "view_count": values.count(node.get("video_view_count"), "video_view_count"),
         },
         dimensions={
             "profile_id": profile_id,
             "handle": handle,
             "post_type": _post_type(node.get("__typename")),
-            "display_url": _v.text(node.get("display_url"), "display_url"),
-            "thumbnail_src": _v.text(node.get("thumbnail_src"), "thumbnail_src"),
+            "display_url": values.text(node.get("display_url"), "display_url"),
+            "thumbnail_src": values.text(node.get("thumbnail_src"), "thumbnail_src"),
             "taken_at_timestamp": epoch,
             "user_tags": [at(edge, "node") for edge in tag_edges] if tag_edges is not None else None,
             "user_sponsors": sponsors,
             "is_sponsor": bool(sponsors) if sponsors is not None else None,
-            "caption": _v.text(at(node, "edge_media_to_caption.edges.0.node.text"), "caption"),
+            "caption": values.text(at(node, "edge_media_to_caption.edges.0.node.text"), "caption"),
         },
     )
 
 
-def parse_timeline_page(payload: dict[str, Any]) -> Page:
-    """A ``/ig/posts/`` answer: one page of a profile's timeline, newest first."""
+def _graphql_page(payload: dict[str, Any], edge: str) -> Page:
+    """One page of a user's GraphQL media listing at ``data.user.<edge>``."""
     payload = _v.require_object(payload)
     data = payload.get("data")
     if isinstance(data, dict) and "user" in data and data["user"] is None:
         raise ProfileMissing("no such user", source=SOURCE)
-    media = at(payload, "data.user.edge_owner_to_timeline_media")
+    media = at(payload, f"data.user.{edge}")
     if not isinstance(media, dict):
-        raise _refusal(payload, ProfileMissing, "data.user.edge_owner_to_timeline_media")
+        raise _refusal(payload, ProfileMissing, f"data.user.{edge}")
     edges = _v.list(media.get("edges"), "edges") or []
     items = []
-    for edge in edges:
-        node = at(edge, "node")
+    for entry in edges:
+        node = at(entry, "node")
         if not isinstance(node, dict):
-            raise BadResponse("timeline edge has no node", source=SOURCE)
-        items.append(_graphql_post(node))
+            raise BadResponse(f"{edge} edge has no node", source=SOURCE)
+        items.append(graphql_post(node))
     more = _v.flag(at(media, "page_info.has_next_page"), "page_info.has_next_page")
     cursor = _v.text(at(media, "page_info.end_cursor"), "page_info.end_cursor")
     return Page(items=items, next_cursor=cursor if more and cursor else None)
+
+
+def parse_timeline_page(payload: dict[str, Any]) -> Page:
+    """A ``/ig/posts/`` answer: one page of a profile's timeline, newest first."""
+    return _graphql_page(payload, "edge_owner_to_timeline_media")
+
+
+def parse_tagged_page(payload: dict[str, Any], *, profile_id: str) -> Page:
+    """A ``/ig/tagged/`` answer: one page of the posts ``profile_id`` is tagged in, newest first."""
+    page = _graphql_page(payload, "edge_user_to_photos_of_you")
+    for post in page.items:
+        # Legacy names the queried profile here: the one tag this listing vouches for.
+        post.dimensions["tagged_user_ids"] = str(profile_id).strip()
+    return page
 
 
 def parse_post(payload: dict[str, Any], *, shortcode: str | None = None) -> PostData:
@@ -171,7 +194,7 @@ def parse_post(payload: dict[str, Any], *, shortcode: str | None = None) -> Post
     payload = _v.require_object(payload)
     if "shortcode" not in payload:
         raise _refusal(payload, PostMissing, "shortcode")
-    post = _graphql_post(payload)
+    post = graphql_post(payload)
     if shortcode is not None and post.shortcode != shortcode:
         raise PostMissing(f"asked for {shortcode!r}, answered for {post.shortcode!r}", source=SOURCE)
     video_url = _v.text(payload.get("video_url"), "video_url")
@@ -186,36 +209,38 @@ def parse_post(payload: dict[str, Any], *, shortcode: str | None = None) -> Post
     return post
 
 
-def _reel(media: dict[str, Any]) -> PostData:
-    shortcode = _v.text(media.get("code"), "media.code")
+def v1_reel(media: dict[str, Any], source: str = SOURCE) -> PostData:
+    """A v1 clips item's ``media``."""
+    values = Values(source)
+    shortcode = values.text(media.get("code"), "media.code")
     if not shortcode:
-        raise BadResponse("reel has no code", source=SOURCE)
-    profile_id = _v.id(at(media, "user.pk"), "media.user.pk")
-    handle = _v.text(at(media, "user.username"), "media.user.username")
-    epoch, published = _v.timestamp(media.get("taken_at"), "media.taken_at")
-    tags = _v.list(at(media, "usertags.in"), "media.usertags.in")
-    sponsors = _sponsors(_v.list(media.get("sponsor_tags"), "media.sponsor_tags"), "sponsor", "pk")
+        raise BadResponse("reel has no code", source=source)
+    profile_id = values.id(at(media, "user.pk"), "media.user.pk")
+    handle = values.text(at(media, "user.username"), "media.user.username")
+    epoch, published = values.timestamp(media.get("taken_at"), "media.taken_at")
+    tags = values.list(at(media, "usertags.in"), "media.usertags.in")
+    sponsors = sponsor_list(values.list(media.get("sponsor_tags"), "media.sponsor_tags"), "sponsor", "pk", source)
     return PostData(
         platform=Platform.INSTAGRAM,
-        source=SOURCE,
+        source=source,
         shortcode=shortcode,
         profile_id=profile_id,
         handle=handle,
         publish_time=published,
         metrics={
-            "comments": _v.count(media.get("comment_count"), "media.comment_count"),
-            "likes": _v.count(media.get("like_count"), "media.like_count"),
-            "view_count": _v.count(media.get("view_count"), "media.view_count"),
-            "play_count": _v.count(media.get("play_count"), "media.play_count"),
+            "comments": values.count(media.get("comment_count"), "media.comment_count"),
+            "likes": values.count(media.get("like_count"), "media.like_count"),
+            "view_count": values.count(media.get("view_count"), "media.view_count"),
+            "play_count": values.count(media.get("play_count"), "media.play_count"),
         },
         dimensions={
             "profile_id": profile_id,
             "handle": handle,
-            "post_type": MEDIA_TYPES.get(_v.count(media.get("media_type"), "media.media_type")),
-            "display_url": _v.text(at(media, "video_versions.0.url"), "media.video_versions.0.url"),
-            "thumbnail_src": _v.text(at(media, "image_versions2.candidates.0.url"), "media.image_versions2"),
+            "post_type": MEDIA_TYPES.get(values.count(media.get("media_type"), "media.media_type")),
+            "display_url": values.text(at(media, "video_versions.0.url"), "media.video_versions.0.url"),
+            "thumbnail_src": values.text(at(media, "image_versions2.candidates.0.url"), "media.image_versions2"),
             "taken_at_timestamp": epoch,
-            "caption": _v.text(at(media, "caption.text"), "media.caption.text"),
+            "caption": values.text(at(media, "caption.text"), "media.caption.text"),
             # Entries keep the {user: …} shape of the timeline's tag nodes.
             "user_tags": tags,
             "user_sponsors": sponsors,
@@ -235,10 +260,76 @@ def parse_reels_page(payload: dict[str, Any]) -> Page:
         media = at(item, "media")
         if not isinstance(media, dict):
             raise BadResponse("reel item has no media", source=SOURCE)
-        reels.append(_reel(media))
+        reels.append(v1_reel(media))
     more = _v.flag(at(payload, "paging_info.more_available"), "paging_info.more_available")
     max_id = _v.id(at(payload, "paging_info.max_id"), "paging_info.max_id")
     return Page(items=reels, next_cursor=max_id if more and max_id else None)
+
+
+def v1_story(item: dict[str, Any], handle: str | None, source: str = SOURCE) -> PostData:
+    """One item of a v1 story reel; ``handle`` is the reel owner's (items carry a reduced user)."""
+    values = Values(source)
+    # A story has no shortcode; its pk stands in for both (legacy: refresh_story_insights relies on it).
+    pk = values.id(item.get("pk"), "item.pk")
+    if pk is None:
+        raise BadResponse("story has no pk", source=source)
+    profile_id = values.id(at(item, "user.pk"), "item.user.pk")
+    epoch, published = values.timestamp(item.get("taken_at"), "item.taken_at")
+    image = values.text(at(item, "image_versions2.candidates.0.url"), "item.image_versions2")
+    video = values.text(at(item, "video_versions.0.url"), "item.video_versions.0.url")
+    links = values.list(item.get("story_link_stickers"), "item.story_link_stickers")
+    hashtags = values.list(item.get("story_hashtags"), "item.story_hashtags")
+    sponsors = sponsor_list(values.list(item.get("sponsor_tags"), "item.sponsor_tags"), "sponsor", "pk", source)
+    return PostData(
+        platform=Platform.INSTAGRAM,
+        source=source,
+        shortcode=pk,
+        profile_id=profile_id,
+        handle=handle,
+        publish_time=published,
+        metrics={},
+        dimensions={
+            "post_id": pk,
+            "profile_id": profile_id,
+            "handle": handle,
+            "post_type": "story",
+            "content_type": STORY_CONTENT_TYPES.get(values.count(item.get("media_type"), "item.media_type")),
+            "display_url": video or image,
+            "thumbnail_src": image,
+            "taken_at_timestamp": epoch,
+            "story_links": _texts(values, links, "story_link.display_url"),
+            "story_hashtags": _texts(values, hashtags, "hashtag.name"),
+            "user_sponsors": sponsors,
+            "is_sponsor": bool(sponsors) if sponsors is not None else None,
+        },
+        kind="story",
+    )
+
+
+def _texts(values: Values, entries: list[Any] | None, path: str) -> list[str] | None:
+    if entries is None:
+        return None
+    return [text for entry in entries if (text := values.text(at(entry, path), path))]
+
+
+def parse_stories(payload: dict[str, Any], *, profile_id: str) -> list[PostData]:
+    """A ``/ig/stories/`` answer: the profile's active stories, oldest first; none when it has no reel."""
+    payload = _v.require_object(payload)
+    if payload.get("status") == "fail":
+        raise _refusal(payload, ProfileMissing, "reels")
+    reel = at(payload, f"reels.{str(profile_id).strip()}")
+    if reel is None:
+        return []
+    if not isinstance(reel, dict):
+        raise BadResponse("reel is not an object", source=SOURCE)
+    handle = _v.text(at(reel, "user.username"), "reel.user.username")
+    items = _v.list(reel.get("items"), "reel.items") or []
+    stories = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise BadResponse("story item is not an object", source=SOURCE)
+        stories.append(v1_story(item, handle))
+    return stories
 
 
 # Client
@@ -271,6 +362,17 @@ class ArrayBoboClient:
                     request_id: str | None = None) -> Page:
         params = {"id_user": profile_id} | ({"max_id": cursor} if cursor else {})
         return parse_reels_page(await self._get("/ig/reels_posts/", params, credential, request_id, ProfileMissing))
+
+    async def tagged_posts(self, profile_id: str, cursor: str | None = None, *, credential: Credential,
+                           request_id: str | None = None) -> Page:
+        params = {"id_user": profile_id} | ({"end_cursor": cursor} if cursor else {})
+        payload = await self._get("/ig/tagged/", params, credential, request_id, ProfileMissing)
+        return parse_tagged_page(payload, profile_id=profile_id)
+
+    async def stories(self, profile_id: str, *, credential: Credential,
+                      request_id: str | None = None) -> list[PostData]:
+        payload = await self._get("/ig/stories/", {"id_user": profile_id}, credential, request_id, ProfileMissing)
+        return parse_stories(payload, profile_id=profile_id)
 
     async def _get(self, path: str, params: dict[str, str], credential: Credential, request_id: str | None,
                    missing: type[ProviderError]) -> dict[str, Any]:

@@ -1,31 +1,61 @@
 """Source selection with fallback: walk a fetch type's priority list, fall through on retriable errors.
 
-Priority lists are data (legacy §3.1 defaults). Sources without a built client are
-skipped, so the lists can name every legacy source while providers arrive one by one.
+Priority lists are data (legacy §3.1 defaults, overridable). A retriable failure of
+one source (timeout, 5xx, 429, quota) or a credential problem (refused token, no
+usable credential, an operation the source does not support) moves on to the next
+source within the same attempt; the request fails only when every source has failed,
+and the error names each source tried and why. Sources without a built client are
+skipped, so the lists can name every legacy source.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any
 
-from providers.credentials import CredentialStore
-from providers.errors import NoCredential, ProviderError, RetriableProviderError
-from providers.http import Credential
+from providers.credentials import CredentialPolicy, CredentialStore
+from providers.errors import (
+    AuthExpired,
+    NoCredential,
+    NotSupported,
+    ProviderError,
+    QuotaExceeded,
+    RetriableProviderError,
+)
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 PRIORITIES: dict[str, tuple[str, ...]] = {
     "fetch_profile_by_id": ("rapidapi-jotucker", "rapidapi-arraybobo"),
     "fetch_profile_by_handle": ("graphapi", "rapidapi-arraybobo", "rapidapi-jotucker", "lama", "rapidapi-bestsolutions"),
     "fetch_profile_posts_by_id": ("rapidapi-jotucker", "lama", "rapidapi-arraybobo"),
+    "fetch_profile_posts_by_handle": ("graphapi",),
     "fetch_reels_posts": ("rapidapi-arraybobo", "rocketapi"),
     "fetch_post_by_shortcode": ("rapidapi-arraybobo", "rapidapi-jotucker", "rocketapi", "lama"),
+    "fetch_post_insights": ("graphapi",),
+    "fetch_profile_insights": ("graphapi",),
+    "fetch_story_insights": ("graphapi",),
+    "fetch_stories_by_handle": ("graphapi",),
+    "fetch_post_comments": ("rapidapi-jotucker",),
+    "fetch_post_likes": ("rapidapi-jotucker",),
+    "fetch_following": ("rapidapi-jotucker", "lama"),
+    "fetch_followers": ("rocketapi", "rapidapi-jotucker"),
+    "fetch_hashtag_posts": ("rapidapi-jotucker", "lama"),
+    "fetch_tagged_posts_by_profile_id": ("rapidapi-arraybobo",),
+    "fetch_story_posts_by_profile_id": ("rapidapi-arraybobo", "rocketapi", "lama"),
 }
+
+# Followers are spread by weight rather than by priority (legacy: rocketapi 0.7 / jotucker 0.3).
+WEIGHTS: dict[str, dict[str, float]] = {
+    "fetch_followers": {"rocketapi": 0.7, "rapidapi-jotucker": 0.3},
+}
+
+# Sources whose credential belongs to one account: a caller acting for an account (insights,
+# stories) names its handle; without one (business_discovery lookups) any credential serves.
+PER_HANDLE_SOURCES = frozenset({"graphapi"})
 
 
 class AllSourcesFailed(ProviderError):
@@ -39,37 +69,66 @@ class Attempt:
 
 
 class Crawler:
-    def __init__(self, credentials: CredentialStore, clients: dict[str, object]) -> None:
+    def __init__(
+        self,
+        credentials: CredentialStore,
+        policy: CredentialPolicy,
+        clients: dict[str, object],
+        priorities: dict[str, Sequence[str]] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         self._credentials = credentials
+        self._policy = policy
         self._clients = clients
+        self._priorities = {**PRIORITIES, **(priorities or {})}
+        self._rng = rng or random.Random()
 
     def sources_for(self, fetch_type: str) -> list[str]:
-        return [source for source in PRIORITIES[fetch_type] if source in self._clients]
+        sources = [source for source in self._priorities[fetch_type] if source in self._clients]
+        weights = WEIGHTS.get(fetch_type)
+        if weights and sources:
+            # The weighted pick goes first; the others stay as fallbacks in priority order.
+            first = self._rng.choices(sources, weights=[weights.get(s, 0.0) for s in sources])[0]
+            sources = [first, *(s for s in sources if s != first)]
+        return sources
 
     async def fetch(
         self,
         fetch_type: str,
-        call: Callable[[object, Credential], Awaitable[T]],
-        *,
+        operation: str,
+        *args: Any,
         only: str | None = None,
-    ) -> tuple[T, str]:
-        """Run ``call(client, credential)`` on the first source that answers; return (result, source).
+        handle: str | None = None,
+        request_id: str | None = None,
+    ) -> tuple[Any, str]:
+        """Call ``operation(*args)`` on the first source of ``fetch_type`` that answers; return (result, source).
 
-        ``only`` pins a source (later pages stick to the first page's source).
+        ``only`` pins a source (later pages stick to the first page's source); ``handle``
+        is the account a per-handle source (Graph) must act for.
         """
         sources = [only] if only else self.sources_for(fetch_type)
         tried: list[Attempt] = []
         for source in sources:
-            credential = await self._credentials.pick(source)
+            method = getattr(self._clients.get(source), operation, None)
+            if method is None:
+                tried.append(Attempt(source, f"does not support {operation}"))
+                continue
+            credential = await self._credentials.pick(source, handle if source in PER_HANDLE_SOURCES else None)
             if credential is None:
-                tried.append(Attempt(source, "no enabled credential"))
+                tried.append(Attempt(source, "no enabled credential" + (f" for {handle}" if handle else "")))
                 continue
             try:
-                return await call(self._clients[source], credential), source
-            except RetriableProviderError as exc:
-                log.info("%s failed for %s (%s), trying the next source", source, fetch_type, type(exc).__name__)
+                return await method(*args, credential=credential, request_id=request_id), source
+            except QuotaExceeded as exc:
+                await self._policy.rest(credential, exc.retry_after)
+                tried.append(Attempt(source, f"QuotaExceeded: {exc.message}"))
+            except AuthExpired as exc:
+                await self._policy.expire(credential)
+                tried.append(Attempt(source, f"AuthExpired: {exc.message}"))
+            except (RetriableProviderError, NotSupported) as exc:
                 tried.append(Attempt(source, f"{type(exc).__name__}: {exc.message}"))
+            log.info("%s failed for %s (%s); trying the next source", source, fetch_type, tried[-1].reason)
         summary = "; ".join(f"{a.source}: {a.reason}" for a in tried) or "no source has a client"
-        if tried and all(a.reason == "no enabled credential" for a in tried):
+        if tried and all(a.reason.startswith("no enabled credential") for a in tried):
             raise NoCredential(f"{fetch_type}: no source is available ({summary})")
         raise AllSourcesFailed(f"{fetch_type}: every source failed ({summary})")

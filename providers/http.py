@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from providers.errors import ProviderTimeout, ProviderUnavailable, QuotaExceeded
+from providers.ratelimit import RateLimiter
 from providers.sources import base_url
 from topics.models import TraceLog, utcnow
 
@@ -56,9 +57,11 @@ class ProviderHttp:
         timeout: float,
         trace_sink: TraceSink | None = None,
         max_connections: int = 200,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._base_urls = base_urls
         self._trace_sink = trace_sink
+        self._limiter = limiter
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
@@ -87,11 +90,17 @@ class ProviderHttp:
         RocketAPI, Shopify). A client whose provider takes its token elsewhere (Graph's
         ``access_token``, YouTube's ``key``) passes ``secrets_as_headers=False`` and puts
         it in ``params`` itself; the trace never records the query string either way.
+
+        With a limiter, the call first waits for its slot under the source's and the
+        credential's limits, and releases it once the call is over, however it ended.
         """
         url = base_url(source, self._base_urls) + path
         all_headers = dict(headers or {})
         if credential is not None and secrets_as_headers:
             all_headers.update({str(k): str(v) for k, v in credential.secrets.items()})
+        slot = None
+        if self._limiter is not None:
+            slot = await self._limiter.acquire(source, credential.id if credential else None)
         started = time.perf_counter()
         status: int | None = None
         error: str | None = None
@@ -105,6 +114,8 @@ class ProviderHttp:
             error = type(exc).__name__
             raise ProviderUnavailable(f"{method} {path} failed: {type(exc).__name__}", source=source) from exc
         finally:
+            if slot is not None:
+                await slot.release()
             await self._trace(source, method, url, status, started, credential, error, request_id)
         if status == 429:
             raise QuotaExceeded(

@@ -19,7 +19,7 @@ from datetime import timedelta
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from agents.flows.registry import FLOWS
+from agents.flows.registry import FLOWS, timeout_of
 from app.settings import Settings
 from sinks.requests import enqueue
 from topics import names
@@ -47,7 +47,7 @@ class Reconciler:
         self.producer = producer
 
     def _deadline(self, flow: str) -> float:
-        timeout = self.settings.flow_timeout.get(flow, self.settings.default_flow_timeout)
+        timeout = timeout_of(FLOWS[flow], self.settings.flow_timeout, self.settings.default_flow_timeout)
         return timeout + self.settings.reconcile_grace
 
     async def run_forever(self) -> None:

@@ -123,3 +123,54 @@ async def failures(pool: asyncpg.Pool, ids: Iterable[str], limit: int = 5) -> li
 
 def unique(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+class EventCollector:
+    """Every record of some topics, read from the beginning without a consumer group (no join wait),
+    indexed by the ``request_id`` in its JSON value."""
+
+    def __init__(self, bootstrap: str, topics: list[str]) -> None:
+        self._bootstrap = bootstrap
+        self._topics = topics
+        self.by_request: dict[str, list[tuple[str, dict]]] = {}
+        self._consumer = None
+        self._task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
+                                          auto_offset_reset="earliest")
+        await self._consumer.start()
+        partitions = []
+        for topic in self._topics:
+            for partition in self._consumer.partitions_for_topic(topic) or await self._partitions(topic):
+                partitions.append(TopicPartition(topic, partition))
+        self._consumer.assign(partitions)
+        await self._consumer.seek_to_beginning(*partitions)
+        self._task = asyncio.create_task(self._run())
+
+    async def _partitions(self, topic: str) -> set[int]:
+        await self._consumer._client.force_metadata_update()
+        return self._consumer.partitions_for_topic(topic) or set()
+
+    async def _run(self) -> None:
+        while True:
+            for records in (await self._consumer.getmany(timeout_ms=200)).values():
+                for record in records:
+                    value = json.loads(record.value)
+                    self.by_request.setdefault(value.get("request_id"), []).append((record.topic, value))
+
+    async def events(self, request_id: str, topic: str, *, at_least: int = 1, timeout: float = 30.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [value for t, value in self.by_request.get(request_id, []) if t == topic]
+            if len(found) >= at_least or time.monotonic() > deadline:
+                return found
+            await asyncio.sleep(0.1)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._consumer is not None:
+            await self._consumer.stop()

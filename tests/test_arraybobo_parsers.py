@@ -1,15 +1,19 @@
-"""ArrayBobo's pure parsers on recorded-shape fixtures, and the client's mapping of refusals to errors."""
+"""ArrayBobo's pure parsers on recorded-shape fixtures, the client's mapping of refusals to errors, and
+the tagged and stories operations over loopback HTTP against the sandbox."""
 
 from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime, timezone
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from providers.arraybobo import (
     SOURCE,
@@ -17,14 +21,27 @@ from providers.arraybobo import (
     parse_post,
     parse_profile,
     parse_reels_page,
+    parse_stories,
+    parse_tagged_page,
     parse_timeline_page,
 )
-from providers.errors import AuthExpired, BadResponse, Forbidden, PostMissing, ProfileMissing, ProviderUnavailable
-from providers.http import Credential
+from providers.errors import (
+    AuthExpired,
+    BadResponse,
+    Forbidden,
+    PostMissing,
+    ProfileMissing,
+    ProviderUnavailable,
+)
+from providers.http import Credential, ProviderHttp
+from providers.sandbox import SandboxConfig, SandboxServer
+from providers.sandbox.instagram import InstagramWorld
+from providers.sandbox.stories import active_stories
 from topics.models import Platform
 
 FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "arraybobo"
 ANANYA = "34071474682"
+TARA = "60550173631"
 
 
 def load(name: str) -> dict[str, Any]:
@@ -32,7 +49,7 @@ def load(name: str) -> dict[str, Any]:
 
 
 def utc(epoch: int) -> datetime:
-    return datetime.fromtimestamp(epoch, timezone.utc)
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 # Profiles
@@ -143,7 +160,7 @@ def test_timeline_page() -> None:
     first = page.items[0]
     assert (first.platform, first.source, first.kind) == (Platform.INSTAGRAM, SOURCE, "post")
     assert (first.profile_id, first.handle) == (ANANYA, "ananya.diaries")
-    assert first.publish_time == datetime(2024, 5, 19, 22, 35, 8, tzinfo=timezone.utc)
+    assert first.publish_time == datetime(2024, 5, 19, 22, 35, 8, tzinfo=UTC)
     assert first.metrics == {"comments": 0, "likes": 117, "view_count": None}
     assert first.dimensions == {
         "profile_id": ANANYA,
@@ -186,7 +203,7 @@ def test_timeline_type_drift_and_missing_edges() -> None:
     assert missing.metrics == {"comments": 2, "likes": None, "view_count": 2223}
     for key in ("caption", "user_tags", "user_sponsors", "is_sponsor"):
         assert missing.dimensions[key] is None, key
-    assert missing.publish_time == datetime(2024, 4, 24, 5, 2, 12, tzinfo=timezone.utc)
+    assert missing.publish_time == datetime(2024, 4, 24, 5, 2, 12, tzinfo=UTC)
 
 
 def test_timeline_last_page_has_no_cursor() -> None:
@@ -224,7 +241,7 @@ def test_video_post_by_shortcode() -> None:
     post = parse_post(payload, shortcode="DT50ASiGz7r")
 
     assert (post.shortcode, post.profile_id, post.handle) == ("DT50ASiGz7r", ANANYA, "ananya.diaries")
-    assert post.publish_time == datetime(2024, 4, 30, 6, 37, 3, tzinfo=timezone.utc)
+    assert post.publish_time == datetime(2024, 4, 30, 6, 37, 3, tzinfo=UTC)
     assert post.metrics == {"comments": 2, "likes": 220, "view_count": 3830, "play_count": 7573,
                             "video_duration": 21.338}
     assert post.dimensions == {
@@ -253,7 +270,7 @@ def test_carousel_post_with_xdt_type_null_caption_and_string_count() -> None:
     assert post.dimensions["display_url"] == payload["display_url"]
     assert post.metrics == {"comments": 2, "likes": 185, "view_count": None, "play_count": None,
                             "video_duration": None}
-    assert post.publish_time == datetime(2024, 5, 2, 20, 16, 14, tzinfo=timezone.utc)
+    assert post.publish_time == datetime(2024, 5, 2, 20, 16, 14, tzinfo=UTC)
 
 
 def test_post_refusals() -> None:
@@ -281,7 +298,7 @@ def test_reels_page() -> None:
     first = page.items[0]
     media = payload["items"][0]["media"]
     assert (first.shortcode, first.profile_id, first.handle) == ("CqcCS4U-u1a", ANANYA, "ananya.diaries")
-    assert first.publish_time == datetime(2024, 5, 13, 0, 18, 12, tzinfo=timezone.utc)
+    assert first.publish_time == datetime(2024, 5, 13, 0, 18, 12, tzinfo=UTC)
     assert first.metrics == {"comments": 1, "likes": 68, "view_count": 2864, "play_count": 6289}
     assert first.dimensions == {
         "profile_id": ANANYA,
@@ -321,6 +338,129 @@ def test_reels_last_page_and_refusals() -> None:
     del payload["items"][4]["media"]["code"]
     with pytest.raises(BadResponse, match="no code"):
         parse_reels_page(payload)
+
+
+# Tagged posts
+
+def test_tagged_page() -> None:
+    payload = load("tagged.json")
+    page = parse_tagged_page(payload, profile_id=TARA)
+
+    assert page.next_cursor == "dGFnZ2VkOjYwNTUwMTczNjMxOjEy"
+    assert len(page.items) == 12
+    first = page.items[0]
+    node = payload["data"]["user"]["edge_user_to_photos_of_you"]["edges"][0]["node"]
+    assert (first.source, first.kind, first.shortcode) == (SOURCE, "post", "DB6k7HbYNeg")
+    # The post is someone else's: the owner is its author, the tag names the queried profile.
+    assert (first.profile_id, first.handle) == ("52079500642", "sana.travels")
+    assert first.publish_time == datetime(2024, 5, 19, 23, 45, 17, tzinfo=UTC)
+    assert first.metrics == {"comments": 6675, "likes": 319757, "view_count": None}
+    assert first.dimensions == {
+        "profile_id": "52079500642",
+        "handle": "sana.travels",
+        "post_type": "image",
+        "display_url": node["display_url"],
+        "thumbnail_src": node["thumbnail_src"],
+        "taken_at_timestamp": 1716162317,
+        "user_tags": [edge["node"] for edge in node["edge_media_to_tagged_user"]["edges"]],
+        "user_sponsors": [],
+        "is_sponsor": False,
+        "caption": "Golden hour never disappoints",
+        "tagged_user_ids": TARA,
+    }
+    assert {post.dimensions["tagged_user_ids"] for post in page.items} == {TARA}
+    assert all("tara.studio" in [tag["user"]["username"] for tag in post.dimensions["user_tags"]]
+               for post in page.items)
+
+
+def test_tagged_page_count_as_string_and_numeric_profile_id() -> None:
+    page = parse_tagged_page(load("tagged.json"), profile_id=int(TARA))  # type: ignore[arg-type]
+    # The second edge's comment count arrived as a string.
+    assert page.items[1].metrics == {"comments": 467, "likes": 26209, "view_count": None}
+    assert page.items[1].dimensions["post_type"] == "carousel"
+    assert page.items[0].dimensions["tagged_user_ids"] == TARA
+
+
+def test_tagged_last_page_and_refusals() -> None:
+    page = parse_tagged_page(load("tagged_last_page.json"), profile_id=TARA)
+    assert page.next_cursor is None
+    assert [post.shortcode for post in page.items] == [
+        "DFMVnGnUawu", "DZcYrcYfQnI", "DZOPCrhimaI", "DRPdeKdAm91", "CuUMLww90Ol", "C4CfWut-zJp", "CtilDGnXIOP",
+    ]
+    with pytest.raises(ProfileMissing):
+        parse_tagged_page(load("posts_missing_user.json"), profile_id=TARA)
+    with pytest.raises(ProfileMissing, match="User not found"):
+        parse_tagged_page(load("not_found_user.json"), profile_id=TARA)
+    with pytest.raises(BadResponse, match="edge_user_to_photos_of_you"):
+        parse_tagged_page(load("posts.json"), profile_id=TARA)
+    private = {"data": {"user": {"edge_user_to_photos_of_you": {
+        "count": 0, "page_info": {"has_next_page": False, "end_cursor": None}, "edges": []}}}, "status": "ok"}
+    assert parse_tagged_page(private, profile_id=TARA) == parse_tagged_page(private, profile_id="1")
+
+
+# Stories
+
+def test_stories() -> None:
+    payload = load("stories.json")
+    stories = parse_stories(payload, profile_id=TARA)
+    items = payload["reels"][TARA]["items"]
+
+    assert [story.shortcode for story in stories] == [
+        "5142376223864704405", "4824443923661195625", "4629796858836897202", "4448141939264484008",
+    ]
+    first = stories[0]
+    assert (first.source, first.kind, first.profile_id, first.handle) == (SOURCE, "story", TARA, "tara.studio")
+    assert first.publish_time == datetime(2024, 5, 20, 4, 32, 3, tzinfo=UTC)
+    assert first.metrics == {}
+    assert first.dimensions == {
+        "post_id": "5142376223864704405",
+        "profile_id": TARA,
+        "handle": "tara.studio",
+        "post_type": "story",
+        "content_type": "image",
+        "display_url": items[0]["image_versions2"]["candidates"][0]["url"],
+        "thumbnail_src": items[0]["image_versions2"]["candidates"][0]["url"],
+        "taken_at_timestamp": 1716179523,
+        "story_links": None,
+        "story_hashtags": None,
+        "user_sponsors": None,
+        "is_sponsor": None,
+    }
+
+
+def test_story_video_link_hashtags_sponsor_and_string_pk() -> None:
+    payload = load("stories.json")
+    video, sponsored = parse_stories(payload, profile_id=TARA)[2:]
+    items = payload["reels"][TARA]["items"]
+    # A video story shows its video; its thumbnail stays the picture.
+    assert video.dimensions["content_type"] == "video"
+    assert video.dimensions["display_url"] == items[2]["video_versions"][0]["url"]
+    assert video.dimensions["thumbnail_src"] == items[2]["image_versions2"]["candidates"][0]["url"]
+    assert video.dimensions["story_links"] == ["linktr.ee/tara.studio"]
+    # Its pk arrived as a string; post_id and shortcode are the same text either way.
+    assert video.shortcode == video.dimensions["post_id"] == "4629796858836897202"
+    assert sponsored.dimensions["story_hashtags"] == ["bookstagram", "ootd"]
+    assert sponsored.dimensions["user_sponsors"] == [{"profile_id": "5200198347", "handle": "lumora.skin"}]
+    assert sponsored.dimensions["is_sponsor"] is True
+
+
+def test_no_reel_means_no_stories_and_refusals() -> None:
+    assert parse_stories(load("stories_none.json"), profile_id=TARA) == []
+    assert parse_stories({"status": "ok"}, profile_id=TARA) == []
+    # A reel keyed by another profile is not this profile's.
+    assert parse_stories(load("stories.json"), profile_id="1164424396") == []
+    with pytest.raises(ProfileMissing, match="User not found"):
+        parse_stories(load("not_found_user.json"), profile_id=TARA)
+    with pytest.raises(ProviderUnavailable, match="Please wait"):
+        parse_stories(load("fail_wait.json"), profile_id=TARA)
+    payload = load("stories.json")
+    del payload["reels"][TARA]["items"][1]["pk"]
+    with pytest.raises(BadResponse, match="no pk"):
+        parse_stories(payload, profile_id=TARA)
+    payload = load("stories.json")
+    payload["reels"][TARA]["items"][0]["taken_at"] = "yesterday"
+    with pytest.raises(BadResponse, match="item.taken_at"):
+        parse_stories(payload, profile_id=TARA)
 
 
 # The client's reading of HTTP statuses
@@ -381,3 +521,97 @@ async def test_client_maps_a_missing_post() -> None:
     bobo, _ = client(200, load("not_found_media.json"))
     with pytest.raises(PostMissing):
         await bobo.post_by_shortcode("missing1", credential=CREDENTIAL)
+
+
+async def test_client_sends_the_tagged_and_stories_parameters() -> None:
+    tagged, tagged_http = client(200, load("tagged.json"))
+    page = await tagged.tagged_posts(TARA, "cursor-2", credential=CREDENTIAL, request_id="r2")
+    stories, stories_http = client(200, load("stories.json"))
+    found = await stories.stories(TARA, credential=CREDENTIAL)
+
+    assert tagged_http.calls == [(SOURCE, "GET", "/ig/tagged/", {
+        "credential": CREDENTIAL, "params": {"id_user": TARA, "end_cursor": "cursor-2"}, "request_id": "r2"})]
+    assert stories_http.calls == [(SOURCE, "GET", "/ig/stories/", {
+        "credential": CREDENTIAL, "params": {"id_user": TARA}, "request_id": None})]
+    assert len(page.items) == 12 and len(found) == 4
+
+
+# Tagged posts and stories over loopback HTTP
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SandboxServer]:
+    with SandboxServer(SandboxConfig()) as running:
+        yield running
+
+
+@pytest_asyncio.fixture
+async def bobo(server: SandboxServer) -> AsyncIterator[ArrayBoboClient]:
+    http = ProviderHttp(base_urls={SOURCE: f"{server.url}/{SOURCE}"}, timeout=5.0)
+    yield ArrayBoboClient(http)
+    await http.aclose()
+
+
+async def test_tagged_posts_page_to_the_end(bobo: ArrayBoboClient) -> None:
+    profile = await bobo.profile_by_handle("tara.studio", credential=CREDENTIAL)
+    posts, cursor, pages = [], None, 0
+    while True:
+        page = await bobo.tagged_posts(profile.profile_id, cursor, credential=CREDENTIAL)
+        posts.extend(page.items)
+        pages += 1
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+
+    assert pages == 3 and 24 < len(posts) <= 31
+    assert len({post.shortcode for post in posts}) == len(posts)
+    assert {post.dimensions["tagged_user_ids"] for post in posts} == {profile.profile_id}
+    assert profile.profile_id not in {post.profile_id for post in posts}
+    times = [post.publish_time for post in posts]
+    assert times == sorted(times, reverse=True)
+    # A tagged post is its author's timeline post.
+    original = await bobo.post_by_shortcode(posts[0].shortcode, credential=CREDENTIAL)
+    assert (original.profile_id, original.publish_time, original.metrics["likes"]) == (
+        posts[0].profile_id, posts[0].publish_time, posts[0].metrics["likes"])
+
+
+async def test_stories_are_the_last_day_s(bobo: ArrayBoboClient) -> None:
+    now = datetime.now(UTC)
+    seen = []
+    for number in range(30):
+        profile = await bobo.profile_by_handle(f"story{number}.teller", credential=CREDENTIAL)
+        stories = await bobo.stories(profile.profile_id, credential=CREDENTIAL)
+        assert len(stories) <= 8
+        for story in stories:
+            assert (story.kind, story.dimensions["post_type"]) == ("story", "story")
+            assert story.shortcode == story.dimensions["post_id"]
+            assert (story.profile_id, story.handle) == (profile.profile_id, profile.handle)
+            assert now - timedelta(days=1) - timedelta(seconds=5) < story.publish_time <= now + timedelta(seconds=5)
+        assert [story.publish_time for story in stories] == sorted(story.publish_time for story in stories)
+        seen.extend(stories)
+    assert {story.dimensions["content_type"] for story in seen} == {"image", "video"}
+    assert any(story.dimensions["story_links"] for story in seen)
+    assert any(story.dimensions["story_hashtags"] for story in seen)
+    video = next(story for story in seen if story.dimensions["content_type"] == "video")
+    assert video.dimensions["display_url"] != video.dimensions["thumbnail_src"]
+
+
+async def test_private_and_unknown_profiles(bobo: ArrayBoboClient) -> None:
+    private = await bobo.profile_by_handle("private.diya", credential=CREDENTIAL)
+    assert await bobo.stories(private.profile_id, credential=CREDENTIAL) == []
+    page = await bobo.tagged_posts(private.profile_id, credential=CREDENTIAL)
+    assert (page.items, page.next_cursor) == ([], None)
+    with pytest.raises(ProfileMissing, match="User not found"):
+        await bobo.stories("not-a-number", credential=CREDENTIAL)
+    with pytest.raises(ProfileMissing):
+        await bobo.tagged_posts("not-a-number", credential=CREDENTIAL)
+
+
+def test_stories_roll_off_a_day_after_they_were_posted() -> None:
+    world = InstagramWorld()
+    account = world.account("tara.studio")
+    assert account is not None
+    now = int(time.time())
+    for story in active_stories(world, account, now):
+        later = [other.pk for other in active_stories(world, account, story.expiring_at)]
+        assert story.pk not in later
+        assert story.pk in [other.pk for other in active_stories(world, account, story.expiring_at - 1)]

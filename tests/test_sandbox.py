@@ -323,7 +323,8 @@ def test_admin_config_round_trip_and_validation(server: SandboxServer, knobs) ->
     knobs(latency=0.01, rate_limits={"k1": "100/30"}, hang_paths=["/rapidapi-arraybobo/ig/posts/"], hang_seconds=5)
     assert httpx.get(f"{server.url}/_sandbox/config").json() == {
         "latency": 0.01, "error_rate": 0.0, "seed": 0, "rate_limits": {"k1": {"limit": 100, "window": 30.0}},
-        "hang_paths": ["/rapidapi-arraybobo/ig/posts/"], "hang_seconds": 5.0,
+        "hang_paths": ["/rapidapi-arraybobo/ig/posts/"], "hang_seconds": 5.0, "fail_paths": {},
+        "fail_retry_after": None,
     }
     bad = httpx.put(f"{server.url}/_sandbox/config", json={"error_rate": 2})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["error_rate"]
@@ -365,3 +366,12 @@ def test_config_from_env() -> None:
     assert SandboxConfig.from_env({"BEAT_SANDBOX_HANG_PATHS": '["/a/"]'}).hang_paths == ["/a/"]
     with pytest.raises(ValueError):
         SandboxConfig.from_env({"BEAT_SANDBOX_RATE_LIMITS": '{"k1": "100 per 30"}'})
+
+
+def test_fail_paths_answer_their_status(server: SandboxServer, knobs) -> None:
+    knobs(fail_paths={"/rapidapi-arraybobo/ig/info_username/": 429, "/rapidapi-arraybobo/ig/post_info/": 503},
+          fail_retry_after=120)
+    limited = httpx.get(f"{server.url}/rapidapi-arraybobo/ig/info_username/", params={"user": "tara_reads"})
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "120"
+    assert httpx.get(f"{server.url}/rapidapi-arraybobo/ig/post_info/", params={"shortcode": "Cx"}).status_code == 503
+    assert httpx.get(f"{server.url}/rapidapi-arraybobo/ig/info/", params={"id_user": "1"}).status_code == 200

@@ -180,6 +180,42 @@ class PostLog(LogEvent):
         return f"{self.platform.value}:{self.shortcode}"
 
 
+class ActivityLog(LogEvent):
+    """A like or a comment (legacy post_activity_log_events fields)."""
+
+    activity_type: str
+    actor_profile_id: str
+    shortcode: str
+    publish_time: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform.value}:{self.shortcode}:{self.activity_type}:{self.actor_profile_id}"
+
+
+class RelationshipLog(Model):
+    """``source_profile_id`` FOLLOWS ``target_profile_id`` (legacy profile_relationship_log_events fields)."""
+
+    event_id: str
+    schema_version: int = SCHEMA_VERSION
+    kind: str = "relationship"
+    request_id: str
+    source: str
+    platform: Platform
+    observed_at: datetime
+    relationship_type: str
+    source_profile_id: str
+    target_profile_id: str
+    source_metrics: dict[str, float | int | None] = Field(default_factory=dict)
+    source_dimensions: dict[str, Any] = Field(default_factory=dict)
+    target_metrics: dict[str, float | int | None] = Field(default_factory=dict)
+    target_dimensions: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform.value}:{self.source_profile_id}:{self.target_profile_id}"
+
+
 class DeadLetter(Model):
     schema_version: int = SCHEMA_VERSION
     original_topic: str
@@ -220,6 +256,8 @@ EVENT_MODELS: dict[str, type[Model]] = {
     "RequestStatus": RequestStatus,
     "ProfileLog": ProfileLog,
     "PostLog": PostLog,
+    "ActivityLog": ActivityLog,
+    "RelationshipLog": RelationshipLog,
     "DeadLetter": DeadLetter,
     "TraceLog": TraceLog,
 }

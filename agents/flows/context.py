@@ -4,20 +4,35 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
-from providers.crawler import Crawler
-from providers.models import PostData, ProfileData
+from providers.crawler import AllSourcesFailed, Crawler
+from sinks.queries import StoredData
+from providers.errors import NoCredential, RetriableProviderError
+from providers.models import ActivityData, PostData, ProfileData, RelationshipData
 from topics import names
-from topics.models import LogEvent, PostLog, ProfileLog, ScrapeRequest, deterministic_id, utcnow
+from topics.models import (
+    ActivityLog,
+    Model,
+    PostLog,
+    ProfileLog,
+    RelationshipLog,
+    ScrapeRequest,
+    deterministic_id,
+    utcnow,
+)
+
+T = TypeVar("T")
 
 
 @dataclass
 class FlowContext:
     request: ScrapeRequest
     crawler: Crawler
+    queries: StoredData | None = None
     wait_scale: float = 1.0
-    events: list[tuple[str, str, LogEvent]] = field(default_factory=list)
+    events: list[tuple[str, str, Model]] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
 
     @property
@@ -30,9 +45,14 @@ class FlowContext:
         if seconds * self.wait_scale > 0:
             await asyncio.sleep(seconds * self.wait_scale)
 
-    def used(self, source: str) -> None:
+    async def fetch(self, fetch_type: str, operation: str, *args: Any, only: str | None = None,
+                    handle: str | None = None) -> tuple[Any, str]:
+        """A provider call through the crawler's source fallback; remembers which source answered."""
+        result, source = await self.crawler.fetch(fetch_type, operation, *args, only=only, handle=handle,
+                                                  request_id=self.request_id)
         if source not in self.sources:
             self.sources.append(source)
+        return result, source
 
     def _event_id(self, kind: str, key: str) -> str:
         return deterministic_id(self.request_id, self.request.attempt, kind, key, len(self.events))
@@ -70,6 +90,58 @@ class FlowContext:
         )
         self.events.append((names.POST_LOG, event.key, event))
         return event
+
+    def emit_activity(self, data: ActivityData, **extra_dimensions: Any) -> ActivityLog:
+        key = f"{data.platform.value}:{data.shortcode}:{data.activity_type}:{data.actor_profile_id}"
+        event = ActivityLog(
+            event_id=self._event_id(data.kind, key),
+            kind=data.kind,
+            request_id=self.request_id,
+            source=data.source,
+            platform=data.platform,
+            observed_at=utcnow(),
+            activity_type=data.activity_type,
+            actor_profile_id=data.actor_profile_id,
+            shortcode=data.shortcode,
+            publish_time=data.publish_time,
+            metrics=data.metrics,
+            dimensions={**data.dimensions, **extra_dimensions},
+        )
+        self.events.append((names.POST_ACTIVITY_LOG, event.key, event))
+        return event
+
+    def emit_relationship(self, data: RelationshipData) -> RelationshipLog:
+        key = f"{data.platform.value}:{data.source_profile_id}:{data.target_profile_id}"
+        event = RelationshipLog(
+            event_id=self._event_id(data.kind, key),
+            kind=data.kind,
+            request_id=self.request_id,
+            source=data.source,
+            platform=data.platform,
+            observed_at=utcnow(),
+            relationship_type=data.relationship_type,
+            source_profile_id=data.source_profile_id,
+            target_profile_id=data.target_profile_id,
+            source_dimensions=data.source_dimensions,
+            target_dimensions=data.target_dimensions,
+        )
+        self.events.append((names.PROFILE_RELATIONSHIP_LOG, event.key, event))
+        return event
+
+    async def retrying(self, call: Callable[[], Awaitable[T]], *, retries: int, sleep: float) -> T:
+        """``call`` again after a provider failure, up to ``retries`` more times, waiting ``sleep`` between.
+
+        Only failures another try could fix are retried; a definitive answer is returned at once.
+        """
+        failures = 0
+        while True:
+            try:
+                return await call()
+            except (AllSourcesFailed, NoCredential, RetriableProviderError):
+                failures += 1
+                if failures > retries:
+                    raise
+            await self.wait(sleep)
 
     def summary(self, **extra: Any) -> dict[str, Any]:
         counts: dict[str, int] = {}

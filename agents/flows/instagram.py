@@ -1,77 +1,149 @@
-"""Instagram flows (legacy §2.1). Each is a plain async function: (context, params) -> result summary."""
+"""Instagram flows (legacy §2.1). Each is a plain async function: (context, params) -> result summary.
+
+Waits between pages and retry sleeps are the legacy ones, scaled by configuration
+(``BEAT_FLOW_WAIT_SCALE``); a flow's timeout bounds them all.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from agents.flows.context import FlowContext
-from agents.flows.params import HandleParams, ProfileBasicParams, ShortcodeParams
+from agents.flows.keywords import keywords
+from agents.flows.params import (
+    FollowingParams,
+    HandleParams,
+    HashtagPostsParams,
+    PostCommentsParams,
+    PostInsightsParams,
+    PostLikesParams,
+    ProfileBasicParams,
+    ProfileCustomParams,
+    ProfileIdParams,
+    ShortcodeParams,
+    StoryInsightsParams,
+    StoryPostsParams,
+    TaggedPostsParams,
+)
+from providers.errors import ProfileMissing
 from providers.models import Page, PostData, ProfileData
-from topics.models import utcnow
+from topics.models import Platform, utcnow
 
 RECENT_POSTS_DAYS = 30
 RECENT_POSTS_MAX = 50
 RECENT_REELS_MAX = 10
+STORIES_MEDIA_DAYS = 90
+STORIES_MEDIA_MAX = 150
+FOLLOWERS_MAX = 2000
+FOLLOWING_MAX = 200
+DEFAULT_MAX_COMMENTS = 1000
+STORY_PROFILE_METRICS = ("profile_follower", "profile_er", "profile_static_er", "profile_reels_er")
 
+
+# Shared steps
 
 async def _profile_by_handle(ctx: FlowContext, handle: str) -> ProfileData:
-    profile, source = await ctx.crawler.fetch(
-        "fetch_profile_by_handle",
-        lambda client, cred: client.profile_by_handle(handle, credential=cred, request_id=ctx.request_id),
-    )
-    ctx.used(source)
+    profile, source = await ctx.fetch("fetch_profile_by_handle", "profile_by_handle", handle)
     return profile
 
 
 async def _profile_by_id(ctx: FlowContext, profile_id: str) -> ProfileData:
-    profile, source = await ctx.crawler.fetch(
-        "fetch_profile_by_id",
-        lambda client, cred: client.profile_by_id(profile_id, credential=cred, request_id=ctx.request_id),
-    )
-    ctx.used(source)
+    profile, source = await ctx.fetch("fetch_profile_by_id", "profile_by_id", profile_id)
     return profile
 
 
-def _emit_profile_with_posts(ctx: FlowContext, profile: ProfileData) -> None:
-    ctx.emit_profile(profile)
-    for post in profile.embedded_posts:
-        _emit_post_of(ctx, post, profile.profile_id)
-
-
-def _emit_post_of(ctx: FlowContext, post: PostData, refreshed_profile_id: str) -> None:
+def _emit_post(ctx: FlowContext, post: PostData, refreshed_profile_id: str | None = None, **dimensions) -> None:
+    extra = dict(dimensions)
+    if post.kind == "post" and "keywords" not in post.dimensions:
+        extra["keywords"] = keywords(post.dimensions.get("caption"))
     # A post on this profile's feed that belongs to someone else is a collaboration (legacy §4.1).
-    if post.profile_id and post.profile_id != refreshed_profile_id:
-        ctx.emit_post(post, collab_profile_id=refreshed_profile_id)
-    else:
-        ctx.emit_post(post)
+    if refreshed_profile_id and post.profile_id and post.profile_id != refreshed_profile_id:
+        extra["collab_profile_id"] = refreshed_profile_id
+    ctx.emit_post(post, **extra)
 
 
-async def _collect_recent(
-    ctx: FlowContext, fetch_type: str, method: str, profile_id: str, max_posts: int
-) -> list[PostData]:
-    """Page through a listing until the oldest post on a page is older than 30 days or enough are collected."""
-    horizon = utcnow() - timedelta(days=RECENT_POSTS_DAYS)
+def _emit_unique(ctx: FlowContext, posts: list[PostData], refreshed_profile_id: str | None = None,
+                 **dimensions) -> int:
+    seen: set[str] = set()
+    for post in posts:
+        if post.shortcode not in seen:
+            seen.add(post.shortcode)
+            _emit_post(ctx, post, refreshed_profile_id, **dimensions)
+    return len(seen)
+
+
+async def _page(ctx: FlowContext, fetch_type: str, method: str, key: str, cursor: str | None,
+                source: str | None, *, handle: str | None = None) -> tuple[Page, str]:
+    page, source = await ctx.fetch(fetch_type, method, key, cursor, only=source, handle=handle)
+    return page, source
+
+
+def _oldest(items: list[PostData]) -> datetime | None:
+    return min((p.publish_time for p in items if p.publish_time), default=None)
+
+
+async def _collect_recent(ctx: FlowContext, fetch_type: str, method: str, profile_id: str, max_posts: int,
+                          days: int = RECENT_POSTS_DAYS) -> list[PostData]:
+    """Page until the oldest post on a page is older than ``days`` or more than ``max_posts`` are collected.
+
+    Later pages stick to the first page's source: cursors are not portable between providers.
+    """
+    horizon = utcnow() - timedelta(days=days)
     collected: list[PostData] = []
     cursor: str | None = None
     source: str | None = None
     while True:
-        page, source = await ctx.crawler.fetch(
-            fetch_type,
-            lambda client, cred: getattr(client, method)(
-                profile_id, cursor=cursor, credential=cred, request_id=ctx.request_id
-            ),
-            only=source,
-        )
-        ctx.used(source)
+        page, source = await _page(ctx, fetch_type, method, profile_id, cursor, source)
         collected.extend(page.items)
-        oldest = min((p.publish_time for p in page.items if p.publish_time), default=None)
-        if _done(page, oldest, horizon) or len(collected) > max_posts:
+        oldest = _oldest(page.items)
+        if page.next_cursor is None or not page.items or (oldest and oldest < horizon) or len(collected) > max_posts:
             return collected
         cursor = page.next_cursor
 
 
-def _done(page: Page, oldest, horizon) -> bool:
-    return page.next_cursor is None or not page.items or (oldest is not None and oldest < horizon)
+async def _collect_capped(ctx: FlowContext, fetch_type: str, method: str, key: str, cap: int, *,
+                          cursor: str | None = None, page_wait: float = 0.0, retries: int = 0,
+                          retry_sleep: float = 0.0) -> tuple[list, str | None]:
+    """Page a listing until it ends or ``cap`` items are collected; return them and the next cursor.
+
+    A failed page is retried (``retries`` times, ``retry_sleep`` apart) on the source of the first page.
+    """
+    collected: list = []
+    source: str | None = None
+    while True:
+        page, source = await ctx.retrying(
+            lambda: _page(ctx, fetch_type, method, key, cursor, source), retries=retries, sleep=retry_sleep
+        )
+        collected.extend(page.items)
+        cursor = page.next_cursor
+        if cursor is None or not page.items or len(collected) >= cap:
+            return collected, cursor
+        await ctx.wait(page_wait)
+
+
+def _emit_profile_and_posts(ctx: FlowContext, profile: ProfileData, posts: list[PostData]) -> int:
+    # The legacy engine published the profile twice per refresh; one event per entity is enough.
+    ctx.emit_profile(profile)
+    return _emit_unique(ctx, [*profile.embedded_posts, *posts], profile.profile_id)
+
+
+async def _full_refresh(ctx: FlowContext, profile: ProfileData) -> dict:
+    posts = await _collect_recent(ctx, "fetch_profile_posts_by_id", "posts_by_id", profile.profile_id,
+                                  RECENT_POSTS_MAX)
+    if profile.metrics.get("media_count"):
+        posts += await _collect_recent(ctx, "fetch_reels_posts", "reels", profile.profile_id, RECENT_REELS_MAX)
+    emitted = _emit_profile_and_posts(ctx, profile, posts)
+    return ctx.summary(profile_id=profile.profile_id, posts=emitted)
+
+
+# Profiles
+
+async def refresh_profile_by_handle(ctx: FlowContext, params: HandleParams) -> dict:
+    return await _full_refresh(ctx, await _profile_by_handle(ctx, params.handle))
+
+
+async def refresh_profile_by_profile_id(ctx: FlowContext, params: ProfileIdParams) -> dict:
+    return await _full_refresh(ctx, await _profile_by_id(ctx, params.profile_id))
 
 
 async def refresh_profile_basic(ctx: FlowContext, params: ProfileBasicParams) -> dict:
@@ -80,30 +152,164 @@ async def refresh_profile_basic(ctx: FlowContext, params: ProfileBasicParams) ->
     else:
         assert params.profile_id is not None
         profile = await _profile_by_id(ctx, params.profile_id)
-    _emit_profile_with_posts(ctx, profile)
-    return ctx.summary(profile_id=profile.profile_id)
+    emitted = _emit_profile_and_posts(ctx, profile, [])
+    return ctx.summary(profile_id=profile.profile_id, posts=emitted)
 
 
-async def refresh_profile_by_handle(ctx: FlowContext, params: HandleParams) -> dict:
-    profile = await _profile_by_handle(ctx, params.handle)
-    posts = await _collect_recent(ctx, "fetch_profile_posts_by_id", "posts_by_id", profile.profile_id, RECENT_POSTS_MAX)
-    if profile.metrics.get("media_count"):
-        posts += await _collect_recent(ctx, "fetch_reels_posts", "reels", profile.profile_id, RECENT_REELS_MAX)
-    # The legacy engine published the profile twice per refresh; one event per entity is enough.
-    ctx.emit_profile(profile)
-    seen: set[str] = set()
-    for post in [*profile.embedded_posts, *posts]:
-        if post.shortcode not in seen:
-            seen.add(post.shortcode)
-            _emit_post_of(ctx, post, profile.profile_id)
-    return ctx.summary(profile_id=profile.profile_id, posts=len(seen))
+async def refresh_profile_custom(ctx: FlowContext, params: ProfileCustomParams) -> dict:
+    if params.handle:
+        profile = await _profile_by_handle(ctx, params.handle)
+    else:
+        assert params.profile_id is not None
+        profile = await _profile_by_id(ctx, params.profile_id)
+    posts, _ = await _collect_capped(ctx, "fetch_profile_posts_by_id", "posts_by_id", profile.profile_id,
+                                     params.max_posts + 1, retries=6, retry_sleep=10)
+    emitted = _emit_profile_and_posts(ctx, profile, posts)
+    return ctx.summary(profile_id=profile.profile_id, posts=emitted)
 
+
+# Posts
 
 async def refresh_post_by_shortcode(ctx: FlowContext, params: ShortcodeParams) -> dict:
-    post, source = await ctx.crawler.fetch(
-        "fetch_post_by_shortcode",
-        lambda client, cred: client.post_by_shortcode(params.shortcode, credential=cred, request_id=ctx.request_id),
-    )
-    ctx.used(source)
-    ctx.emit_post(post)
+    post, source = await ctx.fetch("fetch_post_by_shortcode", "post_by_shortcode", params.shortcode)
+    _emit_post(ctx, post)
     return ctx.summary(shortcode=post.shortcode)
+
+
+async def refresh_tagged_posts_by_profile_id(ctx: FlowContext, params: TaggedPostsParams) -> dict:
+    posts, _ = await _collect_capped(ctx, "fetch_tagged_posts_by_profile_id", "tagged_posts", params.profile_id,
+                                     params.max_posts + 1, retries=6, retry_sleep=10)
+    return ctx.summary(posts=_emit_unique(ctx, posts))
+
+
+async def fetch_hashtag_posts(ctx: FlowContext, params: HashtagPostsParams) -> dict:
+    posts, cursor = await _collect_capped(ctx, "fetch_hashtag_posts", "hashtag_posts", params.hashtag,
+                                          params.max_posts, cursor=params.cursor, page_wait=5, retries=6,
+                                          retry_sleep=10)
+    return ctx.summary(posts=_emit_unique(ctx, posts), cursor=cursor)
+
+
+# Insights (Graph, with the credential of the account the data belongs to)
+
+async def refresh_post_insights(ctx: FlowContext, params: PostInsightsParams) -> dict:
+    post, source = await ctx.fetch("fetch_post_insights", "post_insights", params.post_id, params.post_type,
+                                   params.shortcode, handle=params.handle)
+    ctx.emit_post(post)
+    return ctx.summary(shortcode=params.shortcode)
+
+
+async def refresh_profile_insights(ctx: FlowContext, params: HandleParams) -> dict:
+    assert ctx.queries is not None
+    profile_id = await ctx.queries.profile_id_for_handle(params.handle)
+    if profile_id is None:
+        raise ProfileMissing(f"no instagram_account row for {params.handle!r}; refresh the profile first")
+    insights, source = await ctx.fetch("fetch_profile_insights", "profile_insights", params.handle,
+                                       handle=params.handle)
+    insights.profile_id = profile_id
+    ctx.emit_profile(insights)
+    return ctx.summary(profile_id=profile_id)
+
+
+# Stories
+
+async def _graph_stories(ctx: FlowContext, handle: str) -> tuple[list[PostData], list[PostData]]:
+    """Stories, and media pages until older than 90 days or more than 150 items, via Graph as ``handle``."""
+    horizon = utcnow() - timedelta(days=STORIES_MEDIA_DAYS)
+    stories: list[PostData] = []
+    media: list[PostData] = []
+    cursor: str | None = None
+    source: str | None = None
+    while True:
+        (page_stories, page), source = await ctx.fetch("fetch_stories_by_handle", "stories_and_media", handle,
+                                                       cursor, only=source, handle=handle)
+        if cursor is None:
+            stories = page_stories
+        media.extend(page.items)
+        oldest = _oldest(page.items)
+        if page.next_cursor is None or not page.items or (oldest and oldest < horizon) or \
+                len(media) > STORIES_MEDIA_MAX:
+            return stories, media
+        cursor = page.next_cursor
+
+
+async def refresh_stories_posts(ctx: FlowContext, params: HandleParams) -> dict:
+    stories, media = await _graph_stories(ctx, params.handle)
+    for story in stories:
+        ctx.emit_post(story, profile_id=story.profile_id)
+    emitted = _emit_unique(ctx, media)
+    return ctx.summary(stories=len(stories), posts=emitted)
+
+
+async def refresh_story_insights(ctx: FlowContext, params: StoryInsightsParams) -> dict:
+    assert ctx.queries is not None
+    story_id = params.story_id
+    stored = await ctx.queries.instagram_post(params.shortcode)
+    if stored is not None and stored.post_id and stored.post_id == stored.shortcode:
+        # A story ingested from a RapidAPI source carries its pk as post_id; Graph needs its own id.
+        stories, _ = await _graph_stories(ctx, params.handle)
+        match = next((s for s in stories if s.shortcode == params.shortcode), None)
+        if match is not None and match.dimensions.get("post_id"):
+            story_id = str(match.dimensions["post_id"])
+    insights, source = await ctx.fetch("fetch_story_insights", "story_insights", story_id, params.shortcode,
+                                       handle=params.handle)
+    insights.profile_id = insights.profile_id or params.profile_id
+    insights.handle = insights.handle or params.handle
+    ctx.emit_post(insights)
+    return ctx.summary(shortcode=params.shortcode, story_id=story_id)
+
+
+async def refresh_story_posts_by_profile_id(ctx: FlowContext, params: StoryPostsParams) -> dict:
+    stories, source = await ctx.fetch("fetch_story_posts_by_profile_id", "stories", params.profile_id)
+    profile_metrics = {name: getattr(params, name) for name in STORY_PROFILE_METRICS}
+    seen: set[str] = set()
+    for story in stories:
+        seen.update({story.shortcode, str(story.dimensions.get("post_id") or story.shortcode)})
+        story.metrics.update(profile_metrics)
+        ctx.emit_post(story, profile_id=params.profile_id)
+    expired = [story_id for story_id in params.story_ids or [] if story_id not in seen]
+    for story_id in expired:
+        # Requested stories the provider no longer returns have expired: keep a row for them.
+        ctx.emit_post(PostData(
+            platform=Platform.INSTAGRAM, source=source, shortcode=story_id, profile_id=params.profile_id,
+            handle=params.handle, publish_time=None, metrics=dict(profile_metrics),
+            dimensions={"post_id": story_id, "post_type": "story", "profile_id": params.profile_id,
+                        "handle": params.handle},
+            kind="story",
+        ))
+    return ctx.summary(stories=len(stories), expired=len(expired))
+
+
+# Relationships and activities
+
+async def fetch_profile_followers(ctx: FlowContext, params: ProfileIdParams) -> dict:
+    followers, cursor = await _collect_capped(ctx, "fetch_followers", "followers", params.profile_id,
+                                              FOLLOWERS_MAX, page_wait=5, retries=6, retry_sleep=10)
+    for relationship in followers[:FOLLOWERS_MAX]:
+        ctx.emit_relationship(relationship)
+    return ctx.summary(followers=min(len(followers), FOLLOWERS_MAX), cursor=cursor)
+
+
+async def fetch_profile_following(ctx: FlowContext, params: FollowingParams) -> dict:
+    following, cursor = await _collect_capped(ctx, "fetch_following", "following", params.profile_id,
+                                              FOLLOWING_MAX, cursor=params.cursor, page_wait=10, retries=2,
+                                              retry_sleep=30)
+    for relationship in following[:FOLLOWING_MAX]:
+        ctx.emit_relationship(relationship)
+    return ctx.summary(following=min(len(following), FOLLOWING_MAX), cursor=cursor)
+
+
+async def fetch_post_likes(ctx: FlowContext, params: PostLikesParams) -> dict:
+    likes, cursor = await _collect_capped(ctx, "fetch_post_likes", "likers", params.shortcode, params.max_likes,
+                                          cursor=params.cursor)
+    for like in likes[:params.max_likes]:
+        ctx.emit_activity(like)
+    return ctx.summary(likes=min(len(likes), params.max_likes), cursor=cursor)
+
+
+async def fetch_post_comments(ctx: FlowContext, params: PostCommentsParams) -> dict:
+    cap = params.max_comments or DEFAULT_MAX_COMMENTS
+    comments, cursor = await _collect_capped(ctx, "fetch_post_comments", "comments", params.shortcode, cap,
+                                             cursor=params.cursor)
+    for comment in comments[:cap]:
+        ctx.emit_activity(comment, keywords=keywords(comment.dimensions.get("text")))
+    return ctx.summary(comments=min(len(comments), cap), cursor=cursor)

@@ -31,6 +31,8 @@ class FlowSpec:
     concurrency: int
     handler: FlowHandler | None = None
     pending: str = ""
+    # Flows that page slowly on purpose (legacy waits) get more than the default timeout.
+    timeout: float | None = None
 
     @property
     def enabled(self) -> bool:
@@ -41,7 +43,6 @@ def _planned(issue: str) -> str:
     return f"provider work not built yet ({issue})"
 
 
-_ISSUE_3 = _planned("#3")
 _ISSUE_5 = _planned("#5")
 _CSV_UNSCHEDULED = "CSV exports are not scheduled in any issue yet"
 
@@ -50,21 +51,23 @@ FLOWS: dict[str, FlowSpec] = {
     for spec in (
         # Instagram
         FlowSpec("refresh_profile_by_handle", IG, p.HandleParams, 50, instagram.refresh_profile_by_handle),
-        FlowSpec("refresh_profile_by_profile_id", IG, p.ProfileIdParams, 5, pending=_ISSUE_3),
+        FlowSpec("refresh_profile_by_profile_id", IG, p.ProfileIdParams, 5, instagram.refresh_profile_by_profile_id),
         FlowSpec("refresh_profile_basic", IG, p.ProfileBasicParams, 25, instagram.refresh_profile_basic),
-        FlowSpec("refresh_profile_custom", IG, p.ProfileCustomParams, 2, pending=_ISSUE_3),
+        FlowSpec("refresh_profile_custom", IG, p.ProfileCustomParams, 2, instagram.refresh_profile_custom, timeout=600),
         FlowSpec("refresh_post_by_shortcode", IG, p.ShortcodeParams, 5, instagram.refresh_post_by_shortcode),
-        FlowSpec("refresh_post_insights", IG, p.PostInsightsParams, 5, pending=_ISSUE_3),
-        FlowSpec("refresh_profile_insights", IG, p.HandleParams, 5, pending=_ISSUE_3),
-        FlowSpec("refresh_tagged_posts_by_profile_id", IG, p.TaggedPostsParams, 5, pending=_ISSUE_3),
-        FlowSpec("refresh_stories_posts", IG, p.HandleParams, 5, pending=_ISSUE_3),
-        FlowSpec("refresh_story_insights", IG, p.StoryInsightsParams, 5, pending=_ISSUE_3),
-        FlowSpec("refresh_story_posts_by_profile_id", IG, p.StoryPostsParams, 5, pending=_ISSUE_3),
-        FlowSpec("fetch_profile_followers", IG, p.ProfileIdParams, 15, pending=_ISSUE_3),
-        FlowSpec("fetch_profile_following", IG, p.FollowingParams, 15, pending=_ISSUE_3),
-        FlowSpec("fetch_post_likes", IG, p.PostLikesParams, 5, pending=_ISSUE_3),
-        FlowSpec("fetch_post_comments", IG, p.PostCommentsParams, 5, pending=_ISSUE_3),
-        FlowSpec("fetch_hashtag_posts", IG, p.HashtagPostsParams, 5, pending=_ISSUE_3),
+        FlowSpec("refresh_post_insights", IG, p.PostInsightsParams, 5, instagram.refresh_post_insights),
+        FlowSpec("refresh_profile_insights", IG, p.HandleParams, 5, instagram.refresh_profile_insights),
+        FlowSpec("refresh_tagged_posts_by_profile_id", IG, p.TaggedPostsParams, 5,
+                 instagram.refresh_tagged_posts_by_profile_id, timeout=600),
+        FlowSpec("refresh_stories_posts", IG, p.HandleParams, 5, instagram.refresh_stories_posts, timeout=300),
+        FlowSpec("refresh_story_insights", IG, p.StoryInsightsParams, 5, instagram.refresh_story_insights, timeout=300),
+        FlowSpec("refresh_story_posts_by_profile_id", IG, p.StoryPostsParams, 5,
+                 instagram.refresh_story_posts_by_profile_id),
+        FlowSpec("fetch_profile_followers", IG, p.ProfileIdParams, 15, instagram.fetch_profile_followers, timeout=900),
+        FlowSpec("fetch_profile_following", IG, p.FollowingParams, 15, instagram.fetch_profile_following, timeout=300),
+        FlowSpec("fetch_post_likes", IG, p.PostLikesParams, 5, instagram.fetch_post_likes, timeout=300),
+        FlowSpec("fetch_post_comments", IG, p.PostCommentsParams, 5, instagram.fetch_post_comments, timeout=300),
+        FlowSpec("fetch_hashtag_posts", IG, p.HashtagPostsParams, 5, instagram.fetch_hashtag_posts, timeout=900),
         # YouTube
         FlowSpec("refresh_yt_profiles", YT, p.YtProfilesParams, 50, pending=_ISSUE_5),
         FlowSpec("refresh_yt_posts", YT, p.YtPostsParams, 5, pending=_ISSUE_5),
@@ -107,6 +110,11 @@ FLOWS: dict[str, FlowSpec] = {
         FlowSpec("asset_upload_flow_stories", IG, p.AssetParams, 15, pending=_planned("#4")),
     )
 }
+
+
+def timeout_of(spec: FlowSpec, overrides: dict[str, float], default: float) -> float:
+    """A flow's timeout: configured per flow, else the flow's own, else the configured default."""
+    return overrides.get(spec.name, spec.timeout or default)
 
 
 class UnknownFlow(LookupError):

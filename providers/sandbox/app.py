@@ -7,14 +7,26 @@ from starlette.types import ASGIApp
 
 from providers.sandbox.admin import AdminRoutes
 from providers.sandbox.arraybobo import ArrayBoboRoutes
+from providers.sandbox.bestsolutions import BestSolutionsRoutes
 from providers.sandbox.config import SandboxConfig
+from providers.sandbox.graphapi import GraphApiRoutes
+from providers.sandbox.igapi import IGApiRoutes
 from providers.sandbox.instagram import InstagramWorld
+from providers.sandbox.jotucker import JoTuckerRoutes
 from providers.sandbox.knobs import Knobs
+from providers.sandbox.lama import LamaRoutes
+from providers.sandbox.neotank import NeoTankRoutes
+from providers.sandbox.rocketapi import RocketAPIRoutes
 from providers.sandbox.state import SandboxState
 
 
 def create_app(config: SandboxConfig) -> ASGIApp:
     state = SandboxState(config)
     instagram = InstagramWorld()
-    routes = [*AdminRoutes(state).routes(), ArrayBoboRoutes(instagram).mount()]
+    routes = [*AdminRoutes(state).routes(), ArrayBoboRoutes(instagram).mount(), GraphApiRoutes(instagram).mount(),
+              JoTuckerRoutes(instagram).mount(), LamaRoutes(instagram).mount(),
+              BestSolutionsRoutes(instagram).mount(),
+              RocketAPIRoutes(instagram).mount(),
+              NeoTankRoutes(instagram).mount(),
+              IGApiRoutes(instagram).mount()]
     return Knobs(Starlette(routes=routes), state)

@@ -1,13 +1,16 @@
 """ArrayBobo (instagram-scraper-2022 on RapidAPI) in the sandbox: its paths, answering in its real shapes.
 
-Profiles come in the private API's v1 ``user`` shape, timelines and single posts in the web
-GraphQL shape, reels in the v1 clips shape, each with the extra fields the real answers
-carry. ``providers/fixtures/arraybobo/`` holds answers of these builders.
+Profiles come in the private API's v1 ``user`` shape, timelines, tagged posts and single posts
+in the web GraphQL shape, reels in the v1 clips shape and stories in the v1 reels_media shape,
+each with the extra fields the real answers carry. ``providers/fixtures/arraybobo/`` holds
+answers of these builders.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -24,7 +27,9 @@ from providers.sandbox.instagram import (
     decode_cursor,
     encode_cursor,
     encode_shortcode,
+    seeded,
 )
+from providers.sandbox.stories import Story, active_stories, tagged_posts
 
 PREFIX = "/rapidapi-arraybobo"
 
@@ -275,7 +280,7 @@ def post_info(post: Post) -> dict[str, Any]:
 
 # Reels (v1 clips)
 
-def _v1_user(account: Account) -> dict[str, Any]:
+def v1_user(account: Account) -> dict[str, Any]:
     return {
         "pk": int(account.profile_id),
         "pk_id": account.profile_id,
@@ -295,17 +300,45 @@ def _v1_user(account: Account) -> dict[str, Any]:
     }
 
 
-def reel_item(post: Post) -> dict[str, Any]:
-    owner = _v1_user(post.owner)
-    caption = None
-    if post.caption is not None:
-        caption = {
-            "pk": str(post.media_pk + 17), "user_id": int(post.owner.profile_id), "text": post.caption, "type": 1,
-            "created_at": post.taken_at, "created_at_utc": post.taken_at, "content_type": "comment",
-            "status": "Active", "bit_flags": 0, "did_report_as_spam": False, "share_enabled": False,
-            "user": owner, "is_covered": False, "is_ranked_comment": False, "media_id": post.media_pk,
-            "private_reply_status": 0,
+def v1_caption(post: Post) -> dict[str, Any] | None:
+    if post.caption is None:
+        return None
+    return {
+        "pk": str(post.media_pk + 17), "user_id": int(post.owner.profile_id), "text": post.caption, "type": 1,
+        "created_at": post.taken_at, "created_at_utc": post.taken_at, "content_type": "comment",
+        "status": "Active", "bit_flags": 0, "did_report_as_spam": False, "share_enabled": False,
+        "user": v1_user(post.owner), "is_covered": False, "is_ranked_comment": False, "media_id": post.media_pk,
+        "private_reply_status": 0,
+    }
+
+
+def v1_tags_and_place(post: Post) -> dict[str, Any]:
+    """The optional parts of a v1 media item: user tags, paid-partnership sponsors and location."""
+    extras: dict[str, Any] = {}
+    if post.tags:
+        extras["usertags"] = {"in": [
+            {"user": v1_user(tag.account), "position": [tag.x, tag.y],
+             "start_time_in_video_in_sec": None, "duration_in_video_in_sec": None}
+            for tag in post.tags
+        ]}
+    if post.sponsors:
+        extras["sponsor_tags"] = [
+            {"sponsor": v1_user(sponsor), "permission": True, "sponsor_id": sponsor.profile_id, "is_pending": False}
+            for sponsor in post.sponsors
+        ]
+    if post.location is not None:
+        location = post.location
+        extras["location"] = {
+            "pk": int(location.id), "short_name": location.name, "facebook_places_id": int(location.id) * 3,
+            "external_source": "facebook_places", "name": location.name, "address": "", "city": location.city.name,
+            "has_viewer_saved": False, "lng": location.city.longitude, "lat": location.city.latitude,
+            "is_eligible_for_guides": True,
         }
+    return extras
+
+
+def reel_item(post: Post) -> dict[str, Any]:
+    owner = v1_user(post.owner)
     media: dict[str, Any] = {
         "taken_at": post.taken_at,
         "pk": post.media_pk,
@@ -350,7 +383,7 @@ def reel_item(post: Post) -> dict[str, Any]:
         "play_count": post.video_plays,
         "ig_play_count": post.video_plays,
         "view_count": post.video_views,
-        "caption": caption,
+        "caption": v1_caption(post),
         "clips_metadata": {
             "audio_type": "original_sounds",
             "music_info": None,
@@ -363,25 +396,7 @@ def reel_item(post: Post) -> dict[str, Any]:
         "is_paid_partnership": bool(post.sponsors),
         "comment_inform_treatment": {"should_have_inform_treatment": False, "text": ""},
     }
-    if post.tags:
-        media["usertags"] = {"in": [
-            {"user": _v1_user(tag.account), "position": [tag.x, tag.y],
-             "start_time_in_video_in_sec": None, "duration_in_video_in_sec": None}
-            for tag in post.tags
-        ]}
-    if post.sponsors:
-        media["sponsor_tags"] = [
-            {"sponsor": _v1_user(sponsor), "permission": True, "sponsor_id": sponsor.profile_id, "is_pending": False}
-            for sponsor in post.sponsors
-        ]
-    if post.location is not None:
-        location = post.location
-        media["location"] = {
-            "pk": int(location.id), "short_name": location.name, "facebook_places_id": int(location.id) * 3,
-            "external_source": "facebook_places", "name": location.name, "address": "", "city": location.city.name,
-            "has_viewer_saved": False, "lng": location.city.longitude, "lat": location.city.latitude,
-            "is_eligible_for_guides": True,
-        }
+    media.update(v1_tags_and_place(post))
     return {"media": media}
 
 
@@ -393,6 +408,133 @@ def reels_page(posts: list[Post], max_id: str | None) -> dict[str, Any]:
     }
 
 
+# Tagged posts (web GraphQL)
+
+def tagged_page(posts: list[Post], total: int, end_cursor: str | None) -> dict[str, Any]:
+    return {
+        "data": {"user": {"edge_user_to_photos_of_you": {
+            "count": total,
+            "page_info": {"has_next_page": end_cursor is not None, "end_cursor": end_cursor},
+            "edges": [{"node": timeline_node(post)} for post in posts],
+        }}},
+        "status": "ok",
+    }
+
+
+# Stories (v1 reels_media)
+
+def _sticker(story: Story, number: int) -> dict[str, Any]:
+    """Where a sticker sits on the frame: stable per story, different per sticker."""
+    offset = (story.pk // 7 + number * 13) % 40 / 100
+    return {"x": round(0.3 + offset, 4), "y": round(0.25 + offset, 4), "z": number, "width": 0.42, "height": 0.08,
+            "rotation": 0.0, "is_pinned": 0, "is_hidden": 0, "is_sticker": 1, "is_fb_sticker": 0}
+
+
+def story_item(story: Story) -> dict[str, Any]:
+    owner = story.owner
+    width, height = 1080, 1920
+    item: dict[str, Any] = {
+        "taken_at": story.taken_at,
+        "pk": story.pk,
+        "id": story.media_id,
+        "device_timestamp": story.taken_at * 1_000_000 + story.pk % 1_000_000,
+        "media_type": 2 if story.kind == "video" else 1,
+        "code": encode_shortcode(story.pk),
+        "client_cache_key": f"{story.pk % 10**10}.3",
+        "filter_type": 0,
+        "caption": None,
+        "caption_is_edited": False,
+        "like_and_view_counts_disabled": False,
+        "product_type": "story",
+        "is_in_profile_grid": False,
+        # Items carry a reduced owner; the reel's ``user`` has the full one.
+        "user": {"pk": int(owner.profile_id), "pk_id": owner.profile_id, "is_private": owner.is_private,
+                 "strong_id__": owner.profile_id},
+        "image_versions2": {"candidates": [
+            {"width": w, "height": w * height // width, "url": cdn.image(story.pk, w, w * height // width, variant)}
+            for variant, w in enumerate((1080, 720, 480))
+        ]},
+        "original_width": width,
+        "original_height": height,
+        "expiring_at": story.expiring_at,
+        "can_reshare": True,
+        "can_reply": True,
+        "can_send_prompt": False,
+        "supports_reel_reactions": True,
+        "story_is_saved_to_archive": False,
+        "is_paid_partnership": bool(story.sponsors),
+        "has_shared_to_fb": 0,
+    }
+    if story.kind == "video":
+        item.update(
+            video_versions=[
+                {"type": version, "width": w, "height": w * 16 // 9, "url": cdn.video(story.pk, w, w * 16 // 9),
+                 "id": str(story.pk % 10**15 + version)}
+                for version, w in ((101, 720), (102, 480))
+            ],
+            video_duration=story.video_duration,
+            has_audio=True,
+            is_dash_eligible=1,
+            number_of_qualities=2,
+        )
+    stickers = iter(range(8))
+    if story.links:
+        item["story_link_stickers"] = [
+            {**_sticker(story, next(stickers)), "story_link": {
+                "link_type": "web", "url": f"https://l.instagram.com/?u={link}", "link_title": "",
+                "display_url": link.removeprefix("https://"),
+            }}
+            for link in story.links
+        ]
+    if story.hashtags:
+        item["story_hashtags"] = [
+            {**_sticker(story, next(stickers)),
+             "hashtag": {"name": name, "id": str(17_841_500_000_000_000 + seeded("hashtag", name).randrange(10**12))}}
+            for name in story.hashtags
+        ]
+    if story.mentions:
+        item["reel_mentions"] = [
+            {**_sticker(story, next(stickers)), "display_type": "mention_username", "user": v1_user(account)}
+            for account in story.mentions
+        ]
+    if story.sponsors:
+        item["sponsor_tags"] = [
+            {"sponsor": v1_user(sponsor), "permission": True, "sponsor_id": sponsor.profile_id, "is_pending": False}
+            for sponsor in story.sponsors
+        ]
+    return item
+
+
+def story_reel(owner: Account, stories: list[Story]) -> dict[str, Any]:
+    newest = stories[-1]
+    return {
+        "id": int(owner.profile_id),
+        "strong_id__": owner.profile_id,
+        "latest_reel_media": newest.taken_at,
+        "expiring_at": newest.expiring_at,
+        "seen": 0,
+        "can_reply": True,
+        "can_gif_quick_reply": True,
+        "can_reshare": True,
+        "can_react_with_avatar": False,
+        "reel_type": "user_reel",
+        "ad_expiry_timestamp_in_millis": None,
+        "is_cta_sticker_available": None,
+        "media_count": len(stories),
+        "media_ids": [story.pk for story in stories],
+        "user": v1_user(owner),
+        "items": [story_item(story) for story in stories],
+    }
+
+
+def stories_answer(owner: Account, stories: list[Story]) -> dict[str, Any]:
+    """Instagram's reels_media answer: keyed by the owner's id, empty when nothing is up."""
+    if not stories:
+        return {"reels": {}, "reels_media": [], "status": "ok"}
+    reel = story_reel(owner, stories)
+    return {"reels": {owner.profile_id: reel}, "reels_media": [reel], "status": "ok"}
+
+
 # Routes
 
 def _fail(message: str) -> JSONResponse:
@@ -402,8 +544,10 @@ def _fail(message: str) -> JSONResponse:
 class ArrayBoboRoutes:
     """Real answers are HTTP 200 even when the profile or post does not exist; only the body says so."""
 
-    def __init__(self, world: InstagramWorld) -> None:
+    def __init__(self, world: InstagramWorld, clock: Callable[[], float] = time.time) -> None:
         self._world = world
+        # Which stories are up depends on the moment asked; tests pin it.
+        self._clock = clock
 
     def mount(self) -> Mount:
         return Mount(PREFIX, routes=[
@@ -412,6 +556,8 @@ class ArrayBoboRoutes:
             Route("/ig/posts/", self.posts),
             Route("/ig/post_info/", self.post_info),
             Route("/ig/reels_posts/", self.reels_posts),
+            Route("/ig/tagged/", self.tagged),
+            Route("/ig/stories/", self.stories),
         ])
 
     async def info_username(self, request: Request) -> JSONResponse:
@@ -470,3 +616,29 @@ class ArrayBoboRoutes:
         posts, following = self._world.reels(owner, start)
         next_max_id = encode_cursor("reels", owner.profile_id, following) if following is not None else None
         return JSONResponse(reels_page(posts, next_max_id))
+
+    async def tagged(self, request: Request) -> JSONResponse:
+        profile_id = request.query_params.get("id_user")
+        if not profile_id:
+            return _fail("Missing required parameter: id_user")
+        account = self._world.account_by_id(profile_id)
+        if account is None:
+            return JSONResponse({"data": {"user": None}, "status": "ok"})
+        start = 0
+        if cursor := request.query_params.get("end_cursor"):
+            resumed = decode_cursor(cursor, "tagged", account.profile_id)
+            if resumed is None:
+                return _fail("Invalid end_cursor")
+            start = resumed
+        posts, following = tagged_posts(self._world, account, start)
+        end_cursor = encode_cursor("tagged", account.profile_id, following) if following is not None else None
+        return JSONResponse(tagged_page(posts, int(account.profile_id) % 40, end_cursor))
+
+    async def stories(self, request: Request) -> JSONResponse:
+        profile_id = request.query_params.get("id_user")
+        if not profile_id:
+            return _fail("Missing required parameter: id_user")
+        account = self._world.account_by_id(profile_id)
+        if account is None:
+            return JSONResponse(USER_NOT_FOUND)
+        return JSONResponse(stories_answer(account, active_stories(self._world, account, int(self._clock()))))

@@ -44,11 +44,19 @@ class SandboxConfig(BaseModel):
         "every credential without an entry of its own, each with its own window",
     )
     hang_paths: list[str] = Field(default_factory=list, description="path prefixes whose requests hang")
+    fail_paths: dict[str, int] = Field(
+        default_factory=dict, description="path prefix -> the error status every request under it gets (500, 429, 403…)")
+    fail_retry_after: float | None = Field(None, ge=0, description="Retry-After seconds sent with a failed 429")
     hang_seconds: float = Field(3600.0, ge=0, description="how long a hanging request waits before it answers")
 
     @field_validator("rate_limits", mode="before")
     @classmethod
     def _rate_limits_from_text(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+    @field_validator("fail_paths", mode="before")
+    @classmethod
+    def _fail_paths_from_text(cls, value: Any) -> Any:
         return json.loads(value) if isinstance(value, str) else value
 
     @field_validator("hang_paths", mode="before")
@@ -70,6 +78,9 @@ class SandboxConfig(BaseModel):
 
     def rate_limit(self, credential: str) -> RateLimit | None:
         return self.rate_limits.get(credential) or self.rate_limits.get(ANY_CREDENTIAL)
+
+    def failure(self, path: str) -> int | None:
+        return next((status for prefix, status in self.fail_paths.items() if path.startswith(prefix)), None)
 
     def hangs(self, path: str) -> bool:
         return any(path.startswith(prefix) for prefix in self.hang_paths)

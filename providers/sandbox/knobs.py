@@ -65,9 +65,15 @@ class Knobs:
                 return
         if config.latency:
             await asyncio.sleep(config.latency)
-        if fails:
+        forced = config.failure(path)
+        if forced == 429:
+            state.stats.count("rate_limited", path, credential)
+            headers = [(b"retry-after", f"{config.fail_retry_after:g}".encode())] if config.fail_retry_after else []
+            await _answer(send, 429, RATE_LIMITED_BODY, headers)
+            return
+        if fails or forced is not None:
             state.stats.count("errors", path, credential)
-            await _answer(send, 500, UNAVAILABLE_BODY)
+            await _answer(send, forced or 500, UNAVAILABLE_BODY)
             return
         state.stats.count("accepted", path, credential)
         await self._app(scope, receive, send)

@@ -1,0 +1,655 @@
+"""The Instagram Graph API (graph.facebook.com): pure parsers of its answers, its refusals, and the client.
+
+A credential belongs to one Instagram business account: ``{"token", "user_id"}``, user_id being that
+account's Graph id. Other accounts are read through ``business_discovery`` on that node; insights
+exist only for the account's own media and audience. The token travels as the ``access_token``
+query parameter, so every message built from an answer is scrubbed of it.
+
+Graph refuses with a 4xx and ``{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}``;
+the code, not the HTTP status, says what went wrong (``error_for``).
+
+Field paths follow legacy-beat.md §3.2 and key names §4.2, with one legacy bug left behind (§11.9):
+reached-audience demographics fill the ``reached_audience_*`` dimensions and engaged-audience ones
+the ``engaged_audience_*``, where the legacy code swapped them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from providers.errors import (
+    AuthExpired,
+    BadResponse,
+    Forbidden,
+    NotSupported,
+    PostMissing,
+    ProfileMissing,
+    ProviderError,
+    ProviderUnavailable,
+    QuotaExceeded,
+)
+from providers.http import Credential, ProviderHttp
+from providers.models import Page, PostData, ProfileData
+from providers.parsing import Values, at, json_object
+from topics.models import Platform, utcnow
+
+log = logging.getLogger(__name__)
+
+SOURCE = "graphapi"
+_v = Values(SOURCE)
+
+MEDIA_FIELDS = "id,user_id,username,comments_count,like_count,media_type,media_url,caption,timestamp,permalink"
+PROFILE_FIELDS = "id,ig_id,name,website,followers_count,follows_count,profile_picture_url,username,biography,media_count"
+STORY_FIELDS = "id,media_type,media_product_type,media_url,owner,permalink,timestamp,username,caption"
+GRAPH_TIME = "%Y-%m-%dT%H:%M:%S%z"
+
+MEDIA_TYPES = {"VIDEO": "reels", "IMAGE": "image", "CAROUSEL_ALBUM": "carousel"}
+# Graph refuses a metric that does not apply to the media's type, so each type asks for its own.
+POST_INSIGHT_METRICS = {
+    "image": ("likes", "reach", "impressions", "comments", "engagement", "saved", "shares"),
+    "reels": ("plays", "likes", "comments", "reach", "total_interactions", "saved", "shares"),
+    "carousel": ("reach", "impressions", "engagement", "saved", "video_views"),
+}
+STORY_INSIGHT_METRICS = ("impressions", "reach", "replies", "saved", "shares", "total_interactions", "follows",
+                         "profile_visits", "profile_activity")
+METRIC_KEYS = {
+    "reach": "reach", "impressions": "impressions", "engagement": "engagement", "saved": "saved", "likes": "likes",
+    "comments": "comments", "shares": "shares", "plays": "play_count", "total_interactions": "interactions",
+    "video_views": "video_views", "follows": "follows", "profile_visits": "profile_visits",
+    "profile_activity": "profile_activity", "replies": "replies", "navigation": "navigation",
+}
+NAVIGATION_ACTIONS = ("automatic_forward", "tap_back", "tap_exit", "tap_forward", "swipe_back", "swipe_down",
+                      "swipe_forward", "swipe_up")
+
+# Audience metric → the prefix of its dimensions; breakdown → their suffix.
+AUDIENCE_METRICS = {
+    "follower_demographics": "audience",
+    "reached_audience_demographics": "reached_audience",
+    "engaged_audience_demographics": "engaged_audience",
+}
+AUDIENCE_BREAKDOWNS = {"country": "country", "city": "city", "gender,age": "gender_age"}
+GENDERS = {"M": "male", "F": "female", "U": "uncategorized"}
+
+REQUIRED_SCOPES = ("instagram_basic", "instagram_manage_insights", "pages_read_engagement", "pages_show_list")
+# The legacy validator called data access expired only a week after its expiry date.
+DATA_ACCESS_GRACE = timedelta(days=7)
+
+_AUTH_CODES = frozenset({102, 104, 190})
+# 4 app, 17 user, 32 page, 613 custom, 80001-80014 business-use-case (80002: Instagram) rate limits.
+_THROTTLE_CODES = frozenset({4, 17, 32, 613, *range(80001, 80015)})
+_UNAVAILABLE_CODES = frozenset({1, 2})
+_MISSING_OBJECT = 33
+_PRE_CONVERSION_MEDIA = 2108006
+_PERMISSION_WORDS = ("permission", "scope", "authoriz")
+_USAGE_HEADERS = ("x-business-use-case-usage", "x-app-usage", "x-ad-account-usage")
+# Checked before they go into a field expression or a path, where other characters would change the request.
+_HANDLE = re.compile(r"[A-Za-z0-9._]{1,30}")
+_GRAPH_ID = re.compile(r"[0-9]{1,25}")
+_STORY_MISSING = "Story ID doesn't exist"
+
+
+# Refusals
+
+@dataclass(frozen=True, slots=True)
+class GraphError:
+    code: int | None
+    subcode: int | None
+    message: str
+    is_transient: bool
+    fbtrace_id: str | None
+
+    @property
+    def is_missing_object(self) -> bool:
+        return self.code == 100 and (self.subcode == _MISSING_OBJECT or "does not exist" in self.message.lower())
+
+    def describe(self) -> str:
+        code = f"{self.code}/{self.subcode}" if self.subcode is not None else f"{self.code}"
+        trace = f", fbtrace_id {self.fbtrace_id}" if self.fbtrace_id else ""
+        return f"{self.message} (code {code}{trace})"
+
+
+def parse_error(payload: Any, *, redact: tuple[str, ...] = ()) -> GraphError | None:
+    """Graph's ``error`` object, its message scrubbed of ``redact`` (the tokens sent); None if there is none."""
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(error, dict):
+        return None
+    message = error.get("message") if isinstance(error.get("message"), str) else "no message"
+    return GraphError(
+        code=_v.count(error.get("code"), "error.code"),
+        subcode=_v.count(error.get("error_subcode"), "error.error_subcode"),
+        message=_redacted(message, redact),
+        is_transient=error.get("is_transient") is True,
+        fbtrace_id=_v.text(error.get("fbtrace_id"), "error.fbtrace_id"),
+    )
+
+
+def _redacted(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def retry_after_from_usage(headers: Mapping[str, str]) -> float | None:
+    """Seconds until Graph lets the caller back in, from the usage headers' ``estimated_time_to_regain_access``."""
+    minutes: list[float] = []
+    for name in _USAGE_HEADERS:
+        try:
+            minutes.extend(_regain_minutes(json.loads(headers.get(name) or "null")))
+        except ValueError:
+            continue
+    longest = max(minutes, default=0.0)
+    return longest * 60 if longest > 0 else None
+
+
+def _regain_minutes(value: Any) -> Iterator[float]:
+    # x-business-use-case-usage nests the field under a business id, then a list of usage types.
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "estimated_time_to_regain_access" and isinstance(item, (int, float)):
+                yield float(item)
+            else:
+                yield from _regain_minutes(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _regain_minutes(item)
+
+
+def error_for(error: GraphError, *, what: str, missing: type[ProviderError] = ProfileMissing,
+              missing_text: str = "Object does not exist", retry_after: float | None = None) -> ProviderError:
+    """The typed error of a Graph refusal to ``what``; ``missing``/``missing_text`` name an absent object."""
+    detail = f"{what}: {error.describe()}"
+    code = error.code
+    if code in _AUTH_CODES:
+        return AuthExpired(f"token invalid or expired ({detail})", source=SOURCE)
+    if code in _THROTTLE_CODES:
+        return QuotaExceeded(f"rate limited ({detail})", source=SOURCE, retry_after=retry_after)
+    if code == 110:
+        return ProfileMissing(f"Invalid username ({detail})", source=SOURCE)
+    if code == 100 and error.subcode == _PRE_CONVERSION_MEDIA:
+        return NotSupported(f"Media was posted before account was converted to business account ({detail})",
+                            source=SOURCE)
+    if error.is_missing_object:
+        return missing(f"{missing_text} ({detail})", source=SOURCE)
+    if code == 10 or (code is not None and 200 <= code <= 299):
+        if any(word in error.message.lower() for word in _PERMISSION_WORDS):
+            return AuthExpired(f"token lacks a permission ({detail})", source=SOURCE)
+        return Forbidden(detail, source=SOURCE)
+    if error.is_transient or code in _UNAVAILABLE_CODES:
+        return ProviderUnavailable(detail, source=SOURCE)
+    return BadResponse(detail, source=SOURCE)
+
+
+# Profiles and media (business discovery)
+
+def _graph_time(value: Any, field: str) -> tuple[int | None, datetime | None]:
+    text = _v.text(value, field)
+    if not text:
+        return None, None
+    try:
+        moment = datetime.strptime(text, GRAPH_TIME)
+    except ValueError as exc:
+        raise BadResponse(f"{field} is not a Graph time: {text!r}", source=SOURCE) from exc
+    return int(moment.timestamp()), moment.astimezone(UTC)
+
+
+def _shortcode(permalink: str | None) -> str | None:
+    # /p/<code>/ and /reel/<code>/ for posts, /stories/<handle>/<pk> for stories: the last segment either way.
+    segments = [segment for segment in urlsplit(permalink or "").path.split("/") if segment]
+    return segments[-1] if segments else None
+
+
+def _discovered(payload: dict[str, Any], handle: str | None) -> dict[str, Any]:
+    """The ``business_discovery`` node of an answer, checked to be the account asked for."""
+    node = _v.require_object(payload).get("business_discovery")
+    if not isinstance(node, dict):
+        raise BadResponse("answer has no business_discovery", source=SOURCE)
+    username = _v.text(node.get("username"), "business_discovery.username")
+    if handle is not None and username is not None and username.lower() != handle.strip().lstrip("@").lower():
+        raise ProfileMissing(f"asked for {handle!r}, answered for {username!r}", source=SOURCE)
+    return node
+
+
+def _media_post(item: Any, *, profile_id: str | None, handle: str | None, story: bool = False) -> PostData:
+    if not isinstance(item, dict):
+        raise BadResponse("media item is not an object", source=SOURCE)
+    shortcode = _shortcode(_v.text(item.get("permalink"), "media.permalink"))
+    if not shortcode:
+        raise BadResponse("media has no permalink", source=SOURCE)
+    media_type = _v.text(item.get("media_type"), "media.media_type")
+    story = story or item.get("media_product_type") == "STORY"
+    epoch, published = _graph_time(item.get("timestamp"), "media.timestamp")
+    media_url = _v.text(item.get("media_url"), "media.media_url")
+    handle = _v.text(item.get("username"), "media.username") or handle
+    dimensions: dict[str, Any] = {
+        "profile_id": profile_id,
+        "handle": handle,
+        "post_id": _v.id(item.get("id"), "media.id"),
+        "post_type": "story" if story else MEDIA_TYPES.get(media_type or ""),
+        "display_url": media_url,
+        # A video's media_url is the video itself, no picture.
+        "thumbnail_src": media_url if media_type != "VIDEO" else None,
+        "taken_at_timestamp": epoch,
+        "caption": _v.text(item.get("caption"), "media.caption"),
+    }
+    metrics: dict[str, float | int | None] = {}
+    if story:
+        dimensions["content_type"] = media_type.lower() if media_type else None
+    else:
+        metrics = {"comments": _v.count(item.get("comments_count"), "media.comments_count"),
+                   "likes": _v.count(item.get("like_count"), "media.like_count")}
+    return PostData(platform=Platform.INSTAGRAM, source=SOURCE, shortcode=shortcode, profile_id=profile_id,
+                    handle=handle, publish_time=published, metrics=metrics, dimensions=dimensions,
+                    kind="story" if story else "post")
+
+
+def _media_cursor(node: dict[str, Any]) -> str | None:
+    return _v.text(at(node, "media.paging.cursors.after"), "media.paging.cursors.after")
+
+
+def parse_profile(payload: dict[str, Any], *, handle: str | None = None) -> ProfileData:
+    """A business-discovery answer: the profile, its first page of media as ``embedded_posts``."""
+    node = _discovered(payload, handle)
+    profile_id = _v.id(node.get("ig_id"), "business_discovery.ig_id")
+    username = _v.text(node.get("username"), "business_discovery.username")
+    if profile_id is None or not username:
+        raise BadResponse("business_discovery has no ig_id or username", source=SOURCE)
+    return ProfileData(
+        platform=Platform.INSTAGRAM,
+        source=SOURCE,
+        profile_id=profile_id,
+        handle=username,
+        metrics={
+            "media_count": _v.count(node.get("media_count"), "business_discovery.media_count"),
+            "followers": _v.count(node.get("followers_count"), "business_discovery.followers_count"),
+            "following": _v.count(node.get("follows_count"), "business_discovery.follows_count"),
+        },
+        dimensions={
+            "profile_id": profile_id,
+            "handle": username,
+            "profile_pic_url": _v.text(node.get("profile_picture_url"), "business_discovery.profile_picture_url"),
+            "bio": _v.text(node.get("biography"), "business_discovery.biography"),
+            "full_name": _v.text(node.get("name"), "business_discovery.name"),
+            "external_url": _v.text(node.get("website"), "business_discovery.website"),
+            "fbid": _v.id(node.get("id"), "business_discovery.id"),
+            "recent_posts_cursor": _media_cursor(node),
+            "is_business_or_creator": True,
+        },
+        embedded_posts=parse_media_page(payload, handle=handle).items,
+    )
+
+
+def parse_media_page(payload: dict[str, Any], *, handle: str | None = None) -> Page:
+    """One page of a business-discovery ``media`` edge, newest first."""
+    node = _discovered(payload, handle)
+    profile_id = _v.id(node.get("ig_id"), "business_discovery.ig_id")
+    username = _v.text(node.get("username"), "business_discovery.username")
+    items = _v.list(at(node, "media.data"), "media.data") or []
+    posts = [_media_post(item, profile_id=profile_id, handle=username) for item in items]
+    # Business discovery gives no "next" link; an edge without an "after" cursor (or empty) is the last page.
+    cursor = _media_cursor(node)
+    return Page(items=posts, next_cursor=cursor if posts and cursor else None)
+
+
+def parse_stories(payload: dict[str, Any], *, handle: str | None = None) -> list[PostData]:
+    """The ``stories`` edge of a business-discovery answer; none when the answer has no such edge."""
+    node = _discovered(payload, handle)
+    profile_id = _v.id(node.get("ig_id"), "business_discovery.ig_id")
+    username = _v.text(node.get("username"), "business_discovery.username")
+    items = _v.list(at(node, "stories.data"), "stories.data") or []
+    return [_media_post(item, profile_id=profile_id, handle=username, story=True) for item in items]
+
+
+# Insights
+
+def _insight_entries(payload: dict[str, Any], object_id: str) -> dict[str, dict[str, Any]]:
+    """Insight entries by metric name, each checked to be about ``object_id``."""
+    entries: dict[str, dict[str, Any]] = {}
+    for entry in _v.list(_v.require_object(payload).get("data"), "data") or []:
+        name = _v.text(at(entry, "name"), "data.name")
+        if not name:
+            raise BadResponse("insight entry has no name", source=SOURCE)
+        entry_id = _v.text(entry.get("id"), "data.id")
+        if entry_id is not None and not entry_id.startswith(f"{object_id}/"):
+            raise BadResponse(f"asked for insights of {object_id}, answered for {entry_id}", source=SOURCE)
+        entries[name] = entry
+    return entries
+
+
+def _metric_value(entry: dict[str, Any], name: str) -> float | int | None:
+    # Older metrics answer in values[0], newer ones (and any broken-down metric) in total_value.
+    value = at(entry, "values.0.value")
+    if value is None:
+        value = at(entry, "total_value.value")
+    return _v.number(value, name) if name == "engagement" else _v.count(value, name)
+
+
+def _insight_metrics(entries: dict[str, dict[str, Any]], asked: tuple[str, ...]) -> dict[str, float | int | None]:
+    metrics: dict[str, float | int | None] = {METRIC_KEYS[name]: None for name in asked}
+    for name, entry in entries.items():
+        if name in METRIC_KEYS:
+            metrics[METRIC_KEYS[name]] = _metric_value(entry, name)
+    return metrics
+
+
+def _insights_post(shortcode: str, post_id: str, metrics: dict[str, float | int | None]) -> PostData:
+    return PostData(platform=Platform.INSTAGRAM, source=SOURCE, shortcode=shortcode, profile_id=None, handle=None,
+                    publish_time=None, metrics=metrics, dimensions={"post_id": post_id}, kind="post_insights")
+
+
+def parse_post_insights(payload: dict[str, Any], *, media_id: str, shortcode: str,
+                        metrics: tuple[str, ...]) -> PostData:
+    """A ``/<media id>/insights`` answer for the ``metrics`` asked; ``shortcode`` is the post's (Graph omits it)."""
+    entries = _insight_entries(payload, media_id)
+    if not entries:
+        raise PostMissing(f"Graph has no insights for media {media_id}", source=SOURCE)
+    return _insights_post(shortcode, media_id, _insight_metrics(entries, metrics))
+
+
+def parse_story_insights(payload: dict[str, Any], navigation: dict[str, Any], *, story_id: str,
+                         shortcode: str) -> PostData:
+    """The two ``/<story id>/insights`` answers: the plain metrics, and navigation broken down by action."""
+    entries = _insight_entries(payload, story_id)
+    if not entries:
+        raise PostMissing(f"Graph has no insights for story {story_id}", source=SOURCE)
+    navigation_entry = _insight_entries(navigation, story_id).get("navigation")
+    if navigation_entry is not None:
+        entries["navigation"] = navigation_entry
+    metrics = _insight_metrics(entries, (*STORY_INSIGHT_METRICS, "navigation"))
+    metrics.update(dict.fromkeys(NAVIGATION_ACTIONS))
+    results = at(navigation_entry, "total_value.breakdowns.0.results") if navigation_entry else None
+    for result in _v.list(results, "navigation.results") or []:
+        action = _v.text(at(result, "dimension_values.0"), "navigation.dimension_values")
+        if action and action.lower() in NAVIGATION_ACTIONS:
+            metrics[action.lower()] = _v.count(at(result, "value"), f"navigation.{action}")
+    return _insights_post(shortcode, story_id, metrics)
+
+
+def parse_audience(payload: dict[str, Any], *, metric: str, breakdown: str) -> dict[str, Any] | None:
+    """One demographics answer: {CC: n}, {city: n} or {male|female|uncategorized: {age: n}}; None if empty."""
+    entries = _v.list(_v.require_object(payload).get("data"), "data") or []
+    if not entries:
+        return None
+    if at(entries, "0.name") != metric:
+        raise BadResponse(f"asked for {metric}, answered for {at(entries, '0.name')!r}", source=SOURCE)
+    breakdowns = _v.list(at(entries, "0.total_value.breakdowns"), f"{metric}.breakdowns")
+    if breakdowns is None:
+        return None
+    keys = _v.list(at(breakdowns, "0.dimension_keys"), f"{metric}.dimension_keys") or breakdown.split(",")
+    if keys != breakdown.split(","):
+        raise BadResponse(f"asked for {metric} by {breakdown}, answered by {','.join(map(str, keys))}", source=SOURCE)
+    audience: dict[str, Any] = {}
+    for result in _v.list(at(breakdowns, "0.results"), f"{metric}.results") or []:
+        values = _v.list(at(result, "dimension_values"), f"{metric}.dimension_values") or []
+        count = _v.count(at(result, "value"), f"{metric}.value")
+        if len(values) != len(keys):
+            raise BadResponse(f"{metric} result {values!r} does not match {keys!r}", source=SOURCE)
+        named = dict(zip(keys, map(str, values), strict=True))
+        if breakdown == "gender,age":
+            gender = GENDERS.get(named["gender"].upper(), named["gender"].lower())
+            audience.setdefault(gender, {})[named["age"]] = count
+        else:
+            audience[named[breakdown]] = count
+    return audience
+
+
+def parse_profile_insights(identity: dict[str, Any], answers: Mapping[tuple[str, str], dict[str, Any]], *,
+                           handle: str) -> ProfileData:
+    """Audience demographics of ``handle``; ``answers`` maps (metric, breakdown) to each answer that came back."""
+    node = _discovered(identity, handle)
+    profile_id = _v.id(node.get("ig_id"), "business_discovery.ig_id")
+    if profile_id is None:
+        raise BadResponse("business_discovery has no ig_id", source=SOURCE)
+    dimensions: dict[str, Any] = {}
+    for metric, breakdown in itertools.product(AUDIENCE_METRICS, AUDIENCE_BREAKDOWNS):
+        answer = answers.get((metric, breakdown))
+        key = f"{AUDIENCE_METRICS[metric]}_{AUDIENCE_BREAKDOWNS[breakdown]}"
+        dimensions[key] = parse_audience(answer, metric=metric, breakdown=breakdown) if answer is not None else None
+    return ProfileData(platform=Platform.INSTAGRAM, source=SOURCE, profile_id=profile_id,
+                       handle=_v.text(node.get("username"), "business_discovery.username") or handle,
+                       dimensions=dimensions, kind="profile_insights")
+
+
+# Tokens
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """What ``debug_token`` says about a user token; None where it did not say."""
+
+    is_valid: bool | None
+    scopes: frozenset[str] | None
+    data_access_expires_at: datetime | None
+    expires_at: datetime | None
+    user_id: str | None
+
+    @property
+    def missing_scopes(self) -> tuple[str, ...]:
+        return tuple(scope for scope in REQUIRED_SCOPES if self.scopes is not None and scope not in self.scopes)
+
+    def is_data_access_expired(self, now: datetime) -> bool:
+        return self.data_access_expires_at is not None and self.data_access_expires_at <= now - DATA_ACCESS_GRACE
+
+    def problem(self, now: datetime) -> str | None:
+        """Why the token cannot read insights, or None."""
+        if self.is_valid is False:
+            return "token is not valid"
+        if self.missing_scopes:
+            return f"token lacks scopes {', '.join(self.missing_scopes)}"
+        if self.is_data_access_expired(now):
+            return f"data access expired at {self.data_access_expires_at:%Y-%m-%d %H:%M} UTC"
+        return None
+
+
+def _moment(value: Any, field: str) -> datetime | None:
+    epoch = _v.count(value, field)
+    # Graph writes 0 for "never".
+    return datetime.fromtimestamp(epoch, UTC) if epoch else None
+
+
+def parse_token_info(payload: dict[str, Any]) -> TokenInfo:
+    data = _v.require_object(payload).get("data")
+    if not isinstance(data, dict):
+        raise BadResponse("debug_token answer has no data", source=SOURCE)
+    scopes = _v.list(data.get("scopes"), "data.scopes")
+    return TokenInfo(
+        is_valid=_v.flag(data.get("is_valid"), "data.is_valid"),
+        scopes=frozenset(str(scope) for scope in scopes) if scopes is not None else None,
+        data_access_expires_at=_moment(data.get("data_access_expires_at"), "data.data_access_expires_at"),
+        expires_at=_moment(data.get("expires_at"), "data.expires_at"),
+        user_id=_v.id(data.get("user_id"), "data.user_id"),
+    )
+
+
+# Client
+
+def _secrets(credential: Credential) -> tuple[str, str]:
+    token, user_id = credential.secrets.get("token"), credential.secrets.get("user_id")
+    if not token or not user_id:
+        raise AuthExpired(f"credential {credential.id} lacks a token or user_id", source=SOURCE)
+    return str(token), str(user_id)
+
+
+def _username(handle: str) -> str:
+    username = handle.strip().lstrip("@")
+    if not _HANDLE.fullmatch(username):
+        raise ProfileMissing(f"Invalid username {handle!r}", source=SOURCE)
+    return username
+
+
+def _graph_id(object_id: str, missing_text: str) -> str:
+    if not _GRAPH_ID.fullmatch(object_id):
+        raise PostMissing(f"{missing_text}: {object_id!r} is not a Graph id", source=SOURCE)
+    return object_id
+
+
+def _media_edge(cursor: str | None) -> str:
+    return f"media.after({cursor})" if cursor else "media"
+
+
+class GraphApiClient:
+    """``app_token`` (configuration) lets a "does not exist" on media insights be told apart from a token
+    that lost its scopes or data access; without it that refusal reads as a missing post."""
+
+    def __init__(self, http: ProviderHttp, *, app_token: str | None = None) -> None:
+        self._http = http
+        self._app_token = app_token
+
+    async def profile_by_handle(self, handle: str, *, credential: Credential,
+                                request_id: str | None = None) -> ProfileData:
+        fields = f"{PROFILE_FIELDS},media{{{MEDIA_FIELDS}}}"
+        return parse_profile(await self._discover(handle, fields, credential, request_id), handle=handle)
+
+    async def posts_by_handle(self, handle: str, cursor: str | None = None, *, credential: Credential,
+                              request_id: str | None = None) -> Page:
+        fields = f"ig_id,username,media_count,{_media_edge(cursor)}{{{MEDIA_FIELDS}}}"
+        return parse_media_page(await self._discover(handle, fields, credential, request_id), handle=handle)
+
+    async def stories_and_media(self, handle: str, cursor: str | None = None, *, credential: Credential,
+                                request_id: str | None = None) -> tuple[list[PostData], Page]:
+        """Live stories and a page of media; stories come with the first page only (later pages: [])."""
+        fields = f"ig_id,username,{_media_edge(cursor)}{{{MEDIA_FIELDS},media_product_type}}"
+        if cursor is None:
+            fields += f",stories{{{STORY_FIELDS}}}"
+        payload = await self._discover(handle, fields, credential, request_id)
+        return parse_stories(payload, handle=handle), parse_media_page(payload, handle=handle)
+
+    async def post_insights(self, post_id: str, post_type: str, shortcode: str, *, credential: Credential,
+                            request_id: str | None = None) -> PostData:
+        metrics = POST_INSIGHT_METRICS.get(post_type)
+        if metrics is None:
+            raise NotSupported(f"Graph has no media insights for post_type {post_type!r}", source=SOURCE)
+        # Ids in the v1 API's "<media pk>_<owner pk>" form keep only the media part.
+        media_id = _graph_id(post_id.split("_", 1)[0], "Post missing")
+        path = f"/v12.0/{media_id}/insights"
+        token, _ = _secrets(credential)
+        response = await self._send(path, {"metric": ",".join(metrics), "period": "lifetime"}, credential, request_id)
+        error = parse_error(_decoded(response), redact=(token,))
+        if error is not None and error.is_missing_object:
+            # Graph says "does not exist" both for a deleted post and for a token that lost its scopes.
+            raise await self._missing_media(error, f"GET {path}", token, credential, request_id)
+        payload = self._read(response, f"GET {path}", PostMissing, "Post missing", (token,))
+        return parse_post_insights(payload, media_id=media_id, shortcode=shortcode, metrics=metrics)
+
+    async def story_insights(self, story_id: str, shortcode: str, *, credential: Credential,
+                             request_id: str | None = None) -> PostData:
+        path = f"/v15.0/{_graph_id(story_id, _STORY_MISSING)}/insights"
+        plain = {"metric": ",".join(STORY_INSIGHT_METRICS), "period": "lifetime"}
+        navigation = {"metric": "navigation", "breakdown": "story_navigation_action_type", "period": "lifetime"}
+        answers = await _all_or_first_error([
+            self._get(path, params, credential, request_id, PostMissing, _STORY_MISSING)
+            for params in (plain, navigation)
+        ])
+        return parse_story_insights(answers[0], answers[1], story_id=story_id, shortcode=shortcode)
+
+    async def profile_insights(self, handle: str, *, credential: Credential,
+                               request_id: str | None = None) -> ProfileData:
+        """The nine audience answers, asked at once; any of them is enough, the others stay None."""
+        _, user_id = _secrets(credential)
+        asked = list(itertools.product(AUDIENCE_METRICS, AUDIENCE_BREAKDOWNS))
+        # Insights name the account by its Graph id only; business discovery of itself gives its ig_id.
+        identity = self._discover(handle, "id,ig_id,username", credential, request_id)
+        audience = [
+            self._get(f"/v17.0/{user_id}/insights",
+                      {"metric": metric, "breakdown": breakdown, "period": "lifetime", "metric_type": "total_value",
+                       "timeframe": "last_90_days"},
+                      credential, request_id, ProfileMissing, "Account does not exist")
+            for metric, breakdown in asked
+        ]
+        found, *results = await asyncio.gather(identity, *audience, return_exceptions=True)
+        for result in (found, *results):
+            # A provider refusal of one breakdown is an answer; anything else is a bug or a cancellation.
+            if isinstance(result, BaseException) and not isinstance(result, ProviderError):
+                raise result
+        if isinstance(found, ProviderError):
+            raise found
+        answers = {key: result for key, result in zip(asked, results, strict=True) if isinstance(result, dict)}
+        failures = [result for result in results if isinstance(result, ProviderError)]
+        if not answers:
+            raise failures[0]
+        if failures:
+            log.info("graphapi: %d of %d audience answers failed for %s (%s)", len(failures), len(asked), handle,
+                     ", ".join(sorted({type(failure).__name__ for failure in failures})))
+        return parse_profile_insights(found, answers, handle=handle)
+
+    async def debug_token(self, token: str, app_token: str, *, credential: Credential | None = None,
+                          request_id: str | None = None) -> TokenInfo:
+        """What Graph knows of ``token``, asked with the app's token; ``credential`` only names the call."""
+        path = "/v15.0/debug_token"
+        response = await self._http.request(SOURCE, "GET", path, credential=credential,
+                                            params={"input_token": token, "access_token": app_token},
+                                            request_id=request_id, secrets_as_headers=False)
+        return parse_token_info(self._read(response, f"GET {path}", BadResponse, "Token unknown", (token, app_token)))
+
+    async def _missing_media(self, error: GraphError, what: str, token: str, credential: Credential,
+                             request_id: str | None) -> ProviderError:
+        detail = f"{what}: {error.describe()}"
+        if self._app_token is None:
+            return PostMissing(f"Post missing ({detail}; token not checked: no app token)", source=SOURCE)
+        try:
+            info = await self.debug_token(token, self._app_token, credential=credential, request_id=request_id)
+        except AuthExpired as exc:
+            # The refusal is about the app's token, not this credential's: keep the credential in rotation.
+            return Forbidden(f"debug_token refused the app token ({exc.message})", source=SOURCE)
+        problem = info.problem(utcnow())
+        if problem is not None:
+            return AuthExpired(f"{problem} ({detail})", source=SOURCE)
+        return PostMissing(f"Post missing ({detail})", source=SOURCE)
+
+    async def _discover(self, handle: str, fields: str, credential: Credential,
+                        request_id: str | None) -> dict[str, Any]:
+        _, user_id = _secrets(credential)
+        expression = f"business_discovery.username({_username(handle)}){{{fields}}}"
+        return await self._get(f"/v12.0/{user_id}", {"fields": expression}, credential, request_id,
+                               ProfileMissing, "Account does not exist")
+
+    async def _get(self, path: str, params: dict[str, str], credential: Credential, request_id: str | None,
+                   missing: type[ProviderError], missing_text: str) -> dict[str, Any]:
+        token, _ = _secrets(credential)
+        response = await self._send(path, params, credential, request_id)
+        return self._read(response, f"GET {path}", missing, missing_text, (token,))
+
+    async def _send(self, path: str, params: dict[str, str], credential: Credential,
+                    request_id: str | None) -> httpx.Response:
+        token, _ = _secrets(credential)
+        return await self._http.request(SOURCE, "GET", path, credential=credential,
+                                        params={**params, "access_token": token}, request_id=request_id,
+                                        secrets_as_headers=False)
+
+    @staticmethod
+    def _read(response: httpx.Response, what: str, missing: type[ProviderError], missing_text: str,
+              redact: tuple[str, ...]) -> dict[str, Any]:
+        error = parse_error(_decoded(response), redact=redact)
+        if error is not None:
+            raise error_for(error, what=what, missing=missing, missing_text=missing_text,
+                            retry_after=retry_after_from_usage(response.headers))
+        if response.status_code != 200:
+            # Not Graph's own refusal (a proxy's page, say): its body may echo the URL, token and all.
+            response = httpx.Response(response.status_code, text=_redacted(response.text, redact))
+        return json_object(response, SOURCE, missing, what)
+
+
+def _decoded(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+async def _all_or_first_error(calls: list[Any]) -> list[dict[str, Any]]:
+    """Run ``calls`` at once; their answers in order, or the first error in call order once all are done."""
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results

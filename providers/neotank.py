@@ -1,0 +1,137 @@
+"""NeoTank (``instagram130`` on RapidAPI): pure parsers of its answers, and the client.
+
+Both calls answer Instagram's web GraphQL shapes at the top level of the body:
+``/account-info`` the profile (``edge_followed_by.count`` and so on, with its first timeline
+page embedded), ``/account-medias`` one timeline page (``edges``, ``page_info``). Legacy
+treated 401, 422 and 503 as failures: 401 is a refused key, 422 a username or id NeoTank
+will not process (so the profile cannot be had from it), 503 an outage.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from providers.arraybobo import graphql_post
+from providers.errors import BadResponse, ProfileMissing, ProviderError
+from providers.http import Credential, ProviderHttp
+from providers.models import Page, PostData, ProfileData
+from providers.parsing import Values, at, json_object, provider_message
+from topics.models import Platform
+
+SOURCE = "rapidapi-neotank"
+_v = Values(SOURCE)
+
+POSTS_PAGE_SIZE = 80
+
+
+def _refusal(payload: dict[str, Any], shape: str) -> ProviderError:
+    message = payload.get("message")
+    if isinstance(message, str) and "not found" in message.lower():
+        return ProfileMissing(message, source=SOURCE)
+    return BadResponse(f"answer has no {shape}" + (f": {message}" if isinstance(message, str) else ""), source=SOURCE)
+
+
+def _embedded_posts(payload: dict[str, Any]) -> list[PostData]:
+    edges = _v.list(at(payload, "edge_owner_to_timeline_media.edges"), "edge_owner_to_timeline_media.edges") or []
+    return [graphql_post(_node(edge), SOURCE) for edge in edges]
+
+
+def _node(edge: Any) -> dict[str, Any]:
+    node = at(edge, "node")
+    if not isinstance(node, dict):
+        raise BadResponse("edge has no node", source=SOURCE)
+    return node
+
+
+# Parsers
+
+def parse_profile(payload: dict[str, Any], *, handle: str | None = None) -> ProfileData:
+    """An ``/account-info`` answer; ``handle`` = what was asked for."""
+    payload = _v.require_object(payload)
+    if "id" not in payload and "username" not in payload:
+        raise _refusal(payload, "id or username")
+    profile_id = _v.id(payload.get("id"), "id")
+    username = _v.text(payload.get("username"), "username")
+    if profile_id is None or not username:
+        raise BadResponse("profile has no id or username", source=SOURCE)
+    if handle is not None and username.lower() != handle.strip().lstrip("@").lower():
+        raise ProfileMissing(f"asked for {handle!r}, answered for {username!r}", source=SOURCE)
+    is_business = _v.flag(payload.get("is_business_account"), "is_business_account")
+    is_professional = _v.flag(payload.get("is_professional_account"), "is_professional_account")
+    known = [flag for flag in (is_business, is_professional) if flag is not None]
+    picture = _v.text(payload.get("profile_pic_url_hd"), "profile_pic_url_hd") or _v.text(
+        payload.get("profile_pic_url"), "profile_pic_url")
+    return ProfileData(
+        platform=Platform.INSTAGRAM,
+        source=SOURCE,
+        profile_id=profile_id,
+        handle=username,
+        metrics={
+            "followers": _v.count(at(payload, "edge_followed_by.count"), "edge_followed_by.count"),
+            "following": _v.count(at(payload, "edge_follow.count"), "edge_follow.count"),
+            "media_count": _v.count(at(payload, "edge_owner_to_timeline_media.count"),
+                                    "edge_owner_to_timeline_media.count"),
+            "reels_media_count": _v.count(at(payload, "edge_felix_video_timeline.count"),
+                                          "edge_felix_video_timeline.count"),
+        },
+        dimensions={
+            "profile_id": profile_id,
+            "handle": username,
+            "full_name": _v.text(payload.get("full_name"), "full_name"),
+            "bio": _v.text(payload.get("biography"), "biography"),
+            "profile_pic_url": picture,
+            "external_url": _v.text(payload.get("external_url"), "external_url"),
+            "fbid": _v.id(payload.get("fbid"), "fbid"),
+            "category": _v.text(payload.get("category_name"), "category_name"),
+            "business_category": _v.text(payload.get("business_category_name"), "business_category_name"),
+            "is_private": _v.flag(payload.get("is_private"), "is_private"),
+            "is_verified": _v.flag(payload.get("is_verified"), "is_verified"),
+            "is_business": is_business,
+            "is_professional": is_professional,
+            "is_business_or_creator": any(known) if known else None,
+        },
+        embedded_posts=_embedded_posts(payload),
+    )
+
+
+def parse_posts_page(payload: dict[str, Any], *, profile_id: str | None = None) -> Page:
+    """An ``/account-medias`` answer: one page of a profile's timeline, newest first."""
+    payload = _v.require_object(payload)
+    edges = payload.get("edges")
+    if not isinstance(edges, list):
+        raise _refusal(payload, "edges")
+    posts = [graphql_post(_node(edge), SOURCE) for edge in edges]
+    if profile_id is not None:
+        asked = str(profile_id).strip()
+        others = {post.profile_id for post in posts if post.profile_id not in (None, asked)}
+        if others:
+            raise ProfileMissing(f"asked for id {asked}, answered with posts of {sorted(others)}", source=SOURCE)
+    more = _v.flag(at(payload, "page_info.has_next_page"), "page_info.has_next_page")
+    cursor = _v.text(at(payload, "page_info.end_cursor"), "page_info.end_cursor")
+    return Page(items=posts, next_cursor=cursor if more and cursor else None)
+
+
+# Client
+
+class NeoTankClient:
+    def __init__(self, http: ProviderHttp) -> None:
+        self._http = http
+
+    async def profile_by_handle(self, handle: str, *, credential: Credential,
+                                request_id: str | None = None) -> ProfileData:
+        payload = await self._get("/account-info", {"username": handle}, credential, request_id)
+        return parse_profile(payload, handle=handle)
+
+    async def posts_by_id(self, profile_id: str, cursor: str | None = None, *, credential: Credential,
+                          request_id: str | None = None) -> Page:
+        params = {"userid": profile_id, "first": str(POSTS_PAGE_SIZE)} | ({"after": cursor} if cursor else {})
+        return parse_posts_page(await self._get("/account-medias", params, credential, request_id),
+                                profile_id=profile_id)
+
+    async def _get(self, path: str, params: dict[str, str], credential: Credential,
+                   request_id: str | None) -> dict[str, Any]:
+        response = await self._http.request(SOURCE, "GET", path, credential=credential, params=params,
+                                            request_id=request_id)
+        if response.status_code == 422:
+            raise ProfileMissing(f"GET {path} answered 422: {provider_message(response.text)}", source=SOURCE)
+        return json_object(response, SOURCE, ProfileMissing, f"GET {path}")
