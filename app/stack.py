@@ -22,14 +22,11 @@ from app.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, write_endp
 from app.settings import Settings
 from providers.sandbox.config import ENV_PREFIX as SANDBOX_ENV_PREFIX
 from providers.sandbox.config import SandboxConfig
+from providers.sandbox.seeds import SANDBOX_CREDENTIALS, sandbox_base_urls
 from sinks.schema import migrate
 
 log = logging.getLogger(__name__)
 
-SANDBOX_SOURCES = ("rapidapi-arraybobo",)
-SANDBOX_CREDENTIALS = {
-    "rapidapi-arraybobo": {"x-rapidapi-key": "sandbox-key-1", "x-rapidapi-host": "instagram-scraper-2022.p.rapidapi.com"},
-}
 STAGGER_SECONDS = 1.5
 
 
@@ -113,7 +110,7 @@ class Stack:
             child.start()
             self.children.append(child)
             _wait_http(f"{sandbox_url}/healthz", child)
-            base_urls = {**{s: f"{sandbox_url}/{s}" for s in SANDBOX_SOURCES}, **settings.provider_base_urls}
+            base_urls = {**sandbox_base_urls(sandbox_url), **settings.provider_base_urls}
             env["BEAT_PROVIDER_BASE_URLS"] = json.dumps(base_urls)
             settings = self.settings = settings.model_copy(update={"provider_base_urls": base_urls})
             asyncio.run(_seed_sandbox_credentials(settings.database_url))

@@ -54,17 +54,20 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 from agents.flows.registry import FLOWS  # noqa: E402
 from agents.worker import GATE_HIGH  # noqa: E402
 from app.embedded import EmbeddedBroker, EmbeddedPostgres, free_port  # noqa: E402
+from app.settings import load_settings  # noqa: E402
 from providers.credentials import CredentialStore  # noqa: E402
 from sinks.schema import migrate  # noqa: E402
-from tests.conftest import ADMIN_URL, SANDBOX_KEY, create_topics  # noqa: E402
 from tests.support import BeatProcess, beat_env, failures, produce_requests, wait_terminal  # noqa: E402
 from topics import names  # noqa: E402
-from topics.admin import ensure_topics  # noqa: E402
+from topics.admin import all_topics, ensure_topics  # noqa: E402
 from topics.models import TERMINAL  # noqa: E402
 
 FLOW = "refresh_profile_basic"
 TOPIC = names.scrape_topic(FLOW)
 SOURCE = "rapidapi-arraybobo"
+# The only credential in the database, so every profile comes from ArrayBobo.
+CREDENTIAL = {"x-rapidapi-key": "bench-arraybobo", "x-rapidapi-host": "instagram-scraper-2022.p.rapidapi.com"}
+ADMIN_URL = os.environ.get("BEAT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 LATENCY = 0.1  # seconds the sandbox waits per call in phase 1
 PARTITIONS = 8  # Beat's default request_partitions, used for the passthrough topics too
 RECORD_BYTES = 1024
@@ -375,12 +378,12 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
         "broker_session_timeout": "6",
     }
     env = beat_env(**settings)
-    await create_topics(env)
+    await ensure_topics(bootstrap, all_topics(load_settings(**settings), FLOWS))
     completions = Completions(bootstrap)
     await completions.start()
     try:
         async with asyncpg.create_pool(database_url, min_size=1, max_size=4) as pool:
-            await CredentialStore(pool).add(SOURCE, SANDBOX_KEY, idempotency_key=f"{SOURCE}:bench")
+            await CredentialStore(pool).add(SOURCE, CREDENTIAL)
             sink = spawn(cleanup, BeatProcess("sink", env, work / "logs" / "sink.log"))
             worker = await start_worker(cleanup, env, work, "worker", bootstrap, pool, sink)
 

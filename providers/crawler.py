@@ -58,6 +58,12 @@ WEIGHTS: dict[str, dict[str, float]] = {
 PER_HANDLE_SOURCES = frozenset({"graphapi"})
 
 
+# (fetch type, source) pairs whose every failure falls through to the next source. Graph's
+# business_discovery only sees business and creator accounts, so its "no such user" is no
+# verdict on the handle (legacy: profile by handle retried without graphapi when Graph raised).
+FALL_THROUGH_ALWAYS = frozenset({("fetch_profile_by_handle", "graphapi")})
+
+
 class AllSourcesFailed(ProviderError):
     """Every source of a fetch type failed or had no usable credential; the message lists each."""
 
@@ -126,6 +132,10 @@ class Crawler:
                 await self._policy.expire(credential)
                 tried.append(Attempt(source, f"AuthExpired: {exc.message}"))
             except (RetriableProviderError, NotSupported) as exc:
+                tried.append(Attempt(source, f"{type(exc).__name__}: {exc.message}"))
+            except ProviderError as exc:
+                if (fetch_type, source) not in FALL_THROUGH_ALWAYS:
+                    raise
                 tried.append(Attempt(source, f"{type(exc).__name__}: {exc.message}"))
             log.info("%s failed for %s (%s); trying the next source", source, fetch_type, tried[-1].reason)
         summary = "; ".join(f"{a.source}: {a.reason}" for a in tried) or "no source has a client"

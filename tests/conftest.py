@@ -23,13 +23,13 @@ from app.embedded import EmbeddedBroker, free_port
 from app.settings import load_settings
 from providers.credentials import CredentialStore
 from providers.sandbox.config import SandboxConfig
+from providers.sandbox.seeds import SANDBOX_CREDENTIALS, sandbox_base_urls
 from providers.sandbox.server import SandboxServer
 from sinks.schema import migrate
 from tests.support import BeatProcess, beat_env, wait_terminal
 from topics.admin import all_topics, ensure_topics
 
 ADMIN_URL = os.environ.get("BEAT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-SANDBOX_KEY = {"x-rapidapi-key": "test-key-1", "x-rapidapi-host": "instagram-scraper-2022.p.rapidapi.com"}
 
 STACK_SETTINGS = {
     "broker_session_timeout": "6",
@@ -83,7 +83,9 @@ def sandbox():
 @pytest_asyncio.fixture(scope="session")
 async def pool(database_url):
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=5)
-    await CredentialStore(pool).add("rapidapi-arraybobo", SANDBOX_KEY, idempotency_key="rapidapi-arraybobo:test")
+    store = CredentialStore(pool)
+    for source, secrets in SANDBOX_CREDENTIALS.items():
+        await store.add(source, secrets, idempotency_key=f"{source}:test")
     yield pool
     await pool.close()
 
@@ -107,7 +109,7 @@ def stack_env(bootstrap: str, database_url: str, prefix: str, sandbox_url: str, 
         database_url=database_url,
         topic_prefix=prefix,
         data_dir=str(data_dir),
-        provider_base_urls={"rapidapi-arraybobo": f"{sandbox_url}/rapidapi-arraybobo"},
+        provider_base_urls=sandbox_base_urls(sandbox_url),
         **{**STACK_SETTINGS, **extra},
     )
 

@@ -1,0 +1,22 @@
+"""Credentials and base URLs that point Beat at a running sandbox (``beat up --sandbox``, the demo, tests)."""
+
+from __future__ import annotations
+
+from providers.sources import SOURCES
+
+# Each in the shape its provider expects; the sandbox meters them like the real keys.
+SANDBOX_CREDENTIALS: dict[str, dict[str, str]] = {
+    "rapidapi-arraybobo": {"x-rapidapi-key": "sandbox-arraybobo", "x-rapidapi-host": "instagram-scraper-2022.p.rapidapi.com"},
+    "rapidapi-jotucker": {"x-rapidapi-key": "sandbox-jotucker", "x-rapidapi-host": "instagram-scraper2.p.rapidapi.com"},
+    "rapidapi-bestsolutions": {"x-rapidapi-key": "sandbox-bestsolutions",
+                               "x-rapidapi-host": "instagram-api-cheap-best-performance.p.rapidapi.com"},
+    "rapidapi-neotank": {"x-rapidapi-key": "sandbox-neotank", "x-rapidapi-host": "instagram130.p.rapidapi.com"},
+    "rapidapi-igapi": {"x-rapidapi-key": "sandbox-igapi", "x-rapidapi-host": "igdata.p.rapidapi.com"},
+    "lama": {"x-access-key": "sandbox-lama"},
+    "rocketapi": {"Authorization": "Token sandbox-rocketapi"},
+    "graphapi": {"token": "sandbox-graph-token", "user_id": "17841400000000001"},
+}
+
+
+def sandbox_base_urls(sandbox_url: str) -> dict[str, str]:
+    return {label: f"{sandbox_url}/{label}" for label in SOURCES}
