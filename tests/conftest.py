@@ -26,7 +26,8 @@ from providers.sandbox.config import SandboxConfig
 from providers.sandbox.seeds import SANDBOX_CREDENTIALS, sandbox_base_urls
 from providers.sandbox.server import SandboxServer
 from sinks.schema import migrate
-from tests.support import BeatProcess, beat_env, wait_terminal
+from tests.support import BeatProcess, EventCollector, beat_env, wait_terminal
+from topics import names
 from topics.admin import all_topics, ensure_topics
 
 ADMIN_URL = os.environ.get("BEAT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -157,3 +158,14 @@ async def _wait_ready(handle: StackHandle, pool: asyncpg.Pool, procs: list[BeatP
     assert list(statuses.values()) == ["COMPLETE"], (
         f"the stack did not complete a probe request: {statuses}\n" + "\n".join(p.log_tail() for p in procs)
     )
+
+
+@pytest_asyncio.fixture(scope="session")
+async def events(stack):
+    """Every event on the stack's log topics, by request id."""
+    collector = EventCollector(stack.bootstrap, [stack.topic(t) for t in (
+        names.PROFILE_LOG, names.POST_LOG, names.POST_ACTIVITY_LOG, names.PROFILE_RELATIONSHIP_LOG,
+        names.TRACE_LOG, names.DEAD_LETTER)])
+    await collector.start()
+    yield collector
+    await collector.stop()
