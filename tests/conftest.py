@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,6 +159,45 @@ async def _wait_ready(handle: StackHandle, pool: asyncpg.Pool, procs: list[BeatP
     assert list(statuses.values()) == ["COMPLETE"], (
         f"the stack did not complete a probe request: {statuses}\n" + "\n".join(p.log_tail() for p in procs)
     )
+
+
+@asynccontextmanager
+async def isolated(broker, database_url, session_dir, sandbox_config: SandboxConfig, name: str, **settings):
+    """A sandbox, a topic prefix and a sink of their own; yields (prefix, spawn, sandbox) and the test
+    starts its workers with ``spawn``."""
+    prefix = f"{name}{uuid.uuid4().hex[:6]}."
+    with SandboxServer(sandbox_config) as sandbox:
+        env = stack_env(broker, database_url, prefix, sandbox.url, session_dir / prefix, **settings)
+        await create_topics(env)
+        logs = session_dir / "logs" / prefix
+        procs: list[BeatProcess] = []
+
+        def spawn(role: str, *args: str) -> BeatProcess:
+            proc = BeatProcess(role, env, logs / f"{role}-{len(procs)}.log", list(args)).start()
+            procs.append(proc)
+            return proc
+
+        spawn("sink")
+        try:
+            yield prefix, spawn, sandbox
+        finally:
+            for proc in reversed(procs):
+                proc.kill()
+
+
+@contextmanager
+def fresh_database():
+    """A database of its own, migrated, for a test that changes shared rows (credentials)."""
+    name = f"beat_test_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(ADMIN_URL, name)
+    try:
+        migrate(url)
+        yield url
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest_asyncio.fixture(scope="session")

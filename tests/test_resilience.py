@@ -9,41 +9,16 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from contextlib import asynccontextmanager
 
 import pytest
 
 from providers.sandbox.config import SandboxConfig
-from providers.sandbox.server import SandboxServer
-from tests.conftest import create_topics, stack_env
-from tests.support import BeatProcess, produce_requests, wait_terminal
+from tests.conftest import isolated
+from tests.support import produce_requests, wait_terminal
 from topics import names
 
 BASIC = "refresh_profile_basic"
 BY_SHORTCODE = "refresh_post_by_shortcode"
-
-
-@asynccontextmanager
-async def isolated(broker, database_url, session_dir, sandbox_config: SandboxConfig, name: str, **settings):
-    """A sandbox, a topic prefix and a sink of their own; the test starts its workers with ``spawn``."""
-    prefix = f"{name}{uuid.uuid4().hex[:6]}."
-    with SandboxServer(sandbox_config) as sandbox:
-        env = stack_env(broker, database_url, prefix, sandbox.url, session_dir / prefix, **settings)
-        await create_topics(env)
-        logs = session_dir / "logs" / prefix
-        procs: list[BeatProcess] = []
-
-        def spawn(role: str, *args: str) -> BeatProcess:
-            proc = BeatProcess(role, env, logs / f"{role}-{len(procs)}.log", list(args)).start()
-            procs.append(proc)
-            return proc
-
-        spawn("sink")
-        try:
-            yield prefix, spawn
-        finally:
-            for proc in reversed(procs):
-                proc.kill()
 
 
 async def _count(pool, ids, status: str) -> int:
@@ -72,7 +47,7 @@ async def test_sigkill_during_processing_loses_nothing(broker, database_url, ses
     settings = {"flow_concurrency": '{"refresh_profile_basic": 40}', "default_flow_timeout": "30",
                 "reconcile_grace": "120", "broker_session_timeout": "6"}
     async with isolated(broker, database_url, session_dir, SandboxConfig(latency=1.0), "kill", **settings) as (
-        prefix, spawn
+        prefix, spawn, _
     ):
         first = spawn("worker", "--flows", BASIC)
         await _warm_up(broker, prefix, pool)
@@ -102,7 +77,7 @@ async def test_sigterm_drains_in_flight_work(broker, database_url, session_dir, 
     settings = {"flow_concurrency": '{"refresh_profile_basic": 10}', "default_flow_timeout": "30",
                 "reconcile_grace": "120"}
     async with isolated(broker, database_url, session_dir, SandboxConfig(latency=2.0), "drain", **settings) as (
-        prefix, spawn
+        prefix, spawn, _
     ):
         worker = spawn("worker", "--flows", BASIC)
         await _warm_up(broker, prefix, pool)
@@ -127,7 +102,7 @@ async def test_sigterm_drains_in_flight_work(broker, database_url, session_dir, 
 async def test_a_hanging_flow_does_not_delay_the_others(broker, database_url, session_dir, pool):
     hang = SandboxConfig(hang_paths=["/rapidapi-arraybobo/ig/post_info/"])
     settings = {"flow_timeout": '{"refresh_post_by_shortcode": 20}'}
-    async with isolated(broker, database_url, session_dir, hang, "iso", **settings) as (prefix, spawn):
+    async with isolated(broker, database_url, session_dir, hang, "iso", **settings) as (prefix, spawn, _):
         spawn("worker", "--flows", BASIC, BY_SHORTCODE)
         await _warm_up(broker, prefix, pool)
         baseline = await _latencies(broker, prefix, pool, 20)
