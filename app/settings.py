@@ -64,6 +64,19 @@ class Settings(BaseSettings):
         default_factory=dict, description="per fetch type, the sources to try in order (legacy lists by default)")
     graph_app_token: SecretStr | None = Field(None, description="Facebook app token for debug_token")
 
+    # Assets (asset_upload_flow). Without an S3 bucket, a local directory stands in.
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = Field(None, description="an S3-compatible endpoint (MinIO, moto); AWS when unset")
+    s3_region: str = "ap-south-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    asset_dir: Path | None = Field(None, description="local asset store when no bucket is set; default <data dir>/assets")
+    asset_max_bytes: int = Field(50 * 1024 * 1024, ge=1)
+    asset_timeout: float = Field(60.0, gt=0)
+    asset_dedupe_window: float = Field(86400.0, ge=0, description="seconds within which one URL is fetched once")
+    cdn_base_urls: dict[str, str] = Field(
+        default_factory=dict, description="CDN host -> base URL that serves it instead (the sandbox, a proxy)")
+
     # Reconciler (runs in `beat sink`).
     reconcile_interval: float = Field(15.0, gt=0)
     reconcile_grace: float = Field(60.0, ge=0)

@@ -216,6 +216,28 @@ class RelationshipLog(Model):
         return f"{self.platform.value}:{self.source_profile_id}:{self.target_profile_id}"
 
 
+class AssetLog(Model):
+    """One stored asset: what it is of, where it lives, where it came from (contract §2, §5)."""
+
+    event_id: str
+    schema_version: int = SCHEMA_VERSION
+    kind: str = "asset"
+    request_id: str
+    platform: Platform
+    entity_type: str
+    entity_id: str
+    asset_type: str
+    asset_url: str = Field(description="the storage key, relative (legacy layout assets/{type}s/{platform}/{id}.{ext})")
+    original_url: str
+    content_type: str
+    size: int
+    observed_at: datetime
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform.value}:{self.entity_id}"
+
+
 class DeadLetter(Model):
     schema_version: int = SCHEMA_VERSION
     original_topic: str
@@ -258,6 +280,7 @@ EVENT_MODELS: dict[str, type[Model]] = {
     "PostLog": PostLog,
     "ActivityLog": ActivityLog,
     "RelationshipLog": RelationshipLog,
+    "AssetLog": AssetLog,
     "DeadLetter": DeadLetter,
     "TraceLog": TraceLog,
 }
