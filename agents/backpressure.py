@@ -6,6 +6,11 @@ pressure hook pauses a partition only as that partition's records arrive, and
 measured here a hanging flow still filled its buffer and blocked the worker.
 This gate watches each flow's buffer and pauses *all* of the flow's assigned
 partitions well before it fills, then resumes them once it has drained.
+
+It pauses the way faust's own hook does (``on_buffer_full``): the partition leaves
+the fetch set but records already fetched for it are still delivered. Removing it
+outright (``pause_partitions``) would drop those records on the floor after the
+client had moved past them, stalling the partition until the next rebalance.
 """
 
 from __future__ import annotations
@@ -37,12 +42,15 @@ class FlowGate:
         size = self._queue.qsize()
         if not self.enabled:
             return
+        consumer = self._app.consumer
         if not self.paused and size >= self._high:
-            self._app.consumer.pause_partitions(self._partitions())
+            for tp in self._partitions():
+                consumer.on_buffer_full(tp)
             self.paused = True
             log.info("%s: %d records buffered, pausing its partitions", self._topic, size)
         elif self.paused and size <= self._low:
-            self._app.consumer.resume_partitions(self._partitions())
+            for tp in self._partitions():
+                consumer.on_buffer_drop(tp)
             self.paused = False
             log.info("%s: buffer drained to %d, resuming", self._topic, size)
 

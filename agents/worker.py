@@ -18,6 +18,7 @@ import asyncpg
 import faust
 
 from agents.backpressure import FlowGate
+from agents.flows.assets import AssetRuntime
 from agents.flows.context import FlowContext
 from agents.flows.registry import FlowSpec, timeout_of
 from agents.requests import Rejected, decode_request
@@ -29,6 +30,7 @@ from providers.crawler import Crawler
 from providers.credentials import CredentialPolicy, CredentialStore
 from providers.errors import ProviderError
 from providers.http import ProviderHttp
+from providers.ratelimit import RateLimiter
 from sinks.queries import StoredData
 from topics import names
 from topics.models import ErrorInfo, RequestStatus, ScrapeRequest, Status, TraceLog, utcnow
@@ -53,30 +55,39 @@ class WorkerRuntime:
         self._idle.set()
         self._pool: asyncpg.Pool | None = None
         self._http: ProviderHttp | None = None
+        self._limiter: RateLimiter | None = None
         self.crawler: Crawler | None = None
         self.queries: StoredData | None = None
+        self.assets: AssetRuntime | None = None
         self._gates: dict[str, FlowGate] = {}
         self._gate_tasks: list[asyncio.Future] = []
 
     async def start(self) -> None:
         assert self.settings.database_url
         self._pool = await asyncpg.create_pool(self.settings.database_url, min_size=1, max_size=10)
+        self._limiter = RateLimiter.from_settings(self.settings)
         self._http = ProviderHttp(
             base_urls=self.settings.provider_base_urls,
             timeout=self.settings.http_timeout,
             trace_sink=self._trace,
+            limiter=self._limiter,
         )
         clients = build_clients(self._http, self.settings)
         policy = CredentialPolicy(self._pool, self.settings.credential_cooldown,
                                   self.settings.default_credential_cooldown)
         self.crawler = Crawler(CredentialStore(self._pool), policy, clients, self.settings.source_priorities)
         self.queries = StoredData(self._pool)
+        self.assets = await AssetRuntime.open(self.settings)
 
     async def stop(self) -> None:
         for task in self._gate_tasks:
             task.cancel()
         if self._http is not None:
             await self._http.aclose()
+        if self._limiter is not None:
+            await self._limiter.aclose()
+        if self.assets is not None:
+            await self.assets.aclose()
         if self._pool is not None:
             await self._pool.close()
 
@@ -128,7 +139,7 @@ class WorkerRuntime:
         pending = [await self._status(request, Status.PROCESSING)]
         assert self.crawler is not None
         ctx = FlowContext(request=request, crawler=self.crawler, queries=self.queries,
-                          wait_scale=self.settings.flow_wait_scale)
+                          wait_scale=self.settings.flow_wait_scale, assets=self.assets)
         timeout = self.timeout_of(spec)
         error: ErrorInfo | None = None
         try:

@@ -75,6 +75,18 @@ def cmd_sink(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG0
     return 0
 
 
+def cmd_mirror(settings: Settings, args: argparse.Namespace) -> int:
+    from sinks.mirror import run_mirror
+
+    if settings.amqp_url is None or not settings.amqp_url.get_secret_value():
+        print("beat mirror: BEAT_AMQP_URL is not set; the mirror needs the RabbitMQ it publishes the legacy "
+              "events to (e.g. amqp://guest:guest@127.0.0.1:5672/)", file=sys.stderr)
+        return 2
+    # The mirror needs only the broker: no database URL required when the Kafka URL is given.
+    run_mirror(settings if settings.kafka_url else connected(settings))
+    return 0
+
+
 def cmd_api(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001
     import uvicorn
 
@@ -254,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(func=cmd_worker)
 
     sub.add_parser("sink", help="Postgres sink and reconciler").set_defaults(func=cmd_sink)
+    sub.add_parser("mirror", help="legacy RabbitMQ events (needs BEAT_AMQP_URL)").set_defaults(func=cmd_mirror)
     sub.add_parser("api", help="HTTP facade").set_defaults(func=cmd_api)
 
     sandbox = sub.add_parser("sandbox", help="the provider sandbox HTTP server")

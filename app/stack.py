@@ -22,7 +22,12 @@ from app.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, write_endp
 from app.settings import Settings
 from providers.sandbox.config import ENV_PREFIX as SANDBOX_ENV_PREFIX
 from providers.sandbox.config import SandboxConfig
-from providers.sandbox.seeds import SANDBOX_CREDENTIALS, sandbox_base_urls
+from providers.sandbox.seeds import (
+    SANDBOX_CREDENTIALS,
+    sandbox_base_urls,
+    sandbox_cdn_base_urls,
+    sandbox_source_rate_limits,
+)
 from sinks.schema import migrate
 
 log = logging.getLogger(__name__)
@@ -111,8 +116,13 @@ class Stack:
             self.children.append(child)
             _wait_http(f"{sandbox_url}/healthz", child)
             base_urls = {**sandbox_base_urls(sandbox_url), **settings.provider_base_urls}
+            cdn_base_urls = {**sandbox_cdn_base_urls(sandbox_url), **settings.cdn_base_urls}
             env["BEAT_PROVIDER_BASE_URLS"] = json.dumps(base_urls)
-            settings = self.settings = settings.model_copy(update={"provider_base_urls": base_urls})
+            env["BEAT_CDN_BASE_URLS"] = json.dumps(cdn_base_urls)
+            if not settings.source_rate_limits:
+                env["BEAT_SOURCE_RATE_LIMITS"] = json.dumps(sandbox_source_rate_limits())
+            settings = self.settings = settings.model_copy(update={"provider_base_urls": base_urls,
+                                                                   "cdn_base_urls": cdn_base_urls})
             asyncio.run(_seed_sandbox_credentials(settings.database_url))
             self.endpoints["sandbox"] = sandbox_url
 
@@ -122,6 +132,10 @@ class Stack:
         asyncio.run(ensure_topics(settings.kafka_url, all_topics(settings, FLOWS)))
 
         roles = ["sink", "worker", "api"] if self.with_workers else ["sink", "api"]
+        if settings.amqp_url is not None:
+            # The legacy RabbitMQ mirror runs only where a RabbitMQ is configured (contract §3).
+            env["BEAT_AMQP_URL"] = settings.amqp_url.get_secret_value()
+            roles.insert(-1, "mirror")
         for role in roles:
             child = Child(role, self._cli(role), env, logs / f"{role}.log")
             child.start()
@@ -147,8 +161,8 @@ class Stack:
             child.start()
 
     def stop(self) -> None:
-        # The facade first (no new requests), the worker next (it drains), the sink last.
-        for name in ("api", "worker", "sink", "sandbox"):
+        # The facade first (no new requests), the worker next (it drains), then the sink and the mirror.
+        for name in ("api", "worker", "sink", "mirror", "sandbox"):
             for child in self.children:
                 if child.name == name:
                     child.stop(timeout=self.settings.default_flow_timeout + 15 if name == "worker" else 15)

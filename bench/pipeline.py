@@ -1,7 +1,8 @@
 """Beat's pipeline benchmark against the sandbox: concurrency efficiency, throughput, latency and memory.
 
-    python bench/pipeline.py [--efficiency-requests N] [--max-requests N] [--latency-seconds S]
-                             [--passthrough-records N] [--concurrency C] [--upfront] [--work-dir DIR]
+    python bench/pipeline.py [--efficiency-requests N] [--max-requests N] [--phase-seconds S]
+                             [--latency-seconds S] [--passthrough-records N] [--concurrency C]
+                             [--upfront] [--work-dir DIR]
 
 Everything runs on this machine: an embedded Tansu broker, a fresh database (on the
 Postgres at BEAT_TEST_POSTGRES, default 127.0.0.1:5432, else an embedded one), the
@@ -16,11 +17,10 @@ is ``refresh_profile_basic`` (one ArrayBobo profile call per request), no rate l
 3. latency: produced -> COMPLETE (scraped_at) p50/p99, producing at half that rate.
 4. memory: the worker's RSS with its children, idle after start-up and the peak of phase 2.
 
-Phases 1 and 2 keep at most C + GATE_HIGH/2 requests outstanding (a closed loop on
-the status topic), so the flow's buffer never reaches the worker's backpressure gate:
-when the gate pauses a partition, Faust drops the rest of that partition's fetched
-batch and the worker stalls (see bench/README.md). ``--upfront`` produces every
-request at once instead, which shows the stall.
+Phases 1 and 2 keep fewer requests unfinished than the flow's backpressure gate
+pauses at (a closed loop on the status topic): when the gate pauses a partition,
+Faust drops the rest of that partition's fetched batch and the worker stalls (see
+bench/README.md). ``--upfront`` produces every request at once instead, which shows it.
 
 Progress lines go to stdout; the last line is one JSON object with every figure.
 """
@@ -57,6 +57,7 @@ from app.embedded import EmbeddedBroker, EmbeddedPostgres, free_port  # noqa: E4
 from app.settings import load_settings  # noqa: E402
 from providers.credentials import CredentialStore  # noqa: E402
 from sinks.schema import migrate  # noqa: E402
+from providers.sandbox.seeds import sandbox_source_rate_limits  # noqa: E402
 from tests.support import BeatProcess, beat_env, failures, produce_requests, wait_terminal  # noqa: E402
 from topics import names  # noqa: E402
 from topics.admin import all_topics, ensure_topics  # noqa: E402
@@ -136,7 +137,8 @@ class Sandbox:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = beat_env(sandbox_latency=str(LATENCY))
-        self.proc = spawn(cleanup, BeatProcess("sandbox", env, work / "logs" / "sandbox.log", ["--port", str(self.port)]))
+        log = work / "logs" / "sandbox.log"
+        self.proc = spawn(cleanup, BeatProcess("sandbox", env, log, ["--port", str(self.port)]))
 
     async def ready(self) -> None:
         async with httpx.AsyncClient(base_url=self.url) as client:
@@ -185,8 +187,9 @@ class Completions:
 
     def __init__(self, bootstrap: str) -> None:
         # From the beginning: Tansu answers ListOffsets(latest) wrongly (environment.md).
+        # Tansu holds a fetch for about half of fetch_max_wait_ms even when records arrive meanwhile.
         self._consumer = AIOKafkaConsumer(names.STATUS, bootstrap_servers=bootstrap, group_id=None,
-                                          auto_offset_reset="earliest")
+                                          auto_offset_reset="earliest", fetch_max_wait_ms=10)
         self._expected: set[str] = set()
         self._done: set[str] = set()
         self._task: asyncio.Future | None = None
@@ -239,26 +242,29 @@ async def passthrough_rate(bootstrap: str, n: int, work: Path) -> float:
     with open(log_path, "ab") as log:
         proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "passthrough.py"), bootstrap, source, sink,
                                  str(work / "passthrough")], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    consumer = AIOKafkaConsumer(sink, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
-    await consumer.start()
     timestamps: list[int] = []
     deadline = time.monotonic() + 120
     try:
-        while len(timestamps) < n:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise BenchError(f"passthrough forwarded {len(timestamps)} of {n} records; "
-                                 f"log:\n{log_path.read_text(errors='replace')[-3000:]}")
-            polled = await consumer.getmany(timeout_ms=500, max_records=5000)
-            timestamps.extend(record.timestamp for records in polled.values() for record in records)
+        consumer = AIOKafkaConsumer(sink, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            while len(timestamps) < n:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise BenchError(f"passthrough forwarded {len(timestamps)} of {n} records; "
+                                     f"log:\n{log_path.read_text(errors='replace')[-3000:]}")
+                polled = await consumer.getmany(timeout_ms=500, max_records=5000)
+                timestamps.extend(record.timestamp for records in polled.values() for record in records)
+        finally:
+            await consumer.stop()
     finally:
-        await consumer.stop()
         stop(proc)
     return n / ((max(timestamps) - min(timestamps)) / 1000)
 
 
 async def produce(bootstrap: str, completions: Completions, tag: str, n: int, *, window: int | None = None,
-                  rate: float | None = None) -> dict[str, float]:
-    """Produce n requests: at most ``window`` unfinished at a time and at most ``rate``/s when given.
+                  rate: float | None = None, seconds: float | None = None) -> dict[str, float]:
+    """Produce up to n requests: at most ``window`` unfinished at a time, at most ``rate``/s, for at most
+    ``seconds``, each when given.
 
     Returns each id with the wall-clock time it was handed to the producer.
     """
@@ -269,7 +275,7 @@ async def produce(bootstrap: str, completions: Completions, tag: str, n: int, *,
     started = time.monotonic()
     finished_before = completions.finished
     try:
-        while len(produced) < n:
+        while len(produced) < n and (seconds is None or time.monotonic() - started < seconds):
             allowed = n
             if window is not None:
                 allowed = min(allowed, completions.finished - finished_before + window)
@@ -289,43 +295,49 @@ async def produce(bootstrap: str, completions: Completions, tag: str, n: int, *,
 
 
 async def completed(pool: asyncpg.Pool, ids: list[str], procs: list[BeatProcess]) -> list:
-    """Wait until every request is terminal; the rows (id, scraped_at, status_at), or why not all completed."""
+    """Wait until every request is terminal; the COMPLETE ones' rows (id, scraped_at, status_at).
+
+    A request that ends otherwise is reported and left out; one that never ends stops the run.
+    """
     finished = -1
     while True:
         statuses = await wait_terminal(pool, ids, STALL)
         counts = {s: list(statuses.values()).count(s) for s in set(statuses.values())}
         now_finished = sum(n for s, n in counts.items() if s in TERMINAL_VALUES)
-        if now_finished == len(ids) or now_finished == finished:
+        if now_finished == len(ids):
             break
+        if now_finished == finished:
+            tails = "\n".join(f"--- {p.role}\n{p.log_tail(10)}" for p in procs)
+            raise BenchError(f"{len(ids)} requests; after {STALL:.0f}s without progress: {counts}, the rest without "
+                             f"a terminal row\n{tails}")
         finished = now_finished
     if counts != {"COMPLETE": len(ids)}:
-        tails = "\n".join(f"--- {p.role}\n{p.log_tail(10)}" for p in procs)
-        raise BenchError(f"{len(ids)} requests; after {STALL:.0f}s without progress: {counts}, the rest without "
-                         f"a row; e.g. {await failures(pool, ids)}\n{tails}")
-    return await pool.fetch("SELECT id, scraped_at, status_at FROM scrape_request_log WHERE id = ANY($1)", ids)
+        progress(f"not complete, left out: {counts}; e.g. {await failures(pool, ids, limit=1)}")
+    return await pool.fetch("SELECT id, scraped_at, status_at FROM scrape_request_log "
+                            "WHERE id = ANY($1) AND status = 'COMPLETE'", ids)
 
 
 async def efficiency(bootstrap: str, pool: asyncpg.Pool, completions: Completions, procs: list[BeatProcess],
-                     n: int, concurrency: int, window: int | None) -> float:
-    produced = await produce(bootstrap, completions, "eff", n, window=window)
+                     n: int, seconds: float, concurrency: int, window: int | None) -> float:
+    produced = await produce(bootstrap, completions, "eff", n, window=window, seconds=seconds)
     rows = await completed(pool, list(produced), procs)
     times = sorted(row["scraped_at"].timestamp() for row in rows)
     low, high = int(0.1 * (len(times) - 1)), int(0.9 * (len(times) - 1))
     rate = (high - low) / (times[high] - times[low])
     ideal = concurrency / LATENCY
-    progress(f"efficiency: {n} requests at C={concurrency}, {LATENCY * 1000:.0f} ms per call: steady {rate:.1f}/s "
-             f"of an ideal {ideal:.0f}/s")
+    progress(f"efficiency: {len(rows)} requests at C={concurrency}, {LATENCY * 1000:.0f} ms per call: "
+             f"steady {rate:.1f}/s of an ideal {ideal:.0f}/s")
     return rate / ideal
 
 
 async def max_throughput(bootstrap: str, pool: asyncpg.Pool, completions: Completions, procs: list[BeatProcess],
-                         n: int, window: int | None) -> float:
-    produced = await produce(bootstrap, completions, "max", n, window=window)
+                         n: int, seconds: float, window: int | None) -> float:
+    produced = await produce(bootstrap, completions, "max", n, window=window, seconds=seconds)
     rows = await completed(pool, list(produced), procs)
-    first = min(produced.values())
-    span = max(row["status_at"].timestamp() for row in rows) - first
-    progress(f"max throughput: {n} requests produced -> all COMPLETE in Postgres in {span:.1f}s: {n / span:.0f}/s")
-    return n / span
+    span = max(row["status_at"].timestamp() for row in rows) - min(produced.values())
+    progress(f"max throughput: {len(rows)} requests produced -> all COMPLETE in Postgres in {span:.1f}s: "
+             f"{len(rows) / span:.0f}/s")
+    return len(rows) / span
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -363,8 +375,9 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
     concurrency = args.concurrency or default_concurrency
 
     def window(c: int) -> int | None:
-        # Enough to keep every slot busy, too few to fill the flow's buffer up to the gate.
-        return None if args.upfront else c + GATE_HIGH // 2
+        # The most that can never fill the flow's buffer up to its gate, which pauses at
+        # max(GATE_HIGH, 2C) buffered records (WorkerRuntime.watch).
+        return None if args.upfront else max(GATE_HIGH, 2 * c) - 1
 
     passthrough = await passthrough_rate(bootstrap, args.passthrough_records, work)
     progress(f"passthrough: {passthrough:.0f} records/s")
@@ -374,6 +387,9 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
     settings = {
         "kafka_url": bootstrap, "database_url": database_url, "data_dir": str(work / "beat"), "topic_prefix": "",
         "provider_base_urls": {SOURCE: f"{sandbox.url}/{SOURCE}"},
+        # The pipeline, not a provider budget: ArrayBobo alone, its legacy 100/30 s limit lifted.
+        "source_priorities": {"fetch_profile_by_handle": [SOURCE]},
+        "source_rate_limits": sandbox_source_rate_limits(),
         # Tansu holds a group join for half the session timeout (environment.md).
         "broker_session_timeout": "6",
     }
@@ -394,14 +410,14 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
             progress(f"memory: worker with its {enabled} enabled flows, idle: {rss_idle:.1f} MiB")
 
             eff = await efficiency(bootstrap, pool, completions, [sink, worker], args.efficiency_requests,
-                                   default_concurrency, window(default_concurrency))
+                                   args.phase_seconds, default_concurrency, window(default_concurrency))
 
             await sandbox.set_latency(0.0)
             load = RssSampler(worker.pid)
             sampling = asyncio.ensure_future(load.run())
             try:
                 e2e = await max_throughput(bootstrap, pool, completions, [sink, worker], args.max_requests,
-                                           window(default_concurrency))
+                                           args.phase_seconds, window(default_concurrency))
             finally:
                 sampling.cancel()
             rss_load = max(load.samples)
@@ -412,7 +428,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
                 raised = beat_env(**settings, flow_concurrency={FLOW: concurrency})
                 worker = await start_worker(cleanup, raised, work, f"worker-c{concurrency}", bootstrap, pool, sink)
                 e2e = await max_throughput(bootstrap, pool, completions, [sink, worker], args.max_requests,
-                                           window(concurrency))
+                                           args.phase_seconds, window(concurrency))
 
             p50, p99 = await latency(bootstrap, pool, completions, [sink, worker], e2e / 2, args.latency_seconds)
     finally:
@@ -433,8 +449,11 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--efficiency-requests", type=int, default=3000, help="phase 1 requests (default 3000)")
-    parser.add_argument("--max-requests", type=int, default=8000, help="phase 2 requests (default 8000)")
+    parser.add_argument("--efficiency-requests", type=int, default=2500, help="phase 1 requests (default 2500)")
+    parser.add_argument("--max-requests", type=int, default=5000, help="phase 2 requests (default 5000)")
+    parser.add_argument("--phase-seconds", type=float, default=30.0,
+                        help="phases 1 and 2 stop producing after this long, whatever their request count "
+                             "(default 30)")
     parser.add_argument("--latency-seconds", type=float, default=20.0, help="phase 3 duration (default 20)")
     parser.add_argument("--passthrough-records", type=int, default=20000, help="Faust baseline records (default 20000)")
     parser.add_argument("--concurrency", type=int, default=None,
@@ -442,13 +461,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              f"the default ({FLOWS[FLOW].concurrency})")
     parser.add_argument("--upfront", action="store_true",
                         help="produce phases 1 and 2 all at once instead of a closed loop (stalls the worker today)")
-    parser.add_argument("--work-dir", help="keep logs and data here (default: a temporary directory, removed)")
+    parser.add_argument("--work-dir", help="keep the logs here (default: a temporary directory, removed)")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    progress(f"{os.cpu_count()} cores; python {sys.version.split()[0]}")
+    # SIGTERM unwinds like Ctrl-C, through the cleanup that stops every process started here.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # Anything else running on the machine shares its cores with every process measured here.
+    progress(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; python {sys.version.split()[0]}")
     with ExitStack() as cleanup:
         if args.work_dir:
             work = Path(args.work_dir).resolve()
@@ -461,9 +483,16 @@ def main(argv: list[str] | None = None) -> None:
         database_url = cleanup.enter_context(fresh_database(work))
         progress(f"broker {broker.bootstrap}, database {database_url}")
         result = asyncio.run(run(args, broker.bootstrap, database_url, work, cleanup))
-        progress("stopping")
+        progress(f"stopping; load average {os.getloadavg()[0]:.1f}")
     print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except BenchError as exc:
+        progress(f"failed: {exc}")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        progress("interrupted; everything the bench started is stopped")
+        sys.exit(130)

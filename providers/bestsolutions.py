@@ -12,9 +12,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from providers.arraybobo import ACCOUNT_TYPES, MEDIA_TYPES, sponsor_list
-from providers.errors import BadResponse, ProfileMissing, ProviderError
+from providers.errors import BadResponse, ProfileMissing
 from providers.http import Credential, ProviderHttp
+from providers.instagram_shapes import (
+    ACCOUNT_TYPES,
+    MEDIA_TYPES,
+    check_answered_for,
+    not_found_refusal,
+    sponsor_list,
+    v1_counts,
+    v1_location,
+    v1_own_picture,
+    v1_profile_counts,
+)
 from providers.models import Page, PostData, ProfileData
 from providers.parsing import Values, at, json_object
 from topics.models import Platform
@@ -23,39 +33,24 @@ SOURCE = "rapidapi-bestsolutions"
 _v = Values(SOURCE)
 
 
-def _refusal(payload: dict[str, Any], shape: str) -> ProviderError:
-    """The error for an answer without the expected ``shape``: a missing profile if it says so."""
-    message = payload.get("message")
-    if isinstance(message, str) and "not found" in message.lower():
-        return ProfileMissing(message, source=SOURCE)
-    return BadResponse(f"answer has no {shape}" + (f": {message}" if isinstance(message, str) else ""), source=SOURCE)
-
-
 # Parsers
 
 def parse_profile(payload: dict[str, Any], *, handle: str | None = None, profile_id: str | None = None) -> ProfileData:
     """A ``/profile`` answer; ``handle``/``profile_id`` = what was asked for."""
     payload = _v.require_object(payload)
     if "pk" not in payload and "username" not in payload:
-        raise _refusal(payload, "pk or username")
+        raise not_found_refusal(payload, "pk or username", SOURCE)
     pk = _v.id(payload.get("pk"), "pk")
     username = _v.text(payload.get("username"), "username")
     if pk is None or not username:
         raise BadResponse("profile has no pk or username", source=SOURCE)
-    if handle is not None and username.lower() != handle.strip().lstrip("@").lower():
-        raise ProfileMissing(f"asked for {handle!r}, answered for {username!r}", source=SOURCE)
-    if profile_id is not None and pk != str(profile_id).strip():
-        raise ProfileMissing(f"asked for id {profile_id}, answered for id {pk}", source=SOURCE)
+    check_answered_for(pk, username, SOURCE, handle=handle, profile_id=profile_id)
     return ProfileData(
         platform=Platform.INSTAGRAM,
         source=SOURCE,
         profile_id=pk,
         handle=username,
-        metrics={
-            "followers": _v.count(payload.get("follower_count"), "follower_count"),
-            "following": _v.count(payload.get("following_count"), "following_count"),
-            "media_count": _v.count(payload.get("media_count"), "media_count"),
-        },
+        metrics=v1_profile_counts(payload, "", SOURCE),
         dimensions={
             "profile_id": pk,
             "handle": username,
@@ -77,9 +72,7 @@ def _feed_post(item: dict[str, Any]) -> PostData:
     profile_id = _v.id(at(item, "user.pk"), "item.user.pk")
     handle = _v.text(at(item, "user.username"), "item.user.username")
     epoch, published = _v.timestamp(item.get("taken_at"), "item.taken_at")
-    # A carousel item carries no picture of its own; its first child's stands for it.
-    picture = _v.text(at(item, "image_versions2.candidates.0.url"), "item.image_versions2") or _v.text(
-        at(item, "carousel_media.0.image_versions2.candidates.0.url"), "item.carousel_media.0.image_versions2")
+    picture = v1_own_picture(item, "item.", SOURCE)
     sponsors = sponsor_list(_v.list(item.get("sponsor_tags"), "item.sponsor_tags"), "sponsor", "pk", SOURCE)
     return PostData(
         platform=Platform.INSTAGRAM,
@@ -88,12 +81,7 @@ def _feed_post(item: dict[str, Any]) -> PostData:
         profile_id=profile_id,
         handle=handle,
         publish_time=published,
-        metrics={
-            "comments": _v.count(item.get("comment_count"), "item.comment_count"),
-            "likes": _v.count(item.get("like_count"), "item.like_count"),
-            "view_count": _v.count(item.get("view_count"), "item.view_count"),
-            "play_count": _v.count(item.get("play_count"), "item.play_count"),
-        },
+        metrics=v1_counts(item, "item.", SOURCE),
         dimensions={
             "profile_id": profile_id,
             "handle": handle,
@@ -102,9 +90,7 @@ def _feed_post(item: dict[str, Any]) -> PostData:
             "thumbnail_src": picture,
             "taken_at_timestamp": epoch,
             "caption": _v.text(at(item, "caption.text"), "item.caption.text"),
-            "location": _v.text(at(item, "location.name"), "item.location.name"),
-            "location_lat": _v.number(at(item, "location.lat"), "item.location.lat"),
-            "location_long": _v.number(at(item, "location.lng"), "item.location.lng"),
+            **v1_location(item, "item.", SOURCE),
             # Entries keep the {user: …} shape, as every Instagram source's user_tags do.
             "user_tags": _v.list(at(item, "usertags.in"), "item.usertags.in"),
             "user_sponsors": sponsors,
@@ -118,7 +104,7 @@ def parse_feed_page(payload: dict[str, Any]) -> Page:
     payload = _v.require_object(payload)
     items = payload.get("items")
     if not isinstance(items, list):
-        raise _refusal(payload, "items")
+        raise not_found_refusal(payload, "items", SOURCE)
     posts = []
     for item in items:
         if not isinstance(item, dict):

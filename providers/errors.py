@@ -11,7 +11,10 @@
         ├── Forbidden
         ├── AuthExpired
         ├── NotSupported
-        └── BadResponse             200 but not the shape the parser needs
+        ├── BadResponse             200 but not the shape the parser needs
+        ├── UrlSignatureExpired     a CDN link past its expiry: the body "URL signature expired"
+        ├── AssetTooLarge           a download over the configured size cap
+        └── AssetUnavailable        the CDN refused a download (404, 410, another 4xx)
     NoCredential                    no enabled credential for a source
 """
 
@@ -73,6 +76,18 @@ class NotSupported(DefinitiveProviderError):
 
 
 class BadResponse(DefinitiveProviderError):
+    pass
+
+
+class UrlSignatureExpired(DefinitiveProviderError):
+    """Upstream re-queues the asset from a fresher URL; fetching this one again cannot succeed."""
+
+
+class AssetTooLarge(DefinitiveProviderError):
+    pass
+
+
+class AssetUnavailable(DefinitiveProviderError):
     pass
 
 

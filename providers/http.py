@@ -105,7 +105,14 @@ class ProviderHttp:
         status: int | None = None
         error: str | None = None
         try:
-            response = await self._client.request(method, url, params=params, json=json, headers=all_headers)
+            try:
+                response = await self._client.request(method, url, params=params, json=json, headers=all_headers)
+            except httpx.RemoteProtocolError:
+                # A kept-alive connection the server had just closed: the request never reached
+                # it, so a GET is safe to send once more on a fresh connection.
+                if method != "GET":
+                    raise
+                response = await self._client.request(method, url, params=params, json=json, headers=all_headers)
             status = response.status_code
         except httpx.TimeoutException as exc:
             error = "timeout"

@@ -12,9 +12,13 @@ from typing import Any
 
 from providers.errors import BadResponse, ProfileMissing
 from providers.http import Credential, ProviderHttp
-from providers.models import Page, RelationshipData
+from providers.instagram_shapes import (
+    follower_relationships,
+    next_page_cursor,
+    person_dimensions,
+)
+from providers.models import Page
 from providers.parsing import Values, at, json_object
-from topics.models import Platform
 
 SOURCE = "rapidapi-igapi"
 _v = Values(SOURCE)
@@ -33,14 +37,12 @@ def parse_followers_page(payload: dict[str, Any], *, profile_id: str) -> Page:
         if isinstance(message, str) and "not found" in message.lower():
             raise ProfileMissing(message, source=SOURCE)
         raise BadResponse("answer has no edges or page_info", source=SOURCE)
-    more = _v.flag(page_info.get("has_next_page"), "page_info.has_next_page")
-    cursor = _v.text(page_info.get("end_cursor"), "page_info.end_cursor")
+    cursor = next_page_cursor(payload, SOURCE)
     count = _v.count(payload.get("count"), "count")
-    if count is not None and count >= EARLY_STOP_COUNT and not (more and cursor):
+    if count is not None and count >= EARLY_STOP_COUNT and cursor is None:
         raise BadResponse(f"the list of {count} followers ended without a next page: igdata stopped early",
                           source=SOURCE)
-    target = str(profile_id).strip()
-    follows = []
+    followers = []
     for edge in edges:
         node = at(edge, "node")
         if not isinstance(node, dict):
@@ -48,20 +50,8 @@ def parse_followers_page(payload: dict[str, Any], *, profile_id: str) -> Page:
         follower = _v.id(node.get("id"), "node.id")
         if follower is None:
             raise BadResponse("follower has no id", source=SOURCE)
-        follows.append(RelationshipData(
-            platform=Platform.INSTAGRAM,
-            source=SOURCE,
-            source_profile_id=follower,
-            target_profile_id=target,
-            source_dimensions={
-                "handle": _v.text(node.get("username"), "node.username"),
-                "full_name": _v.text(node.get("full_name"), "node.full_name"),
-                "profile_pic_url": _v.text(node.get("profile_pic_url"), "node.profile_pic_url"),
-                "is_private": _v.flag(node.get("is_private"), "node.is_private"),
-                "is_verified": _v.flag(node.get("is_verified"), "node.is_verified"),
-            },
-        ))
-    return Page(items=follows, next_cursor=cursor if more and cursor else None)
+        followers.append((follower, person_dimensions(node, "node", SOURCE)))
+    return Page(items=follower_relationships(followers, str(profile_id).strip(), SOURCE), next_cursor=cursor)
 
 
 class IGApiClient:

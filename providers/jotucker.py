@@ -20,11 +20,25 @@ from providers.errors import (
     PostMissing,
     ProfileMissing,
     ProviderError,
-    ProviderUnavailable,
     QuotaExceeded,
 )
 from providers.http import Credential, ProviderHttp, retry_after_seconds
-from providers.models import ActivityData, Page, PostData, ProfileData, RelationshipData
+from providers.instagram_shapes import (
+    MEDIA_TYPES,
+    answers_null,
+    follower_relationships,
+    following_relationships,
+    graphql_post_type,
+    next_page_cursor,
+    person_dimensions,
+    refusal,
+    sponsor_list,
+    v1_carousel_picture,
+    v1_counts,
+    v1_location,
+    v1_profile,
+)
+from providers.models import ActivityData, Page, PostData, ProfileData
 from providers.parsing import Values, at, json_object, provider_message
 from topics.models import Platform
 
@@ -33,11 +47,6 @@ SOURCE = "rapidapi-jotucker"
 BATCH_SIZE = "50"
 _v = Values(SOURCE)
 
-ACCOUNT_TYPES = {1: "personal", 2: "business", 3: "creator"}
-MEDIA_TYPES = {1: "image", 2: "reels", 8: "carousel"}
-GRAPHQL_POST_TYPES = {"GraphImage": "image", "GraphVideo": "reels", "GraphSidecar": "carousel"}
-
-_MISSING_PHRASES = ("not found", "does not exist")
 _QUOTA_PHRASES = ("quota", "rate limit", "too many requests", "exceeded")
 
 
@@ -46,17 +55,11 @@ def is_quota_message(message: str) -> bool:
 
 
 def _refusal(payload: dict[str, Any], missing: type[ProviderError], shape: str) -> ProviderError:
-    """The error for a 200 answer without the expected ``shape``: what its message says, else a shape error."""
+    """The error for a 200 answer without the expected ``shape``: a quota refusal, else what Instagram's body says."""
     message = payload.get("message")
-    if isinstance(message, str) and message:
-        if is_quota_message(message):
-            return QuotaExceeded(message, source=SOURCE)
-        if any(phrase in message.lower() for phrase in _MISSING_PHRASES):
-            return missing(message, source=SOURCE)
-        if payload.get("status") == "fail":
-            # Instagram's own refusals ("Please wait a few minutes…") pass through: another source may answer.
-            return ProviderUnavailable(message, source=SOURCE)
-    return BadResponse(f"answer has no {shape}", source=SOURCE)
+    if isinstance(message, str) and message and is_quota_message(message):
+        return QuotaExceeded(message, source=SOURCE)
+    return refusal(payload, missing, shape, SOURCE)
 
 
 def _edges(payload: dict[str, Any], path: str, missing: type[ProviderError]) -> tuple[list[dict[str, Any]], str | None]:
@@ -70,9 +73,7 @@ def _edges(payload: dict[str, Any], path: str, missing: type[ProviderError]) -> 
         if not isinstance(node, dict):
             raise BadResponse(f"{path} edge has no node", source=SOURCE)
         nodes.append(node)
-    more = _v.flag(at(connection, "page_info.has_next_page"), f"{path}.page_info.has_next_page")
-    cursor = _v.text(at(connection, "page_info.end_cursor"), f"{path}.page_info.end_cursor")
-    return nodes, (cursor if more and cursor else None)
+    return nodes, next_page_cursor(connection, SOURCE, f"{path}.")
 
 
 # Profiles
@@ -83,54 +84,10 @@ def parse_profile(payload: dict[str, Any], *, handle: str | None = None, profile
     user = payload.get("user")
     if not isinstance(user, dict):
         raise _refusal(payload, ProfileMissing, "user")
-    pk = _v.id(user.get("pk"), "user.pk")
-    username = _v.text(user.get("username"), "user.username")
-    if pk is None or not username:
-        raise BadResponse("user has no pk or username", source=SOURCE)
-    if handle is not None and username.lower() != handle.strip().lstrip("@").lower():
-        raise ProfileMissing(f"asked for {handle!r}, answered for {username!r}", source=SOURCE)
-    if profile_id is not None and pk != str(profile_id).strip():
-        raise ProfileMissing(f"asked for id {profile_id}, answered for id {pk}", source=SOURCE)
-    return ProfileData(
-        platform=Platform.INSTAGRAM,
-        source=SOURCE,
-        profile_id=pk,
-        handle=username,
-        metrics={
-            "followers": _v.count(user.get("follower_count"), "user.follower_count"),
-            "following": _v.count(user.get("following_count"), "user.following_count"),
-            "media_count": _v.count(user.get("media_count"), "user.media_count"),
-        },
-        dimensions={
-            "profile_id": pk,
-            "handle": username,
-            "profile_pic_url": _v.text(at(user, "hd_profile_pic_url_info.url"), "user.hd_profile_pic_url_info.url"),
-            "bio": _v.text(user.get("biography"), "user.biography"),
-            "full_name": _v.text(user.get("full_name"), "user.full_name"),
-            "profile_type": ACCOUNT_TYPES.get(_v.count(user.get("account_type"), "user.account_type")),
-            "fbid": _v.id(user.get("interop_messaging_user_fbid"), "user.interop_messaging_user_fbid"),
-            "category_id": _v.id(user.get("category_id"), "user.category_id"),
-            "category": _v.text(user.get("category"), "user.category"),
-            "external_url": _v.text(user.get("external_url"), "user.external_url"),
-            "city": _v.text(user.get("city_name"), "user.city_name"),
-            "location_lat": _v.number(user.get("latitude"), "user.latitude"),
-            "location_long": _v.number(user.get("longitude"), "user.longitude"),
-            "public_email": _v.text(user.get("public_email"), "user.public_email"),
-            "contact_phone": _v.text(user.get("contact_phone_number"), "user.contact_phone_number"),
-            "is_private": _v.flag(user.get("is_private"), "user.is_private"),
-            "is_verified": _v.flag(user.get("is_verified"), "user.is_verified"),
-        },
-    )
+    return v1_profile(user, SOURCE, handle=handle, profile_id=profile_id)
 
 
 # Posts (v1 media items)
-
-def _sponsors(entries: list[Any] | None) -> list[dict[str, str | None]] | None:
-    if entries is None:
-        return None
-    return [{"profile_id": _v.id(at(entry, "sponsor.pk"), "sponsor_tags.sponsor.pk"),
-             "handle": _v.text(at(entry, "sponsor.username"), "sponsor_tags.sponsor.username")} for entry in entries]
-
 
 def _media(media: Any, *, by_shortcode: bool) -> PostData:
     """One v1 media item; the by-shortcode answer shows a video's own URL as its display URL."""
@@ -143,13 +100,13 @@ def _media(media: Any, *, by_shortcode: bool) -> PostData:
     handle = _v.text(at(media, "user.username"), "media.user.username")
     epoch, published = _v.timestamp(media.get("taken_at"), "media.taken_at")
     # A carousel has no picture of its own; its first item's stands for it.
-    image_path = "carousel_media.0.image_versions2" if "carousel_media" in media else "image_versions2"
-    image = _v.text(at(media, f"{image_path}.candidates.0.url"), f"media.{image_path}.candidates.0.url")
+    image = v1_carousel_picture(media, "media.", SOURCE)
     display = image
     if by_shortcode:
         display = _v.text(at(media, "video_versions.0.url"), "media.video_versions.0.url") or image
     tags = _v.list(at(media, "usertags.in"), "media.usertags.in")
-    sponsors = _sponsors(_v.list(media.get("sponsor_tags"), "media.sponsor_tags"))
+    sponsors = sponsor_list(_v.list(media.get("sponsor_tags"), "media.sponsor_tags"), "sponsor", "pk", SOURCE,
+                            field="sponsor_tags.sponsor")
     return PostData(
         platform=Platform.INSTAGRAM,
         source=SOURCE,
@@ -157,12 +114,7 @@ def _media(media: Any, *, by_shortcode: bool) -> PostData:
         profile_id=profile_id,
         handle=handle,
         publish_time=published,
-        metrics={
-            "comments": _v.count(media.get("comment_count"), "media.comment_count"),
-            "likes": _v.count(media.get("like_count"), "media.like_count"),
-            "view_count": _v.count(media.get("view_count"), "media.view_count"),
-            "play_count": _v.count(media.get("play_count"), "media.play_count"),
-        },
+        metrics=v1_counts(media, "media.", SOURCE),
         dimensions={
             "profile_id": profile_id,
             "handle": handle,
@@ -171,9 +123,7 @@ def _media(media: Any, *, by_shortcode: bool) -> PostData:
             "thumbnail_src": image,
             "taken_at_timestamp": epoch,
             "caption": _v.text(at(media, "caption.text"), "media.caption.text"),
-            "location": _v.text(at(media, "location.name"), "media.location.name"),
-            "location_lat": _v.number(at(media, "location.lat"), "media.location.lat"),
-            "location_long": _v.number(at(media, "location.lng"), "media.location.lng"),
+            **v1_location(media, "media.", SOURCE),
             "user_tags": [at(tag, "user") for tag in tags] if tags is not None else None,
             "user_sponsors": sponsors,
             "is_sponsor": bool(sponsors) if sponsors is not None else None,
@@ -221,7 +171,6 @@ def _hashtag_post(node: dict[str, Any]) -> PostData:
     profile_id = _v.id(at(node, "owner.id"), "node.owner.id")
     epoch, published = _v.timestamp(node.get("taken_at_timestamp"), "node.taken_at_timestamp")
     caption = _v.text(at(node, "edge_media_to_caption.edges.0.node.text"), "node.caption")
-    typename = node.get("__typename")
     return PostData(
         platform=Platform.INSTAGRAM,
         source=SOURCE,
@@ -237,7 +186,7 @@ def _hashtag_post(node: dict[str, Any]) -> PostData:
         },
         dimensions={
             "profile_id": profile_id,
-            "post_type": GRAPHQL_POST_TYPES.get(typename.removeprefix("XDT")) if isinstance(typename, str) else None,
+            "post_type": graphql_post_type(node.get("__typename")),
             "display_url": _v.text(node.get("display_url"), "node.display_url"),
             "thumbnail_src": _v.text(node.get("thumbnail_src"), "node.thumbnail_src"),
             "taken_at_timestamp": epoch,
@@ -250,8 +199,7 @@ def _hashtag_post(node: dict[str, Any]) -> PostData:
 def parse_hashtag_page(payload: dict[str, Any]) -> Page:
     """A ``/hash_tag_medias_v2`` answer; a tag Instagram does not know (null ``hashtag``) lists nothing."""
     payload = _v.require_object(payload)
-    data = payload.get("data")
-    if isinstance(data, dict) and "hashtag" in data and data["hashtag"] is None:
+    if answers_null(payload, "hashtag"):
         return Page(items=[], next_cursor=None)
     nodes, cursor = _edges(payload, "data.hashtag.edge_hashtag_to_ranked_media", BadResponse)
     return Page(items=[_hashtag_post(node) for node in nodes], next_cursor=cursor)
@@ -263,19 +211,12 @@ def _person(node: dict[str, Any], field: str) -> tuple[str, dict[str, Any]]:
     person_id = _v.id(node.get("id"), f"{field}.id")
     if person_id is None:
         raise BadResponse(f"{field} has no id", source=SOURCE)
-    return person_id, {
-        "handle": _v.text(node.get("username"), f"{field}.username"),
-        "full_name": _v.text(node.get("full_name"), f"{field}.full_name"),
-        "profile_pic_url": _v.text(node.get("profile_pic_url"), f"{field}.profile_pic_url"),
-        "is_private": _v.flag(node.get("is_private"), f"{field}.is_private"),
-        "is_verified": _v.flag(node.get("is_verified"), f"{field}.is_verified"),
-    }
+    return person_id, person_dimensions(node, field, SOURCE)
 
 
 def _people(payload: dict[str, Any], edge: str) -> tuple[list[tuple[str, dict[str, Any]]], str | None]:
     payload = _v.require_object(payload)
-    data = payload.get("data")
-    if isinstance(data, dict) and "user" in data and data["user"] is None:
+    if answers_null(payload, "user"):
         raise ProfileMissing("no such user", source=SOURCE)
     nodes, cursor = _edges(payload, f"data.user.{edge}", ProfileMissing)
     return [_person(node, f"{edge}.node") for node in nodes], cursor
@@ -284,29 +225,20 @@ def _people(payload: dict[str, Any], edge: str) -> tuple[list[tuple[str, dict[st
 def parse_followers_page(payload: dict[str, Any], profile_id: str) -> Page:
     """A ``/followers`` answer: each follower FOLLOWS ``profile_id``."""
     people, cursor = _people(payload, "edge_followed_by")
-    return Page(items=[
-        RelationshipData(platform=Platform.INSTAGRAM, source=SOURCE, source_profile_id=person_id,
-                         target_profile_id=profile_id, source_dimensions=dimensions)
-        for person_id, dimensions in people
-    ], next_cursor=cursor)
+    return Page(items=follower_relationships(people, profile_id, SOURCE), next_cursor=cursor)
 
 
 def parse_following_page(payload: dict[str, Any], profile_id: str) -> Page:
     """A ``/following`` answer: ``profile_id`` FOLLOWS each account listed."""
     people, cursor = _people(payload, "edge_follow")
-    return Page(items=[
-        RelationshipData(platform=Platform.INSTAGRAM, source=SOURCE, source_profile_id=profile_id,
-                         target_profile_id=person_id, target_dimensions=dimensions)
-        for person_id, dimensions in people
-    ], next_cursor=cursor)
+    return Page(items=following_relationships(people, profile_id, SOURCE), next_cursor=cursor)
 
 
 # Activities
 
 def _shortcode_media(payload: dict[str, Any], edge: str) -> tuple[list[dict[str, Any]], str | None]:
     payload = _v.require_object(payload)
-    data = payload.get("data")
-    if isinstance(data, dict) and "shortcode_media" in data and data["shortcode_media"] is None:
+    if answers_null(payload, "shortcode_media"):
         raise PostMissing("Post is missing", source=SOURCE)
     return _edges(payload, f"data.shortcode_media.{edge}", PostMissing)
 

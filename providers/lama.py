@@ -26,7 +26,22 @@ from providers.errors import (
     QuotaExceeded,
 )
 from providers.http import Credential, ProviderHttp
-from providers.models import Page, PostData, ProfileData, RelationshipData
+from providers.instagram_shapes import (
+    MEDIA_TYPES,
+    STORY_CONTENT_TYPES,
+    check_answered_for,
+    follower_relationships,
+    following_relationships,
+    graphql_post_type,
+    person_dimensions,
+    v1_carousel_picture,
+    v1_counts,
+    v1_location,
+    v1_profile_counts,
+    web_business_flags,
+    web_profile_counts,
+)
+from providers.models import Page, PostData, ProfileData
 from providers.parsing import Values, at, json_object, provider_message
 from topics.models import Platform
 
@@ -38,9 +53,6 @@ HASHTAG_AMOUNT = "24"
 _v = Values(SOURCE)
 
 VIDEO = 2
-MEDIA_TYPES = {1: "image", VIDEO: "reels", 8: "carousel"}
-GRAPHQL_POST_TYPES = {"GraphImage": "image", "GraphVideo": "reels", "GraphSidecar": "carousel"}
-STORY_CONTENT_TYPES = {1: "image", 2: "video"}
 
 
 def _instant(value: Any, field: str) -> tuple[int | None, datetime | None]:
@@ -83,7 +95,6 @@ def _graphql_post(node: Any, owner_handle: str) -> PostData:
     profile_id = _v.id(at(node, "owner.id"), "node.owner.id")
     handle = _v.text(at(node, "owner.username"), "node.owner.username") or owner_handle
     epoch, published = _v.timestamp(node.get("taken_at_timestamp"), "node.taken_at_timestamp")
-    typename = node.get("__typename")
     return PostData(
         platform=Platform.INSTAGRAM,
         source=SOURCE,
@@ -99,7 +110,7 @@ def _graphql_post(node: Any, owner_handle: str) -> PostData:
         dimensions={
             "profile_id": profile_id,
             "handle": handle,
-            "post_type": GRAPHQL_POST_TYPES.get(typename.removeprefix("XDT")) if isinstance(typename, str) else None,
+            "post_type": graphql_post_type(node.get("__typename")),
             "display_url": _v.text(node.get("display_url"), "node.display_url"),
             "thumbnail_src": _v.text(node.get("thumbnail_src"), "node.thumbnail_src"),
             "taken_at_timestamp": epoch,
@@ -128,24 +139,14 @@ def parse_gql_profile(payload: dict[str, Any], *, handle: str | None = None) -> 
     username = _v.text(user.get("username"), "graphql.user.username")
     if profile_id is None or not username:
         raise BadResponse("graphql.user has no id or username", source=SOURCE)
-    if handle is not None and username.lower() != handle.strip().lstrip("@").lower():
-        raise ProfileMissing(f"asked for {handle!r}, answered for {username!r}", source=SOURCE)
-    is_business = _v.flag(user.get("is_business_account"), "graphql.user.is_business_account")
-    is_professional = _v.flag(user.get("is_professional_account"), "graphql.user.is_professional_account")
-    either = None if is_business is None and is_professional is None else bool(is_business or is_professional)
+    check_answered_for(profile_id, username, SOURCE, handle=handle)
+    is_business, is_professional, either = web_business_flags(user, "graphql.user.", SOURCE)
     return ProfileData(
         platform=Platform.INSTAGRAM,
         source=SOURCE,
         profile_id=profile_id,
         handle=username,
-        metrics={
-            "followers": _v.count(at(user, "edge_followed_by.count"), "graphql.user.edge_followed_by.count"),
-            "following": _v.count(at(user, "edge_follow.count"), "graphql.user.edge_follow.count"),
-            "media_count": _v.count(at(user, "edge_owner_to_timeline_media.count"),
-                                    "graphql.user.edge_owner_to_timeline_media.count"),
-            "reels_media_count": _v.count(at(user, "edge_felix_video_timeline.count"),
-                                          "graphql.user.edge_felix_video_timeline.count"),
-        },
+        metrics=web_profile_counts(user, "graphql.user.", SOURCE),
         dimensions={
             "profile_id": profile_id,
             "handle": username,
@@ -174,18 +175,13 @@ def parse_v1_profile(payload: dict[str, Any], *, profile_id: str | None = None) 
     username = _v.text(user.get("username"), "username")
     if pk is None or not username:
         raise BadResponse("user has no pk or username", source=SOURCE)
-    if profile_id is not None and pk != str(profile_id).strip():
-        raise ProfileMissing(f"asked for id {profile_id}, answered for id {pk}", source=SOURCE)
+    check_answered_for(pk, username, SOURCE, profile_id=profile_id)
     return ProfileData(
         platform=Platform.INSTAGRAM,
         source=SOURCE,
         profile_id=pk,
         handle=username,
-        metrics={
-            "followers": _v.count(user.get("follower_count"), "follower_count"),
-            "following": _v.count(user.get("following_count"), "following_count"),
-            "media_count": _v.count(user.get("media_count"), "media_count"),
-        },
+        metrics=v1_profile_counts(user, "", SOURCE),
         dimensions={
             "profile_id": pk,
             "handle": username,
@@ -246,9 +242,7 @@ def _chunk_post(media: Any) -> PostData:
             "taken_at_timestamp": epoch,
             "caption": _v.text(media.get("caption_text"), "media.caption_text"),
             "user_tags": [at(tag, "user") for tag in tags] if tags is not None else None,
-            "location": _v.text(at(media, "location.name"), "media.location.name"),
-            "location_lat": _v.number(at(media, "location.lat"), "media.location.lat"),
-            "location_long": _v.number(at(media, "location.lng"), "media.location.lng"),
+            **v1_location(media, "media.", SOURCE),
         },
     )
 
@@ -286,8 +280,7 @@ def parse_post(payload: dict[str, Any], *, shortcode: str | None = None) -> Post
     profile_id = _v.id(at(media, "user.pk"), "items.0.user.pk")
     handle = _v.text(at(media, "user.username"), "items.0.user.username")
     epoch, published = _v.timestamp(media.get("taken_at"), "items.0.taken_at")
-    image_path = "carousel_media.0.image_versions2" if "carousel_media" in media else "image_versions2"
-    image = _v.text(at(media, f"{image_path}.candidates.0.url"), f"items.0.{image_path}.candidates.0.url")
+    image = v1_carousel_picture(media, "items.0.", SOURCE)
     tags = _v.list(at(media, "usertags.in"), "items.0.usertags.in")
     return PostData(
         platform=Platform.INSTAGRAM,
@@ -297,10 +290,7 @@ def parse_post(payload: dict[str, Any], *, shortcode: str | None = None) -> Post
         handle=handle,
         publish_time=published,
         metrics={
-            "comments": _v.count(media.get("comment_count"), "items.0.comment_count"),
-            "likes": _v.count(media.get("like_count"), "items.0.like_count"),
-            "view_count": _v.count(media.get("view_count"), "items.0.view_count"),
-            "play_count": _v.count(media.get("play_count"), "items.0.play_count"),
+            **v1_counts(media, "items.0.", SOURCE),
             "video_duration": _v.number(media.get("video_duration"), "items.0.video_duration"),
         },
         dimensions={
@@ -312,9 +302,7 @@ def parse_post(payload: dict[str, Any], *, shortcode: str | None = None) -> Post
             "taken_at_timestamp": epoch,
             "caption": _v.text(at(media, "caption.text"), "items.0.caption.text"),
             "user_tags": [at(tag, "user") for tag in tags] if tags is not None else None,
-            "location": _v.text(at(media, "location.name"), "items.0.location.name"),
-            "location_lat": _v.number(at(media, "location.lat"), "items.0.location.lat"),
-            "location_long": _v.number(at(media, "location.lng"), "items.0.location.lng"),
+            **v1_location(media, "items.0.", SOURCE),
         },
     )
 
@@ -369,33 +357,19 @@ def _person(user: Any) -> tuple[str, dict[str, Any]]:
     pk = _v.id(user.get("pk"), "user.pk")
     if pk is None:
         raise BadResponse("user has no pk", source=SOURCE)
-    return pk, {
-        "handle": _v.text(user.get("username"), "user.username"),
-        "full_name": _v.text(user.get("full_name"), "user.full_name"),
-        "profile_pic_url": _v.text(user.get("profile_pic_url"), "user.profile_pic_url"),
-        "is_private": _v.flag(user.get("is_private"), "user.is_private"),
-        "is_verified": _v.flag(user.get("is_verified"), "user.is_verified"),
-    }
+    return pk, person_dimensions(user, "user", SOURCE)
 
 
 def parse_followers_chunk(payload: Any, profile_id: str) -> Page:
     """A ``/gql/user/followers/chunk`` answer: each follower FOLLOWS ``profile_id``."""
     users, cursor = _chunk(payload, "followers chunk")
-    return Page(items=[
-        RelationshipData(platform=Platform.INSTAGRAM, source=SOURCE, source_profile_id=pk,
-                         target_profile_id=profile_id, source_dimensions=dimensions)
-        for pk, dimensions in map(_person, users)
-    ], next_cursor=cursor)
+    return Page(items=follower_relationships(map(_person, users), profile_id, SOURCE), next_cursor=cursor)
 
 
 def parse_following_chunk(payload: Any, profile_id: str) -> Page:
     """A ``/gql/user/following/chunk`` answer: ``profile_id`` FOLLOWS each account listed."""
     users, cursor = _chunk(payload, "following chunk")
-    return Page(items=[
-        RelationshipData(platform=Platform.INSTAGRAM, source=SOURCE, source_profile_id=profile_id,
-                         target_profile_id=pk, target_dimensions=dimensions)
-        for pk, dimensions in map(_person, users)
-    ], next_cursor=cursor)
+    return Page(items=following_relationships(map(_person, users), profile_id, SOURCE), next_cursor=cursor)
 
 
 # Client

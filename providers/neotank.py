@@ -11,9 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from providers.arraybobo import graphql_post
-from providers.errors import BadResponse, ProfileMissing, ProviderError
+from providers.errors import BadResponse, ProfileMissing
 from providers.http import Credential, ProviderHttp
+from providers.instagram_shapes import (
+    check_answered_for,
+    graphql_post,
+    next_page_cursor,
+    not_found_refusal,
+    web_business_flags,
+    web_profile_counts,
+)
 from providers.models import Page, PostData, ProfileData
 from providers.parsing import Values, at, json_object, provider_message
 from topics.models import Platform
@@ -22,13 +29,6 @@ SOURCE = "rapidapi-neotank"
 _v = Values(SOURCE)
 
 POSTS_PAGE_SIZE = 80
-
-
-def _refusal(payload: dict[str, Any], shape: str) -> ProviderError:
-    message = payload.get("message")
-    if isinstance(message, str) and "not found" in message.lower():
-        return ProfileMissing(message, source=SOURCE)
-    return BadResponse(f"answer has no {shape}" + (f": {message}" if isinstance(message, str) else ""), source=SOURCE)
 
 
 def _embedded_posts(payload: dict[str, Any]) -> list[PostData]:
@@ -49,16 +49,13 @@ def parse_profile(payload: dict[str, Any], *, handle: str | None = None) -> Prof
     """An ``/account-info`` answer; ``handle`` = what was asked for."""
     payload = _v.require_object(payload)
     if "id" not in payload and "username" not in payload:
-        raise _refusal(payload, "id or username")
+        raise not_found_refusal(payload, "id or username", SOURCE)
     profile_id = _v.id(payload.get("id"), "id")
     username = _v.text(payload.get("username"), "username")
     if profile_id is None or not username:
         raise BadResponse("profile has no id or username", source=SOURCE)
-    if handle is not None and username.lower() != handle.strip().lstrip("@").lower():
-        raise ProfileMissing(f"asked for {handle!r}, answered for {username!r}", source=SOURCE)
-    is_business = _v.flag(payload.get("is_business_account"), "is_business_account")
-    is_professional = _v.flag(payload.get("is_professional_account"), "is_professional_account")
-    known = [flag for flag in (is_business, is_professional) if flag is not None]
+    check_answered_for(profile_id, username, SOURCE, handle=handle)
+    is_business, is_professional, either = web_business_flags(payload, "", SOURCE)
     picture = _v.text(payload.get("profile_pic_url_hd"), "profile_pic_url_hd") or _v.text(
         payload.get("profile_pic_url"), "profile_pic_url")
     return ProfileData(
@@ -66,14 +63,7 @@ def parse_profile(payload: dict[str, Any], *, handle: str | None = None) -> Prof
         source=SOURCE,
         profile_id=profile_id,
         handle=username,
-        metrics={
-            "followers": _v.count(at(payload, "edge_followed_by.count"), "edge_followed_by.count"),
-            "following": _v.count(at(payload, "edge_follow.count"), "edge_follow.count"),
-            "media_count": _v.count(at(payload, "edge_owner_to_timeline_media.count"),
-                                    "edge_owner_to_timeline_media.count"),
-            "reels_media_count": _v.count(at(payload, "edge_felix_video_timeline.count"),
-                                          "edge_felix_video_timeline.count"),
-        },
+        metrics=web_profile_counts(payload, "", SOURCE),
         dimensions={
             "profile_id": profile_id,
             "handle": username,
@@ -88,7 +78,7 @@ def parse_profile(payload: dict[str, Any], *, handle: str | None = None) -> Prof
             "is_verified": _v.flag(payload.get("is_verified"), "is_verified"),
             "is_business": is_business,
             "is_professional": is_professional,
-            "is_business_or_creator": any(known) if known else None,
+            "is_business_or_creator": either,
         },
         embedded_posts=_embedded_posts(payload),
     )
@@ -99,16 +89,14 @@ def parse_posts_page(payload: dict[str, Any], *, profile_id: str | None = None) 
     payload = _v.require_object(payload)
     edges = payload.get("edges")
     if not isinstance(edges, list):
-        raise _refusal(payload, "edges")
+        raise not_found_refusal(payload, "edges", SOURCE)
     posts = [graphql_post(_node(edge), SOURCE) for edge in edges]
     if profile_id is not None:
         asked = str(profile_id).strip()
         others = {post.profile_id for post in posts if post.profile_id not in (None, asked)}
         if others:
             raise ProfileMissing(f"asked for id {asked}, answered with posts of {sorted(others)}", source=SOURCE)
-    more = _v.flag(at(payload, "page_info.has_next_page"), "page_info.has_next_page")
-    cursor = _v.text(at(payload, "page_info.end_cursor"), "page_info.end_cursor")
-    return Page(items=posts, next_cursor=cursor if more and cursor else None)
+    return Page(items=posts, next_cursor=next_page_cursor(payload, SOURCE))
 
 
 # Client

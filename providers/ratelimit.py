@@ -12,7 +12,7 @@ setup got 103 of 600 calls answered 429). So every call's entry is dated twice:
   the provider's arrival, so the entry leaves our window no earlier than the provider's.
 
 That holds with no safety margin; the price is each call's answer latency added to
-its slot's lifetime (0.6% of a 30 s window in bench/ratelimit.py). Admission covers
+its slot's lifetime (about 1% of a 30 s window in bench/ratelimit.py). Admission covers
 every limit that applies, atomically, on one clock: Redis's ``TIME`` when ``redis_url``
 is set (so the hosts' clocks never matter), the monotonic clock in process otherwise.
 
@@ -252,14 +252,15 @@ class RateLimiter:
     def from_settings(cls, settings: Settings, *, key_prefix: str = KEY_PREFIX) -> RateLimiter:
         """The legacy per-source defaults under ``source_rate_limits``, plus ``credential_rate_limits``;
         in Redis when ``redis_url`` is set, else in this process."""
+        _check_labels(settings.source_rate_limits, "source_rate_limits")
+        _check_labels(settings.credential_rate_limits, "credential_rate_limits")
         source_rates = dict(DEFAULT_SOURCE_RATES)
-        for label, spec in _known_labels(settings.source_rate_limits, "source_rate_limits").items():
+        for label, spec in settings.source_rate_limits.items():
             if spec is None:
                 source_rates.pop(label, None)
             else:
                 source_rates[label] = _parse_for(label, spec)
-        credential_rates = {label: _parse_for(label, spec) for label, spec in
-                            _known_labels(settings.credential_rate_limits, "credential_rate_limits").items()}
+        credential_rates = {label: _parse_for(label, spec) for label, spec in settings.credential_rate_limits.items()}
         store: RateStore = RedisRateStore(settings.redis_url) if settings.redis_url else MemoryRateStore()
         return cls(store, source_rates=source_rates, credential_rates=credential_rates, key_prefix=key_prefix)
 
@@ -298,13 +299,12 @@ class RateLimiter:
         await self._store.aclose()
 
 
-def _known_labels(limits: Mapping[str, str | None], setting: str) -> Mapping[str, str | None]:
+def _check_labels(limits: Mapping[str, object], setting: str) -> None:
     known = set(SOURCES) | set(DEFAULT_SOURCE_RATES)
     unknown = sorted(set(limits) - known)
     if unknown:
         raise RateLimitConfigError(
             f"{setting}: unknown source label(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    return limits
 
 
 def _parse_for(label: str, spec: str) -> Rate:

@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 
-from providers.arraybobo import v1_reel, v1_story
 from providers.errors import (
     AuthExpired,
     BadResponse,
@@ -26,7 +25,15 @@ from providers.errors import (
     QuotaExceeded,
 )
 from providers.http import Credential, ProviderHttp, retry_after_seconds
-from providers.models import Page, PostData, RelationshipData
+from providers.instagram_shapes import (
+    clips,
+    clips_cursor,
+    follower_relationships,
+    person_dimensions,
+    reel_stories,
+    v1_own_picture,
+)
+from providers.models import Page, PostData
 from providers.parsing import Values, at, json_object
 from topics.models import Platform
 
@@ -90,9 +97,7 @@ def parse_post(payload: dict[str, Any], *, shortcode: str | None = None) -> Post
     profile_id = _v.id(at(user, "id"), "items.0.user.id") or _v.id(at(user, "pk"), "items.0.user.pk")
     handle = _v.text(at(user, "username"), "items.0.user.username")
     epoch, published = _v.timestamp(item.get("taken_at"), "items.0.taken_at")
-    # A carousel item carries no picture of its own; its first child's stands for it.
-    picture = _v.text(at(item, "image_versions2.candidates.0.url"), "items.0.image_versions2") or _v.text(
-        at(item, "carousel_media.0.image_versions2.candidates.0.url"), "items.0.carousel_media.0.image_versions2")
+    picture = v1_own_picture(item, "items.0.", SOURCE)
     location = item.get("location")
     if location is not None and not isinstance(location, dict):
         raise BadResponse("location is not an object", source=SOURCE)
@@ -132,32 +137,17 @@ def parse_reels_page(payload: dict[str, Any]) -> Page:
     if items is None:
         raise BadResponse("answer has no items", source=SOURCE)
     reels = []
-    for item in items:
-        media = at(item, "media")
-        if not isinstance(media, dict):
-            raise BadResponse("reel item has no media", source=SOURCE)
-        reel = v1_reel(media, SOURCE)
+    for media, reel in clips(items, SOURCE):
         reel.metrics["video_duration"] = _v.number(media.get("video_duration"), "media.video_duration")
         reel.metrics["reshare_count"] = _v.count(media.get("reshare_count"), "media.reshare_count")
         reels.append(reel)
-    more = _v.flag(at(body, "paging_info.more_available"), "paging_info.more_available")
-    max_id = _v.id(at(body, "paging_info.max_id"), "paging_info.max_id")
-    return Page(items=reels, next_cursor=max_id if more and max_id else None)
+    return Page(items=reels, next_cursor=clips_cursor(body, SOURCE))
 
 
 def parse_stories(payload: dict[str, Any], *, profile_id: str) -> list[PostData]:
     """A ``get_stories`` answer: the profile's active stories, oldest first; none when it has no reel."""
-    reel = at(_body(payload, ProfileMissing), f"reels.{str(profile_id).strip()}")
-    if reel is None:
-        return []
-    if not isinstance(reel, dict):
-        raise BadResponse("reel is not an object", source=SOURCE)
-    handle = _v.text(at(reel, "user.username"), "reel.user.username")
     stories = []
-    for item in _v.list(reel.get("items"), "reel.items") or []:
-        if not isinstance(item, dict):
-            raise BadResponse("story item is not an object", source=SOURCE)
-        story = v1_story(item, handle, SOURCE)
+    for item, story in reel_stories(_body(payload, ProfileMissing), profile_id, SOURCE):
         location = item.get("location")
         if location is not None and not isinstance(location, dict):
             raise BadResponse("story location is not an object", source=SOURCE)
@@ -176,31 +166,19 @@ def parse_followers_page(payload: dict[str, Any], *, profile_id: str) -> Page:
     users = _v.list(body.get("users"), "users")
     if users is None:
         raise BadResponse("answer has no users", source=SOURCE)
-    target = str(profile_id).strip()
-    follows = []
+    followers = []
     for user in users:
         if not isinstance(user, dict):
             raise BadResponse("follower is not an object", source=SOURCE)
         follower = _v.id(user.get("pk_id"), "users.pk_id") or _v.id(user.get("pk"), "users.pk")
         if follower is None:
             raise BadResponse("follower has no pk", source=SOURCE)
-        follows.append(RelationshipData(
-            platform=Platform.INSTAGRAM,
-            source=SOURCE,
-            source_profile_id=follower,
-            target_profile_id=target,
-            source_dimensions={
-                "handle": _v.text(user.get("username"), "users.username"),
-                "full_name": _v.text(user.get("full_name"), "users.full_name"),
-                "profile_pic_url": _v.text(user.get("profile_pic_url"), "users.profile_pic_url"),
-                "is_private": _v.flag(user.get("is_private"), "users.is_private"),
-                "is_verified": _v.flag(user.get("is_verified"), "users.is_verified"),
-            },
-        ))
+        followers.append((follower, person_dimensions(user, "users", SOURCE)))
     # Instagram's "big_list" is its "there is more".
     more = _v.flag(body.get("big_list"), "big_list")
     next_max_id = _v.id(body.get("next_max_id"), "next_max_id")
-    return Page(items=follows, next_cursor=next_max_id if more and next_max_id else None)
+    return Page(items=follower_relationships(followers, str(profile_id).strip(), SOURCE),
+                next_cursor=next_max_id if more and next_max_id else None)
 
 
 # Client

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -14,6 +15,14 @@ class StoredPost:
     profile_id: str | None
     handle: str | None
     post_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAssetRecord:
+    asset_url: str
+    content_type: str | None
+    size: int | None
+    observed_at: datetime
 
 
 class StoredData:
@@ -31,3 +40,12 @@ class StoredData:
             shortcode,
         )
         return StoredPost(**dict(row)) if row else None
+
+    async def recent_asset(self, entity_id: str, original_url: str, since: datetime) -> StoredAssetRecord | None:
+        """The entity's asset when it was stored from this very URL at or after ``since``."""
+        row = await self._pool.fetchrow(
+            "SELECT asset_url, content_type, size, observed_at FROM asset_log "
+            "WHERE entity_id = $1 AND original_url = $2 AND observed_at >= $3",
+            entity_id, original_url, since,
+        )
+        return StoredAssetRecord(**dict(row)) if row else None

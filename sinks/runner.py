@@ -1,10 +1,13 @@
 """``beat sink``: batch consumers from Kafka into Postgres, plus the reconciler.
 
 A plain aiokafka consumer group rather than Faust agents: it fetches thousands of
-records per call (Faust caps a sink at ~11k msg/s here, environment.md). Offsets
-are committed only after the batch's transaction commits; a database outage
-blocks and retries the same batch; an undecodable record goes to the dead-letter
-topic and the rest of its batch is written.
+records per call (Faust caps a sink at ~11k msg/s here, environment.md). Records
+are gathered until ``BEAT_SINK_BATCH_SIZE`` or ``BEAT_SINK_BATCH_TIMEOUT`` after
+the first, decoded while the previous batch is being written, and written in one
+transaction (``sinks.writer``). After the commit come the dead letters (records
+that do not decode, rows Postgres refuses) and the asset requests; only then are
+the offsets committed. A database outage blocks the sink, which retries the same
+batch until Postgres answers; it never turns an outage into a dead letter.
 """
 
 from __future__ import annotations
@@ -12,56 +15,49 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from dataclasses import dataclass
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
-from pydantic import ValidationError
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from app.kafka import start_producer
 from app.settings import Settings
-from sinks import instagram
+from sinks import routing
+from sinks.pictures import mark_enqueued, produce_requests
+from sinks.producing import send_batched
 from sinks.reconciler import Reconciler
-from sinks.status import write_statuses
-from sinks.upsert import upsert
+from sinks.routing import Decoded, decode
+from sinks.writer import Written, write_batch
 from topics import names
 from topics.dead_letter import RawRecord, dead_letter
-from topics.models import ErrorInfo, Platform, PostLog, ProfileLog, RequestStatus
+from topics.models import ErrorInfo
 
 log = logging.getLogger(__name__)
 
 RETRY_DELAYS = (0.5, 1, 2, 5, 10)
+# Anything but a refused value: lost connections, a restarting server, timeouts, a failed-over replica.
+OUTAGE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# The first poll of a batch waits this long for records before the loop looks at its other work.
+IDLE_POLL = 0.1
+PARTITION_FETCH_BYTES = 256 * 1024
 
 
+class Stopped(Exception):
+    """The sink was asked to stop while it waited on an outage; the batch stays uncommitted."""
+
+
+@dataclass
 class Batch:
-    """One poll's records, decoded and sorted by destination."""
-
-    def __init__(self) -> None:
-        self.statuses: list[RequestStatus] = []
-        self.accounts: list[dict] = []
-        self.posts: list[dict] = []
-        self.poison: list[tuple[ConsumerRecord, ErrorInfo]] = []
-
-    def add(self, topic: str, record: ConsumerRecord) -> None:
-        try:
-            if topic == names.STATUS:
-                self.statuses.append(RequestStatus.model_validate_json(record.value))
-            elif topic == names.PROFILE_LOG:
-                event = ProfileLog.model_validate_json(record.value)
-                if event.kind == "profile" and event.platform is Platform.INSTAGRAM:
-                    self.accounts.append(instagram.account_row(event))
-            elif topic == names.POST_LOG:
-                event = PostLog.model_validate_json(record.value)
-                if event.kind == "post" and event.platform is Platform.INSTAGRAM:
-                    self.posts.append(instagram.post_row(event))
-        except (ValidationError, ValueError, TypeError) as exc:
-            self.poison.append((record, ErrorInfo(type=type(exc).__name__, message=str(exc)[:2000])))
+    records: list[ConsumerRecord]
+    offsets: dict[TopicPartition, int]
+    decoded: Decoded
 
 
 class SinkRunner:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.topics = {settings.topic(t): t for t in (names.STATUS, names.PROFILE_LOG, names.POST_LOG)}
+        self.topics = {settings.topic(t): t for t in routing.TOPICS}
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -70,7 +66,7 @@ class SinkRunner:
     async def run(self) -> None:
         settings = self.settings
         assert settings.kafka_url and settings.database_url
-        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=5)
+        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=5, command_timeout=60)
         producer = await start_producer(settings)
         consumer = AIOKafkaConsumer(
             *self.topics,
@@ -81,52 +77,115 @@ class SinkRunner:
             session_timeout_ms=int(settings.broker_session_timeout * 1000),
             heartbeat_interval_ms=int(settings.broker_heartbeat_interval * 1000),
             max_poll_interval_ms=300_000,
+            # A fetch takes a slice of every partition rather than a megabyte of one: a batch then holds
+            # the same stretch of time from each, as the flows produced it, so the accounts whose derived
+            # columns it recomputes are the few that stretch touched.
+            max_partition_fetch_bytes=PARTITION_FETCH_BYTES,
         )
         await consumer.start()
         reconciler = asyncio.create_task(Reconciler(settings, pool, producer).run_forever())
         log.info("sink consuming %s", ", ".join(self.topics))
+        pending: asyncio.Task | None = None
         try:
             while not self._stopping.is_set():
-                polled = await consumer.getmany(
-                    timeout_ms=int(settings.sink_batch_timeout * 1000) or 100, max_records=settings.sink_batch_size
-                )
-                if polled:
-                    await self._handle(polled, pool, producer)
-                    await self._commit(consumer, polled)
+                batch = await self._collect(consumer)
+                # Decoding (above) overlapped the previous batch's write; batches are written one after another.
+                if pending is not None and (batch is not None or pending.done()):
+                    await pending
+                    pending = None
+                if batch is not None:
+                    pending = asyncio.create_task(self._process(batch, pool, producer, consumer))
+            if pending is not None:
+                await pending
+        except Stopped:
+            log.info("sink stopped during a database outage; the batch will be read again")
         finally:
+            if pending is not None and not pending.done():
+                pending.cancel()
             reconciler.cancel()
             await consumer.stop()
             await producer.stop()
             await pool.close()
 
-    async def _handle(self, polled: dict[TopicPartition, list[ConsumerRecord]], pool: asyncpg.Pool,
-                      producer) -> None:
-        batch = Batch()
-        for tp, records in polled.items():
-            topic = self.topics[tp.topic]
-            for record in records:
-                batch.add(topic, record)
-        for record, error in batch.poison:
-            await producer.send_and_wait(self.settings.topic(names.DEAD_LETTER), dead_letter(RawRecord.from_kafka(record), error).to_bytes(),
-                                         key=record.key)
+    async def _collect(self, consumer: AIOKafkaConsumer) -> Batch | None:
+        loop = asyncio.get_running_loop()
+        size = self.settings.sink_batch_size
+        records: list[ConsumerRecord] = []
+        offsets: dict[TopicPartition, int] = {}
+        deadline: float | None = None
+        while len(records) < size and not self._stopping.is_set():
+            timeout = IDLE_POLL if deadline is None else deadline - loop.time()
+            if timeout < 0:
+                break
+            polled = await consumer.getmany(timeout_ms=int(timeout * 1000), max_records=size - len(records))
+            for tp, part in polled.items():
+                if part:
+                    records.extend(part)
+                    offsets[tp] = part[-1].offset + 1
+            if not records:
+                return None
+            if deadline is None:
+                deadline = loop.time() + self.settings.sink_batch_timeout
+        if not records:
+            return None
+        decoded = decode((self.topics[record.topic], record.value) for record in records)
+        return Batch(records, offsets, decoded)
+
+    async def _process(self, batch: Batch, pool: asyncpg.Pool, producer: AIOKafkaProducer,
+                       consumer: AIOKafkaConsumer) -> None:
+        written = await self._write(batch.decoded, pool)
+        await self._after_commit(batch, written, pool, producer)
+        await self._commit(consumer, batch.offsets)
+        if batch.decoded.poison or written.poison:
+            log.warning("batch of %d records: %d dead-lettered", len(batch.records),
+                        len(batch.decoded.poison) + len(written.poison))
+
+    async def _retry_wait(self, failures: int, what: str, exc: BaseException) -> None:
+        wait = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
+        log.warning("%s (%s: %s); retrying in %ss", what, type(exc).__name__, exc, wait)
+        try:
+            await asyncio.wait_for(self._stopping.wait(), wait)
+        except TimeoutError:
+            return
+        raise Stopped
+
+    async def _write(self, decoded: Decoded, pool: asyncpg.Pool) -> Written:
         failures = 0
         while True:
             try:
-                async with pool.acquire() as conn, conn.transaction():
-                    await write_statuses(conn, batch.statuses)
-                    await upsert(conn, instagram.ACCOUNT, batch.accounts)
-                    await upsert(conn, instagram.POST, batch.posts)
-                return
-            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError,
-                    asyncpg.CannotConnectNowError) as exc:
-                # An outage blocks the sink: the batch is retried, never dropped or committed.
-                wait = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
+                async with pool.acquire() as conn:
+                    return await write_batch(conn, decoded)
+            except OUTAGE_ERRORS as exc:
+                # An outage blocks the sink: the batch is retried, never dead-lettered or committed.
+                await self._retry_wait(failures, "database unavailable", exc)
                 failures += 1
-                log.warning("database unavailable (%s); retrying the batch in %ss", type(exc).__name__, wait)
-                await asyncio.sleep(wait)
 
-    async def _commit(self, consumer: AIOKafkaConsumer, polled: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        offsets = {tp: records[-1].offset + 1 for tp, records in polled.items() if records}
+    async def _after_commit(self, batch: Batch, written: Written, pool: asyncpg.Pool,
+                            producer: AIOKafkaProducer) -> None:
+        dead = [*batch.decoded.poison, *written.poison]
+        failures = 0
+        while True:
+            try:
+                await self._dead_letter(producer, batch.records, dead)
+                await produce_requests(producer, self.settings, written.asset_requests)
+                break
+            except KafkaError as exc:
+                await self._retry_wait(failures, "broker unavailable after a commit", exc)
+                failures += 1
+        try:
+            await mark_enqueued(pool, written.asset_requests)
+        except OUTAGE_ERRORS as exc:
+            # They are on the broker; the reconciler would produce them again under the same ids.
+            log.warning("could not mark %d asset requests enqueued: %s", len(written.asset_requests), exc)
+
+    async def _dead_letter(self, producer: AIOKafkaProducer, records: list[ConsumerRecord],
+                           dead: list[tuple[int, ErrorInfo]]) -> None:
+        await send_batched(producer, self.settings.topic(names.DEAD_LETTER), [
+            (records[origin].key, dead_letter(RawRecord.from_kafka(records[origin]), error).to_bytes())
+            for origin, error in dead
+        ])
+
+    async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         try:
             await consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as exc:

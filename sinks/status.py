@@ -16,9 +16,11 @@ _RANK_SQL = "(CASE {col} WHEN 'PENDING' THEN 0 WHEN 'PROCESSING' THEN 1 ELSE 2 E
 _STORED_RANK = _RANK_SQL.format(col="t.status")
 _NEW_RANK = _RANK_SQL.format(col="EXCLUDED.status")
 
-_INSERT_EVENT = """
-INSERT INTO scrape_request_event (request_id, status, attempt, at, source, error, result)
-VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb)
+_STATUS_COLUMNS = "request_id, status, attempt, at, source, error, result"
+
+_INSERT_EVENTS = f"""
+INSERT INTO scrape_request_event ({_STATUS_COLUMNS})
+SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::text[], $6::jsonb[], $7::jsonb[])
 ON CONFLICT (request_id, attempt, status) DO NOTHING
 """
 
@@ -26,10 +28,14 @@ _UPSERT_LOG = f"""
 INSERT INTO scrape_request_log AS t (id, flow, platform, params, status, attempt, source, error_type, error_message,
     result, priority, retry_count, account_id, created_at, expires_at, picked_at, scraped_at, status_at,
     updated_at, enqueued)
-VALUES ($1, $2, $3, $4::jsonb, $5::text, $6::int, $7, $8, $9, $10::jsonb, $11, $6::int - 1, $12,
-    COALESCE($13::timestamptz, $16::timestamptz), $14::timestamptz, $15::timestamptz,
-    CASE WHEN $5::text IN ('COMPLETE', 'FAILED', 'EXPIRED', 'DEAD_LETTERED') THEN $16::timestamptz END,
-    now(), now(), true)
+SELECT u.id, u.flow, u.platform, u.params, u.status, u.attempt, u.source, u.error_type, u.error_message, u.result,
+    u.priority, u.attempt - 1, u.account_id, COALESCE(u.created_at, u.at), u.expires_at, u.picked_at,
+    CASE WHEN u.status IN ('COMPLETE', 'FAILED', 'EXPIRED', 'DEAD_LETTERED') THEN u.at END, now(), now(), true
+FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::int[], $7::text[], $8::text[],
+            $9::text[], $10::jsonb[], $11::int[], $12::text[], $13::timestamptz[], $14::timestamptz[],
+            $15::timestamptz[], $16::timestamptz[])
+    AS u(id, flow, platform, params, status, attempt, source, error_type, error_message, result, priority,
+         account_id, created_at, expires_at, picked_at, at)
 ON CONFLICT (id) DO UPDATE SET
     status = EXCLUDED.status,
     attempt = EXCLUDED.attempt,
@@ -67,27 +73,27 @@ def latest_per_request(events: list[RequestStatus]) -> tuple[dict[str, RequestSt
     return winners, picked
 
 
+def _arrays(rows: list[tuple]) -> list[list]:
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
 async def write_statuses(conn: asyncpg.Connection, events: list[RequestStatus]) -> None:
+    """Every distinct event into ``scrape_request_event``, each request's winner into ``scrape_request_log``:
+    one statement each, however many events the batch holds."""
     if not events:
         return
-    await conn.executemany(
-        _INSERT_EVENT,
-        [
-            (e.request_id, e.status.value, e.attempt, e.at, e.source,
-             _json(e.error.model_dump() if e.error else None), _json(e.result))
-            for e in events
-        ],
-    )
+    distinct = {(e.request_id, e.attempt, e.status): e for e in reversed(events)}  # the first of duplicates
+    await conn.execute(_INSERT_EVENTS, *_arrays([
+        (e.request_id, e.status.value, e.attempt, e.at, e.source,
+         _json(e.error.model_dump() if e.error else None), _json(e.result))
+        for e in distinct.values()
+    ]))
     winners, picked = latest_per_request(events)
-    await conn.executemany(
-        _UPSERT_LOG,
-        [
-            (
-                e.request_id, e.flow, e.platform.value if e.platform else None, _json(e.params), e.status.value,
-                e.attempt, e.source, e.error.type if e.error else None, e.error.message if e.error else None,
-                _json(e.result), e.priority, e.account_id, e.created_at, e.expires_at,
-                picked.get(e.request_id), e.at,
-            )
-            for e in winners.values()
-        ],
-    )
+    await conn.execute(_UPSERT_LOG, *_arrays([
+        (
+            e.request_id, e.flow, e.platform.value if e.platform else None, _json(e.params), e.status.value,
+            e.attempt, e.source, e.error.type if e.error else None, e.error.message if e.error else None,
+            _json(e.result), e.priority, e.account_id, e.created_at, e.expires_at, picked.get(e.request_id), e.at,
+        )
+        for e in winners.values()
+    ]))

@@ -24,7 +24,12 @@ from app.embedded import EmbeddedBroker, free_port
 from app.settings import load_settings
 from providers.credentials import CredentialStore
 from providers.sandbox.config import SandboxConfig
-from providers.sandbox.seeds import SANDBOX_CREDENTIALS, sandbox_base_urls
+from providers.sandbox.seeds import (
+    SANDBOX_CREDENTIALS,
+    sandbox_base_urls,
+    sandbox_cdn_base_urls,
+    sandbox_source_rate_limits,
+)
 from providers.sandbox.server import SandboxServer
 from sinks.schema import migrate
 from tests.support import BeatProcess, EventCollector, beat_env, wait_terminal
@@ -36,9 +41,9 @@ ADMIN_URL = os.environ.get("BEAT_TEST_POSTGRES", "postgresql://postgres@127.0.0.
 STACK_SETTINGS = {
     "broker_session_timeout": "6",
     "flow_wait_scale": "0",
-    "default_flow_timeout": "10",
+    "default_flow_timeout": "30",
     "reconcile_interval": "1",
-    "reconcile_grace": "5",
+    "reconcile_grace": "120",
     "reconcile_pending_after": "2",
     "log_level": "INFO",
 }
@@ -106,14 +111,17 @@ class StackHandle:
 
 
 def stack_env(bootstrap: str, database_url: str, prefix: str, sandbox_url: str, data_dir: Path, **extra) -> dict:
-    return beat_env(
-        kafka_url=bootstrap,
-        database_url=database_url,
-        topic_prefix=prefix,
-        data_dir=str(data_dir),
-        provider_base_urls=sandbox_base_urls(sandbox_url),
-        **{**STACK_SETTINGS, **extra},
-    )
+    settings = {
+        "kafka_url": bootstrap,
+        "database_url": database_url,
+        "topic_prefix": prefix,
+        "data_dir": str(data_dir),
+        "provider_base_urls": sandbox_base_urls(sandbox_url),
+        "source_rate_limits": sandbox_source_rate_limits(),
+        "cdn_base_urls": sandbox_cdn_base_urls(sandbox_url),
+        **STACK_SETTINGS,
+    }
+    return beat_env(**{**settings, **extra})
 
 
 async def create_topics(env: dict[str, str]) -> None:

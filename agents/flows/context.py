@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from providers.crawler import AllSourcesFailed, Crawler
 from sinks.queries import StoredData
@@ -14,7 +14,9 @@ from providers.models import ActivityData, PostData, ProfileData, RelationshipDa
 from topics import names
 from topics.models import (
     ActivityLog,
+    AssetLog,
     Model,
+    Platform,
     PostLog,
     ProfileLog,
     RelationshipLog,
@@ -22,6 +24,9 @@ from topics.models import (
     deterministic_id,
     utcnow,
 )
+
+if TYPE_CHECKING:
+    from agents.flows.assets import AssetRuntime
 
 T = TypeVar("T")
 
@@ -32,6 +37,7 @@ class FlowContext:
     crawler: Crawler
     queries: StoredData | None = None
     wait_scale: float = 1.0
+    assets: AssetRuntime | None = None
     events: list[tuple[str, str, Model]] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
 
@@ -126,6 +132,25 @@ class FlowContext:
             target_dimensions=data.target_dimensions,
         )
         self.events.append((names.PROFILE_RELATIONSHIP_LOG, event.key, event))
+        return event
+
+    def emit_asset(self, *, platform: Platform, entity_type: str, entity_id: str, asset_type: str, asset_url: str,
+                   original_url: str, content_type: str, size: int) -> AssetLog:
+        key = f"{platform.value}:{entity_id}"
+        event = AssetLog(
+            event_id=self._event_id("asset", key),
+            request_id=self.request_id,
+            platform=platform,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            asset_type=asset_type,
+            asset_url=asset_url,
+            original_url=original_url,
+            content_type=content_type,
+            size=size,
+            observed_at=utcnow(),
+        )
+        self.events.append((names.ASSET_LOG, event.key, event))
         return event
 
     async def retrying(self, call: Callable[[], Awaitable[T]], *, retries: int, sleep: float) -> T:

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from agents.flows import instagram
+from agents.flows import assets, instagram
 from agents.flows import params as p
 from agents.flows.context import FlowContext
 from topics.models import Platform
@@ -106,8 +106,8 @@ FLOWS: dict[str, FlowSpec] = {
         FlowSpec("refresh_instagram_gpt_data_gender_location_lang", IG, p.GptParams, 25, pending=_ISSUE_5),
         # Other
         FlowSpec("refresh_orders_by_store", SHOP, p.OrdersParams, 5, pending=_ISSUE_5),
-        FlowSpec("asset_upload_flow", IG, p.AssetParams, 75, pending=_planned("#4")),
-        FlowSpec("asset_upload_flow_stories", IG, p.AssetParams, 15, pending=_planned("#4")),
+        FlowSpec("asset_upload_flow", IG, p.AssetParams, 75, assets.upload_asset, timeout=180),
+        FlowSpec("asset_upload_flow_stories", IG, p.AssetParams, 15, assets.upload_asset, timeout=180),
     )
 }
 

@@ -8,6 +8,7 @@ from starlette.types import ASGIApp
 from providers.sandbox.admin import AdminRoutes
 from providers.sandbox.arraybobo import ArrayBoboRoutes
 from providers.sandbox.bestsolutions import BestSolutionsRoutes
+from providers.sandbox.cdn_routes import CdnRoutes
 from providers.sandbox.config import SandboxConfig
 from providers.sandbox.graphapi import GraphApiRoutes
 from providers.sandbox.igapi import IGApiRoutes
@@ -28,5 +29,5 @@ def create_app(config: SandboxConfig) -> ASGIApp:
               BestSolutionsRoutes(instagram).mount(),
               RocketAPIRoutes(instagram).mount(),
               NeoTankRoutes(instagram).mount(),
-              IGApiRoutes(instagram).mount()]
+              IGApiRoutes(instagram).mount(), CdnRoutes().mount()]
     return Knobs(Starlette(routes=routes), state)

@@ -20,6 +20,7 @@ from providers.sandbox.instagram import (
     decode_cursor,
     encode_cursor,
 )
+from providers.sandbox.instagram_web import page_info
 from providers.sandbox.rocketapi import followers_of
 
 PREFIX = "/rapidapi-igapi"
@@ -46,7 +47,7 @@ def follower_node(account: Account) -> dict[str, Any]:
 def followers_page(owner: Account, fans: list[Account], end_cursor: str | None) -> dict[str, Any]:
     return {
         "count": owner.followers,
-        "page_info": {"has_next_page": end_cursor is not None, "end_cursor": end_cursor},
+        "page_info": page_info(end_cursor),
         "edges": [{"node": follower_node(fan)} for fan in fans],
     }
 

@@ -15,8 +15,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from providers.sandbox import cdn
-from providers.sandbox.arraybobo import timeline_node, user_info
 from providers.sandbox.instagram import (
     Account,
     InstagramWorld,
@@ -25,6 +23,8 @@ from providers.sandbox.instagram import (
     encode_cursor,
     seeded,
 )
+from providers.sandbox.instagram_v1 import user_info, v1_media
+from providers.sandbox.instagram_web import page_info, timeline_node
 from providers.sandbox.social import Comment, SocialGraph
 
 PREFIX = "/rapidapi-jotucker"
@@ -35,127 +35,8 @@ REPLIES_SHOWN = 3
 USER_NOT_FOUND = {"message": "User not found", "status": "fail"}
 MEDIA_NOT_FOUND = {"message": "Media not found or unavailable", "status": "fail"}
 
-_MEDIA_TYPE = {"image": 1, "video": 2, "carousel": 8}
-_PRODUCT_TYPE = {"image": "feed", "video": "clips", "carousel": "carousel_container"}
-
 
 # v1 media items (timelines and single posts)
-
-def v1_user(account: Account) -> dict[str, Any]:
-    return {
-        "pk": int(account.profile_id),
-        "pk_id": account.profile_id,
-        "username": account.handle,
-        "full_name": account.full_name,
-        "is_private": account.is_private,
-        "is_verified": account.is_verified,
-        "profile_pic_id": f"{int(account.profile_id) * 7 % 10**18}_{account.profile_id}",
-        "profile_pic_url": account.profile_pic_url,
-        "has_anonymous_profile_picture": False,
-        "fbid_v2": str(account.fbid),
-        "is_unpublished": False,
-        "account_badges": [],
-        "latest_reel_media": 0,
-    }
-
-
-def _candidates(media_pk: int, width: int, height: int, variant: int) -> dict[str, Any]:
-    return {"candidates": [
-        {"width": size, "height": size * height // width, "url": cdn.image(media_pk, size, size * height // width,
-                                                                           variant)}
-        for size in (1080, 750, 640, 320)
-    ]}
-
-
-def v1_media(post: Post) -> dict[str, Any]:
-    """A post as the private API's feed and media-info endpoints give it."""
-    user = v1_user(post.owner)
-    media: dict[str, Any] = {
-        "taken_at": post.taken_at,
-        "pk": post.media_pk,
-        "id": post.media_id,
-        "device_timestamp": post.taken_at * 1_000_000 + post.media_pk % 1_000_000,
-        "media_type": _MEDIA_TYPE[post.kind],
-        "code": post.shortcode,
-        "client_cache_key": f"{post.media_pk % 10**10}.2",
-        "filter_type": 0,
-        "caption_is_edited": False,
-        "like_and_view_counts_disabled": False,
-        "product_type": _PRODUCT_TYPE[post.kind],
-        "is_paid_partnership": bool(post.sponsors),
-        "comment_likes_enabled": True,
-        "comment_threading_enabled": True,
-        "has_more_comments": post.comments > 2,
-        "max_num_visible_preview_comments": 2,
-        "preview_comments": [],
-        "can_view_more_preview_comments": post.comments > 2,
-        "comment_count": post.comments,
-        "like_count": post.likes,
-        "has_liked": False,
-        "top_likers": [],
-        "photo_of_you": False,
-        "can_viewer_save": True,
-        "user": user,
-        "owner": user,
-        "original_width": post.width,
-        "original_height": post.height,
-        "organic_tracking_token": f"eyJ2ZXJzaW9uIjo1{post.media_pk % 10**12}",
-        "caption": None,
-        "accessibility_caption": post.accessibility_caption,
-    }
-    if post.caption is not None:
-        media["caption"] = {
-            "pk": str(post.media_pk + 17), "user_id": int(post.owner.profile_id), "text": post.caption, "type": 1,
-            "created_at": post.taken_at, "created_at_utc": post.taken_at, "content_type": "comment",
-            "status": "Active", "bit_flags": 0, "did_report_as_spam": False, "share_enabled": False, "user": user,
-            "is_covered": False, "media_id": post.media_pk, "private_reply_status": 0,
-        }
-    if post.kind == "carousel":
-        media["carousel_media_count"] = post.children
-        media["carousel_media"] = [
-            {"id": f"{post.media_pk + 1 + child}_{post.owner.profile_id}", "pk": post.media_pk + 1 + child,
-             "media_type": 1, "carousel_parent_id": post.media_id, "original_width": post.width,
-             "original_height": post.height,
-             "image_versions2": _candidates(post.media_pk, post.width, post.height, 10 + child)}
-            for child in range(post.children)
-        ]
-    else:
-        media["image_versions2"] = _candidates(post.media_pk, post.width, post.height, 3)
-    if post.kind == "video":
-        media.update(
-            video_versions=[
-                {"type": version, "width": width, "height": width * 16 // 9,
-                 "url": cdn.video(post.media_pk, width, width * 16 // 9), "id": str(post.media_pk % 10**15 + version)}
-                for version, width in ((101, 720), (102, 480), (103, 360))
-            ],
-            video_duration=post.video_duration,
-            has_audio=True,
-            play_count=post.video_plays,
-            ig_play_count=post.video_plays,
-            view_count=post.video_views,
-            number_of_qualities=3,
-        )
-    if post.tags:
-        media["usertags"] = {"in": [
-            {"user": v1_user(tag.account), "position": [tag.x, tag.y], "start_time_in_video_in_sec": None,
-             "duration_in_video_in_sec": None}
-            for tag in post.tags
-        ]}
-    if post.sponsors:
-        media["sponsor_tags"] = [
-            {"sponsor": v1_user(sponsor), "permission": True, "sponsor_id": sponsor.profile_id, "is_pending": False}
-            for sponsor in post.sponsors
-        ]
-    if post.location is not None:
-        location = post.location
-        media["location"] = {
-            "pk": int(location.id), "short_name": location.name, "facebook_places_id": int(location.id) * 3,
-            "external_source": "facebook_places", "name": location.name, "address": "", "city": location.city.name,
-            "has_viewer_saved": False, "lng": location.city.longitude, "lat": location.city.latitude,
-            "is_eligible_for_guides": True,
-        }
-    return media
-
 
 def medias_page(posts: list[Post], next_max_id: str | None) -> dict[str, Any]:
     return {
@@ -175,10 +56,6 @@ def media_info(post: Post) -> dict[str, Any]:
 
 # GraphQL lists
 
-def _page_info(end_cursor: str | None) -> dict[str, Any]:
-    return {"has_next_page": end_cursor is not None, "end_cursor": end_cursor}
-
-
 def graphql_person(account: Account) -> dict[str, Any]:
     return {
         "id": account.profile_id,
@@ -196,7 +73,7 @@ def people_page(edge: str, total: int, people: list[Account], end_cursor: str | 
     """``edge`` is ``edge_followed_by`` (followers) or ``edge_follow`` (following)."""
     return {"data": {"user": {edge: {
         "count": total,
-        "page_info": _page_info(end_cursor),
+        "page_info": page_info(end_cursor),
         "edges": [{"node": graphql_person(person)} for person in people],
     }}}, "status": "ok"}
 
@@ -205,7 +82,7 @@ def likers_page(post: Post, likers: list[Account], end_cursor: str | None) -> di
     return {"data": {"shortcode_media": {
         "id": str(post.media_pk),
         "shortcode": post.shortcode,
-        "edge_liked_by": {"count": post.likes, "page_info": _page_info(end_cursor),
+        "edge_liked_by": {"count": post.likes, "page_info": page_info(end_cursor),
                           "edges": [{"node": graphql_person(liker)} for liker in likers]},
     }}, "status": "ok"}
 
@@ -231,7 +108,7 @@ def comment_node(comment: Comment, replies: list[Comment]) -> dict[str, Any]:
     node = _comment_fields(comment)
     node["edge_threaded_comments"] = {
         "count": comment.replies,
-        "page_info": _page_info(encode_cursor("replies", comment.id, len(replies)) if more else None),
+        "page_info": page_info(encode_cursor("replies", comment.id, len(replies)) if more else None),
         "edges": [{"node": _comment_fields(reply)} for reply in replies],
     }
     return node
@@ -243,7 +120,7 @@ def comments_page(post: Post, comments: list[tuple[Comment, list[Comment]]], end
         "shortcode": post.shortcode,
         "edge_media_to_parent_comment": {
             "count": post.comments,
-            "page_info": _page_info(end_cursor),
+            "page_info": page_info(end_cursor),
             "edges": [{"node": comment_node(comment, replies)} for comment, replies in comments],
         },
     }}, "status": "ok"}
@@ -267,7 +144,7 @@ def hashtag_page(tag: str, total: int, posts: list[Post], end_cursor: str | None
         "edge_hashtag_to_media": {"count": total},
         "edge_hashtag_to_ranked_media": {
             "count": total,
-            "page_info": _page_info(end_cursor),
+            "page_info": page_info(end_cursor),
             "edges": [{"node": hashtag_node(post)} for post in posts],
         },
     }}, "status": "ok"}

@@ -20,7 +20,6 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from providers.sandbox import cdn
-from providers.sandbox.arraybobo import timeline_node
 from providers.sandbox.instagram import (
     Account,
     InstagramWorld,
@@ -29,7 +28,8 @@ from providers.sandbox.instagram import (
     encode_cursor,
     encode_shortcode,
 )
-from providers.sandbox.jotucker import v1_media
+from providers.sandbox.instagram_v1 import MEDIA_TYPES, PRODUCT_TYPES, v1_media
+from providers.sandbox.instagram_web import page_info, timeline_connection
 from providers.sandbox.social import SocialGraph
 from providers.sandbox.stories import Story, active_stories
 
@@ -43,8 +43,6 @@ PEOPLE_CHUNK = 200
 
 _BUSINESS = 2
 _PERSONAL = 1
-_PRODUCT_TYPE = {"image": "feed", "video": "clips", "carousel": "carousel_container"}
-_MEDIA_TYPE = {"image": 1, "video": 2, "carousel": 8}
 
 
 def iso(timestamp: int) -> str:
@@ -56,11 +54,6 @@ def refusal(status: int, detail: str, exc_type: str) -> JSONResponse:
 
 
 # /a1/user: the web profile, with the first posts and videos embedded
-
-def _timeline_edges(posts: list[Post], count: int, end_cursor: str | None) -> dict[str, Any]:
-    return {"count": count, "page_info": {"has_next_page": end_cursor is not None, "end_cursor": end_cursor},
-            "edges": [{"node": timeline_node(post)} for post in posts]}
-
 
 def gql_profile(account: Account, posts: list[Post], videos: list[Post], video_count: int) -> dict[str, Any]:
     professional = account.account_type != _PERSONAL
@@ -118,11 +111,10 @@ def gql_profile(account: Account, posts: list[Post], videos: list[Post], video_c
             "username": account.handle,
             "connected_fb_page": None,
             "pronouns": [],
-            "edge_felix_video_timeline": _timeline_edges(videos, video_count, more_videos),
-            "edge_owner_to_timeline_media": _timeline_edges(posts, account.media_count, more_posts),
-            "edge_saved_media": {"count": 0, "page_info": {"has_next_page": False, "end_cursor": None}, "edges": []},
-            "edge_media_collections": {"count": 0, "page_info": {"has_next_page": False, "end_cursor": None},
-                                       "edges": []},
+            "edge_felix_video_timeline": timeline_connection(videos, video_count, more_videos),
+            "edge_owner_to_timeline_media": timeline_connection(posts, account.media_count, more_posts),
+            "edge_saved_media": {"count": 0, "page_info": page_info(None), "edges": []},
+            "edge_media_collections": {"count": 0, "page_info": page_info(None), "edges": []},
         }},
         "toast_content_on_load": None,
         "show_view_shop": False,
@@ -207,8 +199,8 @@ def media(post: Post) -> dict[str, Any]:
         "code": post.shortcode,
         "taken_at": iso(post.taken_at),
         "taken_at_ts": post.taken_at,
-        "media_type": _MEDIA_TYPE[post.kind],
-        "product_type": _PRODUCT_TYPE[post.kind],
+        "media_type": MEDIA_TYPES[post.kind],
+        "product_type": PRODUCT_TYPES[post.kind],
         # Lama leaves a carousel's own thumbnail empty; its items carry theirs.
         "thumbnail_url": None if post.kind == "carousel" else thumbnail,
         "location": location,

@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from providers.sandbox.arraybobo import timeline_node
 from providers.sandbox.instagram import (
     PAGE_SIZE,
     Account,
@@ -25,16 +24,13 @@ from providers.sandbox.instagram import (
     encode_cursor,
     seeded,
 )
+from providers.sandbox.instagram_web import page_info, timeline_connection
 
 PREFIX = "/rapidapi-neotank"
 MAX_FIRST = 50
 
 NO_KEY = {"message": "Invalid API key. Go to https://docs.rapidapi.com/docs/keys for more info."}
 NOT_FOUND = {"message": "Page not found"}
-
-
-def _page_info(end_cursor: str | None) -> dict[str, Any]:
-    return {"has_next_page": end_cursor is not None, "end_cursor": end_cursor}
 
 
 def _cursor(owner: Account, following: int) -> str | None:
@@ -99,23 +95,16 @@ def account_info(world: InstagramWorld, account: Account) -> dict[str, Any]:
         "pronouns": [],
         "transparency_label": None,
         "transparency_product": None,
-        "edge_felix_video_timeline": {"count": videos, "page_info": _page_info(None), "edges": []},
-        "edge_owner_to_timeline_media": {
-            "count": account.media_count,
-            "page_info": _page_info(_cursor(account, len(posts)) if posts else None),
-            "edges": [{"node": timeline_node(post)} for post in posts],
-        },
-        "edge_saved_media": {"count": 0, "page_info": _page_info(None), "edges": []},
-        "edge_media_collections": {"count": 0, "page_info": _page_info(None), "edges": []},
+        "edge_felix_video_timeline": {"count": videos, "page_info": page_info(None), "edges": []},
+        "edge_owner_to_timeline_media": timeline_connection(posts, account.media_count,
+                                                            _cursor(account, len(posts)) if posts else None),
+        "edge_saved_media": {"count": 0, "page_info": page_info(None), "edges": []},
+        "edge_media_collections": {"count": 0, "page_info": page_info(None), "edges": []},
     }
 
 
 def account_medias(owner: Account, posts: list[Post], end_cursor: str | None) -> dict[str, Any]:
-    return {
-        "count": owner.media_count,
-        "page_info": _page_info(end_cursor),
-        "edges": [{"node": timeline_node(post)} for post in posts],
-    }
+    return timeline_connection(posts, owner.media_count, end_cursor)
 
 
 def _unprocessable(message: str) -> JSONResponse:

@@ -17,8 +17,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from providers.sandbox.arraybobo import reel_item, story_reel, v1_user
-from providers.sandbox.bestsolutions import feed_item
 from providers.sandbox.instagram import (
     Account,
     InstagramWorld,
@@ -27,6 +25,7 @@ from providers.sandbox.instagram import (
     encode_cursor,
     seeded,
 )
+from providers.sandbox.instagram_v1 import feed_item, reel_item, story_reel, v1_user
 from providers.sandbox.stories import active_stories
 
 PREFIX = "/rocketapi"

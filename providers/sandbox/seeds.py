@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from providers.sandbox import cdn
+from providers.sandbox.cdn_routes import PREFIX as CDN_PREFIX
 from providers.sources import SOURCES
 
 # Each in the shape its provider expects; the sandbox meters them like the real keys.
@@ -20,3 +22,16 @@ SANDBOX_CREDENTIALS: dict[str, dict[str, str]] = {
 
 def sandbox_base_urls(sandbox_url: str) -> dict[str, str]:
     return {label: f"{sandbox_url}/{label}" for label in SOURCES}
+
+
+def sandbox_cdn_base_urls(sandbox_url: str) -> dict[str, str]:
+    """``BEAT_CDN_BASE_URLS``: the sandbox serves the CDN host its URLs name."""
+    return {cdn.HOST: f"{sandbox_url}{CDN_PREFIX}"}
+
+
+def sandbox_source_rate_limits() -> dict[str, None]:
+    """``BEAT_SOURCE_RATE_LIMITS`` lifting every legacy per-source limit: they protect the real
+    providers' budgets, and the sandbox enforces only the limits its own knobs set."""
+    from providers.ratelimit import DEFAULT_SOURCE_RATES
+
+    return {label: None for label in DEFAULT_SOURCE_RATES}

@@ -1,0 +1,110 @@
+"""Which table a record feeds: by its topic, then by the event's platform and ``kind`` (contract §2).
+
+The routes are data: a (topic, platform, kind) the table does not list is a valid
+event this sink has no table for (a sentiment result, a YouTube activity) and is
+skipped, not dead-lettered. A record that does not decode, or whose values cannot
+be read into its table's columns, is poison.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from sinks import instagram, logs, pictures, shopify, youtube
+from sinks.upsert import UpsertTable
+from topics import names
+from topics.models import (
+    ActivityLog,
+    AssetLog,
+    ErrorInfo,
+    Model,
+    Platform,
+    PostLog,
+    ProfileLog,
+    RelationshipLog,
+    RequestStatus,
+)
+
+TOPIC_MODELS: dict[str, type[Model]] = {
+    names.STATUS: RequestStatus,
+    names.PROFILE_LOG: ProfileLog,
+    names.POST_LOG: PostLog,
+    names.POST_ACTIVITY_LOG: ActivityLog,
+    names.PROFILE_RELATIONSHIP_LOG: RelationshipLog,
+    names.ORDER_LOG: shopify.OrderLog,
+    names.ASSET_LOG: AssetLog,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    table: UpsertTable
+    row: Callable[[Any], dict[str, Any]]
+
+
+IG, YT, SHOPIFY = Platform.INSTAGRAM, Platform.YOUTUBE, Platform.SHOPIFY
+ANY_PLATFORM = None
+
+ROUTES: dict[tuple[str, Platform | None, str], Route] = {
+    (names.PROFILE_LOG, IG, "profile"): Route(instagram.ACCOUNT, instagram.account_row),
+    (names.PROFILE_LOG, IG, "profile_insights"): Route(instagram.PROFILE_INSIGHTS, instagram.profile_insights_row),
+    # GPT answers are keyed by handle and never create an instagram_account row (contract §5).
+    (names.PROFILE_LOG, IG, "gpt_enrichment"): Route(instagram.GPT_ENRICHMENT, instagram.gpt_row),
+    (names.PROFILE_LOG, YT, "profile"): Route(youtube.ACCOUNT, youtube.account_row),
+    (names.PROFILE_LOG, YT, "profile_insights"): Route(youtube.PROFILE_INSIGHTS, youtube.profile_insights_row),
+    (names.POST_LOG, IG, "post"): Route(instagram.POST, instagram.post_row),
+    (names.POST_LOG, IG, "story"): Route(instagram.POST, instagram.post_row),
+    (names.POST_LOG, IG, "post_insights"): Route(instagram.POST, instagram.post_row),
+    (names.POST_LOG, YT, "post"): Route(youtube.POST, youtube.post_row),
+    (names.POST_ACTIVITY_LOG, ANY_PLATFORM, "activity"): Route(logs.ACTIVITY, logs.activity_row),
+    (names.PROFILE_RELATIONSHIP_LOG, ANY_PLATFORM, "relationship"): Route(logs.RELATIONSHIP, logs.relationship_row),
+    (names.ORDER_LOG, SHOPIFY, "order"): Route(shopify.ORDER, shopify.order_row),
+    (names.ASSET_LOG, ANY_PLATFORM, "asset"): Route(pictures.ASSET_LOG, pictures.asset_log_row),
+}
+
+TOPICS = tuple(TOPIC_MODELS)
+
+
+def route_of(topic: str, platform: Platform, kind: str) -> Route | None:
+    return ROUTES.get((topic, platform, kind)) or ROUTES.get((topic, ANY_PLATFORM, kind))
+
+
+@dataclass
+class Decoded:
+    """A batch sorted by destination; every entry keeps the index of the record it came from."""
+
+    statuses: list[tuple[int, RequestStatus]] = field(default_factory=list)
+    rows: dict[UpsertTable, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
+    poison: list[tuple[int, ErrorInfo]] = field(default_factory=list)
+    skipped: int = 0
+
+
+def error_info(exc: BaseException) -> ErrorInfo:
+    return ErrorInfo(type=type(exc).__name__, message=str(exc)[:2000])
+
+
+def decode(records: Iterable[tuple[str, bytes | None]]) -> Decoded:
+    """``records`` are (topic without its prefix, value) in batch order."""
+    decoded = Decoded()
+    for origin, (topic, value) in enumerate(records):
+        try:
+            event = TOPIC_MODELS[topic].model_validate_json(value or b"")
+            if isinstance(event, RequestStatus):
+                decoded.statuses.append((origin, event))
+                continue
+            route = route_of(topic, event.platform, event.kind)  # type: ignore[attr-defined]
+            if route is None:
+                decoded.skipped += 1
+                continue
+            # Only the values an event carries: a missing one must not look like a column to clear.
+            row = {column: value for column, value in route.row(event).items() if value is not None}
+            if any(key not in row for key in route.table.key):
+                raise ValueError(f"{route.table.name}: the event has no {', '.join(route.table.key)}")
+            decoded.rows.setdefault(route.table, []).append((origin, row))
+        except (ValidationError, ValueError, TypeError, OverflowError) as exc:
+            decoded.poison.append((origin, error_info(exc)))
+    return decoded

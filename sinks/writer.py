@@ -1,0 +1,120 @@
+"""One decoded batch into Postgres, in one transaction, and what follows from it.
+
+The common case is one statement per table, the derived account columns of the
+accounts the batch changed, the upload requests for the pictures it changed, one
+commit. When Postgres refuses a value (a data or constraint error), that
+transaction is rolled back and the batch is written again with each table's rows
+split in halves under savepoints until the refused rows stand alone: they are
+returned as poison and everything else is committed. Connection failures are not
+handled here; they propagate, and the caller retries the whole batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from sinks import derived, instagram
+from sinks.pictures import changed_pictures, record_requests
+from sinks.routing import Decoded, error_info
+from sinks.status import write_statuses
+from sinks.upsert import UpsertTable, upsert
+from topics.models import ErrorInfo, ScrapeRequest
+
+log = logging.getLogger(__name__)
+
+# What a single row can cause: a value out of range or not representable, a violated constraint.
+POISON_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+
+# The statements' plans depend on the arrays' sizes: a cached generic plan (Postgres switches to one after five
+# runs of a prepared statement) guesses them and runs several times slower. JIT compiling them costs more than
+# running them: batch statements look expensive to the planner but touch a few thousand rows.
+BATCH_SETTINGS = "SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL jit = off"
+
+Write = Callable[[asyncpg.Connection, list[Any]], Awaitable[list[asyncpg.Record]]]
+
+
+@dataclass
+class Written:
+    poison: list[tuple[int, ErrorInfo]]
+    asset_requests: list[ScrapeRequest]
+
+
+@dataclass
+class _Group:
+    name: str
+    write: Write
+    items: list[tuple[int, Any]]
+
+
+async def _write_statuses(conn: asyncpg.Connection, events: list[Any]) -> list[asyncpg.Record]:
+    await write_statuses(conn, events)
+    return []
+
+
+def _table_writer(table: UpsertTable) -> Write:
+    async def write(conn: asyncpg.Connection, rows: list[Any]) -> list[asyncpg.Record]:
+        return await upsert(conn, table, rows)
+
+    return write
+
+
+def _groups(decoded: Decoded) -> list[_Group]:
+    groups = [_Group("scrape_request_log", _write_statuses, decoded.statuses)]
+    for table, rows in decoded.rows.items():
+        groups.append(_Group(table.name, _table_writer(table), rows))
+    return [group for group in groups if group.items]
+
+
+def touched_accounts(accounts: Iterable[asyncpg.Record], posts: Iterable[asyncpg.Record]) -> set[str]:
+    """Accounts whose derived columns may have moved: changed accounts, and owners of changed feed posts."""
+    touched = {row["profile_id"] for row in accounts}
+    feed = (derived.REELS, *derived.STATIC)
+    touched.update(row["profile_id"] for row in posts if row["profile_id"] and row["post_type"] in feed)
+    return touched
+
+
+async def _isolating(conn: asyncpg.Connection, group: _Group, items: Sequence[tuple[int, Any]]
+                     ) -> tuple[list[asyncpg.Record], list[tuple[int, ErrorInfo]]]:
+    try:
+        async with conn.transaction():  # a savepoint: a refused half leaves the rest of the batch intact
+            return await group.write(conn, [payload for _, payload in items]), []
+    except POISON_ERRORS as exc:
+        if len(items) == 1:
+            log.warning("%s refused a row of record %d: %s", group.name, items[0][0], exc)
+            return [], [(items[0][0], error_info(exc))]
+    middle = len(items) // 2
+    first, first_poison = await _isolating(conn, group, items[:middle])
+    second, second_poison = await _isolating(conn, group, items[middle:])
+    return first + second, first_poison + second_poison
+
+
+async def _write(conn: asyncpg.Connection, decoded: Decoded, *, isolate: bool) -> Written:
+    poison: list[tuple[int, ErrorInfo]] = []
+    returned: dict[str, list[asyncpg.Record]] = {}
+    async with conn.transaction():
+        await conn.execute(BATCH_SETTINGS)
+        for group in _groups(decoded):
+            if isolate:
+                # The halves keep arrival order, which is the order the single statement merges rows in.
+                returned[group.name], refused = await _isolating(conn, group, group.items)
+                poison += refused
+            else:
+                returned[group.name] = await group.write(conn, [payload for _, payload in group.items])
+        accounts = returned.get(instagram.ACCOUNT.name, [])
+        posts = returned.get(instagram.POST.name, [])
+        await derived.refresh_accounts(conn, touched_accounts(accounts, posts))
+        requests = await record_requests(conn, changed_pictures(accounts, posts))
+    return Written(poison, requests)
+
+
+async def write_batch(conn: asyncpg.Connection, decoded: Decoded) -> Written:
+    try:
+        return await _write(conn, decoded, isolate=False)
+    except POISON_ERRORS as exc:
+        log.warning("the batch holds a value Postgres refuses (%s: %s); isolating it", type(exc).__name__, exc)
+    return await _write(conn, decoded, isolate=True)

@@ -1,0 +1,476 @@
+"""``beat mirror``: legacy payloads per routing key, and at-least-once delivery through a RabbitMQ outage.
+
+The tests run the real mirror process against the machine's RabbitMQ. Each test
+reads from its own exclusive queue bound to the legacy routing keys and keeps
+only the event ids it produced, since other runs may share the exchanges. The
+outage goes through a TCP proxy in this process; RabbitMQ itself is never stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+import aio_pika
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from providers.sandbox.config import SandboxConfig
+from sinks.legacy_events import MIRRORED, legacy_event, legacy_time, status_event_id
+from tests.conftest import isolated
+from tests.support import ROOT, BeatProcess, beat_env, produce_requests, wait_terminal
+from topics import names
+from topics.admin import ensure_topics
+from topics.models import (
+    ActivityLog,
+    Platform,
+    PostLog,
+    ProfileLog,
+    RelationshipLog,
+    RequestStatus,
+    Status,
+    TraceLog,
+)
+
+AMQP_URL = os.environ.get("BEAT_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
+RABBIT_HOST, RABBIT_PORT = "127.0.0.1", 5672
+
+# legacy-beat.md §8, field for field.
+LEGACY_FIELDS = {
+    "scrape_request_log_events": {"event_id", "scl_id", "flow", "platform", "params", "status", "priority", "reason",
+                                  "event_timestamp", "picked_at", "expires_at", "retry_count"},
+    "profile_log_events": {"event_id", "source", "platform", "profile_id", "handle", "event_timestamp", "metrics",
+                           "dimensions"},
+    "post_log_events": {"event_id", "source", "platform", "profile_id", "handle", "shortcode", "publish_time",
+                        "event_timestamp", "metrics", "dimensions"},
+    "post_activity_log_events": {"event_id", "source", "activity_type", "platform", "actor_profile_id", "shortcode",
+                                 "publish_time", "event_timestamp", "metrics", "dimensions"},
+    "profile_relationship_log_events": {"event_id", "source", "relationship_type", "platform", "source_profile_id",
+                                        "target_profile_id", "event_timestamp", "source_metrics",
+                                        "source_dimensions", "target_metrics", "target_dimensions"},
+    "trace_log": {"id", "hostname", "serviceName", "timestamp", "timeTaken", "method", "uri", "headers",
+                  "responseStatus", "remoteAddress", "onlyRequest", "requestBody", "responseBody"},
+}
+LEGACY_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
+BASIC = "refresh_profile_basic"
+
+
+class LegacyQueue:
+    """An exclusive queue on the real RabbitMQ bound to every legacy routing key; messages by event id."""
+
+    def __init__(self) -> None:
+        self.received: dict[str, list[aio_pika.abc.AbstractIncomingMessage]] = {}
+        self._connection: aio_pika.abc.AbstractConnection | None = None
+
+    async def start(self) -> LegacyQueue:
+        self._connection = await aio_pika.connect(AMQP_URL)
+        channel = await self._connection.channel()
+        queue = await channel.declare_queue(f"beat-test-mirror-{uuid.uuid4().hex[:8]}", exclusive=True,
+                                            auto_delete=True)
+        for exchange_name, keys in (("beat.dx", set(LEGACY_FIELDS) - {"trace_log"}), ("identity.dx", {"trace_log"})):
+            exchange = await channel.declare_exchange(exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+            for key in keys:
+                await queue.bind(exchange, key)
+        await queue.consume(self._on_message, no_ack=True)
+        return self
+
+    async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        payload = json.loads(message.body)
+        self.received.setdefault(payload.get("event_id") or payload.get("id"), []).append(message)
+
+    def payload(self, event_id: str) -> dict:
+        return json.loads(self.received[event_id][0].body)
+
+    async def wait_for(self, ids, timeout: float) -> set[str]:
+        """Wait until every id has arrived; return the ids still missing at the deadline."""
+        deadline = time.monotonic() + timeout
+        while True:
+            missing = set(ids) - set(self.received)
+            if not missing or time.monotonic() > deadline:
+                return missing
+            await asyncio.sleep(0.1)
+
+    async def stop(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+
+class TcpProxy:
+    """A TCP proxy in the test's event loop. ``cut`` drops every connection and resets new ones until
+    ``restore``: to the mirror, RabbitMQ is down."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._target = (host, port)
+        self._transports: set[asyncio.Transport] = set()
+        self._cut = False
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    @property
+    def amqp_url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/"
+
+    async def start(self) -> TcpProxy:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._cut:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self._target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._transports |= {writer.transport, up_writer.transport}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.transport.abort()
+            self._transports.discard(writer.transport)
+
+    def cut(self) -> None:
+        self._cut = True
+        for transport in list(self._transports):
+            transport.abort()
+        self._transports.clear()
+
+    def restore(self) -> None:
+        self._cut = False
+
+    async def stop(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+async def _read_all(bootstrap: str, topics: list[str], idle: float = 1.0) -> tuple[list, dict[TopicPartition, int]]:
+    """Every record of some topics from the beginning, until none arrives for ``idle`` seconds, and the
+    offset after the last record of every partition (0 for an empty one)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        partitions = [TopicPartition(t, p) for t in topics for p in consumer.partitions_for_topic(t) or ()]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        records, quiet_since = [], time.monotonic()
+        while time.monotonic() - quiet_since < idle:
+            polled = await consumer.getmany(timeout_ms=300)
+            for batch in polled.values():
+                records.extend(batch)
+            if polled:
+                quiet_since = time.monotonic()
+        ends = dict.fromkeys(partitions, 0)
+        for record in records:
+            ends[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        return records, ends
+    finally:
+        await consumer.stop()
+
+
+async def _committed(bootstrap: str, group: str, partitions) -> dict[TopicPartition, int]:
+    # A consumer that never subscribes never joins the group: it only reads the group's offsets.
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        return {tp: await consumer.committed(tp) or 0 for tp in partitions}
+    finally:
+        await consumer.stop()
+
+
+async def _wait_committed(bootstrap: str, group: str, wanted: dict[TopicPartition, int], timeout: float) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        committed = await _committed(bootstrap, group, wanted)
+        if committed == wanted or time.monotonic() > deadline:
+            return committed
+        await asyncio.sleep(0.3)
+
+
+async def _wait_log(proc: BeatProcess, text: str, timeout: float, times: int = 1) -> None:
+    deadline = time.monotonic() + timeout
+    while proc.log_path.read_text(errors="replace").count(text) < times:
+        assert proc.alive(), proc.log_tail()
+        assert time.monotonic() < deadline, f"{proc.role} never logged {text!r}:\n{proc.log_tail()}"
+        await asyncio.sleep(0.2)
+
+
+# The mappers, without services.
+
+def _status(status: Status, **fields) -> RequestStatus:
+    fields = {"at": datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC), **fields}
+    return RequestStatus(request_id="r-1", status=status, flow=BASIC, platform=Platform.INSTAGRAM,
+                         params={"handle": "nasa"}, **fields)
+
+
+def test_status_event_id_is_deterministic_per_request_attempt_and_status():
+    first = legacy_event(names.STATUS, _status(Status.PROCESSING).to_bytes())
+    replay = legacy_event(names.STATUS, _status(Status.PROCESSING, at=datetime(2024, 5, 2, tzinfo=UTC)).to_bytes())
+    ids = {legacy_event(names.STATUS, e.to_bytes()).event_id for e in (
+        _status(Status.COMPLETE), _status(Status.PROCESSING, attempt=2), _status(Status.PENDING))}
+    assert first.event_id == replay.event_id == status_event_id("r-1", 1, Status.PROCESSING)
+    assert first.event_id not in ids and len(ids) == 3
+
+
+def test_pending_has_no_picked_at_and_retry_count_is_the_attempt_before():
+    pending = legacy_event(names.STATUS, _status(Status.PENDING).to_bytes()).payload
+    failed = legacy_event(names.STATUS, _status(Status.FAILED, attempt=3).to_bytes()).payload
+    assert pending["picked_at"] is None and pending["retry_count"] == 0 and pending["expires_at"] is None
+    assert failed["picked_at"] == "2024-05-01 10:00:00" and failed["retry_count"] == 2
+
+
+def test_legacy_time_is_utc_and_naive_values_are_taken_as_utc():
+    ist = timezone(timedelta(hours=5, minutes=30))
+    assert legacy_time(datetime(2024, 5, 1, 15, 30, 59, 999999, tzinfo=ist)) == "2024-05-01 10:00:59"
+    assert legacy_time(datetime(2024, 5, 1, 10, 0, 59)) == "2024-05-01 10:00:59"
+
+
+def test_raw_nested_lists_are_not_carried():
+    event = ProfileLog(event_id="e", kind="profile", request_id="r", source="lama", platform=Platform.INSTAGRAM,
+                       observed_at=datetime(2024, 5, 1, tzinfo=UTC), profile_id="1",
+                       dimensions={"handle": "nasa", "recent_posts": [{"shortcode": "x"}], "recent_videos": [],
+                                   "recent_stories": [], "recent_posts_cursor": "c1"})
+    dimensions = legacy_event(names.PROFILE_LOG, event.to_bytes()).payload["dimensions"]
+    assert dimensions == {"handle": "nasa", "recent_posts_cursor": "c1"}
+
+
+def test_post_publish_time_falls_back_to_taken_at_timestamp_and_tolerates_junk():
+    def post(**dimensions) -> dict:
+        event = PostLog(event_id="e", kind="post", request_id="r", source="lama", platform=Platform.INSTAGRAM,
+                        observed_at=datetime(2024, 5, 1, tzinfo=UTC), shortcode="C1", dimensions=dimensions)
+        return legacy_event(names.POST_LOG, event.to_bytes()).payload
+
+    assert post(taken_at_timestamp=1714557600)["publish_time"] == "2024-05-01 10:00:00"
+    assert post(taken_at_timestamp="soon")["publish_time"] is None
+    assert post()["publish_time"] is None
+
+
+def test_every_mirrored_topic_maps_to_a_legacy_routing_key():
+    assert set(MIRRORED) == {names.STATUS, names.PROFILE_LOG, names.POST_LOG, names.POST_ACTIVITY_LOG,
+                             names.PROFILE_RELATIONSHIP_LOG, names.TRACE_LOG}
+    assert names.ASSET_LOG not in MIRRORED and names.DEAD_LETTER not in MIRRORED
+
+
+def test_mirror_refuses_to_start_without_an_amqp_url():
+    result = subprocess.run([sys.executable, "-m", "app.cli", "mirror"], env=beat_env(kafka_url="127.0.0.1:1"),
+                            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2 and "BEAT_AMQP_URL is not set" in result.stderr
+
+
+# The real mirror.
+
+def _kinds(tag: str) -> list[tuple[str, str | None, object, str, dict]]:
+    """One event of every mirrored kind: (topic, key, event, routing key, the legacy payload expected)."""
+    rid = f"req-{tag}"
+    at = datetime(2024, 5, 1, 15, 31, 2, 500000, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+    observed = datetime(2024, 5, 1, 10, 5, 0, tzinfo=UTC)
+    pending = RequestStatus(request_id=rid, status=Status.PENDING, flow="refresh_profile_by_handle",
+                            platform=Platform.INSTAGRAM, params={"handle": f"h_{tag}"}, priority=3,
+                            at=datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC),
+                            expires_at=datetime(2024, 5, 1, 11, 0, 0, tzinfo=UTC))
+    complete = pending.model_copy(update={"status": Status.COMPLETE, "attempt": 2, "at": at, "source": "lama",
+                                          "result": {"posts": 1}})
+    profile = ProfileLog(event_id=f"{tag}-profile", kind="profile", request_id=rid, source="lama",
+                         platform=Platform.INSTAGRAM, observed_at=observed, profile_id=f"p_{tag}",
+                         handle=f"h_{tag}", metrics={"followers": 1200, "following": 3},
+                         dimensions={"full_name": "N", "is_verified": True})
+    insights = ProfileLog(event_id=f"{tag}-insights", kind="profile_insights", request_id=rid, source="graphapi",
+                          platform=Platform.INSTAGRAM, observed_at=observed, profile_id=f"p_{tag}",
+                          dimensions={"handle": f"h_{tag}", "audience_country": {"IN": 0.7}})
+    post = PostLog(event_id=f"{tag}-post", kind="post", request_id=rid, source="lama", platform=Platform.INSTAGRAM,
+                   observed_at=observed, profile_id=f"p_{tag}", handle=f"h_{tag}", shortcode=f"S{tag}",
+                   publish_time=datetime(2024, 4, 30, 8, 0, 0, tzinfo=UTC), metrics={"likes": 10, "engagement": 1.5},
+                   dimensions={"caption": "hi", "user_tags": ["a", "b"]})
+    story = PostLog(event_id=f"{tag}-story", kind="story", request_id=rid, source="rapidapi-arraybobo",
+                    platform=Platform.INSTAGRAM, observed_at=observed, shortcode=f"T{tag}",
+                    dimensions={"handle": f"h_{tag}", "taken_at_timestamp": 1714557600})
+    activity = ActivityLog(event_id=f"{tag}-comment", kind="activity", request_id=rid, source="rocketapi",
+                           platform=Platform.INSTAGRAM, observed_at=observed, activity_type="COMMENT",
+                           actor_profile_id=f"a_{tag}", shortcode=f"S{tag}",
+                           publish_time=datetime(2024, 5, 1, 9, 0, 0, tzinfo=UTC), metrics={"likes": 2},
+                           dimensions={"comment_id": "c1", "text": "nice"})
+    follows = RelationshipLog(event_id=f"{tag}-follows", request_id=rid, source="rapidapi-jotucker",
+                              platform=Platform.INSTAGRAM, observed_at=observed, relationship_type="FOLLOWS",
+                              source_profile_id=f"f_{tag}", target_profile_id=f"p_{tag}",
+                              source_dimensions={"handle": "fan"}, target_dimensions={"handle": f"h_{tag}"})
+    trace = TraceLog(id=f"{tag}-trace", request_id=rid, source="graphapi", method="GET", host="graph.facebook.com",
+                     path="/v19.0/17841400000", status=200, latency_ms=2999.9, credential_id="7", at=observed)
+    common = {"source": "lama", "platform": "INSTAGRAM", "event_timestamp": "2024-05-01 10:05:00"}
+    status = {"scl_id": rid, "flow": "refresh_profile_by_handle", "platform": "INSTAGRAM",
+              "params": {"handle": f"h_{tag}"}, "priority": 3, "reason": None, "expires_at": "2024-05-01 11:00:00"}
+    return [
+        (names.STATUS, rid, pending, "scrape_request_log_events", {
+            **status, "event_id": status_event_id(rid, 1, Status.PENDING), "status": "PENDING",
+            "event_timestamp": "2024-05-01 10:00:00", "picked_at": None, "retry_count": 0}),
+        (names.STATUS, rid, complete, "scrape_request_log_events", {
+            **status, "event_id": status_event_id(rid, 2, Status.COMPLETE), "status": "COMPLETE",
+            "event_timestamp": "2024-05-01 10:01:02", "picked_at": "2024-05-01 10:01:02", "retry_count": 1}),
+        (names.PROFILE_LOG, profile.key, profile, "profile_log_events", {
+            **common, "event_id": f"{tag}-profile", "profile_id": f"p_{tag}", "handle": f"h_{tag}",
+            "metrics": {"followers": 1200, "following": 3}, "dimensions": {"full_name": "N", "is_verified": True}}),
+        (names.PROFILE_LOG, insights.key, insights, "profile_log_events", {
+            **common, "source": "graphapi", "event_id": f"{tag}-insights", "profile_id": f"p_{tag}",
+            "handle": f"h_{tag}", "metrics": {},
+            "dimensions": {"handle": f"h_{tag}", "audience_country": {"IN": 0.7}}}),
+        (names.POST_LOG, post.key, post, "post_log_events", {
+            **common, "event_id": f"{tag}-post", "profile_id": f"p_{tag}", "handle": f"h_{tag}",
+            "shortcode": f"S{tag}", "publish_time": "2024-04-30 08:00:00", "metrics": {"likes": 10, "engagement": 1.5},
+            "dimensions": {"caption": "hi", "user_tags": ["a", "b"]}}),
+        (names.POST_LOG, story.key, story, "post_log_events", {
+            **common, "source": "rapidapi-arraybobo", "event_id": f"{tag}-story", "profile_id": None,
+            "handle": f"h_{tag}", "shortcode": f"T{tag}", "publish_time": "2024-05-01 10:00:00", "metrics": {},
+            "dimensions": {"handle": f"h_{tag}", "taken_at_timestamp": 1714557600}}),
+        (names.POST_ACTIVITY_LOG, activity.key, activity, "post_activity_log_events", {
+            **common, "source": "rocketapi", "event_id": f"{tag}-comment", "activity_type": "COMMENT",
+            "actor_profile_id": f"a_{tag}", "shortcode": f"S{tag}", "publish_time": "2024-05-01 09:00:00",
+            "metrics": {"likes": 2}, "dimensions": {"comment_id": "c1", "text": "nice"}}),
+        (names.PROFILE_RELATIONSHIP_LOG, follows.key, follows, "profile_relationship_log_events", {
+            **common, "source": "rapidapi-jotucker", "event_id": f"{tag}-follows", "relationship_type": "FOLLOWS",
+            "source_profile_id": f"f_{tag}", "target_profile_id": f"p_{tag}", "source_metrics": {},
+            "source_dimensions": {"handle": "fan"}, "target_metrics": {}, "target_dimensions": {"handle": f"h_{tag}"}}),
+        (names.TRACE_LOG, None, trace, "trace_log", {
+            "id": f"{tag}-trace", "serviceName": "beat", "timestamp": "2024-05-01T10:05:00+00:00", "timeTaken": 2,
+            "method": "GET", "uri": "https://graph.facebook.com/v19.0/17841400000", "headers": {},
+            "responseStatus": 200, "remoteAddress": "https://graph.facebook.com/v19.0/17841400000",
+            "onlyRequest": False, "requestBody": "", "responseBody": ""}),
+    ]
+
+
+async def test_every_event_kind_reaches_its_legacy_routing_key(broker, session_dir):
+    prefix = f"mirror{uuid.uuid4().hex[:6]}."
+    topics = [f"{prefix}{t}" for t in MIRRORED]
+    await ensure_topics(broker, {t: 2 for t in (*topics, f"{prefix}{names.DEAD_LETTER}")})
+    queue = await LegacyQueue().start()
+    env = beat_env(kafka_url=broker, topic_prefix=prefix, amqp_url=AMQP_URL, broker_session_timeout="6",
+                   data_dir=str(session_dir / prefix))
+    mirror = BeatProcess("mirror", env, session_dir / "logs" / prefix / "mirror.log").start()
+    try:
+        kinds = _kinds(uuid.uuid4().hex[:8])
+        producer = AIOKafkaProducer(bootstrap_servers=broker, acks="all")
+        await producer.start()
+        try:
+            poison = await producer.send_and_wait(f"{prefix}{names.PROFILE_LOG}", b"{not json", key=b"poison")
+            for topic, key, event, _, _ in kinds:
+                await producer.send_and_wait(f"{prefix}{topic}", event.to_bytes(), key=key.encode() if key else None)
+        finally:
+            await producer.stop()
+
+        missing = await queue.wait_for([expected["event_id" if "event_id" in expected else "id"]
+                                        for *_, expected in kinds], timeout=45)
+        assert not missing, f"never arrived: {missing}\n{mirror.log_tail()}"
+        for _, _, _, routing_key, expected in kinds:
+            event_id = expected.get("event_id") or expected["id"]
+            message = queue.received[event_id][0]
+            payload = json.loads(message.body)
+            assert message.routing_key == routing_key
+            assert message.exchange == ("identity.dx" if routing_key == "trace_log" else "beat.dx")
+            assert set(payload) == LEGACY_FIELDS[routing_key]
+            assert {k: v for k, v in payload.items() if k != "hostname"} == expected
+            for field in ("event_timestamp", "picked_at", "expires_at", "publish_time"):
+                assert payload.get(field) is None or LEGACY_TIME.match(payload[field]), (field, payload[field])
+            assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+            assert message.content_type == "application/json" and message.message_id == event_id
+        trace = queue.payload(kinds[-1][-1]["id"])
+        assert isinstance(trace["hostname"], str) and trace["hostname"] and isinstance(trace["timeTaken"], int)
+
+        # The undecodable record went to the dead-letter topic, and the events after it still arrived.
+        dead_records, _ = await _read_all(broker, [f"{prefix}{names.DEAD_LETTER}"], idle=0.5)
+        dead = [json.loads(record.value) for record in dead_records]
+        assert [(d["original_topic"], d["original_offset"], base64.b64decode(d["original_value"])) for d in dead] == [
+            (f"{prefix}{names.PROFILE_LOG}", poison.offset, b"{not json")]
+        assert dead[0]["error"]["message"].startswith("beat mirror:")
+
+        # SIGTERM: the mirror exits cleanly with every record it published committed.
+        _, produced = await _read_all(broker, topics, idle=0.5)
+        assert mirror.terminate(timeout=20) == 0, mirror.log_tail()
+        assert await _committed(broker, f"{prefix}beat-mirror", produced) == produced
+    finally:
+        mirror.kill()
+        await queue.stop()
+
+
+async def test_rabbitmq_outage_and_a_killed_mirror_lose_no_event(broker, database_url, session_dir, pool):
+    """RabbitMQ cut for longer than the mirror's batch while requests keep completing; the mirror is
+    SIGKILLed mid-outage and restarted; after reconnect every event id on Kafka arrives on RabbitMQ."""
+    batch = 50
+    proxy = await TcpProxy(RABBIT_HOST, RABBIT_PORT).start()
+    queue = await LegacyQueue().start()
+    settings = {"amqp_url": proxy.amqp_url, "sink_batch_size": str(batch)}
+    try:
+        async with isolated(broker, database_url, session_dir, SandboxConfig(), "mirror", **settings) as (
+            prefix, spawn, _
+        ):
+            topics = [f"{prefix}{t}" for t in MIRRORED]
+            group = f"{prefix}beat-mirror"
+            request_topic = f"{prefix}{names.scrape_topic(BASIC)}"
+
+            async def submit(n: int, tag: str) -> list[str]:
+                bodies = [{"params": {"handle": f"{tag}_{uuid.uuid4().hex[:8]}"}} for _ in range(n)]
+                return await produce_requests(broker, request_topic, bodies, key_field="handle")
+
+            spawn("worker", "--flows", BASIC)
+            first = spawn("mirror")
+            before = await submit(4, "before")
+            assert set((await wait_terminal(pool, before, timeout=60)).values()) == {"COMPLETE"}
+            records, ends = await _read_all(broker, topics)
+            assert not await queue.wait_for({legacy_event(_base(r.topic, prefix), r.value).event_id
+                                             for r in records}, timeout=30), first.log_tail()
+            # Everything published before the cut is committed: this is the offset the outage must not move.
+            committed = await _wait_committed(broker, group, ends, timeout=15)
+            assert committed == ends
+
+            proxy.cut()
+            cut_at = time.monotonic()
+            during = await submit(24, "during")
+            statuses = await wait_terminal(pool, during, timeout=60)
+            assert set(statuses.values()) == {"COMPLETE"} and len(statuses) == len(during), (
+                "the worker and sink must keep completing requests while RabbitMQ is down")
+            records, ends = await _read_all(broker, topics)
+            assert sum(ends.values()) - sum(committed.values()) > 4 * batch, "the outage must outlast a batch"
+            # The mirror has had every outage event within reach and retried a few times: it must
+            # still hold one unconfirmed batch and have committed nothing.
+            await _wait_log(first, "RabbitMQ did not confirm", timeout=20, times=3)
+            assert await _committed(broker, group, ends) == committed, "committed past unconfirmed messages"
+            first.kill()
+            second = spawn("mirror")
+            await _wait_log(second, "unreachable", timeout=20)
+            await asyncio.sleep(max(0.0, 12 - (time.monotonic() - cut_at)))
+            proxy.restore()
+
+            records, ends = await _read_all(broker, topics)
+            expected = {}
+            for record in records:
+                event = legacy_event(_base(record.topic, prefix), record.value)
+                expected[event.event_id] = event
+            missing = await queue.wait_for(expected, timeout=45)
+            assert not missing, f"{len(missing)} of {len(expected)} never arrived:\n{second.log_tail()}"
+            for event_id, event in expected.items():
+                bodies = {message.body for message in queue.received[event_id]}
+                assert bodies == {event.body()}, f"{event_id}: a duplicate differs from the mapped event"
+                assert {m.routing_key for m in queue.received[event_id]} == {event.routing_key}
+            assert await _wait_committed(broker, group, ends, timeout=15) == ends
+    finally:
+        await queue.stop()
+        await proxy.stop()
+
+
+def _base(topic: str, prefix: str) -> str:
+    return topic[len(prefix):]
