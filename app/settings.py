@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -63,6 +63,15 @@ class Settings(BaseSettings):
     source_priorities: dict[str, list[str]] = Field(
         default_factory=dict, description="per fetch type, the sources to try in order (legacy lists by default)")
     graph_app_token: SecretStr | None = Field(None, description="Facebook app token for debug_token")
+    ray_url: str | None = Field(None, description="RAY model endpoint for YouTube categorisation; unset = skip it")
+
+    # GPT enrichment: any OpenAI-compatible endpoint, or Azure OpenAI with openai_api_type=azure.
+    openai_base_url: str | None = Field(None, description="e.g. https://api.openai.com/v1; unset = the GPT flows fail")
+    openai_api_key: SecretStr | None = None
+    openai_model: str | None = Field(None, description="overrides the prompt file's model (an Azure deployment name)")
+    openai_api_type: Literal["openai", "azure"] = "openai"
+    openai_api_version: str = Field("2024-02-01", description="Azure only")
+    prompt_version: str = Field("v0.12", description="the prompts file agents/flows/prompts/<version>.yaml")
 
     # Assets (asset_upload_flow). Without an S3 bucket, a local directory stands in.
     s3_bucket: str | None = None
@@ -110,6 +119,13 @@ class Settings(BaseSettings):
         if not value.startswith(("postgresql://", "postgres://")):
             raise ValueError("expected a postgresql:// URL")
         return value
+
+    @field_validator("ray_url", "openai_base_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value.rstrip("/") if value else value
 
     @field_validator("provider_base_urls")
     @classmethod

@@ -46,6 +46,19 @@ PRIORITIES: dict[str, tuple[str, ...]] = {
     "fetch_hashtag_posts": ("rapidapi-jotucker", "lama"),
     "fetch_tagged_posts_by_profile_id": ("rapidapi-arraybobo",),
     "fetch_story_posts_by_profile_id": ("rapidapi-arraybobo", "rocketapi", "lama"),
+    # YouTube
+    "fetch_yt_profiles": ("ytapitoken",),
+    "fetch_yt_posts": ("ytapitoken",),
+    "fetch_yt_playlist_items": ("ytapitoken",),
+    "fetch_yt_genre_search": ("ytapitoken",),
+    "fetch_yt_activities": ("ytapitoken",),
+    "fetch_yt_subscriptions": ("ytapitoken",),
+    "fetch_yt_channel_posts": ("ytapitoken", "yt-v31", "rapidapi-yt"),
+    "fetch_yt_search": ("ytapitoken", "rapidapi-yt-search"),
+    "fetch_yt_comments": ("ytapitoken", "rapidapi-yt-search"),
+    "fetch_yt_profile_insights": ("ytapi",),
+    # Shopify
+    "fetch_orders": ("shopify",),
 }
 
 # Followers are spread by weight rather than by priority (legacy: rocketapi 0.7 / jotucker 0.3).
@@ -55,7 +68,8 @@ WEIGHTS: dict[str, dict[str, float]] = {
 
 # Sources whose credential belongs to one account: a caller acting for an account (insights,
 # stories) names its handle; without one (business_discovery lookups) any credential serves.
-PER_HANDLE_SOURCES = frozenset({"graphapi"})
+# YouTube Analytics credentials belong to a channel, Shopify's to a store.
+PER_HANDLE_SOURCES = frozenset({"graphapi", "ytapi", "shopify"})
 
 
 # (fetch type, source) pairs whose every failure falls through to the next source. Graph's

@@ -83,6 +83,7 @@ class ProviderHttp:
         headers: dict[str, str] | None = None,
         request_id: str | None = None,
         secrets_as_headers: bool = True,
+        host_vars: dict[str, str] | None = None,
     ) -> httpx.Response:
         """Send one call; return the response for any status below 500 except 429.
 
@@ -90,11 +91,15 @@ class ProviderHttp:
         RocketAPI, Shopify). A client whose provider takes its token elsewhere (Graph's
         ``access_token``, YouTube's ``key``) passes ``secrets_as_headers=False`` and puts
         it in ``params`` itself; the trace never records the query string either way.
+        ``host_vars`` fill a base URL that names its host per call (Shopify's ``https://{store}``).
 
         With a limiter, the call first waits for its slot under the source's and the
         credential's limits, and releases it once the call is over, however it ended.
         """
-        url = base_url(source, self._base_urls) + path
+        url = base_url(source, self._base_urls)
+        if host_vars:
+            url = url.format(**host_vars)
+        url += path
         all_headers = dict(headers or {})
         if credential is not None and secrets_as_headers:
             all_headers.update({str(k): str(v) for k, v in credential.secrets.items()})

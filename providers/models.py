@@ -70,3 +70,44 @@ class Page:
 
     items: list[Any]
     next_cursor: str | None
+
+
+@dataclass(slots=True)
+class YtActivityData:
+    """One entry of a channel's activity feed: ``actor_channel_id`` subscribed, uploaded or added to a playlist."""
+
+    platform: Platform
+    source: str
+    activity_id: str
+    activity_type: str  # subscription, upload, playlistItem, …
+    actor_channel_id: str
+    metrics: dict[str, float | int | None] = field(default_factory=dict)
+    dimensions: dict[str, Any] = field(default_factory=dict)
+    kind: str = "yt_activity"
+
+
+@dataclass(slots=True)
+class YtRelationshipData:
+    """``source_channel_id`` subscribes to ``target_channel_id`` (one subscriptions item)."""
+
+    platform: Platform
+    source: str
+    relationship_id: str
+    source_channel_id: str | None
+    target_channel_id: str
+    subscribed_on: datetime | None = None
+    source_dimensions: dict[str, Any] = field(default_factory=dict)
+    target_dimensions: dict[str, Any] = field(default_factory=dict)
+    kind: str = "yt_relationship"
+
+
+@dataclass(slots=True)
+class OrderData:
+    """One Shopify order with the legacy order dimensions (legacy §11.3)."""
+
+    platform: Platform
+    source: str
+    platform_order_id: str
+    store: str
+    dimensions: dict[str, Any] = field(default_factory=dict)
+    kind: str = "order"

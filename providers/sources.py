@@ -22,6 +22,19 @@ SOURCES: dict[str, SourceSpec] = {
         SourceSpec("rocketapi", "https://v1.rocketapi.io"),
         SourceSpec("rapidapi-neotank", "https://instagram130.p.rapidapi.com"),
         SourceSpec("rapidapi-igapi", "https://igdata.p.rapidapi.com"),
+        # YouTube Data API v3: ytapitoken holds API keys; ytapi holds per-channel OAuth credentials
+        # for YouTube Analytics, whose token and report hosts have labels of their own.
+        SourceSpec("ytapitoken", "https://youtube.googleapis.com"),
+        SourceSpec("ytapi", "https://youtube.googleapis.com"),
+        SourceSpec("google-oauth", "https://oauth2.googleapis.com"),
+        SourceSpec("yt-analytics", "https://youtubeanalytics.googleapis.com"),
+        SourceSpec("yt-v31", "https://youtube-v31.p.rapidapi.com"),
+        SourceSpec("rapidapi-yt", "https://youtube138.p.rapidapi.com"),
+        SourceSpec("rapidapi-yt-search", "https://youtube-v311.p.rapidapi.com"),
+        # The shorts probe asks youtube.com itself; no credential.
+        SourceSpec("youtube-web", "https://www.youtube.com"),
+        # Shopify's host is the store's own domain: ``{store}`` is filled per call.
+        SourceSpec("shopify", "https://{store}"),
     )
 }
 

@@ -22,6 +22,7 @@ from topics.models import (
     AssetLog,
     ErrorInfo,
     Model,
+    OrderLog,
     Platform,
     PostLog,
     ProfileLog,
@@ -35,7 +36,7 @@ TOPIC_MODELS: dict[str, type[Model]] = {
     names.POST_LOG: PostLog,
     names.POST_ACTIVITY_LOG: ActivityLog,
     names.PROFILE_RELATIONSHIP_LOG: RelationshipLog,
-    names.ORDER_LOG: shopify.OrderLog,
+    names.ORDER_LOG: OrderLog,
     names.ASSET_LOG: AssetLog,
 }
 

@@ -1,9 +1,4 @@
-"""Shopify orders from ``order_log`` into ``"order"`` (legacy §11.3).
-
-``OrderLog`` is the contract's envelope with the legacy order_log_events fields
-(platform_order_id, store). No flow produces it yet (refresh_orders_by_store, #5);
-when one does, the model belongs in ``topics.models`` beside the other events.
-"""
+"""Shopify orders from ``order_log`` into ``"order"`` (legacy §11.3)."""
 
 from __future__ import annotations
 
@@ -11,18 +6,7 @@ from typing import Any
 
 from sinks.upsert import Column, UpsertTable, columns
 from sinks.values import as_json, as_text
-from topics.models import LogEvent
-
-
-class OrderLog(LogEvent):
-    kind: str = "order"
-    platform_order_id: str
-    store: str | None = None
-
-    @property
-    def key(self) -> str:
-        return f"{self.platform.value}:{self.platform_order_id}"
-
+from topics.models import OrderLog
 
 ORDER_TEXTS = ("name", "status", "landing_site", "store_name")
 

@@ -23,13 +23,12 @@ from sinks import derived, instagram
 from sinks.derived import PostNumbers
 from sinks.pictures import ASSET_FLOW, STORY_ASSET_FLOW, half_md5
 from sinks.routing import decode
-from sinks.shopify import OrderLog
 from sinks.upsert import merge_rows
 from sinks.writer import Written, write_batch
 from tests.conftest import isolated
 from tests.support import EventCollector, unique
 from topics import names
-from topics.models import ActivityLog, AssetLog, Model, Platform, PostLog, ProfileLog, RelationshipLog
+from topics.models import ActivityLog, AssetLog, Model, OrderLog, Platform, PostLog, ProfileLog, RelationshipLog
 
 IG, YT = Platform.INSTAGRAM, Platform.YOUTUBE
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

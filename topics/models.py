@@ -216,6 +216,56 @@ class RelationshipLog(Model):
         return f"{self.platform.value}:{self.source_profile_id}:{self.target_profile_id}"
 
 
+class OrderLog(LogEvent):
+    """A Shopify order (legacy order_log_events fields: platform_order_id, store)."""
+
+    kind: str = "order"
+    platform_order_id: str
+    store: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform.value}:{self.platform_order_id}"
+
+
+class YtActivityLog(LogEvent):
+    """One entry of a channel's activity feed (legacy yt_activity_log_events fields); events only."""
+
+    kind: str = "yt_activity"
+    activity_id: str
+    activity_type: str
+    actor_channel_id: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform.value}:{self.activity_id}"
+
+
+class YtRelationshipLog(Model):
+    """``source_channel_id`` subscribes to ``target_channel_id`` (legacy yt_profile_relationship_log_events)."""
+
+    event_id: str
+    schema_version: int = SCHEMA_VERSION
+    kind: str = "yt_relationship"
+    request_id: str
+    source: str
+    platform: Platform
+    observed_at: datetime
+    relationship_id: str
+    relationship_type: str = "subscription"
+    source_channel_id: str | None
+    target_channel_id: str
+    subscribed_on: datetime | None = None
+    source_metrics: dict[str, float | int | None] = Field(default_factory=dict)
+    source_dimensions: dict[str, Any] = Field(default_factory=dict)
+    target_metrics: dict[str, float | int | None] = Field(default_factory=dict)
+    target_dimensions: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform.value}:{self.relationship_id}"
+
+
 class AssetLog(Model):
     """One stored asset: what it is of, where it lives, where it came from (contract §2, §5)."""
 

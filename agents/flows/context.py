@@ -10,25 +10,48 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from providers.crawler import AllSourcesFailed, Crawler
 from sinks.queries import StoredData
 from providers.errors import NoCredential, RetriableProviderError
-from providers.models import ActivityData, PostData, ProfileData, RelationshipData
+from providers.models import (
+    ActivityData,
+    OrderData,
+    PostData,
+    ProfileData,
+    RelationshipData,
+    YtActivityData,
+    YtRelationshipData,
+)
 from topics import names
 from topics.models import (
     ActivityLog,
     AssetLog,
     Model,
+    OrderLog,
     Platform,
     PostLog,
     ProfileLog,
     RelationshipLog,
     ScrapeRequest,
+    YtActivityLog,
+    YtRelationshipLog,
     deterministic_id,
     utcnow,
 )
 
 if TYPE_CHECKING:
     from agents.flows.assets import AssetRuntime
+    from agents.flows.gpt import GptRuntime
+    from providers.ray import RayClient
+    from providers.youtube_web import YouTubeWebClient
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class FlowTools:
+    """Credential-free services some flows call beside the crawler; None where not configured."""
+
+    youtube_web: YouTubeWebClient | None = None
+    ray: RayClient | None = None
+    gpt: GptRuntime | None = None
 
 
 @dataclass
@@ -38,6 +61,7 @@ class FlowContext:
     queries: StoredData | None = None
     wait_scale: float = 1.0
     assets: AssetRuntime | None = None
+    tools: FlowTools | None = None
     events: list[tuple[str, str, Model]] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
 
@@ -132,6 +156,56 @@ class FlowContext:
             target_dimensions=data.target_dimensions,
         )
         self.events.append((names.PROFILE_RELATIONSHIP_LOG, event.key, event))
+        return event
+
+    def emit_yt_activity(self, data: YtActivityData) -> YtActivityLog:
+        event = YtActivityLog(
+            event_id=self._event_id(data.kind, f"{data.platform.value}:{data.activity_id}"),
+            kind=data.kind,
+            request_id=self.request_id,
+            source=data.source,
+            platform=data.platform,
+            observed_at=utcnow(),
+            activity_id=data.activity_id,
+            activity_type=data.activity_type,
+            actor_channel_id=data.actor_channel_id,
+            metrics=data.metrics,
+            dimensions=data.dimensions,
+        )
+        self.events.append((names.YT_ACTIVITY_LOG, event.key, event))
+        return event
+
+    def emit_yt_relationship(self, data: YtRelationshipData) -> YtRelationshipLog:
+        event = YtRelationshipLog(
+            event_id=self._event_id(data.kind, f"{data.platform.value}:{data.relationship_id}"),
+            kind=data.kind,
+            request_id=self.request_id,
+            source=data.source,
+            platform=data.platform,
+            observed_at=utcnow(),
+            relationship_id=data.relationship_id,
+            source_channel_id=data.source_channel_id,
+            target_channel_id=data.target_channel_id,
+            subscribed_on=data.subscribed_on,
+            source_dimensions=data.source_dimensions,
+            target_dimensions=data.target_dimensions,
+        )
+        self.events.append((names.YT_PROFILE_RELATIONSHIP_LOG, event.key, event))
+        return event
+
+    def emit_order(self, data: OrderData) -> OrderLog:
+        event = OrderLog(
+            event_id=self._event_id(data.kind, f"{data.platform.value}:{data.platform_order_id}"),
+            kind=data.kind,
+            request_id=self.request_id,
+            source=data.source,
+            platform=data.platform,
+            observed_at=utcnow(),
+            platform_order_id=data.platform_order_id,
+            store=data.store,
+            dimensions=data.dimensions,
+        )
+        self.events.append((names.ORDER_LOG, event.key, event))
         return event
 
     def emit_asset(self, *, platform: Platform, entity_type: str, entity_id: str, asset_type: str, asset_url: str,
