@@ -19,8 +19,9 @@ import faust
 
 from agents.backpressure import FlowGate
 from agents.flows.assets import AssetRuntime
-from agents.flows.context import FlowContext
+from agents.flows.context import FlowContext, FlowTools
 from agents.flows.registry import FlowSpec, timeout_of
+from agents.flows.tools import build_tools
 from agents.requests import Rejected, decode_request
 from topics.dead_letter import RawRecord, dead_letter
 from app.faust_app import create_app
@@ -59,6 +60,7 @@ class WorkerRuntime:
         self.crawler: Crawler | None = None
         self.queries: StoredData | None = None
         self.assets: AssetRuntime | None = None
+        self.tools: FlowTools | None = None
         self._gates: dict[str, FlowGate] = {}
         self._gate_tasks: list[asyncio.Future] = []
 
@@ -66,8 +68,12 @@ class WorkerRuntime:
         assert self.settings.database_url
         self._pool = await asyncpg.create_pool(self.settings.database_url, min_size=1, max_size=10)
         self._limiter = RateLimiter.from_settings(self.settings)
+        base_urls = dict(self.settings.provider_base_urls)
+        if self.settings.ray_url:
+            # RAY is one endpoint URL (legacy RAY_URL) rather than a host with paths.
+            base_urls["ray"] = self.settings.ray_url
         self._http = ProviderHttp(
-            base_urls=self.settings.provider_base_urls,
+            base_urls=base_urls,
             timeout=self.settings.http_timeout,
             trace_sink=self._trace,
             limiter=self._limiter,
@@ -78,6 +84,7 @@ class WorkerRuntime:
         self.crawler = Crawler(CredentialStore(self._pool), policy, clients, self.settings.source_priorities)
         self.queries = StoredData(self._pool)
         self.assets = await AssetRuntime.open(self.settings)
+        self.tools = build_tools(self._http, self.settings, self._trace)
 
     async def stop(self) -> None:
         for task in self._gate_tasks:
@@ -88,6 +95,8 @@ class WorkerRuntime:
             await self._limiter.aclose()
         if self.assets is not None:
             await self.assets.aclose()
+        if self.tools is not None:
+            await self.tools.aclose()
         if self._pool is not None:
             await self._pool.close()
 
@@ -139,7 +148,7 @@ class WorkerRuntime:
         pending = [await self._status(request, Status.PROCESSING)]
         assert self.crawler is not None
         ctx = FlowContext(request=request, crawler=self.crawler, queries=self.queries,
-                          wait_scale=self.settings.flow_wait_scale, assets=self.assets)
+                          wait_scale=self.settings.flow_wait_scale, assets=self.assets, tools=self.tools)
         timeout = self.timeout_of(spec)
         error: ErrorInfo | None = None
         try:

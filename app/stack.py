@@ -25,6 +25,7 @@ from providers.sandbox.config import SandboxConfig
 from providers.sandbox.seeds import (
     SANDBOX_CREDENTIALS,
     sandbox_base_urls,
+    sandbox_service_settings,
     sandbox_cdn_base_urls,
     sandbox_source_rate_limits,
 )
@@ -119,6 +120,9 @@ class Stack:
             cdn_base_urls = {**sandbox_cdn_base_urls(sandbox_url), **settings.cdn_base_urls}
             env["BEAT_PROVIDER_BASE_URLS"] = json.dumps(base_urls)
             env["BEAT_CDN_BASE_URLS"] = json.dumps(cdn_base_urls)
+            for name, value in sandbox_service_settings(sandbox_url).items():
+                if getattr(settings, name) is None:
+                    env[f"BEAT_{name.upper()}"] = value
             if not settings.source_rate_limits:
                 env["BEAT_SOURCE_RATE_LIMITS"] = json.dumps(sandbox_source_rate_limits())
             settings = self.settings = settings.model_copy(update={"provider_base_urls": base_urls,

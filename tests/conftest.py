@@ -7,6 +7,7 @@ pages are scaled to zero and the reconciler runs every second.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from contextlib import asynccontextmanager, contextmanager
@@ -27,12 +28,13 @@ from providers.sandbox.config import SandboxConfig
 from providers.sandbox.seeds import (
     SANDBOX_CREDENTIALS,
     sandbox_base_urls,
+    sandbox_service_settings,
     sandbox_cdn_base_urls,
     sandbox_source_rate_limits,
 )
 from providers.sandbox.server import SandboxServer
 from sinks.schema import migrate
-from tests.support import BeatProcess, EventCollector, beat_env, wait_terminal
+from tests.support import BeatProcess, EventCollector, beat_env, failures, wait_terminal
 from topics import names
 from topics.admin import all_topics, ensure_topics
 
@@ -119,6 +121,7 @@ def stack_env(bootstrap: str, database_url: str, prefix: str, sandbox_url: str, 
         "provider_base_urls": sandbox_base_urls(sandbox_url),
         "source_rate_limits": sandbox_source_rate_limits(),
         "cdn_base_urls": sandbox_cdn_base_urls(sandbox_url),
+        **sandbox_service_settings(sandbox_url),
         **STACK_SETTINGS,
     }
     return beat_env(**{**settings, **extra})
@@ -213,7 +216,26 @@ async def events(stack):
     """Every event on the stack's log topics, by request id."""
     collector = EventCollector(stack.bootstrap, [stack.topic(t) for t in (
         names.PROFILE_LOG, names.POST_LOG, names.POST_ACTIVITY_LOG, names.PROFILE_RELATIONSHIP_LOG,
-        names.TRACE_LOG, names.DEAD_LETTER)])
+        names.ORDER_LOG, names.YT_ACTIVITY_LOG, names.YT_PROFILE_RELATIONSHIP_LOG, names.TRACE_LOG,
+        names.DEAD_LETTER)])
     await collector.start()
     yield collector
     await collector.stop()
+
+
+@pytest.fixture
+def run_flow(stack, pool, events):
+    """Submit one request through the facade, wait for COMPLETE; return (result, its events on ``topic``, source)."""
+    async def run(flow: str, params: dict, *, topic: str | None = None, at_least: int = 1):
+        async with httpx.AsyncClient(base_url=stack.api_url) as client:
+            response = await client.post("/requests", json={"flow": flow, "params": params})
+            assert response.status_code == 202, response.text
+        request_id = response.json()["id"]
+        statuses = await wait_terminal(pool, [request_id], timeout=120)
+        assert statuses == {request_id: "COMPLETE"}, await failures(pool, [request_id])
+        row = await pool.fetchrow("SELECT source, result FROM scrape_request_log WHERE id = $1", request_id)
+        result = json.loads(row["result"])
+        found = await events.events(request_id, stack.topic(topic), at_least=at_least) if topic else []
+        return result, found, row["source"]
+
+    return run

@@ -21,23 +21,6 @@ POST, PROFILE = names.POST_LOG, names.PROFILE_LOG
 ACTIVITY, RELATIONSHIP = names.POST_ACTIVITY_LOG, names.PROFILE_RELATIONSHIP_LOG
 
 
-@pytest.fixture
-def run_flow(stack, pool, events):
-    async def run(flow: str, params: dict, *, topic: str | None = None, at_least: int = 1):
-        async with httpx.AsyncClient(base_url=stack.api_url) as client:
-            response = await client.post("/requests", json={"flow": flow, "params": params})
-            assert response.status_code == 202, response.text
-        request_id = response.json()["id"]
-        statuses = await wait_terminal(pool, [request_id], timeout=120)
-        assert statuses == {request_id: "COMPLETE"}, await failures(pool, [request_id])
-        row = await pool.fetchrow("SELECT source, result FROM scrape_request_log WHERE id = $1", request_id)
-        result = json.loads(row["result"])
-        found = await events.events(request_id, stack.topic(topic), at_least=at_least) if topic else []
-        return result, found, row["source"]
-
-    return run
-
-
 async def _profile(run_flow, handle: str) -> dict:
     _, [profile], _ = await run_flow("refresh_profile_basic", {"handle": handle}, topic=PROFILE)
     return profile

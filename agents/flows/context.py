@@ -53,6 +53,10 @@ class FlowTools:
     ray: RayClient | None = None
     gpt: GptRuntime | None = None
 
+    async def aclose(self) -> None:
+        if self.gpt is not None:
+            await self.gpt.aclose()
+
 
 @dataclass
 class FlowContext:

@@ -21,7 +21,18 @@ SANDBOX_CREDENTIALS: dict[str, dict[str, str]] = {
 
 
 def sandbox_base_urls(sandbox_url: str) -> dict[str, str]:
-    return {label: f"{sandbox_url}/{label}" for label in SOURCES}
+    # A label whose real host varies per call (Shopify's store domain) keeps the variable as a path step.
+    return {label: f"{sandbox_url}/{label}" + ("/{store}" if "{store}" in spec.base_url else "")
+            for label, spec in SOURCES.items()}
+
+
+def sandbox_service_settings(sandbox_url: str) -> dict[str, str]:
+    """Settings pointing the RAY categoriser and the OpenAI-compatible endpoint at the sandbox."""
+    return {
+        "ray_url": f"{sandbox_url}/ray",
+        "openai_base_url": f"{sandbox_url}/openai/v1",
+        "openai_api_key": "sandbox-openai-key",
+    }
 
 
 def sandbox_cdn_base_urls(sandbox_url: str) -> dict[str, str]:
