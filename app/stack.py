@@ -24,6 +24,7 @@ from providers.sandbox.config import ENV_PREFIX as SANDBOX_ENV_PREFIX
 from providers.sandbox.config import SandboxConfig
 from providers.sandbox.seeds import (
     SANDBOX_CREDENTIALS,
+    SANDBOX_HANDLE_CREDENTIALS,
     sandbox_base_urls,
     sandbox_service_settings,
     sandbox_cdn_base_urls,
@@ -202,6 +203,8 @@ async def _seed_sandbox_credentials(database_url: str) -> None:
         store = CredentialStore(pool)
         for source, secrets in SANDBOX_CREDENTIALS.items():
             await store.add(source, secrets, idempotency_key=f"{source}:sandbox")
+        for source, handle, secrets in SANDBOX_HANDLE_CREDENTIALS:
+            await store.add(source, secrets, handle=handle, idempotency_key=f"{source}:{handle}:sandbox")
     finally:
         await pool.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.settings import Settings
 from providers import arraybobo, bestsolutions, graphapi, igapi, jotucker, lama, neotank, rocketapi
+from providers import shopify, youtube138
 from providers.http import ProviderHttp
 
 
@@ -18,4 +19,6 @@ def build_clients(http: ProviderHttp, settings: Settings) -> dict[str, object]:
         rocketapi.SOURCE: rocketapi.RocketAPIClient(http),
         neotank.SOURCE: neotank.NeoTankClient(http),
         igapi.SOURCE: igapi.IGApiClient(http),
+        shopify.SOURCE: shopify.ShopifyClient(http),
+        youtube138.SOURCE: youtube138.YouTube138Client(http),
     }

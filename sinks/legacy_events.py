@@ -26,12 +26,15 @@ from topics import names
 from topics.models import (
     ActivityLog,
     Model,
+    OrderLog,
     PostLog,
     ProfileLog,
     RelationshipLog,
     RequestStatus,
     Status,
     TraceLog,
+    YtActivityLog,
+    YtRelationshipLog,
     deterministic_id,
 )
 
@@ -173,6 +176,51 @@ def profile_relationship_log_event(event: RelationshipLog) -> LegacyEvent:
     })
 
 
+def order_log_event(event: OrderLog) -> LegacyEvent:
+    return LegacyEvent(BEAT_EXCHANGE, "order_log_events", event.event_id, {
+        "event_id": event.event_id,
+        "source": event.source,
+        "platform": event.platform.value,
+        "platform_order_id": event.platform_order_id,
+        "store": event.store or event.dimensions.get("store"),
+        "event_timestamp": legacy_time(event.observed_at),
+        "metrics": event.metrics,
+        "dimensions": _carried(event.dimensions),
+    })
+
+
+def yt_activity_log_event(event: YtActivityLog) -> LegacyEvent:
+    return LegacyEvent(BEAT_EXCHANGE, "yt_activity_log_events", event.event_id, {
+        "event_id": event.event_id,
+        "activity_id": event.activity_id,
+        "activity_type": event.activity_type,
+        "source": event.source,
+        "platform": event.platform.value,
+        "actor_channel_id": event.actor_channel_id,
+        "metrics": event.metrics,
+        "dimensions": _carried(event.dimensions),
+        "event_timestamp": legacy_time(event.observed_at),
+    })
+
+
+def yt_profile_relationship_log_event(event: YtRelationshipLog) -> LegacyEvent:
+    return LegacyEvent(BEAT_EXCHANGE, "yt_profile_relationship_log_events", event.event_id, {
+        "event_id": event.event_id,
+        "relationship_id": event.relationship_id,
+        "relationship_type": event.relationship_type,
+        "source": event.source,
+        "platform": event.platform.value,
+        "source_channel_id": event.source_channel_id,
+        "target_channel_id": event.target_channel_id,
+        "source_metrics": event.source_metrics,
+        "source_dimensions": _carried(event.source_dimensions),
+        "target_metrics": event.target_metrics,
+        "target_dimensions": _carried(event.target_dimensions),
+        "subscribed_on": legacy_time(event.subscribed_on),
+        "event_timestamp": legacy_time(event.observed_at),
+    })
+
+
 def trace_log_event(event: TraceLog, hostname: str = HOSTNAME) -> LegacyEvent:
     """The legacy trace shape without the legacy leaks: the URI stops at the path and headers stay empty."""
     uri = f"{TRACE_SCHEME}://{event.host}{event.path}"
@@ -202,8 +250,6 @@ class Mirrored:
 
 
 # Topic (unprefixed) -> model and mapper. `beat mirror` subscribes to exactly these topics.
-# Still to come, each one entry once its model exists (#5): order_log -> order_log_events,
-# yt_activity_log -> yt_activity_log_events, yt_profile_relationship_log -> yt_profile_relationship_log_events.
 # Never mirrored: asset_log (the legacy engine published no asset event, legacy-beat.md §7) and the
 # dead-letter topic.
 MIRRORED: dict[str, Mirrored] = {
@@ -212,6 +258,9 @@ MIRRORED: dict[str, Mirrored] = {
     names.POST_LOG: Mirrored(PostLog, post_log_event),
     names.POST_ACTIVITY_LOG: Mirrored(ActivityLog, post_activity_log_event),
     names.PROFILE_RELATIONSHIP_LOG: Mirrored(RelationshipLog, profile_relationship_log_event),
+    names.ORDER_LOG: Mirrored(OrderLog, order_log_event),
+    names.YT_ACTIVITY_LOG: Mirrored(YtActivityLog, yt_activity_log_event),
+    names.YT_PROFILE_RELATIONSHIP_LOG: Mirrored(YtRelationshipLog, yt_profile_relationship_log_event),
     names.TRACE_LOG: Mirrored(TraceLog, trace_log_event),
 }
 

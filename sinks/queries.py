@@ -49,3 +49,8 @@ class StoredData:
             entity_id, original_url, since,
         )
         return StoredAssetRecord(**dict(row)) if row else None
+
+    async def uploads_playlist_id(self, channel_id: str) -> str | None:
+        return await self._pool.fetchval(
+            "SELECT uploads_playlist_id FROM youtube_account WHERE channel_id = $1", channel_id
+        )

@@ -27,6 +27,7 @@ from providers.credentials import CredentialStore
 from providers.sandbox.config import SandboxConfig
 from providers.sandbox.seeds import (
     SANDBOX_CREDENTIALS,
+    SANDBOX_HANDLE_CREDENTIALS,
     sandbox_base_urls,
     sandbox_service_settings,
     sandbox_cdn_base_urls,
@@ -95,6 +96,8 @@ async def pool(database_url):
     store = CredentialStore(pool)
     for source, secrets in SANDBOX_CREDENTIALS.items():
         await store.add(source, secrets, idempotency_key=f"{source}:test")
+    for source, handle, secrets in SANDBOX_HANDLE_CREDENTIALS:
+        await store.add(source, secrets, handle=handle, idempotency_key=f"{source}:{handle}:test")
     yield pool
     await pool.close()
 

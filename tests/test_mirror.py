@@ -30,6 +30,7 @@ from topics import names
 from topics.admin import ensure_topics
 from topics.models import (
     ActivityLog,
+    OrderLog,
     Platform,
     PostLog,
     ProfileLog,
@@ -37,6 +38,8 @@ from topics.models import (
     RequestStatus,
     Status,
     TraceLog,
+    YtActivityLog,
+    YtRelationshipLog,
 )
 
 AMQP_URL = os.environ.get("BEAT_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
@@ -55,6 +58,14 @@ LEGACY_FIELDS = {
     "profile_relationship_log_events": {"event_id", "source", "relationship_type", "platform", "source_profile_id",
                                         "target_profile_id", "event_timestamp", "source_metrics",
                                         "source_dimensions", "target_metrics", "target_dimensions"},
+    "order_log_events": {"event_id", "source", "platform", "platform_order_id", "store", "event_timestamp", "metrics",
+                         "dimensions"},
+    "yt_activity_log_events": {"event_id", "activity_id", "activity_type", "source", "platform", "actor_channel_id",
+                               "metrics", "dimensions", "event_timestamp"},
+    "yt_profile_relationship_log_events": {"event_id", "relationship_id", "relationship_type", "source", "platform",
+                                           "source_channel_id", "target_channel_id", "source_metrics",
+                                           "source_dimensions", "target_metrics", "target_dimensions",
+                                           "subscribed_on", "event_timestamp"},
     "trace_log": {"id", "hostname", "serviceName", "timestamp", "timeTaken", "method", "uri", "headers",
                   "responseStatus", "remoteAddress", "onlyRequest", "requestBody", "responseBody"},
 }
@@ -263,9 +274,64 @@ def test_post_publish_time_falls_back_to_taken_at_timestamp_and_tolerates_junk()
     assert post()["publish_time"] is None
 
 
+def _order(**fields) -> OrderLog:
+    values = {"event_id": "e-order", "request_id": "r", "source": "shopify", "platform": Platform.SHOPIFY,
+              "observed_at": datetime(2024, 5, 1, 15, 30, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+              "platform_order_id": "5312345678011", "store": "kalakari.myshopify.com",
+              "dimensions": {"name": "#1042", "utm_params": '{"source": "instagram"}', "store": "kalakari.myshopify.com",
+                             "order_data": {"id": 5312345678011, "line_items": [{"vendor": "Kalakari"}]}}}
+    return OrderLog(**{**values, **fields})
+
+
+def test_order_event_carries_the_legacy_order_fields():
+    event = legacy_event(names.ORDER_LOG, _order().to_bytes())
+    assert (event.exchange, event.routing_key, event.event_id) == ("beat.dx", "order_log_events", "e-order")
+    assert event.payload == {
+        "event_id": "e-order", "source": "shopify", "platform": "SHOPIFY", "platform_order_id": "5312345678011",
+        "store": "kalakari.myshopify.com", "event_timestamp": "2024-05-01 10:00:00", "metrics": {},
+        "dimensions": {"name": "#1042", "utm_params": '{"source": "instagram"}', "store": "kalakari.myshopify.com",
+                       "order_data": {"id": 5312345678011, "line_items": [{"vendor": "Kalakari"}]}}}
+    # An event without the store field still names it, from its dimensions.
+    assert legacy_event(names.ORDER_LOG, _order(store=None).to_bytes()).payload["store"] == "kalakari.myshopify.com"
+
+
+def test_yt_activity_event_carries_the_legacy_activity_fields():
+    event = YtActivityLog(event_id="e-act", request_id="r", source="ytapi", platform=Platform.YOUTUBE,
+                          observed_at=datetime(2024, 5, 1, 10, 0, 1, tzinfo=UTC), activity_id="MTUxNjYy",
+                          activity_type="subscription", actor_channel_id="UC_actor",
+                          dimensions={"subscribed_channel_id": "UC_star", "taken_at_timestamp": 1714557600})
+    mapped = legacy_event(names.YT_ACTIVITY_LOG, event.to_bytes())
+    assert (mapped.routing_key, mapped.event_id) == ("yt_activity_log_events", "e-act")
+    assert mapped.payload == {
+        "event_id": "e-act", "activity_id": "MTUxNjYy", "activity_type": "subscription", "source": "ytapi",
+        "platform": "YOUTUBE", "actor_channel_id": "UC_actor", "metrics": {},
+        "dimensions": {"subscribed_channel_id": "UC_star", "taken_at_timestamp": 1714557600},
+        "event_timestamp": "2024-05-01 10:00:01"}
+
+
+def test_yt_relationship_event_renders_subscribed_on_in_the_legacy_format():
+    event = YtRelationshipLog(event_id="e-sub", request_id="r", source="ytapi", platform=Platform.YOUTUBE,
+                              observed_at=datetime(2024, 5, 1, 10, 0, tzinfo=UTC), relationship_id="sub-1",
+                              source_channel_id="UC_fan", target_channel_id="UC_star",
+                              subscribed_on=datetime(2021, 7, 9, 23, 45, 12, 120000,
+                                                     tzinfo=timezone(timedelta(hours=-4))),
+                              target_dimensions={"title": "Star", "recent_videos": [{"id": "v"}]})
+    mapped = legacy_event(names.YT_PROFILE_RELATIONSHIP_LOG, event.to_bytes())
+    assert (mapped.routing_key, mapped.event_id) == ("yt_profile_relationship_log_events", "e-sub")
+    assert mapped.payload == {
+        "event_id": "e-sub", "relationship_id": "sub-1", "relationship_type": "subscription", "source": "ytapi",
+        "platform": "YOUTUBE", "source_channel_id": "UC_fan", "target_channel_id": "UC_star", "source_metrics": {},
+        "source_dimensions": {}, "target_metrics": {}, "target_dimensions": {"title": "Star"},
+        "subscribed_on": "2021-07-10 03:45:12", "event_timestamp": "2024-05-01 10:00:00"}
+    unknown = event.model_copy(update={"subscribed_on": None, "source_channel_id": None})
+    payload = legacy_event(names.YT_PROFILE_RELATIONSHIP_LOG, unknown.to_bytes()).payload
+    assert payload["subscribed_on"] is None and payload["source_channel_id"] is None
+
+
 def test_every_mirrored_topic_maps_to_a_legacy_routing_key():
     assert set(MIRRORED) == {names.STATUS, names.PROFILE_LOG, names.POST_LOG, names.POST_ACTIVITY_LOG,
-                             names.PROFILE_RELATIONSHIP_LOG, names.TRACE_LOG}
+                             names.PROFILE_RELATIONSHIP_LOG, names.ORDER_LOG, names.YT_ACTIVITY_LOG,
+                             names.YT_PROFILE_RELATIONSHIP_LOG, names.TRACE_LOG}
     assert names.ASSET_LOG not in MIRRORED and names.DEAD_LETTER not in MIRRORED
 
 
@@ -311,6 +377,17 @@ def _kinds(tag: str) -> list[tuple[str, str | None, object, str, dict]]:
                               platform=Platform.INSTAGRAM, observed_at=observed, relationship_type="FOLLOWS",
                               source_profile_id=f"f_{tag}", target_profile_id=f"p_{tag}",
                               source_dimensions={"handle": "fan"}, target_dimensions={"handle": f"h_{tag}"})
+    order = OrderLog(event_id=f"{tag}-order", request_id=rid, source="shopify", platform=Platform.SHOPIFY,
+                     observed_at=observed, platform_order_id=f"o_{tag}", store=f"s-{tag}.myshopify.com",
+                     dimensions={"name": "#1001", "utm_params": '{"source": "ig"}', "order_data": {"id": 1}})
+    yt_activity = YtActivityLog(event_id=f"{tag}-ytact", request_id=rid, source="ytapi", platform=Platform.YOUTUBE,
+                                observed_at=observed, activity_id=f"act_{tag}", activity_type="upload",
+                                actor_channel_id=f"UC_{tag}", dimensions={"shortcode": f"v_{tag}"})
+    subscription = YtRelationshipLog(event_id=f"{tag}-ytsub", request_id=rid, source="ytapi",
+                                     platform=Platform.YOUTUBE, observed_at=observed, relationship_id=f"sub_{tag}",
+                                     source_channel_id=f"UC_fan_{tag}", target_channel_id=f"UC_{tag}",
+                                     subscribed_on=datetime(2023, 2, 3, 4, 5, 6, tzinfo=UTC),
+                                     target_dimensions={"title": "T"})
     trace = TraceLog(id=f"{tag}-trace", request_id=rid, source="graphapi", method="GET", host="graph.facebook.com",
                      path="/v19.0/17841400000", status=200, latency_ms=2999.9, credential_id="7", at=observed)
     common = {"source": "lama", "platform": "INSTAGRAM", "event_timestamp": "2024-05-01 10:05:00"}
@@ -346,6 +423,19 @@ def _kinds(tag: str) -> list[tuple[str, str | None, object, str, dict]]:
             **common, "source": "rapidapi-jotucker", "event_id": f"{tag}-follows", "relationship_type": "FOLLOWS",
             "source_profile_id": f"f_{tag}", "target_profile_id": f"p_{tag}", "source_metrics": {},
             "source_dimensions": {"handle": "fan"}, "target_metrics": {}, "target_dimensions": {"handle": f"h_{tag}"}}),
+        (names.ORDER_LOG, order.key, order, "order_log_events", {
+            **common, "source": "shopify", "platform": "SHOPIFY", "event_id": f"{tag}-order",
+            "platform_order_id": f"o_{tag}", "store": f"s-{tag}.myshopify.com", "metrics": {},
+            "dimensions": {"name": "#1001", "utm_params": '{"source": "ig"}', "order_data": {"id": 1}}}),
+        (names.YT_ACTIVITY_LOG, yt_activity.key, yt_activity, "yt_activity_log_events", {
+            **common, "source": "ytapi", "platform": "YOUTUBE", "event_id": f"{tag}-ytact",
+            "activity_id": f"act_{tag}", "activity_type": "upload", "actor_channel_id": f"UC_{tag}", "metrics": {},
+            "dimensions": {"shortcode": f"v_{tag}"}}),
+        (names.YT_PROFILE_RELATIONSHIP_LOG, subscription.key, subscription, "yt_profile_relationship_log_events", {
+            **common, "source": "ytapi", "platform": "YOUTUBE", "event_id": f"{tag}-ytsub",
+            "relationship_id": f"sub_{tag}", "relationship_type": "subscription", "source_channel_id": f"UC_fan_{tag}",
+            "target_channel_id": f"UC_{tag}", "source_metrics": {}, "source_dimensions": {}, "target_metrics": {},
+            "target_dimensions": {"title": "T"}, "subscribed_on": "2023-02-03 04:05:06"}),
         (names.TRACE_LOG, None, trace, "trace_log", {
             "id": f"{tag}-trace", "serviceName": "beat", "timestamp": "2024-05-01T10:05:00+00:00", "timeTaken": 2,
             "method": "GET", "uri": "https://graph.facebook.com/v19.0/17841400000", "headers": {},
@@ -384,7 +474,7 @@ async def test_every_event_kind_reaches_its_legacy_routing_key(broker, session_d
             assert message.exchange == ("identity.dx" if routing_key == "trace_log" else "beat.dx")
             assert set(payload) == LEGACY_FIELDS[routing_key]
             assert {k: v for k, v in payload.items() if k != "hostname"} == expected
-            for field in ("event_timestamp", "picked_at", "expires_at", "publish_time"):
+            for field in ("event_timestamp", "picked_at", "expires_at", "publish_time", "subscribed_on"):
                 assert payload.get(field) is None or LEGACY_TIME.match(payload[field]), (field, payload[field])
             assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
             assert message.content_type == "application/json" and message.message_id == event_id

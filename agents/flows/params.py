@@ -6,9 +6,12 @@ but here the request is dead-lettered with the validation message instead.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from providers.shopify import is_shop_domain
 
 
 class Params(BaseModel):
@@ -115,8 +118,14 @@ class YtPlaylistParams(Params):
 
 
 class DateFilter(Params):
-    start_date: str | None = None
-    end_date: str | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DateFilter:
+        if self.start_date and self.end_date and self.end_date < self.start_date:
+            raise ValueError("end_date is before start_date")
+        return self
 
 
 class YtChannelPostsParams(Params):
@@ -133,10 +142,16 @@ class YtGenreParams(Params):
 class YtSearchParams(Params):
     job_id: str
     keywords: list[str] = Field(min_length=1)
-    start_date: str
-    end_date: str
+    start_date: date
+    end_date: date
     categorization: bool = True
-    frequency: int | None = None
+    frequency: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> YtSearchParams:
+        if self.end_date < self.start_date:
+            raise ValueError("end_date is before start_date")
+        return self
 
 
 class YtPostTypeParams(Params):
@@ -178,11 +193,19 @@ class GptAudienceAgeGenderParams(Params):
 
 
 class OrdersParams(Params):
-    store: str
+    store: str = Field(description="the shop's domain, e.g. my-store.myshopify.com")
     limit: int = Field(250, ge=1, le=250)
     updated_at_min: str | None = None
     created_at_min: str | None = None
     created_at_max: str | None = None
+
+    @model_validator(mode="after")
+    def _bare_shop_domain(self) -> "OrdersParams":
+        # The store becomes the host the store's token is sent to: nothing in it may point elsewhere.
+        if not is_shop_domain(self.store):
+            raise ValueError("store must be a bare shop domain such as my-store.myshopify.com: letters, digits, "
+                             "dots and hyphens, without a scheme, path, port or userinfo")
+        return self
 
 
 class AssetParams(Params):

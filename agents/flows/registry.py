@@ -13,8 +13,10 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from agents.flows import assets, instagram
+from agents.flows import assets, instagram, youtube
 from agents.flows import params as p
+from agents.flows import shopify
+from agents.flows import gpt
 from agents.flows.context import FlowContext
 from topics.models import Platform
 
@@ -69,17 +71,21 @@ FLOWS: dict[str, FlowSpec] = {
         FlowSpec("fetch_post_comments", IG, p.PostCommentsParams, 5, instagram.fetch_post_comments, timeout=300),
         FlowSpec("fetch_hashtag_posts", IG, p.HashtagPostsParams, 5, instagram.fetch_hashtag_posts, timeout=900),
         # YouTube
-        FlowSpec("refresh_yt_profiles", YT, p.YtProfilesParams, 50, pending=_ISSUE_5),
-        FlowSpec("refresh_yt_posts", YT, p.YtPostsParams, 5, pending=_ISSUE_5),
-        FlowSpec("refresh_yt_profile_insights", YT, p.ChannelIdParams, 5, pending=_ISSUE_5),
-        FlowSpec("refresh_yt_posts_by_playlist_id", YT, p.YtPlaylistParams, 5, pending=_ISSUE_5),
-        FlowSpec("refresh_yt_posts_by_channel_id", YT, p.YtChannelPostsParams, 25, pending=_ISSUE_5),
-        FlowSpec("refresh_yt_posts_by_genre", YT, p.YtGenreParams, 5, pending=_ISSUE_5),
-        FlowSpec("refresh_yt_posts_by_search", YT, p.YtSearchParams, 5, pending=_ISSUE_5),
-        FlowSpec("refresh_yt_post_type", YT, p.YtPostTypeParams, 5, pending=_ISSUE_5),
-        FlowSpec("fetch_yt_post_comments", YT, p.PostCommentsParams, 5, pending=_ISSUE_5),
-        FlowSpec("refresh_yt_activities", YT, p.YtActivitiesParams, 5, pending=_ISSUE_5),
-        FlowSpec("refresh_yt_profile_relationship", YT, p.YtRelationshipParams, 5, pending=_ISSUE_5),
+        FlowSpec("refresh_yt_profiles", YT, p.YtProfilesParams, 50, youtube.refresh_yt_profiles),
+        FlowSpec("refresh_yt_posts", YT, p.YtPostsParams, 5, youtube.refresh_yt_posts),
+        FlowSpec("refresh_yt_profile_insights", YT, p.ChannelIdParams, 5, youtube.refresh_yt_profile_insights),
+        FlowSpec("refresh_yt_posts_by_playlist_id", YT, p.YtPlaylistParams, 5,
+                 youtube.refresh_yt_posts_by_playlist_id, timeout=900),
+        FlowSpec("refresh_yt_posts_by_channel_id", YT, p.YtChannelPostsParams, 25,
+                 youtube.refresh_yt_posts_by_channel_id, timeout=900),
+        FlowSpec("refresh_yt_posts_by_genre", YT, p.YtGenreParams, 5, youtube.refresh_yt_posts_by_genre),
+        FlowSpec("refresh_yt_posts_by_search", YT, p.YtSearchParams, 5, youtube.refresh_yt_posts_by_search,
+                 timeout=3600),
+        FlowSpec("refresh_yt_post_type", YT, p.YtPostTypeParams, 5, youtube.refresh_yt_post_type),
+        FlowSpec("fetch_yt_post_comments", YT, p.PostCommentsParams, 5, youtube.fetch_yt_post_comments, timeout=300),
+        FlowSpec("refresh_yt_activities", YT, p.YtActivitiesParams, 5, youtube.refresh_yt_activities, timeout=300),
+        FlowSpec("refresh_yt_profile_relationship", YT, p.YtRelationshipParams, 5,
+                 youtube.refresh_yt_profile_relationship, timeout=900),
         # YouTube CSV exports
         *(
             FlowSpec(name, YT, p.CsvParams, 5, pending=_CSV_UNSCHEDULED)
@@ -98,14 +104,21 @@ FLOWS: dict[str, FlowSpec] = {
             )
         ),
         # GPT enrichment
-        FlowSpec("refresh_instagram_gpt_data_base_gender", IG, p.GptParams, 15, pending=_ISSUE_5),
-        FlowSpec("refresh_instagram_gpt_data_base_location", IG, p.GptParams, 15, pending=_ISSUE_5),
-        FlowSpec("refresh_instagram_gpt_data_base_categ_lang_topics", IG, p.GptParams, 15, pending=_ISSUE_5),
-        FlowSpec("refresh_instagram_gpt_data_audience_age_gender", IG, p.GptAudienceAgeGenderParams, 15, pending=_ISSUE_5),
-        FlowSpec("refresh_instagram_gpt_data_audience_cities", IG, p.GptParams, 15, pending=_ISSUE_5),
-        FlowSpec("refresh_instagram_gpt_data_gender_location_lang", IG, p.GptParams, 25, pending=_ISSUE_5),
+        FlowSpec("refresh_instagram_gpt_data_base_gender", IG, p.GptParams, 15,
+                 gpt.refresh_instagram_gpt_data_base_gender, timeout=300),
+        FlowSpec("refresh_instagram_gpt_data_base_location", IG, p.GptParams, 15,
+                 gpt.refresh_instagram_gpt_data_base_location, timeout=300),
+        FlowSpec("refresh_instagram_gpt_data_base_categ_lang_topics", IG, p.GptParams, 15,
+                 gpt.refresh_instagram_gpt_data_base_categ_lang_topics, timeout=300),
+        FlowSpec("refresh_instagram_gpt_data_audience_age_gender", IG, p.GptAudienceAgeGenderParams, 15,
+                 gpt.refresh_instagram_gpt_data_audience_age_gender, timeout=300),
+        FlowSpec("refresh_instagram_gpt_data_audience_cities", IG, p.GptParams, 15,
+                 gpt.refresh_instagram_gpt_data_audience_cities, timeout=300),
+        FlowSpec("refresh_instagram_gpt_data_gender_location_lang", IG, p.GptParams, 25,
+                 gpt.refresh_instagram_gpt_data_gender_location_lang, timeout=300),
         # Other
-        FlowSpec("refresh_orders_by_store", SHOP, p.OrdersParams, 5, pending=_ISSUE_5),
+        FlowSpec("refresh_orders_by_store", SHOP, p.OrdersParams, 5, shopify.refresh_orders_by_store,
+                 timeout=600),
         FlowSpec("asset_upload_flow", IG, p.AssetParams, 75, assets.upload_asset, timeout=180),
         FlowSpec("asset_upload_flow_stories", IG, p.AssetParams, 15, assets.upload_asset, timeout=180),
     )

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from agents.flows.context import FlowTools
+from agents.flows.gpt import GptRuntime
 from app.settings import Settings
+from providers import ray
 from providers.http import ProviderHttp, TraceSink
+from providers.youtube_web import YouTubeWebClient
 
 
 def build_tools(http: ProviderHttp, settings: Settings, trace_sink: TraceSink | None = None) -> FlowTools:
-    return FlowTools()
+    return FlowTools(
+        youtube_web=YouTubeWebClient(http),
+        # The worker maps BEAT_RAY_URL to the ``ray`` label; without it categorisation is skipped.
+        ray=ray.RayClient(http, retry_wait=ray.RETRY_WAIT * settings.flow_wait_scale) if settings.ray_url else None,
+        gpt=GptRuntime.from_settings(settings, trace_sink),
+    )

@@ -17,17 +17,26 @@ from providers.sandbox.jotucker import JoTuckerRoutes
 from providers.sandbox.knobs import Knobs
 from providers.sandbox.lama import LamaRoutes
 from providers.sandbox.neotank import NeoTankRoutes
+from providers.sandbox.openai import OpenAIRoutes
+from providers.sandbox.ray import RayRoutes
 from providers.sandbox.rocketapi import RocketAPIRoutes
+from providers.sandbox.shopify import ShopifyRoutes
 from providers.sandbox.state import SandboxState
+from providers.sandbox.youtube import YouTubeWorld
+from providers.sandbox.youtube138 import YouTube138Routes
+from providers.sandbox.youtube_web import YouTubeWebRoutes
 
 
 def create_app(config: SandboxConfig) -> ASGIApp:
     state = SandboxState(config)
     instagram = InstagramWorld()
+    youtube = YouTubeWorld()
     routes = [*AdminRoutes(state).routes(), ArrayBoboRoutes(instagram).mount(), GraphApiRoutes(instagram).mount(),
               JoTuckerRoutes(instagram).mount(), LamaRoutes(instagram).mount(),
               BestSolutionsRoutes(instagram).mount(),
               RocketAPIRoutes(instagram).mount(),
               NeoTankRoutes(instagram).mount(),
-              IGApiRoutes(instagram).mount(), CdnRoutes().mount()]
+              IGApiRoutes(instagram).mount(), CdnRoutes().mount(),
+              YouTube138Routes(youtube).mount(), YouTubeWebRoutes(youtube).mount(), RayRoutes().route(),
+              OpenAIRoutes().mount(), ShopifyRoutes().mount()]
     return Knobs(Starlette(routes=routes), state)

@@ -20,7 +20,7 @@ from providers.sandbox.state import SandboxState
 
 # Where each provider carries the credential the caller is limited by: RapidAPI and Lama
 # keys and RocketAPI's token in headers, Graph's token and YouTube's key in the query.
-CREDENTIAL_HEADERS = (b"x-rapidapi-key", b"x-access-key", b"authorization")
+CREDENTIAL_HEADERS = (b"x-rapidapi-key", b"x-access-key", b"authorization", b"x-shopify-access-token")
 CREDENTIAL_QUERY = ("access_token", "key")
 ANONYMOUS = "anonymous"
 UNMETERED = ("/_sandbox/", "/healthz")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from providers.sandbox import cdn
 from providers.sandbox.cdn_routes import PREFIX as CDN_PREFIX
+from providers.sandbox.youtube import DEMO_CHANNEL_ID
 from providers.sources import SOURCES
 
 # Each in the shape its provider expects; the sandbox meters them like the real keys.
@@ -17,7 +18,22 @@ SANDBOX_CREDENTIALS: dict[str, dict[str, str]] = {
     "lama": {"x-access-key": "sandbox-lama"},
     "rocketapi": {"Authorization": "Token sandbox-rocketapi"},
     "graphapi": {"token": "sandbox-graph-token", "user_id": "17841400000000001"},
+    "ytapitoken": {"key": "sandbox-yt-key"},
+    "yt-v31": {"x-rapidapi-key": "sandbox-ytv31", "x-rapidapi-host": "youtube-v31.p.rapidapi.com"},
+    "rapidapi-yt": {"x-rapidapi-key": "sandbox-youtube138", "x-rapidapi-host": "youtube138.p.rapidapi.com"},
+    "rapidapi-yt-search": {"x-rapidapi-key": "sandbox-ytv311", "x-rapidapi-host": "youtube-v311.p.rapidapi.com"},
 }
+
+SANDBOX_STORE = "three-pages.myshopify.com"
+
+# Credentials that belong to one account (source, handle, secrets): the YouTube Analytics OAuth grant of
+# the sandbox's demo channel and the Admin API token of a sandbox store.
+SANDBOX_HANDLE_CREDENTIALS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("ytapi", DEMO_CHANNEL_ID, {"refresh_token": "sandbox-refresh-token", "channel_id": DEMO_CHANNEL_ID,
+                                "client_id": "sandbox-client.apps.googleusercontent.com",
+                                "client_secret": "sandbox-client-secret"}),
+    ("shopify", SANDBOX_STORE, {"X-Shopify-Access-Token": "shpat_sandbox"}),
+)
 
 
 def sandbox_base_urls(sandbox_url: str) -> dict[str, str]:

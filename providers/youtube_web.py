@@ -1,0 +1,41 @@
+"""The shorts probe on youtube.com itself (label ``youtube-web``; legacy §2.2 refresh_yt_post_type).
+
+``https://www.youtube.com/shorts/<id>`` shows a Short with 200 and redirects any other video to
+its ``/watch`` page. ``ProviderHttp`` never follows redirects, so the status alone tells the two
+apart. No credential: the page is public.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from providers.errors import BadResponse, PostMissing
+from providers.http import ProviderHttp
+
+SOURCE = "youtube-web"
+SHORT = "short"
+VIDEO = "video"
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+
+
+def post_type_of(status: int, video_id: str) -> str:
+    """``short`` for a 200, ``video`` for a redirect to the watch page; a 404 is a missing video."""
+    if status == 200:
+        return SHORT
+    if status in REDIRECTS:
+        return VIDEO
+    if status == 404:
+        raise PostMissing(f"GET /shorts/{video_id} answered 404", source=SOURCE)
+    raise BadResponse(f"GET /shorts/{video_id} answered {status}", source=SOURCE)
+
+
+class YouTubeWebClient:
+    def __init__(self, http: ProviderHttp) -> None:
+        self._http = http
+
+    async def post_type(self, video_id: str, *, request_id: str | None = None) -> str:
+        """``short`` or ``video``, from the shorts page of ``video_id``."""
+        # An id is [A-Za-z0-9_-]; quoting keeps anything else from reaching another path.
+        response = await self._http.request(SOURCE, "GET", f"/shorts/{quote(video_id, safe='')}",
+                                            request_id=request_id)
+        return post_type_of(response.status_code, video_id)

@@ -1,0 +1,203 @@
+"""The shorts probe (youtube-web) and RAY: pure decisions, then the clients against their sandboxes over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from providers.errors import BadResponse, PostMissing, ProviderUnavailable
+from providers.http import ProviderHttp
+from providers.ray import MODEL, RayClient, parse_category
+from providers.sandbox import SandboxConfig
+from providers.sandbox.ray import CATEGORIES, RayRoutes, categorize
+from providers.sandbox.youtube import (
+    LIVE_VIDEO_ID,
+    LONG_VIDEO_ID,
+    MISSING_VIDEO_ID,
+    SHORT_VIDEO_ID,
+    YouTubeWorld,
+)
+from providers.sandbox.youtube_web import YouTubeWebRoutes
+from providers.youtube_web import SOURCE, YouTubeWebClient, post_type_of
+from tests.test_youtube138 import RoutesServer
+from topics.models import TraceLog
+
+LABELS = {label for label, _ in CATEGORIES}
+
+
+# Pure decisions
+
+@pytest.mark.parametrize(("status", "expected"), [(200, "short"), (301, "video"), (302, "video"), (303, "video"),
+                                                  (307, "video"), (308, "video")])
+def test_post_type_from_the_status(status: int, expected: str) -> None:
+    assert post_type_of(status, "abc") == expected
+
+
+@pytest.mark.parametrize(("status", "error"), [(404, PostMissing), (204, BadResponse), (304, BadResponse),
+                                               (403, BadResponse), (410, BadResponse)])
+def test_other_statuses_are_errors(status: int, error: type[Exception]) -> None:
+    with pytest.raises(error, match=f"answered {status}"):
+        post_type_of(status, "abc")
+
+
+def test_parse_category() -> None:
+    assert parse_category({"label": " Food ", "score": 0.93}) == {"label": "Food", "score": 0.93}
+    assert parse_category({"label": "Music", "score": 1, "extra": []}) == {"label": "Music", "score": 1.0}
+    assert parse_category({"label": "Music", "score": "0.5"}) == {"label": "Music", "score": 0.5}
+    for bad, message in (({"score": 0.5}, "no label"), ({"label": "", "score": 0.5}, "no label"),
+                         ({"label": 3, "score": 0.5}, "label is not text"), ({"label": "Food"}, "no score"),
+                         ({"label": "Food", "score": True}, "score is not a number"),
+                         ({"label": "Food", "score": "high"}, "score is not a number"), ([], "JSON object")):
+        with pytest.raises(BadResponse, match=message):
+            parse_category(bad)
+
+
+def test_sandbox_categories_follow_keywords_and_are_stable() -> None:
+    assert categorize("Easy dal recipe from my kitchen")["label"] == "Food"
+    assert categorize("Cricket highlights: the last over")["label"] == "Sports"
+    assert categorize("Lofi music to study to")["label"] == "Music"
+    assert categorize("A song about exam stress")["label"] == "Music"  # a tie goes to the earlier category
+    assert categorize("Exam stress, explained")["label"] == "Education"
+    plain = categorize("Xyz qwerty")
+    assert plain == categorize("Xyz qwerty") and plain["label"] in LABELS
+    texts = [f"{word} number {n}" for n in range(200) for word in ("recipe", "vlog", "zzz")]
+    scores = [categorize(text)["score"] for text in texts]
+    assert all(0.5 <= score < 1 for score in scores) and len(set(scores)) > 100
+    # A keyword hit is a surer verdict than a guess.
+    assert min(categorize(f"recipe {n}")["score"] for n in range(100)) >= 0.7
+    assert max(categorize(f"zzz {n}")["score"] for n in range(100)) < 0.7
+
+
+class ScriptedHttp:
+    """Stands in for ProviderHttp: plays ``script`` (responses or errors) in order, recording calls in flight."""
+
+    def __init__(self, script: list[Any], delay: float = 0.0) -> None:
+        self.script = script
+        self.delay = delay
+        self.calls: list[tuple[str, str, str, dict[str, Any]]] = []
+        self.at: list[float] = []
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def request(self, source: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        self.calls.append((source, method, path, kwargs))
+        self.at.append(time.monotonic())
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            self.in_flight -= 1
+        step = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        if isinstance(step, Exception):
+            raise step
+        return httpx.Response(200, content=json.dumps(step).encode())
+
+
+async def test_ray_retries_once_after_the_wait() -> None:
+    http = ScriptedHttp([ProviderUnavailable("POST answered 503", source="ray"), {"label": "Food", "score": 0.8}])
+    ray = RayClient(http, retry_wait=0.2)  # type: ignore[arg-type]
+    assert await ray.categorize([("v1", "dal recipe")], request_id="r9") == {"v1": {"label": "Food", "score": 0.8}}
+    assert [(c[0], c[1], c[2], c[3]["json"], c[3]["request_id"]) for c in http.calls] == [
+        ("ray", "POST", "", {"model": MODEL, "input": {"text": "dal recipe"}}, "r9")] * 2
+    assert http.at[1] - http.at[0] >= 0.2
+
+
+async def test_ray_concurrency_is_bounded() -> None:
+    http = ScriptedHttp([{"label": "Music", "score": 0.6}], delay=0.02)
+    ray = RayClient(http, max_concurrency=3)  # type: ignore[arg-type]
+    labels = await ray.categorize([(f"v{n}", f"song {n}") for n in range(10)])
+    assert len(labels) == 10 and http.most_in_flight == 3
+
+
+# Over loopback HTTP
+
+@pytest.fixture(scope="module")
+def world() -> YouTubeWorld:
+    return YouTubeWorld()
+
+
+@pytest.fixture(scope="module")
+def server(world: YouTubeWorld) -> Iterator[RoutesServer]:
+    with RoutesServer([YouTubeWebRoutes(world).mount(), RayRoutes().route()]) as running:
+        yield running
+
+
+@pytest_asyncio.fixture
+async def traced(server: RoutesServer) -> AsyncIterator[tuple[ProviderHttp, list[TraceLog]]]:
+    server.state.replace(SandboxConfig())
+    server.state.reset()
+    traces: list[TraceLog] = []
+
+    async def keep(record: TraceLog) -> None:
+        traces.append(record)
+
+    # The worker hands RAY's one URL over as the base URL of the label "ray".
+    http = ProviderHttp(base_urls={SOURCE: f"{server.url}/youtube-web", "ray": f"{server.url}/ray"}, timeout=5.0,
+                        trace_sink=keep)
+    yield http, traces
+    await http.aclose()
+
+
+async def test_shorts_probe(traced: tuple[ProviderHttp, list[TraceLog]], world: YouTubeWorld) -> None:
+    http, traces = traced
+    web = YouTubeWebClient(http)
+    assert await web.post_type(SHORT_VIDEO_ID, request_id="r1") == "short"
+    # The long video and the live answer 303 to www.youtube.com: not followed, the status decides.
+    assert await web.post_type(LONG_VIDEO_ID) == "video"
+    assert await web.post_type(LIVE_VIDEO_ID) == "video"
+    with pytest.raises(PostMissing, match="404"):
+        await web.post_type(MISSING_VIDEO_ID)
+    assert [(t.source, t.method, t.path, t.status, t.credential_id) for t in traces] == [
+        (SOURCE, "GET", f"/youtube-web/shorts/{video_id}", status, None)
+        for video_id, status in ((SHORT_VIDEO_ID, 200), (LONG_VIDEO_ID, 303), (LIVE_VIDEO_ID, 303),
+                                 (MISSING_VIDEO_ID, 404))]
+    assert traces[0].request_id == "r1"
+    # Every upload of the world is one or the other, as the world says.
+    uploads = world.uploads(world.video(SHORT_VIDEO_ID).channel.channel_id, 0, 12)  # type: ignore[union-attr]
+    assert [await web.post_type(v.video_id) for v in uploads] == ["short" if v.is_short else "video" for v in uploads]
+
+
+async def test_an_odd_id_stays_inside_the_shorts_path(traced: tuple[ProviderHttp, list[TraceLog]]) -> None:
+    http, traces = traced
+    with pytest.raises(PostMissing):
+        await YouTubeWebClient(http).post_type("../watch?v=x")
+    # Sent quoted, the whole id is one path step: "?" stayed in the path rather than starting a query.
+    assert (traces[-1].path, traces[-1].status) == ("/youtube-web/shorts/../watch?v=x", 404)
+
+
+async def test_ray_categorises_over_http(traced: tuple[ProviderHttp, list[TraceLog]], server: RoutesServer,
+                                         caplog: pytest.LogCaptureFixture) -> None:
+    http, traces = traced
+    texts = [("v1", "Easy dal recipe"), ("v2", "Cricket highlights"), ("v3", "   "), ("v4", "Setup tour 2024")]
+    with caplog.at_level(logging.WARNING, logger="providers.ray"):
+        labels = await RayClient(http, retry_wait=0).categorize(texts, request_id="r2")
+    # The blank text is refused (422), definitively: left out, not retried, and counted.
+    assert labels == {post_id: categorize(text) for post_id, text in texts if text.strip()}
+    assert labels["v1"]["label"] == "Food" and labels["v2"]["label"] == "Sports"
+    assert server.state.stats.snapshot()["paths"]["/ray"]["arrivals"] == 4
+    assert "left 1 of 4 texts uncategorised" in caplog.text
+    assert {(t.source, t.method, t.path, t.request_id) for t in traces} == {("ray", "POST", "/ray", "r2")}
+
+
+async def test_ray_down_leaves_every_text_out_after_one_retry(traced: tuple[ProviderHttp, list[TraceLog]],
+                                                              server: RoutesServer) -> None:
+    http, _ = traced
+    server.state.replace(SandboxConfig(fail_paths={"/ray": 500}))
+    started = time.monotonic()
+    labels = await RayClient(http, retry_wait=0.3).categorize([("v1", "dal recipe"), ("v2", "lofi song")])
+    assert labels == {}
+    assert server.state.stats.snapshot()["paths"]["/ray"]["errors"] == 4  # two texts, each tried twice
+    assert time.monotonic() - started >= 0.3
+
+    server.state.replace(SandboxConfig(fail_paths={"/ray": 429}))
+    assert await RayClient(http, retry_wait=0).categorize([("v1", "dal recipe")]) == {}
+    assert server.state.stats.snapshot()["paths"]["/ray"]["rate_limited"] == 2
