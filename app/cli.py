@@ -291,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("source", help="source label, e.g. rapidapi-arraybobo or graphapi")
     add.add_argument("secrets", help='JSON object, e.g. \'{"x-rapidapi-key": "…"}\' or \'{"token": "…", '
                                      '"user_id": "…"}\'; "-" reads it from standard input')
-    add.add_argument("--handle", help="the account a per-account credential (Graph) belongs to")
+    add.add_argument("--handle", help="the account a per-account credential belongs to: a Graph handle, a "
+                                      "YouTube channel id (ytapi), a Shopify store domain")
     listing = actions.add_parser("list", help="credentials with their state, secrets masked")
     listing.add_argument("source", nargs="?")
     for action in ("disable", "enable"):

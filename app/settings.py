@@ -19,7 +19,8 @@ SECRET_MASK = "***"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="BEAT_", extra="ignore")
+    # An empty variable (docker-compose `${VAR:-}`) means unset.
+    model_config = SettingsConfigDict(env_prefix="BEAT_", extra="ignore", env_ignore_empty=True)
 
     # Services. None = embedded default started by `beat up`.
     kafka_url: str | None = Field(None, description="Kafka bootstrap servers, host:port[,host:port]")

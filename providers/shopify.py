@@ -34,7 +34,9 @@ UTM_PREFIX = "utm_"
 
 # A bare host name: it becomes the host of the URL, so a scheme, path, port or userinfo
 # in it would send the store's token somewhere else.
-SHOP_DOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+SHOP_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
+MAX_DOMAIN_LENGTH = 253  # DNS
 
 _LINK = re.compile(r"<([^>]*)>\s*((?:;[^,;]*)*)")
 _REL = re.compile(r";\s*rel\s*=\s*\"?([^\";]*)\"?", re.IGNORECASE)
@@ -47,7 +49,7 @@ class StoreMissing(DefinitiveProviderError):
 
 
 def is_shop_domain(store: str) -> bool:
-    return len(store) <= 253 and SHOP_DOMAIN.fullmatch(store) is not None
+    return len(store) <= MAX_DOMAIN_LENGTH and SHOP_DOMAIN.fullmatch(store) is not None
 
 
 # Parsers
@@ -76,7 +78,7 @@ def next_page_info(link_header: str | None) -> str | None:
         if "next" not in rels:
             continue
         values = parse_qs(urlsplit(url).query).get("page_info")
-        if not values or not values[0]:
+        if not values:
             raise BadResponse(f"the next-page link has no page_info: {url[:200]!r}", source=SOURCE)
         return values[0]
     return None

@@ -331,10 +331,11 @@ class _Highest(random.Random):
 def test_cities_by_hand() -> None:
     shares = {"Pune": 0.2, "Delhi": 0.4, "Goa": 0.01, "Agra": 0.01, "Kota": 0.1, "Others": 0.28}
     result = rules.spread_cities(shares, _Highest())
-    # The tied 0.01s get +min(0.015, 0.005); the total is then 0.72, and the cities take 75 %.
-    assert result == {"Delhi": round(0.4 / 0.72 * 0.75, 3), "Pune": round(0.2 / 0.72 * 0.75, 3),
-                      "Kota": round(0.1 / 0.72 * 0.75, 3), "Goa": round(0.015 / 0.72 * 0.75, 3),
-                      "Agra": round(0.015 / 0.72 * 0.75, 3), "others": 0.25}
+    # The tied 0.01s get +min(0.015, 0.005); the total is then 0.73, and the cities take 75 %.
+    cities = {"Delhi": 0.4, "Pune": 0.2, "Kota": 0.1, "Goa": 0.015, "Agra": 0.015}
+    expected = {city: round(share / 0.73 * 0.75, 3) for city, share in cities.items()}
+    assert result == {**expected, "others": round(1 - sum(expected.values()), 3)}
+    assert list(result) == [*cities, "others"]
 
 
 def test_cities_are_reproducible_ordered_and_leave_the_rest_to_others() -> None:

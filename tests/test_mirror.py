@@ -278,7 +278,8 @@ def _order(**fields) -> OrderLog:
     values = {"event_id": "e-order", "request_id": "r", "source": "shopify", "platform": Platform.SHOPIFY,
               "observed_at": datetime(2024, 5, 1, 15, 30, tzinfo=timezone(timedelta(hours=5, minutes=30))),
               "platform_order_id": "5312345678011", "store": "kalakari.myshopify.com",
-              "dimensions": {"name": "#1042", "utm_params": '{"source": "instagram"}', "store": "kalakari.myshopify.com",
+              "dimensions": {"name": "#1042", "utm_params": '{"source": "instagram"}',
+                             "store": "kalakari.myshopify.com",
                              "order_data": {"id": 5312345678011, "line_items": [{"vendor": "Kalakari"}]}}}
     return OrderLog(**{**values, **fields})
 

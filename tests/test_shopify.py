@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
@@ -293,6 +294,23 @@ async def test_the_sandbox_refuses_filters_beside_page_info(server: SandboxServe
         forged = await client.get(ORDERS_PATH, params={"page_info": "eyJzdG9yZSI6Im90aGVyIn0"},
                                   headers={"X-Shopify-Access-Token": TOKEN})
         assert (forged.status_code, forged.json()) == (400, {"errors": {"page_info": "Invalid value."}})
+
+
+async def test_the_sandbox_links_back_to_the_previous_page(server: SandboxServer) -> None:
+    headers = {"X-Shopify-Access-Token": TOKEN}
+    async with httpx.AsyncClient(base_url=f"{server.url}/shopify/{sandbox.THREE_PAGES}") as client:
+        first = await client.get(ORDERS_PATH, params={"status": "any", "limit": 40}, headers=headers)
+        assert 'rel="previous"' not in first.headers["link"]
+        second = await client.get(ORDERS_PATH, params={"limit": 40, "page_info": next_page_info(first.headers["link"])},
+                                  headers=headers)
+        links = {rel: url for url, rel in re.findall(r'<([^>]*)>; rel="(\w+)"', second.headers["link"])}
+        assert set(links) == {"previous", "next"}
+        real_host = f"https://{sandbox.THREE_PAGES}{ORDERS_PATH}?limit=40&page_info="
+        assert all(url.startswith(real_host) for url in links.values())
+        back = await client.get(ORDERS_PATH, params={"limit": 40, "page_info": links["previous"].rsplit("=", 1)[1]},
+                                headers=headers)
+    assert [o["id"] for o in back.json()["orders"]] == [o["id"] for o in first.json()["orders"]]
+    assert len({o["id"] for o in second.json()["orders"]} | {o["id"] for o in first.json()["orders"]}) == 80
 
 
 async def test_a_store_without_orders_is_one_empty_page(http: RecordingHttp) -> None:

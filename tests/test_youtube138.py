@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
+import logging
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,15 +13,16 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
-from starlette.applications import Starlette
-from starlette.routing import BaseRoute
 
-from providers.errors import BadResponse, PostMissing, ProfileMissing, QuotaExceeded
+from providers.errors import (
+    BadResponse,
+    PostMissing,
+    ProfileMissing,
+    ProviderUnavailable,
+    QuotaExceeded,
+)
 from providers.http import Credential, ProviderHttp
-from providers.sandbox import SandboxConfig
-from providers.sandbox.knobs import Knobs
-from providers.sandbox.state import SandboxState
+from providers.sandbox import SandboxConfig, SandboxServer
 from providers.sandbox.youtube import (
     DEMO_CHANNEL_ID,
     HIDDEN_SUBSCRIBERS_CHANNEL_ID,
@@ -35,7 +35,7 @@ from providers.sandbox.youtube import (
     YouTubeWorld,
     channel_id_for,
 )
-from providers.sandbox.youtube138 import DESKTOP_BANNER, YouTube138Routes, has_banner, is_verified
+from providers.sandbox.youtube138 import DESKTOP_BANNER, has_banner, is_verified
 from providers.youtube138 import (
     SOURCE,
     YouTube138Client,
@@ -45,7 +45,7 @@ from providers.youtube138 import (
     parse_date,
     parse_video,
 )
-from topics.models import Platform
+from topics.models import Platform, TraceLog
 
 FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "youtube138"
 KEY = Credential(id="yt138-1", source=SOURCE,
@@ -284,59 +284,52 @@ async def test_channel_video_ids_ignores_dates() -> None:
 
 # Over loopback HTTP
 
-class RoutesServer:
-    """Sandbox routes behind the sandbox's knobs, served on a free loopback port in a thread."""
+class SandboxKnobs:
+    """The running sandbox's knobs and traffic counters, over its admin endpoints."""
 
-    def __init__(self, routes: list[BaseRoute], config: SandboxConfig | None = None) -> None:
-        self.state = SandboxState(config or SandboxConfig())
-        self._app = Knobs(Starlette(routes=routes), self.state)
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.url = ""
+    def __init__(self, url: str) -> None:
+        self.url = url
 
-    def __enter__(self) -> RoutesServer:
-        server = uvicorn.Server(uvicorn.Config(self._app, host="127.0.0.1", port=0, access_log=False, lifespan="off",
-                                               log_config=None, log_level="warning"))
-        thread = threading.Thread(target=server.run, name="routes-server", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                raise RuntimeError("the routes server did not start")
-            time.sleep(0.01)
-        self.url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-        self._server, self._thread = server, thread
-        return self
+    def set(self, **values: Any) -> None:
+        config = SandboxConfig(**values)
+        httpx.put(f"{self.url}/_sandbox/config", json=config.model_dump(mode="json")).raise_for_status()
 
-    def __exit__(self, *exc_info: object) -> None:
-        assert self._server is not None and self._thread is not None
-        self._server.should_exit = True
-        self._thread.join(10)
+    def reset(self) -> None:
+        self.set()
+        httpx.post(f"{self.url}/_sandbox/reset").raise_for_status()
+
+    def stats(self) -> dict[str, Any]:
+        return httpx.get(f"{self.url}/_sandbox/stats").json()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SandboxServer]:
+    with SandboxServer(SandboxConfig()) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
 def world() -> YouTubeWorld:
+    # The sandbox's world is a pure function of the day it was made: this one tells the same story.
     return YouTubeWorld()
 
 
-@pytest.fixture(scope="module")
-def server(world: YouTubeWorld) -> Iterator[RoutesServer]:
-    with RoutesServer([YouTube138Routes(world).mount()]) as running:
-        yield running
+@pytest.fixture
+def knobs(server: SandboxServer) -> Iterator[SandboxKnobs]:
+    knobs = SandboxKnobs(server.url)
+    knobs.reset()
+    yield knobs
+    knobs.reset()
 
 
 @pytest_asyncio.fixture
-async def client(server: RoutesServer) -> AsyncIterator[YouTube138Client]:
-    server.state.replace(SandboxConfig())
-    server.state.reset()
-    http = ProviderHttp(base_urls={SOURCE: f"{server.url}/rapidapi-yt"}, timeout=5.0)
+async def client(server: SandboxServer, knobs: SandboxKnobs) -> AsyncIterator[YouTube138Client]:
+    http = ProviderHttp(base_urls={SOURCE: f"{server.url}/{SOURCE}"}, timeout=5.0)
     yield YouTube138Client(http)
     await http.aclose()
 
 
-async def test_channels_match_the_world(client: YouTube138Client, world: YouTubeWorld,
-                                        server: RoutesServer) -> None:
+async def test_channels_match_the_world(client: YouTube138Client, world: YouTubeWorld, knobs: SandboxKnobs) -> None:
     profiles = await client.channels([DEMO_CHANNEL_ID, MISSING_CHANNEL_ID, HIDDEN_SUBSCRIBERS_CHANNEL_ID],
                                      credential=KEY)
     assert [p.profile_id for p in profiles] == [DEMO_CHANNEL_ID, HIDDEN_SUBSCRIBERS_CHANNEL_ID]
@@ -357,7 +350,7 @@ async def test_channels_match_the_world(client: YouTube138Client, world: YouTube
     assert hidden.metrics["subscriber_count"] is None and hidden.metrics["video_count"] is not None
     assert hidden.dimensions["is_verified"] is False
     # The key travelled as a header: the sandbox metered it.
-    assert server.state.stats.snapshot()["credentials"]["yt138-k1"]["accepted"] == 3
+    assert knobs.stats()["credentials"]["yt138-k1"]["accepted"] == 3
 
 
 async def test_a_channel_without_banner(client: YouTube138Client, world: YouTubeWorld) -> None:
@@ -403,13 +396,37 @@ async def test_channel_video_ids_page_to_the_end(client: YouTube138Client, world
     assert SHORT_VIDEO_ID not in ids and LIVE_VIDEO_ID not in ids
 
 
-async def test_unknown_channel_listing_and_quota(client: YouTube138Client, server: RoutesServer) -> None:
+async def test_unknown_channel_listing_and_quota(client: YouTube138Client, knobs: SandboxKnobs) -> None:
     with pytest.raises(ProfileMissing, match="404"):
         await client.channel_video_ids(MISSING_CHANNEL_ID, None, None, None, credential=KEY)
     with pytest.raises(BadResponse, match="400"):
         await client.channel_video_ids(DEMO_CHANNEL_ID, None, None, "not-a-cursor", credential=KEY)
-    server.state.replace(SandboxConfig(fail_paths={"/rapidapi-yt/v2/video/details/": 429}, fail_retry_after=30))
+    knobs.set(fail_paths={"/rapidapi-yt/v2/video/details/": 429}, fail_retry_after=30)
     with pytest.raises(QuotaExceeded) as caught:
         await client.videos([LONG_VIDEO_ID, SHORT_VIDEO_ID], credential=KEY)
     assert caught.value.retry_after == 30
     assert await client.channels([DEMO_CHANNEL_ID], credential=KEY)
+
+
+
+async def test_the_key_never_reaches_errors_logs_or_traces(server: SandboxServer, knobs: SandboxKnobs,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    traces: list[TraceLog] = []
+
+    async def keep(record: TraceLog) -> None:
+        traces.append(record)
+
+    http = ProviderHttp(base_urls={SOURCE: f"{server.url}/{SOURCE}"}, timeout=5.0, trace_sink=keep)
+    client = YouTube138Client(http)
+    with caplog.at_level(logging.DEBUG):
+        knobs.set(fail_paths={"/rapidapi-yt/v1/channel/videos/": 500})
+        with pytest.raises(ProviderUnavailable) as unavailable:
+            await client.channel_video_ids(DEMO_CHANNEL_ID, credential=KEY)
+        knobs.set()
+        with pytest.raises(ProfileMissing) as missing:
+            await client.channel_video_ids(MISSING_CHANNEL_ID, credential=KEY)
+        assert len(await client.channels([MISSING_CHANNEL_ID, DEMO_CHANNEL_ID], credential=KEY)) == 1
+    await http.aclose()
+    assert len(traces) == 4 and {t.credential_id for t in traces} == {KEY.id}
+    for text in (caplog.text, str(unavailable.value), str(missing.value), *(t.model_dump_json() for t in traces)):
+        assert "yt138-k1" not in text

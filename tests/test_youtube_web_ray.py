@@ -16,18 +16,19 @@ import pytest_asyncio
 from providers.errors import BadResponse, PostMissing, ProviderUnavailable
 from providers.http import ProviderHttp
 from providers.ray import MODEL, RayClient, parse_category
-from providers.sandbox import SandboxConfig
-from providers.sandbox.ray import CATEGORIES, RayRoutes, categorize
+from providers.sandbox import SandboxConfig, SandboxServer
+from providers.sandbox.ray import CATEGORIES, categorize
 from providers.sandbox.youtube import (
+    DEMO_CHANNEL_ID,
     LIVE_VIDEO_ID,
     LONG_VIDEO_ID,
     MISSING_VIDEO_ID,
     SHORT_VIDEO_ID,
     YouTubeWorld,
 )
-from providers.sandbox.youtube_web import YouTubeWebRoutes
+from providers.sandbox.seeds import sandbox_service_settings
 from providers.youtube_web import SOURCE, YouTubeWebClient, post_type_of
-from tests.test_youtube138 import RoutesServer
+from tests.test_youtube138 import SandboxKnobs
 from topics.models import TraceLog
 
 LABELS = {label for label, _ in CATEGORIES}
@@ -121,28 +122,34 @@ async def test_ray_concurrency_is_bounded() -> None:
 # Over loopback HTTP
 
 @pytest.fixture(scope="module")
+def server() -> Iterator[SandboxServer]:
+    with SandboxServer(SandboxConfig()) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
 def world() -> YouTubeWorld:
     return YouTubeWorld()
 
 
-@pytest.fixture(scope="module")
-def server(world: YouTubeWorld) -> Iterator[RoutesServer]:
-    with RoutesServer([YouTubeWebRoutes(world).mount(), RayRoutes().route()]) as running:
-        yield running
+@pytest.fixture
+def knobs(server: SandboxServer) -> Iterator[SandboxKnobs]:
+    knobs = SandboxKnobs(server.url)
+    knobs.reset()
+    yield knobs
+    knobs.reset()
 
 
 @pytest_asyncio.fixture
-async def traced(server: RoutesServer) -> AsyncIterator[tuple[ProviderHttp, list[TraceLog]]]:
-    server.state.replace(SandboxConfig())
-    server.state.reset()
+async def traced(server: SandboxServer, knobs: SandboxKnobs) -> AsyncIterator[tuple[ProviderHttp, list[TraceLog]]]:
     traces: list[TraceLog] = []
 
     async def keep(record: TraceLog) -> None:
         traces.append(record)
 
-    # The worker hands RAY's one URL over as the base URL of the label "ray".
-    http = ProviderHttp(base_urls={SOURCE: f"{server.url}/youtube-web", "ray": f"{server.url}/ray"}, timeout=5.0,
-                        trace_sink=keep)
+    # The worker hands RAY's one URL over as the base URL of the label "ray"; the sandbox serves it at /ray.
+    ray_url = sandbox_service_settings(server.url)["ray_url"]
+    http = ProviderHttp(base_urls={SOURCE: f"{server.url}/{SOURCE}", "ray": ray_url}, timeout=5.0, trace_sink=keep)
     yield http, traces
     await http.aclose()
 
@@ -162,8 +169,9 @@ async def test_shorts_probe(traced: tuple[ProviderHttp, list[TraceLog]], world: 
                                  (MISSING_VIDEO_ID, 404))]
     assert traces[0].request_id == "r1"
     # Every upload of the world is one or the other, as the world says.
-    uploads = world.uploads(world.video(SHORT_VIDEO_ID).channel.channel_id, 0, 12)  # type: ignore[union-attr]
+    uploads = world.uploads(DEMO_CHANNEL_ID, 0, 30)
     assert [await web.post_type(v.video_id) for v in uploads] == ["short" if v.is_short else "video" for v in uploads]
+    assert sum(v.is_short for v in uploads) > 1
 
 
 async def test_an_odd_id_stays_inside_the_shorts_path(traced: tuple[ProviderHttp, list[TraceLog]]) -> None:
@@ -174,7 +182,7 @@ async def test_an_odd_id_stays_inside_the_shorts_path(traced: tuple[ProviderHttp
     assert (traces[-1].path, traces[-1].status) == ("/youtube-web/shorts/../watch?v=x", 404)
 
 
-async def test_ray_categorises_over_http(traced: tuple[ProviderHttp, list[TraceLog]], server: RoutesServer,
+async def test_ray_categorises_over_http(traced: tuple[ProviderHttp, list[TraceLog]], knobs: SandboxKnobs,
                                          caplog: pytest.LogCaptureFixture) -> None:
     http, traces = traced
     texts = [("v1", "Easy dal recipe"), ("v2", "Cricket highlights"), ("v3", "   "), ("v4", "Setup tour 2024")]
@@ -183,21 +191,21 @@ async def test_ray_categorises_over_http(traced: tuple[ProviderHttp, list[TraceL
     # The blank text is refused (422), definitively: left out, not retried, and counted.
     assert labels == {post_id: categorize(text) for post_id, text in texts if text.strip()}
     assert labels["v1"]["label"] == "Food" and labels["v2"]["label"] == "Sports"
-    assert server.state.stats.snapshot()["paths"]["/ray"]["arrivals"] == 4
+    assert knobs.stats()["paths"]["/ray"]["arrivals"] == 4
     assert "left 1 of 4 texts uncategorised" in caplog.text
     assert {(t.source, t.method, t.path, t.request_id) for t in traces} == {("ray", "POST", "/ray", "r2")}
 
 
 async def test_ray_down_leaves_every_text_out_after_one_retry(traced: tuple[ProviderHttp, list[TraceLog]],
-                                                              server: RoutesServer) -> None:
+                                                              knobs: SandboxKnobs) -> None:
     http, _ = traced
-    server.state.replace(SandboxConfig(fail_paths={"/ray": 500}))
+    knobs.set(fail_paths={"/ray": 500})
     started = time.monotonic()
     labels = await RayClient(http, retry_wait=0.3).categorize([("v1", "dal recipe"), ("v2", "lofi song")])
     assert labels == {}
-    assert server.state.stats.snapshot()["paths"]["/ray"]["errors"] == 4  # two texts, each tried twice
+    assert knobs.stats()["paths"]["/ray"]["errors"] == 4  # two texts, each tried twice
     assert time.monotonic() - started >= 0.3
 
-    server.state.replace(SandboxConfig(fail_paths={"/ray": 429}))
+    knobs.set(fail_paths={"/ray": 429})
     assert await RayClient(http, retry_wait=0).categorize([("v1", "dal recipe")]) == {}
-    assert server.state.stats.snapshot()["paths"]["/ray"]["rate_limited"] == 2
+    assert knobs.stats()["paths"]["/ray"]["rate_limited"] == 2

@@ -87,9 +87,9 @@ class Store:
 
 def store_of(domain: str) -> Store | None:
     """The sandbox store at ``domain``, or None if no store lives there."""
-    if not domain.endswith(SHOP_SUFFIX) or domain == SHOP_SUFFIX.lstrip("."):
-        return None
     name = domain.removesuffix(SHOP_SUFFIX)
+    if name == domain or not name:
+        return None
     if domain == THREE_PAGES:
         count = THREE_PAGES_ORDERS
     elif match := _COUNT_IN_NAME.search(name):
@@ -306,6 +306,22 @@ def _invalid(name: str, message: str = "Invalid value.") -> JSONResponse:
     return JSONResponse({"errors": {name: message}}, status_code=400)
 
 
+def _link(store: Store, filters: Filters, limit: int, page: list[dict[str, Any]],
+          matching: list[dict[str, Any]]) -> str | None:
+    """The ``Link`` header of a page: the pages before and after it, if any."""
+    if not page:
+        return None
+    links = []
+    base = {"store": store.domain, "status": filters.status, "dates": filters.dates}
+    if any(entry["id"] > page[0]["id"] for entry in matching):
+        links.append((_encode({**base, "direction": "prev", "id": page[0]["id"]}), "previous"))
+    if any(entry["id"] < page[-1]["id"] for entry in matching):
+        links.append((_encode({**base, "direction": "next", "id": page[-1]["id"]}), "next"))
+    # The real host form: a client has to take page_info from it, never the host.
+    return ", ".join(f'<https://{store.domain}{ORDERS_PATH}?{urlencode({"limit": limit, "page_info": info})}>; '
+                     f'rel="{rel}"' for info, rel in links) or None
+
+
 class ShopifyRoutes:
     def mount(self) -> Mount:
         return Mount(PREFIX, routes=[Route("/{store}" + ORDERS_PATH, self.orders)])
@@ -338,7 +354,8 @@ class ShopifyRoutes:
             filters, direction, boundary = read, "next", None
 
         # Newest first, like Shopify's default order.
-        matching = [entry for entry in (order(store, p) for p in reversed(range(store.orders))) if filters.admits(entry)]
+        listed = (order(store, position) for position in reversed(range(store.orders)))
+        matching = [entry for entry in listed if filters.admits(entry)]
         if boundary is None:
             page = matching[:limit]
         elif direction == "next":
@@ -346,20 +363,6 @@ class ShopifyRoutes:
         else:
             page = [entry for entry in matching if entry["id"] > boundary][-limit:]
         headers = {}
-        if link := self._link(store, filters, limit, page, matching):
+        if link := _link(store, filters, limit, page, matching):
             headers["Link"] = link
         return JSONResponse({"orders": page}, headers=headers)
-
-    def _link(self, store: Store, filters: Filters, limit: int, page: list[dict[str, Any]],
-              matching: list[dict[str, Any]]) -> str | None:
-        if not page:
-            return None
-        links = []
-        base = {"store": store.domain, "status": filters.status, "dates": filters.dates}
-        if any(entry["id"] > page[0]["id"] for entry in matching):
-            links.append((_encode({**base, "direction": "prev", "id": page[0]["id"]}), "previous"))
-        if any(entry["id"] < page[-1]["id"] for entry in matching):
-            links.append((_encode({**base, "direction": "next", "id": page[-1]["id"]}), "next"))
-        # The real host form: a client has to take page_info from it, never the host.
-        return ", ".join(f'<https://{store.domain}{ORDERS_PATH}?{urlencode({"limit": limit, "page_info": info})}>; '
-                         f'rel="{rel}"' for info, rel in links) or None

@@ -1,0 +1,180 @@
+"""YouTube Analytics: a channel's lifetime audience by city, country and gender × age, with the channel
+owner's OAuth credential (source ``ytapi``, picked by handle = channel id).
+
+The credential is ``{"refresh_token", "channel_id", "client_id", "client_secret"}``. Each call first
+trades the refresh token for an access token at Google's token endpoint (``google-oauth`` ``/token``,
+form-encoded), then asks ``yt-analytics`` ``/v2/reports`` three times with ``Authorization: Bearer``.
+The secrets travel in the form body and the header only: neither reaches a trace (which keeps no
+headers or bodies) or a message (answers are scrubbed of every secret sent).
+
+Reports are ``{"kind": "youtubeAnalytics#resultTable", "columnHeaders": [{"name", ...}], "rows": [...]}``;
+columns are found by header name. A channel without data has no ``rows``. Legacy §3.3.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from providers.errors import AuthExpired, BadResponse, DefinitiveProviderError, Forbidden, ProfileMissing
+from providers.http import Credential, ProviderHttp
+from providers.models import ProfileData
+from providers.parsing import Values
+from providers.youtube_data import answer_object, parse_error
+from topics.models import Platform, utcnow
+
+SOURCE = "ytapi"
+TOKEN_SOURCE = "google-oauth"
+REPORTS_SOURCE = "yt-analytics"
+TOKEN_PATH = "/token"
+REPORTS_PATH = "/v2/reports"
+# Lifetime figures: the legacy report asked from this day to today.
+START_DATE = "2000-01-01"
+GENDERS = ("female", "male")
+UNCATEGORIZED = "uncategorized"
+CREDENTIAL_FIELDS = ("refresh_token", "client_id", "client_secret")
+# OAuth answers these when the refresh token or the client is no longer good.
+REFUSED_GRANTS = frozenset({"invalid_grant", "invalid_client", "unauthorized_client"})
+
+_v = Values(SOURCE)
+
+
+class StartDateAfterEndDate(DefinitiveProviderError):
+    """Analytics answered 412: the report's start date is after its end date."""
+
+
+# Parsers
+
+def parse_access_token(payload: dict[str, Any]) -> str:
+    """Google's token answer: ``{"access_token", "expires_in", "scope", "token_type": "Bearer"}``."""
+    token = _v.text(_v.require_object(payload).get("access_token"), "access_token")
+    if not token:
+        raise BadResponse("token answer has no access_token", source=TOKEN_SOURCE)
+    return token
+
+
+def _rows(payload: dict[str, Any], columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    """The report's rows, each cut down to ``columns`` (located by header name)."""
+    payload = _v.require_object(payload)
+    headers = _v.list(payload.get("columnHeaders"), "columnHeaders") or []
+    names = [header.get("name") if isinstance(header, dict) else None for header in headers]
+    missing = [column for column in columns if column not in names]
+    if missing:
+        raise BadResponse(f"report has no column {', '.join(missing)}", source=SOURCE)
+    positions = [names.index(column) for column in columns]
+    rows = []
+    for row in _v.list(payload.get("rows"), "rows") or []:
+        if not isinstance(row, list) or len(row) < len(names):
+            raise BadResponse(f"report row is not a row of {len(names)}: {row!r}", source=SOURCE)
+        rows.append(tuple(row[position] for position in positions))
+    return rows
+
+
+def parse_views_by(payload: dict[str, Any], dimension: str) -> dict[str, int | None]:
+    """A ``{dimension, views}`` report as ``{value: views}``."""
+    return {str(_v.id(value, dimension)): _v.count(views, "views") for value, views in _rows(payload, (dimension, "views"))}
+
+
+def parse_gender_age(payload: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """A ``{gender, ageGroup, viewerPercentage}`` report as ``{female|male|uncategorized: {ageGroup: percent}}``."""
+    shares: dict[str, dict[str, float | None]] = {}
+    for gender, age_group, percent in _rows(payload, ("gender", "ageGroup", "viewerPercentage")):
+        side = gender if gender in GENDERS else UNCATEGORIZED
+        group = str(_v.text(age_group, "ageGroup"))
+        value = _v.number(percent, "viewerPercentage")
+        # Legacy folded every other gender into one side; their shares add up.
+        earlier = shares.setdefault(side, {}).get(group)
+        shares[side][group] = value if earlier is None or value is None else round(earlier + value, 4)
+    return shares
+
+
+def parse_insights(channel_id: str, city: dict[str, Any], country: dict[str, Any],
+                   gender_age: dict[str, Any]) -> ProfileData:
+    """The three reports of one channel as its profile insights."""
+    return ProfileData(
+        platform=Platform.YOUTUBE,
+        source=SOURCE,
+        profile_id=channel_id,
+        handle=None,
+        kind="profile_insights",
+        dimensions={"city": parse_views_by(city, "city"), "country": parse_views_by(country, "country"),
+                    "gender_age": parse_gender_age(gender_age)},
+    )
+
+
+# The client
+
+REPORTS = {
+    "city": {"dimensions": "city", "metrics": "views", "maxResults": "50", "sort": "-views"},
+    "country": {"dimensions": "country", "metrics": "views", "maxResults": "10", "sort": "-views"},
+    "gender_age": {"dimensions": "gender,ageGroup", "metrics": "viewerPercentage", "maxResults": "100",
+                   "sort": "-viewerPercentage", "filters": "isCurated==1"},
+}
+
+
+def _redacted(text: str, secrets: tuple[str, ...]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def token_error(response: httpx.Response, secrets: tuple[str, ...]) -> DefinitiveProviderError:
+    """The typed error of a refused token exchange: ``{"error": "invalid_grant", "error_description": ...}``."""
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    code = payload.get("error") if isinstance(payload, dict) else None
+    description = payload.get("error_description") if isinstance(payload, dict) else None
+    said = _redacted(" ".join(str(part) for part in (code, description) if part) or response.text[:200], secrets)
+    detail = f"POST {TOKEN_PATH} answered {response.status_code}: {said}"
+    if code in REFUSED_GRANTS or response.status_code == 401:
+        return AuthExpired(f"refresh token refused ({detail})", source=TOKEN_SOURCE)
+    return BadResponse(detail, source=TOKEN_SOURCE)
+
+
+class YouTubeAnalyticsClient:
+    def __init__(self, http: ProviderHttp) -> None:
+        self._http = http
+
+    async def channel_insights(self, channel_id: str, *, credential: Credential,
+                               request_id: str | None = None) -> ProfileData:
+        secrets = credential.secrets
+        owner = secrets.get("channel_id")
+        if owner and owner != channel_id:
+            raise Forbidden(f"credential {credential.id} belongs to another channel", source=SOURCE)
+        missing = [name for name in CREDENTIAL_FIELDS if not secrets.get(name)]
+        if missing:
+            raise AuthExpired(f"credential {credential.id} has no {', '.join(missing)}", source=SOURCE)
+        token = await self._access_token(credential, request_id)
+        sent = (*(str(secrets[name]) for name in CREDENTIAL_FIELDS), token)
+        reports = {name: await self._report(params, token, sent, credential, request_id)
+                   for name, params in REPORTS.items()}
+        return parse_insights(channel_id, reports["city"], reports["country"], reports["gender_age"])
+
+    async def _access_token(self, credential: Credential, request_id: str | None) -> str:
+        secrets = credential.secrets
+        form = {"client_secret": str(secrets["client_secret"]), "grant_type": "refresh_token",
+                "refresh_token": str(secrets["refresh_token"]), "client_id": str(secrets["client_id"])}
+        response = await self._http.request(TOKEN_SOURCE, "POST", TOKEN_PATH, credential=credential, data=form,
+                                            request_id=request_id, secrets_as_headers=False)
+        if response.status_code != 200:
+            raise token_error(response, tuple(form.values()))
+        try:
+            return parse_access_token(response.json())
+        except ValueError as exc:
+            raise BadResponse(f"POST {TOKEN_PATH} answered with a body that is not JSON", source=TOKEN_SOURCE) from exc
+
+    async def _report(self, report: dict[str, str], token: str, sent: tuple[str, ...], credential: Credential,
+                      request_id: str | None) -> dict[str, Any]:
+        params = {"ids": "channel==MINE", "startDate": START_DATE, "endDate": utcnow().date().isoformat(), **report}
+        response = await self._http.request(REPORTS_SOURCE, "GET", REPORTS_PATH, credential=credential, params=params,
+                                            headers={"Authorization": f"Bearer {token}"}, request_id=request_id,
+                                            secrets_as_headers=False)
+        what = f"GET {REPORTS_PATH}"
+        if response.status_code == 412:
+            refusal = parse_error(412, response.text, redact=sent)
+            raise StartDateAfterEndDate(f"{what} answered 412: {refusal.message}", source=REPORTS_SOURCE)
+        return answer_object(response, source=REPORTS_SOURCE, what=what, missing=ProfileMissing, redact=sent)
