@@ -3,8 +3,22 @@
 from __future__ import annotations
 
 from app.settings import Settings
-from providers import arraybobo, bestsolutions, graphapi, igapi, jotucker, lama, neotank, rocketapi
-from providers import shopify, youtube138
+from providers import (
+    arraybobo,
+    bestsolutions,
+    graphapi,
+    igapi,
+    jotucker,
+    lama,
+    neotank,
+    rocketapi,
+    shopify,
+    youtube138,
+    youtube_analytics,
+    youtube_data,
+    youtube_v311,
+    ytv31,
+)
 from providers.http import ProviderHttp
 
 
@@ -19,6 +33,11 @@ def build_clients(http: ProviderHttp, settings: Settings) -> dict[str, object]:
         rocketapi.SOURCE: rocketapi.RocketAPIClient(http),
         neotank.SOURCE: neotank.NeoTankClient(http),
         igapi.SOURCE: igapi.IGApiClient(http),
-        shopify.SOURCE: shopify.ShopifyClient(http),
+        # The Data API keys (ytapitoken); the per-channel OAuth grants (ytapi) serve Analytics.
+        "ytapitoken": youtube_data.YouTubeDataClient(http, "ytapitoken"),
+        youtube_analytics.SOURCE: youtube_analytics.YouTubeAnalyticsClient(http),
+        ytv31.SOURCE: ytv31.YtV31Client(http),
         youtube138.SOURCE: youtube138.YouTube138Client(http),
+        youtube_v311.SOURCE: youtube_v311.YouTubeV311Client(http),
+        shopify.SOURCE: shopify.ShopifyClient(http),
     }

@@ -25,6 +25,20 @@ from topics.models import TraceLog, utcnow
 
 log = logging.getLogger(__name__)
 
+
+class _UrlsWithoutQuery(logging.Filter):
+    """httpx logs every request's full URL at INFO; YouTube's ``key`` and Graph's ``access_token``
+    travel in the query, so its records keep scheme, host and path only, at whatever level."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(arg.copy_with(query=None) if isinstance(arg, httpx.URL) else arg
+                                for arg in record.args)
+        return True
+
+
+logging.getLogger("httpx").addFilter(_UrlsWithoutQuery())
+
 TraceSink = Callable[[TraceLog], Awaitable[None]]
 
 
@@ -80,6 +94,7 @@ class ProviderHttp:
         credential: Credential | None = None,
         params: dict[str, Any] | None = None,
         json: Any = None,
+        data: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         request_id: str | None = None,
         secrets_as_headers: bool = True,
@@ -92,6 +107,7 @@ class ProviderHttp:
         ``access_token``, YouTube's ``key``) passes ``secrets_as_headers=False`` and puts
         it in ``params`` itself; the trace never records the query string either way.
         ``host_vars`` fill a base URL that names its host per call (Shopify's ``https://{store}``).
+        ``data`` is a form-encoded body (Google's OAuth token endpoint); like ``json``, it is never traced.
 
         With a limiter, the call first waits for its slot under the source's and the
         credential's limits, and releases it once the call is over, however it ended.
@@ -111,13 +127,15 @@ class ProviderHttp:
         error: str | None = None
         try:
             try:
-                response = await self._client.request(method, url, params=params, json=json, headers=all_headers)
+                response = await self._client.request(method, url, params=params, json=json, data=data,
+                                                     headers=all_headers)
             except httpx.RemoteProtocolError:
                 # A kept-alive connection the server had just closed: the request never reached
                 # it, so a GET is safe to send once more on a fresh connection.
                 if method != "GET":
                     raise
-                response = await self._client.request(method, url, params=params, json=json, headers=all_headers)
+                response = await self._client.request(method, url, params=params, json=json, data=data,
+                                                     headers=all_headers)
             status = response.status_code
         except httpx.TimeoutException as exc:
             error = "timeout"

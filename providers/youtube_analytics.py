@@ -73,7 +73,8 @@ def _rows(payload: dict[str, Any], columns: tuple[str, ...]) -> list[tuple[Any, 
 
 def parse_views_by(payload: dict[str, Any], dimension: str) -> dict[str, int | None]:
     """A ``{dimension, views}`` report as ``{value: views}``."""
-    return {str(_v.id(value, dimension)): _v.count(views, "views") for value, views in _rows(payload, (dimension, "views"))}
+    return {str(_v.id(value, dimension)): _v.count(views, "views")
+            for value, views in _rows(payload, (dimension, "views"))}
 
 
 def parse_gender_age(payload: dict[str, Any]) -> dict[str, dict[str, float | None]]:

@@ -145,7 +145,8 @@ _DURATION = re.compile(r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?
 
 
 def iso8601_seconds(duration: str | None) -> int | None:
-    """Seconds of an ISO-8601 duration as the Data API writes it (PT1H2M3S, PT45S, P1DT2H, P0D); None if it is not one."""
+    """Seconds of an ISO-8601 duration as the Data API writes it (PT1H2M3S, PT45S, P1DT2H, P0D);
+    None when it is not one."""
     if not duration or duration in ("P", "PT"):
         return None
     match = _DURATION.fullmatch(duration.strip())
@@ -496,7 +497,8 @@ def channel_search_window(start_date: str | None, end_date: str | None) -> dict[
 
 
 class YouTubeDataClient:
-    """The Data API under ``source`` (``ytapitoken`` or ``ytapi``): every operation of the YouTube interface but insights."""
+    """The Data API under ``source`` (``ytapitoken`` or ``ytapi``): every operation of the YouTube
+    interface but insights."""
 
     def __init__(self, http: ProviderHttp, source: str = "ytapitoken") -> None:
         self._http = http

@@ -187,7 +187,10 @@ class GptRuntime:
             raise _provider_error(exc) from exc
         finally:
             _request_id.reset(token)
-        return completion.choices[0].message.content if completion.choices else None
+        choices = getattr(completion, "choices", None)
+        if not isinstance(choices, list):
+            raise BadResponse("POST chat/completions answered without choices", source=SOURCE)
+        return choices[0].message.content if choices else None
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -195,14 +198,18 @@ class GptRuntime:
 
 # The flows
 
-async def _answer(ctx: FlowContext, flow: str, section: str, data: GptData) -> tuple[Any, int]:
-    """The first consumable answer (merged over the re-asks as the section's rules say) and how many
-    asks it took."""
+def _runtime(ctx: FlowContext) -> GptRuntime:
     gpt = ctx.tools.gpt if ctx.tools is not None else None
     if gpt is None:
         raise GptNotConfigured(NOT_CONFIGURED, source=SOURCE)
     if gpt.source not in ctx.sources:
         ctx.sources.append(gpt.source)
+    return gpt
+
+
+async def _answer(ctx: FlowContext, gpt: GptRuntime, flow: str, section: str, data: GptData) -> tuple[Any, int]:
+    """The first consumable answer (merged over the re-asks as the section's rules say) and how many
+    asks it took."""
     section_rules = rules.RULES[section]
     asks = 1 + section_rules.reasks
     kept: rules.Answer | None = None
@@ -223,17 +230,15 @@ async def _answer(ctx: FlowContext, flow: str, section: str, data: GptData) -> t
                             source=SOURCE)
 
 
-def _emit(ctx: FlowContext, section: str, handle: str, asks: int, dimensions: dict[str, Any]) -> dict:
-    assert ctx.tools is not None and ctx.tools.gpt is not None
-    gpt = ctx.tools.gpt
+def _emit(ctx: FlowContext, gpt: GptRuntime, section: str, handle: str, asks: int,
+          dimensions: dict[str, Any]) -> dict:
     ctx.emit_profile(ProfileData(platform=Platform.INSTAGRAM, source=gpt.source, profile_id=handle, handle=handle,
                                  kind="gpt_enrichment", dimensions={"handle": handle, **dimensions}))
     return ctx.summary(prompt_version=gpt.prompts.version, section=section, asks=asks)
 
 
-def _seed(ctx: FlowContext, section: str, handle: str) -> random.Random:
-    assert ctx.tools is not None and ctx.tools.gpt is not None
-    return rules.seeded_random(ctx.tools.gpt.prompts.version, section, handle)
+def _seed(gpt: GptRuntime, section: str, handle: str) -> random.Random:
+    return rules.seeded_random(gpt.prompts.version, section, handle)
 
 
 def _gender(value: str | None) -> str | None:
@@ -245,49 +250,48 @@ def _text(value: str | None) -> str | None:
 
 
 async def refresh_instagram_gpt_data_base_gender(ctx: FlowContext, params: GptParams) -> dict:
-    section = rules.BASE_GENDER
-    answer, asks = await _answer(ctx, "refresh_instagram_gpt_data_base_gender", section, params.data)
-    return _emit(ctx, section, params.data.handle, asks, {"gender": _gender(answer.gender)})
+    gpt, section, data = _runtime(ctx), rules.BASE_GENDER, params.data
+    answer, asks = await _answer(ctx, gpt, "refresh_instagram_gpt_data_base_gender", section, data)
+    return _emit(ctx, gpt, section, data.handle, asks, {"gender": _gender(answer.gender)})
 
 
 async def refresh_instagram_gpt_data_base_location(ctx: FlowContext, params: GptParams) -> dict:
-    section = rules.BASE_LOCATION
-    answer, asks = await _answer(ctx, "refresh_instagram_gpt_data_base_location", section, params.data)
-    return _emit(ctx, section, params.data.handle, asks,
+    gpt, section, data = _runtime(ctx), rules.BASE_LOCATION, params.data
+    answer, asks = await _answer(ctx, gpt, "refresh_instagram_gpt_data_base_location", section, data)
+    return _emit(ctx, gpt, section, data.handle, asks,
                  {"city": _text(answer.city), "state": _text(answer.state), "country": _text(answer.country)})
 
 
 async def refresh_instagram_gpt_data_base_categ_lang_topics(ctx: FlowContext, params: GptParams) -> dict:
-    section = rules.BASE_CATEG_LANG_TOPICS
-    answer, asks = await _answer(ctx, "refresh_instagram_gpt_data_base_categ_lang_topics", section, params.data)
-    return _emit(ctx, section, params.data.handle, asks,
+    gpt, section, data = _runtime(ctx), rules.BASE_CATEG_LANG_TOPICS, params.data
+    answer, asks = await _answer(ctx, gpt, "refresh_instagram_gpt_data_base_categ_lang_topics", section, data)
+    # Lists, where legacy stringified the categories: the sink stores them as jsonb.
+    return _emit(ctx, gpt, section, data.handle, asks,
                  {"categories": answer.categories, "languages": answer.languages, "topics": answer.topics})
 
 
 async def refresh_instagram_gpt_data_audience_age_gender(ctx: FlowContext,
                                                          params: GptAudienceAgeGenderParams) -> dict:
-    section = rules.AUDIENCE_AGE_GENDER
-    data = params.data
-    answer, asks = await _answer(ctx, "refresh_instagram_gpt_data_audience_age_gender", section, data)
-    assert ctx.tools is not None and ctx.tools.gpt is not None
-    baseline = ctx.tools.gpt.baseline.for_category(data.category)
-    shares = rules.normalise_age_gender(answer.audience.age_gender, baseline, _seed(ctx, section, data.handle))
+    gpt, section, data = _runtime(ctx), rules.AUDIENCE_AGE_GENDER, params.data
+    answer, asks = await _answer(ctx, gpt, "refresh_instagram_gpt_data_audience_age_gender", section, data)
+    baseline = gpt.baseline.for_category(data.category)
+    shares = rules.normalise_age_gender(answer.audience.age_gender, baseline, _seed(gpt, section, data.handle))
     # row_data is the answer the numbers came from (legacy kept the first answer even when a re-ask replaced it).
-    return _emit(ctx, section, data.handle, asks,
+    return _emit(ctx, gpt, section, data.handle, asks,
                  {"audience_gender_age": shares, "row_data": answer.model_dump(mode="json")})
 
 
 async def refresh_instagram_gpt_data_audience_cities(ctx: FlowContext, params: GptParams) -> dict:
-    section = rules.AUDIENCE_CITIES
-    data = params.data
-    answer, asks = await _answer(ctx, "refresh_instagram_gpt_data_audience_cities", section, data)
-    cities = rules.spread_cities(answer.audience.cities, _seed(ctx, section, data.handle))
-    return _emit(ctx, section, data.handle, asks, {"audience_city": cities, "row_data": answer.model_dump(mode="json")})
+    gpt, section, data = _runtime(ctx), rules.AUDIENCE_CITIES, params.data
+    answer, asks = await _answer(ctx, gpt, "refresh_instagram_gpt_data_audience_cities", section, data)
+    cities = rules.spread_cities(answer.audience.cities, _seed(gpt, section, data.handle))
+    return _emit(ctx, gpt, section, data.handle, asks,
+                 {"audience_city": cities, "row_data": answer.model_dump(mode="json")})
 
 
 async def refresh_instagram_gpt_data_gender_location_lang(ctx: FlowContext, params: GptParams) -> dict:
-    section = rules.GENDER_LOCATION_LANG
-    answer, asks = await _answer(ctx, "refresh_instagram_gpt_data_gender_location_lang", section, params.data)
-    return _emit(ctx, section, params.data.handle, asks,
+    gpt, section, data = _runtime(ctx), rules.GENDER_LOCATION_LANG, params.data
+    answer, asks = await _answer(ctx, gpt, "refresh_instagram_gpt_data_gender_location_lang", section, data)
+    return _emit(ctx, gpt, section, data.handle, asks,
                  {"city": _text(answer.city), "state": _text(answer.state), "country": _text(answer.country),
                   "languages": answer.languages, "gender": _gender(answer.gender)})

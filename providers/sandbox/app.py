@@ -24,7 +24,11 @@ from providers.sandbox.shopify import ShopifyRoutes
 from providers.sandbox.state import SandboxState
 from providers.sandbox.youtube import YouTubeWorld
 from providers.sandbox.youtube138 import YouTube138Routes
+from providers.sandbox.youtube_analytics import YouTubeAnalyticsRoutes
+from providers.sandbox.youtube_data import YouTubeDataRoutes
+from providers.sandbox.youtube_v311 import YouTubeV311Routes
 from providers.sandbox.youtube_web import YouTubeWebRoutes
+from providers.sandbox.ytv31 import YtV31Routes
 
 
 def create_app(config: SandboxConfig) -> ASGIApp:
@@ -37,6 +41,8 @@ def create_app(config: SandboxConfig) -> ASGIApp:
               RocketAPIRoutes(instagram).mount(),
               NeoTankRoutes(instagram).mount(),
               IGApiRoutes(instagram).mount(), CdnRoutes().mount(),
+              *YouTubeDataRoutes(youtube).mounts(), *YouTubeAnalyticsRoutes(youtube).mounts(),
+              YtV31Routes(youtube).mount(), YouTubeV311Routes(youtube).mount(),
               YouTube138Routes(youtube).mount(), YouTubeWebRoutes(youtube).mount(), RayRoutes().route(),
               OpenAIRoutes().mount(), ShopifyRoutes().mount()]
     return Knobs(Starlette(routes=routes), state)

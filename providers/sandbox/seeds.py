@@ -5,6 +5,7 @@ from __future__ import annotations
 from providers.sandbox import cdn
 from providers.sandbox.cdn_routes import PREFIX as CDN_PREFIX
 from providers.sandbox.youtube import DEMO_CHANNEL_ID
+from providers.sandbox.youtube_analytics import refresh_token_for
 from providers.sources import SOURCES
 
 # Each in the shape its provider expects; the sandbox meters them like the real keys.
@@ -29,7 +30,7 @@ SANDBOX_STORE = "three-pages.myshopify.com"
 # Credentials that belong to one account (source, handle, secrets): the YouTube Analytics OAuth grant of
 # the sandbox's demo channel and the Admin API token of a sandbox store.
 SANDBOX_HANDLE_CREDENTIALS: tuple[tuple[str, str, dict[str, str]], ...] = (
-    ("ytapi", DEMO_CHANNEL_ID, {"refresh_token": "sandbox-refresh-token", "channel_id": DEMO_CHANNEL_ID,
+    ("ytapi", DEMO_CHANNEL_ID, {"refresh_token": refresh_token_for(DEMO_CHANNEL_ID), "channel_id": DEMO_CHANNEL_ID,
                                 "client_id": "sandbox-client.apps.googleusercontent.com",
                                 "client_secret": "sandbox-client-secret"}),
     ("shopify", SANDBOX_STORE, {"X-Shopify-Access-Token": "shpat_sandbox"}),

@@ -384,7 +384,8 @@ class YouTubeWorld:
         return [self._video(channel, position, times[position]) for position in range(start, end)]
 
     def _times(self, channel: Channel) -> list[int]:
-        """Publish times, newest first: the newest within three days of the reference, spread back to the channel's start."""
+        """Publish times, newest first: the newest within three days of the reference, spread back to
+        the channel's start."""
         rng = seeded("yt-times", channel.number)
         moment = self.reference - rng.randrange(3 * DAY)
         gap = max(3600, (moment - channel.published_at) // (channel.video_count + 1))
@@ -444,7 +445,8 @@ class YouTubeWorld:
 
     def search(self, query: str, published_after: int | None = None,
                published_before: int | None = None) -> list[Video]:
-        """Videos for a query published in the window, most viewed first; the same query always finds the same channels."""
+        """Videos for a query published in the window, most viewed first; the same query always finds
+        the same channels."""
         key = " ".join(query.lower().split())
         if not key:
             return []

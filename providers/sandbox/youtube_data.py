@@ -418,6 +418,7 @@ class DataApiAnswers:
             if channel is not None and params.get("type") != "video" and after is None and before is None:
                 entries.insert(0, channel)
         else:
+            # regionCode and relevanceLanguage only bias the real ranking; the world's has no such bias.
             entries = list(self._world.search(params.get("q", ""), after, before))
         if params.get("order") == "date":
             entries.sort(key=lambda entry: -entry.published_at if isinstance(entry, Video) else float("-inf"))
