@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agents.flows.registry import FLOWS, FlowSpec
 from agents.flows.params import Params
+from agents.flows.registry import FLOWS, FlowSpec
 from topics.dead_letter import RawRecord
 from topics.models import ErrorInfo, ScrapeRequest, deterministic_id
 

@@ -23,7 +23,6 @@ from agents.flows.context import FlowContext, FlowTools
 from agents.flows.registry import FlowSpec, timeout_of
 from agents.flows.tools import build_tools
 from agents.requests import Rejected, decode_request
-from topics.dead_letter import RawRecord, dead_letter
 from app.faust_app import create_app
 from app.settings import Settings
 from providers.clients import build_clients
@@ -34,6 +33,7 @@ from providers.http import ProviderHttp
 from providers.ratelimit import RateLimiter
 from sinks.queries import StoredData
 from topics import names
+from topics.dead_letter import RawRecord, dead_letter
 from topics.models import ErrorInfo, RequestStatus, ScrapeRequest, Status, TraceLog, utcnow
 
 log = logging.getLogger(__name__)

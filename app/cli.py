@@ -18,7 +18,7 @@ def _logging(settings: Settings) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # One line per provider call would drown everything else; calls are in trace_log.
     # They would also print request URLs, and Graph's token and YouTube's key travel in the query.
-    for name in ("httpx", "httpcore"):
+    for name in ("httpx", "httpcore", "openai"):
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
 
 

@@ -26,8 +26,8 @@ from providers.sandbox.seeds import (
     SANDBOX_CREDENTIALS,
     SANDBOX_HANDLE_CREDENTIALS,
     sandbox_base_urls,
-    sandbox_service_settings,
     sandbox_cdn_base_urls,
+    sandbox_service_settings,
     sandbox_source_rate_limits,
 )
 from sinks.schema import migrate

@@ -56,8 +56,8 @@ from agents.worker import GATE_HIGH  # noqa: E402
 from app.embedded import EmbeddedBroker, EmbeddedPostgres, free_port  # noqa: E402
 from app.settings import load_settings  # noqa: E402
 from providers.credentials import CredentialStore  # noqa: E402
-from sinks.schema import migrate  # noqa: E402
 from providers.sandbox.seeds import sandbox_source_rate_limits  # noqa: E402
+from sinks.schema import migrate  # noqa: E402
 from tests.support import BeatProcess, beat_env, failures, produce_requests, wait_terminal  # noqa: E402
 from topics import names  # noqa: E402
 from topics.admin import all_topics, ensure_topics  # noqa: E402

@@ -29,8 +29,8 @@ from providers.sandbox.seeds import (
     SANDBOX_CREDENTIALS,
     SANDBOX_HANDLE_CREDENTIALS,
     sandbox_base_urls,
-    sandbox_service_settings,
     sandbox_cdn_base_urls,
+    sandbox_service_settings,
     sandbox_source_rate_limits,
 )
 from providers.sandbox.server import SandboxServer

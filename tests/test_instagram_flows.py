@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 
 import httpx
@@ -14,7 +13,7 @@ from providers import arraybobo, graphapi
 from providers.credentials import CredentialStore
 from providers.http import Credential, ProviderHttp
 from providers.sandbox.seeds import SANDBOX_CREDENTIALS, sandbox_base_urls
-from tests.support import failures, unique, wait_terminal
+from tests.support import unique, wait_terminal
 from topics import names
 
 POST, PROFILE = names.POST_LOG, names.PROFILE_LOG

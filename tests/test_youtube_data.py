@@ -246,7 +246,7 @@ def test_comment_threads() -> None:
     assert page.items[2].dimensions["comment_id"] == payload["items"][3]["id"]
 
 
-def test_activities() -> None:
+def test_parse_activities() -> None:
     payload = load("activities.json")
     page = parse_activities_page(payload)
     assert page.next_cursor == "CAYQAA"
@@ -274,7 +274,7 @@ def test_activities() -> None:
     assert parse_activities_page(load("activities_none.json")) == Page(items=[], next_cursor=None)
 
 
-def test_subscriptions() -> None:
+def test_parse_subscriptions() -> None:
     payload = load("subscriptions.json")
     page = parse_subscriptions_page(payload)
     assert len(page.items) == 3 and page.next_cursor == "CAMQAA"

@@ -18,6 +18,7 @@ from providers.http import ProviderHttp
 from providers.ray import MODEL, RayClient, parse_category
 from providers.sandbox import SandboxConfig, SandboxServer
 from providers.sandbox.ray import CATEGORIES, categorize
+from providers.sandbox.seeds import sandbox_service_settings
 from providers.sandbox.youtube import (
     DEMO_CHANNEL_ID,
     LIVE_VIDEO_ID,
@@ -26,7 +27,6 @@ from providers.sandbox.youtube import (
     SHORT_VIDEO_ID,
     YouTubeWorld,
 )
-from providers.sandbox.seeds import sandbox_service_settings
 from providers.youtube_web import SOURCE, YouTubeWebClient, post_type_of
 from tests.test_youtube138 import SandboxKnobs
 from topics.models import TraceLog

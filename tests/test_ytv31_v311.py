@@ -37,8 +37,10 @@ from providers.youtube_data import (
     parse_search_snippet_page,
     parse_videos,
 )
-from providers.youtube_v311 import SOURCE as V311, YouTubeV311Client
-from providers.ytv31 import SOURCE as V31, YtV31Client
+from providers.youtube_v311 import SOURCE as V311
+from providers.youtube_v311 import YouTubeV311Client
+from providers.ytv31 import SOURCE as V31
+from providers.ytv31 import YtV31Client
 from tests.test_youtube_data import CannedHttp, LoopbackServer, every_page
 from topics.models import Platform
 

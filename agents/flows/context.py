@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from providers.crawler import AllSourcesFailed, Crawler
-from sinks.queries import StoredData
 from providers.errors import NoCredential, RetriableProviderError
 from providers.models import (
     ActivityData,
@@ -19,6 +18,7 @@ from providers.models import (
     YtActivityData,
     YtRelationshipData,
 )
+from sinks.queries import StoredData
 from topics import names
 from topics.models import (
     ActivityLog,

@@ -13,10 +13,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from agents.flows import assets, instagram, youtube
+from agents.flows import assets, gpt, instagram, shopify, youtube
 from agents.flows import params as p
-from agents.flows import shopify
-from agents.flows import gpt
 from agents.flows.context import FlowContext
 from topics.models import Platform
 
@@ -41,11 +39,6 @@ class FlowSpec:
         return self.handler is not None
 
 
-def _planned(issue: str) -> str:
-    return f"provider work not built yet ({issue})"
-
-
-_ISSUE_5 = _planned("#5")
 _CSV_UNSCHEDULED = "CSV exports are not scheduled in any issue yet"
 
 FLOWS: dict[str, FlowSpec] = {
