@@ -18,18 +18,35 @@ from aiokafka import AIOKafkaConsumer
 
 from app.settings import Settings
 from app.stack import Stack
+from providers.sandbox.seeds import SANDBOX_STORE
+from providers.sandbox.youtube import DEMO_CHANNEL_ID, channel_id_for
 from topics import names
 from topics.models import TERMINAL, PostLog, ProfileLog
 
 DEMO_TIMEOUT = 600.0
 
 
+def _other_platforms(i: int, run: str) -> dict:
+    """YouTube, GPT enrichment and Shopify against the sandbox's demo channel, creators and store."""
+    choices = (
+        {"flow": "refresh_yt_profiles", "params": {"channel_ids": [DEMO_CHANNEL_ID, channel_id_for(100 + i)]}},
+        {"flow": "refresh_yt_posts_by_playlist_id", "params": {"channel_id": DEMO_CHANNEL_ID, "max_posts": 5}},
+        {"flow": "refresh_instagram_gpt_data_base_gender",
+         "params": {"data": {"handle": f"demo_{run}_{i}", "name": "Demo Creator", "bio": "Food and travel"}}},
+        {"flow": "refresh_orders_by_store", "params": {"store": SANDBOX_STORE, "limit": 50}},
+    )
+    return choices[(i // 12) % len(choices)]
+
+
 def demo_requests(total: int, run: str) -> list[dict]:
-    """A deterministic mix: half basic profile refreshes, a third posts by shortcode, the rest full refreshes."""
+    """A deterministic mix: mostly basic profile refreshes, posts by shortcode and full refreshes, with one
+    request in twelve for YouTube, GPT enrichment or Shopify."""
     batch = []
     for i in range(total):
         handle = f"demo_{run}_{i % max(1, total // 3)}"
-        if i % 6 in (0, 1, 2):
+        if i % 12 == 11:
+            batch.append(_other_platforms(i, run))
+        elif i % 6 in (0, 1, 2):
             batch.append({"flow": "refresh_profile_basic", "params": {"handle": handle}})
         elif i % 6 in (3, 4):
             batch.append({"flow": "refresh_post_by_shortcode", "params": {"shortcode": f"Dm{run[:4]}{i:05d}"}})
