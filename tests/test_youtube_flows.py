@@ -8,6 +8,15 @@ from datetime import UTC, date, datetime, timedelta
 import httpx
 import pytest
 
+from agents.flows.context import FlowContext, FlowTools
+from agents.flows.params import YtSearchParams
+from agents.flows.youtube import refresh_yt_posts_by_search
+from app.settings import Settings
+from providers.clients import build_clients
+from providers.crawler import Crawler
+from providers.credentials import CredentialPolicy, CredentialStore
+from providers.http import ProviderHttp
+from providers.sandbox.seeds import sandbox_base_urls
 from providers.sandbox.youtube import (
     DEMO_CHANNEL_ID,
     DEMO_UPLOADS_PLAYLIST_ID,
@@ -21,9 +30,9 @@ from providers.sandbox.youtube import (
     YouTubeWorld,
     channel_id_for,
 )
-from tests.support import wait_terminal
+from tests.support import unique, wait_terminal
 from topics import names
-from topics.models import utcnow
+from topics.models import Platform, ScrapeRequest, utcnow
 
 POST, PROFILE, ACTIVITY = names.POST_LOG, names.PROFILE_LOG, names.POST_ACTIVITY_LOG
 YT_ACTIVITY, YT_RELATIONSHIP = names.YT_ACTIVITY_LOG, names.YT_PROFILE_RELATIONSHIP_LOG
@@ -236,3 +245,22 @@ async def test_bad_search_params_are_dead_lettered(stack, pool, params, reason):
     async with httpx.AsyncClient(base_url=stack.api_url) as client:
         response = await client.post("/requests", json={"flow": "refresh_yt_posts_by_search", "params": params})
     assert response.status_code == 422 and reason in response.text
+
+
+async def test_search_without_ray_completes_and_says_so(sandbox, pool):
+    """The flow function itself, in process, with the real crawler against the sandbox and no RAY configured."""
+    http = ProviderHttp(base_urls=sandbox_base_urls(sandbox.url), timeout=10)
+    try:
+        crawler = Crawler(CredentialStore(pool), CredentialPolicy(pool, {}, 900.0), build_clients(http, Settings()))
+        today = utcnow().date()
+        params = YtSearchParams(job_id="no-ray", keywords=["road trip"], start_date=today - timedelta(days=6),
+                                end_date=today)
+        request = ScrapeRequest(id=unique("no-ray"), flow="refresh_yt_posts_by_search", platform=Platform.YOUTUBE,
+                                params=params.model_dump(mode="json"))
+        ctx = FlowContext(request=request, crawler=crawler, wait_scale=0, tools=FlowTools())
+        result = await refresh_yt_posts_by_search(ctx, params)
+    finally:
+        await http.aclose()
+    assert result["categorization"] == "skipped: BEAT_RAY_URL is not set" and result["categorized"] == 0
+    assert result["keywords"]["road trip"]["found"] > 0
+    assert not [event for _, _, event in ctx.events if event.source == "categorization"]
