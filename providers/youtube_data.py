@@ -190,6 +190,17 @@ def _pictures(values: Values, snippet: dict[str, Any], field: str) -> dict[str, 
             "thumbnail": values.text(at(thumbnails, "default.url"), f"{field}.thumbnails.default.url")}
 
 
+def _video_snippet(values: Values, snippet: dict[str, Any], epoch: int | None) -> dict[str, Any]:
+    """The dimensions a video's ``snippet`` gives alike in ``videos.list`` and ``search.list`` answers."""
+    return {
+        "title": values.text(snippet.get("title"), "snippet.title"),
+        "channel_title": values.text(snippet.get("channelTitle"), "snippet.channelTitle"),
+        "description": values.text(snippet.get("description"), "snippet.description"),
+        "taken_at_timestamp": epoch,
+        **_pictures(values, snippet, "snippet"),
+    }
+
+
 def _items(values: Values, payload: Any) -> list[dict[str, Any]]:
     payload = values.require_object(payload)
     items = values.list(payload.get("items"), "items") or []
@@ -265,12 +276,8 @@ def parse_video(item: dict[str, Any], *, source: str = EVENT_SOURCE) -> PostData
     tags = v.list(snippet.get("tags"), "snippet.tags")
     epoch, moment = published(v, snippet.get("publishedAt"), "snippet.publishedAt")
     dimensions: dict[str, Any] = {
-        "title": v.text(snippet.get("title"), "snippet.title"),
-        "channel_title": v.text(snippet.get("channelTitle"), "snippet.channelTitle"),
-        "description": v.text(snippet.get("description"), "snippet.description"),
+        **_video_snippet(v, snippet, epoch),
         "duration": duration,
-        "taken_at_timestamp": epoch,
-        **_pictures(v, snippet, "snippet"),
         "tags": _json(tags),
         "category_id": v.id(snippet.get("categoryId"), "snippet.categoryId"),
         "audio_language": v.text(snippet.get("defaultAudioLanguage"), "snippet.defaultAudioLanguage"),
@@ -342,13 +349,7 @@ def parse_search_snippet(video_id: str, item: dict[str, Any], *, source: str = E
         profile_id=v.id(snippet.get("channelId"), "snippet.channelId"),
         handle=None,
         publish_time=moment,
-        dimensions={
-            "title": v.text(snippet.get("title"), "snippet.title"),
-            "channel_title": v.text(snippet.get("channelTitle"), "snippet.channelTitle"),
-            "description": v.text(snippet.get("description"), "snippet.description"),
-            "taken_at_timestamp": epoch,
-            **_pictures(v, snippet, "snippet"),
-        },
+        dimensions=_video_snippet(v, snippet, epoch),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from providers.errors import (
     QuotaExceeded,
 )
 from providers.http import Credential, ProviderHttp
-from providers.sandbox import SandboxConfig, SandboxServer
+from providers.sandbox import SandboxServer
 from providers.sandbox.youtube import (
     DEMO_CHANNEL_ID,
     HIDDEN_SUBSCRIBERS_CHANNEL_ID,
@@ -45,6 +45,8 @@ from providers.youtube138 import (
     parse_date,
     parse_video,
 )
+# pytest finds fixtures by name in the test module: importing the shared loopback ones makes them visible here.
+from tests.youtube_loopback import SandboxKnobs, knobs, sandbox_server, world  # noqa: F401
 from topics.models import Platform, TraceLog
 
 FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "youtube138"
@@ -284,47 +286,9 @@ async def test_channel_video_ids_ignores_dates() -> None:
 
 # Over loopback HTTP
 
-class SandboxKnobs:
-    """The running sandbox's knobs and traffic counters, over its admin endpoints."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def set(self, **values: Any) -> None:
-        config = SandboxConfig(**values)
-        httpx.put(f"{self.url}/_sandbox/config", json=config.model_dump(mode="json")).raise_for_status()
-
-    def reset(self) -> None:
-        self.set()
-        httpx.post(f"{self.url}/_sandbox/reset").raise_for_status()
-
-    def stats(self) -> dict[str, Any]:
-        return httpx.get(f"{self.url}/_sandbox/stats").json()
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig()) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def world() -> YouTubeWorld:
-    # The sandbox's world is a pure function of the day it was made: this one tells the same story.
-    return YouTubeWorld()
-
-
-@pytest.fixture
-def knobs(server: SandboxServer) -> Iterator[SandboxKnobs]:
-    knobs = SandboxKnobs(server.url)
-    knobs.reset()
-    yield knobs
-    knobs.reset()
-
-
 @pytest_asyncio.fixture
-async def client(server: SandboxServer, knobs: SandboxKnobs) -> AsyncIterator[YouTube138Client]:
-    http = ProviderHttp(base_urls={SOURCE: f"{server.url}/{SOURCE}"}, timeout=5.0)
+async def client(sandbox_server: SandboxServer, knobs: SandboxKnobs) -> AsyncIterator[YouTube138Client]:
+    http = ProviderHttp(base_urls={SOURCE: f"{sandbox_server.url}/{SOURCE}"}, timeout=5.0)
     yield YouTube138Client(http)
     await http.aclose()
 
@@ -409,14 +373,14 @@ async def test_unknown_channel_listing_and_quota(client: YouTube138Client, knobs
 
 
 
-async def test_the_key_never_reaches_errors_logs_or_traces(server: SandboxServer, knobs: SandboxKnobs,
+async def test_the_key_never_reaches_errors_logs_or_traces(sandbox_server: SandboxServer, knobs: SandboxKnobs,
                                                            caplog: pytest.LogCaptureFixture) -> None:
     traces: list[TraceLog] = []
 
     async def keep(record: TraceLog) -> None:
         traces.append(record)
 
-    http = ProviderHttp(base_urls={SOURCE: f"{server.url}/{SOURCE}"}, timeout=5.0, trace_sink=keep)
+    http = ProviderHttp(base_urls={SOURCE: f"{sandbox_server.url}/{SOURCE}"}, timeout=5.0, trace_sink=keep)
     client = YouTube138Client(http)
     with caplog.at_level(logging.DEBUG):
         knobs.set(fail_paths={"/rapidapi-yt/v1/channel/videos/": 500})

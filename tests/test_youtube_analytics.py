@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from providers.errors import AuthExpired, BadResponse, Forbidden, ProviderError, QuotaExceeded
 from providers.http import Credential, ProviderHttp
@@ -28,7 +26,8 @@ from providers.youtube_analytics import (
     parse_insights,
     parse_views_by,
 )
-from tests.test_youtube_data import LoopbackServer
+# pytest finds fixtures by name in the test module: importing the shared loopback ones makes them visible here.
+from tests.youtube_loopback import LoopbackServer, http, server, traces, world  # noqa: F401
 from topics.models import Platform, TraceLog, utcnow
 
 FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "youtube_analytics"
@@ -175,32 +174,6 @@ async def test_a_credential_must_be_whole_and_the_channel_s_own() -> None:
 
 
 # Over loopback HTTP
-
-@pytest.fixture(scope="module")
-def world() -> YouTubeWorld:
-    return YouTubeWorld()
-
-
-@pytest.fixture(scope="module")
-def server(world: YouTubeWorld) -> Iterator[LoopbackServer]:
-    with LoopbackServer(world) as running:
-        yield running
-
-
-@pytest_asyncio.fixture
-async def traces() -> list[TraceLog]:
-    return []
-
-
-@pytest_asyncio.fixture
-async def http(server: LoopbackServer, traces: list[TraceLog]) -> AsyncIterator[ProviderHttp]:
-    async def record(trace: TraceLog) -> None:
-        traces.append(trace)
-
-    client = ProviderHttp(base_urls=server.base_urls(), timeout=5.0, trace_sink=record)
-    yield client
-    await client.aclose()
-
 
 async def test_channel_insights(http: ProviderHttp, world: YouTubeWorld, traces: list[TraceLog],
                                 caplog: pytest.LogCaptureFixture) -> None:

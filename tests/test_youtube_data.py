@@ -5,19 +5,12 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
-import uvicorn
-from starlette.applications import Starlette
-from starlette.routing import BaseRoute
 
 from providers.errors import (
     AuthExpired,
@@ -33,8 +26,6 @@ from providers.errors import (
 from providers.http import Credential, ProviderHttp
 from providers.models import Page
 from providers.sandbox.config import SandboxConfig
-from providers.sandbox.knobs import Knobs
-from providers.sandbox.state import SandboxState
 from providers.sandbox.youtube import (
     COMMENTS_DISABLED_VIDEO_ID,
     DEMO_CHANNEL_ID,
@@ -50,10 +41,6 @@ from providers.sandbox.youtube import (
     YouTubeWorld,
     channel_id_for,
 )
-from providers.sandbox.youtube_analytics import YouTubeAnalyticsRoutes
-from providers.sandbox.youtube_data import YouTubeDataRoutes
-from providers.sandbox.youtube_v311 import YouTubeV311Routes
-from providers.sandbox.ytv31 import YtV31Routes
 from providers.youtube_data import (
     EVENT_SOURCE,
     ApiError,
@@ -72,12 +59,13 @@ from providers.youtube_data import (
     parse_subscriptions_page,
     parse_videos,
 )
+# pytest finds fixtures by name in the test module: importing the shared loopback ones makes them visible here.
+from tests.youtube_loopback import LoopbackServer, every_page, http, server, traces, world  # noqa: F401
 from topics.models import Platform, TraceLog
 
 FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "youtube_data"
 KEY = "sandbox-yt-secret-4f2a"
 CREDENTIAL = Credential(id="yt-1", source="ytapitoken", secrets={"key": KEY})
-LABELS = ("ytapitoken", "ytapi", "yt-v31", "rapidapi-yt-search", "google-oauth", "yt-analytics")
 
 
 def load(name: str) -> Any:
@@ -349,77 +337,9 @@ def test_refusal_messages_are_plain_and_scrubbed() -> None:
 
 # Over loopback HTTP
 
-class LoopbackServer:
-    """The YouTube sandbox routes behind the sandbox knobs, served on a free loopback port."""
-
-    def __init__(self, world: YouTubeWorld, config: SandboxConfig | None = None) -> None:
-        routes: list[BaseRoute] = [*YouTubeDataRoutes(world).mounts(), YtV31Routes(world).mount(),
-                                   YouTubeV311Routes(world).mount(), *YouTubeAnalyticsRoutes(world).mounts()]
-        self.state = SandboxState(config or SandboxConfig())
-        app = Knobs(Starlette(routes=routes), self.state)
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, access_log=False, lifespan="off",
-                                                     log_config=None, log_level="warning",
-                                                     timeout_graceful_shutdown=1))
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self.url = ""
-
-    def __enter__(self) -> LoopbackServer:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            assert self._thread.is_alive() and time.monotonic() < deadline, "the sandbox did not start"
-            time.sleep(0.01)
-        self.url = f"http://127.0.0.1:{self._server.servers[0].sockets[0].getsockname()[1]}"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(5)
-
-    def base_urls(self) -> dict[str, str]:
-        return {label: f"{self.url}/{label}" for label in LABELS}
-
-
-@pytest.fixture(scope="module")
-def world() -> YouTubeWorld:
-    return YouTubeWorld()
-
-
-@pytest.fixture(scope="module")
-def server(world: YouTubeWorld) -> Iterator[LoopbackServer]:
-    with LoopbackServer(world) as running:
-        yield running
-
-
-@pytest_asyncio.fixture
-async def traces() -> list[TraceLog]:
-    return []
-
-
-@pytest_asyncio.fixture
-async def http(server: LoopbackServer, traces: list[TraceLog]) -> AsyncIterator[ProviderHttp]:
-    async def record(trace: TraceLog) -> None:
-        traces.append(trace)
-
-    client = ProviderHttp(base_urls=server.base_urls(), timeout=5.0, trace_sink=record)
-    yield client
-    await client.aclose()
-
-
 @pytest.fixture
 def youtube(http: ProviderHttp) -> YouTubeDataClient:
     return YouTubeDataClient(http)
-
-
-async def every_page(fetch: Any) -> tuple[list[Any], int]:
-    items, cursor, pages = [], None, 0
-    while True:
-        page: Page = await fetch(cursor)
-        items.extend(page.items)
-        pages += 1
-        if page.next_cursor is None:
-            return items, pages
-        cursor = page.next_cursor
 
 
 async def test_channels_by_id(youtube: YouTubeDataClient, http: ProviderHttp, world: YouTubeWorld) -> None:

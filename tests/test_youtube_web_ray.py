@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -16,7 +16,7 @@ import pytest_asyncio
 from providers.errors import BadResponse, PostMissing, ProviderUnavailable
 from providers.http import ProviderHttp
 from providers.ray import MODEL, RayClient, parse_category
-from providers.sandbox import SandboxConfig, SandboxServer
+from providers.sandbox import SandboxServer
 from providers.sandbox.ray import CATEGORIES, categorize
 from providers.sandbox.seeds import sandbox_service_settings
 from providers.sandbox.youtube import (
@@ -28,7 +28,8 @@ from providers.sandbox.youtube import (
     YouTubeWorld,
 )
 from providers.youtube_web import SOURCE, YouTubeWebClient, post_type_of
-from tests.test_youtube138 import SandboxKnobs
+# pytest finds fixtures by name in the test module: importing the shared loopback ones makes them visible here.
+from tests.youtube_loopback import SandboxKnobs, knobs, sandbox_server, world  # noqa: F401
 from topics.models import TraceLog
 
 LABELS = {label for label, _ in CATEGORIES}
@@ -121,35 +122,18 @@ async def test_ray_concurrency_is_bounded() -> None:
 
 # Over loopback HTTP
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig()) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def world() -> YouTubeWorld:
-    return YouTubeWorld()
-
-
-@pytest.fixture
-def knobs(server: SandboxServer) -> Iterator[SandboxKnobs]:
-    knobs = SandboxKnobs(server.url)
-    knobs.reset()
-    yield knobs
-    knobs.reset()
-
-
 @pytest_asyncio.fixture
-async def traced(server: SandboxServer, knobs: SandboxKnobs) -> AsyncIterator[tuple[ProviderHttp, list[TraceLog]]]:
+async def traced(sandbox_server: SandboxServer,
+                 knobs: SandboxKnobs) -> AsyncIterator[tuple[ProviderHttp, list[TraceLog]]]:
     traces: list[TraceLog] = []
 
     async def keep(record: TraceLog) -> None:
         traces.append(record)
 
     # The worker hands RAY's one URL over as the base URL of the label "ray"; the sandbox serves it at /ray.
-    ray_url = sandbox_service_settings(server.url)["ray_url"]
-    http = ProviderHttp(base_urls={SOURCE: f"{server.url}/{SOURCE}", "ray": ray_url}, timeout=5.0, trace_sink=keep)
+    ray_url = sandbox_service_settings(sandbox_server.url)["ray_url"]
+    http = ProviderHttp(base_urls={SOURCE: f"{sandbox_server.url}/{SOURCE}", "ray": ray_url}, timeout=5.0,
+                        trace_sink=keep)
     yield http, traces
     await http.aclose()
 

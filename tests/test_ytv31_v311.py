@@ -5,13 +5,11 @@ through to them when a Data API key's quota is spent."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from providers.crawler import Crawler
 from providers.errors import AuthExpired, NotSupported, PostMissing, ProfileMissing, QuotaExceeded
@@ -41,7 +39,9 @@ from providers.youtube_v311 import SOURCE as V311
 from providers.youtube_v311 import YouTubeV311Client
 from providers.ytv31 import SOURCE as V31
 from providers.ytv31 import YtV31Client
-from tests.test_youtube_data import CannedHttp, LoopbackServer, every_page
+from tests.test_youtube_data import CannedHttp
+# pytest finds fixtures by name in the test module: importing the shared loopback ones makes them visible here.
+from tests.youtube_loopback import every_page, http, server, traces, world  # noqa: F401
 from topics.models import Platform
 
 FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures"
@@ -97,24 +97,6 @@ def test_rapidapi_refusals(status: int, fixture: str, expected: type) -> None:
 
 
 # Over loopback HTTP
-
-@pytest.fixture(scope="module")
-def world() -> YouTubeWorld:
-    return YouTubeWorld()
-
-
-@pytest.fixture(scope="module")
-def server(world: YouTubeWorld) -> Iterator[LoopbackServer]:
-    with LoopbackServer(world) as running:
-        yield running
-
-
-@pytest_asyncio.fixture
-async def http(server: LoopbackServer) -> AsyncIterator[ProviderHttp]:
-    client = ProviderHttp(base_urls=server.base_urls(), timeout=5.0)
-    yield client
-    await client.aclose()
-
 
 async def test_v31_answers_as_the_data_api_does(http: ProviderHttp, world: YouTubeWorld) -> None:
     v31, data = YtV31Client(http), YouTubeDataClient(http)

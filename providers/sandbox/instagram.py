@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from providers.sandbox import cdn
+from providers.sandbox.ids import decode_base64_number, encode_base64_number
 
 DAY = 86_400
 PAGE_SIZE = 12
@@ -31,8 +32,6 @@ _PACKED_SPACE = 2**60
 MAX_PROFILE_ID = _PACKED_SPACE // SLOTS_PER_OWNER
 _SHUFFLE = 0x2545F4914F6CDD1D % _PACKED_SPACE
 _UNSHUFFLE = pow(_SHUFFLE, -1, _PACKED_SPACE)
-SHORTCODE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_SHORTCODE_INDEX = {char: value for value, char in enumerate(SHORTCODE_ALPHABET)}
 
 _HANDLE = re.compile(r"[a-z0-9._]{1,30}")
 # Handles handed out for ids the directory never saw map straight back to that id.
@@ -146,23 +145,13 @@ def seeded(*parts: object) -> random.Random:
 
 
 def encode_shortcode(media_pk: int) -> str:
-    chars = []
-    while media_pk:
-        media_pk, digit = divmod(media_pk, 64)
-        chars.append(SHORTCODE_ALPHABET[digit])
-    return "".join(reversed(chars)) or SHORTCODE_ALPHABET[0]
+    return encode_base64_number(media_pk)
 
 
 def decode_shortcode(shortcode: str) -> int | None:
     if not 1 <= len(shortcode) <= 64:
         return None
-    value = 0
-    for char in shortcode:
-        digit = _SHORTCODE_INDEX.get(char)
-        if digit is None:
-            return None
-        value = value * 64 + digit
-    return value
+    return decode_base64_number(shortcode)
 
 
 def encode_cursor(tag: str, profile_id: str, position: int) -> str:

@@ -41,10 +41,10 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from providers.sandbox.ids import ALPHABET, decode_base64_number, encode_base64_number
+
 DAY = 86_400
 SHORT_MAX_SECONDS = 60
-ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_INDEX = {char: value for value, char in enumerate(ALPHABET)}
 
 # Channel ids: 6 characters (36 bits) carry the shuffled channel number, 16 characters a check.
 _CHANNEL_SPACE = 2**36
@@ -213,26 +213,8 @@ def _token(*parts: object, size: int) -> str:
     return "".join(ALPHABET[byte % 64] for byte in digest[:size])
 
 
-def _encode(value: int, width: int) -> str:
-    chars = []
-    for _ in range(width):
-        value, digit = divmod(value, 64)
-        chars.append(ALPHABET[digit])
-    return "".join(reversed(chars))
-
-
-def _decode(text: str) -> int | None:
-    value = 0
-    for char in text:
-        digit = _INDEX.get(char)
-        if digit is None:
-            return None
-        value = value * 64 + digit
-    return value
-
-
 def channel_id_for(number: int) -> str:
-    body = _encode(number * _CHANNEL_SHUFFLE % _CHANNEL_SPACE, 6)
+    body = encode_base64_number(number * _CHANNEL_SHUFFLE % _CHANNEL_SPACE, 6)
     return "UC" + body + _token("channel-check", number, size=16)
 
 
@@ -240,7 +222,7 @@ def channel_number(channel_id: str) -> int | None:
     """The world number behind a channel id, or None for an id this world never issued."""
     if len(channel_id) != 24 or not channel_id.startswith("UC"):
         return None
-    packed = _decode(channel_id[2:8])
+    packed = decode_base64_number(channel_id[2:8])
     if packed is None:
         return None
     number = packed * _CHANNEL_UNSHUFFLE % _CHANNEL_SPACE
@@ -251,14 +233,14 @@ def channel_number(channel_id: str) -> int | None:
 
 def video_id_for(number: int, position: int) -> str:
     packed = (number * UPLOAD_SLOTS + position) * _VIDEO_SHUFFLE % _VIDEO_SPACE
-    return _encode(packed, 8) + _token("video-check", number, position, size=3)
+    return encode_base64_number(packed, 8) + _token("video-check", number, position, size=3)
 
 
 def video_address(video_id: str) -> tuple[int, int] | None:
     """(channel number, upload position) behind a video id, or None for an id this world never issued."""
     if len(video_id) != 11:
         return None
-    packed = _decode(video_id[:8])
+    packed = decode_base64_number(video_id[:8])
     if packed is None:
         return None
     number, position = divmod(packed * _VIDEO_UNSHUFFLE % _VIDEO_SPACE, UPLOAD_SLOTS)

@@ -1,0 +1,138 @@
+"""The YouTube sandboxes over loopback HTTP for the YouTube provider tests, and their fixtures.
+
+Two servers: ``LoopbackServer`` serves only the Data API routes and their proxies (youtube-v31, youtube-v311,
+Analytics) and lets a test change its knobs in process; ``sandbox_server`` is the whole sandbox, whose knobs a
+test turns over the admin endpoints (``SandboxKnobs``). A test module imports the fixtures it uses by name.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+import uvicorn
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+
+from providers.http import ProviderHttp
+from providers.models import Page
+from providers.sandbox import SandboxServer
+from providers.sandbox.config import SandboxConfig
+from providers.sandbox.knobs import Knobs
+from providers.sandbox.state import SandboxState
+from providers.sandbox.youtube import YouTubeWorld
+from providers.sandbox.youtube_analytics import YouTubeAnalyticsRoutes
+from providers.sandbox.youtube_data import YouTubeDataRoutes
+from providers.sandbox.youtube_v311 import YouTubeV311Routes
+from providers.sandbox.ytv31 import YtV31Routes
+from topics.models import TraceLog
+
+LABELS = ("ytapitoken", "ytapi", "yt-v31", "rapidapi-yt-search", "google-oauth", "yt-analytics")
+
+
+class LoopbackServer:
+    """The YouTube sandbox routes behind the sandbox knobs, served on a free loopback port."""
+
+    def __init__(self, world: YouTubeWorld, config: SandboxConfig | None = None) -> None:
+        routes: list[BaseRoute] = [*YouTubeDataRoutes(world).mounts(), YtV31Routes(world).mount(),
+                                   YouTubeV311Routes(world).mount(), *YouTubeAnalyticsRoutes(world).mounts()]
+        self.state = SandboxState(config or SandboxConfig())
+        app = Knobs(Starlette(routes=routes), self.state)
+        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, access_log=False, lifespan="off",
+                                                     log_config=None, log_level="warning",
+                                                     timeout_graceful_shutdown=1))
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self.url = ""
+
+    def __enter__(self) -> LoopbackServer:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            assert self._thread.is_alive() and time.monotonic() < deadline, "the sandbox did not start"
+            time.sleep(0.01)
+        self.url = f"http://127.0.0.1:{self._server.servers[0].sockets[0].getsockname()[1]}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(5)
+
+    def base_urls(self) -> dict[str, str]:
+        return {label: f"{self.url}/{label}" for label in LABELS}
+
+
+class SandboxKnobs:
+    """The running sandbox's knobs and traffic counters, over its admin endpoints."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def set(self, **values: Any) -> None:
+        config = SandboxConfig(**values)
+        httpx.put(f"{self.url}/_sandbox/config", json=config.model_dump(mode="json")).raise_for_status()
+
+    def reset(self) -> None:
+        self.set()
+        httpx.post(f"{self.url}/_sandbox/reset").raise_for_status()
+
+    def stats(self) -> dict[str, Any]:
+        return httpx.get(f"{self.url}/_sandbox/stats").json()
+
+
+async def every_page(fetch: Any) -> tuple[list[Any], int]:
+    """Every item of a paged listing, ``fetch(cursor)`` a page at a time, and how many pages it took."""
+    items, cursor, pages = [], None, 0
+    while True:
+        page: Page = await fetch(cursor)
+        items.extend(page.items)
+        pages += 1
+        if page.next_cursor is None:
+            return items, pages
+        cursor = page.next_cursor
+
+
+@pytest.fixture(scope="module")
+def world() -> YouTubeWorld:
+    # The sandbox's world is a pure function of the day it was made: this one tells the same story.
+    return YouTubeWorld()
+
+
+@pytest.fixture(scope="module")
+def server(world: YouTubeWorld) -> Iterator[LoopbackServer]:
+    with LoopbackServer(world) as running:
+        yield running
+
+
+@pytest_asyncio.fixture
+async def traces() -> list[TraceLog]:
+    return []
+
+
+@pytest_asyncio.fixture
+async def http(server: LoopbackServer, traces: list[TraceLog]) -> AsyncIterator[ProviderHttp]:
+    async def record(trace: TraceLog) -> None:
+        traces.append(trace)
+
+    client = ProviderHttp(base_urls=server.base_urls(), timeout=5.0, trace_sink=record)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(scope="module")
+def sandbox_server() -> Iterator[SandboxServer]:
+    # A module's own sandbox, not the session's: its tests turn knobs the running stack must not see.
+    with SandboxServer(SandboxConfig()) as running:
+        yield running
+
+
+@pytest.fixture
+def knobs(sandbox_server: SandboxServer) -> Iterator[SandboxKnobs]:
+    knobs = SandboxKnobs(sandbox_server.url)
+    knobs.reset()
+    yield knobs
+    knobs.reset()
