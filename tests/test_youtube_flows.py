@@ -129,13 +129,19 @@ async def test_profile_insights_with_the_channel_s_oauth_credential(run_flow, po
     assert len(json.loads(row["city"])) == len(audience.cities)
 
 
-async def test_a_channel_without_an_oauth_credential_fails_clearly(stack, pool):
+async def _failed(stack, pool, flow: str, params: dict) -> tuple[str, str]:
+    """Submit one request that must end FAILED; its error type and message."""
     async with httpx.AsyncClient(base_url=stack.api_url) as client:
-        response = await client.post("/requests", json={"flow": "refresh_yt_profile_insights",
-                                                        "params": {"channel_id": HIDDEN_SUBSCRIBERS_CHANNEL_ID}})
+        response = await client.post("/requests", json={"flow": flow, "params": params})
     request_id = response.json()["id"]
     assert (await wait_terminal(pool, [request_id], timeout=60)) == {request_id: "FAILED"}
-    error = await pool.fetchval("SELECT error_message FROM scrape_request_log WHERE id = $1", request_id)
+    row = await pool.fetchrow("SELECT error_type, error_message FROM scrape_request_log WHERE id = $1", request_id)
+    return row["error_type"], row["error_message"]
+
+
+async def test_a_channel_without_an_oauth_credential_fails_clearly(stack, pool):
+    _, error = await _failed(stack, pool, "refresh_yt_profile_insights",
+                             {"channel_id": HIDDEN_SUBSCRIBERS_CHANNEL_ID})
     assert "ytapi: no enabled credential for " + HIDDEN_SUBSCRIBERS_CHANNEL_ID in error
 
 
@@ -228,12 +234,8 @@ async def test_activities_and_subscriptions_are_events_only(run_flow, stack, poo
 
 
 async def test_hidden_subscriptions_fail_with_their_own_reason(stack, pool):
-    async with httpx.AsyncClient(base_url=stack.api_url) as client:
-        response = await client.post("/requests", json={"flow": "refresh_yt_profile_relationship",
-                                                        "params": {"channel_id": SUBSCRIPTIONS_HIDDEN_CHANNEL_ID}})
-    request_id = response.json()["id"]
-    assert (await wait_terminal(pool, [request_id], timeout=60)) == {request_id: "FAILED"}
-    error_type = await pool.fetchval("SELECT error_type FROM scrape_request_log WHERE id = $1", request_id)
+    error_type, _ = await _failed(stack, pool, "refresh_yt_profile_relationship",
+                                  {"channel_id": SUBSCRIPTIONS_HIDDEN_CHANNEL_ID})
     assert error_type == "SubscriptionForbidden"
 
 

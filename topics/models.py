@@ -138,8 +138,8 @@ class RequestStatus(Model):
 Scalar = str | int | float | bool | None
 
 
-class LogEvent(Model):
-    """The envelope shared by every log topic."""
+class Envelope(Model):
+    """What every event on a log topic carries: its id, what it describes, the request and source behind it."""
 
     event_id: str
     schema_version: int = SCHEMA_VERSION
@@ -148,6 +148,11 @@ class LogEvent(Model):
     source: str
     platform: Platform
     observed_at: datetime
+
+
+class LogEvent(Envelope):
+    """An entity event: the envelope with the legacy metrics and dimensions."""
+
     metrics: dict[str, float | int | None] = Field(default_factory=dict)
     dimensions: dict[str, Any] = Field(default_factory=dict)
 
@@ -193,23 +198,22 @@ class ActivityLog(LogEvent):
         return f"{self.platform.value}:{self.shortcode}:{self.activity_type}:{self.actor_profile_id}"
 
 
-class RelationshipLog(Model):
-    """``source_profile_id`` FOLLOWS ``target_profile_id`` (legacy profile_relationship_log_events fields)."""
+class TwoSidedEvent(Envelope):
+    """An event between two accounts: metrics and dimensions for each side (legacy relationship events)."""
 
-    event_id: str
-    schema_version: int = SCHEMA_VERSION
-    kind: str = "relationship"
-    request_id: str
-    source: str
-    platform: Platform
-    observed_at: datetime
-    relationship_type: str
-    source_profile_id: str
-    target_profile_id: str
     source_metrics: dict[str, float | int | None] = Field(default_factory=dict)
     source_dimensions: dict[str, Any] = Field(default_factory=dict)
     target_metrics: dict[str, float | int | None] = Field(default_factory=dict)
     target_dimensions: dict[str, Any] = Field(default_factory=dict)
+
+
+class RelationshipLog(TwoSidedEvent):
+    """``source_profile_id`` FOLLOWS ``target_profile_id`` (legacy profile_relationship_log_events fields)."""
+
+    kind: str = "relationship"
+    relationship_type: str
+    source_profile_id: str
+    target_profile_id: str
 
     @property
     def key(self) -> str:
@@ -241,25 +245,15 @@ class YtActivityLog(LogEvent):
         return f"{self.platform.value}:{self.activity_id}"
 
 
-class YtRelationshipLog(Model):
+class YtRelationshipLog(TwoSidedEvent):
     """``source_channel_id`` subscribes to ``target_channel_id`` (legacy yt_profile_relationship_log_events)."""
 
-    event_id: str
-    schema_version: int = SCHEMA_VERSION
     kind: str = "yt_relationship"
-    request_id: str
-    source: str
-    platform: Platform
-    observed_at: datetime
     relationship_id: str
     relationship_type: str = "subscription"
     source_channel_id: str | None
     target_channel_id: str
     subscribed_on: datetime | None = None
-    source_metrics: dict[str, float | int | None] = Field(default_factory=dict)
-    source_dimensions: dict[str, Any] = Field(default_factory=dict)
-    target_metrics: dict[str, float | int | None] = Field(default_factory=dict)
-    target_dimensions: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def key(self) -> str:
