@@ -39,6 +39,9 @@ from tests.support import BeatProcess, EventCollector, beat_env, failures, wait_
 from topics import names
 from topics.admin import all_topics, ensure_topics
 
+# The YouTube provider tests' loopback servers and fixtures.
+pytest_plugins = ("tests.youtube_loopback",)
+
 ADMIN_URL = os.environ.get("BEAT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 STACK_SETTINGS = {

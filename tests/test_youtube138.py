@@ -45,8 +45,7 @@ from providers.youtube138 import (
     parse_date,
     parse_video,
 )
-# pytest finds fixtures by name in the test module: importing the shared loopback ones makes them visible here.
-from tests.youtube_loopback import SandboxKnobs, knobs, sandbox_server, world  # noqa: F401
+from tests.youtube_loopback import SandboxKnobs
 from topics.models import Platform, TraceLog
 
 FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "youtube138"

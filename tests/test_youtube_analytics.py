@@ -26,8 +26,7 @@ from providers.youtube_analytics import (
     parse_insights,
     parse_views_by,
 )
-# pytest finds fixtures by name in the test module: importing the shared loopback ones makes them visible here.
-from tests.youtube_loopback import LoopbackServer, http, server, traces, world  # noqa: F401
+from tests.youtube_loopback import LoopbackServer
 from topics.models import Platform, TraceLog, utcnow
 
 FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "youtube_analytics"

@@ -59,8 +59,7 @@ from providers.youtube_data import (
     parse_subscriptions_page,
     parse_videos,
 )
-# pytest finds fixtures by name in the test module: importing the shared loopback ones makes them visible here.
-from tests.youtube_loopback import LoopbackServer, every_page, http, server, traces, world  # noqa: F401
+from tests.youtube_loopback import LoopbackServer, every_page
 from topics.models import Platform, TraceLog
 
 FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "youtube_data"

@@ -28,8 +28,7 @@ from providers.sandbox.youtube import (
     YouTubeWorld,
 )
 from providers.youtube_web import SOURCE, YouTubeWebClient, post_type_of
-# pytest finds fixtures by name in the test module: importing the shared loopback ones makes them visible here.
-from tests.youtube_loopback import SandboxKnobs, knobs, sandbox_server, world  # noqa: F401
+from tests.youtube_loopback import SandboxKnobs
 from topics.models import TraceLog
 
 LABELS = {label for label, _ in CATEGORIES}

@@ -40,8 +40,7 @@ from providers.youtube_v311 import YouTubeV311Client
 from providers.ytv31 import SOURCE as V31
 from providers.ytv31 import YtV31Client
 from tests.test_youtube_data import CannedHttp
-# pytest finds fixtures by name in the test module: importing the shared loopback ones makes them visible here.
-from tests.youtube_loopback import every_page, http, server, traces, world  # noqa: F401
+from tests.youtube_loopback import every_page
 from topics.models import Platform
 
 FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures"
