@@ -21,8 +21,9 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -39,7 +40,7 @@ from providers.errors import (
 from providers.http import Credential, ProviderHttp
 from providers.models import ActivityData, Page, PostData, ProfileData, YtActivityData, YtRelationshipData
 from providers.parsing import Values, at
-from topics.models import Platform
+from topics.models import Platform, utcnow
 
 EVENT_SOURCE = "ytapi"
 API = "/youtube/v3"
@@ -49,7 +50,11 @@ REGION = "IN"
 # The legacy rule: a video up to this long may be a short; only the youtube.com probe can tell.
 SHORT_MAX_SECONDS = 60
 
-QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded", "rateLimitExceeded", "userRateLimitExceeded"})
+# The project's daily units are spent until Google resets them at midnight Pacific Time; the rate
+# reasons pass within seconds, so those credentials rest for the configured cooldown only.
+DAILY_QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
+QUOTA_REASONS = DAILY_QUOTA_REASONS | {"rateLimitExceeded", "userRateLimitExceeded"}
+QUOTA_RESET_ZONE = ZoneInfo("America/Los_Angeles")
 AUTH_REASONS = frozenset({"forbidden", "insufficientPermissions", "keyInvalid", "keyExpired", "accessNotConfigured",
                           "authError", "ipRefererBlocked"})
 # A closed or suspended account is as gone as a missing one.
@@ -105,13 +110,23 @@ def parse_error(status: int, body: str, *, redact: Sequence[str] = ()) -> ApiErr
     return ApiError(status, reason if isinstance(reason, str) else None, text, details)
 
 
-def error_for(error: ApiError, *, source: str, what: str, missing: type[ProviderError]) -> ProviderError:
+def seconds_to_quota_reset(now: datetime) -> float:
+    """Seconds from ``now`` (aware) to the next midnight Pacific Time, when the Data API's daily quota resets."""
+    local = now.astimezone(QUOTA_RESET_ZONE)
+    midnight = datetime.combine(local.date() + timedelta(days=1), time.min, tzinfo=QUOTA_RESET_ZONE)
+    return (midnight - local).total_seconds()
+
+
+def error_for(error: ApiError, *, source: str, what: str, missing: type[ProviderError],
+              now: datetime | None = None) -> ProviderError:
     """The typed error of a refusal to ``what`` ("GET /path", never a URL); ``missing`` names an absent entity."""
     reason = error.reason
     detail = f"{what} answered {error.status}" + (f" {reason}" if reason else "") + f": {error.message}"
     if reason in QUOTA_REASONS:
-        # No reset time in the answer: the crawler rests the credential for the configured cooldown.
-        return QuotaExceeded(detail, source=source)
+        # The answer carries no reset time: a spent daily quota rests the key until Google's reset,
+        # a rate reason for the configured cooldown.
+        retry_after = seconds_to_quota_reset(now or utcnow()) if reason in DAILY_QUOTA_REASONS else None
+        return QuotaExceeded(detail, source=source, retry_after=retry_after)
     if reason == "subscriptionForbidden":
         return SubscriptionForbidden(detail, source=source)
     if reason == "commentsDisabled":

@@ -321,8 +321,21 @@ def test_refusals_are_classified(status: int, body: str, missing: type[ProviderE
     error = error_for(parse_error(status, body), source="ytapitoken", what="GET /youtube/v3/x", missing=missing)
     assert type(error) is expected
     assert str(error).startswith(f"ytapitoken: GET /youtube/v3/x answered {status}")
-    if isinstance(error, QuotaExceeded):
-        assert error.retry_after is None
+
+
+
+@pytest.mark.parametrize("reason, now, rest", [
+    # Daily units reset at midnight Pacific Time: PST (UTC-8) in January, PDT (UTC-7) in July.
+    ("quotaExceeded", datetime(2026, 1, 15, 20, 0, tzinfo=UTC), 12 * 3600.0),
+    ("dailyLimitExceeded", datetime(2026, 7, 15, 6, 30, tzinfo=UTC), 30 * 60.0),
+    # A rate reason passes within seconds: the configured cooldown applies.
+    ("rateLimitExceeded", datetime(2026, 1, 15, 20, 0, tzinfo=UTC), None),
+    ("userRateLimitExceeded", datetime(2026, 1, 15, 20, 0, tzinfo=UTC), None),
+])
+def test_a_spent_daily_quota_rests_until_google_resets_it(reason: str, now: datetime, rest: float | None) -> None:
+    error = error_for(parse_error(403, refusal(reason)), source="ytapitoken", what="GET /youtube/v3/x",
+                      missing=ProfileMissing, now=now)
+    assert isinstance(error, QuotaExceeded) and error.retry_after == rest
 
 
 def test_refusal_messages_are_plain_and_scrubbed() -> None:
@@ -481,7 +494,7 @@ async def test_key_refusals(youtube: YouTubeDataClient) -> None:
     spent = Credential(id="yt-3", source="ytapitoken", secrets={"key": "quota-key-1"})
     with pytest.raises(QuotaExceeded, match="403 quotaExceeded") as raised:
         await youtube.videos([LONG_VIDEO_ID], credential=spent)
-    assert raised.value.retry_after is None
+    assert 0 < raised.value.retry_after <= 25 * 3600  # until midnight Pacific Time
 
 
 class CannedHttp:

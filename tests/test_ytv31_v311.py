@@ -208,9 +208,10 @@ async def test_a_spent_data_api_key_falls_through_to_the_proxies(http: ProviderH
                                        None)
     # The first page of a channel search lists the channel itself too: 49 videos.
     assert source == V31 and page.items == [v.video_id for v in world.uploads(DEMO_CHANNEL_ID, 0, 49)]
-    # No reset time in a quota answer: the credential rests for the configured cooldown.
-    assert policy.rested == [("yt-spent", None)]
+    # A spent daily quota rests the key until Google resets it, at midnight Pacific Time.
+    [(rested, seconds)] = policy.rested
+    assert rested == "yt-spent" and 0 < seconds <= 25 * 3600
     after, before = datetime.now(UTC) - timedelta(days=30), datetime.now(UTC)
     page, source = await crawler.fetch("fetch_yt_search", "keyword_search", "unboxing", after, before, None)
     assert source == V311 and page.items and {post.source for post in page.items} == {V311}
-    assert policy.rested == [("yt-spent", None)] * 2 and policy.expired == []
+    assert [key for key, _ in policy.rested] == ["yt-spent"] * 2 and policy.expired == []
