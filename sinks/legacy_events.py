@@ -33,6 +33,7 @@ from topics.models import (
     RequestStatus,
     Status,
     TraceLog,
+    TwoSidedEvent,
     YtActivityLog,
     YtRelationshipLog,
     deterministic_id,
@@ -88,6 +89,16 @@ def _epoch_time(value: Any) -> str | None:
 
 def _carried(dimensions: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in dimensions.items() if key not in NOT_CARRIED}
+
+
+def _sides(event: TwoSidedEvent) -> dict[str, Any]:
+    """Each account's metrics and dimensions of a relationship event, as the legacy payloads name them."""
+    return {
+        "source_metrics": event.source_metrics,
+        "source_dimensions": _carried(event.source_dimensions),
+        "target_metrics": event.target_metrics,
+        "target_dimensions": _carried(event.target_dimensions),
+    }
 
 
 def status_event_id(request_id: str, attempt: int, status: Status) -> str:
@@ -169,10 +180,7 @@ def profile_relationship_log_event(event: RelationshipLog) -> LegacyEvent:
         "source_profile_id": event.source_profile_id,
         "target_profile_id": event.target_profile_id,
         "event_timestamp": legacy_time(event.observed_at),
-        "source_metrics": event.source_metrics,
-        "source_dimensions": _carried(event.source_dimensions),
-        "target_metrics": event.target_metrics,
-        "target_dimensions": _carried(event.target_dimensions),
+        **_sides(event),
     })
 
 
@@ -212,10 +220,7 @@ def yt_profile_relationship_log_event(event: YtRelationshipLog) -> LegacyEvent:
         "platform": event.platform.value,
         "source_channel_id": event.source_channel_id,
         "target_channel_id": event.target_channel_id,
-        "source_metrics": event.source_metrics,
-        "source_dimensions": _carried(event.source_dimensions),
-        "target_metrics": event.target_metrics,
-        "target_dimensions": _carried(event.target_dimensions),
+        **_sides(event),
         "subscribed_on": legacy_time(event.subscribed_on),
         "event_timestamp": legacy_time(event.observed_at),
     })

@@ -185,7 +185,7 @@ async def upload_asset(ctx: FlowContext, params: AssetParams) -> dict:
         asset_key(params.entity_type, platform.value, params.entity_id, provisional)
     except ValueError as exc:
         raise NotSupported(str(exc), source=SOURCE) from None
-    ctx.sources.append(SOURCE)
+    ctx.used(SOURCE)
 
     if assets.dedupe_window > 0 and ctx.queries is not None:
         since = utcnow() - timedelta(seconds=assets.dedupe_window)

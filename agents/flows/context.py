@@ -84,9 +84,13 @@ class FlowContext:
         """A provider call through the crawler's source fallback; remembers which source answered."""
         result, source = await self.crawler.fetch(fetch_type, operation, *args, only=only, handle=handle,
                                                   request_id=self.request_id)
+        self.used(source)
+        return result, source
+
+    def used(self, source: str) -> None:
+        """Record a source that answered, for the request's status (each once, in order of first use)."""
         if source not in self.sources:
             self.sources.append(source)
-        return result, source
 
     def _event_id(self, kind: str, key: str) -> str:
         return deterministic_id(self.request_id, self.request.attempt, kind, key, len(self.events))

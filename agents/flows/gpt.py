@@ -202,8 +202,7 @@ def _runtime(ctx: FlowContext) -> GptRuntime:
     gpt = ctx.tools.gpt if ctx.tools is not None else None
     if gpt is None:
         raise GptNotConfigured(NOT_CONFIGURED, source=SOURCE)
-    if gpt.source not in ctx.sources:
-        ctx.sources.append(gpt.source)
+    ctx.used(gpt.source)
     return gpt
 
 

@@ -28,6 +28,7 @@ from agents.flows.params import (
     YtRelationshipParams,
     YtSearchParams,
 )
+from providers import youtube_web
 from providers.crawler import AllSourcesFailed
 from providers.errors import NoCredential, ProfileMissing, ProviderError, RetriableProviderError
 from providers.models import Page, PostData, ProfileData
@@ -118,8 +119,7 @@ async def _refresh_posts(ctx: FlowContext, post_ids: Sequence[str], size: int = 
                 found[post.shortcode] = post
                 ctx.emit_post(post, keywords=keywords(post.dimensions.get("title")), **extra)
     missing = [i for batch in asked for i in batch if i not in found]
-    return {"posts": len(found), "missing": missing, "channel_ids": sorted({p.profile_id for p in found.values()
-                                                                            if p.profile_id})}
+    return {"posts": len(found), "missing": missing}
 
 
 def _posts_result(ctx: FlowContext, refreshed: dict, **extra: Any) -> dict:
@@ -274,9 +274,9 @@ async def refresh_yt_post_type(ctx: FlowContext, params: YtPostTypeParams) -> di
         raise RuntimeError("the worker has no youtube.com client")
     post_type = await ctx.tools.youtube_web.post_type(params.post_id, request_id=ctx.request_id)
     # Only the type: the sink's null-safe upsert leaves every other column of the post as stored.
-    ctx.emit_post(PostData(platform=Platform.YOUTUBE, source="youtube-web", shortcode=params.post_id,
+    ctx.emit_post(PostData(platform=Platform.YOUTUBE, source=youtube_web.SOURCE, shortcode=params.post_id,
                            profile_id=None, handle=None, publish_time=None, dimensions={"post_type": post_type}))
-    ctx.sources.append("youtube-web")
+    ctx.used(youtube_web.SOURCE)
     return ctx.summary(post_type=post_type)
 
 
