@@ -16,8 +16,8 @@ from app.settings import Settings, SettingsError, dump_json, load_settings
 def _logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # One line per provider call would drown everything else; calls are in trace_log.
-    # They would also print request URLs, and Graph's token and YouTube's key travel in the query.
+    # One line per provider call would drown everything else; calls are in trace_log. (Keys in query
+    # strings are kept out of httpx's records by providers/http.py whatever the level.)
     for name in ("httpx", "httpcore", "openai"):
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
 

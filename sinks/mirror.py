@@ -26,7 +26,7 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
-from app.kafka import start_producer
+from app.kafka import start_group_consumer, start_producer
 from app.settings import Settings, mask_url
 from sinks.legacy_events import EXCHANGES, MIRRORED, LegacyEvent, legacy_event
 from topics import names
@@ -90,17 +90,7 @@ class MirrorRunner:
     async def _consume(self, exchanges: dict[str, AbstractExchange]) -> None:
         settings = self.settings
         producer = await start_producer(settings)
-        consumer = AIOKafkaConsumer(
-            *self.topics,
-            bootstrap_servers=settings.kafka_url,
-            group_id=settings.group("mirror"),
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=int(settings.broker_session_timeout * 1000),
-            heartbeat_interval_ms=int(settings.broker_heartbeat_interval * 1000),
-            max_poll_interval_ms=300_000,
-        )
-        await consumer.start()
+        consumer = await start_group_consumer(settings, self.topics, "mirror")
         log.info("mirror consuming %s into %s at %s", ", ".join(self.topics), ", ".join(EXCHANGES),
                  mask_url(self._url))
         try:

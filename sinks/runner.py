@@ -21,7 +21,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from app.kafka import start_producer
+from app.kafka import start_group_consumer, start_producer
 from app.settings import Settings
 from sinks import routing
 from sinks.pictures import mark_enqueued, produce_requests
@@ -68,21 +68,11 @@ class SinkRunner:
         assert settings.kafka_url and settings.database_url
         pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=5, command_timeout=60)
         producer = await start_producer(settings)
-        consumer = AIOKafkaConsumer(
-            *self.topics,
-            bootstrap_servers=settings.kafka_url,
-            group_id=settings.group("sink"),
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=int(settings.broker_session_timeout * 1000),
-            heartbeat_interval_ms=int(settings.broker_heartbeat_interval * 1000),
-            max_poll_interval_ms=300_000,
-            # A fetch takes a slice of every partition rather than a megabyte of one: a batch then holds
-            # the same stretch of time from each, as the flows produced it, so the accounts whose derived
-            # columns it recomputes are the few that stretch touched.
-            max_partition_fetch_bytes=PARTITION_FETCH_BYTES,
-        )
-        await consumer.start()
+        # A fetch takes a slice of every partition rather than a megabyte of one: a batch then holds
+        # the same stretch of time from each, as the flows produced it, so the accounts whose derived
+        # columns it recomputes are the few that stretch touched.
+        consumer = await start_group_consumer(settings, self.topics, "sink",
+                                              max_partition_fetch_bytes=PARTITION_FETCH_BYTES)
         reconciler = asyncio.create_task(Reconciler(settings, pool, producer).run_forever())
         log.info("sink consuming %s", ", ".join(self.topics))
         pending: asyncio.Task | None = None
