@@ -58,7 +58,15 @@ from app.settings import load_settings  # noqa: E402
 from providers.credentials import CredentialStore  # noqa: E402
 from providers.sandbox.seeds import sandbox_source_rate_limits  # noqa: E402
 from sinks.schema import migrate  # noqa: E402
-from tests.support import BeatProcess, beat_env, failures, produce_requests, wait_terminal  # noqa: E402
+from tests.support import (  # noqa: E402
+    ADMIN_URL,
+    BeatProcess,
+    beat_env,
+    failures,
+    migrated_database,
+    produce_requests,
+    wait_terminal,
+)
 from topics import names  # noqa: E402
 from topics.admin import all_topics, ensure_topics  # noqa: E402
 from topics.models import TERMINAL  # noqa: E402
@@ -68,7 +76,6 @@ TOPIC = names.scrape_topic(FLOW)
 SOURCE = "rapidapi-arraybobo"
 # The only credential in the database, so every profile comes from ArrayBobo.
 CREDENTIAL = {"x-rapidapi-key": "bench-arraybobo", "x-rapidapi-host": "instagram-scraper-2022.p.rapidapi.com"}
-ADMIN_URL = os.environ.get("BEAT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 LATENCY = 0.1  # seconds the sandbox waits per call in phase 1
 PARTITIONS = 8  # Beat's default request_partitions, used for the passthrough topics too
 RECORD_BYTES = 1024
@@ -93,10 +100,8 @@ def progress(message: str) -> None:
 @contextmanager
 def fresh_database(work: Path) -> Iterator[str]:
     """A new, migrated database on the machine's Postgres, dropped afterwards; an embedded server if none runs."""
-    name = f"beat_bench_{uuid.uuid4().hex[:8]}"
     try:
-        with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+        psycopg.connect(ADMIN_URL, connect_timeout=3).close()
     except psycopg.OperationalError as exc:
         progress(f"no Postgres at {ADMIN_URL} ({type(exc).__name__}); starting an embedded one")
         embedded = EmbeddedPostgres(work / "postgres")
@@ -107,13 +112,8 @@ def fresh_database(work: Path) -> Iterator[str]:
         finally:
             embedded.stop()
         return
-    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        migrate(url)
+    with migrated_database("beat_bench") as url:
         yield url
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def spawn(cleanup: ExitStack, proc: BeatProcess) -> BeatProcess:

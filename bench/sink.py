@@ -31,14 +31,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -46,7 +43,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import asyncpg  # noqa: E402
-import psycopg  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 
 from agents.flows.registry import FLOWS  # noqa: E402
@@ -54,15 +50,13 @@ from app.embedded import EmbeddedBroker  # noqa: E402
 from app.settings import load_settings  # noqa: E402
 from sinks import instagram  # noqa: E402
 from sinks.routing import decode  # noqa: E402
-from sinks.schema import migrate  # noqa: E402
 from sinks.upsert import upsert  # noqa: E402
 from sinks.writer import BATCH_SETTINGS, write_batch  # noqa: E402
-from tests.support import BeatProcess, beat_env  # noqa: E402
+from tests.support import BeatProcess, beat_env, migrated_database  # noqa: E402
 from topics import names  # noqa: E402
 from topics.admin import all_topics, ensure_topics  # noqa: E402
 from topics.models import Platform, PostLog, ProfileLog  # noqa: E402
 
-ADMIN_URL = os.environ.get("BEAT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 DUPLICATE_SHARE = 0.3
 NULL_SHARE = 0.2
 OLDER_SHARE = 0.1
@@ -80,20 +74,6 @@ _started = time.monotonic()
 
 def progress(message: str) -> None:
     print(f"[{time.monotonic() - _started:6.1f}s] {message}", flush=True)
-
-
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    name = f"beat_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        migrate(url)
-        yield url
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # the load
@@ -331,13 +311,13 @@ async def main() -> None:
     progress(f"{records} events over {distinct} posts of {args.accounts} accounts ({len(history)} stored before), "
              f"batches of {args.batch_size}")
 
-    with fresh_database() as url:
+    with migrated_database("beat_bench") as url:
         upsert_rows_s, copy_rows_s = await upsert_phase(url, profiles, history, batches)
     progress(f"writer: {upsert_rows_s:,.0f} rows/s, COPY: {copy_rows_s:,.0f} rows/s")
-    with fresh_database() as url:
+    with migrated_database("beat_bench") as url:
         write_rows_s, writer_state = await write_phase(url, profiles, history, batches)
     progress(f"whole batch write (with derived columns and asset requests): {write_rows_s:,.0f} rows/s")
-    with fresh_database() as url:
+    with migrated_database("beat_bench") as url:
         e2e = await e2e_phase(url, work, profiles, history, batches, args.batch_size)
     progress(f"end to end: {e2e['e2e_rows_s']:,.0f} rows/s (start-up {e2e['e2e_startup_s']:.1f}s)")
     same = e2e.pop("state") == writer_state

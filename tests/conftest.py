@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import uuid
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,15 +33,13 @@ from providers.sandbox.seeds import (
     sandbox_source_rate_limits,
 )
 from providers.sandbox.server import SandboxServer
-from sinks.schema import migrate
-from tests.support import BeatProcess, EventCollector, beat_env, failures, wait_terminal
+from tests.support import ADMIN_URL, BeatProcess, EventCollector, beat_env, failures, migrated_database, wait_terminal
 from topics import names
 from topics.admin import all_topics, ensure_topics
 
 # The YouTube provider tests' loopback servers and fixtures.
 pytest_plugins = ("tests.youtube_loopback",)
 
-ADMIN_URL = os.environ.get("BEAT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 STACK_SETTINGS = {
     "broker_session_timeout": "6",
@@ -68,23 +65,14 @@ def broker(session_dir: Path):
     broker.stop()
 
 
-def _with_database(url: str, name: str) -> str:
-    return url.rsplit("/", 1)[0] + f"/{name}"
-
-
 @pytest.fixture(scope="session")
 def database_url():
-    name = f"beat_test_{uuid.uuid4().hex[:8]}"
     try:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
+        psycopg.connect(ADMIN_URL, connect_timeout=3).close()
     except psycopg.OperationalError as exc:
         pytest.exit(f"PostgreSQL at {ADMIN_URL} is not reachable ({exc}); start it (see README)", returncode=3)
-    url = _with_database(ADMIN_URL, name)
-    migrate(url)
-    yield url
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with migrated_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -200,21 +188,6 @@ async def isolated(broker, database_url, session_dir, sandbox_config: SandboxCon
         finally:
             for proc in reversed(procs):
                 proc.kill()
-
-
-@contextmanager
-def fresh_database():
-    """A database of its own, migrated, for a test that changes shared rows (credentials)."""
-    name = f"beat_test_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(ADMIN_URL, name)
-    try:
-        migrate(url)
-        yield url
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest_asyncio.fixture(scope="session")

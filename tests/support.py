@@ -10,13 +10,16 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
+import psycopg
 from aiokafka import AIOKafkaProducer
 
+from sinks.schema import migrate
 from topics.models import TERMINAL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,3 +177,22 @@ class EventCollector:
             self._task.cancel()
         if self._consumer is not None:
             await self._consumer.stop()
+
+
+# The machine's Postgres; tests and benches make databases of their own on it.
+ADMIN_URL = os.environ.get("BEAT_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@contextmanager
+def migrated_database(prefix: str = "beat_test") -> Iterator[str]:
+    """A new database on the machine's Postgres, migrated, dropped afterwards; yields its URL."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        migrate(url)
+        yield url
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

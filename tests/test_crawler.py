@@ -11,8 +11,8 @@ import httpx
 from providers.credentials import CredentialStore
 from providers.sandbox.config import SandboxConfig
 from providers.sandbox.seeds import SANDBOX_CREDENTIALS
-from tests.conftest import fresh_database, isolated
-from tests.support import produce_requests, unique, wait_terminal
+from tests.conftest import isolated
+from tests.support import migrated_database, produce_requests, unique, wait_terminal
 from topics import names
 from topics.models import utcnow
 
@@ -31,7 +31,7 @@ async def test_fallback_through_failing_sources(broker, session_dir):
     failing = SandboxConfig(
         fail_paths={"/graphapi/": 500, "/rapidapi-arraybobo/ig/info_username/": 429}, fail_retry_after=120
     )
-    with fresh_database() as url:
+    with migrated_database() as url:
         pool = await _seeded_pool(url)
         try:
             async with isolated(broker, url, session_dir, failing, "fall", log_level="DEBUG") as (
@@ -76,7 +76,7 @@ async def test_fallback_through_failing_sources(broker, session_dir):
 
 
 async def test_an_expired_token_is_taken_out_of_rotation(broker, session_dir):
-    with fresh_database() as url:
+    with migrated_database() as url:
         pool = await _seeded_pool(url)
         try:
             await pool.execute("UPDATE credential SET credentials = $1::jsonb WHERE source = 'graphapi'",

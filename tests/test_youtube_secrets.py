@@ -14,8 +14,8 @@ from providers.credentials import CredentialStore
 from providers.sandbox.config import SandboxConfig
 from providers.sandbox.seeds import SANDBOX_CREDENTIALS
 from providers.sandbox.youtube import DEMO_CHANNEL_ID
-from tests.conftest import fresh_database, isolated
-from tests.support import EventCollector, produce_requests, wait_terminal
+from tests.conftest import isolated
+from tests.support import EventCollector, migrated_database, produce_requests, wait_terminal
 from topics import names
 
 QUOTA_KEY = "quota-secret-yt-key-1"  # the sandbox answers 403 quotaExceeded to keys starting with "quota-"
@@ -25,7 +25,7 @@ RAPID_SOURCES = ("yt-v31", "rapidapi-yt", "rapidapi-yt-search")
 
 async def test_quota_falls_back_and_the_key_never_leaks(broker, session_dir):
     failing = SandboxConfig(fail_paths={"/ytapitoken/youtube/v3/videos": 500})
-    with fresh_database() as url:
+    with migrated_database() as url:
         pool = await asyncpg.create_pool(url, min_size=1, max_size=3)
         store = CredentialStore(pool)
         await store.add("ytapitoken", {"key": QUOTA_KEY}, idempotency_key="yt:quota")
