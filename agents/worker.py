@@ -5,6 +5,11 @@ under its timeout, produce its events, then COMPLETE or FAILED. The record is
 acked only after everything it produced is acknowledged by the broker, so an
 offset commit never runs ahead of the events (agents/offsets.py keeps commits
 behind any record still in flight).
+
+No record can stop an agent: whatever escapes the steps above is logged and the
+record dead-lettered; only a record whose dead letter cannot be produced either
+takes the process down, unacked. One more agent refuses the selected disabled
+flows: their records are dead-lettered with the reason.
 """
 
 from __future__ import annotations
@@ -12,17 +17,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 import faust
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from faust.exceptions import ProducerSendError
 
 from agents.backpressure import FlowGate
 from agents.flows.assets import AssetRuntime
 from agents.flows.context import FlowContext, FlowTools
-from agents.flows.registry import FlowSpec, timeout_of
+from agents.flows.registry import FlowSelection, FlowSpec, disabled_reason, timeout_of
 from agents.flows.tools import build_tools
-from agents.requests import Rejected, decode_request
+from agents.requests import Rejected, decode_request, refuse_request
 from app.faust_app import create_app
 from app.settings import Settings
 from providers.clients import build_clients
@@ -33,8 +41,23 @@ from providers.http import ProviderHttp
 from providers.ratelimit import RateLimiter
 from sinks.queries import StoredData
 from topics import names
-from topics.dead_letter import RawRecord, dead_letter
-from topics.models import ErrorInfo, RequestStatus, ScrapeRequest, Status, TraceLog, utcnow
+from topics.dead_letter import (
+    RawRecord,
+    bounded_key,
+    dead_letter,
+    error_info,
+    record_size,
+)
+from topics.limits import status_budget
+from topics.models import (
+    ErrorInfo,
+    Model,
+    RequestStatus,
+    ScrapeRequest,
+    Status,
+    TraceLog,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +66,44 @@ log = logging.getLogger(__name__)
 GATE_HIGH = 128
 
 
+class RecordTooLarge(ValueError):
+    """A record the worker was about to produce exceeds the message size limit."""
+
+
+def _broker_failure(exc: Exception) -> bool:
+    """Whether producing failed for the broker's sake, which a dead letter would not escape either."""
+    cause = exc.__cause__ if isinstance(exc, ProducerSendError) else exc
+    return isinstance(cause, KafkaError) and not isinstance(cause, MessageSizeTooLargeError)
+
+
+def event_records(events: list[tuple[str, str, Model]],
+                  max_bytes: int) -> tuple[list[tuple[str, bytes, bytes]], ErrorInfo | None]:
+    """A flow's events as (topic, key, value) records, or why one of them cannot be produced (then none is)."""
+    records = []
+    for topic, key, event in events:
+        kind = getattr(event, "kind", type(event).__name__)
+        try:
+            key_bytes, value = key.encode(), event.to_bytes()
+        except ValueError as exc:  # text UTF-8 cannot carry (a lone surrogate) from an answer
+            return [], error_info("BadResponse", f"the {kind} event {key!r} cannot be serialized: {exc}")
+        size = record_size(key_bytes, value)
+        if size > max_bytes:
+            return [], error_info("BadResponse", f"the {kind} event {key!r} is {size} bytes, over the "
+                                                 f"{max_bytes}-byte message limit")
+        records.append((topic, key_bytes, value))
+    return records, None
+
+
 class WorkerRuntime:
     """What every request agent of one worker process shares."""
 
-    def __init__(self, settings: Settings, app: faust.App, flows: list[FlowSpec]) -> None:
+    def __init__(self, settings: Settings, app: faust.App, flows: list[FlowSpec],
+                 refused: list[FlowSpec] | None = None) -> None:
         self.settings = settings
         self.app = app
         self.flows = flows
+        self.max_bytes = settings.max_message_bytes
+        self._refusals = {spec.name: disabled_reason(spec.name, settings.disabled_flows) for spec in refused or ()}
         self.in_flight = 0
         self.draining = False
         self._idle = asyncio.Event()
@@ -108,12 +162,14 @@ class WorkerRuntime:
 
     # producing
 
-    async def _send(self, topic: str, key: str | None, value: bytes) -> asyncio.Future:
+    async def _send(self, topic: str, key: bytes | None, value: bytes) -> asyncio.Future:
         """Hand a record to the producer; the returned future resolves when the broker has it."""
-        return await self.app.producer.send(
-            self.settings.topic(topic), key.encode() if key is not None else None, value,
-            partition=None, timestamp=None, headers=None,
-        )
+        size = record_size(key, value)
+        if size > self.max_bytes:
+            # Every caller sizes its records first; this keeps an oversight from reaching the producer.
+            raise RecordTooLarge(f"a {size}-byte record for {topic}, over the {self.max_bytes}-byte message limit")
+        return await self.app.producer.send(self.settings.topic(topic), key, value,
+                                            partition=None, timestamp=None, headers=None)
 
     async def _trace(self, record: TraceLog) -> None:
         # Not awaited to delivery: a trace is not worth holding a request for.
@@ -121,23 +177,47 @@ class WorkerRuntime:
 
     async def _status(self, request: ScrapeRequest, status: Status, **fields: Any) -> asyncio.Future:
         event = RequestStatus.of(request, status, **fields)
-        return await self._send(names.STATUS, event.request_id, event.to_bytes())
+        return await self._send(names.STATUS, event.request_id.encode(), event.to_bytes())
 
     # processing
 
     async def handle(self, spec: FlowSpec, record: RawRecord) -> None:
+        """Process one record of an enabled flow; whatever happens, it ends accounted for or raises."""
+        await self._guarded(self._process, spec, record)
+
+    async def refuse(self, spec: FlowSpec, record: RawRecord) -> None:
+        """Dead-letter one record of a disabled flow with the reason."""
+        await self._guarded(self._refuse, spec, record)
+
+    async def _guarded(self, work: Callable[[FlowSpec, RawRecord], Awaitable[None]], spec: FlowSpec,
+                       record: RawRecord) -> None:
         self.in_flight += 1
         self._idle.clear()
         try:
-            await self._process(spec, record)
+            await work(spec, record)
+        except Exception as exc:
+            if _broker_failure(exc):
+                # Not the record's fault: dead-lettering it would turn an outage into lost requests.
+                raise
+            log.exception("unexpected error on %s[%d]@%d; dead-lettering the record",
+                          record.topic, record.partition, record.offset)
+            # No status: writing one may be what failed. If even this fails, the error propagates
+            # and the record stays uncommitted.
+            error = error_info(type(exc).__name__, f"unexpected error in the worker: {exc}")
+            await (await self._send_dead_letter(spec, record, error))
         finally:
             self.in_flight -= 1
             if self.in_flight == 0:
                 self._idle.set()
 
+    async def _refuse(self, spec: FlowSpec, record: RawRecord) -> None:
+        rejected = refuse_request(spec, record, self.max_bytes, self._refusals[spec.name])
+        await self._dead_letter(spec, record, rejected.error, rejected.request)
+
     async def _process(self, spec: FlowSpec, record: RawRecord) -> None:
         try:
-            request, params = decode_request(spec, record)
+            request, params = decode_request(spec, record, self.max_bytes)
+            self._check_status_room(request)
         except Rejected as rejected:
             await self._dead_letter(spec, record, rejected.error, rejected.request)
             return
@@ -157,32 +237,68 @@ class WorkerRuntime:
         except asyncio.TimeoutError:
             error = ErrorInfo(type="Timeout", message=f"flow did not finish within {timeout:g}s")
         except ProviderError as exc:
-            error = ErrorInfo(type=type(exc).__name__, message=str(exc))
+            error = error_info(type(exc).__name__, str(exc))
         except Exception as exc:  # a bug or broken infrastructure, not an answer: keep the record
             log.exception("flow %s crashed on request %s", spec.name, request.id)
             await asyncio.gather(*pending)
-            crash = ErrorInfo(type=type(exc).__name__, message=str(exc) or repr(exc))
+            crash = error_info(type(exc).__name__, str(exc) or repr(exc))
             await self._dead_letter(spec, record, crash, request, source=",".join(ctx.sources) or None)
             return
         source = ",".join(ctx.sources) or None
+        records: list[tuple[str, bytes, bytes]] = []
         if error is None:
-            for topic, key, event in ctx.events:
-                pending.append(await self._send(topic, key, event.to_bytes()))
-            pending.append(await self._status(request, Status.COMPLETE, source=source, result=result))
+            records, error = event_records(ctx.events, self.max_bytes)
+        if error is None:
+            result = {**(result or {}), "announced": sum(1 for topic, _, _ in records if topic in names.STORED_TOPICS)}
+            complete, error = self._complete(request, source, result)
+        if error is None:
+            for topic, key, value in records:
+                pending.append(await self._send(topic, key, value))
+            pending.append(await self._send(names.STATUS, request.id.encode(), complete))
         else:
             pending.append(await self._status(request, Status.FAILED, source=source, error=error))
         await asyncio.gather(*pending)
+
+    def _check_status_room(self, request: ScrapeRequest) -> None:
+        """Refuse a request whose statuses, which repeat its params, could outgrow the message limit."""
+        status = RequestStatus.of(request, Status.PROCESSING)
+        size = record_size(status.request_id.encode(), status.to_bytes())
+        if size > status_budget(self.max_bytes):
+            raise Rejected("MessageTooLarge", f"its status records would be {size} bytes before any error or "
+                                              f"result, too close to the {self.max_bytes}-byte message limit", request)
+
+    def _complete(self, request: ScrapeRequest, source: str | None,
+                  result: dict[str, Any]) -> tuple[bytes, ErrorInfo | None]:
+        """The COMPLETE status record, or why the flow's result cannot be carried in one."""
+        try:
+            value = RequestStatus.of(request, Status.COMPLETE, source=source, result=result).to_bytes()
+        except ValueError as exc:
+            return b"", error_info("BadResponse", f"the result cannot be serialized: {exc}")
+        assert request.id is not None
+        size = record_size(request.id.encode(), value)
+        if size > self.max_bytes:
+            return b"", error_info("BadResponse", f"the COMPLETE status with its result is {size} bytes, over the "
+                                                  f"{self.max_bytes}-byte message limit")
+        return value, None
 
     async def _dead_letter(self, spec: FlowSpec, record: RawRecord, error: ErrorInfo,
                            request: ScrapeRequest | None, source: str | None = None) -> None:
         log.warning("dead-lettering %s[%d]@%d: %s: %s", record.topic, record.partition, record.offset,
                     error.type, error.message)
-        letter = dead_letter(record, error, flow=spec.name, request=request, source=source)
-        key = record.key.decode(errors="replace") if record.key is not None else None
-        pending = [await self._send(names.DEAD_LETTER, key, letter.to_bytes())]
+        pending = [await self._send_dead_letter(spec, record, error, request, source)]
         if request is not None and request.id is not None:
-            pending.append(await self._status(request, Status.DEAD_LETTERED, error=error))
+            status = RequestStatus.of(request, Status.DEAD_LETTERED, error=error_info(error.type, error.message))
+            key, value = status.request_id.encode(), status.to_bytes()
+            if record_size(key, value) > self.max_bytes:
+                # A request refused for its size: its params stay in the dead letter (cut to fit).
+                value = status.model_copy(update={"params": {}}).to_bytes()
+            pending.append(await self._send(names.STATUS, key, value))
         await asyncio.gather(*pending)
+
+    async def _send_dead_letter(self, spec: FlowSpec, record: RawRecord, error: ErrorInfo,
+                                request: ScrapeRequest | None = None, source: str | None = None) -> asyncio.Future:
+        letter = dead_letter(record, error, max_bytes=self.max_bytes, flow=spec.name, request=request, source=source)
+        return await self._send(names.DEAD_LETTER, bounded_key(record.key), letter.to_bytes())
 
     def watch(self, spec: FlowSpec, channel) -> None:
         """Start the flow's backpressure gate (once, although every actor of the agent calls this)."""
@@ -213,37 +329,65 @@ class WorkerRuntime:
         log.info("drained: in-flight work finished and offsets committed")
 
 
-def build_worker_app(settings: Settings, flows: list[FlowSpec]) -> tuple[faust.App, WorkerRuntime]:
+def build_worker_app(settings: Settings, selection: FlowSelection) -> tuple[faust.App, WorkerRuntime]:
     app = create_app(settings, "worker")
-    runtime = WorkerRuntime(settings, app, flows)
+    runtime = WorkerRuntime(settings, app, selection.enabled, selection.disabled)
 
-    for spec in flows:
-        topic = app.topic(
-            settings.topic(names.scrape_topic(spec.name)),
-            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
-            partitions=settings.request_partitions,
-        )
-        app.agent(topic, name=f"flow.{spec.name}", concurrency=runtime.concurrency_of(spec))(_agent_for(runtime, spec))
+    for spec in selection.enabled:
+        app.agent(_request_topic(app, settings, spec), name=f"flow.{spec.name}",
+                  concurrency=runtime.concurrency_of(spec))(_agent_for(runtime, spec))
+    log.info("running %s", ", ".join(spec.name for spec in selection.enabled) or "no flow")
+    if selection.disabled:
+        log.info("refusing the disabled %s", ", ".join(spec.name for spec in selection.disabled))
+        # One agent for them all: refusing costs one produce per record, and these topics are quiet.
+        by_topic = {settings.topic(names.scrape_topic(spec.name)): spec for spec in selection.disabled}
+        app.agent(_request_topic(app, settings, *selection.disabled), name="flows.disabled",
+                  concurrency=4)(_refusing_agent(runtime, by_topic))
 
     return app, runtime
+
+
+def _request_topic(app: faust.App, settings: Settings, *specs: FlowSpec) -> faust.TopicT:
+    return app.topic(
+        *(settings.topic(names.scrape_topic(spec.name)) for spec in specs),
+        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+        partitions=settings.request_partitions,
+    )
+
+
+async def _undrained(runtime: WorkerRuntime, stream: faust.StreamT):
+    """The stream's events, with manual acks, until the worker drains.
+
+    A record is acked only once its outcome is on the broker; a record cancelled mid-flight
+    (shutdown, rebalance) stays unacked and is redelivered.
+    """
+    async for event in stream.noack().events():
+        if runtime.draining:
+            # Leave it uncommitted for the next owner: flagged so faust's shutdown
+            # stops waiting for it, but never recorded as processed.
+            event.message.acked = True
+            await asyncio.Event().wait()
+        yield event
 
 
 def _agent_for(runtime: WorkerRuntime, spec: FlowSpec):
     async def process(stream: faust.StreamT) -> None:
         runtime.watch(spec, stream.channel)
-        # Manual acks: a record is acked only once its outcome is on the broker; a
-        # record cancelled mid-flight (shutdown, rebalance) stays unacked and is redelivered.
-        async for event in stream.noack().events():
-            if runtime.draining:
-                # Leave it uncommitted for the next owner: flagged so faust's shutdown
-                # stops waiting for it, but never recorded as processed.
-                event.message.acked = True
-                await asyncio.Event().wait()
+        async for event in _undrained(runtime, stream):
             await runtime.handle(spec, RawRecord.from_kafka(event.message))
             event.ack()
 
     process.__name__ = f"flow_{spec.name}"
     return process
+
+
+def _refusing_agent(runtime: WorkerRuntime, by_topic: dict[str, FlowSpec]):
+    async def refuse(stream: faust.StreamT) -> None:
+        async for event in _undrained(runtime, stream):
+            await runtime.refuse(by_topic[event.message.topic], RawRecord.from_kafka(event.message))
+            event.ack()
+
+    return refuse
 
 
 class DrainingWorker(faust.Worker):

@@ -4,48 +4,69 @@ from __future__ import annotations
 
 import json
 from contextlib import asynccontextmanager
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
 import asyncpg
-from fastapi import FastAPI, Header, HTTPException, Query, Response
+from fastapi import APIRouter, FastAPI, Header, HTTPException, Path, Query, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from agents.flows.registry import UnknownFlow, get_flow
+from agents.flows.registry import FlowRefused, UnknownFlow, get_flow, is_enabled
+from app.api_errors import LegacyRoute, guard_input
 from app.kafka import start_producer
+from app.readiness import readiness
 from app.settings import Settings
-from sinks.requests import prepare, submit
+from sinks.requests import InvalidParams, Refused, TooLarge, prepare, submit
+from topics.limits import INT32_MAX, INT32_MIN, MAX_TEXT, text_problem
 from topics.models import Platform
 
+# How much of a request's data the sink stored (contract §2, *stored*): the COMPLETE's announced events,
+# those written and refused, why, and whether every announced event is accounted for.
+STORED_COLUMNS = "stored, events_announced, events_written, events_refused, refused_reason"
 STATUS_COLUMNS = (
     "id, flow, platform, params, status, attempt, source, error_type, error_message, result, priority, "
-    "retry_count, account_id, created_at, expires_at, picked_at, scraped_at, updated_at, redrives"
+    f"retry_count, account_id, created_at, expires_at, picked_at, scraped_at, updated_at, redrives, {STORED_COLUMNS}"
 )
+
+
+def _storable(value: str) -> str:
+    problem = text_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# Text a status row can hold: bounded, no NUL, no lone surrogate (the store refuses those mid-request).
+StorableText = Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(_storable)]
+Priority = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX, description="an int4 column")]
+RequestId = Annotated[str, Path(max_length=MAX_TEXT), AfterValidator(_storable)]
 
 
 class SubmitRequest(BaseModel):
     """``POST /requests``: a ScrapeRequest without an id (or with the caller's own)."""
 
     model_config = ConfigDict(extra="forbid")
-    flow: str
+    flow: StorableText
     params: dict[str, Any]
-    id: str | None = None
+    id: StorableText | None = None
     platform: Platform | None = None
-    priority: int = 1
-    account_id: str | None = None
-    idempotency_key: str | None = None
-    expires_at: Any = None
+    priority: Priority = 1
+    account_id: StorableText | None = None
+    idempotency_key: StorableText | None = None
+    expires_at: datetime | None = None
 
 
 class LegacySubmitRequest(BaseModel):
     """The legacy body of ``POST /scrape_request_log/flow/{flow}``; the body's flow wins, as it did."""
 
     model_config = ConfigDict(extra="ignore")
-    flow: str | None = None
+    flow: StorableText | None = None
     platform: str | None = None
     params: dict[str, Any]
-    priority: int | None = 1
-    expires_at: Any = None
+    priority: Priority | None = 1
+    expires_at: datetime | None = None
 
 
 def _loads(value: Any) -> Any:
@@ -76,15 +97,25 @@ def create_api(settings: Settings) -> FastAPI:
             await state["pool"].close()
 
     api = FastAPI(title="Beat", version="0.1.0", lifespan=lifespan)
+    # Bodies are bounded by the largest record Beat produces: a larger one could never be submitted.
+    guard_input(api, settings.max_message_bytes)
+    legacy = APIRouter(route_class=LegacyRoute)
 
     async def _submit(flow: str, params: dict[str, Any], **fields: Any) -> str:
+        """Validate, record and produce a request; every refusal is a 4xx, before anything is written."""
         try:
-            request = prepare(flow, params, **fields)
-        except UnknownFlow as exc:
-            raise HTTPException(404, str(exc)) from None
+            request = prepare(flow, params, disabled=settings.disabled_flows, **fields)
+            return await submit(state["pool"], state["producer"], settings, request)
+        except FlowRefused as exc:
+            raise HTTPException(422, {"message": str(exc), "enabled_flows": exc.enabled}) from None
         except ValidationError as exc:
-            raise HTTPException(422, json.loads(exc.json(include_url=False))) from None
-        return await submit(state["pool"], state["producer"], settings, request)
+            raise RequestValidationError(exc.errors(include_url=False)) from None
+        except InvalidParams as exc:
+            raise RequestValidationError(exc.errors) from None
+        except TooLarge as exc:
+            raise HTTPException(413, str(exc)) from None
+        except Refused as exc:
+            raise HTTPException(422, str(exc)) from None
 
     @api.post("/requests", status_code=202)
     async def post_request(body: SubmitRequest) -> dict[str, Any]:
@@ -92,19 +123,16 @@ def create_api(settings: Settings) -> FastAPI:
         request_id = await _submit(body.flow, body.params, **fields)
         return {"id": request_id, "status": "PENDING"}
 
-    @api.post("/scrape_request_log/flow/{flow}")
-    async def post_legacy(flow: str, body: LegacySubmitRequest,
-                          x_bb_account_id: str | None = Header(default=None)) -> dict[str, Any]:
-        try:
-            request_id = await _submit(body.flow or flow, body.params, priority=body.priority or 1,
-                                       account_id=x_bb_account_id, expires_at=body.expires_at)
-        except HTTPException as exc:
-            return {"status": {"type": "ERROR", "message": str(exc.detail), "code": 400}}
+    @legacy.post("/scrape_request_log/flow/{flow}")
+    async def post_legacy(flow: Annotated[str, Path(max_length=MAX_TEXT)], body: LegacySubmitRequest,
+                          x_bb_account_id: Annotated[StorableText | None, Header()] = None) -> dict[str, Any]:
+        request_id = await _submit(body.flow or flow, body.params, priority=body.priority or 1,
+                                   account_id=x_bb_account_id, expires_at=body.expires_at)
         return {"status": {"type": "SUCCESS", "message": "Scrape request log added"}, "code": 200,
                 "scrape_id": request_id}
 
     @api.get("/requests/{request_id}")
-    async def get_request(request_id: str) -> dict[str, Any]:
+    async def get_request(request_id: RequestId) -> dict[str, Any]:
         row = await state["pool"].fetchrow(f"SELECT {STATUS_COLUMNS} FROM scrape_request_log WHERE id = $1",
                                            request_id)
         if row is None:
@@ -112,7 +140,7 @@ def create_api(settings: Settings) -> FastAPI:
         return _status_view(row)
 
     @api.get("/requests/{request_id}/timeline")
-    async def get_timeline(request_id: str) -> dict[str, Any]:
+    async def get_timeline(request_id: RequestId) -> dict[str, Any]:
         rows = await state["pool"].fetch(
             "SELECT status, attempt, at, source, error, result FROM scrape_request_event "
             "WHERE request_id = $1 ORDER BY at, attempt, id",
@@ -120,11 +148,15 @@ def create_api(settings: Settings) -> FastAPI:
         )
         if not rows:
             raise HTTPException(404, f"no request {request_id}")
+        counts = await state["pool"].fetchrow(f"SELECT {STORED_COLUMNS} FROM scrape_request_log WHERE id = $1",
+                                              request_id)
         events = [{**dict(r), "error": _loads(r["error"]), "result": _loads(r["result"])} for r in rows]
-        return {"id": request_id, "events": events}
+        return {"id": request_id, "events": events,
+                **(dict(counts) if counts else dict.fromkeys(STORED_COLUMNS.split(", "), None)),
+                "stored": bool(counts and counts["stored"])}
 
-    @api.get("/scrape_request_log/flow/{request_id}")
-    async def get_legacy(request_id: str) -> dict[str, Any]:
+    @legacy.get("/scrape_request_log/flow/{request_id}")
+    async def get_legacy(request_id: RequestId) -> dict[str, Any]:
         row = await state["pool"].fetchrow(f"SELECT {STATUS_COLUMNS} FROM scrape_request_log WHERE id = $1",
                                            request_id)
         if row is None:
@@ -141,8 +173,15 @@ def create_api(settings: Settings) -> FastAPI:
 
     @api.get("/healthz")
     async def healthz() -> dict[str, Any]:
-        await state["pool"].fetchval("SELECT 1")
+        # Liveness only: an outage of a dependency must not get a working facade restarted.
         return {"status": "ok"}
+
+    @api.get("/readyz")
+    async def readyz() -> JSONResponse:
+        checks = await readiness(state["pool"], state["producer"])
+        down = [name for name, outcome in checks.items() if outcome != "ok"]
+        return JSONResponse({"status": "unavailable" if down else "ready", "down": down, "checks": checks},
+                            status_code=503 if down else 200)
 
     @api.get("/heartbeat")
     async def get_heartbeat() -> Response:
@@ -162,9 +201,11 @@ def create_api(settings: Settings) -> FastAPI:
             spec = get_flow(flow)
         except UnknownFlow as exc:
             raise HTTPException(404, str(exc)) from None
-        return {"name": spec.name, "platform": spec.platform.value, "enabled": spec.enabled,
+        return {"name": spec.name, "platform": spec.platform.value,
+                "enabled": is_enabled(spec, settings.disabled_flows),
                 "concurrency": settings.flow_concurrency.get(spec.name, spec.concurrency),
                 "params": spec.params.model_json_schema()}
 
+    api.include_router(legacy)
     return api
 

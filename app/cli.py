@@ -51,14 +51,11 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
 
     settings = connected(settings)
     try:
-        flows = select_flows(args.flows, settings.disabled_flows)
+        selection = select_flows(args.flows, settings.disabled_flows)
     except UnknownFlow as exc:
         print(f"beat worker: {exc}", file=sys.stderr)
         return 2
-    if not flows:
-        print("beat worker: no enabled flow selected", file=sys.stderr)
-        return 2
-    app, runtime = build_worker_app(settings, flows)
+    app, runtime = build_worker_app(settings, selection)
     worker = DrainingWorker(app, runtime, loglevel=settings.log_level.lower().replace("warning", "warn"),
                             quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()
@@ -71,8 +68,7 @@ def cmd_sink(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG0
 
     settings = connected(settings)
     migrate(settings.database_url)
-    run_sink(settings)
-    return 0
+    return run_sink(settings)
 
 
 def cmd_mirror(settings: Settings, args: argparse.Namespace) -> int:
@@ -83,8 +79,7 @@ def cmd_mirror(settings: Settings, args: argparse.Namespace) -> int:
               "events to (e.g. amqp://guest:guest@127.0.0.1:5672/)", file=sys.stderr)
         return 2
     # The mirror needs only the broker: no database URL required when the Kafka URL is given.
-    run_mirror(settings if settings.kafka_url else connected(settings))
-    return 0
+    return run_mirror(settings if settings.kafka_url else connected(settings))
 
 
 def cmd_api(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001
@@ -123,9 +118,12 @@ async def _submit_all(settings: Settings, requests: list[tuple[str, dict[str, An
     import asyncpg
 
     from app.kafka import start_producer
-    from sinks.requests import prepare, submit
+    from sinks.requests import check_fits, prepare, submit
 
-    prepared = [prepare(flow, params) for flow, params in requests]
+    # Every request is checked before the first is written, so a refused batch leaves no rows behind.
+    prepared = [prepare(flow, params, disabled=settings.disabled_flows) for flow, params in requests]
+    for request in prepared:
+        check_fits(request, settings.max_message_bytes)
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
     producer = await start_producer(settings)
     try:
@@ -135,23 +133,39 @@ async def _submit_all(settings: Settings, requests: list[tuple[str, dict[str, An
         await pool.close()
 
 
+def _read_requests(path: str) -> list[tuple[str, dict[str, Any]]]:
+    """(flow, params) of each line of a JSON-lines file; ValueError naming the first bad line."""
+    requests = []
+    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            body = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            raise ValueError(f"{path}:{number}: not JSON ({exc})") from None
+        if not isinstance(body, dict) or not isinstance(body.get("flow"), str) \
+                or not isinstance(body.get("params", {}), dict):
+            raise ValueError(f'{path}:{number}: expected {{"flow": "…", "params": {{…}}}}')
+        requests.append((body["flow"], body.get("params", {})))
+    return requests
+
+
 def cmd_submit(settings: Settings, args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from agents.flows.registry import UnknownFlow
+    from agents.flows.registry import FlowRefused
 
     settings = connected(settings)
-    if args.file:
-        lines = Path(args.file).read_text().splitlines()
-        requests = [(body["flow"], body.get("params", {})) for body in map(json.loads, filter(str.strip, lines))]
-    elif args.flow:
-        requests = [(args.flow, _parse_params(args.params))]
-    else:
-        print("beat submit: give FLOW key=value … or --file requests.jsonl", file=sys.stderr)
-        return 2
     try:
+        if args.file:
+            requests = _read_requests(args.file)
+        elif args.flow:
+            requests = [(args.flow, _parse_params(args.params))]
+        else:
+            print("beat submit: give FLOW key=value … or --file requests.jsonl", file=sys.stderr)
+            return 2
         ids = asyncio.run(_submit_all(settings, requests))
-    except (UnknownFlow, ValidationError) as exc:
+    except (FlowRefused, ValidationError, ValueError, OSError) as exc:  # sinks.requests.Refused is a ValueError
         print(f"beat submit: {exc}", file=sys.stderr)
         return 2
     for request_id in ids:
@@ -179,6 +193,13 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
         print(f"beat status: no request {args.id}", file=sys.stderr)
         return 1
     print(dump_json(dict(row)))
+    if row["status"] != "COMPLETE":
+        print(f"stored: no, the request is {row['status']}")
+    else:
+        announced = "?" if row["events_announced"] is None else row["events_announced"]
+        print(f"stored: {'yes' if row['stored'] else 'no'}, {row['events_written'] or 0} of {announced} announced "
+              f"events written, {row['events_refused'] or 0} refused"
+              + (f" ({row['refused_reason']})" if row["refused_reason"] else ""))
     for event in events:
         print(f"  {event['at']:%Y-%m-%d %H:%M:%S.%f} attempt {event['attempt']} {event['status']}"
               + (f" via {event['source']}" if event["source"] else "")

@@ -1,7 +1,8 @@
 """``beat demo``: the embedded stack against the sandbox, a batch of mixed requests, and a summary.
 
-It exits 0 only if every request reached COMPLETE. Events are counted by
-consuming the log topics (as an analytics team would), never from end offsets.
+It exits 0 only if every request reached COMPLETE and is stored with none of its
+events refused. Events are counted by consuming the log topics (as an analytics
+team would), never from end offsets.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from topics import names
 from topics.models import TERMINAL, PostLog, ProfileLog
 
 DEMO_TIMEOUT = 600.0
+# After the last terminal status, how long the sink may take to account for every announced event.
+STORED_WAIT = 30.0
 
 
 def _other_platforms(i: int, run: str) -> dict:
@@ -102,18 +105,23 @@ async def _watch(settings: Settings, api_url: str, total: int) -> int:
     consumer = asyncio.create_task(_count_events(settings, id_set, done, events))
     print(f"submitted {len(ids)} requests through {api_url}/requests in {time.monotonic() - started:.1f}s")
     statuses: dict[str, int] = {}
+    terminal_at: float | None = None
     try:
         while time.monotonic() - started < DEMO_TIMEOUT:
-            rows = await pool.fetch("SELECT status, count(*) AS n FROM scrape_request_log WHERE id = ANY($1) "
-                                    "GROUP BY status", ids)
+            rows = await pool.fetch("SELECT status, count(*) AS n, count(*) FILTER (WHERE stored) AS stored "
+                                    "FROM scrape_request_log WHERE id = ANY($1) GROUP BY status", ids)
             statuses = {row["status"]: row["n"] for row in rows}
+            stored = sum(row["stored"] for row in rows)
             finished = sum(n for status, n in statuses.items() if status in {s.value for s in TERMINAL})
-            print(f"  {time.monotonic() - started:6.1f}s  " + "  ".join(f"{k} {v}" for k, v in sorted(statuses.items())),
-                  flush=True)
+            print(f"  {time.monotonic() - started:6.1f}s  " + "  ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+                  + f"  (stored {stored})", flush=True)
             if finished == len(ids):
-                break
+                # Readers of Postgres wait for stored, not for COMPLETE (contract §2); so does the summary.
+                terminal_at = terminal_at or time.monotonic()
+                if stored == statuses.get("COMPLETE", 0) or time.monotonic() - terminal_at > STORED_WAIT:
+                    break
             await asyncio.sleep(1.0)
-        elapsed = time.monotonic() - started
+        elapsed = (terminal_at or time.monotonic()) - started
         window = await pool.fetchval(
             "SELECT EXTRACT(EPOCH FROM max(scraped_at) - min(picked_at)) FROM scrape_request_log WHERE id = ANY($1)",
             ids)
@@ -128,6 +136,14 @@ async def _watch(settings: Settings, api_url: str, total: int) -> int:
         failures = await pool.fetch(
             "SELECT id, flow, status, error_type, error_message FROM scrape_request_log "
             "WHERE id = ANY($1) AND status <> 'COMPLETE' LIMIT 5", ids)
+        storage = await pool.fetchrow(
+            "SELECT count(*) FILTER (WHERE stored AND events_refused = 0) AS whole, "
+            "count(*) FILTER (WHERE events_refused > 0) AS partial, "
+            "count(*) FILTER (WHERE status = 'COMPLETE' AND NOT stored) AS unaccounted "
+            "FROM scrape_request_log WHERE id = ANY($1)", ids)
+        partial = await pool.fetch(
+            "SELECT id, flow, events_announced, events_refused, refused_reason FROM scrape_request_log "
+            "WHERE id = ANY($1) AND events_refused > 0 LIMIT 5", ids)
     finally:
         done.set()
         await pool.close()
@@ -136,6 +152,8 @@ async def _watch(settings: Settings, api_url: str, total: int) -> int:
     print()
     print(f"requests   {len(ids)} submitted, {complete} COMPLETE, "
           f"{sum(v for k, v in statuses.items() if k != 'COMPLETE')} not complete")
+    print(f"stored     {storage['whole']} with every announced event written, {storage['partial']} partial "
+          f"(events refused by Postgres), {storage['unaccounted']} COMPLETE still missing events")
     print(f"postgres   {accounts} instagram_account rows, {posts} instagram_post rows for this run")
     print(f"log topics {events[names.PROFILE_LOG]} profile_log and {events[names.POST_LOG]} post_log events consumed")
     print(f"throughput {len(ids) / elapsed:.1f} requests/s from submission to the last COMPLETE ({elapsed:.1f}s, "
@@ -143,10 +161,13 @@ async def _watch(settings: Settings, api_url: str, total: int) -> int:
           f"from the first pick-up to the last COMPLETE")
     for row in failures:
         print(f"  not complete: {row['id']} {row['flow']} {row['status']} {row['error_type']}: {row['error_message']}")
+    for row in partial:
+        print(f"  partial: {row['id']} {row['flow']} {row['events_refused']} of {row['events_announced']} events "
+              f"refused: {row['refused_reason']}")
     print()
     print("Next: `beat up --sandbox` keeps it running; `beat status <id>`, GET /requests/<id>/timeline, "
           "`beat flows`, and logs under " + str(settings.data_dir.resolve() / "logs"))
-    return 0 if complete == len(ids) else 1
+    return 0 if complete == storage["whole"] == len(ids) else 1
 
 
 def run_demo(settings: Settings, *, total: int) -> int:

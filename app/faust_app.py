@@ -35,6 +35,8 @@ def create_app(settings: Settings, role: str) -> faust.App:
         broker_max_poll_records=200,
         producer_acks=-1,
         producer_linger=0.002,
+        # Beat sizes what it produces to max_message_bytes (faust's own default is below it).
+        producer_max_request_size=settings.max_message_bytes,
         loghandlers=[],
     )
     offsets.install(app)

@@ -13,7 +13,9 @@ from app.settings import Settings
 
 async def start_producer(settings: Settings) -> AIOKafkaProducer:
     assert settings.kafka_url
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_url, acks="all", linger_ms=2)
+    # Beat bounds a record's key and value by max_message_bytes; the request adds a batch's headers.
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_url, acks="all", linger_ms=2,
+                                max_request_size=settings.max_message_bytes + 4096)
     await producer.start()
     return producer
 

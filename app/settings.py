@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     reconcile_max_redrives: int = Field(2, ge=0)
     reconcile_pending_after: float = Field(30.0, ge=0, description="PENDING rows never handed to the broker, seconds")
 
+    # Tansu enforces no size: Beat refuses larger records itself, at the facade and in the worker, and
+    # cuts a dead letter's copy of the original to fit.
+    max_message_bytes: int = Field(1024 * 1024, ge=4096, description="the largest record Beat accepts or produces")
+
     # Sink batching.
     sink_batch_size: int = Field(5000, ge=1)
     sink_batch_timeout: float = Field(0.2, ge=0)

@@ -19,10 +19,11 @@ import asyncio
 import itertools
 import json
 import logging
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,7 +42,7 @@ from providers.errors import (
 )
 from providers.http import Credential, ProviderHttp
 from providers.models import Page, PostData, ProfileData
-from providers.parsing import Values, at, json_object
+from providers.parsing import Values, at, json_object, wait_seconds
 from topics.models import Platform, utcnow
 
 log = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ def retry_after_from_usage(headers: Mapping[str, str]) -> float | None:
         except ValueError:
             continue
     longest = max(minutes, default=0.0)
-    return longest * 60 if longest > 0 else None
+    return wait_seconds(longest * 60) if longest > 0 else None
 
 
 def _regain_minutes(value: Any) -> Iterator[float]:
@@ -158,7 +159,13 @@ def _regain_minutes(value: Any) -> Iterator[float]:
     if isinstance(value, dict):
         for key, item in value.items():
             if key == "estimated_time_to_regain_access" and isinstance(item, (int, float)):
-                yield float(item)
+                # json.loads reads NaN, Infinity and integers no float holds: none of them is a wait.
+                try:
+                    minutes = float(item)
+                except OverflowError:
+                    continue
+                if math.isfinite(minutes):
+                    yield minutes
             else:
                 yield from _regain_minutes(item)
     elif isinstance(value, list):
@@ -201,7 +208,7 @@ def _graph_time(value: Any, field: str) -> tuple[int | None, datetime | None]:
         moment = datetime.strptime(text, GRAPH_TIME)
     except ValueError as exc:
         raise BadResponse(f"{field} is not a Graph time: {text!r}", source=SOURCE) from exc
-    return int(moment.timestamp()), moment.astimezone(UTC)
+    return _v.utc(moment, field)
 
 
 def _shortcode(permalink: str | None) -> str | None:
@@ -452,9 +459,9 @@ class TokenInfo:
 
 
 def _moment(value: Any, field: str) -> datetime | None:
-    epoch = _v.count(value, field)
+    epoch, moment = _v.timestamp(value, field)
     # Graph writes 0 for "never".
-    return datetime.fromtimestamp(epoch, UTC) if epoch else None
+    return moment if epoch else None
 
 
 def parse_token_info(payload: dict[str, Any]) -> TokenInfo:

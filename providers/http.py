@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from providers.errors import ProviderTimeout, ProviderUnavailable, QuotaExceeded
+from providers.parsing import wait_seconds
 from providers.ratelimit import RateLimiter
 from providers.sources import base_url
 from topics.models import TraceLog, utcnow
@@ -55,10 +56,10 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        return wait_seconds(float(value))
     except ValueError:
         try:
-            return max(0.0, (parsedate_to_datetime(value) - utcnow()).total_seconds())
+            return wait_seconds((parsedate_to_datetime(value) - utcnow()).total_seconds())
         except (TypeError, ValueError):
             return None
 

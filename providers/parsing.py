@@ -3,18 +3,28 @@
 Instagram and YouTube answers carry ids as numbers or strings and counts as numbers
 or numeric strings. These readers emit ids as strings and counts as ints, keep a
 missing value missing (None) rather than guessing a zero, and turn a value of the
-wrong kind into ``BadResponse`` naming the field and the source.
+wrong kind into ``BadResponse`` naming the field and the source. So does a value of
+the right kind that the store cannot hold (``topics.limits``): a count outside int64,
+a number that is not finite, an instant no datetime can hold. Such an answer fails
+its request, rather than completing one whose row the sink would then refuse.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from datetime import datetime, timezone
 from typing import Any
 
 import httpx
 
 from providers.errors import AuthExpired, BadResponse, Forbidden, ProviderError
+from topics.limits import int_problem
+
+# The longest wait a provider may impose on a credential. No provider's reset is further away than its
+# day or month window; a larger value (or "inf") is a broken header, and an unbounded one would overflow
+# the credential's ``disabled_till``.
+MAX_WAIT_SECONDS = 31 * 24 * 3600.0
 
 
 def at(value: Any, path: str) -> Any:
@@ -51,35 +61,54 @@ class Values:
             return value.strip()
         raise self._bad(field, "an id", value)
 
+    def _unstorable(self, field: str, problem: str) -> BadResponse:
+        return BadResponse(f"{field}: {problem}", source=self.source)
+
     def count(self, value: Any, field: str) -> int | None:
         if value is None:
             return None
         if isinstance(value, bool):
             raise self._bad(field, "a count", value)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise self._unstorable(field, f"{value} is not a finite number")
+        number: int | None = None
         if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str):
+            number = value
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        elif isinstance(value, str):
             try:
-                return int(value.strip().replace(",", ""))
+                number = int(value.strip().replace(",", ""))
             except ValueError:
                 pass
-        raise self._bad(field, "a count", value)
+        if number is None:
+            raise self._bad(field, "a count", value)
+        problem = int_problem(number)
+        if problem:
+            raise self._unstorable(field, problem)
+        return number
 
     def number(self, value: Any, field: str) -> float | None:
         if value is None:
             return None
         if isinstance(value, bool):
             raise self._bad(field, "a number", value)
-        if isinstance(value, (int, float)):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                pass
-        raise self._bad(field, "a number", value)
+        number: float | None = None
+        try:
+            if isinstance(value, (int, float)):
+                number = float(value)
+            elif isinstance(value, str):
+                number = float(value.strip())
+        except ValueError:
+            pass
+        except OverflowError:
+            raise self._unstorable(field, "too large for a floating-point number") from None
+        if number is None:
+            raise self._bad(field, "a number", value)
+        if not math.isfinite(number):
+            # float() reads "NaN", "inf" and "Infinity"; no column holds them.
+            raise self._unstorable(field, f"{value!r} is not a finite number")
+        return number
 
     def flag(self, value: Any, field: str) -> bool | None:
         if value is None or isinstance(value, bool):
@@ -103,12 +132,37 @@ class Values:
     def timestamp(self, value: Any, field: str) -> tuple[int | None, datetime | None]:
         """An epoch in seconds, and the same instant as a UTC datetime."""
         epoch = self.count(value, field)
-        return epoch, (datetime.fromtimestamp(epoch, timezone.utc) if epoch is not None else None)
+        if epoch is None:
+            return None, None
+        try:
+            return epoch, datetime.fromtimestamp(epoch, timezone.utc)
+        except (OverflowError, OSError, ValueError):
+            raise self._unstorable(field, f"{epoch} is not an instant between the years 1 and 9999") from None
+
+    def utc(self, moment: datetime, field: str) -> tuple[int, datetime]:
+        """An instant read from text (naive = UTC) as an epoch and a UTC datetime."""
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        try:
+            moment = moment.astimezone(timezone.utc)
+        except OverflowError:
+            # 0001-01-01T00:00+01:00 is a valid text but lies before the first instant a datetime holds.
+            raise self._unstorable(field, f"{moment.isoformat()} is not an instant between the years 1 and 9999"
+                                   ) from None
+        return int(moment.timestamp()), moment
 
     def require_object(self, payload: Any) -> dict[str, Any]:
         if not isinstance(payload, dict):
             raise BadResponse(f"expected a JSON object, got {type(payload).__name__}", source=self.source)
         return payload
+
+
+def wait_seconds(value: float) -> float | None:
+    """A provider's "come back in N seconds" as a usable wait: None when it is not a finite number,
+    at most MAX_WAIT_SECONDS."""
+    if not math.isfinite(value):
+        return None
+    return min(max(0.0, value), MAX_WAIT_SECONDS)
 
 
 def provider_message(body: str) -> str:

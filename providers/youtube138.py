@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from providers.errors import BadResponse, PostMissing, ProfileMissing, ProviderError
@@ -59,10 +59,7 @@ def parse_date(value: Any, field: str) -> tuple[int | None, datetime | None]:
         moment = datetime.fromisoformat(text.strip())
     except ValueError as exc:
         raise BadResponse(f"{field} is not a date: {text!r}", source=SOURCE) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    return int(moment.timestamp()), moment
+    return _v.utc(moment, field)
 
 
 def iso_duration(length_seconds: int | None) -> str | None:

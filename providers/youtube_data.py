@@ -18,6 +18,7 @@ reuse these parsers with their own labels. Field paths follow legacy-beat.md §3
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from providers.errors import (
 from providers.http import Credential, ProviderHttp
 from providers.models import ActivityData, Page, PostData, ProfileData, YtActivityData, YtRelationshipData
 from providers.parsing import Values, at
+from topics.limits import INT64_MAX
 from topics.models import Platform, utcnow
 
 EVENT_SOURCE = "ytapi"
@@ -161,14 +163,18 @@ _DURATION = re.compile(r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?=\d)(?:(\d+)H)?(?:(\d+)M)?
 
 def iso8601_seconds(duration: str | None) -> int | None:
     """Seconds of an ISO-8601 duration as the Data API writes it (PT1H2M3S, PT45S, P1DT2H, P0D);
-    None when it is not one."""
+    None when it is not one, or is too long for any clock to count."""
     if not duration or duration in ("P", "PT"):
         return None
     match = _DURATION.fullmatch(duration.strip())
     if match is None:
         return None
     weeks, days, hours, minutes, seconds = (float(part) if part else 0.0 for part in match.groups())
-    return int(((weeks * 7 + days) * 24 + hours) * 3600 + minutes * 60 + seconds)
+    total = ((weeks * 7 + days) * 24 + hours) * 3600 + minutes * 60 + seconds
+    # A few hundred digits make the float infinite, and int() of that raises instead of answering.
+    if not math.isfinite(total) or total > INT64_MAX:
+        return None
+    return int(total)
 
 
 def published(values: Values, value: Any, field: str) -> tuple[int | None, datetime | None]:
@@ -180,10 +186,7 @@ def published(values: Values, value: Any, field: str) -> tuple[int | None, datet
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError as exc:
         raise BadResponse(f"{field} is not a timestamp: {text!r}", source=values.source) from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    return int(moment.timestamp()), moment
+    return values.utc(moment, field)
 
 
 def _json(value: Any) -> str | None:

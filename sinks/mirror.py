@@ -12,6 +12,11 @@ and catches up from its committed offsets when RabbitMQ answers again. A very
 long outage (past ``max_poll_interval``) only costs the group membership; the
 batch is re-read and republished. The worker and the Postgres sink are separate
 processes and groups, so an outage here never slows them.
+
+A record that cannot be mapped, for whatever reason, goes to the dead-letter topic and
+costs nothing else. Any other failure keeps the batch in hand: it is logged (its traceback
+once), waited out with backoff and tried again; an outage for as long as it lasts, anything
+else a few times, after which the mirror exits non-zero rather than run on broken.
 """
 
 from __future__ import annotations
@@ -24,13 +29,14 @@ import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractRobustConnection
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from app.kafka import start_group_consumer, start_producer
 from app.settings import Settings, mask_url
+from sinks.failures import LoopBroken, LoopFailures
 from sinks.legacy_events import EXCHANGES, MIRRORED, LegacyEvent, legacy_event
 from topics import names
-from topics.dead_letter import RawRecord, dead_letter
+from topics.dead_letter import RawRecord, bounded_key, dead_letter
 from topics.models import ErrorInfo
 
 log = logging.getLogger(__name__)
@@ -44,6 +50,12 @@ RECONNECT_INTERVAL = 1.0
 
 # Everything aio-pika raises for a lost connection or channel, a nack, and a timed-out confirm.
 RETRIABLE = (*CONNECTION_EXCEPTIONS, TimeoutError)
+# Failures in a row, other than RabbitMQ or the broker being away, before the mirror gives up on itself.
+FATAL_AFTER = 5
+
+
+def _is_outage(exc: BaseException) -> bool:
+    return isinstance(exc, (*RETRIABLE, KafkaError))
 
 
 class MirrorRunner:
@@ -58,19 +70,35 @@ class MirrorRunner:
         """Finish the batch in hand (one more publish attempt if RabbitMQ is away), commit it, exit."""
         self._stopping.set()
 
-    async def run(self) -> None:
+    async def run(self) -> int:
+        """Mirror until stopped; the exit status: 1 when the mirror stopped because it could not go on."""
         connection = await self._connect()
         if connection is None:
-            return
+            return 0
         try:
-            channel = await connection.channel(publisher_confirms=True)
-            exchanges = {
-                name: await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
-                for name in EXCHANGES
-            }
-            await self._consume(exchanges)
+            exchanges = await self._exchanges(connection)
+            if exchanges is not None:
+                await self._consume(exchanges)
+        except LoopBroken:
+            log.critical("beat mirror cannot go on; exiting", exc_info=True)
+            return 1
         finally:
             await connection.close()
+        return 0
+
+    async def _exchanges(self, connection: AbstractRobustConnection) -> dict[str, AbstractExchange] | None:
+        failures = LoopFailures(log, "opening the RabbitMQ channel", RETRY_DELAYS, outage=_is_outage,
+                                fatal_after=FATAL_AFTER)
+        while not self._stopping.is_set():
+            try:
+                channel = await connection.channel(publisher_confirms=True)
+                return {
+                    name: await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
+                    for name in EXCHANGES
+                }
+            except Exception as exc:  # LoopBroken ends it when waiting cannot help
+                await self._sleep(failures.failed(exc))
+        return None
 
     async def _connect(self) -> AbstractRobustConnection | None:
         """The first connection, retried with backoff; later drops are the robust connection's job."""
@@ -93,19 +121,32 @@ class MirrorRunner:
         consumer = await start_group_consumer(settings, self.topics, "mirror")
         log.info("mirror consuming %s into %s at %s", ", ".join(self.topics), ", ".join(EXCHANGES),
                  mask_url(self._url))
+        failures = LoopFailures(log, "mirroring a batch", RETRY_DELAYS, outage=_is_outage, fatal_after=FATAL_AFTER)
+        # The batch in hand and its mapped events: kept across a failure, so nothing is skipped.
+        polled: dict[TopicPartition, list[ConsumerRecord]] | None = None
+        events: list[LegacyEvent] | None = None
         try:
             while not self._stopping.is_set():
-                polled = await consumer.getmany(
-                    timeout_ms=int(settings.sink_batch_timeout * 1000) or 100, max_records=settings.sink_batch_size
-                )
-                if not polled:
+                try:
+                    if polled is None:
+                        polled = await consumer.getmany(
+                            timeout_ms=int(settings.sink_batch_timeout * 1000) or 100,
+                            max_records=settings.sink_batch_size,
+                        ) or None
+                        if polled is None:
+                            continue
+                    if events is None:
+                        events = await self._map(polled, producer)
+                    if not await self._publish_all(exchanges, events):
+                        log.warning("stopped with %d records unconfirmed; their offsets stay uncommitted",
+                                    sum(map(len, polled.values())))
+                        return
+                    await self._commit(consumer, polled)
+                except Exception as exc:  # LoopBroken ends it when waiting cannot help
+                    await self._sleep(failures.failed(exc))
                     continue
-                events = await self._map(polled, producer)
-                if not await self._publish_all(exchanges, events):
-                    log.warning("stopped with %d records unconfirmed; their offsets stay uncommitted",
-                                sum(map(len, polled.values())))
-                    return
-                await self._commit(consumer, polled)
+                polled = events = None
+                failures.succeeded()
         finally:
             await consumer.stop()
             await producer.stop()
@@ -113,18 +154,19 @@ class MirrorRunner:
 
     async def _map(self, polled: dict[TopicPartition, list[ConsumerRecord]],
                    producer: AIOKafkaProducer) -> list[LegacyEvent]:
-        """The batch's legacy messages; an undecodable record goes to the dead-letter topic instead."""
+        """The batch's legacy messages; a record that cannot be mapped goes to the dead-letter topic instead."""
         events = []
         for tp, records in polled.items():
             topic = self.topics[tp.topic]
             for record in records:
                 try:
                     events.append(legacy_event(topic, record.value))
-                except ValueError as exc:
+                except Exception as exc:  # mapping reads this record alone: whatever it raises is its own
                     error = ErrorInfo(type=type(exc).__name__, message=f"beat mirror: {exc}"[:2000])
                     await producer.send_and_wait(self.settings.topic(names.DEAD_LETTER),
-                                                 dead_letter(RawRecord.from_kafka(record), error).to_bytes(),
-                                                 key=record.key)
+                                                 dead_letter(RawRecord.from_kafka(record), error,
+                                                             max_bytes=self.settings.max_message_bytes).to_bytes(),
+                                                 key=bounded_key(record.key))
         return events
 
     async def _publish_all(self, exchanges: dict[str, AbstractExchange], events: list[LegacyEvent]) -> bool:
@@ -201,12 +243,13 @@ def _message(event: LegacyEvent) -> aio_pika.Message:
     )
 
 
-def run_mirror(settings: Settings) -> None:
-    async def main() -> None:
+def run_mirror(settings: Settings) -> int:
+    """Run the mirror until SIGTERM/SIGINT; the process's exit status."""
+    async def main() -> int:
         runner = MirrorRunner(settings)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, runner.stop)
-        await runner.run()
+        return await runner.run()
 
-    asyncio.run(main())
+    return asyncio.run(main())

@@ -7,6 +7,16 @@
 
 A request waiting in a topic backlog is PENDING and enqueued, and is never touched.
 Every re-drive is counted in ``scrape_request_log.redrives`` and logged.
+
+Each row is handled on its own, so one request cannot stop the others. A row whose request
+can never be produced (a record over ``BEAT_MAX_MESSAGE_BYTES``, a stored row that no longer
+reads as a request, a flow Beat does not have) ends DEAD_LETTERED: a dead letter, then a
+status event without the params. The status goes through the broker like every other one, so
+the status table, the timeline, the legacy mirror and status consumers all see the request end;
+it leaves the params out because they are what does not fit (the status table keeps the
+stored ones). Any other failure of one row is logged once and the row is tried next pass.
+A pass that fails as a whole is retried with backoff: for as long as an outage lasts, and a
+few times for anything else, after which the reconciler stops and takes ``beat sink`` down.
 """
 
 from __future__ import annotations
@@ -14,30 +24,68 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import timedelta
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
+from pydantic import ValidationError
 
 from agents.flows.registry import FLOWS, timeout_of
 from app.settings import Settings
-from sinks.requests import enqueue
+from sinks import stored
+from sinks.failures import LoopFailures, is_outage
+from sinks.requests import TooLarge, check_fits, enqueue, entity_key
 from topics import names
-from topics.models import ErrorInfo, Platform, RequestStatus, ScrapeRequest, Status, utcnow
+from topics.dead_letter import RawRecord, bounded_key, dead_letter, error_info, record_size
+from topics.models import ErrorInfo, Platform, RequestStatus, ScrapeRequest, Status
 
 log = logging.getLogger(__name__)
 
 _REQUEST_COLUMNS = "id, flow, platform, params, priority, retry_count, attempt, account_id, idempotency_key, " \
                    "created_at, expires_at, redrives"
 
+# Failed passes in a row, on something other than an outage, before the reconciler gives up.
+FATAL_AFTER = 5
+MAX_BACKOFF = 60.0
+# The smallest message limit Beat allows (``Settings.max_message_bytes``), which ``dead_letter`` always fits.
+SMALLEST_LETTER = 4096
+
+
+class Unproducible(Exception):
+    """The row's request can never be on the broker; it ends DEAD_LETTERED with this error."""
+
+    def __init__(self, error_type: str, message: str, request: ScrapeRequest | None = None) -> None:
+        super().__init__(message)
+        self.error = error_info(error_type, message)
+        self.request = request
+
 
 def _request(row: asyncpg.Record, retry_count: int) -> ScrapeRequest:
-    return ScrapeRequest(
-        id=row["id"], flow=row["flow"], platform=Platform(row["platform"]) if row["platform"] else None,
-        params=row["params"] if isinstance(row["params"], dict) else json.loads(row["params"]),
-        priority=row["priority"], retry_count=retry_count, account_id=row["account_id"],
-        idempotency_key=row["idempotency_key"], created_at=row["created_at"], expires_at=row["expires_at"],
-    )
+    try:
+        return ScrapeRequest(
+            id=row["id"], flow=row["flow"], platform=Platform(row["platform"]) if row["platform"] else None,
+            params=row["params"] if isinstance(row["params"], dict) else json.loads(row["params"]),
+            priority=row["priority"], retry_count=retry_count, account_id=row["account_id"],
+            idempotency_key=row["idempotency_key"], created_at=row["created_at"], expires_at=row["expires_at"],
+        )
+    except (ValidationError, ValueError, RecursionError) as exc:  # RecursionError: params nested past json's reach
+        raise Unproducible("InvalidRequest", f"the stored row is not a valid request: {exc}") from None
+
+
+def _stand_in(row: asyncpg.Record) -> ScrapeRequest | None:
+    """The row's id and attempt as a request, for a dead letter that names them; None if even those are bad."""
+    try:
+        return ScrapeRequest(id=row["id"], flow=row["flow"], params={}, retry_count=row["attempt"] - 1)
+    except ValidationError:
+        return None
+
+
+def _platform(value: str | None) -> Platform | None:
+    try:
+        return Platform(value) if value else None
+    except ValueError:
+        return None
 
 
 class Reconciler:
@@ -45,80 +93,215 @@ class Reconciler:
         self.settings = settings
         self.pool = pool
         self.producer = producer
+        interval = settings.reconcile_interval
+        self.failures = LoopFailures(
+            log, "reconciler pass", [min(interval * 2**n, max(interval, MAX_BACKOFF)) for n in range(8)],
+            outage=is_outage, fatal_after=FATAL_AFTER,
+        )
+        # The last failure logged for each row that failed for a reason of its own, so it is logged once.
+        self._row_failures: dict[str, str] = {}
+        # Rows ended DEAD_LETTERED whose status the sink may not have written yet: not ended twice.
+        self._ended: set[str] = set()
 
     def _deadline(self, flow: str) -> float:
         timeout = timeout_of(FLOWS[flow], self.settings.flow_timeout, self.settings.default_flow_timeout)
         return timeout + self.settings.reconcile_grace
 
     async def run_forever(self) -> None:
+        """Passes until cancelled; ``LoopBroken`` ends it when passes keep failing on something not an outage."""
         while True:
             try:
                 await self.run_once()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                log.warning("reconciler pass failed; retrying next interval", exc_info=True)
+            except Exception as exc:  # any failure is logged, waited out and retried
+                await asyncio.sleep(self.failures.failed(exc))
+                continue
+            self.failures.succeeded()
             await asyncio.sleep(self.settings.reconcile_interval)
 
     async def run_once(self) -> dict[str, int]:
-        return {"redriven": await self._redrive_stuck(), "enqueued": await self._enqueue_unsent()}
+        counts = {"redriven": 0, "abandoned": 0, "enqueued": 0, "dead_lettered": 0, "pruned": 0}
+        seen: set[str] = set()
+        for rows, handle in ((await self._stuck(), self._settle_stuck), (await self._unsent(), self._produce_unsent)):
+            for row in rows:
+                seen.add(row["id"])
+                outcome = await self._each(row, handle)
+                if outcome:
+                    counts[outcome] += 1
+        self._ended &= seen
+        self._row_failures = {rid: failure for rid, failure in self._row_failures.items() if rid in seen}
+        # Each pass keeps the stored-count ledger down to the requests still being counted.
+        counts["pruned"] = await stored.prune(self.pool)
+        return counts
 
-    async def _redrive_stuck(self) -> int:
-        shortest = min((self._deadline(name) for name in FLOWS), default=0.0)
-        rows = await self.pool.fetch(
-            f"SELECT {_REQUEST_COLUMNS}, status_at FROM scrape_request_log "
-            "WHERE status = 'PROCESSING' AND status_at < $1",
-            utcnow() - timedelta(seconds=shortest),
+    # Finding the rows: scalars only, so that no single row's stored values can break the query.
+
+    async def _stuck(self) -> list[asyncpg.Record]:
+        deadlines = {name: self._deadline(name) for name in FLOWS}
+        return await self.pool.fetch(
+            "SELECT l.id, l.flow, l.attempt, l.redrives FROM scrape_request_log l "
+            "LEFT JOIN unnest($1::text[], $2::float8[]) AS d(flow, deadline) ON d.flow = l.flow "
+            "WHERE l.status = 'PROCESSING' AND l.status_at < now() - make_interval(secs => COALESCE(d.deadline, $3))",
+            list(deadlines), list(deadlines.values()), min(deadlines.values(), default=0.0),
         )
-        redriven = 0
-        for row in rows:
-            if row["status_at"] > utcnow() - timedelta(seconds=self._deadline(row["flow"])):
-                continue
-            if row["redrives"] >= self.settings.reconcile_max_redrives:
-                await self._give_up(row)
-            else:
-                await self._redrive(row)
-                redriven += 1
-        return redriven
 
-    async def _redrive(self, row: asyncpg.Record) -> None:
-        request = _request(row, retry_count=row["attempt"])
-        # Claim it first: if another sink process got here, the UPDATE matches nothing.
+    async def _unsent(self) -> list[asyncpg.Record]:
+        return await self.pool.fetch(
+            "SELECT id, flow, attempt FROM scrape_request_log "
+            "WHERE status = 'PENDING' AND NOT enqueued AND created_at < now() - make_interval(secs => $1)",
+            self.settings.reconcile_pending_after,
+        )
+
+    async def _each(self, row: asyncpg.Record, handle: Callable[[asyncpg.Record], Awaitable[str]]) -> str:
+        """What became of one row ("" when nothing did); only an outage escapes, failing the pass."""
+        if row["id"] in self._ended:
+            return ""
+        try:
+            return await self._settle(row, handle)
+        except Exception as exc:
+            if is_outage(exc):
+                raise  # the rows after this one would meet it too
+            failure = f"{type(exc).__name__}: {exc}"
+            if self._row_failures.get(row["id"]) != failure:
+                log.error("reconciler: request %s (%s) failed; it is tried again next pass", row["id"], row["flow"],
+                          exc_info=exc)
+            self._row_failures[row["id"]] = failure
+            return ""
+
+    async def _settle(self, row: asyncpg.Record, handle: Callable[[asyncpg.Record], Awaitable[str]]) -> str:
+        try:
+            if row["flow"] not in FLOWS:
+                raise Unproducible("UnknownFlow", f"flow {row['flow']!r}: unknown flow")
+            return await handle(row)
+        except Unproducible as exc:
+            unproducible = exc
+        except MessageSizeTooLargeError as exc:
+            unproducible = Unproducible("MessageTooLarge", f"the producer refused it: {exc}")
+        await self._dead_letter(row, unproducible)
+        return "dead_lettered"
+
+    async def _load(self, request_id: str) -> asyncpg.Record | None:
+        try:
+            return await self.pool.fetchrow(f"SELECT {_REQUEST_COLUMNS} FROM scrape_request_log WHERE id = $1",
+                                            request_id)
+        except (OverflowError, ValueError) as exc:
+            # A value Postgres holds and Python cannot, such as a time after the year 9999.
+            raise Unproducible("InvalidRequest", f"the stored row cannot be read: {exc}") from None
+
+    def _check_size(self, request: ScrapeRequest) -> None:
+        try:
+            check_fits(request, self.settings.max_message_bytes)
+        except TooLarge as exc:
+            raise Unproducible("MessageTooLarge", f"{exc} (BEAT_MAX_MESSAGE_BYTES)", request) from None
+
+    # PROCESSING for too long
+
+    async def _settle_stuck(self, row: asyncpg.Record) -> str:
+        stored = await self._load(row["id"])
+        if stored is None:
+            return ""
+        if row["redrives"] >= self.settings.reconcile_max_redrives:
+            await self._give_up(stored)
+            return "abandoned"
+        request = _request(stored, retry_count=stored["attempt"])
+        # Claim it first: if another sink process got here, the UPDATE matches nothing. Until the record is on
+        # the broker the row is not enqueued, so a failure to produce it leaves it to the unsent pass.
         claimed = await self.pool.execute(
             "UPDATE scrape_request_log SET status = 'PENDING', attempt = $2, retry_count = $3, status_at = now(), "
-            "redrives = redrives + 1, redriven_at = now(), updated_at = now() "
+            "redrives = redrives + 1, redriven_at = now(), updated_at = now(), enqueued = false "
             "WHERE id = $1 AND status = 'PROCESSING' AND attempt = $4",
-            request.id, request.attempt, request.retry_count, row["attempt"],
+            request.id, request.attempt, request.retry_count, stored["attempt"],
         )
         if claimed != "UPDATE 1":
-            return
+            return ""
         log.warning("reconciler: re-driving %s (%s) as attempt %d; it was PROCESSING for too long",
                     request.id, request.flow, request.attempt)
-        await enqueue(self.producer, self.settings, request)
+        self._check_size(request)
+        await self._enqueue(request)
+        return "redriven"
 
-    async def _give_up(self, row: asyncpg.Record) -> None:
-        request = _request(row, retry_count=row["attempt"] - 1)
+    async def _give_up(self, stored: asyncpg.Record) -> None:
+        try:
+            request: ScrapeRequest | None = _request(stored, retry_count=stored["attempt"] - 1)
+        except Unproducible:
+            request = None
         error = ErrorInfo(
             type="Abandoned",
-            message=f"no terminal status after {row['redrives']} re-drives: the worker died or the record was lost",
+            message=f"no terminal status after {stored['redrives']} re-drives: the worker died or the record was lost",
         )
-        event = RequestStatus.of(request, Status.FAILED, error=error)
-        await self.producer.send_and_wait(
-            self.settings.topic(names.STATUS), event.to_bytes(), key=request.id.encode()
-        )
-        log.error("reconciler: %s (%s) FAILED: %s", request.id, request.flow, error.message)
+        await self._send_status(self._status(stored, stored["attempt"], request, Status.FAILED, error))
+        log.error("reconciler: %s (%s) FAILED: %s", stored["id"], stored["flow"], error.message)
 
-    async def _enqueue_unsent(self) -> int:
-        rows = await self.pool.fetch(
-            f"SELECT {_REQUEST_COLUMNS} FROM scrape_request_log "
-            "WHERE status = 'PENDING' AND NOT enqueued AND created_at < $1",
-            utcnow() - timedelta(seconds=self.settings.reconcile_pending_after),
-        )
-        for row in rows:
-            request = _request(row, retry_count=row["retry_count"])
+    # PENDING and never handed to the broker
+
+    async def _produce_unsent(self, row: asyncpg.Record) -> str:
+        stored = await self._load(row["id"])
+        if stored is None:
+            return ""
+        request = _request(stored, retry_count=stored["retry_count"])
+        self._check_size(request)
+        await self._enqueue(request)
+        log.warning("reconciler: produced %s (%s), recorded but never handed to the broker",
+                    request.id, request.flow)
+        return "enqueued"
+
+    async def _enqueue(self, request: ScrapeRequest) -> None:
+        try:
             await enqueue(self.producer, self.settings, request)
-            await self.pool.execute("UPDATE scrape_request_log SET enqueued = true WHERE id = $1", request.id)
-            log.warning("reconciler: produced %s (%s), recorded but never handed to the broker",
-                        request.id, request.flow)
-        return len(rows)
+        except MessageSizeTooLargeError as exc:
+            raise Unproducible("MessageTooLarge", f"the producer refused it: {exc}", request) from None
+        await self.pool.execute("UPDATE scrape_request_log SET enqueued = true WHERE id = $1", request.id)
+
+    # Ending a request that can never be produced
+
+    @staticmethod
+    def _status(row: asyncpg.Record, attempt: int, request: ScrapeRequest | None, status: Status,
+                error: ErrorInfo) -> RequestStatus:
+        if request is not None:
+            return RequestStatus.of(request, status, error=error)
+        return RequestStatus(request_id=row["id"], status=status, attempt=attempt, flow=row["flow"],
+                             platform=_platform(row.get("platform")), error=error)
+
+    async def _send_status(self, event: RequestStatus) -> None:
+        """Produce ``event``, without its params when they are what does not fit a record."""
+        topic, key = self.settings.topic(names.STATUS), event.request_id.encode()
+        bare = event.model_copy(update={"params": {}})
+        value = event.to_bytes()
+        if record_size(key, value) > self.settings.max_message_bytes:
+            value = bare.to_bytes()
+        try:
+            await self.producer.send_and_wait(topic, value, key=key)
+        except MessageSizeTooLargeError:
+            if not event.params:
+                raise
+            # A producer stricter than BEAT_MAX_MESSAGE_BYTES: the status still goes, without what is large.
+            await self.producer.send_and_wait(topic, bare.to_bytes(), key=key)
+
+    async def _dead_letter(self, row: asyncpg.Record, unproducible: Unproducible) -> None:
+        request, error = unproducible.request, unproducible.error
+        attempt = request.attempt if request is not None else row["attempt"]
+        flow = row["flow"]
+        if request is not None:
+            key = entity_key(request.params)
+            original = RawRecord(self.settings.topic(names.scrape_topic(flow)), -1, -1, None,
+                                 key.encode() if key else None, request.to_bytes(), {})
+        else:
+            # Never produced and not a request: the letter names the row (offset -1: no record ever existed).
+            original = RawRecord(self.settings.topic(names.scrape_topic(flow)), -1, -1, None, None,
+                                 json.dumps({"id": row["id"], "flow": flow}).encode(), {})
+        named = request or _stand_in(row)
+        topic, key = self.settings.topic(names.DEAD_LETTER), bounded_key(original.key)
+        letter = dead_letter(original, error, max_bytes=self.settings.max_message_bytes, flow=flow, request=named)
+        try:
+            await self.producer.send_and_wait(topic, letter.to_bytes(), key=key)
+        except MessageSizeTooLargeError:
+            # A producer stricter than BEAT_MAX_MESSAGE_BYTES: the smallest letter still says what happened.
+            letter = dead_letter(original, error, max_bytes=SMALLEST_LETTER, flow=flow, request=named)
+            await self.producer.send_and_wait(topic, letter.to_bytes(), key=key)
+        await self._send_status(self._status(row, attempt, request, Status.DEAD_LETTERED, error))
+        # Not produced by the unsent pass again; the sink's DEAD_LETTERED makes this final.
+        await self.pool.execute("UPDATE scrape_request_log SET enqueued = true WHERE id = $1", row["id"])
+        self._ended.add(row["id"])
+        log.error("reconciler: %s (%s) DEAD_LETTERED: %s: %s", row["id"], flow, error.type, error.message)
 
 
 async def redrive_count(pool: asyncpg.Pool) -> int:

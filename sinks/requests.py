@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from pydantic import ValidationError
 
-from agents.flows.registry import get_flow
+from agents.flows.registry import require_enabled
 from app.settings import Settings
 from topics import names
+from topics.dead_letter import record_size
+from topics.limits import status_budget
 from topics.models import RequestStatus, ScrapeRequest, Status, utcnow
 
 ENTITY_KEYS = ("handle", "profile_id", "shortcode", "channel_id", "store", "entity_id", "post_id", "hashtag")
@@ -34,15 +38,57 @@ def entity_key(params: dict[str, Any]) -> str | None:
     return None
 
 
-def prepare(flow: str, params: dict[str, Any], **fields: Any) -> ScrapeRequest:
-    """A complete request for a known flow, its params validated now so bad input fails at the door."""
-    spec = get_flow(flow)
-    spec.params.model_validate(params)
+class Refused(ValueError):
+    """A request Beat will not record; the message says why."""
+
+
+class TooLarge(Refused):
+    """A request whose record or PENDING status would not fit a message."""
+
+
+class InvalidParams(Refused):
+    """Params the flow's model refuses; ``errors`` are pydantic's, located from the request (``params.…``)."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in errors))
+
+
+def prepare(flow: str, params: dict[str, Any], *, disabled: Iterable[str] = (), **fields: Any) -> ScrapeRequest:
+    """A complete request for an enabled flow, validated now so bad input fails at the door.
+
+    Raises FlowRefused (unknown or disabled flow), pydantic's ValidationError (fields a record cannot
+    hold) or InvalidParams.
+    """
+    spec = require_enabled(flow, disabled)
     request = ScrapeRequest(flow=flow, params=params, **fields)
+    try:
+        spec.params.model_validate(params)
+    except ValidationError as exc:
+        raise InvalidParams([{**error, "loc": ("params", *error["loc"])}
+                             for error in exc.errors(include_url=False)]) from None
     request.id = request.id or str(uuid.uuid4())
     request.platform = request.platform or spec.platform
     request.created_at = request.created_at or utcnow()
     return request
+
+
+def check_fits(request: ScrapeRequest, max_bytes: int) -> None:
+    """TooLarge unless the request's record fits ``max_bytes`` and its statuses leave the worker the room
+    it needs (``status_budget``), keys included: a row written for a record that cannot be produced would
+    stay PENDING forever, and one the worker must refuse would be dead-lettered."""
+    assert request.id is not None
+    key = entity_key(request.params) or ""
+    # PROCESSING is the longest name a status repeating the params carries.
+    status = RequestStatus.of(request, Status.PROCESSING)
+    sizes = {
+        "request": (record_size(key.encode(), request.to_bytes()), max_bytes),
+        "status": (record_size(request.id.encode(), status.to_bytes()), status_budget(max_bytes)),
+    }
+    for what, (size, limit) in sizes.items():
+        if size > limit:
+            raise TooLarge(f"the {what} record would be {size} bytes, over the {limit} bytes it may have "
+                           f"within the {max_bytes}-byte message limit")
 
 
 async def record_pending(pool: asyncpg.Pool, request: ScrapeRequest) -> str:
@@ -81,6 +127,8 @@ async def enqueue(producer: AIOKafkaProducer, settings: Settings, request: Scrap
 
 
 async def submit(pool: asyncpg.Pool, producer: AIOKafkaProducer, settings: Settings, request: ScrapeRequest) -> str:
+    """Record the request PENDING and hand it to the broker; TooLarge, before any write, when it cannot be."""
+    check_fits(request, settings.max_message_bytes)
     request_id = await record_pending(pool, request)
     if request_id != request.id:
         return request_id  # a duplicate submission: the first one is already on its way

@@ -3,7 +3,10 @@
 The routes are data: a (topic, platform, kind) the table does not list is a valid
 event this sink has no table for (a sentiment result, a YouTube activity) and is
 skipped, not dead-lettered. A record that does not decode, or whose values cannot
-be read into its table's columns, is poison.
+be read into its table's columns, is poison; a status record is poison only when
+it names no request (``sinks.status.decode_status``). Every record of a stored
+topic that names its request and event id is counted for that request
+(``sinks.stored``), poison included.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sinks import instagram, logs, pictures, shopify, youtube
+from sinks import instagram, logs, pictures, shopify, stored, youtube
+from sinks.status import Unreadable, decode_status
 from sinks.upsert import UpsertTable
 from topics import names
 from topics.models import (
@@ -82,6 +86,8 @@ class Decoded:
     rows: dict[UpsertTable, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
     poison: list[tuple[int, ErrorInfo]] = field(default_factory=list)
     skipped: int = 0
+    # The events of stored topics, by record, for the request's stored counts.
+    counted: dict[int, stored.Counted] = field(default_factory=dict)
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
@@ -92,12 +98,21 @@ def decode(records: Iterable[tuple[str, bytes | None]]) -> Decoded:
     """``records`` are (topic without its prefix, value) in batch order."""
     decoded = Decoded()
     for origin, (topic, value) in enumerate(records):
+        if topic == names.STATUS:
+            try:
+                decoded.statuses.append((origin, decode_status(value)))
+            except Unreadable as exc:
+                decoded.poison.append((origin, error_info(exc)))
+            continue
         try:
-            event = TOPIC_MODELS[topic].model_validate_json(value or b"")
-            if isinstance(event, RequestStatus):
-                decoded.statuses.append((origin, event))
-                continue
-            route = route_of(topic, event.platform, event.kind)  # type: ignore[attr-defined]
+            event: Any = TOPIC_MODELS[topic].model_validate_json(value or b"")
+        except (ValidationError, ValueError, TypeError, OverflowError) as exc:
+            decoded.poison.append((origin, error_info(exc)))
+            _count(decoded, origin, topic, stored.named_in(value))
+            continue
+        _count(decoded, origin, topic, stored.counted(event.request_id, event.attempt, event.event_id))
+        try:
+            route = route_of(topic, event.platform, event.kind)
             if route is None:
                 decoded.skipped += 1
                 continue
@@ -109,3 +124,8 @@ def decode(records: Iterable[tuple[str, bytes | None]]) -> Decoded:
         except (ValidationError, ValueError, TypeError, OverflowError) as exc:
             decoded.poison.append((origin, error_info(exc)))
     return decoded
+
+
+def _count(decoded: Decoded, origin: int, topic: str, event: stored.Counted | None) -> None:
+    if event is not None and topic in names.STORED_TOPICS:
+        decoded.counted[origin] = event

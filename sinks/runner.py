@@ -7,7 +7,10 @@ the first, decoded while the previous batch is being written, and written in one
 transaction (``sinks.writer``). After the commit come the dead letters (records
 that do not decode, rows Postgres refuses) and the asset requests; only then are
 the offsets committed. A database outage blocks the sink, which retries the same
-batch until Postgres answers; it never turns an outage into a dead letter.
+batch until Postgres answers; it never turns an outage into a dead letter. Any other
+failure of a batch (or of reading one) is logged with its traceback once and the same
+batch is tried again with backoff; when it keeps failing, or when the reconciler stops,
+the sink exits 1 rather than run on without them (``sinks.failures``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from app.kafka import start_group_consumer, start_producer
 from app.settings import Settings
 from sinks import routing
+from sinks.failures import LoopBroken, LoopFailures, is_outage
 from sinks.pictures import mark_enqueued, produce_requests
 from sinks.producing import send_batched
 from sinks.reconciler import Reconciler
@@ -38,6 +42,9 @@ log = logging.getLogger(__name__)
 RETRY_DELAYS = (0.5, 1, 2, 5, 10)
 # Anything but a refused value: lost connections, a restarting server, timeouts, a failed-over replica.
 OUTAGE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# Times in a row a batch (or reading one) may fail on something other than an outage before the sink exits:
+# past that it is a bug that would fail every retry, and the process is better restarted, loudly.
+FATAL_AFTER = 5
 # The first poll of a batch waits this long for records before the loop looks at its other work.
 IDLE_POLL = 0.1
 PARTITION_FETCH_BYTES = 256 * 1024
@@ -59,11 +66,23 @@ class SinkRunner:
         self.settings = settings
         self.topics = {settings.topic(t): t for t in routing.TOPICS}
         self._stopping = asyncio.Event()
+        self.failed = False
 
     def stop(self) -> None:
         self._stopping.set()
 
-    async def run(self) -> None:
+    def _reconciler_done(self, task: asyncio.Task) -> None:
+        # The reconciler ends only when cancelled: otherwise the terminal-state guarantee has lost its backstop,
+        # and a sink without it must not look healthy.
+        if task.cancelled():
+            return
+        log.critical("the reconciler stopped; beat sink exits so that it is restarted with one",
+                     exc_info=task.exception())
+        self.failed = True
+        self.stop()
+
+    async def run(self) -> int:
+        """Consume until stopped; the exit status: 1 when the sink stopped because it could not go on."""
         settings = self.settings
         assert settings.kafka_url and settings.database_url
         pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=5, command_timeout=60)
@@ -74,21 +93,31 @@ class SinkRunner:
         consumer = await start_group_consumer(settings, self.topics, "sink",
                                               max_partition_fetch_bytes=PARTITION_FETCH_BYTES)
         reconciler = asyncio.create_task(Reconciler(settings, pool, producer).run_forever())
+        reconciler.add_done_callback(self._reconciler_done)
         log.info("sink consuming %s", ", ".join(self.topics))
         pending: asyncio.Task | None = None
+        reading = LoopFailures(log, "reading a batch", RETRY_DELAYS, outage=is_outage, fatal_after=FATAL_AFTER)
         try:
             while not self._stopping.is_set():
-                batch = await self._collect(consumer)
+                try:
+                    batch = await self._collect(consumer)
+                except Exception as exc:  # _collect has rewound the consumer: nothing is skipped
+                    await self._pause(reading.failed(exc))
+                    continue
+                reading.succeeded()
                 # Decoding (above) overlapped the previous batch's write; batches are written one after another.
                 if pending is not None and (batch is not None or pending.done()):
                     await pending
                     pending = None
                 if batch is not None:
-                    pending = asyncio.create_task(self._process(batch, pool, producer, consumer))
+                    pending = asyncio.create_task(self._settle(batch, pool, producer, consumer))
             if pending is not None:
                 await pending
         except Stopped:
             log.info("sink stopped during a database outage; the batch will be read again")
+        except LoopBroken:
+            log.critical("beat sink cannot go on; exiting", exc_info=True)
+            self.failed = True
         finally:
             if pending is not None and not pending.done():
                 pending.cancel()
@@ -96,11 +125,26 @@ class SinkRunner:
             await consumer.stop()
             await producer.stop()
             await pool.close()
+        return 1 if self.failed else 0
 
     async def _collect(self, consumer: AIOKafkaConsumer) -> Batch | None:
+        records: list[ConsumerRecord] = []
+        try:
+            return await self._gather(consumer, records)
+        except BaseException:
+            # The records read so far are neither written nor committed: the next read starts at them again,
+            # or the batch after them would commit past them.
+            firsts: dict[TopicPartition, int] = {}
+            for record in records:
+                firsts.setdefault(TopicPartition(record.topic, record.partition), record.offset)
+            for tp, offset in firsts.items():
+                if tp in consumer.assignment():
+                    consumer.seek(tp, offset)
+            raise
+
+    async def _gather(self, consumer: AIOKafkaConsumer, records: list[ConsumerRecord]) -> Batch | None:
         loop = asyncio.get_running_loop()
         size = self.settings.sink_batch_size
-        records: list[ConsumerRecord] = []
         offsets: dict[TopicPartition, int] = {}
         deadline: float | None = None
         while len(records) < size and not self._stopping.is_set():
@@ -130,11 +174,35 @@ class SinkRunner:
             log.warning("batch of %d records: %d dead-lettered", len(batch.records),
                         len(batch.decoded.poison) + len(written.poison))
 
+    async def _settle(self, batch: Batch, pool: asyncpg.Pool, producer: AIOKafkaProducer,
+                      consumer: AIOKafkaConsumer) -> None:
+        """Process ``batch`` until it is committed. Outages are waited out inside ``_process``; any other failure
+        is logged (its traceback once), waited out and tried again (every write is idempotent), and ends the
+        sink (``LoopBroken``) when it keeps happening."""
+        failures = LoopFailures(log, f"a batch of {len(batch.records)} records", RETRY_DELAYS, outage=is_outage,
+                                fatal_after=FATAL_AFTER)
+        while True:
+            try:
+                await self._process(batch, pool, producer, consumer)
+            except Stopped:
+                raise
+            except Exception as exc:  # nothing one batch does may end the sink at once
+                await self._pause(failures.failed(exc))
+                continue
+            failures.succeeded()
+            return
+
     async def _retry_wait(self, failures: int, what: str, exc: BaseException) -> None:
         wait = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
-        log.warning("%s (%s: %s); retrying in %ss", what, type(exc).__name__, exc, wait)
+        # The first failure with its traceback; its retries, an outage's minutes, one line each.
+        log.warning("%s (%s: %s); retrying in %ss", what, type(exc).__name__, exc, wait,
+                    exc_info=exc if failures == 0 else None)
+        await self._pause(wait)
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds``; raise Stopped at once if the sink is asked to stop meanwhile."""
         try:
-            await asyncio.wait_for(self._stopping.wait(), wait)
+            await asyncio.wait_for(self._stopping.wait(), seconds)
         except TimeoutError:
             return
         raise Stopped
@@ -146,6 +214,8 @@ class SinkRunner:
                 async with pool.acquire() as conn:
                     return await write_batch(conn, decoded)
             except OUTAGE_ERRORS as exc:
+                if not is_outage(exc):
+                    raise  # a schema the sink does not fit: _settle retries a few times, then the sink exits
                 # An outage blocks the sink: the batch is retried, never dead-lettered or committed.
                 await self._retry_wait(failures, "database unavailable", exc)
                 failures += 1
@@ -160,6 +230,8 @@ class SinkRunner:
                 await produce_requests(producer, self.settings, written.asset_requests)
                 break
             except KafkaError as exc:
+                if not is_outage(exc):
+                    raise  # a record the producer refuses: _settle retries a few times, then the sink exits
                 await self._retry_wait(failures, "broker unavailable after a commit", exc)
                 failures += 1
         try:
@@ -171,7 +243,8 @@ class SinkRunner:
     async def _dead_letter(self, producer: AIOKafkaProducer, records: list[ConsumerRecord],
                            dead: list[tuple[int, ErrorInfo]]) -> None:
         await send_batched(producer, self.settings.topic(names.DEAD_LETTER), [
-            (records[origin].key, dead_letter(RawRecord.from_kafka(records[origin]), error).to_bytes())
+            (records[origin].key, dead_letter(RawRecord.from_kafka(records[origin]), error,
+                                              max_bytes=self.settings.max_message_bytes).to_bytes())
             for origin, error in dead
         ])
 
@@ -183,12 +256,13 @@ class SinkRunner:
             log.info("commit skipped after rebalance: %s", exc)
 
 
-def run_sink(settings: Settings) -> None:
-    async def main() -> None:
+def run_sink(settings: Settings) -> int:
+    """Run the sink until SIGTERM/SIGINT; the process's exit status."""
+    async def main() -> int:
         runner = SinkRunner(settings)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, runner.stop)
-        await runner.run()
+        return await runner.run()
 
-    asyncio.run(main())
+    return asyncio.run(main())

@@ -2,15 +2,151 @@
 
 The ordering rule is ``topics.models.supersedes``: it is applied to the events of
 one batch in Python and, against what is already stored, in the upsert's WHERE.
+
+Status records are read leniently: a status row is how a request exists for its
+callers, so a record is recorded with whatever Postgres could not hold cleaned
+(NUL, lone surrogates, numbers beyond the columns, impossible times) and fields
+it cannot read dropped. Only a record that names no request is refused.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
+from pydantic import ValidationError
 
-from topics.models import RequestStatus, supersedes
+from sinks.stored import MAX_KEY_BYTES
+from topics.limits import INT32_MAX, INT32_MIN, MAX_TEXT, clamp, clean_json, clean_text, json_problem, text_problem
+from topics.models import RequestStatus, Status, supersedes, utcnow
+
+log = logging.getLogger(__name__)
+
+_FIELDS = frozenset(RequestStatus.model_fields)
+# Without them there is nothing to record the event under.
+_ESSENTIAL = frozenset({"request_id", "status"})
+# Indexed text columns, cut so that their index entries always fit.
+_INDEXED_TEXT = ("flow", "account_id")
+_OPTIONAL_TIMES = ("created_at", "expires_at")
+# Python's datetime cannot shift a time within a day of its own range to UTC.
+_EARLIEST, _LATEST = datetime(2, 1, 1, tzinfo=UTC), datetime(9998, 12, 31, tzinfo=UTC)
+
+
+class Unreadable(ValueError):
+    """A status record that names no request (or is not JSON): there is nothing to record it under."""
+
+
+def _key_problem(value: str) -> str | None:
+    if not value.strip():
+        return "is empty"
+    if len(value) > MAX_TEXT or len(value.encode()) > MAX_KEY_BYTES:
+        return f"is longer than {MAX_TEXT} characters or {MAX_KEY_BYTES} bytes"
+    return None
+
+
+def _cut(value: str, limit: int = MAX_TEXT) -> str:
+    # By bytes, as the index limit counts them; a character cut in half is dropped.
+    return value.encode()[:limit].decode(errors="ignore")
+
+
+def _bounded_time(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)  # a producer without a zone meant UTC, as Beat's own events are
+    return value if _EARLIEST <= value <= _LATEST else None
+
+
+def _validated(data: dict[str, Any]) -> tuple[RequestStatus, list[str]]:
+    """The status, after dropping each optional field it cannot read (a required flow becomes empty)."""
+    dropped: list[str] = []
+    while True:
+        try:
+            return RequestStatus.model_validate(data), dropped
+        except ValidationError as exc:
+            bad = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
+            if not bad or bad & _ESSENTIAL:
+                raise Unreadable(f"unreadable {', '.join(sorted(bad & _ESSENTIAL) or ['record'])}: "
+                                 f"{str(exc)[:500]}") from None
+            for name in bad:
+                if name == "flow":
+                    data["flow"] = ""
+                else:
+                    data.pop(name, None)
+                dropped.append(name)
+
+
+def _storable(status: RequestStatus) -> bool:
+    """Whether a status needs no cleaning: what ``_lenient`` would return for it unchanged."""
+    texts = [status.source, *((status.error.type, status.error.message) if status.error else ())]
+    return (
+        _key_problem(status.request_id) is None
+        and all(text is None or text_problem(text, max_length=None) is None for text in texts)
+        and all(text is None or text_problem(text, max_length=None) is None and len(text.encode()) <= MAX_TEXT
+                for text in (status.flow, status.account_id))
+        and 1 <= status.attempt <= INT32_MAX and INT32_MIN <= status.priority <= INT32_MAX
+        and all(time is None or time.tzinfo is not None and _EARLIEST <= time <= _LATEST
+                for time in (status.at, status.created_at, status.expires_at))
+        and json_problem(status.params) is None and json_problem(status.result) is None
+    )
+
+
+def decode_status(value: bytes | None) -> RequestStatus:
+    """A status record as Postgres can hold it; raises ``Unreadable`` when it names no request."""
+    try:
+        status = RequestStatus.model_validate_json(value or b"")
+    except ValidationError:
+        return _lenient(value)
+    # Beat's own statuses take this way; checking is several times cheaper than cleaning.
+    return status if _storable(status) else _lenient(value)
+
+
+def _lenient(value: bytes | None) -> RequestStatus:
+    try:
+        # json, not pydantic's parser: that one refuses a lone surrogate escape outright.
+        data = json.loads((value or b"").decode("utf-8", "replace"))
+    except (ValueError, RecursionError) as exc:
+        raise Unreadable(f"not JSON: {str(exc)[:200]}") from None
+    if not isinstance(data, dict):
+        raise Unreadable(f"not a JSON object but a {type(data).__name__}")
+    request_id = data.get("request_id")
+    if isinstance(request_id, int) and not isinstance(request_id, bool):
+        request_id = str(request_id)
+    if not isinstance(request_id, str):
+        raise Unreadable("no request_id")
+    data = clean_json({key: item for key, item in data.items() if key in _FIELDS})
+    data["request_id"] = clean_text(request_id)
+    problem = _key_problem(data["request_id"])
+    if problem:
+        raise Unreadable(f"request_id {problem}")
+    if isinstance(data.get("status"), str):
+        data["status"] = data["status"].upper()
+    if not isinstance(data.get("flow"), str):
+        data["flow"] = ""
+    status, dropped = _validated(data)
+    status.attempt = clamp(status.attempt, 1, INT32_MAX)
+    status.priority = clamp(status.priority, INT32_MIN, INT32_MAX)
+    for name in _INDEXED_TEXT:
+        if getattr(status, name) is not None:
+            setattr(status, name, _cut(getattr(status, name)))
+    status.at = _bounded_time(status.at) or utcnow()
+    for name in _OPTIONAL_TIMES:
+        setattr(status, name, _bounded_time(getattr(status, name)))
+    if dropped:
+        log.warning("status %s of request %s recorded without its unreadable %s", status.status.value,
+                    status.request_id, ", ".join(sorted(set(dropped))))
+    return status
+
+
+def announced_of(event: RequestStatus) -> int | None:
+    """How many events a COMPLETE says it produced to the stored topics; None when it does not say."""
+    announced = (event.result or {}).get("announced") if event.status is Status.COMPLETE else None
+    if isinstance(announced, int) and not isinstance(announced, bool) and 0 <= announced <= INT32_MAX:
+        return announced
+    return None
 
 _RANK_SQL = "(CASE {col} WHEN 'PENDING' THEN 0 WHEN 'PROCESSING' THEN 1 ELSE 2 END)"
 _STORED_RANK = _RANK_SQL.format(col="t.status")
@@ -27,17 +163,21 @@ ON CONFLICT (request_id, attempt, status) DO NOTHING
 _UPSERT_LOG = f"""
 INSERT INTO scrape_request_log AS t (id, flow, platform, params, status, attempt, source, error_type, error_message,
     result, priority, retry_count, account_id, created_at, expires_at, picked_at, scraped_at, status_at,
-    updated_at, enqueued)
+    updated_at, enqueued, events_announced)
 SELECT u.id, u.flow, u.platform, u.params, u.status, u.attempt, u.source, u.error_type, u.error_message, u.result,
     u.priority, u.attempt - 1, u.account_id, COALESCE(u.created_at, u.at), u.expires_at, u.picked_at,
-    CASE WHEN u.status IN ('COMPLETE', 'FAILED', 'EXPIRED', 'DEAD_LETTERED') THEN u.at END, now(), now(), true
+    CASE WHEN u.status IN ('COMPLETE', 'FAILED', 'EXPIRED', 'DEAD_LETTERED') THEN u.at END, now(), now(), true,
+    u.announced
 FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::int[], $7::text[], $8::text[],
             $9::text[], $10::jsonb[], $11::int[], $12::text[], $13::timestamptz[], $14::timestamptz[],
-            $15::timestamptz[], $16::timestamptz[])
+            $15::timestamptz[], $16::timestamptz[], $17::int[])
     AS u(id, flow, platform, params, status, attempt, source, error_type, error_message, result, priority,
-         account_id, created_at, expires_at, picked_at, at)
+         account_id, created_at, expires_at, picked_at, at, announced)
 ON CONFLICT (id) DO UPDATE SET
     status = EXCLUDED.status,
+    -- A status from a producer that did not name the flow created the row with an empty one.
+    flow = CASE WHEN t.flow = '' THEN EXCLUDED.flow ELSE t.flow END,
+    events_announced = EXCLUDED.events_announced,
     attempt = EXCLUDED.attempt,
     retry_count = EXCLUDED.retry_count,
     source = COALESCE(EXCLUDED.source, t.source),
@@ -94,6 +234,7 @@ async def write_statuses(conn: asyncpg.Connection, events: list[RequestStatus]) 
             e.request_id, e.flow, e.platform.value if e.platform else None, _json(e.params), e.status.value,
             e.attempt, e.source, e.error.type if e.error else None, e.error.message if e.error else None,
             _json(e.result), e.priority, e.account_id, e.created_at, e.expires_at, picked.get(e.request_id), e.at,
+            announced_of(e),
         )
         for e in winners.values()
     ]))

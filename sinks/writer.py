@@ -1,11 +1,13 @@
 """One decoded batch into Postgres, in one transaction, and what follows from it.
 
 The common case is one statement per table, the derived account columns of the
-accounts the batch changed, the upload requests for the pictures it changed, one
-commit. When Postgres refuses a value (a data or constraint error), that
-transaction is rolled back and the batch is written again with each table's rows
-split in halves under savepoints until the refused rows stand alone: they are
-returned as poison and everything else is committed. Connection failures are not
+accounts the batch changed, the upload requests for the pictures it changed, the
+statuses, the batch's events in the stored-events ledger and the recount of the
+requests it touched (``sinks.stored``), one commit. When Postgres refuses a value
+(a data or constraint error), that transaction is rolled back and the batch is
+written again with each table's rows split in halves under savepoints until the
+refused rows stand alone: they are returned as poison, counted as refused on
+their request, and everything else is committed. Connection failures are not
 handled here; they propagate, and the caller retries the whole batch.
 """
 
@@ -18,17 +20,18 @@ from typing import Any
 
 import asyncpg
 
-from sinks import derived, instagram
+from sinks import derived, instagram, stored
 from sinks.pictures import changed_pictures, record_requests
 from sinks.routing import Decoded, error_info
 from sinks.status import write_statuses
 from sinks.upsert import UpsertTable, upsert
-from topics.models import ErrorInfo, ScrapeRequest
+from topics.models import ErrorInfo, ScrapeRequest, Status
 
 log = logging.getLogger(__name__)
 
-# What a single row can cause: a value out of range or not representable, a violated constraint.
-POISON_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+# What a single row can cause: a value out of range or not representable, a violated constraint, a key too
+# long for its index.
+POISON_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, asyncpg.ProgramLimitExceededError)
 
 # The statements' plans depend on the arrays' sizes: a cached generic plan (Postgres switches to one after five
 # runs of a prepared statement) guesses them and runs several times slower. JIT compiling them costs more than
@@ -63,11 +66,8 @@ def _table_writer(table: UpsertTable) -> Write:
     return write
 
 
-def _groups(decoded: Decoded) -> list[_Group]:
-    groups = [_Group("scrape_request_log", _write_statuses, decoded.statuses)]
-    for table, rows in decoded.rows.items():
-        groups.append(_Group(table.name, _table_writer(table), rows))
-    return [group for group in groups if group.items]
+def _table_groups(decoded: Decoded) -> list[_Group]:
+    return [_Group(table.name, _table_writer(table), rows) for table, rows in decoded.rows.items() if rows]
 
 
 def touched_accounts(accounts: Iterable[asyncpg.Record], posts: Iterable[asyncpg.Record]) -> set[str]:
@@ -86,11 +86,27 @@ async def _isolating(conn: asyncpg.Connection, group: _Group, items: Sequence[tu
     except POISON_ERRORS as exc:
         if len(items) == 1:
             log.warning("%s refused a row of record %d: %s", group.name, items[0][0], exc)
-            return [], [(items[0][0], error_info(exc))]
+            error = error_info(exc)
+            return [], [(items[0][0], error.model_copy(update={"message": f"{group.name}: {error.message}"}))]
     middle = len(items) // 2
     first, first_poison = await _isolating(conn, group, items[:middle])
     second, second_poison = await _isolating(conn, group, items[middle:])
     return first + second, first_poison + second_poison
+
+
+async def _run(conn: asyncpg.Connection, group: _Group, isolate: bool
+               ) -> tuple[list[asyncpg.Record], list[tuple[int, ErrorInfo]]]:
+    if isolate:
+        # The halves keep arrival order, which is the order the single statement merges rows in.
+        return await _isolating(conn, group, group.items)
+    return await group.write(conn, [payload for _, payload in group.items]), []
+
+
+def _ledger(decoded: Decoded, poison: list[tuple[int, ErrorInfo]]) -> list[tuple[stored.Counted, str | None]]:
+    """Each counted event with its outcome: the reason it was refused, or None when it is stored (an event of
+    a kind without a table included: there is nothing more to store)."""
+    refused = {origin: stored.reason(error.type, error.message) for origin, error in (*decoded.poison, *poison)}
+    return [(event, refused.get(origin)) for origin, event in decoded.counted.items()]
 
 
 async def _write(conn: asyncpg.Connection, decoded: Decoded, *, isolate: bool) -> Written:
@@ -98,17 +114,22 @@ async def _write(conn: asyncpg.Connection, decoded: Decoded, *, isolate: bool) -
     returned: dict[str, list[asyncpg.Record]] = {}
     async with conn.transaction():
         await conn.execute(BATCH_SETTINGS)
-        for group in _groups(decoded):
-            if isolate:
-                # The halves keep arrival order, which is the order the single statement merges rows in.
-                returned[group.name], refused = await _isolating(conn, group, group.items)
-                poison += refused
-            else:
-                returned[group.name] = await group.write(conn, [payload for _, payload in group.items])
+        for group in _table_groups(decoded):
+            returned[group.name], refused = await _run(conn, group, isolate)
+            poison += refused
         accounts = returned.get(instagram.ACCOUNT.name, [])
         posts = returned.get(instagram.POST.name, [])
         await derived.refresh_accounts(conn, touched_accounts(accounts, posts))
         requests = await record_requests(conn, changed_pictures(accounts, posts))
+        # The statuses come last, after the recount lock: a sink then never holds a request's row while it
+        # waits for the lock another sink's recount of that row holds (``sinks.stored.lock``).
+        completed = [event.request_id for _, event in decoded.statuses if event.status is Status.COMPLETE]
+        if decoded.counted or completed:
+            await stored.lock(conn)
+        if decoded.statuses:
+            _, refused = await _run(conn, _Group("scrape_request_log", _write_statuses, decoded.statuses), isolate)
+            poison += refused
+        await stored.record(conn, _ledger(decoded, poison), completed)
     return Written(poison, requests)
 
 

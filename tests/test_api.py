@@ -48,11 +48,18 @@ async def test_legacy_submit_uses_the_body_flow(stack, pool):
 async def test_bad_submissions_are_refused_at_the_door(stack):
     async with httpx.AsyncClient(base_url=stack.api_url) as client:
         unknown = await client.post("/requests", json={"flow": "no_such_flow", "params": {}})
-        assert unknown.status_code == 404 and "no_such_flow" in unknown.text
+        assert unknown.status_code == 422 and "no_such_flow" in unknown.json()["detail"]["message"]
+        assert "refresh_profile_basic" in unknown.json()["detail"]["enabled_flows"]
         invalid = await client.post("/requests", json={"flow": "refresh_profile_basic", "params": {"nope": 1}})
-        assert invalid.status_code == 422 and "nope" in invalid.text
+        assert invalid.status_code == 422
+        assert [error["loc"] for error in invalid.json()["detail"]] == [["params", "nope"]]
         legacy = (await client.post("/scrape_request_log/flow/x", json={"flow": "bogus", "params": {}})).json()
-        assert legacy["status"]["type"] == "ERROR" and legacy["status"]["code"] == 400
+        assert legacy["status"]["type"] == "ERROR" and legacy["status"]["code"] == 422
+        assert "bogus" in legacy["status"]["message"]
+        # A body the legacy model refuses gets the legacy envelope too, not FastAPI's plain 422.
+        legacy = await client.post("/scrape_request_log/flow/refresh_profile_basic", json={"params": []})
+        assert legacy.status_code == 200 and legacy.json()["status"]["code"] == 422
+        assert "params" in legacy.json()["status"]["message"]
 
 
 async def test_heartbeat_drains_for_load_balancers(stack):
@@ -63,3 +70,5 @@ async def test_heartbeat_drains_for_load_balancers(stack):
         await client.put("/heartbeat", params={"beat": "true"})
         assert (await client.get("/heartbeat")).status_code == 200
         assert (await client.get("/healthz")).json() == {"status": "ok"}
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["down"] == []

@@ -111,7 +111,8 @@ async def test_story_posts_by_profile_id_keeps_expired_ids(run_flow, sandbox_cli
               "profile_er": 2.5, "profile_static_er": 1.5, "profile_reels_er": 3.5}
     result, stories, _ = await run_flow("refresh_story_posts_by_profile_id", params, topic=POST,
                                         at_least=len(live) + 1)
-    assert result == {"events": {"post_log": len(live) + 1}, "stories": len(live), "expired": 1}
+    assert result == {"events": {"post_log": len(live) + 1}, "stories": len(live), "expired": 1,
+                      "announced": len(live) + 1}
     placeholder = next(s for s in stories if s["shortcode"] == "3300000000000000001")
     assert placeholder["dimensions"]["post_type"] == "story" and placeholder["metrics"]["profile_er"] == 2.5
     assert all(s["kind"] == "story" and s["metrics"]["profile_follower"] == 1200 for s in stories)

@@ -565,3 +565,40 @@ async def test_rabbitmq_outage_and_a_killed_mirror_lose_no_event(broker, databas
 
 def _base(topic: str, prefix: str) -> str:
     return topic[len(prefix):]
+
+
+async def test_a_record_that_breaks_its_mapping_costs_a_dead_letter_not_the_mirror(broker, session_dir):
+    """A valid profile event whose time has no UTC equivalent (mapping it raises OverflowError, not a
+    ValueError) is dead-lettered; the event behind it on the same partition still arrives."""
+    prefix = f"mirrorpoison{uuid.uuid4().hex[:6]}."
+    await ensure_topics(broker, {f"{prefix}{t}": 2 for t in (*MIRRORED, names.DEAD_LETTER)})
+    queue = await LegacyQueue().start()
+    env = beat_env(kafka_url=broker, topic_prefix=prefix, amqp_url=AMQP_URL, broker_session_timeout="6",
+                   data_dir=str(session_dir / prefix))
+    mirror = BeatProcess("mirror", env, session_dir / "logs" / prefix / "mirror.log").start()
+    try:
+        tag = uuid.uuid4().hex[:8]
+        poison = json.dumps({"event_id": f"{tag}-poison", "kind": "profile", "request_id": f"req-{tag}",
+                             "source": "lama", "platform": "INSTAGRAM", "observed_at": "0001-01-01T00:00:00+01:00",
+                             "profile_id": f"p_{tag}"}).encode()
+        after = ProfileLog(event_id=f"{tag}-after", kind="profile", request_id=f"req-{tag}", source="lama",
+                           platform=Platform.INSTAGRAM, observed_at=datetime(2024, 5, 1, 10, 5, tzinfo=UTC),
+                           profile_id=f"p_{tag}")
+        producer = AIOKafkaProducer(bootstrap_servers=broker, acks="all")
+        await producer.start()
+        try:
+            sent = await producer.send_and_wait(f"{prefix}{names.PROFILE_LOG}", poison, key=after.key.encode())
+            await producer.send_and_wait(f"{prefix}{names.PROFILE_LOG}", after.to_bytes(), key=after.key.encode())
+        finally:
+            await producer.stop()
+
+        assert not await queue.wait_for([after.event_id], timeout=45), mirror.log_tail()
+        assert f"{tag}-poison" not in queue.received
+        dead_records, _ = await _read_all(broker, [f"{prefix}{names.DEAD_LETTER}"], idle=0.5)
+        dead = [json.loads(record.value) for record in dead_records]
+        assert [(d["original_offset"], d["error"]["type"]) for d in dead] == [(sent.offset, "OverflowError")]
+        assert dead[0]["error"]["message"].startswith("beat mirror:")
+        assert mirror.alive() and mirror.terminate(timeout=20) == 0, mirror.log_tail()
+    finally:
+        mirror.kill()
+        await queue.stop()

@@ -1,14 +1,23 @@
-"""Status ordering: the rule itself and the sink applying it against real Postgres."""
+"""Status ordering and lenient status decoding: the rules, and the sink applying them against real Postgres."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
 from datetime import timedelta
 
+import httpx
 import pytest
+from aiokafka import AIOKafkaProducer
+from pydantic import ValidationError
 
+from sinks.routing import decode
 from sinks.status import write_statuses
+from sinks.writer import write_batch
+from topics import names
+from topics.limits import clean_text
 from topics.models import ErrorInfo, RequestStatus, Status, supersedes, utcnow
 
 P, R, C, F = Status.PROCESSING, Status.PENDING, Status.COMPLETE, Status.FAILED
@@ -65,3 +74,111 @@ async def test_out_of_order_within_a_batch_and_duplicates(pool):
     row = await _row(pool, rid)
     assert row["status"] == "COMPLETE" and row["picked_at"] is not None and row["scraped_at"] is not None
     assert await pool.fetchval("SELECT count(*) FROM scrape_request_event WHERE request_id = $1", rid) == 2
+
+
+# Lenient status decoding: a status row is how a request exists for its callers, so the sink records every
+# status record it can attribute to a request, cleaning what Postgres cannot hold.
+
+def _raw(request_id: str, **fields) -> bytes:
+    return json.dumps({"request_id": request_id, "status": "PENDING", "flow": "refresh_profile_basic",
+                       "params": {"handle": "h"}, **fields}).encode()
+
+
+async def _sink(pool, *values: bytes):
+    async with pool.acquire() as conn:
+        return await write_batch(conn, decode((names.STATUS, value) for value in values))
+
+
+async def _recorded(pool, request_id: str) -> tuple:
+    row = await pool.fetchrow("SELECT * FROM scrape_request_log WHERE id = $1", request_id)
+    events = await pool.fetch("SELECT status, attempt, source, error, result FROM scrape_request_event "
+                              "WHERE request_id = $1", request_id)
+    return row, events
+
+
+async def test_a_status_with_a_nul_is_recorded_without_it(pool):
+    rid = str(uuid.uuid4())
+    value = _raw(rid, status="FAILED", source="la\x00ma", params={"handle": "a\x00b", "k\x00": ["\x00"]},
+                 error={"type": "Bad\x00", "message": "no \x00 here"}, account_id="acct\x00")
+    assert b"\\u0000" in value
+    written = await _sink(pool, value)
+    assert written.poison == []
+    row, events = await _recorded(pool, rid)
+    assert (row["status"], row["source"], row["error_type"], row["error_message"], row["account_id"]) == (
+        "FAILED", "lama", "Bad", "no  here", "acct")
+    assert json.loads(row["params"]) == {"handle": "ab", "k": [""]}
+    assert [(e["status"], e["source"], json.loads(e["error"])) for e in events] == [
+        ("FAILED", "lama", {"type": "Bad", "message": "no  here"})]
+
+
+async def test_numbers_beyond_the_columns_are_clamped(pool):
+    rid = str(uuid.uuid4())
+    written = await _sink(pool, _raw(rid, status="PROCESSING", priority=2**40, attempt=2**40,
+                                     params={"count": 10**20}))
+    assert written.poison == []
+    row, events = await _recorded(pool, rid)
+    assert (row["status"], row["priority"], row["attempt"], row["retry_count"]) == (
+        "PROCESSING", 2**31 - 1, 2**31 - 1, 2**31 - 2)
+    assert json.loads(row["params"]) == {"count": str(10**20)}  # jsonb could hold it; the bigint columns not
+    assert [(e["status"], e["attempt"]) for e in events] == [("PROCESSING", 2**31 - 1)]
+
+
+async def test_a_lone_surrogate_is_recorded_replaced(pool):
+    rid = str(uuid.uuid4())
+    # Escaped as a JSON producer writes it; pydantic's own JSON parser refuses the whole record.
+    value = (b'{"request_id": "%s", "status": "COMPLETE", "flow": "refresh_profile_basic", '
+             b'"params": {"handle": "x\\ud800y"}, "source": "\\udfff", "result": {"\\ud83d": 1}}' % rid.encode())
+    with pytest.raises(ValidationError):
+        RequestStatus.model_validate_json(value)
+    written = await _sink(pool, value)
+    assert written.poison == []
+    row, events = await _recorded(pool, rid)
+    assert (row["status"], json.loads(row["params"]), row["source"], json.loads(row["result"])) == (
+        "COMPLETE", {"handle": clean_text("x\ud800y")}, clean_text("\udfff"), {clean_text("\ud83d"): 1})
+    assert [(e["status"], json.loads(e["result"])) for e in events] == [("COMPLETE", {clean_text("\ud83d"): 1})]
+
+
+async def test_a_raw_producer_s_pending_is_recorded_and_completed_later(pool):
+    """An upstream producer may emit PENDING itself, with fields of its own and without Beat's."""
+    rid = str(uuid.uuid4())
+    pending = json.dumps({"request_id": rid, "status": "pending", "retry_count": 0, "origin": "crm",
+                          "at": "not a time", "platform": "TIKTOK", "result": ["x"]}).encode()
+    processing = RequestStatus(request_id=rid, status=P, flow="refresh_profile_basic", params={"handle": "h"})
+    assert (await _sink(pool, pending)).poison == []
+    row, _ = await _recorded(pool, rid)
+    assert (row["status"], row["flow"], row["platform"], row["result"]) == ("PENDING", "", None, None)
+    assert (await _sink(pool, processing.to_bytes())).poison == []
+    row, events = await _recorded(pool, rid)
+    assert (row["status"], row["flow"], json.loads(row["params"])) == ("PROCESSING", "refresh_profile_basic",
+                                                                       {"handle": "h"})
+    assert sorted(e["status"] for e in events) == ["PENDING", "PROCESSING"]
+
+
+@pytest.mark.parametrize("value", [b"", b"not json", b"[1, 2]", b'{"status": "PENDING", "flow": "f"}',
+                                   b'{"request_id": "", "status": "PENDING"}', b'{"request_id": "r", "status": "NOPE"}',
+                                   b'{"request_id": "' + b"x" * 5000 + b'", "status": "PENDING"}'])
+def test_only_a_status_naming_no_request_is_poison(value):
+    decoded = decode([(names.STATUS, value)])
+    assert decoded.statuses == [] and [origin for origin, _ in decoded.poison] == [0]
+
+
+async def test_the_api_answers_for_a_request_whose_only_status_held_a_nul(stack, pool):
+    """Through the running stack: a raw status event on the status topic, then ``GET /requests/{id}``."""
+    rid = str(uuid.uuid4())
+    producer = AIOKafkaProducer(bootstrap_servers=stack.bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(stack.topic(names.STATUS), _raw(rid, params={"handle": "nul\x00"},
+                                                                     priority=2**40), key=rid.encode())
+    finally:
+        await producer.stop()
+    async with httpx.AsyncClient(base_url=stack.api_url) as client:
+        deadline = time.monotonic() + 30
+        while (answer := await client.get(f"/requests/{rid}")).status_code == 404 and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert (body["status"], body["params"], body["priority"], body["stored"]) == (
+            "PENDING", {"handle": "nul"}, 2**31 - 1, False)
+        timeline = (await client.get(f"/requests/{rid}/timeline")).json()
+        assert [e["status"] for e in timeline["events"]] == ["PENDING"]

@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from topics.limits import INT32_MAX, INT32_MIN, PARAM_INT_MAX, PARAM_INT_MIN, check_json, text_problem
+
 SCHEMA_VERSION = 1
 
 # Namespace for every deterministic id Beat derives (request ids, event ids).
@@ -82,13 +84,40 @@ class ScrapeRequest(Model):
     flow: str | None = None
     platform: Platform | None = None
     params: dict[str, Any]
-    priority: int = 1
-    retry_count: int = Field(0, ge=0)
+    priority: int = Field(1, ge=INT32_MIN, le=INT32_MAX)
+    retry_count: int = Field(0, ge=0, le=INT32_MAX - 1)
     account_id: str | None = None
     idempotency_key: str | None = None
     created_at: datetime | None = None
     expires_at: datetime | None = None
-    schema_version: int | None = None
+    schema_version: int | None = Field(None, ge=INT32_MIN, le=INT32_MAX)
+
+    @field_validator("id", "flow", "account_id", "idempotency_key")
+    @classmethod
+    def _storable_text(cls, value: str | None) -> str | None:
+        # Values the status table cannot hold are refused here, so no later write meets them.
+        problem = None if value is None else text_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("created_at", "expires_at")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        # A naive time is read as UTC: expiry and the status sink compare aware times only.
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        try:
+            return value.astimezone(timezone.utc)
+        except OverflowError:
+            raise ValueError("lies outside the UTC calendar") from None
+
+    @field_validator("params")
+    @classmethod
+    def _storable_params(cls, value: dict[str, Any]) -> dict[str, Any]:
+        return check_json(value, "params", int_range=(PARAM_INT_MIN, PARAM_INT_MAX))
 
     @property
     def attempt(self) -> int:
@@ -145,6 +174,8 @@ class Envelope(Model):
     schema_version: int = SCHEMA_VERSION
     kind: str
     request_id: str
+    attempt: int = Field(1, description="the request's attempt that produced the event; the sink counts "
+                                        "what it stored of the COMPLETE attempt's events")
     source: str
     platform: Platform
     observed_at: datetime
@@ -267,6 +298,7 @@ class AssetLog(Model):
     schema_version: int = SCHEMA_VERSION
     kind: str = "asset"
     request_id: str
+    attempt: int = 1
     platform: Platform
     entity_type: str
     entity_id: str
@@ -288,7 +320,10 @@ class DeadLetter(Model):
     original_partition: int
     original_offset: int
     original_key: str | None = Field(None, description="base64 of the original key")
-    original_value: str = Field(description="base64 of the original bytes")
+    original_value: str = Field(description="base64 of the original bytes, cut to fit the message size limit")
+    original_size: int = Field(0, description="the original value's size in bytes")
+    original_sha256: str | None = Field(None, description="hex SHA-256 of the whole original value")
+    original_truncated: bool = Field(False, description="original_value holds only the first bytes")
     original_headers: dict[str, str] = Field(default_factory=dict)
     error: ErrorInfo
     flow: str | None = None

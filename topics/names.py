@@ -26,6 +26,18 @@ LOG_TOPICS = (
     ASSET_LOG,
 )
 
+# The log topics the Postgres sink stores. A COMPLETE announces how many events it produced to
+# these (``result["announced"]``), and the sink counts them as written or refused: the request is
+# *stored* when the two meet. The events-only topics are for consumers of Kafka alone.
+STORED_TOPICS = (
+    PROFILE_LOG,
+    POST_LOG,
+    POST_ACTIVITY_LOG,
+    PROFILE_RELATIONSHIP_LOG,
+    ORDER_LOG,
+    ASSET_LOG,
+)
+
 
 def scrape_topic(flow: str) -> str:
     return f"{SCRAPE_PREFIX}{flow}"

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from providers.crawler import AllSourcesFailed, Crawler
-from providers.errors import NoCredential, RetriableProviderError
+from providers.errors import BadResponse, NoCredential, RetriableProviderError
 from providers.models import (
     ActivityData,
     OrderData,
@@ -20,6 +22,7 @@ from providers.models import (
 )
 from sinks.queries import StoredData
 from topics import names
+from topics.limits import clean_texts, json_problem
 from topics.models import (
     ActivityLog,
     AssetLog,
@@ -43,6 +46,7 @@ if TYPE_CHECKING:
     from providers.youtube_web import YouTubeWebClient
 
 T = TypeVar("T")
+E = TypeVar("E", bound=Model)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +96,26 @@ class FlowContext:
         if source not in self.sources:
             self.sources.append(source)
 
+    def _append(self, topic: str, key: str, event: E) -> E:
+        """Keep ``event`` for producing. Text the store cannot hold (a NUL, a lone surrogate in a bio) is
+        cleaned; a number it cannot hold (beyond int64, NaN, infinity) refuses the answer behind it, and the
+        request fails naming the field instead of completing without its row."""
+        cleaned: dict[str, Any] = {}
+        for name, value in event:
+            # Datetimes and enums were made by Beat; everything else may carry what a provider said.
+            if isinstance(value, (datetime, Enum)):
+                continue
+            text_clean = clean_texts(value)
+            problem = json_problem(text_clean, name)
+            if problem:
+                raise BadResponse(problem, source=getattr(event, "source", None))
+            if text_clean != value:
+                cleaned[name] = text_clean
+        if cleaned:
+            event = event.model_copy(update=cleaned)
+        self.events.append((topic, key, event))
+        return event
+
     def _event_id(self, kind: str, key: str) -> str:
         return deterministic_id(self.request_id, self.request.attempt, kind, key, len(self.events))
 
@@ -100,6 +124,7 @@ class FlowContext:
             event_id=self._event_id(data.kind, f"{data.platform.value}:{data.profile_id}"),
             kind=data.kind,
             request_id=self.request_id,
+            attempt=self.request.attempt,
             source=data.source,
             platform=data.platform,
             profile_id=data.profile_id,
@@ -108,14 +133,14 @@ class FlowContext:
             metrics=data.metrics,
             dimensions=data.dimensions,
         )
-        self.events.append((names.PROFILE_LOG, event.key, event))
-        return event
+        return self._append(names.PROFILE_LOG, event.key, event)
 
     def emit_post(self, data: PostData, **extra_dimensions: Any) -> PostLog:
         event = PostLog(
             event_id=self._event_id(data.kind, f"{data.platform.value}:{data.shortcode}"),
             kind=data.kind,
             request_id=self.request_id,
+            attempt=self.request.attempt,
             source=data.source,
             platform=data.platform,
             profile_id=data.profile_id,
@@ -126,8 +151,7 @@ class FlowContext:
             metrics=data.metrics,
             dimensions={**data.dimensions, **extra_dimensions},
         )
-        self.events.append((names.POST_LOG, event.key, event))
-        return event
+        return self._append(names.POST_LOG, event.key, event)
 
     def emit_activity(self, data: ActivityData, **extra_dimensions: Any) -> ActivityLog:
         key = f"{data.platform.value}:{data.shortcode}:{data.activity_type}:{data.actor_profile_id}"
@@ -135,6 +159,7 @@ class FlowContext:
             event_id=self._event_id(data.kind, key),
             kind=data.kind,
             request_id=self.request_id,
+            attempt=self.request.attempt,
             source=data.source,
             platform=data.platform,
             observed_at=utcnow(),
@@ -145,8 +170,7 @@ class FlowContext:
             metrics=data.metrics,
             dimensions={**data.dimensions, **extra_dimensions},
         )
-        self.events.append((names.POST_ACTIVITY_LOG, event.key, event))
-        return event
+        return self._append(names.POST_ACTIVITY_LOG, event.key, event)
 
     def emit_relationship(self, data: RelationshipData) -> RelationshipLog:
         key = f"{data.platform.value}:{data.source_profile_id}:{data.target_profile_id}"
@@ -154,6 +178,7 @@ class FlowContext:
             event_id=self._event_id(data.kind, key),
             kind=data.kind,
             request_id=self.request_id,
+            attempt=self.request.attempt,
             source=data.source,
             platform=data.platform,
             observed_at=utcnow(),
@@ -163,14 +188,14 @@ class FlowContext:
             source_dimensions=data.source_dimensions,
             target_dimensions=data.target_dimensions,
         )
-        self.events.append((names.PROFILE_RELATIONSHIP_LOG, event.key, event))
-        return event
+        return self._append(names.PROFILE_RELATIONSHIP_LOG, event.key, event)
 
     def emit_yt_activity(self, data: YtActivityData) -> YtActivityLog:
         event = YtActivityLog(
             event_id=self._event_id(data.kind, f"{data.platform.value}:{data.activity_id}"),
             kind=data.kind,
             request_id=self.request_id,
+            attempt=self.request.attempt,
             source=data.source,
             platform=data.platform,
             observed_at=utcnow(),
@@ -180,14 +205,14 @@ class FlowContext:
             metrics=data.metrics,
             dimensions=data.dimensions,
         )
-        self.events.append((names.YT_ACTIVITY_LOG, event.key, event))
-        return event
+        return self._append(names.YT_ACTIVITY_LOG, event.key, event)
 
     def emit_yt_relationship(self, data: YtRelationshipData) -> YtRelationshipLog:
         event = YtRelationshipLog(
             event_id=self._event_id(data.kind, f"{data.platform.value}:{data.relationship_id}"),
             kind=data.kind,
             request_id=self.request_id,
+            attempt=self.request.attempt,
             source=data.source,
             platform=data.platform,
             observed_at=utcnow(),
@@ -198,14 +223,14 @@ class FlowContext:
             source_dimensions=data.source_dimensions,
             target_dimensions=data.target_dimensions,
         )
-        self.events.append((names.YT_PROFILE_RELATIONSHIP_LOG, event.key, event))
-        return event
+        return self._append(names.YT_PROFILE_RELATIONSHIP_LOG, event.key, event)
 
     def emit_order(self, data: OrderData) -> OrderLog:
         event = OrderLog(
             event_id=self._event_id(data.kind, f"{data.platform.value}:{data.platform_order_id}"),
             kind=data.kind,
             request_id=self.request_id,
+            attempt=self.request.attempt,
             source=data.source,
             platform=data.platform,
             observed_at=utcnow(),
@@ -213,8 +238,7 @@ class FlowContext:
             store=data.store,
             dimensions=data.dimensions,
         )
-        self.events.append((names.ORDER_LOG, event.key, event))
-        return event
+        return self._append(names.ORDER_LOG, event.key, event)
 
     def emit_asset(self, *, platform: Platform, entity_type: str, entity_id: str, asset_type: str, asset_url: str,
                    original_url: str, content_type: str, size: int) -> AssetLog:
@@ -222,6 +246,7 @@ class FlowContext:
         event = AssetLog(
             event_id=self._event_id("asset", key),
             request_id=self.request_id,
+            attempt=self.request.attempt,
             platform=platform,
             entity_type=entity_type,
             entity_id=entity_id,
@@ -232,8 +257,7 @@ class FlowContext:
             size=size,
             observed_at=utcnow(),
         )
-        self.events.append((names.ASSET_LOG, event.key, event))
-        return event
+        return self._append(names.ASSET_LOG, event.key, event)
 
     async def retrying(self, call: Callable[[], Awaitable[T]], *, retries: int, sleep: float) -> T:
         """``call`` again after a provider failure, up to ``retries`` more times, waiting ``sleep`` between.

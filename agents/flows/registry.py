@@ -2,8 +2,8 @@
 
 Default concurrency is the legacy workers × per-process concurrency. A flow whose
 provider work is not built yet has ``handler=None``: it is listed by ``beat flows``
-as disabled and a worker refuses to start an agent for it, so its requests wait on
-their topic instead of being "completed" by a stub.
+as disabled, and a worker dead-letters its requests with the reason instead of
+"completing" them with a stub.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class FlowSpec:
         return self.handler is not None
 
 
-_CSV_UNSCHEDULED = "CSV exports are not scheduled in any issue yet"
+_CSV_UNSCHEDULED = "CSV exports are not built yet (issue Reports)"
 
 FLOWS: dict[str, FlowSpec] = {
     spec.name: spec
@@ -134,10 +134,42 @@ def get_flow(name: str) -> FlowSpec:
         raise UnknownFlow(f"unknown flow {name!r}") from None
 
 
-def select_flows(globs: Iterable[str] | None, disabled: Iterable[str] = ()) -> list[FlowSpec]:
-    """The enabled flows matching any glob (all enabled flows when none is given).
+@dataclass(frozen=True, slots=True)
+class FlowSelection:
+    """What a worker runs: the selected flows it processes, and the selected disabled ones it refuses."""
 
-    A glob that matches no flow at all is an error, so a typo never starts an idle worker.
+    enabled: list[FlowSpec]
+    disabled: list[FlowSpec]
+
+
+def is_enabled(spec: FlowSpec, disabled: Iterable[str] = ()) -> bool:
+    """Whether a flow runs: it has a handler and the configuration does not switch it off."""
+    return spec.enabled and spec.name not in set(disabled)
+
+
+def enabled_flows(disabled: Iterable[str] = ()) -> list[str]:
+    disabled = set(disabled)
+    return [spec.name for spec in FLOWS.values() if is_enabled(spec, disabled)]
+
+
+# Enough names to show what exists without a reason outgrowing an error column.
+_LISTED_FLOWS = 12
+
+
+def disabled_reason(name: str, disabled: Iterable[str] = ()) -> str:
+    """Why a request for a disabled flow is refused, naming (the first of) the flows that run."""
+    enabled = enabled_flows(disabled)
+    listed = ", ".join(enabled[:_LISTED_FLOWS])
+    if len(enabled) > _LISTED_FLOWS:
+        listed += f", … ({len(enabled)} in all; see `beat flows`)"
+    return f"flow {name} is disabled; enabled flows: {listed or 'none'}"
+
+
+def select_flows(globs: Iterable[str] | None, disabled: Iterable[str] = ()) -> FlowSelection:
+    """The flows matching any glob (every flow when none is given), split into enabled and disabled.
+
+    A glob that matches no flow at all is an error, so a typo never starts an idle worker. A selected
+    disabled flow is refused rather than ignored: its records are dead-lettered with the reason.
     """
     disabled = set(disabled)
     patterns = list(globs or ["*"])
@@ -146,7 +178,32 @@ def select_flows(globs: Iterable[str] | None, disabled: Iterable[str] = ()) -> l
         matched = [spec for name, spec in FLOWS.items() if fnmatch.fnmatchcase(name, pattern)]
         if not matched:
             raise UnknownFlow(f"--flows {pattern!r} matches no flow")
-        for spec in matched:
-            if spec.enabled and spec.name not in disabled:
-                chosen[spec.name] = spec
-    return list(chosen.values())
+        chosen.update((spec.name, spec) for spec in matched)
+    specs = list(chosen.values())
+    return FlowSelection(enabled=[spec for spec in specs if is_enabled(spec, disabled)],
+                         disabled=[spec for spec in specs if not is_enabled(spec, disabled)])
+
+
+class FlowRefused(LookupError):
+    """A submission for a flow that does not run here (unknown, or disabled), naming the flows that do."""
+
+    def __init__(self, reason: str, enabled: list[str]) -> None:
+        super().__init__(f"{reason}; enabled flows: {', '.join(enabled) or 'none'}")
+        self.reason = reason
+        self.enabled = enabled
+
+
+def require_enabled(name: str, disabled: Iterable[str] = ()) -> FlowSpec:
+    """The spec of a flow requests may be submitted for; FlowRefused otherwise.
+
+    A request for a flow no worker runs would stay PENDING forever, so the door refuses it.
+    """
+    disabled = set(disabled)
+    enabled = enabled_flows(disabled)
+    spec = FLOWS.get(name)
+    if spec is None:
+        # Bounded: the name is the caller's input and goes back to them in the answer.
+        raise FlowRefused(f"unknown flow {name[:100]!r}", enabled)
+    if not is_enabled(spec, disabled):
+        raise FlowRefused(f"flow {name!r} is disabled ({spec.pending or 'BEAT_DISABLED_FLOWS'})", enabled)
+    return spec
