@@ -95,15 +95,7 @@ async def test_the_sink_goes_on_after_a_batch_fails_and_logs_the_failure_once(br
         sink = BeatProcess("sink", env, session_dir / "logs" / prefix / "sink.log").start()
         try:
             await admin.execute("ALTER TABLE scrape_request_event RENAME TO scrape_request_event_away")
-            rid = str(uuid.uuid4())
-            event = RequestStatus(request_id=rid, status=Status.PENDING, flow="refresh_profile_basic",
-                                  platform=Platform.INSTAGRAM, params={"handle": "loop"})
-            producer = AIOKafkaProducer(bootstrap_servers=broker, acks="all")
-            await producer.start()
-            try:
-                await producer.send_and_wait(f"{prefix}{names.STATUS}", event.to_bytes(), key=rid.encode())
-            finally:
-                await producer.stop()
+            rid = await _produce_pending(broker, prefix)
             await _wait_log(sink, "failed again", times=1, timeout=30)
             assert await admin.fetchval("SELECT count(*) FROM scrape_request_log WHERE id = $1", rid) == 0
             await admin.execute("ALTER TABLE scrape_request_event_away RENAME TO scrape_request_event")
@@ -120,6 +112,20 @@ async def test_the_sink_goes_on_after_a_batch_fails_and_logs_the_failure_once(br
             await admin.close()
 
 
+async def _produce_pending(broker: str, prefix: str) -> str:
+    """A PENDING status for a new request on the prefix's status topic; returns the request id."""
+    rid = str(uuid.uuid4())
+    event = RequestStatus(request_id=rid, status=Status.PENDING, flow="refresh_profile_basic",
+                          platform=Platform.INSTAGRAM, params={"handle": "loop"})
+    producer = AIOKafkaProducer(bootstrap_servers=broker, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(f"{prefix}{names.STATUS}", event.to_bytes(), key=rid.encode())
+    finally:
+        await producer.stop()
+    return rid
+
+
 async def test_a_sink_whose_batches_keep_failing_exits_non_zero(broker, session_dir):
     prefix = f"sinkdead{uuid.uuid4().hex[:6]}."
     with migrated_database("beat_loop") as url:
@@ -132,15 +138,7 @@ async def test_a_sink_whose_batches_keep_failing_exits_non_zero(broker, session_
             await admin.close()
         sink = BeatProcess("sink", env, session_dir / "logs" / prefix / "sink.log").start()
         try:
-            rid = str(uuid.uuid4())
-            event = RequestStatus(request_id=rid, status=Status.PENDING, flow="refresh_profile_basic",
-                                  platform=Platform.INSTAGRAM, params={"handle": "dead"})
-            producer = AIOKafkaProducer(bootstrap_servers=broker, acks="all")
-            await producer.start()
-            try:
-                await producer.send_and_wait(f"{prefix}{names.STATUS}", event.to_bytes(), key=rid.encode())
-            finally:
-                await producer.stop()
+            await _produce_pending(broker, prefix)
             assert sink.proc is not None
             assert await asyncio.to_thread(sink.proc.wait, 60) == 1, sink.log_tail()
             text = sink.log_path.read_text(errors="replace")
