@@ -1,7 +1,10 @@
 """``beat worker``: one Faust agent per enabled flow, each on ``beat.scrape.<flow>``.
 
 Per record: decode and validate (else dead-letter), PROCESSING, run the flow
-under its timeout, produce its events, then COMPLETE or FAILED. The record is
+under its timeout, produce its events, then COMPLETE or FAILED; an attempt that
+ended transient (a retriable provider error, the flow's timeout) is RETRYING and
+goes to a delay tier for its next attempt (``agents/backoff.py``), which the retry
+consumer (``agents/retry.py``, run by the runtime) hands back when due. The record is
 acked only after everything it produced is acknowledged by the broker, so an
 offset commit never runs ahead of the events (agents/offsets.py keeps commits
 behind any record still in flight).
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -25,14 +29,17 @@ import faust
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from faust.exceptions import ProducerSendError
 
+from agents.backoff import Retry, after_transient
 from agents.backpressure import FlowGate
 from agents.flows.assets import AssetRuntime
 from agents.flows.context import FlowContext, FlowTools
 from agents.flows.registry import FlowSelection, FlowSpec, disabled_reason, timeout_of
 from agents.flows.tools import build_tools
 from agents.requests import Rejected, decode_request, refuse_request
+from agents.retry import RetryConsumer, due_header
 from app.faust_app import create_app
 from app.settings import Settings
+from providers.breaker import Breaker
 from providers.clients import build_clients
 from providers.crawler import Crawler
 from providers.credentials import CredentialPolicy, CredentialStore
@@ -111,12 +118,15 @@ class WorkerRuntime:
         self._pool: asyncpg.Pool | None = None
         self._http: ProviderHttp | None = None
         self._limiter: RateLimiter | None = None
+        self._breaker: Breaker | None = None
         self.crawler: Crawler | None = None
         self.queries: StoredData | None = None
         self.assets: AssetRuntime | None = None
         self.tools: FlowTools | None = None
         self._gates: dict[str, FlowGate] = {}
         self._gate_tasks: list[asyncio.Future] = []
+        self.retries: RetryConsumer | None = None
+        self._rng = random.Random()
 
     async def start(self) -> None:
         assert self.settings.database_url
@@ -134,19 +144,31 @@ class WorkerRuntime:
         )
         clients = build_clients(self._http, self.settings)
         policy = CredentialPolicy(self._pool, self.settings.credential_cooldown,
-                                  self.settings.default_credential_cooldown)
-        self.crawler = Crawler(CredentialStore(self._pool), policy, clients, self.settings.source_priorities)
+                                  self.settings.default_credential_cooldown, self.settings.credential_first_rest)
+        self._breaker = Breaker.from_settings(self.settings, self._pool)
+        self.crawler = Crawler(CredentialStore(self._pool), policy, clients, self.settings.source_priorities,
+                               breaker=self._breaker)
         self.queries = StoredData(self._pool)
         self.assets = await AssetRuntime.open(self.settings)
         self.tools = build_tools(self._http, self.settings, self._trace)
+        self.retries = RetryConsumer(self.settings, self._retries_broken)
+        await self.retries.start()
+
+    async def _retries_broken(self, broken: Exception) -> None:
+        log.critical("the retry consumer cannot go on; beat worker exits", exc_info=broken)
+        await self.app.crash(broken)
 
     async def stop(self) -> None:
+        if self.retries is not None:
+            await self.retries.stop()
         for task in self._gate_tasks:
             task.cancel()
         if self._http is not None:
             await self._http.aclose()
         if self._limiter is not None:
             await self._limiter.aclose()
+        if self._breaker is not None:
+            await self._breaker.aclose()
         if self.assets is not None:
             await self.assets.aclose()
         if self.tools is not None:
@@ -162,14 +184,15 @@ class WorkerRuntime:
 
     # producing
 
-    async def _send(self, topic: str, key: bytes | None, value: bytes) -> asyncio.Future:
+    async def _send(self, topic: str, key: bytes | None, value: bytes,
+                    headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future:
         """Hand a record to the producer; the returned future resolves when the broker has it."""
         size = record_size(key, value)
         if size > self.max_bytes:
             # Every caller sizes its records first; this keeps an oversight from reaching the producer.
             raise RecordTooLarge(f"a {size}-byte record for {topic}, over the {self.max_bytes}-byte message limit")
         return await self.app.producer.send(self.settings.topic(topic), key, value,
-                                            partition=None, timestamp=None, headers=None)
+                                            partition=None, timestamp=None, headers=headers)
 
     async def _trace(self, record: TraceLog) -> None:
         # Not awaited to delivery: a trace is not worth holding a request for.
@@ -231,13 +254,17 @@ class WorkerRuntime:
                           wait_scale=self.settings.flow_wait_scale, assets=self.assets, tools=self.tools)
         timeout = self.timeout_of(spec)
         error: ErrorInfo | None = None
+        # A transient end is retried; ready_in is the seconds until a known ready time, if there is one.
+        transient, ready_in = False, None
         try:
             assert spec.handler is not None
             result = await asyncio.wait_for(spec.handler(ctx, params), timeout)
         except asyncio.TimeoutError:
             error = ErrorInfo(type="Timeout", message=f"flow did not finish within {timeout:g}s")
+            transient = True
         except ProviderError as exc:
             error = error_info(type(exc).__name__, str(exc))
+            transient, ready_in = exc.retriable, exc.ready_in
         except Exception as exc:  # a bug or broken infrastructure, not an answer: keep the record
             log.exception("flow %s crashed on request %s", spec.name, request.id)
             await asyncio.gather(*pending)
@@ -255,9 +282,26 @@ class WorkerRuntime:
             for topic, key, value in records:
                 pending.append(await self._send(topic, key, value))
             pending.append(await self._send(names.STATUS, request.id.encode(), complete))
+        elif transient:
+            pending.extend(await self._after_transient(record, request, source, error, ready_in))
         else:
             pending.append(await self._status(request, Status.FAILED, source=source, error=error))
         await asyncio.gather(*pending)
+
+    async def _after_transient(self, record: RawRecord, request: ScrapeRequest, source: str | None,
+                               error: ErrorInfo, ready_in: float | None) -> list[asyncio.Future]:
+        """RETRYING and the next attempt on its delay tier, or the status that ends the request instead."""
+        outcome = after_transient(request, error, ready_in, self.settings, utcnow(), self._rng)
+        if not isinstance(outcome, Retry):
+            ended = error_info(outcome.error.type, outcome.error.message)
+            spent = request.model_copy(update={"retries_spent": outcome.retries_spent})
+            return [await self._status(spent, outcome.status, source=source, error=ended)]
+        log.info("request %s (%s) attempt %d failed transiently (%s); retrying at %s", request.id, request.flow,
+                 request.attempt, error.type, outcome.due_at.isoformat())
+        retrying = await self._status(request, Status.RETRYING, source=source, error=error, due_at=outcome.due_at)
+        following = await self._send(names.retry_topic(outcome.tier), record.key, outcome.request.to_bytes(),
+                                      headers=[due_header(outcome.due_at.timestamp())])
+        return [retrying, following]
 
     def _check_status_room(self, request: ScrapeRequest) -> None:
         """Refuse a request whose statuses, which repeat its params, could outgrow the message limit."""
@@ -315,6 +359,8 @@ class WorkerRuntime:
     async def drain(self) -> None:
         """Stop taking records, let in-flight ones finish (each is bounded by its timeout), commit."""
         self.draining = True
+        if self.retries is not None:
+            await self.retries.stop()
         for gate in self._gates.values():
             gate.enabled = False
         consumer = self.app.consumer

@@ -18,6 +18,7 @@ from app.api_errors import LegacyRoute, guard_input
 from app.kafka import start_producer
 from app.readiness import readiness
 from app.settings import Settings
+from sinks.redrive import NotReopenable, UnknownRequest, reopen
 from sinks.requests import InvalidParams, Refused, TooLarge, prepare, submit
 from topics.limits import INT32_MAX, INT32_MIN, MAX_TEXT, text_problem
 from topics.models import Platform
@@ -138,6 +139,18 @@ def create_api(settings: Settings) -> FastAPI:
         if row is None:
             raise HTTPException(404, f"no request {request_id}")
         return _status_view(row)
+
+    @api.post("/requests/{request_id}/retry", status_code=202)
+    async def retry_request(request_id: RequestId) -> dict[str, Any]:
+        """An operator's re-drive of one FAILED or DEAD_LETTERED request (``beat retry --id``)."""
+        try:
+            reopened = await reopen(state["pool"], state["producer"], settings, request_id)
+        except UnknownRequest as exc:
+            raise HTTPException(404, str(exc)) from None
+        except NotReopenable as exc:
+            raise HTTPException(409, str(exc)) from None
+        return {"id": reopened.request_id, "status": "REDRIVEN", "attempt": reopened.attempt,
+                "redriven_from": reopened.reopened_from.value}
 
     @api.get("/requests/{request_id}/timeline")
     async def get_timeline(request_id: RequestId) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,9 @@ def _logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # One line per provider call would drown everything else; calls are in trace_log. (Keys in query
-    # strings are kept out of httpx's records by providers/http.py whatever the level.)
-    for name in ("httpx", "httpcore", "openai"):
+    # strings are kept out of httpx's records by providers/http.py whatever the level.) Alembic announces
+    # its plugins on import and its dialect on every start, which tells an operator nothing.
+    for name in ("httpx", "httpcore", "openai", "alembic"):
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
 
 
@@ -207,6 +209,98 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _moment(text: str) -> datetime:
+    """``--since``/``--until``: an ISO-8601 time (UTC unless it says otherwise) or an age such as 90s, 30m, 2h, 7d."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if text[-1:] in units and text[:-1].isdigit():
+        return datetime.now(timezone.utc) - timedelta(seconds=int(text[:-1]) * units[text[-1]])
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an ISO-8601 time or an age like 30m, 2h, 7d: {text!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _filters(args: argparse.Namespace):
+    from sinks.redrive import Filters
+
+    return Filters(flow=args.flow, error_type=args.error, source=getattr(args, "source", None), since=args.since,
+                   until=args.until, request_id=args.id)
+
+
+def _cut(text: str | None, limit: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _letter_line(row: Any) -> str:
+    redriven = (f"redriven {row['redriven_at']:%Y-%m-%d %H:%M:%S} as {row['redriven_as'] or '?'}"
+                if row["redriven_at"] else "not redriven" + (" (truncated: cannot be)" if row["truncated"] else ""))
+    return (f"{row['last_failure_at']:%Y-%m-%d %H:%M:%S}  {row['flow'] or '-'}  {row['error_type']}  "
+            f"{_cut(row['error_message'], 60)!r}  request {row['request_id'] or '-'}  "
+            f"{row['original_topic']}[{row['original_partition']}]@{row['original_offset']}  {redriven}")
+
+
+async def _with_services(settings: Settings, work, *, produce: bool) -> Any:
+    """Run ``work(pool, producer)``; the producer is None when ``produce`` is false (a dry run, a listing)."""
+    import asyncpg
+
+    from app.kafka import start_producer
+
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+    producer = await start_producer(settings) if produce else None
+    try:
+        return await work(pool, producer)
+    finally:
+        if producer is not None:
+            await producer.stop()
+        await pool.close()
+
+
+def _report(outcomes: list[Any], dry_run: bool) -> int:
+    verb = "would re-drive" if dry_run else "re-driven"
+    for outcome in outcomes:
+        print(f"{verb if outcome.done else 'skipped'}: {outcome.subject}: {outcome.detail}")
+    done = sum(1 for outcome in outcomes if outcome.done)
+    print(f"{done} {verb}, {len(outcomes) - done} skipped" + (" (dry run: nothing changed)" if dry_run else ""))
+    return 0
+
+
+def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
+    from sinks.redrive import list_letters, redrive_letters
+
+    settings = connected(settings)
+    filters = _filters(args)
+    if args.action == "list":
+        rows = asyncio.run(_with_services(settings, lambda pool, _: list_letters(pool, filters, args.limit),
+                                          produce=False))
+        for row in rows:
+            print(_letter_line(row))
+        return 0
+    outcomes = asyncio.run(_with_services(
+        settings, lambda pool, producer: redrive_letters(pool, producer, settings, filters), produce=not args.dry_run))
+    return _report(outcomes, args.dry_run)
+
+
+def cmd_retry(settings: Settings, args: argparse.Namespace) -> int:
+    from sinks.redrive import retry_failed
+
+    settings = connected(settings)
+    filters = _filters(args)
+    outcomes = asyncio.run(_with_services(
+        settings, lambda pool, producer: retry_failed(pool, producer, settings, filters), produce=not args.dry_run))
+    return _report(outcomes, args.dry_run)
+
+
+def _add_filters(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--flow", help=f"only {what} of this flow")
+    parser.add_argument("--error", metavar="TYPE", help=f"only {what} with this error class, e.g. ProfileMissing")
+    parser.add_argument("--source", help=f"only {what} that involved this source")
+    parser.add_argument("--since", type=_moment, help="failed at or after: ISO-8601 or an age (30m, 2h, 7d)")
+    parser.add_argument("--until", type=_moment, help="failed before: ISO-8601 or an age (30m, 2h, 7d)")
+    parser.add_argument("--id", metavar="REQUEST_ID", help=f"only {what} of this request")
+
+
 def cmd_credentials(settings: Settings, args: argparse.Namespace) -> int:
     import asyncpg
 
@@ -236,6 +330,35 @@ def cmd_credentials(settings: Settings, args: argparse.Namespace) -> int:
             await pool.close()
 
     return asyncio.run(run())
+
+
+def cmd_sources(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001
+    import asyncpg
+
+    from providers.breaker import recorded_states
+
+    settings = connected(settings)
+
+    async def run() -> list[Any]:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            return await recorded_states(conn)
+        finally:
+            await conn.close()
+
+    rows = asyncio.run(run())
+    if not rows:
+        print("no circuit has opened: every source is closed")
+        return 0
+    print(f"{'scope':<40} {'state':<9} {'failures':>8}  {'next probe':<28} last error")
+    for row in rows:
+        if row["next_probe_at"] is None:
+            probe = "-"
+        else:
+            seconds = row["probe_in"].total_seconds()
+            probe = f"{row['next_probe_at']:%Y-%m-%d %H:%M:%S}Z ({f'in {seconds:.0f}s' if seconds > 0 else 'due'})"
+        print(f"{row['scope']:<40} {row['state']:<9} {row['failures']:>8}  {probe:<28} {row['last_error'] or ''}")
+    return 0
 
 
 def cmd_flows(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001
@@ -269,6 +392,9 @@ def cmd_schemas(settings: Settings, args: argparse.Namespace) -> int:  # noqa: A
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    # The demo prints its own progress, so library chatter (even while its modules import) stays out of
+    # it; warnings and errors still show.
+    logging.getLogger().setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
     from app.demo import run_demo
 
     return run_demo(settings, total=args.requests)
@@ -305,6 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
     status.set_defaults(func=cmd_status)
 
     sub.add_parser("flows", help="every flow, enabled or not").set_defaults(func=cmd_flows)
+    sub.add_parser("sources", help="each source's circuit: state, failures, next probe").set_defaults(
+        func=cmd_sources)
 
     credentials = sub.add_parser("credentials", help="provider credentials (secrets are never printed)")
     actions = credentials.add_subparsers(dest="action", required=True)
@@ -319,6 +447,22 @@ def build_parser() -> argparse.ArgumentParser:
     for action in ("disable", "enable"):
         actions.add_parser(action).add_argument("id")
     credentials.set_defaults(func=cmd_credentials)
+
+    dlq = sub.add_parser("dlq", help="dead letters: list them, re-drive them")
+    dlq_actions = dlq.add_subparsers(dest="action", required=True)
+    dlq_list = dlq_actions.add_parser("list", help="dead letters, newest first, one line each")
+    _add_filters(dlq_list, "dead letters")
+    dlq_list.add_argument("--limit", type=int, default=100)
+    dlq_redrive = dlq_actions.add_parser("redrive", help="re-drive dead letters (each at most once): re-open "
+                                                         "their DEAD_LETTERED request, or produce their original again")
+    _add_filters(dlq_redrive, "dead letters")
+    dlq_redrive.add_argument("--dry-run", action="store_true", help="say what would be re-driven; change nothing")
+    dlq.set_defaults(func=cmd_dlq)
+
+    retry = sub.add_parser("retry", help="re-open FAILED requests as their next attempt (e.g. after an outage)")
+    _add_filters(retry, "requests")
+    retry.add_argument("--dry-run", action="store_true", help="say what would be re-opened; change nothing")
+    retry.set_defaults(func=cmd_retry)
 
     demo = sub.add_parser("demo", help="run the embedded stack against the sandbox with a batch of requests")
     demo.add_argument("--requests", type=int, default=500)

@@ -1,8 +1,10 @@
 """``beat demo``: the embedded stack against the sandbox, a batch of mixed requests, and a summary.
 
-It exits 0 only if every request reached COMPLETE and is stored with none of its
-events refused. Events are counted by consuming the log topics (as an analytics
-team would), never from end offsets.
+The sandbox misbehaves a little, as real providers do: a small share of calls answer 500
+and JoTucker answers 429 for a few seconds once work is flowing. The summary shows the
+retries that absorbed it. The demo exits 0 only if every request reached COMPLETE and is
+stored with none of its events refused. Events are counted by consuming the log topics
+(as an analytics team would), never from end offsets.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from aiokafka import AIOKafkaConsumer
 
 from app.settings import Settings
 from app.stack import Stack
+from providers.sandbox.config import SandboxConfig
 from providers.sandbox.seeds import SANDBOX_STORE
 from providers.sandbox.youtube import DEMO_CHANNEL_ID, channel_id_for
 from topics import names
@@ -27,6 +30,11 @@ from topics.models import TERMINAL, PostLog, ProfileLog
 DEMO_TIMEOUT = 600.0
 # After the last terminal status, how long the sink may take to account for every announced event.
 STORED_WAIT = 30.0
+# Real providers fail now and then; a demo that never does would not show what Beat does about it.
+DEMO_FAULTS = SandboxConfig(error_rate=0.02, seed=11)
+# A burst of 429s without Retry-After on the source that pages full refreshes, once work is flowing.
+BURST_PATH = "/rapidapi-jotucker/"
+BURST_SECONDS = 3.0
 
 
 def _other_platforms(i: int, run: str) -> dict:
@@ -93,7 +101,24 @@ async def _count_events(settings: Settings, ids: set[str], done: asyncio.Event, 
         await consumer.stop()
 
 
-async def _watch(settings: Settings, api_url: str, total: int) -> int:
+async def _burst(sandbox_url: str) -> None:
+    """JoTucker answers 429 for BURST_SECONDS, then the demo's usual faults again."""
+    async with httpx.AsyncClient(base_url=sandbox_url, timeout=10) as client:
+        burst = DEMO_FAULTS.model_copy(update={"fail_paths": {BURST_PATH: 429}})
+        (await client.put("/_sandbox/config", json=burst.model_dump(mode="json"))).raise_for_status()
+        await asyncio.sleep(BURST_SECONDS)
+        (await client.put("/_sandbox/config", json=DEMO_FAULTS.model_dump(mode="json"))).raise_for_status()
+
+
+async def _sandbox_totals(sandbox_url: str) -> dict[str, int]:
+    async with httpx.AsyncClient(base_url=sandbox_url, timeout=10) as client:
+        response = await client.get("/_sandbox/stats")
+        response.raise_for_status()
+        return response.json()["total"]
+
+
+async def _watch(settings: Settings, endpoints: dict[str, str], total: int) -> int:
+    api_url, sandbox_url = endpoints["api"], endpoints["sandbox"]
     run = uuid.uuid4().hex[:8]
     batch = demo_requests(total, run)
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
@@ -106,6 +131,7 @@ async def _watch(settings: Settings, api_url: str, total: int) -> int:
     print(f"submitted {len(ids)} requests through {api_url}/requests in {time.monotonic() - started:.1f}s")
     statuses: dict[str, int] = {}
     terminal_at: float | None = None
+    burst: asyncio.Task | None = None
     try:
         while time.monotonic() - started < DEMO_TIMEOUT:
             rows = await pool.fetch("SELECT status, count(*) AS n, count(*) FILTER (WHERE stored) AS stored "
@@ -113,6 +139,8 @@ async def _watch(settings: Settings, api_url: str, total: int) -> int:
             statuses = {row["status"]: row["n"] for row in rows}
             stored = sum(row["stored"] for row in rows)
             finished = sum(n for status, n in statuses.items() if status in {s.value for s in TERMINAL})
+            if burst is None and statuses.get("COMPLETE"):
+                burst = asyncio.create_task(_burst(sandbox_url))
             print(f"  {time.monotonic() - started:6.1f}s  " + "  ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
                   + f"  (stored {stored})", flush=True)
             if finished == len(ids):
@@ -122,6 +150,15 @@ async def _watch(settings: Settings, api_url: str, total: int) -> int:
                     break
             await asyncio.sleep(1.0)
         elapsed = (terminal_at or time.monotonic()) - started
+        if burst is not None:
+            await burst
+        calls = await _sandbox_totals(sandbox_url)
+        retries = await pool.fetchrow(
+            "WITH retried AS (SELECT request_id, count(*) AS n FROM scrape_request_event "
+            "                 WHERE request_id = ANY($1) AND status = 'RETRYING' GROUP BY request_id) "
+            "SELECT count(*) AS requests, coalesce(sum(n), 0) AS retries, coalesce(max(n), 0) AS most, "
+            "count(*) FILTER (WHERE log.status = 'COMPLETE') AS recovered "
+            "FROM retried JOIN scrape_request_log log ON log.id = retried.request_id", ids)
         window = await pool.fetchval(
             "SELECT EXTRACT(EPOCH FROM max(scraped_at) - min(picked_at)) FROM scrape_request_log WHERE id = ANY($1)",
             ids)
@@ -156,6 +193,11 @@ async def _watch(settings: Settings, api_url: str, total: int) -> int:
           f"(events refused by Postgres), {storage['unaccounted']} COMPLETE still missing events")
     print(f"postgres   {accounts} instagram_account rows, {posts} instagram_post rows for this run")
     print(f"log topics {events[names.PROFILE_LOG]} profile_log and {events[names.POST_LOG]} post_log events consumed")
+    print(f"faults     {calls['errors']} of {calls['arrivals']} provider calls answered 500 "
+          f"({DEMO_FAULTS.error_rate:.0%} at random), {calls['rate_limited']} answered 429 "
+          f"(a {BURST_SECONDS:g}s burst on {BURST_PATH.strip('/')})")
+    print(f"retries    {retries['retries']} retries of {retries['requests']} requests (at most {retries['most']} "
+          f"for one); {retries['recovered']} of those requests ended COMPLETE")
     print(f"throughput {len(ids) / elapsed:.1f} requests/s from submission to the last COMPLETE ({elapsed:.1f}s, "
           f"including the workers' first group join); {len(ids) / max(float(window or 0), 1e-3):.1f} requests/s "
           f"from the first pick-up to the last COMPLETE")
@@ -174,10 +216,10 @@ def run_demo(settings: Settings, *, total: int) -> int:
     # The demo prints its own progress; library chatter stays in the process logs.
     logging.getLogger().setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
     settings = settings.model_copy(update={"data_dir": settings.data_dir / "demo", "api_port": 0})
-    stack = Stack(settings, sandbox=True)
+    stack = Stack(settings, sandbox=True, sandbox_config=DEMO_FAULTS)
     try:
         print("starting the embedded stack (broker, Postgres, sandbox, worker, sink, api)…", flush=True)
         settings = stack.start()
-        return asyncio.run(_watch(settings, stack.endpoints["api"], total))
+        return asyncio.run(_watch(settings, stack.endpoints, total))
     finally:
         stack.stop()

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     credential_cooldown: dict[str, float] = Field(
         default_factory=dict, description="seconds a credential rests after a 429/quota answer without a reset time")
     default_credential_cooldown: float = Field(900.0, ge=0)
+    credential_first_rest: float = Field(
+        5.0, gt=0, description="a credential's first rest after a quota answer without a reset time; each "
+        "consecutive one doubles it, up to the cooldown")
+    breaker_failures: int = Field(5, ge=1, description="consecutive transient failures that open a source's circuit")
+    breaker_cooldown: float = Field(30.0, gt=0, description="seconds an open circuit waits before one probe call")
     source_priorities: dict[str, list[str]] = Field(
         default_factory=dict, description="per fetch type, the sources to try in order (legacy lists by default)")
     graph_app_token: SecretStr | None = Field(None, description="Facebook app token for debug_token")
@@ -86,6 +91,18 @@ class Settings(BaseSettings):
     asset_dedupe_window: float = Field(86400.0, ge=0, description="seconds within which one URL is fetched once")
     cdn_base_urls: dict[str, str] = Field(
         default_factory=dict, description="CDN host -> base URL that serves it instead (the sandbox, a proxy)")
+
+    # Retries (contract §2). The backoff of attempt k is retry_schedule[k-1] (the last one repeats), times a
+    # random factor in [1 - jitter, 1 + jitter]; a delayed request waits on the longest tier not exceeding its
+    # remaining wait.
+    retry_schedule: list[float] = Field(default_factory=lambda: [5.0, 30.0, 120.0, 600.0], min_length=1,
+                                        description="seconds before each retry")
+    retry_jitter: float = Field(0.2, ge=0, le=1)
+    retry_max_attempts: int = Field(4, ge=1, description="attempts a request may spend on transient failures")
+    retry_max_wait: float = Field(3600.0, gt=0, description="longest time a request waits on known ready times")
+    retry_tiers: dict[str, float] = Field(
+        default_factory=lambda: {"5s": 5.0, "30s": 30.0, "2m": 120.0, "10m": 600.0}, min_length=1,
+        description="delay tiers: topic suffix -> seconds")
 
     # Reconciler (runs in `beat sink`).
     reconcile_interval: float = Field(15.0, gt=0)

@@ -1,11 +1,18 @@
 """Source selection with fallback: walk a fetch type's priority list, fall through on retriable errors.
 
-Priority lists are data (legacy §3.1 defaults, overridable). A retriable failure of
-one source (timeout, 5xx, 429, quota) or a credential problem (refused token, no
-usable credential, an operation the source does not support) moves on to the next
-source within the same attempt; the request fails only when every source has failed,
-and the error names each source tried and why. Sources without a built client are
-skipped, so the lists can name every legacy source.
+Priority lists are data (legacy §3.1 defaults, overridable). Within one attempt:
+
+- a source whose circuit is open is skipped without a call (``providers/breaker.py``);
+- a 429/quota answer or a refused token tries the source's next usable credential (each at most
+  once) before the next source; quota and auth failures count toward that credential's circuit;
+- a timeout, 5xx, connection failure or an answer that does not parse moves on to the next source
+  and counts toward the source's circuit; so does an operation the source does not support (without
+  counting), and a source without a usable credential;
+- a definitive answer (the entity does not exist, the input was refused) ends the fetch at once.
+
+When no source answered, ``errors.failed`` sums up why: the error names each source tried and
+says whether a later attempt could succeed and when (``retriable``, ``ready_in``). Sources without
+a built client are skipped, so the lists can name every legacy source.
 """
 
 from __future__ import annotations
@@ -13,18 +20,24 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from providers.breaker import Admission, Breaker, credential_scope, source_scope
 from providers.credentials import CredentialPolicy, CredentialStore
 from providers.errors import (
+    AllSourcesFailed,
     AuthExpired,
     NoCredential,
     NotSupported,
     ProviderError,
     QuotaExceeded,
     RetriableProviderError,
+    SourceFailure,
+    failed,
 )
+from providers.http import Credential
+
+__all__ = ["AllSourcesFailed", "Crawler", "NoCredential", "PRIORITIES"]
 
 log = logging.getLogger(__name__)
 
@@ -78,16 +91,6 @@ PER_HANDLE_SOURCES = frozenset({"graphapi", "ytapi", "shopify"})
 FALL_THROUGH_ALWAYS = frozenset({("fetch_profile_by_handle", "graphapi")})
 
 
-class AllSourcesFailed(ProviderError):
-    """Every source of a fetch type failed or had no usable credential; the message lists each."""
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    source: str
-    reason: str
-
-
 class Crawler:
     def __init__(
         self,
@@ -96,12 +99,14 @@ class Crawler:
         clients: dict[str, object],
         priorities: dict[str, Sequence[str]] | None = None,
         rng: random.Random | None = None,
+        breaker: Breaker | None = None,
     ) -> None:
         self._credentials = credentials
         self._policy = policy
         self._clients = clients
         self._priorities = {**PRIORITIES, **(priorities or {})}
         self._rng = rng or random.Random()
+        self._breaker = breaker
 
     def sources_for(self, fetch_type: str) -> list[str]:
         sources = [source for source in self._priorities[fetch_type] if source in self._clients]
@@ -127,32 +132,125 @@ class Crawler:
         is the account a per-handle source (Graph) must act for.
         """
         sources = [only] if only else self.sources_for(fetch_type)
-        tried: list[Attempt] = []
+        failures: list[SourceFailure] = []
         for source in sources:
             method = getattr(self._clients.get(source), operation, None)
             if method is None:
-                tried.append(Attempt(source, f"does not support {operation}"))
+                failures.append(SourceFailure(source, f"does not support {operation}", transient=False))
                 continue
-            credential = await self._credentials.pick(source, handle if source in PER_HANDLE_SOURCES else None)
-            if credential is None:
-                tried.append(Attempt(source, "no enabled credential" + (f" for {handle}" if handle else "")))
-                continue
+            account = handle if source in PER_HANDLE_SOURCES else None
             try:
-                return await method(*args, credential=credential, request_id=request_id), source
-            except QuotaExceeded as exc:
-                await self._policy.rest(credential, exc.retry_after)
-                tried.append(Attempt(source, f"QuotaExceeded: {exc.message}"))
-            except AuthExpired as exc:
-                await self._policy.expire(credential)
-                tried.append(Attempt(source, f"AuthExpired: {exc.message}"))
-            except (RetriableProviderError, NotSupported) as exc:
-                tried.append(Attempt(source, f"{type(exc).__name__}: {exc.message}"))
+                return await self._call(source, method, args, account, request_id), source
+            except _SourceFailed as exc:
+                failures.append(exc.failure)
             except ProviderError as exc:
                 if (fetch_type, source) not in FALL_THROUGH_ALWAYS:
                     raise
-                tried.append(Attempt(source, f"{type(exc).__name__}: {exc.message}"))
-            log.info("%s failed for %s (%s); trying the next source", source, fetch_type, tried[-1].reason)
-        summary = "; ".join(f"{a.source}: {a.reason}" for a in tried) or "no source has a client"
-        if tried and all(a.reason.startswith("no enabled credential") for a in tried):
-            raise NoCredential(f"{fetch_type}: no source is available ({summary})")
-        raise AllSourcesFailed(f"{fetch_type}: every source failed ({summary})")
+                failures.append(SourceFailure(source, f"{type(exc).__name__}: {exc.message}", transient=False))
+            log.info("%s failed for %s (%s); trying the next source", source, fetch_type, failures[-1].reason)
+        raise failed(fetch_type, failures)
+
+    async def _call(self, source: str, method: Any, args: tuple, handle: str | None, request_id: str | None) -> Any:
+        """One source's answer, trying its credentials in turn on per-key refusals; raise ``_SourceFailed``
+        when it has none, or the definitive error it answered."""
+        scope = source_scope(source)
+        gate = await self._admit(scope)
+        if gate is not None and not gate.allowed:
+            raise _SourceFailed(SourceFailure(source, f"circuit open, next probe in {gate.wait:.3g}s",
+                                              transient=True, wait=gate.wait))
+        probe = gate is not None and gate.probe
+        tried: list[str] = []
+        refused: list[SourceFailure] = []  # the per-key refusals of this source's credentials
+        try:
+            while True:
+                credential = await self._credentials.pick(source, handle, tried)
+                if credential is None:
+                    raise _SourceFailed(await self._keys_refused(source, handle, refused) if refused
+                                        else await self._no_credential(source, handle))
+                tried.append(credential.id)
+                key_gate = await self._admit(credential_scope(source, credential.id))
+                if key_gate is not None and not key_gate.allowed:
+                    refused.append(SourceFailure(source, f"credential {credential.id}'s circuit is open",
+                                                 transient=True, wait=key_gate.wait))
+                    continue
+                key_probe = key_gate is not None and key_gate.probe
+                try:
+                    result = await method(*args, credential=credential, request_id=request_id)
+                except QuotaExceeded as exc:
+                    rest = await self._policy.rest(credential, exc.retry_after)
+                    await self._key_failed(credential, exc, key_probe)
+                    # Another call's success may come first, but this key cannot serve before its rest is over.
+                    refused.append(SourceFailure(source, f"QuotaExceeded: {exc.message}", transient=True, wait=rest))
+                    continue
+                except AuthExpired as exc:
+                    await self._policy.expire(credential)
+                    await self._key_failed(credential, exc, key_probe)
+                    refused.append(SourceFailure(source, f"AuthExpired: {exc.message}", transient=False))
+                    continue
+                except NotSupported as exc:
+                    await self._answered(scope, probe, credential, key_probe)
+                    probe = False
+                    raise _SourceFailed(SourceFailure(source, f"NotSupported: {exc.message}", transient=False)
+                                        ) from exc
+                except RetriableProviderError as exc:
+                    if self._breaker is not None:
+                        await self._breaker.failed(scope, f"{type(exc).__name__}: {exc.message}", probe=probe)
+                    probe = False
+                    raise _SourceFailed(SourceFailure(source, f"{type(exc).__name__}: {exc.message}",
+                                                      transient=True, wait=exc.ready_in)) from exc
+                except ProviderError:
+                    # A definitive answer is still an answer: the source works.
+                    await self._answered(scope, probe, credential, key_probe)
+                    probe = False
+                    raise
+                await self._answered(scope, probe, credential, key_probe)
+                await self._policy.answered(credential)
+                probe = False
+                return result
+        finally:
+            if probe and self._breaker is not None:
+                # Admitted as the probe but never called: let the next caller probe.
+                await self._breaker.abandon(scope)
+
+    async def _admit(self, scope: str) -> Admission | None:
+        return None if self._breaker is None else await self._breaker.admit(scope)
+
+    async def _answered(self, scope: str, probe: bool, credential: Credential, key_probe: bool) -> None:
+        if self._breaker is None:
+            return
+        await self._breaker.succeeded(scope, probe=probe)
+        await self._breaker.succeeded(credential_scope(credential.source, credential.id), probe=key_probe)
+
+    async def _key_failed(self, credential: Credential, exc: ProviderError, probe: bool) -> None:
+        if self._breaker is not None:
+            await self._breaker.failed(credential_scope(credential.source, credential.id),
+                                       f"{type(exc).__name__}: {exc.message}", probe=probe)
+
+    async def _keys_refused(self, source: str, handle: str | None, refused: list[SourceFailure]) -> SourceFailure:
+        """A source each of whose credentials was refused: ready when its first key is, counting the keys
+        that were resting before this call."""
+        transient = [f for f in refused if f.transient]
+        waits = [f.wait for f in transient if f.wait is not None]
+        wait = min(waits) if transient and len(waits) == len(transient) else None
+        if wait is not None and (resting := (await self._credentials.availability(source, handle)).rest_in) is not None:
+            wait = min(wait, resting)
+        return SourceFailure(source, "; ".join(f.reason for f in refused), transient=bool(transient), wait=wait)
+
+    async def _no_credential(self, source: str, handle: str | None) -> SourceFailure:
+        availability = await self._credentials.availability(source, handle)
+        reason = "no enabled credential" + (f" for {handle}" if handle else "")
+        if availability.rest_in is not None:
+            return SourceFailure(source, f"{reason}: every one rests, the first for {availability.rest_in:.3g}s",
+                                 transient=True, wait=availability.rest_in, no_credential=True)
+        if availability.usable:
+            # One was usable a moment ago (a rest just ended, another process re-enabled it): try again later.
+            return SourceFailure(source, reason + " at the moment", transient=True, no_credential=True)
+        return SourceFailure(source, reason, transient=False, no_credential=True)
+
+
+class _SourceFailed(Exception):
+    """One source did not answer; the crawler moves on to the next."""
+
+    def __init__(self, failure: SourceFailure) -> None:
+        super().__init__(failure.reason)
+        self.failure = failure

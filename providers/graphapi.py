@@ -33,6 +33,7 @@ from providers.errors import (
     AuthExpired,
     BadResponse,
     Forbidden,
+    InputRejected,
     NotSupported,
     PostMissing,
     ProfileMissing,
@@ -195,7 +196,7 @@ def error_for(error: GraphError, *, what: str, missing: type[ProviderError] = Pr
         return Forbidden(detail, source=SOURCE)
     if error.is_transient or code in _UNAVAILABLE_CODES:
         return ProviderUnavailable(detail, source=SOURCE)
-    return BadResponse(detail, source=SOURCE)
+    return InputRejected(detail, source=SOURCE)
 
 
 # Profiles and media (business discovery)

@@ -49,6 +49,8 @@ class Credential:
     source: str
     secrets: dict[str, Any] = field(repr=False)
     handle: str | None = None
+    # Consecutive quota answers when it was picked (CredentialPolicy doubles its rest on each).
+    quota_strikes: int = 0
 
 
 def retry_after_seconds(headers: httpx.Headers) -> float | None:
@@ -62,6 +64,24 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
             return wait_seconds((parsedate_to_datetime(value) - utcnow()).total_seconds())
         except (TypeError, ValueError):
             return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    source: str
+    method: str
+    url: str
+    path: str
+    credential: Credential | None
+    request_id: str | None
+
+
+class _ConnectionLost(Exception):
+    """The connection failed before an answer came back; ``error`` is what the caller gets if it stays lost."""
+
+    def __init__(self, error: ProviderUnavailable) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 class ProviderHttp:
@@ -120,34 +140,22 @@ class ProviderHttp:
         all_headers = dict(headers or {})
         if credential is not None and secrets_as_headers:
             all_headers.update({str(k): str(v) for k, v in credential.secrets.items()})
-        slot = None
-        if self._limiter is not None:
-            slot = await self._limiter.acquire(source, credential.id if credential else None)
-        started = time.perf_counter()
-        status: int | None = None
-        error: str | None = None
+        call = _Call(source, method, url, path, credential, request_id)
         try:
+            response = await self._send(call, params=params, json=json, data=data, headers=all_headers)
+        except _ConnectionLost as lost:
+            # A dropped or refused connection is usually one bad socket, and a GET is safe to repeat: once
+            # more on the same source, in a slot of its own, before the crawler gives up on the source.
+            # A timeout is not repeated: a hanging path would cost the timeout twice (the breaker keeps it).
+            if method != "GET":
+                raise lost.error from lost.__cause__
+            log.info("%s %s %s lost its connection (%s); sending it once more", source, method, path,
+                     lost.error.message)
             try:
-                response = await self._client.request(method, url, params=params, json=json, data=data,
-                                                     headers=all_headers)
-            except httpx.RemoteProtocolError:
-                # A kept-alive connection the server had just closed: the request never reached
-                # it, so a GET is safe to send once more on a fresh connection.
-                if method != "GET":
-                    raise
-                response = await self._client.request(method, url, params=params, json=json, data=data,
-                                                     headers=all_headers)
-            status = response.status_code
-        except httpx.TimeoutException as exc:
-            error = "timeout"
-            raise ProviderTimeout(f"{method} {path} timed out", source=source) from exc
-        except httpx.TransportError as exc:
-            error = type(exc).__name__
-            raise ProviderUnavailable(f"{method} {path} failed: {type(exc).__name__}", source=source) from exc
-        finally:
-            if slot is not None:
-                await slot.release()
-            await self._trace(source, method, url, status, started, credential, error, request_id)
+                response = await self._send(call, params=params, json=json, data=data, headers=all_headers)
+            except _ConnectionLost as again:
+                raise again.error from again.__cause__
+        status = response.status_code
         if status == 429:
             raise QuotaExceeded(
                 f"{method} {path} answered 429", source=source, retry_after=retry_after_seconds(response.headers)
@@ -155,6 +163,34 @@ class ProviderHttp:
         if status >= 500:
             raise ProviderUnavailable(f"{method} {path} answered {status}", source=source)
         return response
+
+    async def _send(self, call: _Call, **content: Any) -> httpx.Response:
+        """One try: wait for a slot, send, trace; a transport failure as a typed error."""
+        slot = None
+        if self._limiter is not None:
+            slot = await self._limiter.acquire(call.source, call.credential.id if call.credential else None)
+        started = time.perf_counter()
+        status: int | None = None
+        error: str | None = None
+        try:
+            response = await self._client.request(call.method, call.url, **content)
+            status = response.status_code
+            return response
+        except httpx.TimeoutException as exc:
+            error = "timeout"
+            raise ProviderTimeout(f"{call.method} {call.path} timed out", source=call.source) from exc
+        except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            error = type(exc).__name__
+            raise _ConnectionLost(ProviderUnavailable(f"{call.method} {call.path} failed: {error}",
+                                                      source=call.source)) from exc
+        except httpx.TransportError as exc:
+            error = type(exc).__name__
+            raise ProviderUnavailable(f"{call.method} {call.path} failed: {error}", source=call.source) from exc
+        finally:
+            if slot is not None:
+                await slot.release()
+            await self._trace(call.source, call.method, call.url, status, started, call.credential, error,
+                              call.request_id)
 
     async def _trace(
         self,

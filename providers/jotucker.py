@@ -17,6 +17,7 @@ from typing import Any
 
 from providers.errors import (
     BadResponse,
+    InputRejected,
     PostMissing,
     ProfileMissing,
     ProviderError,
@@ -344,8 +345,9 @@ class JoTuckerClient:
     async def hashtag_posts(self, hashtag: str, cursor: str | None = None, *, credential: Credential,
                             request_id: str | None = None) -> Page:
         tag = hashtag.strip().lstrip("#")
+        # A hashtag Instagram does not know is a verdict on the input, not a broken answer.
         payload = await self._list("/hash_tag_medias_v2", {"hash_tag": tag}, cursor, credential, request_id,
-                                   BadResponse)
+                                   InputRejected)
         return parse_hashtag_page(payload)
 
     async def _list(self, path: str, params: dict[str, str], cursor: str | None, credential: Credential,

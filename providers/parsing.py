@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 
-from providers.errors import AuthExpired, BadResponse, Forbidden, ProviderError
+from providers.errors import AuthExpired, BadResponse, Forbidden, InputRejected, ProviderError
 from topics.limits import int_problem
 
 # The longest wait a provider may impose on a credential. No provider's reset is further away than its
@@ -188,7 +188,7 @@ def json_object(response: httpx.Response, source: str, missing: type[ProviderErr
     if status == 404:
         raise missing(f"{what} answered 404: {provider_message(response.text)}", source=source)
     if status != 200:
-        raise BadResponse(f"{what} answered {status}: {provider_message(response.text)}", source=source)
+        raise InputRejected(f"{what} answered {status}: {provider_message(response.text)}", source=source)
     try:
         return Values(source).require_object(response.json())
     except ValueError as exc:

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import httpx
 
-from providers.errors import AuthExpired, BadResponse, DefinitiveProviderError
+from providers.errors import AuthExpired, BadResponse, DefinitiveProviderError, InputRejected
 from providers.http import Credential, ProviderHttp
 from providers.models import OrderData, Page
 from providers.parsing import Values, at
@@ -150,7 +150,7 @@ def _orders_answer(response: httpx.Response, store: str) -> dict[str, Any]:
         raise StoreMissing(f"no Shopify store at {store} ({what} answered 404: {error_message(response.text)})",
                            source=SOURCE)
     if status != 200:
-        raise BadResponse(f"{what} answered {status}: {error_message(response.text)}", source=SOURCE)
+        raise InputRejected(f"{what} answered {status}: {error_message(response.text)}", source=SOURCE)
     try:
         return _v.require_object(response.json())
     except ValueError as exc:

@@ -33,6 +33,7 @@ from providers.errors import (
     BadResponse,
     DefinitiveProviderError,
     Forbidden,
+    InputRejected,
     PostMissing,
     ProfileMissing,
     ProviderError,
@@ -141,7 +142,7 @@ def error_for(error: ApiError, *, source: str, what: str, missing: type[Provider
         return missing(detail, source=source)
     if error.status == 403:
         return Forbidden(detail, source=source)
-    return BadResponse(detail, source=source)
+    return InputRejected(detail, source=source)
 
 
 def answer_object(response: httpx.Response, *, source: str, what: str, missing: type[ProviderError],

@@ -3,9 +3,14 @@
 * PROCESSING well past its flow's timeout plus a grace period: its worker died or
   its record was skipped. Re-drive it as the next attempt, at most
   ``reconcile_max_redrives`` times, then mark it FAILED saying so.
+* RETRYING well past its due time plus the grace period: its retry record was lost. Re-drive it
+  as the next attempt, spending one attempt of its retry budget (``BEAT_RETRY_MAX_ATTEMPTS``, shared
+  with the worker's retries), or mark it FAILED when the budget is spent.
 * PENDING recorded by a submitter but never handed to the broker: produce it.
 
-A request waiting in a topic backlog is PENDING and enqueued, and is never touched.
+A re-drive of a PROCESSING request spends an attempt of the same budget.
+
+A request waiting in a topic backlog is PENDING (or REDRIVEN) and enqueued, and is never touched.
 Every re-drive is counted in ``scrape_request_log.redrives`` and logged.
 
 Each row is handled on its own, so one request cannot stop the others. A row whose request
@@ -25,12 +30,14 @@ import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
 from pydantic import ValidationError
 
+from agents.backoff import exhausted, spend
 from agents.flows.registry import FLOWS, timeout_of
 from app.settings import Settings
 from sinks import stored
@@ -43,7 +50,15 @@ from topics.models import ErrorInfo, Platform, RequestStatus, ScrapeRequest, Sta
 log = logging.getLogger(__name__)
 
 _REQUEST_COLUMNS = "id, flow, platform, params, priority, retry_count, attempt, account_id, idempotency_key, " \
-                   "created_at, expires_at, redrives"
+                   "created_at, expires_at, redrives, retries_spent, due_at, error_type, error_message"
+
+# When the request's current run of transient failures began: its first RETRYING since the last operator
+# re-drive (which starts a fresh budget). BEAT_RETRY_MAX_WAIT counts from it.
+_FIRST_FAILED_AT = """
+SELECT min(at) FROM scrape_request_event
+WHERE request_id = $1 AND status = 'RETRYING' AND attempt >= COALESCE(
+    (SELECT max(attempt) FROM scrape_request_event WHERE request_id = $1 AND status = 'REDRIVEN'), 0)
+"""
 
 # Failed passes in a row, on something other than an outage, before the reconciler gives up.
 FATAL_AFTER = 5
@@ -61,13 +76,16 @@ class Unproducible(Exception):
         self.request = request
 
 
-def _request(row: asyncpg.Record, retry_count: int) -> ScrapeRequest:
+def stored_request(row: asyncpg.Record, retry_count: int, first_failed_at: datetime | None = None) -> ScrapeRequest:
+    """The request a ``scrape_request_log`` row holds, as attempt ``retry_count + 1``; Unproducible when its
+    stored values no longer make a valid request."""
     try:
         return ScrapeRequest(
             id=row["id"], flow=row["flow"], platform=Platform(row["platform"]) if row["platform"] else None,
             params=row["params"] if isinstance(row["params"], dict) else json.loads(row["params"]),
             priority=row["priority"], retry_count=retry_count, account_id=row["account_id"],
             idempotency_key=row["idempotency_key"], created_at=row["created_at"], expires_at=row["expires_at"],
+            retries_spent=row["retries_spent"], first_failed_at=first_failed_at,
         )
     except (ValidationError, ValueError, RecursionError) as exc:  # RecursionError: params nested past json's reach
         raise Unproducible("InvalidRequest", f"the stored row is not a valid request: {exc}") from None
@@ -121,7 +139,8 @@ class Reconciler:
     async def run_once(self) -> dict[str, int]:
         counts = {"redriven": 0, "abandoned": 0, "enqueued": 0, "dead_lettered": 0, "pruned": 0}
         seen: set[str] = set()
-        for rows, handle in ((await self._stuck(), self._settle_stuck), (await self._unsent(), self._produce_unsent)):
+        for rows, handle in ((await self._stuck(), self._settle_stuck), (await self._overdue(), self._settle_overdue),
+                             (await self._unsent(), self._produce_unsent)):
             for row in rows:
                 seen.add(row["id"])
                 outcome = await self._each(row, handle)
@@ -144,10 +163,19 @@ class Reconciler:
             list(deadlines), list(deadlines.values()), min(deadlines.values(), default=0.0),
         )
 
+    async def _overdue(self) -> list[asyncpg.Record]:
+        return await self.pool.fetch(
+            "SELECT id, flow, attempt FROM scrape_request_log "
+            "WHERE status = 'RETRYING' AND due_at < now() - make_interval(secs => $1)",
+            self.settings.reconcile_grace,
+        )
+
     async def _unsent(self) -> list[asyncpg.Record]:
         return await self.pool.fetch(
             "SELECT id, flow, attempt FROM scrape_request_log "
-            "WHERE status = 'PENDING' AND NOT enqueued AND created_at < now() - make_interval(secs => $1)",
+            "WHERE NOT enqueued AND ((status = 'PENDING' AND created_at < now() - make_interval(secs => $1)) "
+            # A re-drive whose record never reached the broker (sinks/redrive.py claims it not enqueued).
+            "OR (status = 'REDRIVEN' AND status_at < now() - make_interval(secs => $1)))",
             self.settings.reconcile_pending_after,
         )
 
@@ -193,41 +221,62 @@ class Reconciler:
         except TooLarge as exc:
             raise Unproducible("MessageTooLarge", f"{exc} (BEAT_MAX_MESSAGE_BYTES)", request) from None
 
-    # PROCESSING for too long
+    # PROCESSING for too long, or RETRYING long past its due time
 
     async def _settle_stuck(self, row: asyncpg.Record) -> str:
         stored = await self._load(row["id"])
         if stored is None:
             return ""
         if row["redrives"] >= self.settings.reconcile_max_redrives:
-            await self._give_up(stored)
+            await self._give_up(stored, ErrorInfo(
+                type="Abandoned", message=f"no terminal status after {stored['redrives']} re-drives: the worker "
+                                          f"died or the record was lost"))
             return "abandoned"
-        request = _request(stored, retry_count=stored["attempt"])
+        lost = ErrorInfo(type="Abandoned", message="no terminal status: the worker died or the record was lost")
+        return await self._redrive(stored, Status.PROCESSING, lost, "it was PROCESSING for too long")
+
+    async def _settle_overdue(self, row: asyncpg.Record) -> str:
+        stored = await self._load(row["id"])
+        if stored is None:
+            return ""
+        due = stored["due_at"].isoformat() if stored["due_at"] else "?"
+        lost = ErrorInfo(type=stored["error_type"] or "Lost",
+                         message=f"{stored['error_message'] or 'a transient failure'} (its retry, due at {due}, "
+                                 f"never came back)")
+        return await self._redrive(stored, Status.RETRYING, lost, f"its retry due at {due} never came back")
+
+    async def _redrive(self, stored: asyncpg.Record, status: Status, lost: ErrorInfo, why: str) -> str:
+        """Produce the next attempt of a request left ``status``, spending an attempt of its retry budget, or
+        end it FAILED when the budget is spent."""
+        first_failed_at = await self.pool.fetchval(_FIRST_FAILED_AT, stored["id"])
+        current = stored_request(stored, retry_count=stored["attempt"] - 1, first_failed_at=first_failed_at)
+        spent = spend(current, self.settings)
+        if spent is None:
+            await self._give_up(stored, exhausted(current.retries_spent + 1, lost).error)
+            return "abandoned"
+        request = current.model_copy(update={"retry_count": stored["attempt"], "retries_spent": spent})
         # Claim it first: if another sink process got here, the UPDATE matches nothing. Until the record is on
         # the broker the row is not enqueued, so a failure to produce it leaves it to the unsent pass.
         claimed = await self.pool.execute(
-            "UPDATE scrape_request_log SET status = 'PENDING', attempt = $2, retry_count = $3, status_at = now(), "
-            "redrives = redrives + 1, redriven_at = now(), updated_at = now(), enqueued = false "
-            "WHERE id = $1 AND status = 'PROCESSING' AND attempt = $4",
-            request.id, request.attempt, request.retry_count, stored["attempt"],
+            "UPDATE scrape_request_log SET status = 'PENDING', attempt = $2, retry_count = $3, retries_spent = $5, "
+            "due_at = NULL, status_at = now(), redrives = redrives + 1, redriven_at = now(), updated_at = now(), "
+            "enqueued = false WHERE id = $1 AND status = $6 AND attempt = $4",
+            request.id, request.attempt, request.retry_count, stored["attempt"], spent, status.value,
         )
         if claimed != "UPDATE 1":
             return ""
-        log.warning("reconciler: re-driving %s (%s) as attempt %d; it was PROCESSING for too long",
-                    request.id, request.flow, request.attempt)
+        log.warning("reconciler: re-driving %s (%s) as attempt %d (%d of %d attempts spent); %s",
+                    request.id, request.flow, request.attempt, spent, self.settings.retry_max_attempts, why)
         self._check_size(request)
         await self._enqueue(request)
         return "redriven"
 
-    async def _give_up(self, stored: asyncpg.Record) -> None:
+    async def _give_up(self, stored: asyncpg.Record, error: ErrorInfo) -> None:
         try:
-            request: ScrapeRequest | None = _request(stored, retry_count=stored["attempt"] - 1)
+            request: ScrapeRequest | None = stored_request(stored, retry_count=stored["attempt"] - 1)
         except Unproducible:
             request = None
-        error = ErrorInfo(
-            type="Abandoned",
-            message=f"no terminal status after {stored['redrives']} re-drives: the worker died or the record was lost",
-        )
+        error = error_info(error.type, error.message)
         await self._send_status(self._status(stored, stored["attempt"], request, Status.FAILED, error))
         log.error("reconciler: %s (%s) FAILED: %s", stored["id"], stored["flow"], error.message)
 
@@ -237,7 +286,8 @@ class Reconciler:
         stored = await self._load(row["id"])
         if stored is None:
             return ""
-        request = _request(stored, retry_count=stored["retry_count"])
+        request = stored_request(stored, retry_count=stored["retry_count"],
+                           first_failed_at=await self.pool.fetchval(_FIRST_FAILED_AT, stored["id"]))
         self._check_size(request)
         await self._enqueue(request)
         log.warning("reconciler: produced %s (%s), recorded but never handed to the broker",

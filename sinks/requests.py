@@ -114,14 +114,19 @@ async def record_pending(pool: asyncpg.Pool, request: ScrapeRequest) -> str:
     return existing
 
 
-async def enqueue(producer: AIOKafkaProducer, settings: Settings, request: ScrapeRequest) -> None:
-    """Produce the request, then its PENDING event (the request first, so a PENDING event implies it)."""
+async def produce_request(producer: AIOKafkaProducer, settings: Settings, request: ScrapeRequest) -> None:
+    """Produce the request's record to its flow's topic, keyed by its entity."""
     key = entity_key(request.params)
     await producer.send_and_wait(
         settings.topic(names.scrape_topic(request.flow or "")),
         request.to_bytes(),
         key=key.encode() if key else None,
     )
+
+
+async def enqueue(producer: AIOKafkaProducer, settings: Settings, request: ScrapeRequest) -> None:
+    """Produce the request, then its PENDING event (the request first, so a PENDING event implies it)."""
+    await produce_request(producer, settings, request)
     status = RequestStatus.of(request, Status.PENDING)
     await producer.send_and_wait(settings.topic(names.STATUS), status.to_bytes(), key=request.id.encode())
 

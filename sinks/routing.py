@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from sinks import instagram, logs, pictures, shopify, stored, youtube
+from sinks.dead_letters import decode_letter
 from sinks.status import Unreadable, decode_status
 from sinks.upsert import UpsertTable
 from topics import names
@@ -71,7 +72,8 @@ ROUTES: dict[tuple[str, Platform | None, str], Route] = {
     (names.ASSET_LOG, ANY_PLATFORM, "asset"): Route(pictures.ASSET_LOG, pictures.asset_log_row),
 }
 
-TOPICS = tuple(TOPIC_MODELS)
+# The dead letters go to their own table (``sinks.dead_letters``), for ``beat dlq``.
+TOPICS = (*TOPIC_MODELS, names.DEAD_LETTER)
 
 
 def route_of(topic: str, platform: Platform, kind: str) -> Route | None:
@@ -83,6 +85,7 @@ class Decoded:
     """A batch sorted by destination; every entry keeps the index of the record it came from."""
 
     statuses: list[tuple[int, RequestStatus]] = field(default_factory=list)
+    letters: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     rows: dict[UpsertTable, list[tuple[int, dict[str, Any]]]] = field(default_factory=dict)
     poison: list[tuple[int, ErrorInfo]] = field(default_factory=list)
     skipped: int = 0
@@ -102,6 +105,12 @@ def decode(records: Iterable[tuple[str, bytes | None]]) -> Decoded:
             try:
                 decoded.statuses.append((origin, decode_status(value)))
             except Unreadable as exc:
+                decoded.poison.append((origin, error_info(exc)))
+            continue
+        if topic == names.DEAD_LETTER:
+            try:
+                decoded.letters.append((origin, decode_letter(value)))
+            except (ValidationError, ValueError) as exc:
                 decoded.poison.append((origin, error_info(exc)))
             continue
         try:

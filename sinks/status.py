@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from sinks.stored import MAX_KEY_BYTES
 from topics.limits import INT32_MAX, INT32_MIN, MAX_TEXT, clamp, clean_json, clean_text, json_problem, text_problem
-from topics.models import RequestStatus, Status, supersedes, utcnow
+from topics.models import TERMINAL, RequestStatus, Status, supersedes, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ _FIELDS = frozenset(RequestStatus.model_fields)
 _ESSENTIAL = frozenset({"request_id", "status"})
 # Indexed text columns, cut so that their index entries always fit.
 _INDEXED_TEXT = ("flow", "account_id")
-_OPTIONAL_TIMES = ("created_at", "expires_at")
+_OPTIONAL_TIMES = ("created_at", "expires_at", "due_at")
 # Python's datetime cannot shift a time within a day of its own range to UTC.
 _EARLIEST, _LATEST = datetime(2, 1, 1, tzinfo=UTC), datetime(9998, 12, 31, tzinfo=UTC)
 
@@ -89,7 +89,7 @@ def _storable(status: RequestStatus) -> bool:
                 for text in (status.flow, status.account_id))
         and 1 <= status.attempt <= INT32_MAX and INT32_MIN <= status.priority <= INT32_MAX
         and all(time is None or time.tzinfo is not None and _EARLIEST <= time <= _LATEST
-                for time in (status.at, status.created_at, status.expires_at))
+                for time in (status.at, status.created_at, status.expires_at, status.due_at))
         and json_problem(status.params) is None and json_problem(status.result) is None
     )
 
@@ -148,9 +148,18 @@ def announced_of(event: RequestStatus) -> int | None:
         return announced
     return None
 
-_RANK_SQL = "(CASE {col} WHEN 'PENDING' THEN 0 WHEN 'PROCESSING' THEN 1 ELSE 2 END)"
+_TERMINAL_SQL = ", ".join(f"'{status.value}'" for status in sorted(TERMINAL, key=lambda status: status.value))
+_RANK_SQL = ("(CASE {col} WHEN 'PENDING' THEN 0 WHEN 'REDRIVEN' THEN 0 WHEN 'PROCESSING' THEN 1 "
+             "WHEN 'RETRYING' THEN 2 ELSE 3 END)")
 _STORED_RANK = _RANK_SQL.format(col="t.status")
 _NEW_RANK = _RANK_SQL.format(col="EXCLUDED.status")
+# ``supersedes`` against the stored row: a terminal row reopens only for a later attempt's REDRIVEN; a terminal
+# event ends any attempt it is not older than; otherwise (attempt, rank) moves forward.
+_SUPERSEDES = f"""CASE
+    WHEN t.status IN ({_TERMINAL_SQL}) THEN EXCLUDED.status = 'REDRIVEN' AND EXCLUDED.attempt > t.attempt
+    WHEN EXCLUDED.status IN ({_TERMINAL_SQL}) THEN EXCLUDED.attempt >= t.attempt
+    ELSE (EXCLUDED.attempt, {_NEW_RANK}) > (t.attempt, {_STORED_RANK})
+END"""
 
 _STATUS_COLUMNS = "request_id, status, attempt, at, source, error, result"
 
@@ -163,23 +172,30 @@ ON CONFLICT (request_id, attempt, status) DO NOTHING
 _UPSERT_LOG = f"""
 INSERT INTO scrape_request_log AS t (id, flow, platform, params, status, attempt, source, error_type, error_message,
     result, priority, retry_count, account_id, created_at, expires_at, picked_at, scraped_at, status_at,
-    updated_at, enqueued, events_announced)
+    updated_at, enqueued, events_announced, due_at, retries_spent)
 SELECT u.id, u.flow, u.platform, u.params, u.status, u.attempt, u.source, u.error_type, u.error_message, u.result,
     u.priority, u.attempt - 1, u.account_id, COALESCE(u.created_at, u.at), u.expires_at, u.picked_at,
-    CASE WHEN u.status IN ('COMPLETE', 'FAILED', 'EXPIRED', 'DEAD_LETTERED') THEN u.at END, now(), now(), true,
-    u.announced
+    CASE WHEN u.status IN ({_TERMINAL_SQL}) THEN u.at END, now(), now(), true,
+    u.announced, u.due_at, u.retries_spent
 FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[], $6::int[], $7::text[], $8::text[],
             $9::text[], $10::jsonb[], $11::int[], $12::text[], $13::timestamptz[], $14::timestamptz[],
-            $15::timestamptz[], $16::timestamptz[], $17::int[])
+            $15::timestamptz[], $16::timestamptz[], $17::int[], $18::timestamptz[], $19::int[])
     AS u(id, flow, platform, params, status, attempt, source, error_type, error_message, result, priority,
-         account_id, created_at, expires_at, picked_at, at, announced)
+         account_id, created_at, expires_at, picked_at, at, announced, due_at, retries_spent)
 ON CONFLICT (id) DO UPDATE SET
     status = EXCLUDED.status,
     -- A status from a producer that did not name the flow created the row with an empty one.
     flow = CASE WHEN t.flow = '' THEN EXCLUDED.flow ELSE t.flow END,
     events_announced = EXCLUDED.events_announced,
+    -- A re-drive reopens a request that may have been stored: its counts start again with the new attempt.
+    events_written = CASE WHEN EXCLUDED.status = 'REDRIVEN' THEN NULL ELSE t.events_written END,
+    events_refused = CASE WHEN EXCLUDED.status = 'REDRIVEN' THEN NULL ELSE t.events_refused END,
+    refused_reason = CASE WHEN EXCLUDED.status = 'REDRIVEN' THEN NULL ELSE t.refused_reason END,
+    stored = CASE WHEN EXCLUDED.status = 'REDRIVEN' THEN false ELSE t.stored END,
     attempt = EXCLUDED.attempt,
     retry_count = EXCLUDED.retry_count,
+    due_at = EXCLUDED.due_at,
+    retries_spent = EXCLUDED.retries_spent,
     source = COALESCE(EXCLUDED.source, t.source),
     error_type = EXCLUDED.error_type,
     error_message = EXCLUDED.error_message,
@@ -189,9 +205,8 @@ ON CONFLICT (id) DO UPDATE SET
     scraped_at = EXCLUDED.scraped_at,
     status_at = now(),
     updated_at = now(),
-    enqueued = true
-WHERE {_STORED_RANK} < 2
-  AND ({_NEW_RANK} = 2 OR (EXCLUDED.attempt, {_NEW_RANK}) > (t.attempt, {_STORED_RANK}))
+    enqueued = CASE WHEN EXCLUDED.status = 'REDRIVEN' THEN t.enqueued ELSE true END
+WHERE {_SUPERSEDES}
 """
 
 
@@ -229,12 +244,25 @@ async def write_statuses(conn: asyncpg.Connection, events: list[RequestStatus]) 
         for e in distinct.values()
     ]))
     winners, picked = latest_per_request(events)
-    await conn.execute(_UPSERT_LOG, *_arrays([
-        (
-            e.request_id, e.flow, e.platform.value if e.platform else None, _json(e.params), e.status.value,
-            e.attempt, e.source, e.error.type if e.error else None, e.error.message if e.error else None,
-            _json(e.result), e.priority, e.account_id, e.created_at, e.expires_at, picked.get(e.request_id), e.at,
-            announced_of(e),
-        )
-        for e in winners.values()
-    ]))
+    # A re-drive reopens a terminal row, and only then may its attempt's own statuses follow: when the batch
+    # holds both, the newest REDRIVEN of each request is written first, then the winner.
+    reopened = [e for e in _latest_redriven(events).values() if winners[e.request_id] is not e]
+    for batch in (reopened, list(winners.values())):
+        if batch:
+            await conn.execute(_UPSERT_LOG, *_arrays([
+                (
+                    e.request_id, e.flow, e.platform.value if e.platform else None, _json(e.params), e.status.value,
+                    e.attempt, e.source, e.error.type if e.error else None, e.error.message if e.error else None,
+                    _json(e.result), e.priority, e.account_id, e.created_at, e.expires_at, picked.get(e.request_id),
+                    e.at, announced_of(e), e.due_at, e.retries_spent,
+                )
+                for e in batch
+            ]))
+
+
+def _latest_redriven(events: list[RequestStatus]) -> dict[str, RequestStatus]:
+    latest: dict[str, RequestStatus] = {}
+    for event in events:
+        if event.status is Status.REDRIVEN and event.attempt > getattr(latest.get(event.request_id), "attempt", 0):
+            latest[event.request_id] = event
+    return latest

@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 
 from sinks import derived, instagram, stored
+from sinks.dead_letters import write_letters
 from sinks.pictures import changed_pictures, record_requests
 from sinks.routing import Decoded, error_info
 from sinks.status import write_statuses
@@ -67,7 +68,10 @@ def _table_writer(table: UpsertTable) -> Write:
 
 
 def _table_groups(decoded: Decoded) -> list[_Group]:
-    return [_Group(table.name, _table_writer(table), rows) for table, rows in decoded.rows.items() if rows]
+    groups = [_Group(table.name, _table_writer(table), rows) for table, rows in decoded.rows.items() if rows]
+    if decoded.letters:
+        groups.append(_Group("dead_letter", write_letters, decoded.letters))
+    return groups
 
 
 def touched_accounts(accounts: Iterable[asyncpg.Record], posts: Iterable[asyncpg.Record]) -> set[str]:

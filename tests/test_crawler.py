@@ -1,16 +1,29 @@
-"""Source fallback, the credential lifecycle and keeping secrets secret, through real processes."""
+"""Source fallback, the credential lifecycle, circuits and the failure taxonomy, and keeping secrets secret,
+through real processes and a real sandbox."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 
 import asyncpg
 import httpx
+import pytest
 
-from providers.credentials import CredentialStore
+from providers import jotucker, lama
+from providers.breaker import Breaker, MemoryBreakerStore
+from providers.crawler import AllSourcesFailed, Crawler, NoCredential
+from providers.credentials import CredentialPolicy, CredentialStore
+from providers.errors import InputRejected, PostMissing
+from providers.http import ProviderHttp
 from providers.sandbox.config import SandboxConfig
-from providers.sandbox.seeds import SANDBOX_CREDENTIALS
+from providers.sandbox.seeds import SANDBOX_CREDENTIALS, sandbox_base_urls
+from providers.sandbox.server import SandboxServer
 from tests.conftest import isolated
 from tests.support import migrated_database, produce_requests, unique, wait_terminal
 from topics import names
@@ -34,7 +47,9 @@ async def test_fallback_through_failing_sources(broker, session_dir):
     with migrated_database() as url:
         pool = await _seeded_pool(url)
         try:
-            async with isolated(broker, url, session_dir, failing, "fall", log_level="DEBUG") as (
+            # One attempt: a transient failure of every source ends the request FAILED instead of retrying it.
+            async with isolated(broker, url, session_dir, failing, "fall", log_level="DEBUG",
+                                retry_max_attempts="1") as (
                 prefix, spawn, sandbox
             ):
                 spawn("worker", "--flows", BASIC)
@@ -107,3 +122,216 @@ async def test_least_recently_used_selection_spreads_load(database_url):
         assert set(picked[:3]) == set(picked[3:6]) == ids  # each round uses every key once
     finally:
         await pool.close()
+
+
+# The crawler in this process against a sandbox of its own: the sandbox counts what reaches it.
+
+LIKES = "/rapidapi-jotucker/media_likers"
+FOLLOWING = "/rapidapi-jotucker/following"
+SHORTCODE = "DexzOw9RxwA"
+
+
+@dataclass
+class Harness:
+    crawler: Crawler
+    pool: asyncpg.Pool
+    sandbox_url: str
+    keys: dict[str, str]  # credential id -> key
+
+    def configure(self, config: SandboxConfig) -> None:
+        httpx.put(f"{self.sandbox_url}/_sandbox/config", json=config.model_dump(mode="json")).raise_for_status()
+
+    def seen(self, path: str, outcome: str = "arrivals") -> int:
+        stats = httpx.get(f"{self.sandbox_url}/_sandbox/stats").json()
+        return stats["paths"].get(path, {}).get(outcome, 0)
+
+    def by_key(self, key: str, outcome: str) -> int:
+        return httpx.get(f"{self.sandbox_url}/_sandbox/stats").json()["credentials"].get(key, {}).get(outcome, 0)
+
+    async def likes(self) -> tuple[object, str]:
+        return await self.crawler.fetch("fetch_post_likes", "likers", SHORTCODE, None)
+
+
+@asynccontextmanager
+async def sandbox_crawler(config: SandboxConfig, *, keys: tuple[str, ...] = ("sandbox-jotucker",),
+                          breaker: tuple[int, float] | None = None, first_rest: float = 5.0,
+                          cooldown: float = 900.0, timeout: float = 5.0) -> AsyncIterator[Harness]:
+    """A crawler over JoTucker and Lama with ``keys`` for JoTucker; ``breaker`` = (failures, cool-down)."""
+    with SandboxServer(config) as sandbox, migrated_database() as url:
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
+        http = ProviderHttp(base_urls=sandbox_base_urls(sandbox.url), timeout=timeout)
+        try:
+            store = CredentialStore(pool)
+            ids = {}
+            for key in keys:
+                secrets = {**SANDBOX_CREDENTIALS[jotucker.SOURCE], "x-rapidapi-key": key}
+                ids[await store.add(jotucker.SOURCE, secrets)] = key
+            await store.add(lama.SOURCE, SANDBOX_CREDENTIALS[lama.SOURCE])
+            circuits = None if breaker is None else Breaker(MemoryBreakerStore(), failures=breaker[0],
+                                                            cooldown=breaker[1], pool=pool)
+            crawler = Crawler(store, CredentialPolicy(pool, {}, cooldown, first_rest),
+                              {jotucker.SOURCE: jotucker.JoTuckerClient(http), lama.SOURCE: lama.LamaClient(http)},
+                              breaker=circuits)
+            yield Harness(crawler, pool, sandbox.url, ids)
+        finally:
+            await http.aclose()
+            await pool.close()
+
+
+async def rest_of(pool: asyncpg.Pool, credential_id: str) -> tuple[float | None, int]:
+    row = await pool.fetchrow("SELECT EXTRACT(EPOCH FROM disabled_till - now()) AS rest, quota_strikes "
+                              "FROM credential WHERE id = $1", int(credential_id))
+    return (None if row["rest"] is None else float(row["rest"])), row["quota_strikes"]
+
+
+async def test_an_open_circuit_lets_only_probes_reach_the_provider():
+    # A hanging path under a short HTTP timeout: two timeouts open the circuit.
+    async with sandbox_crawler(SandboxConfig(hang_paths=[LIKES], hang_seconds=30), breaker=(2, 1.0),
+                               timeout=0.3) as h:
+        for _ in range(2):
+            with pytest.raises(AllSourcesFailed) as timed_out:
+                await h.likes()
+            assert (timed_out.value.retriable, timed_out.value.ready_in) == (True, None)
+        assert h.seen(LIKES) == 2
+
+        started = time.monotonic()
+        for _ in range(20):
+            with pytest.raises(AllSourcesFailed) as skipped:
+                await h.likes()
+            assert skipped.value.retriable and 0 < skipped.value.ready_in <= 1.0
+            assert "circuit open" in str(skipped.value)
+        assert time.monotonic() - started < 1.0  # no timeout waited out
+        assert h.seen(LIKES) == 2
+        row = await h.pool.fetchrow("SELECT state, failures, next_probe_at FROM source_breaker WHERE scope = $1",
+                                    f"source:{jotucker.SOURCE}")
+        assert (row["state"], row["failures"]) == ("open", 2)
+
+        # After the cool-down, of eight concurrent callers exactly one probes; the probe times out: open again.
+        await asyncio.sleep(1.05)
+        outcomes = await asyncio.gather(*(h.likes() for _ in range(8)), return_exceptions=True)
+        assert all(isinstance(o, AllSourcesFailed) for o in outcomes)
+        assert sum("timed out" in str(o) for o in outcomes) == 1
+        assert h.seen(LIKES) == 3
+        with pytest.raises(AllSourcesFailed, match="circuit open"):
+            await h.likes()
+        assert h.seen(LIKES) == 3
+
+        # The provider recovers: the next probe closes the circuit and calls flow again.
+        h.configure(SandboxConfig())
+        await asyncio.sleep(1.05)
+        _, source = await h.likes()
+        assert source == jotucker.SOURCE
+        for _ in range(3):
+            await h.likes()
+        assert h.seen(LIKES) == 3 + 4
+        assert await h.pool.fetchval("SELECT state FROM source_breaker WHERE scope = $1",
+                                     f"source:{jotucker.SOURCE}") == "closed"
+
+
+async def test_a_429_tries_the_next_key_of_a_one_source_fetch_type():
+    async with sandbox_crawler(SandboxConfig(rate_limits={"key-a": "1/60"}), keys=("key-a", "key-b")) as h:
+        first, second = h.keys
+        # Spend key-a's window, as another client of the same plan would.
+        httpx.get(f"{h.sandbox_url}{LIKES}", params={"short_code": SHORTCODE},
+                  headers={"x-rapidapi-key": "key-a"}).raise_for_status()
+        page, source = await h.likes()
+        assert source == jotucker.SOURCE and page.items
+        assert (h.by_key("key-a", "rate_limited"), h.by_key("key-b", "accepted")) == (1, 1)
+        rest, _ = await rest_of(h.pool, first)
+        assert 55 < rest <= 60  # the sandbox's Retry-After
+        assert (await rest_of(h.pool, second)) == (None, 0)
+
+        # Both keys spent: transient, ready when the first key is, and no other source was asked.
+        h.configure(SandboxConfig(rate_limits={"*": "1/60"}))
+        httpx.get(f"{h.sandbox_url}{LIKES}", params={"short_code": SHORTCODE},
+                  headers={"x-rapidapi-key": "key-b"}).raise_for_status()
+        with pytest.raises(AllSourcesFailed) as spent:
+            await h.likes()
+        assert spent.value.retriable and 50 < spent.value.ready_in <= 60
+        assert h.by_key("key-b", "rate_limited") == 1
+
+
+async def test_a_short_burst_of_429s_rests_a_key_for_seconds_doubling_on_repeats():
+    burst = SandboxConfig(fail_paths={LIKES: 429})  # no Retry-After
+    async with sandbox_crawler(burst, first_rest=0.5, cooldown=900.0) as h:
+        [key] = h.keys
+        with pytest.raises(AllSourcesFailed) as first:
+            await h.likes()
+        assert first.value.retriable and first.value.ready_in == pytest.approx(0.5, abs=0.1)
+        rest, strikes = await rest_of(h.pool, key)
+        assert 0.3 < rest <= 0.5 and strikes == 1
+
+        # While it rests: no call, transient, ready when the rest ends.
+        with pytest.raises(NoCredential) as resting:
+            await h.likes()
+        assert resting.value.retriable and 0 < resting.value.ready_in <= 0.5
+        assert h.seen(LIKES) == 1
+
+        await asyncio.sleep(0.55)
+        with pytest.raises(AllSourcesFailed):
+            await h.likes()
+        rest, strikes = await rest_of(h.pool, key)
+        assert 0.8 < rest <= 1.0 and strikes == 2  # doubled
+
+        # The burst is over: a success ends the streak, and the next 429 rests it briefly again.
+        h.configure(SandboxConfig())
+        await asyncio.sleep(1.05)
+        await h.likes()
+        assert (await rest_of(h.pool, key))[1] == 0
+        h.configure(burst)
+        with pytest.raises(AllSourcesFailed):
+            await h.likes()
+        rest, strikes = await rest_of(h.pool, key)
+        assert 0.3 < rest <= 0.5 and strikes == 1
+
+
+async def test_rests_double_up_to_the_configured_cooldown(database_url):
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    try:
+        store = CredentialStore(pool)
+        source = unique("doubling")
+        await store.add(source, {"x-rapidapi-key": unique("k")})
+        credential = await store.pick(source)
+        policy = CredentialPolicy(pool, {source: 3.0}, 900.0, first_rest=1.0)
+        assert [await policy.rest(credential, None) for _ in range(4)] == [1.0, 2.0, 3.0, 3.0]
+        assert await policy.rest(credential, 42.0) == 42.0  # a provider's reset time is the rest as said
+    finally:
+        await pool.close()
+
+
+async def test_the_taxonomy_at_the_crawler():
+    async with sandbox_crawler(SandboxConfig(), breaker=(1, 60.0)) as h:
+        # The entity does not exist: definitive, at once.
+        with pytest.raises(PostMissing) as missing:
+            await h.crawler.fetch("fetch_post_likes", "likers", "missing-post", None)
+        assert missing.value.retriable is False
+
+        # The provider refused the input.
+        h.configure(SandboxConfig(fail_paths={LIKES: 400}))
+        with pytest.raises(InputRejected) as rejected:
+            await h.likes()
+        assert rejected.value.retriable is False
+
+        # No source of the fetch type supports the operation.
+        with pytest.raises(AllSourcesFailed) as unsupported:
+            await h.crawler.fetch("fetch_post_likes", "no_such_operation", SHORTCODE)
+        assert (unsupported.value.retriable, unsupported.value.ready_in) == (False, None)
+
+        # An answer that does not parse falls through to the next source, and counts toward the breaker.
+        h.configure(SandboxConfig(fail_paths={FOLLOWING: 200}))
+        page, source = await h.crawler.fetch("fetch_following", "following", "1000001", None)
+        assert source == lama.SOURCE and page.items
+        row = await h.pool.fetchrow("SELECT state, last_error FROM source_breaker WHERE scope = $1",
+                                    f"source:{jotucker.SOURCE}")
+        assert row["state"] == "open" and row["last_error"].startswith("BadResponse")
+
+        # An open circuit on JoTucker, the only source of likes: transient, ready at the probe.
+        with pytest.raises(AllSourcesFailed) as open_circuit:
+            await h.likes()
+        assert open_circuit.value.retriable and 55 < open_circuit.value.ready_in <= 60
+
+        # No credential configured at all for the only source: definitive.
+        await h.pool.execute("DELETE FROM credential WHERE source = 'lama'")
+        with pytest.raises(NoCredential) as none:
+            await h.crawler.fetch("fetch_following", "following", "1000001", None, only=lama.SOURCE)
+        assert (none.value.retriable, none.value.ready_in) == (False, None)

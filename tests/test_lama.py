@@ -17,6 +17,7 @@ from providers.errors import (
     AuthExpired,
     BadResponse,
     Forbidden,
+    InputRejected,
     PostMissing,
     ProfileMissing,
     QuotaExceeded,
@@ -407,7 +408,7 @@ async def test_client_sends_the_legacy_parameters() -> None:
         (402, load("insufficient_balance.json"), QuotaExceeded, "Insufficient balance"),
         (403, load("private_account.json"), Forbidden, "Private account"),
         (401, {"detail": "Access key is missing"}, AuthExpired, "Access key is missing"),
-        (422, {"detail": [{"loc": ["query", "username"], "msg": "field required"}]}, BadResponse, "field required"),
+        (422, {"detail": [{"loc": ["query", "username"], "msg": "field required"}]}, InputRejected, "field required"),
         (200, "not json", BadResponse, "not JSON"),
         (200, [[], None], BadResponse, "not an object"),
     ],
@@ -422,7 +423,7 @@ async def test_client_maps_refusals_of_the_web_profile(status: int, body: Any, e
 @pytest.mark.parametrize(
     ("status", "body", "error"),
     [
-        (400, {"detail": "Invalid end_cursor", "exc_type": "ValidationError"}, BadResponse),
+        (400, {"detail": "Invalid end_cursor", "exc_type": "ValidationError"}, InputRejected),
         (404, load("not_found_user.json"), ProfileMissing),
         (402, load("insufficient_balance.json"), QuotaExceeded),
         (403, load("private_account.json"), Forbidden),

@@ -169,3 +169,44 @@ async def test_a_reconciler_that_cannot_work_takes_beat_sink_down_loudly(broker,
             assert log.count("reconciler pass failed (") == 1, log[-3000:]
         finally:
             sink.kill()
+
+
+async def _insert_retrying(pool, *, attempt: int, retries_spent: int, overdue_s: float) -> str:
+    """A RETRYING request whose retry record was lost: its due time passed ``overdue_s`` ago."""
+    rid = str(uuid.uuid4())
+    await pool.execute(
+        """
+        INSERT INTO scrape_request_log (id, flow, platform, params, status, attempt, retry_count, retries_spent,
+                                        due_at, error_type, error_message, created_at, status_at, enqueued)
+        VALUES ($1, 'refresh_profile_basic', 'INSTAGRAM', $2::jsonb, 'RETRYING', $3, $3 - 1, $4,
+                now() - make_interval(secs => $5), 'ProviderUnavailable', 'lama: 503', now() - interval '1 hour',
+                now() - make_interval(secs => $5), true)
+        """,
+        rid, json.dumps({"handle": unique("lost")}), attempt, retries_spent, overdue_s,
+    )
+    return rid
+
+
+async def test_retrying_long_past_its_due_time_is_redriven_spending_an_attempt(stack, pool):
+    rid = await _insert_retrying(pool, attempt=2, retries_spent=1, overdue_s=3600)
+    # Waiting in a tier and not yet past its due time plus the grace: left alone.
+    waiting = await _insert_retrying(pool, attempt=2, retries_spent=1, overdue_s=10)
+    assert await wait_terminal(pool, [rid], timeout=60) == {rid: "COMPLETE"}
+    row = await pool.fetchrow("SELECT attempt, retries_spent, redrives, due_at FROM scrape_request_log WHERE id = $1",
+                              rid)
+    assert tuple(row) == (3, 2, 1, None)
+    timeline = [tuple(r) for r in await pool.fetch(
+        "SELECT attempt, status FROM scrape_request_event WHERE request_id = $1 ORDER BY at, id", rid)]
+    assert timeline == [(3, "PENDING"), (3, "PROCESSING"), (3, "COMPLETE")]
+    assert await pool.fetchval("SELECT status FROM scrape_request_log WHERE id = $1", waiting) == "RETRYING"
+
+
+async def test_a_lost_retry_with_its_attempts_spent_ends_failed(stack, pool):
+    # BEAT_RETRY_MAX_ATTEMPTS is 4: the re-drive would be the fifth counted attempt.
+    rid = await _insert_retrying(pool, attempt=4, retries_spent=3, overdue_s=3600)
+    assert await wait_terminal(pool, [rid], timeout=30) == {rid: "FAILED"}
+    row = await pool.fetchrow("SELECT attempt, error_type, error_message, redrives FROM scrape_request_log "
+                              "WHERE id = $1", rid)
+    assert (row["attempt"], row["error_type"], row["redrives"]) == (4, "ProviderUnavailable", 0)
+    assert row["error_message"].startswith("gave up after 4 attempts"), row["error_message"]
+    assert "never came back" in row["error_message"]

@@ -225,6 +225,7 @@ async def test_rate_limit_per_credential(server: SandboxServer, knobs, bobo: Arr
     assert counts["credentials"]["k1"] == {"arrivals": 4, "accepted": 3, "rate_limited": 1, "errors": 0, "abandoned": 0}
     assert counts["credentials"]["k2"]["accepted"] == 1
     assert counts["paths"]["/rapidapi-arraybobo/ig/info_username/"]["rate_limited"] == 1
+    assert counts["over_limit"] == {"rapidapi-arraybobo": {"k1": 1}}
 
 
 async def test_rate_limit_window_slides(knobs, bobo: ArrayBoboClient) -> None:
@@ -375,3 +376,5 @@ def test_fail_paths_answer_their_status(server: SandboxServer, knobs) -> None:
     assert limited.status_code == 429 and limited.headers["retry-after"] == "120"
     assert httpx.get(f"{server.url}/rapidapi-arraybobo/ig/post_info/", params={"shortcode": "Cx"}).status_code == 503
     assert httpx.get(f"{server.url}/rapidapi-arraybobo/ig/info/", params={"id_user": "1"}).status_code == 200
+    # Injected 429s are faults, not calls beyond a limit.
+    assert stats(server)["over_limit"] == {}

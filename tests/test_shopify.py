@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from agents.flows.params import OrdersParams
 from providers.credentials import CredentialStore
-from providers.errors import AuthExpired, BadResponse
+from providers.errors import AuthExpired, BadResponse, InputRejected
 from providers.http import Credential, ProviderHttp
 from providers.models import Page
 from providers.sandbox import SandboxConfig, SandboxServer
@@ -197,8 +197,8 @@ async def test_first_page_carries_the_filters_and_later_pages_only_page_info() -
     (401, "invalid_token.json", AuthExpired, "401: \\[API\\] Invalid API key"),
     (403, "missing_scope.json", AuthExpired, "read_orders scope"),
     (404, "not_found.json", StoreMissing, f"no Shopify store at {STORE}"),
-    (400, "page_info_with_filter.json", BadResponse, "400: status: status cannot be passed"),
-    (402, "not_found.json", BadResponse, "402"),
+    (400, "page_info_with_filter.json", InputRejected, "400: status: status cannot be passed"),
+    (402, "not_found.json", InputRejected, "402"),
 ])
 async def test_refusals_become_typed_errors(status: int, fixture: str, error: type[Exception], match: str) -> None:
     client = ShopifyClient(StubHttp(status, load(fixture)))  # type: ignore[arg-type]

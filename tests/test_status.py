@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 import uuid
@@ -21,6 +22,7 @@ from topics.limits import clean_text
 from topics.models import ErrorInfo, RequestStatus, Status, supersedes, utcnow
 
 P, R, C, F = Status.PROCESSING, Status.PENDING, Status.COMPLETE, Status.FAILED
+T, D = Status.RETRYING, Status.REDRIVEN
 
 
 @pytest.mark.parametrize(
@@ -34,7 +36,17 @@ P, R, C, F = Status.PROCESSING, Status.PENDING, Status.COMPLETE, Status.FAILED
         (C, 1, F, 1, False),   # terminal is final
         (R, 2, P, 1, True),    # a re-drive starts the next attempt
         (P, 1, R, 2, False),   # the dead attempt's late PROCESSING loses
-        (C, 1, R, 2, True),    # but its late COMPLETE is still an answer
+        (C, 1, R, 2, False),   # and so does its late COMPLETE: a stale terminal of an older attempt
+        (C, 2, R, 2, True),
+        (T, 1, P, 1, True),    # a transient failure waits for its retry
+        (P, 1, T, 1, False),   # a replayed PROCESSING after RETRYING changes nothing
+        (P, 2, T, 1, True),    # the retry's PROCESSING moves on
+        (F, 1, T, 1, True),    # the attempt that was retrying may still end it
+        (F, 1, T, 2, False),
+        (D, 2, C, 1, True),    # an operator's re-drive reopens a terminal request
+        (D, 1, F, 1, False),   # only as a later attempt
+        (P, 2, D, 2, True),
+        (D, 2, P, 2, False),
     ],
 )
 def test_supersedes(new, new_attempt, old, old_attempt, expected):
@@ -49,6 +61,64 @@ def _event(request_id: str, status: Status, attempt: int = 1, offset_s: float = 
 async def _row(pool, request_id):
     return await pool.fetchrow("SELECT status, attempt, picked_at, scraped_at, result FROM scrape_request_log "
                                "WHERE id = $1", request_id)
+
+
+async def test_the_upsert_applies_supersedes_exactly(pool):
+    """Every (stored, arriving) pair of statuses and attempts: what Postgres keeps is what ``supersedes`` says."""
+    cases = {}
+    for old, old_attempt, new, new_attempt in itertools.product(Status, (1, 2), Status, (1, 2)):
+        cases[str(uuid.uuid4())] = (old, old_attempt, new, new_attempt)
+    async with pool.acquire() as conn:
+        await write_statuses(conn, [_event(rid, old, old_attempt) for rid, (old, old_attempt, _, _) in cases.items()])
+        await write_statuses(conn, [_event(rid, new, new_attempt, offset_s=1)
+                                    for rid, (_, _, new, new_attempt) in cases.items()])
+    rows = {r["id"]: (Status(r["status"]), r["attempt"]) for r in await pool.fetch(
+        "SELECT id, status, attempt FROM scrape_request_log WHERE id = ANY($1)", list(cases))}
+    wrong = [(old.value, old_attempt, new.value, new_attempt, rows[rid])
+             for rid, (old, old_attempt, new, new_attempt) in cases.items()
+             if rows[rid] != ((new, new_attempt) if supersedes(new, new_attempt, old, old_attempt)
+                              else (old, old_attempt))]
+    assert wrong == []
+    assert len({supersedes(*case[2:], *case[:2]) for case in cases.values()}) == 2
+
+
+async def test_retrying_records_when_the_retry_is_due_and_the_attempts_spent(pool):
+    rid = str(uuid.uuid4())
+    due = utcnow() + timedelta(seconds=30)
+    async with pool.acquire() as conn:
+        await write_statuses(conn, [_event(rid, P), _event(rid, T, offset_s=1, due_at=due, retries_spent=1,
+                                                           error=ErrorInfo(type="ProviderUnavailable", message="5xx"))])
+        row = await pool.fetchrow("SELECT status, due_at, retries_spent, error_type FROM scrape_request_log "
+                                  "WHERE id = $1", rid)
+        assert tuple(row) == ("RETRYING", due, 1, "ProviderUnavailable")
+        await write_statuses(conn, [_event(rid, P, attempt=2, offset_s=2, retries_spent=1)])
+    row = await pool.fetchrow("SELECT status, attempt, retry_count, due_at, retries_spent, error_type "
+                              "FROM scrape_request_log WHERE id = $1", rid)
+    assert tuple(row) == ("PROCESSING", 2, 1, None, 1, None)
+
+
+async def test_a_redrive_reopens_a_stored_request_and_its_counts_start_again(pool):
+    rid = str(uuid.uuid4())
+    async with pool.acquire() as conn:
+        await write_statuses(conn, [_event(rid, C, result={"announced": 2})])
+        # As the sink records once both events are written.
+        await conn.execute("UPDATE scrape_request_log SET events_written = 1, events_refused = 1, "
+                           "refused_reason = 'x', stored = true WHERE id = $1", rid)
+        await write_statuses(conn, [_event(rid, D, attempt=2, offset_s=1)])
+    row = await pool.fetchrow("SELECT status, attempt, events_announced, events_written, events_refused, "
+                              "refused_reason, stored, scraped_at FROM scrape_request_log WHERE id = $1", rid)
+    assert tuple(row) == ("REDRIVEN", 2, None, None, None, None, False, None)
+
+
+async def test_a_redrive_and_its_attempt_s_end_in_one_batch_reopen_then_end_the_request(pool):
+    rid = str(uuid.uuid4())
+    async with pool.acquire() as conn:
+        await write_statuses(conn, [_event(rid, F)])
+        # A fast worker: the re-drive, its PROCESSING and its end reach the sink in one batch.
+        await write_statuses(conn, [_event(rid, D, attempt=2, offset_s=1), _event(rid, P, attempt=2, offset_s=2),
+                                    _event(rid, C, attempt=2, offset_s=3, result={"announced": 0})])
+    row = await pool.fetchrow("SELECT status, attempt FROM scrape_request_log WHERE id = $1", rid)
+    assert tuple(row) == ("COMPLETE", 2)
 
 
 async def test_replayed_processing_after_complete_changes_nothing(pool):

@@ -16,6 +16,7 @@ import pytest_asyncio
 
 from providers.errors import (
     BadResponse,
+    InputRejected,
     PostMissing,
     ProfileMissing,
     ProviderUnavailable,
@@ -362,7 +363,7 @@ async def test_channel_video_ids_page_to_the_end(client: YouTube138Client, world
 async def test_unknown_channel_listing_and_quota(client: YouTube138Client, knobs: SandboxKnobs) -> None:
     with pytest.raises(ProfileMissing, match="404"):
         await client.channel_video_ids(MISSING_CHANNEL_ID, None, None, None, credential=KEY)
-    with pytest.raises(BadResponse, match="400"):
+    with pytest.raises(InputRejected, match="400"):
         await client.channel_video_ids(DEMO_CHANNEL_ID, None, None, "not-a-cursor", credential=KEY)
     knobs.set(fail_paths={"/rapidapi-yt/v2/video/details/": 429}, fail_retry_after=30)
     with pytest.raises(QuotaExceeded) as caught:

@@ -16,6 +16,7 @@ from providers.errors import (
     AuthExpired,
     BadResponse,
     Forbidden,
+    InputRejected,
     PostMissing,
     ProfileMissing,
     ProviderError,
@@ -310,11 +311,11 @@ def refusal(reason: str, status: int = 403, message: str = "refused") -> str:
     (404, (FIXTURES / "error_playlist_not_found.json").read_text(), ProfileMissing, ProfileMissing),
     (403, refusal("accountClosed"), ProfileMissing, ProfileMissing),
     (403, refusal("somethingNew"), ProfileMissing, Forbidden),
-    (400, (FIXTURES / "error_invalid_page_token.json").read_text(), ProfileMissing, BadResponse),
+    (400, (FIXTURES / "error_invalid_page_token.json").read_text(), ProfileMissing, InputRejected),
     # RapidAPI's gateway refuses the key in its own words.
     (403, json.dumps({"message": "You are not subscribed to this API."}), ProfileMissing, AuthExpired),
     (401, json.dumps({"message": "Invalid API key."}), ProfileMissing, AuthExpired),
-    (400, "<html>Bad Request</html>", ProfileMissing, BadResponse),
+    (400, "<html>Bad Request</html>", ProfileMissing, InputRejected),
 ])
 def test_refusals_are_classified(status: int, body: str, missing: type[ProviderError],
                                  expected: type[ProviderError]) -> None:

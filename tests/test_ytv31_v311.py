@@ -5,6 +5,7 @@ through to them when a Data API key's quota is spent."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 
 from providers.crawler import Crawler
+from providers.credentials import Availability
 from providers.errors import AuthExpired, NotSupported, PostMissing, ProfileMissing, QuotaExceeded
 from providers.http import Credential, ProviderHttp
 from providers.sandbox.youtube import (
@@ -181,8 +183,12 @@ class OneKeyEach:
     def __init__(self, credentials: dict[str, Credential]) -> None:
         self._credentials = credentials
 
-    async def pick(self, source: str, handle: str | None = None) -> Credential | None:
-        return self._credentials.get(source)
+    async def pick(self, source: str, handle: str | None = None, exclude: Sequence[str] = ()) -> Credential | None:
+        credential = self._credentials.get(source)
+        return None if credential is None or credential.id in exclude else credential
+
+    async def availability(self, source: str, handle: str | None = None) -> Availability:
+        return Availability(usable=int(source in self._credentials), rest_in=None)
 
 
 class RecordingPolicy:
@@ -196,6 +202,9 @@ class RecordingPolicy:
 
     async def expire(self, credential: Credential) -> None:
         self.expired.append(credential.id)
+
+    async def answered(self, credential: Credential) -> None:
+        pass
 
 
 async def test_a_spent_data_api_key_falls_through_to_the_proxies(http: ProviderHttp, world: YouTubeWorld) -> None:

@@ -19,6 +19,8 @@ def all_topics(settings: Settings, flows: Iterable[str]) -> dict[str, int]:
     topics = {settings.topic(names.scrape_topic(flow)): settings.request_partitions for flow in flows}
     for name in (names.STATUS, *names.LOG_TOPICS, names.DEAD_LETTER, names.TRACE_LOG):
         topics[settings.topic(name)] = settings.log_partitions
+    for tier in settings.retry_tiers:
+        topics[settings.topic(names.retry_topic(tier))] = settings.request_partitions
     return topics
 
 

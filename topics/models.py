@@ -38,6 +38,10 @@ class Status(str, enum.Enum):
     FAILED = "FAILED"
     EXPIRED = "EXPIRED"
     DEAD_LETTERED = "DEAD_LETTERED"
+    # A transient failure waiting for its next attempt (``due_at``); not terminal.
+    RETRYING = "RETRYING"
+    # An operator's re-drive of a terminal request: it opens the next attempt with a fresh budget.
+    REDRIVEN = "REDRIVEN"
 
     @property
     def is_terminal(self) -> bool:
@@ -49,22 +53,26 @@ class Status(str, enum.Enum):
 
 
 TERMINAL = frozenset({Status.COMPLETE, Status.FAILED, Status.EXPIRED, Status.DEAD_LETTERED})
-_RANK = {Status.PENDING: 0, Status.PROCESSING: 1} | {status: 2 for status in TERMINAL}
+# Within an attempt: opened (PENDING, or REDRIVEN by an operator), picked up, waiting to retry, ended.
+_RANK = {Status.PENDING: 0, Status.REDRIVEN: 0, Status.PROCESSING: 1, Status.RETRYING: 2} | {
+    status: 3 for status in TERMINAL}
 
 
 def supersedes(new_status: Status, new_attempt: int, old_status: Status | None, old_attempt: int) -> bool:
-    """Whether a status event may replace the stored one.
+    """Whether a status event may replace the stored one (``sinks/status.py`` applies the same rule in SQL).
 
-    A terminal status is final. Otherwise an event moves forward by (attempt, rank):
-    a re-drive starts attempt n+1 at PENDING, which outranks attempt n's PROCESSING,
-    while a replayed PROCESSING of the same attempt after COMPLETE changes nothing.
+    A terminal status is final, but for an operator's re-drive (REDRIVEN of a later attempt). A terminal
+    status ends any open attempt it is not older than; a stale one (a replay of an attempt a re-drive or
+    a retry has moved past) changes nothing. Otherwise an event moves forward by (attempt, rank): attempt
+    n+1's PROCESSING outranks attempt n's RETRYING, while a replayed PROCESSING of the same attempt after
+    RETRYING changes nothing.
     """
     if old_status is None:
         return True
     if old_status.is_terminal:
-        return False
+        return new_status is Status.REDRIVEN and new_attempt > old_attempt
     if new_status.is_terminal:
-        return True
+        return new_attempt >= old_attempt
     return (new_attempt, new_status.rank) > (old_attempt, old_status.rank)
 
 
@@ -91,6 +99,10 @@ class ScrapeRequest(Model):
     created_at: datetime | None = None
     expires_at: datetime | None = None
     schema_version: int | None = Field(None, ge=INT32_MIN, le=INT32_MAX)
+    # Retries (contract §2): attempts counted against BEAT_RETRY_MAX_ATTEMPTS (a wait with a known ready
+    # time counts none), and when the first transient failure happened (BEAT_RETRY_MAX_WAIT runs from it).
+    retries_spent: int = Field(0, ge=0, le=INT32_MAX)
+    first_failed_at: datetime | None = None
 
     @field_validator("id", "flow", "account_id", "idempotency_key")
     @classmethod
@@ -101,7 +113,7 @@ class ScrapeRequest(Model):
             raise ValueError(problem)
         return value
 
-    @field_validator("created_at", "expires_at")
+    @field_validator("created_at", "expires_at", "first_failed_at")
     @classmethod
     def _in_utc(cls, value: datetime | None) -> datetime | None:
         # A naive time is read as UTC: expiry and the status sink compare aware times only.
@@ -137,6 +149,9 @@ class RequestStatus(Model):
     source: str | None = None
     error: ErrorInfo | None = None
     result: dict[str, Any] | None = None
+    due_at: datetime | None = Field(None, description="RETRYING: when the next attempt is due")
+    retries_spent: int = Field(0, ge=0, le=INT32_MAX, description="the request's attempts counted against "
+                                                                   "BEAT_RETRY_MAX_ATTEMPTS so far")
     at: datetime = Field(default_factory=utcnow)
     flow: str
     platform: Platform | None = None
@@ -160,6 +175,7 @@ class RequestStatus(Model):
             account_id=request.account_id,
             created_at=request.created_at,
             expires_at=request.expires_at,
+            retries_spent=request.retries_spent,
             **fields,
         )
 

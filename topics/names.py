@@ -39,6 +39,18 @@ STORED_TOPICS = (
 )
 
 
+RETRY_PREFIX = "beat.retry."
+
+
+def retry_topic(tier: str) -> str:
+    """The delay tier's topic, e.g. ``beat.retry.30s`` (tiers are configuration: ``Settings.retry_tiers``)."""
+    return f"{RETRY_PREFIX}{tier}"
+
+
+# The header of a retry record naming when it is due: seconds since the epoch, as ASCII.
+RETRY_DUE_HEADER = "beat-due"
+
+
 def scrape_topic(flow: str) -> str:
     return f"{SCRAPE_PREFIX}{flow}"
 

@@ -268,9 +268,9 @@ class FlowContext:
         while True:
             try:
                 return await call()
-            except (AllSourcesFailed, NoCredential, RetriableProviderError):
+            except (AllSourcesFailed, NoCredential, RetriableProviderError) as exc:
                 failures += 1
-                if failures > retries:
+                if failures > retries or not exc.retriable:
                     raise
             await self.wait(sleep)
 

@@ -52,6 +52,7 @@ class Knobs:
             wait = state.log.admit((source, credential), limit, time.monotonic())
             if wait is not None:
                 state.stats.count("rate_limited", path, credential)
+                state.stats.count_over_limit(source, credential)
                 retry_after = f"{math.ceil(wait * 1000) / 1000:.3f}"
                 await _answer(send, 429, RATE_LIMITED_BODY, [(b"retry-after", retry_after.encode())])
                 return

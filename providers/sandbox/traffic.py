@@ -38,10 +38,15 @@ class TrafficStats:
     def __init__(self) -> None:
         self._paths: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._credentials: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        # Refusals by the configured limits alone, apart from injected 429s: what a client sent beyond its limit.
+        self._over_limit: defaultdict[str, Counter[str]] = defaultdict(Counter)
 
     def count(self, outcome: str, path: str, credential: str) -> None:
         self._paths[path][outcome] += 1
         self._credentials[credential][outcome] += 1
+
+    def count_over_limit(self, source: str, credential: str) -> None:
+        self._over_limit[source][credential] += 1
 
     def snapshot(self) -> dict[str, Any]:
         total: Counter[str] = Counter()
@@ -51,11 +56,13 @@ class TrafficStats:
             "total": _row(total),
             "paths": {path: _row(counts) for path, counts in sorted(self._paths.items())},
             "credentials": {key: _row(counts) for key, counts in sorted(self._credentials.items())},
+            "over_limit": {source: dict(counts) for source, counts in sorted(self._over_limit.items())},
         }
 
     def clear(self) -> None:
         self._paths.clear()
         self._credentials.clear()
+        self._over_limit.clear()
 
 
 def _row(counts: Counter[str]) -> dict[str, int]:
