@@ -69,7 +69,13 @@ class Settings(BaseSettings):
     source_priorities: dict[str, list[str]] = Field(
         default_factory=dict, description="per fetch type, the sources to try in order (legacy lists by default)")
     graph_app_token: SecretStr | None = Field(None, description="Facebook app token for debug_token")
+    graph_api_version: str = Field("v25.0", pattern=r"^v[0-9]{1,3}\.[0-9]{1,2}$",
+                                   description="the Graph API version every Instagram Graph call names")
     ray_url: str | None = Field(None, description="RAY model endpoint for YouTube categorisation; unset = skip it")
+    shopify_api: Literal["graphql", "rest"] = Field(
+        "graphql", description="Shopify orders through the GraphQL Admin API, or REST (legacy; older private apps)")
+    shopify_api_version: str = Field("2026-10", pattern=r"^(\d{4}-(01|04|07|10)|unstable)$",
+                                     description="Shopify Admin API version, REST and GraphQL alike")
 
     # GPT enrichment: any OpenAI-compatible endpoint, or Azure OpenAI with openai_api_type=azure.
     openai_base_url: str | None = Field(None, description="e.g. https://api.openai.com/v1; unset = the GPT flows fail")

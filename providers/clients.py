@@ -13,6 +13,7 @@ from providers import (
     neotank,
     rocketapi,
     shopify,
+    shopify_graphql,
     youtube138,
     youtube_analytics,
     youtube_data,
@@ -21,13 +22,16 @@ from providers import (
 )
 from providers.http import ProviderHttp
 
+# BEAT_SHOPIFY_API: the GraphQL Admin API, or REST (legacy) for shops on older private apps.
+SHOPIFY_CLIENTS = {"graphql": shopify_graphql.ShopifyGraphqlClient, "rest": shopify.ShopifyRestClient}
+
 
 def build_clients(http: ProviderHttp, settings: Settings) -> dict[str, object]:
     app_token = settings.graph_app_token.get_secret_value() if settings.graph_app_token else None
     return {
         arraybobo.SOURCE: arraybobo.ArrayBoboClient(http),
         jotucker.SOURCE: jotucker.JoTuckerClient(http),
-        graphapi.SOURCE: graphapi.GraphApiClient(http, app_token=app_token),
+        graphapi.SOURCE: graphapi.GraphApiClient(http, app_token=app_token, version=settings.graph_api_version),
         lama.SOURCE: lama.LamaClient(http),
         bestsolutions.SOURCE: bestsolutions.BestSolutionsClient(http),
         rocketapi.SOURCE: rocketapi.RocketAPIClient(http),
@@ -39,5 +43,5 @@ def build_clients(http: ProviderHttp, settings: Settings) -> dict[str, object]:
         ytv31.SOURCE: ytv31.YtV31Client(http),
         youtube138.SOURCE: youtube138.YouTube138Client(http),
         youtube_v311.SOURCE: youtube_v311.YouTubeV311Client(http),
-        shopify.SOURCE: shopify.ShopifyClient(http),
+        shopify.SOURCE: SHOPIFY_CLIENTS[settings.shopify_api](http, settings.shopify_api_version),
     }

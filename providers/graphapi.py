@@ -1,12 +1,15 @@
 """The Instagram Graph API (graph.facebook.com): pure parsers of its answers, its refusals, and the client.
 
 A credential belongs to one Instagram business account: ``{"token", "user_id"}``, user_id being that
-account's Graph id. Other accounts are read through ``business_discovery`` on that node; insights
-exist only for the account's own media and audience. The token travels as the ``access_token``
-query parameter, so every message built from an answer is scrubbed of it.
+account's Graph id. Other accounts are read through ``business_discovery`` on that node, which serves only
+their public fields; stories and insights exist only for the account's own node, media and audience. The
+token travels as the ``access_token`` query parameter, so every message built from an answer is scrubbed of it.
 
 Graph refuses with a 4xx and ``{"error": {"message", "type", "code", "error_subcode", "fbtrace_id"}}``;
-the code, not the HTTP status, says what went wrong (``error_for``).
+the code, not the HTTP status, says what went wrong (``error_for``). Every call names the configured
+Graph API version (``BEAT_GRAPH_API_VERSION``). Insights ask each media product type for the metrics
+Meta serves it today (``MEDIA_INSIGHT_METRICS``); a #100 refusal naming metrics Graph no longer serves
+is answered by asking once more without them, and the answer says which were dropped.
 
 Field paths follow legacy-beat.md §3.2 and key names §4.2, with one legacy bug left behind (§11.9):
 reached-audience demographics fill the ``reached_audience_*`` dimensions and engaged-audience ones
@@ -21,10 +24,10 @@ import json
 import logging
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -51,26 +54,46 @@ log = logging.getLogger(__name__)
 SOURCE = "graphapi"
 _v = Values(SOURCE)
 
-MEDIA_FIELDS = "id,user_id,username,comments_count,like_count,media_type,media_url,caption,timestamp,permalink"
+# A version Meta serves (v25.0: released 2026-02-18, available until 2028-07-29, per the Graph API changelog
+# checked 2026-12-03); app/settings.py has the same default, and BEAT_GRAPH_API_VERSION overrides both.
+DEFAULT_VERSION = "v25.0"
+VERSION_PATTERN = r"v[0-9]{1,3}\.[0-9]{1,2}"
+
+# A discovered account's media are ShadowIGMedia, which answer IG Media's public fields only (IG Media and
+# IG User Business Discovery references, checked 2026-12-03). user_id is no IG Media field at all: asking it
+# failed the whole call with #100 "Tried accessing nonexisting field (user_id) on node type (ShadowIGMedia)".
+# A media's owner is the account asked about, whose ig_id the same answer carries.
+MEDIA_FIELDS = "id,username,comments_count,like_count,media_type,media_url,caption,timestamp,permalink"
 PROFILE_FIELDS = "id,ig_id,name,website,followers_count,follows_count,profile_picture_url,username,biography,media_count"
+# Stories are read on the account's own node (GET /<ig-user-id>?fields=stories{…}, IG User Stories reference):
+# business discovery has no stories edge, so they need the account's own token.
 STORY_FIELDS = "id,media_type,media_product_type,media_url,owner,permalink,timestamp,username,caption"
+OWN_ACCOUNT_FIELDS = "id,ig_id,username"
 GRAPH_TIME = "%Y-%m-%dT%H:%M:%S%z"
 
 MEDIA_TYPES = {"VIDEO": "reels", "IMAGE": "image", "CAROUSEL_ALBUM": "carousel"}
-# Graph refuses a metric that does not apply to the media's type, so each type asks for its own.
-POST_INSIGHT_METRICS = {
-    "image": ("likes", "reach", "impressions", "comments", "engagement", "saved", "shares"),
-    "reels": ("plays", "likes", "comments", "reach", "total_interactions", "saved", "shares"),
-    "carousel": ("reach", "impressions", "engagement", "saved", "video_views"),
+# Media insights by media product type: the metrics Meta's Instagram Media Insights reference lists for each
+# (checked 2026-12-03). Asking one a type does not serve, or one Meta retired, fails the whole call with #100:
+# views replaced impressions (FEED, STORY) and plays (REELS) for every version on 2025-04-21,
+# total_interactions replaced engagement on 2023-12-11, and video_views (and saved on stories) have no successor.
+MEDIA_INSIGHT_METRICS: dict[str, tuple[str, ...]] = {
+    "FEED": ("views", "reach", "likes", "comments", "saved", "shares", "total_interactions"),
+    "REELS": ("views", "reach", "likes", "comments", "saved", "shares", "total_interactions"),
+    "STORY": ("views", "reach", "replies", "shares", "total_interactions", "follows", "profile_visits",
+              "profile_activity"),
 }
-STORY_INSIGHT_METRICS = ("impressions", "reach", "replies", "saved", "shares", "total_interactions", "follows",
-                         "profile_visits", "profile_activity")
+# A post's type (legacy §3.2) -> its media product type; stories go through story_insights, with navigation.
+POST_PRODUCT_TYPES = {"image": "FEED", "carousel": "FEED", "reels": "REELS"}
+STORY = "STORY"
 METRIC_KEYS = {
-    "reach": "reach", "impressions": "impressions", "engagement": "engagement", "saved": "saved", "likes": "likes",
-    "comments": "comments", "shares": "shares", "plays": "play_count", "total_interactions": "interactions",
-    "video_views": "video_views", "follows": "follows", "profile_visits": "profile_visits",
-    "profile_activity": "profile_activity", "replies": "replies", "navigation": "navigation",
+    "views": "views", "reach": "reach", "saved": "saved", "likes": "likes", "comments": "comments",
+    "shares": "shares", "total_interactions": "interactions", "follows": "follows",
+    "profile_visits": "profile_visits", "profile_activity": "profile_activity", "replies": "replies",
+    "navigation": "navigation",
 }
+# The legacy keys views succeeds, by media product type; legacy consumers read them, so they keep being filled.
+# Reels' play_count is not: scrapers fill it with Instagram's public play count, which views would contradict.
+LEGACY_KEYS_FROM_VIEWS: dict[str, tuple[str, ...]] = {"FEED": ("impressions",), "STORY": ("impressions",)}
 NAVIGATION_ACTIONS = ("automatic_forward", "tap_back", "tap_exit", "tap_forward", "swipe_back", "swipe_down",
                       "swipe_forward", "swipe_up")
 
@@ -82,6 +105,9 @@ AUDIENCE_METRICS = {
 }
 AUDIENCE_BREAKDOWNS = {"country": "country", "city": "city", "gender,age": "gender_age"}
 GENDERS = {"M": "male", "F": "female", "U": "uncategorized"}
+# Demographics are lifetime totals; the reference lists the timeframes this_week and this_month only
+# (Beat asked last_90_days, which Graph no longer takes).
+AUDIENCE_PARAMS = {"period": "lifetime", "metric_type": "total_value", "timeframe": "this_month"}
 
 REQUIRED_SCOPES = ("instagram_basic", "instagram_manage_insights", "pages_read_engagement", "pages_show_list")
 # The legacy validator called data access expired only a week after its expiry date.
@@ -99,6 +125,14 @@ _USAGE_HEADERS = ("x-business-use-case-usage", "x-app-usage", "x-ad-account-usag
 _HANDLE = re.compile(r"[A-Za-z0-9._]{1,30}")
 _GRAPH_ID = re.compile(r"[0-9]{1,25}")
 _STORY_MISSING = "Story ID doesn't exist"
+# How a #100 names metrics Graph does not serve: for the media's product type, no longer at all, or by
+# listing the ones it does serve.
+_NAMED_UNSUPPORTED = (
+    re.compile(r"does not support the ([a-z_, ]+?) metrics? for this media"),
+    re.compile(r"the ([a-z_]+) metric is no longer supported"),
+    re.compile(r"metric ([a-z_]+) is not supported"),
+)
+_SERVED_LIST = re.compile(r"metric\[[0-9]+\] must be one of the following values: ([a-z_, ]+)")
 
 
 # Refusals
@@ -199,7 +233,32 @@ def error_for(error: GraphError, *, what: str, missing: type[ProviderError] = Pr
     return InputRejected(detail, source=SOURCE)
 
 
-# Profiles and media (business discovery)
+def unsupported_metrics(error: GraphError | None, asked: Sequence[str]) -> tuple[str, ...]:
+    """The metrics of ``asked`` (in that order) a #100 refusal says Graph does not serve; () if it names none."""
+    if error is None or error.code != 100:
+        return ()
+    named: set[str] = set()
+    for pattern in _NAMED_UNSUPPORTED:
+        for match in pattern.finditer(error.message):
+            named.update(name.strip() for name in match.group(1).split(","))
+    if served := _SERVED_LIST.search(error.message):
+        listed = {name.strip() for name in served.group(1).split(",")}
+        named.update(metric for metric in asked if metric not in listed)
+    return tuple(metric for metric in asked if metric in named)
+
+
+_reported_drops: set[str] = set()
+
+
+def _report_drop(metric: str, product_type: str, error: GraphError) -> None:
+    # Once per metric and process: a retired metric would otherwise log on every request.
+    if metric not in _reported_drops:
+        _reported_drops.add(metric)
+        log.warning("graphapi: Graph does not serve the %s metric (%s insights); asking without it: %s",
+                    metric, product_type, error.describe())
+
+
+# Profiles and media: business discovery, and the account's own node for its stories
 
 def _graph_time(value: Any, field: str) -> tuple[int | None, datetime | None]:
     text = _v.text(value, field)
@@ -218,14 +277,31 @@ def _shortcode(permalink: str | None) -> str | None:
     return segments[-1] if segments else None
 
 
+def _bare(handle: str) -> str:
+    return handle.strip().lstrip("@").lower()
+
+
 def _discovered(payload: dict[str, Any], handle: str | None) -> dict[str, Any]:
     """The ``business_discovery`` node of an answer, checked to be the account asked for."""
     node = _v.require_object(payload).get("business_discovery")
     if not isinstance(node, dict):
         raise BadResponse("answer has no business_discovery", source=SOURCE)
     username = _v.text(node.get("username"), "business_discovery.username")
-    if handle is not None and username is not None and username.lower() != handle.strip().lstrip("@").lower():
+    if handle is not None and username is not None and username.lower() != _bare(handle):
         raise ProfileMissing(f"asked for {handle!r}, answered for {username!r}", source=SOURCE)
+    return node
+
+
+def _own_account(payload: dict[str, Any], handle: str) -> dict[str, Any]:
+    """An answer of the credential's own IG User node, checked to be ``handle``'s: a credential of another
+    account reads that other account, whose stories must not be filed under ``handle``."""
+    node = _v.require_object(payload)
+    username = _v.text(node.get("username"), "account.username")
+    if not username:
+        raise BadResponse("the account's own node answered without its username", source=SOURCE)
+    if username.lower() != _bare(handle):
+        raise Forbidden(f"the credential belongs to {username!r}, not to {handle!r}: Graph serves an account's "
+                        "stories only to its own token", source=SOURCE)
     return node
 
 
@@ -298,25 +374,34 @@ def parse_profile(payload: dict[str, Any], *, handle: str | None = None) -> Prof
     )
 
 
-def parse_media_page(payload: dict[str, Any], *, handle: str | None = None) -> Page:
-    """One page of a business-discovery ``media`` edge, newest first."""
-    node = _discovered(payload, handle)
-    profile_id = _v.id(node.get("ig_id"), "business_discovery.ig_id")
-    username = _v.text(node.get("username"), "business_discovery.username")
-    items = _v.list(at(node, "media.data"), "media.data") or []
-    posts = [_media_post(item, profile_id=profile_id, handle=username) for item in items]
-    # Business discovery gives no "next" link; an edge without an "after" cursor (or empty) is the last page.
+def _edge_posts(node: dict[str, Any], edge: str, label: str, *, story: bool = False) -> list[PostData]:
+    """The media of an account node's ``edge``, each owned by that account: the answer names the owner once,
+    by the account's ig_id, since discovered media do not serve an owner of their own."""
+    items = _v.list(at(node, f"{edge}.data"), f"{edge}.data") or []
+    profile_id = _v.id(node.get("ig_id"), f"{label}.ig_id")
+    if items and profile_id is None:
+        raise BadResponse(f"{label} has no ig_id, so its {edge} would have no owner", source=SOURCE)
+    username = _v.text(node.get("username"), f"{label}.username")
+    return [_media_post(item, profile_id=profile_id, handle=username, story=story) for item in items]
+
+
+def _media_page(node: dict[str, Any], label: str) -> Page:
+    posts = _edge_posts(node, "media", label)
+    # Graph gives no "next" link here; an edge without an "after" cursor (or empty) is the last page.
     cursor = _media_cursor(node)
     return Page(items=posts, next_cursor=cursor if posts and cursor else None)
 
 
-def parse_stories(payload: dict[str, Any], *, handle: str | None = None) -> list[PostData]:
-    """The ``stories`` edge of a business-discovery answer; none when the answer has no such edge."""
-    node = _discovered(payload, handle)
-    profile_id = _v.id(node.get("ig_id"), "business_discovery.ig_id")
-    username = _v.text(node.get("username"), "business_discovery.username")
-    items = _v.list(at(node, "stories.data"), "stories.data") or []
-    return [_media_post(item, profile_id=profile_id, handle=username, story=True) for item in items]
+def parse_media_page(payload: dict[str, Any], *, handle: str | None = None) -> Page:
+    """One page of a business-discovery ``media`` edge, newest first."""
+    return _media_page(_discovered(payload, handle), "business_discovery")
+
+
+def parse_stories_and_media(payload: dict[str, Any], *, handle: str) -> tuple[list[PostData], Page]:
+    """An answer of ``handle``'s own IG User node: its live ``stories`` (none when that edge was not asked)
+    and one page of its ``media``, newest first."""
+    node = _own_account(payload, handle)
+    return _edge_posts(node, "stories", "account", story=True), _media_page(node, "account")
 
 
 # Insights
@@ -335,19 +420,24 @@ def _insight_entries(payload: dict[str, Any], object_id: str) -> dict[str, dict[
     return entries
 
 
-def _metric_value(entry: dict[str, Any], name: str) -> float | int | None:
-    # Older metrics answer in values[0], newer ones (and any broken-down metric) in total_value.
+def _metric_value(entry: dict[str, Any], name: str) -> int | None:
+    # Lifetime metrics answer in values[0], a broken-down one (navigation) in total_value.
     value = at(entry, "values.0.value")
     if value is None:
         value = at(entry, "total_value.value")
-    return _v.number(value, name) if name == "engagement" else _v.count(value, name)
+    return _v.count(value, name)
 
 
-def _insight_metrics(entries: dict[str, dict[str, Any]], asked: tuple[str, ...]) -> dict[str, float | int | None]:
+def _insight_metrics(entries: dict[str, dict[str, Any]], asked: Sequence[str],
+                     product_type: str) -> dict[str, float | int | None]:
+    """Our keys for the metrics ``asked`` (None where Graph left one out), and the legacy keys views fills."""
     metrics: dict[str, float | int | None] = {METRIC_KEYS[name]: None for name in asked}
     for name, entry in entries.items():
         if name in METRIC_KEYS:
             metrics[METRIC_KEYS[name]] = _metric_value(entry, name)
+    if "views" in metrics:
+        for key in LEGACY_KEYS_FROM_VIEWS.get(product_type, ()):
+            metrics[key] = metrics["views"]
     return metrics
 
 
@@ -356,32 +446,34 @@ def _insights_post(shortcode: str, post_id: str, metrics: dict[str, float | int 
                     publish_time=None, metrics=metrics, dimensions={"post_id": post_id}, kind="post_insights")
 
 
-def parse_post_insights(payload: dict[str, Any], *, media_id: str, shortcode: str,
-                        metrics: tuple[str, ...]) -> PostData:
-    """A ``/<media id>/insights`` answer for the ``metrics`` asked; ``shortcode`` is the post's (Graph omits it)."""
+def parse_post_insights(payload: dict[str, Any], *, media_id: str, shortcode: str, metrics: Sequence[str],
+                        product_type: str) -> PostData:
+    """A ``/<media id>/insights`` answer for the ``metrics`` asked of a ``product_type`` medium (FEED, REELS);
+    ``shortcode`` is the post's (Graph omits it)."""
     entries = _insight_entries(payload, media_id)
     if not entries:
         raise PostMissing(f"Graph has no insights for media {media_id}", source=SOURCE)
-    return _insights_post(shortcode, media_id, _insight_metrics(entries, metrics))
+    return _insights_post(shortcode, media_id, _insight_metrics(entries, metrics, product_type))
 
 
-def parse_story_insights(payload: dict[str, Any], navigation: dict[str, Any], *, story_id: str,
-                         shortcode: str) -> PostData:
-    """The two ``/<story id>/insights`` answers: the plain metrics, and navigation broken down by action."""
+def parse_story_insights(payload: dict[str, Any], navigation: dict[str, Any], *, story_id: str, shortcode: str,
+                         metrics: Sequence[str] = MEDIA_INSIGHT_METRICS[STORY]) -> PostData:
+    """The two ``/<story id>/insights`` answers: the plain ``metrics`` asked, and navigation broken down by
+    action."""
     entries = _insight_entries(payload, story_id)
     if not entries:
         raise PostMissing(f"Graph has no insights for story {story_id}", source=SOURCE)
     navigation_entry = _insight_entries(navigation, story_id).get("navigation")
     if navigation_entry is not None:
         entries["navigation"] = navigation_entry
-    metrics = _insight_metrics(entries, (*STORY_INSIGHT_METRICS, "navigation"))
-    metrics.update(dict.fromkeys(NAVIGATION_ACTIONS))
+    values = _insight_metrics(entries, (*metrics, "navigation"), STORY)
+    values.update(dict.fromkeys(NAVIGATION_ACTIONS))
     results = at(navigation_entry, "total_value.breakdowns.0.results") if navigation_entry else None
     for result in _v.list(results, "navigation.results") or []:
         action = _v.text(at(result, "dimension_values.0"), "navigation.dimension_values")
         if action and action.lower() in NAVIGATION_ACTIONS:
-            metrics[action.lower()] = _v.count(at(result, "value"), f"navigation.{action}")
-    return _insights_post(shortcode, story_id, metrics)
+            values[action.lower()] = _v.count(at(result, "value"), f"navigation.{action}")
+    return _insights_post(shortcode, story_id, values)
 
 
 def parse_audience(payload: dict[str, Any], *, metric: str, breakdown: str) -> dict[str, Any] | None:
@@ -505,13 +597,31 @@ def _media_edge(cursor: str | None) -> str:
     return f"media.after({cursor})" if cursor else "media"
 
 
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Insights(Generic[T]):
+    """An insights answer, and the metrics Graph refused as not served (the call was made again without them)."""
+
+    data: T
+    dropped_metrics: tuple[str, ...] = ()
+
+
 class GraphApiClient:
     """``app_token`` (configuration) lets a "does not exist" on media insights be told apart from a token
-    that lost its scopes or data access; without it that refusal reads as a missing post."""
+    that lost its scopes or data access; without it that refusal reads as a missing post. ``version`` is the
+    Graph API version every call names."""
 
-    def __init__(self, http: ProviderHttp, *, app_token: str | None = None) -> None:
+    def __init__(self, http: ProviderHttp, *, app_token: str | None = None, version: str = DEFAULT_VERSION) -> None:
+        if not re.fullmatch(VERSION_PATTERN, version):
+            raise ValueError(f"not a Graph API version: {version!r} (expected e.g. {DEFAULT_VERSION})")
         self._http = http
         self._app_token = app_token
+        self._version = version
+
+    def _path(self, *steps: str) -> str:
+        return "/" + "/".join((self._version, *steps))
 
     async def profile_by_handle(self, handle: str, *, credential: Credential,
                                 request_id: str | None = None) -> ProfileData:
@@ -525,55 +635,65 @@ class GraphApiClient:
 
     async def stories_and_media(self, handle: str, cursor: str | None = None, *, credential: Credential,
                                 request_id: str | None = None) -> tuple[list[PostData], Page]:
-        """Live stories and a page of media; stories come with the first page only (later pages: [])."""
-        fields = f"ig_id,username,{_media_edge(cursor)}{{{MEDIA_FIELDS},media_product_type}}"
+        """Live stories and a page of media of ``handle``, whose own credential this must be: both are read
+        on the account's own node. Stories come with the first page only (later pages: [])."""
+        _username(handle)  # refused unsent, like a handle business discovery could never answer for
+        fields = f"{OWN_ACCOUNT_FIELDS},{_media_edge(cursor)}{{{MEDIA_FIELDS},media_product_type}}"
         if cursor is None:
             fields += f",stories{{{STORY_FIELDS}}}"
-        payload = await self._discover(handle, fields, credential, request_id)
-        return parse_stories(payload, handle=handle), parse_media_page(payload, handle=handle)
+        _, user_id = _secrets(credential)
+        payload = await self._get(self._path(user_id), {"fields": fields}, credential, request_id,
+                                  ProfileMissing, "Account does not exist")
+        return parse_stories_and_media(payload, handle=handle)
 
     async def post_insights(self, post_id: str, post_type: str, shortcode: str, *, credential: Credential,
-                            request_id: str | None = None) -> PostData:
-        metrics = POST_INSIGHT_METRICS.get(post_type)
-        if metrics is None:
+                            request_id: str | None = None) -> Insights[PostData]:
+        product_type = POST_PRODUCT_TYPES.get(post_type)
+        if product_type is None:
             raise NotSupported(f"Graph has no media insights for post_type {post_type!r}", source=SOURCE)
         # Ids in the v1 API's "<media pk>_<owner pk>" form keep only the media part.
         media_id = _graph_id(post_id.split("_", 1)[0], "Post missing")
-        path = f"/v12.0/{media_id}/insights"
+        path = self._path(media_id, "insights")
         token, _ = _secrets(credential)
-        response = await self._send(path, {"metric": ",".join(metrics), "period": "lifetime"}, credential, request_id)
+        response, asked, dropped = await self._ask_metrics(path, product_type, {"period": "lifetime"}, credential,
+                                                           request_id)
         error = parse_error(_decoded(response), redact=(token,))
         if error is not None and error.is_missing_object:
             # Graph says "does not exist" both for a deleted post and for a token that lost its scopes.
             raise await self._missing_media(error, f"GET {path}", token, credential, request_id)
         payload = self._read(response, f"GET {path}", PostMissing, "Post missing", (token,))
-        return parse_post_insights(payload, media_id=media_id, shortcode=shortcode, metrics=metrics)
+        post = parse_post_insights(payload, media_id=media_id, shortcode=shortcode, metrics=asked,
+                                   product_type=product_type)
+        return Insights(post, dropped)
 
     async def story_insights(self, story_id: str, shortcode: str, *, credential: Credential,
-                             request_id: str | None = None) -> PostData:
-        path = f"/v15.0/{_graph_id(story_id, _STORY_MISSING)}/insights"
-        plain = {"metric": ",".join(STORY_INSIGHT_METRICS), "period": "lifetime"}
+                             request_id: str | None = None) -> Insights[PostData]:
+        path = self._path(_graph_id(story_id, _STORY_MISSING), "insights")
         navigation = {"metric": "navigation", "breakdown": "story_navigation_action_type", "period": "lifetime"}
-        answers = await _all_or_first_error([
-            self._get(path, params, credential, request_id, PostMissing, _STORY_MISSING)
-            for params in (plain, navigation)
+        (payload, asked, dropped), actions = await _all_or_first_error([
+            self._story_metrics(path, credential, request_id),
+            self._get(path, navigation, credential, request_id, PostMissing, _STORY_MISSING),
         ])
-        return parse_story_insights(answers[0], answers[1], story_id=story_id, shortcode=shortcode)
+        story = parse_story_insights(payload, actions, story_id=story_id, shortcode=shortcode, metrics=asked)
+        return Insights(story, dropped)
+
+    async def _story_metrics(self, path: str, credential: Credential,
+                             request_id: str | None) -> tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]:
+        token, _ = _secrets(credential)
+        response, asked, dropped = await self._ask_metrics(path, STORY, {"period": "lifetime"}, credential,
+                                                           request_id)
+        return self._read(response, f"GET {path}", PostMissing, _STORY_MISSING, (token,)), asked, dropped
 
     async def profile_insights(self, handle: str, *, credential: Credential,
-                               request_id: str | None = None) -> ProfileData:
-        """The nine audience answers, asked at once; any of them is enough, the others stay None."""
+                               request_id: str | None = None) -> Insights[ProfileData]:
+        """The nine audience answers, asked at once; any of them is enough, the others stay None. A metric
+        Graph refuses as not served is reported dropped."""
         _, user_id = _secrets(credential)
         asked = list(itertools.product(AUDIENCE_METRICS, AUDIENCE_BREAKDOWNS))
         # Insights name the account by its Graph id only; business discovery of itself gives its ig_id.
         identity = self._discover(handle, "id,ig_id,username", credential, request_id)
-        audience = [
-            self._get(f"/v17.0/{user_id}/insights",
-                      {"metric": metric, "breakdown": breakdown, "period": "lifetime", "metric_type": "total_value",
-                       "timeframe": "last_90_days"},
-                      credential, request_id, ProfileMissing, "Account does not exist")
-            for metric, breakdown in asked
-        ]
+        path = self._path(user_id, "insights")
+        audience = [self._audience(path, metric, breakdown, credential, request_id) for metric, breakdown in asked]
         found, *results = await asyncio.gather(identity, *audience, return_exceptions=True)
         for result in (found, *results):
             # A provider refusal of one breakdown is an answer; anything else is a bug or a cancellation.
@@ -583,21 +703,53 @@ class GraphApiClient:
             raise found
         answers = {key: result for key, result in zip(asked, results, strict=True) if isinstance(result, dict)}
         failures = [result for result in results if isinstance(result, ProviderError)]
+        dropped = tuple(dict.fromkeys(metric for (metric, _), result in zip(asked, results, strict=True)
+                                      if result is None))
         if not answers:
-            raise failures[0]
+            raise failures[0] if failures else BadResponse(
+                f"Graph serves none of the audience metrics asked ({', '.join(dropped)})", source=SOURCE)
         if failures:
             log.info("graphapi: %d of %d audience answers failed for %s (%s)", len(failures), len(asked), handle,
                      ", ".join(sorted({type(failure).__name__ for failure in failures})))
-        return parse_profile_insights(found, answers, handle=handle)
+        return Insights(parse_profile_insights(found, answers, handle=handle), dropped)
+
+    async def _audience(self, path: str, metric: str, breakdown: str, credential: Credential,
+                        request_id: str | None) -> dict[str, Any] | None:
+        """One demographics answer, or None when Graph refuses ``metric`` as not served."""
+        token, _ = _secrets(credential)
+        response = await self._send(path, {"metric": metric, "breakdown": breakdown, **AUDIENCE_PARAMS}, credential,
+                                    request_id)
+        error = parse_error(_decoded(response), redact=(token,))
+        if error is not None and unsupported_metrics(error, (metric,)):
+            _report_drop(metric, "account", error)
+            return None
+        return self._read(response, f"GET {path}", ProfileMissing, "Account does not exist", (token,))
 
     async def debug_token(self, token: str, app_token: str, *, credential: Credential | None = None,
                           request_id: str | None = None) -> TokenInfo:
         """What Graph knows of ``token``, asked with the app's token; ``credential`` only names the call."""
-        path = "/v15.0/debug_token"
+        path = self._path("debug_token")
         response = await self._http.request(SOURCE, "GET", path, credential=credential,
                                             params={"input_token": token, "access_token": app_token},
                                             request_id=request_id, secrets_as_headers=False)
         return parse_token_info(self._read(response, f"GET {path}", BadResponse, "Token unknown", (token, app_token)))
+
+    async def _ask_metrics(self, path: str, product_type: str, params: dict[str, str], credential: Credential,
+                           request_id: str | None) -> tuple[httpx.Response, tuple[str, ...], tuple[str, ...]]:
+        """Ask ``path`` for the metrics ``product_type`` is served; when Graph refuses some of them as not
+        served, once more without them. The answer, the metrics it answers for, and those dropped."""
+        token, _ = _secrets(credential)
+        metrics = MEDIA_INSIGHT_METRICS[product_type]
+        response = await self._send(path, {"metric": ",".join(metrics), **params}, credential, request_id)
+        error = parse_error(_decoded(response), redact=(token,))
+        dropped = unsupported_metrics(error, metrics)
+        if error is None or not dropped or len(dropped) == len(metrics):
+            return response, metrics, ()
+        for metric in dropped:
+            _report_drop(metric, product_type, error)
+        kept = tuple(metric for metric in metrics if metric not in dropped)
+        response = await self._send(path, {"metric": ",".join(kept), **params}, credential, request_id)
+        return response, kept, dropped
 
     async def _missing_media(self, error: GraphError, what: str, token: str, credential: Credential,
                              request_id: str | None) -> ProviderError:
@@ -618,7 +770,7 @@ class GraphApiClient:
                         request_id: str | None) -> dict[str, Any]:
         _, user_id = _secrets(credential)
         expression = f"business_discovery.username({_username(handle)}){{{fields}}}"
-        return await self._get(f"/v12.0/{user_id}", {"fields": expression}, credential, request_id,
+        return await self._get(self._path(user_id), {"fields": expression}, credential, request_id,
                                ProfileMissing, "Account does not exist")
 
     async def _get(self, path: str, params: dict[str, str], credential: Credential, request_id: str | None,
@@ -654,7 +806,7 @@ def _decoded(response: httpx.Response) -> Any:
         return None
 
 
-async def _all_or_first_error(calls: list[Any]) -> list[dict[str, Any]]:
+async def _all_or_first_error(calls: list[Any]) -> list[Any]:
     """Run ``calls`` at once; their answers in order, or the first error in call order once all are done."""
     results = await asyncio.gather(*calls, return_exceptions=True)
     for result in results:

@@ -43,7 +43,7 @@ class ActivityData:
     source: str
     activity_type: str  # LIKE or COMMENT
     shortcode: str
-    actor_profile_id: str
+    actor_profile_id: str | None  # None: a YouTube comment whose author has no channel
     publish_time: datetime | None = None
     metrics: dict[str, float | int | None] = field(default_factory=dict)
     dimensions: dict[str, Any] = field(default_factory=dict)

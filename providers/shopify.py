@@ -1,19 +1,30 @@
-"""Shopify's Admin REST API (2023-04): pure parsers of the orders listing, and the client.
+"""Shopify's Admin API orders: what the GraphQL and REST paths share, and the REST client.
+
+Shopify's REST Admin API is legacy since October 1, 2024; the GraphQL Admin API
+(``providers/shopify_graphql.py``) is how Beat lists orders unless ``BEAT_SHOPIFY_API=rest``
+keeps a shop on an older private app on REST. Both speak the same version
+(``BEAT_SHOPIFY_API_VERSION``) and produce the same ``OrderData``: the GraphQL parser maps each
+order onto the REST order's field names, and ``parse_order`` reads the legacy dimensions from it.
 
 The host is the store's own domain (``https://{store}``), and the credential's secrets are
-the request headers (``X-Shopify-Access-Token``), as the legacy engine sent them. The legacy
-engine read one page; Shopify pages by cursor: a ``Link`` header names the next page's URL,
-whose ``page_info`` is the only thing taken from it, so no host a header names is ever called.
-A request carrying ``page_info`` may carry nothing but ``limit`` (Shopify answers 400 to any
-filter beside it: the cursor already holds the first request's filters).
+the request headers (``X-Shopify-Access-Token``), as the legacy engine sent them. Shopify answers
+a request for a retired version with the oldest version it still serves and says which in
+``X-Shopify-API-Version``; ``VersionWatch`` turns that silent change into a warning.
 
-Errors answer ``{"errors": "..."}`` or ``{"errors": {"field": "..."}}``.
+REST pages by cursor: a ``Link`` header names the next page's URL, whose ``page_info`` is the
+only thing taken from it, so no host a header names is ever called. A request carrying
+``page_info`` may carry nothing but ``limit`` (Shopify answers 400 to any filter beside it: the
+cursor already holds the first request's filters). Errors answer ``{"errors": "..."}`` or
+``{"errors": {"field": "..."}}``; GraphQL's answer a list of ``{"message": ...}``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
@@ -25,12 +36,15 @@ from providers.models import OrderData, Page
 from providers.parsing import Values, at
 from topics.models import Platform
 
+log = logging.getLogger(__name__)
+
 SOURCE = "shopify"
-API_VERSION = "2023-04"
-ORDERS_PATH = f"/admin/api/{API_VERSION}/orders.json"
-# The optional filters of the first page (legacy §2.5 parameter names, which are Shopify's own).
+# The optional filters of the first page (legacy §2.5 parameter names, which are Shopify's REST ones).
 FILTERS = ("updated_at_min", "created_at_min", "created_at_max")
 UTM_PREFIX = "utm_"
+# Seconds between REST pages: the REST bucket refills at two calls a second per store, and a
+# store's other apps draw on the same bucket.
+REST_PAGE_WAIT = 0.5
 
 # A bare host name: it becomes the host of the URL, so a scheme, path, port or userinfo
 # in it would send the store's token somewhere else.
@@ -48,8 +62,40 @@ class StoreMissing(DefinitiveProviderError):
     """The store's domain is not a Shopify store (404): no other credential or source can fix that."""
 
 
+class InvalidFilter(DefinitiveProviderError):
+    """A date filter that is not an ISO 8601 date or time: Shopify would refuse it, so it is never sent."""
+
+
+@dataclass(slots=True)
+class OrdersPage(Page):
+    """A page of orders, and the seconds the store's API budget asks before the next page."""
+
+    wait: float = 0.0
+
+
 def is_shop_domain(store: str) -> bool:
     return len(store) <= MAX_DOMAIN_LENGTH and SHOP_DOMAIN.fullmatch(store) is not None
+
+
+def admin_path(version: str, resource: str) -> str:
+    """``/admin/api/{version}/{resource}``: every Admin API endpoint names its version in the path."""
+    return f"/admin/api/{version}/{resource}"
+
+
+def checked_filters(store: str, filters: dict[str, str]) -> dict[str, str]:
+    """The filters that are set, once the store and the filters are known to be safe to send."""
+    if not is_shop_domain(store):
+        raise ValueError(f"not a bare shop domain: {store!r}")
+    unknown = set(filters) - set(FILTERS)
+    if unknown:
+        raise ValueError(f"unknown order filters {sorted(unknown)}; known: {', '.join(FILTERS)}")
+    given = {name: value for name, value in filters.items() if value}
+    for name, value in given.items():
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            raise InvalidFilter(f"{name} is not an ISO 8601 date or time: {value[:60]!r}", source=SOURCE) from None
+    return given
 
 
 # Parsers
@@ -85,7 +131,7 @@ def next_page_info(link_header: str | None) -> str | None:
 
 
 def parse_order(order: Any, store: str) -> OrderData:
-    """One order of an orders listing, with the legacy order dimensions (legacy §4.2)."""
+    """One order in the REST order's field names, with the legacy order dimensions (legacy §4.2)."""
     if not isinstance(order, dict):
         raise BadResponse(f"an order is not an object: {type(order).__name__}", source=SOURCE)
     order_id = _v.id(order.get("id"), "order.id")
@@ -124,7 +170,8 @@ def parse_orders_page(payload: Any, store: str) -> list[OrderData]:
 
 
 def error_message(body: str) -> str:
-    """Shopify's ``errors`` (a sentence, or a message per parameter), short enough for an error message."""
+    """Shopify's ``errors`` (a sentence, a message per parameter, or GraphQL's list of errors), short
+    enough for an error message."""
     try:
         errors = json.loads(body).get("errors")
     except (ValueError, AttributeError):
@@ -133,15 +180,17 @@ def error_message(body: str) -> str:
         return errors[:200]
     if isinstance(errors, dict):
         return "; ".join(f"{name}: {message}" for name, message in errors.items())[:200]
+    if isinstance(errors, list):
+        return "; ".join(str(error.get("message")) if isinstance(error, dict) else str(error)
+                         for error in errors)[:200]
     return body[:200]
 
 
 # Client
 
-def _orders_answer(response: httpx.Response, store: str) -> dict[str, Any]:
+def admin_answer(response: httpx.Response, store: str, what: str) -> dict[str, Any]:
     """The JSON object of a 200; the typed error of any other status (ProviderHttp raised for 429 and 5xx)."""
     status = response.status_code
-    what = f"GET {ORDERS_PATH} of {store}"
     if status in (401, 403):
         # 401: the token is unknown or revoked; 403: the app lost the read_orders scope. Either way
         # the store's owner has to grant a fresh token.
@@ -157,24 +206,42 @@ def _orders_answer(response: httpx.Response, store: str) -> dict[str, Any]:
         raise BadResponse(f"{what} answered with a body that is not JSON", source=SOURCE) from exc
 
 
-class ShopifyClient:
-    def __init__(self, http: ProviderHttp) -> None:
+class VersionWatch:
+    """Warns, once per version a client asked for, when Shopify answered with another one: a retired
+    version silently falls forward to the oldest supported one, whose answers may differ."""
+
+    def __init__(self, version: str) -> None:
+        self.version = version
+        self._warned: set[str] = set()
+
+    def check(self, response: httpx.Response) -> None:
+        served = response.headers.get("x-shopify-api-version")
+        if served and served != self.version and served not in self._warned:
+            self._warned.add(served)
+            log.warning("Shopify answered API version %s to a request for %s, which it no longer serves: "
+                        "set BEAT_SHOPIFY_API_VERSION to a supported version", served, self.version)
+
+
+class ShopifyRestClient:
+    """Orders through the REST Admin API (legacy), for shops whose app cannot use GraphQL."""
+
+    def __init__(self, http: ProviderHttp, version: str) -> None:
         self._http = http
+        self._path = admin_path(version, "orders.json")
+        self._watch = VersionWatch(version)
 
     async def orders(self, store: str, limit: int, filters: dict[str, str], cursor: str | None = None, *,
-                     credential: Credential, request_id: str | None = None) -> Page:
+                     credential: Credential, request_id: str | None = None) -> OrdersPage:
         """One page of the store's orders, newest first, every status; ``cursor`` = a page_info."""
-        if not is_shop_domain(store):
-            raise ValueError(f"not a bare shop domain: {store!r}")
-        unknown = set(filters) - set(FILTERS)
-        if unknown:
-            raise ValueError(f"unknown order filters {sorted(unknown)}; known: {', '.join(FILTERS)}")
+        given = checked_filters(store, filters)
         params: dict[str, str | int]
         if cursor:
             params = {"limit": limit, "page_info": cursor}
         else:
-            params = {"status": "any", "limit": limit, **{name: value for name, value in filters.items() if value}}
-        response = await self._http.request(SOURCE, "GET", ORDERS_PATH, credential=credential, params=params,
+            params = {"status": "any", "limit": limit, **given}
+        response = await self._http.request(SOURCE, "GET", self._path, credential=credential, params=params,
                                             request_id=request_id, host_vars={"store": store})
-        payload = _orders_answer(response, store)
-        return Page(items=parse_orders_page(payload, store), next_cursor=next_page_info(response.headers.get("link")))
+        payload = admin_answer(response, store, f"GET {self._path} of {store}")
+        self._watch.check(response)
+        return OrdersPage(items=parse_orders_page(payload, store),
+                          next_cursor=next_page_info(response.headers.get("link")), wait=REST_PAGE_WAIT)

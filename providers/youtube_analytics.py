@@ -1,23 +1,42 @@
-"""YouTube Analytics: a channel's lifetime audience by city, country and gender × age, with the channel
+"""YouTube Analytics: a channel's audience by city, country and age group × gender, with the channel
 owner's OAuth credential (source ``ytapi``, picked by handle = channel id).
 
 The credential is ``{"refresh_token", "channel_id", "client_id", "client_secret"}``. Each call first
 trades the refresh token for an access token at Google's token endpoint (``google-oauth`` ``/token``,
-form-encoded), then asks ``yt-analytics`` ``/v2/reports`` three times with ``Authorization: Bearer``.
+form-encoded), then asks ``yt-analytics`` ``/v2/reports`` once per report with ``Authorization: Bearer``.
 The secrets travel in the form body and the header only: neither reaches a trace (which keeps no
 headers or bodies) or a message (answers are scrubbed of every secret sent).
 
+The reports (``REPORTS``) are channel reports as the current reference defines them (checked
+2026-12-03): ``ids=channel==MINE`` and no ``isCurated`` filter, which is unsupported for channel
+reports since 2024-06-30 and made the legacy's gender report a playlist report. The reports are
+independent: one that fails is named in ``ChannelInsights.failed`` and the others are kept. A refused
+token or a spent quota concerns every report, so it ends the call at once for the crawler to act on
+the credential; when every report fails, the call fails naming each.
+
 Reports are ``{"kind": "youtubeAnalytics#resultTable", "columnHeaders": [{"name", ...}], "rows": [...]}``;
-columns are found by header name. A channel without data has no ``rows``. Legacy §3.3.
+columns are found by header name, so their order is the query's. A channel without data has no ``rows``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import httpx
 
-from providers.errors import AuthExpired, BadResponse, DefinitiveProviderError, Forbidden, ProfileMissing
+from providers.errors import (
+    AuthExpired,
+    BadResponse,
+    DefinitiveProviderError,
+    Forbidden,
+    ProfileMissing,
+    ProviderError,
+    ProviderUnavailable,
+    QuotaExceeded,
+)
 from providers.http import Credential, ProviderHttp
 from providers.models import ProfileData
 from providers.parsing import Values
@@ -90,29 +109,69 @@ def parse_gender_age(payload: dict[str, Any]) -> dict[str, dict[str, float | Non
     return shares
 
 
-def parse_insights(channel_id: str, city: dict[str, Any], country: dict[str, Any],
-                   gender_age: dict[str, Any]) -> ProfileData:
-    """The three reports of one channel as its profile insights."""
+def insights(channel_id: str, dimensions: dict[str, Any]) -> ProfileData:
+    """The parsed reports of one channel (by report name) as its profile insights."""
     return ProfileData(
         platform=Platform.YOUTUBE,
         source=SOURCE,
         profile_id=channel_id,
         handle=None,
         kind="profile_insights",
-        dimensions={"city": parse_views_by(city, "city"), "country": parse_views_by(country, "country"),
-                    "gender_age": parse_gender_age(gender_age)},
+        dimensions=dimensions,
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One audience report: the insights dimension it fills, its query, and the parser of its answer."""
+
+    name: str
+    query: Mapping[str, str]
+    parse: Callable[[dict[str, Any]], dict[str, Any]]
+
+
+REPORTS = (
+    # The top cities and countries by views, as the legacy asked for them (these two still answer).
+    Report("city", {"dimensions": "city", "metrics": "views", "sort": "-views", "maxResults": "50"},
+           partial(parse_views_by, dimension="city")),
+    Report("country", {"dimensions": "country", "metrics": "views", "sort": "-views", "maxResults": "10"},
+           partial(parse_views_by, dimension="country")),
+    Report("gender_age", {"dimensions": "ageGroup,gender", "metrics": "viewerPercentage"}, parse_gender_age),
+)
+
+
+def parse_insights(channel_id: str, answers: Mapping[str, dict[str, Any]]) -> ProfileData:
+    """The reports that arrived (answers by report name) as the channel's profile insights."""
+    return insights(channel_id, {report.name: report.parse(answers[report.name])
+                                 for report in REPORTS if report.name in answers})
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInsights:
+    """What one call brought: the insights of the reports that arrived, and why each other one failed."""
+
+    profile: ProfileData
+    failed: dict[str, str] = field(default_factory=dict)
+
+
+# A refused token or a spent quota is the credential's, not one report's: every report would fail alike.
+CREDENTIAL_ERRORS = (AuthExpired, QuotaExceeded, Forbidden)
+
+
+def every_report_failed(failures: Mapping[str, ProviderError]) -> ProviderError:
+    """The error of a call none of whose reports arrived, naming each. One kind of failure keeps its class;
+    a mix is retriable if any part of it was."""
+    message = "every report failed: " + "; ".join(f"{name}: {type(error).__name__}: {error.message}"
+                                                  for name, error in failures.items())
+    kinds = {type(error) for error in failures.values()}
+    if len(kinds) == 1:
+        kind = kinds.pop()
+    else:
+        kind = ProviderUnavailable if any(error.retriable for error in failures.values()) else BadResponse
+    return kind(message, source=REPORTS_SOURCE)
+
+
 # The client
-
-REPORTS = {
-    "city": {"dimensions": "city", "metrics": "views", "maxResults": "50", "sort": "-views"},
-    "country": {"dimensions": "country", "metrics": "views", "maxResults": "10", "sort": "-views"},
-    "gender_age": {"dimensions": "gender,ageGroup", "metrics": "viewerPercentage", "maxResults": "100",
-                   "sort": "-viewerPercentage", "filters": "isCurated==1"},
-}
-
 
 def _redacted(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
@@ -141,7 +200,7 @@ class YouTubeAnalyticsClient:
         self._http = http
 
     async def channel_insights(self, channel_id: str, *, credential: Credential,
-                               request_id: str | None = None) -> ProfileData:
+                               request_id: str | None = None) -> ChannelInsights:
         secrets = credential.secrets
         owner = secrets.get("channel_id")
         if owner and owner != channel_id:
@@ -151,9 +210,20 @@ class YouTubeAnalyticsClient:
             raise AuthExpired(f"credential {credential.id} has no {', '.join(missing)}", source=SOURCE)
         token = await self._access_token(credential, request_id)
         sent = (*(str(secrets[name]) for name in CREDENTIAL_FIELDS), token)
-        reports = {name: await self._report(params, token, sent, credential, request_id)
-                   for name, params in REPORTS.items()}
-        return parse_insights(channel_id, reports["city"], reports["country"], reports["gender_age"])
+        arrived: dict[str, Any] = {}
+        failures: dict[str, ProviderError] = {}
+        for report in REPORTS:
+            try:
+                arrived[report.name] = report.parse(await self._report(report, token, sent, credential,
+                                                                       request_id))
+            except CREDENTIAL_ERRORS:
+                raise
+            except ProviderError as exc:
+                failures[report.name] = exc
+        if not arrived:
+            raise every_report_failed(failures)
+        return ChannelInsights(insights(channel_id, arrived),
+                               {name: f"{type(error).__name__}: {error.message}" for name, error in failures.items()})
 
     async def _access_token(self, credential: Credential, request_id: str | None) -> str:
         secrets = credential.secrets
@@ -168,9 +238,10 @@ class YouTubeAnalyticsClient:
         except ValueError as exc:
             raise BadResponse(f"POST {TOKEN_PATH} answered with a body that is not JSON", source=TOKEN_SOURCE) from exc
 
-    async def _report(self, report: dict[str, str], token: str, sent: tuple[str, ...], credential: Credential,
+    async def _report(self, report: Report, token: str, sent: tuple[str, ...], credential: Credential,
                       request_id: str | None) -> dict[str, Any]:
-        params = {"ids": "channel==MINE", "startDate": START_DATE, "endDate": utcnow().date().isoformat(), **report}
+        params = {"ids": "channel==MINE", "startDate": START_DATE, "endDate": utcnow().date().isoformat(),
+                  **report.query}
         response = await self._http.request(REPORTS_SOURCE, "GET", REPORTS_PATH, credential=credential, params=params,
                                             headers={"Authorization": f"Bearer {token}"}, request_id=request_id,
                                             secrets_as_headers=False)

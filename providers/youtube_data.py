@@ -42,6 +42,7 @@ from providers.errors import (
 from providers.http import Credential, ProviderHttp
 from providers.models import ActivityData, Page, PostData, ProfileData, YtActivityData, YtRelationshipData
 from providers.parsing import Values, at
+from providers.youtube_web import post_type_by_length
 from topics.limits import INT64_MAX
 from topics.models import Platform, utcnow
 
@@ -50,8 +51,6 @@ API = "/youtube/v3"
 MAX_IDS = 50
 PAGE_SIZE = 50
 REGION = "IN"
-# The legacy rule: a video up to this long may be a short; only the youtube.com probe can tell.
-SHORT_MAX_SECONDS = 60
 
 # The project's daily units are spent until Google resets them at midnight Pacific Time; the rate
 # reasons pass within seconds, so those credentials rest for the configured cooldown only.
@@ -305,8 +304,9 @@ def parse_video(item: dict[str, Any], *, source: str = EVENT_SOURCE) -> PostData
                                 if "contentRating" in details else None),
         "definition": v.text(details.get("definition"), "contentDetails.definition"),
     }
-    if seconds is not None and seconds > SHORT_MAX_SECONDS:
-        dimensions["post_type"] = "video"
+    # Only a video too long to be a Short is typed here; the shorts probe types the rest.
+    if (post_type := post_type_by_length(seconds)) is not None:
+        dimensions["post_type"] = post_type
     return PostData(
         platform=Platform.YOUTUBE,
         source=source,
@@ -383,7 +383,8 @@ def parse_search_snippet_page(payload: dict[str, Any], *, source: str = EVENT_SO
 def parse_comment_threads_page(payload: dict[str, Any], *, source: str = EVENT_SOURCE) -> Page:
     """A ``commentThreads.list`` answer: each thread's top-level comment as a COMMENT by its author's channel.
 
-    A comment whose author has no channel id (a deleted account) names no actor and is left out.
+    The API gives ``authorChannelId`` only "if any": a comment whose author has no channel (a deleted or
+    channel-less account) is kept with no actor, so its text still reaches the store and sentiment.
     """
     v = Values(source)
     comments = []
@@ -392,8 +393,6 @@ def parse_comment_threads_page(payload: dict[str, Any], *, source: str = EVENT_S
         top = _object(v, at(snippet, "topLevelComment"), "snippet.topLevelComment")
         said = _object(v, top.get("snippet"), "topLevelComment.snippet")
         actor = v.id(at(said, "authorChannelId.value"), "topLevelComment.snippet.authorChannelId.value")
-        if actor is None:
-            continue
         video_id = v.id(snippet.get("videoId") or said.get("videoId"), "snippet.videoId")
         if video_id is None:
             raise BadResponse("a comment thread has no videoId", source=source)

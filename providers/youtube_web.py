@@ -3,6 +3,11 @@
 ``https://www.youtube.com/shorts/<id>`` shows a Short with 200 and redirects any other video to
 its ``/watch`` page. ``ProviderHttp`` never follows redirects, so the status alone tells the two
 apart. No credential: the page is public.
+
+The Data API has no Shorts flag, and length alone cannot tell: since 2024-10-15 a square or vertical
+upload of up to three minutes is a Short, while a wide video of any length is not. So only an upload
+longer than ``SHORT_MAX_SECONDS`` is known to be a video without asking; anything shorter (or of
+unknown length, or live: ``P0D``) is probed.
 """
 
 from __future__ import annotations
@@ -16,6 +21,13 @@ SOURCE = "youtube-web"
 SHORT = "short"
 VIDEO = "video"
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# The longest a Short can be since YouTube's 2024-10-15 change (it was 60 s before).
+SHORT_MAX_SECONDS = 180
+
+
+def post_type_by_length(seconds: int | None) -> str | None:
+    """``video`` for an upload too long to be a Short; None when only the probe can tell."""
+    return VIDEO if seconds is not None and seconds > SHORT_MAX_SECONDS else None
 
 
 def post_type_of(status: int, video_id: str) -> str:

@@ -27,9 +27,12 @@ ACCOUNT = UpsertTable(
     watch=("profile_pic_url",),
 )
 
-# event metric key -> instagram_post column (legacy §4.2 names on the left, legacy §11.7 columns on the right)
+# event metric key -> instagram_post column (legacy §4.2 names on the left, legacy §11.7 columns on the right).
+# Graph's insights "views" has a column of its own (migration 0006): the legacy "views" column holds the
+# scrapers' public view_count, a different count that the two would overwrite in turn.
 POST_COUNTS = {
-    "likes": "likes", "comments": "comments", "view_count": "views", "play_count": "plays", "reach": "reach",
+    "likes": "likes", "comments": "comments", "view_count": "views", "views": "insight_views",
+    "play_count": "plays", "reach": "reach",
     "impressions": "impressions", "saved": "saved", "shares": "shares", "interactions": "interactions",
     "video_views": "video_views", "follows": "follows", "profile_visits": "profile_visits",
     "profile_activity": "profile_activity", "replies": "replies", "navigation": "navigation",

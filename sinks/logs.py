@@ -44,7 +44,9 @@ def activity_row(event: ActivityLog) -> dict[str, Any]:
         "platform": event.platform.value,
         "platform_post_id": event.shortcode,
         "activity_type": event.activity_type,
-        "actor_profile_id": event.actor_profile_id,
+        # Key columns hold no NULL (a NULL never conflicts, so a replay would add a row): as with comment_id,
+        # "" stands for none. A comment without an author is still told apart by its comment_id.
+        "actor_profile_id": event.actor_profile_id or "",
         "comment_id": as_text(event.dimensions.get("comment_id")) or "",
         "source": event.source,
         "dimensions": event.dimensions,

@@ -124,10 +124,11 @@ async def _graph_account(sandbox_client, run_flow, pool) -> dict:
     for _ in range(40):
         handle = unique("biz")
         try:
-            await client.profile_by_handle(handle, credential=_credential("graphapi"))
+            found = await client.profile_by_handle(handle, credential=_credential("graphapi"))
         except Exception:  # noqa: BLE001 - a personal account: Graph cannot see it, try another
             continue
-        await CredentialStore(pool).add("graphapi", {"token": f"tok-{handle}", "user_id": "17841400000009999"},
+        # The account's own token: its stories are read on its own node.
+        await CredentialStore(pool).add("graphapi", {"token": f"tok-{handle}", "user_id": found.dimensions["fbid"]},
                                         handle=handle)
         _, [profile], source = await run_flow("refresh_profile_basic", {"handle": handle}, topic=PROFILE)
         assert source == "graphapi"
@@ -181,7 +182,9 @@ async def test_stories_and_story_insights(run_flow, sandbox_client, pool):
     client = graphapi.GraphApiClient(sandbox_client)
     for _ in range(40):
         profile = await _graph_account(sandbox_client, run_flow, pool)
-        stories, _ = await client.stories_and_media(profile["handle"], credential=_credential("graphapi"))
+        own = Credential(id="0", source="graphapi", handle=profile["handle"],
+                         secrets={"token": "tok", "user_id": profile["dimensions"]["fbid"]})
+        stories, _ = await client.stories_and_media(profile["handle"], credential=own)
         if stories:
             break
     else:

@@ -255,7 +255,7 @@ async def test_ten_thousand_poison_records_cost_no_good_request(worker, outputs,
     assert len(produced.bad) == BAD
 
     letters = await _dead_letters(broker, f"{prefix}{names.DEAD_LETTER}",
-                                  lambda found: produced.bad.keys() <= found.keys(), process, timeout=60)
+                                  lambda found: produced.bad.keys() <= found.keys(), process, timeout=180)
     missing = produced.bad.keys() - letters.keys()
     assert not missing, f"{len(missing)} bad records never dead-lettered, e.g. {sorted(missing)[:3]}"
     for origin, value in produced.bad.items():
@@ -271,7 +271,7 @@ async def test_ten_thousand_poison_records_cost_no_good_request(worker, outputs,
     kinds = {letter["error"]["type"] for letter in letters.values()}
     assert {"UndecodableMessage", "MessageTooLarge", "InvalidRequest", "InvalidParams", "UnknownFlow"} <= kinds
 
-    statuses = await _wait_terminal(outputs, produced.good_ids, process, timeout=60)
+    statuses = await _wait_terminal(outputs, produced.good_ids, process, timeout=120)
     outcomes = [event["status"] for event in statuses.values()]
     assert outcomes.count("COMPLETE") == len(produced.good_ids), (
         {s: outcomes.count(s) for s in set(outcomes)},

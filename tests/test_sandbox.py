@@ -325,7 +325,7 @@ def test_admin_config_round_trip_and_validation(server: SandboxServer, knobs) ->
     assert httpx.get(f"{server.url}/_sandbox/config").json() == {
         "latency": 0.01, "error_rate": 0.0, "seed": 0, "rate_limits": {"k1": {"limit": 100, "window": 30.0}},
         "hang_paths": ["/rapidapi-arraybobo/ig/posts/"], "hang_seconds": 5.0, "fail_paths": {},
-        "fail_retry_after": None,
+        "fail_retry_after": None, "graph_refused_metrics": [],
     }
     bad = httpx.put(f"{server.url}/_sandbox/config", json={"error_rate": 2})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["error_rate"]

@@ -1,5 +1,6 @@
-"""Shopify: pure parsers on Admin REST fixtures, the client against the sandbox over loopback HTTP, and
-``refresh_orders_by_store`` end to end through the broker, the sink and Postgres."""
+"""Shopify over the REST Admin API (legacy): pure parsers on REST fixtures, the client against the sandbox over
+loopback HTTP; and ``refresh_orders_by_store`` end to end (over GraphQL, the default) through the broker, the sink
+and Postgres, its rows identical to the REST path's. The GraphQL parsers and client: ``test_shopify_graphql.py``."""
 
 from __future__ import annotations
 
@@ -7,54 +8,59 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 from pydantic import ValidationError
 
 from agents.flows.params import OrdersParams
+from app.settings import Settings
+from providers.clients import build_clients
 from providers.credentials import CredentialStore
 from providers.errors import AuthExpired, BadResponse, InputRejected
 from providers.http import Credential, ProviderHttp
-from providers.models import Page
-from providers.sandbox import SandboxConfig, SandboxServer
-from providers.sandbox import shopify as sandbox
-from providers.sandbox.seeds import sandbox_base_urls
+from providers.sandbox import SandboxServer
+from providers.sandbox import shopify_store as sandbox
 from providers.shopify import (
-    ORDERS_PATH,
+    REST_PAGE_WAIT,
     SOURCE,
-    ShopifyClient,
+    InvalidFilter,
+    ShopifyRestClient,
     StoreMissing,
+    admin_path,
     error_message,
     next_page_info,
     parse_orders_page,
     utm_params,
 )
+from providers.shopify_graphql import ORDER_FIELDS, ShopifyGraphqlClient
+from tests.shopify_support import (  # noqa: F401 (fixtures)
+    KEY,
+    STORE,
+    TOKEN,
+    RecordingHttp,
+    every_page,
+    http,
+    load,
+    projected,
+    server,
+    stored_row,
+    traces,
+    unique_store,
+)
 from tests.support import wait_terminal
 from topics import names
 from topics.models import Platform, TraceLog
 
-FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "shopify"
-STORE = "kalakari-crafts.myshopify.com"
-TOKEN = "shpat_test_0f1e2d3c4b5a69788796a5b4c3d2e1f0"
-KEY = Credential(id="shop-1", source=SOURCE, secrets={"X-Shopify-Access-Token": TOKEN}, handle=STORE)
-
-
-def load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+VERSION = Settings().shopify_api_version
+ORDERS_PATH = admin_path(VERSION, "orders.json")
+E2E_STORE = "orders-30-end-to-end.myshopify.com"
 
 
 def link(page_info: str, rel: str, store: str = STORE) -> str:
-    return f'<https://{store}/admin/api/2023-04/orders.json?limit=50&page_info={page_info}>; rel="{rel}"'
-
-
-def unique_store(orders: int) -> str:
-    return f"orders-{orders}-{uuid.uuid4().hex[:8]}.myshopify.com"
+    return f'<https://{store}{ORDERS_PATH}?limit=50&page_info={page_info}>; rel="{rel}"'
 
 
 # Parsers
@@ -177,11 +183,11 @@ class StubHttp:
 
 async def test_first_page_carries_the_filters_and_later_pages_only_page_info() -> None:
     http = StubHttp(200, load("orders.json"), {"link": f'{link("prev1", "previous")}, {link("next2", "next")}'})
-    client = ShopifyClient(http)  # type: ignore[arg-type]
+    client = ShopifyRestClient(http, VERSION)  # type: ignore[arg-type]
     filters = {"created_at_min": "2024-03-01T00:00:00+05:30", "updated_at_min": "2024-03-10"}
     first = await client.orders(STORE, 50, filters, None, credential=KEY, request_id="r1")
     second = await client.orders(STORE, 50, filters, first.next_cursor, credential=KEY, request_id="r1")
-    assert first.next_cursor == "next2" and len(second.items) == 4
+    assert first.next_cursor == "next2" and len(second.items) == 4 and first.wait == REST_PAGE_WAIT
     assert [(c["source"], c["method"], c["path"], c["host_vars"], c["credential"]) for c in http.calls] == [
         (SOURCE, "GET", ORDERS_PATH, {"store": STORE}, KEY)] * 2
     assert http.calls[0]["params"] == {"status": "any", "limit": 50, **filters}
@@ -190,6 +196,8 @@ async def test_first_page_carries_the_filters_and_later_pages_only_page_info() -
         await client.orders(STORE, 50, {"status": "open"}, None, credential=KEY)
     with pytest.raises(ValueError, match="bare shop domain"):
         await client.orders("evil.example/x?", 50, {}, None, credential=KEY)
+    with pytest.raises(InvalidFilter, match="created_at_min is not an ISO 8601 date or time: 'last week'"):
+        await client.orders(STORE, 50, {"created_at_min": "last week"}, None, credential=KEY)
     assert len(http.calls) == 2
 
 
@@ -201,7 +209,7 @@ async def test_first_page_carries_the_filters_and_later_pages_only_page_info() -
     (402, "not_found.json", InputRejected, "402"),
 ])
 async def test_refusals_become_typed_errors(status: int, fixture: str, error: type[Exception], match: str) -> None:
-    client = ShopifyClient(StubHttp(status, load(fixture)))  # type: ignore[arg-type]
+    client = ShopifyRestClient(StubHttp(status, load(fixture)), VERSION)  # type: ignore[arg-type]
     with pytest.raises(error, match=match) as raised:
         await client.orders(STORE, 50, {}, None, credential=KEY)
     assert TOKEN not in str(raised.value)
@@ -209,51 +217,9 @@ async def test_refusals_become_typed_errors(status: int, fixture: str, error: ty
 
 # Over loopback HTTP
 
-class RecordingHttp(ProviderHttp):
-    """The real HTTP layer, remembering the parameters of every call."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.params: list[dict[str, Any]] = []
-
-    async def request(self, source: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        self.params.append(dict(kwargs.get("params") or {}))
-        return await super().request(source, method, path, **kwargs)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig()) as running:
-        yield running
-
-
-@pytest.fixture
-def traces() -> list[TraceLog]:
-    return []
-
-
-@pytest_asyncio.fixture
-async def http(server: SandboxServer, traces: list[TraceLog]) -> AsyncIterator[RecordingHttp]:
-    async def keep(record: TraceLog) -> None:
-        traces.append(record)
-
-    client = RecordingHttp(base_urls=sandbox_base_urls(server.url), timeout=5.0, trace_sink=keep)
-    yield client
-    await client.aclose()
-
-
-async def every_page(client: ShopifyClient, store: str, limit: int, filters: dict[str, str]) -> list[Page]:
-    pages, cursor = [], None
-    while True:
-        page = await client.orders(store, limit, filters, cursor, credential=KEY)
-        pages.append(page)
-        if page.next_cursor is None:
-            return pages
-        cursor = page.next_cursor
-
-
 async def test_three_pages_of_orders(http: RecordingHttp, traces: list[TraceLog]) -> None:
-    pages = await every_page(ShopifyClient(http), sandbox.THREE_PAGES, 50, {"created_at_min": "2020-01-01"})
+    client = ShopifyRestClient(http, VERSION)
+    pages = await every_page(client, sandbox.THREE_PAGES, 50, {"created_at_min": "2020-01-01"})
     assert [len(page.items) for page in pages] == [50, 50, 25]
     ids = [int(order.platform_order_id) for page in pages for order in page.items]
     # Every status (the sandbox, like Shopify, lists only open orders by default), newest first, none twice.
@@ -277,7 +243,7 @@ async def test_filters_hold_across_pages(http: RecordingHttp) -> None:
     created = [datetime.fromisoformat(sandbox.order(sandbox_store, p)["created_at"]) for p in range(90)]
     low, high = created[20], created[69]
     filters = {"created_at_min": low.isoformat(), "created_at_max": high.isoformat()}
-    pages = await every_page(ShopifyClient(http), store, 20, filters)
+    pages = await every_page(ShopifyRestClient(http, VERSION), store, 20, filters)
     got = [order.dimensions["order_data"]["created_at"] for page in pages for order in page.items]
     assert len(pages) == 3 and len(got) == 50
     assert all(low <= datetime.fromisoformat(at) <= high for at in got)
@@ -285,7 +251,7 @@ async def test_filters_hold_across_pages(http: RecordingHttp) -> None:
 
 async def test_the_sandbox_refuses_filters_beside_page_info(server: SandboxServer, http: RecordingHttp) -> None:
     """What makes the three-page test meaningful: Shopify's 400 for a filter sent with a page_info."""
-    first = await ShopifyClient(http).orders(sandbox.THREE_PAGES, 50, {}, None, credential=KEY)
+    first = await ShopifyRestClient(http, VERSION).orders(sandbox.THREE_PAGES, 50, {}, None, credential=KEY)
     async with httpx.AsyncClient(base_url=f"{server.url}/shopify/{sandbox.THREE_PAGES}") as client:
         answer = await client.get(ORDERS_PATH, params={"limit": 50, "page_info": first.next_cursor, "status": "any"},
                                   headers={"X-Shopify-Access-Token": TOKEN})
@@ -314,17 +280,26 @@ async def test_the_sandbox_links_back_to_the_previous_page(server: SandboxServer
 
 
 async def test_a_store_without_orders_is_one_empty_page(http: RecordingHttp) -> None:
-    page = await ShopifyClient(http).orders(unique_store(0), 250, {}, None, credential=KEY)
+    page = await ShopifyRestClient(http, VERSION).orders(unique_store(0), 250, {}, None, credential=KEY)
     assert (page.items, page.next_cursor) == ([], None)
 
 
 async def test_refusals_over_http(http: RecordingHttp) -> None:
-    client = ShopifyClient(http)
+    client = ShopifyRestClient(http, VERSION)
     no_token = Credential(id="shop-2", source=SOURCE, secrets={}, handle=STORE)
     with pytest.raises(AuthExpired, match="401: \\[API\\] Invalid API key or access token"):
         await client.orders(sandbox.THREE_PAGES, 50, {}, None, credential=no_token)
     with pytest.raises(StoreMissing, match="no Shopify store at closed-shop.example.com"):
         await client.orders("closed-shop.example.com", 50, {}, None, credential=KEY)
+
+
+async def test_the_setting_picks_the_api() -> None:
+    http = ProviderHttp(base_urls={}, timeout=1.0)
+    assert isinstance(build_clients(http, Settings())[SOURCE], ShopifyGraphqlClient)
+    assert isinstance(build_clients(http, Settings(shopify_api="rest"))[SOURCE], ShopifyRestClient)
+    await http.aclose()
+    with pytest.raises(ValidationError, match="shopify_api_version"):
+        Settings(shopify_api_version="2023-4")
 
 
 # End to end
@@ -346,32 +321,37 @@ async def _stored_orders(pool, store: str, expected: int) -> list[Any]:
     pytest.fail(f"{len(rows)} of {expected} orders of {store} written")
 
 
-async def test_refresh_orders_by_store_pages_through_every_order(run_flow, pool) -> None:
-    store = unique_store(125)
+async def test_refresh_orders_by_store_pages_through_every_order(run_flow, pool, http: RecordingHttp) -> None:
+    """Over GraphQL (the default) three cursor pages of orders, stored as the very rows the REST path stores."""
+    store = E2E_STORE
     await _add_credential(pool, store)
-    result, events, source = await run_flow("refresh_orders_by_store", {"store": store, "limit": 50},
-                                            topic=names.ORDER_LOG, at_least=125)
+    result, events, source = await run_flow("refresh_orders_by_store", {"store": store, "limit": 10},
+                                            topic=names.ORDER_LOG, at_least=30)
     assert source == SOURCE
-    assert (result["orders"], result["pages"], result["events"]) == (125, 3, {names.ORDER_LOG: 125})
+    assert (result["orders"], result["pages"], result["events"]) == (30, 3, {names.ORDER_LOG: 30})
     ids = {event["platform_order_id"] for event in events}
-    assert len(events) == len(ids) == 125
+    assert len(events) == len(ids) == 30
     assert {(e["platform"], e["source"], e["store"], e["kind"]) for e in events} == {("SHOPIFY", SOURCE, store,
                                                                                        "order")}
     for event in events:
         dimensions = event["dimensions"]
         assert json.loads(dimensions["utm_params"]) == utm_params(dimensions["landing_site"])
-    assert sum(json.loads(e["dimensions"]["utm_params"]) != {} for e in events) > 30
+    assert sum(json.loads(e["dimensions"]["utm_params"]) != {} for e in events) > 10
 
-    rows = await _stored_orders(pool, store, 125)
-    assert sorted(row["platform_order_id"] for row in rows) == sorted(ids)
-    by_id = {event["platform_order_id"]: event["dimensions"] for event in events}
+    rows = await _stored_orders(pool, store, 30)
+    rest_pages = await every_page(ShopifyRestClient(http, VERSION), store, 50, {})
+    rest_rows = {order.platform_order_id: stored_row(order) for page in rest_pages for order in page.items}
+    assert sorted(row["platform_order_id"] for row in rows) == sorted(ids) == sorted(rest_rows)
     for row in rows:
-        dimensions = by_id[row["platform_order_id"]]
-        assert (row["name"], row["status"], row["landing_site"], row["store_name"], row["utm_params"]) == (
-            dimensions["name"], dimensions["status"], dimensions["landing_site"], dimensions["store_name"],
-            dimensions["utm_params"])
-        assert (row["platform"], row["source"]) == ("SHOPIFY", SOURCE)
-        assert json.loads(row["order_data"])["id"] == int(row["platform_order_id"])
+        stored = {**dict(row), "order_data": json.loads(row["order_data"])}
+        rest = rest_rows[row["platform_order_id"]]
+        assert {**stored, "order_data": None} == {**rest, "order_data": None}
+        # order_data holds the REST order's fields the GraphQL query asks for, with the REST order's values.
+        assert set(stored["order_data"]) == {field[0] for field in ORDER_FIELDS} | {"line_items", "fulfillments"}
+        assert projected(rest["order_data"], stored["order_data"]) == stored["order_data"]
+    # Not a comparison of empty columns: the store has orders in every state the columns tell apart.
+    assert {row["status"] for row in rows} >= {"success", None}
+    assert {row["landing_site"] is None for row in rows} == {True, False}
 
 
 async def test_an_empty_store_completes_with_no_orders(run_flow, pool) -> None:

@@ -147,7 +147,7 @@ def test_videos() -> None:
         "definition": item["contentDetails"]["definition"],
         "post_type": "video",
     }
-    # Up to 60 s, or live (P0D), the Data API cannot tell a short: post_type is left to the probe.
+    # Up to 180 s, or live (P0D), the Data API cannot tell a short: post_type is left to the probe.
     short = posts[SHORT_VIDEO_ID]
     assert short.dimensions["duration"] == "PT45S" and "post_type" not in short.dimensions
     assert posts[LIVE_VIDEO_ID].dimensions["duration"] == "P0D" and "post_type" not in posts[LIVE_VIDEO_ID].dimensions
@@ -159,6 +159,18 @@ def test_videos() -> None:
     assert posts[COMMENTS_DISABLED_VIDEO_ID].metrics["comments"] is None
     assert posts[COMMENTS_DISABLED_VIDEO_ID].dimensions["audio_language"] is None
     assert parse_videos(load("videos_none.json")) == []
+
+
+@pytest.mark.parametrize(("duration", "post_type"), [
+    ("PT45S", None), ("PT1M1S", None), ("PT2M30S", None), ("PT3M", None), ("PT3M1S", "video"), ("PT4M", "video"),
+    ("P0D", None),
+])
+def test_only_videos_too_long_for_a_short_are_typed(duration: str, post_type: str | None) -> None:
+    # Shorts run up to three minutes since 2024-10-15: a 2:30 upload may be one, so the probe decides.
+    payload = load("videos.json")
+    payload["items"][0]["contentDetails"]["duration"] = duration
+    [post] = parse_videos({"items": payload["items"][:1]})
+    assert post.dimensions.get("post_type") == post_type
 
 
 def test_malformed_videos_are_refused() -> None:
@@ -215,8 +227,7 @@ def test_search_pages() -> None:
 def test_comment_threads() -> None:
     payload = load("comment_threads.json")
     page = parse_comment_threads_page(payload)
-    # The third thread's author has no channel any more: no actor, no activity.
-    assert len(payload["items"]) == 4 and len(page.items) == 3 and page.next_cursor == "CAQQAA"
+    assert len(payload["items"]) == len(page.items) == 4 and page.next_cursor == "CAQQAA"
     first = page.items[0]
     said = payload["items"][0]["snippet"]["topLevelComment"]["snippet"]
     assert (first.platform, first.source, first.kind, first.activity_type, first.shortcode) == (
@@ -231,7 +242,13 @@ def test_comment_threads() -> None:
         "thumbnail": said["authorProfileImageUrl"],
         "taken_at_timestamp": epoch(said["publishedAt"]),
     }
-    assert page.items[2].dimensions["comment_id"] == payload["items"][3]["id"]
+    # The third thread's author has no channel ("if any"): the comment is kept, with its text and no actor.
+    anonymous, said = page.items[2], payload["items"][2]["snippet"]["topLevelComment"]["snippet"]
+    assert "authorChannelId" not in said
+    assert anonymous.actor_profile_id is None and anonymous.shortcode == SHORT_VIDEO_ID
+    assert anonymous.dimensions["comment_id"] == payload["items"][2]["id"]
+    assert anonymous.dimensions["text"] == said["textDisplay"] and anonymous.dimensions["channel_title"] == ""
+    assert [c.dimensions["comment_id"] for c in page.items] == [item["id"] for item in payload["items"]]
 
 
 def test_parse_activities() -> None:
@@ -383,8 +400,8 @@ async def test_videos_by_id(youtube: YouTubeDataClient, world: YouTubeWorld) -> 
         assert post.profile_id == DEMO_CHANNEL_ID and post.dimensions["duration"] == video.duration
         assert post.metrics["view_count"] == video.view_count and post.metrics["likes"] == video.like_count
         assert int(post.publish_time.timestamp()) == video.published_at  # type: ignore[union-attr]
-        # Over a minute is a video; a short or a live broadcast is left to the shorts probe.
-        assert ("post_type" in post.dimensions) == (video.duration_seconds > 60 and not video.is_live)
+        # Over three minutes is a video; anything shorter or live is left to the shorts probe.
+        assert ("post_type" in post.dimensions) == (video.duration_seconds > 180 and not video.is_live)
     shorts = [post for post, video in zip(posts, uploads, strict=True) if video.is_short]
     assert shorts and all("post_type" not in post.dimensions for post in shorts)
     assert await youtube.videos([MISSING_VIDEO_ID], credential=CREDENTIAL) == []
@@ -437,13 +454,16 @@ async def test_genre_and_keyword_search(youtube: YouTubeDataClient, world: YouTu
 
 
 async def test_comments(youtube: YouTubeDataClient, world: YouTubeWorld) -> None:
+    # A video some of whose commenters have no channel: the API names no author for those.
     video = next(video for video in world.uploads(DEMO_CHANNEL_ID)
-                 if video.comment_count is not None and 60 < video.comment_count < MAX_COMMENTS)
+                 if video.comment_count is not None and 60 < video.comment_count < MAX_COMMENTS
+                 and any(comment.author is None for comment in world.comments(video)))
     comments, pages = await every_page(lambda cursor: youtube.comments(video.video_id, cursor, credential=CREDENTIAL))
     expected = world.comments(video)
     assert [c.dimensions["comment_id"] for c in comments] == [c.comment_id for c in expected]
     assert len(comments) == video.comment_count and pages == -(-len(comments) // 50)
-    assert comments[0].actor_profile_id == expected[0].author.channel_id
+    assert [c.actor_profile_id for c in comments] == [c.author.channel_id if c.author else None for c in expected]
+    assert [c.dimensions["text"] for c in comments if c.actor_profile_id is None]
     assert {c.shortcode for c in comments} == {video.video_id}
     with pytest.raises(CommentsDisabled, match="403 commentsDisabled"):
         await youtube.comments(COMMENTS_DISABLED_VIDEO_ID, credential=CREDENTIAL)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
@@ -18,18 +20,24 @@ from providers.credentials import CredentialPolicy, CredentialStore
 from providers.http import ProviderHttp
 from providers.sandbox.seeds import sandbox_base_urls
 from providers.sandbox.youtube import (
+    CITY_REPORT_DOWN_CHANNEL_ID,
     DEMO_CHANNEL_ID,
     DEMO_UPLOADS_PLAYLIST_ID,
+    FOUR_MINUTE_VIDEO_ID,
     HIDDEN_SUBSCRIBERS_CHANNEL_ID,
     LIKES_HIDDEN_VIDEO_ID,
     LONG_VIDEO_ID,
+    LONGER_SHORT_VIDEO_ID,
     MISSING_CHANNEL_ID,
     MISSING_VIDEO_ID,
     SHORT_VIDEO_ID,
     SUBSCRIPTIONS_HIDDEN_CHANNEL_ID,
+    WIDE_VIDEO_ID,
     YouTubeWorld,
     channel_id_for,
 )
+from providers.sandbox.youtube_analytics import refresh_token_for
+from providers.youtube_web import YouTubeWebClient
 from tests.support import unique, wait_terminal
 from topics import names
 from topics.models import Platform, ScrapeRequest, utcnow
@@ -46,6 +54,14 @@ def _day(epoch: int) -> date:
 def _traces(events, stack, request_id: str, path_end: str) -> list[dict]:
     return [value for topic, value in events.by_request.get(request_id, [])
             if topic == stack.topic(names.TRACE_LOG) and value["path"].endswith(path_end)]
+
+
+async def _stored(pool, request_id: str, timeout: float = 30.0) -> None:
+    """Wait until the sink has written every event the request's COMPLETE announced."""
+    deadline = time.monotonic() + timeout
+    while not await pool.fetchval("SELECT stored FROM scrape_request_log WHERE id = $1", request_id):
+        assert time.monotonic() < deadline, f"request {request_id} was not stored in {timeout} s"
+        await asyncio.sleep(0.2)
 
 
 async def test_profiles_in_batches_of_forty(run_flow, stack, pool, events):
@@ -94,7 +110,10 @@ async def test_posts_then_type_probe_never_overwrite_with_nulls(run_flow, pool):
     assert rows[LIKES_HIDDEN_VIDEO_ID]["likes"] is None and rows[LIKES_HIDDEN_VIDEO_ID]["views"] is not None
     assert rows[LONG_VIDEO_ID]["likes"] == WORLD.video(LONG_VIDEO_ID).like_count
     assert rows[LONG_VIDEO_ID]["playlist_id"] == "PLbeat-test" and rows[LONG_VIDEO_ID]["category"] == "Comedy"
-    assert rows[SHORT_VIDEO_ID]["post_type"] is None  # 45 s: the Data API alone cannot tell a short
+    # 45 s: the Data API alone cannot tell a short, so the refresh asked the shorts probe; the others are
+    # over three minutes and were not probed.
+    assert result["probed"] == 1 and result["probe_failed"] == 0
+    assert rows[SHORT_VIDEO_ID]["post_type"] == "short" and rows[LIKES_HIDDEN_VIDEO_ID]["post_type"] == "video"
 
     # A later refresh without the playlist keeps it (the legacy engine wrote the null over it).
     await run_flow("refresh_yt_posts", {"post_ids": [LONG_VIDEO_ID]}, topic=POST)
@@ -127,6 +146,48 @@ async def test_profile_insights_with_the_channel_s_oauth_credential(run_flow, po
     assert country == {code: views for code, views in audience.countries}
     assert set(json.loads(row["gender_age"])) <= {"female", "male", "uncategorized"}
     assert len(json.loads(row["city"])) == len(audience.cities)
+    assert result["reports"] == ["city", "country", "gender_age"] and result["failed_reports"] == {}
+
+
+async def test_insights_keep_the_reports_that_arrived(run_flow, pool):
+    """The channel's city report backend is down: country and age × gender still reach the event and the row,
+    and the request completes naming the report that failed and why."""
+    await CredentialStore(pool).add("ytapi", {
+        "refresh_token": refresh_token_for(CITY_REPORT_DOWN_CHANNEL_ID), "channel_id": CITY_REPORT_DOWN_CHANNEL_ID,
+        "client_id": "sandbox-client.apps.googleusercontent.com", "client_secret": "sandbox-client-secret"},
+        handle=CITY_REPORT_DOWN_CHANNEL_ID)
+    result, [insights], source = await run_flow("refresh_yt_profile_insights",
+                                                {"channel_id": CITY_REPORT_DOWN_CHANNEL_ID}, topic=PROFILE)
+    assert source == "ytapi"
+    assert result["reports"] == ["country", "gender_age"]
+    assert result["failed_reports"] == {"city": "ProviderUnavailable: GET /v2/reports answered 503"}
+    assert set(insights["dimensions"]) == {"country", "gender_age"}
+    await _stored(pool, insights["request_id"])
+    row = await pool.fetchrow("SELECT city, country, gender_age FROM youtube_profile_insights WHERE channel_id = $1",
+                              CITY_REPORT_DOWN_CHANNEL_ID)
+    audience = WORLD.audience(WORLD.channel(CITY_REPORT_DOWN_CHANNEL_ID))
+    assert row["city"] is None and json.loads(row["country"]) == dict(audience.countries)
+    female = {group: pct for gender, group, pct in audience.gender_age if gender == "female"}
+    assert json.loads(row["gender_age"])["female"] == female
+
+
+async def test_shorts_up_to_three_minutes_are_probed(run_flow, stack, pool, events):
+    """A 2:30 Short is labelled a short because the probe answered 200; a 2:30 wide video is probed and is a
+    video (303); a 4-minute upload is a video by its length and gets no probe."""
+    ids = [LONGER_SHORT_VIDEO_ID, WIDE_VIDEO_ID, FOUR_MINUTE_VIDEO_ID]
+    result, posts, _ = await run_flow("refresh_yt_posts", {"post_ids": ids}, topic=POST, at_least=3)
+    assert (result["posts"], result["probed"], result["probe_failed"]) == (3, 2, 0)
+    by_id = {p["shortcode"]: p for p in posts}
+    assert [by_id[i]["dimensions"]["duration"] for i in ids] == ["PT2M30S", "PT2M30S", "PT4M"]
+    assert [by_id[i]["dimensions"]["post_type"] for i in ids] == ["short", "video", "video"]
+    request_id = posts[0]["request_id"]
+    probes = [t for t in await events.events(request_id, stack.topic(names.TRACE_LOG), at_least=3)
+              if t["source"] == "youtube-web"]
+    assert sorted((t["path"], t["status"]) for t in probes) == sorted(
+        [(f"/youtube-web/shorts/{LONGER_SHORT_VIDEO_ID}", 200), (f"/youtube-web/shorts/{WIDE_VIDEO_ID}", 303)])
+    await _stored(pool, request_id)
+    stored = dict(await pool.fetch("SELECT shortcode, post_type FROM youtube_post WHERE shortcode = ANY($1)", ids))
+    assert stored == {LONGER_SHORT_VIDEO_ID: "short", WIDE_VIDEO_ID: "video", FOUR_MINUTE_VIDEO_ID: "video"}
 
 
 async def _failed(stack, pool, flow: str, params: dict) -> tuple[str, str]:
@@ -215,6 +276,33 @@ async def test_comments_capped_with_keywords(run_flow, pool):
     assert stored == 60
 
 
+async def test_a_comment_without_an_author_channel_is_kept(run_flow, pool):
+    """The API gives authorChannelId "if any": such a comment reaches the event (actor null, text kept, so
+    sentiment sees it) and the row ("" stands for the missing actor in the table's key)."""
+    count = 20
+    video = next(v for v in WORLD.uploads(DEMO_CHANNEL_ID)
+                 if (v.comment_count or 0) >= count and any(c.author is None for c in WORLD.comments(v)[:count]))
+    expected = WORLD.comments(video)[:count]
+    anonymous = [c for c in expected if c.author is None]
+    result, comments, _ = await run_flow("fetch_yt_post_comments", {"shortcode": video.video_id,
+                                                                    "max_comments": count},
+                                         topic=ACTIVITY, at_least=count)
+    assert result["comments"] == count
+    assert {c["dimensions"]["comment_id"] for c in comments} == {c.comment_id for c in expected}
+    kept = {c["dimensions"]["comment_id"]: c for c in comments if c["actor_profile_id"] is None}
+    assert set(kept) == {c.comment_id for c in anonymous}
+    assert all(kept[c.comment_id]["dimensions"]["text"] == c.text for c in anonymous)
+    await _stored(pool, comments[0]["request_id"])
+    rows = await pool.fetch("SELECT comment_id, actor_profile_id, dimensions FROM post_activity_log "
+                            "WHERE platform_post_id = $1 AND comment_id = ANY($2)", video.video_id,
+                            [c.comment_id for c in expected])
+    assert len(rows) == count
+    actors = {r["comment_id"]: r["actor_profile_id"] for r in rows}
+    assert {i for i, actor in actors.items() if actor == ""} == {c.comment_id for c in anonymous}
+    texts = {r["comment_id"]: json.loads(r["dimensions"])["text"] for r in rows}
+    assert all(texts[c.comment_id] == c.text for c in anonymous)
+
+
 async def test_activities_and_subscriptions_are_events_only(run_flow, stack, pool):
     activities, found, _ = await run_flow("refresh_yt_activities", {"channel_id": DEMO_CHANNEL_ID},
                                           topic=YT_ACTIVITY)
@@ -259,7 +347,8 @@ async def test_search_without_ray_completes_and_says_so(sandbox, pool):
                                 end_date=today)
         request = ScrapeRequest(id=unique("no-ray"), flow="refresh_yt_posts_by_search", platform=Platform.YOUTUBE,
                                 params=params.model_dump(mode="json"))
-        ctx = FlowContext(request=request, crawler=crawler, wait_scale=0, tools=FlowTools())
+        ctx = FlowContext(request=request, crawler=crawler, wait_scale=0,
+                          tools=FlowTools(youtube_web=YouTubeWebClient(http)))
         result = await refresh_yt_posts_by_search(ctx, params)
     finally:
         await http.aclose()

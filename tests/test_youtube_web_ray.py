@@ -21,13 +21,17 @@ from providers.sandbox.ray import CATEGORIES, categorize
 from providers.sandbox.seeds import sandbox_service_settings
 from providers.sandbox.youtube import (
     DEMO_CHANNEL_ID,
+    FOUR_MINUTE_VIDEO_ID,
     LIVE_VIDEO_ID,
     LONG_VIDEO_ID,
+    LONGER_SHORT_VIDEO_ID,
     MISSING_VIDEO_ID,
     SHORT_VIDEO_ID,
+    WIDE_VIDEO_ID,
     YouTubeWorld,
+    channel_id_for,
 )
-from providers.youtube_web import SOURCE, YouTubeWebClient, post_type_of
+from providers.youtube_web import SOURCE, YouTubeWebClient, post_type_by_length, post_type_of
 from tests.youtube_loopback import SandboxKnobs
 from topics.models import TraceLog
 
@@ -47,6 +51,12 @@ def test_post_type_from_the_status(status: int, expected: str) -> None:
 def test_other_statuses_are_errors(status: int, error: type[Exception]) -> None:
     with pytest.raises(error, match=f"answered {status}"):
         post_type_of(status, "abc")
+
+
+@pytest.mark.parametrize(("seconds", "expected"), [(None, None), (0, None), (45, None), (61, None), (150, None),
+                                                   (180, None), (181, "video"), (240, "video"), (3723, "video")])
+def test_only_uploads_over_three_minutes_are_videos_by_length(seconds: int | None, expected: str | None) -> None:
+    assert post_type_by_length(seconds) == expected
 
 
 def test_parse_category() -> None:
@@ -155,6 +165,24 @@ async def test_shorts_probe(traced: tuple[ProviderHttp, list[TraceLog]], world: 
     uploads = world.uploads(DEMO_CHANNEL_ID, 0, 30)
     assert [await web.post_type(v.video_id) for v in uploads] == ["short" if v.is_short else "video" for v in uploads]
     assert sum(v.is_short for v in uploads) > 1
+
+
+async def test_shorts_of_up_to_three_minutes(traced: tuple[ProviderHttp, list[TraceLog]],
+                                             world: YouTubeWorld) -> None:
+    """Since 2024-10-15 a square or tall upload of up to 3 minutes is a Short: the probe answers 200 for a
+    2:30 Short, and 303 for a 2:30 wide video and a 4-minute one."""
+    http, traces = traced
+    web = YouTubeWebClient(http)
+    lengths = {video_id: world.video(video_id).duration_seconds  # type: ignore[union-attr]
+               for video_id in (LONGER_SHORT_VIDEO_ID, WIDE_VIDEO_ID, FOUR_MINUTE_VIDEO_ID)}
+    assert lengths == {LONGER_SHORT_VIDEO_ID: 150, WIDE_VIDEO_ID: 150, FOUR_MINUTE_VIDEO_ID: 240}
+    assert [await web.post_type(video_id) for video_id in lengths] == ["short", "video", "video"]
+    assert [t.status for t in traces] == [200, 303, 303]
+    # Across the world, Shorts of 61-180 s answer 200 too, and none is longer.
+    crowd = [v for n in range(5000, 5040) for v in world.uploads(channel_id_for(n))]
+    longer = [v for v in crowd if v.is_short and v.duration_seconds > 60][:5]
+    assert longer and all(v.duration_seconds <= 180 for v in crowd if v.is_short)
+    assert [await web.post_type(v.video_id) for v in longer] == ["short"] * len(longer)
 
 
 async def test_an_odd_id_stays_inside_the_shorts_path(traced: tuple[ProviderHttp, list[TraceLog]]) -> None:

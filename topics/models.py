@@ -236,13 +236,15 @@ class ActivityLog(LogEvent):
     """A like or a comment (legacy post_activity_log_events fields)."""
 
     activity_type: str
-    actor_profile_id: str
+    actor_profile_id: str | None  # None: a YouTube comment whose author has no channel
     shortcode: str
     publish_time: datetime | None = None
 
     @property
     def key(self) -> str:
-        return f"{self.platform.value}:{self.shortcode}:{self.activity_type}:{self.actor_profile_id}"
+        # Without an actor the comment id stands in, so such comments keep distinct, stable keys.
+        actor = self.actor_profile_id if self.actor_profile_id is not None else self.dimensions.get("comment_id")
+        return f"{self.platform.value}:{self.shortcode}:{self.activity_type}:{actor}"
 
 
 class TwoSidedEvent(Envelope):

@@ -189,13 +189,14 @@ async def fetch_hashtag_posts(ctx: FlowContext, params: HashtagPostsParams) -> d
     return ctx.summary(posts=_emit_unique(ctx, posts), cursor=cursor)
 
 
-# Insights (Graph, with the credential of the account the data belongs to)
+# Insights (Graph, with the credential of the account the data belongs to). Each result names the metrics
+# Graph refused as not served (``dropped_metrics``): the request completes with the others.
 
 async def refresh_post_insights(ctx: FlowContext, params: PostInsightsParams) -> dict:
-    post, source = await ctx.fetch("fetch_post_insights", "post_insights", params.post_id, params.post_type,
-                                   params.shortcode, handle=params.handle)
-    ctx.emit_post(post)
-    return ctx.summary(shortcode=params.shortcode)
+    insights, source = await ctx.fetch("fetch_post_insights", "post_insights", params.post_id, params.post_type,
+                                       params.shortcode, handle=params.handle)
+    ctx.emit_post(insights.data)
+    return ctx.summary(shortcode=params.shortcode, dropped_metrics=list(insights.dropped_metrics))
 
 
 async def refresh_profile_insights(ctx: FlowContext, params: HandleParams) -> dict:
@@ -205,9 +206,10 @@ async def refresh_profile_insights(ctx: FlowContext, params: HandleParams) -> di
         raise ProfileMissing(f"no instagram_account row for {params.handle!r}; refresh the profile first")
     insights, source = await ctx.fetch("fetch_profile_insights", "profile_insights", params.handle,
                                        handle=params.handle)
-    insights.profile_id = profile_id
-    ctx.emit_profile(insights)
-    return ctx.summary(profile_id=profile_id)
+    audience = insights.data
+    audience.profile_id = profile_id
+    ctx.emit_profile(audience)
+    return ctx.summary(profile_id=profile_id, dropped_metrics=list(insights.dropped_metrics))
 
 
 # Stories
@@ -252,10 +254,11 @@ async def refresh_story_insights(ctx: FlowContext, params: StoryInsightsParams) 
             story_id = str(match.dimensions["post_id"])
     insights, source = await ctx.fetch("fetch_story_insights", "story_insights", story_id, params.shortcode,
                                        handle=params.handle)
-    insights.profile_id = insights.profile_id or params.profile_id
-    insights.handle = insights.handle or params.handle
-    ctx.emit_post(insights)
-    return ctx.summary(shortcode=params.shortcode, story_id=story_id)
+    story = insights.data
+    story.profile_id = story.profile_id or params.profile_id
+    story.handle = story.handle or params.handle
+    ctx.emit_post(story)
+    return ctx.summary(shortcode=params.shortcode, story_id=story_id, dropped_metrics=list(insights.dropped_metrics))
 
 
 async def refresh_story_posts_by_profile_id(ctx: FlowContext, params: StoryPostsParams) -> dict:

@@ -1,8 +1,8 @@
 """Shopify flows (legacy §2.5, §11.3): a store's orders, with the store's own credential.
 
 The legacy engine read only the first page of orders and crashed on a store without
-any; this flow pages through them all (Shopify's ``page_info`` cursors) and completes
-with zero orders for an empty store.
+any; this flow pages through them all (GraphQL cursors, or REST's ``page_info`` with
+``BEAT_SHOPIFY_API=rest``) and completes with zero orders for an empty store.
 """
 
 from __future__ import annotations
@@ -11,10 +11,6 @@ from agents.flows.context import FlowContext
 from agents.flows.params import OrdersParams
 from providers import shopify
 
-# Seconds between pages, scaled by BEAT_FLOW_WAIT_SCALE: Shopify's REST bucket refills at two
-# calls a second per store, and a store's other apps draw on the same bucket.
-PAGE_WAIT = 0.5
-
 
 async def refresh_orders_by_store(ctx: FlowContext, params: OrdersParams) -> dict:
     filters = params.model_dump(include=set(shopify.FILTERS), exclude_none=True)
@@ -22,7 +18,7 @@ async def refresh_orders_by_store(ctx: FlowContext, params: OrdersParams) -> dic
     cursor: str | None = None
     orders = pages = 0
     while True:
-        # Later pages stick to the first page's source: a page_info means nothing anywhere else.
+        # Later pages stick to the first page's source: a cursor means nothing anywhere else.
         page, source = await ctx.fetch("fetch_orders", "orders", params.store, params.limit, filters, cursor,
                                        only=source, handle=params.store)
         pages += 1
@@ -32,4 +28,5 @@ async def refresh_orders_by_store(ctx: FlowContext, params: OrdersParams) -> dic
         if page.next_cursor is None:
             return ctx.summary(orders=orders, pages=pages)
         cursor = page.next_cursor
-        await ctx.wait(PAGE_WAIT)
+        # The store's API budget sets the pace: REST's bucket of calls, GraphQL's of query points.
+        await ctx.wait(page.wait)

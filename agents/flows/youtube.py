@@ -8,8 +8,9 @@ source, because page tokens are not portable between providers.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -32,6 +33,8 @@ from providers import youtube_web
 from providers.crawler import AllSourcesFailed
 from providers.errors import NoCredential, ProfileMissing, ProviderError, RetriableProviderError
 from providers.models import Page, PostData, ProfileData
+from providers.youtube_analytics import ChannelInsights
+from providers.youtube_data import iso8601_seconds
 from topics.models import Platform, utcnow
 
 BATCH = 40
@@ -49,6 +52,8 @@ AFTER_POSTS_WAIT = 15.0
 AFTER_PROFILES_WAIT = 10.0
 AFTER_CATEGORIZE_WAIT = 10.0
 CATEGORIZATION_SOURCE = "categorization"
+# Shorts probes of one batch of videos under way at once: youtube.com sets no published limit.
+PROBE_CONCURRENCY = 8
 
 
 # Shared steps
@@ -106,24 +111,75 @@ async def _refresh_profiles(ctx: FlowContext, channel_ids: Sequence[str]) -> dic
     return {"profiles": len(found), "missing": missing}
 
 
+def _web(ctx: FlowContext) -> youtube_web.YouTubeWebClient:
+    if ctx.tools is None or ctx.tools.youtube_web is None:
+        raise RuntimeError("the worker has no youtube.com client")
+    return ctx.tools.youtube_web
+
+
+def _needs_probe(post: PostData) -> bool:
+    """Whether only the shorts probe can type ``post``: untyped, and not too long to be a Short."""
+    seconds = iso8601_seconds(post.dimensions.get("duration"))
+    return post.dimensions.get("post_type") is None and youtube_web.post_type_by_length(seconds) is None
+
+
+@dataclass(slots=True)
+class Probes:
+    """What the shorts probe said of a refresh's videos: their types, and how many it could not type."""
+
+    types: dict[str, str] = field(default_factory=dict)
+    failed: int = 0
+    first_error: str | None = None
+
+
+async def _probe(ctx: FlowContext, posts: Sequence[PostData], probes: Probes) -> None:
+    """Type ``posts`` on youtube.com, a few at a time. A probe that fails leaves its video untyped (the
+    scheduled refresh_yt_post_type types it later) and is counted, rather than failing the refresh."""
+    unknown = [post for post in posts if _needs_probe(post)]
+    if not unknown:
+        return
+    web = _web(ctx)
+    gate = asyncio.Semaphore(PROBE_CONCURRENCY)
+
+    async def one(post: PostData) -> None:
+        async with gate:
+            try:
+                probes.types[post.shortcode] = await web.post_type(post.shortcode, request_id=ctx.request_id)
+            except ProviderError as exc:
+                probes.failed += 1
+                probes.first_error = probes.first_error or f"{post.shortcode}: {exc}"
+
+    await asyncio.gather(*(one(post) for post in unknown))
+    if probes.types:
+        ctx.used(youtube_web.SOURCE)
+
+
 async def _refresh_posts(ctx: FlowContext, post_ids: Sequence[str], size: int = BATCH,
                          **dimensions: Any) -> dict:
-    """Refresh videos by id; ``dimensions`` (playlist_id, category, topic) are added when given."""
+    """Refresh videos by id; ``dimensions`` (playlist_id, category, topic) are added when given. A video
+    that may be a Short is typed by the shorts probe before its event goes out."""
     extra = {key: value for key, value in dimensions.items() if value is not None}
     found: dict[str, PostData] = {}
+    probes = Probes()
     asked = _batches(post_ids, size)
     for batch in asked:
         posts, _ = await ctx.fetch("fetch_yt_posts", "videos", batch)
+        fresh: dict[str, PostData] = {}
         for post in posts:
             if post.shortcode not in found:
-                found[post.shortcode] = post
-                ctx.emit_post(post, keywords=keywords(post.dimensions.get("title")), **extra)
+                fresh.setdefault(post.shortcode, post)
+        await _probe(ctx, list(fresh.values()), probes)
+        for post in fresh.values():
+            found[post.shortcode] = post
+            typed = {"post_type": probes.types[post.shortcode]} if post.shortcode in probes.types else {}
+            ctx.emit_post(post, keywords=keywords(post.dimensions.get("title")), **extra, **typed)
     missing = [i for batch in asked for i in batch if i not in found]
-    return {"posts": len(found), "missing": missing}
+    return {"posts": len(found), "missing": missing, "probed": len(probes.types), "probe_failed": probes.failed,
+            "probe_error": probes.first_error}
 
 
 def _posts_result(ctx: FlowContext, refreshed: dict, **extra: Any) -> dict:
-    return ctx.summary(posts=refreshed["posts"], missing=refreshed["missing"], **extra)
+    return ctx.summary(**refreshed, **extra)
 
 
 # Profiles
@@ -134,10 +190,13 @@ async def refresh_yt_profiles(ctx: FlowContext, params: YtProfilesParams) -> dic
 
 async def refresh_yt_profile_insights(ctx: FlowContext, params: ChannelIdParams) -> dict:
     # Analytics answers only with the channel owner's OAuth credential, chosen by channel id.
-    insights, _ = await ctx.fetch("fetch_yt_profile_insights", "channel_insights", params.channel_id,
-                                  handle=params.channel_id)
-    ctx.emit_profile(insights)
-    return ctx.summary(channel_id=params.channel_id)
+    found: ChannelInsights
+    found, _ = await ctx.fetch("fetch_yt_profile_insights", "channel_insights", params.channel_id,
+                               handle=params.channel_id)
+    # The event carries the reports that arrived; the sink's null-safe upsert keeps the stored rest.
+    ctx.emit_profile(found.profile)
+    return ctx.summary(channel_id=params.channel_id, reports=sorted(found.profile.dimensions),
+                       failed_reports=found.failed)
 
 
 # Posts
@@ -270,9 +329,7 @@ async def refresh_yt_posts_by_search(ctx: FlowContext, params: YtSearchParams) -
 
 
 async def refresh_yt_post_type(ctx: FlowContext, params: YtPostTypeParams) -> dict:
-    if ctx.tools is None or ctx.tools.youtube_web is None:
-        raise RuntimeError("the worker has no youtube.com client")
-    post_type = await ctx.tools.youtube_web.post_type(params.post_id, request_id=ctx.request_id)
+    post_type = await _web(ctx).post_type(params.post_id, request_id=ctx.request_id)
     # Only the type: the sink's null-safe upsert leaves every other column of the post as stored.
     ctx.emit_post(PostData(platform=Platform.YOUTUBE, source=youtube_web.SOURCE, shortcode=params.post_id,
                            profile_id=None, handle=None, publish_time=None, dimensions={"post_type": post_type}))

@@ -35,8 +35,8 @@ def create_app(config: SandboxConfig) -> ASGIApp:
     state = SandboxState(config)
     instagram = InstagramWorld()
     youtube = YouTubeWorld()
-    routes = [*AdminRoutes(state).routes(), ArrayBoboRoutes(instagram).mount(), GraphApiRoutes(instagram).mount(),
-              JoTuckerRoutes(instagram).mount(), LamaRoutes(instagram).mount(),
+    routes = [*AdminRoutes(state).routes(), ArrayBoboRoutes(instagram).mount(),
+              GraphApiRoutes(instagram, state).mount(), JoTuckerRoutes(instagram).mount(), LamaRoutes(instagram).mount(),
               BestSolutionsRoutes(instagram).mount(),
               RocketAPIRoutes(instagram).mount(),
               NeoTankRoutes(instagram).mount(),

@@ -48,6 +48,8 @@ class SandboxConfig(BaseModel):
         default_factory=dict, description="path prefix -> the error status every request under it gets (500, 429, 403…)")
     fail_retry_after: float | None = Field(None, ge=0, description="Retry-After seconds sent with a failed 429")
     hang_seconds: float = Field(3600.0, ge=0, description="how long a hanging request waits before it answers")
+    graph_refused_metrics: list[str] = Field(
+        default_factory=list, description="Graph insights metrics refused with #100 as not served, besides the retired")
 
     @field_validator("rate_limits", mode="before")
     @classmethod
@@ -59,7 +61,7 @@ class SandboxConfig(BaseModel):
     def _fail_paths_from_text(cls, value: Any) -> Any:
         return json.loads(value) if isinstance(value, str) else value
 
-    @field_validator("hang_paths", mode="before")
+    @field_validator("hang_paths", "graph_refused_metrics", mode="before")
     @classmethod
     def _hang_paths_from_text(cls, value: Any) -> Any:
         if not isinstance(value, str):

@@ -1,15 +1,29 @@
-"""The Instagram Graph API in the sandbox: business discovery, media, story and audience insights, debug_token.
+"""The Instagram Graph API in the sandbox: business discovery, an account's own node, media, story and
+audience insights, debug_token.
 
 Accounts are InstagramWorld's (the same handle is the same account through every provider), seen as
-business accounts. Graph names media by its own 17-digit ids, which the routes remember as they hand
-them out so that insights of a listed post agree with its like and comment counts; a Graph-style id
-never handed out still gets stable insights of its own, while any other id (an Instagram media pk)
-does not exist. Stories are drawn per account and day.
+business accounts. Another account is read through business discovery, whose media are ShadowIGMedia:
+they answer IG Media's public fields only, and a name that is no IG Media field (user_id) is refused with
+Graph's #100 naming the node type; business discovery has no stories edge (refused with #10). An account's
+own node (its Graph id, with any token) answers its fields, its media as IGMedia (owner included) and its
+stories; its username is the handle the world knows for it, so a handle never seen reads as ``user_<id>``.
+
+Graph names media by its own 17-digit ids, which the routes remember as they hand them out so that
+insights of a listed post agree with its like and comment counts; a Graph-style id never handed out still
+gets stable insights of its own, while any other id (an Instagram media pk) does not exist. Stories are
+drawn per account and day.
 
 Refusals are Graph's: HTTP 400 with ``{"error": {message, type, code, error_subcode, fbtrace_id}}``.
 Tokens starting with ``expired`` are refused with code 190; those starting with ``noscope`` lack
 ``instagram_manage_insights``, so insights are refused as Graph does then, and debug_token says so.
 Handles starting with ``missing`` get code 110.
+
+Every Graph API version is answered alike (Graph serves a call to an expired version as one to the oldest
+it still has, and the metric retirements below apply to every version). Media insights serve each media
+product type the metrics Meta's reference lists for it today: a retired metric (impressions, plays,
+video_views, engagement…) is refused as Graph does, with #100 listing the metrics it knows, and a metric the
+medium's type does not serve with #100 naming it. The knob ``graph_refused_metrics`` refuses more, like
+Graph refusing a metric it serves elsewhere, so the client's retry without them can be exercised.
 """
 
 from __future__ import annotations
@@ -21,6 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
@@ -35,6 +50,7 @@ from providers.sandbox.instagram import (
     encode_cursor,
     seeded,
 )
+from providers.sandbox.state import SandboxState
 
 PREFIX = "/graphapi"
 MEDIA_PAGE_SIZE = 25
@@ -49,26 +65,34 @@ _SCOPES = ("instagram_basic", "instagram_manage_insights", "pages_read_engagemen
            "business_management", "public_profile")
 
 _INSIGHT_TITLES = {
-    "impressions": ("Impressions", "Total number of times the media object has been seen"),
-    "reach": ("Reach", "Total number of unique accounts that have seen the media object"),
-    "engagement": ("Engagement", "Total number of likes, comments and saves on the media object"),
-    "saved": ("Saved", "Total number of unique accounts that have saved the media object"),
-    "likes": ("Likes", "The number of likes on your post."),
-    "comments": ("Comments", "The number of comments on your post."),
-    "shares": ("Shares", "The number of shares of your post."),
-    "plays": ("Plays", "The number of times your reel starts to play after an impression is already counted."),
-    "total_interactions": ("Interactions", "The number of likes, saves, comments and shares on your post."),
-    "video_views": ("Video Views", "Total number of times the video has been seen"),
-    "replies": ("Replies", "Total number of replies to the story"),
-    "follows": ("Follows", "The number of accounts that started following you."),
-    "profile_visits": ("Profile visits", "The number of times your profile was visited."),
-    "profile_activity": ("Profile activity", "The number of actions people take when they visit your profile."),
+    "views": ("Views", "The number of times the media was played or displayed."),
+    "reach": ("Reach", "The number of unique accounts that saw the media at least once."),
+    "saved": ("Saves", "The number of saves of the media."),
+    "likes": ("Likes", "The number of likes on the media."),
+    "comments": ("Comments", "The number of comments on the media."),
+    "shares": ("Shares", "The number of shares of the media."),
+    "total_interactions": ("Interactions", "Likes, saves, comments and shares on the media, minus the ones undone."),
+    "replies": ("Replies", "The number of replies to the story."),
+    "follows": ("Follows", "The number of accounts that started following after seeing the media."),
+    "profile_visits": ("Profile visits", "The number of times the profile was visited from the media."),
+    "profile_activity": ("Profile activity", "The number of actions taken on the profile after seeing the media."),
     "navigation": ("Navigation", "The number of navigation actions taken on the story."),
+    "ig_reels_avg_watch_time": ("Average watch time", "The average time, in milliseconds, the reel was watched."),
+    "ig_reels_video_view_total_time": ("Watch time", "The total time, in milliseconds, the reel was watched."),
 }
-_MEDIA_METRICS = ("impressions", "reach", "engagement", "saved", "likes", "comments", "shares", "plays",
-                  "total_interactions", "video_views", "follows", "profile_visits", "profile_activity")
-_STORY_METRICS = ("impressions", "reach", "replies", "saved", "shares", "total_interactions", "follows",
-                  "profile_visits", "profile_activity", "navigation")
+# What Meta's Instagram Media Insights reference lists for each media product type (checked 2026-12-03).
+_SERVED: dict[str, tuple[str, ...]] = {
+    "FEED": ("views", "reach", "likes", "comments", "saved", "shares", "total_interactions", "follows",
+             "profile_visits", "profile_activity"),
+    "REELS": ("views", "reach", "likes", "comments", "saved", "shares", "total_interactions",
+              "ig_reels_avg_watch_time", "ig_reels_video_view_total_time"),
+    "STORY": ("views", "reach", "replies", "shares", "total_interactions", "follows", "profile_visits",
+              "profile_activity", "navigation"),
+}
+# Every media metric Graph knows today, listed as Graph lists them when asked for one it does not know.
+_MEDIA_METRICS = tuple(sorted({name for names in _SERVED.values() for name in names}))
+# User insights Meta retired for every version on 2025-04-21, refused with the message Graph gives for them.
+_RETIRED_USER_METRICS = frozenset({"impressions"})
 _AUDIENCE = {
     # metric: (title, description noun, share of the followers it counts)
     "follower_demographics": ("Follower demographics", "followers", 1.0),
@@ -77,7 +101,8 @@ _AUDIENCE = {
 }
 _BREAKDOWNS = {"country": ["country"], "city": ["city"], "age": ["age"], "gender": ["gender"],
                "gender,age": ["gender", "age"], "age,gender": ["age", "gender"]}
-_TIMEFRAMES = ("last_14_days", "last_30_days", "last_90_days", "prev_month", "this_month", "this_week")
+# The only timeframes demographics take today.
+_TIMEFRAMES = ("this_week", "this_month")
 # Each breakdown's values with their typical weight for an Indian creator's audience.
 _SPREADS: dict[str, dict[str, float]] = {
     "country": {"IN": 8.0, "US": 1.0, "AE": 0.6, "GB": 0.5, "BD": 0.4, "NP": 0.3, "SA": 0.3, "CA": 0.3, "AU": 0.2,
@@ -94,8 +119,24 @@ _NAVIGATION = ("tap_forward", "tap_back", "tap_exit", "swipe_forward", "automati
 
 # Graph's own media ids; anything else (an Instagram media pk, a shortcode) is no object Graph knows.
 _GRAPH_MEDIA_ID = re.compile(r"1[78][0-9]{15}")
+_VERSION = re.compile(r"v[0-9]+\.[0-9]+")
 _FIELD = re.compile(r"([a-z_]+)((?:\.[a-z_]+\([^(){}]*\))*)(?:\{(.*)\})?", re.DOTALL)
 _MODIFIER = re.compile(r"\.([a-z_]+)\(([^(){}]*)\)")
+# IG Media's fields and edges (IG Media reference); Graph refuses any other name with #100.
+_IG_MEDIA_FIELDS = frozenset({
+    "boost_eligibility_info", "caption", "children", "collaborators", "comments", "comments_count",
+    "copyright_check_information", "id", "ig_id", "insights", "is_comment_enabled", "is_shared_to_feed",
+    "legacy_instagram_media_id", "like_count", "media_product_type", "media_type", "media_url", "owner",
+    "permalink", "shortcode", "thumbnail_url", "timestamp", "username",
+})
+# The public ones, all a medium of another account answers with: owner, for one, only goes to the owner.
+_PUBLIC_MEDIA_FIELDS = frozenset({
+    "caption", "children", "comments_count", "id", "like_count", "media_product_type", "media_type", "media_url",
+    "permalink", "timestamp", "username",
+})
+_OWN_MEDIA = "IGMedia"
+_DISCOVERED_MEDIA = "ShadowIGMedia"
+_SERVED_MEDIA_FIELDS = {_OWN_MEDIA: _IG_MEDIA_FIELDS, _DISCOVERED_MEDIA: _PUBLIC_MEDIA_FIELDS}
 
 
 # Field expressions: business_discovery.username(tara_reads){id,media.after(X){id,caption}}
@@ -141,10 +182,19 @@ def parse_fields(expression: str) -> tuple[Field, ...] | None:
     return tuple(fields)
 
 
-def _only(node: dict[str, Any], field: Field) -> dict[str, Any]:
-    """``node`` cut down to the subfields asked for, as Graph answers only what was asked."""
-    asked = {sub.name for sub in field.subfields} or {"id"}
-    return {name: value for name, value in node.items() if name in asked and value is not None}
+def _only(node: dict[str, Any], field: Field, served: frozenset[str] | None = None) -> dict[str, Any]:
+    """``node`` cut down to the subfields asked for (and ``served``, when given), as Graph answers only what
+    was asked and it may give; a node's id always comes."""
+    asked = {sub.name for sub in field.subfields} | {"id"}
+    return {name: value for name, value in node.items()
+            if name in asked and (served is None or name in served) and value is not None}
+
+
+def _nonexisting_field(field: Field, node_type: str) -> JSONResponse | None:
+    unknown = next((sub.name for sub in field.subfields if sub.name not in _IG_MEDIA_FIELDS), None)
+    if unknown is None:
+        return None
+    return _invalid(f"Tried accessing nonexisting field ({unknown}) on node type ({node_type})")
 
 
 # Ids and times
@@ -182,6 +232,7 @@ def media_item(post: Post, graph_id: str) -> dict[str, Any]:
     first_image = cdn.image(post.media_pk, post.width, post.height, variant=10 if post.kind == "carousel" else 0)
     return {
         "id": graph_id,
+        "owner": {"id": str(post.owner.fbid)},
         "username": post.owner.handle,
         "comments_count": post.comments,
         "like_count": post.likes,
@@ -191,6 +242,21 @@ def media_item(post: Post, graph_id: str) -> dict[str, Any]:
         "caption": post.caption,
         "timestamp": _graph_time(post.taken_at),
         "permalink": f"https://www.instagram.com/p/{post.shortcode}/",
+    }
+
+
+def _account_node(account: Account) -> dict[str, Any]:
+    return {
+        "id": str(account.fbid),
+        "ig_id": int(account.profile_id),
+        "name": account.full_name,
+        "website": account.external_url or None,
+        "followers_count": account.followers,
+        "follows_count": account.following,
+        "profile_picture_url": account.profile_pic_url,
+        "username": account.handle,
+        "biography": account.biography,
+        "media_count": account.media_count,
     }
 
 
@@ -238,11 +304,23 @@ def _invalid(message: str) -> JSONResponse:
     return _error(f"(#100) {message}", 100, trace=message)
 
 
+def _is_account(object_id: str) -> bool:
+    return object_id.isdigit() and 0 <= int(object_id) - _FBID_BASE < 10**12
+
+
+def _no_longer_supported(metric: str) -> JSONResponse:
+    return _invalid(f"Starting from version 22 and above, the {metric} metric is no longer supported for the "
+                    "queried user. Please refer to the documentation at "
+                    "https://developers.facebook.com/docs/instagram-api/reference/ig-user/insights for a list of "
+                    "supported metrics.")
+
+
 # Routes
 
 class GraphApiRoutes:
-    def __init__(self, world: InstagramWorld) -> None:
+    def __init__(self, world: InstagramWorld, state: SandboxState) -> None:
         self._world = world
+        self._state = state
         # Graph ids handed out, so that insights can find what they describe; each memory starts over
         # when full, and a forgotten id still gets stable insights, only not tied to its post.
         self._media: dict[str, Post] = {}
@@ -250,14 +328,16 @@ class GraphApiRoutes:
 
     def mount(self) -> Mount:
         return Mount(PREFIX, routes=[
-            Route("/v15.0/debug_token", self.debug_token),
-            Route("/v12.0/{media_id}/insights", self.media_insights),
-            Route("/v15.0/{story_id}/insights", self.story_insights),
-            Route("/v17.0/{user_id}/insights", self.audience_insights),
-            Route("/v12.0/{user_id}", self.user),
+            Route("/{version}/debug_token", self.debug_token),
+            Route("/{version}/{object_id}/insights", self.insights),
+            Route("/{version}/{user_id}", self.user),
         ])
 
-    def _refusal(self, token: str | None) -> JSONResponse | None:
+    def _refusal(self, request: Request) -> JSONResponse | None:
+        version = request.path_params["version"]
+        if not _VERSION.fullmatch(version):
+            return _error(f"Unknown path components: /{version}", 2500, trace=version)
+        token = request.query_params.get("access_token")
         if not token:
             return _error("An access token is required to request this resource.", 104)
         if token.startswith("expired"):
@@ -272,7 +352,7 @@ class GraphApiRoutes:
 
     async def debug_token(self, request: Request) -> JSONResponse:
         query = request.query_params
-        if refusal := self._refusal(query.get("access_token")):
+        if refusal := self._refusal(request):
             return refusal
         token = query.get("input_token")
         if not token:
@@ -302,11 +382,11 @@ class GraphApiRoutes:
                         error={"code": 190, "message": self._expired_message(), "subcode": 463})
         return JSONResponse({"data": data})
 
-    # Business discovery
+    # Accounts: another one through business discovery, the token's own one directly
 
     async def user(self, request: Request) -> JSONResponse:
         query = request.query_params
-        if refusal := self._refusal(query.get("access_token")):
+        if refusal := self._refusal(request):
             return refusal
         user_id = request.path_params["user_id"]
         if not user_id.isdigit():
@@ -315,37 +395,49 @@ class GraphApiRoutes:
         if fields is None:
             return _invalid(f"Syntax error in the fields expression {query.get('fields')!r}")
         discovery = next((field for field in fields if field.name == "business_discovery"), None)
-        if discovery is None:
+        if discovery is not None:
+            return self._discovery(user_id, discovery)
+        if not fields:
             return JSONResponse({"id": user_id})
+        return self._own_account(user_id, Field("", {}, fields))
+
+    def _discovery(self, user_id: str, discovery: Field) -> JSONResponse:
         handle = discovery.modifiers.get("username", "")
         account = self._world.account(handle)
         if account is None:
             return _error("Invalid user id", 110, subcode=2207013, trace=handle, is_transient=False,
                           error_user_title="Cannot find User",
                           error_user_msg=f"The user with username: {handle} cannot be found.")
-        node: dict[str, Any] = {
-            "id": str(account.fbid),
-            "ig_id": int(account.profile_id),
-            "name": account.full_name,
-            "website": account.external_url or None,
-            "followers_count": account.followers,
-            "follows_count": account.following,
-            "profile_picture_url": account.profile_pic_url,
-            "username": account.handle,
-            "biography": account.biography,
-            "media_count": account.media_count,
-        }
-        answer = _only(node, discovery)
+        if discovery.sub("stories"):
+            return _error("(#10) Application does not have permission for this action", 10, trace=handle)
+        answer = _only(_account_node(account), discovery)
         if media := discovery.sub("media"):
-            edge = self._media_edge(account, media)
+            edge = self._media_edge(account, media, _DISCOVERED_MEDIA)
             if isinstance(edge, JSONResponse):
                 return edge
             answer["media"] = edge
-        if stories := discovery.sub("stories"):
-            answer["stories"] = {"data": [_only(story_item(story), stories) for story in self._stories_of(account)]}
         return JSONResponse({"business_discovery": answer, "id": user_id})
 
-    def _media_edge(self, account: Account, media: Field) -> dict[str, Any] | JSONResponse:
+    def _own_account(self, user_id: str, root: Field) -> JSONResponse:
+        profile_id = int(user_id) - _FBID_BASE
+        account = self._world.account_by_id(str(profile_id)) if _is_account(user_id) else None
+        if account is None:
+            return _missing_object(user_id)
+        answer = _only(_account_node(account), root)
+        if media := root.sub("media"):
+            edge = self._media_edge(account, media, _OWN_MEDIA)
+            if isinstance(edge, JSONResponse):
+                return edge
+            answer["media"] = edge
+        if stories := root.sub("stories"):
+            if refusal := _nonexisting_field(stories, _OWN_MEDIA):
+                return refusal
+            answer["stories"] = {"data": [_only(story_item(story), stories) for story in self._stories_of(account)]}
+        return JSONResponse(answer)
+
+    def _media_edge(self, account: Account, media: Field, node_type: str) -> dict[str, Any] | JSONResponse:
+        if refusal := _nonexisting_field(media, node_type):
+            return refusal
         start = 0
         if after := media.modifiers.get("after"):
             resumed = decode_cursor(after, "graph-media", account.profile_id)
@@ -357,7 +449,7 @@ class GraphApiRoutes:
         for post in posts:
             graph_id = graph_media_id(post.media_pk)
             _remember(self._media, graph_id, post)
-            data.append(_only(media_item(post, graph_id), media))
+            data.append(_only(media_item(post, graph_id), media, _SERVED_MEDIA_FIELDS[node_type]))
         edge: dict[str, Any] = {"data": data}
         following = start + len(posts)
         if posts:
@@ -381,23 +473,50 @@ class GraphApiRoutes:
             stories.append(story)
         return sorted(stories, key=lambda story: story.taken_at, reverse=True)
 
-    # Insights
+    # Insights: media, stories and the account's audience share Graph's /<id>/insights path
 
-    async def media_insights(self, request: Request) -> JSONResponse:
-        query = request.query_params
-        if refusal := self._refusal(query.get("access_token")):
+    async def insights(self, request: Request) -> JSONResponse:
+        if refusal := self._refusal(request):
             return refusal
-        media_id = request.path_params["media_id"]
+        query = request.query_params
+        object_id = request.path_params["object_id"]
+        if _is_account(object_id):
+            return self._audience_insights(query, object_id)
         # Without instagram_manage_insights Graph cannot load the media, and says it does not exist.
-        if not _GRAPH_MEDIA_ID.fullmatch(media_id) or query["access_token"].startswith("noscope"):
-            return _missing_object(media_id)
-        metrics = [name for name in query.get("metric", "").split(",") if name]
-        if not metrics or any(name not in _MEDIA_METRICS for name in metrics):
-            return _invalid(f"metric must be one of the following values: {', '.join(_MEDIA_METRICS)}")
-        values = self._media_values(media_id)
-        return JSONResponse({"data": [_insight(media_id, name, values[name]) for name in metrics]})
+        if not _GRAPH_MEDIA_ID.fullmatch(object_id) or query["access_token"].startswith("noscope"):
+            return _missing_object(object_id)
+        metrics = [name.strip() for name in query.get("metric", "").split(",") if name.strip()]
+        product_type = self._product_type(object_id)
+        if refusal := self._unserved(metrics, product_type):
+            return refusal
+        if product_type == "STORY":
+            return self._story_answer(object_id, metrics, query.get("breakdown"))
+        values = self._media_values(object_id)
+        return JSONResponse({"data": [_insight(object_id, name, values[name]) for name in metrics]})
 
-    def _media_values(self, media_id: str) -> dict[str, int | float]:
+    def _product_type(self, media_id: str) -> str:
+        if media_id in self._stories:
+            return "STORY"
+        if post := self._media.get(media_id):
+            return _PRODUCT_TYPE[post.kind]
+        # An id never handed out (or forgotten): a feed post or a reel of its own, never a story, which Graph
+        # names only in an account's stories edge.
+        return seeded("graph-product-type", media_id).choice(("FEED", "FEED", "REELS"))
+
+    def _unserved(self, metrics: list[str], product_type: str) -> JSONResponse | None:
+        if not metrics:
+            return _invalid("The parameter metric is required")
+        unknown = next((index for index, name in enumerate(metrics) if name not in _MEDIA_METRICS), None)
+        if unknown is not None:
+            return _invalid(f"metric[{unknown}] must be one of the following values: {', '.join(_MEDIA_METRICS)}")
+        refused = set(self._state.config.graph_refused_metrics)
+        unserved = [name for name in metrics if name not in _SERVED[product_type] or name in refused]
+        if unserved:
+            return _invalid(f"The Media Insights API does not support the {', '.join(unserved)} metric for this "
+                            "media product type.")
+        return None
+
+    def _media_values(self, media_id: str) -> dict[str, int]:
         rng = seeded("graph-media-insights", media_id)
         post = self._media.get(media_id)
         followers = post.owner.followers if post else int(10 ** rng.uniform(3, 6))
@@ -405,35 +524,29 @@ class GraphApiRoutes:
         comments = post.comments if post else int(likes * rng.uniform(0.004, 0.04))
         reach = max(likes + comments, int(followers * rng.uniform(0.15, 0.6)))
         saved, shares = int(likes * rng.uniform(0.01, 0.08)), int(likes * rng.uniform(0.005, 0.05))
-        plays = post.video_plays if post and post.video_plays else int(reach * rng.uniform(1.2, 2.5))
+        # A reel's views are its plays, replays included; a picture's every time it was shown.
+        if post and post.video_plays:
+            views = post.video_plays
+        else:
+            views = int(reach * rng.uniform(1.1, 1.7))
+        average_watch = rng.randint(2_000, 25_000)
         return {
-            "likes": likes, "comments": comments, "reach": reach, "impressions": int(reach * rng.uniform(1.1, 1.7)),
-            "saved": saved, "shares": shares, "engagement": likes + comments + saved,
-            "total_interactions": likes + comments + saved + shares, "plays": plays,
-            # Graph counts 0 video views for media without video.
-            "video_views": (post.video_views or 0) if post else rng.randint(0, reach),
+            "views": views, "likes": likes, "comments": comments, "reach": reach, "saved": saved, "shares": shares,
+            "total_interactions": likes + comments + saved + shares,
             "follows": int(reach * rng.uniform(0.0, 0.01)), "profile_visits": int(reach * rng.uniform(0.01, 0.05)),
             "profile_activity": int(reach * rng.uniform(0.0, 0.02)),
+            "ig_reels_avg_watch_time": average_watch, "ig_reels_video_view_total_time": average_watch * views,
         }
 
-    async def story_insights(self, request: Request) -> JSONResponse:
-        query = request.query_params
-        if refusal := self._refusal(query.get("access_token")):
-            return refusal
-        story_id = request.path_params["story_id"]
-        if not _GRAPH_MEDIA_ID.fullmatch(story_id) or query["access_token"].startswith("noscope"):
-            return _missing_object(story_id)
-        metrics = [name for name in query.get("metric", "").split(",") if name]
-        if not metrics or any(name not in _STORY_METRICS for name in metrics):
-            return _invalid(f"metric must be one of the following values: {', '.join(_STORY_METRICS)}")
+    def _story_answer(self, story_id: str, metrics: list[str], breakdown: str | None) -> JSONResponse:
         values, actions = self._story_values(story_id)
         data = []
         for name in metrics:
-            if name == "navigation" and query.get("breakdown") == "story_navigation_action_type":
+            if name == "navigation" and breakdown == "story_navigation_action_type":
                 results = [{"dimension_values": [action], "value": count} for action, count in actions.items() if count]
-                breakdown = {"dimension_keys": ["story_navigation_action_type"], "results": results}
+                split = {"dimension_keys": ["story_navigation_action_type"], "results": results}
                 entry = _insight(story_id, name, values[name], total_value={"value": values[name],
-                                                                             "breakdowns": [breakdown]})
+                                                                             "breakdowns": [split]})
                 del entry["values"]
                 data.append(entry)
             else:
@@ -452,26 +565,22 @@ class GraphApiRoutes:
             "swipe_back": rng.choice((0, 0, 1, 2)), "swipe_up": rng.choice((0, 0, 0, 1)),
             "swipe_down": rng.choice((0, 1, 3)),
         }
-        replies, saved, shares = rng.randint(0, 12), rng.randint(0, 8), rng.randint(0, 10)
+        replies, shares = rng.randint(0, 12), rng.randint(0, 10)
         values = {
-            "impressions": int(reach * rng.uniform(1.05, 1.4)), "reach": reach, "replies": replies,
-            "saved": saved, "shares": shares, "total_interactions": replies + saved + shares,
-            "follows": rng.randint(0, 5), "profile_visits": int(reach * rng.uniform(0.0, 0.04)),
-            "profile_activity": rng.randint(0, 6), "navigation": sum(actions.values()),
+            "views": int(reach * rng.uniform(1.05, 1.4)), "reach": reach, "replies": replies, "shares": shares,
+            "total_interactions": replies + shares, "follows": rng.randint(0, 5),
+            "profile_visits": int(reach * rng.uniform(0.0, 0.04)), "profile_activity": rng.randint(0, 6),
+            "navigation": sum(actions.values()),
         }
         return values, actions
 
-    async def audience_insights(self, request: Request) -> JSONResponse:
-        query = request.query_params
-        if refusal := self._refusal(query.get("access_token")):
-            return refusal
-        user_id = request.path_params["user_id"]
-        if not user_id.isdigit():
-            return _missing_object(user_id)
+    def _audience_insights(self, query: QueryParams, user_id: str) -> JSONResponse:
         if query["access_token"].startswith("noscope"):
             return _error("(#10) Application does not have permission for this action", 10, trace=user_id)
         metric = query.get("metric", "")
         breakdown = query.get("breakdown", "").replace(" ", "")
+        if metric in _RETIRED_USER_METRICS or metric in self._state.config.graph_refused_metrics:
+            return _no_longer_supported(metric)
         if metric not in _AUDIENCE:
             return _invalid(f"metric[0] must be one of the following values: {', '.join(_AUDIENCE)}")
         if query.get("metric_type") != "total_value":
@@ -479,7 +588,8 @@ class GraphApiRoutes:
                             "metric_type=total_value")
         if breakdown not in _BREAKDOWNS:
             return _invalid(f"breakdown must be one of the following values: {', '.join(_BREAKDOWNS)}")
-        if metric != "follower_demographics" and query.get("timeframe") not in _TIMEFRAMES:
+        timeframe = query.get("timeframe")
+        if (timeframe is not None or metric != "follower_demographics") and timeframe not in _TIMEFRAMES:
             return _invalid(f"timeframe must be one of the following values: {', '.join(_TIMEFRAMES)}")
         title, noun, share = _AUDIENCE[metric]
         results = self._audience(user_id, metric, _BREAKDOWNS[breakdown], share)

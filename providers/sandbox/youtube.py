@@ -19,18 +19,23 @@ API (all pure, no I/O):
     world.channel_for_playlist(playlist_id) -> Channel | None   (uploads playlists only)
     world.video(video_id) -> Video | None
     world.uploads(channel_id, start=0, count=None) -> list[Video]   newest first; [] for an unknown channel
-    world.is_short(video_id) -> bool          a video of at most SHORT_MAX_SECONDS, not live
+    world.is_short(video_id) -> bool          a Short: up to 60 s, or up to SHORT_MAX_SECONDS if uploaded
+                                              from 2024-10-15 in a square or tall frame; never live
     world.search(query, published_after, published_before) -> list[Video]   by view count, descending
-    world.comments(video) -> list[Comment]    newest first; [] when comments are disabled
+    world.comments(video) -> list[Comment]    newest first; [] when comments are disabled; a few
+                                              have no author channel (``author`` None)
     world.replies(comment) -> list[Comment]
     world.activities(channel) -> list[Activity]   newest first
     world.subscriptions(channel) -> list[Subscription]   (check ``channel.subscriptions_hidden`` first)
     world.audience(channel) -> Audience       the three YouTube Analytics reports' rows
+    world.report_outage(channel) -> str | None   the Analytics report whose backend is down for it
 
-Well-known ids (module constants): DEMO_CHANNEL_ID and its uploads SHORT_VIDEO_ID, LONG_VIDEO_ID
-(over one hour), LIKES_HIDDEN_VIDEO_ID, LIVE_VIDEO_ID (duration P0D), COMMENTS_DISABLED_VIDEO_ID;
-HIDDEN_SUBSCRIBERS_CHANNEL_ID; SUBSCRIPTIONS_HIDDEN_CHANNEL_ID; MISSING_CHANNEL_ID and
-MISSING_VIDEO_ID (well-formed, unknown to the world).
+Well-known ids (module constants): DEMO_CHANNEL_ID and its uploads SHORT_VIDEO_ID (45 s),
+LONG_VIDEO_ID (over one hour), LIKES_HIDDEN_VIDEO_ID, LIVE_VIDEO_ID (duration P0D),
+COMMENTS_DISABLED_VIDEO_ID, LONGER_SHORT_VIDEO_ID (a 2:30 Short), FOUR_MINUTE_VIDEO_ID and
+WIDE_VIDEO_ID (2:30, but a wide video: not a Short); HIDDEN_SUBSCRIBERS_CHANNEL_ID;
+SUBSCRIPTIONS_HIDDEN_CHANNEL_ID; CITY_REPORT_DOWN_CHANNEL_ID (its Analytics city report fails);
+MISSING_CHANNEL_ID and MISSING_VIDEO_ID (well-formed, unknown to the world).
 """
 
 from __future__ import annotations
@@ -44,7 +49,14 @@ from datetime import datetime, timezone
 from providers.sandbox.ids import ALPHABET, decode_base64_number, encode_base64_number
 
 DAY = 86_400
-SHORT_MAX_SECONDS = 60
+# A Short could run 60 s until YouTube allowed three minutes for uploads from 2024-10-15 on.
+CLASSIC_SHORT_MAX_SECONDS = 60
+SHORT_MAX_SECONDS = 180
+LONGER_SHORTS_FROM = int(datetime(2024, 10, 15, tzinfo=timezone.utc).timestamp())
+# The share of 61-180 s uploads since then made in a square or tall frame, so Shorts.
+LONGER_SHORT_SHARE = 0.5
+# A share of commenters whose comments carry no authorChannelId (a deleted or channel-less account).
+NO_CHANNEL_COMMENTER_SHARE = 0.04
 
 # Channel ids: 6 characters (36 bits) carry the shuffled channel number, 16 characters a check.
 _CHANNEL_SPACE = 2**36
@@ -85,7 +97,7 @@ _REMARKS = ("Loved this video!", "Who is watching in 2024?", "Please make a part
             "First comment 😄", "This deserves more views", "Watching from Pune", "Amazing editing bro",
             "Can you share the recipe link?", "Best channel on YouTube")
 # (shortest, longest) seconds of an upload, and its share: shorts, ordinary videos, long streams and films.
-_LENGTHS = (((8, SHORT_MAX_SECONDS), 30), ((61, 1500), 55), ((1500, 11000), 15))
+_LENGTHS = (((8, CLASSIC_SHORT_MAX_SECONDS), 30), ((61, 1500), 55), ((1500, 11000), 15))
 # (YouTube category id, share) for uploads.
 _CATEGORIES = (("22", 25), ("24", 20), ("10", 12), ("20", 10), ("27", 10), ("26", 8), ("17", 6), ("28", 5),
                ("1", 4))
@@ -99,9 +111,15 @@ AGE_GROUPS = ("age13-17", "age18-24", "age25-34", "age35-44", "age45-54", "age55
 GENDERS = ("female", "male", "user_specified")
 
 # Channel numbers of the well-known channels.
-_DEMO, _HIDDEN_SUBSCRIBERS, _SUBSCRIPTIONS_HIDDEN = 1, 2, 3
+_DEMO, _HIDDEN_SUBSCRIBERS, _SUBSCRIPTIONS_HIDDEN, _CITY_REPORT_DOWN = 1, 2, 3, 4
 # Upload positions of the demo channel's well-known videos.
 _SHORT, _LONG, _LIKES_HIDDEN, _LIVE, _COMMENTS_DISABLED = 0, 1, 2, 3, 4
+_LONGER_SHORT, _FOUR_MINUTES, _WIDE = 5, 6, 7
+# Demo uploads of a set length: (seconds, whether it is a Short).
+_FIXED_UPLOADS = {_SHORT: (45, True), _LONG: (3723, False), _LONGER_SHORT: (150, True),
+                  _FOUR_MINUTES: (240, False), _WIDE: (150, False)}
+# The Analytics report whose backend is down for a well-known channel, so one report fails and the rest arrive.
+_REPORT_OUTAGES = {_CITY_REPORT_DOWN: "city"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +157,7 @@ class Video:
     published_at: int
     duration_seconds: int  # 0 for a live broadcast
     is_live: bool
+    is_short: bool
     view_count: int
     like_count: int | None  # None: the owner hides likes
     comment_count: int | None  # None: comments are disabled
@@ -153,10 +172,6 @@ class Video:
     def duration(self) -> str:
         return iso_duration(0 if self.is_live else self.duration_seconds)
 
-    @property
-    def is_short(self) -> bool:
-        return not self.is_live and self.duration_seconds <= SHORT_MAX_SECONDS
-
     def thumbnail(self, name: str) -> str:
         return f"https://i.ytimg.com/vi/{self.video_id}/{name}.jpg"
 
@@ -165,7 +180,7 @@ class Video:
 class Comment:
     comment_id: str
     video: Video
-    author: Channel
+    author: Channel | None  # None: the author has no channel, so the API names none
     text: str
     published_at: int
     like_count: int
@@ -280,11 +295,15 @@ DEMO_CHANNEL_ID = channel_id_for(_DEMO)
 DEMO_UPLOADS_PLAYLIST_ID = "UU" + DEMO_CHANNEL_ID[2:]
 HIDDEN_SUBSCRIBERS_CHANNEL_ID = channel_id_for(_HIDDEN_SUBSCRIBERS)
 SUBSCRIPTIONS_HIDDEN_CHANNEL_ID = channel_id_for(_SUBSCRIPTIONS_HIDDEN)
+CITY_REPORT_DOWN_CHANNEL_ID = channel_id_for(_CITY_REPORT_DOWN)
 SHORT_VIDEO_ID = video_id_for(_DEMO, _SHORT)
 LONG_VIDEO_ID = video_id_for(_DEMO, _LONG)
 LIKES_HIDDEN_VIDEO_ID = video_id_for(_DEMO, _LIKES_HIDDEN)
 LIVE_VIDEO_ID = video_id_for(_DEMO, _LIVE)
 COMMENTS_DISABLED_VIDEO_ID = video_id_for(_DEMO, _COMMENTS_DISABLED)
+LONGER_SHORT_VIDEO_ID = video_id_for(_DEMO, _LONGER_SHORT)
+FOUR_MINUTE_VIDEO_ID = video_id_for(_DEMO, _FOUR_MINUTES)
+WIDE_VIDEO_ID = video_id_for(_DEMO, _WIDE)
 MISSING_CHANNEL_ID = "UC" + "x" * 22
 MISSING_VIDEO_ID = "xxxxxxxxxxx"
 
@@ -382,10 +401,9 @@ class YouTubeWorld:
         rng = seeded("yt-video", video_id)
         demo = channel.number == _DEMO
         is_live = (demo and position == _LIVE) or (not demo and rng.random() < 0.02)
-        if demo and position == _SHORT:
-            seconds = 45
-        elif demo and position == _LONG:
-            seconds = 3723
+        fixed = _FIXED_UPLOADS.get(position) if demo else None
+        if fixed is not None:
+            seconds = fixed[0]
         elif is_live:
             seconds = 0
         else:
@@ -394,7 +412,7 @@ class YouTubeWorld:
         if demo and position in (_LIKES_HIDDEN, _COMMENTS_DISABLED):
             seconds = max(seconds, 61 + position)
         subscribers = max(channel.subscriber_count, 100)
-        views = int(subscribers * rng.uniform(0.02, 1.5) * (3 if seconds <= SHORT_MAX_SECONDS else 1))
+        views = int(subscribers * rng.uniform(0.02, 1.5) * (3 if seconds <= CLASSIC_SHORT_MAX_SECONDS else 1))
         likes: int | None = int(views * rng.uniform(0.01, 0.06))
         if (demo and position == _LIKES_HIDDEN) or (not demo and rng.random() < 0.05):
             likes = None
@@ -403,6 +421,20 @@ class YouTubeWorld:
             comments = None
         topic = rng.choice(_TOPICS)
         title = rng.choice(_FORMATS).format(topic=topic.title(), channel=channel.title, n=rng.randint(2, 5))
+        tags = tuple(rng.sample(_TAGS, rng.choice((0, 2, 3, 5))))
+        category_id = str(_weighted(rng, _CATEGORIES))
+        language: str | None = _weighted(rng, _LANGUAGES)  # type: ignore[assignment]
+        licensed = rng.random() < 0.7
+        definition = "hd" if rng.random() < 0.85 else "sd"
+        age_restricted = rng.random() < 0.02
+        # Drawn last, so the longer Shorts leave every other value of the world as it was.
+        tall = rng.random() < LONGER_SHORT_SHARE
+        if fixed is not None:
+            is_short = fixed[1]
+        else:
+            is_short = not is_live and (seconds <= CLASSIC_SHORT_MAX_SECONDS or (
+                seconds <= SHORT_MAX_SECONDS and published_at >= LONGER_SHORTS_FROM and tall
+                and not (demo and position in (_LIKES_HIDDEN, _COMMENTS_DISABLED))))
         return Video(
             video_id=video_id,
             channel=channel,
@@ -412,15 +444,16 @@ class YouTubeWorld:
             published_at=published_at,
             duration_seconds=seconds,
             is_live=is_live,
+            is_short=is_short,
             view_count=views,
             like_count=likes,
             comment_count=comments,
-            tags=tuple(rng.sample(_TAGS, rng.choice((0, 2, 3, 5)))),
-            category_id=str(_weighted(rng, _CATEGORIES)),
-            default_audio_language=_weighted(rng, _LANGUAGES),  # type: ignore[arg-type]
-            licensed=rng.random() < 0.7,
-            definition="hd" if rng.random() < 0.85 else "sd",
-            age_restricted=rng.random() < 0.02,
+            tags=tags,
+            category_id=category_id,
+            default_audio_language=language,
+            licensed=licensed,
+            definition=definition,
+            age_restricted=age_restricted,
         )
 
     # Search
@@ -457,8 +490,10 @@ class YouTubeWorld:
             published_at = self.reference - int(span * (position + rng.random()) / (total + 1))
             comment_id = "Ug" + _token("comment-id", video.video_id, position, size=20) + "4AaABAg"
             replies = rng.choices((0, rng.randint(1, 3), rng.randint(4, 20)), weights=(75, 20, 5))[0]
-            comments.append(Comment(comment_id, video, self._crowd("commenter", comment_id), rng.choice(_REMARKS),
-                                    published_at, int(rng.paretovariate(1.5)) - 1, replies))
+            text, likes = rng.choice(_REMARKS), int(rng.paretovariate(1.5)) - 1
+            # Drawn last, so the channel-less authors leave every other value of the world as it was.
+            author = None if rng.random() < NO_CHANNEL_COMMENTER_SHARE else self._crowd("commenter", comment_id)
+            comments.append(Comment(comment_id, video, author, text, published_at, likes, replies))
         return comments
 
     def replies(self, comment: Comment) -> list[Comment]:
@@ -469,8 +504,10 @@ class YouTubeWorld:
             rng = seeded("yt-reply", comment.comment_id, position)
             published_at = min(published_at + rng.randrange(60, 6 * 3600), self.reference)
             reply_id = f"{comment.comment_id}.{_token('reply-id', comment.comment_id, position, size=22)}"
+            # A reply mentions the comment's author by handle; a channel-less author has none.
+            mention = f"@{comment.author.title.replace(' ', '')} " if comment.author else ""
             replies.append(Comment(reply_id, comment.video, self._crowd("replier", reply_id),
-                                   f"@{comment.author.title.replace(' ', '')} {rng.choice(_REMARKS)}", published_at,
+                                   f"{mention}{rng.choice(_REMARKS)}", published_at,
                                    int(rng.paretovariate(2.0)) - 1, 0, comment.comment_id))
         return replies
 
@@ -510,6 +547,10 @@ class YouTubeWorld:
         return found[:MAX_ACTIVITIES]
 
     # Analytics
+
+    def report_outage(self, channel: Channel) -> str | None:
+        """The Analytics report (city, country, gender_age) whose backend fails for ``channel``, if any."""
+        return _REPORT_OUTAGES.get(channel.number)
 
     def audience(self, channel: Channel) -> Audience:
         rng = seeded("yt-audience", channel.number)

@@ -5,7 +5,11 @@ takes it). A sandbox refresh token names its channel: ``refresh_token_for(channe
 starting ``revoked-`` is answered ``invalid_grant``, as Google answers a revoked or expired one.
 The access token names the channel too, so ``GET /yt-analytics/v2/reports`` with
 ``ids=channel==MINE`` reports on the channel the token was issued for: the world's ``audience``
-rows, in ``youtubeAnalytics#resultTable`` shape. A start date after the end date is answered 412.
+rows, in ``youtubeAnalytics#resultTable`` shape, columns in the order the query names the dimensions.
+As the real API does since 2024-06-30, a channel report filtered on ``isCurated`` is refused (400, "The
+query is not supported"), and so is any query outside the three audience reports. A start date after
+the end date is answered 412. A world channel with a report outage (``world.report_outage``) has that
+one report answered 503 ``backendError``, so a client can be seen keeping the others.
 """
 
 from __future__ import annotations
@@ -33,13 +37,16 @@ UNSUPPORTED = ApiRefusal(400, "badRequest", "The query is not supported. Check t
                          "https://developers.google.com/youtube/analytics/v2/available_reports for a list of "
                          "supported queries.")
 DATES_REVERSED = ApiRefusal(412, "conditionNotMet", "The start date must not be after the end date.")
+BACKEND_ERROR = ApiRefusal(503, "backendError", "Backend Error")
+# Filters the API no longer takes on channel reports (isCurated: since 2024-06-30, content owners only).
+NOT_FOR_CHANNELS = frozenset({"isCurated"})
 
-# (dimensions, metrics) -> the column types of the report.
+# The audience reports: (dimensions, metric) -> (report name, data type of each column by name).
 _REPORTS = {
-    ("city", "views"): (("city", "DIMENSION", "STRING"), ("views", "METRIC", "INTEGER")),
-    ("country", "views"): (("country", "DIMENSION", "STRING"), ("views", "METRIC", "INTEGER")),
-    ("gender,ageGroup", "viewerPercentage"): (("gender", "DIMENSION", "STRING"), ("ageGroup", "DIMENSION", "STRING"),
-                                              ("viewerPercentage", "METRIC", "FLOAT")),
+    (frozenset({"city"}), "views"): ("city", {"city": "STRING", "views": "INTEGER"}),
+    (frozenset({"country"}), "views"): ("country", {"country": "STRING", "views": "INTEGER"}),
+    (frozenset({"ageGroup", "gender"}), "viewerPercentage"): (
+        "gender_age", {"ageGroup": "STRING", "gender": "STRING", "viewerPercentage": "FLOAT"}),
 }
 
 
@@ -51,12 +58,20 @@ def _token_error(error: str, description: str, status: int = 400) -> JSONRespons
     return JSONResponse({"error": error, "error_description": description}, status_code=status)
 
 
-def report_rows(audience: Audience, dimensions: str) -> list[list[Any]]:
-    if dimensions == "city":
-        return [list(row) for row in audience.cities]
-    if dimensions == "country":
-        return [list(row) for row in audience.countries]
-    return [list(row) for row in audience.gender_age]
+def report_rows(audience: Audience, report: str, columns: list[str]) -> list[list[Any]]:
+    """The audience rows of ``report`` with their values in the order of ``columns``."""
+    if report == "city":
+        rows = [dict(zip(("city", "views"), row, strict=True)) for row in audience.cities]
+    elif report == "country":
+        rows = [dict(zip(("country", "views"), row, strict=True)) for row in audience.countries]
+    else:
+        rows = [dict(zip(("gender", "ageGroup", "viewerPercentage"), row, strict=True)) for row in audience.gender_age]
+    return [[row[column] for column in columns] for row in rows]
+
+
+def filtered_on(filters: str) -> set[str]:
+    """The dimensions a ``filters`` value names: ``country==IN;video==a,b`` -> {country, video}."""
+    return {part.split("==", 1)[0].strip() for part in filters.split(";") if "==" in part}
 
 
 class YouTubeAnalyticsRoutes:
@@ -103,15 +118,24 @@ class YouTubeAnalyticsRoutes:
             return ApiRefusal(400, "required", "Required", "global").response()
         if start > end:
             return DATES_REVERSED.response()
-        columns = _REPORTS.get((params.get("dimensions", ""), params.get("metrics", "")))
-        if columns is None:
+        if filtered_on(params.get("filters", "")) & NOT_FOR_CHANNELS:
             return UNSUPPORTED.response()
+        dimensions = [name.strip() for name in params.get("dimensions", "").split(",") if name.strip()]
+        metric = params.get("metrics", "")
+        known = _REPORTS.get((frozenset(dimensions), metric))
+        if known is None or len(dimensions) != len(set(dimensions)):
+            return UNSUPPORTED.response()
+        report, types = known
+        if self._world.report_outage(channel) == report:
+            return BACKEND_ERROR.response()
+        columns = [*dimensions, metric]
         limit = params.get("maxResults", "")
-        rows = report_rows(self._world.audience(channel), params["dimensions"])
+        rows = report_rows(self._world.audience(channel), report, columns)
         if limit.isdigit():
             rows = rows[:int(limit)]
         body: dict[str, Any] = {"kind": "youtubeAnalytics#resultTable", "columnHeaders": [
-            {"name": name, "columnType": kind, "dataType": data} for name, kind, data in columns]}
+            {"name": name, "columnType": "DIMENSION" if name in dimensions else "METRIC", "dataType": types[name]}
+            for name in columns]}
         if rows:
             body["rows"] = rows
         return JSONResponse(body)

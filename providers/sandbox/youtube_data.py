@@ -45,7 +45,10 @@ MAX_COMMENT_PAGE = 100
 INVALID_KEY_PREFIX = "invalid-"
 QUOTA_KEY_PREFIX = "quota-"
 SEARCH_DESCRIPTION_CHARS = 160
-_STATUS_TEXT = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND"}
+# The picture a comment shows for an author without a channel.
+DEFAULT_AVATAR = "https://yt3.ggpht.com/ytc/AIdro_default-user=s88-c-k-c0x00ffffff-no-rj"
+_STATUS_TEXT = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+                503: "UNAVAILABLE"}
 
 
 class ApiRefusal(Exception):
@@ -285,14 +288,19 @@ def _html(text: str) -> str:
 
 
 def comment_resource(comment: Comment, html: bool) -> dict[str, Any]:
+    """A ``youtube#comment``. Its snippet names no video (the thread's does); ``authorChannelId`` is there only
+    when the author has a channel ("if any"): otherwise the name and channel URL are empty."""
     author = comment.author
-    name = author.custom_url or author.title
+    name = (author.custom_url or author.title) if author else ""
     snippet: dict[str, Any] = {
-        "channelId": comment.video.channel.channel_id, "videoId": comment.video.video_id,
+        "channelId": comment.video.channel.channel_id,
         "textDisplay": _html(comment.text) if html else comment.text, "textOriginal": comment.text,
-        "authorDisplayName": name, "authorProfileImageUrl": author.thumbnail(88),
-        "authorChannelUrl": f"http://www.youtube.com/{name}", "authorChannelId": {"value": author.channel_id},
+        "authorDisplayName": name,
+        "authorProfileImageUrl": author.thumbnail(88) if author else DEFAULT_AVATAR,
+        "authorChannelUrl": f"http://www.youtube.com/{name}" if author else "",
     }
+    if author:
+        snippet["authorChannelId"] = {"value": author.channel_id}
     if comment.parent_id:
         snippet["parentId"] = comment.parent_id
     published = rfc3339(comment.published_at)
