@@ -193,7 +193,7 @@ async def _watch(settings: Settings, endpoints: dict[str, str], total: int) -> i
           f"(events refused by Postgres), {storage['unaccounted']} COMPLETE still missing events")
     print(f"postgres   {accounts} instagram_account rows, {posts} instagram_post rows for this run")
     print(f"log topics {events[names.PROFILE_LOG]} profile_log and {events[names.POST_LOG]} post_log events consumed")
-    print(f"faults     {calls['errors']} of {calls['arrivals']} provider calls answered 500 "
+    print(f"faults     {calls['errors']} of {calls['arrivals']} calls to the sandbox answered 500 "
           f"({DEMO_FAULTS.error_rate:.0%} at random), {calls['rate_limited']} answered 429 "
           f"(a {BURST_SECONDS:g}s burst on {BURST_PATH.strip('/')})")
     print(f"retries    {retries['retries']} retries of {retries['requests']} requests (at most {retries['most']} "

@@ -155,13 +155,17 @@ class CredentialPolicy:
         else:
             cap = self.cooldown_for(credential.source)
             # The right-hand sides read the row as it was: the rest doubles with the strikes before this one.
+            # A 429 that arrives while the key already rests came from a call sent before the rest began (a
+            # burst meets every call in flight): it neither doubles nor extends the rest.
             seconds = await self._pool.fetchval(
                 """
                 UPDATE credential
-                SET disabled_till = now() + make_interval(secs => LEAST($2 * power(2, LEAST(quota_strikes, 30)), $3)),
-                    quota_strikes = quota_strikes + 1, updated_at = now()
+                SET disabled_till = CASE WHEN disabled_till > now() THEN disabled_till
+                        ELSE now() + make_interval(secs => LEAST($2 * power(2, LEAST(quota_strikes, 30)), $3)) END,
+                    quota_strikes = CASE WHEN disabled_till > now() THEN quota_strikes ELSE quota_strikes + 1 END,
+                    updated_at = now()
                 WHERE id = $1
-                RETURNING LEAST($2 * power(2, LEAST(quota_strikes - 1, 30)), $3)::float8
+                RETURNING GREATEST(EXTRACT(EPOCH FROM disabled_till - now()), 0)::float8
                 """,
                 int(credential.id), min(self._first_rest, cap), cap,
             )

@@ -32,6 +32,7 @@ from providers.errors import (
     BadResponse,
     DefinitiveProviderError,
     Forbidden,
+    InputRejected,
     ProfileMissing,
     ProviderError,
     ProviderUnavailable,
@@ -167,7 +168,7 @@ def every_report_failed(failures: Mapping[str, ProviderError]) -> ProviderError:
     if len(kinds) == 1:
         kind = kinds.pop()
     else:
-        kind = ProviderUnavailable if any(error.retriable for error in failures.values()) else BadResponse
+        kind = ProviderUnavailable if any(error.retriable for error in failures.values()) else InputRejected
     return kind(message, source=REPORTS_SOURCE)
 
 

@@ -384,7 +384,9 @@ async def asset_stack(broker, database_url, session_dir, moto_url, s3, cdn_sandb
     bucket = await new_bucket(s3)
     async with isolated(broker, database_url, session_dir, SandboxConfig(), "assets", s3_bucket=bucket,
                         s3_endpoint_url=moto_url, **KEYS, asset_max_bytes=E2E_CAP,
-                        cdn_base_urls=sandbox_cdn_base_urls(cdn_sandbox.url)) as (prefix, spawn, _):
+                        cdn_base_urls=sandbox_cdn_base_urls(cdn_sandbox.url),
+                        # One attempt: the flow's own retries of an edge's 5xx are what these tests count.
+                        retry_max_attempts="1") as (prefix, spawn, _):
         spawn("worker", "--flows", "asset_upload_flow*")
         yield AssetStack(broker, prefix, bucket)
 

@@ -21,7 +21,11 @@ import httpx
 from app.demo import demo_requests
 from providers.credentials import CredentialStore
 from providers.sandbox.config import SandboxConfig
-from providers.sandbox.seeds import SANDBOX_CREDENTIALS, SANDBOX_HANDLE_CREDENTIALS, sandbox_source_rate_limits
+from providers.sandbox.seeds import (
+    SANDBOX_CREDENTIALS,
+    SANDBOX_HANDLE_CREDENTIALS,
+    sandbox_source_rate_limits,
+)
 from tests.conftest import isolated
 from tests.support import failures, migrated_database, produce_requests, wait_terminal
 from topics import names
@@ -44,7 +48,7 @@ SETTINGS = {
     "breaker_cooldown": "2",
     "credential_first_rest": "1",
     "source_rate_limits": json.dumps({**sandbox_source_rate_limits(),
-                                      "rapidapi-jotucker": "5/1s"}),
+                                      **{source: f"{n}/1s" for source, (_, n) in LIMITS.items()}}),
 }
 
 
@@ -93,12 +97,12 @@ async def test_the_demo_mix_under_provider_faults_ends_terminal_complete_and_wit
                 bursts = asyncio.create_task(_bursts(sandbox.url, pool, ids))
                 statuses = await wait_terminal(pool, ids, timeout=85 - (time.monotonic() - started))
                 bursts.cancel()
-                seen = httpx.get(f"{sandbox.url}/_sandbox/stats").json()
+                async with httpx.AsyncClient(base_url=sandbox.url) as client:
+                    seen = (await client.get("/_sandbox/stats")).json()
                 retried = await pool.fetchval("SELECT count(DISTINCT request_id) FROM scrape_request_event "
                                               "WHERE request_id = ANY($1) AND status = 'RETRYING'", ids)
                 stuck = [(rid, status) for rid, status in statuses.items() if status not in {s.value for s in TERMINAL}]
                 complete = sum(1 for status in statuses.values() if status == "COMPLETE")
-                print("DEBUG", complete, retried, seen["over_limit"], sorted((v["arrivals"], k) for k, v in seen["credentials"].items())[-6:], time.monotonic()-started, await failures(pool, ids))
                 assert len(statuses) == REQUESTS and not stuck, (stuck[:5], worker.log_tail())
                 assert complete >= 0.99 * REQUESTS, await failures(pool, ids)
                 assert seen["over_limit"] == {}, seen["over_limit"]

@@ -293,8 +293,31 @@ async def test_rests_double_up_to_the_configured_cooldown(database_url):
         await store.add(source, {"x-rapidapi-key": unique("k")})
         credential = await store.pick(source)
         policy = CredentialPolicy(pool, {source: 3.0}, 900.0, first_rest=1.0)
-        assert [await policy.rest(credential, None) for _ in range(4)] == [1.0, 2.0, 3.0, 3.0]
+
+        async def rest_after_the_last() -> float:
+            await pool.execute("UPDATE credential SET disabled_till = now() WHERE id = $1", int(credential.id))
+            return await policy.rest(credential, None)
+
+        rests = [await rest_after_the_last() for _ in range(4)]
+        assert rests == [pytest.approx(r, abs=0.05) for r in (1.0, 2.0, 3.0, 3.0)]
         assert await policy.rest(credential, 42.0) == 42.0  # a provider's reset time is the rest as said
+    finally:
+        await pool.close()
+
+
+async def test_429s_of_calls_already_in_flight_count_as_one_strike(database_url):
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=5)
+    try:
+        store = CredentialStore(pool)
+        source = unique("inflight")
+        await store.add(source, {"x-rapidapi-key": unique("k")})
+        credential = await store.pick(source)
+        policy = CredentialPolicy(pool, {}, 900.0, first_rest=1.0)
+        # A burst meets every call in flight at once: ten answers, one rest of the first length.
+        rests = await asyncio.gather(*(policy.rest(credential, None) for _ in range(10)))
+        assert all(0 < rest <= 1.0 for rest in rests), rests
+        strikes = await pool.fetchval("SELECT quota_strikes FROM credential WHERE id = $1", int(credential.id))
+        assert strikes == 1
     finally:
         await pool.close()
 

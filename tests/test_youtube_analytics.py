@@ -16,6 +16,7 @@ from providers.errors import (
     AuthExpired,
     BadResponse,
     Forbidden,
+    InputRejected,
     ProfileMissing,
     ProviderError,
     ProviderTimeout,
@@ -129,7 +130,8 @@ def test_refusal_fixtures() -> None:
 @pytest.mark.parametrize(("failures", "expected"), [
     ({"city": StartDateAfterEndDate("a"), "country": StartDateAfterEndDate("b")}, StartDateAfterEndDate),
     ({"city": ProviderTimeout("a"), "country": BadResponse("b")}, ProviderUnavailable),
-    ({"city": ProfileMissing("a"), "country": BadResponse("b")}, BadResponse),
+    ({"city": ProfileMissing("a"), "country": BadResponse("b")}, ProviderUnavailable),
+    ({"city": ProfileMissing("a"), "country": StartDateAfterEndDate("b")}, InputRejected),
 ])
 def test_every_report_failed(failures: dict[str, ProviderError], expected: type[ProviderError]) -> None:
     # One kind of failure keeps its class; a mix is worth retrying only when some part of it was.
@@ -189,7 +191,7 @@ async def test_a_failed_report_does_not_discard_the_others() -> None:
         DEMO_CHANNEL_ID, credential=grant(DEMO_CHANNEL_ID))
     assert found.profile.dimensions == {"city": parse_views_by(load("report_city.json"), "city"),
                                         "gender_age": parse_gender_age(load("report_gender_age.json"))}
-    assert found.failed == {"country": "BadResponse: GET /v2/reports answered 400 badRequest: "
+    assert found.failed == {"country": "InputRejected: GET /v2/reports answered 400 badRequest: "
                                        + unsupported["error"]["message"]}
     # A report whose rows do not parse fails on its own too.
     broken = load("report_city.json")
@@ -205,11 +207,11 @@ async def test_a_failed_report_does_not_discard_the_others() -> None:
 async def test_when_every_report_fails_the_call_fails_naming_each() -> None:
     unsupported = load("error_query_not_supported.json")
     http = CannedHttp((200, {"access_token": "ya29.t"}), (400, unsupported), (400, unsupported), (400, unsupported))
-    with pytest.raises(BadResponse) as raised:
+    with pytest.raises(InputRejected) as raised:
         await YouTubeAnalyticsClient(http).channel_insights(  # type: ignore[arg-type]
             DEMO_CHANNEL_ID, credential=grant(DEMO_CHANNEL_ID))
-    assert str(raised.value).startswith("yt-analytics: every report failed: city: BadResponse: GET /v2/reports")
-    assert all(f"{name}: BadResponse: GET /v2/reports answered 400 badRequest" in str(raised.value)
+    assert str(raised.value).startswith("yt-analytics: every report failed: city: InputRejected: GET /v2/reports")
+    assert all(f"{name}: InputRejected: GET /v2/reports answered 400 badRequest" in str(raised.value)
                for name in ("city", "country", "gender_age"))
 
 

@@ -32,7 +32,9 @@ async def test_quota_falls_back_and_the_key_never_leaks(broker, session_dir):
         for source in RAPID_SOURCES:
             await store.add(source, SANDBOX_CREDENTIALS[source], idempotency_key=f"{source}:test")
         try:
-            async with isolated(broker, url, session_dir, failing, "ytkey", log_level="DEBUG") as (
+            # One attempt: this is about keys and secrets, and a transient failure would otherwise be retried.
+            async with isolated(broker, url, session_dir, failing, "ytkey", log_level="DEBUG",
+                                retry_max_attempts="1") as (
                 prefix, spawn, _
             ):
                 collector = EventCollector(broker, [f"{prefix}{names.TRACE_LOG}", f"{prefix}{names.DEAD_LETTER}"])

@@ -46,6 +46,12 @@ if TYPE_CHECKING:
     from providers.youtube_web import YouTubeWebClient
 
 T = TypeVar("T")
+
+# A later page that fails transiently is asked again this many times within the attempt, this far apart.
+PAGE_RETRIES = 2
+PAGE_RETRY_WAIT = 1.0
+# The longest known wait (Retry-After, a rested key) a flow sits out itself rather than end its attempt.
+MAX_IN_FLOW_WAIT = 10.0
 E = TypeVar("E", bound=Model)
 
 
@@ -85,9 +91,20 @@ class FlowContext:
 
     async def fetch(self, fetch_type: str, operation: str, *args: Any, only: str | None = None,
                     handle: str | None = None) -> tuple[Any, str]:
-        """A provider call through the crawler's source fallback; remembers which source answered."""
-        result, source = await self.crawler.fetch(fetch_type, operation, *args, only=only, handle=handle,
-                                                  request_id=self.request_id)
+        """A provider call through the crawler's source fallback; remembers which source answered.
+
+        A later page (``only`` pins the first page's source) that fails transiently is asked again within
+        the attempt: a retry of the whole request would start again from the first page, and a flow of
+        many pages would rarely get through a flaky provider whole.
+        """
+        async def call() -> tuple[Any, str]:
+            return await self.crawler.fetch(fetch_type, operation, *args, only=only, handle=handle,
+                                            request_id=self.request_id)
+
+        if only is None:
+            result, source = await call()
+        else:
+            result, source = await self.retrying(call, retries=PAGE_RETRIES, sleep=PAGE_RETRY_WAIT)
         self.used(source)
         return result, source
 
@@ -270,9 +287,11 @@ class FlowContext:
                 return await call()
             except (AllSourcesFailed, NoCredential, RetriableProviderError) as exc:
                 failures += 1
-                if failures > retries or not exc.retriable:
+                # A long known wait (a spent quota, an open circuit) is the attempt's to wait out, not the flow's.
+                if failures > retries or not exc.retriable or (exc.ready_in or 0) > MAX_IN_FLOW_WAIT:
                     raise
-            await self.wait(sleep)
+                wait = max(sleep, exc.ready_in or 0)
+            await self.wait(wait)
 
     def summary(self, **extra: Any) -> dict[str, Any]:
         counts: dict[str, int] = {}

@@ -11,13 +11,13 @@
   the credential's rest, a success ends the streak.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0006
 """
 
 from alembic import op
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0006"
 
 
 def upgrade() -> None:
