@@ -240,7 +240,7 @@ class WorkerRuntime:
     async def _process(self, spec: FlowSpec, record: RawRecord) -> None:
         try:
             request, params = decode_request(spec, record, self.max_bytes)
-            self._check_status_room(request)
+            processing = self._processing_record(request)
         except Rejected as rejected:
             await self._dead_letter(spec, record, rejected.error, rejected.request)
             return
@@ -248,7 +248,7 @@ class WorkerRuntime:
             message = f"expired at {request.expires_at.isoformat()} before it was processed"
             await (await self._status(request, Status.EXPIRED, error=ErrorInfo(type="Expired", message=message)))
             return
-        pending = [await self._status(request, Status.PROCESSING)]
+        pending = [await self._send(names.STATUS, processing[0], processing[1])]
         assert self.crawler is not None
         ctx = FlowContext(request=request, crawler=self.crawler, queries=self.queries,
                           wait_scale=self.settings.flow_wait_scale, assets=self.assets, tools=self.tools)
@@ -303,13 +303,16 @@ class WorkerRuntime:
                                       headers=[due_header(outcome.due_at.timestamp())])
         return [retrying, following]
 
-    def _check_status_room(self, request: ScrapeRequest) -> None:
-        """Refuse a request whose statuses, which repeat its params, could outgrow the message limit."""
+    def _processing_record(self, request: ScrapeRequest) -> tuple[bytes, bytes]:
+        """The PROCESSING status as a (key, value) record; Rejected when the request's statuses, which repeat
+        its params, could outgrow the message limit."""
         status = RequestStatus.of(request, Status.PROCESSING)
-        size = record_size(status.request_id.encode(), status.to_bytes())
+        key, value = status.request_id.encode(), status.to_bytes()
+        size = record_size(key, value)
         if size > status_budget(self.max_bytes):
             raise Rejected("MessageTooLarge", f"its status records would be {size} bytes before any error or "
                                               f"result, too close to the {self.max_bytes}-byte message limit", request)
+        return key, value
 
     def _complete(self, request: ScrapeRequest, source: str | None,
                   result: dict[str, Any]) -> tuple[bytes, ErrorInfo | None]:

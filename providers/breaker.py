@@ -312,8 +312,8 @@ class Breaker:
         try:
             await self._pool.execute(_RECORD, scope, source, rest[0] if rest else None, change.state.value,
                                      change.failures, change.next_probe_in, error)
-        except (asyncpg.PostgresError, OSError):
-            # Postgres only shows the state; the live one is in the store.
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+            # Postgres only shows the state; the live one is in the store, so a Postgres blink costs no call.
             log.warning("could not record circuit %s in source_breaker", scope, exc_info=True)
 
     async def aclose(self) -> None:

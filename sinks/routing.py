@@ -22,6 +22,7 @@ from sinks.dead_letters import decode_letter
 from sinks.status import Unreadable, decode_status
 from sinks.upsert import UpsertTable
 from topics import names
+from topics.dead_letter import error_info as bounded_error
 from topics.models import (
     ActivityLog,
     AssetLog,
@@ -94,7 +95,8 @@ class Decoded:
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
-    return ErrorInfo(type=type(exc).__name__, message=str(exc)[:2000])
+    # Bounded and cleaned as every error Beat records (a refused value may be quoted in the message).
+    return bounded_error(type(exc).__name__, str(exc))
 
 
 def decode(records: Iterable[tuple[str, bytes | None]]) -> Decoded:

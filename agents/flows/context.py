@@ -122,12 +122,14 @@ class FlowContext:
             # Datetimes and enums were made by Beat; everything else may carry what a provider said.
             if isinstance(value, (datetime, Enum)):
                 continue
+            if json_problem(value, name) is None:
+                continue  # the common case: one walk, nothing to clean
+            # Cleaning the text may leave nothing wrong; what is left is a number the store cannot hold.
             text_clean = clean_texts(value)
             problem = json_problem(text_clean, name)
             if problem:
                 raise BadResponse(problem, source=getattr(event, "source", None))
-            if text_clean != value:
-                cleaned[name] = text_clean
+            cleaned[name] = text_clean
         if cleaned:
             event = event.model_copy(update=cleaned)
         self.events.append((topic, key, event))
