@@ -17,6 +17,7 @@ from pathlib import Path
 
 import asyncpg
 import psycopg
+import redis
 from aiokafka import AIOKafkaProducer
 
 from sinks.schema import migrate
@@ -196,3 +197,19 @@ def migrated_database(prefix: str = "beat_test") -> Iterator[str]:
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# The machine's Redis; tests keep their keys under a prefix of their own.
+REDIS_URL = os.environ.get("BEAT_TEST_REDIS", "redis://127.0.0.1:6379/0")
+
+
+def redis_test_prefix(key_prefix: str) -> Iterator[str]:
+    """A key prefix under ``key_prefix`` of this test's own; its keys are deleted afterwards (a fixture body)."""
+    prefix = f"{key_prefix}test-{uuid.uuid4().hex[:8]}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        for key in client.scan_iter(f"{prefix}*"):
+            client.delete(key)
+    finally:
+        client.close()

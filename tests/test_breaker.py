@@ -4,7 +4,6 @@ every Breaker on one store agreeing, each change recorded in Postgres and shown 
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import uuid
@@ -13,7 +12,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 import asyncpg
 import pytest
 import pytest_asyncio
-import redis
 
 from providers.breaker import (
     KEY_PREFIX,
@@ -24,22 +22,14 @@ from providers.breaker import (
     credential_scope,
     source_scope,
 )
-from tests.support import ROOT, beat_env
+from tests.support import REDIS_URL, ROOT, beat_env, redis_test_prefix
 
-REDIS_URL = os.environ.get("BEAT_TEST_REDIS", "redis://127.0.0.1:6379/0")
 COOLDOWN = 0.4
 
 
 @pytest.fixture
 def key_prefix() -> Iterator[str]:
-    prefix = f"{KEY_PREFIX}test-{uuid.uuid4().hex[:8]}:"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        for key in client.scan_iter(f"{prefix}*"):
-            client.delete(key)
-    finally:
-        client.close()
+    yield from redis_test_prefix(KEY_PREFIX)
 
 
 @pytest_asyncio.fixture

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from multiprocessing.synchronize import Barrier
 
 import httpx
 import pytest
 import pytest_asyncio
-import redis
 
 from app.settings import load_settings
 from providers.arraybobo import SOURCE, ArrayBoboClient
@@ -30,21 +27,14 @@ from providers.ratelimit import (
     RedisRateStore,
 )
 from providers.sandbox import SandboxConfig, SandboxServer
+from tests.support import REDIS_URL, redis_test_prefix
 
-REDIS_URL = os.environ.get("BEAT_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
 @pytest.fixture
 def key_prefix() -> Iterator[str]:
     """A prefix of this test's own; its keys are deleted afterwards."""
-    prefix = f"{KEY_PREFIX}test-{uuid.uuid4().hex[:8]}:"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        for key in client.scan_iter(f"{prefix}*"):
-            client.delete(key)
-    finally:
-        client.close()
+    yield from redis_test_prefix(KEY_PREFIX)
 
 
 class CountingStore:
