@@ -29,7 +29,8 @@ from agents.backoff import tier_for
 from agents.flows.registry import FLOWS
 from app.kafka import start_group_consumer, start_producer
 from app.settings import Settings
-from sinks.failures import LoopBroken, LoopFailures, is_outage
+from providers.outage import is_outage
+from sinks.failures import LoopBroken, LoopFailures
 from topics import names
 from topics.admin import ensure_topics
 from topics.dead_letter import RawRecord, bounded_key, dead_letter, error_info

@@ -116,6 +116,19 @@ class Settings(BaseSettings):
     reconcile_max_redrives: int = Field(2, ge=0)
     reconcile_pending_after: float = Field(30.0, ge=0, description="PENDING rows never handed to the broker, seconds")
 
+    # Outages (contract §2): a dependency that does not answer pauses the worker, it never ends a request.
+    broker_durable: bool | None = Field(
+        None, description="whether the broker keeps what it acknowledged across a restart; unset: true unless "
+                          "the broker is the embedded one (memory only). Decides whether the facade accepts "
+                          "requests while Postgres is down")
+    credential_refresh_interval: float = Field(
+        30.0, gt=0, description="seconds between full reloads of a worker's credential cache (changes arrive "
+                                "sooner, by LISTEN/NOTIFY)")
+    credential_max_age: float = Field(
+        300.0, gt=0, description="while Postgres is down, how long a worker keeps picking from its cached "
+                                 "credentials before it pauses")
+    outage_retry_after: int = Field(5, ge=1, description="Retry-After seconds the facade sends with a 503")
+
     # Tansu enforces no size: Beat refuses larger records itself, at the facade and in the worker, and
     # cuts a dead letter's copy of the original to fit.
     max_message_bytes: int = Field(1024 * 1024, ge=4096, description="the largest record Beat accepts or produces")
@@ -176,6 +189,12 @@ class Settings(BaseSettings):
 
     def group(self, role: str) -> str:
         return f"{self.topic_prefix}beat-{role}"
+
+    @property
+    def durable_broker(self) -> bool:
+        # `beat up` tells its children when the broker is its embedded one; a broker named by URL is
+        # taken to be a real, durable one unless configured otherwise.
+        return self.broker_durable if self.broker_durable is not None else self.kafka_url is not None
 
     def masked(self) -> dict[str, Any]:
         """The effective configuration with every secret replaced by ``***``."""

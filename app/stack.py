@@ -93,6 +93,7 @@ class Stack:
             self._broker = EmbeddedBroker(data_dir, settings.broker_port)
             self._broker.start()
             overrides["kafka_url"] = self._broker.bootstrap
+            overrides["broker_durable"] = False
         if settings.database_url is None:
             self._postgres = EmbeddedPostgres(data_dir, settings.postgres_port)
             self._postgres.start()
@@ -104,7 +105,8 @@ class Stack:
 
         env = dict(os.environ)
         env.update({"BEAT_KAFKA_URL": settings.kafka_url, "BEAT_DATABASE_URL": settings.database_url,
-                    "BEAT_DATA_DIR": str(data_dir), "BEAT_API_PORT": str(api_port)})
+                    "BEAT_DATA_DIR": str(data_dir), "BEAT_API_PORT": str(api_port),
+                    "BEAT_BROKER_DURABLE": str(settings.durable_broker).lower()})
         logs = data_dir / "logs"
         if self.sandbox:
             port = settings.sandbox_port or free_port()

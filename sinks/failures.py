@@ -13,22 +13,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
-import asyncpg
-from aiokafka.errors import KafkaError, MessageSizeTooLargeError
-
-_DEPENDENCY_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError)
-
-
-def is_outage(exc: BaseException) -> bool:
-    """Postgres or the broker away (or slow, restarting, failing over): waited out however long it lasts.
-
-    Not an outage: Postgres class 42 (an undefined table or column, a syntax error, a missing privilege),
-    which is this code meeting a schema or grants it does not fit, and a record the producer refuses as
-    too large. Waiting fixes neither.
-    """
-    return isinstance(exc, _DEPENDENCY_ERRORS) and not isinstance(
-        exc, (asyncpg.SyntaxOrAccessError, MessageSizeTooLargeError))
-
 
 class LoopBroken(Exception):
     """A loop failed on something other than an outage too many times in a row; its cause is chained."""

@@ -41,7 +41,8 @@ from agents.backoff import exhausted, spend
 from agents.flows.registry import FLOWS, timeout_of
 from app.settings import Settings
 from sinks import stored
-from sinks.failures import LoopFailures, is_outage
+from providers.outage import is_outage
+from sinks.failures import LoopFailures
 from sinks.requests import TooLarge, check_fits, enqueue, entity_key
 from topics import names
 from topics.dead_letter import RawRecord, bounded_key, dead_letter, error_info, record_size

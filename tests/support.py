@@ -8,12 +8,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import psycopg
@@ -213,3 +215,78 @@ def redis_test_prefix(key_prefix: str) -> Iterator[str]:
             client.delete(key)
     finally:
         client.close()
+
+
+class TcpProxy:
+    """A loopback TCP proxy in a thread of its own, to cut a shared service (Postgres, Redis, RabbitMQ, a
+    broker) for the processes under test without stopping it. ``cut`` drops every connection and resets
+    new ones until ``restore``. Its own thread and loop keep it forwarding while the test blocks."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self._target = (host, port)
+        self._transports: set[asyncio.Transport] = set()
+        self._cut = False
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=f"proxy->{port}", daemon=True)
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    def start(self) -> TcpProxy:
+        self._thread.start()
+        self._server = self._call(asyncio.start_server(self._accept, "127.0.0.1", 0))
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    def url(self, url: str) -> str:
+        """``url`` (``scheme://[user@]host:port/…``) with its host and port replaced by the proxy's."""
+        parts = urlsplit(url)
+        userinfo = parts.netloc.rpartition("@")[0]
+        netloc = f"{userinfo}@127.0.0.1:{self.port}" if userinfo else f"127.0.0.1:{self.port}"
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    def _call(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=10)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._cut:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self._target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._transports |= {writer.transport, up_writer.transport}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.transport.abort()
+            self._transports.discard(writer.transport)
+
+    async def _abort_all(self) -> None:
+        for transport in list(self._transports):
+            transport.abort()
+        self._transports.clear()
+
+    def cut(self) -> None:
+        self._cut = True
+        self._call(self._abort_all())
+
+    def restore(self) -> None:
+        self._cut = False
+
+    def stop(self) -> None:
+        if not self._thread.is_alive():
+            return
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)

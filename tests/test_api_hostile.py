@@ -29,7 +29,7 @@ from agents.flows.registry import FLOWS
 from app.embedded import free_port
 from app.settings import Settings
 from sinks.requests import TooLarge, check_fits, prepare
-from tests.support import ROOT, BeatProcess, unique
+from tests.support import ROOT, BeatProcess, TcpProxy, unique
 from topics.limits import INT32_MAX, INT32_MIN, MAX_TEXT, PARAM_INT_MAX, PARAM_INT_MIN
 
 SEED = 20240611
@@ -427,47 +427,6 @@ async def test_configured_disabled_flows_are_refused_at_the_api_and_by_beat_subm
     assert await pool.fetchval("SELECT count(*) FROM scrape_request_log WHERE params::text LIKE $1", f"%{tag}%") == 0
 
 
-class TcpProxy:
-    """A loopback TCP proxy the test can cut: ``close`` drops every connection and stops listening."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self._target = (host, port)
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self.port = 0
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port, reuse_address=True)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
-        except OSError:
-            writer.close()
-            return
-        self._writers |= {writer, upstream_writer}
-        await asyncio.gather(self._pipe(reader, upstream_writer), self._pipe(upstream_reader, writer))
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except OSError:
-            pass
-        finally:
-            writer.close()
-            self._writers.discard(writer)
-
-    async def close(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in list(self._writers):
-            writer.close()
-        await self._server.wait_closed()
-
-
 async def _poll(client: httpx.AsyncClient, path: str, status: int, timeout: float) -> httpx.Response:
     deadline = time.monotonic() + timeout
     while True:
@@ -483,22 +442,19 @@ async def test_readiness_names_postgres_when_it_is_cut_while_liveness_stays_up(s
     assert ready.status_code == 200 and ready.json()["checks"] == {"postgres": "ok", "broker": "ok"}
 
     target = urlsplit(stack.database_url)
-    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432)
-    await proxy.start()
-    credentials = target.netloc.rpartition("@")[0]
-    proxied = urlunsplit(target._replace(netloc=f"{credentials}@127.0.0.1:{proxy.port}" if credentials
-                                         else f"127.0.0.1:{proxy.port}"))
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432).start()
+    proxied = proxy.url(stack.database_url)
     try:
         async with own_api(stack, "readyz", database_url=proxied) as url, httpx.AsyncClient(base_url=url) as client:
             assert (await client.get("/readyz")).status_code == 200
-            await proxy.close()
+            proxy.cut()
             down = await _poll(client, "/readyz", 503, timeout=10)
             assert down.status_code == 503 and down.json()["down"] == ["postgres"], down.text
             assert (await client.get("/healthz")).json() == {"status": "ok"}
-            await proxy.start()  # Postgres is back: readiness follows without a restart
+            proxy.restore()  # Postgres is back: readiness follows without a restart
             assert (await _poll(client, "/readyz", 200, timeout=15)).status_code == 200
     finally:
-        await proxy.close()
+        proxy.stop()
 
 
 def _schemathesis_failures(api_url: str) -> list[str]:

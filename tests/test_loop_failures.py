@@ -13,7 +13,8 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from sinks.failures import LoopBroken, LoopFailures, is_outage
+from providers.outage import is_outage
+from sinks.failures import LoopBroken, LoopFailures
 from tests.conftest import create_topics, stack_env
 from tests.support import BeatProcess, migrated_database
 from topics import names

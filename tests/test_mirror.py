@@ -3,7 +3,7 @@
 The tests run the real mirror process against the machine's RabbitMQ. Each test
 reads from its own exclusive queue bound to the legacy routing keys and keeps
 only the event ids it produced, since other runs may share the exchanges. The
-outage goes through a TCP proxy in this process; RabbitMQ itself is never stopped.
+outage goes through a TCP proxy (tests/support.py); RabbitMQ itself is never stopped.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from providers.sandbox.config import SandboxConfig
 from sinks.legacy_events import MIRRORED, legacy_event, legacy_time, status_event_id
 from tests.conftest import isolated
-from tests.support import ROOT, BeatProcess, beat_env, produce_requests, wait_terminal
+from tests.support import ROOT, BeatProcess, TcpProxy, beat_env, produce_requests, wait_terminal
 from topics import names
 from topics.admin import ensure_topics
 from topics.models import (
@@ -111,65 +111,6 @@ class LegacyQueue:
     async def stop(self) -> None:
         if self._connection is not None:
             await self._connection.close()
-
-
-class TcpProxy:
-    """A TCP proxy in the test's event loop. ``cut`` drops every connection and resets new ones until
-    ``restore``: to the mirror, RabbitMQ is down."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self._target = (host, port)
-        self._transports: set[asyncio.Transport] = set()
-        self._cut = False
-        self._server: asyncio.Server | None = None
-        self.port = 0
-
-    @property
-    def amqp_url(self) -> str:
-        return f"amqp://guest:guest@127.0.0.1:{self.port}/"
-
-    async def start(self) -> TcpProxy:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._cut:
-            writer.transport.abort()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self._target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._transports |= {writer.transport, up_writer.transport}
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            writer.transport.abort()
-            self._transports.discard(writer.transport)
-
-    def cut(self) -> None:
-        self._cut = True
-        for transport in list(self._transports):
-            transport.abort()
-        self._transports.clear()
-
-    def restore(self) -> None:
-        self._cut = False
-
-    async def stop(self) -> None:
-        self.cut()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
 
 
 async def _read_all(bootstrap: str, topics: list[str], idle: float = 1.0) -> tuple[list, dict[TopicPartition, int]]:
@@ -502,9 +443,9 @@ async def test_rabbitmq_outage_and_a_killed_mirror_lose_no_event(broker, databas
     """RabbitMQ cut for longer than the mirror's batch while requests keep completing; the mirror is
     SIGKILLed mid-outage and restarted; after reconnect every event id on Kafka arrives on RabbitMQ."""
     batch = 50
-    proxy = await TcpProxy(RABBIT_HOST, RABBIT_PORT).start()
+    proxy = TcpProxy(RABBIT_HOST, RABBIT_PORT).start()
     queue = await LegacyQueue().start()
-    settings = {"amqp_url": proxy.amqp_url, "sink_batch_size": str(batch)}
+    settings = {"amqp_url": f"amqp://guest:guest@127.0.0.1:{proxy.port}/", "sink_batch_size": str(batch)}
     try:
         async with isolated(broker, database_url, session_dir, SandboxConfig(), "mirror", **settings) as (
             prefix, spawn, _
@@ -560,7 +501,7 @@ async def test_rabbitmq_outage_and_a_killed_mirror_lose_no_event(broker, databas
             assert await _wait_committed(broker, group, ends, timeout=15) == ends
     finally:
         await queue.stop()
-        await proxy.stop()
+        proxy.stop()
 
 
 def _base(topic: str, prefix: str) -> str:

@@ -11,6 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -26,7 +27,7 @@ from sinks.routing import decode
 from sinks.upsert import merge_rows
 from sinks.writer import Written, write_batch
 from tests.conftest import isolated
-from tests.support import EventCollector, unique
+from tests.support import EventCollector, TcpProxy, unique
 from topics import names
 from topics.models import ActivityLog, AssetLog, Model, OrderLog, Platform, PostLog, ProfileLog, RelationshipLog
 
@@ -528,56 +529,10 @@ async def test_asset_requests_once_per_new_or_changed_picture(sink, pool):
 
 # A database outage, through a TCP proxy in front of Postgres that the test cuts and restores
 
-class TcpProxy:
-    """Forwards 127.0.0.1:<port> to a target; ``cut`` drops every connection and refuses new ones."""
-
-    def __init__(self, target_port: int) -> None:
-        self.port = free_port()
-        self._target = target_port
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._target)
-        except OSError:
-            writer.close()
-            return
-        self._writers.update((writer, up_writer))
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (OSError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-
-    async def cut(self) -> None:
-        assert self._server is not None
-        self._server.close()
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
-        await self._server.wait_closed()
-
-    async def stop(self) -> None:
-        if self._server is not None and self._server.is_serving():
-            await self.cut()
-
-
 async def test_a_database_outage_mid_stream_loses_nothing(broker, database_url, session_dir, pool):
-    host_port = database_url.split("@", 1)[1].split("/", 1)[0]
-    proxy = TcpProxy(int(host_port.rsplit(":", 1)[1]))
-    await proxy.start()
-    proxied = database_url.replace(host_port, f"127.0.0.1:{proxy.port}")
+    target = urlsplit(database_url)
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432).start()
+    proxied = proxy.url(database_url)
     run = unique("Q")
     codes = [f"{run}_{i}" for i in range(4000)]
     try:
@@ -597,13 +552,13 @@ async def test_a_database_outage_mid_stream_loses_nothing(broker, database_url, 
                                                codes) > 0
 
                 await eventually(started, timeout=60, what="the first rows")
-                await proxy.cut()
+                proxy.cut()
                 at_cut = await pool.fetchval("SELECT count(*) FROM instagram_post WHERE shortcode = ANY($1)", codes)
                 await handle.send(*(post(c, 1, metrics={"likes": 1}) for c in codes[2000:]),
                                   *(post(c, 2, metrics={"likes": 2}, caption="final") for c in codes[2000:]))
                 await asyncio.sleep(3)  # the sink keeps retrying against a database that refuses it
                 during = await pool.fetchval("SELECT count(*) FROM instagram_post WHERE shortcode = ANY($1)", codes)
-                await proxy.start()
+                proxy.restore()
 
                 async def complete():
                     return await pool.fetchval(
@@ -620,4 +575,4 @@ async def test_a_database_outage_mid_stream_loses_nothing(broker, database_url, 
                 await handle.collector.stop()
                 await handle.producer.stop()
     finally:
-        await proxy.stop()
+        proxy.stop()
