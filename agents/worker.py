@@ -9,10 +9,12 @@ acked only after everything it produced is acknowledged by the broker, so an
 offset commit never runs ahead of the events (agents/offsets.py keeps commits
 behind any record still in flight).
 
-No record can stop an agent: whatever escapes the steps above is logged and the
-record dead-lettered; only a record whose dead letter cannot be produced either
-takes the process down, unacked. One more agent refuses the selected disabled
-flows: their records are dead-lettered with the reason.
+A dependency outage (Postgres, Redis, the broker) is nobody's verdict on a record:
+the record waits, unacked, until the dependency answers, and is then worked again
+in the same attempt (``agents/outages.py``). No record can stop an agent:
+whatever else escapes the steps above is logged and the record dead-lettered. One
+more agent refuses the selected disabled flows: their records are dead-lettered
+with the reason.
 """
 
 from __future__ import annotations
@@ -26,8 +28,7 @@ from typing import Any
 
 import asyncpg
 import faust
-from aiokafka.errors import KafkaError, MessageSizeTooLargeError
-from faust.exceptions import ProducerSendError
+from aiokafka.client import AIOKafkaClient
 
 from agents.backoff import Retry, after_transient
 from agents.backpressure import FlowGate
@@ -35,6 +36,7 @@ from agents.flows.assets import AssetRuntime
 from agents.flows.context import FlowContext, FlowTools
 from agents.flows.registry import FlowSelection, FlowSpec, disabled_reason, timeout_of
 from agents.flows.tools import build_tools
+from agents.outages import Outages, dependency_down
 from agents.requests import Rejected, decode_request, refuse_request
 from agents.retry import RetryConsumer, due_header
 from app.faust_app import create_app
@@ -45,6 +47,7 @@ from providers.crawler import Crawler
 from providers.credentials import CredentialPolicy, CredentialStore
 from providers.errors import ProviderError
 from providers.http import ProviderHttp
+from providers.outage import BROKER, POSTGRES, REDIS
 from providers.ratelimit import RateLimiter
 from sinks.queries import StoredData
 from topics import names
@@ -77,10 +80,9 @@ class RecordTooLarge(ValueError):
     """A record the worker was about to produce exceeds the message size limit."""
 
 
-def _broker_failure(exc: Exception) -> bool:
-    """Whether producing failed for the broker's sake, which a dead letter would not escape either."""
-    cause = exc.__cause__ if isinstance(exc, ProducerSendError) else exc
-    return isinstance(cause, KafkaError) and not isinstance(cause, MessageSizeTooLargeError)
+# A worker's Postgres calls fail fast when the server is away, so an outage is seen, not waited on.
+PG_CONNECT_TIMEOUT = 5.0
+PG_COMMAND_TIMEOUT = 30.0
 
 
 def event_records(events: list[tuple[str, str, Model]],
@@ -126,12 +128,16 @@ class WorkerRuntime:
         self._gates: dict[str, FlowGate] = {}
         self._gate_tasks: list[asyncio.Future] = []
         self.retries: RetryConsumer | None = None
+        self.outages: Outages | None = None
         self._rng = random.Random()
 
     async def start(self) -> None:
         assert self.settings.database_url
-        self._pool = await asyncpg.create_pool(self.settings.database_url, min_size=1, max_size=10)
+        self._pool = await asyncpg.create_pool(self.settings.database_url, min_size=1, max_size=10,
+                                               timeout=PG_CONNECT_TIMEOUT, command_timeout=PG_COMMAND_TIMEOUT)
         self._limiter = RateLimiter.from_settings(self.settings)
+        self.outages = Outages({POSTGRES: self._postgres_answers, REDIS: self._limiter.ping,
+                                BROKER: self._broker_answers})
         base_urls = dict(self.settings.provider_base_urls)
         if self.settings.ray_url:
             # RAY is one endpoint URL (legacy RAY_URL) rather than a host with paths.
@@ -158,7 +164,20 @@ class WorkerRuntime:
         log.critical("the retry consumer cannot go on; beat worker exits", exc_info=broken)
         await self.app.crash(broken)
 
+    async def _postgres_answers(self) -> None:
+        assert self._pool is not None
+        await self._pool.fetchval("SELECT 1")
+
+    async def _broker_answers(self) -> None:
+        client = AIOKafkaClient(bootstrap_servers=self.settings.kafka_url)
+        try:
+            await client.bootstrap()
+        finally:
+            await client.close()
+
     async def stop(self) -> None:
+        if self.outages is not None:
+            self.outages.close()
         if self.retries is not None:
             await self.retries.stop()
         for task in self._gate_tasks:
@@ -214,14 +233,21 @@ class WorkerRuntime:
 
     async def _guarded(self, work: Callable[[FlowSpec, RawRecord], Awaitable[None]], spec: FlowSpec,
                        record: RawRecord) -> None:
+        assert self.outages is not None
         self.in_flight += 1
         self._idle.clear()
         try:
-            await work(spec, record)
+            while True:
+                await self.outages.ready()
+                try:
+                    await work(spec, record)
+                    return
+                except Exception as exc:
+                    if (down := dependency_down(exc)) is None:
+                        raise
+                    # Not the record's fault: worked again, in the same attempt, once the dependency is back.
+                    await self.outages.wait_out(down)
         except Exception as exc:
-            if _broker_failure(exc):
-                # Not the record's fault: dead-lettering it would turn an outage into lost requests.
-                raise
             log.exception("unexpected error on %s[%d]@%d; dead-lettering the record",
                           record.topic, record.partition, record.offset)
             # No status: writing one may be what failed. If even this fails, the error propagates
@@ -265,7 +291,9 @@ class WorkerRuntime:
         except ProviderError as exc:
             error = error_info(type(exc).__name__, str(exc))
             transient, ready_in = exc.retriable, exc.ready_in
-        except Exception as exc:  # a bug or broken infrastructure, not an answer: keep the record
+        except Exception as exc:  # a bug, not an answer: keep the record
+            if dependency_down(exc) is not None:
+                raise  # an outage: the record waits for the dependency (_guarded)
             log.exception("flow %s crashed on request %s", spec.name, request.id)
             await asyncio.gather(*pending)
             crash = error_info(type(exc).__name__, str(exc) or repr(exc))

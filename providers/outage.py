@@ -8,6 +8,9 @@ reconciler, mirror) use ``is_outage`` to wait out the same errors.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 import asyncpg
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -49,6 +52,17 @@ def broker_down(exc: BaseException) -> bool:
 
 def as_outage(dependency: str, exc: BaseException) -> DependencyDown:
     return DependencyDown(dependency, f"{type(exc).__name__}: {exc}")
+
+
+@contextmanager
+def reported(dependency: str, is_down: Callable[[BaseException], bool]) -> Iterator[None]:
+    """Raise what ``is_down`` recognises in the block as ``DependencyDown(dependency)``; the rest as is."""
+    try:
+        yield
+    except Exception as exc:
+        if is_down(exc):
+            raise as_outage(dependency, exc) from exc
+        raise
 
 
 def is_outage(exc: BaseException) -> bool:

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Protocol
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from providers.errors import ProviderUnavailable
+from providers.outage import REDIS, as_outage
 from providers.sources import SOURCES
 
 if TYPE_CHECKING:
@@ -104,6 +104,9 @@ class RateStore(Protocol):
     async def release(self, keys: Sequence[str], member: str) -> None:
         """Date ``member``'s entries now."""
 
+    async def ping(self) -> None:
+        """Return once the store answers; raise while it does not."""
+
     async def aclose(self) -> None: ...
 
 
@@ -135,6 +138,9 @@ class MemoryRateStore:
             entries = self._logs.get(key)
             if entries is not None and member in entries:
                 entries[member] = now
+
+    async def ping(self) -> None:
+        return None
 
     async def aclose(self) -> None:
         self._logs.clear()
@@ -197,11 +203,15 @@ class RedisRateStore:
         try:
             micros = await self._admit(keys=list(keys), args=args)
         except RedisError as exc:
-            raise ProviderUnavailable(f"rate limit store unreachable ({type(exc).__name__})") from exc
+            # No slot, no call: the worker waits for Redis rather than guess at what the others have sent.
+            raise as_outage(REDIS, exc) from exc
         return int(micros) / 1e6
 
     async def release(self, keys: Sequence[str], member: str) -> None:
         await self._release(keys=list(keys), args=[member])
+
+    async def ping(self) -> None:
+        await self._redis.ping()
 
     async def aclose(self) -> None:
         await self._redis.aclose()
@@ -222,8 +232,28 @@ class Slot:
             # Shielded: a cancelled call must still date its entries, or they hold their slots
             # for IN_FLIGHT_TTL.
             await asyncio.shield(self._store.release(self._keys, self.member))
-        except Exception:  # the entry stays dated ahead, which errs on the safe side
-            log.warning("could not release rate limit slot %s", self._keys, exc_info=True)
+        except Exception as exc:
+            # Until dated, the entry holds its slot for IN_FLIGHT_TTL: after a Redis blip every call that
+            # was out would keep a small limit full for minutes. Dating it later than the answer errs on
+            # the safe side, so it is dated as soon as the store answers again.
+            log.warning("could not release rate limit slot %s (%s); retrying in the background", self._keys, exc)
+            _LATE_RELEASES.add(task := asyncio.ensure_future(self._release_late()))
+            task.add_done_callback(_LATE_RELEASES.discard)
+
+    async def _release_late(self) -> None:
+        deadline = time.monotonic() + IN_FLIGHT_TTL
+        delay = 0.25
+        while time.monotonic() < deadline:
+            await asyncio.sleep(delay)
+            try:
+                await self._store.release(self._keys, self.member)
+                return
+            except Exception:  # still unreachable: the entry lapses on its own at the deadline
+                delay = min(delay * 2, 5.0)
+
+
+# Background releases in flight; referenced so they are not collected before they finish.
+_LATE_RELEASES: set[asyncio.Future] = set()
 
 
 class RateLimiter:
@@ -294,6 +324,14 @@ class RateLimiter:
                 if wait == 0:
                     return slot
                 await asyncio.sleep(wait)
+
+    @property
+    def shared(self) -> bool:
+        """Whether the windows live in a store outside this process (Redis), which can be unreachable."""
+        return not isinstance(self._store, MemoryRateStore)
+
+    async def ping(self) -> None:
+        await self._store.ping()
 
     async def aclose(self) -> None:
         await self._store.aclose()

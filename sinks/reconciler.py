@@ -40,8 +40,8 @@ from pydantic import ValidationError
 from agents.backoff import exhausted, spend
 from agents.flows.registry import FLOWS, timeout_of
 from app.settings import Settings
-from sinks import stored
 from providers.outage import is_outage
+from sinks import stored
 from sinks.failures import LoopFailures
 from sinks.requests import TooLarge, check_fits, enqueue, entity_key
 from topics import names

@@ -26,8 +26,8 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from app.kafka import start_group_consumer, start_producer
 from app.settings import Settings
-from sinks import routing
 from providers.outage import is_outage
+from sinks import routing
 from sinks.failures import LoopBroken, LoopFailures
 from sinks.pictures import mark_enqueued, produce_requests
 from sinks.producing import send_batched

@@ -18,7 +18,6 @@ import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 
-from app.embedded import free_port
 from providers.sandbox.config import SandboxConfig
 from sinks import derived, instagram
 from sinks.derived import PostNumbers
