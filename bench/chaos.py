@@ -1,6 +1,6 @@
 """Beat under a fixed schedule of provider faults: does every request still end, and at what cost?
 
-    python bench/chaos.py [--requests N] [--work-dir DIR]
+    python bench/chaos.py [--requests N] [--outages [--rate R]] [--work-dir DIR]
 
 Everything runs on this machine: an embedded Tansu broker, a fresh database (on the Postgres at
 BEAT_TEST_POSTGRES, default 127.0.0.1:5432, else an embedded one), the sandbox, and one ``beat sink``,
@@ -16,6 +16,14 @@ submitted at once through the facade once a warm-up request has completed (t = 0
 and the sandbox enforces JoTucker's legacy 5 calls/s and ArrayBobo's 100 calls/30 s, which Beat is
 configured with too. Retries run on a compressed schedule (2, 5, 10, 20 s) so a run takes minutes.
 
+With ``--outages`` the dependencies go away too (``OUTAGES``), each through a TCP proxy of the bench's
+own or by restarting the embedded broker, while the requests arrive at ``--rate`` a second instead of
+all at once (a client that gets 503 tries again after its Retry-After):
+
+    20 - 50 s    Postgres cut, for the worker, the sink and the facade
+    65 - 95 s    Redis cut (the rate limiter and the circuit breakers live there)
+    110 s        the embedded broker restarted: everything it held is gone
+
 Figures:
   terminal_pct / complete_pct   of the accepted requests (202 from the facade)
   lost                          accepted, but no terminal status when the run ends
@@ -29,6 +37,9 @@ Figures:
   retry_cost                    provider calls made by attempts that were retried ÷ calls answered 2xx in
                                 the attempts that ended the requests (trace_log, each call placed in the
                                 attempt whose PROCESSING preceded it)
+  unavailable / server_errors   facade answers 503 (tried again) / any other 5xx (there should be none)
+  dead_lettered                 accepted requests that ended DEAD_LETTERED (an outage must never do that)
+  outages                       the worker's outage log lines (start, end) per dependency
 
 Progress lines go to stdout; the last line is one JSON object with every figure.
 """
@@ -49,6 +60,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -71,7 +83,7 @@ from providers.sandbox.seeds import (  # noqa: E402
     sandbox_service_settings,
     sandbox_source_rate_limits,
 )
-from tests.support import BeatProcess, EventCollector, beat_env, wait_terminal  # noqa: E402
+from tests.support import REDIS_URL, BeatProcess, EventCollector, TcpProxy, beat_env, wait_terminal  # noqa: E402
 from topics import names  # noqa: E402
 from topics.admin import all_topics, ensure_topics  # noqa: E402
 from topics.models import TERMINAL  # noqa: E402
@@ -110,6 +122,55 @@ SCHEDULE = (
 )
 
 
+@dataclass(frozen=True)
+class Outage:
+    dependency: str  # postgres, redis or broker
+    start: float
+    end: float  # a broker restart is instantaneous: end == start
+
+    @property
+    def what(self) -> str:
+        return "broker restarted" if self.dependency == "broker" else f"{self.dependency} cut"
+
+
+OUTAGES = (Outage("postgres", 20.0, 50.0), Outage("redis", 65.0, 95.0), Outage("broker", 110.0, 110.0))
+
+
+@dataclass
+class Dependencies:
+    """What ``--outages`` cuts: proxies in front of Postgres and Redis, and the embedded broker."""
+
+    broker: EmbeddedBroker
+    postgres: TcpProxy | None = None
+    redis: TcpProxy | None = None
+
+    async def cut(self, outage: Outage) -> None:
+        if outage.dependency == "broker":
+            # Off the loop: a stop waits for tansu to exit.
+            await asyncio.to_thread(self.broker.stop)
+            await asyncio.to_thread(self.broker.start)
+        else:
+            proxy = self.postgres if outage.dependency == "postgres" else self.redis
+            assert proxy is not None
+            proxy.cut()
+
+    def restore(self, outage: Outage) -> None:
+        proxy = {"postgres": self.postgres, "redis": self.redis}.get(outage.dependency)
+        if proxy is not None:
+            proxy.restore()
+
+
+async def cut_dependencies(dependencies: Dependencies, t0: float) -> None:
+    for outage in OUTAGES:
+        await asyncio.sleep(max(0.0, t0 + outage.start - time.monotonic()))
+        await dependencies.cut(outage)
+        progress(f"t={outage.start:4.0f}s  {outage.what}")
+        if outage.end > outage.start:
+            await asyncio.sleep(max(0.0, t0 + outage.end - time.monotonic()))
+            dependencies.restore(outage)
+            progress(f"t={outage.end:4.0f}s  {outage.dependency} back")
+
+
 def config_at(elapsed: float) -> SandboxConfig:
     """The sandbox's knobs at ``elapsed`` seconds: the base faults plus every scheduled one under way."""
     fail_paths: dict[str, int] = {}
@@ -146,16 +207,39 @@ async def http_ready(url: str, proc: BeatProcess) -> None:
     raise BenchError(f"{proc.role} did not answer {url}:\n{proc.log_tail()}")
 
 
-async def submit(api_url: str, batch: list[dict]) -> list[str]:
+@dataclass
+class Answers:
+    unavailable: int = 0  # 503, tried again after Retry-After
+    server_errors: int = 0  # any other 5xx, or no answer at all
+
+
+async def submit(api_url: str, batch: list[dict], answers: Answers | None = None, rate: float | None = None,
+                 ) -> list[str]:
+    """Submit ``batch`` (20 at a time, or ``rate`` a second); a 503 is tried again after its Retry-After."""
+    answers = answers or Answers()
     async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
         semaphore = asyncio.Semaphore(20)
 
-        async def one(body: dict) -> str | None:
+        async def one(body: dict, delay: float) -> str | None:
+            await asyncio.sleep(delay)
             async with semaphore:
-                response = await client.post("/requests", json=body)
+                while True:
+                    try:
+                        response = await client.post("/requests", json=body)
+                    except httpx.HTTPError:
+                        answers.server_errors += 1
+                        return None
+                    if response.status_code != 503:
+                        break
+                    answers.unavailable += 1
+                    await asyncio.sleep(float(response.headers.get("retry-after", "1")))
+                if response.status_code >= 500:
+                    answers.server_errors += 1
                 return response.json()["id"] if response.status_code == 202 else None
 
-        return [rid for rid in await asyncio.gather(*(one(body) for body in batch)) if rid]
+        spacing = 1 / rate if rate else 0.0
+        ids = await asyncio.gather(*(one(body, n * spacing) for n, body in enumerate(batch)))
+        return [rid for rid in ids if rid]
 
 
 async def until_terminal(pool: asyncpg.Pool, ids: list[str], t0: float) -> dict[str, str]:
@@ -213,7 +297,26 @@ async def duplicates(pool: asyncpg.Pool, ids: list[str], run: str) -> tuple[int,
     return double, accounts + posts
 
 
-async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work: Path, cleanup: ExitStack) -> dict:
+def outage_lines(log_path: Path) -> dict[str, list[int]]:
+    text = log_path.read_text(errors="replace")
+    return {outage.dependency: [text.count(f"outage: {outage.dependency} "),
+                                text.count(f"outage over: {outage.dependency} ")] for outage in OUTAGES}
+
+
+async def run(args: argparse.Namespace, broker: EmbeddedBroker, database_url: str, work: Path,
+              cleanup: ExitStack) -> dict:
+    bootstrap = broker.bootstrap
+    dependencies = Dependencies(broker)
+    served_database_url, outage_settings = database_url, {}
+    if args.outages:
+        pg = urlsplit(database_url)
+        dependencies.postgres = TcpProxy(pg.hostname or "127.0.0.1", pg.port or 5432).start()
+        dependencies.redis = TcpProxy("127.0.0.1", urlsplit(REDIS_URL).port or 6379).start()
+        cleanup.callback(dependencies.postgres.stop)
+        cleanup.callback(dependencies.redis.stop)
+        served_database_url = dependencies.postgres.url(database_url)
+        # The embedded broker keeps nothing across a restart: the facade must not accept without Postgres.
+        outage_settings = {"redis_url": dependencies.redis.url(REDIS_URL), "broker_durable": "false"}
     port = free_port()
     sandbox_url = f"http://127.0.0.1:{port}"
     knobs = BASE.model_dump(mode="json", exclude_defaults=True)
@@ -223,9 +326,9 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
 
     api_port = free_port()
     settings = {
-        "kafka_url": bootstrap, "database_url": database_url, "data_dir": str(work / "beat"), "topic_prefix": "",
+        "kafka_url": bootstrap, "database_url": served_database_url, "data_dir": str(work / "beat"), "topic_prefix": "",
         "provider_base_urls": sandbox_base_urls(sandbox_url), "cdn_base_urls": sandbox_cdn_base_urls(sandbox_url),
-        **sandbox_service_settings(sandbox_url), "api_port": str(api_port), **BEAT_SETTINGS,
+        **sandbox_service_settings(sandbox_url), "api_port": str(api_port), **BEAT_SETTINGS, **outage_settings,
     }
     env = beat_env(**settings)
     await ensure_topics(bootstrap, all_topics(load_settings(**settings), FLOWS))
@@ -254,11 +357,16 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
                 (await client.post(f"{sandbox_url}/_sandbox/reset")).raise_for_status()
             t0 = time.monotonic()
             schedule = asyncio.create_task(play(sandbox_url, t0))
-            ids = await submit(api_url, demo_requests(args.requests, run_tag))
+            cuts = asyncio.create_task(cut_dependencies(dependencies, t0)) if args.outages else None
+            answers = Answers()
+            ids = await submit(api_url, demo_requests(args.requests, run_tag), answers,
+                               args.rate if args.outages else None)
             progress(f"t={time.monotonic() - t0:4.0f}s  {len(ids)} of {args.requests} requests accepted")
             statuses = await until_terminal(pool, ids, t0)
             elapsed = time.monotonic() - t0
             await schedule
+            if cuts is not None:
+                await cuts
             # Readers of Postgres wait for stored (README, Stored) before counting rows.
             deadline = time.monotonic() + STORED_WAIT
             while time.monotonic() < deadline and await pool.fetchval(
@@ -302,12 +410,20 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
         "retried_requests": retries["requests"],
         "retrying_statuses": retries["statuses"],
         "seconds_to_last_terminal": round(elapsed, 1),
+        "unavailable": answers.unavailable,
+        "server_errors": answers.server_errors,
+        "dead_lettered": counts["DEAD_LETTERED"],
+        **({"outages": outage_lines(work / "logs" / "worker.log")} if args.outages else {}),
     }
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--requests", type=int, default=600, help="the demo mix's size (default 600)")
+    parser.add_argument("--outages", action="store_true",
+                        help="cut Postgres and Redis and restart the broker too (OUTAGES), with requests arriving "
+                             "at --rate a second")
+    parser.add_argument("--rate", type=float, default=4.0, help="requests a second with --outages (default 4)")
     parser.add_argument("--work-dir", help="keep the logs here (default: a temporary directory, removed)")
     return parser.parse_args(argv)
 
@@ -318,6 +434,8 @@ def main(argv: list[str] | None = None) -> None:
     progress(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; python {sys.version.split()[0]}")
     for fault in SCHEDULE:
         progress(f"schedule: {fault.start:.0f}-{fault.end:.0f}s {fault.what}")
+    for outage in OUTAGES if args.outages else ():
+        progress(f"schedule: {outage.start:.0f}-{outage.end:.0f}s {outage.what}")
     with ExitStack() as cleanup:
         if args.work_dir:
             work = Path(args.work_dir).resolve()
@@ -329,7 +447,7 @@ def main(argv: list[str] | None = None) -> None:
         cleanup.callback(broker.stop)
         database_url = cleanup.enter_context(fresh_database(work))
         progress(f"broker {broker.bootstrap}, database {database_url}")
-        result = asyncio.run(run(args, broker.bootstrap, database_url, work, cleanup))
+        result = asyncio.run(run(args, broker, database_url, work, cleanup))
         progress(f"stopping; load average {os.getloadavg()[0]:.1f}")
     print(json.dumps(result), flush=True)
 
