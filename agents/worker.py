@@ -44,7 +44,8 @@ from app.settings import Settings
 from providers.breaker import Breaker
 from providers.clients import build_clients
 from providers.crawler import Crawler
-from providers.credentials import CredentialPolicy, CredentialStore
+from providers.credential_cache import CredentialCache
+from providers.credentials import CredentialPolicy
 from providers.errors import ProviderError
 from providers.http import ProviderHttp
 from providers.outage import BROKER, POSTGRES, REDIS
@@ -121,6 +122,7 @@ class WorkerRuntime:
         self._http: ProviderHttp | None = None
         self._limiter: RateLimiter | None = None
         self._breaker: Breaker | None = None
+        self._credentials: CredentialCache | None = None
         self.crawler: Crawler | None = None
         self.queries: StoredData | None = None
         self.assets: AssetRuntime | None = None
@@ -149,10 +151,13 @@ class WorkerRuntime:
             limiter=self._limiter,
         )
         clients = build_clients(self._http, self.settings)
-        policy = CredentialPolicy(self._pool, self.settings.credential_cooldown,
+        self._credentials = await CredentialCache.open(
+            self._pool, self.settings.database_url, refresh_interval=self.settings.credential_refresh_interval,
+            max_age=self.settings.credential_max_age)
+        policy = CredentialPolicy(self._credentials, self.settings.credential_cooldown,
                                   self.settings.default_credential_cooldown, self.settings.credential_first_rest)
         self._breaker = Breaker.from_settings(self.settings, self._pool)
-        self.crawler = Crawler(CredentialStore(self._pool), policy, clients, self.settings.source_priorities,
+        self.crawler = Crawler(self._credentials, policy, clients, self.settings.source_priorities,
                                breaker=self._breaker)
         self.queries = StoredData(self._pool)
         self.assets = await AssetRuntime.open(self.settings)
@@ -192,6 +197,8 @@ class WorkerRuntime:
             await self.assets.aclose()
         if self.tools is not None:
             await self.tools.aclose()
+        if self._credentials is not None:
+            await self._credentials.aclose()
         if self._pool is not None:
             await self._pool.close()
 

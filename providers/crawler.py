@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from providers.breaker import Admission, Breaker, credential_scope, source_scope
-from providers.credentials import CredentialPolicy, CredentialStore
+from providers.credential_cache import CredentialCache
+from providers.credentials import CredentialPolicy
 from providers.errors import (
     AllSourcesFailed,
     AuthExpired,
@@ -94,7 +95,7 @@ FALL_THROUGH_ALWAYS = frozenset({("fetch_profile_by_handle", "graphapi")})
 class Crawler:
     def __init__(
         self,
-        credentials: CredentialStore,
+        credentials: CredentialCache,
         policy: CredentialPolicy,
         clients: dict[str, object],
         priorities: dict[str, Sequence[str]] | None = None,

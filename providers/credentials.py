@@ -1,10 +1,8 @@
-"""The ``credential`` table, read side: least-recently-used selection among usable credentials.
+"""The ``credential`` table: the admin side (add, list, enable, disable) and what a provider's answer
+means for the credential that got it.
 
-Selection is best-effort LRU without row locks: two concurrent picks may get the
-same credential (a source with one key must serve every caller), and the rate
-limiter, not the selection, keeps a credential under its provider's limit.
-
-Secrets never leave this module except inside a ``Credential`` (whose repr hides them);
+Workers pick credentials from memory (``providers/credential_cache.py``); this module writes the table.
+Secrets never leave these modules except inside a ``Credential`` (whose repr hides them);
 logs and events only ever carry the credential id.
 """
 
@@ -13,69 +11,53 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
 
 import asyncpg
 
+from providers.credential_cache import CredentialCache
+from providers.credential_writes import SINCE_QUEUED
 from providers.http import Credential
 
 log = logging.getLogger(__name__)
 
-_PICK = """
-UPDATE credential SET last_used_at = now()
-WHERE id = (
-    SELECT id FROM credential
-    WHERE source = $1
-      AND enabled
-      AND NOT data_access_expired
-      AND (disabled_till IS NULL OR disabled_till < now())
-      AND ($2::text IS NULL OR handle = $2)
-      AND NOT (id = ANY($3::bigint[]))
-    ORDER BY last_used_at NULLS FIRST, id
-    LIMIT 1
-)
-RETURNING id, source, credentials, handle, quota_strikes
+# Written behind the requests (CredentialCache.write_behind). In a rest, $2 is the seconds the write
+# waited, so the rest begins when the answer came, not when Postgres took the write after an outage.
+
+_REST_FOR = """
+UPDATE credential SET disabled_till = now() + make_interval(secs => $3::float8 - $2::float8), updated_at = now()
+WHERE id = $1
+RETURNING GREATEST(EXTRACT(EPOCH FROM disabled_till - now()), 0)::float8 AS rest_in
 """
 
-# Why a source has no usable credential: none usable at all, or every usable one resting (until when).
-_AVAILABILITY = """
-SELECT count(*) FILTER (WHERE enabled AND NOT data_access_expired) AS usable,
-       EXTRACT(EPOCH FROM min(disabled_till) FILTER (
-           WHERE enabled AND NOT data_access_expired AND disabled_till >= now()) - now()) AS rest_in
-FROM credential
-WHERE source = $1 AND ($2::text IS NULL OR handle = $2)
+# The right-hand sides read the row as it was: the rest doubles with the strikes before this one. A 429
+# that arrives while the key already rests came from a call sent before the rest began (a burst meets
+# every call in flight): it neither doubles nor extends the rest.
+_REST_DOUBLING = """
+UPDATE credential
+SET disabled_till = CASE WHEN disabled_till > answer.at THEN disabled_till
+        ELSE answer.at + make_interval(secs => LEAST($3 * power(2, LEAST(quota_strikes, 30)), $4)) END,
+    quota_strikes = CASE WHEN disabled_till > answer.at THEN quota_strikes ELSE quota_strikes + 1 END,
+    updated_at = now()
+FROM (SELECT now() - make_interval(secs => $2::float8) AS at) AS answer
+WHERE id = $1
+RETURNING GREATEST(EXTRACT(EPOCH FROM disabled_till - now()), 0)::float8 AS rest_in, quota_strikes
 """
 
+_STREAK_OVER = """
+UPDATE credential SET quota_strikes = 0 WHERE id = $1 AND quota_strikes > 0
+RETURNING quota_strikes
+"""
 
-@dataclass(frozen=True, slots=True)
-class Availability:
-    """``usable``: enabled credentials with a live token; ``rest_in``: seconds until the first resting one
-    is free again, None when none rests."""
-
-    usable: int
-    rest_in: float | None
+_EXPIRE = """
+UPDATE credential SET data_access_expired = true, updated_at = now() WHERE id = $1
+RETURNING data_access_expired
+"""
 
 
 class CredentialStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-
-    async def pick(self, source: str, handle: str | None = None, exclude: Sequence[str] = ()) -> Credential | None:
-        """The least recently used usable credential, other than those in ``exclude`` (ids tried already)."""
-        row = await self._pool.fetchrow(_PICK, source, handle, [int(i) for i in exclude])
-        if row is None:
-            return None
-        secrets = row["credentials"]
-        if isinstance(secrets, str):
-            secrets = json.loads(secrets)
-        return Credential(id=str(row["id"]), source=row["source"], secrets=secrets, handle=row["handle"],
-                          quota_strikes=row["quota_strikes"])
-
-    async def availability(self, source: str, handle: str | None = None) -> Availability:
-        row = await self._pool.fetchrow(_AVAILABILITY, source, handle)
-        rest_in = row["rest_in"]
-        return Availability(usable=row["usable"], rest_in=None if rest_in is None else max(0.0, float(rest_in)))
 
     async def set_enabled(self, credential_id: str, enabled: bool) -> bool:
         """Enable (clearing any rest and expiry) or disable a credential; False if there is no such id."""
@@ -132,11 +114,14 @@ class CredentialPolicy:
     for the whole cooldown; a successful call ends the streak. The streak (``quota_strikes``) lives
     in Postgres so every process doubles the same count. Auth failure: ``data_access_expired``
     takes it out of rotation until a fresh token arrives (``beat credentials add`` or ``enable``).
+
+    Each decision takes effect in this process's cache at once (a rested or refused key is not picked
+    again) and reaches Postgres behind the request, where the same rules decide between processes.
     """
 
-    def __init__(self, pool: asyncpg.Pool, cooldowns: dict[str, float], default_cooldown: float,
+    def __init__(self, cache: CredentialCache, cooldowns: dict[str, float], default_cooldown: float,
                  first_rest: float = 5.0) -> None:
-        self._pool = pool
+        self._cache = cache
         self._cooldowns = cooldowns
         self._default_cooldown = default_cooldown
         self._first_rest = first_rest
@@ -146,46 +131,40 @@ class CredentialPolicy:
 
     async def rest(self, credential: Credential, retry_after: float | None) -> float:
         """Rest the credential; return the seconds it rests."""
+        state = self._cache.state(credential.id)
+        if state is None:  # deleted meanwhile
+            return 0.0
+        now = time.monotonic()
         if retry_after is not None and retry_after > 0:
-            seconds = await self._pool.fetchval(
-                "UPDATE credential SET disabled_till = now() + make_interval(secs => $2), updated_at = now() "
-                "WHERE id = $1 RETURNING $2::float8",
-                int(credential.id), retry_after,
-            )
+            seconds = retry_after
+            state.rest_until = now + seconds
+            self._cache.write_behind(state.id, _REST_FOR, state.id, SINCE_QUEUED, seconds)
+        elif state.rest_until is not None and state.rests_at(now):
+            seconds = state.rest_until - now
         else:
             cap = self.cooldown_for(credential.source)
-            # The right-hand sides read the row as it was: the rest doubles with the strikes before this one.
-            # A 429 that arrives while the key already rests came from a call sent before the rest began (a
-            # burst meets every call in flight): it neither doubles nor extends the rest.
-            seconds = await self._pool.fetchval(
-                """
-                UPDATE credential
-                SET disabled_till = CASE WHEN disabled_till > now() THEN disabled_till
-                        ELSE now() + make_interval(secs => LEAST($2 * power(2, LEAST(quota_strikes, 30)), $3)) END,
-                    quota_strikes = CASE WHEN disabled_till > now() THEN quota_strikes ELSE quota_strikes + 1 END,
-                    updated_at = now()
-                WHERE id = $1
-                RETURNING GREATEST(EXTRACT(EPOCH FROM disabled_till - now()), 0)::float8
-                """,
-                int(credential.id), min(self._first_rest, cap), cap,
-            )
-        if seconds is None:  # deleted meanwhile
-            return 0.0
+            first = min(self._first_rest, cap)
+            seconds = min(first * 2 ** min(state.quota_strikes, 30), cap)
+            state.rest_until = now + seconds
+            state.quota_strikes += 1
+            self._cache.write_behind(state.id, _REST_DOUBLING, state.id, SINCE_QUEUED, first, cap)
         log.warning("credential %s of %s rests for %.3gs after a quota answer", credential.id, credential.source,
                     seconds)
         return seconds
 
     async def answered(self, credential: Credential) -> None:
         """A call with this credential succeeded: its quota streak is over."""
-        if not credential.quota_strikes:
+        state = self._cache.state(credential.id)
+        if state is None or not state.quota_strikes:
             return
-        await self._pool.execute(
-            "UPDATE credential SET quota_strikes = 0 WHERE id = $1 AND quota_strikes > 0", int(credential.id))
+        state.quota_strikes = 0
+        self._cache.write_behind(state.id, _STREAK_OVER, state.id)
 
     async def expire(self, credential: Credential) -> None:
-        await self._pool.execute(
-            "UPDATE credential SET data_access_expired = true, updated_at = now() WHERE id = $1", int(credential.id)
-        )
+        state = self._cache.state(credential.id)
+        if state is not None:
+            state.data_access_expired = True
+            self._cache.write_behind(state.id, _EXPIRE, state.id)
         log.warning("credential %s of %s is out of rotation: its token was refused", credential.id,
                     credential.source)
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 import asyncpg
 import httpx
@@ -18,6 +19,7 @@ import pytest
 from providers import jotucker, lama
 from providers.breaker import Breaker, MemoryBreakerStore
 from providers.crawler import AllSourcesFailed, Crawler, NoCredential
+from providers.credential_cache import CredentialCache
 from providers.credentials import CredentialPolicy, CredentialStore
 from providers.errors import InputRejected, PostMissing
 from providers.http import ProviderHttp
@@ -30,6 +32,7 @@ from topics import names
 from topics.models import utcnow
 
 BASIC = "refresh_profile_basic"
+T = TypeVar("T")
 
 
 async def _seeded_pool(url: str) -> asyncpg.Pool:
@@ -117,11 +120,19 @@ async def test_least_recently_used_selection_spreads_load(database_url):
         store = CredentialStore(pool)
         source = unique("spread")
         ids = {await store.add(source, {"x-rapidapi-key": f"k{i}"}) for i in range(3)}
-        picked = [(await store.pick(source)).id for _ in range(9)]
+        cache = await open_cache(pool, database_url)
+        try:
+            picked = [(await cache.pick(source)).id for _ in range(9)]
+        finally:
+            await cache.aclose()
         assert {i: picked.count(i) for i in ids} == {i: 3 for i in ids}
         assert set(picked[:3]) == set(picked[3:6]) == ids  # each round uses every key once
     finally:
         await pool.close()
+
+
+async def open_cache(pool: asyncpg.Pool, url: str) -> CredentialCache:
+    return await CredentialCache.open(pool, url, refresh_interval=30.0, max_age=300.0)
 
 
 # The crawler in this process against a sandbox of its own: the sandbox counts what reaches it.
@@ -134,6 +145,7 @@ SHORTCODE = "DexzOw9RxwA"
 @dataclass
 class Harness:
     crawler: Crawler
+    cache: CredentialCache
     pool: asyncpg.Pool
     sandbox_url: str
     keys: dict[str, str]  # credential id -> key
@@ -151,6 +163,11 @@ class Harness:
     async def likes(self) -> tuple[object, str]:
         return await self.crawler.fetch("fetch_post_likes", "likers", SHORTCODE, None)
 
+    async def rest_of(self, credential_id: str) -> tuple[float | None, int]:
+        """The credential's rest and strikes in Postgres, once the policy's writes have landed."""
+        await self.cache.written()
+        return await rest_of(self.pool, credential_id)
+
 
 @asynccontextmanager
 async def sandbox_crawler(config: SandboxConfig, *, keys: tuple[str, ...] = ("sandbox-jotucker",),
@@ -160,6 +177,7 @@ async def sandbox_crawler(config: SandboxConfig, *, keys: tuple[str, ...] = ("sa
     with SandboxServer(config) as sandbox, migrated_database() as url:
         pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
         http = ProviderHttp(base_urls=sandbox_base_urls(sandbox.url), timeout=timeout)
+        cache = None
         try:
             store = CredentialStore(pool)
             ids = {}
@@ -167,14 +185,17 @@ async def sandbox_crawler(config: SandboxConfig, *, keys: tuple[str, ...] = ("sa
                 secrets = {**SANDBOX_CREDENTIALS[jotucker.SOURCE], "x-rapidapi-key": key}
                 ids[await store.add(jotucker.SOURCE, secrets)] = key
             await store.add(lama.SOURCE, SANDBOX_CREDENTIALS[lama.SOURCE])
+            cache = await open_cache(pool, url)
             circuits = None if breaker is None else Breaker(MemoryBreakerStore(), failures=breaker[0],
                                                             cooldown=breaker[1], pool=pool)
-            crawler = Crawler(store, CredentialPolicy(pool, {}, cooldown, first_rest),
+            crawler = Crawler(cache, CredentialPolicy(cache, {}, cooldown, first_rest),
                               {jotucker.SOURCE: jotucker.JoTuckerClient(http), lama.SOURCE: lama.LamaClient(http)},
                               breaker=circuits)
-            yield Harness(crawler, pool, sandbox.url, ids)
+            yield Harness(crawler, cache, pool, sandbox.url, ids)
         finally:
             await http.aclose()
+            if cache is not None:
+                await cache.aclose()
             await pool.close()
 
 
@@ -237,9 +258,9 @@ async def test_a_429_tries_the_next_key_of_a_one_source_fetch_type():
         page, source = await h.likes()
         assert source == jotucker.SOURCE and page.items
         assert (h.by_key("key-a", "rate_limited"), h.by_key("key-b", "accepted")) == (1, 1)
-        rest, _ = await rest_of(h.pool, first)
+        rest, _ = await h.rest_of(first)
         assert 55 < rest <= 60  # the sandbox's Retry-After
-        assert (await rest_of(h.pool, second)) == (None, 0)
+        assert (await h.rest_of(second)) == (None, 0)
 
         # Both keys spent: transient, ready when the first key is, and no other source was asked.
         h.configure(SandboxConfig(rate_limits={"*": "1/60"}))
@@ -258,7 +279,7 @@ async def test_a_short_burst_of_429s_rests_a_key_for_seconds_doubling_on_repeats
         with pytest.raises(AllSourcesFailed) as first:
             await h.likes()
         assert first.value.retriable and first.value.ready_in == pytest.approx(0.5, abs=0.1)
-        rest, strikes = await rest_of(h.pool, key)
+        rest, strikes = await h.rest_of(key)
         assert 0.3 < rest <= 0.5 and strikes == 1
 
         # While it rests: no call, transient, ready when the rest ends.
@@ -270,18 +291,18 @@ async def test_a_short_burst_of_429s_rests_a_key_for_seconds_doubling_on_repeats
         await asyncio.sleep(0.55)
         with pytest.raises(AllSourcesFailed):
             await h.likes()
-        rest, strikes = await rest_of(h.pool, key)
+        rest, strikes = await h.rest_of(key)
         assert 0.8 < rest <= 1.0 and strikes == 2  # doubled
 
         # The burst is over: a success ends the streak, and the next 429 rests it briefly again.
         h.configure(SandboxConfig())
         await asyncio.sleep(1.05)
         await h.likes()
-        assert (await rest_of(h.pool, key))[1] == 0
+        assert (await h.rest_of(key))[1] == 0
         h.configure(burst)
         with pytest.raises(AllSourcesFailed):
             await h.likes()
-        rest, strikes = await rest_of(h.pool, key)
+        rest, strikes = await h.rest_of(key)
         assert 0.3 < rest <= 0.5 and strikes == 1
 
 
@@ -291,18 +312,33 @@ async def test_rests_double_up_to_the_configured_cooldown(database_url):
         store = CredentialStore(pool)
         source = unique("doubling")
         await store.add(source, {"x-rapidapi-key": unique("k")})
-        credential = await store.pick(source)
-        policy = CredentialPolicy(pool, {source: 3.0}, 900.0, first_rest=1.0)
+        cache = await open_cache(pool, database_url)
+        credential = await cache.pick(source)
+        policy = CredentialPolicy(cache, {source: 3.0}, 900.0, first_rest=1.0)
 
         async def rest_after_the_last() -> float:
+            # End the rest in Postgres, as another process would, and let the cache hear of it.
+            await cache.written()
             await pool.execute("UPDATE credential SET disabled_till = now() WHERE id = $1", int(credential.id))
+            await heard(lambda: cache.availability(source), lambda a: a.rest_in is None)
             return await policy.rest(credential, None)
 
         rests = [await rest_after_the_last() for _ in range(4)]
         assert rests == [pytest.approx(r, abs=0.05) for r in (1.0, 2.0, 3.0, 3.0)]
+        await cache.written()
+        assert (await rest_of(pool, credential.id))[1] == 4  # Postgres counted the same strikes
         assert await policy.rest(credential, 42.0) == 42.0  # a provider's reset time is the rest as said
+        await cache.aclose()
     finally:
         await pool.close()
+
+
+async def heard(read: Callable[[], Awaitable[T]], done: Callable[[T], bool], timeout: float = 1.0) -> None:
+    """Wait for the credential cache to hear of a change made in Postgres (it is told within a second)."""
+    deadline = time.monotonic() + timeout
+    while not done(await read()):
+        assert time.monotonic() < deadline, "the credential cache did not hear of the change"
+        await asyncio.sleep(0.01)
 
 
 async def test_429s_of_calls_already_in_flight_count_as_one_strike(database_url):
@@ -311,11 +347,13 @@ async def test_429s_of_calls_already_in_flight_count_as_one_strike(database_url)
         store = CredentialStore(pool)
         source = unique("inflight")
         await store.add(source, {"x-rapidapi-key": unique("k")})
-        credential = await store.pick(source)
-        policy = CredentialPolicy(pool, {}, 900.0, first_rest=1.0)
+        cache = await open_cache(pool, database_url)
+        credential = await cache.pick(source)
+        policy = CredentialPolicy(cache, {}, 900.0, first_rest=1.0)
         # A burst meets every call in flight at once: ten answers, one rest of the first length.
         rests = await asyncio.gather(*(policy.rest(credential, None) for _ in range(10)))
         assert all(0 < rest <= 1.0 for rest in rests), rests
+        await cache.aclose()
         strikes = await pool.fetchval("SELECT quota_strikes FROM credential WHERE id = $1", int(credential.id))
         assert strikes == 1
     finally:
@@ -355,6 +393,7 @@ async def test_the_taxonomy_at_the_crawler():
 
         # No credential configured at all for the only source: definitive.
         await h.pool.execute("DELETE FROM credential WHERE source = 'lama'")
+        await heard(lambda: h.cache.availability(lama.SOURCE), lambda a: a.usable == 0)
         with pytest.raises(NoCredential) as none:
             await h.crawler.fetch("fetch_following", "following", "1000001", None, only=lama.SOURCE)
         assert (none.value.retriable, none.value.ready_in) == (False, None)

@@ -16,6 +16,7 @@ from agents.flows.youtube import refresh_yt_posts_by_search
 from app.settings import Settings
 from providers.clients import build_clients
 from providers.crawler import Crawler
+from providers.credential_cache import CredentialCache
 from providers.credentials import CredentialPolicy, CredentialStore
 from providers.http import ProviderHttp
 from providers.sandbox.seeds import sandbox_base_urls
@@ -337,11 +338,12 @@ async def test_bad_search_params_are_dead_lettered(stack, pool, params, reason):
     assert response.status_code == 422 and reason in response.text
 
 
-async def test_search_without_ray_completes_and_says_so(sandbox, pool):
+async def test_search_without_ray_completes_and_says_so(sandbox, pool, database_url):
     """The flow function itself, in process, with the real crawler against the sandbox and no RAY configured."""
     http = ProviderHttp(base_urls=sandbox_base_urls(sandbox.url), timeout=10)
+    cache = await CredentialCache.open(pool, database_url, refresh_interval=30.0, max_age=300.0)
     try:
-        crawler = Crawler(CredentialStore(pool), CredentialPolicy(pool, {}, 900.0), build_clients(http, Settings()))
+        crawler = Crawler(cache, CredentialPolicy(cache, {}, 900.0), build_clients(http, Settings()))
         today = utcnow().date()
         params = YtSearchParams(job_id="no-ray", keywords=["road trip"], start_date=today - timedelta(days=6),
                                 end_date=today)
@@ -351,6 +353,7 @@ async def test_search_without_ray_completes_and_says_so(sandbox, pool):
                           tools=FlowTools(youtube_web=YouTubeWebClient(http)))
         result = await refresh_yt_posts_by_search(ctx, params)
     finally:
+        await cache.aclose()
         await http.aclose()
     assert result["categorization"] == "skipped: BEAT_RAY_URL is not set" and result["categorized"] == 0
     assert result["keywords"]["road trip"]["found"] > 0

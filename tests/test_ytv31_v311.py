@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from providers.crawler import Crawler
-from providers.credentials import Availability
+from providers.credential_cache import Availability
 from providers.errors import AuthExpired, NotSupported, PostMissing, ProfileMissing, QuotaExceeded
 from providers.http import Credential, ProviderHttp
 from providers.sandbox.youtube import (
