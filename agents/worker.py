@@ -135,7 +135,8 @@ class WorkerRuntime:
 
     async def start(self) -> None:
         assert self.settings.database_url
-        self._pool = await asyncpg.create_pool(self.settings.database_url, min_size=1, max_size=10,
+        # No connection floor: asyncpg would log a warning every second of an outage trying to restore it.
+        self._pool = await asyncpg.create_pool(self.settings.database_url, min_size=0, max_size=10,
                                                timeout=PG_CONNECT_TIMEOUT, command_timeout=PG_COMMAND_TIMEOUT)
         self._limiter = RateLimiter.from_settings(self.settings)
         self.outages = Outages({POSTGRES: self._postgres_answers, REDIS: self._limiter.ping,
