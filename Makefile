@@ -3,15 +3,24 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install lock demo test bench clean
 
-$(STAMP): pyproject.toml
+# requirements.lock pins every package (the test extra's too); pyproject.toml keeps the ranges, and Beat
+# itself goes in on top without resolving anything again.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q -e . --no-deps
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# After changing a dependency in pyproject.toml: resolve the ranges again into requirements.lock.
+lock:
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q uv
+	$(BIN)/uv pip compile -q pyproject.toml --extra test --universal --python-version 3.11 -o requirements.lock
 
 demo: $(STAMP)
 	$(BIN)/beat demo

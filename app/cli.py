@@ -1,114 +1,149 @@
-"""The ``beat`` command line."""
+"""The ``beat`` command line (typer, with rich help, progress and messages).
+
+Standard output carries the data (ids, JSON, tables); standard error everything for a person: progress
+(``app/progress.py``) and, when something is wrong, one line naming the command and why. Exit codes: 0 on
+success, 2 when the command line or the input it names is wrong (nothing was attempted), 1 for any other
+failure. The dead-letter and credential commands live in ``app/cli_redrive.py`` and
+``app/cli_credentials.py``; what every command shares in ``app/cli_support.py``.
+"""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
 import logging
+import os
 import sys
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from app.settings import Settings, SettingsError, dump_json, load_settings
+import typer
 
+from app.cli_credentials import credentials_app
+from app.cli_redrive import dlq_app, retry
+from app.cli_support import Failure, Usage, command_settings, complain, connected, run_against_services
+from app.progress import tracked
+from app.settings import Settings, dump_json, mask_url
 
-def _logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # One line per provider call would drown everything else; calls are in trace_log. (Keys in query
-    # strings are kept out of httpx's records by providers/http.py whatever the level.) Alembic announces
-    # its plugins on import and its dialect on every start, which tells an operator nothing.
-    for name in ("httpx", "httpcore", "openai", "alembic"):
-        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
-
-
-def connected(settings: Settings) -> Settings:
-    """Settings with service URLs filled from a running ``beat up`` (its endpoints.json) when not configured."""
-    if settings.kafka_url and settings.database_url:
-        return settings
-    endpoints_file = settings.data_dir / "endpoints.json"
-    if not endpoints_file.exists():
-        missing = [name for name, value in (("BEAT_KAFKA_URL", settings.kafka_url),
-                                            ("BEAT_DATABASE_URL", settings.database_url)) if not value]
-        raise SettingsError(f"{' and '.join(missing)} not set, and no running `beat up` found "
-                            f"({endpoints_file} does not exist)")
-    endpoints = json.loads(endpoints_file.read_text())
-    return settings.model_copy(update={
-        "kafka_url": settings.kafka_url or endpoints["kafka"],
-        "database_url": settings.database_url or endpoints["database"],
-    })
+app = typer.Typer(name="beat", help="Beat: scrape requests in, normalized events out.", add_completion=False,
+                  pretty_exceptions_enable=False, context_settings={"help_option_names": ["-h", "--help"]})
+app.add_typer(credentials_app, name="credentials")
+app.add_typer(dlq_app, name="dlq")
 
 
-def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
+def _show_version(wanted: bool) -> None:
+    if wanted:
+        print(f"beat {version('beat')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _beat(_version: Annotated[bool, typer.Option(
+        "--version", callback=_show_version, is_eager=True, help="print Beat's version and exit")] = False) -> None:
+    """Beat: scrape requests in, normalized events out."""
+
+
+# The processes.
+
+@app.command()
+def up(
+    sandbox: Annotated[bool, typer.Option("--sandbox", help="point providers at the built-in sandbox")] = False,
+) -> int:
+    """Embedded stack + worker + sink + api as child processes."""
     from app.stack import run_up
 
-    return run_up(settings, sandbox=args.sandbox)
+    return run_up(command_settings(), sandbox=sandbox)
 
 
-def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
+@app.command()
+def worker(
+    flows: Annotated[list[str] | None, typer.Option(
+        "--flows", metavar="GLOB", help="flow name globs, several after one --flows (default: every enabled flow)")
+    ] = None,
+    more_flows: Annotated[list[str] | None, typer.Argument(metavar="GLOB", hidden=True)] = None,
+) -> int:
+    """Request agents for the selected flows."""
     from agents.flows.registry import UnknownFlow, select_flows
     from agents.worker import DrainingWorker, build_worker_app
 
-    settings = connected(settings)
+    if more_flows and not flows:
+        raise Usage(f"unexpected argument {more_flows[0]!r}: flow globs follow --flows")
+    settings = command_settings()
     try:
-        selection = select_flows(args.flows, settings.disabled_flows)
+        selection = select_flows([*(flows or []), *(more_flows or [])] or None, settings.disabled_flows)
     except UnknownFlow as exc:
-        print(f"beat worker: {exc}", file=sys.stderr)
-        return 2
-    app, runtime = build_worker_app(settings, selection)
-    worker = DrainingWorker(app, runtime, loglevel=settings.log_level.lower().replace("warning", "warn"),
-                            quiet=True, redirect_stdouts=False)
-    worker.execute_from_commandline()
+        raise Usage(str(exc)) from None
+    settings = connected(settings)
+    worker_app, runtime = build_worker_app(settings, selection)
+    DrainingWorker(worker_app, runtime, loglevel=settings.log_level.lower().replace("warning", "warn"),
+                   quiet=True, redirect_stdouts=False).execute_from_commandline()
     return 0
 
 
-def cmd_sink(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001
+@app.command()
+def sink() -> int:
+    """Postgres sink and reconciler."""
+    from sqlalchemy.exc import OperationalError
+
     from sinks.runner import run_sink
     from sinks.schema import migrate
 
-    settings = connected(settings)
-    migrate(settings.database_url)
+    settings = connected(command_settings())
+    try:
+        migrate(settings.database_url)
+    except OperationalError as exc:
+        raise Failure(f"Postgres at {mask_url(settings.database_url or '')} does not answer ({exc.orig})") from None
     return run_sink(settings)
 
 
-def cmd_mirror(settings: Settings, args: argparse.Namespace) -> int:
+@app.command()
+def mirror() -> int:
+    """Legacy RabbitMQ events (needs BEAT_AMQP_URL)."""
     from sinks.mirror import run_mirror
 
+    settings = command_settings()
     if settings.amqp_url is None or not settings.amqp_url.get_secret_value():
-        print("beat mirror: BEAT_AMQP_URL is not set; the mirror needs the RabbitMQ it publishes the legacy "
-              "events to (e.g. amqp://guest:guest@127.0.0.1:5672/)", file=sys.stderr)
-        return 2
+        raise Failure("BEAT_AMQP_URL is not set; the mirror needs the RabbitMQ it publishes the legacy events to "
+                      "(e.g. amqp://guest:guest@127.0.0.1:5672/)")
     # The mirror needs only the broker: no database URL required when the Kafka URL is given.
     return run_mirror(settings if settings.kafka_url else connected(settings))
 
 
-def cmd_api(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001
+@app.command()
+def api() -> int:
+    """HTTP facade."""
     import uvicorn
 
     from app.api import create_api
 
-    settings = connected(settings)
+    settings = connected(command_settings())
     uvicorn.run(create_api(settings), host=settings.api_host, port=settings.api_port,
                 log_level=settings.log_level.lower(), access_log=False)
     return 0
 
 
-def cmd_sandbox(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001
+@app.command("sandbox")
+def sandbox_server(
+    port: Annotated[int, typer.Option("--port", metavar="PORT", help="port to listen on, on 127.0.0.1")] = 8900,
+) -> int:
+    """The provider sandbox HTTP server."""
     from providers.sandbox.config import SandboxConfig
     from providers.sandbox.server import run
 
-    run("127.0.0.1", args.port, SandboxConfig.from_env())
+    command_settings()
+    run("127.0.0.1", port, SandboxConfig.from_env())
     return 0
 
+
+# Requests.
 
 def _parse_params(pairs: list[str]) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep:
-            raise SystemExit(f"beat submit: expected key=value, got {pair!r}")
+            raise Usage(f"expected key=value, got {pair!r}")
         try:
             params[key] = json.loads(raw)
         except json.JSONDecodeError:
@@ -116,84 +151,117 @@ def _parse_params(pairs: list[str]) -> dict[str, Any]:
     return params
 
 
-async def _submit_all(settings: Settings, requests: list[tuple[str, dict[str, Any]]]) -> list[str]:
-    import asyncpg
-
-    from app.kafka import start_producer
-    from sinks.requests import check_fits, prepare, submit
-
-    # Every request is checked before the first is written, so a refused batch leaves no rows behind.
-    prepared = [prepare(flow, params, disabled=settings.disabled_flows) for flow, params in requests]
-    for request in prepared:
-        check_fits(request, settings.max_message_bytes)
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
-    producer = await start_producer(settings)
-    try:
-        return [await submit(pool, producer, settings, request) for request in prepared]
-    finally:
-        await producer.stop()
-        await pool.close()
-
-
-def _read_requests(path: str) -> list[tuple[str, dict[str, Any]]]:
-    """(flow, params) of each line of a JSON-lines file; ValueError naming the first bad line."""
+def _read_requests(path: Path) -> list[tuple[str, str, dict[str, Any]]]:
+    """(where, flow, params) of each line of a JSON-lines file, ``where`` being ``path:line``; Usage naming
+    the first bad line."""
     requests = []
-    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise Usage(f"cannot read {path}: {exc}") from None
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             body = json.loads(line)
         except (ValueError, RecursionError) as exc:
-            raise ValueError(f"{path}:{number}: not JSON ({exc})") from None
+            raise Usage(f"{path}:{number}: not JSON ({exc})") from None
         if not isinstance(body, dict) or not isinstance(body.get("flow"), str) \
                 or not isinstance(body.get("params", {}), dict):
-            raise ValueError(f'{path}:{number}: expected {{"flow": "…", "params": {{…}}}}')
-        requests.append((body["flow"], body.get("params", {})))
+            raise Usage(f'{path}:{number}: expected {{"flow": "…", "params": {{…}}}}')
+        requests.append((f"{path}:{number}", body["flow"], body.get("params", {})))
     return requests
 
 
-def cmd_submit(settings: Settings, args: argparse.Namespace) -> int:
+def _prepared(settings: Settings, requests: list[tuple[str, str, dict[str, Any]]]) -> list[Any]:
+    """Every request checked before the first is written, so a refused batch leaves no rows behind."""
     from pydantic import ValidationError
 
     from agents.flows.registry import FlowRefused
+    from sinks.requests import check_fits, prepare
 
-    settings = connected(settings)
+    prepared = []
+    for where, flow, params in requests:
+        try:
+            request = prepare(flow, params, disabled=settings.disabled_flows)
+            check_fits(request, settings.max_message_bytes)
+        except (FlowRefused, ValidationError, ValueError) as exc:  # sinks.requests.Refused is a ValueError
+            raise Usage(f"{where}: {exc}" if where else str(exc)) from None
+        prepared.append(request)
+    return prepared
+
+
+async def _submit_all(settings: Settings, prepared: list[Any], submitted: Callable[[], None]) -> list[str]:
+    import asyncpg
+
+    from app.kafka import start_producer
+    from sinks.requests import submit
+
+    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
     try:
-        if args.file:
-            requests = _read_requests(args.file)
-        elif args.flow:
-            requests = [(args.flow, _parse_params(args.params))]
-        else:
-            print("beat submit: give FLOW key=value … or --file requests.jsonl", file=sys.stderr)
-            return 2
-        ids = asyncio.run(_submit_all(settings, requests))
-    except (FlowRefused, ValidationError, ValueError, OSError) as exc:  # sinks.requests.Refused is a ValueError
-        print(f"beat submit: {exc}", file=sys.stderr)
-        return 2
+        producer = await start_producer(settings)
+        try:
+            ids = []
+            for request in prepared:
+                ids.append(await submit(pool, producer, settings, request))
+                submitted()
+            return ids
+        finally:
+            await producer.stop()
+    finally:
+        await pool.close()
+
+
+@app.command("submit")
+def submit_requests(
+    flow: Annotated[str | None, typer.Argument(metavar="FLOW", help="the flow to run (see `beat flows`)")] = None,
+    params: Annotated[list[str] | None, typer.Argument(
+        metavar="KEY=VALUE", help="the flow's params; a value that parses as JSON is taken as JSON")] = None,
+    file: Annotated[Path | None, typer.Option(
+        "--file", metavar="FILE", dir_okay=False,
+        help='JSON lines, each {"flow": …, "params": {…}}, instead of FLOW')] = None,
+) -> int:
+    """Submit requests (recorded PENDING, then produced); prints each request's id."""
+    if file is not None and flow is not None:
+        raise Usage("give FLOW key=value … or --file requests.jsonl, not both")
+    if file is None and flow is None:
+        raise Usage("give FLOW key=value … or --file requests.jsonl")
+    settings = command_settings()
+    requests = _read_requests(file) if file is not None else [("", flow or "", _parse_params(params or []))]
+    prepared = _prepared(settings, requests)
+    settings = connected(settings)
+    if file is None:
+        ids = run_against_services(settings, _submit_all(settings, prepared, lambda: None))
+    else:
+        with tracked(f"submitting {file.name}", len(prepared)) as bar:
+            ids = run_against_services(settings, _submit_all(settings, prepared, bar.advance))
     for request_id in ids:
         print(request_id)
     return 0
 
 
-def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
+async def _request_with_events(settings: Settings, request_id: str) -> tuple[Any, list[Any]]:
     import asyncpg
 
-    settings = connected(settings)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        # params and result are shown as the JSON they are, not as strings holding it.
+        await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+        row = await conn.fetchrow("SELECT * FROM scrape_request_log WHERE id = $1", request_id)
+        events = await conn.fetch("SELECT status, attempt, at, source, error FROM scrape_request_event "
+                                  "WHERE request_id = $1 ORDER BY at, id", request_id)
+        return row, events
+    finally:
+        await conn.close()
 
-    async def fetch() -> tuple[Any, list[Any]]:
-        conn = await asyncpg.connect(settings.database_url)
-        try:
-            row = await conn.fetchrow("SELECT * FROM scrape_request_log WHERE id = $1", args.id)
-            events = await conn.fetch("SELECT status, attempt, at, source, error FROM scrape_request_event "
-                                      "WHERE request_id = $1 ORDER BY at, id", args.id)
-            return row, events
-        finally:
-            await conn.close()
 
-    row, events = asyncio.run(fetch())
+@app.command()
+def status(request_id: Annotated[str, typer.Argument(metavar="ID", help="the request's id")]) -> int:
+    """A request's status and timeline."""
+    settings = connected(command_settings())
+    row, events = run_against_services(settings, _request_with_events(settings, request_id))
     if row is None:
-        print(f"beat status: no request {args.id}", file=sys.stderr)
-        return 1
+        raise Failure(f"no request {request_id}")
     print(dump_json(dict(row)))
     if row["status"] != "COMPLETE":
         print(f"stored: no, the request is {row['status']}")
@@ -209,144 +277,28 @@ def cmd_status(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _moment(text: str) -> datetime:
-    """``--since``/``--until``: an ISO-8601 time (UTC unless it says otherwise) or an age such as 90s, 30m, 2h, 7d."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-    if text[-1:] in units and text[:-1].isdigit():
-        return datetime.now(timezone.utc) - timedelta(seconds=int(text[:-1]) * units[text[-1]])
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an ISO-8601 time or an age like 30m, 2h, 7d: {text!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+app.command()(retry)
 
 
-def _filters(args: argparse.Namespace):
-    from sinks.redrive import Filters
+# Circuits and configuration.
 
-    return Filters(flow=args.flow, error_type=args.error, source=getattr(args, "source", None), since=args.since,
-                   until=args.until, request_id=args.id)
-
-
-def _cut(text: str | None, limit: int) -> str:
-    text = " ".join((text or "").split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def _letter_line(row: Any) -> str:
-    redriven = (f"redriven {row['redriven_at']:%Y-%m-%d %H:%M:%S} as {row['redriven_as'] or '?'}"
-                if row["redriven_at"] else "not redriven" + (" (truncated: cannot be)" if row["truncated"] else ""))
-    return (f"{row['last_failure_at']:%Y-%m-%d %H:%M:%S}  {row['flow'] or '-'}  {row['error_type']}  "
-            f"{_cut(row['error_message'], 60)!r}  request {row['request_id'] or '-'}  "
-            f"{row['original_topic']}[{row['original_partition']}]@{row['original_offset']}  {redriven}")
-
-
-async def _with_services(settings: Settings, work, *, produce: bool) -> Any:
-    """Run ``work(pool, producer)``; the producer is None when ``produce`` is false (a dry run, a listing)."""
-    import asyncpg
-
-    from app.kafka import start_producer
-
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
-    producer = await start_producer(settings) if produce else None
-    try:
-        return await work(pool, producer)
-    finally:
-        if producer is not None:
-            await producer.stop()
-        await pool.close()
-
-
-def _report(outcomes: list[Any], dry_run: bool) -> int:
-    verb = "would re-drive" if dry_run else "re-driven"
-    for outcome in outcomes:
-        print(f"{verb if outcome.done else 'skipped'}: {outcome.subject}: {outcome.detail}")
-    done = sum(1 for outcome in outcomes if outcome.done)
-    print(f"{done} {verb}, {len(outcomes) - done} skipped" + (" (dry run: nothing changed)" if dry_run else ""))
-    return 0
-
-
-def cmd_dlq(settings: Settings, args: argparse.Namespace) -> int:
-    from sinks.redrive import list_letters, redrive_letters
-
-    settings = connected(settings)
-    filters = _filters(args)
-    if args.action == "list":
-        rows = asyncio.run(_with_services(settings, lambda pool, _: list_letters(pool, filters, args.limit),
-                                          produce=False))
-        for row in rows:
-            print(_letter_line(row))
-        return 0
-    outcomes = asyncio.run(_with_services(
-        settings, lambda pool, producer: redrive_letters(pool, producer, settings, filters), produce=not args.dry_run))
-    return _report(outcomes, args.dry_run)
-
-
-def cmd_retry(settings: Settings, args: argparse.Namespace) -> int:
-    from sinks.redrive import retry_failed
-
-    settings = connected(settings)
-    filters = _filters(args)
-    outcomes = asyncio.run(_with_services(
-        settings, lambda pool, producer: retry_failed(pool, producer, settings, filters), produce=not args.dry_run))
-    return _report(outcomes, args.dry_run)
-
-
-def _add_filters(parser: argparse.ArgumentParser, what: str) -> None:
-    parser.add_argument("--flow", help=f"only {what} of this flow")
-    parser.add_argument("--error", metavar="TYPE", help=f"only {what} with this error class, e.g. ProfileMissing")
-    parser.add_argument("--source", help=f"only {what} that involved this source")
-    parser.add_argument("--since", type=_moment, help="failed at or after: ISO-8601 or an age (30m, 2h, 7d)")
-    parser.add_argument("--until", type=_moment, help="failed before: ISO-8601 or an age (30m, 2h, 7d)")
-    parser.add_argument("--id", metavar="REQUEST_ID", help=f"only {what} of this request")
-
-
-def cmd_credentials(settings: Settings, args: argparse.Namespace) -> int:
-    import asyncpg
-
-    from providers.credentials import CredentialStore
-
-    settings = connected(settings)
-
-    async def run() -> int:
-        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=1)
-        try:
-            store = CredentialStore(pool)
-            if args.action == "add":
-                # "-" reads them from standard input, so they stay out of shell history and process lists.
-                secrets = json.loads(sys.stdin.read() if args.secrets == "-" else args.secrets)
-                if not isinstance(secrets, dict):
-                    print("beat credentials add: SECRETS must be a JSON object", file=sys.stderr)
-                    return 2
-                print(await store.add(args.source, secrets, handle=args.handle))
-            elif args.action == "list":
-                for entry in await store.list(args.source):
-                    print(dump_json(entry))
-            elif not await store.set_enabled(args.id, args.action == "enable"):
-                print(f"beat credentials {args.action}: no credential {args.id}", file=sys.stderr)
-                return 1
-            return 0
-        finally:
-            await pool.close()
-
-    return asyncio.run(run())
-
-
-def cmd_sources(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001
+async def _circuits(settings: Settings) -> list[Any]:
     import asyncpg
 
     from providers.breaker import recorded_states
 
-    settings = connected(settings)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        return await recorded_states(conn)
+    finally:
+        await conn.close()
 
-    async def run() -> list[Any]:
-        conn = await asyncpg.connect(settings.database_url)
-        try:
-            return await recorded_states(conn)
-        finally:
-            await conn.close()
 
-    rows = asyncio.run(run())
+@app.command()
+def sources() -> int:
+    """Each source's circuit: state, failures, next probe."""
+    settings = connected(command_settings())
+    rows = run_against_services(settings, _circuits(settings))
     if not rows:
         print("no circuit has opened: every source is closed")
         return 0
@@ -361,9 +313,12 @@ def cmd_sources(settings: Settings, args: argparse.Namespace) -> int:  # noqa: A
     return 0
 
 
-def cmd_flows(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001
+@app.command()
+def flows() -> int:
+    """Every flow, enabled or not."""
     from agents.flows.registry import FLOWS
 
+    settings = command_settings()
     width = max(map(len, FLOWS))
     for spec in FLOWS.values():
         enabled = spec.enabled and spec.name not in settings.disabled_flows
@@ -374,121 +329,84 @@ def cmd_flows(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG
     return 0
 
 
-def cmd_config(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001
-    print(dump_json(settings.masked()))
+@app.command()
+def config() -> int:
+    """Effective configuration, secrets masked."""
+    print(dump_json(command_settings().masked()))
     return 0
 
 
-def cmd_schemas(settings: Settings, args: argparse.Namespace) -> int:  # noqa: ARG001
+@app.command()
+def schemas(
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", file_okay=False, help="directory to write them to")
+                   ] = Path("schemas"),
+) -> int:
+    """Write the JSON Schemas of every topic record."""
     from topics.models import EVENT_MODELS
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for name, model in EVENT_MODELS.items():
-        path = out / f"{name}.schema.json"
-        path.write_text(json.dumps(model.model_json_schema(), indent=2) + "\n")
-        print(path)
+    command_settings()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, model in EVENT_MODELS.items():
+            path = out / f"{name}.schema.json"
+            path.write_text(json.dumps(model.model_json_schema(), indent=2) + "\n")
+            print(path)
+    except OSError as exc:
+        raise Failure(f"cannot write {out}: {exc}") from None
     return 0
 
 
-def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
-    # The demo prints its own progress, so library chatter (even while its modules import) stays out of
+@app.command()
+def demo(
+    requests: Annotated[int, typer.Option("--requests", metavar="N", min=1, help="how many requests to submit")] = 500,
+) -> int:
+    """Run the embedded stack against the sandbox with a batch of requests."""
+    settings = command_settings()
+    # The demo shows its own progress, so library chatter (even while its modules import) stays out of
     # it; warnings and errors still show.
     logging.getLogger().setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
     from app.demo import run_demo
 
-    return run_demo(settings, total=args.requests)
+    return run_demo(settings, total=requests)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="beat", description="Beat: scrape requests in, normalized events out.")
-    sub = parser.add_subparsers(dest="command", required=True)
+# The entry point.
 
-    up = sub.add_parser("up", help="embedded stack + worker + sink + api as child processes")
-    up.add_argument("--sandbox", action="store_true", help="point providers at the built-in sandbox")
-    up.set_defaults(func=cmd_up)
-
-    worker = sub.add_parser("worker", help="request agents for the selected flows")
-    worker.add_argument("--flows", nargs="+", metavar="GLOB", help="flow name globs (default: every enabled flow)")
-    worker.set_defaults(func=cmd_worker)
-
-    sub.add_parser("sink", help="Postgres sink and reconciler").set_defaults(func=cmd_sink)
-    sub.add_parser("mirror", help="legacy RabbitMQ events (needs BEAT_AMQP_URL)").set_defaults(func=cmd_mirror)
-    sub.add_parser("api", help="HTTP facade").set_defaults(func=cmd_api)
-
-    sandbox = sub.add_parser("sandbox", help="the provider sandbox HTTP server")
-    sandbox.add_argument("--port", type=int, default=8900)
-    sandbox.set_defaults(func=cmd_sandbox)
-
-    submit = sub.add_parser("submit", help="submit requests (recorded PENDING, then produced)")
-    submit.add_argument("flow", nargs="?")
-    submit.add_argument("params", nargs="*", metavar="key=value")
-    submit.add_argument("--file", help="JSON lines, each {\"flow\": …, \"params\": {…}}")
-    submit.set_defaults(func=cmd_submit)
-
-    status = sub.add_parser("status", help="a request's status and timeline")
-    status.add_argument("id")
-    status.set_defaults(func=cmd_status)
-
-    sub.add_parser("flows", help="every flow, enabled or not").set_defaults(func=cmd_flows)
-    sub.add_parser("sources", help="each source's circuit: state, failures, next probe").set_defaults(
-        func=cmd_sources)
-
-    credentials = sub.add_parser("credentials", help="provider credentials (secrets are never printed)")
-    actions = credentials.add_subparsers(dest="action", required=True)
-    add = actions.add_parser("add", help="add or refresh a credential (re-enables it)")
-    add.add_argument("source", help="source label, e.g. rapidapi-arraybobo or graphapi")
-    add.add_argument("secrets", help='JSON object, e.g. \'{"x-rapidapi-key": "…"}\' or \'{"token": "…", '
-                                     '"user_id": "…"}\'; "-" reads it from standard input')
-    add.add_argument("--handle", help="the account a per-account credential belongs to: a Graph handle, a "
-                                      "YouTube channel id (ytapi), a Shopify store domain")
-    listing = actions.add_parser("list", help="credentials with their state, secrets masked")
-    listing.add_argument("source", nargs="?")
-    for action in ("disable", "enable"):
-        actions.add_parser(action).add_argument("id")
-    credentials.set_defaults(func=cmd_credentials)
-
-    dlq = sub.add_parser("dlq", help="dead letters: list them, re-drive them")
-    dlq_actions = dlq.add_subparsers(dest="action", required=True)
-    dlq_list = dlq_actions.add_parser("list", help="dead letters, newest first, one line each")
-    _add_filters(dlq_list, "dead letters")
-    dlq_list.add_argument("--limit", type=int, default=100)
-    dlq_redrive = dlq_actions.add_parser("redrive", help="re-drive dead letters (each at most once): re-open "
-                                                         "their DEAD_LETTERED request, or produce their original again")
-    _add_filters(dlq_redrive, "dead letters")
-    dlq_redrive.add_argument("--dry-run", action="store_true", help="say what would be re-driven; change nothing")
-    dlq.set_defaults(func=cmd_dlq)
-
-    retry = sub.add_parser("retry", help="re-open FAILED requests as their next attempt (e.g. after an outage)")
-    _add_filters(retry, "requests")
-    retry.add_argument("--dry-run", action="store_true", help="say what would be re-opened; change nothing")
-    retry.set_defaults(func=cmd_retry)
-
-    demo = sub.add_parser("demo", help="run the embedded stack against the sandbox with a batch of requests")
-    demo.add_argument("--requests", type=int, default=500)
-    demo.set_defaults(func=cmd_demo)
-
-    sub.add_parser("config", help="effective configuration, secrets masked").set_defaults(func=cmd_config)
-
-    schemas = sub.add_parser("schemas", help="write the JSON Schemas of every topic record")
-    schemas.add_argument("--out", default="schemas")
-    schemas.set_defaults(func=cmd_schemas)
-    return parser
+def _command_path(argv: list[str]) -> str:
+    """``beat`` and the (sub)command words of argv, to name where a message comes from."""
+    words, group = ["beat"], typer.main.get_command(app)
+    for arg in argv:
+        command = getattr(group, "commands", {}).get(arg)
+        if command is None:
+            break
+        words.append(arg)
+        group = command
+    return " ".join(words)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = sys.argv[1:] if argv is None else argv
     try:
-        settings = load_settings()
-    except SettingsError as exc:
-        print(f"beat: {exc}", file=sys.stderr)
-        return 2
-    _logging(settings)
-    try:
-        return args.func(settings, args)
-    except SettingsError as exc:
-        print(f"beat {args.command}: {exc}", file=sys.stderr)
-        return 2
+        result = typer.main.get_command(app).main(args, prog_name="beat", standalone_mode=False)
+        # Flushed here, so a reader that went away is noticed now and not in the interpreter's shutdown.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # `beat flows | head`: the reader has all it wanted and nobody is left to tell; stdout goes to
+        # /dev/null so the interpreter's last flush finds no closed pipe either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Failure as exc:
+        complain(_command_path(args), str(exc))
+        return exc.exit_code
+    except typer.TyperException as exc:
+        context = getattr(exc, "ctx", None)
+        where = context.command_path if context is not None else _command_path(args)
+        hint = f" (see `{where} --help`)" if exc.exit_code == 2 else ""
+        complain(where, exc.format_message() + hint)
+        return exc.exit_code
+    except (KeyboardInterrupt, typer.Abort):
+        return 130
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":

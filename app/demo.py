@@ -19,6 +19,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer
 
+from app.progress import tracked, waiting
 from app.settings import Settings
 from app.stack import Stack
 from providers.sandbox.config import SandboxConfig
@@ -125,7 +126,8 @@ async def _watch(settings: Settings, endpoints: dict[str, str], total: int) -> i
     events: Counter = Counter()
     done = asyncio.Event()
     started = time.monotonic()
-    ids = await _submit(api_url, batch)
+    with waiting(f"submitting {len(batch)} requests…"):
+        ids = await _submit(api_url, batch)
     id_set = set(ids)
     consumer = asyncio.create_task(_count_events(settings, id_set, done, events))
     print(f"submitted {len(ids)} requests through {api_url}/requests in {time.monotonic() - started:.1f}s")
@@ -133,22 +135,22 @@ async def _watch(settings: Settings, endpoints: dict[str, str], total: int) -> i
     terminal_at: float | None = None
     burst: asyncio.Task | None = None
     try:
-        while time.monotonic() - started < DEMO_TIMEOUT:
-            rows = await pool.fetch("SELECT status, count(*) AS n, count(*) FILTER (WHERE stored) AS stored "
-                                    "FROM scrape_request_log WHERE id = ANY($1) GROUP BY status", ids)
-            statuses = {row["status"]: row["n"] for row in rows}
-            stored = sum(row["stored"] for row in rows)
-            finished = sum(n for status, n in statuses.items() if status in {s.value for s in TERMINAL})
-            if burst is None and statuses.get("COMPLETE"):
-                burst = asyncio.create_task(_burst(sandbox_url))
-            print(f"  {time.monotonic() - started:6.1f}s  " + "  ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
-                  + f"  (stored {stored})", flush=True)
-            if finished == len(ids):
-                # Readers of Postgres wait for stored, not for COMPLETE (contract §2); so does the summary.
-                terminal_at = terminal_at or time.monotonic()
-                if stored == statuses.get("COMPLETE", 0) or time.monotonic() - terminal_at > STORED_WAIT:
-                    break
-            await asyncio.sleep(1.0)
+        with tracked("requests", len(ids)) as bar:
+            while time.monotonic() - started < DEMO_TIMEOUT:
+                rows = await pool.fetch("SELECT status, count(*) AS n, count(*) FILTER (WHERE stored) AS stored "
+                                        "FROM scrape_request_log WHERE id = ANY($1) GROUP BY status", ids)
+                statuses = {row["status"]: row["n"] for row in rows}
+                stored = sum(row["stored"] for row in rows)
+                finished = sum(n for status, n in statuses.items() if status in {s.value for s in TERMINAL})
+                if burst is None and statuses.get("COMPLETE"):
+                    burst = asyncio.create_task(_burst(sandbox_url))
+                bar.show(finished, "  ".join(f"{k} {v}" for k, v in sorted(statuses.items())) + f"  (stored {stored})")
+                if finished == len(ids):
+                    # Readers of Postgres wait for stored, not for COMPLETE (contract §2); so does the summary.
+                    terminal_at = terminal_at or time.monotonic()
+                    if stored == statuses.get("COMPLETE", 0) or time.monotonic() - terminal_at > STORED_WAIT:
+                        break
+                await asyncio.sleep(1.0)
         elapsed = (terminal_at or time.monotonic()) - started
         if burst is not None:
             await burst
@@ -213,13 +215,14 @@ async def _watch(settings: Settings, endpoints: dict[str, str], total: int) -> i
 
 
 def run_demo(settings: Settings, *, total: int) -> int:
-    # The demo prints its own progress; library chatter stays in the process logs.
+    # The demo shows its own progress; library chatter stays in the process logs.
     logging.getLogger().setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
     settings = settings.model_copy(update={"data_dir": settings.data_dir / "demo", "api_port": 0})
     stack = Stack(settings, sandbox=True, sandbox_config=DEMO_FAULTS)
     try:
-        print("starting the embedded stack (broker, Postgres, sandbox, worker, sink, api)…", flush=True)
-        settings = stack.start()
+        with waiting("starting the embedded stack (broker, Postgres, sandbox, worker, sink, api)…"):
+            settings = stack.start()
         return asyncio.run(_watch(settings, stack.endpoints, total))
     finally:
-        stack.stop()
+        with waiting("stopping the embedded stack…"):
+            stack.stop()

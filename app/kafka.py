@@ -16,7 +16,12 @@ async def start_producer(settings: Settings) -> AIOKafkaProducer:
     # Beat bounds a record's key and value by max_message_bytes; the request adds a batch's headers.
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_url, acks="all", linger_ms=2,
                                 max_request_size=settings.max_message_bytes + 4096)
-    await producer.start()
+    try:
+        await producer.start()
+    except BaseException:
+        # A producer that never connected still holds its client; unstopped, it is reported at exit.
+        await producer.stop()
+        raise
     return producer
 
 

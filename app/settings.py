@@ -7,6 +7,7 @@ Every service URL is optional: an absent one means "use the embedded default"
 from __future__ import annotations
 
 import json
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 SECRET_MASK = "***"
 
@@ -146,8 +148,7 @@ class Settings(BaseSettings):
             return None
         value = value.strip()
         for scheme in ("kafka://", "tcp://"):
-            if value.startswith(scheme):
-                value = value[len(scheme):]
+            value = value.removeprefix(scheme)
         if not value or any(":" not in part for part in value.split(",")):
             raise ValueError("expected host:port[,host:port]")
         return value
@@ -229,11 +230,17 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        lines = []
+        problems = []
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"])
-            lines.append(f"  BEAT_{field.upper()}: {error['msg']}")
-        raise SettingsError("invalid configuration:\n" + "\n".join(lines)) from None
+            problems.append(f"BEAT_{field.upper()}: {error['msg']}")
+        raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
+    except PydanticSettingsError as exc:
+        # A map or list setting that is not JSON fails while pydantic-settings reads the environment, before
+        # validation; its message is the only place that names the field.
+        named = re.search(r'field "(\w+)"', str(exc))
+        setting = f"BEAT_{named.group(1).upper()}" if named else "a BEAT_* setting"
+        raise SettingsError(f"invalid configuration: {setting}: not valid JSON ({exc.__cause__ or exc})") from None
 
 
 @lru_cache(maxsize=1)

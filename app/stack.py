@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, write_endpoints
+from app.progress import waiting
 from app.settings import Settings
 from providers.sandbox.config import ENV_PREFIX as SANDBOX_ENV_PREFIX
 from providers.sandbox.config import SandboxConfig
@@ -215,14 +216,15 @@ def run_up(settings: Settings, *, sandbox: bool) -> int:
     stack = Stack(settings, sandbox=sandbox)
     stopping = False
 
-    def _stop(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+    def _stop(signum, frame) -> None:
         nonlocal stopping
         stopping = True
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     try:
-        stack.start()
+        with waiting("starting Beat…"):
+            stack.start()
         print("Beat is up.")
         for name, url in stack.endpoints.items():
             print(f"  {name:8} {url}")
@@ -233,5 +235,6 @@ def run_up(settings: Settings, *, sandbox: bool) -> int:
             time.sleep(0.5)
     finally:
         print("stopping…", flush=True)
-        stack.stop()
+        with waiting("waiting for the worker to drain and the services to stop…"):
+            stack.stop()
     return 0
