@@ -16,17 +16,20 @@ from pydantic import ValidationError
 from agents.flows.params import Params
 from agents.flows.registry import FLOWS, FlowSpec
 from topics.dead_letter import RawRecord, error_info
+from topics.errors import BeatError, Decision
 from topics.limits import clean_json, text_problem
 from topics.models import ScrapeRequest, deterministic_id
 
 log = logging.getLogger(__name__)
 
 
-class Rejected(Exception):
+class Rejected(BeatError):
     """The record cannot be processed at all; it goes to the dead-letter topic.
 
     ``request`` is set when the record names a request whose status can be stored (DEAD_LETTERED).
     """
+
+    decision = Decision.POISON
 
     def __init__(self, error_type: str, message: str, request: ScrapeRequest | None = None) -> None:
         self.error = error_info(error_type, message)

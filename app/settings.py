@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -16,6 +15,8 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as PydanticSettingsError
+
+from topics.errors import BeatError, Decision
 
 SECRET_MASK = "***"
 
@@ -222,8 +223,10 @@ def mask_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-class SettingsError(SystemExit):
-    """Start-up stops on invalid configuration; the message names each bad setting."""
+class SettingsError(BeatError):
+    """Start-up stops on invalid configuration; the message names each bad setting (the CLI exits 1 with it)."""
+
+    decision = Decision.DEFINITIVE
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -241,11 +244,6 @@ def load_settings(**overrides: Any) -> Settings:
         named = re.search(r'field "(\w+)"', str(exc))
         setting = f"BEAT_{named.group(1).upper()}" if named else "a BEAT_* setting"
         raise SettingsError(f"invalid configuration: {setting}: not valid JSON ({exc.__cause__ or exc})") from None
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return load_settings()
 
 
 def dump_json(value: Any) -> str:

@@ -1,6 +1,8 @@
 """Source selection with fallback: walk a fetch type's priority list, fall through on retriable errors.
 
-Priority lists are data (legacy §3.1 defaults, overridable). Within one attempt:
+A fetch type is an ``Operation`` (``providers/operations.py``): the client method a source must have,
+typed from the flow's arguments to its result. Priority lists are data keyed by the fetch type's name
+(legacy §3.1 defaults, overridable). Within one attempt:
 
 - a source whose circuit is open is skipped without a call (``providers/breaker.py``);
 - a 429/quota answer or a refused token tries the source's next usable credential (each at most
@@ -20,7 +22,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Sequence
-from typing import Any
+from typing import TypeVar, TypeVarTuple
 
 from providers.breaker import Admission, Breaker, credential_scope, source_scope
 from providers.credential_cache import CredentialCache
@@ -37,11 +39,18 @@ from providers.errors import (
     failed,
 )
 from providers.http import Credential
+from providers.operations import Method, Operation
+from topics.errors import BeatError, Decision
 
-__all__ = ["AllSourcesFailed", "Crawler", "NoCredential", "PRIORITIES"]
+__all__ = ["PRIORITIES", "AllSourcesFailed", "Crawler", "NoCredential"]
 
 log = logging.getLogger(__name__)
 
+C = TypeVar("C")
+R = TypeVar("R")
+Ts = TypeVarTuple("Ts")
+
+# By fetch type name (``providers/operations.py``), the keys ``BEAT_SOURCE_PRIORITIES`` overrides.
 PRIORITIES: dict[str, tuple[str, ...]] = {
     "fetch_profile_by_id": ("rapidapi-jotucker", "rapidapi-arraybobo"),
     "fetch_profile_by_handle": ("graphapi", "rapidapi-arraybobo", "rapidapi-jotucker", "lama", "rapidapi-bestsolutions"),
@@ -120,28 +129,29 @@ class Crawler:
 
     async def fetch(
         self,
-        fetch_type: str,
-        operation: str,
-        *args: Any,
+        operation: Operation[C, *Ts, R],
+        *args: *Ts,
         only: str | None = None,
         handle: str | None = None,
         request_id: str | None = None,
-    ) -> tuple[Any, str]:
-        """Call ``operation(*args)`` on the first source of ``fetch_type`` that answers; return (result, source).
+    ) -> tuple[R, str]:
+        """Call ``operation`` with ``args`` on the first source of its fetch type that answers; return
+        (result, source).
 
         ``only`` pins a source (later pages stick to the first page's source); ``handle``
         is the account a per-handle source (Graph) must act for.
         """
+        fetch_type = operation.name
         sources = [only] if only else self.sources_for(fetch_type)
         failures: list[SourceFailure] = []
         for source in sources:
-            method = getattr(self._clients.get(source), operation, None)
-            if method is None:
-                failures.append(SourceFailure(source, f"does not support {operation}", transient=False))
+            client = self._clients.get(source)
+            if not operation.served_by(client):
+                failures.append(SourceFailure(source, f"does not support {operation.method_name}", transient=False))
                 continue
             account = handle if source in PER_HANDLE_SOURCES else None
             try:
-                return await self._call(source, method, args, account, request_id), source
+                return await self._call(source, operation.method(client), args, account, request_id), source
             except _SourceFailed as exc:
                 failures.append(exc.failure)
             except ProviderError as exc:
@@ -151,7 +161,8 @@ class Crawler:
             log.info("%s failed for %s (%s); trying the next source", source, fetch_type, failures[-1].reason)
         raise failed(fetch_type, failures)
 
-    async def _call(self, source: str, method: Any, args: tuple, handle: str | None, request_id: str | None) -> Any:
+    async def _call(self, source: str, method: Method[*Ts, R], args: tuple[*Ts], handle: str | None,
+                    request_id: str | None) -> R:
         """One source's answer, trying its credentials in turn on per-key refusals; raise ``_SourceFailed``
         when it has none, or the definitive error it answered."""
         scope = source_scope(source)
@@ -249,9 +260,12 @@ class Crawler:
         return SourceFailure(source, reason, transient=False, no_credential=True)
 
 
-class _SourceFailed(Exception):
+class _SourceFailed(BeatError):
     """One source did not answer; the crawler moves on to the next."""
+
+    decision = Decision.DEFINITIVE
 
     def __init__(self, failure: SourceFailure) -> None:
         super().__init__(failure.reason)
         self.failure = failure
+        self.decision = Decision.TRANSIENT if failure.transient else Decision.DEFINITIVE

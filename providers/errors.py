@@ -1,10 +1,11 @@
 """Typed provider errors: the class carries the decision (contract §2), the message is for people.
 
-Every error says whether another try could succeed (``retriable``: transient) and, when the
+The family sits under ``BeatError`` (``topics/errors.py``); ``decision`` is transient or definitive, and
+``retriable`` says the same as a boolean. Every error says whether another try could succeed and, when the
 wait has a known end (a Retry-After, a rested credential, a circuit's next probe), how many
 seconds until then (``ready_in``; a retry due then spends no attempt).
 
-    ProviderError                       .retriable, .ready_in
+    ProviderError                       .decision, .retriable, .ready_in
     ├── RetriableProviderError          transient: the next source may answer, else the request is retried
     │   ├── ProviderTimeout
     │   ├── ProviderUnavailable         5xx or connection failure
@@ -33,10 +34,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from topics.errors import BeatError, Decision
 
-class ProviderError(Exception):
-    # Transient: another try could succeed (contract §2); the request is retried rather than failed.
-    retriable = False
+
+class ProviderError(BeatError):
+    decision = Decision.DEFINITIVE
 
     def __init__(self, message: str, *, source: str | None = None, ready_in: float | None = None) -> None:
         super().__init__(message)
@@ -46,12 +48,17 @@ class ProviderError(Exception):
         # due then spends no attempt.
         self.ready_in = ready_in
 
+    @property
+    def retriable(self) -> bool:
+        """Transient: another try could succeed (contract §2); the request is retried rather than failed."""
+        return self.decision is Decision.TRANSIENT
+
     def __str__(self) -> str:
         return f"{self.source}: {self.message}" if self.source else self.message
 
 
 class RetriableProviderError(ProviderError):
-    retriable = True
+    decision = Decision.TRANSIENT
 
 
 class ProviderTimeout(RetriableProviderError):
@@ -78,7 +85,7 @@ class CircuitOpen(RetriableProviderError):
 
 
 class DefinitiveProviderError(ProviderError):
-    pass
+    decision = Decision.DEFINITIVE
 
 
 class ProfileMissing(DefinitiveProviderError):
@@ -123,7 +130,7 @@ class _Verdict(ProviderError):
     def __init__(self, message: str, *, retriable: bool, source: str | None = None,
                  ready_in: float | None = None) -> None:
         super().__init__(message, source=source, ready_in=ready_in)
-        self.retriable = retriable
+        self.decision = Decision.TRANSIENT if retriable else Decision.DEFINITIVE
 
 
 class NoCredential(_Verdict):

@@ -22,6 +22,7 @@ from providers.errors import ProviderTimeout, ProviderUnavailable, QuotaExceeded
 from providers.parsing import wait_seconds
 from providers.ratelimit import RateLimiter
 from providers.sources import base_url
+from topics.errors import BeatError, Decision
 from topics.models import TraceLog, utcnow
 
 log = logging.getLogger(__name__)
@@ -76,8 +77,10 @@ class _Call:
     request_id: str | None
 
 
-class _ConnectionLost(Exception):
+class _ConnectionLost(BeatError):
     """The connection failed before an answer came back; ``error`` is what the caller gets if it stays lost."""
+
+    decision = Decision.TRANSIENT
 
     def __init__(self, error: ProviderUnavailable) -> None:
         super().__init__(error.message)

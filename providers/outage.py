@@ -16,6 +16,8 @@ from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from topics.errors import BeatError, Decision
+
 POSTGRES = "postgres"
 REDIS = "redis"
 BROKER = "broker"
@@ -28,8 +30,10 @@ _POSTGRES_DOWN = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncp
 _REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
-class DependencyDown(Exception):
+class DependencyDown(BeatError):
     """``dependency`` (``postgres``, ``redis`` or ``broker``) did not answer; the cause is chained."""
+
+    decision = Decision.OUTAGE
 
     def __init__(self, dependency: str, detail: str) -> None:
         super().__init__(f"{dependency} unreachable: {detail}")

@@ -39,6 +39,7 @@ from redis.exceptions import RedisError
 
 from providers.outage import REDIS, as_outage
 from providers.sources import SOURCES
+from topics.errors import BeatError, Decision
 
 if TYPE_CHECKING:
     from app.settings import Settings
@@ -54,8 +55,10 @@ REDIS_TIMEOUT = 5.0
 _SPEC = re.compile(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s\s*")
 
 
-class RateLimitConfigError(ValueError):
+class RateLimitConfigError(BeatError, ValueError):
     """A rate spec that does not parse, or a limit for a source label Beat does not know."""
+
+    decision = Decision.DEFINITIVE
 
 
 @dataclass(frozen=True, slots=True)

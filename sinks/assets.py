@@ -14,6 +14,7 @@ from typing import Protocol
 from urllib.parse import urlsplit
 
 from app.settings import Settings
+from topics.errors import BeatError, Decision
 
 CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "mp4": "video/mp4"}
 # What a response's Content-Type says about an image's extension.
@@ -22,8 +23,10 @@ _IMAGE_EXTENSIONS = {"image/jpeg": "jpg", "image/jpg": "jpg", "image/pjpeg": "jp
 _SUFFIXES = {".jpg": "jpg", ".jpeg": "jpg", ".png": "png", ".webp": "webp"}
 
 
-class AssetStoreError(Exception):
+class AssetStoreError(BeatError):
     """The store refused or failed a read or a write."""
+
+    decision = Decision.TRANSIENT
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,9 +13,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 
+from topics.errors import BeatError, Decision
 
-class LoopBroken(Exception):
+
+class LoopBroken(BeatError):
     """A loop failed on something other than an outage too many times in a row; its cause is chained."""
+
+    decision = Decision.DEFINITIVE
 
 
 class LoopFailures:

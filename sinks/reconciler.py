@@ -46,6 +46,7 @@ from sinks.failures import LoopFailures
 from sinks.requests import TooLarge, check_fits, enqueue, entity_key
 from topics import names
 from topics.dead_letter import RawRecord, bounded_key, dead_letter, error_info, record_size
+from topics.errors import BeatError, Decision
 from topics.models import ErrorInfo, Platform, RequestStatus, ScrapeRequest, Status
 
 log = logging.getLogger(__name__)
@@ -68,8 +69,10 @@ MAX_BACKOFF = 60.0
 SMALLEST_LETTER = 4096
 
 
-class Unproducible(Exception):
+class Unproducible(BeatError):
     """The row's request can never be on the broker; it ends DEAD_LETTERED with this error."""
+
+    decision = Decision.POISON
 
     def __init__(self, error_type: str, message: str, request: ScrapeRequest | None = None) -> None:
         super().__init__(message)
@@ -353,7 +356,3 @@ class Reconciler:
         await self.pool.execute("UPDATE scrape_request_log SET enqueued = true WHERE id = $1", row["id"])
         self._ended.add(row["id"])
         log.error("reconciler: %s (%s) DEAD_LETTERED: %s: %s", row["id"], flow, error.type, error.message)
-
-
-async def redrive_count(pool: asyncpg.Pool) -> int:
-    return int(await pool.fetchval("SELECT COALESCE(SUM(redrives), 0) FROM scrape_request_log"))

@@ -31,6 +31,7 @@ from app.settings import Settings
 from sinks.reconciler import Unproducible, stored_request
 from sinks.requests import TooLarge, check_fits, produce_request
 from topics import names
+from topics.errors import BeatError, Decision
 from topics.models import RequestStatus, ScrapeRequest, Status
 
 # What an operator can re-open: a definitive or spent failure, and poison (once its cause is fixed).
@@ -41,12 +42,16 @@ _ROW_COLUMNS = ("id, flow, platform, params, priority, retry_count, attempt, acc
                 "(redriven_at IS NULL OR redriven_at < status_at) AS unclaimed")
 
 
-class UnknownRequest(LookupError):
+class UnknownRequest(BeatError, LookupError):
     """No request has this id."""
 
+    decision = Decision.DEFINITIVE
 
-class NotReopenable(Exception):
+
+class NotReopenable(BeatError):
     """The request cannot be re-opened now; the message says why (its status, an earlier re-drive)."""
+
+    decision = Decision.DEFINITIVE
 
 
 @dataclass(frozen=True, slots=True)

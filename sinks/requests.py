@@ -20,6 +20,7 @@ from agents.flows.registry import require_enabled
 from app.settings import Settings
 from topics import names
 from topics.dead_letter import record_size
+from topics.errors import BeatError, Decision
 from topics.limits import status_budget
 from topics.models import RequestStatus, ScrapeRequest, Status, utcnow
 
@@ -38,8 +39,10 @@ def entity_key(params: dict[str, Any]) -> str | None:
     return None
 
 
-class Refused(ValueError):
+class Refused(BeatError, ValueError):
     """A request Beat will not record; the message says why."""
+
+    decision = Decision.POISON
 
 
 class TooLarge(Refused):

@@ -36,6 +36,7 @@ from sinks.routing import Decoded, decode
 from sinks.writer import Written, write_batch
 from topics import names
 from topics.dead_letter import RawRecord, dead_letter
+from topics.errors import BeatError, Decision
 from topics.models import ErrorInfo
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,10 @@ IDLE_POLL = 0.1
 PARTITION_FETCH_BYTES = 256 * 1024
 
 
-class Stopped(Exception):
+class Stopped(BeatError):
     """The sink was asked to stop while it waited on an outage; the batch stays uncommitted."""
+
+    decision = Decision.OUTAGE
 
 
 @dataclass

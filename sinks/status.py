@@ -20,6 +20,7 @@ import asyncpg
 from pydantic import ValidationError
 
 from sinks.stored import MAX_KEY_BYTES
+from topics.errors import BeatError, Decision
 from topics.limits import INT32_MAX, INT32_MIN, MAX_TEXT, clamp, clean_json, clean_text, json_problem, text_problem
 from topics.models import TERMINAL, RequestStatus, Status, supersedes, utcnow
 
@@ -35,8 +36,10 @@ _OPTIONAL_TIMES = ("created_at", "expires_at", "due_at")
 _EARLIEST, _LATEST = datetime(2, 1, 1, tzinfo=UTC), datetime(9998, 12, 31, tzinfo=UTC)
 
 
-class Unreadable(ValueError):
+class Unreadable(BeatError, ValueError):
     """A status record that names no request (or is not JSON): there is nothing to record it under."""
+
+    decision = Decision.POISON
 
 
 def _key_problem(value: str) -> str | None:

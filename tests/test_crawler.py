@@ -23,6 +23,7 @@ from providers.credential_cache import CredentialCache
 from providers.credentials import CredentialPolicy, CredentialStore
 from providers.errors import InputRejected, PostMissing
 from providers.http import ProviderHttp
+from providers.operations import FETCH_FOLLOWING, FETCH_POST_LIKES
 from providers.sandbox.config import SandboxConfig
 from providers.sandbox.seeds import SANDBOX_CREDENTIALS, sandbox_base_urls
 from providers.sandbox.server import SandboxServer
@@ -157,11 +158,15 @@ class Harness:
         stats = httpx.get(f"{self.sandbox_url}/_sandbox/stats").json()
         return stats["paths"].get(path, {}).get(outcome, 0)
 
+    def arrivals_under(self, prefix: str) -> int:
+        paths = httpx.get(f"{self.sandbox_url}/_sandbox/stats").json()["paths"]
+        return sum(counts.get("arrivals", 0) for path, counts in paths.items() if path.startswith(prefix))
+
     def by_key(self, key: str, outcome: str) -> int:
         return httpx.get(f"{self.sandbox_url}/_sandbox/stats").json()["credentials"].get(key, {}).get(outcome, 0)
 
     async def likes(self) -> tuple[object, str]:
-        return await self.crawler.fetch("fetch_post_likes", "likers", SHORTCODE, None)
+        return await self.crawler.fetch(FETCH_POST_LIKES, SHORTCODE, None)
 
     async def rest_of(self, credential_id: str) -> tuple[float | None, int]:
         """The credential's rest and strikes in Postgres, once the policy's writes have landed."""
@@ -172,7 +177,8 @@ class Harness:
 @asynccontextmanager
 async def sandbox_crawler(config: SandboxConfig, *, keys: tuple[str, ...] = ("sandbox-jotucker",),
                           breaker: tuple[int, float] | None = None, first_rest: float = 5.0,
-                          cooldown: float = 900.0, timeout: float = 5.0) -> AsyncIterator[Harness]:
+                          cooldown: float = 900.0, timeout: float = 5.0,
+                          priorities: dict[str, tuple[str, ...]] | None = None) -> AsyncIterator[Harness]:
     """A crawler over JoTucker and Lama with ``keys`` for JoTucker; ``breaker`` = (failures, cool-down)."""
     with SandboxServer(config) as sandbox, migrated_database() as url:
         pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
@@ -190,7 +196,7 @@ async def sandbox_crawler(config: SandboxConfig, *, keys: tuple[str, ...] = ("sa
                                                             cooldown=breaker[1], pool=pool)
             crawler = Crawler(cache, CredentialPolicy(cache, {}, cooldown, first_rest),
                               {jotucker.SOURCE: jotucker.JoTuckerClient(http), lama.SOURCE: lama.LamaClient(http)},
-                              breaker=circuits)
+                              priorities=priorities, breaker=circuits)
             yield Harness(crawler, cache, pool, sandbox.url, ids)
         finally:
             await http.aclose()
@@ -360,11 +366,23 @@ async def test_429s_of_calls_already_in_flight_count_as_one_strike(database_url)
         await pool.close()
 
 
+async def test_a_listed_source_without_the_operation_is_passed_over():
+    # A priority list (or BEAT_SOURCE_PRIORITIES) may name a source whose client lacks the operation: it is
+    # skipped without a call and without counting toward its circuit, and the next source answers.
+    async with sandbox_crawler(SandboxConfig(), breaker=(1, 60.0),
+                               priorities={"fetch_post_likes": (lama.SOURCE, jotucker.SOURCE)}) as h:
+        page, source = await h.likes()
+        assert source == jotucker.SOURCE and page.items
+        assert h.arrivals_under(f"/{lama.SOURCE}/") == 0
+        assert await h.pool.fetchval("SELECT count(*) FROM source_breaker WHERE scope = $1",
+                                     f"source:{lama.SOURCE}") == 0
+
+
 async def test_the_taxonomy_at_the_crawler():
     async with sandbox_crawler(SandboxConfig(), breaker=(1, 60.0)) as h:
         # The entity does not exist: definitive, at once.
         with pytest.raises(PostMissing) as missing:
-            await h.crawler.fetch("fetch_post_likes", "likers", "missing-post", None)
+            await h.crawler.fetch(FETCH_POST_LIKES, "missing-post", None)
         assert missing.value.retriable is False
 
         # The provider refused the input.
@@ -373,14 +391,14 @@ async def test_the_taxonomy_at_the_crawler():
             await h.likes()
         assert rejected.value.retriable is False
 
-        # No source of the fetch type supports the operation.
+        # The source asked for does not support the operation (Lama lists no likers).
         with pytest.raises(AllSourcesFailed) as unsupported:
-            await h.crawler.fetch("fetch_post_likes", "no_such_operation", SHORTCODE)
+            await h.crawler.fetch(FETCH_POST_LIKES, SHORTCODE, None, only=lama.SOURCE)
         assert (unsupported.value.retriable, unsupported.value.ready_in) == (False, None)
 
         # An answer that does not parse falls through to the next source, and counts toward the breaker.
         h.configure(SandboxConfig(fail_paths={FOLLOWING: 200}))
-        page, source = await h.crawler.fetch("fetch_following", "following", "1000001", None)
+        page, source = await h.crawler.fetch(FETCH_FOLLOWING, "1000001", None)
         assert source == lama.SOURCE and page.items
         row = await h.pool.fetchrow("SELECT state, last_error FROM source_breaker WHERE scope = $1",
                                     f"source:{jotucker.SOURCE}")
@@ -395,5 +413,5 @@ async def test_the_taxonomy_at_the_crawler():
         await h.pool.execute("DELETE FROM credential WHERE source = 'lama'")
         await heard(lambda: h.cache.availability(lama.SOURCE), lambda a: a.usable == 0)
         with pytest.raises(NoCredential) as none:
-            await h.crawler.fetch("fetch_following", "following", "1000001", None, only=lama.SOURCE)
+            await h.crawler.fetch(FETCH_FOLLOWING, "1000001", None, only=lama.SOURCE)
         assert (none.value.retriable, none.value.ready_in) == (False, None)

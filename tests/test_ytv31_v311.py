@@ -16,6 +16,7 @@ from providers.crawler import Crawler
 from providers.credential_cache import Availability
 from providers.errors import AuthExpired, NotSupported, PostMissing, ProfileMissing, QuotaExceeded
 from providers.http import Credential, ProviderHttp
+from providers.operations import FETCH_YT_CHANNEL_POSTS, FETCH_YT_SEARCH
 from providers.sandbox.youtube import (
     COMMENTS_DISABLED_VIDEO_ID,
     DEMO_CHANNEL_ID,
@@ -213,14 +214,13 @@ async def test_a_spent_data_api_key_falls_through_to_the_proxies(http: ProviderH
     crawler = Crawler(OneKeyEach({"ytapitoken": spent, V31: V31_KEY, V311: V311_KEY}),  # type: ignore[arg-type]
                       policy, {"ytapitoken": YouTubeDataClient(http), V31: YtV31Client(http),  # type: ignore[arg-type]
                                V311: YouTubeV311Client(http)})
-    page, source = await crawler.fetch("fetch_yt_channel_posts", "channel_video_ids", DEMO_CHANNEL_ID, None, None,
-                                       None)
+    page, source = await crawler.fetch(FETCH_YT_CHANNEL_POSTS, DEMO_CHANNEL_ID, None, None, None)
     # The first page of a channel search lists the channel itself too: 49 videos.
     assert source == V31 and page.items == [v.video_id for v in world.uploads(DEMO_CHANNEL_ID, 0, 49)]
     # A spent daily quota rests the key until Google resets it, at midnight Pacific Time.
     [(rested, seconds)] = policy.rested
     assert rested == "yt-spent" and 0 < seconds <= 25 * 3600
     after, before = datetime.now(UTC) - timedelta(days=30), datetime.now(UTC)
-    page, source = await crawler.fetch("fetch_yt_search", "keyword_search", "unboxing", after, before, None)
+    page, source = await crawler.fetch(FETCH_YT_SEARCH, "unboxing", after, before, None)
     assert source == V311 and page.items and {post.source for post in page.items} == {V311}
     assert [key for key, _ in policy.rested] == ["yt-spent"] * 2 and policy.expired == []

@@ -13,6 +13,8 @@ import math
 import re
 from typing import Any
 
+from topics.errors import BeatError, Decision
+
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # Request params live in jsonb, which holds any number; they are bounded to 64 bits, signed or
@@ -36,8 +38,10 @@ def status_budget(max_bytes: int) -> int:
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class Unstorable(ValueError):
+class Unstorable(BeatError, ValueError):
     """A value the store cannot hold; the message names the field."""
+
+    decision = Decision.POISON
 
 
 def text_problem(value: str, *, max_length: int | None = MAX_TEXT) -> str | None:

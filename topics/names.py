@@ -53,11 +53,3 @@ RETRY_DUE_HEADER = "beat-due"
 
 def scrape_topic(flow: str) -> str:
     return f"{SCRAPE_PREFIX}{flow}"
-
-
-def flow_of_topic(topic: str, prefix: str = "") -> str | None:
-    """The flow name a request topic carries, or None for any other topic."""
-    name = topic[len(prefix):] if prefix and topic.startswith(prefix) else topic
-    if name.startswith(SCRAPE_PREFIX):
-        return name[len(SCRAPE_PREFIX):]
-    return None

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 
 from providers.crawler import AllSourcesFailed, Crawler
 from providers.errors import BadResponse, NoCredential, RetriableProviderError
@@ -20,6 +20,7 @@ from providers.models import (
     YtActivityData,
     YtRelationshipData,
 )
+from providers.operations import Operation
 from sinks.queries import StoredData
 from topics import names
 from topics.limits import clean_texts, json_problem
@@ -46,6 +47,9 @@ if TYPE_CHECKING:
     from providers.youtube_web import YouTubeWebClient
 
 T = TypeVar("T")
+C = TypeVar("C")
+R = TypeVar("R")
+Ts = TypeVarTuple("Ts")
 
 # A later page that fails transiently is asked again this many times within the attempt, this far apart.
 PAGE_RETRIES = 2
@@ -89,17 +93,16 @@ class FlowContext:
         if seconds * self.wait_scale > 0:
             await asyncio.sleep(seconds * self.wait_scale)
 
-    async def fetch(self, fetch_type: str, operation: str, *args: Any, only: str | None = None,
-                    handle: str | None = None) -> tuple[Any, str]:
+    async def fetch(self, operation: Operation[C, *Ts, R], *args: *Ts, only: str | None = None,
+                    handle: str | None = None) -> tuple[R, str]:
         """A provider call through the crawler's source fallback; remembers which source answered.
 
         A later page (``only`` pins the first page's source) that fails transiently is asked again within
         the attempt: a retry of the whole request would start again from the first page, and a flow of
         many pages would rarely get through a flaky provider whole.
         """
-        async def call() -> tuple[Any, str]:
-            return await self.crawler.fetch(fetch_type, operation, *args, only=only, handle=handle,
-                                            request_id=self.request_id)
+        async def call() -> tuple[R, str]:
+            return await self.crawler.fetch(operation, *args, only=only, handle=handle, request_id=self.request_id)
 
         if only is None:
             result, source = await call()

@@ -33,6 +33,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from topics.errors import BeatError, Decision
+
 HERE = Path(__file__).resolve().parent
 PROMPTS_DIR = HERE / "prompts"
 BASELINE_FILE = HERE / "data" / "age_gender_baseline.csv"
@@ -72,8 +74,10 @@ BLANK_LINES = re.compile(r"\n[ \t]*\n")
 
 # Prompts
 
-class PromptsError(ValueError):
+class PromptsError(BeatError, ValueError):
     """The prompt file of the configured version is missing or malformed."""
+
+    decision = Decision.DEFINITIVE
 
 
 class PromptSection(BaseModel):
@@ -137,8 +141,10 @@ def load_prompts(version: str, directory: Path = PROMPTS_DIR) -> Prompts:
 
 # Answers
 
-class AnswerInvalid(ValueError):
+class AnswerInvalid(BeatError, ValueError):
     """A reply that is not an answer of the asked shape at all."""
+
+    decision = Decision.DEFINITIVE
 
 
 class Answer(BaseModel):
@@ -372,8 +378,10 @@ def seeded_random(*parts: object) -> random.Random:
     return random.Random(int.from_bytes(digest, "big"))
 
 
-class BaselineError(ValueError):
+class BaselineError(BeatError, ValueError):
     """The age/gender baseline file is missing or malformed."""
+
+    decision = Decision.DEFINITIVE
 
 
 @dataclass(frozen=True, slots=True)

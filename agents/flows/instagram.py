@@ -7,6 +7,8 @@ Waits between pages and retry sleeps are the legacy ones, scaled by configuratio
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
 
 from agents.flows.context import FlowContext
 from agents.flows.keywords import keywords
@@ -25,6 +27,7 @@ from agents.flows.params import (
     StoryPostsParams,
     TaggedPostsParams,
 )
+from providers import operations as ops
 from providers.errors import ProfileMissing
 from providers.models import Page, PostData, ProfileData
 from topics.models import Platform, utcnow
@@ -39,16 +42,19 @@ FOLLOWING_MAX = 200
 DEFAULT_MAX_COMMENTS = 1000
 STORY_PROFILE_METRICS = ("profile_follower", "profile_er", "profile_static_er", "profile_reels_er")
 
+# A paged listing keyed by one id (a profile, a shortcode, a hashtag), whatever the capability behind it.
+Paged = ops.Operation[Any, str, ops.Cursor, Page]
+
 
 # Shared steps
 
 async def _profile_by_handle(ctx: FlowContext, handle: str) -> ProfileData:
-    profile, source = await ctx.fetch("fetch_profile_by_handle", "profile_by_handle", handle)
+    profile, _ = await ctx.fetch(ops.FETCH_PROFILE_BY_HANDLE, handle)
     return profile
 
 
 async def _profile_by_id(ctx: FlowContext, profile_id: str) -> ProfileData:
-    profile, source = await ctx.fetch("fetch_profile_by_id", "profile_by_id", profile_id)
+    profile, _ = await ctx.fetch(ops.FETCH_PROFILE_BY_ID, profile_id)
     return profile
 
 
@@ -72,9 +78,9 @@ def _emit_unique(ctx: FlowContext, posts: list[PostData], refreshed_profile_id: 
     return len(seen)
 
 
-async def _page(ctx: FlowContext, fetch_type: str, method: str, key: str, cursor: str | None,
+async def _page(ctx: FlowContext, operation: Paged, key: str, cursor: str | None,
                 source: str | None, *, handle: str | None = None) -> tuple[Page, str]:
-    page, source = await ctx.fetch(fetch_type, method, key, cursor, only=source, handle=handle)
+    page, source = await ctx.fetch(operation, key, cursor, only=source, handle=handle)
     return page, source
 
 
@@ -82,7 +88,7 @@ def _oldest(items: list[PostData]) -> datetime | None:
     return min((p.publish_time for p in items if p.publish_time), default=None)
 
 
-async def _collect_recent(ctx: FlowContext, fetch_type: str, method: str, profile_id: str, max_posts: int,
+async def _collect_recent(ctx: FlowContext, operation: Paged, profile_id: str, max_posts: int,
                           days: int = RECENT_POSTS_DAYS) -> list[PostData]:
     """Page until the oldest post on a page is older than ``days`` or more than ``max_posts`` are collected.
 
@@ -93,7 +99,7 @@ async def _collect_recent(ctx: FlowContext, fetch_type: str, method: str, profil
     cursor: str | None = None
     source: str | None = None
     while True:
-        page, source = await _page(ctx, fetch_type, method, profile_id, cursor, source)
+        page, source = await _page(ctx, operation, profile_id, cursor, source)
         collected.extend(page.items)
         oldest = _oldest(page.items)
         if page.next_cursor is None or not page.items or (oldest and oldest < horizon) or len(collected) > max_posts:
@@ -101,7 +107,7 @@ async def _collect_recent(ctx: FlowContext, fetch_type: str, method: str, profil
         cursor = page.next_cursor
 
 
-async def _collect_capped(ctx: FlowContext, fetch_type: str, method: str, key: str, cap: int, *,
+async def _collect_capped(ctx: FlowContext, operation: Paged, key: str, cap: int, *,
                           cursor: str | None = None, page_wait: float = 0.0, retries: int = 0,
                           retry_sleep: float = 0.0) -> tuple[list, str | None]:
     """Page a listing until it ends or ``cap`` items are collected; return them and the next cursor.
@@ -112,7 +118,7 @@ async def _collect_capped(ctx: FlowContext, fetch_type: str, method: str, key: s
     source: str | None = None
     while True:
         page, source = await ctx.retrying(
-            lambda: _page(ctx, fetch_type, method, key, cursor, source), retries=retries, sleep=retry_sleep
+            partial(_page, ctx, operation, key, cursor, source), retries=retries, sleep=retry_sleep
         )
         collected.extend(page.items)
         cursor = page.next_cursor
@@ -128,10 +134,9 @@ def _emit_profile_and_posts(ctx: FlowContext, profile: ProfileData, posts: list[
 
 
 async def _full_refresh(ctx: FlowContext, profile: ProfileData) -> dict:
-    posts = await _collect_recent(ctx, "fetch_profile_posts_by_id", "posts_by_id", profile.profile_id,
-                                  RECENT_POSTS_MAX)
+    posts = await _collect_recent(ctx, ops.FETCH_PROFILE_POSTS_BY_ID, profile.profile_id, RECENT_POSTS_MAX)
     if profile.metrics.get("media_count"):
-        posts += await _collect_recent(ctx, "fetch_reels_posts", "reels", profile.profile_id, RECENT_REELS_MAX)
+        posts += await _collect_recent(ctx, ops.FETCH_REELS_POSTS, profile.profile_id, RECENT_REELS_MAX)
     emitted = _emit_profile_and_posts(ctx, profile, posts)
     return ctx.summary(profile_id=profile.profile_id, posts=emitted)
 
@@ -162,7 +167,7 @@ async def refresh_profile_custom(ctx: FlowContext, params: ProfileCustomParams) 
     else:
         assert params.profile_id is not None
         profile = await _profile_by_id(ctx, params.profile_id)
-    posts, _ = await _collect_capped(ctx, "fetch_profile_posts_by_id", "posts_by_id", profile.profile_id,
+    posts, _ = await _collect_capped(ctx, ops.FETCH_PROFILE_POSTS_BY_ID, profile.profile_id,
                                      params.max_posts + 1, retries=6, retry_sleep=10)
     emitted = _emit_profile_and_posts(ctx, profile, posts)
     return ctx.summary(profile_id=profile.profile_id, posts=emitted)
@@ -171,19 +176,19 @@ async def refresh_profile_custom(ctx: FlowContext, params: ProfileCustomParams) 
 # Posts
 
 async def refresh_post_by_shortcode(ctx: FlowContext, params: ShortcodeParams) -> dict:
-    post, source = await ctx.fetch("fetch_post_by_shortcode", "post_by_shortcode", params.shortcode)
+    post, _ = await ctx.fetch(ops.FETCH_POST_BY_SHORTCODE, params.shortcode)
     _emit_post(ctx, post)
     return ctx.summary(shortcode=post.shortcode)
 
 
 async def refresh_tagged_posts_by_profile_id(ctx: FlowContext, params: TaggedPostsParams) -> dict:
-    posts, _ = await _collect_capped(ctx, "fetch_tagged_posts_by_profile_id", "tagged_posts", params.profile_id,
+    posts, _ = await _collect_capped(ctx, ops.FETCH_TAGGED_POSTS_BY_PROFILE_ID, params.profile_id,
                                      params.max_posts + 1, retries=6, retry_sleep=10)
     return ctx.summary(posts=_emit_unique(ctx, posts))
 
 
 async def fetch_hashtag_posts(ctx: FlowContext, params: HashtagPostsParams) -> dict:
-    posts, cursor = await _collect_capped(ctx, "fetch_hashtag_posts", "hashtag_posts", params.hashtag,
+    posts, cursor = await _collect_capped(ctx, ops.FETCH_HASHTAG_POSTS, params.hashtag,
                                           params.max_posts, cursor=params.cursor, page_wait=5, retries=6,
                                           retry_sleep=10)
     return ctx.summary(posts=_emit_unique(ctx, posts), cursor=cursor)
@@ -193,8 +198,8 @@ async def fetch_hashtag_posts(ctx: FlowContext, params: HashtagPostsParams) -> d
 # Graph refused as not served (``dropped_metrics``): the request completes with the others.
 
 async def refresh_post_insights(ctx: FlowContext, params: PostInsightsParams) -> dict:
-    insights, source = await ctx.fetch("fetch_post_insights", "post_insights", params.post_id, params.post_type,
-                                       params.shortcode, handle=params.handle)
+    insights, _ = await ctx.fetch(ops.FETCH_POST_INSIGHTS, params.post_id, params.post_type, params.shortcode,
+                                  handle=params.handle)
     ctx.emit_post(insights.data)
     return ctx.summary(shortcode=params.shortcode, dropped_metrics=list(insights.dropped_metrics))
 
@@ -204,8 +209,7 @@ async def refresh_profile_insights(ctx: FlowContext, params: HandleParams) -> di
     profile_id = await ctx.queries.profile_id_for_handle(params.handle)
     if profile_id is None:
         raise ProfileMissing(f"no instagram_account row for {params.handle!r}; refresh the profile first")
-    insights, source = await ctx.fetch("fetch_profile_insights", "profile_insights", params.handle,
-                                       handle=params.handle)
+    insights, _ = await ctx.fetch(ops.FETCH_PROFILE_INSIGHTS, params.handle, handle=params.handle)
     audience = insights.data
     audience.profile_id = profile_id
     ctx.emit_profile(audience)
@@ -222,7 +226,7 @@ async def _graph_stories(ctx: FlowContext, handle: str) -> tuple[list[PostData],
     cursor: str | None = None
     source: str | None = None
     while True:
-        (page_stories, page), source = await ctx.fetch("fetch_stories_by_handle", "stories_and_media", handle,
+        (page_stories, page), source = await ctx.fetch(ops.FETCH_STORIES_BY_HANDLE, handle,
                                                        cursor, only=source, handle=handle)
         if cursor is None:
             stories = page_stories
@@ -252,8 +256,7 @@ async def refresh_story_insights(ctx: FlowContext, params: StoryInsightsParams) 
         match = next((s for s in stories if s.shortcode == params.shortcode), None)
         if match is not None and match.dimensions.get("post_id"):
             story_id = str(match.dimensions["post_id"])
-    insights, source = await ctx.fetch("fetch_story_insights", "story_insights", story_id, params.shortcode,
-                                       handle=params.handle)
+    insights, _ = await ctx.fetch(ops.FETCH_STORY_INSIGHTS, story_id, params.shortcode, handle=params.handle)
     story = insights.data
     story.profile_id = story.profile_id or params.profile_id
     story.handle = story.handle or params.handle
@@ -262,7 +265,7 @@ async def refresh_story_insights(ctx: FlowContext, params: StoryInsightsParams) 
 
 
 async def refresh_story_posts_by_profile_id(ctx: FlowContext, params: StoryPostsParams) -> dict:
-    stories, source = await ctx.fetch("fetch_story_posts_by_profile_id", "stories", params.profile_id)
+    stories, source = await ctx.fetch(ops.FETCH_STORY_POSTS_BY_PROFILE_ID, params.profile_id)
     profile_metrics = {name: getattr(params, name) for name in STORY_PROFILE_METRICS}
     seen: set[str] = set()
     for story in stories:
@@ -285,7 +288,7 @@ async def refresh_story_posts_by_profile_id(ctx: FlowContext, params: StoryPosts
 # Relationships and activities
 
 async def fetch_profile_followers(ctx: FlowContext, params: ProfileIdParams) -> dict:
-    followers, cursor = await _collect_capped(ctx, "fetch_followers", "followers", params.profile_id,
+    followers, cursor = await _collect_capped(ctx, ops.FETCH_FOLLOWERS, params.profile_id,
                                               FOLLOWERS_MAX, page_wait=5, retries=6, retry_sleep=10)
     for relationship in followers[:FOLLOWERS_MAX]:
         ctx.emit_relationship(relationship)
@@ -293,7 +296,7 @@ async def fetch_profile_followers(ctx: FlowContext, params: ProfileIdParams) -> 
 
 
 async def fetch_profile_following(ctx: FlowContext, params: FollowingParams) -> dict:
-    following, cursor = await _collect_capped(ctx, "fetch_following", "following", params.profile_id,
+    following, cursor = await _collect_capped(ctx, ops.FETCH_FOLLOWING, params.profile_id,
                                               FOLLOWING_MAX, cursor=params.cursor, page_wait=10, retries=2,
                                               retry_sleep=30)
     for relationship in following[:FOLLOWING_MAX]:
@@ -302,7 +305,7 @@ async def fetch_profile_following(ctx: FlowContext, params: FollowingParams) -> 
 
 
 async def fetch_post_likes(ctx: FlowContext, params: PostLikesParams) -> dict:
-    likes, cursor = await _collect_capped(ctx, "fetch_post_likes", "likers", params.shortcode, params.max_likes,
+    likes, cursor = await _collect_capped(ctx, ops.FETCH_POST_LIKES, params.shortcode, params.max_likes,
                                           cursor=params.cursor)
     for like in likes[:params.max_likes]:
         ctx.emit_activity(like)
@@ -311,7 +314,7 @@ async def fetch_post_likes(ctx: FlowContext, params: PostLikesParams) -> dict:
 
 async def fetch_post_comments(ctx: FlowContext, params: PostCommentsParams) -> dict:
     cap = params.max_comments or DEFAULT_MAX_COMMENTS
-    comments, cursor = await _collect_capped(ctx, "fetch_post_comments", "comments", params.shortcode, cap,
+    comments, cursor = await _collect_capped(ctx, ops.FETCH_POST_COMMENTS, params.shortcode, cap,
                                              cursor=params.cursor)
     for comment in comments[:cap]:
         ctx.emit_activity(comment, keywords=keywords(comment.dimensions.get("text")))

@@ -16,6 +16,7 @@ from typing import Any
 from agents.flows import assets, gpt, instagram, shopify, youtube
 from agents.flows import params as p
 from agents.flows.context import FlowContext
+from topics.errors import BeatError, Decision
 from topics.models import Platform
 
 FlowHandler = Callable[[FlowContext, Any], Awaitable[dict]]
@@ -123,8 +124,8 @@ def timeout_of(spec: FlowSpec, overrides: dict[str, float], default: float) -> f
     return overrides.get(spec.name, spec.timeout or default)
 
 
-class UnknownFlow(LookupError):
-    pass
+class UnknownFlow(BeatError, LookupError):
+    decision = Decision.POISON
 
 
 def get_flow(name: str) -> FlowSpec:
@@ -184,8 +185,10 @@ def select_flows(globs: Iterable[str] | None, disabled: Iterable[str] = ()) -> F
                          disabled=[spec for spec in specs if not is_enabled(spec, disabled)])
 
 
-class FlowRefused(LookupError):
+class FlowRefused(BeatError, LookupError):
     """A submission for a flow that does not run here (unknown, or disabled), naming the flows that do."""
+
+    decision = Decision.POISON
 
     def __init__(self, reason: str, enabled: list[str]) -> None:
         super().__init__(f"{reason}; enabled flows: {', '.join(enabled) or 'none'}")

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar, TypeVarTuple
 
 from agents.flows.context import FlowContext
 from agents.flows.keywords import keywords
@@ -29,11 +29,11 @@ from agents.flows.params import (
     YtRelationshipParams,
     YtSearchParams,
 )
+from providers import operations as ops
 from providers import youtube_web
 from providers.crawler import AllSourcesFailed
 from providers.errors import NoCredential, ProfileMissing, ProviderError, RetriableProviderError
 from providers.models import Page, PostData, ProfileData
-from providers.youtube_analytics import ChannelInsights
 from providers.youtube_data import iso8601_seconds
 from topics.models import Platform, utcnow
 
@@ -55,6 +55,9 @@ CATEGORIZATION_SOURCE = "categorization"
 # Shorts probes of one batch of videos under way at once: youtube.com sets no published limit.
 PROBE_CONCURRENCY = 8
 
+C = TypeVar("C")
+Ts = TypeVarTuple("Ts")
+
 
 # Shared steps
 
@@ -70,8 +73,8 @@ class Listing:
     stopped: str | None = None
 
 
-async def _collect(ctx: FlowContext, fetch_type: str, operation: str, *args: Any, cap: int | None = None,
-                   cursor: str | None = None, max_pages: int | None = None,
+async def _collect(ctx: FlowContext, operation: ops.Operation[C, *Ts, ops.Cursor, Page], *args: *Ts,
+                   cap: int | None = None, cursor: str | None = None, max_pages: int | None = None,
                    more: Callable[[Page], bool] | None = None) -> Listing:
     """Page a listing until it ends, ``cap`` items (None = no cap), ``max_pages`` pages, or a page for
     which ``more`` says stop. Later pages stick to the first page's source. A page that fails after the
@@ -82,7 +85,7 @@ async def _collect(ctx: FlowContext, fetch_type: str, operation: str, *args: Any
     pages = 0
     while True:
         try:
-            page, source = await ctx.fetch(fetch_type, operation, *args, cursor, only=source)
+            page, source = await ctx.fetch(operation, *args, cursor, only=source)
         except (AllSourcesFailed, NoCredential, RetriableProviderError) as exc:
             if not pages:
                 raise
@@ -102,7 +105,7 @@ async def _refresh_profiles(ctx: FlowContext, channel_ids: Sequence[str]) -> dic
     found: set[str] = set()
     asked = _batches(channel_ids, BATCH)
     for batch in asked:
-        profiles, _ = await ctx.fetch("fetch_yt_profiles", "channels", batch)
+        profiles, _ = await ctx.fetch(ops.FETCH_YT_PROFILES, batch)
         for profile in profiles:
             if profile.profile_id not in found:
                 found.add(profile.profile_id)
@@ -163,7 +166,7 @@ async def _refresh_posts(ctx: FlowContext, post_ids: Sequence[str], size: int = 
     probes = Probes()
     asked = _batches(post_ids, size)
     for batch in asked:
-        posts, _ = await ctx.fetch("fetch_yt_posts", "videos", batch)
+        posts, _ = await ctx.fetch(ops.FETCH_YT_POSTS, batch)
         fresh: dict[str, PostData] = {}
         for post in posts:
             if post.shortcode not in found:
@@ -190,9 +193,7 @@ async def refresh_yt_profiles(ctx: FlowContext, params: YtProfilesParams) -> dic
 
 async def refresh_yt_profile_insights(ctx: FlowContext, params: ChannelIdParams) -> dict:
     # Analytics answers only with the channel owner's OAuth credential, chosen by channel id.
-    found: ChannelInsights
-    found, _ = await ctx.fetch("fetch_yt_profile_insights", "channel_insights", params.channel_id,
-                               handle=params.channel_id)
+    found, _ = await ctx.fetch(ops.FETCH_YT_PROFILE_INSIGHTS, params.channel_id, handle=params.channel_id)
     # The event carries the reports that arrived; the sink's null-safe upsert keeps the stored rest.
     ctx.emit_profile(found.profile)
     return ctx.summary(channel_id=params.channel_id, reports=sorted(found.profile.dimensions),
@@ -212,7 +213,7 @@ async def _uploads_playlist(ctx: FlowContext, channel_id: str) -> str:
     profile refreshed on the way, so the next run finds it stored)."""
     if ctx.queries is not None and (stored := await ctx.queries.uploads_playlist_id(channel_id)):
         return stored
-    profiles, _ = await ctx.fetch("fetch_yt_profiles", "channels", [channel_id])
+    profiles, _ = await ctx.fetch(ops.FETCH_YT_PROFILES, [channel_id])
     profile: ProfileData | None = next((p for p in profiles if p.profile_id == channel_id), None)
     if profile is None:
         raise ProfileMissing(f"no channel {channel_id}")
@@ -227,7 +228,7 @@ async def refresh_yt_posts_by_playlist_id(ctx: FlowContext, params: YtPlaylistPa
     playlist_id = await _uploads_playlist(ctx, params.channel_id)
     # Absent max_posts reads every page; a falsy one (0) means the legacy default.
     cap = None if params.max_posts is None else (params.max_posts or DEFAULT_MAX_POSTS)
-    listing = await _collect(ctx, "fetch_yt_playlist_items", "playlist_items", playlist_id, cap=cap)
+    listing = await _collect(ctx, ops.FETCH_YT_PLAYLIST_ITEMS, playlist_id, cap=cap)
     refreshed = await _refresh_posts(ctx, listing.items, playlist_id=playlist_id)
     return _posts_result(ctx, refreshed, playlist_id=playlist_id, listed=len(listing.items), stopped=listing.stopped)
 
@@ -237,16 +238,15 @@ async def refresh_yt_posts_by_channel_id(ctx: FlowContext, params: YtChannelPost
     end = params.filter.end_date.isoformat() if params.filter and params.filter.end_date else None
     # A full date window reads every page; otherwise the newest max_posts.
     cap = None if (start and end) else (params.max_posts or DEFAULT_MAX_POSTS)
-    listing = await _collect(ctx, "fetch_yt_channel_posts", "channel_video_ids", params.channel_id, start, end,
-                             cap=cap)
+    listing = await _collect(ctx, ops.FETCH_YT_CHANNEL_POSTS, params.channel_id, start, end, cap=cap)
     refreshed = await _refresh_posts(ctx, listing.items)
     return _posts_result(ctx, refreshed, listed=len(listing.items), stopped=listing.stopped)
 
 
 async def refresh_yt_posts_by_genre(ctx: FlowContext, params: YtGenreParams) -> dict:
     since = utcnow() - timedelta(days=GENRE_LOOKBACK_DAYS)
-    listing = await _collect(ctx, "fetch_yt_genre_search", "genre_search", params.category, params.language,
-                             since, cap=GENRE_MAX_POSTS)
+    listing = await _collect(ctx, ops.FETCH_YT_GENRE_SEARCH, params.category, params.language, since,
+                             cap=GENRE_MAX_POSTS)
     refreshed = await _refresh_posts(ctx, listing.items, size=GENRE_BATCH, category=params.category)
     return _posts_result(ctx, refreshed, listed=len(listing.items), stopped=listing.stopped)
 
@@ -274,7 +274,7 @@ async def _search_keyword(ctx: FlowContext, keyword: str,
     errors: list[str] = []
     for after, before in windows:
         try:
-            listing = await _collect(ctx, "fetch_yt_search", "keyword_search", keyword, after, before,
+            listing = await _collect(ctx, ops.FETCH_YT_SEARCH, keyword, after, before,
                                      max_pages=SEARCH_MAX_PAGES_PER_WINDOW)
         except ProviderError as exc:
             errors.append(f"{after.date()}..{before.date()}: {exc}")
@@ -340,7 +340,7 @@ async def refresh_yt_post_type(ctx: FlowContext, params: YtPostTypeParams) -> di
 # Activities, comments, subscriptions (events only but comments)
 
 async def fetch_yt_post_comments(ctx: FlowContext, params: PostCommentsParams) -> dict:
-    listing = await _collect(ctx, "fetch_yt_comments", "comments", params.shortcode,
+    listing = await _collect(ctx, ops.FETCH_YT_COMMENTS, params.shortcode,
                              cap=params.max_comments or DEFAULT_MAX_COMMENTS, cursor=params.cursor)
     for comment in listing.items:
         ctx.emit_activity(comment, keywords=keywords(comment.dimensions.get("text")))
@@ -349,7 +349,7 @@ async def fetch_yt_post_comments(ctx: FlowContext, params: PostCommentsParams) -
 
 async def refresh_yt_activities(ctx: FlowContext, params: YtActivitiesParams) -> dict:
     # Legacy: the feed is read for subscriptions, so paging stops at a page without one.
-    listing = await _collect(ctx, "fetch_yt_activities", "activities", params.channel_id,
+    listing = await _collect(ctx, ops.FETCH_YT_ACTIVITIES, params.channel_id,
                              cap=params.max_activities or None,
                              more=lambda page: any(a.activity_type == "subscription" for a in page.items))
     for activity in listing.items:
@@ -358,7 +358,7 @@ async def refresh_yt_activities(ctx: FlowContext, params: YtActivitiesParams) ->
 
 
 async def refresh_yt_profile_relationship(ctx: FlowContext, params: YtRelationshipParams) -> dict:
-    listing = await _collect(ctx, "fetch_yt_subscriptions", "subscriptions", params.channel_id,
+    listing = await _collect(ctx, ops.FETCH_YT_SUBSCRIPTIONS, params.channel_id,
                              cap=params.max_relationship or None)
     for subscription in listing.items:
         ctx.emit_yt_relationship(subscription)
