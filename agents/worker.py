@@ -46,7 +46,6 @@ from providers.clients import build_clients
 from providers.crawler import Crawler
 from providers.credential_cache import CredentialCache
 from providers.credentials import CredentialPolicy
-from providers.errors import ProviderError
 from providers.http import ProviderHttp
 from providers.outage import BROKER, POSTGRES, REDIS
 from providers.ratelimit import RateLimiter
@@ -299,17 +298,19 @@ class WorkerRuntime:
         except asyncio.TimeoutError:
             error = ErrorInfo(type="Timeout", message=f"flow did not finish within {timeout:g}s")
             transient = True
-        except ProviderError as exc:
-            error = error_info(type(exc).__name__, str(exc))
-            transient, ready_in = exc.retriable, exc.ready_in
-        except Exception as exc:  # a bug, not an answer: keep the record
+        except Exception as exc:
             if dependency_down(exc) is not None:
                 raise  # an outage: the record waits for the dependency (_guarded)
-            log.exception("flow %s crashed on request %s", spec.name, request.id)
-            await asyncio.gather(*pending)
-            crash = error_info(type(exc).__name__, str(exc) or repr(exc))
-            await self._dead_letter(spec, record, crash, request, source=",".join(ctx.sources) or None)
-            return
+            if isinstance(exc, BeatError) and exc.decision in (Decision.TRANSIENT, Decision.DEFINITIVE):
+                # A provider's answer, or a failure of the flow's own whose class judges it (the asset store).
+                error = error_info(type(exc).__name__, str(exc))
+                transient, ready_in = exc.decision is Decision.TRANSIENT, getattr(exc, "ready_in", None)
+            else:  # a bug or poison, not an answer: keep the record
+                log.exception("flow %s crashed on request %s", spec.name, request.id)
+                await asyncio.gather(*pending)
+                crash = error_info(type(exc).__name__, str(exc) or repr(exc))
+                await self._dead_letter(spec, record, crash, request, source=",".join(ctx.sources) or None)
+                return
         source = ",".join(ctx.sources) or None
         records: list[tuple[str, bytes, bytes]] = []
         if error is None:
