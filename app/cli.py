@@ -338,21 +338,27 @@ def config() -> int:
 
 @app.command()
 def schemas(
-    out: Annotated[Path, typer.Option("--out", metavar="DIR", file_okay=False, help="directory to write them to")
-                   ] = Path("schemas"),
+    directory: Annotated[Path | None, typer.Argument(
+        metavar="DIR", file_okay=False, help="directory to write them to (default: schemas)")] = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", file_okay=False, help="the same as DIR")
+                   ] = None,
 ) -> int:
-    """Write the JSON Schemas of every topic record."""
-    from topics.models import EVENT_MODELS
+    """Write the JSON Schema of every topic's records, one file per topic (profile_log.json, …)."""
+    from topics.registry import TOPICS
+    from topics.schemas import topic_schema
 
+    if directory is not None and out is not None and directory != out:
+        raise Usage(f"two directories given: {directory} and --out {out}")
+    target = directory or out or Path("schemas")
     command_settings()
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        for name, model in EVENT_MODELS.items():
-            path = out / f"{name}.schema.json"
-            path.write_text(json.dumps(model.model_json_schema(), indent=2) + "\n")
+        target.mkdir(parents=True, exist_ok=True)
+        for spec in TOPICS:
+            path = target / spec.schema_file
+            path.write_text(json.dumps(topic_schema(spec), indent=2) + "\n")
             print(path)
     except OSError as exc:
-        raise Failure(f"cannot write {out}: {exc}") from None
+        raise Failure(f"cannot write {target}: {exc}") from None
     return 0
 
 

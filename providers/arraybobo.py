@@ -28,8 +28,9 @@ from providers.instagram_shapes import (
     refusal,
     v1_profile,
 )
-from providers.models import Page, PostData, ProfileData
+from providers.paging import Page
 from providers.parsing import Values, at, json_object
+from topics.models import Post, Profile
 
 SOURCE = "rapidapi-arraybobo"
 _v = Values(SOURCE)
@@ -37,7 +38,7 @@ _v = Values(SOURCE)
 
 # Parsers
 
-def parse_profile(payload: dict[str, Any], *, handle: str | None = None, profile_id: str | None = None) -> ProfileData:
+def parse_profile(payload: dict[str, Any], *, handle: str | None = None, profile_id: str | None = None) -> Profile:
     """A ``/ig/info_username/`` or ``/ig/info/`` answer; ``handle``/``profile_id`` = what was asked for."""
     payload = _v.require_object(payload)
     user = payload.get("user")
@@ -78,7 +79,7 @@ def parse_tagged_page(payload: dict[str, Any], *, profile_id: str) -> Page:
     return page
 
 
-def parse_post(payload: dict[str, Any], *, shortcode: str | None = None) -> PostData:
+def parse_post(payload: dict[str, Any], *, shortcode: str | None = None) -> Post:
     """A ``/ig/post_info/`` answer: the GraphQL media object at the top level."""
     payload = _v.require_object(payload)
     if "shortcode" not in payload:
@@ -108,7 +109,7 @@ def parse_reels_page(payload: dict[str, Any]) -> Page:
     return Page(items=reels, next_cursor=clips_cursor(payload, SOURCE))
 
 
-def parse_stories(payload: dict[str, Any], *, profile_id: str) -> list[PostData]:
+def parse_stories(payload: dict[str, Any], *, profile_id: str) -> list[Post]:
     """A ``/ig/stories/`` answer: the profile's active stories, oldest first; none when it has no reel."""
     payload = _v.require_object(payload)
     if payload.get("status") == "fail":
@@ -123,12 +124,12 @@ class ArrayBoboClient:
         self._http = http
 
     async def profile_by_handle(self, handle: str, *, credential: Credential,
-                                request_id: str | None = None) -> ProfileData:
+                                request_id: str | None = None) -> Profile:
         payload = await self._get("/ig/info_username/", {"user": handle}, credential, request_id, ProfileMissing)
         return parse_profile(payload, handle=handle)
 
     async def profile_by_id(self, profile_id: str, *, credential: Credential,
-                            request_id: str | None = None) -> ProfileData:
+                            request_id: str | None = None) -> Profile:
         payload = await self._get("/ig/info/", {"id_user": profile_id}, credential, request_id, ProfileMissing)
         return parse_profile(payload, profile_id=profile_id)
 
@@ -138,7 +139,7 @@ class ArrayBoboClient:
         return parse_timeline_page(await self._get("/ig/posts/", params, credential, request_id, ProfileMissing))
 
     async def post_by_shortcode(self, shortcode: str, *, credential: Credential,
-                                request_id: str | None = None) -> PostData:
+                                request_id: str | None = None) -> Post:
         payload = await self._get("/ig/post_info/", {"shortcode": shortcode}, credential, request_id, PostMissing)
         return parse_post(payload, shortcode=shortcode)
 
@@ -154,7 +155,7 @@ class ArrayBoboClient:
         return parse_tagged_page(payload, profile_id=profile_id)
 
     async def stories(self, profile_id: str, *, credential: Credential,
-                      request_id: str | None = None) -> list[PostData]:
+                      request_id: str | None = None) -> list[Post]:
         payload = await self._get("/ig/stories/", {"id_user": profile_id}, credential, request_id, ProfileMissing)
         return parse_stories(payload, profile_id=profile_id)
 

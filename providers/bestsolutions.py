@@ -25,9 +25,9 @@ from providers.instagram_shapes import (
     v1_own_picture,
     v1_profile_counts,
 )
-from providers.models import Page, PostData, ProfileData
+from providers.paging import Page
 from providers.parsing import Values, at, json_object
-from topics.models import Platform
+from topics.models import Platform, Post, Profile
 
 SOURCE = "rapidapi-bestsolutions"
 _v = Values(SOURCE)
@@ -35,7 +35,7 @@ _v = Values(SOURCE)
 
 # Parsers
 
-def parse_profile(payload: dict[str, Any], *, handle: str | None = None, profile_id: str | None = None) -> ProfileData:
+def parse_profile(payload: dict[str, Any], *, handle: str | None = None, profile_id: str | None = None) -> Profile:
     """A ``/profile`` answer; ``handle``/``profile_id`` = what was asked for."""
     payload = _v.require_object(payload)
     if "pk" not in payload and "username" not in payload:
@@ -45,7 +45,7 @@ def parse_profile(payload: dict[str, Any], *, handle: str | None = None, profile
     if pk is None or not username:
         raise BadResponse("profile has no pk or username", source=SOURCE)
     check_answered_for(pk, username, SOURCE, handle=handle, profile_id=profile_id)
-    return ProfileData(
+    return Profile(
         platform=Platform.INSTAGRAM,
         source=SOURCE,
         profile_id=pk,
@@ -65,7 +65,7 @@ def parse_profile(payload: dict[str, Any], *, handle: str | None = None, profile
     )
 
 
-def _feed_post(item: dict[str, Any]) -> PostData:
+def _feed_post(item: dict[str, Any]) -> Post:
     shortcode = _v.text(item.get("code"), "item.code")
     if not shortcode:
         raise BadResponse("feed item has no code", source=SOURCE)
@@ -74,7 +74,7 @@ def _feed_post(item: dict[str, Any]) -> PostData:
     epoch, published = _v.timestamp(item.get("taken_at"), "item.taken_at")
     picture = v1_own_picture(item, "item.", SOURCE)
     sponsors = sponsor_list(_v.list(item.get("sponsor_tags"), "item.sponsor_tags"), "sponsor", "pk", SOURCE)
-    return PostData(
+    return Post(
         platform=Platform.INSTAGRAM,
         source=SOURCE,
         shortcode=shortcode,
@@ -122,11 +122,11 @@ class BestSolutionsClient:
         self._http = http
 
     async def profile_by_handle(self, handle: str, *, credential: Credential,
-                                request_id: str | None = None) -> ProfileData:
+                                request_id: str | None = None) -> Profile:
         return parse_profile(await self._get("/profile", {"username": handle}, credential, request_id), handle=handle)
 
     async def profile_by_id(self, profile_id: str, *, credential: Credential,
-                            request_id: str | None = None) -> ProfileData:
+                            request_id: str | None = None) -> Profile:
         payload = await self._get("/profile", {"user_id": profile_id}, credential, request_id)
         return parse_profile(payload, profile_id=profile_id)
 

@@ -45,9 +45,9 @@ from providers.errors import (
     QuotaExceeded,
 )
 from providers.http import Credential, ProviderHttp
-from providers.models import Page, PostData, ProfileData
+from providers.paging import Page
 from providers.parsing import Values, at, json_object, wait_seconds
-from topics.models import Platform, utcnow
+from topics.models import Platform, Post, Profile, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -305,7 +305,7 @@ def _own_account(payload: dict[str, Any], handle: str) -> dict[str, Any]:
     return node
 
 
-def _media_post(item: Any, *, profile_id: str | None, handle: str | None, story: bool = False) -> PostData:
+def _media_post(item: Any, *, profile_id: str | None, handle: str | None, story: bool = False) -> Post:
     if not isinstance(item, dict):
         raise BadResponse("media item is not an object", source=SOURCE)
     shortcode = _shortcode(_v.text(item.get("permalink"), "media.permalink"))
@@ -333,23 +333,23 @@ def _media_post(item: Any, *, profile_id: str | None, handle: str | None, story:
     else:
         metrics = {"comments": _v.count(item.get("comments_count"), "media.comments_count"),
                    "likes": _v.count(item.get("like_count"), "media.like_count")}
-    return PostData(platform=Platform.INSTAGRAM, source=SOURCE, shortcode=shortcode, profile_id=profile_id,
-                    handle=handle, publish_time=published, metrics=metrics, dimensions=dimensions,
-                    kind="story" if story else "post")
+    return Post(platform=Platform.INSTAGRAM, source=SOURCE, shortcode=shortcode, profile_id=profile_id,
+                handle=handle, publish_time=published, metrics=metrics, dimensions=dimensions,
+                kind="story" if story else "post")
 
 
 def _media_cursor(node: dict[str, Any]) -> str | None:
     return _v.text(at(node, "media.paging.cursors.after"), "media.paging.cursors.after")
 
 
-def parse_profile(payload: dict[str, Any], *, handle: str | None = None) -> ProfileData:
+def parse_profile(payload: dict[str, Any], *, handle: str | None = None) -> Profile:
     """A business-discovery answer: the profile, its first page of media as ``embedded_posts``."""
     node = _discovered(payload, handle)
     profile_id = _v.id(node.get("ig_id"), "business_discovery.ig_id")
     username = _v.text(node.get("username"), "business_discovery.username")
     if profile_id is None or not username:
         raise BadResponse("business_discovery has no ig_id or username", source=SOURCE)
-    return ProfileData(
+    return Profile(
         platform=Platform.INSTAGRAM,
         source=SOURCE,
         profile_id=profile_id,
@@ -374,7 +374,7 @@ def parse_profile(payload: dict[str, Any], *, handle: str | None = None) -> Prof
     )
 
 
-def _edge_posts(node: dict[str, Any], edge: str, label: str, *, story: bool = False) -> list[PostData]:
+def _edge_posts(node: dict[str, Any], edge: str, label: str, *, story: bool = False) -> list[Post]:
     """The media of an account node's ``edge``, each owned by that account: the answer names the owner once,
     by the account's ig_id, since discovered media do not serve an owner of their own."""
     items = _v.list(at(node, f"{edge}.data"), f"{edge}.data") or []
@@ -397,7 +397,7 @@ def parse_media_page(payload: dict[str, Any], *, handle: str | None = None) -> P
     return _media_page(_discovered(payload, handle), "business_discovery")
 
 
-def parse_stories_and_media(payload: dict[str, Any], *, handle: str) -> tuple[list[PostData], Page]:
+def parse_stories_and_media(payload: dict[str, Any], *, handle: str) -> tuple[list[Post], Page]:
     """An answer of ``handle``'s own IG User node: its live ``stories`` (none when that edge was not asked)
     and one page of its ``media``, newest first."""
     node = _own_account(payload, handle)
@@ -441,13 +441,13 @@ def _insight_metrics(entries: dict[str, dict[str, Any]], asked: Sequence[str],
     return metrics
 
 
-def _insights_post(shortcode: str, post_id: str, metrics: dict[str, float | int | None]) -> PostData:
-    return PostData(platform=Platform.INSTAGRAM, source=SOURCE, shortcode=shortcode, profile_id=None, handle=None,
-                    publish_time=None, metrics=metrics, dimensions={"post_id": post_id}, kind="post_insights")
+def _insights_post(shortcode: str, post_id: str, metrics: dict[str, float | int | None]) -> Post:
+    return Post(platform=Platform.INSTAGRAM, source=SOURCE, shortcode=shortcode, profile_id=None, handle=None,
+                publish_time=None, metrics=metrics, dimensions={"post_id": post_id}, kind="post_insights")
 
 
 def parse_post_insights(payload: dict[str, Any], *, media_id: str, shortcode: str, metrics: Sequence[str],
-                        product_type: str) -> PostData:
+                        product_type: str) -> Post:
     """A ``/<media id>/insights`` answer for the ``metrics`` asked of a ``product_type`` medium (FEED, REELS);
     ``shortcode`` is the post's (Graph omits it)."""
     entries = _insight_entries(payload, media_id)
@@ -457,7 +457,7 @@ def parse_post_insights(payload: dict[str, Any], *, media_id: str, shortcode: st
 
 
 def parse_story_insights(payload: dict[str, Any], navigation: dict[str, Any], *, story_id: str, shortcode: str,
-                         metrics: Sequence[str] = MEDIA_INSIGHT_METRICS[STORY]) -> PostData:
+                         metrics: Sequence[str] = MEDIA_INSIGHT_METRICS[STORY]) -> Post:
     """The two ``/<story id>/insights`` answers: the plain ``metrics`` asked, and navigation broken down by
     action."""
     entries = _insight_entries(payload, story_id)
@@ -505,7 +505,7 @@ def parse_audience(payload: dict[str, Any], *, metric: str, breakdown: str) -> d
 
 
 def parse_profile_insights(identity: dict[str, Any], answers: Mapping[tuple[str, str], dict[str, Any]], *,
-                           handle: str) -> ProfileData:
+                           handle: str) -> Profile:
     """Audience demographics of ``handle``; ``answers`` maps (metric, breakdown) to each answer that came back."""
     node = _discovered(identity, handle)
     profile_id = _v.id(node.get("ig_id"), "business_discovery.ig_id")
@@ -516,9 +516,9 @@ def parse_profile_insights(identity: dict[str, Any], answers: Mapping[tuple[str,
         answer = answers.get((metric, breakdown))
         key = f"{AUDIENCE_METRICS[metric]}_{AUDIENCE_BREAKDOWNS[breakdown]}"
         dimensions[key] = parse_audience(answer, metric=metric, breakdown=breakdown) if answer is not None else None
-    return ProfileData(platform=Platform.INSTAGRAM, source=SOURCE, profile_id=profile_id,
-                       handle=_v.text(node.get("username"), "business_discovery.username") or handle,
-                       dimensions=dimensions, kind="profile_insights")
+    return Profile(platform=Platform.INSTAGRAM, source=SOURCE, profile_id=profile_id,
+                   handle=_v.text(node.get("username"), "business_discovery.username") or handle,
+                   dimensions=dimensions, kind="profile_insights")
 
 
 # Tokens
@@ -624,7 +624,7 @@ class GraphApiClient:
         return "/" + "/".join((self._version, *steps))
 
     async def profile_by_handle(self, handle: str, *, credential: Credential,
-                                request_id: str | None = None) -> ProfileData:
+                                request_id: str | None = None) -> Profile:
         fields = f"{PROFILE_FIELDS},media{{{MEDIA_FIELDS}}}"
         return parse_profile(await self._discover(handle, fields, credential, request_id), handle=handle)
 
@@ -634,7 +634,7 @@ class GraphApiClient:
         return parse_media_page(await self._discover(handle, fields, credential, request_id), handle=handle)
 
     async def stories_and_media(self, handle: str, cursor: str | None = None, *, credential: Credential,
-                                request_id: str | None = None) -> tuple[list[PostData], Page]:
+                                request_id: str | None = None) -> tuple[list[Post], Page]:
         """Live stories and a page of media of ``handle``, whose own credential this must be: both are read
         on the account's own node. Stories come with the first page only (later pages: [])."""
         _username(handle)  # refused unsent, like a handle business discovery could never answer for
@@ -647,7 +647,7 @@ class GraphApiClient:
         return parse_stories_and_media(payload, handle=handle)
 
     async def post_insights(self, post_id: str, post_type: str, shortcode: str, *, credential: Credential,
-                            request_id: str | None = None) -> Insights[PostData]:
+                            request_id: str | None = None) -> Insights[Post]:
         product_type = POST_PRODUCT_TYPES.get(post_type)
         if product_type is None:
             raise NotSupported(f"Graph has no media insights for post_type {post_type!r}", source=SOURCE)
@@ -667,7 +667,7 @@ class GraphApiClient:
         return Insights(post, dropped)
 
     async def story_insights(self, story_id: str, shortcode: str, *, credential: Credential,
-                             request_id: str | None = None) -> Insights[PostData]:
+                             request_id: str | None = None) -> Insights[Post]:
         path = self._path(_graph_id(story_id, _STORY_MISSING), "insights")
         navigation = {"metric": "navigation", "breakdown": "story_navigation_action_type", "period": "lifetime"}
         (payload, asked, dropped), actions = await _all_or_first_error([
@@ -685,7 +685,7 @@ class GraphApiClient:
         return self._read(response, f"GET {path}", PostMissing, _STORY_MISSING, (token,)), asked, dropped
 
     async def profile_insights(self, handle: str, *, credential: Credential,
-                               request_id: str | None = None) -> Insights[ProfileData]:
+                               request_id: str | None = None) -> Insights[Profile]:
         """The nine audience answers, asked at once; any of them is enough, the others stay None. A metric
         Graph refuses as not served is reported dropped."""
         _, user_id = _secrets(credential)

@@ -17,7 +17,7 @@ from providers.instagram_shapes import (
     next_page_cursor,
     person_dimensions,
 )
-from providers.models import Page
+from providers.paging import Page
 from providers.parsing import Values, at, json_object
 
 SOURCE = "rapidapi-igapi"

@@ -21,9 +21,8 @@ from providers.errors import (
     ProviderError,
     ProviderUnavailable,
 )
-from providers.models import PostData, ProfileData, RelationshipData
 from providers.parsing import Values, at
-from topics.models import Platform
+from topics.models import Platform, Post, Profile, Relationship
 
 ACCOUNT_TYPES = {1: "personal", 2: "business", 3: "creator"}
 GRAPHQL_POST_TYPES = {"GraphImage": "image", "GraphVideo": "reels", "GraphSidecar": "carousel"}
@@ -73,7 +72,7 @@ def check_answered_for(pk: str, username: str, source: str, *, handle: str | Non
 # Profiles
 
 def v1_profile(user: dict[str, Any], source: str, *, handle: str | None = None,
-               profile_id: str | None = None) -> ProfileData:
+               profile_id: str | None = None) -> Profile:
     """An answer's v1 ``user`` object; ``handle``/``profile_id`` = what was asked for."""
     values = Values(source)
     pk = values.id(user.get("pk"), "user.pk")
@@ -81,7 +80,7 @@ def v1_profile(user: dict[str, Any], source: str, *, handle: str | None = None,
     if pk is None or not username:
         raise BadResponse("user has no pk or username", source=source)
     check_answered_for(pk, username, source, handle=handle, profile_id=profile_id)
-    return ProfileData(
+    return Profile(
         platform=Platform.INSTAGRAM,
         source=source,
         profile_id=pk,
@@ -196,7 +195,7 @@ def v1_own_picture(media: dict[str, Any], prefix: str, source: str) -> str | Non
         at(media, "carousel_media.0.image_versions2.candidates.0.url"), f"{prefix}carousel_media.0.image_versions2")
 
 
-def graphql_post(node: dict[str, Any], source: str) -> PostData:
+def graphql_post(node: dict[str, Any], source: str) -> Post:
     """A web GraphQL media node: a timeline or tagged edge's ``node``, or a ``/ig/post_info/`` answer."""
     values = Values(source)
     shortcode = values.text(node.get("shortcode"), "shortcode")
@@ -208,7 +207,7 @@ def graphql_post(node: dict[str, Any], source: str) -> PostData:
     tag_edges = values.list(at(node, "edge_media_to_tagged_user.edges"), "edge_media_to_tagged_user.edges")
     sponsor_edges = values.list(at(node, "edge_media_to_sponsor_user.edges"), "edge_media_to_sponsor_user.edges")
     sponsors = sponsor_list(sponsor_edges, "node.sponsor", "id", source)
-    return PostData(
+    return Post(
         platform=Platform.INSTAGRAM,
         source=source,
         shortcode=shortcode,
@@ -235,7 +234,7 @@ def graphql_post(node: dict[str, Any], source: str) -> PostData:
     )
 
 
-def v1_reel(media: dict[str, Any], source: str) -> PostData:
+def v1_reel(media: dict[str, Any], source: str) -> Post:
     """A v1 clips item's ``media``."""
     values = Values(source)
     shortcode = values.text(media.get("code"), "media.code")
@@ -246,7 +245,7 @@ def v1_reel(media: dict[str, Any], source: str) -> PostData:
     epoch, published = values.timestamp(media.get("taken_at"), "media.taken_at")
     tags = values.list(at(media, "usertags.in"), "media.usertags.in")
     sponsors = sponsor_list(values.list(media.get("sponsor_tags"), "media.sponsor_tags"), "sponsor", "pk", source)
-    return PostData(
+    return Post(
         platform=Platform.INSTAGRAM,
         source=source,
         shortcode=shortcode,
@@ -270,7 +269,7 @@ def v1_reel(media: dict[str, Any], source: str) -> PostData:
     )
 
 
-def clips(items: list[Any], source: str) -> Iterator[tuple[dict[str, Any], PostData]]:
+def clips(items: list[Any], source: str) -> Iterator[tuple[dict[str, Any], Post]]:
     """Each item of a v1 clips page: its ``media`` and the reel it reads as, one at a time."""
     for item in items:
         media = at(item, "media")
@@ -287,7 +286,7 @@ def clips_cursor(answer: dict[str, Any], source: str) -> str | None:
     return max_id if more and max_id else None
 
 
-def v1_story(item: dict[str, Any], handle: str | None, source: str) -> PostData:
+def v1_story(item: dict[str, Any], handle: str | None, source: str) -> Post:
     """One item of a v1 story reel; ``handle`` is the reel owner's (items carry a reduced user)."""
     values = Values(source)
     # A story has no shortcode; its pk stands in for both (legacy: refresh_story_insights relies on it).
@@ -301,7 +300,7 @@ def v1_story(item: dict[str, Any], handle: str | None, source: str) -> PostData:
     links = values.list(item.get("story_link_stickers"), "item.story_link_stickers")
     hashtags = values.list(item.get("story_hashtags"), "item.story_hashtags")
     sponsors = sponsor_list(values.list(item.get("sponsor_tags"), "item.sponsor_tags"), "sponsor", "pk", source)
-    return PostData(
+    return Post(
         platform=Platform.INSTAGRAM,
         source=source,
         shortcode=pk,
@@ -333,7 +332,7 @@ def _texts(values: Values, entries: list[Any] | None, path: str) -> list[str] | 
     return [text for entry in entries if (text := values.text(at(entry, path), path))]
 
 
-def reel_stories(answer: dict[str, Any], profile_id: str, source: str) -> Iterator[tuple[dict[str, Any], PostData]]:
+def reel_stories(answer: dict[str, Any], profile_id: str, source: str) -> Iterator[tuple[dict[str, Any], Post]]:
     """Each item of ``profile_id``'s reel in a v1 reels_media answer and the story it reads as; none without a reel."""
     values = Values(source)
     reel = at(answer, f"reels.{str(profile_id).strip()}")
@@ -371,16 +370,16 @@ def person_dimensions(person: dict[str, Any], field: str, source: str) -> dict[s
 
 
 def follower_relationships(people: Iterable[tuple[str, dict[str, Any]]], profile_id: str,
-                           source: str) -> list[RelationshipData]:
+                           source: str) -> list[Relationship]:
     """Each ``(id, dimensions)`` person FOLLOWS ``profile_id``."""
-    return [RelationshipData(platform=Platform.INSTAGRAM, source=source, source_profile_id=person_id,
-                             target_profile_id=profile_id, source_dimensions=dimensions)
+    return [Relationship(platform=Platform.INSTAGRAM, source=source, source_profile_id=person_id,
+                         target_profile_id=profile_id, source_dimensions=dimensions)
             for person_id, dimensions in people]
 
 
 def following_relationships(people: Iterable[tuple[str, dict[str, Any]]], profile_id: str,
-                            source: str) -> list[RelationshipData]:
+                            source: str) -> list[Relationship]:
     """``profile_id`` FOLLOWS each ``(id, dimensions)`` person."""
-    return [RelationshipData(platform=Platform.INSTAGRAM, source=source, source_profile_id=profile_id,
-                             target_profile_id=person_id, target_dimensions=dimensions)
+    return [Relationship(platform=Platform.INSTAGRAM, source=source, source_profile_id=profile_id,
+                         target_profile_id=person_id, target_dimensions=dimensions)
             for person_id, dimensions in people]

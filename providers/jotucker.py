@@ -39,9 +39,9 @@ from providers.instagram_shapes import (
     v1_location,
     v1_profile,
 )
-from providers.models import ActivityData, Page, PostData, ProfileData
+from providers.paging import Page
 from providers.parsing import Values, at, json_object, provider_message
-from topics.models import Platform
+from topics.models import Activity, Platform, Post, Profile
 
 SOURCE = "rapidapi-jotucker"
 # Every list call asks for the largest page the API serves (legacy behaviour).
@@ -79,7 +79,7 @@ def _edges(payload: dict[str, Any], path: str, missing: type[ProviderError]) -> 
 
 # Profiles
 
-def parse_profile(payload: dict[str, Any], *, handle: str | None = None, profile_id: str | None = None) -> ProfileData:
+def parse_profile(payload: dict[str, Any], *, handle: str | None = None, profile_id: str | None = None) -> Profile:
     """A ``/user_info_by_id`` answer; ``handle``/``profile_id`` = what was asked for."""
     payload = _v.require_object(payload)
     user = payload.get("user")
@@ -90,7 +90,7 @@ def parse_profile(payload: dict[str, Any], *, handle: str | None = None, profile
 
 # Posts (v1 media items)
 
-def _media(media: Any, *, by_shortcode: bool) -> PostData:
+def _media(media: Any, *, by_shortcode: bool) -> Post:
     """One v1 media item; the by-shortcode answer shows a video's own URL as its display URL."""
     if not isinstance(media, dict):
         raise BadResponse("media item is not an object", source=SOURCE)
@@ -108,7 +108,7 @@ def _media(media: Any, *, by_shortcode: bool) -> PostData:
     tags = _v.list(at(media, "usertags.in"), "media.usertags.in")
     sponsors = sponsor_list(_v.list(media.get("sponsor_tags"), "media.sponsor_tags"), "sponsor", "pk", SOURCE,
                             field="sponsor_tags.sponsor")
-    return PostData(
+    return Post(
         platform=Platform.INSTAGRAM,
         source=SOURCE,
         shortcode=shortcode,
@@ -144,7 +144,7 @@ def parse_posts_page(payload: dict[str, Any]) -> Page:
                 next_cursor=max_id if more and max_id and items else None)
 
 
-def parse_post(payload: dict[str, Any], *, shortcode: str | None = None) -> PostData:
+def parse_post(payload: dict[str, Any], *, shortcode: str | None = None) -> Post:
     """A ``/media_info_v2`` answer: the post is ``items[0]``."""
     payload = _v.require_object(payload)
     items = payload.get("items")
@@ -165,14 +165,14 @@ def hashtags_of(caption: str | None) -> str | None:
     return ",".join(word for word in caption.split() if word.startswith("#"))
 
 
-def _hashtag_post(node: dict[str, Any]) -> PostData:
+def _hashtag_post(node: dict[str, Any]) -> Post:
     shortcode = _v.text(node.get("shortcode"), "node.shortcode")
     if not shortcode:
         raise BadResponse("hashtag post has no shortcode", source=SOURCE)
     profile_id = _v.id(at(node, "owner.id"), "node.owner.id")
     epoch, published = _v.timestamp(node.get("taken_at_timestamp"), "node.taken_at_timestamp")
     caption = _v.text(at(node, "edge_media_to_caption.edges.0.node.text"), "node.caption")
-    return PostData(
+    return Post(
         platform=Platform.INSTAGRAM,
         source=SOURCE,
         shortcode=shortcode,
@@ -250,19 +250,19 @@ def parse_likers_page(payload: dict[str, Any], shortcode: str) -> Page:
     likes = []
     for node in nodes:
         actor, dimensions = _person(node, "edge_liked_by.node")
-        likes.append(ActivityData(platform=Platform.INSTAGRAM, source=SOURCE, activity_type="LIKE",
-                                  shortcode=shortcode, actor_profile_id=actor, dimensions=dimensions))
+        likes.append(Activity(platform=Platform.INSTAGRAM, source=SOURCE, activity_type="LIKE",
+                              shortcode=shortcode, actor_profile_id=actor, dimensions=dimensions))
     return Page(items=likes, next_cursor=cursor)
 
 
-def _comment(node: dict[str, Any], shortcode: str) -> ActivityData:
+def _comment(node: dict[str, Any], shortcode: str) -> Activity:
     field = "edge_media_to_parent_comment.node"
     actor = _v.id(at(node, "owner.id"), f"{field}.owner.id")
     if actor is None:
         raise BadResponse("comment has no owner id", source=SOURCE)
     epoch, published = _v.timestamp(node.get("created_at"), f"{field}.created_at")
     thread = _v.list(at(node, "edge_threaded_comments.edges"), f"{field}.edge_threaded_comments.edges")
-    return ActivityData(
+    return Activity(
         platform=Platform.INSTAGRAM,
         source=SOURCE,
         activity_type="COMMENT",
@@ -299,12 +299,12 @@ class JoTuckerClient:
         self._http = http
 
     async def profile_by_handle(self, handle: str, *, credential: Credential,
-                                request_id: str | None = None) -> ProfileData:
+                                request_id: str | None = None) -> Profile:
         payload = await self._get("/user_info_by_id", {"user_name": handle}, credential, request_id, ProfileMissing)
         return parse_profile(payload, handle=handle)
 
     async def profile_by_id(self, profile_id: str, *, credential: Credential,
-                            request_id: str | None = None) -> ProfileData:
+                            request_id: str | None = None) -> Profile:
         payload = await self._get("/user_info_by_id", {"user_id": profile_id}, credential, request_id, ProfileMissing)
         return parse_profile(payload, profile_id=profile_id)
 
@@ -314,7 +314,7 @@ class JoTuckerClient:
         return parse_posts_page(await self._get("/medias_v2", params, credential, request_id, ProfileMissing))
 
     async def post_by_shortcode(self, shortcode: str, *, credential: Credential,
-                                request_id: str | None = None) -> PostData:
+                                request_id: str | None = None) -> Post:
         payload = await self._get("/media_info_v2", {"short_code": shortcode}, credential, request_id, PostMissing)
         return parse_post(payload, shortcode=shortcode)
 

@@ -41,9 +41,9 @@ from providers.instagram_shapes import (
     web_business_flags,
     web_profile_counts,
 )
-from providers.models import Page, PostData, ProfileData
+from providers.paging import Page
 from providers.parsing import Values, at, json_object, provider_message
-from topics.models import Platform
+from topics.models import Platform, Post, Profile
 
 SOURCE = "lama"
 # Page sizes the legacy engine asked for.
@@ -86,7 +86,7 @@ def _object(value: Any, what: str) -> dict[str, Any]:
 
 # Profiles
 
-def _graphql_post(node: Any, owner_handle: str) -> PostData:
+def _graphql_post(node: Any, owner_handle: str) -> Post:
     """A post embedded in the web profile (``edge_owner_to_timeline_media`` / ``edge_felix_video_timeline``)."""
     node = _object(node, "embedded post")
     shortcode = _v.text(node.get("shortcode"), "node.shortcode")
@@ -95,7 +95,7 @@ def _graphql_post(node: Any, owner_handle: str) -> PostData:
     profile_id = _v.id(at(node, "owner.id"), "node.owner.id")
     handle = _v.text(at(node, "owner.username"), "node.owner.username") or owner_handle
     epoch, published = _v.timestamp(node.get("taken_at_timestamp"), "node.taken_at_timestamp")
-    return PostData(
+    return Post(
         platform=Platform.INSTAGRAM,
         source=SOURCE,
         shortcode=shortcode,
@@ -119,9 +119,9 @@ def _graphql_post(node: Any, owner_handle: str) -> PostData:
     )
 
 
-def _embedded_posts(user: dict[str, Any], handle: str) -> list[PostData]:
+def _embedded_posts(user: dict[str, Any], handle: str) -> list[Post]:
     """The posts and videos the profile carries, once each (a video is often in both lists)."""
-    posts: dict[str, PostData] = {}
+    posts: dict[str, Post] = {}
     for edge_name in ("edge_owner_to_timeline_media", "edge_felix_video_timeline"):
         for edge in _v.list(at(user, f"{edge_name}.edges"), f"graphql.user.{edge_name}.edges") or []:
             post = _graphql_post(at(edge, "node"), handle)
@@ -129,7 +129,7 @@ def _embedded_posts(user: dict[str, Any], handle: str) -> list[PostData]:
     return list(posts.values())
 
 
-def parse_gql_profile(payload: dict[str, Any], *, handle: str | None = None) -> ProfileData:
+def parse_gql_profile(payload: dict[str, Any], *, handle: str | None = None) -> Profile:
     """An ``/a1/user`` answer (Instagram's web profile); ``handle`` = what was asked for."""
     payload = _v.require_object(payload)
     user = at(payload, "graphql.user")
@@ -141,7 +141,7 @@ def parse_gql_profile(payload: dict[str, Any], *, handle: str | None = None) -> 
         raise BadResponse("graphql.user has no id or username", source=SOURCE)
     check_answered_for(profile_id, username, SOURCE, handle=handle)
     is_business, is_professional, either = web_business_flags(user, "graphql.user.", SOURCE)
-    return ProfileData(
+    return Profile(
         platform=Platform.INSTAGRAM,
         source=SOURCE,
         profile_id=profile_id,
@@ -168,7 +168,7 @@ def parse_gql_profile(payload: dict[str, Any], *, handle: str | None = None) -> 
     )
 
 
-def parse_v1_profile(payload: dict[str, Any], *, profile_id: str | None = None) -> ProfileData:
+def parse_v1_profile(payload: dict[str, Any], *, profile_id: str | None = None) -> Profile:
     """A ``/v1/user/by/id`` answer (Lama's User); ``profile_id`` = what was asked for."""
     user = _v.require_object(payload)
     pk = _v.id(user.get("pk"), "pk")
@@ -176,7 +176,7 @@ def parse_v1_profile(payload: dict[str, Any], *, profile_id: str | None = None) 
     if pk is None or not username:
         raise BadResponse("user has no pk or username", source=SOURCE)
     check_answered_for(pk, username, SOURCE, profile_id=profile_id)
-    return ProfileData(
+    return Profile(
         platform=Platform.INSTAGRAM,
         source=SOURCE,
         profile_id=pk,
@@ -201,7 +201,7 @@ def parse_v1_profile(payload: dict[str, Any], *, profile_id: str | None = None) 
 
 # Posts
 
-def _chunk_post(media: Any) -> PostData:
+def _chunk_post(media: Any) -> Post:
     """One of Lama's Media (a timeline chunk's or a hashtag feed's item)."""
     media = _object(media, "media item")
     shortcode = _v.text(media.get("code"), "media.code")
@@ -217,7 +217,7 @@ def _chunk_post(media: Any) -> PostData:
     media_type = _v.count(media.get("media_type"), "media.media_type")
     # Lama's model fills a photo's video fields with zeros; they measure nothing, so they stay unknown.
     video = media_type == VIDEO or media_type is None
-    return PostData(
+    return Post(
         platform=Platform.INSTAGRAM,
         source=SOURCE,
         shortcode=shortcode,
@@ -266,7 +266,7 @@ def parse_hashtag_chunk(payload: Any) -> Page:
     return Page(items=posts, next_cursor=cursor)
 
 
-def parse_post(payload: dict[str, Any], *, shortcode: str | None = None) -> PostData:
+def parse_post(payload: dict[str, Any], *, shortcode: str | None = None) -> Post:
     """An ``/a1/media`` answer: the private API's media item at ``items[0]``."""
     payload = _v.require_object(payload)
     media = at(payload, "items.0")
@@ -282,7 +282,7 @@ def parse_post(payload: dict[str, Any], *, shortcode: str | None = None) -> Post
     epoch, published = _v.timestamp(media.get("taken_at"), "items.0.taken_at")
     image = v1_carousel_picture(media, "items.0.", SOURCE)
     tags = _v.list(at(media, "usertags.in"), "items.0.usertags.in")
-    return PostData(
+    return Post(
         platform=Platform.INSTAGRAM,
         source=SOURCE,
         shortcode=code,
@@ -307,7 +307,7 @@ def parse_post(payload: dict[str, Any], *, shortcode: str | None = None) -> Post
     )
 
 
-def _story(story: Any) -> PostData:
+def _story(story: Any) -> Post:
     story = _object(story, "story")
     pk = _v.id(story.get("pk"), "story.pk")
     if pk is None:
@@ -318,7 +318,7 @@ def _story(story: Any) -> PostData:
     thumbnail = _v.text(story.get("thumbnail_url"), "story.thumbnail_url")
     stickers = _v.list(story.get("stickers"), "story.stickers")
     hashtags = _v.list(story.get("hashtags"), "story.hashtags")
-    return PostData(
+    return Post(
         platform=Platform.INSTAGRAM,
         source=SOURCE,
         # A story has no shortcode; its pk stands in, as in the legacy events (post_id == shortcode).
@@ -343,7 +343,7 @@ def _story(story: Any) -> PostData:
     )
 
 
-def parse_stories(payload: Any) -> list[PostData]:
+def parse_stories(payload: Any) -> list[Post]:
     """A ``/v1/user/stories`` answer: the account's live stories (an empty list when it has none)."""
     if not isinstance(payload, list):
         raise BadResponse("stories answer is not a list", source=SOURCE)
@@ -379,14 +379,14 @@ class LamaClient:
         self._http = http
 
     async def profile_by_handle(self, handle: str, *, credential: Credential,
-                                request_id: str | None = None) -> ProfileData:
+                                request_id: str | None = None) -> Profile:
         # The web profile endpoint answers 400 for a handle that does not exist.
         payload = await self._get("/a1/user", {"username": handle}, credential, request_id, ProfileMissing,
                                   missing_statuses=(400, 404))
         return parse_gql_profile(_object(payload, "/a1/user answer"), handle=handle)
 
     async def profile_by_id(self, profile_id: str, *, credential: Credential,
-                            request_id: str | None = None) -> ProfileData:
+                            request_id: str | None = None) -> Profile:
         payload = await self._get("/v1/user/by/id", {"id": profile_id}, credential, request_id, ProfileMissing)
         return parse_v1_profile(_object(payload, "/v1/user/by/id answer"), profile_id=profile_id)
 
@@ -397,7 +397,7 @@ class LamaClient:
                                                  ProfileMissing))
 
     async def post_by_shortcode(self, shortcode: str, *, credential: Credential,
-                                request_id: str | None = None) -> PostData:
+                                request_id: str | None = None) -> Post:
         payload = await self._get("/a1/media", {"code": shortcode}, credential, request_id, PostMissing)
         return parse_post(_object(payload, "/a1/media answer"), shortcode=shortcode)
 
@@ -414,7 +414,7 @@ class LamaClient:
         return parse_following_chunk(payload, profile_id)
 
     async def stories(self, profile_id: str, *, credential: Credential,
-                      request_id: str | None = None) -> list[PostData]:
+                      request_id: str | None = None) -> list[Post]:
         payload = await self._get("/v1/user/stories", {"user_id": profile_id}, credential, request_id,
                                   ProfileMissing)
         return parse_stories(payload)

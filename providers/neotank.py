@@ -21,9 +21,9 @@ from providers.instagram_shapes import (
     web_business_flags,
     web_profile_counts,
 )
-from providers.models import Page, PostData, ProfileData
+from providers.paging import Page
 from providers.parsing import Values, at, json_object, provider_message
-from topics.models import Platform
+from topics.models import Platform, Post, Profile
 
 SOURCE = "rapidapi-neotank"
 _v = Values(SOURCE)
@@ -31,7 +31,7 @@ _v = Values(SOURCE)
 POSTS_PAGE_SIZE = 80
 
 
-def _embedded_posts(payload: dict[str, Any]) -> list[PostData]:
+def _embedded_posts(payload: dict[str, Any]) -> list[Post]:
     edges = _v.list(at(payload, "edge_owner_to_timeline_media.edges"), "edge_owner_to_timeline_media.edges") or []
     return [graphql_post(_node(edge), SOURCE) for edge in edges]
 
@@ -45,7 +45,7 @@ def _node(edge: Any) -> dict[str, Any]:
 
 # Parsers
 
-def parse_profile(payload: dict[str, Any], *, handle: str | None = None) -> ProfileData:
+def parse_profile(payload: dict[str, Any], *, handle: str | None = None) -> Profile:
     """An ``/account-info`` answer; ``handle`` = what was asked for."""
     payload = _v.require_object(payload)
     if "id" not in payload and "username" not in payload:
@@ -58,7 +58,7 @@ def parse_profile(payload: dict[str, Any], *, handle: str | None = None) -> Prof
     is_business, is_professional, either = web_business_flags(payload, "", SOURCE)
     picture = _v.text(payload.get("profile_pic_url_hd"), "profile_pic_url_hd") or _v.text(
         payload.get("profile_pic_url"), "profile_pic_url")
-    return ProfileData(
+    return Profile(
         platform=Platform.INSTAGRAM,
         source=SOURCE,
         profile_id=profile_id,
@@ -106,7 +106,7 @@ class NeoTankClient:
         self._http = http
 
     async def profile_by_handle(self, handle: str, *, credential: Credential,
-                                request_id: str | None = None) -> ProfileData:
+                                request_id: str | None = None) -> Profile:
         payload = await self._get("/account-info", {"username": handle}, credential, request_id)
         return parse_profile(payload, handle=handle)
 

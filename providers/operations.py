@@ -19,9 +19,10 @@ from typing import Any, Generic, Protocol, TypeGuard, TypeVar, TypeVarTuple, run
 
 from providers.graphapi import Insights
 from providers.http import Credential
-from providers.models import Page, PostData, ProfileData
+from providers.paging import Page
 from providers.shopify import OrdersPage
 from providers.youtube_analytics import ChannelInsights
+from topics.models import Post, Profile
 
 Ts = TypeVarTuple("Ts")
 R = TypeVar("R")
@@ -59,13 +60,13 @@ class Operation(Generic[C, *Ts, R]):
 @runtime_checkable
 class ProfileById(Protocol):
     async def profile_by_id(self, profile_id: str, *, credential: Credential,
-                            request_id: str | None = None) -> ProfileData: ...
+                            request_id: str | None = None) -> Profile: ...
 
 
 @runtime_checkable
 class ProfileByHandle(Protocol):
     async def profile_by_handle(self, handle: str, *, credential: Credential,
-                                request_id: str | None = None) -> ProfileData: ...
+                                request_id: str | None = None) -> Profile: ...
 
 
 @runtime_checkable
@@ -89,31 +90,31 @@ class ReelsByProfileId(Protocol):
 @runtime_checkable
 class PostByShortcode(Protocol):
     async def post_by_shortcode(self, shortcode: str, *, credential: Credential,
-                                request_id: str | None = None) -> PostData: ...
+                                request_id: str | None = None) -> Post: ...
 
 
 @runtime_checkable
 class PostInsights(Protocol):
     async def post_insights(self, post_id: str, post_type: str, shortcode: str, *, credential: Credential,
-                            request_id: str | None = None) -> Insights[PostData]: ...
+                            request_id: str | None = None) -> Insights[Post]: ...
 
 
 @runtime_checkable
 class ProfileInsights(Protocol):
     async def profile_insights(self, handle: str, *, credential: Credential,
-                               request_id: str | None = None) -> Insights[ProfileData]: ...
+                               request_id: str | None = None) -> Insights[Profile]: ...
 
 
 @runtime_checkable
 class StoryInsights(Protocol):
     async def story_insights(self, story_id: str, shortcode: str, *, credential: Credential,
-                             request_id: str | None = None) -> Insights[PostData]: ...
+                             request_id: str | None = None) -> Insights[Post]: ...
 
 
 @runtime_checkable
 class StoriesAndMediaByHandle(Protocol):
     async def stories_and_media(self, handle: str, cursor: str | None = None, *, credential: Credential,
-                                request_id: str | None = None) -> tuple[list[PostData], Page]: ...
+                                request_id: str | None = None) -> tuple[list[Post], Page]: ...
 
 
 @runtime_checkable
@@ -155,7 +156,7 @@ class TaggedPostsByProfileId(Protocol):
 @runtime_checkable
 class StoriesByProfileId(Protocol):
     async def stories(self, profile_id: str, *, credential: Credential,
-                      request_id: str | None = None) -> list[PostData]: ...
+                      request_id: str | None = None) -> list[Post]: ...
 
 
 # YouTube
@@ -163,13 +164,13 @@ class StoriesByProfileId(Protocol):
 @runtime_checkable
 class YtChannels(Protocol):
     async def channels(self, ids: list[str], *, credential: Credential,
-                       request_id: str | None = None) -> list[ProfileData]: ...
+                       request_id: str | None = None) -> list[Profile]: ...
 
 
 @runtime_checkable
 class YtVideos(Protocol):
     async def videos(self, ids: list[str], *, credential: Credential,
-                     request_id: str | None = None) -> list[PostData]: ...
+                     request_id: str | None = None) -> list[Post]: ...
 
 
 @runtime_checkable
@@ -235,9 +236,9 @@ class StoreOrders(Protocol):
 
 Cursor = str | None
 
-FETCH_PROFILE_BY_ID: Operation[ProfileById, str, ProfileData] = Operation(
+FETCH_PROFILE_BY_ID: Operation[ProfileById, str, Profile] = Operation(
     "fetch_profile_by_id", ProfileById, lambda client: client.profile_by_id)
-FETCH_PROFILE_BY_HANDLE: Operation[ProfileByHandle, str, ProfileData] = Operation(
+FETCH_PROFILE_BY_HANDLE: Operation[ProfileByHandle, str, Profile] = Operation(
     "fetch_profile_by_handle", ProfileByHandle, lambda client: client.profile_by_handle)
 FETCH_PROFILE_POSTS_BY_ID: Operation[PostsByProfileId, str, Cursor, Page] = Operation(
     "fetch_profile_posts_by_id", PostsByProfileId, lambda client: client.posts_by_id)
@@ -245,15 +246,15 @@ FETCH_PROFILE_POSTS_BY_HANDLE: Operation[PostsByHandle, str, Cursor, Page] = Ope
     "fetch_profile_posts_by_handle", PostsByHandle, lambda client: client.posts_by_handle)
 FETCH_REELS_POSTS: Operation[ReelsByProfileId, str, Cursor, Page] = Operation(
     "fetch_reels_posts", ReelsByProfileId, lambda client: client.reels)
-FETCH_POST_BY_SHORTCODE: Operation[PostByShortcode, str, PostData] = Operation(
+FETCH_POST_BY_SHORTCODE: Operation[PostByShortcode, str, Post] = Operation(
     "fetch_post_by_shortcode", PostByShortcode, lambda client: client.post_by_shortcode)
-FETCH_POST_INSIGHTS: Operation[PostInsights, str, str, str, Insights[PostData]] = Operation(
+FETCH_POST_INSIGHTS: Operation[PostInsights, str, str, str, Insights[Post]] = Operation(
     "fetch_post_insights", PostInsights, lambda client: client.post_insights)
-FETCH_PROFILE_INSIGHTS: Operation[ProfileInsights, str, Insights[ProfileData]] = Operation(
+FETCH_PROFILE_INSIGHTS: Operation[ProfileInsights, str, Insights[Profile]] = Operation(
     "fetch_profile_insights", ProfileInsights, lambda client: client.profile_insights)
-FETCH_STORY_INSIGHTS: Operation[StoryInsights, str, str, Insights[PostData]] = Operation(
+FETCH_STORY_INSIGHTS: Operation[StoryInsights, str, str, Insights[Post]] = Operation(
     "fetch_story_insights", StoryInsights, lambda client: client.story_insights)
-FETCH_STORIES_BY_HANDLE: Operation[StoriesAndMediaByHandle, str, Cursor, tuple[list[PostData], Page]] = Operation(
+FETCH_STORIES_BY_HANDLE: Operation[StoriesAndMediaByHandle, str, Cursor, tuple[list[Post], Page]] = Operation(
     "fetch_stories_by_handle", StoriesAndMediaByHandle, lambda client: client.stories_and_media)
 FETCH_POST_COMMENTS: Operation[CommentsByShortcode, str, Cursor, Page] = Operation(
     "fetch_post_comments", CommentsByShortcode, lambda client: client.comments)
@@ -267,12 +268,12 @@ FETCH_HASHTAG_POSTS: Operation[HashtagPosts, str, Cursor, Page] = Operation(
     "fetch_hashtag_posts", HashtagPosts, lambda client: client.hashtag_posts)
 FETCH_TAGGED_POSTS_BY_PROFILE_ID: Operation[TaggedPostsByProfileId, str, Cursor, Page] = Operation(
     "fetch_tagged_posts_by_profile_id", TaggedPostsByProfileId, lambda client: client.tagged_posts)
-FETCH_STORY_POSTS_BY_PROFILE_ID: Operation[StoriesByProfileId, str, list[PostData]] = Operation(
+FETCH_STORY_POSTS_BY_PROFILE_ID: Operation[StoriesByProfileId, str, list[Post]] = Operation(
     "fetch_story_posts_by_profile_id", StoriesByProfileId, lambda client: client.stories)
 
-FETCH_YT_PROFILES: Operation[YtChannels, list[str], list[ProfileData]] = Operation(
+FETCH_YT_PROFILES: Operation[YtChannels, list[str], list[Profile]] = Operation(
     "fetch_yt_profiles", YtChannels, lambda client: client.channels)
-FETCH_YT_POSTS: Operation[YtVideos, list[str], list[PostData]] = Operation(
+FETCH_YT_POSTS: Operation[YtVideos, list[str], list[Post]] = Operation(
     "fetch_yt_posts", YtVideos, lambda client: client.videos)
 FETCH_YT_PLAYLIST_ITEMS: Operation[YtPlaylistItems, str, Cursor, Page] = Operation(
     "fetch_yt_playlist_items", YtPlaylistItems, lambda client: client.playlist_items)

@@ -33,9 +33,9 @@ from providers.instagram_shapes import (
     reel_stories,
     v1_own_picture,
 )
-from providers.models import Page, PostData
+from providers.paging import Page
 from providers.parsing import Values, at, json_object
-from topics.models import Platform
+from topics.models import Platform, Post
 
 SOURCE = "rocketapi"
 _v = Values(SOURCE)
@@ -83,7 +83,7 @@ def _body(payload: dict[str, Any], missing: type[ProviderError]) -> dict[str, An
 
 # Parsers
 
-def parse_post(payload: dict[str, Any], *, shortcode: str | None = None) -> PostData:
+def parse_post(payload: dict[str, Any], *, shortcode: str | None = None) -> Post:
     """A ``get_info_by_shortcode`` answer: the v1 media item at ``response.body.items[0]``."""
     item = at(_body(payload, PostMissing), "items.0")
     if not isinstance(item, dict):
@@ -101,7 +101,7 @@ def parse_post(payload: dict[str, Any], *, shortcode: str | None = None) -> Post
     location = item.get("location")
     if location is not None and not isinstance(location, dict):
         raise BadResponse("location is not an object", source=SOURCE)
-    return PostData(
+    return Post(
         platform=Platform.INSTAGRAM,
         source=SOURCE,
         shortcode=code,
@@ -144,7 +144,7 @@ def parse_reels_page(payload: dict[str, Any]) -> Page:
     return Page(items=reels, next_cursor=clips_cursor(body, SOURCE))
 
 
-def parse_stories(payload: dict[str, Any], *, profile_id: str) -> list[PostData]:
+def parse_stories(payload: dict[str, Any], *, profile_id: str) -> list[Post]:
     """A ``get_stories`` answer: the profile's active stories, oldest first; none when it has no reel."""
     stories = []
     for item, story in reel_stories(_body(payload, ProfileMissing), profile_id, SOURCE):
@@ -196,7 +196,7 @@ class RocketAPIClient:
         self._http = http
 
     async def post_by_shortcode(self, shortcode: str, *, credential: Credential,
-                                request_id: str | None = None) -> PostData:
+                                request_id: str | None = None) -> Post:
         path = "/instagram/media/get_info_by_shortcode"
         payload = await self._call("GET", path, {"shortcode": shortcode}, credential, request_id, PostMissing)
         return parse_post(payload, shortcode=shortcode)
@@ -208,7 +208,7 @@ class RocketAPIClient:
         return parse_reels_page(payload)
 
     async def stories(self, profile_id: str, *, credential: Credential,
-                      request_id: str | None = None) -> list[PostData]:
+                      request_id: str | None = None) -> list[Post]:
         body = {"ids": [_user_id(profile_id)]}
         payload = await self._call("POST", "/instagram/user/get_stories", body, credential, request_id, ProfileMissing)
         return parse_stories(payload, profile_id=profile_id)

@@ -3,7 +3,7 @@
 Shopify's REST Admin API is legacy since October 1, 2024; the GraphQL Admin API
 (``providers/shopify_graphql.py``) is how Beat lists orders unless ``BEAT_SHOPIFY_API=rest``
 keeps a shop on an older private app on REST. Both speak the same version
-(``BEAT_SHOPIFY_API_VERSION``) and produce the same ``OrderData``: the GraphQL parser maps each
+(``BEAT_SHOPIFY_API_VERSION``) and produce the same ``Order``: the GraphQL parser maps each
 order onto the REST order's field names, and ``parse_order`` reads the legacy dimensions from it.
 
 The host is the store's own domain (``https://{store}``), and the credential's secrets are
@@ -32,9 +32,9 @@ import httpx
 
 from providers.errors import AuthExpired, BadResponse, DefinitiveProviderError, InputRejected
 from providers.http import Credential, ProviderHttp
-from providers.models import OrderData, Page
+from providers.paging import Page
 from providers.parsing import Values, at
-from topics.models import Platform
+from topics.models import Order, Platform
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +130,7 @@ def next_page_info(link_header: str | None) -> str | None:
     return None
 
 
-def parse_order(order: Any, store: str) -> OrderData:
+def parse_order(order: Any, store: str) -> Order:
     """One order in the REST order's field names, with the legacy order dimensions (legacy §4.2)."""
     if not isinstance(order, dict):
         raise BadResponse(f"an order is not an object: {type(order).__name__}", source=SOURCE)
@@ -140,7 +140,7 @@ def parse_order(order: Any, store: str) -> OrderData:
     _v.list(order.get("fulfillments"), "fulfillments")
     _v.list(order.get("line_items"), "line_items")
     landing_site = _v.text(order.get("landing_site"), "landing_site")
-    return OrderData(
+    return Order(
         platform=Platform.SHOPIFY,
         source=SOURCE,
         platform_order_id=order_id,
@@ -160,7 +160,7 @@ def parse_order(order: Any, store: str) -> OrderData:
     )
 
 
-def parse_orders_page(payload: Any, store: str) -> list[OrderData]:
+def parse_orders_page(payload: Any, store: str) -> list[Order]:
     """An ``orders.json`` answer: ``{"orders": [...]}``, empty for a store without (matching) orders."""
     payload = _v.require_object(payload)
     orders = payload.get("orders")

@@ -20,9 +20,9 @@ from typing import Any, TypeVar
 
 from providers.errors import BadResponse, PostMissing, ProfileMissing, ProviderError
 from providers.http import Credential, ProviderHttp
-from providers.models import Page, PostData, ProfileData
+from providers.paging import Page
 from providers.parsing import Values, at, json_object
-from topics.models import Platform
+from topics.models import Platform, Post, Profile
 
 SOURCE = "rapidapi-yt"
 _v = Values(SOURCE)
@@ -82,7 +82,7 @@ def _verified(badges: Any) -> bool | None:
     return at(badges, "0.text") == VERIFIED_BADGE
 
 
-def parse_channel(payload: dict[str, Any]) -> ProfileData:
+def parse_channel(payload: dict[str, Any]) -> Profile:
     """A ``/v1/channel/details/`` answer."""
     payload = _v.require_object(payload)
     channel_id = _entity_id(payload, "channelId", ProfileMissing)
@@ -90,7 +90,7 @@ def parse_channel(payload: dict[str, Any]) -> ProfileData:
     desktop = _v.list(at(payload, "banner.desktop"), "banner.desktop")
     links = _v.list(payload.get("links"), "links")
     epoch, _ = parse_date(payload.get("joinedDate"), "joinedDate")
-    return ProfileData(
+    return Profile(
         platform=Platform.YOUTUBE,
         source=SOURCE,
         profile_id=channel_id,
@@ -122,7 +122,7 @@ def _thumbnail(thumbnails: Any) -> Any:
     return at(thumbnails, "high.url")
 
 
-def parse_video(payload: dict[str, Any]) -> PostData:
+def parse_video(payload: dict[str, Any]) -> Post:
     """A ``/v2/video/details/`` answer (the flat v1 ``publishedDate`` and thumbnail list are read too)."""
     payload = _v.require_object(payload)
     video_id = _entity_id(payload, "videoId", PostMissing)
@@ -134,7 +134,7 @@ def parse_video(payload: dict[str, Any]) -> PostData:
         raise BadResponse(f"thumbnails is not a list or an object: {thumbnails!r}", source=SOURCE)
     keywords = _v.list(payload.get("keywords"), "keywords")
     rating = at(payload, "content.rating")
-    return PostData(
+    return Post(
         platform=Platform.YOUTUBE,
         source=SOURCE,
         shortcode=video_id,
@@ -193,9 +193,9 @@ class YouTube138Client:
         self._max_concurrency = max_concurrency
 
     async def channels(self, ids: list[str], *, credential: Credential,
-                       request_id: str | None = None) -> list[ProfileData]:
+                       request_id: str | None = None) -> list[Profile]:
         """One call per channel; an unknown channel is left out."""
-        async def one(channel_id: str) -> ProfileData:
+        async def one(channel_id: str) -> Profile:
             payload = await self._get("/v1/channel/details/", {"id": channel_id}, credential, request_id,
                                       ProfileMissing)
             return parse_channel(payload)
@@ -203,9 +203,9 @@ class YouTube138Client:
         return await self._each(ids, one, ProfileMissing)
 
     async def videos(self, ids: list[str], *, credential: Credential,
-                     request_id: str | None = None) -> list[PostData]:
+                     request_id: str | None = None) -> list[Post]:
         """One call per video; an unknown video is left out."""
-        async def one(video_id: str) -> PostData:
+        async def one(video_id: str) -> Post:
             payload = await self._get("/v2/video/details/", {"id": video_id}, credential, request_id, PostMissing)
             return parse_video(payload)
 

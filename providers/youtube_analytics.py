@@ -39,10 +39,9 @@ from providers.errors import (
     QuotaExceeded,
 )
 from providers.http import Credential, ProviderHttp
-from providers.models import ProfileData
 from providers.parsing import Values
 from providers.youtube_data import answer_object, parse_error
-from topics.models import Platform, utcnow
+from topics.models import Platform, Profile, utcnow
 
 SOURCE = "ytapi"
 TOKEN_SOURCE = "google-oauth"
@@ -110,9 +109,9 @@ def parse_gender_age(payload: dict[str, Any]) -> dict[str, dict[str, float | Non
     return shares
 
 
-def insights(channel_id: str, dimensions: dict[str, Any]) -> ProfileData:
+def insights(channel_id: str, dimensions: dict[str, Any]) -> Profile:
     """The parsed reports of one channel (by report name) as its profile insights."""
-    return ProfileData(
+    return Profile(
         platform=Platform.YOUTUBE,
         source=SOURCE,
         profile_id=channel_id,
@@ -141,7 +140,7 @@ REPORTS = (
 )
 
 
-def parse_insights(channel_id: str, answers: Mapping[str, dict[str, Any]]) -> ProfileData:
+def parse_insights(channel_id: str, answers: Mapping[str, dict[str, Any]]) -> Profile:
     """The reports that arrived (answers by report name) as the channel's profile insights."""
     return insights(channel_id, {report.name: report.parse(answers[report.name])
                                  for report in REPORTS if report.name in answers})
@@ -151,7 +150,7 @@ def parse_insights(channel_id: str, answers: Mapping[str, dict[str, Any]]) -> Pr
 class ChannelInsights:
     """What one call brought: the insights of the reports that arrived, and why each other one failed."""
 
-    profile: ProfileData
+    profile: Profile
     failed: dict[str, str] = field(default_factory=dict)
 
 

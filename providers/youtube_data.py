@@ -40,11 +40,11 @@ from providers.errors import (
     QuotaExceeded,
 )
 from providers.http import Credential, ProviderHttp
-from providers.models import ActivityData, Page, PostData, ProfileData, YtActivityData, YtRelationshipData
+from providers.paging import Page
 from providers.parsing import Values, at
 from providers.youtube_web import post_type_by_length
 from topics.limits import INT64_MAX
-from topics.models import Platform, utcnow
+from topics.models import Activity, Platform, Post, Profile, YtActivity, YtRelationship, utcnow
 
 EVENT_SOURCE = "ytapi"
 API = "/youtube/v3"
@@ -241,7 +241,7 @@ def _required_id(values: Values, value: Any, field: str) -> str:
 
 # Parsers
 
-def parse_channel(item: dict[str, Any], *, source: str = EVENT_SOURCE) -> ProfileData:
+def parse_channel(item: dict[str, Any], *, source: str = EVENT_SOURCE) -> Profile:
     """One ``youtube#channel`` (parts snippet, statistics, contentDetails)."""
     v = Values(source)
     channel_id = _required_id(v, item.get("id"), "id")
@@ -250,7 +250,7 @@ def parse_channel(item: dict[str, Any], *, source: str = EVENT_SOURCE) -> Profil
     hidden = v.flag(statistics.get("hiddenSubscriberCount"), "statistics.hiddenSubscriberCount")
     custom_url = v.text(snippet.get("customUrl"), "snippet.customUrl") or None
     epoch, _ = published(v, snippet.get("publishedAt"), "snippet.publishedAt")
-    return ProfileData(
+    return Profile(
         platform=Platform.YOUTUBE,
         source=source,
         profile_id=channel_id,
@@ -275,12 +275,12 @@ def parse_channel(item: dict[str, Any], *, source: str = EVENT_SOURCE) -> Profil
     )
 
 
-def parse_channels(payload: dict[str, Any], *, source: str = EVENT_SOURCE) -> list[ProfileData]:
+def parse_channels(payload: dict[str, Any], *, source: str = EVENT_SOURCE) -> list[Profile]:
     """A ``channels.list`` answer: the channels found (unknown ids are simply absent)."""
     return [parse_channel(item, source=source) for item in _items(Values(source), payload)]
 
 
-def parse_video(item: dict[str, Any], *, source: str = EVENT_SOURCE) -> PostData:
+def parse_video(item: dict[str, Any], *, source: str = EVENT_SOURCE) -> Post:
     """One ``youtube#video`` (parts snippet, statistics, contentDetails)."""
     v = Values(source)
     video_id = _required_id(v, item.get("id"), "id")
@@ -307,7 +307,7 @@ def parse_video(item: dict[str, Any], *, source: str = EVENT_SOURCE) -> PostData
     # Only a video too long to be a Short is typed here; the shorts probe types the rest.
     if (post_type := post_type_by_length(seconds)) is not None:
         dimensions["post_type"] = post_type
-    return PostData(
+    return Post(
         platform=Platform.YOUTUBE,
         source=source,
         shortcode=video_id,
@@ -325,7 +325,7 @@ def parse_video(item: dict[str, Any], *, source: str = EVENT_SOURCE) -> PostData
     )
 
 
-def parse_videos(payload: dict[str, Any], *, source: str = EVENT_SOURCE) -> list[PostData]:
+def parse_videos(payload: dict[str, Any], *, source: str = EVENT_SOURCE) -> list[Post]:
     """A ``videos.list`` answer: the videos found (unknown ids are simply absent)."""
     return [parse_video(item, source=source) for item in _items(Values(source), payload)]
 
@@ -356,12 +356,12 @@ def parse_search_ids_page(payload: dict[str, Any], *, source: str = EVENT_SOURCE
                 next_cursor=_next_page(v, payload))
 
 
-def parse_search_snippet(video_id: str, item: dict[str, Any], *, source: str = EVENT_SOURCE) -> PostData:
+def parse_search_snippet(video_id: str, item: dict[str, Any], *, source: str = EVENT_SOURCE) -> Post:
     """One search result with its snippet: what a search knows about a video, without metrics."""
     v = Values(source)
     snippet = _object(v, item.get("snippet"), "snippet")
     epoch, moment = published(v, snippet.get("publishedAt"), "snippet.publishedAt")
-    return PostData(
+    return Post(
         platform=Platform.YOUTUBE,
         source=source,
         shortcode=video_id,
@@ -373,7 +373,7 @@ def parse_search_snippet(video_id: str, item: dict[str, Any], *, source: str = E
 
 
 def parse_search_snippet_page(payload: dict[str, Any], *, source: str = EVENT_SOURCE) -> Page:
-    """A ``search.list`` answer with part snippet: one PostData per video found."""
+    """A ``search.list`` answer with part snippet: one Post per video found."""
     v = Values(source)
     return Page(items=[parse_search_snippet(video_id, item, source=source)
                        for video_id, item in _search_videos(v, _items(v, payload))],
@@ -397,7 +397,7 @@ def parse_comment_threads_page(payload: dict[str, Any], *, source: str = EVENT_S
         if video_id is None:
             raise BadResponse("a comment thread has no videoId", source=source)
         epoch, moment = published(v, said.get("publishedAt"), "topLevelComment.snippet.publishedAt")
-        comments.append(ActivityData(
+        comments.append(Activity(
             platform=Platform.YOUTUBE,
             source=source,
             activity_type="COMMENT",
@@ -417,7 +417,7 @@ def parse_comment_threads_page(payload: dict[str, Any], *, source: str = EVENT_S
     return Page(items=comments, next_cursor=_next_page(v, payload))
 
 
-def parse_activity(item: dict[str, Any], *, source: str = EVENT_SOURCE) -> YtActivityData:
+def parse_activity(item: dict[str, Any], *, source: str = EVENT_SOURCE) -> YtActivity:
     """One ``youtube#activity``: the content details of its type fill the legacy activity keys."""
     v = Values(source)
     snippet = _object(v, item.get("snippet"), "snippet")
@@ -446,9 +446,9 @@ def parse_activity(item: dict[str, Any], *, source: str = EVENT_SOURCE) -> YtAct
         }
     elif kind == "upload":
         dimensions["shortcode"] = v.id(at(details, "upload.videoId"), "contentDetails.upload.videoId")
-    return YtActivityData(platform=Platform.YOUTUBE, source=source,
-                          activity_id=_required_id(v, item.get("id"), "id"), activity_type=kind,
-                          actor_channel_id=actor, dimensions=dimensions)
+    return YtActivity(platform=Platform.YOUTUBE, source=source,
+                      activity_id=_required_id(v, item.get("id"), "id"), activity_type=kind,
+                      actor_channel_id=actor, dimensions=dimensions)
 
 
 def parse_activities_page(payload: dict[str, Any], *, source: str = EVENT_SOURCE) -> Page:
@@ -464,13 +464,13 @@ def _side(v: Values, snippet: dict[str, Any], field: str) -> dict[str, Any]:
             **_pictures(v, snippet, field)}
 
 
-def parse_subscription(item: dict[str, Any], *, source: str = EVENT_SOURCE) -> YtRelationshipData:
+def parse_subscription(item: dict[str, Any], *, source: str = EVENT_SOURCE) -> YtRelationship:
     """One ``youtube#subscription``: the subscriber (subscriberSnippet) subscribes to ``snippet.resourceId``."""
     v = Values(source)
     snippet = _object(v, item.get("snippet"), "snippet")
     subscriber = _object(v, item.get("subscriberSnippet"), "subscriberSnippet")
     _, subscribed_on = published(v, snippet.get("publishedAt"), "snippet.publishedAt")
-    return YtRelationshipData(
+    return YtRelationship(
         platform=Platform.YOUTUBE,
         source=source,
         relationship_id=_required_id(v, item.get("id"), "id"),
@@ -524,12 +524,12 @@ class YouTubeDataClient:
         self._source = source
 
     async def channels(self, ids: list[str], *, credential: Credential,
-                       request_id: str | None = None) -> list[ProfileData]:
+                       request_id: str | None = None) -> list[Profile]:
         answer = await self._get("channels", {"part": "snippet,statistics,contentDetails", "id": check_batch(ids),
                                               "maxResults": str(MAX_IDS)}, credential, request_id, ProfileMissing)
         return parse_channels(answer)
 
-    async def videos(self, ids: list[str], *, credential: Credential, request_id: str | None = None) -> list[PostData]:
+    async def videos(self, ids: list[str], *, credential: Credential, request_id: str | None = None) -> list[Post]:
         answer = await self._get("videos", {"part": "snippet,statistics,contentDetails", "id": check_batch(ids),
                                             "maxResults": str(MAX_IDS)}, credential, request_id, PostMissing)
         return parse_videos(answer)

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from providers.errors import PostMissing
 from providers.http import Credential, ProviderHttp
-from providers.models import Page
+from providers.paging import Page
 from providers.youtube_data import (
     comment_params,
     get_answer,

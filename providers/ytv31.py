@@ -13,7 +13,7 @@ from typing import Any
 
 from providers.errors import NotSupported, PostMissing, ProfileMissing, ProviderError
 from providers.http import Credential, ProviderHttp
-from providers.models import Page, PostData, ProfileData
+from providers.paging import Page
 from providers.youtube_data import (
     MAX_IDS,
     PAGE_SIZE,
@@ -25,6 +25,7 @@ from providers.youtube_data import (
     parse_search_ids_page,
     parse_videos,
 )
+from topics.models import Post, Profile
 
 SOURCE = "yt-v31"
 
@@ -34,12 +35,12 @@ class YtV31Client:
         self._http = http
 
     async def channels(self, ids: list[str], *, credential: Credential,
-                       request_id: str | None = None) -> list[ProfileData]:
+                       request_id: str | None = None) -> list[Profile]:
         answer = await self._get("/channels", {"part": "snippet,statistics,contentDetails", "id": check_batch(ids),
                                                "maxResults": str(MAX_IDS)}, credential, request_id, ProfileMissing)
         return parse_channels(answer)
 
-    async def videos(self, ids: list[str], *, credential: Credential, request_id: str | None = None) -> list[PostData]:
+    async def videos(self, ids: list[str], *, credential: Credential, request_id: str | None = None) -> list[Post]:
         answer = await self._get("/videos", {"part": "snippet,statistics,contentDetails", "id": check_batch(ids)},
                                  credential, request_id, PostMissing)
         return parse_videos(answer)

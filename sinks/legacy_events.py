@@ -1,7 +1,8 @@
 """Beat's events as the legacy RabbitMQ messages (legacy-beat.md §8): exchange, routing key, payload.
 
-Pure functions, one per event kind, and ``MIRRORED``, the registry from topic to
-model and mapper that ``beat mirror`` subscribes from. Payload fields are the
+Pure functions, one per legacy message, and ``MIRRORED``: every topic the registry
+(``topics/registry.py``) gives a legacy route, with its model and mapper; ``beat mirror``
+subscribes to exactly these. Payload fields are the
 legacy ones, name for name, so downstream consumers (event-grpc → ClickHouse)
 do not change on cut-over. Deliberate differences from the legacy engine:
 
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from topics import names
+from topics import registry
 from topics.models import (
     ActivityLog,
     Model,
@@ -33,15 +34,12 @@ from topics.models import (
     RequestStatus,
     Status,
     TraceLog,
-    TwoSidedEvent,
+    TwoSided,
     YtActivityLog,
     YtRelationshipLog,
     deterministic_id,
 )
-
-BEAT_EXCHANGE = "beat.dx"
-IDENTITY_EXCHANGE = "identity.dx"
-EXCHANGES = (BEAT_EXCHANGE, IDENTITY_EXCHANGE)
+from topics.registry import LegacyRoute
 
 LEGACY_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -68,6 +66,10 @@ class LegacyEvent:
         return json.dumps(self.payload, separators=(",", ":"), default=str).encode()
 
 
+# A legacy message's id and payload.
+Mapped = tuple[str, dict[str, Any]]
+
+
 def legacy_time(value: datetime | None) -> str | None:
     """``value`` in UTC, as ``%Y-%m-%d %H:%M:%S``; a naive datetime is taken to be UTC already."""
     if value is None:
@@ -91,7 +93,7 @@ def _carried(dimensions: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in dimensions.items() if key not in NOT_CARRIED}
 
 
-def _sides(event: TwoSidedEvent) -> dict[str, Any]:
+def _sides(event: TwoSided) -> dict[str, Any]:
     """Each account's metrics and dimensions of a relationship event, as the legacy payloads name them."""
     return {
         "source_metrics": event.source_metrics,
@@ -106,9 +108,9 @@ def status_event_id(request_id: str, attempt: int, status: Status) -> str:
     return deterministic_id(request_id, attempt, status.value)
 
 
-def scrape_request_log_event(event: RequestStatus) -> LegacyEvent:
+def scrape_request_log_event(event: RequestStatus) -> Mapped:
     event_id = status_event_id(event.request_id, event.attempt, event.status)
-    return LegacyEvent(BEAT_EXCHANGE, "scrape_request_log_events", event_id, {
+    return event_id, {
         "event_id": event_id,
         "scl_id": event.request_id,
         "flow": event.flow,
@@ -123,11 +125,11 @@ def scrape_request_log_event(event: RequestStatus) -> LegacyEvent:
         "picked_at": legacy_time(event.at) if event.status is not Status.PENDING else None,
         "expires_at": legacy_time(event.expires_at),
         "retry_count": event.attempt - 1,
-    })
+    }
 
 
-def profile_log_event(event: ProfileLog) -> LegacyEvent:
-    return LegacyEvent(BEAT_EXCHANGE, "profile_log_events", event.event_id, {
+def profile_log_event(event: ProfileLog) -> Mapped:
+    return event.event_id, {
         "event_id": event.event_id,
         "source": event.source,
         "platform": event.platform.value,
@@ -136,12 +138,12 @@ def profile_log_event(event: ProfileLog) -> LegacyEvent:
         "event_timestamp": legacy_time(event.observed_at),
         "metrics": event.metrics,
         "dimensions": _carried(event.dimensions),
-    })
+    }
 
 
-def post_log_event(event: PostLog) -> LegacyEvent:
+def post_log_event(event: PostLog) -> Mapped:
     publish_time = legacy_time(event.publish_time) or _epoch_time(event.dimensions.get("taken_at_timestamp"))
-    return LegacyEvent(BEAT_EXCHANGE, "post_log_events", event.event_id, {
+    return event.event_id, {
         "event_id": event.event_id,
         "source": event.source,
         "platform": event.platform.value,
@@ -152,12 +154,12 @@ def post_log_event(event: PostLog) -> LegacyEvent:
         "event_timestamp": legacy_time(event.observed_at),
         "metrics": event.metrics,
         "dimensions": _carried(event.dimensions),
-    })
+    }
 
 
-def post_activity_log_event(event: ActivityLog) -> LegacyEvent:
+def post_activity_log_event(event: ActivityLog) -> Mapped:
     publish_time = legacy_time(event.publish_time) or _epoch_time(event.dimensions.get("taken_at_timestamp"))
-    return LegacyEvent(BEAT_EXCHANGE, "post_activity_log_events", event.event_id, {
+    return event.event_id, {
         "event_id": event.event_id,
         "source": event.source,
         "activity_type": event.activity_type,
@@ -168,11 +170,11 @@ def post_activity_log_event(event: ActivityLog) -> LegacyEvent:
         "event_timestamp": legacy_time(event.observed_at),
         "metrics": event.metrics,
         "dimensions": _carried(event.dimensions),
-    })
+    }
 
 
-def profile_relationship_log_event(event: RelationshipLog) -> LegacyEvent:
-    return LegacyEvent(BEAT_EXCHANGE, "profile_relationship_log_events", event.event_id, {
+def profile_relationship_log_event(event: RelationshipLog) -> Mapped:
+    return event.event_id, {
         "event_id": event.event_id,
         "source": event.source,
         "relationship_type": event.relationship_type,
@@ -181,11 +183,11 @@ def profile_relationship_log_event(event: RelationshipLog) -> LegacyEvent:
         "target_profile_id": event.target_profile_id,
         "event_timestamp": legacy_time(event.observed_at),
         **_sides(event),
-    })
+    }
 
 
-def order_log_event(event: OrderLog) -> LegacyEvent:
-    return LegacyEvent(BEAT_EXCHANGE, "order_log_events", event.event_id, {
+def order_log_event(event: OrderLog) -> Mapped:
+    return event.event_id, {
         "event_id": event.event_id,
         "source": event.source,
         "platform": event.platform.value,
@@ -194,11 +196,11 @@ def order_log_event(event: OrderLog) -> LegacyEvent:
         "event_timestamp": legacy_time(event.observed_at),
         "metrics": event.metrics,
         "dimensions": _carried(event.dimensions),
-    })
+    }
 
 
-def yt_activity_log_event(event: YtActivityLog) -> LegacyEvent:
-    return LegacyEvent(BEAT_EXCHANGE, "yt_activity_log_events", event.event_id, {
+def yt_activity_log_event(event: YtActivityLog) -> Mapped:
+    return event.event_id, {
         "event_id": event.event_id,
         "activity_id": event.activity_id,
         "activity_type": event.activity_type,
@@ -208,11 +210,11 @@ def yt_activity_log_event(event: YtActivityLog) -> LegacyEvent:
         "metrics": event.metrics,
         "dimensions": _carried(event.dimensions),
         "event_timestamp": legacy_time(event.observed_at),
-    })
+    }
 
 
-def yt_profile_relationship_log_event(event: YtRelationshipLog) -> LegacyEvent:
-    return LegacyEvent(BEAT_EXCHANGE, "yt_profile_relationship_log_events", event.event_id, {
+def yt_profile_relationship_log_event(event: YtRelationshipLog) -> Mapped:
+    return event.event_id, {
         "event_id": event.event_id,
         "relationship_id": event.relationship_id,
         "relationship_type": event.relationship_type,
@@ -223,13 +225,13 @@ def yt_profile_relationship_log_event(event: YtRelationshipLog) -> LegacyEvent:
         **_sides(event),
         "subscribed_on": legacy_time(event.subscribed_on),
         "event_timestamp": legacy_time(event.observed_at),
-    })
+    }
 
 
-def trace_log_event(event: TraceLog, hostname: str = HOSTNAME) -> LegacyEvent:
+def trace_log_event(event: TraceLog, hostname: str = HOSTNAME) -> Mapped:
     """The legacy trace shape without the legacy leaks: the URI stops at the path and headers stay empty."""
     uri = f"{TRACE_SCHEME}://{event.host}{event.path}"
-    return LegacyEvent(IDENTITY_EXCHANGE, "trace_log", event.id, {
+    return event.id, {
         "id": event.id,
         "hostname": hostname,
         "serviceName": "beat",
@@ -243,31 +245,38 @@ def trace_log_event(event: TraceLog, hostname: str = HOSTNAME) -> LegacyEvent:
         "onlyRequest": False,
         "requestBody": "",
         "responseBody": "",
-    })
+    }
 
 
 @dataclass(frozen=True, slots=True)
 class Mirrored:
-    """How the records of one topic become legacy messages."""
+    """How the records of one topic become legacy messages, and where they are published."""
 
     model: type[Model]
-    mapper: Callable[[Any], LegacyEvent]
+    route: LegacyRoute
+    mapper: Callable[[Any], Mapped]
 
 
-# Topic (unprefixed) -> model and mapper. `beat mirror` subscribes to exactly these topics.
-# Never mirrored: asset_log (the legacy engine published no asset event, legacy-beat.md §7) and the
-# dead-letter topic.
-MIRRORED: dict[str, Mirrored] = {
-    names.STATUS: Mirrored(RequestStatus, scrape_request_log_event),
-    names.PROFILE_LOG: Mirrored(ProfileLog, profile_log_event),
-    names.POST_LOG: Mirrored(PostLog, post_log_event),
-    names.POST_ACTIVITY_LOG: Mirrored(ActivityLog, post_activity_log_event),
-    names.PROFILE_RELATIONSHIP_LOG: Mirrored(RelationshipLog, profile_relationship_log_event),
-    names.ORDER_LOG: Mirrored(OrderLog, order_log_event),
-    names.YT_ACTIVITY_LOG: Mirrored(YtActivityLog, yt_activity_log_event),
-    names.YT_PROFILE_RELATIONSHIP_LOG: Mirrored(YtRelationshipLog, yt_profile_relationship_log_event),
-    names.TRACE_LOG: Mirrored(TraceLog, trace_log_event),
+# Legacy routing key -> the mapper that writes its payload.
+MAPPERS: dict[str, Callable[[Any], Mapped]] = {
+    "scrape_request_log_events": scrape_request_log_event,
+    "profile_log_events": profile_log_event,
+    "post_log_events": post_log_event,
+    "post_activity_log_events": post_activity_log_event,
+    "profile_relationship_log_events": profile_relationship_log_event,
+    "order_log_events": order_log_event,
+    "yt_activity_log_events": yt_activity_log_event,
+    "yt_profile_relationship_log_events": yt_profile_relationship_log_event,
+    "trace_log": trace_log_event,
 }
+
+# Topic (unprefixed) -> model, route and mapper: every topic the registry gives a legacy route. Never
+# mirrored: asset_log (the legacy engine published no asset event, legacy-beat.md §7) and the dead letters.
+MIRRORED: dict[str, Mirrored] = {
+    spec.name: Mirrored(spec.event, spec.legacy, MAPPERS[spec.legacy.routing_key])
+    for spec in registry.TOPICS if spec.legacy is not None
+}
+EXCHANGES = tuple(dict.fromkeys(mirrored.route.exchange for mirrored in MIRRORED.values()))
 
 
 def legacy_event(topic: str, value: bytes | None) -> LegacyEvent:
@@ -279,4 +288,5 @@ def legacy_event(topic: str, value: bytes | None) -> LegacyEvent:
     mirrored = MIRRORED[topic]
     if value is None:
         raise ValueError("record has no value")
-    return mirrored.mapper(mirrored.model.model_validate_json(value))
+    event_id, payload = mirrored.mapper(mirrored.model.model_validate_json(value))
+    return LegacyEvent(mirrored.route.exchange, mirrored.route.routing_key, event_id, payload)

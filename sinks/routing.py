@@ -1,8 +1,8 @@
 """Which table a record feeds: by its topic, then by the event's platform and ``kind`` (contract §2).
 
-The routes are data: a (topic, platform, kind) the table does not list is a valid
-event this sink has no table for (a sentiment result, a YouTube activity) and is
-skipped, not dead-lettered. A record that does not decode, or whose values cannot
+The routes are data, from the topic registry (``topics/registry.py``): a (topic,
+platform, kind) it gives no table is a valid event this sink has no table for (a
+sentiment result, a YouTube activity) and is skipped, not dead-lettered. A record that does not decode, or whose values cannot
 be read into its table's columns, is poison; a status record is poison only when
 it names no request (``sinks.status.decode_status``). Every record of a stored
 topic that names its request and event id is counted for that request
@@ -21,30 +21,10 @@ from sinks import instagram, logs, pictures, shopify, stored, youtube
 from sinks.dead_letters import decode_letter
 from sinks.status import Unreadable, decode_status
 from sinks.upsert import UpsertTable
-from topics import names
+from topics import names, registry
 from topics.dead_letter import error_info as bounded_error
-from topics.models import (
-    ActivityLog,
-    AssetLog,
-    ErrorInfo,
-    Model,
-    OrderLog,
-    Platform,
-    PostLog,
-    ProfileLog,
-    RelationshipLog,
-    RequestStatus,
-)
-
-TOPIC_MODELS: dict[str, type[Model]] = {
-    names.STATUS: RequestStatus,
-    names.PROFILE_LOG: ProfileLog,
-    names.POST_LOG: PostLog,
-    names.POST_ACTIVITY_LOG: ActivityLog,
-    names.PROFILE_RELATIONSHIP_LOG: RelationshipLog,
-    names.ORDER_LOG: OrderLog,
-    names.ASSET_LOG: AssetLog,
-}
+from topics.models import ErrorInfo, Model, Platform, RequestStatus
+from topics.registry import ANY_PLATFORM
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,27 +33,33 @@ class Route:
     row: Callable[[Any], dict[str, Any]]
 
 
-IG, YT, SHOPIFY = Platform.INSTAGRAM, Platform.YOUTUBE, Platform.SHOPIFY
-ANY_PLATFORM = None
+# Each table this sink writes events to, with how an event becomes its row; the registry says which
+# (topic, platform, kind) feeds which table, by name.
+WRITERS: dict[str, Route] = {route.table.name: route for route in (
+    Route(instagram.ACCOUNT, instagram.account_row),
+    Route(instagram.PROFILE_INSIGHTS, instagram.profile_insights_row),
+    Route(instagram.GPT_ENRICHMENT, instagram.gpt_row),
+    Route(instagram.POST, instagram.post_row),
+    Route(youtube.ACCOUNT, youtube.account_row),
+    Route(youtube.PROFILE_INSIGHTS, youtube.profile_insights_row),
+    Route(youtube.POST, youtube.post_row),
+    Route(logs.ACTIVITY, logs.activity_row),
+    Route(logs.RELATIONSHIP, logs.relationship_row),
+    Route(shopify.ORDER, shopify.order_row),
+    Route(pictures.ASSET_LOG, pictures.asset_log_row),
+)}
 
 ROUTES: dict[tuple[str, Platform | None, str], Route] = {
-    (names.PROFILE_LOG, IG, "profile"): Route(instagram.ACCOUNT, instagram.account_row),
-    (names.PROFILE_LOG, IG, "profile_insights"): Route(instagram.PROFILE_INSIGHTS, instagram.profile_insights_row),
-    # GPT answers are keyed by handle and never create an instagram_account row (contract §5).
-    (names.PROFILE_LOG, IG, "gpt_enrichment"): Route(instagram.GPT_ENRICHMENT, instagram.gpt_row),
-    (names.PROFILE_LOG, YT, "profile"): Route(youtube.ACCOUNT, youtube.account_row),
-    (names.PROFILE_LOG, YT, "profile_insights"): Route(youtube.PROFILE_INSIGHTS, youtube.profile_insights_row),
-    (names.POST_LOG, IG, "post"): Route(instagram.POST, instagram.post_row),
-    (names.POST_LOG, IG, "story"): Route(instagram.POST, instagram.post_row),
-    (names.POST_LOG, IG, "post_insights"): Route(instagram.POST, instagram.post_row),
-    (names.POST_LOG, YT, "post"): Route(youtube.POST, youtube.post_row),
-    (names.POST_ACTIVITY_LOG, ANY_PLATFORM, "activity"): Route(logs.ACTIVITY, logs.activity_row),
-    (names.PROFILE_RELATIONSHIP_LOG, ANY_PLATFORM, "relationship"): Route(logs.RELATIONSHIP, logs.relationship_row),
-    (names.ORDER_LOG, SHOPIFY, "order"): Route(shopify.ORDER, shopify.order_row),
-    (names.ASSET_LOG, ANY_PLATFORM, "asset"): Route(pictures.ASSET_LOG, pictures.asset_log_row),
+    (spec.name, platform, kind): WRITERS[table]
+    for spec in registry.TOPICS for (platform, kind), table in spec.tables.items()
 }
 
-# The dead letters go to their own table (``sinks.dead_letters``), for ``beat dlq``.
+# The status records go to scrape_request_log (``sinks.status``), the stored topics' events to their
+# tables, and the dead letters to their own table (``sinks.dead_letters``), for ``beat dlq``.
+TOPIC_MODELS: dict[str, type[Model]] = {
+    names.STATUS: RequestStatus,
+    **{spec.name: spec.event for spec in registry.TOPICS if spec.tables},
+}
 TOPICS = (*TOPIC_MODELS, names.DEAD_LETTER)
 
 

@@ -15,12 +15,11 @@ import pytest
 import pytest_asyncio
 
 from providers.http import Credential, ProviderHttp
-from providers.models import OrderData
 from providers.sandbox import SandboxConfig, SandboxServer
 from providers.sandbox.seeds import sandbox_base_urls
 from providers.shopify import SOURCE, OrdersPage
 from sinks.shopify import order_row
-from topics.models import OrderLog, TraceLog, utcnow
+from topics.models import Order, OrderLog, TraceLog, utcnow
 
 FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "shopify"
 STORE = "kalakari-crafts.myshopify.com"
@@ -51,7 +50,7 @@ async def every_page(client: OrdersClient, store: str, limit: int, filters: dict
         cursor = page.next_cursor
 
 
-def stored_row(order: OrderData) -> dict[str, Any]:
+def stored_row(order: Order) -> dict[str, Any]:
     """The ``"order"`` row the sink writes for an order (as the flow emits it), in the form Postgres gives it
     back: ``order_data`` as JSON, without the moment it was observed."""
     event = OrderLog(event_id="e", request_id="r", source=order.source, platform=order.platform,

@@ -19,7 +19,7 @@ from typer.main import get_command
 
 from app.cli import app
 from tests.support import ROOT, TcpProxy, beat_env, unique
-from topics import names
+from topics import names, registry
 from topics.admin import ensure_topics
 
 
@@ -140,14 +140,33 @@ def test_worker_refuses_a_glob_that_matches_nothing():
     assert several.returncode == 2 and "'refresh_nada_*' matches no flow" in one_line(several)
 
 
-def test_schemas_are_written(tmp_path):
+def test_schemas_are_written_one_file_per_topic(tmp_path):
     result = beat("schemas", "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     written = {p.name for p in tmp_path.iterdir()}
-    assert {"ScrapeRequest.schema.json", "RequestStatus.schema.json", "ProfileLog.schema.json",
-            "PostLog.schema.json"} <= written
-    profile = json.loads((tmp_path / "ProfileLog.schema.json").read_text())
+    assert written == {spec.schema_file for spec in registry.TOPICS}
+    assert {f"{topic}.json" for topic in (*names.LOG_TOPICS, names.STATUS, names.DEAD_LETTER, names.TRACE_LOG)
+            } | {"beat.scrape.json"} == written
+    assert result.stdout.splitlines() == [str(tmp_path / spec.schema_file) for spec in registry.TOPICS]
+    profile = json.loads((tmp_path / "profile_log.json").read_text())
     assert "schema_version" in profile["properties"] and "event_id" in profile["required"]
+    assert profile["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert profile["$id"] == "urn:beat:topic:profile_log:v1" and profile["title"] == "profile_log"
+    assert "Record key: PLATFORM:profile_id" in profile["description"]
+    assert profile["properties"]["kind"]["examples"] == ["profile", "profile_insights", "gpt_enrichment"]
+    assert profile["properties"]["event_id"]["description"]
+    # A consumer validating with this schema accepts an event that gained a field.
+    assert "additionalProperties" not in profile
+    orders = json.loads((tmp_path / "order_log.json").read_text())
+    assert orders["properties"]["kind"]["examples"] == ["order"]
+
+
+def test_schemas_take_the_directory_as_an_argument(tmp_path):
+    result = beat("schemas", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out" / "yt_profile_relationship_log.json").exists()
+    both = beat("schemas", str(tmp_path / "a"), "--out", str(tmp_path / "b"))
+    assert both.returncode == 2 and "two directories given" in one_line(both)
 
 
 def _completed_request(database_url: str, params: dict, result: dict) -> str:

@@ -55,11 +55,10 @@ from providers.graphapi import (
     unsupported_metrics,
 )
 from providers.http import Credential, ProviderHttp
-from providers.models import PostData
 from providers.sandbox import SandboxConfig, SandboxServer
 from providers.sandbox.instagram import InstagramWorld
 from topics import names
-from topics.models import Platform, TraceLog
+from topics.models import Platform, Post, TraceLog
 
 FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "graphapi"
 ANANYA = "34071474682"
@@ -748,7 +747,7 @@ async def test_sandbox_profile_and_every_page_of_posts(graph: GraphApiClient, wo
                                "following": account.following}
     assert profile.dimensions["fbid"] == str(account.fbid)
 
-    pages: list[list[PostData]] = []
+    pages: list[list[Post]] = []
     cursors: list[str | None] = [None]
     while True:
         page = await graph.posts_by_handle("ananya.diaries", cursors[-1], credential=credential)
@@ -828,14 +827,14 @@ async def test_sandbox_stories_and_media(graph: GraphApiClient, world: Instagram
     assert {(post.kind, post.profile_id) for post in media} == {("post", profile_id)}
 
 
-async def business_posts(graph: GraphApiClient, credential: Credential) -> dict[str, PostData]:
+async def business_posts(graph: GraphApiClient, credential: Credential) -> dict[str, Post]:
     """One post of each type from the account's first page of media (the sandbox remembers their Graph ids)."""
     posts = (await graph.profile_by_handle(credential.handle or "", credential=credential)).embedded_posts
     return {post_type: next(post for post in posts if post.dimensions["post_type"] == post_type)
             for post_type in ("image", "carousel", "reels")}
 
 
-async def live_story(graph: GraphApiClient, world: InstagramWorld) -> tuple[PostData, Credential]:
+async def live_story(graph: GraphApiClient, world: InstagramWorld) -> tuple[Post, Credential]:
     for handle in ("rohan.clicks", "neel.beats", "meera.makeup", "tara_reads", "zoya.style", "sana.eats"):
         credential = await own_credential(graph, world, handle)
         stories, _ = await graph.stories_and_media(handle, credential=credential)

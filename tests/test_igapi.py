@@ -15,7 +15,7 @@ from providers import arraybobo, rocketapi
 from providers.errors import BadResponse, ProfileMissing
 from providers.http import Credential, ProviderHttp
 from providers.igapi import SOURCE, IGApiClient, parse_followers_page
-from providers.models import Page
+from providers.paging import Page
 from providers.sandbox import SandboxConfig, SandboxServer
 from topics.models import Platform
 

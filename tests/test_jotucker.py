@@ -38,9 +38,9 @@ from providers.jotucker import (
     parse_posts_page,
     parse_profile,
 )
-from providers.models import ActivityData, Page, RelationshipData
+from providers.paging import Page
 from providers.sandbox import SandboxConfig, SandboxServer
-from topics.models import Platform
+from topics.models import Activity, Platform, Relationship
 
 FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "jotucker"
 MEERA = "32333248704"
@@ -237,7 +237,7 @@ def test_followers_page() -> None:
 
     assert page.next_cursor == "Zm9sbG93ZXJzOjExNjQ0MjQzOTY6NQ"
     node = payload["data"]["user"]["edge_followed_by"]["edges"][0]["node"]
-    assert page.items[0] == RelationshipData(
+    assert page.items[0] == Relationship(
         platform=Platform.INSTAGRAM, source=SOURCE, source_profile_id="60176246291", target_profile_id=KABIR,
         source_dimensions={"handle": "private.farah.miles0", "full_name": "Private Farah Miles",
                            "profile_pic_url": node["profile_pic_url"], "is_private": True, "is_verified": False},
@@ -276,7 +276,7 @@ def test_likers_page() -> None:
     edges = payload["data"]["shortcode_media"]["edge_liked_by"]["edges"]
 
     assert page.next_cursor == "bGlrZXJzOkRleHpPdzlSeHdBOjU"
-    assert page.items[0] == ActivityData(
+    assert page.items[0] == Activity(
         platform=Platform.INSTAGRAM, source=SOURCE, activity_type="LIKE", shortcode="DexzOw9RxwA",
         actor_profile_id="48004500619",
         dimensions={"handle": "leela.world6", "full_name": "Leela World",
@@ -294,7 +294,7 @@ def test_comments_page() -> None:
     edges = payload["data"]["shortcode_media"]["edge_media_to_parent_comment"]["edges"]
 
     assert page.next_cursor == "Y29tbWVudHM6REVVMThDOV81Sm46NDA"
-    assert page.items[0] == ActivityData(
+    assert page.items[0] == Activity(
         platform=Platform.INSTAGRAM, source=SOURCE, activity_type="COMMENT", shortcode="DEU18C9_5Jn",
         actor_profile_id="59769834295", publish_time=utc(1715486130),
         metrics={"likes": 2, "comments": 1, "comments_thread": 1},

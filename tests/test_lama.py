@@ -35,9 +35,9 @@ from providers.lama import (
     parse_stories,
     parse_v1_profile,
 )
-from providers.models import Page, RelationshipData
+from providers.paging import Page
 from providers.sandbox import SandboxConfig, SandboxServer
-from topics.models import Platform
+from topics.models import Platform, Relationship
 
 FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "lama"
 ROHAN = "61827127850"
@@ -326,7 +326,7 @@ def test_followers_chunk() -> None:
     page = parse_followers_chunk(payload, KABIR)
 
     assert page.next_cursor == "Zm9sbG93ZXJzOjExNjQ0MjQzOTY6NQ"
-    assert page.items[0] == RelationshipData(
+    assert page.items[0] == Relationship(
         platform=Platform.INSTAGRAM, source=SOURCE, source_profile_id="60176246291", target_profile_id=KABIR,
         source_dimensions={"handle": "private.farah.miles0", "full_name": "Private Farah Miles",
                            "profile_pic_url": payload[0][0]["profile_pic_url"], "is_private": True,

@@ -23,7 +23,6 @@ from providers.errors import (
     QuotaExceeded,
 )
 from providers.http import Credential, ProviderHttp
-from providers.models import PostData
 from providers.rocketapi import (
     SOURCE,
     RocketAPIClient,
@@ -34,7 +33,7 @@ from providers.rocketapi import (
     refusal,
 )
 from providers.sandbox import SandboxConfig, SandboxServer
-from topics.models import Platform
+from topics.models import Platform, Post
 
 FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "rocketapi"
 MEERA = "31566076502"
@@ -310,7 +309,7 @@ async def test_reels_page_to_the_end(http: ProviderHttp) -> None:
     rocket, bobo = RocketAPIClient(http), arraybobo.ArrayBoboClient(http)
     profile = await bobo.profile_by_handle("kabir.fit", credential=BOBO_KEY)
 
-    async def every(client: Any, credential: Credential) -> tuple[list[PostData], int]:
+    async def every(client: Any, credential: Credential) -> tuple[list[Post], int]:
         reels, cursor, pages = [], None, 0
         while True:
             page = await client.reels(profile.profile_id, cursor, credential=credential)

@@ -16,8 +16,8 @@ import pytest_asyncio
 from providers.arraybobo import SOURCE, ArrayBoboClient
 from providers.errors import PostMissing, ProfileMissing, ProviderTimeout, ProviderUnavailable, QuotaExceeded
 from providers.http import Credential, ProviderHttp
-from providers.models import PostData
 from providers.sandbox import RateLimit, SandboxConfig, SandboxServer
+from topics.models import Post
 
 HOST = "instagram-scraper-2022.p.rapidapi.com"
 K1 = Credential(id="cred-1", source=SOURCE, secrets={"x-rapidapi-key": "k1", "x-rapidapi-host": HOST})
@@ -59,7 +59,7 @@ async def bobo(server: SandboxServer) -> AsyncIterator[ArrayBoboClient]:
     await http.aclose()
 
 
-async def whole_timeline(bobo: ArrayBoboClient, profile_id: str) -> list[list[PostData]]:
+async def whole_timeline(bobo: ArrayBoboClient, profile_id: str) -> list[list[Post]]:
     pages, cursor = [], None
     while True:
         page = await bobo.posts_by_id(profile_id, cursor, credential=K1)

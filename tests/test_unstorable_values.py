@@ -20,13 +20,12 @@ from providers import arraybobo, youtube_data
 from providers.errors import BadResponse
 from providers.graphapi import retry_after_from_usage
 from providers.http import retry_after_seconds
-from providers.models import ProfileData, RelationshipData
 from providers.parsing import MAX_WAIT_SECONDS, Values
 from providers.sandbox.config import SandboxConfig
 from tests.conftest import isolated
 from tests.support import produce_requests, unique, wait_terminal
 from topics import names
-from topics.models import Platform, ScrapeRequest
+from topics.models import Platform, Profile, Relationship, ScrapeRequest
 
 FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures"
 TOO_BIG = 10**20
@@ -124,24 +123,24 @@ def _context() -> FlowContext:
 
 def test_an_event_holding_an_unstorable_value_is_refused_naming_its_path_and_source() -> None:
     ctx = _context()
-    profile = ProfileData(platform=Platform.INSTAGRAM, source="lama", profile_id="1", handle="tara_reads",
-                          metrics={"followers": 5}, dimensions={"bio": "ok", "tags": [1, {"n": 2}]})
-    ctx.emit_profile(profile)
+    profile = Profile(platform=Platform.INSTAGRAM, source="lama", profile_id="1", handle="tara_reads",
+                      metrics={"followers": 5}, dimensions={"bio": "ok", "tags": [1, {"n": 2}]})
+    ctx.emit(profile)
     with pytest.raises(BadResponse) as refused:
-        ctx.emit_profile(ProfileData(platform=Platform.INSTAGRAM, source="lama", profile_id="1", handle="tara_reads",
-                                     metrics={"followers": TOO_BIG}))
+        ctx.emit(Profile(platform=Platform.INSTAGRAM, source="lama", profile_id="1", handle="tara_reads",
+                         metrics={"followers": TOO_BIG}))
     assert (refused.value.source, refused.value.message) == (
         "lama", "metrics.followers: 100000000000000000000 is outside [-9223372036854775808, 9223372036854775807]")
     with pytest.raises(BadResponse, match=r"^rocketapi: target_dimensions\.stats\[0\]: nan is not a finite number$"):
-        ctx.emit_relationship(RelationshipData(platform=Platform.INSTAGRAM, source="rocketapi", source_profile_id="2",
-                                               target_profile_id="1", target_dimensions={"stats": [float("nan")]}))
+        ctx.emit(Relationship(platform=Platform.INSTAGRAM, source="rocketapi", source_profile_id="2",
+                              target_profile_id="1", target_dimensions={"stats": [float("nan")]}))
     assert [event.metrics for _, _, event in ctx.events] == [{"followers": 5}]
 
 
 def test_text_the_store_cannot_hold_is_cleaned_not_refused() -> None:
     ctx = _context()
-    kept = ctx.emit_profile(ProfileData(platform=Platform.INSTAGRAM, source="lama", profile_id="1",
-                                        handle="tara_reads", dimensions={"bio": "a\x00b\ud800", "tags": ["x\x00"]}))
+    kept = ctx.emit(Profile(platform=Platform.INSTAGRAM, source="lama", profile_id="1",
+                            handle="tara_reads", dimensions={"bio": "a\x00b\ud800", "tags": ["x\x00"]}))
     assert kept.dimensions == {"bio": "ab\ufffd", "tags": ["x"]}
     assert [event for _, _, event in ctx.events] == [kept]
     kept.to_bytes()  # and it serializes, which a lone surrogate would not

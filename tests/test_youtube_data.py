@@ -25,7 +25,7 @@ from providers.errors import (
     QuotaExceeded,
 )
 from providers.http import Credential, ProviderHttp
-from providers.models import Page
+from providers.paging import Page
 from providers.sandbox.config import SandboxConfig
 from providers.sandbox.youtube import (
     COMMENTS_DISABLED_VIDEO_ID,

@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from providers.http import ProviderHttp
-from providers.models import Page
+from providers.paging import Page
 from providers.sandbox import SandboxServer
 from providers.sandbox.config import SandboxConfig
 from providers.sandbox.knobs import Knobs

@@ -1,1 +1,1 @@
-"""Topic names and the pydantic models of every record Beat reads or writes on Kafka."""
+"""Topic names, the topic registry, and the pydantic models of every record Beat reads or writes on Kafka."""

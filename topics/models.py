@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import datetime, timezone
+from abc import abstractmethod
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from topics.limits import INT32_MAX, INT32_MIN, PARAM_INT_MAX, PARAM_INT_MIN, check_json, text_problem
 
@@ -18,7 +20,7 @@ BEAT_NAMESPACE = uuid.UUID("6f1c8e0a-57a4-4c1e-9a39-5f0b2f4e8b11")
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def deterministic_id(*parts: object) -> str:
@@ -77,7 +79,10 @@ def supersedes(new_status: Status, new_attempt: int, old_status: Status | None, 
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+    """A record on a topic. Its readers ignore fields they do not know: a producer one version ahead may
+    add a field (never drop or retype one without a new ``schema_version``) during a rolling upgrade."""
+
+    model_config = ConfigDict(extra="ignore", use_enum_values=False)
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json(exclude_none=False).encode()
@@ -85,8 +90,6 @@ class Model(BaseModel):
 
 class ScrapeRequest(Model):
     """A request on ``beat.scrape.<flow>``. Upstream producers may omit everything but ``params``."""
-
-    model_config = ConfigDict(extra="ignore")
 
     id: str | None = None
     flow: str | None = None
@@ -120,9 +123,9 @@ class ScrapeRequest(Model):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
+            return value.replace(tzinfo=UTC)
         try:
-            return value.astimezone(timezone.utc)
+            return value.astimezone(UTC)
         except OverflowError:
             raise ValueError("lies outside the UTC calendar") from None
 
@@ -137,11 +140,15 @@ class ScrapeRequest(Model):
 
 
 class ErrorInfo(Model):
+    """Why something failed: the error's class name and a bounded message."""
+
     type: str
     message: str
 
 
 class RequestStatus(Model):
+    """A change of a request's status (PENDING to a terminal status), with the request it is about."""
+
     schema_version: int = SCHEMA_VERSION
     request_id: str
     status: Status
@@ -162,7 +169,7 @@ class RequestStatus(Model):
     expires_at: datetime | None = None
 
     @classmethod
-    def of(cls, request: ScrapeRequest, status: Status, **fields: Any) -> "RequestStatus":
+    def of(cls, request: ScrapeRequest, status: Status, **fields: Any) -> RequestStatus:
         assert request.id is not None and request.flow is not None
         return cls(
             request_id=request.id,
@@ -180,48 +187,66 @@ class RequestStatus(Model):
         )
 
 
-Scalar = str | int | float | bool | None
+# Payloads: what a provider (or a flow) said about one entity. Parsers return them; ``FlowContext.emit``
+# stamps one into its log event (``topics/registry.py`` says which topic each goes to).
 
+class Payload(Model):
+    """What an event says, before Beat stamps it. Built by Beat's own code: an unknown field is a bug."""
 
-class Envelope(Model):
-    """What every event on a log topic carries: its id, what it describes, the request and source behind it."""
+    model_config = ConfigDict(extra="forbid")
 
-    event_id: str
-    schema_version: int = SCHEMA_VERSION
     kind: str
-    request_id: str
-    attempt: int = Field(1, description="the request's attempt that produced the event; the sink counts "
-                                        "what it stored of the COMPLETE attempt's events")
-    source: str
     platform: Platform
-    observed_at: datetime
+
+    @property
+    @abstractmethod
+    def key(self) -> str:
+        """The record key: events of one entity share it, so they stay in order on one partition."""
+
+    @property
+    def event_key(self) -> str:
+        """What the event id is derived from, beside the request, attempt, kind and ordinal."""
+        return self.key
+
+    def carried(self) -> dict[str, Any]:
+        """The fields its event carries (not those a flow only reads, such as embedded posts)."""
+        fields = type(self).model_fields
+        return {name: value for name, value in self.__dict__.items() if not fields[name].exclude}
 
 
-class LogEvent(Envelope):
-    """An entity event: the envelope with the legacy metrics and dimensions."""
+Metrics = dict[str, float | int | None]
 
-    metrics: dict[str, float | int | None] = Field(default_factory=dict)
-    dimensions: dict[str, Any] = Field(default_factory=dict)
+
+class Observation(Payload):
+    """One entity as a source saw it: the legacy metrics (numbers) and dimensions (anything else)."""
+
+    source: str = Field(description="the provider that answered")
+    metrics: Metrics = Field(default_factory=dict, description="numbers, by legacy metric name")
+    dimensions: dict[str, Any] = Field(default_factory=dict, description="everything else, by legacy name")
 
     @field_validator("metrics")
     @classmethod
     def _no_bools_in_metrics(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key, number in value.items():
             if isinstance(number, bool):
-                raise ValueError(f"metric {key} is a boolean; booleans are dimensions")
+                raise ValueError(f"metric {key} is a boolean; booleans are dimensions")  # noqa: TRY004 - what pydantic expects
         return value
 
 
-class ProfileLog(LogEvent):
-    profile_id: str
-    handle: str | None = None
+class TwoSided(Payload):
+    """Something between two accounts: metrics and dimensions for each side (legacy relationship events)."""
 
-    @property
-    def key(self) -> str:
-        return f"{self.platform.value}:{self.profile_id}"
+    source: str = Field(description="the provider that answered")
+    source_metrics: Metrics = Field(default_factory=dict)
+    source_dimensions: dict[str, Any] = Field(default_factory=dict)
+    target_metrics: Metrics = Field(default_factory=dict)
+    target_dimensions: dict[str, Any] = Field(default_factory=dict)
 
 
-class PostLog(LogEvent):
+class Post(Observation):
+    """A post, reel, video or story (``kind`` story), or its insights (``kind`` post_insights)."""
+
+    kind: str = "post"
     profile_id: str | None = None
     handle: str | None = None
     shortcode: str
@@ -232,11 +257,26 @@ class PostLog(LogEvent):
         return f"{self.platform.value}:{self.shortcode}"
 
 
-class ActivityLog(LogEvent):
-    """A like or a comment (legacy post_activity_log_events fields)."""
+class Profile(Observation):
+    """A profile, its insights (``kind`` profile_insights) or a GPT enrichment of it (``kind`` gpt_enrichment)."""
 
-    activity_type: str
-    actor_profile_id: str | None  # None: a YouTube comment whose author has no channel
+    kind: str = "profile"
+    profile_id: str
+    handle: str | None = None
+    # Posts that arrived embedded in the profile's answer: a flow emits each as its own post event.
+    embedded_posts: SkipJsonSchema[list[Post]] = Field(default_factory=list, exclude=True)
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform.value}:{self.profile_id}"
+
+
+class Activity(Observation):
+    """A like or a comment (legacy post_activity_log): ``actor_profile_id`` did it to ``shortcode``."""
+
+    kind: str = "activity"
+    activity_type: str = Field(description="LIKE or COMMENT")
+    actor_profile_id: str | None = Field(description="null: a YouTube comment whose author has no channel")
     shortcode: str
     publish_time: datetime | None = None
 
@@ -246,21 +286,17 @@ class ActivityLog(LogEvent):
         actor = self.actor_profile_id if self.actor_profile_id is not None else self.dimensions.get("comment_id")
         return f"{self.platform.value}:{self.shortcode}:{self.activity_type}:{actor}"
 
-
-class TwoSidedEvent(Envelope):
-    """An event between two accounts: metrics and dimensions for each side (legacy relationship events)."""
-
-    source_metrics: dict[str, float | int | None] = Field(default_factory=dict)
-    source_dimensions: dict[str, Any] = Field(default_factory=dict)
-    target_metrics: dict[str, float | int | None] = Field(default_factory=dict)
-    target_dimensions: dict[str, Any] = Field(default_factory=dict)
+    @property
+    def event_key(self) -> str:
+        # Ids were always derived from the actor as it is, "None" included; a replay must keep them.
+        return f"{self.platform.value}:{self.shortcode}:{self.activity_type}:{self.actor_profile_id}"
 
 
-class RelationshipLog(TwoSidedEvent):
-    """``source_profile_id`` FOLLOWS ``target_profile_id`` (legacy profile_relationship_log_events fields)."""
+class Relationship(TwoSided):
+    """``source_profile_id`` FOLLOWS ``target_profile_id`` (legacy profile_relationship_log)."""
 
     kind: str = "relationship"
-    relationship_type: str
+    relationship_type: str = "FOLLOWS"
     source_profile_id: str
     target_profile_id: str
 
@@ -269,8 +305,8 @@ class RelationshipLog(TwoSidedEvent):
         return f"{self.platform.value}:{self.source_profile_id}:{self.target_profile_id}"
 
 
-class OrderLog(LogEvent):
-    """A Shopify order (legacy order_log_events fields: platform_order_id, store)."""
+class Order(Observation):
+    """A Shopify order with the legacy order dimensions (legacy order_log_events: platform_order_id, store)."""
 
     kind: str = "order"
     platform_order_id: str
@@ -281,12 +317,12 @@ class OrderLog(LogEvent):
         return f"{self.platform.value}:{self.platform_order_id}"
 
 
-class YtActivityLog(LogEvent):
-    """One entry of a channel's activity feed (legacy yt_activity_log_events fields); events only."""
+class YtActivity(Observation):
+    """One entry of a channel's activity feed: ``actor_channel_id`` subscribed, uploaded or added to a playlist."""
 
     kind: str = "yt_activity"
     activity_id: str
-    activity_type: str
+    activity_type: str = Field(description="subscription, upload, playlistItem, …")
     actor_channel_id: str
 
     @property
@@ -294,8 +330,8 @@ class YtActivityLog(LogEvent):
         return f"{self.platform.value}:{self.activity_id}"
 
 
-class YtRelationshipLog(TwoSidedEvent):
-    """``source_channel_id`` subscribes to ``target_channel_id`` (legacy yt_profile_relationship_log_events)."""
+class YtRelationship(TwoSided):
+    """``source_channel_id`` subscribes to ``target_channel_id`` (one subscriptions item)."""
 
     kind: str = "yt_relationship"
     relationship_id: str
@@ -309,15 +345,10 @@ class YtRelationshipLog(TwoSidedEvent):
         return f"{self.platform.value}:{self.relationship_id}"
 
 
-class AssetLog(Model):
+class Asset(Payload):
     """One stored asset: what it is of, where it lives, where it came from (contract §2, §5)."""
 
-    event_id: str
-    schema_version: int = SCHEMA_VERSION
     kind: str = "asset"
-    request_id: str
-    attempt: int = 1
-    platform: Platform
     entity_type: str
     entity_id: str
     asset_type: str
@@ -325,14 +356,66 @@ class AssetLog(Model):
     original_url: str
     content_type: str
     size: int
-    observed_at: datetime
 
     @property
     def key(self) -> str:
         return f"{self.platform.value}:{self.entity_id}"
 
 
+# Log events: a payload with Beat's stamps. A consumer built for an older schema reads a newer event
+# whose only change is an added field, so events ignore fields they do not know (Model's default).
+
+class Stamps(Model):
+    """What Beat adds to a payload when a flow emits it."""
+
+    # An event lists its payload first and Stamps last, so this setting wins over the payload's "forbid".
+    model_config = ConfigDict(extra="ignore")
+
+    event_id: str = Field(description="deterministic: the same request, attempt, entity and position in the "
+                                      "flow's output give the same id, so a consumer can drop a replayed event")
+    schema_version: int = Field(SCHEMA_VERSION, description="bumped whenever a field is dropped or retyped")
+    request_id: str = Field(description="the scrape request that produced the event")
+    attempt: int = Field(1, description="the request's attempt that produced the event; the sink counts "
+                                        "what it stored of the COMPLETE attempt's events")
+    observed_at: datetime = Field(description="when Beat saw the answer (UTC)")
+
+
+class ProfileLog(Profile, Stamps):
+    """A profile (or its insights, or a GPT enrichment of it) as a source saw it."""
+
+
+class PostLog(Post, Stamps):
+    """A post, reel, video or story (or its insights) as a source saw it."""
+
+
+class ActivityLog(Activity, Stamps):
+    """A like or a comment on a post (legacy post_activity_log_events fields)."""
+
+
+class RelationshipLog(Relationship, Stamps):
+    """``source_profile_id`` FOLLOWS ``target_profile_id`` (legacy profile_relationship_log_events fields)."""
+
+
+class OrderLog(Order, Stamps):
+    """A Shopify order with the legacy order dimensions (legacy order_log_events fields)."""
+
+
+class YtActivityLog(YtActivity, Stamps):
+    """One entry of a channel's activity feed (legacy yt_activity_log_events fields); Kafka only, no table."""
+
+
+class YtRelationshipLog(YtRelationship, Stamps):
+    """A channel's subscription (legacy yt_profile_relationship_log_events fields); Kafka only, no table."""
+
+
+class AssetLog(Asset, Stamps):
+    """A stored asset (a profile picture, a thumbnail): where it lives and where it came from (contract §2,
+    §5). Never mirrored: the legacy engine published no asset event."""
+
+
 class DeadLetter(Model):
+    """A record Beat could not process: its original bytes, where it came from, and why."""
+
     schema_version: int = SCHEMA_VERSION
     original_topic: str
     original_partition: int
@@ -368,16 +451,3 @@ class TraceLog(Model):
     credential_id: str | None = None
     error: str | None = None
     at: datetime = Field(default_factory=utcnow)
-
-
-EVENT_MODELS: dict[str, type[Model]] = {
-    "ScrapeRequest": ScrapeRequest,
-    "RequestStatus": RequestStatus,
-    "ProfileLog": ProfileLog,
-    "PostLog": PostLog,
-    "ActivityLog": ActivityLog,
-    "RelationshipLog": RelationshipLog,
-    "AssetLog": AssetLog,
-    "DeadLetter": DeadLetter,
-    "TraceLog": TraceLog,
-}

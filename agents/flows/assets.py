@@ -37,7 +37,7 @@ from sinks.assets import (
     content_type_of,
     open_asset_store,
 )
-from topics.models import Platform, utcnow
+from topics.models import Asset, Platform, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ async def upload_asset(ctx: FlowContext, params: AssetParams) -> dict:
     ext = asset_extension(params.asset_type, download.content_type, params.original_url)
     key = asset_key(params.entity_type, platform.value, params.entity_id, ext)
     stored = await assets.store.put(key, download.body, content_type_of(key))
-    ctx.emit_asset(
+    ctx.emit(Asset(
         platform=platform,
         entity_type=params.entity_type,
         entity_id=params.entity_id,
@@ -208,7 +208,7 @@ async def upload_asset(ctx: FlowContext, params: AssetParams) -> dict:
         original_url=params.original_url,
         content_type=stored.content_type,
         size=stored.size,
-    )
+    ))
     return ctx.summary(asset_url=stored.key, content_type=stored.content_type, size=stored.size, deduplicated=False)
 
 

@@ -7,38 +7,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, cast
 
 from providers.crawler import AllSourcesFailed, Crawler
 from providers.errors import BadResponse, NoCredential, RetriableProviderError
-from providers.models import (
-    ActivityData,
-    OrderData,
-    PostData,
-    ProfileData,
-    RelationshipData,
-    YtActivityData,
-    YtRelationshipData,
-)
 from providers.operations import Operation
 from sinks.queries import StoredData
-from topics import names
+from topics import registry
 from topics.limits import clean_texts, json_problem
-from topics.models import (
-    ActivityLog,
-    AssetLog,
-    Model,
-    OrderLog,
-    Platform,
-    PostLog,
-    ProfileLog,
-    RelationshipLog,
-    ScrapeRequest,
-    YtActivityLog,
-    YtRelationshipLog,
-    deterministic_id,
-    utcnow,
-)
+from topics.models import Model, Payload, ScrapeRequest, deterministic_id, utcnow
 
 if TYPE_CHECKING:
     from agents.flows.assets import AssetRuntime
@@ -57,6 +34,7 @@ PAGE_RETRY_WAIT = 1.0
 # The longest known wait (Retry-After, a rested key) a flow sits out itself rather than end its attempt.
 MAX_IN_FLOW_WAIT = 10.0
 E = TypeVar("E", bound=Model)
+P = TypeVar("P", bound=Payload)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,145 +119,30 @@ class FlowContext:
     def _event_id(self, kind: str, key: str) -> str:
         return deterministic_id(self.request_id, self.request.attempt, kind, key, len(self.events))
 
-    def emit_profile(self, data: ProfileData) -> ProfileLog:
-        event = ProfileLog(
-            event_id=self._event_id(data.kind, f"{data.platform.value}:{data.profile_id}"),
-            kind=data.kind,
-            request_id=self.request_id,
-            attempt=self.request.attempt,
-            source=data.source,
-            platform=data.platform,
-            profile_id=data.profile_id,
-            handle=data.handle,
-            observed_at=utcnow(),
-            metrics=data.metrics,
-            dimensions=data.dimensions,
-        )
-        return self._append(names.PROFILE_LOG, event.key, event)
+    def emit(self, payload: P, **extra_dimensions: Any) -> P:
+        """Stamp ``payload`` into its log event and keep it for producing; returns the event.
 
-    def emit_post(self, data: PostData, **extra_dimensions: Any) -> PostLog:
-        event = PostLog(
-            event_id=self._event_id(data.kind, f"{data.platform.value}:{data.shortcode}"),
-            kind=data.kind,
-            request_id=self.request_id,
-            attempt=self.request.attempt,
-            source=data.source,
-            platform=data.platform,
-            profile_id=data.profile_id,
-            handle=data.handle,
-            shortcode=data.shortcode,
-            publish_time=data.publish_time,
-            observed_at=utcnow(),
-            metrics=data.metrics,
-            dimensions={**data.dimensions, **extra_dimensions},
-        )
-        return self._append(names.POST_LOG, event.key, event)
-
-    def emit_activity(self, data: ActivityData, **extra_dimensions: Any) -> ActivityLog:
-        key = f"{data.platform.value}:{data.shortcode}:{data.activity_type}:{data.actor_profile_id}"
-        event = ActivityLog(
-            event_id=self._event_id(data.kind, key),
-            kind=data.kind,
-            request_id=self.request_id,
-            attempt=self.request.attempt,
-            source=data.source,
-            platform=data.platform,
-            observed_at=utcnow(),
-            activity_type=data.activity_type,
-            actor_profile_id=data.actor_profile_id,
-            shortcode=data.shortcode,
-            publish_time=data.publish_time,
-            metrics=data.metrics,
-            dimensions={**data.dimensions, **extra_dimensions},
-        )
-        return self._append(names.POST_ACTIVITY_LOG, event.key, event)
-
-    def emit_relationship(self, data: RelationshipData) -> RelationshipLog:
-        key = f"{data.platform.value}:{data.source_profile_id}:{data.target_profile_id}"
-        event = RelationshipLog(
-            event_id=self._event_id(data.kind, key),
-            kind=data.kind,
-            request_id=self.request_id,
-            attempt=self.request.attempt,
-            source=data.source,
-            platform=data.platform,
-            observed_at=utcnow(),
-            relationship_type=data.relationship_type,
-            source_profile_id=data.source_profile_id,
-            target_profile_id=data.target_profile_id,
-            source_dimensions=data.source_dimensions,
-            target_dimensions=data.target_dimensions,
-        )
-        return self._append(names.PROFILE_RELATIONSHIP_LOG, event.key, event)
-
-    def emit_yt_activity(self, data: YtActivityData) -> YtActivityLog:
-        event = YtActivityLog(
-            event_id=self._event_id(data.kind, f"{data.platform.value}:{data.activity_id}"),
-            kind=data.kind,
-            request_id=self.request_id,
-            attempt=self.request.attempt,
-            source=data.source,
-            platform=data.platform,
-            observed_at=utcnow(),
-            activity_id=data.activity_id,
-            activity_type=data.activity_type,
-            actor_channel_id=data.actor_channel_id,
-            metrics=data.metrics,
-            dimensions=data.dimensions,
-        )
-        return self._append(names.YT_ACTIVITY_LOG, event.key, event)
-
-    def emit_yt_relationship(self, data: YtRelationshipData) -> YtRelationshipLog:
-        event = YtRelationshipLog(
-            event_id=self._event_id(data.kind, f"{data.platform.value}:{data.relationship_id}"),
-            kind=data.kind,
-            request_id=self.request_id,
-            attempt=self.request.attempt,
-            source=data.source,
-            platform=data.platform,
-            observed_at=utcnow(),
-            relationship_id=data.relationship_id,
-            source_channel_id=data.source_channel_id,
-            target_channel_id=data.target_channel_id,
-            subscribed_on=data.subscribed_on,
-            source_dimensions=data.source_dimensions,
-            target_dimensions=data.target_dimensions,
-        )
-        return self._append(names.YT_PROFILE_RELATIONSHIP_LOG, event.key, event)
-
-    def emit_order(self, data: OrderData) -> OrderLog:
-        event = OrderLog(
-            event_id=self._event_id(data.kind, f"{data.platform.value}:{data.platform_order_id}"),
-            kind=data.kind,
-            request_id=self.request_id,
-            attempt=self.request.attempt,
-            source=data.source,
-            platform=data.platform,
-            observed_at=utcnow(),
-            platform_order_id=data.platform_order_id,
-            store=data.store,
-            dimensions=data.dimensions,
-        )
-        return self._append(names.ORDER_LOG, event.key, event)
-
-    def emit_asset(self, *, platform: Platform, entity_type: str, entity_id: str, asset_type: str, asset_url: str,
-                   original_url: str, content_type: str, size: int) -> AssetLog:
-        key = f"{platform.value}:{entity_id}"
-        event = AssetLog(
-            event_id=self._event_id("asset", key),
-            request_id=self.request_id,
-            attempt=self.request.attempt,
-            platform=platform,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            asset_type=asset_type,
-            asset_url=asset_url,
-            original_url=original_url,
-            content_type=content_type,
-            size=size,
-            observed_at=utcnow(),
-        )
-        return self._append(names.ASSET_LOG, event.key, event)
+        The topic and key come from the registry. ``extra_dimensions`` are the flow's own additions to
+        what the source said (keywords, a collaboration); they win over the payload's dimensions.
+        """
+        spec = registry.for_payload(payload)
+        if payload.kind not in spec.kinds:
+            # Each topic's kinds are part of its published schema; a new one is added to the registry first.
+            raise ValueError(f"{spec.name} carries no kind {payload.kind!r}; known: {', '.join(spec.kinds)}")
+        values = payload.carried()
+        if extra_dimensions:
+            if "dimensions" not in values:
+                raise TypeError(f"a {type(payload).__name__} has no dimensions to add {', '.join(extra_dimensions)} to")
+            values["dimensions"] = {**values["dimensions"], **extra_dimensions}
+        # The registry pairs each payload with its event class, a subclass of it.
+        event = cast(P, spec.event.model_validate({
+            **values,
+            "event_id": self._event_id(payload.kind, payload.event_key),
+            "request_id": self.request_id,
+            "attempt": self.request.attempt,
+            "observed_at": utcnow(),
+        }))
+        return self._append(spec.name, event.key, event)
 
     async def retrying(self, call: Callable[[], Awaitable[T]], *, retries: int, sleep: float) -> T:
         """``call`` again after a provider failure, up to ``retries`` more times, waiting ``sleep`` between.

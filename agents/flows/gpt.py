@@ -40,8 +40,7 @@ from providers.errors import (
     QuotaExceeded,
 )
 from providers.http import TraceSink, retry_after_seconds
-from providers.models import ProfileData
-from topics.models import Platform, TraceLog
+from topics.models import Platform, Profile, TraceLog
 
 log = logging.getLogger(__name__)
 
@@ -231,8 +230,8 @@ async def _answer(ctx: FlowContext, gpt: GptRuntime, flow: str, section: str, da
 
 def _emit(ctx: FlowContext, gpt: GptRuntime, section: str, handle: str, asks: int,
           dimensions: dict[str, Any]) -> dict:
-    ctx.emit_profile(ProfileData(platform=Platform.INSTAGRAM, source=gpt.source, profile_id=handle, handle=handle,
-                                 kind="gpt_enrichment", dimensions={"handle": handle, **dimensions}))
+    ctx.emit(Profile(platform=Platform.INSTAGRAM, source=gpt.source, profile_id=handle, handle=handle,
+                     kind="gpt_enrichment", dimensions={"handle": handle, **dimensions}))
     return ctx.summary(prompt_version=gpt.prompts.version, section=section, asks=asks)
 
 

@@ -29,8 +29,8 @@ from agents.flows.params import (
 )
 from providers import operations as ops
 from providers.errors import ProfileMissing
-from providers.models import Page, PostData, ProfileData
-from topics.models import Platform, utcnow
+from providers.paging import Page
+from topics.models import Platform, Post, Profile, utcnow
 
 RECENT_POSTS_DAYS = 30
 RECENT_POSTS_MAX = 50
@@ -48,27 +48,27 @@ Paged = ops.Operation[Any, str, ops.Cursor, Page]
 
 # Shared steps
 
-async def _profile_by_handle(ctx: FlowContext, handle: str) -> ProfileData:
+async def _profile_by_handle(ctx: FlowContext, handle: str) -> Profile:
     profile, _ = await ctx.fetch(ops.FETCH_PROFILE_BY_HANDLE, handle)
     return profile
 
 
-async def _profile_by_id(ctx: FlowContext, profile_id: str) -> ProfileData:
+async def _profile_by_id(ctx: FlowContext, profile_id: str) -> Profile:
     profile, _ = await ctx.fetch(ops.FETCH_PROFILE_BY_ID, profile_id)
     return profile
 
 
-def _emit_post(ctx: FlowContext, post: PostData, refreshed_profile_id: str | None = None, **dimensions) -> None:
+def _emit_post(ctx: FlowContext, post: Post, refreshed_profile_id: str | None = None, **dimensions) -> None:
     extra = dict(dimensions)
     if post.kind == "post" and "keywords" not in post.dimensions:
         extra["keywords"] = keywords(post.dimensions.get("caption"))
     # A post on this profile's feed that belongs to someone else is a collaboration (legacy §4.1).
     if refreshed_profile_id and post.profile_id and post.profile_id != refreshed_profile_id:
         extra["collab_profile_id"] = refreshed_profile_id
-    ctx.emit_post(post, **extra)
+    ctx.emit(post, **extra)
 
 
-def _emit_unique(ctx: FlowContext, posts: list[PostData], refreshed_profile_id: str | None = None,
+def _emit_unique(ctx: FlowContext, posts: list[Post], refreshed_profile_id: str | None = None,
                  **dimensions) -> int:
     seen: set[str] = set()
     for post in posts:
@@ -84,18 +84,18 @@ async def _page(ctx: FlowContext, operation: Paged, key: str, cursor: str | None
     return page, source
 
 
-def _oldest(items: list[PostData]) -> datetime | None:
+def _oldest(items: list[Post]) -> datetime | None:
     return min((p.publish_time for p in items if p.publish_time), default=None)
 
 
 async def _collect_recent(ctx: FlowContext, operation: Paged, profile_id: str, max_posts: int,
-                          days: int = RECENT_POSTS_DAYS) -> list[PostData]:
+                          days: int = RECENT_POSTS_DAYS) -> list[Post]:
     """Page until the oldest post on a page is older than ``days`` or more than ``max_posts`` are collected.
 
     Later pages stick to the first page's source: cursors are not portable between providers.
     """
     horizon = utcnow() - timedelta(days=days)
-    collected: list[PostData] = []
+    collected: list[Post] = []
     cursor: str | None = None
     source: str | None = None
     while True:
@@ -127,13 +127,13 @@ async def _collect_capped(ctx: FlowContext, operation: Paged, key: str, cap: int
         await ctx.wait(page_wait)
 
 
-def _emit_profile_and_posts(ctx: FlowContext, profile: ProfileData, posts: list[PostData]) -> int:
+def _emit_profile_and_posts(ctx: FlowContext, profile: Profile, posts: list[Post]) -> int:
     # The legacy engine published the profile twice per refresh; one event per entity is enough.
-    ctx.emit_profile(profile)
+    ctx.emit(profile)
     return _emit_unique(ctx, [*profile.embedded_posts, *posts], profile.profile_id)
 
 
-async def _full_refresh(ctx: FlowContext, profile: ProfileData) -> dict:
+async def _full_refresh(ctx: FlowContext, profile: Profile) -> dict:
     posts = await _collect_recent(ctx, ops.FETCH_PROFILE_POSTS_BY_ID, profile.profile_id, RECENT_POSTS_MAX)
     if profile.metrics.get("media_count"):
         posts += await _collect_recent(ctx, ops.FETCH_REELS_POSTS, profile.profile_id, RECENT_REELS_MAX)
@@ -200,7 +200,7 @@ async def fetch_hashtag_posts(ctx: FlowContext, params: HashtagPostsParams) -> d
 async def refresh_post_insights(ctx: FlowContext, params: PostInsightsParams) -> dict:
     insights, _ = await ctx.fetch(ops.FETCH_POST_INSIGHTS, params.post_id, params.post_type, params.shortcode,
                                   handle=params.handle)
-    ctx.emit_post(insights.data)
+    ctx.emit(insights.data)
     return ctx.summary(shortcode=params.shortcode, dropped_metrics=list(insights.dropped_metrics))
 
 
@@ -212,17 +212,17 @@ async def refresh_profile_insights(ctx: FlowContext, params: HandleParams) -> di
     insights, _ = await ctx.fetch(ops.FETCH_PROFILE_INSIGHTS, params.handle, handle=params.handle)
     audience = insights.data
     audience.profile_id = profile_id
-    ctx.emit_profile(audience)
+    ctx.emit(audience)
     return ctx.summary(profile_id=profile_id, dropped_metrics=list(insights.dropped_metrics))
 
 
 # Stories
 
-async def _graph_stories(ctx: FlowContext, handle: str) -> tuple[list[PostData], list[PostData]]:
+async def _graph_stories(ctx: FlowContext, handle: str) -> tuple[list[Post], list[Post]]:
     """Stories, and media pages until older than 90 days or more than 150 items, via Graph as ``handle``."""
     horizon = utcnow() - timedelta(days=STORIES_MEDIA_DAYS)
-    stories: list[PostData] = []
-    media: list[PostData] = []
+    stories: list[Post] = []
+    media: list[Post] = []
     cursor: str | None = None
     source: str | None = None
     while True:
@@ -241,7 +241,7 @@ async def _graph_stories(ctx: FlowContext, handle: str) -> tuple[list[PostData],
 async def refresh_stories_posts(ctx: FlowContext, params: HandleParams) -> dict:
     stories, media = await _graph_stories(ctx, params.handle)
     for story in stories:
-        ctx.emit_post(story, profile_id=story.profile_id)
+        ctx.emit(story, profile_id=story.profile_id)
     emitted = _emit_unique(ctx, media)
     return ctx.summary(stories=len(stories), posts=emitted)
 
@@ -260,7 +260,7 @@ async def refresh_story_insights(ctx: FlowContext, params: StoryInsightsParams) 
     story = insights.data
     story.profile_id = story.profile_id or params.profile_id
     story.handle = story.handle or params.handle
-    ctx.emit_post(story)
+    ctx.emit(story)
     return ctx.summary(shortcode=params.shortcode, story_id=story_id, dropped_metrics=list(insights.dropped_metrics))
 
 
@@ -271,11 +271,11 @@ async def refresh_story_posts_by_profile_id(ctx: FlowContext, params: StoryPosts
     for story in stories:
         seen.update({story.shortcode, str(story.dimensions.get("post_id") or story.shortcode)})
         story.metrics.update(profile_metrics)
-        ctx.emit_post(story, profile_id=params.profile_id)
+        ctx.emit(story, profile_id=params.profile_id)
     expired = [story_id for story_id in params.story_ids or [] if story_id not in seen]
     for story_id in expired:
         # Requested stories the provider no longer returns have expired: keep a row for them.
-        ctx.emit_post(PostData(
+        ctx.emit(Post(
             platform=Platform.INSTAGRAM, source=source, shortcode=story_id, profile_id=params.profile_id,
             handle=params.handle, publish_time=None, metrics=dict(profile_metrics),
             dimensions={"post_id": story_id, "post_type": "story", "profile_id": params.profile_id,
@@ -291,7 +291,7 @@ async def fetch_profile_followers(ctx: FlowContext, params: ProfileIdParams) -> 
     followers, cursor = await _collect_capped(ctx, ops.FETCH_FOLLOWERS, params.profile_id,
                                               FOLLOWERS_MAX, page_wait=5, retries=6, retry_sleep=10)
     for relationship in followers[:FOLLOWERS_MAX]:
-        ctx.emit_relationship(relationship)
+        ctx.emit(relationship)
     return ctx.summary(followers=min(len(followers), FOLLOWERS_MAX), cursor=cursor)
 
 
@@ -300,7 +300,7 @@ async def fetch_profile_following(ctx: FlowContext, params: FollowingParams) -> 
                                               FOLLOWING_MAX, cursor=params.cursor, page_wait=10, retries=2,
                                               retry_sleep=30)
     for relationship in following[:FOLLOWING_MAX]:
-        ctx.emit_relationship(relationship)
+        ctx.emit(relationship)
     return ctx.summary(following=min(len(following), FOLLOWING_MAX), cursor=cursor)
 
 
@@ -308,7 +308,7 @@ async def fetch_post_likes(ctx: FlowContext, params: PostLikesParams) -> dict:
     likes, cursor = await _collect_capped(ctx, ops.FETCH_POST_LIKES, params.shortcode, params.max_likes,
                                           cursor=params.cursor)
     for like in likes[:params.max_likes]:
-        ctx.emit_activity(like)
+        ctx.emit(like)
     return ctx.summary(likes=min(len(likes), params.max_likes), cursor=cursor)
 
 
@@ -317,5 +317,5 @@ async def fetch_post_comments(ctx: FlowContext, params: PostCommentsParams) -> d
     comments, cursor = await _collect_capped(ctx, ops.FETCH_POST_COMMENTS, params.shortcode, cap,
                                              cursor=params.cursor)
     for comment in comments[:cap]:
-        ctx.emit_activity(comment, keywords=keywords(comment.dimensions.get("text")))
+        ctx.emit(comment, keywords=keywords(comment.dimensions.get("text")))
     return ctx.summary(comments=min(len(comments), cap), cursor=cursor)

@@ -24,7 +24,7 @@ async def refresh_orders_by_store(ctx: FlowContext, params: OrdersParams) -> dic
                                        handle=params.store)
         pages += 1
         for order in page.items:
-            ctx.emit_order(order)
+            ctx.emit(order)
         orders += len(page.items)
         if page.next_cursor is None:
             return ctx.summary(orders=orders, pages=pages)

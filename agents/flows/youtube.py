@@ -33,9 +33,9 @@ from providers import operations as ops
 from providers import youtube_web
 from providers.crawler import AllSourcesFailed
 from providers.errors import NoCredential, ProfileMissing, ProviderError, RetriableProviderError
-from providers.models import Page, PostData, ProfileData
+from providers.paging import Page
 from providers.youtube_data import iso8601_seconds
-from topics.models import Platform, utcnow
+from topics.models import Platform, Post, Profile, utcnow
 
 BATCH = 40
 GENRE_BATCH = 50
@@ -109,7 +109,7 @@ async def _refresh_profiles(ctx: FlowContext, channel_ids: Sequence[str]) -> dic
         for profile in profiles:
             if profile.profile_id not in found:
                 found.add(profile.profile_id)
-                ctx.emit_profile(profile)
+                ctx.emit(profile)
     missing = [i for batch in asked for i in batch if i not in found]
     return {"profiles": len(found), "missing": missing}
 
@@ -120,7 +120,7 @@ def _web(ctx: FlowContext) -> youtube_web.YouTubeWebClient:
     return ctx.tools.youtube_web
 
 
-def _needs_probe(post: PostData) -> bool:
+def _needs_probe(post: Post) -> bool:
     """Whether only the shorts probe can type ``post``: untyped, and not too long to be a Short."""
     seconds = iso8601_seconds(post.dimensions.get("duration"))
     return post.dimensions.get("post_type") is None and youtube_web.post_type_by_length(seconds) is None
@@ -135,7 +135,7 @@ class Probes:
     first_error: str | None = None
 
 
-async def _probe(ctx: FlowContext, posts: Sequence[PostData], probes: Probes) -> None:
+async def _probe(ctx: FlowContext, posts: Sequence[Post], probes: Probes) -> None:
     """Type ``posts`` on youtube.com, a few at a time. A probe that fails leaves its video untyped (the
     scheduled refresh_yt_post_type types it later) and is counted, rather than failing the refresh."""
     unknown = [post for post in posts if _needs_probe(post)]
@@ -144,7 +144,7 @@ async def _probe(ctx: FlowContext, posts: Sequence[PostData], probes: Probes) ->
     web = _web(ctx)
     gate = asyncio.Semaphore(PROBE_CONCURRENCY)
 
-    async def one(post: PostData) -> None:
+    async def one(post: Post) -> None:
         async with gate:
             try:
                 probes.types[post.shortcode] = await web.post_type(post.shortcode, request_id=ctx.request_id)
@@ -162,12 +162,12 @@ async def _refresh_posts(ctx: FlowContext, post_ids: Sequence[str], size: int = 
     """Refresh videos by id; ``dimensions`` (playlist_id, category, topic) are added when given. A video
     that may be a Short is typed by the shorts probe before its event goes out."""
     extra = {key: value for key, value in dimensions.items() if value is not None}
-    found: dict[str, PostData] = {}
+    found: dict[str, Post] = {}
     probes = Probes()
     asked = _batches(post_ids, size)
     for batch in asked:
         posts, _ = await ctx.fetch(ops.FETCH_YT_POSTS, batch)
-        fresh: dict[str, PostData] = {}
+        fresh: dict[str, Post] = {}
         for post in posts:
             if post.shortcode not in found:
                 fresh.setdefault(post.shortcode, post)
@@ -175,7 +175,7 @@ async def _refresh_posts(ctx: FlowContext, post_ids: Sequence[str], size: int = 
         for post in fresh.values():
             found[post.shortcode] = post
             typed = {"post_type": probes.types[post.shortcode]} if post.shortcode in probes.types else {}
-            ctx.emit_post(post, keywords=keywords(post.dimensions.get("title")), **extra, **typed)
+            ctx.emit(post, keywords=keywords(post.dimensions.get("title")), **extra, **typed)
     missing = [i for batch in asked for i in batch if i not in found]
     return {"posts": len(found), "missing": missing, "probed": len(probes.types), "probe_failed": probes.failed,
             "probe_error": probes.first_error}
@@ -195,7 +195,7 @@ async def refresh_yt_profile_insights(ctx: FlowContext, params: ChannelIdParams)
     # Analytics answers only with the channel owner's OAuth credential, chosen by channel id.
     found, _ = await ctx.fetch(ops.FETCH_YT_PROFILE_INSIGHTS, params.channel_id, handle=params.channel_id)
     # The event carries the reports that arrived; the sink's null-safe upsert keeps the stored rest.
-    ctx.emit_profile(found.profile)
+    ctx.emit(found.profile)
     return ctx.summary(channel_id=params.channel_id, reports=sorted(found.profile.dimensions),
                        failed_reports=found.failed)
 
@@ -214,10 +214,10 @@ async def _uploads_playlist(ctx: FlowContext, channel_id: str) -> str:
     if ctx.queries is not None and (stored := await ctx.queries.uploads_playlist_id(channel_id)):
         return stored
     profiles, _ = await ctx.fetch(ops.FETCH_YT_PROFILES, [channel_id])
-    profile: ProfileData | None = next((p for p in profiles if p.profile_id == channel_id), None)
+    profile: Profile | None = next((p for p in profiles if p.profile_id == channel_id), None)
     if profile is None:
         raise ProfileMissing(f"no channel {channel_id}")
-    ctx.emit_profile(profile)
+    ctx.emit(profile)
     playlist = profile.dimensions.get("uploads_playlist_id")
     if not playlist:
         raise ProfileMissing(f"channel {channel_id} has no uploads playlist")
@@ -268,9 +268,9 @@ def search_windows(start: date, end: date, frequency: int | None) -> list[tuple[
 
 
 async def _search_keyword(ctx: FlowContext, keyword: str,
-                          windows: list[tuple[datetime, datetime]]) -> tuple[list[PostData], list[str]]:
+                          windows: list[tuple[datetime, datetime]]) -> tuple[list[Post], list[str]]:
     """Search snippets of every window; an error ends that window only (legacy), and is reported."""
-    found: dict[str, PostData] = {}
+    found: dict[str, Post] = {}
     errors: list[str] = []
     for after, before in windows:
         try:
@@ -286,7 +286,7 @@ async def _search_keyword(ctx: FlowContext, keyword: str,
     return list(found.values()), errors
 
 
-async def _categorize(ctx: FlowContext, posts: list[PostData]) -> dict:
+async def _categorize(ctx: FlowContext, posts: list[Post]) -> dict:
     ray = ctx.tools.ray if ctx.tools else None
     if ray is None:
         return {"categorized": 0, "categorization": "skipped: BEAT_RAY_URL is not set"}
@@ -299,20 +299,20 @@ async def _categorize(ctx: FlowContext, posts: list[PostData]) -> dict:
         for post in chunk:
             if (label := labels.get(post.shortcode)) is not None:
                 categorized += 1
-                ctx.emit_post(PostData(platform=Platform.YOUTUBE, source=CATEGORIZATION_SOURCE,
-                                       shortcode=post.shortcode, profile_id=post.profile_id, handle=None,
-                                       publish_time=post.publish_time, dimensions={"categorization": label}))
+                ctx.emit(Post(platform=Platform.YOUTUBE, source=CATEGORIZATION_SOURCE,
+                              shortcode=post.shortcode, profile_id=post.profile_id, handle=None,
+                              publish_time=post.publish_time, dimensions={"categorization": label}))
     return {"categorized": categorized, "categorization": "done"}
 
 
 async def refresh_yt_posts_by_search(ctx: FlowContext, params: YtSearchParams) -> dict:
     windows = search_windows(params.start_date, params.end_date, params.frequency)
     per_keyword: dict[str, dict] = {}
-    all_posts: dict[str, PostData] = {}
+    all_posts: dict[str, Post] = {}
     for keyword in params.keywords:
         snippets, errors = await _search_keyword(ctx, keyword, windows)
         for snippet in snippets:
-            ctx.emit_post(snippet, topic=keyword)
+            ctx.emit(snippet, topic=keyword)
             all_posts.setdefault(snippet.shortcode, snippet)
         refreshed = await _refresh_posts(ctx, [s.shortcode for s in snippets], topic=keyword) if snippets else None
         await ctx.wait(AFTER_POSTS_WAIT)
@@ -331,8 +331,8 @@ async def refresh_yt_posts_by_search(ctx: FlowContext, params: YtSearchParams) -
 async def refresh_yt_post_type(ctx: FlowContext, params: YtPostTypeParams) -> dict:
     post_type = await _web(ctx).post_type(params.post_id, request_id=ctx.request_id)
     # Only the type: the sink's null-safe upsert leaves every other column of the post as stored.
-    ctx.emit_post(PostData(platform=Platform.YOUTUBE, source=youtube_web.SOURCE, shortcode=params.post_id,
-                           profile_id=None, handle=None, publish_time=None, dimensions={"post_type": post_type}))
+    ctx.emit(Post(platform=Platform.YOUTUBE, source=youtube_web.SOURCE, shortcode=params.post_id,
+                  profile_id=None, handle=None, publish_time=None, dimensions={"post_type": post_type}))
     ctx.used(youtube_web.SOURCE)
     return ctx.summary(post_type=post_type)
 
@@ -343,7 +343,7 @@ async def fetch_yt_post_comments(ctx: FlowContext, params: PostCommentsParams) -
     listing = await _collect(ctx, ops.FETCH_YT_COMMENTS, params.shortcode,
                              cap=params.max_comments or DEFAULT_MAX_COMMENTS, cursor=params.cursor)
     for comment in listing.items:
-        ctx.emit_activity(comment, keywords=keywords(comment.dimensions.get("text")))
+        ctx.emit(comment, keywords=keywords(comment.dimensions.get("text")))
     return ctx.summary(comments=len(listing.items), cursor=listing.cursor, stopped=listing.stopped)
 
 
@@ -353,7 +353,7 @@ async def refresh_yt_activities(ctx: FlowContext, params: YtActivitiesParams) ->
                              cap=params.max_activities or None,
                              more=lambda page: any(a.activity_type == "subscription" for a in page.items))
     for activity in listing.items:
-        ctx.emit_yt_activity(activity)
+        ctx.emit(activity)
     return ctx.summary(activities=len(listing.items), stopped=listing.stopped)
 
 
@@ -361,5 +361,5 @@ async def refresh_yt_profile_relationship(ctx: FlowContext, params: YtRelationsh
     listing = await _collect(ctx, ops.FETCH_YT_SUBSCRIPTIONS, params.channel_id,
                              cap=params.max_relationship or None)
     for subscription in listing.items:
-        ctx.emit_yt_relationship(subscription)
+        ctx.emit(subscription)
     return ctx.summary(subscriptions=len(listing.items), stopped=listing.stopped)
