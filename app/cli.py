@@ -126,7 +126,8 @@ async def _submit_all(settings: Settings, requests: list[tuple[str, dict[str, An
     prepared = [prepare(flow, params, disabled=settings.disabled_flows) for flow, params in requests]
     for request in prepared:
         check_fits(request, settings.max_message_bytes)
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
+    # No connection up front: with Postgres down, submit() decides (a durable broker takes the requests alone).
+    pool = await asyncpg.create_pool(settings.database_url, min_size=0, max_size=4)
     producer = await start_producer(settings)
     try:
         return [await submit(pool, producer, settings, request) for request in prepared]
@@ -156,6 +157,8 @@ def cmd_submit(settings: Settings, args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from agents.flows.registry import FlowRefused
+    from providers.outage import DependencyDown
+    from sinks.requests import NotHandedOver
 
     settings = connected(settings)
     try:
@@ -170,6 +173,11 @@ def cmd_submit(settings: Settings, args: argparse.Namespace) -> int:
     except (FlowRefused, ValidationError, ValueError, OSError) as exc:  # sinks.requests.Refused is a ValueError
         print(f"beat submit: {exc}", file=sys.stderr)
         return 2
+    except DependencyDown as exc:
+        recorded = (f"; request {exc.request_id} is recorded and is produced once the broker is back"
+                    if isinstance(exc, NotHandedOver) else "")
+        print(f"beat submit: {exc}{recorded}; try again later", file=sys.stderr)
+        return 1
     for request_id in ids:
         print(request_id)
     return 0
