@@ -1,4 +1,9 @@
-"""``beat api``: the HTTP facade (contract §6). Submits requests and answers status lookups."""
+"""``beat api``: the HTTP facade (contract §6). Submits requests and answers status lookups.
+
+During an outage (``app.api_errors``): with Postgres down, a submission goes to a durable broker alone
+(the status sink records it when Postgres is back) and is refused with 503 by a memory-only one; with
+the broker down, it is refused with 503. Every other route answers 503 while what it needs is down.
+"""
 
 from __future__ import annotations
 
@@ -43,6 +48,10 @@ def _storable(value: str) -> str:
 StorableText = Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(_storable)]
 Priority = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX, description="an int4 column")]
 RequestId = Annotated[str, Path(max_length=MAX_TEXT), AfterValidator(_storable)]
+
+# A facade answers within seconds: a dependency that has not answered by then is down for this call (503).
+POSTGRES_TIMEOUT = 5.0
+BROKER_TIMEOUT = 5.0
 
 
 class SubmitRequest(BaseModel):
@@ -89,8 +98,10 @@ def create_api(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         assert settings.database_url
-        state["pool"] = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=10)
-        state["producer"] = await start_producer(settings)
+        # No connection up front: the facade starts, and takes submissions for a durable broker, without Postgres.
+        state["pool"] = await asyncpg.create_pool(settings.database_url, min_size=0, max_size=10,
+                                                  timeout=POSTGRES_TIMEOUT, command_timeout=POSTGRES_TIMEOUT)
+        state["producer"] = await start_producer(settings, timeout=BROKER_TIMEOUT)
         try:
             yield
         finally:
@@ -99,11 +110,12 @@ def create_api(settings: Settings) -> FastAPI:
 
     api = FastAPI(title="Beat", version="0.1.0", lifespan=lifespan)
     # Bodies are bounded by the largest record Beat produces: a larger one could never be submitted.
-    guard_input(api, settings.max_message_bytes)
+    guard_input(api, settings.max_message_bytes, settings.outage_retry_after)
     legacy = APIRouter(route_class=LegacyRoute)
 
     async def _submit(flow: str, params: dict[str, Any], **fields: Any) -> str:
-        """Validate, record and produce a request; every refusal is a 4xx, before anything is written."""
+        """Validate, record and produce a request; every refusal is a 4xx, before anything is written (an outage
+        escapes as DependencyDown, a 503)."""
         try:
             request = prepare(flow, params, disabled=settings.disabled_flows, **fields)
             return await submit(state["pool"], state["producer"], settings, request)

@@ -197,7 +197,8 @@ async def _submit_all(settings: Settings, prepared: list[Any], submitted: Callab
     from app.kafka import start_producer
     from sinks.requests import submit
 
-    pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=4)
+    # No connection up front: with Postgres down, submit() decides (a durable broker takes the requests alone).
+    pool = await asyncpg.create_pool(settings.database_url, min_size=0, max_size=4)
     try:
         producer = await start_producer(settings)
         try:

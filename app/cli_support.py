@@ -104,8 +104,16 @@ def run_against_services(settings: Settings, work: Coroutine[Any, Any, T]) -> T:
 
     # A broker that does not answer is reported below, once; aiokafka would log it at ERROR on every try.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    from providers.outage import DependencyDown
+
     try:
         return asyncio.run(work)
+    except DependencyDown as exc:
+        # Submission's own verdict: nothing was lost (a request already recorded is produced once the broker
+        # is back, and says so), so the command only has to be tried again.
+        recorded = getattr(exc, "request_id", None)
+        note = f"; request {recorded} is recorded and is produced once the broker is back" if recorded else ""
+        raise Failure(f"{exc}{note}; try again later") from None
     except Exception as exc:
         name, text = type(exc).__name__, str(exc)
         detail = text if text.startswith(name) else f"{name}: {text}" if text else name

@@ -2,7 +2,9 @@
 
 Worker, sink and API are separate processes and consumer groups (contract §3).
 They are started a moment apart: Tansu answers UNKNOWN_MEMBER_ID when several
-groups rebalance at once. A child that dies is restarted with backoff.
+groups rebalance at once. A child that dies is restarted with backoff; so is the
+embedded broker, on its port and given Beat's topics at once (it kept nothing),
+and the children carry on against it.
 """
 
 from __future__ import annotations
@@ -134,10 +136,7 @@ class Stack:
             asyncio.run(_seed_sandbox_credentials(settings.database_url))
             self.endpoints["sandbox"] = sandbox_url
 
-        from agents.flows.registry import FLOWS
-        from topics.admin import all_topics, ensure_topics
-
-        asyncio.run(ensure_topics(settings.kafka_url, all_topics(settings, FLOWS)))
+        self._ensure_topics()
 
         roles = ["sink", "worker", "api"] if self.with_workers else ["sink", "api"]
         if settings.amqp_url is not None:
@@ -155,8 +154,23 @@ class Stack:
         write_endpoints(data_dir, self.endpoints)
         return settings
 
+    def _ensure_topics(self) -> None:
+        from agents.flows.registry import FLOWS
+        from topics.admin import all_topics, ensure_topics
+
+        assert self.settings.kafka_url
+        asyncio.run(ensure_topics(self.settings.kafka_url, all_topics(self.settings, FLOWS)))
+
     def supervise_once(self) -> None:
-        """Restart any child that died, with a growing delay so a crash loop does not spin."""
+        """Restart the embedded broker if it died, and any child that died, with a growing delay so a crash loop
+        does not spin."""
+        if self._broker is not None and not self._broker.alive():
+            log.warning("the embedded broker exited; starting it again on %s (see %s)", self._broker.bootstrap,
+                        self._broker.log_path)
+            self._broker.restart()
+            # Before the children's clients produce to a topic it does not have, which Tansu would acknowledge
+            # and keep nowhere (the sink's reconciler would put them back too, a moment later).
+            self._ensure_topics()
         for child in self.children:
             if child.alive():
                 continue

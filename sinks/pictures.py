@@ -24,10 +24,18 @@ from aiokafka import AIOKafkaProducer
 
 from app.settings import Settings
 from sinks.producing import send_batched
-from sinks.requests import entity_key
+from sinks.requests import Placed, entity_key
 from sinks.upsert import Column, UpsertTable, columns
 from topics import names
-from topics.models import AssetLog, Platform, RequestStatus, ScrapeRequest, Status, deterministic_id, utcnow
+from topics.models import (
+    AssetLog,
+    Platform,
+    RequestStatus,
+    ScrapeRequest,
+    Status,
+    deterministic_id,
+    utcnow,
+)
 
 ASSET_FLOW = "asset_upload_flow"
 STORY_ASSET_FLOW = "asset_upload_flow_stories"
@@ -134,19 +142,18 @@ async def record_requests(conn: asyncpg.Connection, requests: Sequence[ScrapeReq
     return [r for r in requests if r.id in recorded]
 
 
-async def produce_requests(producer: AIOKafkaProducer, settings: Settings, requests: Sequence[ScrapeRequest]) -> None:
-    """Every request, then every PENDING event (a PENDING event implies its request is on the broker)."""
+async def produce_requests(producer: AIOKafkaProducer, settings: Settings,
+                           requests: Sequence[ScrapeRequest]) -> list[Placed]:
+    """Every request, then every PENDING event (a PENDING event implies its request is on the broker); where
+    each request landed."""
     by_flow: dict[str, list[ScrapeRequest]] = {}
     for request in requests:
         by_flow.setdefault(request.flow or "", []).append(request)
+    placed = []
     for flow, batch in by_flow.items():
-        await send_batched(producer, settings.topic(names.scrape_topic(flow)),
-                           [((entity_key(r.params) or r.id or "").encode(), r.to_bytes()) for r in batch])
+        landed = await send_batched(producer, settings.topic(names.scrape_topic(flow)),
+                                    [((entity_key(r.params) or r.id or "").encode(), r.to_bytes()) for r in batch])
+        placed += [Placed(r.id or "", partition, offset) for r, (partition, offset) in zip(batch, landed, strict=True)]
     await send_batched(producer, settings.topic(names.STATUS),
                        [((r.id or "").encode(), RequestStatus.of(r, Status.PENDING).to_bytes()) for r in requests])
-
-
-async def mark_enqueued(pool: asyncpg.Pool, requests: Sequence[ScrapeRequest]) -> None:
-    if requests:
-        await pool.execute("UPDATE scrape_request_log SET enqueued = true WHERE id = ANY($1::text[])",
-                           [r.id for r in requests])
+    return placed

@@ -16,22 +16,31 @@ from aiokafka.partitioner import DefaultPartitioner
 _PARTITIONER = DefaultPartitioner()
 
 
-async def send_batched(producer: AIOKafkaProducer, topic: str, records: Sequence[tuple[bytes | None, bytes]]) -> None:
+async def send_batched(producer: AIOKafkaProducer, topic: str,
+                       records: Sequence[tuple[bytes | None, bytes]]) -> list[tuple[int, int]]:
     """(key, value) records to ``topic``, in order within each partition (a record without a key goes to any);
-    returns once all are acknowledged."""
+    returns once all are acknowledged, with where each landed (partition, offset), in the order given."""
     if not records:
-        return
+        return []
     partitions = sorted(await producer.partitions_for(topic))
-    by_partition: dict[int, list[tuple[bytes | None, bytes]]] = {}
-    for key, value in records:
-        by_partition.setdefault(_PARTITIONER(key, partitions, partitions), []).append((key, value))
-    acknowledged = []
-    for partition, items in by_partition.items():
-        batch = producer.create_batch()
-        for key, value in items:
+    by_partition: dict[int, list[int]] = {}
+    for index, (key, _) in enumerate(records):
+        by_partition.setdefault(_PARTITIONER(key, partitions, partitions), []).append(index)
+    # Per batch: its partition, the records' indexes, and the acknowledgement (the batch's first offset).
+    batches: list[tuple[int, list[int], asyncio.Future]] = []
+    for partition, indexes in by_partition.items():
+        batch, members = producer.create_batch(), []
+        for index in indexes:
+            key, value = records[index]
             if batch.append(key=key, value=value, timestamp=None) is None:
-                acknowledged.append(await producer.send_batch(batch, topic, partition=partition))
-                batch = producer.create_batch()
+                batches.append((partition, members, await producer.send_batch(batch, topic, partition=partition)))
+                batch, members = producer.create_batch(), []
                 batch.append(key=key, value=value, timestamp=None)
-        acknowledged.append(await producer.send_batch(batch, topic, partition=partition))
-    await asyncio.gather(*acknowledged)
+            members.append(index)
+        batches.append((partition, members, await producer.send_batch(batch, topic, partition=partition)))
+    acknowledged = await asyncio.gather(*(future for _, _, future in batches))
+    placed: list[tuple[int, int]] = [(0, 0)] * len(records)
+    for (partition, members, _), metadata in zip(batches, acknowledged, strict=True):
+        for position, index in enumerate(members):
+            placed[index] = (partition, metadata.offset + position)
+    return placed

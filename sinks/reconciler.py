@@ -7,11 +7,23 @@
   as the next attempt, spending one attempt of its retry budget (``BEAT_RETRY_MAX_ATTEMPTS``, shared
   with the worker's retries), or mark it FAILED when the budget is spent.
 * PENDING recorded by a submitter but never handed to the broker: produce it.
+* PENDING (or REDRIVEN) and handed to the broker, but the broker no longer has its record (an
+  in-memory broker restarted empty): produce it again. Which one that is, is read back from the
+  broker at the partition and offset recorded when it was produced (``sinks.presence``).
 
 A re-drive of a PROCESSING request spends an attempt of the same budget.
 
-A request waiting in a topic backlog is PENDING (or REDRIVEN) and enqueued, and is never touched.
-Every re-drive is counted in ``scrape_request_log.redrives`` and logged.
+A request waiting in a topic backlog is PENDING (or REDRIVEN) and enqueued, its record is where it was
+produced, and it is never touched. Those checks are bounded: at most ``CHECKS_PER_PASS`` rows a pass,
+taken in turn (a cursor over the rows), and a row found waiting is looked at again only after
+``RECHECK_PASSES`` passes, unless the broker has lost records since: each pass reads back, per
+partition, the furthest record found waiting, and when one is gone every row is looked at again.
+A row produced before its offset was recorded is left as it is. Every re-drive is counted in
+``scrape_request_log.redrives`` and logged.
+
+Beside its passes the reconciler keeps Beat's topics on the broker (``topics.admin.TopicKeeper``), every
+``KEEP_TOPICS_EVERY`` seconds and before each pass, so that what a restarted in-memory broker lost is
+created again before anything is produced to it.
 
 Each row is handled on its own, so one request cannot stop the others. A row whose request
 can never be produced (a record over ``BEAT_MAX_MESSAGE_BYTES``, a stored row that no longer
@@ -29,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
@@ -43,8 +56,10 @@ from app.settings import Settings
 from providers.outage import is_outage
 from sinks import stored
 from sinks.failures import LoopFailures
-from sinks.requests import TooLarge, check_fits, enqueue, entity_key
+from sinks.presence import Probe, Produced
+from sinks.requests import TooLarge, check_fits, enqueue, entity_key, record_enqueued
 from topics import names
+from topics.admin import TopicKeeper, all_topics
 from topics.dead_letter import RawRecord, bounded_key, dead_letter, error_info, record_size
 from topics.errors import BeatError, Decision
 from topics.models import ErrorInfo, Platform, RequestStatus, ScrapeRequest, Status
@@ -67,6 +82,15 @@ FATAL_AFTER = 5
 MAX_BACKOFF = 60.0
 # The smallest message limit Beat allows (``Settings.max_message_bytes``), which ``dead_letter`` always fits.
 SMALLEST_LETTER = 4096
+# Rows waiting in a backlog whose records are read back in one pass, and how many passes a row found there
+# waits before it is looked at again.
+CHECKS_PER_PASS = 500
+RECHECK_PASSES = 10
+# Seconds between two looks at the broker's topic list: a restarted in-memory broker is given its topics
+# back within about this long.
+KEEP_TOPICS_EVERY = 1.0
+# Room for a record's batch around the record itself, when one is read back.
+_BATCH_OVERHEAD = 4096
 
 
 class Unproducible(BeatError):
@@ -124,27 +148,53 @@ class Reconciler:
         self._row_failures: dict[str, str] = {}
         # Rows ended DEAD_LETTERED whose status the sink may not have written yet: not ended twice.
         self._ended: set[str] = set()
+        self._keeper = TopicKeeper(settings.kafka_url or "", producer.client, all_topics(settings, FLOWS))
+        self._probe = Probe(producer.client, settings.max_message_bytes + _BATCH_OVERHEAD)
+        self._keeping = LoopFailures(log, "keeping the topics", [KEEP_TOPICS_EVERY * 2**n for n in range(6)],
+                                     outage=is_outage, fatal_after=FATAL_AFTER)
+        # Rows whose record was found in its backlog (id -> when, monotonic, and where), and the rows checked so
+        # far in turn (the last one's status_at and id).
+        self._waiting: dict[str, tuple[float, Produced]] = {}
+        self._cursor: tuple[datetime, str] | None = None
 
     def _deadline(self, flow: str) -> float:
         timeout = timeout_of(FLOWS[flow], self.settings.flow_timeout, self.settings.default_flow_timeout)
         return timeout + self.settings.reconcile_grace
 
     async def run_forever(self) -> None:
-        """Passes until cancelled; ``LoopBroken`` ends it when passes keep failing on something not an outage."""
+        """Passes, and the topics kept, until cancelled; ``LoopBroken`` (in an ExceptionGroup) ends it when either
+        keeps failing on something not an outage."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self._keep_topics())
+            group.create_task(self._passes())
+
+    async def _passes(self) -> None:
         while True:
             try:
                 await self.run_once()
-            except Exception as exc:  # any failure is logged, waited out and retried
+            except Exception as exc:  # noqa: BLE001 - any failure is logged, waited out and retried
                 await asyncio.sleep(self.failures.failed(exc))
                 continue
             self.failures.succeeded()
             await asyncio.sleep(self.settings.reconcile_interval)
 
+    async def _keep_topics(self) -> None:
+        while True:
+            try:
+                await self._keeper.check()
+            except Exception as exc:  # noqa: BLE001 - any failure is logged, waited out and retried
+                await asyncio.sleep(self._keeping.failed(exc))
+                continue
+            self._keeping.succeeded()
+            await asyncio.sleep(KEEP_TOPICS_EVERY)
+
     async def run_once(self) -> dict[str, int]:
-        counts = {"redriven": 0, "abandoned": 0, "enqueued": 0, "dead_lettered": 0, "pruned": 0}
+        # The topics first: a record produced to a topic the broker lost would be kept by nobody.
+        await self._keeper.check()
+        counts = {"redriven": 0, "abandoned": 0, "enqueued": 0, "reproduced": 0, "dead_lettered": 0, "pruned": 0}
         seen: set[str] = set()
         for rows, handle in ((await self._stuck(), self._settle_stuck), (await self._overdue(), self._settle_overdue),
-                             (await self._unsent(), self._produce_unsent)):
+                             (await self._unsent(), self._produce_unsent), (await self._lost(), self._produce_lost)):
             for row in rows:
                 seen.add(row["id"])
                 outcome = await self._each(row, handle)
@@ -182,6 +232,40 @@ class Reconciler:
             "OR (status = 'REDRIVEN' AND status_at < now() - make_interval(secs => $1)))",
             self.settings.reconcile_pending_after,
         )
+
+    async def _lost(self) -> list[asyncpg.Record]:
+        """The rows waiting in a backlog, up to ``CHECKS_PER_PASS`` of them in turn, whose record the broker no
+        longer has."""
+        now = time.monotonic()
+        recheck_after = RECHECK_PASSES * self.settings.reconcile_interval
+        self._waiting = {rid: seen for rid, seen in self._waiting.items() if now - seen[0] < recheck_after}
+        if await self._probe.lost(self._furthest_waiting()):
+            self._waiting.clear()  # the broker lost records it had: none found earlier can be counted on
+        rows = await self.pool.fetch(
+            "SELECT id, flow, attempt, enqueued_partition, enqueued_offset, status_at FROM scrape_request_log "
+            "WHERE status IN ('PENDING', 'REDRIVEN') AND enqueued AND enqueued_offset IS NOT NULL "
+            "AND status_at < now() - make_interval(secs => $1) "
+            "AND ($2::timestamptz IS NULL OR (status_at, id) > ($2::timestamptz, $3::text)) "
+            "ORDER BY status_at, id LIMIT $4",
+            self.settings.reconcile_pending_after, *(self._cursor or (None, "")), CHECKS_PER_PASS,
+        )
+        self._cursor = (rows[-1]["status_at"], rows[-1]["id"]) if len(rows) == CHECKS_PER_PASS else None
+        due = {row["id"]: row for row in rows if row["id"] not in self._waiting and row["flow"] in FLOWS}
+        produced = [Produced(row["id"], self.settings.topic(names.scrape_topic(row["flow"])),
+                             row["enqueued_partition"], row["enqueued_offset"]) for row in due.values()]
+        gone = {item.request_id for item in await self._probe.lost(produced)}
+        self._waiting.update((item.request_id, (now, item)) for item in produced if item.request_id not in gone)
+        return [due[rid] for rid in gone]
+
+    def _furthest_waiting(self) -> list[Produced]:
+        """Per partition, the row found waiting whose record is furthest along: after a restart the broker has
+        at best other records there."""
+        furthest: dict[tuple[str, int], Produced] = {}
+        for _, item in self._waiting.values():
+            current = furthest.get((item.topic, item.partition))
+            if current is None or item.offset > current.offset:
+                furthest[(item.topic, item.partition)] = item
+        return list(furthest.values())
 
     async def _each(self, row: asyncpg.Record, handle: Callable[[asyncpg.Record], Awaitable[str]]) -> str:
         """What became of one row ("" when nothing did); only an outage escapes, failing the pass."""
@@ -298,12 +382,35 @@ class Reconciler:
                     request.id, request.flow)
         return "enqueued"
 
+    # PENDING and handed to the broker, which lost its record
+
+    async def _produce_lost(self, row: asyncpg.Record) -> str:
+        # Claim it: not enqueued until produced again (a failure leaves it to the unsent pass), and nothing if the
+        # row moved on meanwhile or another sink's reconciler claimed it first.
+        claimed = await self.pool.execute(
+            "UPDATE scrape_request_log SET enqueued = false WHERE id = $1 AND status IN ('PENDING', 'REDRIVEN') "
+            "AND enqueued AND enqueued_partition = $2 AND enqueued_offset = $3",
+            row["id"], row["enqueued_partition"], row["enqueued_offset"],
+        )
+        if claimed != "UPDATE 1":
+            return ""
+        stored = await self._load(row["id"])
+        if stored is None:
+            return ""
+        request = stored_request(stored, retry_count=stored["retry_count"],
+                                 first_failed_at=await self.pool.fetchval(_FIRST_FAILED_AT, stored["id"]))
+        self._check_size(request)
+        await self._enqueue(request)
+        log.warning("reconciler: produced %s (%s) again: the broker no longer has its record (partition %d, "
+                    "offset %d)", request.id, request.flow, row["enqueued_partition"], row["enqueued_offset"])
+        return "reproduced"
+
     async def _enqueue(self, request: ScrapeRequest) -> None:
         try:
-            await enqueue(self.producer, self.settings, request)
+            placed = await enqueue(self.producer, self.settings, request)
         except MessageSizeTooLargeError as exc:
             raise Unproducible("MessageTooLarge", f"the producer refused it: {exc}", request) from None
-        await self.pool.execute("UPDATE scrape_request_log SET enqueued = true WHERE id = $1", request.id)
+        await record_enqueued(self.pool, [placed])
 
     # Ending a request that can never be produced
 

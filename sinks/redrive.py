@@ -29,7 +29,13 @@ from aiokafka import AIOKafkaProducer
 
 from app.settings import Settings
 from sinks.reconciler import Unproducible, stored_request
-from sinks.requests import TooLarge, check_fits, produce_request
+from sinks.requests import (
+    Placed,
+    TooLarge,
+    check_fits,
+    produce_request,
+    record_enqueued,
+)
 from topics import names
 from topics.errors import BeatError, Decision
 from topics.models import RequestStatus, ScrapeRequest, Status
@@ -157,11 +163,11 @@ async def _release(pool: asyncpg.Pool, row: asyncpg.Record) -> None:
 
 
 async def _produce_reopened(producer: AIOKafkaProducer, settings: Settings, request: ScrapeRequest,
-                            reopened_from: str) -> None:
+                            reopened_from: str) -> Placed:
     assert request.id is not None
     status = RequestStatus.of(request, Status.REDRIVEN, result={"redriven_from": reopened_from})
     await producer.send_and_wait(settings.topic(names.STATUS), status.to_bytes(), key=request.id.encode())
-    await produce_request(producer, settings, request)
+    return Placed.of(request.id, await produce_request(producer, settings, request))
 
 
 async def reopen(pool: asyncpg.Pool, producer: AIOKafkaProducer | None, settings: Settings, request_id: str,
@@ -193,12 +199,12 @@ async def reopen(pool: asyncpg.Pool, producer: AIOKafkaProducer | None, settings
                 request_id, f"{request_id}/{request.attempt}",
             )
     try:
-        await _produce_reopened(producer, settings, request, row["status"])
+        placed = await _produce_reopened(producer, settings, request, row["status"])
     except BaseException:
         await _release(pool, row)
         await _release_letters(pool, [*([letter_id] if letter_id is not None else []), *(r["id"] for r in letters)])
         raise
-    await pool.execute("UPDATE scrape_request_log SET enqueued = true WHERE id = $1", request_id)
+    await record_enqueued(pool, [placed])
     return reopened
 
 

@@ -2,27 +2,48 @@
 
 Used by the facade, the CLI and the reconciler, so a request Beat accepted is
 always in ``scrape_request_log`` before it is on a topic; one recorded but never
-handed over (``enqueued`` false) is produced later by the reconciler.
+handed over (``enqueued`` false) is produced later by the reconciler. Where its
+record landed (partition and offset) is recorded with ``enqueued``: the reconciler
+reads it back to tell a request waiting in a backlog from one a broker lost.
+
+While Postgres is down a submission is still taken when the broker is durable: the
+request and its PENDING event are produced, and the status sink records the row
+from that event once Postgres is back. A memory-only broker could lose the request
+before then, so the submission is refused instead (``DependencyDown``), with
+nothing written anywhere. A request's id is derived from its idempotency key, so
+a repeated submission names the same request without asking Postgres.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.structs import RecordMetadata
 from pydantic import ValidationError
 
 from agents.flows.registry import require_enabled
 from app.settings import Settings
+from providers.outage import (
+    BROKER,
+    POSTGRES,
+    DependencyDown,
+    as_outage,
+    broker_down,
+    is_outage,
+)
 from topics import names
 from topics.dead_letter import record_size
 from topics.errors import BeatError, Decision
 from topics.limits import status_budget
-from topics.models import RequestStatus, ScrapeRequest, Status, utcnow
+from topics.models import RequestStatus, ScrapeRequest, Status, deterministic_id, utcnow
+
+log = logging.getLogger(__name__)
 
 ENTITY_KEYS = ("handle", "profile_id", "shortcode", "channel_id", "store", "entity_id", "post_id", "hashtag")
 
@@ -49,6 +70,27 @@ class TooLarge(Refused):
     """A request whose record or PENDING status would not fit a message."""
 
 
+class NotHandedOver(DependencyDown):
+    """Recorded PENDING, but the broker did not take the request's record: the reconciler produces it once the
+    broker is back."""
+
+    def __init__(self, request_id: str, cause: BaseException) -> None:
+        super().__init__(BROKER, f"{type(cause).__name__}: {cause}")
+        self.request_id = request_id
+
+
+class Placed(NamedTuple):
+    """Where a request's record landed on its flow topic."""
+
+    request_id: str
+    partition: int
+    offset: int
+
+    @classmethod
+    def of(cls, request_id: str, metadata: RecordMetadata) -> Placed:
+        return cls(request_id, metadata.partition, metadata.offset)
+
+
 class InvalidParams(Refused):
     """Params the flow's model refuses; ``errors`` are pydantic's, located from the request (``params.…``)."""
 
@@ -70,10 +112,15 @@ def prepare(flow: str, params: dict[str, Any], *, disabled: Iterable[str] = (), 
     except ValidationError as exc:
         raise InvalidParams([{**error, "loc": ("params", *error["loc"])}
                              for error in exc.errors(include_url=False)]) from None
-    request.id = request.id or str(uuid.uuid4())
+    request.id = request.id or request_id_for(flow, request.idempotency_key)
     request.platform = request.platform or spec.platform
     request.created_at = request.created_at or utcnow()
     return request
+
+
+def request_id_for(flow: str, idempotency_key: str | None) -> str:
+    """A new request's id: the same for every submission of one idempotency key to one flow."""
+    return deterministic_id("idempotency", flow, idempotency_key) if idempotency_key else str(uuid.uuid4())
 
 
 def check_fits(request: ScrapeRequest, max_bytes: int) -> None:
@@ -94,8 +141,9 @@ def check_fits(request: ScrapeRequest, max_bytes: int) -> None:
                            f"within the {max_bytes}-byte message limit")
 
 
-async def record_pending(pool: asyncpg.Pool, request: ScrapeRequest) -> str:
-    """Insert the PENDING row; an idempotency key already seen returns the existing request's id."""
+async def record_pending(pool: asyncpg.Pool, request: ScrapeRequest) -> tuple[str, bool]:
+    """Insert the PENDING row: the request's id and whether this call recorded it (an id or an idempotency key
+    already seen names the existing request)."""
     row = await pool.fetchrow(
         """
         INSERT INTO scrape_request_log (id, flow, platform, params, status, attempt, priority, retry_count,
@@ -109,37 +157,105 @@ async def record_pending(pool: asyncpg.Pool, request: ScrapeRequest) -> str:
         request.account_id, request.idempotency_key, request.created_at, request.expires_at,
     )
     if row is not None:
-        return row["id"]
+        return row["id"], True
     existing = await pool.fetchval(
         "SELECT id FROM scrape_request_log WHERE id = $1 OR ($2::text IS NOT NULL AND idempotency_key = $2)",
         request.id, request.idempotency_key,
     )
-    return existing
+    return existing, False
 
 
-async def produce_request(producer: AIOKafkaProducer, settings: Settings, request: ScrapeRequest) -> None:
-    """Produce the request's record to its flow's topic, keyed by its entity."""
+async def produce_request(producer: AIOKafkaProducer, settings: Settings, request: ScrapeRequest) -> RecordMetadata:
+    """Produce the request's record to its flow's topic, keyed by its entity; where it landed."""
     key = entity_key(request.params)
-    await producer.send_and_wait(
+    return await producer.send_and_wait(
         settings.topic(names.scrape_topic(request.flow or "")),
         request.to_bytes(),
         key=key.encode() if key else None,
     )
 
 
-async def enqueue(producer: AIOKafkaProducer, settings: Settings, request: ScrapeRequest) -> None:
-    """Produce the request, then its PENDING event (the request first, so a PENDING event implies it)."""
-    await produce_request(producer, settings, request)
+async def produce_pending(producer: AIOKafkaProducer, settings: Settings, request: ScrapeRequest) -> None:
+    assert request.id is not None
     status = RequestStatus.of(request, Status.PENDING)
     await producer.send_and_wait(settings.topic(names.STATUS), status.to_bytes(), key=request.id.encode())
 
 
+async def enqueue(producer: AIOKafkaProducer, settings: Settings, request: ScrapeRequest) -> Placed:
+    """Produce the request, then its PENDING event (the request first, so a PENDING event implies it)."""
+    assert request.id is not None
+    metadata = await produce_request(producer, settings, request)
+    await produce_pending(producer, settings, request)
+    return Placed.of(request.id, metadata)
+
+
+_RECORD_ENQUEUED = """
+UPDATE scrape_request_log AS l SET enqueued = true, enqueued_partition = p.part, enqueued_offset = p.off
+FROM unnest($1::text[], $2::int[], $3::bigint[]) AS p(id, part, off)
+WHERE l.id = p.id
+"""
+
+
+async def record_enqueued(db: asyncpg.Pool | asyncpg.Connection, placed: Sequence[Placed]) -> None:
+    """Mark the requests handed to the broker, with where each landed."""
+    if placed:
+        await db.execute(_RECORD_ENQUEUED, [p.request_id for p in placed], [p.partition for p in placed],
+                         [p.offset for p in placed])
+
+
 async def submit(pool: asyncpg.Pool, producer: AIOKafkaProducer, settings: Settings, request: ScrapeRequest) -> str:
-    """Record the request PENDING and hand it to the broker; TooLarge, before any write, when it cannot be."""
+    """Record the request PENDING and hand it to the broker; its id.
+
+    Raises TooLarge before any write when it cannot be produced; DependencyDown when it cannot be taken now
+    (nothing is written), or NotHandedOver when it is recorded but not yet on the broker.
+    """
     check_fits(request, settings.max_message_bytes)
-    request_id = await record_pending(pool, request)
-    if request_id != request.id:
+    assert request.id is not None
+    try:
+        request_id, recorded = await record_pending(pool, request)
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        return await _submit_without_postgres(producer, settings, request, exc)
+    if not recorded:
         return request_id  # a duplicate submission: the first one is already on its way
-    await enqueue(producer, settings, request)
-    await pool.execute("UPDATE scrape_request_log SET enqueued = true WHERE id = $1", request.id)
+    try:
+        metadata = await produce_request(producer, settings, request)
+    except Exception as exc:
+        if broker_down(exc):
+            raise NotHandedOver(request.id, exc) from exc
+        raise
+    try:
+        await produce_pending(producer, settings, request)
+    except Exception as exc:
+        if not broker_down(exc):
+            raise
+        # The request is on the broker, so it is accepted: the PENDING event adds only a line to its timeline.
+        log.warning("request %s is on the broker without its PENDING event: %s: %s", request.id,
+                    type(exc).__name__, exc)
+    try:
+        await record_enqueued(pool, [Placed.of(request.id, metadata)])
+    except Exception as exc:
+        if not is_outage(exc):
+            raise
+        # Accepted all the same; left not enqueued, the reconciler produces it once more unless a worker took it.
+        log.warning("request %s is on the broker but Postgres did not record it so: %s: %s", request.id,
+                    type(exc).__name__, exc)
+    return request.id
+
+
+async def _submit_without_postgres(producer: AIOKafkaProducer, settings: Settings, request: ScrapeRequest,
+                                   down: BaseException) -> str:
+    if not settings.durable_broker:
+        # A memory-only broker could lose the request before Postgres has it: refused, and nothing written.
+        raise as_outage(POSTGRES, down) from down
+    try:
+        await enqueue(producer, settings, request)
+    except Exception as exc:
+        if broker_down(exc):
+            raise as_outage(BROKER, exc) from exc
+        raise
+    log.info("Postgres is unreachable (%s): request %s went to the durable broker alone; the status sink records "
+             "it when Postgres is back", type(down).__name__, request.id)
+    assert request.id is not None
     return request.id

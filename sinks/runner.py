@@ -29,9 +29,10 @@ from app.settings import Settings
 from providers.outage import is_outage
 from sinks import routing
 from sinks.failures import LoopBroken, LoopFailures
-from sinks.pictures import mark_enqueued, produce_requests
+from sinks.pictures import produce_requests
 from sinks.producing import send_batched
 from sinks.reconciler import Reconciler
+from sinks.requests import record_enqueued
 from sinks.routing import Decoded, decode
 from sinks.writer import Written, write_batch
 from topics import names
@@ -231,7 +232,7 @@ class SinkRunner:
         while True:
             try:
                 await self._dead_letter(producer, batch.records, dead)
-                await produce_requests(producer, self.settings, written.asset_requests)
+                placed = await produce_requests(producer, self.settings, written.asset_requests)
                 break
             except KafkaError as exc:
                 if not is_outage(exc):
@@ -239,7 +240,7 @@ class SinkRunner:
                 await self._retry_wait(failures, "broker unavailable after a commit", exc)
                 failures += 1
         try:
-            await mark_enqueued(pool, written.asset_requests)
+            await record_enqueued(pool, placed)
         except OUTAGE_ERRORS as exc:
             # They are on the broker; the reconciler would produce them again under the same ids.
             log.warning("could not mark %d asset requests enqueued: %s", len(written.asset_requests), exc)

@@ -15,7 +15,13 @@ from aiokafka import AIOKafkaProducer
 from app.settings import load_settings
 from sinks.reconciler import Reconciler
 from tests.conftest import create_topics, stack_env
-from tests.support import BeatProcess, EventCollector, migrated_database, unique, wait_terminal
+from tests.support import (
+    BeatProcess,
+    EventCollector,
+    migrated_database,
+    unique,
+    wait_terminal,
+)
 from topics import names
 
 MIB = 1024 * 1024
@@ -116,11 +122,11 @@ async def test_a_producer_refusal_and_unreadable_rows_cost_only_their_own_reques
             normal = await _insert(pool, status="PENDING", age_s=10, enqueued=False)
             reconciler = Reconciler(settings, pool, producer)
 
-            assert await reconciler.run_once() == {"redriven": 0, "abandoned": 0, "enqueued": 1, "dead_lettered": 3,
-                                                       "pruned": 0}
+            assert await reconciler.run_once() == {"redriven": 0, "abandoned": 0, "enqueued": 1, "reproduced": 0,
+                                                   "dead_lettered": 3, "pruned": 0}
             # Done with: a second pass finds nothing to do, and fails on nothing.
-            assert await reconciler.run_once() == {"redriven": 0, "abandoned": 0, "enqueued": 0, "dead_lettered": 0,
-                                                       "pruned": 0}
+            assert await reconciler.run_once() == {"redriven": 0, "abandoned": 0, "enqueued": 0, "reproduced": 0,
+                                                   "dead_lettered": 0, "pruned": 0}
 
             status_topic = settings.topic(names.STATUS)
             ended = {}

@@ -1,11 +1,22 @@
-"""Create Beat's topics up front, so producers never depend on broker auto-creation."""
+"""Create Beat's topics up front, so producers never depend on broker auto-creation, and put them back when
+the broker has lost them.
+
+An in-memory broker (the embedded Tansu) restarted keeps nothing: until the topics exist again, Tansu
+acknowledges records produced to them and keeps none where a reader can see them, and a client asking
+for a missing topic by name gets it created with the broker's default partition count. ``TopicKeeper``
+looks at the broker's topic list (a metadata request for every topic, which creates none) and creates
+whatever is missing, so that window stays short.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 
+from aiokafka import AIOKafkaClient
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.cluster import ClusterMetadata
 from aiokafka.errors import TopicAlreadyExistsError
 
 from app.settings import Settings
@@ -24,18 +35,59 @@ def all_topics(settings: Settings, flows: Iterable[str]) -> dict[str, int]:
     return topics
 
 
-async def ensure_topics(bootstrap: str, topics: dict[str, int]) -> None:
+async def ensure_topics(bootstrap: str, topics: dict[str, int]) -> list[str]:
+    """Create those of ``topics`` the broker does not have; the names created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [NewTopic(name, partitions, 1) for name, partitions in topics.items() if name not in existing]
         if not missing:
-            return
+            return []
         try:
             await admin.create_topics(missing)
         except TopicAlreadyExistsError:
             pass  # another process created it first
         log.info("created %d topics", len(missing))
+        return [topic.name for topic in missing]
     finally:
         await admin.close()
+
+
+class TopicKeeper:
+    """Checks that the broker still has Beat's topics and creates any it lost."""
+
+    def __init__(self, bootstrap: str, client: AIOKafkaClient, topics: dict[str, int]) -> None:
+        self._bootstrap = bootstrap
+        self._client = client
+        self._topics = topics
+        self._short: set[str] = set()
+        # One check at a time: two would both find the topics missing and both create them.
+        self._checking = asyncio.Lock()
+
+    async def check(self) -> list[str]:
+        """The topics created because the broker did not have them (none, almost always)."""
+        async with self._checking:
+            return await self._check()
+
+    async def _check(self) -> list[str]:
+        metadata = await self._client.fetch_all_metadata()
+        present = metadata.topics()
+        self._warn_short(metadata, present)
+        missing = {name: partitions for name, partitions in self._topics.items() if name not in present}
+        if not missing:
+            return []
+        created = await ensure_topics(self._bootstrap, missing)
+        log.warning("the broker had lost %d of Beat's topics (an in-memory broker restarted?); created %d again",
+                    len(missing), len(created))
+        return created
+
+    def _warn_short(self, metadata: ClusterMetadata, present: set[str]) -> None:
+        # A client that asked for a missing topic by name got it with the broker's default partition count,
+        # which cannot be raised here (Tansu has no CreatePartitions). Said once per topic.
+        for name in present & self._topics.keys():
+            count = len(metadata.partitions_for_topic(name) or ())
+            if count < self._topics[name] and name not in self._short:
+                self._short.add(name)
+                log.warning("topic %s has %d partitions, not %d: it was created by a client's request before "
+                            "Beat could create it", name, count, self._topics[name])
