@@ -15,17 +15,48 @@ partition still assigned, while flow control is active; and it never commits
 beyond the lowest offset still being processed. Every other behaviour is
 faust's own, except the fetch wait (``ShortFetchConsumerThread``). Unprocessed messages are therefore redelivered (duplicates are
 expected and every write is idempotent) instead of being lost.
+
+Two more guard a broker that loses its log (the embedded, in-memory broker restarting): a commit
+sent as the broker went away is never answered, and faust's revocation waits for it forever, so a
+commit gives up after ``COMMIT_TIMEOUT`` (its offsets are committed later or read again); and
+``lost_log`` names partitions that now end before what this consumer already read, whose new
+records it would otherwise never fetch.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Mapping
+
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, Message
+
+log = logging.getLogger(__name__)
+
+COMMIT_TIMEOUT = 15.0
 
 
 class SafeOffsetConsumer(faust_aiokafka.Consumer):
     def _new_consumer_thread(self) -> faust_aiokafka.AIOKafkaConsumerThread:
         return ShortFetchConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _commit(self, offsets: Mapping[TP, int]) -> bool:
+        try:
+            return await asyncio.wait_for(super()._commit(offsets), COMMIT_TIMEOUT)
+        except asyncio.TimeoutError:
+            log.warning("an offset commit got no answer within %gs; it is given up", COMMIT_TIMEOUT)
+            return False
+
+    def lost_log(self) -> list[tuple[TP, int, int]]:
+        """(partition, its end, the last offset read) of each assigned partition that ends before what was read."""
+        lost = []
+        for tp in self.assignment():
+            read = self._read_offset.get(tp)
+            end = self.highwater(tp) if read is not None else None
+            if read is not None and end is not None and end <= read:
+                lost.append((tp, end, read))
+        return lost
 
     def ack(self, message: Message) -> bool:
         app = self.app

@@ -77,11 +77,20 @@ log = logging.getLogger(__name__)
 GATE_HIGH = 128
 
 
+class BrokerLostLog(BeatError):
+    """The broker's partitions end before what this worker already read: it lost its log (restarted empty)."""
+
+    decision = Decision.OUTAGE
+
+
 class RecordTooLarge(BeatError, ValueError):
     """A record the worker was about to produce exceeds the message size limit."""
 
     decision = Decision.POISON
 
+
+# How often the worker looks for partitions whose log the broker lost (agents/offsets.py).
+LOST_LOG_CHECK = 0.5
 
 # A worker's Postgres calls fail fast when the server is away, so an outage is seen, not waited on.
 PG_CONNECT_TIMEOUT = 5.0
@@ -130,7 +139,7 @@ class WorkerRuntime:
         self.assets: AssetRuntime | None = None
         self.tools: FlowTools | None = None
         self._gates: dict[str, FlowGate] = {}
-        self._gate_tasks: list[asyncio.Future] = []
+        self._background: list[asyncio.Future] = []
         self.retries: RetryConsumer | None = None
         self.outages: Outages | None = None
         self._rng = random.Random()
@@ -167,6 +176,29 @@ class WorkerRuntime:
         self.tools = build_tools(self._http, self.settings, self._trace)
         self.retries = RetryConsumer(self.settings, self._retries_broken)
         await self.retries.start()
+        self._background.append(asyncio.ensure_future(self._watch_for_a_lost_log()))
+
+    async def _watch_for_a_lost_log(self) -> None:
+        """Exit when the broker lost its log, so the worker starts again from the new one.
+
+        A worker whose partitions were recreated empty keeps fetching from its old positions and would
+        never see the records produced since, and faust offers no safe way to move a running stream back.
+        Started again, its group (lost with the log) has no offsets, so it reads the new log from the start;
+        its records in flight are redelivered or re-driven like any killed worker's.
+        """
+        while True:
+            await asyncio.sleep(LOST_LOG_CHECK)
+            try:
+                lost = self.app.consumer.lost_log()
+            except Exception:  # not started, or mid-rebalance: the next tick looks again
+                continue
+            if lost:
+                tp, end, read = lost[0]
+                message = (f"{tp.topic}[{tp.partition}] ends at offset {end}, before offset {read} this worker "
+                           f"already read: the broker lost its log; beat worker exits to start again from it")
+                log.critical(message)
+                await self.app.crash(BrokerLostLog(message))
+                return
 
     async def _retries_broken(self, broken: Exception) -> None:
         log.critical("the retry consumer cannot go on; beat worker exits", exc_info=broken)
@@ -188,7 +220,7 @@ class WorkerRuntime:
             self.outages.close()
         if self.retries is not None:
             await self.retries.stop()
-        for task in self._gate_tasks:
+        for task in self._background:
             task.cancel()
         if self._http is not None:
             await self._http.aclose()
@@ -395,7 +427,7 @@ class WorkerRuntime:
         gate = FlowGate(self.app, channel.get_topic_name(), channel.queue,
                         high=max(GATE_HIGH, 2 * concurrency), low=max(GATE_HIGH // 4, concurrency))
         self._gates[spec.name] = gate
-        self._gate_tasks.append(asyncio.ensure_future(gate.run()))
+        self._background.append(asyncio.ensure_future(gate.run()))
 
     # draining
 
