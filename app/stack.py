@@ -26,12 +26,11 @@ from app.settings import Settings
 from providers.sandbox.config import ENV_PREFIX as SANDBOX_ENV_PREFIX
 from providers.sandbox.config import SandboxConfig
 from providers.sandbox.seeds import (
-    SANDBOX_CREDENTIALS,
-    SANDBOX_HANDLE_CREDENTIALS,
     sandbox_base_urls,
     sandbox_cdn_base_urls,
     sandbox_service_settings,
     sandbox_source_rate_limits,
+    seed_credentials,
 )
 from sinks.schema import migrate
 
@@ -218,10 +217,7 @@ async def _seed_sandbox_credentials(database_url: str) -> None:
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
     try:
         store = CredentialStore(pool)
-        for source, secrets in SANDBOX_CREDENTIALS.items():
-            await store.add(source, secrets, idempotency_key=f"{source}:sandbox")
-        for source, handle, secrets in SANDBOX_HANDLE_CREDENTIALS:
-            await store.add(source, secrets, handle=handle, idempotency_key=f"{source}:{handle}:sandbox")
+        await seed_credentials(store, "sandbox")
     finally:
         await pool.close()
 

@@ -77,11 +77,11 @@ from providers.credentials import CredentialStore  # noqa: E402
 from providers.sandbox.config import SandboxConfig  # noqa: E402
 from providers.sandbox.seeds import (  # noqa: E402
     SANDBOX_CREDENTIALS,
-    SANDBOX_HANDLE_CREDENTIALS,
     sandbox_base_urls,
     sandbox_cdn_base_urls,
     sandbox_service_settings,
     sandbox_source_rate_limits,
+    seed_credentials,
 )
 from tests.support import REDIS_URL, BeatProcess, EventCollector, TcpProxy, beat_env, wait_terminal  # noqa: E402
 from topics import names  # noqa: E402
@@ -337,10 +337,7 @@ async def run(args: argparse.Namespace, broker: EmbeddedBroker, database_url: st
     try:
         async with asyncpg.create_pool(database_url, min_size=1, max_size=4) as pool:
             store = CredentialStore(pool)
-            for source, secrets in SANDBOX_CREDENTIALS.items():
-                await store.add(source, secrets, idempotency_key=f"{source}:chaos")
-            for source, handle, secrets in SANDBOX_HANDLE_CREDENTIALS:
-                await store.add(source, secrets, handle=handle, idempotency_key=f"{source}:{handle}:chaos")
+            await seed_credentials(store, "chaos")
             procs = []
             for role in ("sink", "worker", "api"):
                 procs.append(spawn(cleanup, BeatProcess(role, env, work / "logs" / f"{role}.log")))

@@ -368,16 +368,24 @@ class Reconciler:
         await self._send_status(self._status(stored, stored["attempt"], request, Status.FAILED, error))
         log.error("reconciler: %s (%s) FAILED: %s", stored["id"], stored["flow"], error.message)
 
+    async def _produce_stored(self, request_id: str) -> ScrapeRequest | None:
+        """Produce a PENDING (or REDRIVEN) request as recorded, its attempt and retry budget unchanged; None when
+        the row is gone."""
+        stored = await self._load(request_id)
+        if stored is None:
+            return None
+        request = stored_request(stored, retry_count=stored["retry_count"],
+                                 first_failed_at=await self.pool.fetchval(_FIRST_FAILED_AT, stored["id"]))
+        self._check_size(request)
+        await self._enqueue(request)
+        return request
+
     # PENDING and never handed to the broker
 
     async def _produce_unsent(self, row: asyncpg.Record) -> str:
-        stored = await self._load(row["id"])
-        if stored is None:
+        request = await self._produce_stored(row["id"])
+        if request is None:
             return ""
-        request = stored_request(stored, retry_count=stored["retry_count"],
-                           first_failed_at=await self.pool.fetchval(_FIRST_FAILED_AT, stored["id"]))
-        self._check_size(request)
-        await self._enqueue(request)
         log.warning("reconciler: produced %s (%s), recorded but never handed to the broker",
                     request.id, request.flow)
         return "enqueued"
@@ -394,13 +402,9 @@ class Reconciler:
         )
         if claimed != "UPDATE 1":
             return ""
-        stored = await self._load(row["id"])
-        if stored is None:
+        request = await self._produce_stored(row["id"])
+        if request is None:
             return ""
-        request = stored_request(stored, retry_count=stored["retry_count"],
-                                 first_failed_at=await self.pool.fetchval(_FIRST_FAILED_AT, stored["id"]))
-        self._check_size(request)
-        await self._enqueue(request)
         log.warning("reconciler: produced %s (%s) again: the broker no longer has its record (partition %d, "
                     "offset %d)", request.id, request.flow, row["enqueued_partition"], row["enqueued_offset"])
         return "reproduced"

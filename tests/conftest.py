@@ -25,12 +25,11 @@ from app.settings import load_settings
 from providers.credentials import CredentialStore
 from providers.sandbox.config import SandboxConfig
 from providers.sandbox.seeds import (
-    SANDBOX_CREDENTIALS,
-    SANDBOX_HANDLE_CREDENTIALS,
     sandbox_base_urls,
     sandbox_cdn_base_urls,
     sandbox_service_settings,
     sandbox_source_rate_limits,
+    seed_credentials,
 )
 from providers.sandbox.server import SandboxServer
 from tests.support import ADMIN_URL, BeatProcess, EventCollector, beat_env, failures, migrated_database, wait_terminal
@@ -85,10 +84,7 @@ def sandbox():
 async def pool(database_url):
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=5)
     store = CredentialStore(pool)
-    for source, secrets in SANDBOX_CREDENTIALS.items():
-        await store.add(source, secrets, idempotency_key=f"{source}:test")
-    for source, handle, secrets in SANDBOX_HANDLE_CREDENTIALS:
-        await store.add(source, secrets, handle=handle, idempotency_key=f"{source}:{handle}:test")
+    await seed_credentials(store, "test")
     yield pool
     await pool.close()
 

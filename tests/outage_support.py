@@ -17,7 +17,7 @@ import httpx
 from app.embedded import free_port
 from providers.credentials import CredentialStore
 from providers.sandbox.config import SandboxConfig
-from providers.sandbox.seeds import SANDBOX_CREDENTIALS, SANDBOX_HANDLE_CREDENTIALS
+from providers.sandbox.seeds import seed_credentials
 from providers.sandbox.server import SandboxServer
 from tests.conftest import create_topics, stack_env
 from tests.support import BeatProcess, migrated_database
@@ -33,10 +33,7 @@ async def seeded_database(prefix: str) -> AsyncIterator[tuple[str, asyncpg.Pool]
         pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
         try:
             store = CredentialStore(pool)
-            for source, secrets in SANDBOX_CREDENTIALS.items():
-                await store.add(source, secrets, idempotency_key=f"{source}:test")
-            for source, handle, secrets in SANDBOX_HANDLE_CREDENTIALS:
-                await store.add(source, secrets, handle=handle, idempotency_key=f"{source}:{handle}:test")
+            await seed_credentials(store, "test")
             yield url, pool
         finally:
             await pool.close()

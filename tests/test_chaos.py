@@ -23,8 +23,8 @@ from providers.credentials import CredentialStore
 from providers.sandbox.config import SandboxConfig
 from providers.sandbox.seeds import (
     SANDBOX_CREDENTIALS,
-    SANDBOX_HANDLE_CREDENTIALS,
     sandbox_source_rate_limits,
+    seed_credentials,
 )
 from tests.conftest import isolated
 from tests.support import failures, migrated_database, produce_requests, wait_terminal
@@ -54,10 +54,7 @@ SETTINGS = {
 
 async def _seed(pool: asyncpg.Pool) -> None:
     store = CredentialStore(pool)
-    for source, secrets in SANDBOX_CREDENTIALS.items():
-        await store.add(source, secrets, idempotency_key=f"{source}:chaos")
-    for source, handle, secrets in SANDBOX_HANDLE_CREDENTIALS:
-        await store.add(source, secrets, handle=handle, idempotency_key=f"{source}:{handle}:chaos")
+    await seed_credentials(store, "chaos")
 
 
 async def _produce(broker: str, prefix: str, batch: list[dict]) -> list[str]:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from providers.sandbox import cdn
 from providers.sandbox.cdn_routes import PREFIX as CDN_PREFIX
 from providers.sandbox.youtube import DEMO_CHANNEL_ID
 from providers.sandbox.youtube_analytics import refresh_token_for
 from providers.sources import SOURCES
+
+if TYPE_CHECKING:
+    from providers.credentials import CredentialStore
 
 # Each in the shape its provider expects; the sandbox meters them like the real keys.
 SANDBOX_CREDENTIALS: dict[str, dict[str, str]] = {
@@ -63,3 +68,11 @@ def sandbox_source_rate_limits() -> dict[str, None]:
     from providers.ratelimit import DEFAULT_SOURCE_RATES
 
     return {label: None for label in DEFAULT_SOURCE_RATES}
+
+
+async def seed_credentials(store: CredentialStore, tag: str) -> None:
+    """Every sandbox credential into ``store``; seeding again under the same ``tag`` changes nothing."""
+    for source, secrets in SANDBOX_CREDENTIALS.items():
+        await store.add(source, secrets, idempotency_key=f"{source}:{tag}")
+    for source, handle, secrets in SANDBOX_HANDLE_CREDENTIALS:
+        await store.add(source, secrets, handle=handle, idempotency_key=f"{source}:{handle}:{tag}")
