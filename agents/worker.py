@@ -39,7 +39,7 @@ from agents.flows.tools import build_tools
 from agents.outages import Outages, dependency_down
 from agents.requests import Rejected, decode_request, refuse_request
 from agents.retry import RetryConsumer, due_header
-from app.faust_app import create_app
+from agents.faust_app import create_app
 from app.settings import Settings
 from providers.breaker import Breaker
 from providers.clients import build_clients

@@ -2,7 +2,7 @@
 
     python bench/passthrough.py BOOTSTRAP SOURCE_TOPIC SINK_TOPIC DATA_DIR
 
-It runs until SIGTERM. Its settings are Beat's broker settings (``app/faust_app.py``)
+It runs until SIGTERM. Its settings are Beat's broker settings (``agents/faust_app.py``)
 and nothing more, so the ratio in the benchmark compares Beat with Faust itself.
 """
 

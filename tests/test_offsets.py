@@ -6,7 +6,7 @@ import pytest
 from faust.types import TP, Message
 
 from agents.offsets import SafeOffsetConsumer
-from app.faust_app import create_app
+from agents.faust_app import create_app
 from app.settings import load_settings
 
 TOPIC = "beat.scrape.refresh_profile_basic"
