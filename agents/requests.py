@@ -13,12 +13,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from agents.flows.params import Params
-from agents.flows.registry import FLOWS, FlowSpec
 from topics.dead_letter import RawRecord, error_info
 from topics.errors import BeatError, Decision
+from topics.flows import FLOWS, FlowSpec
 from topics.limits import clean_json, text_problem
 from topics.models import ScrapeRequest, deterministic_id
+from topics.params import Params
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import CommitFailedError
 
 from agents.backoff import tier_for
-from agents.flows.registry import FLOWS
 from app.kafka import start_group_consumer, start_producer
 from app.settings import Settings
 from providers.outage import is_outage
@@ -34,6 +33,7 @@ from sinks.failures import LoopBroken, LoopFailures
 from topics import names
 from topics.admin import ensure_topics
 from topics.dead_letter import RawRecord, bounded_key, dead_letter, error_info
+from topics.flows import FLOWS
 
 log = logging.getLogger(__name__)
 

@@ -32,14 +32,14 @@ from aiokafka.client import AIOKafkaClient
 
 from agents.backoff import Retry, after_transient
 from agents.backpressure import FlowGate
+from agents.faust_app import create_app
 from agents.flows.assets import AssetRuntime
 from agents.flows.context import FlowContext, FlowTools
-from agents.flows.registry import FlowSelection, FlowSpec, disabled_reason, timeout_of
+from agents.flows.registry import check_handlers, handler_of
 from agents.flows.tools import build_tools
 from agents.outages import Outages, dependency_down
 from agents.requests import Rejected, decode_request, refuse_request
 from agents.retry import RetryConsumer, due_header
-from agents.faust_app import create_app
 from app.settings import Settings
 from providers.breaker import Breaker
 from providers.clients import build_clients
@@ -59,6 +59,7 @@ from topics.dead_letter import (
     record_size,
 )
 from topics.errors import BeatError, Decision
+from topics.flows import FlowSelection, FlowSpec, disabled_reason, timeout_of
 from topics.limits import status_budget
 from topics.models import (
     ErrorInfo,
@@ -325,8 +326,7 @@ class WorkerRuntime:
         # A transient end is retried; ready_in is the seconds until a known ready time, if there is one.
         transient, ready_in = False, None
         try:
-            assert spec.handler is not None
-            result = await asyncio.wait_for(spec.handler(ctx, params), timeout)
+            result = await asyncio.wait_for(handler_of(spec)(ctx, params), timeout)
         except asyncio.TimeoutError:
             error = ErrorInfo(type="Timeout", message=f"flow did not finish within {timeout:g}s")
             transient = True
@@ -451,6 +451,7 @@ class WorkerRuntime:
 
 
 def build_worker_app(settings: Settings, selection: FlowSelection) -> tuple[faust.App, WorkerRuntime]:
+    check_handlers()
     app = create_app(settings, "worker")
     runtime = WorkerRuntime(settings, app, selection.enabled, selection.disabled)
 

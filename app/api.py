@@ -18,13 +18,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from agents.flows.registry import FlowRefused, UnknownFlow, get_flow, is_enabled
 from app.api_errors import LegacyRoute, guard_input
 from app.kafka import start_producer
 from app.readiness import readiness
 from app.settings import Settings
 from sinks.redrive import NotReopenable, UnknownRequest, reopen
 from sinks.requests import InvalidParams, Refused, TooLarge, prepare, submit
+from topics.flows import FlowRefused, UnknownFlow, get_flow, is_enabled
 from topics.limits import INT32_MAX, INT32_MIN, MAX_TEXT, text_problem
 from topics.models import Platform
 

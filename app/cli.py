@@ -64,8 +64,8 @@ def worker(
     more_flows: Annotated[list[str] | None, typer.Argument(metavar="GLOB", hidden=True)] = None,
 ) -> int:
     """Request agents for the selected flows."""
-    from agents.flows.registry import UnknownFlow, select_flows
     from agents.worker import DrainingWorker, build_worker_app
+    from topics.flows import UnknownFlow, select_flows
 
     if more_flows and not flows:
         raise Usage(f"unexpected argument {more_flows[0]!r}: flow globs follow --flows")
@@ -177,8 +177,8 @@ def _prepared(settings: Settings, requests: list[tuple[str, str, dict[str, Any]]
     """Every request checked before the first is written, so a refused batch leaves no rows behind."""
     from pydantic import ValidationError
 
-    from agents.flows.registry import FlowRefused
     from sinks.requests import check_fits, prepare
+    from topics.flows import FlowRefused
 
     prepared = []
     for where, flow, params in requests:
@@ -317,7 +317,7 @@ def sources() -> int:
 @app.command()
 def flows() -> int:
     """Every flow, enabled or not."""
-    from agents.flows.registry import FLOWS
+    from topics.flows import FLOWS
 
     settings = command_settings()
     width = max(map(len, FLOWS))

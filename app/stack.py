@@ -154,8 +154,8 @@ class Stack:
         return settings
 
     def _ensure_topics(self) -> None:
-        from agents.flows.registry import FLOWS
         from topics.admin import all_topics, ensure_topics
+        from topics.flows import FLOWS
 
         assert self.settings.kafka_url
         asyncio.run(ensure_topics(self.settings.kafka_url, all_topics(self.settings, FLOWS)))

@@ -68,7 +68,6 @@ sys.path.insert(0, str(ROOT))
 import asyncpg  # noqa: E402
 import httpx  # noqa: E402
 
-from agents.flows.registry import FLOWS  # noqa: E402
 from app.demo import demo_requests  # noqa: E402
 from app.embedded import EmbeddedBroker, free_port  # noqa: E402
 from app.settings import load_settings  # noqa: E402
@@ -86,6 +85,7 @@ from providers.sandbox.seeds import (  # noqa: E402
 from tests.support import REDIS_URL, BeatProcess, EventCollector, TcpProxy, beat_env, wait_terminal  # noqa: E402
 from topics import names  # noqa: E402
 from topics.admin import all_topics, ensure_topics  # noqa: E402
+from topics.flows import FLOWS  # noqa: E402
 from topics.models import TERMINAL  # noqa: E402
 
 TERMINAL_VALUES = {status.value for status in TERMINAL}

@@ -51,7 +51,6 @@ import psutil  # noqa: E402
 import psycopg  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
-from agents.flows.registry import FLOWS  # noqa: E402
 from agents.worker import GATE_HIGH  # noqa: E402
 from app.embedded import EmbeddedBroker, EmbeddedPostgres, free_port  # noqa: E402
 from app.settings import load_settings  # noqa: E402
@@ -69,6 +68,7 @@ from tests.support import (  # noqa: E402
 )
 from topics import names  # noqa: E402
 from topics.admin import all_topics, ensure_topics  # noqa: E402
+from topics.flows import FLOWS  # noqa: E402
 from topics.models import TERMINAL  # noqa: E402
 
 FLOW = "refresh_profile_basic"

@@ -35,6 +35,7 @@ from providers.http import Credential, ProviderHttp
 from providers.paging import Page
 from providers.parsing import Values, at
 from topics.models import Order, Platform
+from topics.params import is_shop_domain
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +46,6 @@ UTM_PREFIX = "utm_"
 # Seconds between REST pages: the REST bucket refills at two calls a second per store, and a
 # store's other apps draw on the same bucket.
 REST_PAGE_WAIT = 0.5
-
-# A bare host name: it becomes the host of the URL, so a scheme, path, port or userinfo
-# in it would send the store's token somewhere else.
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-SHOP_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
-MAX_DOMAIN_LENGTH = 253  # DNS
 
 _LINK = re.compile(r"<([^>]*)>\s*((?:;[^,;]*)*)")
 _REL = re.compile(r";\s*rel\s*=\s*\"?([^\";]*)\"?", re.IGNORECASE)
@@ -71,10 +66,6 @@ class OrdersPage(Page):
     """A page of orders, and the seconds the store's API budget asks before the next page."""
 
     wait: float = 0.0
-
-
-def is_shop_domain(store: str) -> bool:
-    return len(store) <= MAX_DOMAIN_LENGTH and SHOP_DOMAIN.fullmatch(store) is not None
 
 
 def admin_path(version: str, resource: str) -> str:

@@ -51,7 +51,6 @@ from aiokafka.errors import MessageSizeTooLargeError
 from pydantic import ValidationError
 
 from agents.backoff import exhausted, spend
-from agents.flows.registry import FLOWS, timeout_of
 from app.settings import Settings
 from providers.outage import is_outage
 from sinks import stored
@@ -62,6 +61,7 @@ from topics import names
 from topics.admin import TopicKeeper, all_topics
 from topics.dead_letter import RawRecord, bounded_key, dead_letter, error_info, record_size
 from topics.errors import BeatError, Decision
+from topics.flows import FLOWS, timeout_of
 from topics.models import ErrorInfo, Platform, RequestStatus, ScrapeRequest, Status
 
 log = logging.getLogger(__name__)

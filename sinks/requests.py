@@ -27,7 +27,6 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 from pydantic import ValidationError
 
-from agents.flows.registry import require_enabled
 from app.settings import Settings
 from providers.outage import (
     BROKER,
@@ -40,6 +39,7 @@ from providers.outage import (
 from topics import names
 from topics.dead_letter import record_size
 from topics.errors import BeatError, Decision
+from topics.flows import require_enabled
 from topics.limits import status_budget
 from topics.models import RequestStatus, ScrapeRequest, Status, deterministic_id, utcnow
 

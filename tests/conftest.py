@@ -19,7 +19,6 @@ import psycopg
 import pytest
 import pytest_asyncio
 
-from agents.flows.registry import FLOWS
 from app.embedded import EmbeddedBroker, free_port
 from app.settings import load_settings
 from providers.credentials import CredentialStore
@@ -35,6 +34,7 @@ from providers.sandbox.server import SandboxServer
 from tests.support import ADMIN_URL, BeatProcess, EventCollector, beat_env, failures, migrated_database, wait_terminal
 from topics import names
 from topics.admin import all_topics, ensure_topics
+from topics.flows import FLOWS
 
 # The YouTube provider tests' loopback servers and fixtures.
 pytest_plugins = ("tests.youtube_loopback",)

@@ -20,7 +20,6 @@ from agents.flows.gpt import (
     GptRuntime,
     refresh_instagram_gpt_data_base_gender,
 )
-from agents.flows.params import GptData, GptParams
 from app.embedded import free_port
 from app.settings import load_settings
 from providers.errors import AuthExpired, Forbidden, ProviderTimeout, ProviderUnavailable, QuotaExceeded
@@ -29,6 +28,7 @@ from providers.sandbox import openai as sandbox_openai
 from tests.support import unique, wait_terminal
 from topics import names
 from topics.models import ScrapeRequest, TraceLog
+from topics.params import GptData, GptParams
 
 PROFILE = names.PROFILE_LOG
 KEY = "sk-beat-test-0123456789"

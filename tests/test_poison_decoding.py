@@ -9,11 +9,11 @@ import json
 
 import pytest
 
-from agents.flows.registry import FLOWS, disabled_reason, select_flows
 from agents.requests import Rejected, decode_request, refuse_request
 from agents.worker import event_records
 from topics import names
 from topics.dead_letter import MAX_ERROR_MESSAGE, MAX_KEY_BYTES, RawRecord, bounded_key, dead_letter, record_size
+from topics.flows import FLOWS, disabled_reason, select_flows
 from topics.limits import text_problem
 from topics.models import DeadLetter, ErrorInfo, Platform, PostLog, RequestStatus, Status, utcnow
 

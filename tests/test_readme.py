@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from agents.flows.registry import FLOWS
 from tests.support import ROOT
+from topics.flows import FLOWS
 
 
 def test_flow_status_table_matches_the_registry():

@@ -15,7 +15,6 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from agents.flows.params import OrdersParams
 from app.settings import Settings
 from providers.clients import build_clients
 from providers.credentials import CredentialStore
@@ -53,6 +52,7 @@ from tests.shopify_support import (  # noqa: F401 (fixtures)
 from tests.support import wait_terminal
 from topics import names
 from topics.models import Platform, TraceLog
+from topics.params import OrdersParams
 
 VERSION = Settings().shopify_api_version
 ORDERS_PATH = admin_path(VERSION, "orders.json")

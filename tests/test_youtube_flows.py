@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from agents.flows.context import FlowContext, FlowTools
-from agents.flows.params import YtSearchParams
 from agents.flows.youtube import refresh_yt_posts_by_search
 from app.settings import Settings
 from providers.clients import build_clients
@@ -42,6 +41,7 @@ from providers.youtube_web import YouTubeWebClient
 from tests.support import unique, wait_terminal
 from topics import names
 from topics.models import Platform, ScrapeRequest, utcnow
+from topics.params import YtSearchParams
 
 POST, PROFILE, ACTIVITY = names.POST_LOG, names.PROFILE_LOG, names.POST_ACTIVITY_LOG
 YT_ACTIVITY, YT_RELATIONSHIP = names.YT_ACTIVITY_LOG, names.YT_PROFILE_RELATIONSHIP_LOG

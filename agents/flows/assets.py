@@ -18,7 +18,6 @@ from datetime import timedelta
 import httpx
 
 from agents.flows.context import FlowContext
-from agents.flows.params import AssetParams
 from app.settings import Settings
 from providers.errors import (
     AssetTooLarge,
@@ -38,6 +37,7 @@ from sinks.assets import (
     open_asset_store,
 )
 from topics.models import Asset, Platform, utcnow
+from topics.params import AssetParams
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,6 @@ import openai
 
 from agents.flows import gpt_rules as rules
 from agents.flows.context import FlowContext
-from agents.flows.params import GptAudienceAgeGenderParams, GptData, GptParams
 from app.settings import Settings
 from providers.errors import (
     AuthExpired,
@@ -41,6 +40,7 @@ from providers.errors import (
 )
 from providers.http import TraceSink, retry_after_seconds
 from topics.models import Platform, Profile, TraceLog
+from topics.params import GptAudienceAgeGenderParams, GptData, GptParams
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,11 @@ from typing import Any
 
 from agents.flows.context import FlowContext
 from agents.flows.keywords import keywords
-from agents.flows.params import (
+from providers import operations as ops
+from providers.errors import ProfileMissing
+from providers.paging import Page
+from topics.models import Platform, Post, Profile, utcnow
+from topics.params import (
     FollowingParams,
     HandleParams,
     HashtagPostsParams,
@@ -27,10 +31,6 @@ from agents.flows.params import (
     StoryPostsParams,
     TaggedPostsParams,
 )
-from providers import operations as ops
-from providers.errors import ProfileMissing
-from providers.paging import Page
-from topics.models import Platform, Post, Profile, utcnow
 
 RECENT_POSTS_DAYS = 30
 RECENT_POSTS_MAX = 50

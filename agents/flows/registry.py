@@ -1,212 +1,71 @@
-"""Every legacy flow by name (legacy §2): platform, parameter model, default concurrency, handler.
-
-Default concurrency is the legacy workers × per-process concurrency. A flow whose
-provider work is not built yet has ``handler=None``: it is listed by ``beat flows``
-as disabled, and a worker dead-letters its requests with the reason instead of
-"completing" them with a stub.
-"""
+"""Which handler runs each flow of the catalogue (``topics/flows.py``), checked when a worker starts."""
 
 from __future__ import annotations
 
-import fnmatch
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from agents.flows import assets, gpt, instagram, shopify, youtube
-from agents.flows import params as p
 from agents.flows.context import FlowContext
 from topics.errors import BeatError, Decision
-from topics.models import Platform
+from topics.flows import FLOWS, FlowSpec
 
 FlowHandler = Callable[[FlowContext, Any], Awaitable[dict]]
 
-IG, YT, SHOP = Platform.INSTAGRAM, Platform.YOUTUBE, Platform.SHOPIFY
-
-
-@dataclass(frozen=True, slots=True)
-class FlowSpec:
-    name: str
-    platform: Platform
-    params: type[p.Params]
-    concurrency: int
-    handler: FlowHandler | None = None
-    pending: str = ""
-    # Flows that page slowly on purpose (legacy waits) get more than the default timeout.
-    timeout: float | None = None
-
-    @property
-    def enabled(self) -> bool:
-        return self.handler is not None
-
-
-_CSV_UNSCHEDULED = "CSV exports are not built yet (issue Reports)"
-
-FLOWS: dict[str, FlowSpec] = {
-    spec.name: spec
-    for spec in (
-        # Instagram
-        FlowSpec("refresh_profile_by_handle", IG, p.HandleParams, 50, instagram.refresh_profile_by_handle),
-        FlowSpec("refresh_profile_by_profile_id", IG, p.ProfileIdParams, 5, instagram.refresh_profile_by_profile_id),
-        FlowSpec("refresh_profile_basic", IG, p.ProfileBasicParams, 25, instagram.refresh_profile_basic),
-        FlowSpec("refresh_profile_custom", IG, p.ProfileCustomParams, 2, instagram.refresh_profile_custom, timeout=600),
-        FlowSpec("refresh_post_by_shortcode", IG, p.ShortcodeParams, 5, instagram.refresh_post_by_shortcode),
-        FlowSpec("refresh_post_insights", IG, p.PostInsightsParams, 5, instagram.refresh_post_insights),
-        FlowSpec("refresh_profile_insights", IG, p.HandleParams, 5, instagram.refresh_profile_insights),
-        FlowSpec("refresh_tagged_posts_by_profile_id", IG, p.TaggedPostsParams, 5,
-                 instagram.refresh_tagged_posts_by_profile_id, timeout=600),
-        FlowSpec("refresh_stories_posts", IG, p.HandleParams, 5, instagram.refresh_stories_posts, timeout=300),
-        FlowSpec("refresh_story_insights", IG, p.StoryInsightsParams, 5, instagram.refresh_story_insights, timeout=300),
-        FlowSpec("refresh_story_posts_by_profile_id", IG, p.StoryPostsParams, 5,
-                 instagram.refresh_story_posts_by_profile_id),
-        FlowSpec("fetch_profile_followers", IG, p.ProfileIdParams, 15, instagram.fetch_profile_followers, timeout=900),
-        FlowSpec("fetch_profile_following", IG, p.FollowingParams, 15, instagram.fetch_profile_following, timeout=300),
-        FlowSpec("fetch_post_likes", IG, p.PostLikesParams, 5, instagram.fetch_post_likes, timeout=300),
-        FlowSpec("fetch_post_comments", IG, p.PostCommentsParams, 5, instagram.fetch_post_comments, timeout=300),
-        FlowSpec("fetch_hashtag_posts", IG, p.HashtagPostsParams, 5, instagram.fetch_hashtag_posts, timeout=900),
-        # YouTube
-        FlowSpec("refresh_yt_profiles", YT, p.YtProfilesParams, 50, youtube.refresh_yt_profiles),
-        FlowSpec("refresh_yt_posts", YT, p.YtPostsParams, 5, youtube.refresh_yt_posts),
-        FlowSpec("refresh_yt_profile_insights", YT, p.ChannelIdParams, 5, youtube.refresh_yt_profile_insights),
-        FlowSpec("refresh_yt_posts_by_playlist_id", YT, p.YtPlaylistParams, 5,
-                 youtube.refresh_yt_posts_by_playlist_id, timeout=900),
-        FlowSpec("refresh_yt_posts_by_channel_id", YT, p.YtChannelPostsParams, 25,
-                 youtube.refresh_yt_posts_by_channel_id, timeout=900),
-        FlowSpec("refresh_yt_posts_by_genre", YT, p.YtGenreParams, 5, youtube.refresh_yt_posts_by_genre),
-        FlowSpec("refresh_yt_posts_by_search", YT, p.YtSearchParams, 5, youtube.refresh_yt_posts_by_search,
-                 timeout=3600),
-        FlowSpec("refresh_yt_post_type", YT, p.YtPostTypeParams, 5, youtube.refresh_yt_post_type),
-        FlowSpec("fetch_yt_post_comments", YT, p.PostCommentsParams, 5, youtube.fetch_yt_post_comments, timeout=300),
-        FlowSpec("refresh_yt_activities", YT, p.YtActivitiesParams, 5, youtube.refresh_yt_activities, timeout=300),
-        FlowSpec("refresh_yt_profile_relationship", YT, p.YtRelationshipParams, 5,
-                 youtube.refresh_yt_profile_relationship, timeout=900),
-        # YouTube CSV exports
-        *(
-            FlowSpec(name, YT, p.CsvParams, 5, pending=_CSV_UNSCHEDULED)
-            for name in (
-                "fetch_channels_csv",
-                "fetch_channel_videos_csv",
-                "fetch_playlist_videos_csv",
-                "fetch_keyword_videos_csv",
-                "fetch_video_details_csv",
-                "fetch_channel_monthly_stats_csv",
-                "fetch_channel_daily_stats_csv",
-                "fetch_channel_demographic_csv",
-                "fetch_channel_audience_geography_csv",
-                "fetch_channel_engagement_csv",
-                "fetch_ad_vs_organic_csv",
-            )
-        ),
-        # GPT enrichment
-        FlowSpec("refresh_instagram_gpt_data_base_gender", IG, p.GptParams, 15,
-                 gpt.refresh_instagram_gpt_data_base_gender, timeout=300),
-        FlowSpec("refresh_instagram_gpt_data_base_location", IG, p.GptParams, 15,
-                 gpt.refresh_instagram_gpt_data_base_location, timeout=300),
-        FlowSpec("refresh_instagram_gpt_data_base_categ_lang_topics", IG, p.GptParams, 15,
-                 gpt.refresh_instagram_gpt_data_base_categ_lang_topics, timeout=300),
-        FlowSpec("refresh_instagram_gpt_data_audience_age_gender", IG, p.GptAudienceAgeGenderParams, 15,
-                 gpt.refresh_instagram_gpt_data_audience_age_gender, timeout=300),
-        FlowSpec("refresh_instagram_gpt_data_audience_cities", IG, p.GptParams, 15,
-                 gpt.refresh_instagram_gpt_data_audience_cities, timeout=300),
-        FlowSpec("refresh_instagram_gpt_data_gender_location_lang", IG, p.GptParams, 25,
-                 gpt.refresh_instagram_gpt_data_gender_location_lang, timeout=300),
-        # Other
-        FlowSpec("refresh_orders_by_store", SHOP, p.OrdersParams, 5, shopify.refresh_orders_by_store,
-                 timeout=600),
-        FlowSpec("asset_upload_flow", IG, p.AssetParams, 75, assets.upload_asset, timeout=180),
-        FlowSpec("asset_upload_flow_stories", IG, p.AssetParams, 15, assets.upload_asset, timeout=180),
-    )
+HANDLERS: dict[str, FlowHandler] = {
+    "refresh_profile_by_handle": instagram.refresh_profile_by_handle,
+    "refresh_profile_by_profile_id": instagram.refresh_profile_by_profile_id,
+    "refresh_profile_basic": instagram.refresh_profile_basic,
+    "refresh_profile_custom": instagram.refresh_profile_custom,
+    "refresh_post_by_shortcode": instagram.refresh_post_by_shortcode,
+    "refresh_post_insights": instagram.refresh_post_insights,
+    "refresh_profile_insights": instagram.refresh_profile_insights,
+    "refresh_tagged_posts_by_profile_id": instagram.refresh_tagged_posts_by_profile_id,
+    "refresh_stories_posts": instagram.refresh_stories_posts,
+    "refresh_story_insights": instagram.refresh_story_insights,
+    "refresh_story_posts_by_profile_id": instagram.refresh_story_posts_by_profile_id,
+    "fetch_profile_followers": instagram.fetch_profile_followers,
+    "fetch_profile_following": instagram.fetch_profile_following,
+    "fetch_post_likes": instagram.fetch_post_likes,
+    "fetch_post_comments": instagram.fetch_post_comments,
+    "fetch_hashtag_posts": instagram.fetch_hashtag_posts,
+    "refresh_yt_profiles": youtube.refresh_yt_profiles,
+    "refresh_yt_posts": youtube.refresh_yt_posts,
+    "refresh_yt_profile_insights": youtube.refresh_yt_profile_insights,
+    "refresh_yt_posts_by_playlist_id": youtube.refresh_yt_posts_by_playlist_id,
+    "refresh_yt_posts_by_channel_id": youtube.refresh_yt_posts_by_channel_id,
+    "refresh_yt_posts_by_genre": youtube.refresh_yt_posts_by_genre,
+    "refresh_yt_posts_by_search": youtube.refresh_yt_posts_by_search,
+    "refresh_yt_post_type": youtube.refresh_yt_post_type,
+    "fetch_yt_post_comments": youtube.fetch_yt_post_comments,
+    "refresh_yt_activities": youtube.refresh_yt_activities,
+    "refresh_yt_profile_relationship": youtube.refresh_yt_profile_relationship,
+    "refresh_instagram_gpt_data_base_gender": gpt.refresh_instagram_gpt_data_base_gender,
+    "refresh_instagram_gpt_data_base_location": gpt.refresh_instagram_gpt_data_base_location,
+    "refresh_instagram_gpt_data_base_categ_lang_topics": gpt.refresh_instagram_gpt_data_base_categ_lang_topics,
+    "refresh_instagram_gpt_data_audience_age_gender": gpt.refresh_instagram_gpt_data_audience_age_gender,
+    "refresh_instagram_gpt_data_audience_cities": gpt.refresh_instagram_gpt_data_audience_cities,
+    "refresh_instagram_gpt_data_gender_location_lang": gpt.refresh_instagram_gpt_data_gender_location_lang,
+    "refresh_orders_by_store": shopify.refresh_orders_by_store,
+    "asset_upload_flow": assets.upload_asset,
+    "asset_upload_flow_stories": assets.upload_asset,
 }
 
 
-def timeout_of(spec: FlowSpec, overrides: dict[str, float], default: float) -> float:
-    """A flow's timeout: configured per flow, else the flow's own, else the configured default."""
-    return overrides.get(spec.name, spec.timeout or default)
+class HandlersMismatch(BeatError):
+    """The catalogue and the handlers disagree: a built flow nobody runs, or code for no flow."""
+
+    decision = Decision.DEFINITIVE
 
 
-class UnknownFlow(BeatError, LookupError):
-    decision = Decision.POISON
+def check_handlers(flows: Mapping[str, FlowSpec] = FLOWS, handlers: Mapping[str, FlowHandler] = HANDLERS) -> None:
+    """Every enabled flow has a handler and every handler a built flow; HandlersMismatch otherwise."""
+    missing = sorted(name for name, spec in flows.items() if spec.enabled and name not in handlers)
+    stray = sorted(name for name in handlers if name not in flows or not flows[name].enabled)
+    if missing or stray:
+        raise HandlersMismatch(f"flows without a handler: {', '.join(missing) or 'none'}; "
+                               f"handlers without a built flow: {', '.join(stray) or 'none'}")
 
 
-def get_flow(name: str) -> FlowSpec:
-    try:
-        return FLOWS[name]
-    except KeyError:
-        raise UnknownFlow(f"unknown flow {name!r}") from None
-
-
-@dataclass(frozen=True, slots=True)
-class FlowSelection:
-    """What a worker runs: the selected flows it processes, and the selected disabled ones it refuses."""
-
-    enabled: list[FlowSpec]
-    disabled: list[FlowSpec]
-
-
-def is_enabled(spec: FlowSpec, disabled: Iterable[str] = ()) -> bool:
-    """Whether a flow runs: it has a handler and the configuration does not switch it off."""
-    return spec.enabled and spec.name not in set(disabled)
-
-
-def enabled_flows(disabled: Iterable[str] = ()) -> list[str]:
-    disabled = set(disabled)
-    return [spec.name for spec in FLOWS.values() if is_enabled(spec, disabled)]
-
-
-# Enough names to show what exists without a reason outgrowing an error column.
-_LISTED_FLOWS = 12
-
-
-def disabled_reason(name: str, disabled: Iterable[str] = ()) -> str:
-    """Why a request for a disabled flow is refused, naming (the first of) the flows that run."""
-    enabled = enabled_flows(disabled)
-    listed = ", ".join(enabled[:_LISTED_FLOWS])
-    if len(enabled) > _LISTED_FLOWS:
-        listed += f", … ({len(enabled)} in all; see `beat flows`)"
-    return f"flow {name} is disabled; enabled flows: {listed or 'none'}"
-
-
-def select_flows(globs: Iterable[str] | None, disabled: Iterable[str] = ()) -> FlowSelection:
-    """The flows matching any glob (every flow when none is given), split into enabled and disabled.
-
-    A glob that matches no flow at all is an error, so a typo never starts an idle worker. A selected
-    disabled flow is refused rather than ignored: its records are dead-lettered with the reason.
-    """
-    disabled = set(disabled)
-    patterns = list(globs or ["*"])
-    chosen: dict[str, FlowSpec] = {}
-    for pattern in patterns:
-        matched = [spec for name, spec in FLOWS.items() if fnmatch.fnmatchcase(name, pattern)]
-        if not matched:
-            raise UnknownFlow(f"--flows {pattern!r} matches no flow")
-        chosen.update((spec.name, spec) for spec in matched)
-    specs = list(chosen.values())
-    return FlowSelection(enabled=[spec for spec in specs if is_enabled(spec, disabled)],
-                         disabled=[spec for spec in specs if not is_enabled(spec, disabled)])
-
-
-class FlowRefused(BeatError, LookupError):
-    """A submission for a flow that does not run here (unknown, or disabled), naming the flows that do."""
-
-    decision = Decision.POISON
-
-    def __init__(self, reason: str, enabled: list[str]) -> None:
-        super().__init__(f"{reason}; enabled flows: {', '.join(enabled) or 'none'}")
-        self.reason = reason
-        self.enabled = enabled
-
-
-def require_enabled(name: str, disabled: Iterable[str] = ()) -> FlowSpec:
-    """The spec of a flow requests may be submitted for; FlowRefused otherwise.
-
-    A request for a flow no worker runs would stay PENDING forever, so the door refuses it.
-    """
-    disabled = set(disabled)
-    enabled = enabled_flows(disabled)
-    spec = FLOWS.get(name)
-    if spec is None:
-        # Bounded: the name is the caller's input and goes back to them in the answer.
-        raise FlowRefused(f"unknown flow {name[:100]!r}", enabled)
-    if not is_enabled(spec, disabled):
-        raise FlowRefused(f"flow {name!r} is disabled ({spec.pending or 'BEAT_DISABLED_FLOWS'})", enabled)
-    return spec
+def handler_of(spec: FlowSpec) -> FlowHandler:
+    return HANDLERS[spec.name]

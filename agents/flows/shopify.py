@@ -8,9 +8,9 @@ any; this flow pages through them all (GraphQL cursors, or REST's ``page_info`` 
 from __future__ import annotations
 
 from agents.flows.context import FlowContext
-from agents.flows.params import OrdersParams
 from providers import operations as ops
 from providers import shopify
+from topics.params import OrdersParams
 
 
 async def refresh_orders_by_store(ctx: FlowContext, params: OrdersParams) -> dict:

@@ -16,7 +16,14 @@ from typing import Any, TypeVar, TypeVarTuple
 
 from agents.flows.context import FlowContext
 from agents.flows.keywords import keywords
-from agents.flows.params import (
+from providers import operations as ops
+from providers import youtube_web
+from providers.crawler import AllSourcesFailed
+from providers.errors import NoCredential, ProfileMissing, ProviderError, RetriableProviderError
+from providers.paging import Page
+from providers.youtube_data import iso8601_seconds
+from topics.models import Platform, Post, Profile, utcnow
+from topics.params import (
     ChannelIdParams,
     PostCommentsParams,
     YtActivitiesParams,
@@ -29,13 +36,6 @@ from agents.flows.params import (
     YtRelationshipParams,
     YtSearchParams,
 )
-from providers import operations as ops
-from providers import youtube_web
-from providers.crawler import AllSourcesFailed
-from providers.errors import NoCredential, ProfileMissing, ProviderError, RetriableProviderError
-from providers.paging import Page
-from providers.youtube_data import iso8601_seconds
-from topics.models import Platform, Post, Profile, utcnow
 
 BATCH = 40
 GENRE_BATCH = 50

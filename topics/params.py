@@ -6,12 +6,21 @@ but here the request is dead-lettered with the validation message instead.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from providers.shopify import is_shop_domain
+# A bare host name: it becomes the host of the URL, so a scheme, path, port or userinfo
+# in it would send the store's token somewhere else.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+SHOP_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
+MAX_DOMAIN_LENGTH = 253  # DNS
+
+
+def is_shop_domain(store: str) -> bool:
+    return len(store) <= MAX_DOMAIN_LENGTH and SHOP_DOMAIN.fullmatch(store) is not None
 
 
 class Params(BaseModel):
