@@ -5,7 +5,7 @@ from __future__ import annotations
 import faust
 
 from agents import offsets
-from app.settings import Settings
+from core.settings import Settings
 
 
 def create_app(settings: Settings, role: str) -> faust.App:

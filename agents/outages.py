@@ -1,6 +1,6 @@
 """A worker's dependency outages: pause on one, probe it with backoff, resume when it answers.
 
-A record whose work meets an unreachable dependency (``providers.outage.DependencyDown``: Postgres,
+A record whose work meets an unreachable dependency (``core.outage.DependencyDown``: Postgres,
 Redis, the broker) is not judged: it waits here, unacked, and is worked again from the start of the
 same attempt once the dependency answers, so an outage costs no retry attempt however long it lasts.
 While any dependency is down no record starts (``ready``); faust's buffer then fills and the flow
@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
-from providers.outage import BROKER, DependencyDown, as_outage, broker_down
+from core.outage import BROKER, DependencyDown, as_outage, broker_down
 
 log = logging.getLogger(__name__)
 

@@ -25,13 +25,13 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
 
-from agents.backoff import tier_for
-from app.kafka import start_group_consumer, start_producer
-from app.settings import Settings
-from providers.outage import is_outage
-from sinks.failures import LoopBroken, LoopFailures
+from core.backoff import tier_for
+from core.failures import LoopBroken, LoopFailures
+from core.kafka import start_group_consumer, start_producer
+from core.outage import is_outage
+from core.settings import Settings
+from core.topic_admin import ensure_topics
 from topics import names
-from topics.admin import ensure_topics
 from topics.dead_letter import RawRecord, bounded_key, dead_letter, error_info
 from topics.flows import FLOWS
 

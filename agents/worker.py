@@ -3,7 +3,7 @@
 Per record: decode and validate (else dead-letter), PROCESSING, run the flow
 under its timeout, produce its events, then COMPLETE or FAILED; an attempt that
 ended transient (a retriable provider error, the flow's timeout) is RETRYING and
-goes to a delay tier for its next attempt (``agents/backoff.py``), which the retry
+goes to a delay tier for its next attempt (``core/backoff.py``), which the retry
 consumer (``agents/retry.py``, run by the runtime) hands back when due. The record is
 acked only after everything it produced is acknowledged by the broker, so an
 offset commit never runs ahead of the events (agents/offsets.py keeps commits
@@ -30,7 +30,6 @@ import asyncpg
 import faust
 from aiokafka.client import AIOKafkaClient
 
-from agents.backoff import Retry, after_transient
 from agents.backpressure import FlowGate
 from agents.faust_app import create_app
 from agents.flows.assets import AssetRuntime
@@ -40,16 +39,17 @@ from agents.flows.tools import build_tools
 from agents.outages import Outages, dependency_down
 from agents.requests import Rejected, decode_request, refuse_request
 from agents.retry import RetryConsumer, due_header
-from app.settings import Settings
+from core.backoff import Retry, after_transient
+from core.outage import BROKER, POSTGRES, REDIS
+from core.queries import StoredData
+from core.settings import Settings
 from providers.breaker import Breaker
 from providers.clients import build_clients
 from providers.crawler import Crawler
 from providers.credential_cache import CredentialCache
 from providers.credentials import CredentialPolicy
 from providers.http import ProviderHttp
-from providers.outage import BROKER, POSTGRES, REDIS
 from providers.ratelimit import RateLimiter
-from sinks.queries import StoredData
 from topics import names
 from topics.dead_letter import (
     RawRecord,

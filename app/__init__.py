@@ -1,1 +1,1 @@
-"""Beat: settings, the Faust app factory, the CLI, the HTTP facade and the embedded stack."""
+"""Beat's wiring: the CLI, the embedded stack, process supervision and the HTTP facade."""

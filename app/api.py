@@ -19,22 +19,15 @@ from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from app.api_errors import LegacyRoute, guard_input
-from app.kafka import start_producer
 from app.readiness import readiness
-from app.settings import Settings
-from sinks.redrive import NotReopenable, UnknownRequest, reopen
-from sinks.requests import InvalidParams, Refused, TooLarge, prepare, submit
+from core.kafka import start_producer
+from core.redrive import NotReopenable, UnknownRequest, reopen
+from core.requests import InvalidParams, Refused, TooLarge, prepare, submit
+from core.settings import Settings
+from core.status_reads import read_status, read_stored, read_timeline
 from topics.flows import FlowRefused, UnknownFlow, get_flow, is_enabled
 from topics.limits import INT32_MAX, INT32_MIN, MAX_TEXT, text_problem
 from topics.models import Platform
-
-# How much of a request's data the sink stored (contract §2, *stored*): the COMPLETE's announced events,
-# those written and refused, why, and whether every announced event is accounted for.
-STORED_COLUMNS = "stored, events_announced, events_written, events_refused, refused_reason"
-STATUS_COLUMNS = (
-    "id, flow, platform, params, status, attempt, source, error_type, error_message, result, priority, "
-    f"retry_count, account_id, created_at, expires_at, picked_at, scraped_at, updated_at, redrives, {STORED_COLUMNS}"
-)
 
 
 def _storable(value: str) -> str:
@@ -77,19 +70,6 @@ class LegacySubmitRequest(BaseModel):
     params: dict[str, Any]
     priority: Priority | None = 1
     expires_at: datetime | None = None
-
-
-def _loads(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def _status_view(row: asyncpg.Record) -> dict[str, Any]:
-    view = dict(row)
-    view["params"] = _loads(view["params"])
-    view["result"] = _loads(view["result"])
-    error_type, error_message = view.pop("error_type"), view.pop("error_message")
-    view["error"] = {"type": error_type, "message": error_message} if error_type else None
-    return view
 
 
 def create_api(settings: Settings) -> FastAPI:
@@ -146,11 +126,10 @@ def create_api(settings: Settings) -> FastAPI:
 
     @api.get("/requests/{request_id}")
     async def get_request(request_id: RequestId) -> dict[str, Any]:
-        row = await state["pool"].fetchrow(f"SELECT {STATUS_COLUMNS} FROM scrape_request_log WHERE id = $1",
-                                           request_id)
-        if row is None:
+        view = await read_status(state["pool"], request_id)
+        if view is None:
             raise HTTPException(404, f"no request {request_id}")
-        return _status_view(row)
+        return view
 
     @api.post("/requests/{request_id}/retry", status_code=202)
     async def retry_request(request_id: RequestId) -> dict[str, Any]:
@@ -166,27 +145,16 @@ def create_api(settings: Settings) -> FastAPI:
 
     @api.get("/requests/{request_id}/timeline")
     async def get_timeline(request_id: RequestId) -> dict[str, Any]:
-        rows = await state["pool"].fetch(
-            "SELECT status, attempt, at, source, error, result FROM scrape_request_event "
-            "WHERE request_id = $1 ORDER BY at, attempt, id",
-            request_id,
-        )
-        if not rows:
+        events = await read_timeline(state["pool"], request_id)
+        if not events:
             raise HTTPException(404, f"no request {request_id}")
-        counts = await state["pool"].fetchrow(f"SELECT {STORED_COLUMNS} FROM scrape_request_log WHERE id = $1",
-                                              request_id)
-        events = [{**dict(r), "error": _loads(r["error"]), "result": _loads(r["result"])} for r in rows]
-        return {"id": request_id, "events": events,
-                **(dict(counts) if counts else dict.fromkeys(STORED_COLUMNS.split(", "), None)),
-                "stored": bool(counts and counts["stored"])}
+        return {"id": request_id, "events": events, **await read_stored(state["pool"], request_id)}
 
     @legacy.get("/scrape_request_log/flow/{request_id}")
     async def get_legacy(request_id: RequestId) -> dict[str, Any]:
-        row = await state["pool"].fetchrow(f"SELECT {STATUS_COLUMNS} FROM scrape_request_log WHERE id = $1",
-                                           request_id)
-        if row is None:
+        view = await read_status(state["pool"], request_id)
+        if view is None:
             return {"status": {"type": "ERROR", "message": f"Scrape request {request_id} not found", "code": 404}}
-        view = _status_view(row)
         data = view["error"]["message"] if view["error"] else (json.dumps(view["result"]) if view["result"] else None)
         platform = view["platform"].lower() if view["platform"] else None
         return {

@@ -23,8 +23,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import Message
 
-from providers.outage import BROKER, POSTGRES, DependencyDown, broker_down, is_outage
-from sinks.requests import NotHandedOver
+from core.outage import BROKER, POSTGRES, DependencyDown, broker_down, is_outage
+from core.requests import NotHandedOver
 from topics.limits import clean_json
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from app.cli_credentials import credentials_app
 from app.cli_redrive import dlq_app, retry
 from app.cli_support import Failure, Usage, command_settings, complain, connected, run_against_services
 from app.progress import tracked
-from app.settings import Settings, dump_json, mask_url
+from core.settings import Settings, dump_json, mask_url
 
 app = typer.Typer(name="beat", help="Beat: scrape requests in, normalized events out.", add_completion=False,
                   pretty_exceptions_enable=False, context_settings={"help_option_names": ["-h", "--help"]})
@@ -177,7 +177,7 @@ def _prepared(settings: Settings, requests: list[tuple[str, str, dict[str, Any]]
     """Every request checked before the first is written, so a refused batch leaves no rows behind."""
     from pydantic import ValidationError
 
-    from sinks.requests import check_fits, prepare
+    from core.requests import check_fits, prepare
     from topics.flows import FlowRefused
 
     prepared = []
@@ -185,7 +185,7 @@ def _prepared(settings: Settings, requests: list[tuple[str, str, dict[str, Any]]
         try:
             request = prepare(flow, params, disabled=settings.disabled_flows)
             check_fits(request, settings.max_message_bytes)
-        except (FlowRefused, ValidationError, ValueError) as exc:  # sinks.requests.Refused is a ValueError
+        except (FlowRefused, ValidationError, ValueError) as exc:  # core.requests.Refused is a ValueError
             raise Usage(f"{where}: {exc}" if where else str(exc)) from None
         prepared.append(request)
     return prepared
@@ -194,8 +194,8 @@ def _prepared(settings: Settings, requests: list[tuple[str, str, dict[str, Any]]
 async def _submit_all(settings: Settings, prepared: list[Any], submitted: Callable[[], None]) -> list[str]:
     import asyncpg
 
-    from app.kafka import start_producer
-    from sinks.requests import submit
+    from core.kafka import start_producer
+    from core.requests import submit
 
     # No connection up front: with Postgres down, submit() decides (a durable broker takes the requests alone).
     pool = await asyncpg.create_pool(settings.database_url, min_size=0, max_size=4)
@@ -244,14 +244,11 @@ def submit_requests(
 async def _request_with_events(settings: Settings, request_id: str) -> tuple[Any, list[Any]]:
     import asyncpg
 
+    from core.status_reads import read_status, read_timeline
+
     conn = await asyncpg.connect(settings.database_url)
     try:
-        # params and result are shown as the JSON they are, not as strings holding it.
-        await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
-        row = await conn.fetchrow("SELECT * FROM scrape_request_log WHERE id = $1", request_id)
-        events = await conn.fetch("SELECT status, attempt, at, source, error FROM scrape_request_event "
-                                  "WHERE request_id = $1 ORDER BY at, id", request_id)
-        return row, events
+        return await read_status(conn, request_id), await read_timeline(conn, request_id)
     finally:
         await conn.close()
 
@@ -263,7 +260,7 @@ def status(request_id: Annotated[str, typer.Argument(metavar="ID", help="the req
     row, events = run_against_services(settings, _request_with_events(settings, request_id))
     if row is None:
         raise Failure(f"no request {request_id}")
-    print(dump_json(dict(row)))
+    print(dump_json(row))
     if row["status"] != "COMPLETE":
         print(f"stored: no, the request is {row['status']}")
     else:

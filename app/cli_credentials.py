@@ -10,7 +10,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 
 from app.cli_support import Failure, Usage, command_settings, connected, run_against_services
-from app.settings import Settings, dump_json
+from core.settings import Settings, dump_json
 
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ import typer
 
 from app.cli_support import command_settings, connected, run_against_services
 from app.progress import waiting
-from app.settings import Settings
+from core.settings import Settings
 
 T = TypeVar("T")
 
@@ -60,7 +60,7 @@ async def _with_services(settings: Settings, work: Callable[[Any, Any], Coroutin
     """Run ``work(pool, producer)``; the producer is None when ``produce`` is false (a dry run, a listing)."""
     import asyncpg
 
-    from app.kafka import start_producer
+    from core.kafka import start_producer
 
     pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
     try:
@@ -89,7 +89,7 @@ def dlq_list(flow: FlowFilter = None, error: ErrorFilter = None, source: SourceF
              limit: Annotated[int, typer.Option("--limit", metavar="N", min=1, help="at most this many")] = 100,
              ) -> int:
     """Dead letters, newest first, one line each."""
-    from sinks.redrive import Filters, list_letters
+    from core.redrive import Filters, list_letters
 
     settings = connected(command_settings())
     filters = Filters(flow=flow, error_type=error, source=source, since=since, until=until, request_id=request_id)
@@ -106,7 +106,7 @@ def dlq_redrive(flow: FlowFilter = None, error: ErrorFilter = None, source: Sour
                 dry_run: DryRun = False) -> int:
     """Re-drive dead letters (each at most once): re-open their DEAD_LETTERED request, or produce their
     original again."""
-    from sinks.redrive import Filters, redrive_letters
+    from core.redrive import Filters, redrive_letters
 
     settings = connected(command_settings())
     filters = Filters(flow=flow, error_type=error, source=source, since=since, until=until, request_id=request_id)
@@ -120,7 +120,7 @@ def retry(flow: FlowFilter = None, error: ErrorFilter = None, source: SourceFilt
           since: SinceFilter = None, until: UntilFilter = None, request_id: IdFilter = None,
           dry_run: DryRun = False) -> int:
     """Re-open FAILED requests as their next attempt (e.g. after an outage)."""
-    from sinks.redrive import Filters, retry_failed
+    from core.redrive import Filters, retry_failed
 
     settings = connected(command_settings())
     filters = Filters(flow=flow, error_type=error, source=source, since=since, until=until, request_id=request_id)

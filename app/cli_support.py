@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from rich.console import Console
 from rich.text import Text
 
-from app.settings import Settings, SettingsError, load_settings, mask_url
+from core.settings import Settings, SettingsError, load_settings, mask_url
 from topics.errors import BeatError, Decision
 
 T = TypeVar("T")
@@ -100,11 +100,11 @@ def run_against_services(settings: Settings, work: Coroutine[Any, Any, T]) -> T:
     """``asyncio.run(work)``, with Postgres or the broker not answering (or refusing) told as a Failure."""
     import asyncpg
 
-    from providers.outage import broker_down, postgres_down
+    from core.outage import broker_down, postgres_down
 
     # A broker that does not answer is reported below, once; aiokafka would log it at ERROR on every try.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    from providers.outage import DependencyDown
+    from core.outage import DependencyDown
 
     try:
         return asyncio.run(work)

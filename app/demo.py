@@ -20,8 +20,8 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 
 from app.progress import tracked, waiting
-from app.settings import Settings
 from app.stack import Stack
+from core.settings import Settings
 from providers.sandbox.config import SandboxConfig
 from providers.sandbox.seeds import SANDBOX_STORE
 from providers.sandbox.youtube import DEMO_CHANNEL_ID, channel_id_for

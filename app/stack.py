@@ -22,7 +22,7 @@ from pathlib import Path
 
 from app.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, write_endpoints
 from app.progress import waiting
-from app.settings import Settings
+from core.settings import Settings
 from providers.sandbox.config import ENV_PREFIX as SANDBOX_ENV_PREFIX
 from providers.sandbox.config import SandboxConfig
 from providers.sandbox.seeds import (
@@ -154,7 +154,7 @@ class Stack:
         return settings
 
     def _ensure_topics(self) -> None:
-        from topics.admin import all_topics, ensure_topics
+        from core.topic_admin import all_topics, ensure_topics
         from topics.flows import FLOWS
 
         assert self.settings.kafka_url

@@ -70,8 +70,9 @@ import httpx  # noqa: E402
 
 from app.demo import demo_requests  # noqa: E402
 from app.embedded import EmbeddedBroker, free_port  # noqa: E402
-from app.settings import load_settings  # noqa: E402
 from bench.pipeline import BenchError, fresh_database, progress, spawn  # noqa: E402
+from core.settings import load_settings  # noqa: E402
+from core.topic_admin import all_topics, ensure_topics  # noqa: E402
 from providers.credentials import CredentialStore  # noqa: E402
 from providers.sandbox.config import SandboxConfig  # noqa: E402
 from providers.sandbox.seeds import (  # noqa: E402
@@ -84,7 +85,6 @@ from providers.sandbox.seeds import (  # noqa: E402
 )
 from tests.support import REDIS_URL, BeatProcess, EventCollector, TcpProxy, beat_env, wait_terminal  # noqa: E402
 from topics import names  # noqa: E402
-from topics.admin import all_topics, ensure_topics  # noqa: E402
 from topics.flows import FLOWS  # noqa: E402
 from topics.models import TERMINAL  # noqa: E402
 

@@ -53,7 +53,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
 from agents.worker import GATE_HIGH  # noqa: E402
 from app.embedded import EmbeddedBroker, EmbeddedPostgres, free_port  # noqa: E402
-from app.settings import load_settings  # noqa: E402
+from core.settings import load_settings  # noqa: E402
+from core.topic_admin import all_topics, ensure_topics  # noqa: E402
 from providers.credentials import CredentialStore  # noqa: E402
 from providers.sandbox.seeds import sandbox_source_rate_limits  # noqa: E402
 from sinks.schema import migrate  # noqa: E402
@@ -67,7 +68,6 @@ from tests.support import (  # noqa: E402
     wait_terminal,
 )
 from topics import names  # noqa: E402
-from topics.admin import all_topics, ensure_topics  # noqa: E402
 from topics.flows import FLOWS  # noqa: E402
 from topics.models import TERMINAL  # noqa: E402
 

@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 import httpx
 import redis
 
-from app.settings import load_settings
+from core.settings import load_settings
 from providers.arraybobo import SOURCE, ArrayBoboClient
 from providers.errors import ProviderError
 from providers.http import Credential, ProviderHttp

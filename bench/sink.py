@@ -46,14 +46,14 @@ import asyncpg  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition  # noqa: E402
 
 from app.embedded import EmbeddedBroker  # noqa: E402
-from app.settings import load_settings  # noqa: E402
+from core.settings import load_settings  # noqa: E402
+from core.topic_admin import all_topics, ensure_topics  # noqa: E402
 from sinks import instagram  # noqa: E402
 from sinks.routing import decode  # noqa: E402
 from sinks.upsert import upsert  # noqa: E402
 from sinks.writer import BATCH_SETTINGS, write_batch  # noqa: E402
 from tests.support import BeatProcess, beat_env, migrated_database  # noqa: E402
 from topics import names  # noqa: E402
-from topics.admin import all_topics, ensure_topics  # noqa: E402
 from topics.flows import FLOWS  # noqa: E402
 from topics.models import Platform, PostLog, ProfileLog  # noqa: E402
 

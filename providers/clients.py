@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.settings import Settings
+from core.settings import Settings
 from providers import (
     arraybobo,
     bestsolutions,

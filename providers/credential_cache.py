@@ -28,6 +28,7 @@ from typing import Any
 
 import asyncpg
 
+from core.outage import POSTGRES, DependencyDown, is_outage
 from providers.credential_writes import (
     BACKOFF_FIRST,
     BACKOFF_MAX,
@@ -35,7 +36,6 @@ from providers.credential_writes import (
     CredentialWrites,
 )
 from providers.http import Credential
-from providers.outage import POSTGRES, DependencyDown, is_outage
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from providers.outage import is_outage
+from core.outage import is_outage
 
 log = logging.getLogger(__name__)
 

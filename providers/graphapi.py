@@ -55,7 +55,7 @@ SOURCE = "graphapi"
 _v = Values(SOURCE)
 
 # A version Meta serves (v25.0: released 2026-02-18, available until 2028-07-29, per the Graph API changelog
-# checked 2026-12-03); app/settings.py has the same default, and BEAT_GRAPH_API_VERSION overrides both.
+# checked 2026-12-03); core/settings.py has the same default, and BEAT_GRAPH_API_VERSION overrides both.
 DEFAULT_VERSION = "v25.0"
 VERSION_PATTERN = r"v[0-9]{1,3}\.[0-9]{1,2}"
 

@@ -37,12 +37,12 @@ from typing import TYPE_CHECKING, Protocol
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from providers.outage import REDIS, as_outage
+from core.outage import REDIS, as_outage
 from providers.sources import SOURCES
 from topics.errors import BeatError, Decision
 
 if TYPE_CHECKING:
-    from app.settings import Settings
+    from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from app.settings import Settings
+from core.settings import Settings
 from topics.errors import BeatError, Decision
 
 CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "mp4": "video/mp4"}

@@ -1,6 +1,6 @@
 """The sink side of the dead letters: every record on ``beat.dead_letter`` into the ``dead_letter`` table.
 
-The table is what ``beat dlq list`` and ``beat dlq redrive`` read (``sinks.redrive``). A letter
+The table is what ``beat dlq list`` and ``beat dlq redrive`` read (``core.redrive``). A letter
 is stored once per failure (its original's topic, partition and offset, and the time of its last
 failure), so a replayed topic inserts nothing. Anyone may produce to the topic, so a letter's
 text is cleaned and its numbers clamped rather than refused: a letter Postgres cannot hold would

@@ -31,9 +31,9 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from app.kafka import start_group_consumer, start_producer
-from app.settings import Settings, mask_url
-from sinks.failures import LoopBroken, LoopFailures
+from core.failures import LoopBroken, LoopFailures
+from core.kafka import start_group_consumer, start_producer
+from core.settings import Settings, mask_url
 from sinks.legacy_events import EXCHANGES, MIRRORED, LegacyEvent, legacy_event
 from topics import names
 from topics.dead_letter import RawRecord, bounded_key, dead_letter

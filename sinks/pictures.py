@@ -14,25 +14,17 @@ signatures and edge hosts, so a fresh link to the same file is not a new picture
 from __future__ import annotations
 
 import hashlib
-import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 
-from app.settings import Settings
-from sinks.producing import send_batched
-from sinks.requests import Placed, entity_key
 from sinks.upsert import Column, UpsertTable, columns
-from topics import names
 from topics.models import (
     AssetLog,
     Platform,
-    RequestStatus,
     ScrapeRequest,
-    Status,
     deterministic_id,
     utcnow,
 )
@@ -114,46 +106,3 @@ def changed_pictures(accounts: Iterable[asyncpg.Record], posts: Iterable[asyncpg
         for row in posts if _changed(row["thumbnail_url"], row["old_thumbnail_url"])
     ]
     return requests
-
-
-_RECORD_SQL = """
-INSERT INTO scrape_request_log (id, flow, platform, params, status, attempt, priority, retry_count, created_at,
-                                status_at)
-SELECT u.id, u.flow, u.platform, u.params, 'PENDING', 1, u.priority, 0, u.created_at, now()
-FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::int[], $6::timestamptz[])
-    AS u(id, flow, platform, params, priority, created_at)
-ON CONFLICT DO NOTHING
-RETURNING id
-"""
-
-
-async def record_requests(conn: asyncpg.Connection, requests: Sequence[ScrapeRequest]) -> list[ScrapeRequest]:
-    """Record the requests PENDING; returns those not recorded before (the ones to produce)."""
-    if not requests:
-        return []
-    rows = await conn.fetch(
-        _RECORD_SQL,
-        [r.id for r in requests], [r.flow for r in requests],
-        [r.platform.value if r.platform else None for r in requests],
-        [json.dumps(r.params) for r in requests], [r.priority for r in requests],
-        [r.created_at for r in requests],
-    )
-    recorded = {row["id"] for row in rows}
-    return [r for r in requests if r.id in recorded]
-
-
-async def produce_requests(producer: AIOKafkaProducer, settings: Settings,
-                           requests: Sequence[ScrapeRequest]) -> list[Placed]:
-    """Every request, then every PENDING event (a PENDING event implies its request is on the broker); where
-    each request landed."""
-    by_flow: dict[str, list[ScrapeRequest]] = {}
-    for request in requests:
-        by_flow.setdefault(request.flow or "", []).append(request)
-    placed = []
-    for flow, batch in by_flow.items():
-        landed = await send_batched(producer, settings.topic(names.scrape_topic(flow)),
-                                    [((entity_key(r.params) or r.id or "").encode(), r.to_bytes()) for r in batch])
-        placed += [Placed(r.id or "", partition, offset) for r, (partition, offset) in zip(batch, landed, strict=True)]
-    await send_batched(producer, settings.topic(names.STATUS),
-                       [((r.id or "").encode(), RequestStatus.of(r, Status.PENDING).to_bytes()) for r in requests])
-    return placed

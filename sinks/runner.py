@@ -10,7 +10,7 @@ the offsets committed. A database outage blocks the sink, which retries the same
 batch until Postgres answers; it never turns an outage into a dead letter. Any other
 failure of a batch (or of reading one) is logged with its traceback once and the same
 batch is tried again with backoff; when it keeps failing, or when the reconciler stops,
-the sink exits 1 rather than run on without them (``sinks.failures``).
+the sink exits 1 rather than run on without them (``core.failures``).
 """
 
 from __future__ import annotations
@@ -24,15 +24,14 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from app.kafka import start_group_consumer, start_producer
-from app.settings import Settings
-from providers.outage import is_outage
+from core.failures import LoopBroken, LoopFailures
+from core.kafka import start_group_consumer, start_producer
+from core.outage import is_outage
+from core.producing import send_batched
+from core.reconciler import Reconciler
+from core.requests import produce_requests, record_enqueued
+from core.settings import Settings
 from sinks import routing
-from sinks.failures import LoopBroken, LoopFailures
-from sinks.pictures import produce_requests
-from sinks.producing import send_batched
-from sinks.reconciler import Reconciler
-from sinks.requests import record_enqueued
 from sinks.routing import Decoded, decode
 from sinks.writer import Written, write_batch
 from topics import names

@@ -20,9 +20,10 @@ from typing import Any
 
 import asyncpg
 
+from core.requests import record_requests
 from sinks import derived, instagram, stored
 from sinks.dead_letters import write_letters
-from sinks.pictures import changed_pictures, record_requests
+from sinks.pictures import changed_pictures
 from sinks.routing import Decoded, error_info
 from sinks.status import write_statuses
 from sinks.upsert import UpsertTable, upsert

@@ -20,7 +20,8 @@ import pytest
 import pytest_asyncio
 
 from app.embedded import EmbeddedBroker, free_port
-from app.settings import load_settings
+from core.settings import load_settings
+from core.topic_admin import all_topics, ensure_topics
 from providers.credentials import CredentialStore
 from providers.sandbox.config import SandboxConfig
 from providers.sandbox.seeds import (
@@ -33,7 +34,6 @@ from providers.sandbox.seeds import (
 from providers.sandbox.server import SandboxServer
 from tests.support import ADMIN_URL, BeatProcess, EventCollector, beat_env, failures, migrated_database, wait_terminal
 from topics import names
-from topics.admin import all_topics, ensure_topics
 from topics.flows import FLOWS
 
 # The YouTube provider tests' loopback servers and fixtures.

@@ -26,8 +26,8 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from app.embedded import free_port
-from app.settings import Settings
-from sinks.requests import TooLarge, check_fits, prepare
+from core.requests import TooLarge, check_fits, prepare
+from core.settings import Settings
 from tests.support import ROOT, BeatProcess, TcpProxy, unique
 from topics.flows import FLOWS
 from topics.limits import INT32_MAX, INT32_MIN, MAX_TEXT, PARAM_INT_MAX, PARAM_INT_MIN

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from moto.server import ThreadedMotoServer
 
 from agents.flows.assets import AssetDownloader
-from app.settings import load_settings
+from core.settings import load_settings
 from providers.errors import (
     AssetTooLarge,
     AssetUnavailable,

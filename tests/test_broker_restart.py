@@ -24,12 +24,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from app.embedded import EmbeddedBroker
-from app.kafka import start_producer
-from app.settings import load_settings
-from providers.outage import is_outage
+from core.kafka import start_producer
+from core.outage import is_outage
+from core.reconciler import Reconciler
+from core.requests import prepare, submit
+from core.settings import load_settings
 from providers.sandbox.config import SandboxConfig
-from sinks.reconciler import Reconciler
-from sinks.requests import prepare, submit
 from tests.conftest import create_topics
 from tests.outage_support import FLOW, own_stack, processing_counts, seeded_database
 from tests.support import (

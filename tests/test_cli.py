@@ -18,9 +18,9 @@ import pytest
 from typer.main import get_command
 
 from app.cli import app
+from core.topic_admin import ensure_topics
 from tests.support import ROOT, TcpProxy, beat_env, unique
 from topics import names, registry
-from topics.admin import ensure_topics
 
 
 def beat(*args: str, extra_env: dict[str, str] | None = None, **settings: str) -> subprocess.CompletedProcess:

@@ -19,10 +19,10 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from core.outage import POSTGRES, DependencyDown
 from providers.credential_cache import CredentialCache
 from providers.credentials import CredentialPolicy
 from providers.http import Credential
-from providers.outage import POSTGRES, DependencyDown
 from providers.sandbox.config import SandboxConfig
 from providers.sandbox.seeds import SANDBOX_CREDENTIALS
 from tests.conftest import isolated

@@ -59,7 +59,7 @@ def test_no_class_subclasses_a_builtin_exception_except_through_the_root():
 
 
 def test_settings_errors_are_no_longer_a_system_exit():
-    from app.settings import SettingsError
+    from core.settings import SettingsError
 
     assert not issubclass(SettingsError, SystemExit)
     assert SettingsError.decision is Decision.DEFINITIVE

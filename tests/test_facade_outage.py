@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from app.embedded import EmbeddedBroker
-from app.settings import Settings
+from core.settings import Settings
 from tests.outage_support import FLOW, OwnStack, own_stack, seeded_database
 from tests.support import ADMIN_URL, TcpProxy, failures, unique, wait_terminal
 

@@ -21,7 +21,7 @@ from agents.flows.gpt import (
     refresh_instagram_gpt_data_base_gender,
 )
 from app.embedded import free_port
-from app.settings import load_settings
+from core.settings import load_settings
 from providers.errors import AuthExpired, Forbidden, ProviderTimeout, ProviderUnavailable, QuotaExceeded
 from providers.sandbox import SandboxConfig, SandboxServer
 from providers.sandbox import openai as sandbox_openai

@@ -1,5 +1,5 @@
 """How the long-running loops (the sink's batches, the reconciler, the mirror) live through failures:
-``sinks.failures.LoopFailures`` driven by real exceptions, and a running ``beat sink`` whose batch fails
+``core.failures.LoopFailures`` driven by real exceptions, and a running ``beat sink`` whose batch fails
 until the table it writes comes back."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from providers.outage import is_outage
-from sinks.failures import LoopBroken, LoopFailures
+from core.failures import LoopBroken, LoopFailures
+from core.outage import is_outage
 from tests.conftest import create_topics, stack_env
 from tests.support import BeatProcess, migrated_database
 from topics import names

@@ -22,12 +22,12 @@ from datetime import UTC, datetime, timedelta, timezone
 import aio_pika
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from core.topic_admin import ensure_topics
 from providers.sandbox.config import SandboxConfig
 from sinks.legacy_events import MIRRORED, legacy_event, legacy_time, status_event_id
 from tests.conftest import isolated
 from tests.support import ROOT, BeatProcess, TcpProxy, beat_env, produce_requests, wait_terminal
 from topics import names
-from topics.admin import ensure_topics
 from topics.models import (
     ActivityLog,
     OrderLog,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from faust.types import TP, Message
 
-from agents.offsets import SafeOffsetConsumer
 from agents.faust_app import create_app
-from app.settings import load_settings
+from agents.offsets import SafeOffsetConsumer
+from core.settings import load_settings
 
 TOPIC = "beat.scrape.refresh_profile_basic"
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from app.settings import Settings
+from core.settings import Settings
 from providers.clients import build_clients
 from providers.crawler import PRIORITIES, WEIGHTS
 from providers.http import ProviderHttp

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from app.settings import load_settings
+from core.settings import load_settings
 from providers.arraybobo import SOURCE, ArrayBoboClient
 from providers.errors import ProviderError
 from providers.http import Credential, ProviderHttp
@@ -28,7 +28,6 @@ from providers.ratelimit import (
 )
 from providers.sandbox import SandboxConfig, SandboxServer
 from tests.support import REDIS_URL, redis_test_prefix
-
 
 
 @pytest.fixture

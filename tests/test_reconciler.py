@@ -12,8 +12,8 @@ import uuid
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from app.settings import load_settings
-from sinks.reconciler import Reconciler
+from core.reconciler import Reconciler
+from core.settings import load_settings
 from tests.conftest import create_topics, stack_env
 from tests.support import (
     BeatProcess,

@@ -19,12 +19,12 @@ from datetime import UTC, datetime
 import httpx
 from aiokafka import AIOKafkaProducer
 
-from app.kafka import start_producer
-from app.settings import load_settings
+from core.kafka import start_producer
+from core.redrive import _claim, _load
+from core.settings import load_settings
 from providers.credentials import CredentialStore
 from providers.sandbox.config import SandboxConfig
 from providers.shopify import SOURCE
-from sinks.redrive import _claim, _load
 from tests.support import ROOT, produce_requests
 from topics import names
 from topics.models import RequestStatus, Status

@@ -14,15 +14,15 @@ import httpx
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from agents.backoff import Ended, Retry, after_transient, tier_for
 from agents.retry import RetryConsumer, due_header
-from app.settings import load_settings
+from core.backoff import Ended, Retry, after_transient, tier_for
+from core.settings import load_settings
+from core.topic_admin import all_topics, ensure_topics
 from providers.credentials import CredentialStore
 from providers.sandbox.config import SandboxConfig
 from tests.conftest import isolated
 from tests.support import produce_requests, wait_terminal
 from topics import names
-from topics.admin import all_topics, ensure_topics
 from topics.models import ErrorInfo, ScrapeRequest, Status, utcnow
 
 TIERS = {"1s": 1.0, "3s": 3.0, "60s": 60.0}

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from app.settings import Settings
+from core.settings import Settings
 from providers.clients import build_clients
 from providers.credentials import CredentialStore
 from providers.errors import AuthExpired, BadResponse, InputRejected

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.settings import Settings
+from core.settings import Settings
 from providers.errors import AuthExpired, BadResponse, ProviderUnavailable, QuotaExceeded
 from providers.http import Credential
 from providers.sandbox import SandboxServer

@@ -16,6 +16,7 @@ import uuid
 import httpx
 from aiokafka import AIOKafkaProducer
 
+from core import pruning
 from sinks import stored
 from sinks.routing import decode
 from sinks.writer import Written, write_batch
@@ -105,7 +106,7 @@ async def test_a_stored_request_s_ledger_is_pruned_and_late_duplicates_change_no
     await sink(pool, *as_records(status(done, Status.COMPLETE, announced=2), *done_events,
                                  status(waiting, Status.COMPLETE, announced=2), profile(waiting, 0)))
     assert (await counts(pool, done))["stored"] and not (await counts(pool, waiting))["stored"]
-    await stored.prune(pool)
+    await pruning.prune(pool)
     ledger = "SELECT count(*) FROM scrape_request_stored WHERE request_id = $1"
     assert await pool.fetchval(ledger, done) == 0
     assert await pool.fetchval(ledger, waiting) == 1  # still needed: one event has not arrived

@@ -12,7 +12,7 @@ import pytest
 
 from agents.flows.context import FlowContext, FlowTools
 from agents.flows.youtube import refresh_yt_posts_by_search
-from app.settings import Settings
+from core.settings import Settings
 from providers.clients import build_clients
 from providers.crawler import Crawler
 from providers.credential_cache import CredentialCache

@@ -6,7 +6,7 @@ means for the request or the process that meets it. Catch at the level you care 
     BeatError                           .decision
     ├── ProviderError                   providers/errors.py; transient or definitive per class (its own tree),
     │                                   per instance for the verdicts on a whole fetch type
-    ├── DependencyDown                  outage       providers/outage.py: Postgres, Redis or the broker is away
+    ├── DependencyDown                  outage       core/outage.py: Postgres, Redis or the broker is away
     ├── RateLimitConfigError            definitive   providers/ratelimit.py
     ├── flow errors (agents/)
     │   ├── Rejected                    poison       a record that cannot be processed at all: dead-lettered

@@ -18,7 +18,7 @@ from datetime import timedelta
 import httpx
 
 from agents.flows.context import FlowContext
-from app.settings import Settings
+from core.settings import Settings
 from providers.errors import (
     AssetTooLarge,
     AssetUnavailable,

@@ -9,10 +9,10 @@ from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple, cast
 
+from core.queries import StoredData
 from providers.crawler import AllSourcesFailed, Crawler
 from providers.errors import BadResponse, NoCredential, RetriableProviderError
 from providers.operations import Operation
-from sinks.queries import StoredData
 from topics import registry
 from topics.limits import clean_texts, json_problem
 from topics.models import Model, Payload, ScrapeRequest, deterministic_id, utcnow

@@ -27,7 +27,7 @@ import openai
 
 from agents.flows import gpt_rules as rules
 from agents.flows.context import FlowContext
-from app.settings import Settings
+from core.settings import Settings
 from providers.errors import (
     AuthExpired,
     BadResponse,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agents.flows.context import FlowTools
 from agents.flows.gpt import GptRuntime
-from app.settings import Settings
+from core.settings import Settings
 from providers import ray
 from providers.http import ProviderHttp, TraceSink
 from providers.youtube_web import YouTubeWebClient

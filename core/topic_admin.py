@@ -19,7 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.cluster import ClusterMetadata
 from aiokafka.errors import TopicAlreadyExistsError
 
-from app.settings import Settings
+from core.settings import Settings
 from topics import names
 
 log = logging.getLogger(__name__)

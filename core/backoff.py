@@ -18,7 +18,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from app.settings import Settings
+from core.settings import Settings
 from topics.models import ErrorInfo, ScrapeRequest, Status
 
 

@@ -27,7 +27,7 @@ from aiokafka import (
 )
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
-from app.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from providers.outage import POSTGRES, postgres_down, reported
+from core.outage import POSTGRES, postgres_down, reported
 
 
 @dataclass(frozen=True, slots=True)

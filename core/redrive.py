@@ -27,15 +27,15 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from app.settings import Settings
-from sinks.reconciler import Unproducible, stored_request
-from sinks.requests import (
+from core.reconciler import Unproducible, stored_request
+from core.requests import (
     Placed,
     TooLarge,
     check_fits,
     produce_request,
     record_enqueued,
 )
+from core.settings import Settings
 from topics import names
 from topics.errors import BeatError, Decision
 from topics.models import RequestStatus, ScrapeRequest, Status

@@ -27,8 +27,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 from pydantic import ValidationError
 
-from app.settings import Settings
-from providers.outage import (
+from core.outage import (
     BROKER,
     POSTGRES,
     DependencyDown,
@@ -36,6 +35,8 @@ from providers.outage import (
     broker_down,
     is_outage,
 )
+from core.producing import send_batched
+from core.settings import Settings
 from topics import names
 from topics.dead_letter import record_size
 from topics.errors import BeatError, Decision
@@ -259,3 +260,46 @@ async def _submit_without_postgres(producer: AIOKafkaProducer, settings: Setting
              "it when Postgres is back", type(down).__name__, request.id)
     assert request.id is not None
     return request.id
+
+
+_RECORD_SQL = """
+INSERT INTO scrape_request_log (id, flow, platform, params, status, attempt, priority, retry_count, created_at,
+                                status_at)
+SELECT u.id, u.flow, u.platform, u.params, 'PENDING', 1, u.priority, 0, u.created_at, now()
+FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::int[], $6::timestamptz[])
+    AS u(id, flow, platform, params, priority, created_at)
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
+
+
+async def record_requests(conn: asyncpg.Connection, requests: Sequence[ScrapeRequest]) -> list[ScrapeRequest]:
+    """Record the requests PENDING; returns those not recorded before (the ones to produce)."""
+    if not requests:
+        return []
+    rows = await conn.fetch(
+        _RECORD_SQL,
+        [r.id for r in requests], [r.flow for r in requests],
+        [r.platform.value if r.platform else None for r in requests],
+        [json.dumps(r.params) for r in requests], [r.priority for r in requests],
+        [r.created_at for r in requests],
+    )
+    recorded = {row["id"] for row in rows}
+    return [r for r in requests if r.id in recorded]
+
+
+async def produce_requests(producer: AIOKafkaProducer, settings: Settings,
+                           requests: Sequence[ScrapeRequest]) -> list[Placed]:
+    """Every request, then every PENDING event (a PENDING event implies its request is on the broker); where
+    each request landed."""
+    by_flow: dict[str, list[ScrapeRequest]] = {}
+    for request in requests:
+        by_flow.setdefault(request.flow or "", []).append(request)
+    placed = []
+    for flow, batch in by_flow.items():
+        landed = await send_batched(producer, settings.topic(names.scrape_topic(flow)),
+                                    [((entity_key(r.params) or r.id or "").encode(), r.to_bytes()) for r in batch])
+        placed += [Placed(r.id or "", partition, offset) for r, (partition, offset) in zip(batch, landed, strict=True)]
+    await send_batched(producer, settings.topic(names.STATUS),
+                       [((r.id or "").encode(), RequestStatus.of(r, Status.PENDING).to_bytes()) for r in requests])
+    return placed

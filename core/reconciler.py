@@ -9,7 +9,7 @@
 * PENDING recorded by a submitter but never handed to the broker: produce it.
 * PENDING (or REDRIVEN) and handed to the broker, but the broker no longer has its record (an
   in-memory broker restarted empty): produce it again. Which one that is, is read back from the
-  broker at the partition and offset recorded when it was produced (``sinks.presence``).
+  broker at the partition and offset recorded when it was produced (``core.presence``).
 
 A re-drive of a PROCESSING request spends an attempt of the same budget.
 
@@ -21,7 +21,7 @@ partition, the furthest record found waiting, and when one is gone every row is 
 A row produced before its offset was recorded is left as it is. Every re-drive is counted in
 ``scrape_request_log.redrives`` and logged.
 
-Beside its passes the reconciler keeps Beat's topics on the broker (``topics.admin.TopicKeeper``), every
+Beside its passes the reconciler keeps Beat's topics on the broker (``core.topic_admin.TopicKeeper``), every
 ``KEEP_TOPICS_EVERY`` seconds and before each pass, so that what a restarted in-memory broker lost is
 created again before anything is produced to it.
 
@@ -50,15 +50,15 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
 from pydantic import ValidationError
 
-from agents.backoff import exhausted, spend
-from app.settings import Settings
-from providers.outage import is_outage
-from sinks import stored
-from sinks.failures import LoopFailures
-from sinks.presence import Probe, Produced
-from sinks.requests import TooLarge, check_fits, enqueue, entity_key, record_enqueued
+from core import pruning
+from core.backoff import exhausted, spend
+from core.failures import LoopFailures
+from core.outage import is_outage
+from core.presence import Probe, Produced
+from core.requests import TooLarge, check_fits, enqueue, entity_key, record_enqueued
+from core.settings import Settings
+from core.topic_admin import TopicKeeper, all_topics
 from topics import names
-from topics.admin import TopicKeeper, all_topics
 from topics.dead_letter import RawRecord, bounded_key, dead_letter, error_info, record_size
 from topics.errors import BeatError, Decision
 from topics.flows import FLOWS, timeout_of
@@ -203,7 +203,7 @@ class Reconciler:
         self._ended &= seen
         self._row_failures = {rid: failure for rid, failure in self._row_failures.items() if rid in seen}
         # Each pass keeps the stored-count ledger down to the requests still being counted.
-        counts["pruned"] = await stored.prune(self.pool)
+        counts["pruned"] = await pruning.prune(self.pool)
         return counts
 
     # Finding the rows: scalars only, so that no single row's stored values can break the query.
@@ -228,7 +228,7 @@ class Reconciler:
         return await self.pool.fetch(
             "SELECT id, flow, attempt FROM scrape_request_log "
             "WHERE NOT enqueued AND ((status = 'PENDING' AND created_at < now() - make_interval(secs => $1)) "
-            # A re-drive whose record never reached the broker (sinks/redrive.py claims it not enqueued).
+            # A re-drive whose record never reached the broker (core/redrive.py claims it not enqueued).
             "OR (status = 'REDRIVEN' AND status_at < now() - make_interval(secs => $1)))",
             self.settings.reconcile_pending_after,
         )
