@@ -1,1 +1,1 @@
-"""Flows: plain async functions registered by name in ``registry.FLOWS``."""
+"""Flows: plain async functions, each run for its catalogue entry (``topics/flows.py``) by ``registry.HANDLERS``."""
