@@ -24,7 +24,7 @@ from topics import names
 
 JOTUCKER_KEY = SANDBOX_CREDENTIALS["rapidapi-jotucker"]["x-rapidapi-key"]
 BY_ID = "refresh_profile_by_profile_id"  # JoTucker first
-BY_CHANNEL = "refresh_yt_posts_by_channel_id"  # reads the channel's uploads playlist from Postgres
+BY_CHANNEL = "refresh_yt_posts_by_playlist_id"  # reads the channel's uploads playlist from Postgres
 CUT_SECONDS = 6.0
 
 
@@ -118,6 +118,9 @@ async def test_a_postgres_cut_for_worker_sink_and_facade_loses_nothing(
             bodies = [body for profile_id, channel in zip(_profile_ids(60), channels, strict=True) for body in (
                 {"flow": BY_ID, "params": {"profile_id": profile_id}},
                 {"flow": BY_CHANNEL, "params": {"channel_id": channel, "max_posts": 2}})]
+            # The worker has joined its group and reads Postgres for a channel before anything is cut.
+            warm = await _submit_at(api_url, [{"flow": BY_CHANNEL, "params": {"channel_id": channel_id_for(7)}}], 50)
+            assert set((await wait_terminal(pool, warm["accepted"], timeout=90)).values()) == {"COMPLETE"}
             submitting = asyncio.ensure_future(_submit_at(api_url, bodies, 8.0))
             await asyncio.sleep(3)
             proxy.cut()
