@@ -44,7 +44,7 @@ class SafeOffsetConsumer(faust_aiokafka.Consumer):
     async def _commit(self, offsets: Mapping[TP, int]) -> bool:
         try:
             return await asyncio.wait_for(super()._commit(offsets), COMMIT_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("an offset commit got no answer within %gs; it is given up", COMMIT_TIMEOUT)
             return False
 

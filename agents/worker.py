@@ -327,7 +327,7 @@ class WorkerRuntime:
         try:
             assert spec.handler is not None
             result = await asyncio.wait_for(spec.handler(ctx, params), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             error = ErrorInfo(type="Timeout", message=f"flow did not finish within {timeout:g}s")
             transient = True
         except Exception as exc:
@@ -443,7 +443,7 @@ class WorkerRuntime:
         longest = max((self.timeout_of(spec) for spec in self.flows), default=0.0)
         try:
             await asyncio.wait_for(self._idle.wait(), longest + 5.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("drain: %d records still in flight after %.0fs; they will be redelivered",
                         self.in_flight, longest + 5.0)
         await consumer.commit()

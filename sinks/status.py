@@ -88,10 +88,10 @@ def _storable(status: RequestStatus) -> bool:
     return (
         _key_problem(status.request_id) is None
         and all(text is None or text_problem(text, max_length=None) is None for text in texts)
-        and all(text is None or text_problem(text, max_length=None) is None and len(text.encode()) <= MAX_TEXT
+        and all(text is None or (text_problem(text, max_length=None) is None and len(text.encode()) <= MAX_TEXT)
                 for text in (status.flow, status.account_id))
         and 1 <= status.attempt <= INT32_MAX and INT32_MIN <= status.priority <= INT32_MAX
-        and all(time is None or time.tzinfo is not None and _EARLIEST <= time <= _LATEST
+        and all(time is None or (time.tzinfo is not None and _EARLIEST <= time <= _LATEST)
                 for time in (status.at, status.created_at, status.expires_at, status.due_at))
         and json_problem(status.params) is None and json_problem(status.result) is None
     )

@@ -38,7 +38,7 @@ class BeatProcess:
     args: list[str] = field(default_factory=list)
     proc: subprocess.Popen | None = None
 
-    def start(self) -> "BeatProcess":
+    def start(self) -> BeatProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(

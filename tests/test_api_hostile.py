@@ -19,7 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -33,7 +33,7 @@ from tests.support import ROOT, BeatProcess, TcpProxy, unique
 from topics.limits import INT32_MAX, INT32_MIN, MAX_TEXT, PARAM_INT_MAX, PARAM_INT_MIN
 
 SEED = 20240611
-PAST = (datetime.now(timezone.utc) - timedelta(days=1)).isoformat()
+PAST = (datetime.now(UTC) - timedelta(days=1)).isoformat()
 ENABLED = [name for name, spec in FLOWS.items() if spec.enabled]
 CSV_FLOW = "fetch_channels_csv"
 # The stack runs with the default message limit.

@@ -186,7 +186,7 @@ def test_gender_location_lang_needs_all_five() -> None:
 
 def _age_gender(changes: dict[str, float | None] | None = None) -> AudienceAgeGenderAnswer:
     """Even shares, with some changed (None drops the key)."""
-    shares: dict[str, float] = {key: 1 / 14 for key in rules.AGE_GENDER_KEYS}
+    shares: dict[str, float] = dict.fromkeys(rules.AGE_GENDER_KEYS, 1 / 14)
     for key, value in (changes or {}).items():
         if value is None:
             del shares[key]

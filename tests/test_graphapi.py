@@ -16,6 +16,9 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from app.settings import SettingsError, load_settings
+from providers import graphapi
+from providers.credentials import CredentialStore
 from providers.errors import (
     AuthExpired,
     BadResponse,
@@ -28,9 +31,6 @@ from providers.errors import (
     ProviderUnavailable,
     QuotaExceeded,
 )
-from app.settings import SettingsError, load_settings
-from providers import graphapi
-from providers.credentials import CredentialStore
 from providers.graphapi import (
     DEFAULT_VERSION,
     MEDIA_FIELDS,

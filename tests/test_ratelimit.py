@@ -30,7 +30,6 @@ from providers.sandbox import SandboxConfig, SandboxServer
 from tests.support import REDIS_URL, redis_test_prefix
 
 
-
 @pytest.fixture
 def key_prefix() -> Iterator[str]:
     """A prefix of this test's own; its keys are deleted afterwards."""

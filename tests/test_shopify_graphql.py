@@ -6,7 +6,7 @@ retired API version."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -322,5 +322,5 @@ def test_the_cancelled_and_unfulfilled_read_alike_in_every_version() -> None:
     new, old = (order_node(store, cancelled, version, 1, 5) for version in ("2026-10", "2026-07"))
     assert (new["displayFulfillmentStatus"], old["displayFulfillmentStatus"]) == ("FULFILLMENT_NOT_REQUIRED",
                                                                                   "UNFULFILLED")
-    zone = Reader(timezone.utc)
+    zone = Reader(UTC)
     assert {zone.fulfillment_status(node["displayFulfillmentStatus"], "s") for node in (new, old)} == {None}

@@ -39,7 +39,7 @@ class RawRecord:
     headers: dict[str, str]
 
     @classmethod
-    def from_kafka(cls, record) -> "RawRecord":
+    def from_kafka(cls, record) -> RawRecord:
         """From an aiokafka ConsumerRecord or a faust Message (same attribute names)."""
         headers = {}
         for name, value in record.headers or ():

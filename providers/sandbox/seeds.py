@@ -67,7 +67,7 @@ def sandbox_source_rate_limits() -> dict[str, None]:
     providers' budgets, and the sandbox enforces only the limits its own knobs set."""
     from providers.ratelimit import DEFAULT_SOURCE_RATES
 
-    return {label: None for label in DEFAULT_SOURCE_RATES}
+    return dict.fromkeys(DEFAULT_SOURCE_RATES)
 
 
 async def seed_credentials(store: CredentialStore, tag: str) -> None:

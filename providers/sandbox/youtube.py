@@ -44,7 +44,7 @@ import base64
 import hashlib
 import random
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from providers.sandbox.ids import ALPHABET, decode_base64_number, encode_base64_number
 
@@ -52,7 +52,7 @@ DAY = 86_400
 # A Short could run 60 s until YouTube allowed three minutes for uploads from 2024-10-15 on.
 CLASSIC_SHORT_MAX_SECONDS = 60
 SHORT_MAX_SECONDS = 180
-LONGER_SHORTS_FROM = int(datetime(2024, 10, 15, tzinfo=timezone.utc).timestamp())
+LONGER_SHORTS_FROM = int(datetime(2024, 10, 15, tzinfo=UTC).timestamp())
 # The share of 61-180 s uploads since then made in a square or tall frame, so Shorts.
 LONGER_SHORT_SHARE = 0.5
 # A share of commenters whose comments carry no authorChannelId (a deleted or channel-less account).
@@ -277,7 +277,7 @@ def iso_duration(seconds: int) -> str:
 
 def rfc3339(epoch: int) -> str:
     """The Data API's timestamp format: 2024-05-01T10:15:00Z."""
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _three_figures(value: int) -> int:
@@ -310,7 +310,7 @@ MISSING_VIDEO_ID = "xxxxxxxxxxx"
 
 class YouTubeWorld:
     def __init__(self, reference: datetime | None = None) -> None:
-        now = reference or datetime.now(timezone.utc)
+        now = reference or datetime.now(UTC)
         self.reference = int(now.timestamp()) // DAY * DAY
 
     # Channels
