@@ -190,7 +190,7 @@ class WorkerRuntime:
             await asyncio.sleep(LOST_LOG_CHECK)
             try:
                 lost = self.app.consumer.lost_log()
-            except Exception:  # not started, or mid-rebalance: the next tick looks again
+            except Exception:  # noqa: BLE001, S112 - not started, or mid-rebalance: the next tick looks again
                 continue
             if lost:
                 tp, end, read = lost[0]

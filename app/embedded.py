@@ -8,6 +8,7 @@ small workloads, not production.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -119,10 +120,8 @@ def _terminate(proc: psutil.Process, sig: int, timeout: float) -> None:
     except psutil.TimeoutExpired:
         log.warning("pid %s ignored signal %s for %.0f s, killing it", proc.pid, sig, timeout)
         for p in [proc, *children]:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
-            except psutil.NoSuchProcess:
-                pass
         psutil.wait_procs([proc, *children], timeout=5)
 
 

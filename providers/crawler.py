@@ -53,7 +53,8 @@ Ts = TypeVarTuple("Ts")
 # By fetch type name (``providers/operations.py``), the keys ``BEAT_SOURCE_PRIORITIES`` overrides.
 PRIORITIES: dict[str, tuple[str, ...]] = {
     "fetch_profile_by_id": ("rapidapi-jotucker", "rapidapi-arraybobo"),
-    "fetch_profile_by_handle": ("graphapi", "rapidapi-arraybobo", "rapidapi-jotucker", "lama", "rapidapi-bestsolutions"),
+    "fetch_profile_by_handle": ("graphapi", "rapidapi-arraybobo", "rapidapi-jotucker", "lama",
+                                "rapidapi-bestsolutions"),
     "fetch_profile_posts_by_id": ("rapidapi-jotucker", "lama", "rapidapi-arraybobo"),
     "fetch_profile_posts_by_handle": ("graphapi",),
     "fetch_reels_posts": ("rapidapi-arraybobo", "rocketapi"),

@@ -18,6 +18,7 @@ the next full reload. The rate limiter, not the selection, keeps a credential un
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -262,10 +263,8 @@ class CredentialCache:
                     refresh_at = time.monotonic() + self._refresh_interval
                 if not self._changed:
                     wake_at = min(refresh_at, self._confirmed_at + _HEARTBEAT)
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._news.wait(), max(0.0, wake_at - time.monotonic()))
-                    except TimeoutError:
-                        pass
                 self._news.clear()
                 if time.monotonic() >= refresh_at:
                     await self._reload_all()

@@ -8,6 +8,7 @@ Both are retried through an outage, with the outage logged once at its start and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -103,10 +104,8 @@ class CredentialWrites:
         stamp_at = time.monotonic() + _STAMP_INTERVAL
         while True:
             if not self._changes and not self._closing:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wanted.wait(), max(0.0, stamp_at - time.monotonic()))
-                except TimeoutError:
-                    pass
                 self._wanted.clear()
             while self._changes:
                 change = self._changes[0]

@@ -83,7 +83,8 @@ class CredentialStore:
             listed.append(entry)
         return listed
 
-    async def add(self, source: str, secrets: dict, handle: str | None = None, idempotency_key: str | None = None) -> str:
+    async def add(self, source: str, secrets: dict, handle: str | None = None,
+                  idempotency_key: str | None = None) -> str:
         """Insert or refresh a credential; the idempotency key defaults to source plus handle, else a digest
         of the secrets (never a secret itself: the key is shown in listings and logs)."""
         digest = hashlib.sha256(json.dumps(secrets, sort_keys=True).encode()).hexdigest()[:16]

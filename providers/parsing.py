@@ -11,6 +11,7 @@ its request, rather than completing one whose row the sink would then refuse.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from datetime import UTC, datetime
@@ -77,10 +78,8 @@ class Values:
         elif isinstance(value, float) and value.is_integer():
             number = int(value)
         elif isinstance(value, str):
-            try:
+            with contextlib.suppress(ValueError):
                 number = int(value.strip().replace(",", ""))
-            except ValueError:
-                pass
         if number is None:
             raise self._bad(field, "a count", value)
         problem = int_problem(number)

@@ -235,10 +235,7 @@ class ShopifyRestClient:
         """One page of the store's orders, newest first, every status; ``cursor`` = a page_info."""
         given = checked_filters(store, filters)
         params: dict[str, str | int]
-        if cursor:
-            params = {"limit": limit, "page_info": cursor}
-        else:
-            params = {"status": "any", "limit": limit, **given}
+        params = {"limit": limit, "page_info": cursor} if cursor else {"status": "any", "limit": limit, **given}
         response = await self._http.request(SOURCE, "GET", self._path, credential=credential, params=params,
                                             request_id=request_id, host_vars={"store": store})
         payload = admin_answer(response, store, f"GET {self._path} of {store}")

@@ -365,7 +365,7 @@ def test_config_from_env() -> None:
     assert config.rate_limit("anyone") == RateLimit(limit=100, window=30)
     assert config.hang_paths == ["/rapidapi-arraybobo/ig/post_info/", "/rapidapi-arraybobo/ig/posts/"]
     assert SandboxConfig.from_env({"BEAT_SANDBOX_HANG_PATHS": '["/a/"]'}).hang_paths == ["/a/"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match='expected "N/W"'):
         SandboxConfig.from_env({"BEAT_SANDBOX_RATE_LIMITS": '{"k1": "100 per 30"}'})
 
 

@@ -49,7 +49,7 @@ def test_each_payload_has_one_topic_and_its_event_is_the_payload_stamped():
 
 
 def test_an_unknown_topic_or_payload_is_a_loud_miss():
-    with pytest.raises(registry.UnknownTopic, match="no topic 'profile_logs'; known: beat.scrape.<flow>, "):
+    with pytest.raises(registry.UnknownTopic, match=r"no topic 'profile_logs'; known: beat\.scrape\.<flow>, "):
         registry.topic("profile_logs")
     with pytest.raises(registry.UnknownTopic, match="no topic takes a ProfileLog; payloads: Profile, Post, "):
         registry.for_payload(ProfileLog(profile_id="1", platform=Platform.INSTAGRAM, source="lama", **STAMPS))

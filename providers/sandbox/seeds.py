@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 # Each in the shape its provider expects; the sandbox meters them like the real keys.
 SANDBOX_CREDENTIALS: dict[str, dict[str, str]] = {
-    "rapidapi-arraybobo": {"x-rapidapi-key": "sandbox-arraybobo", "x-rapidapi-host": "instagram-scraper-2022.p.rapidapi.com"},
+    "rapidapi-arraybobo": {"x-rapidapi-key": "sandbox-arraybobo",
+                           "x-rapidapi-host": "instagram-scraper-2022.p.rapidapi.com"},
     "rapidapi-jotucker": {"x-rapidapi-key": "sandbox-jotucker", "x-rapidapi-host": "instagram-scraper2.p.rapidapi.com"},
     "rapidapi-bestsolutions": {"x-rapidapi-key": "sandbox-bestsolutions",
                                "x-rapidapi-host": "instagram-api-cheap-best-performance.p.rapidapi.com"},
