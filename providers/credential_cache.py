@@ -115,7 +115,7 @@ class CredentialCache:
         self._down_since: float | None = None
         self._changed: set[int] = set()
         self._news = asyncio.Event()  # a notice arrived, or the listener's connection ended
-        self._follower: asyncio.Task | None = None
+        self._follower: asyncio.Task[None] | None = None
         self._writes = CredentialWrites(pool, self._settled)
         self._last_stamp = datetime.min.replace(tzinfo=UTC)
 

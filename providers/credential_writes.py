@@ -72,7 +72,7 @@ class CredentialWrites:
         self._sent = asyncio.Event()
         self._sent.set()
         self._closing = False
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="credential-writes")

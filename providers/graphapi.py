@@ -161,7 +161,8 @@ def parse_error(payload: Any, *, redact: tuple[str, ...] = ()) -> GraphError | N
     error = payload.get("error") if isinstance(payload, dict) else None
     if not isinstance(error, dict):
         return None
-    message = error.get("message") if isinstance(error.get("message"), str) else "no message"
+    given = error.get("message")
+    message = given if isinstance(given, str) else "no message"
     return GraphError(
         code=_v.count(error.get("code"), "error.code"),
         subcode=_v.count(error.get("error_subcode"), "error.error_subcode"),

@@ -256,7 +256,7 @@ class Slot:
 
 
 # Background releases in flight; referenced so they are not collected before they finish.
-_LATE_RELEASES: set[asyncio.Future] = set()
+_LATE_RELEASES: set[asyncio.Future[None]] = set()
 
 
 class RateLimiter:

@@ -123,7 +123,7 @@ def next_page_info(link_header: str | None) -> str | None:
         rels = {rel.lower() for match in _REL.findall(attributes) for rel in match.split()}
         if "next" not in rels:
             continue
-        values = parse_qs(urlsplit(url).query).get("page_info")
+        values: list[str] | None = parse_qs(urlsplit(url).query).get("page_info")
         if not values:
             raise BadResponse(f"the next-page link has no page_info: {url[:200]!r}", source=SOURCE)
         return values[0]

@@ -180,7 +180,7 @@ def _redacted(text: str, secrets: tuple[str, ...]) -> str:
     return text
 
 
-def token_error(response: httpx.Response, secrets: tuple[str, ...]) -> DefinitiveProviderError:
+def token_error(response: httpx.Response, secrets: tuple[str, ...]) -> ProviderError:
     """The typed error of a refused token exchange: ``{"error": "invalid_grant", "error_description": ...}``."""
     try:
         payload = response.json()

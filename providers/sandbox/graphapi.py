@@ -153,7 +153,9 @@ class Field:
 
 def _split(expression: str) -> list[str]:
     """Top-level comma-separated parts, braces and parentheses kept whole."""
-    parts, current, depth = [], [], 0
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in expression:
         depth += (char in "({") - (char in ")}")
         if char == "," and depth == 0:
