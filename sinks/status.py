@@ -217,10 +217,10 @@ def _json(value: object) -> str | None:
     return None if value is None else json.dumps(value, default=str)
 
 
-def latest_per_request(events: list[RequestStatus]) -> tuple[dict[str, RequestStatus], dict[str, object]]:
+def latest_per_request(events: list[RequestStatus]) -> tuple[dict[str, RequestStatus], dict[str, datetime]]:
     """The winning event of each request in a batch, and when each was first picked up."""
     winners: dict[str, RequestStatus] = {}
-    picked: dict[str, object] = {}
+    picked: dict[str, datetime] = {}
     for event in events:
         current = winners.get(event.request_id)
         if current is None or supersedes(event.status, event.attempt, current.status, current.attempt):
