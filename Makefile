@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock demo test bench clean
+.PHONY: install lock demo lint test bench clean
 
 # requirements.lock pins every package (the test extra's too); pyproject.toml keeps the ranges, and Beat
 # itself goes in on top without resolving anything again.
@@ -24,6 +24,11 @@ lock:
 
 demo: $(STAMP)
 	$(BIN)/beat demo
+
+# ruff and mypy read their settings from pyproject.toml; CI runs this before the tests.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

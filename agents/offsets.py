@@ -13,8 +13,8 @@ partition, and two things let it commit past a message that was never processed:
 This consumer only records acks that belong to the current generation, for a
 partition still assigned, while flow control is active; and it never commits
 beyond the lowest offset still being processed. Every other behaviour is
-faust's own, except the fetch wait (``ShortFetchConsumerThread``). Unprocessed messages are therefore redelivered (duplicates are
-expected and every write is idempotent) instead of being lost.
+faust's own, except the fetch wait (``ShortFetchConsumerThread``). Unprocessed messages are therefore
+redelivered (duplicates are expected and every write is idempotent) instead of being lost.
 
 Two more guard a broker that loses its log (the embedded, in-memory broker restarting): a commit
 sent as the broker went away is never answered, and faust's revocation waits for it forever, so a
@@ -44,7 +44,7 @@ class SafeOffsetConsumer(faust_aiokafka.Consumer):
     async def _commit(self, offsets: Mapping[TP, int]) -> bool:
         try:
             return await asyncio.wait_for(super()._commit(offsets), COMMIT_TIMEOUT)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("an offset commit got no answer within %gs; it is given up", COMMIT_TIMEOUT)
             return False
 

@@ -79,7 +79,7 @@ class Outages:
             try:
                 await asyncio.wait_for(probe(), PROBE_TIMEOUT)
                 break
-            except Exception as exc:  # still down: any answer but success says so
+            except Exception as exc:  # noqa: BLE001 - still down: any answer but success says so
                 log.debug("%s probe %d failed: %s: %s", name, tries, type(exc).__name__, exc)
         del self._down[name]
         if not self._down:

@@ -114,7 +114,7 @@ class RetryConsumer:
         while True:
             try:
                 await self.round()
-            except Exception as exc:  # nothing one round meets may end the consumer silently
+            except Exception as exc:  # noqa: BLE001 - nothing one round meets may end the consumer silently
                 self._rewind = True
                 try:
                     wait = self._failures.failed(exc)

@@ -190,8 +190,8 @@ class WorkerRuntime:
         while True:
             await asyncio.sleep(LOST_LOG_CHECK)
             try:
-                lost = self.app.consumer.lost_log()
-            except Exception:  # not started, or mid-rebalance: the next tick looks again
+                lost = self.app.consumer.lost_log()  # type: ignore[attr-defined]  # agents.offsets' consumer
+            except Exception:  # noqa: BLE001, S112 - not started, or mid-rebalance: the next tick looks again
                 continue
             if lost:
                 tp, end, read = lost[0]
@@ -247,13 +247,14 @@ class WorkerRuntime:
     # producing
 
     async def _send(self, topic: str, key: bytes | None, value: bytes,
-                    headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future:
+                    headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future[Any]:
         """Hand a record to the producer; the returned future resolves when the broker has it."""
         size = record_size(key, value)
         if size > self.max_bytes:
             # Every caller sizes its records first; this keeps an oversight from reaching the producer.
             raise RecordTooLarge(f"a {size}-byte record for {topic}, over the {self.max_bytes}-byte message limit")
-        return await self.app.producer.send(self.settings.topic(topic), key, value,
+        # faust annotates send() as an Awaitable; its producer returns an asyncio future.
+        return await self.app.producer.send(self.settings.topic(topic), key, value,  # type: ignore[return-value]
                                             partition=None, timestamp=None, headers=headers)
 
     async def _trace(self, record: TraceLog) -> None:
@@ -319,6 +320,7 @@ class WorkerRuntime:
             return
         pending = [await self._send(names.STATUS, processing[0], processing[1])]
         assert self.crawler is not None
+        assert request.id is not None  # decode_request refuses a request without one
         ctx = FlowContext(request=request, crawler=self.crawler, queries=self.queries,
                           wait_scale=self.settings.flow_wait_scale, assets=self.assets, tools=self.tools)
         timeout = self.timeout_of(spec)
@@ -327,7 +329,7 @@ class WorkerRuntime:
         transient, ready_in = False, None
         try:
             result = await asyncio.wait_for(handler_of(spec)(ctx, params), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             error = ErrorInfo(type="Timeout", message=f"flow did not finish within {timeout:g}s")
             transient = True
         except Exception as exc:
@@ -443,7 +445,7 @@ class WorkerRuntime:
         longest = max((self.timeout_of(spec) for spec in self.flows), default=0.0)
         try:
             await asyncio.wait_for(self._idle.wait(), longest + 5.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("drain: %d records still in flight after %.0fs; they will be redelivered",
                         self.in_flight, longest + 5.0)
         await consumer.commit()
@@ -483,7 +485,7 @@ async def _undrained(runtime: WorkerRuntime, stream: faust.StreamT):
     A record is acked only once its outcome is on the broker; a record cancelled mid-flight
     (shutdown, rebalance) stays unacked and is redelivered.
     """
-    async for event in stream.noack().events():
+    async for event in stream.noack().events():  # type: ignore[attr-defined]  # faust's StreamT omits noack
         if runtime.draining:
             # Leave it uncommitted for the next owner: flagged so faust's shutdown
             # stops waiting for it, but never recorded as processed.

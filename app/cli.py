@@ -90,6 +90,7 @@ def sink() -> int:
     from sinks.schema import migrate
 
     settings = connected(command_settings())
+    assert settings.database_url, "connected() fills it or fails"
     try:
         migrate(settings.database_url)
     except OperationalError as exc:

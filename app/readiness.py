@@ -35,7 +35,7 @@ async def _outcome(name: str, check: Awaitable[None], timeout: float) -> str:
     except TimeoutError:
         log.warning("readiness: %s gave no answer within %gs", name, timeout)
         return f"no answer within {timeout:g}s"
-    except Exception as exc:  # any failure means not ready
+    except Exception as exc:  # noqa: BLE001 - any failure means not ready
         # The answer (served without a key) gives the type; the details (hosts, users) go to the log.
         log.warning("readiness: %s is down: %r", name, exc)
         return f"down ({type(exc).__name__})"

@@ -103,10 +103,12 @@ class Stack:
         api_port = settings.api_port or free_port()
         overrides["api_port"] = api_port
         settings = self.settings = settings.model_copy(update=overrides)
-        migrate(settings.database_url)
+        assert settings.kafka_url and settings.database_url, "both resolved above"
+        kafka_url, database_url = settings.kafka_url, settings.database_url
+        migrate(database_url)
 
         env = dict(os.environ)
-        env.update({"BEAT_KAFKA_URL": settings.kafka_url, "BEAT_DATABASE_URL": settings.database_url,
+        env.update({"BEAT_KAFKA_URL": kafka_url, "BEAT_DATABASE_URL": database_url,
                     "BEAT_DATA_DIR": str(data_dir), "BEAT_API_PORT": str(api_port),
                     "BEAT_BROKER_DURABLE": str(settings.durable_broker).lower()})
         logs = data_dir / "logs"
@@ -132,7 +134,7 @@ class Stack:
                 env["BEAT_SOURCE_RATE_LIMITS"] = json.dumps(sandbox_source_rate_limits())
             settings = self.settings = settings.model_copy(update={"provider_base_urls": base_urls,
                                                                    "cdn_base_urls": cdn_base_urls})
-            asyncio.run(_seed_sandbox_credentials(settings.database_url))
+            asyncio.run(_seed_sandbox_credentials(database_url))
             self.endpoints["sandbox"] = sandbox_url
 
         self._ensure_topics()
@@ -149,7 +151,7 @@ class Stack:
             time.sleep(STAGGER_SECONDS)
         api_url = f"http://{settings.api_host}:{api_port}"
         _wait_http(f"{api_url}/healthz", self.children[-1])
-        self.endpoints.update({"kafka": settings.kafka_url, "database": settings.database_url, "api": api_url})
+        self.endpoints.update({"kafka": kafka_url, "database": database_url, "api": api_url})
         write_endpoints(data_dir, self.endpoints)
         return settings
 

@@ -253,7 +253,8 @@ async def until_terminal(pool: asyncpg.Pool, ids: list[str], t0: float) -> dict[
             last_done, last_change = done, now
         if now - reported >= 10:
             reported = now
-            progress(f"t={now - t0:4.0f}s  " + "  ".join(f"{k} {v}" for k, v in sorted(Counter(statuses.values()).items())))
+            progress(f"t={now - t0:4.0f}s  "
+                     + "  ".join(f"{k} {v}" for k, v in sorted(Counter(statuses.values()).items())))
         if done == len(ids) or now - last_change > STALL:
             return statuses
 

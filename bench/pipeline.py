@@ -39,7 +39,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,10 +168,8 @@ class RssSampler:
     def sample(self) -> float:
         total = 0
         for proc in [self._proc, *self._proc.children(recursive=True)]:
-            try:
+            with suppress(psutil.NoSuchProcess):
                 total += proc.memory_info().rss
-            except psutil.NoSuchProcess:
-                pass
         value = total / 2**20
         self.samples.append(value)
         return value

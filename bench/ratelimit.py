@@ -39,16 +39,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# Imported once the repository root is on sys.path: the bench runs as a script.
 
-import httpx
-import redis
+import httpx  # noqa: E402
+import redis  # noqa: E402
 
-from core.settings import load_settings
-from providers.arraybobo import SOURCE, ArrayBoboClient
-from providers.errors import ProviderError
-from providers.http import Credential, ProviderHttp
-from providers.ratelimit import KEY_PREFIX, RateLimiter
-from providers.sandbox import SandboxConfig, SandboxServer
+from core.settings import load_settings  # noqa: E402
+from providers.arraybobo import SOURCE, ArrayBoboClient  # noqa: E402
+from providers.errors import ProviderError  # noqa: E402
+from providers.http import Credential, ProviderHttp  # noqa: E402
+from providers.ratelimit import KEY_PREFIX, RateLimiter  # noqa: E402
+from providers.sandbox import SandboxConfig, SandboxServer  # noqa: E402
 
 LIMIT, WINDOW = 100, 30
 HOST = "instagram-scraper-2022.p.rapidapi.com"

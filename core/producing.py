@@ -29,7 +29,7 @@ async def send_batched(producer: AIOKafkaProducer, topic: str,
     # Per batch: its partition, the records' indexes, and the acknowledgement (the batch's first offset).
     batches: list[tuple[int, list[int], asyncio.Future]] = []
     for partition, indexes in by_partition.items():
-        batch, members = producer.create_batch(), []
+        batch, members = producer.create_batch(), list[int]()
         for index in indexes:
             key, value = records[index]
             if batch.append(key=key, value=value, timestamp=None) is None:

@@ -446,9 +446,9 @@ class Reconciler:
         attempt = request.attempt if request is not None else row["attempt"]
         flow = row["flow"]
         if request is not None:
-            key = entity_key(request.params)
+            entity = entity_key(request.params)
             original = RawRecord(self.settings.topic(names.scrape_topic(flow)), -1, -1, None,
-                                 key.encode() if key else None, request.to_bytes(), {})
+                                 entity.encode() if entity else None, request.to_bytes(), {})
         else:
             # Never produced and not a request: the letter names the row (offset -1: no record ever existed).
             original = RawRecord(self.settings.topic(names.scrape_topic(flow)), -1, -1, None, None,

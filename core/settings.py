@@ -18,7 +18,7 @@ from pydantic_settings import SettingsError as PydanticSettingsError
 
 from topics.errors import BeatError, Decision
 
-SECRET_MASK = "***"
+SECRET_MASK = "***"  # noqa: S105 - what a secret is shown as, not a secret
 
 
 class Settings(BaseSettings):
@@ -58,7 +58,8 @@ class Settings(BaseSettings):
     provider_base_urls: dict[str, str] = Field(default_factory=dict)
     http_timeout: float = Field(30.0, gt=0)
     source_rate_limits: dict[str, str | None] = Field(
-        default_factory=dict, description='per source label, e.g. {"rocketapi": "100/30s"}; null lifts the legacy default')
+        default_factory=dict,
+        description='per source label, e.g. {"rocketapi": "100/30s"}; null lifts the legacy default')
     credential_rate_limits: dict[str, str] = Field(
         default_factory=dict, description="per source label: the limit each of its credentials has on its own")
     credential_cooldown: dict[str, float] = Field(
@@ -94,7 +95,8 @@ class Settings(BaseSettings):
     s3_region: str = "ap-south-1"
     s3_access_key_id: str | None = None
     s3_secret_access_key: SecretStr | None = None
-    asset_dir: Path | None = Field(None, description="local asset store when no bucket is set; default <data dir>/assets")
+    asset_dir: Path | None = Field(
+        None, description="local asset store when no bucket is set; default <data dir>/assets")
     asset_max_bytes: int = Field(50 * 1024 * 1024, ge=1)
     asset_timeout: float = Field(60.0, gt=0)
     asset_dedupe_window: float = Field(86400.0, ge=0, description="seconds within which one URL is fetched once")

@@ -11,6 +11,7 @@ whatever is missing, so that window stays short.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 
@@ -44,10 +45,8 @@ async def ensure_topics(bootstrap: str, topics: dict[str, int]) -> list[str]:
         missing = [NewTopic(name, partitions, 1) for name, partitions in topics.items() if name not in existing]
         if not missing:
             return []
-        try:
+        with contextlib.suppress(TopicAlreadyExistsError):  # another process created it first
             await admin.create_topics(missing)
-        except TopicAlreadyExistsError:
-            pass  # another process created it first
         log.info("created %d topics", len(missing))
         return [topic.name for topic in missing]
     finally:

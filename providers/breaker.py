@@ -322,6 +322,7 @@ class Breaker:
 
 async def recorded_states(pool: asyncpg.Pool) -> list[asyncpg.Record]:
     """Every circuit's last recorded change (``source_breaker``), sources first; a scope never listed is closed."""
-    return await pool.fetch(
+    rows: list[asyncpg.Record] = await pool.fetch(
         "SELECT scope, source, credential_id, state, failures, opened_at, next_probe_at, last_error, updated_at, "
         "next_probe_at - now() AS probe_in FROM source_breaker ORDER BY source, credential_id NULLS FIRST, scope")
+    return rows

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TypeVar, TypeVarTuple
 
 from providers.breaker import Admission, Breaker, credential_scope, source_scope
@@ -53,7 +53,8 @@ Ts = TypeVarTuple("Ts")
 # By fetch type name (``providers/operations.py``), the keys ``BEAT_SOURCE_PRIORITIES`` overrides.
 PRIORITIES: dict[str, tuple[str, ...]] = {
     "fetch_profile_by_id": ("rapidapi-jotucker", "rapidapi-arraybobo"),
-    "fetch_profile_by_handle": ("graphapi", "rapidapi-arraybobo", "rapidapi-jotucker", "lama", "rapidapi-bestsolutions"),
+    "fetch_profile_by_handle": ("graphapi", "rapidapi-arraybobo", "rapidapi-jotucker", "lama",
+                                "rapidapi-bestsolutions"),
     "fetch_profile_posts_by_id": ("rapidapi-jotucker", "lama", "rapidapi-arraybobo"),
     "fetch_profile_posts_by_handle": ("graphapi",),
     "fetch_reels_posts": ("rapidapi-arraybobo", "rocketapi"),
@@ -107,7 +108,7 @@ class Crawler:
         credentials: CredentialCache,
         policy: CredentialPolicy,
         clients: dict[str, object],
-        priorities: dict[str, Sequence[str]] | None = None,
+        priorities: Mapping[str, Sequence[str]] | None = None,
         rng: random.Random | None = None,
         breaker: Breaker | None = None,
     ) -> None:

@@ -18,6 +18,7 @@ the next full reload. The rate limiter, not the selection, keeps a credential un
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -114,7 +115,7 @@ class CredentialCache:
         self._down_since: float | None = None
         self._changed: set[int] = set()
         self._news = asyncio.Event()  # a notice arrived, or the listener's connection ended
-        self._follower: asyncio.Task | None = None
+        self._follower: asyncio.Task[None] | None = None
         self._writes = CredentialWrites(pool, self._settled)
         self._last_stamp = datetime.min.replace(tzinfo=UTC)
 
@@ -262,10 +263,8 @@ class CredentialCache:
                     refresh_at = time.monotonic() + self._refresh_interval
                 if not self._changed:
                     wake_at = min(refresh_at, self._confirmed_at + _HEARTBEAT)
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._news.wait(), max(0.0, wake_at - time.monotonic()))
-                    except TimeoutError:
-                        pass
                 self._news.clear()
                 if time.monotonic() >= refresh_at:
                     await self._reload_all()

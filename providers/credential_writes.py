@@ -8,6 +8,7 @@ Both are retried through an outage, with the outage logged once at its start and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -71,7 +72,7 @@ class CredentialWrites:
         self._sent = asyncio.Event()
         self._sent.set()
         self._closing = False
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="credential-writes")
@@ -103,10 +104,8 @@ class CredentialWrites:
         stamp_at = time.monotonic() + _STAMP_INTERVAL
         while True:
             if not self._changes and not self._closing:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wanted.wait(), max(0.0, stamp_at - time.monotonic()))
-                except TimeoutError:
-                    pass
                 self._wanted.clear()
             while self._changes:
                 change = self._changes[0]

@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import time
+from typing import Any
 
 import asyncpg
 
@@ -61,7 +62,7 @@ class CredentialStore:
 
     async def set_enabled(self, credential_id: str, enabled: bool) -> bool:
         """Enable (clearing any rest and expiry) or disable a credential; False if there is no such id."""
-        status = await self._pool.execute(
+        status: str = await self._pool.execute(
             "UPDATE credential SET enabled = $2, disabled_till = NULL, "
             "data_access_expired = CASE WHEN $2 THEN false ELSE data_access_expired END, updated_at = now() "
             "WHERE id = $1",
@@ -69,7 +70,7 @@ class CredentialStore:
         )
         return status == "UPDATE 1"
 
-    async def list(self, source: str | None = None) -> list[dict]:
+    async def list(self, source: str | None = None) -> list[dict[str, Any]]:
         rows = await self._pool.fetch(
             "SELECT id, source, handle, credentials, enabled, disabled_till, data_access_expired, last_used_at "
             "FROM credential WHERE $1::text IS NULL OR source = $1 ORDER BY source, id",
@@ -83,7 +84,8 @@ class CredentialStore:
             listed.append(entry)
         return listed
 
-    async def add(self, source: str, secrets: dict, handle: str | None = None, idempotency_key: str | None = None) -> str:
+    async def add(self, source: str, secrets: dict[str, Any], handle: str | None = None,
+                  idempotency_key: str | None = None) -> str:
         """Insert or refresh a credential; the idempotency key defaults to source plus handle, else a digest
         of the secrets (never a secret itself: the key is shown in listings and logs)."""
         digest = hashlib.sha256(json.dumps(secrets, sort_keys=True).encode()).hexdigest()[:16]
@@ -169,6 +171,6 @@ class CredentialPolicy:
                     credential.source)
 
 
-def masked(secrets: dict) -> dict:
+def masked(secrets: dict[str, Any]) -> dict[str, Any]:
     """A credential's secrets as shown to people: the names, and the last 3 characters of each value."""
     return {name: ("…" + str(value)[-3:] if len(str(value)) > 6 else "***") for name, value in secrets.items()}

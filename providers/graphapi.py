@@ -64,7 +64,8 @@ VERSION_PATTERN = r"v[0-9]{1,3}\.[0-9]{1,2}"
 # failed the whole call with #100 "Tried accessing nonexisting field (user_id) on node type (ShadowIGMedia)".
 # A media's owner is the account asked about, whose ig_id the same answer carries.
 MEDIA_FIELDS = "id,username,comments_count,like_count,media_type,media_url,caption,timestamp,permalink"
-PROFILE_FIELDS = "id,ig_id,name,website,followers_count,follows_count,profile_picture_url,username,biography,media_count"
+PROFILE_FIELDS = ("id,ig_id,name,website,followers_count,follows_count,profile_picture_url,username,biography,"
+                  "media_count")
 # Stories are read on the account's own node (GET /<ig-user-id>?fields=stories{…}, IG User Stories reference):
 # business discovery has no stories edge, so they need the account's own token.
 STORY_FIELDS = "id,media_type,media_product_type,media_url,owner,permalink,timestamp,username,caption"
@@ -160,7 +161,8 @@ def parse_error(payload: Any, *, redact: tuple[str, ...] = ()) -> GraphError | N
     error = payload.get("error") if isinstance(payload, dict) else None
     if not isinstance(error, dict):
         return None
-    message = error.get("message") if isinstance(error.get("message"), str) else "no message"
+    given = error.get("message")
+    message = given if isinstance(given, str) else "no message"
     return GraphError(
         code=_v.count(error.get("code"), "error.code"),
         subcode=_v.count(error.get("error_subcode"), "error.error_subcode"),

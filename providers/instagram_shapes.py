@@ -24,10 +24,10 @@ from providers.errors import (
 from providers.parsing import Values, at
 from topics.models import Platform, Post, Profile, Relationship
 
-ACCOUNT_TYPES = {1: "personal", 2: "business", 3: "creator"}
+ACCOUNT_TYPES: dict[int | None, str] = {1: "personal", 2: "business", 3: "creator"}
 GRAPHQL_POST_TYPES = {"GraphImage": "image", "GraphVideo": "reels", "GraphSidecar": "carousel"}
-MEDIA_TYPES = {1: "image", 2: "reels", 8: "carousel"}
-STORY_CONTENT_TYPES = {1: "image", 2: "video"}
+MEDIA_TYPES: dict[int | None, str] = {1: "image", 2: "reels", 8: "carousel"}
+STORY_CONTENT_TYPES: dict[int | None, str] = {1: "image", 2: "video"}
 
 _MISSING_PHRASES = ("not found", "does not exist")
 

@@ -428,7 +428,8 @@ class LamaClient:
 
     async def _get(self, path: str, params: dict[str, str], credential: Credential, request_id: str | None,
                    missing: type[ProviderError], missing_statuses: tuple[int, ...] = (404,)) -> Any:
-        """The decoded JSON of a 200 answer (an object or an ``[items, cursor]`` array); the typed error of any other."""
+        """The decoded JSON of a 200 answer (an object or an ``[items, cursor]`` array); the typed error of any
+        other."""
         response = await self._http.request(SOURCE, "GET", path, credential=credential, params=params,
                                             request_id=request_id)
         what, status = f"GET {path}", response.status_code

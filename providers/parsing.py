@@ -11,9 +11,10 @@ its request, rather than completing one whose row the sink would then refuse.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -77,10 +78,8 @@ class Values:
         elif isinstance(value, float) and value.is_integer():
             number = int(value)
         elif isinstance(value, str):
-            try:
+            with contextlib.suppress(ValueError):
                 number = int(value.strip().replace(",", ""))
-            except ValueError:
-                pass
         if number is None:
             raise self._bad(field, "a count", value)
         problem = int_problem(number)
@@ -135,16 +134,16 @@ class Values:
         if epoch is None:
             return None, None
         try:
-            return epoch, datetime.fromtimestamp(epoch, timezone.utc)
+            return epoch, datetime.fromtimestamp(epoch, UTC)
         except (OverflowError, OSError, ValueError):
             raise self._unstorable(field, f"{epoch} is not an instant between the years 1 and 9999") from None
 
     def utc(self, moment: datetime, field: str) -> tuple[int, datetime]:
         """An instant read from text (naive = UTC) as an epoch and a UTC datetime."""
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+            moment = moment.replace(tzinfo=UTC)
         try:
-            moment = moment.astimezone(timezone.utc)
+            moment = moment.astimezone(UTC)
         except OverflowError:
             # 0001-01-01T00:00+01:00 is a valid text but lies before the first instant a datetime holds.
             raise self._unstorable(field, f"{moment.isoformat()} is not an instant between the years 1 and 9999"

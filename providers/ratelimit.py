@@ -235,7 +235,7 @@ class Slot:
             # Shielded: a cancelled call must still date its entries, or they hold their slots
             # for IN_FLIGHT_TTL.
             await asyncio.shield(self._store.release(self._keys, self.member))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the store raised, the slot must still be dated
             # Until dated, the entry holds its slot for IN_FLIGHT_TTL: after a Redis blip every call that
             # was out would keep a small limit full for minutes. Dating it later than the answer errs on
             # the safe side, so it is dated as soon as the store answers again.
@@ -251,12 +251,12 @@ class Slot:
             try:
                 await self._store.release(self._keys, self.member)
                 return
-            except Exception:  # still unreachable: the entry lapses on its own at the deadline
+            except Exception:  # noqa: BLE001 - still unreachable: the entry lapses on its own at the deadline
                 delay = min(delay * 2, 5.0)
 
 
 # Background releases in flight; referenced so they are not collected before they finish.
-_LATE_RELEASES: set[asyncio.Future] = set()
+_LATE_RELEASES: set[asyncio.Future[None]] = set()
 
 
 class RateLimiter:

@@ -41,7 +41,7 @@ SOURCE = "rocketapi"
 _v = Values(SOURCE)
 
 FOLLOWERS_PAGE_SIZE = 100
-PRODUCT_TYPES = {"feed": "image", "clips": "reels", "carousel_container": "carousel"}
+PRODUCT_TYPES: dict[str | None, str] = {"feed": "image", "clips": "reels", "carousel_container": "carousel"}
 
 # RocketAPI's words for a plan that has run out of requests (its refusals carry no code).
 _QUOTA_PHRASES = ("limit", "quota", "plan", "balance", "credits")

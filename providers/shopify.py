@@ -114,7 +114,7 @@ def next_page_info(link_header: str | None) -> str | None:
         rels = {rel.lower() for match in _REL.findall(attributes) for rel in match.split()}
         if "next" not in rels:
             continue
-        values = parse_qs(urlsplit(url).query).get("page_info")
+        values: list[str] | None = parse_qs(urlsplit(url).query).get("page_info")
         if not values:
             raise BadResponse(f"the next-page link has no page_info: {url[:200]!r}", source=SOURCE)
         return values[0]
@@ -226,10 +226,7 @@ class ShopifyRestClient:
         """One page of the store's orders, newest first, every status; ``cursor`` = a page_info."""
         given = checked_filters(store, filters)
         params: dict[str, str | int]
-        if cursor:
-            params = {"limit": limit, "page_info": cursor}
-        else:
-            params = {"status": "any", "limit": limit, **given}
+        params = {"limit": limit, "page_info": cursor} if cursor else {"status": "any", "limit": limit, **given}
         response = await self._http.request(SOURCE, "GET", self._path, credential=credential, params=params,
                                             request_id=request_id, host_vars={"store": store})
         payload = admin_answer(response, store, f"GET {self._path} of {store}")

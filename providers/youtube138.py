@@ -79,7 +79,7 @@ def _verified(badges: Any) -> bool | None:
     badges = _v.list(badges, "badges")
     if badges is None:
         return None
-    return at(badges, "0.text") == VERIFIED_BADGE
+    return bool(at(badges, "0.text") == VERIFIED_BADGE)
 
 
 def parse_channel(payload: dict[str, Any]) -> Profile:

@@ -44,9 +44,9 @@ from providers.youtube_data import answer_object, parse_error
 from topics.models import Platform, Profile, utcnow
 
 SOURCE = "ytapi"
-TOKEN_SOURCE = "google-oauth"
+TOKEN_SOURCE = "google-oauth"  # noqa: S105 - a source name
 REPORTS_SOURCE = "yt-analytics"
-TOKEN_PATH = "/token"
+TOKEN_PATH = "/token"  # noqa: S105 - an endpoint path
 REPORTS_PATH = "/v2/reports"
 # Lifetime figures: the legacy report asked from this day to today.
 START_DATE = "2000-01-01"
@@ -180,7 +180,7 @@ def _redacted(text: str, secrets: tuple[str, ...]) -> str:
     return text
 
 
-def token_error(response: httpx.Response, secrets: tuple[str, ...]) -> DefinitiveProviderError:
+def token_error(response: httpx.Response, secrets: tuple[str, ...]) -> ProviderError:
     """The typed error of a refused token exchange: ``{"error": "invalid_grant", "error_description": ...}``."""
     try:
         payload = response.json()

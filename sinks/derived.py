@@ -111,7 +111,7 @@ def _post_metrics(posts: Sequence[PostNumbers], newest: Sequence[PostNumbers], f
                   ) -> dict[str, Any]:
     static = [p for p in posts if p.post_type in STATIC]
     reels = [p for p in posts if p.post_type == REELS]
-    metrics = {
+    metrics: dict[str, Any] = {
         "all": _group(newest, "likes", followers, reach=False, plays=False),
         "static": _group(static, "likes", followers, reach=True, plays=False),
         "reels": _group(reels, "plays", followers, reach=True, plays=True),

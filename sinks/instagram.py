@@ -64,11 +64,12 @@ POST = UpsertTable(
     watch=("thumbnail_url",),
 )
 
-AUDIENCE_COLUMNS = tuple(
-    f"{prefix}_{breakdown}"
-    for prefix in ("audience", "reached_audience", "engaged_audience")
-    for breakdown in ("country", "city", "gender_age")
-) + ("audience_locale",)
+AUDIENCE_COLUMNS = (
+    *(f"{prefix}_{breakdown}"
+      for prefix in ("audience", "reached_audience", "engaged_audience")
+      for breakdown in ("country", "city", "gender_age")),
+    "audience_locale",
+)
 
 PROFILE_INSIGHTS = UpsertTable(
     "instagram_profile_insights",

@@ -22,6 +22,7 @@ else a few times, after which the mirror exits non-zero rather than run on broke
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 
@@ -96,7 +97,7 @@ class MirrorRunner:
                     name: await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
                     for name in EXCHANGES
                 }
-            except Exception as exc:  # LoopBroken ends it when waiting cannot help
+            except Exception as exc:  # noqa: BLE001 - LoopBroken ends it when waiting cannot help
                 await self._sleep(failures.failed(exc))
         return None
 
@@ -142,7 +143,7 @@ class MirrorRunner:
                                     sum(map(len, polled.values())))
                         return
                     await self._commit(consumer, polled)
-                except Exception as exc:  # LoopBroken ends it when waiting cannot help
+                except Exception as exc:  # noqa: BLE001 - LoopBroken ends it when waiting cannot help
                     await self._sleep(failures.failed(exc))
                     continue
                 polled = events = None
@@ -161,7 +162,7 @@ class MirrorRunner:
             for record in records:
                 try:
                     events.append(legacy_event(topic, record.value))
-                except Exception as exc:  # mapping reads this record alone: whatever it raises is its own
+                except Exception as exc:  # noqa: BLE001 - mapping reads this record alone: whatever it raises is its own
                     error = ErrorInfo(type=type(exc).__name__, message=f"beat mirror: {exc}"[:2000])
                     await producer.send_and_wait(self.settings.topic(names.DEAD_LETTER),
                                                  dead_letter(RawRecord.from_kafka(record), error,
@@ -179,7 +180,7 @@ class MirrorRunner:
         failures = 0
         while True:
             errors = await self._attempt(exchanges, pending)
-            failed = [(item, error) for item, error in zip(pending, errors) if error is not None]
+            failed = [(item, error) for item, error in zip(pending, errors, strict=True) if error is not None]
             if not failed:
                 if failures:
                     log.info("RabbitMQ confirms again; batch of %d published after %d failed attempts",
@@ -225,10 +226,8 @@ class MirrorRunner:
 
     async def _sleep(self, seconds: float) -> None:
         """Sleep, but wake at once on stop."""
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), seconds)
-        except TimeoutError:
-            pass
 
 
 def _message(event: LegacyEvent) -> aio_pika.Message:

@@ -73,7 +73,7 @@ def picture_identity(url: str | None) -> str | None:
 
 def half_md5(url: str) -> int:
     """ClickHouse ``halfMD5(url)``, the ``hash`` param upstream producers send (legacy §7)."""
-    return int.from_bytes(hashlib.md5(url.encode()).digest()[:8], "big")
+    return int.from_bytes(hashlib.md5(url.encode(), usedforsecurity=False).digest()[:8], "big")
 
 
 def asset_request(flow: str, entity_type: str, entity_id: str, url: str, observed_at: datetime) -> ScrapeRequest:

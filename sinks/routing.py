@@ -2,8 +2,8 @@
 
 The routes are data, from the topic registry (``topics/registry.py``): a (topic,
 platform, kind) it gives no table is a valid event this sink has no table for (a
-sentiment result, a YouTube activity) and is skipped, not dead-lettered. A record that does not decode, or whose values cannot
-be read into its table's columns, is poison; a status record is poison only when
+sentiment result, a YouTube activity) and is skipped, not dead-lettered. A record that does not decode, or
+whose values cannot be read into its table's columns, is poison; a status record is poison only when
 it names no request (``sinks.status.decode_status``). Every record of a stored
 topic that names its request and event id is counted for that request
 (``sinks.stored``), poison included.

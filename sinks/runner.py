@@ -105,7 +105,7 @@ class SinkRunner:
             while not self._stopping.is_set():
                 try:
                     batch = await self._collect(consumer)
-                except Exception as exc:  # _collect has rewound the consumer: nothing is skipped
+                except Exception as exc:  # noqa: BLE001 - _collect has rewound the consumer: nothing is skipped
                     await self._pause(reading.failed(exc))
                     continue
                 reading.succeeded()
@@ -190,7 +190,7 @@ class SinkRunner:
                 await self._process(batch, pool, producer, consumer)
             except Stopped:
                 raise
-            except Exception as exc:  # nothing one batch does may end the sink at once
+            except Exception as exc:  # noqa: BLE001 - nothing one batch does may end the sink at once
                 await self._pause(failures.failed(exc))
                 continue
             failures.succeeded()

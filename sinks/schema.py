@@ -11,7 +11,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def _sqlalchemy_url(database_url: str) -> str:
-    scheme, rest = database_url.split("://", 1)
+    _scheme, rest = database_url.split("://", 1)
     return f"postgresql+psycopg://{rest}"
 
 

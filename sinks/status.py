@@ -88,10 +88,10 @@ def _storable(status: RequestStatus) -> bool:
     return (
         _key_problem(status.request_id) is None
         and all(text is None or text_problem(text, max_length=None) is None for text in texts)
-        and all(text is None or text_problem(text, max_length=None) is None and len(text.encode()) <= MAX_TEXT
+        and all(text is None or (text_problem(text, max_length=None) is None and len(text.encode()) <= MAX_TEXT)
                 for text in (status.flow, status.account_id))
         and 1 <= status.attempt <= INT32_MAX and INT32_MIN <= status.priority <= INT32_MAX
-        and all(time is None or time.tzinfo is not None and _EARLIEST <= time <= _LATEST
+        and all(time is None or (time.tzinfo is not None and _EARLIEST <= time <= _LATEST)
                 for time in (status.at, status.created_at, status.expires_at, status.due_at))
         and json_problem(status.params) is None and json_problem(status.result) is None
     )
@@ -217,10 +217,10 @@ def _json(value: object) -> str | None:
     return None if value is None else json.dumps(value, default=str)
 
 
-def latest_per_request(events: list[RequestStatus]) -> tuple[dict[str, RequestStatus], dict[str, object]]:
+def latest_per_request(events: list[RequestStatus]) -> tuple[dict[str, RequestStatus], dict[str, datetime]]:
     """The winning event of each request in a batch, and when each was first picked up."""
     winners: dict[str, RequestStatus] = {}
-    picked: dict[str, object] = {}
+    picked: dict[str, datetime] = {}
     for event in events:
         current = winners.get(event.request_id)
         if current is None or supersedes(event.status, event.attempt, current.status, current.attempt):

@@ -67,7 +67,7 @@ def projected(whole: Any, part: Any) -> Any:
     if isinstance(part, dict) and isinstance(whole, dict):
         return {key: projected(whole.get(key), value) for key, value in part.items()}
     if isinstance(part, list) and isinstance(whole, list) and len(part) == len(whole):
-        return [projected(w, p) for w, p in zip(whole, part)]
+        return [projected(w, p) for w, p in zip(whole, part, strict=True)]
     return whole
 
 

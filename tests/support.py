@@ -38,7 +38,7 @@ class BeatProcess:
     args: list[str] = field(default_factory=list)
     proc: subprocess.Popen | None = None
 
-    def start(self) -> "BeatProcess":
+    def start(self) -> BeatProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
@@ -148,10 +148,8 @@ class EventCollector:
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
                                           auto_offset_reset="earliest")
         await self._consumer.start()
-        partitions = []
-        for topic in self._topics:
-            for partition in self._consumer.partitions_for_topic(topic) or await self._partitions(topic):
-                partitions.append(TopicPartition(topic, partition))
+        partitions = [TopicPartition(topic, partition) for topic in self._topics
+                      for partition in self._consumer.partitions_for_topic(topic) or await self._partitions(topic)]
         self._consumer.assign(partitions)
         await self._consumer.seek_to_beginning(*partitions)
         self._task = asyncio.create_task(self._run())

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -33,7 +33,7 @@ from topics.flows import FLOWS
 from topics.limits import INT32_MAX, INT32_MIN, MAX_TEXT, PARAM_INT_MAX, PARAM_INT_MIN
 
 SEED = 20240611
-PAST = (datetime.now(timezone.utc) - timedelta(days=1)).isoformat()
+PAST = (datetime.now(UTC) - timedelta(days=1)).isoformat()
 ENABLED = [name for name, spec in FLOWS.items() if spec.enabled]
 CSV_FLOW = "fetch_channels_csv"
 # The stack runs with the default message limit.
@@ -301,10 +301,11 @@ async def test_hostile_input_never_costs_a_5xx_a_connection_or_a_row(stack, pool
               if o.error or o.status is None or o.status >= 500]
     assert not broken, f"{len(broken)} of {len(outcomes)} broke the facade:\n" + "\n".join(broken[:20])
     accepted = [accepted_id(o) if o.case.method == "POST" else None for o in outcomes]
-    wrongly_accepted = [o.case.name for o, request_id in zip(outcomes, accepted) if o.case.must_refuse and request_id]
+    wrongly_accepted = [o.case.name for o, request_id in zip(outcomes, accepted, strict=True)
+                        if o.case.must_refuse and request_id]
     assert not wrongly_accepted, wrongly_accepted
-    badly_refused = [f"{o.case.name}: {problem}" for o, request_id in zip(outcomes, accepted) if not request_id
-                     for problem in [refusal_problem(o)] if problem]
+    badly_refused = [f"{o.case.name}: {problem}" for o, request_id in zip(outcomes, accepted, strict=True)
+                     if not request_id for problem in [refusal_problem(o)] if problem]
     assert not badly_refused, "\n".join(badly_refused[:20])
 
     accepted_ids = {request_id for request_id in accepted if request_id}
@@ -484,7 +485,7 @@ def _schemathesis_failures(api_url: str) -> list[str]:
                 check()
             except Unsatisfiable:  # no input breaks the schema of an operation without constrained inputs
                 assert mode is schemathesis.GenerationMode.NEGATIVE
-            except Exception as exc:  # a failing example, or a dropped connection
+            except Exception as exc:  # noqa: BLE001 - a failing example, or a dropped connection
                 failures.append(f"{operation.method.upper()} {operation.path} ({mode}): {exc}")
     return failures
 

@@ -460,7 +460,7 @@ def test_no_reel_means_no_stories_and_refusals() -> None:
         parse_stories(payload, profile_id=TARA)
     payload = load("stories.json")
     payload["reels"][TARA]["items"][0]["taken_at"] = "yesterday"
-    with pytest.raises(BadResponse, match="item.taken_at"):
+    with pytest.raises(BadResponse, match=r"item\.taken_at"):
         parse_stories(payload, profile_id=TARA)
 
 

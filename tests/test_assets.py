@@ -351,7 +351,8 @@ async def test_download_failures_are_named(cdn_sandbox: SandboxServer, origin: O
     fetcher = downloader(cdn_sandbox, timeout=0.5)
     try:
         expired = cdn.signed_url("/v/t51.2885-15/8_old_n.jpg", stp="x", now=time.time() - 3 * cdn.DEFAULT_TTL)
-        with pytest.raises(UrlSignatureExpired, match="scontent-bom1-1.cdninstagram.com/v/t51.2885-15/8_old_n.jpg"):
+        with pytest.raises(UrlSignatureExpired,
+                           match=r"scontent-bom1-1\.cdninstagram\.com/v/t51\.2885-15/8_old_n\.jpg"):
             await fetcher.fetch(expired)
         with pytest.raises(UrlSignatureExpired):
             await fetcher.fetch(f"{origin.url}/expired/a.jpg")
@@ -455,7 +456,7 @@ async def test_assets_of_every_kind_land_in_s3_and_on_asset_log(asset_stack: Ass
     done = await results(pool, list(ids.values()))
     records = await asset_records(asset_stack.bootstrap, f"{asset_stack.prefix}{names.ASSET_LOG}", set(ids.values()))
 
-    for name, (flow, entity_type, asset_type, url) in cases.items():
+    for name, (_flow, entity_type, asset_type, url) in cases.items():
         content_type, ext = expected[name]
         key = f"assets/{entity_type.lower()}s/instagram/{entities[name]}.{ext}"
         body = media(cdn_path(url))[0]

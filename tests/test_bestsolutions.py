@@ -68,7 +68,7 @@ def test_profile_by_id_with_string_pk_and_count_and_missing_fields() -> None:
 
 
 def test_profile_answered_for_someone_else_is_missing() -> None:
-    with pytest.raises(ProfileMissing, match="answered for 'ishaan.diaries'"):
+    with pytest.raises(ProfileMissing, match=r"answered for 'ishaan\.diaries'"):
         parse_profile(load("profile.json"), handle="ishaan.diary")
     with pytest.raises(ProfileMissing, match=f"answered for id {ISHAAN}"):
         parse_profile(load("profile.json"), profile_id="59414265248")
@@ -100,7 +100,8 @@ def test_feed_page() -> None:
 
     assert page.next_cursor == "ZmVlZDo1OTQxNDI2NTI0NzoxMg"
     assert [post.dimensions["post_type"] for post in page.items] == [
-        "reels", "image", "reels", "reels", "image", "carousel", "image", "image", "reels", "image", "image", "carousel",
+        "reels", "image", "reels", "reels", "image", "carousel", "image", "image", "reels", "image", "image",
+        "carousel",
     ]
     reel, item = page.items[2], payload["items"][2]
     assert (reel.source, reel.kind, reel.shortcode) == (SOURCE, "post", "DN374d0RA9q")

@@ -140,7 +140,8 @@ async def _submit_all(api_url: str, count: int, tag: str) -> list[str]:
     async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
         answers = [await client.post("/requests", json={"flow": FLOW, "params": {"handle": f"{tag}_{n}"}})
                    for n in range(count)]
-    assert [answer.status_code for answer in answers] == [202] * count, [a.text for a in answers if a.status_code != 202]
+    assert [answer.status_code for answer in answers] == [202] * count, [
+        a.text for a in answers if a.status_code != 202]
     return [answer.json()["id"] for answer in answers]
 
 

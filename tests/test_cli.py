@@ -53,9 +53,8 @@ def test_every_option_and_argument_has_help():
     undocumented = []
 
     def walk(command, path: str) -> None:
-        for param in command.params:
-            if not getattr(param, "hidden", False) and not param.help:
-                undocumented.append(f"{path} {param.name}")
+        undocumented.extend(f"{path} {param.name}" for param in command.params
+                            if not getattr(param, "hidden", False) and not param.help)
         for name, sub in getattr(command, "commands", {}).items():
             walk(sub, f"{path} {name}")
 
@@ -103,7 +102,7 @@ def test_a_closed_pipe_ends_the_command_quietly():
     assert proc.wait(60) == 1 and err == b"", err.decode()
 
     # And as a person types it.
-    piped = subprocess.run(f"{sys.executable} -m app.cli flows | head -1", shell=True, env=beat_env(), cwd=ROOT,
+    piped = subprocess.run(f"{sys.executable} -m app.cli flows | head -1", shell=True,  # noqa: S602 - the pipe is the case env=beat_env(), cwd=ROOT,
                            capture_output=True, text=True, timeout=60, check=False)
     assert piped.stdout.startswith("refresh_profile_by_handle ") and len(piped.stdout.splitlines()) == 1
     assert piped.stderr == ""

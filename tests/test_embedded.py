@@ -71,7 +71,7 @@ def test_broker_stop_ends_the_process(tmp_path):
     broker.stop()
     assert broker.pid is None
     assert not psutil.pid_exists(pid)
-    with pytest.raises(OSError):
+    with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", broker.port), timeout=1).close()
 
 

@@ -65,8 +65,7 @@ async def test_a_postgres_cut_never_costs_a_500_or_an_accepted_request(broker, s
             proxied = proxy.url(url)
             await _start(stack, proxied)
             async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as client:
-                for n in range(5):
-                    answers.append(("before", f"{tag}_b{n}", await _post(client, f"{tag}_b{n}")))
+                answers.extend([("before", f"{tag}_b{n}", await _post(client, f"{tag}_b{n}")) for n in range(5)])
                 first_id = answers[0][2].json()["id"]
                 # Every process at work before the cut (a sink starting meanwhile would exit and wait for its
                 # supervisor, which the test does not have).
@@ -89,8 +88,7 @@ async def test_a_postgres_cut_never_costs_a_500_or_an_accepted_request(broker, s
                                                 json={"params": {"handle": f"{tag}_legacy"}})
                 proxy.restore()
 
-                for n in range(5):
-                    answers.append(("after", f"{tag}_a{n}", await _post(client, f"{tag}_a{n}")))
+                answers.extend([("after", f"{tag}_a{n}", await _post(client, f"{tag}_a{n}")) for n in range(5)])
                 assert (await client.get(f"/requests/{first_id}")).status_code == 200
 
             assert not [a for _, _, a in answers if a.status_code >= 500 and a.status_code != 503]

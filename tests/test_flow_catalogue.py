@@ -36,5 +36,5 @@ def test_a_built_flow_without_a_handler_stops_the_check():
 
 def test_a_handler_for_a_pending_flow_stops_the_check():
     flows = {**FLOWS, "fetch_post_likes": dataclasses.replace(FLOWS["fetch_post_likes"], pending="not built")}
-    with pytest.raises(HandlersMismatch, match="handlers without a built flow: fetch_post_likes$"):
+    with pytest.raises(HandlersMismatch, match=r"handlers without a built flow: fetch_post_likes$"):
         check_handlers(flows, HANDLERS)

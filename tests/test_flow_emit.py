@@ -114,5 +114,5 @@ def test_extra_dimensions_on_a_payload_without_dimensions_are_refused():
 
 
 def test_a_parser_cannot_build_a_payload_with_a_field_it_does_not_have():
-    with pytest.raises(ValueError, match="extra_forbidden|Extra inputs"):
+    with pytest.raises(ValueError, match=r"extra_forbidden|Extra inputs"):
         Post(platform=IG, source="lama", shortcode="C1", shortcod="typo")

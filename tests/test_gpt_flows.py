@@ -124,7 +124,7 @@ async def test_an_incomplete_first_answer_is_asked_again(flow, run_flow, pool):
     assert "UNKNOWN" not in json.dumps(event["dimensions"]).upper()
 
 
-@pytest.mark.parametrize("flow, asks", [("refresh_instagram_gpt_data_base_location", 3),
+@pytest.mark.parametrize(("flow", "asks"), [("refresh_instagram_gpt_data_base_location", 3),
                                         ("refresh_instagram_gpt_data_audience_cities", 3),
                                         ("refresh_instagram_gpt_data_gender_location_lang", 2)])
 async def test_garbage_fails_with_the_reason_and_writes_nothing(flow, asks, stack, pool, events):
@@ -227,7 +227,7 @@ async def test_azure_mode_calls_the_deployment(runtime, own_sandbox):
     assert runtime.traces[0].path == "/openai/deployments/beat-gpt35/chat/completions"
 
 
-@pytest.mark.parametrize("status, error, text", [
+@pytest.mark.parametrize(("status", "error", "text"), [
     (401, AuthExpired, "answered 401: the API key was refused"),
     (403, Forbidden, "answered 403"),
     (404, GptRequestRejected, "answered 404"),
@@ -287,7 +287,7 @@ def test_without_a_key_or_an_endpoint_there_is_no_runtime():
 
 
 def test_a_missing_prompt_version_stops_the_start():
-    with pytest.raises(rules.PromptsError, match="no prompts for version 'v9.9'"):
+    with pytest.raises(rules.PromptsError, match=r"no prompts for version 'v9\.9'"):
         GptRuntime.from_settings(load_settings(prompt_version="v9.9", openai_api_key=KEY,
                                                openai_base_url="http://127.0.0.1:9/v1"))
 

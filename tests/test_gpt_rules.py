@@ -77,7 +77,7 @@ def test_a_section_needs_model_system_and_user(tmp_path: Path) -> None:
     sections = _sections()
     del sections["base_gender"]["model"]
     _write(tmp_path, "v1.0", sections)
-    with pytest.raises(PromptsError, match="base_gender.model: Field required"):
+    with pytest.raises(PromptsError, match=r"base_gender\.model: Field required"):
         rules.load_prompts("v1.0", tmp_path)
 
 
@@ -116,7 +116,7 @@ def test_prose_is_not_an_answer_and_the_reason_quotes_it() -> None:
         GENDER.read("I'm sorry, I cannot help with that.", "h")
 
 
-@pytest.mark.parametrize("reply, reason", [
+@pytest.mark.parametrize(("reply", "reason"), [
     ("", "empty reply"),
     (None, "empty reply"),
     ('["MALE"]', "a JSON list, not an object"),
@@ -186,7 +186,7 @@ def test_gender_location_lang_needs_all_five() -> None:
 
 def _age_gender(changes: dict[str, float | None] | None = None) -> AudienceAgeGenderAnswer:
     """Even shares, with some changed (None drops the key)."""
-    shares: dict[str, float] = {key: 1 / 14 for key in rules.AGE_GENDER_KEYS}
+    shares: dict[str, float] = dict.fromkeys(rules.AGE_GENDER_KEYS, 1 / 14)
     for key, value in (changes or {}).items():
         if value is None:
             del shares[key]
@@ -372,7 +372,7 @@ def _baseline_file(tmp_path: Path, *lines: str) -> Path:
 EVEN = ",".join(["0.0714"] * 13 + ["0.0718"])
 
 
-@pytest.mark.parametrize("lines, reason", [
+@pytest.mark.parametrize(("lines", "reason"), [
     ((f"Sports,{EVEN}",), "no 'Missing' row"),
     ((f"Missing,{EVEN}", f"missing,{EVEN}"), "appears twice"),
     ((f"Missing,{EVEN.replace('0.0718', '0.5')}",), "sum to 1.428, not 1"),

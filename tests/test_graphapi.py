@@ -145,7 +145,7 @@ def test_media_type_drift_and_missing_fields() -> None:
 
 def test_profile_identity_and_refusals() -> None:
     assert parse_profile(load("business_discovery.json"), handle="@Ananya.Diaries").handle == "ananya.diaries"
-    with pytest.raises(ProfileMissing, match="answered for 'ananya.diaries'"):
+    with pytest.raises(ProfileMissing, match=r"answered for 'ananya\.diaries'"):
         parse_profile(load("business_discovery.json"), handle="ananya.diary")
     payload = load("business_discovery.json")
     del payload["business_discovery"]["ig_id"]
@@ -155,7 +155,7 @@ def test_profile_identity_and_refusals() -> None:
         parse_profile({"id": ANANYA_GRAPH_ID})
     payload = load("business_discovery.json")
     payload["business_discovery"]["media"]["data"][1]["timestamp"] = "19/11/2026"
-    with pytest.raises(BadResponse, match="media.timestamp"):
+    with pytest.raises(BadResponse, match=r"media\.timestamp"):
         parse_profile(payload)
     payload = load("business_discovery.json")
     del payload["business_discovery"]["media"]["data"][1]["permalink"]
@@ -229,7 +229,7 @@ def test_stories_and_media() -> None:
 
 def test_stories_of_another_account_are_refused() -> None:
     # Another account's token reads that account's own node: its stories must not go under the handle asked.
-    with pytest.raises(Forbidden, match="belongs to 'rohan.clicks', not to 'ananya.diaries'"):
+    with pytest.raises(Forbidden, match=r"belongs to 'rohan\.clicks', not to 'ananya\.diaries'"):
         parse_stories_and_media(load("own_account_stories.json"), handle="ananya.diaries")
     with pytest.raises(BadResponse, match="without its username"):
         parse_stories_and_media({"id": "17841461827127850", "ig_id": ROHAN}, handle="rohan.clicks")
@@ -798,7 +798,7 @@ async def test_sandbox_stories_need_the_account_s_own_credential(graph: GraphApi
                                                                 world: InstagramWorld) -> None:
     others = await own_credential(graph, world, "ananya.diaries")
     await own_credential(graph, world, "rohan.clicks")
-    with pytest.raises(Forbidden, match="belongs to 'ananya.diaries', not to 'rohan.clicks'"):
+    with pytest.raises(Forbidden, match=r"belongs to 'ananya\.diaries', not to 'rohan\.clicks'"):
         await graph.stories_and_media("rohan.clicks", credential=others)
 
 
@@ -1009,7 +1009,7 @@ async def test_sandbox_refusals(graph: GraphApiClient, world: InstagramWorld) ->
         with pytest.raises(ProfileMissing, match="Invalid username"):
             await call("missing.person", credential=credential)
     # Stories are read on the credential's own node, which is not the account asked for.
-    with pytest.raises(Forbidden, match="not to 'missing.person'"):
+    with pytest.raises(Forbidden, match=r"not to 'missing\.person'"):
         await graph.stories_and_media("missing.person", credential=credential)
 
     expired = credential_for(world, "ananya.diaries", token="expiredEAAG")

@@ -57,7 +57,7 @@ async def test_refresh_profile_custom_stops_past_max_posts(run_flow):
 
 async def test_tagged_posts(run_flow):
     profile = await _profile(run_flow, unique("tagged"))
-    result, posts, source = await run_flow("refresh_tagged_posts_by_profile_id",
+    _result, posts, source = await run_flow("refresh_tagged_posts_by_profile_id",
                                            {"profile_id": profile["profile_id"], "max_posts": 3})
     assert source == "rapidapi-arraybobo"
     assert all(p["dimensions"]["tagged_user_ids"] == profile["profile_id"] for p in posts)
@@ -125,7 +125,7 @@ async def _graph_account(sandbox_client, run_flow, pool) -> dict:
         handle = unique("biz")
         try:
             found = await client.profile_by_handle(handle, credential=_credential("graphapi"))
-        except Exception:  # noqa: BLE001 - a personal account: Graph cannot see it, try another
+        except Exception:  # noqa: BLE001, S112 - a personal account: Graph cannot see it, try another
             continue
         # The account's own token: its stories are read on its own node.
         await CredentialStore(pool).add("graphapi", {"token": f"tok-{handle}", "user_id": found.dimensions["fbid"]},

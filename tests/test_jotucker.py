@@ -99,7 +99,7 @@ def test_profile_with_string_ids_and_counts_keeps_missing_fields_missing() -> No
 
 
 def test_profile_refusals() -> None:
-    with pytest.raises(ProfileMissing, match="answered for 'vikram.studio'"):
+    with pytest.raises(ProfileMissing, match=r"answered for 'vikram\.studio'"):
         parse_profile(load("user_info_by_name.json"), handle="vikram_studio")
     with pytest.raises(ProfileMissing, match="answered for id 1164424396"):
         parse_profile(load("user_info_by_id.json"), profile_id="1164424397")
@@ -388,8 +388,10 @@ async def test_client_sends_the_legacy_parameters() -> None:
 
     await record("by handle", "user_info_by_name.json",
                  lambda c: c.profile_by_handle("vikram.studio", credential=CREDENTIAL, request_id="r1"))
-    await record("by id", "user_info_by_id.json", lambda c: c.profile_by_id(KABIR, credential=CREDENTIAL, request_id="r1"))
-    await record("posts", "medias.json", lambda c: c.posts_by_id(MEERA, "max-1", credential=CREDENTIAL, request_id="r1"))
+    await record("by id", "user_info_by_id.json",
+                 lambda c: c.profile_by_id(KABIR, credential=CREDENTIAL, request_id="r1"))
+    await record("posts", "medias.json",
+                 lambda c: c.posts_by_id(MEERA, "max-1", credential=CREDENTIAL, request_id="r1"))
     await record("post", "media_info_video.json",
                  lambda c: c.post_by_shortcode("Cz3wX2Ms_kd", credential=CREDENTIAL, request_id="r1"))
     await record("followers", "followers.json", lambda c: c.followers(KABIR, credential=CREDENTIAL, request_id="r1"))
@@ -398,7 +400,8 @@ async def test_client_sends_the_legacy_parameters() -> None:
     await record("likers", "likers.json", lambda c: c.likers("DexzOw9RxwA", credential=CREDENTIAL, request_id="r1"))
     await record("comments", "comments.json",
                  lambda c: c.comments("DEU18C9_5Jn", "c-3", credential=CREDENTIAL, request_id="r1"))
-    await record("hashtag", "hashtag.json", lambda c: c.hashtag_posts("#travel", credential=CREDENTIAL, request_id="r1"))
+    await record("hashtag", "hashtag.json",
+                 lambda c: c.hashtag_posts("#travel", credential=CREDENTIAL, request_id="r1"))
     assert calls == [
         ("/user_info_by_id", {"user_name": "vikram.studio"}),
         ("/user_info_by_id", {"user_id": KABIR}),
@@ -468,7 +471,8 @@ async def every_page(fetch: Callable[[str | None], Awaitable[Page]]) -> list[Pag
 
 async def test_sandbox_profiles(jotucker: JoTuckerClient) -> None:
     by_handle = await jotucker.profile_by_handle("Kabir.Fit", credential=CREDENTIAL)
-    assert (by_handle.source, by_handle.handle, by_handle.dimensions["profile_type"]) == (SOURCE, "kabir.fit", "personal")
+    assert (by_handle.source, by_handle.handle, by_handle.dimensions["profile_type"]) == (
+        SOURCE, "kabir.fit", "personal")
     assert await jotucker.profile_by_id(by_handle.profile_id, credential=CREDENTIAL) == by_handle
     with pytest.raises(ProfileMissing, match="User not found"):
         await jotucker.profile_by_handle("missing_person", credential=CREDENTIAL)

@@ -109,9 +109,9 @@ def test_web_profile_without_posts_or_type_flags() -> None:
 
 
 def test_web_profile_refusals() -> None:
-    with pytest.raises(ProfileMissing, match="answered for 'rohan.clicks'"):
+    with pytest.raises(ProfileMissing, match=r"answered for 'rohan\.clicks'"):
         parse_gql_profile(load("a1_user.json"), handle="rohan_clicks")
-    with pytest.raises(BadResponse, match="graphql.user"):
+    with pytest.raises(BadResponse, match=r"graphql\.user"):
         parse_gql_profile(load("not_found_user.json"))
     payload = load("a1_user.json")
     del payload["graphql"]["user"]["id"]

@@ -389,7 +389,7 @@ def _kinds(tag: str) -> list[tuple[str, str | None, object, str, dict]]:
 async def test_every_event_kind_reaches_its_legacy_routing_key(broker, session_dir):
     prefix = f"mirror{uuid.uuid4().hex[:6]}."
     topics = [f"{prefix}{t}" for t in MIRRORED]
-    await ensure_topics(broker, {t: 2 for t in (*topics, f"{prefix}{names.DEAD_LETTER}")})
+    await ensure_topics(broker, dict.fromkeys((*topics, f"{prefix}{names.DEAD_LETTER}"), 2))
     queue = await LegacyQueue().start()
     env = beat_env(kafka_url=broker, topic_prefix=prefix, amqp_url=AMQP_URL, broker_session_timeout="6",
                    data_dir=str(session_dir / prefix))

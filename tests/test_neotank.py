@@ -81,7 +81,7 @@ def test_profile_missing_fields_stay_missing() -> None:
 
 
 def test_profile_refusals() -> None:
-    with pytest.raises(ProfileMissing, match="answered for 'neel.fit'"):
+    with pytest.raises(ProfileMissing, match=r"answered for 'neel\.fit'"):
         parse_profile(load("account_info.json"), handle="neel.fitt")
     with pytest.raises(ProfileMissing, match="Page not found"):
         parse_profile(load("not_found.json"))
@@ -91,7 +91,7 @@ def test_profile_refusals() -> None:
         parse_profile({"id": NEEL, "username": None})
     payload = load("account_info.json")
     payload["edge_followed_by"]["count"] = "many"
-    with pytest.raises(BadResponse, match="edge_followed_by.count"):
+    with pytest.raises(BadResponse, match=r"edge_followed_by\.count"):
         parse_profile(payload)
 
 

@@ -34,9 +34,8 @@ def test_every_listed_source_implements_its_operation(clients: dict[str, object]
     missing = []
     for fetch_type, sources in PRIORITIES.items():
         operation = OPERATIONS[fetch_type]
-        for source in sources:
-            if source not in clients or not operation.served_by(clients[source]):
-                missing.append(f"{fetch_type}: {source} has no {operation.method_name}")
+        missing.extend(f"{fetch_type}: {source} has no {operation.method_name}" for source in sources
+                       if source not in clients or not operation.served_by(clients[source]))
     assert missing == []
 
 

@@ -124,7 +124,8 @@ async def test_bad_messages_are_dead_lettered_and_good_ones_complete(stack, pool
 
     def found(records):
         types = [d["error"]["type"] for d in letters(records) if d["original_topic"] == topic]
-        return {"UndecodableMessage", "InvalidParams", "UnknownFlow"} <= set(types) and types.count("InvalidParams") >= 2
+        return ({"UndecodableMessage", "InvalidParams", "UnknownFlow"} <= set(types)
+                and types.count("InvalidParams") >= 2)
 
     records = await _consume(stack.bootstrap, [stack.topic(names.DEAD_LETTER)], found)
     mine = [d for d in letters(records) if d["original_topic"] == topic]

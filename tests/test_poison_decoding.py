@@ -39,7 +39,7 @@ def _assert_storable(rejected: Rejected) -> None:
         RequestStatus.of(rejected.request, Status.DEAD_LETTERED, error=rejected.error).to_bytes()
 
 
-@pytest.mark.parametrize("value, error_type, says", [
+@pytest.mark.parametrize(("value", "error_type", "says"), [
     (b"", "UndecodableMessage", "empty"),
     (bytes(range(256)) * 3, "UndecodableMessage", "not JSON"),
     (b'{"params": {"handle": "trunc', "UndecodableMessage", "not JSON"),
@@ -62,7 +62,7 @@ def test_an_oversized_record_is_refused_before_parsing():
     assert rejected.error.type == "MessageTooLarge" and rejected.request is None
 
 
-@pytest.mark.parametrize("body, field", [
+@pytest.mark.parametrize(("body", "field"), [
     ({"id": "r1", "params": {"handle": "\ud800"}}, "surrogate"),
     ({"id": "r1", "params": {"handle": "a\x00b"}}, "NUL"),
     ({"id": "r1", "params": {"handle": "h", "n": 2**70}}, "outside"),

@@ -93,7 +93,8 @@ async def test_a_request_too_large_to_produce_is_dead_lettered_and_the_others_go
     assert row["size"] > MIB, "the status table keeps the stored params"
     [letter] = await events.events(big, stack.topic(names.DEAD_LETTER))
     assert letter["error"]["type"] == "MessageTooLarge" and letter["original_truncated"]
-    assert letter["original_size"] > MIB and letter["original_topic"] == stack.topic("beat.scrape.refresh_profile_basic")
+    assert letter["original_size"] > MIB
+    assert letter["original_topic"] == stack.topic("beat.scrape.refresh_profile_basic")
     # The reconciler is still at work.
     later = await _insert(pool, status="PENDING", age_s=10, enqueued=False)
     assert await wait_terminal(pool, [later], timeout=60) == {later: "COMPLETE"}
@@ -133,7 +134,8 @@ async def test_a_producer_refusal_and_unreadable_rows_cost_only_their_own_reques
             for rid in (big, unreadable, ghost, normal):
                 found = await collector.events(rid, status_topic)
                 ended[rid] = [(event["status"], (event["error"] or {}).get("type")) for event in found]
-            assert ended == {big: [("DEAD_LETTERED", "MessageTooLarge")], unreadable: [("DEAD_LETTERED", "InvalidRequest")],
+            assert ended == {big: [("DEAD_LETTERED", "MessageTooLarge")],
+                             unreadable: [("DEAD_LETTERED", "InvalidRequest")],
                              ghost: [("DEAD_LETTERED", "UnknownFlow")], normal: [("PENDING", None)]}
             [big_status] = await collector.events(big, status_topic)
             assert "max_request_size" in big_status["error"]["message"] and big_status["params"] == {}

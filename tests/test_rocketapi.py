@@ -107,7 +107,7 @@ def test_post_refusals() -> None:
         parse_post(load("invalid_token.json"))
     with pytest.raises(ProviderUnavailable, match="429"):
         parse_post(load("instagram_throttled.json"))
-    with pytest.raises(BadResponse, match="response.body"):
+    with pytest.raises(BadResponse, match=r"response\.body"):
         parse_post({"status": "done", "response": {"status_code": 200, "body": None}})
     bad = load("media_info_video.json")
     body(bad)["items"][0]["location"] = "Mumbai"
@@ -300,7 +300,8 @@ async def test_post_by_shortcode_is_arraybobo_s_post(http: ProviderHttp) -> None
         post = await rocket.post_by_shortcode(listed.shortcode, credential=TOKEN, request_id="r1")
         assert (post.shortcode, post.profile_id, post.handle, post.publish_time) == (
             listed.shortcode, listed.profile_id, listed.handle, listed.publish_time)
-        assert (post.metrics["likes"], post.metrics["comments"]) == (listed.metrics["likes"], listed.metrics["comments"])
+        assert (post.metrics["likes"], post.metrics["comments"]) == (
+            listed.metrics["likes"], listed.metrics["comments"])
         assert post.dimensions["post_type"] == listed.dimensions["post_type"]
         assert post.dimensions["display_url"]
 

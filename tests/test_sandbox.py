@@ -6,7 +6,7 @@ import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -125,12 +125,12 @@ async def test_timeline_pages_newest_first_to_the_end(bobo: ArrayBoboClient) -> 
     assert {post.profile_id for post in posts} == {profile.profile_id}
     times = [post.publish_time for post in posts]
     assert all(2 * DAY <= newer - older <= 4 * DAY for newer, older in itertools.pairwise(times))
-    assert datetime.now(timezone.utc) - times[0] <= 3 * DAY
+    assert datetime.now(UTC) - times[0] <= 3 * DAY
 
 
 async def test_the_thirty_day_rule_stops_within_three_pages(bobo: ArrayBoboClient) -> None:
     """refresh_profile_by_handle pages until a page's oldest post is over 30 days old or 50 posts are in."""
-    horizon = datetime.now(timezone.utc) - 30 * DAY
+    horizon = datetime.now(UTC) - 30 * DAY
     for number in range(15):
         profile = await bobo.profile_by_handle(f"creator{number}.studio", credential=K1)
         pages, cursor, collected = 0, None, 0
@@ -365,7 +365,7 @@ def test_config_from_env() -> None:
     assert config.rate_limit("anyone") == RateLimit(limit=100, window=30)
     assert config.hang_paths == ["/rapidapi-arraybobo/ig/post_info/", "/rapidapi-arraybobo/ig/posts/"]
     assert SandboxConfig.from_env({"BEAT_SANDBOX_HANG_PATHS": '["/a/"]'}).hang_paths == ["/a/"]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match='expected "N/W"'):
         SandboxConfig.from_env({"BEAT_SANDBOX_RATE_LIMITS": '{"k1": "100 per 30"}'})
 
 

@@ -289,7 +289,7 @@ async def test_refusals_over_http(http: RecordingHttp) -> None:
     no_token = Credential(id="shop-2", source=SOURCE, secrets={}, handle=STORE)
     with pytest.raises(AuthExpired, match="401: \\[API\\] Invalid API key or access token"):
         await client.orders(sandbox.THREE_PAGES, 50, {}, None, credential=no_token)
-    with pytest.raises(StoreMissing, match="no Shopify store at closed-shop.example.com"):
+    with pytest.raises(StoreMissing, match=r"no Shopify store at closed-shop\.example\.com"):
         await client.orders("closed-shop.example.com", 50, {}, None, credential=KEY)
 
 

@@ -155,7 +155,7 @@ def test_a_merged_row_carries_only_what_its_rows_set():
     assert merge_rows(instagram.POST, rows, stored) == [
         {"shortcode": "K", "comments": 1, "likes": 6, "source": "test", "observed_at": at(60)}]
     # All older than what is stored: stamped with their own time, so the statement only fills gaps.
-    older = merge_rows(instagram.POST, rows[:1] + [post_row_of(post("K", 45, caption="also older"))], stored)
+    older = merge_rows(instagram.POST, [*rows[:1], post_row_of(post("K", 45, caption="also older"))], stored)
     assert older == [{"shortcode": "K", "comments": 1, "observed_at": at(45)}]
 
 

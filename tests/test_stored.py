@@ -167,7 +167,7 @@ async def _eventually_stored(client: httpx.AsyncClient, request_id: str, timeout
     deadline = time.monotonic() + timeout
     while True:
         answer = await client.get(f"/requests/{request_id}")
-        if answer.status_code == 200 and answer.json()["stored"] or time.monotonic() > deadline:
+        if (answer.status_code == 200 and answer.json()["stored"]) or time.monotonic() > deadline:
             return answer.json()
         await asyncio.sleep(0.2)
 

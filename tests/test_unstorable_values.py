@@ -152,7 +152,7 @@ class _ArrayBoboAnswers(BaseHTTPRequestHandler):
     """ArrayBobo's ``/ig/info_username/``, answered from the recorded fixture for whatever user is asked,
     with a follower count no bigint holds."""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:  # http.server's name
         url = httpx.URL(self.path)
         if url.path != "/ig/info_username/":
             self.send_error(404)

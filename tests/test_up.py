@@ -19,10 +19,9 @@ def _beat(env, *args: str) -> subprocess.CompletedProcess:
 
 
 def _up(env, log_path):
-    out = open(log_path, "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "up", "--sandbox"], env=env, cwd=ROOT,
-                            stdout=out, stderr=subprocess.STDOUT)
-    return proc
+    with open(log_path, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "app.cli", "up", "--sandbox"], env=env, cwd=ROOT,
+                                stdout=out, stderr=subprocess.STDOUT)
 
 
 def _wait_for_endpoints(path, proc, log_path, timeout=120.0) -> dict:
@@ -50,7 +49,7 @@ def _stop(proc) -> list[psutil.Process]:
     children = psutil.Process(proc.pid).children(recursive=True)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(120) == 0
-    gone, alive = psutil.wait_procs(children, timeout=10)
+    _gone, alive = psutil.wait_procs(children, timeout=10)
     return alive
 
 

@@ -114,7 +114,7 @@ def test_unknown_and_malformed_channels() -> None:
         parse_channel({"title": "x"})
     payload = load("channel_details.json")
     payload["stats"]["views"] = "lots"
-    with pytest.raises(BadResponse, match="stats.views"):
+    with pytest.raises(BadResponse, match=r"stats\.views"):
         parse_channel(payload)
     payload = load("channel_details.json")
     payload["joinedDate"] = "Joined 19 Aug 2014"
@@ -187,7 +187,7 @@ def test_unknown_and_malformed_videos() -> None:
         parse_video(payload)
     payload = load("video_details.json")
     payload["content"]["licensed"] = "maybe"
-    with pytest.raises(BadResponse, match="content.licensed"):
+    with pytest.raises(BadResponse, match=r"content\.licensed"):
         parse_video(payload)
 
 

@@ -180,7 +180,7 @@ def test_malformed_videos_are_refused() -> None:
         parse_videos(payload)
     payload = load("videos.json")
     payload["items"][1]["statistics"]["viewCount"] = "many"
-    with pytest.raises(BadResponse, match="statistics.viewCount is not a count"):
+    with pytest.raises(BadResponse, match=r"statistics\.viewCount is not a count"):
         parse_videos(payload)
     payload = load("videos.json")
     del payload["items"][2]["id"]
@@ -342,7 +342,7 @@ def test_refusals_are_classified(status: int, body: str, missing: type[ProviderE
 
 
 
-@pytest.mark.parametrize("reason, now, rest", [
+@pytest.mark.parametrize(("reason", "now", "rest"), [
     # Daily units reset at midnight Pacific Time: PST (UTC-8) in January, PDT (UTC-7) in July.
     ("quotaExceeded", datetime(2026, 1, 15, 20, 0, tzinfo=UTC), 12 * 3600.0),
     ("dailyLimitExceeded", datetime(2026, 7, 15, 6, 30, tzinfo=UTC), 30 * 60.0),

@@ -144,7 +144,7 @@ async def test_profile_insights_with_the_channel_s_oauth_credential(run_flow, po
     audience = WORLD.audience(WORLD.channel(DEMO_CHANNEL_ID))
     assert row is not None
     country = json.loads(row["country"])
-    assert country == {code: views for code, views in audience.countries}
+    assert country == dict(audience.countries)
     assert set(json.loads(row["gender_age"])) <= {"female", "male", "uncategorized"}
     assert len(json.loads(row["city"])) == len(audience.cities)
     assert result["reports"] == ["city", "country", "gender_age"] and result["failed_reports"] == {}
@@ -266,7 +266,7 @@ async def test_keyword_search_with_categorisation(run_flow, stack, pool, events)
 
 async def test_comments_capped_with_keywords(run_flow, pool):
     video = next(v for v in WORLD.uploads(DEMO_CHANNEL_ID) if (v.comment_count or 0) >= 120)
-    result, comments, source = await run_flow("fetch_yt_post_comments",
+    result, comments, _source = await run_flow("fetch_yt_post_comments",
                                               {"shortcode": video.video_id, "max_comments": 60},
                                               topic=ACTIVITY, at_least=60)
     assert result["comments"] == 60 and len(comments) == 60 and result["cursor"]
@@ -328,7 +328,7 @@ async def test_hidden_subscriptions_fail_with_their_own_reason(stack, pool):
     assert error_type == "SubscriptionForbidden"
 
 
-@pytest.mark.parametrize("params, reason", [
+@pytest.mark.parametrize(("params", "reason"), [
     ({"job_id": "j", "keywords": ["x"], "start_date": "2026-02-01", "end_date": "2026-01-01"}, "before start_date"),
     ({"category": "cricket", "language": "hi"}, "job_id"),  # the legacy genre DAG's mismatched params
 ])

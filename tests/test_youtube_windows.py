@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, timedelta
 
 import pytest
@@ -25,12 +26,13 @@ def test_thirty_day_windows_from_sixty_days_on() -> None:
     windows = _days(search_windows(date(2026, 1, 1), date(2026, 3, 31), None))
     assert [end - start for start, end in windows[:-1]] == [timedelta(days=29)] * (len(windows) - 1)
     assert windows[0][0] == date(2026, 1, 1) and windows[-1][1] == date(2026, 3, 31)
-    assert all(b[0] - a[1] == timedelta(days=1) for a, b in zip(windows, windows[1:]))
+    assert all(b[0] - a[1] == timedelta(days=1) for a, b in itertools.pairwise(windows))
 
 
 def test_frequency_sets_the_window_length() -> None:
     assert _days(search_windows(date(2026, 1, 1), date(2026, 1, 5), 2)) == [
-        (date(2026, 1, 1), date(2026, 1, 2)), (date(2026, 1, 3), date(2026, 1, 4)), (date(2026, 1, 5), date(2026, 1, 5))]
+        (date(2026, 1, 1), date(2026, 1, 2)), (date(2026, 1, 3), date(2026, 1, 4)),
+        (date(2026, 1, 5), date(2026, 1, 5))]
 
 
 def test_one_day_range_is_one_window() -> None:
@@ -46,4 +48,4 @@ def test_batches_of_forty_without_duplicates_or_blanks() -> None:
     ids = [f"v{i:03d}" for i in range(95)] + ["v001", " ", ""]
     batches = _batches(ids, BATCH)
     assert [len(b) for b in batches] == [40, 40, 15]
-    assert sum(batches, []) == [f"v{i:03d}" for i in range(95)]
+    assert list(itertools.chain.from_iterable(batches)) == [f"v{i:03d}" for i in range(95)]

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from topics.limits import clean_text
 from topics.models import DeadLetter, ErrorInfo, ScrapeRequest
@@ -28,6 +30,25 @@ MAX_SOURCE = 256
 RECORD_FRAMING = 512
 
 
+class KafkaRecord(Protocol):
+    """What an aiokafka ConsumerRecord and a faust Message both carry."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def timestamp(self) -> float | None: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Iterable[tuple[str, bytes | str]] | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class RawRecord:
     topic: str
@@ -39,9 +60,9 @@ class RawRecord:
     headers: dict[str, str]
 
     @classmethod
-    def from_kafka(cls, record) -> "RawRecord":
+    def from_kafka(cls, record: KafkaRecord) -> RawRecord:
         """From an aiokafka ConsumerRecord or a faust Message (same attribute names)."""
-        headers = {}
+        headers: dict[str, str] = {}
         for name, value in record.headers or ():
             headers[str(name)] = value.decode(errors="replace") if isinstance(value, bytes) else str(value)
         return cls(record.topic, record.partition, record.offset, record.timestamp, record.key, record.value, headers)

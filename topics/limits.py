@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from topics.errors import BeatError, Decision
 
@@ -107,7 +107,10 @@ def json_problem(value: Any, path: str = "value", *, max_text: int | None = None
     return f"{path}: {problem}" if problem else None
 
 
-def check_json(value: Any, path: str, **kwargs: Any) -> Any:
+_Json = TypeVar("_Json")
+
+
+def check_json(value: _Json, path: str, **kwargs: Any) -> _Json:
     problem = json_problem(value, path, **kwargs)
     if problem:
         raise Unstorable(problem)

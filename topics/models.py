@@ -56,8 +56,7 @@ class Status(str, enum.Enum):
 
 TERMINAL = frozenset({Status.COMPLETE, Status.FAILED, Status.EXPIRED, Status.DEAD_LETTERED})
 # Within an attempt: opened (PENDING, or REDRIVEN by an operator), picked up, waiting to retry, ended.
-_RANK = {Status.PENDING: 0, Status.REDRIVEN: 0, Status.PROCESSING: 1, Status.RETRYING: 2} | {
-    status: 3 for status in TERMINAL}
+_RANK = {Status.PENDING: 0, Status.REDRIVEN: 0, Status.PROCESSING: 1, Status.RETRYING: 2} | dict.fromkeys(TERMINAL, 3)
 
 
 def supersedes(new_status: Status, new_attempt: int, old_status: Status | None, old_attempt: int) -> bool:
@@ -229,7 +228,7 @@ class Observation(Payload):
     def _no_bools_in_metrics(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key, number in value.items():
             if isinstance(number, bool):
-                raise ValueError(f"metric {key} is a boolean; booleans are dimensions")  # noqa: TRY004 - what pydantic expects
+                raise ValueError(f"metric {key} is a boolean; booleans are dimensions")  # what pydantic expects
         return value
 
 

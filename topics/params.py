@@ -40,7 +40,7 @@ class ProfileBasicParams(Params):
     handle: str | None = None
 
     @model_validator(mode="after")
-    def _one_identity(self) -> "ProfileBasicParams":
+    def _one_identity(self) -> ProfileBasicParams:
         if not self.profile_id and not self.handle:
             raise ValueError("profile_id or handle is required")
         return self
@@ -209,7 +209,7 @@ class OrdersParams(Params):
     created_at_max: str | None = None
 
     @model_validator(mode="after")
-    def _bare_shop_domain(self) -> "OrdersParams":
+    def _bare_shop_domain(self) -> OrdersParams:
         # The store becomes the host the store's token is sent to: nothing in it may point elsewhere.
         if not is_shop_domain(self.store):
             raise ValueError("store must be a bare shop domain such as my-store.myshopify.com: letters, digits, "

@@ -1,8 +1,8 @@
 """Every topic Beat writes, described once: its record model, its key, and where its records go.
 
-One row per topic: the event model (its docstring describes the topic); what the record key is; for a log topic, the payload a flow emits
-onto it and the ``kind`` values it carries; the sink table each (platform, kind) feeds; and the legacy
-RabbitMQ route ``beat mirror`` republishes it on. ``FlowContext.emit``, the sink's routing
+One row per topic: the event model (its docstring describes the topic); what the record key is; for a log
+topic, the payload a flow emits onto it and the ``kind`` values it carries; the sink table each (platform, kind)
+feeds; and the legacy RabbitMQ route ``beat mirror`` republishes it on. ``FlowContext.emit``, the sink's routing
 (``sinks/routing.py``), the mirror (``sinks/legacy_events.py``) and ``beat schemas`` read it, so a new
 entity is added here and nowhere else in the wiring.
 """

@@ -154,12 +154,15 @@ class GptRuntime:
         http = httpx.AsyncClient(transport=_TracedTransport(httpx.AsyncHTTPTransport(), trace_sink), timeout=timeout)
         client: openai.AsyncOpenAI
         if settings.openai_api_type == "azure":
-            client = openai.AsyncAzureOpenAI(azure_endpoint=settings.openai_base_url, api_key=key,
+            # openai takes an httpx client at run time; its annotations name only httpx2's.
+            client = openai.AsyncAzureOpenAI(  # type: ignore[call-overload]
+                                             azure_endpoint=settings.openai_base_url, api_key=key,
                                              api_version=settings.openai_api_version, timeout=timeout,
                                              max_retries=MAX_RETRIES, http_client=http)
         else:
-            client = openai.AsyncOpenAI(base_url=settings.openai_base_url, api_key=key, timeout=timeout,
-                                        max_retries=MAX_RETRIES, http_client=http)
+            client = openai.AsyncOpenAI(base_url=settings.openai_base_url, api_key=key,
+                                        timeout=timeout,  # type: ignore[arg-type]  # see the Azure client above
+                                        max_retries=MAX_RETRIES, http_client=http)  # type: ignore[arg-type]
         return cls(client, prompts, baseline, model=settings.openai_model)
 
     @property

@@ -36,7 +36,8 @@ def create_app(config: SandboxConfig) -> ASGIApp:
     instagram = InstagramWorld()
     youtube = YouTubeWorld()
     routes = [*AdminRoutes(state).routes(), ArrayBoboRoutes(instagram).mount(),
-              GraphApiRoutes(instagram, state).mount(), JoTuckerRoutes(instagram).mount(), LamaRoutes(instagram).mount(),
+              GraphApiRoutes(instagram, state).mount(), JoTuckerRoutes(instagram).mount(),
+              LamaRoutes(instagram).mount(),
               BestSolutionsRoutes(instagram).mount(),
               RocketAPIRoutes(instagram).mount(),
               NeoTankRoutes(instagram).mount(),

@@ -28,7 +28,8 @@ USER_NOT_FOUND = {"message": "User not found"}
 
 
 def profile(account: Account) -> dict[str, Any]:
-    return user_info(account)["user"]
+    user: dict[str, Any] = user_info(account)["user"]
+    return user
 
 
 def feed_page(posts: list[Post], next_max_id: str | None) -> dict[str, Any]:

@@ -68,7 +68,8 @@ def _png(rng: random.Random) -> bytes:
 def _webp(rng: random.Random) -> bytes:
     # RIFF container with a lossless (VP8L) chunk: signature byte, then 14-bit width-1 and height-1.
     side = 320
-    data = bytes([0x2F]) + struct.pack("<I", (side - 1) | ((side - 1) << 14)) + rng.randbytes(rng.randrange(*IMAGE_SIZES))
+    data = (bytes([0x2F]) + struct.pack("<I", (side - 1) | ((side - 1) << 14))
+            + rng.randbytes(rng.randrange(*IMAGE_SIZES)))
     if len(data) % 2:
         data += b"\x00"
     chunk = b"VP8L" + struct.pack("<I", len(data)) + data

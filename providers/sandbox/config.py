@@ -45,7 +45,8 @@ class SandboxConfig(BaseModel):
     )
     hang_paths: list[str] = Field(default_factory=list, description="path prefixes whose requests hang")
     fail_paths: dict[str, int] = Field(
-        default_factory=dict, description="path prefix -> the error status every request under it gets (500, 429, 403…)")
+        default_factory=dict,
+        description="path prefix -> the error status every request under it gets (500, 429, 403…)")
     fail_retry_after: float | None = Field(None, ge=0, description="Retry-After seconds sent with a failed 429")
     hang_seconds: float = Field(3600.0, ge=0, description="how long a hanging request waits before it answers")
     graph_refused_metrics: list[str] = Field(

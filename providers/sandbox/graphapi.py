@@ -153,7 +153,9 @@ class Field:
 
 def _split(expression: str) -> list[str]:
     """Top-level comma-separated parts, braces and parentheses kept whole."""
-    parts, current, depth = [], [], 0
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in expression:
         depth += (char in "({") - (char in ")}")
         if char == "," and depth == 0:
@@ -525,10 +527,7 @@ class GraphApiRoutes:
         reach = max(likes + comments, int(followers * rng.uniform(0.15, 0.6)))
         saved, shares = int(likes * rng.uniform(0.01, 0.08)), int(likes * rng.uniform(0.005, 0.05))
         # A reel's views are its plays, replays included; a picture's every time it was shown.
-        if post and post.video_plays:
-            views = post.video_plays
-        else:
-            views = int(reach * rng.uniform(1.1, 1.7))
+        views = post.video_plays if post and post.video_plays else int(reach * rng.uniform(1.1, 1.7))
         average_watch = rng.randint(2_000, 25_000)
         return {
             "views": views, "likes": likes, "comments": comments, "reach": reach, "saved": saved, "shares": shares,

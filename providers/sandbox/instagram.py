@@ -13,7 +13,7 @@ import hashlib
 import random
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from providers.sandbox import cdn
 from providers.sandbox.ids import decode_base64_number, encode_base64_number
@@ -177,7 +177,7 @@ def _full_name(handle: str) -> str:
 
 class InstagramWorld:
     def __init__(self, reference: datetime | None = None) -> None:
-        now = reference or datetime.now(timezone.utc)
+        now = reference or datetime.now(UTC)
         self.reference = int(now.timestamp()) // DAY * DAY
         # Profile ids are a hash of the handle, so the only way back is a memory of every handle seen.
         self._handles: dict[str, str] = {}
@@ -347,4 +347,4 @@ class InstagramWorld:
 
 
 def _day(timestamp: int) -> str:
-    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%B %d, %Y")
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%B %d, %Y")

@@ -9,6 +9,7 @@ holds answers of these builders.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -207,7 +208,7 @@ class JoTuckerRoutes:
         return Mount(PREFIX, routes=[Route(path, self._guarded(handler)) for path, handler in handlers.items()])
 
     @staticmethod
-    def _guarded(handler: Any) -> Any:
+    def _guarded(handler: Callable[[Request], Awaitable[JSONResponse]]) -> Callable[[Request], Awaitable[JSONResponse]]:
         async def endpoint(request: Request) -> JSONResponse:
             try:
                 return await handler(request)

@@ -81,10 +81,12 @@ class Knobs:
 
 
 def _credential(scope: Scope) -> str:
-    for name, value in scope["headers"]:
-        if name in CREDENTIAL_HEADERS:
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for header, value in headers:
+        if header in CREDENTIAL_HEADERS:
             return value.decode("latin-1")
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    query_string: bytes = scope.get("query_string", b"")
+    query = parse_qs(query_string.decode("latin-1"))
     for name in CREDENTIAL_QUERY:
         if query.get(name):
             return query[name][0]

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 # Each in the shape its provider expects; the sandbox meters them like the real keys.
 SANDBOX_CREDENTIALS: dict[str, dict[str, str]] = {
-    "rapidapi-arraybobo": {"x-rapidapi-key": "sandbox-arraybobo", "x-rapidapi-host": "instagram-scraper-2022.p.rapidapi.com"},
+    "rapidapi-arraybobo": {"x-rapidapi-key": "sandbox-arraybobo",
+                           "x-rapidapi-host": "instagram-scraper-2022.p.rapidapi.com"},
     "rapidapi-jotucker": {"x-rapidapi-key": "sandbox-jotucker", "x-rapidapi-host": "instagram-scraper2.p.rapidapi.com"},
     "rapidapi-bestsolutions": {"x-rapidapi-key": "sandbox-bestsolutions",
                                "x-rapidapi-host": "instagram-api-cheap-best-performance.p.rapidapi.com"},
@@ -67,7 +68,7 @@ def sandbox_source_rate_limits() -> dict[str, None]:
     providers' budgets, and the sandbox enforces only the limits its own knobs set."""
     from providers.ratelimit import DEFAULT_SOURCE_RATES
 
-    return {label: None for label in DEFAULT_SOURCE_RATES}
+    return dict.fromkeys(DEFAULT_SOURCE_RATES)
 
 
 async def seed_credentials(store: CredentialStore, tag: str) -> None:

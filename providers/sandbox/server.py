@@ -12,7 +12,7 @@ from providers.sandbox.app import create_app
 from providers.sandbox.config import SandboxConfig
 
 # Hanging requests end when their client leaves; this bounds the wait for clients that stay.
-SHUTDOWN_GRACE = 2.0
+SHUTDOWN_GRACE = 2
 START_TIMEOUT = 10.0
 
 

@@ -25,7 +25,7 @@ import json
 import operator
 import re
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -73,7 +73,7 @@ def _gid(kind: str, number: int) -> str:
 def _utc(text: str | None) -> str | None:
     if text is None:
         return None
-    return datetime.fromisoformat(text).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromisoformat(text).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _decimal(text: str) -> str:

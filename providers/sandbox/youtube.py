@@ -44,7 +44,8 @@ import base64
 import hashlib
 import random
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import TypeVar
 
 from providers.sandbox.ids import ALPHABET, decode_base64_number, encode_base64_number
 
@@ -52,7 +53,7 @@ DAY = 86_400
 # A Short could run 60 s until YouTube allowed three minutes for uploads from 2024-10-15 on.
 CLASSIC_SHORT_MAX_SECONDS = 60
 SHORT_MAX_SECONDS = 180
-LONGER_SHORTS_FROM = int(datetime(2024, 10, 15, tzinfo=timezone.utc).timestamp())
+LONGER_SHORTS_FROM = int(datetime(2024, 10, 15, tzinfo=UTC).timestamp())
 # The share of 61-180 s uploads since then made in a square or tall frame, so Shorts.
 LONGER_SHORT_SHARE = 0.5
 # A share of commenters whose comments carry no authorChannelId (a deleted or channel-less account).
@@ -277,17 +278,20 @@ def iso_duration(seconds: int) -> str:
 
 def rfc3339(epoch: int) -> str:
     """The Data API's timestamp format: 2024-05-01T10:15:00Z."""
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _three_figures(value: int) -> int:
     if value < 1000:
         return value
-    scale = 10 ** (len(str(value)) - 3)
+    scale: int = 10 ** (len(str(value)) - 3)
     return value // scale * scale
 
 
-def _weighted(rng: random.Random, choices: tuple[tuple[object, int], ...]) -> object:
+_T = TypeVar("_T")
+
+
+def _weighted(rng: random.Random, choices: tuple[tuple[_T, int], ...]) -> _T:
     return rng.choices([value for value, _ in choices], weights=[weight for _, weight in choices])[0]
 
 
@@ -310,7 +314,7 @@ MISSING_VIDEO_ID = "xxxxxxxxxxx"
 
 class YouTubeWorld:
     def __init__(self, reference: datetime | None = None) -> None:
-        now = reference or datetime.now(timezone.utc)
+        now = reference or datetime.now(UTC)
         self.reference = int(now.timestamp()) // DAY * DAY
 
     # Channels
@@ -343,7 +347,7 @@ class YouTubeWorld:
             description=rng.choice(_DESCRIPTIONS),
             custom_url=None if rng.random() < 0.15 and number != _DEMO else f"@{handle}",
             published_at=self.reference - age_days * DAY - rng.randrange(DAY),
-            country=_weighted(rng, _COUNTRIES) if number != _DEMO else "IN",  # type: ignore[arg-type]
+            country=_weighted(rng, _COUNTRIES) if number != _DEMO else "IN",
             view_count=int(subscribers * rng.uniform(40, 400)) + rng.randint(0, 999),
             subscriber_count=_three_figures(subscribers),
             hidden_subscriber_count=number == _HIDDEN_SUBSCRIBERS or (number > _SUBSCRIPTIONS_HIDDEN
@@ -407,7 +411,7 @@ class YouTubeWorld:
         elif is_live:
             seconds = 0
         else:
-            low, high = _weighted(rng, _LENGTHS)  # type: ignore[misc]
+            low, high = _weighted(rng, _LENGTHS)
             seconds = rng.randint(low, high)
         if demo and position in (_LIKES_HIDDEN, _COMMENTS_DISABLED):
             seconds = max(seconds, 61 + position)
@@ -423,7 +427,7 @@ class YouTubeWorld:
         title = rng.choice(_FORMATS).format(topic=topic.title(), channel=channel.title, n=rng.randint(2, 5))
         tags = tuple(rng.sample(_TAGS, rng.choice((0, 2, 3, 5))))
         category_id = str(_weighted(rng, _CATEGORIES))
-        language: str | None = _weighted(rng, _LANGUAGES)  # type: ignore[assignment]
+        language: str | None = _weighted(rng, _LANGUAGES)
         licensed = rng.random() < 0.7
         definition = "hd" if rng.random() < 0.85 else "sd"
         age_restricted = rng.random() < 0.02

@@ -12,7 +12,7 @@ holds recorded-shape answers.
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -57,11 +57,11 @@ def is_verified(channel: Channel) -> bool:
 
 
 def _day(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%d")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d")
 
 
 def _instant(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).isoformat()
+    return datetime.fromtimestamp(epoch, UTC).isoformat()
 
 
 def _compact(count: int) -> str:
@@ -113,7 +113,7 @@ def _subscribers(channel: Channel) -> dict[str, Any]:
 
 
 def channel_details(channel: Channel) -> dict[str, Any]:
-    joined = datetime.fromtimestamp(channel.published_at, timezone.utc)
+    joined = datetime.fromtimestamp(channel.published_at, UTC)
     return {
         "artistBio": None,
         "avatar": _avatar(channel),

@@ -7,7 +7,9 @@ config = context.config
 
 
 def run() -> None:
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    assert url is not None, "sinks.schema.migrate sets the URL"
+    engine = create_engine(url)
     with engine.connect() as connection:
         # Several processes may start at once; one migrates, the others wait and find nothing to do.
         connection.exec_driver_sql("SELECT pg_advisory_lock(72430017)")
