@@ -28,6 +28,7 @@ demo: $(STAMP)
 # ruff and mypy read their settings from pyproject.toml; CI runs this before the tests.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 test: $(STAMP)

@@ -58,8 +58,7 @@ class Outages:
         name = down.dependency
         watch = self._down.get(name)
         if watch is None:
-            log.warning("outage: %s (%s); the worker pauses its intake and keeps the records it holds",
-                        name, down)
+            log.warning("outage: %s (%s); the worker pauses its intake and keeps the records it holds", name, down)
             self._clear.clear()
             watch = self._down[name] = asyncio.ensure_future(self._probe_until_up(name, time.monotonic()))
         self.waiting += 1
@@ -84,8 +83,13 @@ class Outages:
         del self._down[name]
         if not self._down:
             self._clear.set()
-        log.warning("outage over: %s answers again after %.1fs (%d probes); %d records resume", name,
-                    time.monotonic() - since, tries, self.waiting)
+        log.warning(
+            "outage over: %s answers again after %.1fs (%d probes); %d records resume",
+            name,
+            time.monotonic() - since,
+            tries,
+            self.waiting,
+        )
 
     def close(self) -> None:
         for watch in self._down.values():

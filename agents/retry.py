@@ -76,10 +76,12 @@ class RetryConsumer:
     def __init__(self, settings: Settings, on_broken: Callable[[LoopBroken], Awaitable[None]]) -> None:
         self.settings = settings
         self._on_broken = on_broken
-        self._failures = LoopFailures(log, "retry consumer round", FAILURE_DELAYS, outage=is_outage,
-                                      fatal_after=FATAL_AFTER)
-        self._tiers = {settings.topic(names.retry_topic(tier)): seconds
-                       for tier, seconds in settings.retry_tiers.items()}
+        self._failures = LoopFailures(
+            log, "retry consumer round", FAILURE_DELAYS, outage=is_outage, fatal_after=FATAL_AFTER
+        )
+        self._tiers = {
+            settings.topic(names.retry_topic(tier)): seconds for tier, seconds in settings.retry_tiers.items()
+        }
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._task: asyncio.Task | None = None
@@ -195,16 +197,25 @@ class RetryConsumer:
         if due <= now:
             return await producer.send(self.settings.topic(names.scrape_topic(flow)), record.value, key=record.key)
         tier = tier_for(due - now, self.settings.retry_tiers)
-        return await producer.send(self.settings.topic(names.retry_topic(tier)), record.value, key=record.key,
-                                   headers=[due_header(due)])
+        return await producer.send(
+            self.settings.topic(names.retry_topic(tier)), record.value, key=record.key, headers=[due_header(due)]
+        )
 
     async def _dead_letter(self, record: ConsumerRecord) -> Awaitable:
         """A record on a tier that names no flow of Beat's was not produced by a worker: it cannot be retried."""
         assert self._producer is not None
         raw = RawRecord.from_kafka(record)
-        log.warning("retry consumer: dead-lettering %s[%d]@%d, which names no known flow",
-                    record.topic, record.partition, record.offset)
-        letter = dead_letter(raw, error_info("UndecodableMessage", "a retry record that names no known flow"),
-                             max_bytes=self.settings.max_message_bytes)
-        return await self._producer.send(self.settings.topic(names.DEAD_LETTER), letter.to_bytes(),
-                                         key=bounded_key(record.key))
+        log.warning(
+            "retry consumer: dead-lettering %s[%d]@%d, which names no known flow",
+            record.topic,
+            record.partition,
+            record.offset,
+        )
+        letter = dead_letter(
+            raw,
+            error_info("UndecodableMessage", "a retry record that names no known flow"),
+            max_bytes=self.settings.max_message_bytes,
+        )
+        return await self._producer.send(
+            self.settings.topic(names.DEAD_LETTER), letter.to_bytes(), key=bounded_key(record.key)
+        )

@@ -98,8 +98,9 @@ PG_CONNECT_TIMEOUT = 5.0
 PG_COMMAND_TIMEOUT = 30.0
 
 
-def event_records(events: list[tuple[str, str, Model]],
-                  max_bytes: int) -> tuple[list[tuple[str, bytes, bytes]], ErrorInfo | None]:
+def event_records(
+    events: list[tuple[str, str, Model]], max_bytes: int
+) -> tuple[list[tuple[str, bytes, bytes]], ErrorInfo | None]:
     """A flow's events as (topic, key, value) records, or why one of them cannot be produced (then none is)."""
     records = []
     for topic, key, event in events:
@@ -110,8 +111,9 @@ def event_records(events: list[tuple[str, str, Model]],
             return [], error_info("BadResponse", f"the {kind} event {key!r} cannot be serialized: {exc}")
         size = record_size(key_bytes, value)
         if size > max_bytes:
-            return [], error_info("BadResponse", f"the {kind} event {key!r} is {size} bytes, over the "
-                                                 f"{max_bytes}-byte message limit")
+            return [], error_info(
+                "BadResponse", f"the {kind} event {key!r} is {size} bytes, over the {max_bytes}-byte message limit"
+            )
         records.append((topic, key_bytes, value))
     return records, None
 
@@ -119,8 +121,9 @@ def event_records(events: list[tuple[str, str, Model]],
 class WorkerRuntime:
     """What every request agent of one worker process shares."""
 
-    def __init__(self, settings: Settings, app: faust.App, flows: list[FlowSpec],
-                 refused: list[FlowSpec] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, app: faust.App, flows: list[FlowSpec], refused: list[FlowSpec] | None = None
+    ) -> None:
         self.settings = settings
         self.app = app
         self.flows = flows
@@ -148,11 +151,17 @@ class WorkerRuntime:
     async def start(self) -> None:
         assert self.settings.database_url
         # No connection floor: asyncpg would log a warning every second of an outage trying to restore it.
-        self._pool = await asyncpg.create_pool(self.settings.database_url, min_size=0, max_size=10,
-                                               timeout=PG_CONNECT_TIMEOUT, command_timeout=PG_COMMAND_TIMEOUT)
+        self._pool = await asyncpg.create_pool(
+            self.settings.database_url,
+            min_size=0,
+            max_size=10,
+            timeout=PG_CONNECT_TIMEOUT,
+            command_timeout=PG_COMMAND_TIMEOUT,
+        )
         self._limiter = RateLimiter.from_settings(self.settings)
-        self.outages = Outages({POSTGRES: self._postgres_answers, REDIS: self._limiter.ping,
-                                BROKER: self._broker_answers})
+        self.outages = Outages(
+            {POSTGRES: self._postgres_answers, REDIS: self._limiter.ping, BROKER: self._broker_answers}
+        )
         base_urls = dict(self.settings.provider_base_urls)
         if self.settings.ray_url:
             # RAY is one endpoint URL (legacy RAY_URL) rather than a host with paths.
@@ -165,13 +174,21 @@ class WorkerRuntime:
         )
         clients = build_clients(self._http, self.settings)
         self._credentials = await CredentialCache.open(
-            self._pool, self.settings.database_url, refresh_interval=self.settings.credential_refresh_interval,
-            max_age=self.settings.credential_max_age)
-        policy = CredentialPolicy(self._credentials, self.settings.credential_cooldown,
-                                  self.settings.default_credential_cooldown, self.settings.credential_first_rest)
+            self._pool,
+            self.settings.database_url,
+            refresh_interval=self.settings.credential_refresh_interval,
+            max_age=self.settings.credential_max_age,
+        )
+        policy = CredentialPolicy(
+            self._credentials,
+            self.settings.credential_cooldown,
+            self.settings.default_credential_cooldown,
+            self.settings.credential_first_rest,
+        )
         self._breaker = Breaker.from_settings(self.settings, self._pool)
-        self.crawler = Crawler(self._credentials, policy, clients, self.settings.source_priorities,
-                               breaker=self._breaker)
+        self.crawler = Crawler(
+            self._credentials, policy, clients, self.settings.source_priorities, breaker=self._breaker
+        )
         self.queries = StoredData(self._pool)
         self.assets = await AssetRuntime.open(self.settings)
         self.tools = build_tools(self._http, self.settings, self._trace)
@@ -195,8 +212,10 @@ class WorkerRuntime:
                 continue
             if lost:
                 tp, end, read = lost[0]
-                message = (f"{tp.topic}[{tp.partition}] ends at offset {end}, before offset {read} this worker "
-                           f"already read: the broker lost its log; beat worker exits to start again from it")
+                message = (
+                    f"{tp.topic}[{tp.partition}] ends at offset {end}, before offset {read} this worker "
+                    f"already read: the broker lost its log; beat worker exits to start again from it"
+                )
                 log.critical(message)
                 await self.app.crash(BrokerLostLog(message))
                 return
@@ -246,16 +265,23 @@ class WorkerRuntime:
 
     # producing
 
-    async def _send(self, topic: str, key: bytes | None, value: bytes,
-                    headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future[Any]:
+    async def _send(
+        self, topic: str, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]] | None = None
+    ) -> asyncio.Future[Any]:
         """Hand a record to the producer; the returned future resolves when the broker has it."""
         size = record_size(key, value)
         if size > self.max_bytes:
             # Every caller sizes its records first; this keeps an oversight from reaching the producer.
             raise RecordTooLarge(f"a {size}-byte record for {topic}, over the {self.max_bytes}-byte message limit")
         # faust annotates send() as an Awaitable; its producer returns an asyncio future.
-        return await self.app.producer.send(self.settings.topic(topic), key, value,  # type: ignore[return-value]
-                                            partition=None, timestamp=None, headers=headers)
+        return await self.app.producer.send(
+            self.settings.topic(topic),
+            key,
+            value,  # type: ignore[return-value]
+            partition=None,
+            timestamp=None,
+            headers=headers,
+        )
 
     async def _trace(self, record: TraceLog) -> None:
         # Not awaited to delivery: a trace is not worth holding a request for.
@@ -275,8 +301,9 @@ class WorkerRuntime:
         """Dead-letter one record of a disabled flow with the reason."""
         await self._guarded(self._refuse, spec, record)
 
-    async def _guarded(self, work: Callable[[FlowSpec, RawRecord], Awaitable[None]], spec: FlowSpec,
-                       record: RawRecord) -> None:
+    async def _guarded(
+        self, work: Callable[[FlowSpec, RawRecord], Awaitable[None]], spec: FlowSpec, record: RawRecord
+    ) -> None:
         assert self.outages is not None
         self.in_flight += 1
         self._idle.clear()
@@ -292,8 +319,12 @@ class WorkerRuntime:
                     # Not the record's fault: worked again, in the same attempt, once the dependency is back.
                     await self.outages.wait_out(down)
         except Exception as exc:
-            log.exception("unexpected error on %s[%d]@%d; dead-lettering the record",
-                          record.topic, record.partition, record.offset)
+            log.exception(
+                "unexpected error on %s[%d]@%d; dead-lettering the record",
+                record.topic,
+                record.partition,
+                record.offset,
+            )
             # No status: writing one may be what failed. If even this fails, the error propagates
             # and the record stays uncommitted.
             error = error_info(type(exc).__name__, f"unexpected error in the worker: {exc}")
@@ -321,8 +352,14 @@ class WorkerRuntime:
         pending = [await self._send(names.STATUS, processing[0], processing[1])]
         assert self.crawler is not None
         assert request.id is not None  # decode_request refuses a request without one
-        ctx = FlowContext(request=request, crawler=self.crawler, queries=self.queries,
-                          wait_scale=self.settings.flow_wait_scale, assets=self.assets, tools=self.tools)
+        ctx = FlowContext(
+            request=request,
+            crawler=self.crawler,
+            queries=self.queries,
+            wait_scale=self.settings.flow_wait_scale,
+            assets=self.assets,
+            tools=self.tools,
+        )
         timeout = self.timeout_of(spec)
         error: ErrorInfo | None = None
         # A transient end is retried; ready_in is the seconds until a known ready time, if there is one.
@@ -362,19 +399,30 @@ class WorkerRuntime:
             pending.append(await self._status(request, Status.FAILED, source=source, error=error))
         await asyncio.gather(*pending)
 
-    async def _after_transient(self, record: RawRecord, request: ScrapeRequest, source: str | None,
-                               error: ErrorInfo, ready_in: float | None) -> list[asyncio.Future]:
+    async def _after_transient(
+        self, record: RawRecord, request: ScrapeRequest, source: str | None, error: ErrorInfo, ready_in: float | None
+    ) -> list[asyncio.Future]:
         """RETRYING and the next attempt on its delay tier, or the status that ends the request instead."""
         outcome = after_transient(request, error, ready_in, self.settings, utcnow(), self._rng)
         if not isinstance(outcome, Retry):
             ended = error_info(outcome.error.type, outcome.error.message)
             spent = request.model_copy(update={"retries_spent": outcome.retries_spent})
             return [await self._status(spent, outcome.status, source=source, error=ended)]
-        log.info("request %s (%s) attempt %d failed transiently (%s); retrying at %s", request.id, request.flow,
-                 request.attempt, error.type, outcome.due_at.isoformat())
+        log.info(
+            "request %s (%s) attempt %d failed transiently (%s); retrying at %s",
+            request.id,
+            request.flow,
+            request.attempt,
+            error.type,
+            outcome.due_at.isoformat(),
+        )
         retrying = await self._status(request, Status.RETRYING, source=source, error=error, due_at=outcome.due_at)
-        following = await self._send(names.retry_topic(outcome.tier), record.key, outcome.request.to_bytes(),
-                                      headers=[due_header(outcome.due_at.timestamp())])
+        following = await self._send(
+            names.retry_topic(outcome.tier),
+            record.key,
+            outcome.request.to_bytes(),
+            headers=[due_header(outcome.due_at.timestamp())],
+        )
         return [retrying, following]
 
     def _processing_record(self, request: ScrapeRequest) -> tuple[bytes, bytes]:
@@ -384,12 +432,17 @@ class WorkerRuntime:
         key, value = status.request_id.encode(), status.to_bytes()
         size = record_size(key, value)
         if size > status_budget(self.max_bytes):
-            raise Rejected("MessageTooLarge", f"its status records would be {size} bytes before any error or "
-                                              f"result, too close to the {self.max_bytes}-byte message limit", request)
+            raise Rejected(
+                "MessageTooLarge",
+                f"its status records would be {size} bytes before any error or "
+                f"result, too close to the {self.max_bytes}-byte message limit",
+                request,
+            )
         return key, value
 
-    def _complete(self, request: ScrapeRequest, source: str | None,
-                  result: dict[str, Any]) -> tuple[bytes, ErrorInfo | None]:
+    def _complete(
+        self, request: ScrapeRequest, source: str | None, result: dict[str, Any]
+    ) -> tuple[bytes, ErrorInfo | None]:
         """The COMPLETE status record, or why the flow's result cannot be carried in one."""
         try:
             value = RequestStatus.of(request, Status.COMPLETE, source=source, result=result).to_bytes()
@@ -398,14 +451,23 @@ class WorkerRuntime:
         assert request.id is not None
         size = record_size(request.id.encode(), value)
         if size > self.max_bytes:
-            return b"", error_info("BadResponse", f"the COMPLETE status with its result is {size} bytes, over the "
-                                                  f"{self.max_bytes}-byte message limit")
+            return b"", error_info(
+                "BadResponse",
+                f"the COMPLETE status with its result is {size} bytes, over the {self.max_bytes}-byte message limit",
+            )
         return value, None
 
-    async def _dead_letter(self, spec: FlowSpec, record: RawRecord, error: ErrorInfo,
-                           request: ScrapeRequest | None, source: str | None = None) -> None:
-        log.warning("dead-lettering %s[%d]@%d: %s: %s", record.topic, record.partition, record.offset,
-                    error.type, error.message)
+    async def _dead_letter(
+        self,
+        spec: FlowSpec,
+        record: RawRecord,
+        error: ErrorInfo,
+        request: ScrapeRequest | None,
+        source: str | None = None,
+    ) -> None:
+        log.warning(
+            "dead-lettering %s[%d]@%d: %s: %s", record.topic, record.partition, record.offset, error.type, error.message
+        )
         pending = [await self._send_dead_letter(spec, record, error, request, source)]
         if request is not None and request.id is not None:
             status = RequestStatus.of(request, Status.DEAD_LETTERED, error=error_info(error.type, error.message))
@@ -416,8 +478,14 @@ class WorkerRuntime:
             pending.append(await self._send(names.STATUS, key, value))
         await asyncio.gather(*pending)
 
-    async def _send_dead_letter(self, spec: FlowSpec, record: RawRecord, error: ErrorInfo,
-                                request: ScrapeRequest | None = None, source: str | None = None) -> asyncio.Future:
+    async def _send_dead_letter(
+        self,
+        spec: FlowSpec,
+        record: RawRecord,
+        error: ErrorInfo,
+        request: ScrapeRequest | None = None,
+        source: str | None = None,
+    ) -> asyncio.Future:
         letter = dead_letter(record, error, max_bytes=self.max_bytes, flow=spec.name, request=request, source=source)
         return await self._send(names.DEAD_LETTER, bounded_key(record.key), letter.to_bytes())
 
@@ -426,8 +494,13 @@ class WorkerRuntime:
         if spec.name in self._gates:
             return
         concurrency = self.concurrency_of(spec)
-        gate = FlowGate(self.app, channel.get_topic_name(), channel.queue,
-                        high=max(GATE_HIGH, 2 * concurrency), low=max(GATE_HIGH // 4, concurrency))
+        gate = FlowGate(
+            self.app,
+            channel.get_topic_name(),
+            channel.queue,
+            high=max(GATE_HIGH, 2 * concurrency),
+            low=max(GATE_HIGH // 4, concurrency),
+        )
         self._gates[spec.name] = gate
         self._background.append(asyncio.ensure_future(gate.run()))
 
@@ -446,8 +519,9 @@ class WorkerRuntime:
         try:
             await asyncio.wait_for(self._idle.wait(), longest + 5.0)
         except TimeoutError:
-            log.warning("drain: %d records still in flight after %.0fs; they will be redelivered",
-                        self.in_flight, longest + 5.0)
+            log.warning(
+                "drain: %d records still in flight after %.0fs; they will be redelivered", self.in_flight, longest + 5.0
+            )
         await consumer.commit()
         log.info("drained: in-flight work finished and offsets committed")
 
@@ -458,15 +532,17 @@ def build_worker_app(settings: Settings, selection: FlowSelection) -> tuple[faus
     runtime = WorkerRuntime(settings, app, selection.enabled, selection.disabled)
 
     for spec in selection.enabled:
-        app.agent(_request_topic(app, settings, spec), name=f"flow.{spec.name}",
-                  concurrency=runtime.concurrency_of(spec))(_agent_for(runtime, spec))
+        app.agent(
+            _request_topic(app, settings, spec), name=f"flow.{spec.name}", concurrency=runtime.concurrency_of(spec)
+        )(_agent_for(runtime, spec))
     log.info("running %s", ", ".join(spec.name for spec in selection.enabled) or "no flow")
     if selection.disabled:
         log.info("refusing the disabled %s", ", ".join(spec.name for spec in selection.disabled))
         # One agent for them all: refusing costs one produce per record, and these topics are quiet.
         by_topic = {settings.topic(names.scrape_topic(spec.name)): spec for spec in selection.disabled}
-        app.agent(_request_topic(app, settings, *selection.disabled), name="flows.disabled",
-                  concurrency=4)(_refusing_agent(runtime, by_topic))
+        app.agent(_request_topic(app, settings, *selection.disabled), name="flows.disabled", concurrency=4)(
+            _refusing_agent(runtime, by_topic)
+        )
 
     return app, runtime
 
@@ -474,7 +550,10 @@ def build_worker_app(settings: Settings, selection: FlowSelection) -> tuple[faus
 def _request_topic(app: faust.App, settings: Settings, *specs: FlowSpec) -> faust.TopicT:
     return app.topic(
         *(settings.topic(names.scrape_topic(spec.name)) for spec in specs),
-        key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
         partitions=settings.request_partitions,
     )
 

@@ -79,8 +79,9 @@ def create_api(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI):
         assert settings.database_url
         # No connection up front: the facade starts, and takes submissions for a durable broker, without Postgres.
-        state["pool"] = await asyncpg.create_pool(settings.database_url, min_size=0, max_size=10,
-                                                  timeout=POSTGRES_TIMEOUT, command_timeout=POSTGRES_TIMEOUT)
+        state["pool"] = await asyncpg.create_pool(
+            settings.database_url, min_size=0, max_size=10, timeout=POSTGRES_TIMEOUT, command_timeout=POSTGRES_TIMEOUT
+        )
         state["producer"] = await start_producer(settings, timeout=BROKER_TIMEOUT)
         try:
             yield
@@ -117,12 +118,23 @@ def create_api(settings: Settings) -> FastAPI:
         return {"id": request_id, "status": "PENDING"}
 
     @legacy.post("/scrape_request_log/flow/{flow}")
-    async def post_legacy(flow: Annotated[str, Path(max_length=MAX_TEXT)], body: LegacySubmitRequest,
-                          x_bb_account_id: Annotated[StorableText | None, Header()] = None) -> dict[str, Any]:
-        request_id = await _submit(body.flow or flow, body.params, priority=body.priority or 1,
-                                   account_id=x_bb_account_id, expires_at=body.expires_at)
-        return {"status": {"type": "SUCCESS", "message": "Scrape request log added"}, "code": 200,
-                "scrape_id": request_id}
+    async def post_legacy(
+        flow: Annotated[str, Path(max_length=MAX_TEXT)],
+        body: LegacySubmitRequest,
+        x_bb_account_id: Annotated[StorableText | None, Header()] = None,
+    ) -> dict[str, Any]:
+        request_id = await _submit(
+            body.flow or flow,
+            body.params,
+            priority=body.priority or 1,
+            account_id=x_bb_account_id,
+            expires_at=body.expires_at,
+        )
+        return {
+            "status": {"type": "SUCCESS", "message": "Scrape request log added"},
+            "code": 200,
+            "scrape_id": request_id,
+        }
 
     @api.get("/requests/{request_id}")
     async def get_request(request_id: RequestId) -> dict[str, Any]:
@@ -140,8 +152,12 @@ def create_api(settings: Settings) -> FastAPI:
             raise HTTPException(404, str(exc)) from None
         except NotReopenable as exc:
             raise HTTPException(409, str(exc)) from None
-        return {"id": reopened.request_id, "status": "REDRIVEN", "attempt": reopened.attempt,
-                "redriven_from": reopened.reopened_from.value}
+        return {
+            "id": reopened.request_id,
+            "status": "REDRIVEN",
+            "attempt": reopened.attempt,
+            "redriven_from": reopened.reopened_from.value,
+        }
 
     @api.get("/requests/{request_id}/timeline")
     async def get_timeline(request_id: RequestId) -> dict[str, Any]:
@@ -159,9 +175,16 @@ def create_api(settings: Settings) -> FastAPI:
         platform = view["platform"].lower() if view["platform"] else None
         return {
             "status": {"type": "SUCCESS", "message": "Scrape request found"},
-            "post": {"scrape_id": view["id"], "data": data, "status": view["status"], "params": view["params"],
-                     "created_at": view["created_at"], "flow": view["flow"], "scraped_at": view["scraped_at"],
-                     "platform": platform},
+            "post": {
+                "scrape_id": view["id"],
+                "data": data,
+                "status": view["status"],
+                "params": view["params"],
+                "created_at": view["created_at"],
+                "flow": view["flow"],
+                "scraped_at": view["scraped_at"],
+                "platform": platform,
+            },
         }
 
     @api.get("/healthz")
@@ -173,8 +196,10 @@ def create_api(settings: Settings) -> FastAPI:
     async def readyz() -> JSONResponse:
         checks = await readiness(state["pool"], state["producer"])
         down = [name for name, outcome in checks.items() if outcome != "ok"]
-        return JSONResponse({"status": "unavailable" if down else "ready", "down": down, "checks": checks},
-                            status_code=503 if down else 200)
+        return JSONResponse(
+            {"status": "unavailable" if down else "ready", "down": down, "checks": checks},
+            status_code=503 if down else 200,
+        )
 
     @api.get("/heartbeat")
     async def get_heartbeat() -> Response:
@@ -194,11 +219,13 @@ def create_api(settings: Settings) -> FastAPI:
             spec = get_flow(flow)
         except UnknownFlow as exc:
             raise HTTPException(404, str(exc)) from None
-        return {"name": spec.name, "platform": spec.platform.value,
-                "enabled": is_enabled(spec, settings.disabled_flows),
-                "concurrency": settings.flow_concurrency.get(spec.name, spec.concurrency),
-                "params": spec.params.model_json_schema()}
+        return {
+            "name": spec.name,
+            "platform": spec.platform.value,
+            "enabled": is_enabled(spec, settings.disabled_flows),
+            "concurrency": settings.flow_concurrency.get(spec.name, spec.concurrency),
+            "params": spec.params.model_json_schema(),
+        }
 
     api.include_router(legacy)
     return api
-

@@ -51,8 +51,10 @@ def clean_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
 
 def errors_text(errors: Sequence[Any]) -> str:
     """Validation errors as one line, for the legacy envelope's ``message``."""
-    parts = [f"{'.'.join(str(part) for part in error.get('loc', ())) or 'body'}: {error.get('msg', '')}"
-             for error in clean_errors(errors[:_LISTED_ERRORS])]
+    parts = [
+        f"{'.'.join(str(part) for part in error.get('loc', ())) or 'body'}: {error.get('msg', '')}"
+        for error in clean_errors(errors[:_LISTED_ERRORS])
+    ]
     return "; ".join(parts)
 
 
@@ -87,11 +89,16 @@ def outage_detail(exc: BaseException, dependency: str, retry_after: int) -> dict
     """What a 503 says: which dependency is down, when to try again, and for a request recorded but not yet
     handed to the broker, its id."""
     what = _DEPENDENCY_NAMES.get(dependency, dependency)
-    detail: dict[str, Any] = {"message": f"{what} is unavailable; try again in {retry_after} s",
-                              "unavailable": dependency, "retry_after": retry_after}
+    detail: dict[str, Any] = {
+        "message": f"{what} is unavailable; try again in {retry_after} s",
+        "unavailable": dependency,
+        "retry_after": retry_after,
+    }
     if isinstance(exc, NotHandedOver):
-        detail["message"] = (f"{what} is unavailable: request {exc.request_id} is recorded PENDING and is handed to "
-                             f"it once it is back (a retry with the same idempotency key names the same request)")
+        detail["message"] = (
+            f"{what} is unavailable: request {exc.request_id} is recorded PENDING and is handed to "
+            f"it once it is back (a retry with the same idempotency key names the same request)"
+        )
         detail["id"] = exc.request_id
     return detail
 
@@ -153,8 +160,7 @@ class BoundedRoute(APIRoute):
         return bounded_handler
 
     def unavailable(self, detail: dict[str, Any]) -> Response:
-        return JSONResponse({"detail": detail}, status_code=503,
-                            headers={"Retry-After": str(detail["retry_after"])})
+        return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": str(detail["retry_after"])})
 
 
 def legacy_error(message: str, code: int) -> JSONResponse:

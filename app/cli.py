@@ -26,8 +26,13 @@ from app.cli_support import Failure, Usage, command_settings, complain, connecte
 from app.progress import tracked
 from core.settings import Settings, dump_json, mask_url
 
-app = typer.Typer(name="beat", help="Beat: scrape requests in, normalized events out.", add_completion=False,
-                  pretty_exceptions_enable=False, context_settings={"help_option_names": ["-h", "--help"]})
+app = typer.Typer(
+    name="beat",
+    help="Beat: scrape requests in, normalized events out.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(dlq_app, name="dlq")
 
@@ -39,12 +44,16 @@ def _show_version(wanted: bool) -> None:
 
 
 @app.callback()
-def _beat(_version: Annotated[bool, typer.Option(
-        "--version", callback=_show_version, is_eager=True, help="print Beat's version and exit")] = False) -> None:
+def _beat(
+    _version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="print Beat's version and exit")
+    ] = False,
+) -> None:
     """Beat: scrape requests in, normalized events out."""
 
 
 # The processes.
+
 
 @app.command()
 def up(
@@ -58,8 +67,11 @@ def up(
 
 @app.command()
 def worker(
-    flows: Annotated[list[str] | None, typer.Option(
-        "--flows", metavar="GLOB", help="flow name globs, several after one --flows (default: every enabled flow)")
+    flows: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--flows", metavar="GLOB", help="flow name globs, several after one --flows (default: every enabled flow)"
+        ),
     ] = None,
     more_flows: Annotated[list[str] | None, typer.Argument(metavar="GLOB", hidden=True)] = None,
 ) -> int:
@@ -76,8 +88,13 @@ def worker(
         raise Usage(str(exc)) from None
     settings = connected(settings)
     worker_app, runtime = build_worker_app(settings, selection)
-    DrainingWorker(worker_app, runtime, loglevel=settings.log_level.lower().replace("warning", "warn"),
-                   quiet=True, redirect_stdouts=False).execute_from_commandline()
+    DrainingWorker(
+        worker_app,
+        runtime,
+        loglevel=settings.log_level.lower().replace("warning", "warn"),
+        quiet=True,
+        redirect_stdouts=False,
+    ).execute_from_commandline()
     return 0
 
 
@@ -105,8 +122,10 @@ def mirror() -> int:
 
     settings = command_settings()
     if settings.amqp_url is None or not settings.amqp_url.get_secret_value():
-        raise Failure("BEAT_AMQP_URL is not set; the mirror needs the RabbitMQ it publishes the legacy events to "
-                      "(e.g. amqp://guest:guest@127.0.0.1:5672/)")
+        raise Failure(
+            "BEAT_AMQP_URL is not set; the mirror needs the RabbitMQ it publishes the legacy events to "
+            "(e.g. amqp://guest:guest@127.0.0.1:5672/)"
+        )
     # The mirror needs only the broker: no database URL required when the Kafka URL is given.
     return run_mirror(settings if settings.kafka_url else connected(settings))
 
@@ -119,8 +138,13 @@ def api() -> int:
     from app.api import create_api
 
     settings = connected(command_settings())
-    uvicorn.run(create_api(settings), host=settings.api_host, port=settings.api_port,
-                log_level=settings.log_level.lower(), access_log=False)
+    uvicorn.run(
+        create_api(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
     return 0
 
 
@@ -138,6 +162,7 @@ def sandbox_server(
 
 
 # Requests.
+
 
 def _parse_params(pairs: list[str]) -> dict[str, Any]:
     params: dict[str, Any] = {}
@@ -167,8 +192,11 @@ def _read_requests(path: Path) -> list[tuple[str, str, dict[str, Any]]]:
             body = json.loads(line)
         except (ValueError, RecursionError) as exc:
             raise Usage(f"{path}:{number}: not JSON ({exc})") from None
-        if not isinstance(body, dict) or not isinstance(body.get("flow"), str) \
-                or not isinstance(body.get("params", {}), dict):
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("flow"), str)
+            or not isinstance(body.get("params", {}), dict)
+        ):
             raise Usage(f'{path}:{number}: expected {{"flow": "…", "params": {{…}}}}')
         requests.append((f"{path}:{number}", body["flow"], body.get("params", {})))
     return requests
@@ -217,11 +245,19 @@ async def _submit_all(settings: Settings, prepared: list[Any], submitted: Callab
 @app.command("submit")
 def submit_requests(
     flow: Annotated[str | None, typer.Argument(metavar="FLOW", help="the flow to run (see `beat flows`)")] = None,
-    params: Annotated[list[str] | None, typer.Argument(
-        metavar="KEY=VALUE", help="the flow's params; a value that parses as JSON is taken as JSON")] = None,
-    file: Annotated[Path | None, typer.Option(
-        "--file", metavar="FILE", dir_okay=False,
-        help='JSON lines, each {"flow": …, "params": {…}}, instead of FLOW')] = None,
+    params: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="KEY=VALUE", help="the flow's params; a value that parses as JSON is taken as JSON"),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            metavar="FILE",
+            dir_okay=False,
+            help='JSON lines, each {"flow": …, "params": {…}}, instead of FLOW',
+        ),
+    ] = None,
 ) -> int:
     """Submit requests (recorded PENDING, then produced); prints each request's id."""
     if file is not None and flow is not None:
@@ -266,13 +302,17 @@ def status(request_id: Annotated[str, typer.Argument(metavar="ID", help="the req
         print(f"stored: no, the request is {row['status']}")
     else:
         announced = "?" if row["events_announced"] is None else row["events_announced"]
-        print(f"stored: {'yes' if row['stored'] else 'no'}, {row['events_written'] or 0} of {announced} announced "
-              f"events written, {row['events_refused'] or 0} refused"
-              + (f" ({row['refused_reason']})" if row["refused_reason"] else ""))
+        print(
+            f"stored: {'yes' if row['stored'] else 'no'}, {row['events_written'] or 0} of {announced} announced "
+            f"events written, {row['events_refused'] or 0} refused"
+            + (f" ({row['refused_reason']})" if row["refused_reason"] else "")
+        )
     for event in events:
-        print(f"  {event['at']:%Y-%m-%d %H:%M:%S.%f} attempt {event['attempt']} {event['status']}"
-              + (f" via {event['source']}" if event["source"] else "")
-              + (f" error {event['error']}" if event["error"] else ""))
+        print(
+            f"  {event['at']:%Y-%m-%d %H:%M:%S.%f} attempt {event['attempt']} {event['status']}"
+            + (f" via {event['source']}" if event["source"] else "")
+            + (f" error {event['error']}" if event["error"] else "")
+        )
     return 0
 
 
@@ -280,6 +320,7 @@ app.command()(retry)
 
 
 # Circuits and configuration.
+
 
 async def _circuits(settings: Settings) -> list[Any]:
     import asyncpg
@@ -337,10 +378,11 @@ def config() -> int:
 
 @app.command()
 def schemas(
-    directory: Annotated[Path | None, typer.Argument(
-        metavar="DIR", file_okay=False, help="directory to write them to (default: schemas)")] = None,
-    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", file_okay=False, help="the same as DIR")
-                   ] = None,
+    directory: Annotated[
+        Path | None,
+        typer.Argument(metavar="DIR", file_okay=False, help="directory to write them to (default: schemas)"),
+    ] = None,
+    out: Annotated[Path | None, typer.Option("--out", metavar="DIR", file_okay=False, help="the same as DIR")] = None,
 ) -> int:
     """Write the JSON Schema of every topic's records, one file per topic (profile_log.json, …)."""
     from topics.registry import TOPICS
@@ -376,6 +418,7 @@ def demo(
 
 
 # The entry point.
+
 
 def _command_path(argv: list[str]) -> str:
     """``beat`` and the (sub)command words of argv, to name where a message comes from."""

@@ -31,14 +31,24 @@ async def _with_store(settings: Settings, work: Callable[[Any], Coroutine[Any, A
 
 @credentials_app.command("add")
 def credentials_add(
-    source: Annotated[str, typer.Argument(
-        metavar="SOURCE", help="source label, e.g. rapidapi-arraybobo or graphapi")],
-    secrets: Annotated[str, typer.Argument(
-        metavar="SECRETS", help='JSON object, e.g. \'{"x-rapidapi-key": "…"}\' or \'{"token": "…", "user_id": "…"}\'; '
-                                '"-" reads it from standard input')],
-    handle: Annotated[str | None, typer.Option(
-        "--handle", metavar="HANDLE", help="the account a per-account credential belongs to: a Graph handle, a "
-                                           "YouTube channel id (ytapi), a Shopify store domain")] = None,
+    source: Annotated[str, typer.Argument(metavar="SOURCE", help="source label, e.g. rapidapi-arraybobo or graphapi")],
+    secrets: Annotated[
+        str,
+        typer.Argument(
+            metavar="SECRETS",
+            help='JSON object, e.g. \'{"x-rapidapi-key": "…"}\' or \'{"token": "…", "user_id": "…"}\'; '
+            '"-" reads it from standard input',
+        ),
+    ],
+    handle: Annotated[
+        str | None,
+        typer.Option(
+            "--handle",
+            metavar="HANDLE",
+            help="the account a per-account credential belongs to: a Graph handle, a "
+            "YouTube channel id (ytapi), a Shopify store domain",
+        ),
+    ] = None,
 ) -> int:
     """Add or refresh a credential (re-enables it)."""
     # "-" reads them from standard input, so they stay out of shell history and process lists.
@@ -56,8 +66,9 @@ def credentials_add(
 
 
 @credentials_app.command("list")
-def credentials_list(source: Annotated[str | None, typer.Argument(metavar="SOURCE", help="only this source's")] = None,
-                     ) -> int:
+def credentials_list(
+    source: Annotated[str | None, typer.Argument(metavar="SOURCE", help="only this source's")] = None,
+) -> int:
     """Credentials with their state, secrets masked."""
     settings = connected(command_settings())
     for entry in run_against_services(settings, _with_store(settings, lambda store: store.list(source))):
@@ -70,8 +81,9 @@ CredentialId = Annotated[int, typer.Argument(metavar="ID", help="the credential'
 
 def _set_enabled(credential_id: int, enabled: bool) -> int:
     settings = connected(command_settings())
-    found = run_against_services(settings, _with_store(
-        settings, lambda store: store.set_enabled(str(credential_id), enabled)))
+    found = run_against_services(
+        settings, _with_store(settings, lambda store: store.set_enabled(str(credential_id), enabled))
+    )
     if not found:
         raise Failure(f"no credential {credential_id}")
     return 0

@@ -30,33 +30,45 @@ def _moment(text: str) -> datetime:
 
 
 FlowFilter = Annotated[str | None, typer.Option("--flow", metavar="FLOW", help="only those of this flow")]
-ErrorFilter = Annotated[str | None, typer.Option(
-    "--error", metavar="TYPE", help="only those with this error class, e.g. ProfileMissing")]
-SourceFilter = Annotated[str | None, typer.Option(
-    "--source", metavar="SOURCE", help="only those that involved this source")]
-SinceFilter = Annotated[datetime | None, typer.Option(
-    "--since", parser=_moment, metavar="WHEN", help="failed at or after: ISO-8601 or an age (30m, 2h, 7d)")]
-UntilFilter = Annotated[datetime | None, typer.Option(
-    "--until", parser=_moment, metavar="WHEN", help="failed before: ISO-8601 or an age (30m, 2h, 7d)")]
+ErrorFilter = Annotated[
+    str | None, typer.Option("--error", metavar="TYPE", help="only those with this error class, e.g. ProfileMissing")
+]
+SourceFilter = Annotated[
+    str | None, typer.Option("--source", metavar="SOURCE", help="only those that involved this source")
+]
+SinceFilter = Annotated[
+    datetime | None,
+    typer.Option(
+        "--since", parser=_moment, metavar="WHEN", help="failed at or after: ISO-8601 or an age (30m, 2h, 7d)"
+    ),
+]
+UntilFilter = Annotated[
+    datetime | None,
+    typer.Option("--until", parser=_moment, metavar="WHEN", help="failed before: ISO-8601 or an age (30m, 2h, 7d)"),
+]
 IdFilter = Annotated[str | None, typer.Option("--id", metavar="REQUEST_ID", help="only those of this request")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="say what would be done; change nothing")]
 
 
 def _cut(text: str | None, limit: int) -> str:
     text = " ".join((text or "").split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _letter_line(row: Any) -> str:
-    redriven = (f"redriven {row['redriven_at']:%Y-%m-%d %H:%M:%S} as {row['redriven_as'] or '?'}"
-                if row["redriven_at"] else "not redriven" + (" (truncated: cannot be)" if row["truncated"] else ""))
-    return (f"{row['last_failure_at']:%Y-%m-%d %H:%M:%S}  {row['flow'] or '-'}  {row['error_type']}  "
-            f"{_cut(row['error_message'], 60)!r}  request {row['request_id'] or '-'}  "
-            f"{row['original_topic']}[{row['original_partition']}]@{row['original_offset']}  {redriven}")
+    redriven = (
+        f"redriven {row['redriven_at']:%Y-%m-%d %H:%M:%S} as {row['redriven_as'] or '?'}"
+        if row["redriven_at"]
+        else "not redriven" + (" (truncated: cannot be)" if row["truncated"] else "")
+    )
+    return (
+        f"{row['last_failure_at']:%Y-%m-%d %H:%M:%S}  {row['flow'] or '-'}  {row['error_type']}  "
+        f"{_cut(row['error_message'], 60)!r}  request {row['request_id'] or '-'}  "
+        f"{row['original_topic']}[{row['original_partition']}]@{row['original_offset']}  {redriven}"
+    )
 
 
-async def _with_services(settings: Settings, work: Callable[[Any, Any], Coroutine[Any, Any, T]], *,
-                         produce: bool) -> T:
+async def _with_services(settings: Settings, work: Callable[[Any, Any], Coroutine[Any, Any, T]], *, produce: bool) -> T:
     """Run ``work(pool, producer)``; the producer is None when ``produce`` is false (a dry run, a listing)."""
     import asyncpg
 
@@ -84,26 +96,38 @@ def _report(outcomes: list[Any], dry_run: bool) -> int:
 
 
 @dlq_app.command("list")
-def dlq_list(flow: FlowFilter = None, error: ErrorFilter = None, source: SourceFilter = None,
-             since: SinceFilter = None, until: UntilFilter = None, request_id: IdFilter = None,
-             limit: Annotated[int, typer.Option("--limit", metavar="N", min=1, help="at most this many")] = 100,
-             ) -> int:
+def dlq_list(
+    flow: FlowFilter = None,
+    error: ErrorFilter = None,
+    source: SourceFilter = None,
+    since: SinceFilter = None,
+    until: UntilFilter = None,
+    request_id: IdFilter = None,
+    limit: Annotated[int, typer.Option("--limit", metavar="N", min=1, help="at most this many")] = 100,
+) -> int:
     """Dead letters, newest first, one line each."""
     from core.redrive import Filters, list_letters
 
     settings = connected(command_settings())
     filters = Filters(flow=flow, error_type=error, source=source, since=since, until=until, request_id=request_id)
-    rows = run_against_services(settings, _with_services(
-        settings, lambda pool, _: list_letters(pool, filters, limit), produce=False))
+    rows = run_against_services(
+        settings, _with_services(settings, lambda pool, _: list_letters(pool, filters, limit), produce=False)
+    )
     for row in rows:
         print(_letter_line(row))
     return 0
 
 
 @dlq_app.command("redrive")
-def dlq_redrive(flow: FlowFilter = None, error: ErrorFilter = None, source: SourceFilter = None,
-                since: SinceFilter = None, until: UntilFilter = None, request_id: IdFilter = None,
-                dry_run: DryRun = False) -> int:
+def dlq_redrive(
+    flow: FlowFilter = None,
+    error: ErrorFilter = None,
+    source: SourceFilter = None,
+    since: SinceFilter = None,
+    until: UntilFilter = None,
+    request_id: IdFilter = None,
+    dry_run: DryRun = False,
+) -> int:
     """Re-drive dead letters (each at most once): re-open their DEAD_LETTERED request, or produce their
     original again."""
     from core.redrive import Filters, redrive_letters
@@ -111,20 +135,34 @@ def dlq_redrive(flow: FlowFilter = None, error: ErrorFilter = None, source: Sour
     settings = connected(command_settings())
     filters = Filters(flow=flow, error_type=error, source=source, since=since, until=until, request_id=request_id)
     with waiting("re-driving dead letters…"):
-        outcomes = run_against_services(settings, _with_services(
-            settings, lambda pool, producer: redrive_letters(pool, producer, settings, filters), produce=not dry_run))
+        outcomes = run_against_services(
+            settings,
+            _with_services(
+                settings, lambda pool, producer: redrive_letters(pool, producer, settings, filters), produce=not dry_run
+            ),
+        )
     return _report(outcomes, dry_run)
 
 
-def retry(flow: FlowFilter = None, error: ErrorFilter = None, source: SourceFilter = None,
-          since: SinceFilter = None, until: UntilFilter = None, request_id: IdFilter = None,
-          dry_run: DryRun = False) -> int:
+def retry(
+    flow: FlowFilter = None,
+    error: ErrorFilter = None,
+    source: SourceFilter = None,
+    since: SinceFilter = None,
+    until: UntilFilter = None,
+    request_id: IdFilter = None,
+    dry_run: DryRun = False,
+) -> int:
     """Re-open FAILED requests as their next attempt (e.g. after an outage)."""
     from core.redrive import Filters, retry_failed
 
     settings = connected(command_settings())
     filters = Filters(flow=flow, error_type=error, source=source, since=since, until=until, request_id=request_id)
     with waiting("re-opening failed requests…"):
-        outcomes = run_against_services(settings, _with_services(
-            settings, lambda pool, producer: retry_failed(pool, producer, settings, filters), produce=not dry_run))
+        outcomes = run_against_services(
+            settings,
+            _with_services(
+                settings, lambda pool, producer: retry_failed(pool, producer, settings, filters), produce=not dry_run
+            ),
+        )
     return _report(outcomes, dry_run)

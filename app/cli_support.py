@@ -45,8 +45,9 @@ def command_settings() -> Settings:
         settings = load_settings()
     except SettingsError as exc:
         raise Failure(str(exc)) from None
-    logging.basicConfig(level=settings.log_level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     # One line per provider call would drown everything else; calls are in trace_log. (Keys in query
     # strings are kept out of httpx's records by providers/http.py whatever the level.) Alembic announces
     # its plugins on import and its dialect on every start, which tells an operator nothing.
@@ -61,10 +62,14 @@ def connected(settings: Settings) -> Settings:
         return settings
     endpoints_file = settings.data_dir / "endpoints.json"
     if not endpoints_file.exists():
-        missing = [name for name, value in (("BEAT_KAFKA_URL", settings.kafka_url),
-                                            ("BEAT_DATABASE_URL", settings.database_url)) if not value]
-        raise Failure(f"{' and '.join(missing)} not set, and no running `beat up` found "
-                      f"({endpoints_file} does not exist)")
+        missing = [
+            name
+            for name, value in (("BEAT_KAFKA_URL", settings.kafka_url), ("BEAT_DATABASE_URL", settings.database_url))
+            if not value
+        ]
+        raise Failure(
+            f"{' and '.join(missing)} not set, and no running `beat up` found ({endpoints_file} does not exist)"
+        )
     try:
         endpoints = json.loads(endpoints_file.read_text())
         found = {"kafka_url": endpoints["kafka"], "database_url": endpoints["database"]}
@@ -72,12 +77,17 @@ def connected(settings: Settings) -> Settings:
         raise Failure(f"{endpoints_file} is not a `beat up` endpoints file ({type(exc).__name__}: {exc})") from None
     taken = {name: url for name, url in found.items() if not getattr(settings, name)}
     # `beat up` leaves the file behind when it is killed; a stopped stack must not read as a network fault.
-    silent = [what for what, url in (("the broker", taken.get("kafka_url")), ("Postgres", taken.get("database_url")))
-              if url and not _answers(url)]
+    silent = [
+        what
+        for what, url in (("the broker", taken.get("kafka_url")), ("Postgres", taken.get("database_url")))
+        if url and not _answers(url)
+    ]
     if silent:
-        raise Failure(f"{endpoints_file} names a `beat up` that is not running ({' and '.join(silent)} "
-                      f"{'do' if len(silent) > 1 else 'does'} not answer); start `beat up`, or set BEAT_KAFKA_URL "
-                      "and BEAT_DATABASE_URL")
+        raise Failure(
+            f"{endpoints_file} names a `beat up` that is not running ({' and '.join(silent)} "
+            f"{'do' if len(silent) > 1 else 'does'} not answer); start `beat up`, or set BEAT_KAFKA_URL "
+            "and BEAT_DATABASE_URL"
+        )
     return settings.model_copy(update=taken)
 
 
@@ -130,4 +140,5 @@ def complain(where: str, message: str) -> None:
     """``where: message`` on standard error, on one line (red where the terminal shows colour)."""
     # soft_wrap: one line however narrow the terminal, so the message greps and copies whole.
     Console(stderr=True, soft_wrap=True, highlight=False).print(
-        Text.assemble((f"{where}: ", "bold red"), " ".join(message.split())))
+        Text.assemble((f"{where}: ", "bold red"), " ".join(message.split()))
+    )

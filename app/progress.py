@@ -41,8 +41,12 @@ class Tracker:
 @contextmanager
 def tracked(description: str, total: int) -> Iterator[Tracker]:
     """A bar counting ``total`` steps; it stays on screen when done, so the count is still readable."""
-    columns: list[ProgressColumn] = [TextColumn("{task.description}", markup=False), BarColumn(),
-                                     MofNCompleteColumn(), TimeElapsedColumn()]
+    columns: list[ProgressColumn] = [
+        TextColumn("{task.description}", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    ]
     with _progress(columns, transient=False) as progress:
         yield Tracker(progress, progress.add_task(description, total=total))
 
@@ -50,8 +54,11 @@ def tracked(description: str, total: int) -> Iterator[Tracker]:
 @contextmanager
 def waiting(description: str) -> Iterator[None]:
     """A spinner while something with no countable steps runs; it leaves no trace when done."""
-    columns: list[ProgressColumn] = [SpinnerColumn(), TextColumn("{task.description}", markup=False),
-                                     TimeElapsedColumn()]
+    columns: list[ProgressColumn] = [
+        SpinnerColumn(),
+        TextColumn("{task.description}", markup=False),
+        TimeElapsedColumn(),
+    ]
     with _progress(columns, transient=True) as progress:
         progress.add_task(description, total=None)
         yield

@@ -44,6 +44,7 @@ async def _outcome(name: str, check: Awaitable[None], timeout: float) -> str:
 
 async def readiness(pool: asyncpg.Pool, producer: AIOKafkaProducer, timeout: float = CHECK_TIMEOUT) -> dict[str, str]:
     """Each dependency's state: ``ok`` or why not."""
-    postgres, broker = await asyncio.gather(_outcome("postgres", _postgres(pool), timeout),
-                                            _outcome("broker", _broker(producer), timeout))
+    postgres, broker = await asyncio.gather(
+        _outcome("postgres", _postgres(pool), timeout), _outcome("broker", _broker(producer), timeout)
+    )
     return {"postgres": postgres, "broker": broker}

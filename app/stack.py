@@ -108,9 +108,15 @@ class Stack:
         migrate(database_url)
 
         env = dict(os.environ)
-        env.update({"BEAT_KAFKA_URL": kafka_url, "BEAT_DATABASE_URL": database_url,
-                    "BEAT_DATA_DIR": str(data_dir), "BEAT_API_PORT": str(api_port),
-                    "BEAT_BROKER_DURABLE": str(settings.durable_broker).lower()})
+        env.update(
+            {
+                "BEAT_KAFKA_URL": kafka_url,
+                "BEAT_DATABASE_URL": database_url,
+                "BEAT_DATA_DIR": str(data_dir),
+                "BEAT_API_PORT": str(api_port),
+                "BEAT_BROKER_DURABLE": str(settings.durable_broker).lower(),
+            }
+        )
         logs = data_dir / "logs"
         if self.sandbox:
             port = settings.sandbox_port or free_port()
@@ -132,8 +138,9 @@ class Stack:
                     env[f"BEAT_{name.upper()}"] = value
             if not settings.source_rate_limits:
                 env["BEAT_SOURCE_RATE_LIMITS"] = json.dumps(sandbox_source_rate_limits())
-            settings = self.settings = settings.model_copy(update={"provider_base_urls": base_urls,
-                                                                   "cdn_base_urls": cdn_base_urls})
+            settings = self.settings = settings.model_copy(
+                update={"provider_base_urls": base_urls, "cdn_base_urls": cdn_base_urls}
+            )
             asyncio.run(_seed_sandbox_credentials(database_url))
             self.endpoints["sandbox"] = sandbox_url
 
@@ -166,8 +173,11 @@ class Stack:
         """Restart the embedded broker if it died, and any child that died, with a growing delay so a crash loop
         does not spin."""
         if self._broker is not None and not self._broker.alive():
-            log.warning("the embedded broker exited; starting it again on %s (see %s)", self._broker.bootstrap,
-                        self._broker.log_path)
+            log.warning(
+                "the embedded broker exited; starting it again on %s (see %s)",
+                self._broker.bootstrap,
+                self._broker.log_path,
+            )
             self._broker.restart()
             # Before the children's clients produce to a topic it does not have, which Tansu would acknowledge
             # and keep nowhere (the sink's reconciler would put them back too, a moment later).
@@ -175,11 +185,15 @@ class Stack:
         for child in self.children:
             if child.alive():
                 continue
-            delay = min(30.0, 2.0 ** child.restarts)
+            delay = min(30.0, 2.0**child.restarts)
             if time.monotonic() - child.started_at < delay:
                 continue
-            log.warning("%s exited (code %s); restarting (see %s)", child.name,
-                        child.proc.returncode if child.proc else None, child.log_path)
+            log.warning(
+                "%s exited (code %s); restarting (see %s)",
+                child.name,
+                child.proc.returncode if child.proc else None,
+                child.log_path,
+            )
             child.restarts += 1
             child.start()
 

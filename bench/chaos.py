@@ -93,8 +93,13 @@ HANG_PATH = "/rapidapi-arraybobo/ig/post_info/"
 KEYS = {source: secrets.get("x-rapidapi-key") for source, secrets in SANDBOX_CREDENTIALS.items()}
 # Legacy limits (providers/ratelimit.py), enforced by the sandbox per key and configured in Beat per source.
 LIMITS = {"rapidapi-jotucker": ("5/1", "5/1s"), "rapidapi-arraybobo": ("100/30", "100/30s")}
-BASE = SandboxConfig(error_rate=0.1, seed=11, hang_paths=[HANG_PATH], hang_seconds=60,
-                     rate_limits={KEYS[source]: sandbox for source, (sandbox, _) in LIMITS.items()})
+BASE = SandboxConfig(
+    error_rate=0.1,
+    seed=11,
+    hang_paths=[HANG_PATH],
+    hang_seconds=60,
+    rate_limits={KEYS[source]: sandbox for source, (sandbox, _) in LIMITS.items()},
+)
 BEAT_SETTINGS = {
     "http_timeout": "3",
     "retry_schedule": [2, 5, 10, 20],
@@ -193,6 +198,7 @@ async def play(sandbox_url: str, t0: float) -> None:
 
 # services
 
+
 async def http_ready(url: str, proc: BeatProcess) -> None:
     async with httpx.AsyncClient() as client:
         for _ in range(300):
@@ -213,8 +219,12 @@ class Answers:
     server_errors: int = 0  # any other 5xx, or no answer at all
 
 
-async def submit(api_url: str, batch: list[dict], answers: Answers | None = None, rate: float | None = None,
-                 ) -> list[str]:
+async def submit(
+    api_url: str,
+    batch: list[dict],
+    answers: Answers | None = None,
+    rate: float | None = None,
+) -> list[str]:
     """Submit ``batch`` (20 at a time, or ``rate`` a second); a 503 is tried again after its Retry-After."""
     answers = answers or Answers()
     async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
@@ -253,19 +263,24 @@ async def until_terminal(pool: asyncpg.Pool, ids: list[str], t0: float) -> dict[
             last_done, last_change = done, now
         if now - reported >= 10:
             reported = now
-            progress(f"t={now - t0:4.0f}s  "
-                     + "  ".join(f"{k} {v}" for k, v in sorted(Counter(statuses.values()).items())))
+            progress(
+                f"t={now - t0:4.0f}s  " + "  ".join(f"{k} {v}" for k, v in sorted(Counter(statuses.values()).items()))
+            )
         if done == len(ids) or now - last_change > STALL:
             return statuses
 
 
 # figures
 
+
 async def retry_cost(pool: asyncpg.Pool, ids: list[str], traces: EventCollector) -> tuple[int, int, int]:
     """(calls made by attempts that were retried, calls answered 2xx by the attempts that ended the requests,
     every call the requests made)."""
-    rows = await pool.fetch("SELECT request_id, attempt, status, at FROM scrape_request_event "
-                            "WHERE request_id = ANY($1) ORDER BY request_id, attempt", ids)
+    rows = await pool.fetch(
+        "SELECT request_id, attempt, status, at FROM scrape_request_event "
+        "WHERE request_id = ANY($1) ORDER BY request_id, attempt",
+        ids,
+    )
     starts: defaultdict[str, list[tuple[datetime, int]]] = defaultdict(list)
     final: dict[str, int] = {}
     for row in rows:
@@ -290,22 +305,35 @@ async def duplicates(pool: asyncpg.Pool, ids: list[str], run: str) -> tuple[int,
     """(requests with more than one terminal status event, entity rows beyond one per natural key)."""
     double = await pool.fetchval(
         "SELECT count(*) FROM (SELECT request_id FROM scrape_request_event WHERE request_id = ANY($1) "
-        "AND status = ANY($2) GROUP BY request_id HAVING count(*) > 1) AS d", ids, sorted(TERMINAL_VALUES))
-    accounts = await pool.fetchval("SELECT count(*) - count(DISTINCT handle) FROM instagram_account "
-                                   "WHERE handle LIKE $1", f"demo_{run}_%")
-    posts = await pool.fetchval("SELECT count(*) - count(DISTINCT shortcode) FROM instagram_post "
-                                "WHERE handle LIKE $1 OR shortcode LIKE $2", f"demo_{run}_%", f"Dm{run[:4]}%")
+        "AND status = ANY($2) GROUP BY request_id HAVING count(*) > 1) AS d",
+        ids,
+        sorted(TERMINAL_VALUES),
+    )
+    accounts = await pool.fetchval(
+        "SELECT count(*) - count(DISTINCT handle) FROM instagram_account WHERE handle LIKE $1", f"demo_{run}_%"
+    )
+    posts = await pool.fetchval(
+        "SELECT count(*) - count(DISTINCT shortcode) FROM instagram_post WHERE handle LIKE $1 OR shortcode LIKE $2",
+        f"demo_{run}_%",
+        f"Dm{run[:4]}%",
+    )
     return double, accounts + posts
 
 
 def outage_lines(log_path: Path) -> dict[str, list[int]]:
     text = log_path.read_text(errors="replace")
-    return {outage.dependency: [text.count(f"outage: {outage.dependency} "),
-                                text.count(f"outage over: {outage.dependency} ")] for outage in OUTAGES}
+    return {
+        outage.dependency: [
+            text.count(f"outage: {outage.dependency} "),
+            text.count(f"outage over: {outage.dependency} "),
+        ]
+        for outage in OUTAGES
+    }
 
 
-async def run(args: argparse.Namespace, broker: EmbeddedBroker, database_url: str, work: Path,
-              cleanup: ExitStack) -> dict:
+async def run(
+    args: argparse.Namespace, broker: EmbeddedBroker, database_url: str, work: Path, cleanup: ExitStack
+) -> dict:
     bootstrap = broker.bootstrap
     dependencies = Dependencies(broker)
     served_database_url, outage_settings = database_url, {}
@@ -327,9 +355,16 @@ async def run(args: argparse.Namespace, broker: EmbeddedBroker, database_url: st
 
     api_port = free_port()
     settings = {
-        "kafka_url": bootstrap, "database_url": served_database_url, "data_dir": str(work / "beat"), "topic_prefix": "",
-        "provider_base_urls": sandbox_base_urls(sandbox_url), "cdn_base_urls": sandbox_cdn_base_urls(sandbox_url),
-        **sandbox_service_settings(sandbox_url), "api_port": str(api_port), **BEAT_SETTINGS, **outage_settings,
+        "kafka_url": bootstrap,
+        "database_url": served_database_url,
+        "data_dir": str(work / "beat"),
+        "topic_prefix": "",
+        "provider_base_urls": sandbox_base_urls(sandbox_url),
+        "cdn_base_urls": sandbox_cdn_base_urls(sandbox_url),
+        **sandbox_service_settings(sandbox_url),
+        "api_port": str(api_port),
+        **BEAT_SETTINGS,
+        **outage_settings,
     }
     env = beat_env(**settings)
     await ensure_topics(bootstrap, all_topics(load_settings(**settings), FLOWS))
@@ -357,8 +392,9 @@ async def run(args: argparse.Namespace, broker: EmbeddedBroker, database_url: st
             schedule = asyncio.create_task(play(sandbox_url, t0))
             cuts = asyncio.create_task(cut_dependencies(dependencies, t0)) if args.outages else None
             answers = Answers()
-            ids = await submit(api_url, demo_requests(args.requests, run_tag), answers,
-                               args.rate if args.outages else None)
+            ids = await submit(
+                api_url, demo_requests(args.requests, run_tag), answers, args.rate if args.outages else None
+            )
             progress(f"t={time.monotonic() - t0:4.0f}s  {len(ids)} of {args.requests} requests accepted")
             statuses = await until_terminal(pool, ids, t0)
             elapsed = time.monotonic() - t0
@@ -368,8 +404,8 @@ async def run(args: argparse.Namespace, broker: EmbeddedBroker, database_url: st
             # Readers of Postgres wait for stored (README, Stored) before counting rows.
             deadline = time.monotonic() + STORED_WAIT
             while time.monotonic() < deadline and await pool.fetchval(
-                    "SELECT count(*) FROM scrape_request_log WHERE id = ANY($1) AND status = 'COMPLETE' "
-                    "AND NOT stored", ids):
+                "SELECT count(*) FROM scrape_request_log WHERE id = ANY($1) AND status = 'COMPLETE' AND NOT stored", ids
+            ):
                 await asyncio.sleep(0.5)
             await asyncio.sleep(2.0)  # the last trace records
             async with httpx.AsyncClient() as client:
@@ -378,11 +414,15 @@ async def run(args: argparse.Namespace, broker: EmbeddedBroker, database_url: st
             double, duplicate_rows = await duplicates(pool, ids, run_tag)
             retries = await pool.fetchrow(
                 "SELECT count(*) AS statuses, count(DISTINCT request_id) AS requests FROM scrape_request_event "
-                "WHERE request_id = ANY($1) AND status = 'RETRYING'", ids)
+                "WHERE request_id = ANY($1) AND status = 'RETRYING'",
+                ids,
+            )
             breakers = await pool.fetch("SELECT scope, state, failures FROM source_breaker ORDER BY scope")
             not_complete = await pool.fetch(
                 "SELECT flow, status, error_type, left(error_message, 160) AS message FROM scrape_request_log "
-                "WHERE id = ANY($1) AND status <> 'COMPLETE' LIMIT 5", ids)
+                "WHERE id = ANY($1) AND status <> 'COMPLETE' LIMIT 5",
+                ids,
+            )
     finally:
         await traces.stop()
 
@@ -418,9 +458,11 @@ async def run(args: argparse.Namespace, broker: EmbeddedBroker, database_url: st
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--requests", type=int, default=600, help="the demo mix's size (default 600)")
-    parser.add_argument("--outages", action="store_true",
-                        help="cut Postgres and Redis and restart the broker too (OUTAGES), with requests arriving "
-                             "at --rate a second")
+    parser.add_argument(
+        "--outages",
+        action="store_true",
+        help="cut Postgres and Redis and restart the broker too (OUTAGES), with requests arriving at --rate a second",
+    )
     parser.add_argument("--rate", type=float, default=4.0, help="requests a second with --outages (default 4)")
     parser.add_argument("--work-dir", help="keep the logs here (default: a temporary directory, removed)")
     return parser.parse_args(argv)

@@ -97,6 +97,7 @@ def progress(message: str) -> None:
 
 # services
 
+
 @contextmanager
 def fresh_database(work: Path) -> Iterator[str]:
     """A new, migrated database on the machine's Postgres, dropped afterwards; an embedded server if none runs."""
@@ -186,8 +187,9 @@ class Completions:
     def __init__(self, bootstrap: str) -> None:
         # From the beginning: Tansu answers ListOffsets(latest) wrongly (environment.md).
         # Tansu holds a fetch for about half of fetch_max_wait_ms even when records arrive meanwhile.
-        self._consumer = AIOKafkaConsumer(names.STATUS, bootstrap_servers=bootstrap, group_id=None,
-                                          auto_offset_reset="earliest", fetch_max_wait_ms=10)
+        self._consumer = AIOKafkaConsumer(
+            names.STATUS, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest", fetch_max_wait_ms=10
+        )
         self._expected: set[str] = set()
         self._done: set[str] = set()
         self._task: asyncio.Future | None = None
@@ -220,6 +222,7 @@ class Completions:
 
 # measurements
 
+
 async def passthrough_rate(bootstrap: str, n: int, work: Path) -> float:
     """Records/s of a bare Faust agent: n / (first -> last output record's timestamp)."""
     source, sink = "bench.passthrough.in", "bench.passthrough.out"
@@ -228,8 +231,7 @@ async def passthrough_rate(bootstrap: str, n: int, work: Path) -> float:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
     await producer.start()
     try:
-        sent = [await producer.send(source, json.dumps({"seq": i, "payload": "x" * filler}).encode())
-                for i in range(n)]
+        sent = [await producer.send(source, json.dumps({"seq": i, "payload": "x" * filler}).encode()) for i in range(n)]
         await asyncio.gather(*sent)
     finally:
         await producer.stop()
@@ -238,8 +240,19 @@ async def passthrough_rate(bootstrap: str, n: int, work: Path) -> float:
     log_path = work / "logs" / "passthrough.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "passthrough.py"), bootstrap, source, sink,
-                                 str(work / "passthrough")], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(ROOT / "bench" / "passthrough.py"),
+                bootstrap,
+                source,
+                sink,
+                str(work / "passthrough"),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
     timestamps: list[int] = []
     deadline = time.monotonic() + 120
     try:
@@ -248,8 +261,10 @@ async def passthrough_rate(bootstrap: str, n: int, work: Path) -> float:
         try:
             while len(timestamps) < n:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise BenchError(f"passthrough forwarded {len(timestamps)} of {n} records; "
-                                     f"log:\n{log_path.read_text(errors='replace')[-3000:]}")
+                    raise BenchError(
+                        f"passthrough forwarded {len(timestamps)} of {n} records; "
+                        f"log:\n{log_path.read_text(errors='replace')[-3000:]}"
+                    )
                 polled = await consumer.getmany(timeout_ms=500, max_records=5000)
                 timestamps.extend(record.timestamp for records in polled.values() for record in records)
         finally:
@@ -259,8 +274,16 @@ async def passthrough_rate(bootstrap: str, n: int, work: Path) -> float:
     return n / ((max(timestamps) - min(timestamps)) / 1000)
 
 
-async def produce(bootstrap: str, completions: Completions, tag: str, n: int, *, window: int | None = None,
-                  rate: float | None = None, seconds: float | None = None) -> dict[str, float]:
+async def produce(
+    bootstrap: str,
+    completions: Completions,
+    tag: str,
+    n: int,
+    *,
+    window: int | None = None,
+    rate: float | None = None,
+    seconds: float | None = None,
+) -> dict[str, float]:
     """Produce up to n requests: at most ``window`` unfinished at a time, at most ``rate``/s, for at most
     ``seconds``, each when given.
 
@@ -306,35 +329,57 @@ async def completed(pool: asyncpg.Pool, ids: list[str], procs: list[BeatProcess]
             break
         if now_finished == finished:
             tails = "\n".join(f"--- {p.role}\n{p.log_tail(10)}" for p in procs)
-            raise BenchError(f"{len(ids)} requests; after {STALL:.0f}s without progress: {counts}, the rest without "
-                             f"a terminal row\n{tails}")
+            raise BenchError(
+                f"{len(ids)} requests; after {STALL:.0f}s without progress: {counts}, the rest without "
+                f"a terminal row\n{tails}"
+            )
         finished = now_finished
     if counts != {"COMPLETE": len(ids)}:
         progress(f"not complete, left out: {counts}; e.g. {await failures(pool, ids, limit=1)}")
-    return await pool.fetch("SELECT id, scraped_at, status_at FROM scrape_request_log "
-                            "WHERE id = ANY($1) AND status = 'COMPLETE'", ids)
+    return await pool.fetch(
+        "SELECT id, scraped_at, status_at FROM scrape_request_log WHERE id = ANY($1) AND status = 'COMPLETE'", ids
+    )
 
 
-async def efficiency(bootstrap: str, pool: asyncpg.Pool, completions: Completions, procs: list[BeatProcess],
-                     n: int, seconds: float, concurrency: int, window: int | None) -> float:
+async def efficiency(
+    bootstrap: str,
+    pool: asyncpg.Pool,
+    completions: Completions,
+    procs: list[BeatProcess],
+    n: int,
+    seconds: float,
+    concurrency: int,
+    window: int | None,
+) -> float:
     produced = await produce(bootstrap, completions, "eff", n, window=window, seconds=seconds)
     rows = await completed(pool, list(produced), procs)
     times = sorted(row["scraped_at"].timestamp() for row in rows)
     low, high = int(0.1 * (len(times) - 1)), int(0.9 * (len(times) - 1))
     rate = (high - low) / (times[high] - times[low])
     ideal = concurrency / LATENCY
-    progress(f"efficiency: {len(rows)} requests at C={concurrency}, {LATENCY * 1000:.0f} ms per call: "
-             f"steady {rate:.1f}/s of an ideal {ideal:.0f}/s")
+    progress(
+        f"efficiency: {len(rows)} requests at C={concurrency}, {LATENCY * 1000:.0f} ms per call: "
+        f"steady {rate:.1f}/s of an ideal {ideal:.0f}/s"
+    )
     return rate / ideal
 
 
-async def max_throughput(bootstrap: str, pool: asyncpg.Pool, completions: Completions, procs: list[BeatProcess],
-                         n: int, seconds: float, window: int | None) -> float:
+async def max_throughput(
+    bootstrap: str,
+    pool: asyncpg.Pool,
+    completions: Completions,
+    procs: list[BeatProcess],
+    n: int,
+    seconds: float,
+    window: int | None,
+) -> float:
     produced = await produce(bootstrap, completions, "max", n, window=window, seconds=seconds)
     rows = await completed(pool, list(produced), procs)
     span = max(row["status_at"].timestamp() for row in rows) - min(produced.values())
-    progress(f"max throughput: {len(rows)} requests produced -> all COMPLETE in Postgres in {span:.1f}s: "
-             f"{len(rows) / span:.0f}/s")
+    progress(
+        f"max throughput: {len(rows)} requests produced -> all COMPLETE in Postgres in {span:.1f}s: "
+        f"{len(rows) / span:.0f}/s"
+    )
     return len(rows) / span
 
 
@@ -343,23 +388,34 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
-async def latency(bootstrap: str, pool: asyncpg.Pool, completions: Completions, procs: list[BeatProcess],
-                  rate: float, seconds: float) -> tuple[float, float]:
+async def latency(
+    bootstrap: str, pool: asyncpg.Pool, completions: Completions, procs: list[BeatProcess], rate: float, seconds: float
+) -> tuple[float, float]:
     produced = await produce(bootstrap, completions, "lat", int(rate * seconds), rate=rate)
     rows = await completed(pool, list(produced), procs)
     scraped = [(row["scraped_at"].timestamp() - produced[row["id"]]) * 1000 for row in rows]
     stored = [(row["status_at"].timestamp() - produced[row["id"]]) * 1000 for row in rows]
     p50, p99 = percentile(scraped, 0.5), percentile(scraped, 0.99)
-    progress(f"latency: {len(rows)} requests at {rate:.0f}/s: produced -> COMPLETE p50 {p50:.0f} ms, "
-             f"p99 {p99:.0f} ms (-> row written by the sink: p50 {percentile(stored, 0.5):.0f} ms, "
-             f"p99 {percentile(stored, 0.99):.0f} ms)")
+    progress(
+        f"latency: {len(rows)} requests at {rate:.0f}/s: produced -> COMPLETE p50 {p50:.0f} ms, "
+        f"p99 {p99:.0f} ms (-> row written by the sink: p50 {percentile(stored, 0.5):.0f} ms, "
+        f"p99 {percentile(stored, 0.99):.0f} ms)"
+    )
     return p50, p99
 
 
 # the run
 
-async def start_worker(cleanup: ExitStack, env: dict[str, str], work: Path, name: str, bootstrap: str,
-                       pool: asyncpg.Pool, sink: BeatProcess) -> BeatProcess:
+
+async def start_worker(
+    cleanup: ExitStack,
+    env: dict[str, str],
+    work: Path,
+    name: str,
+    bootstrap: str,
+    pool: asyncpg.Pool,
+    sink: BeatProcess,
+) -> BeatProcess:
     """A worker with every enabled flow, once keyed requests over every partition have completed through it."""
     worker = spawn(cleanup, BeatProcess("worker", env, work / "logs" / f"{name}.log"))
     warm = [{"params": {"handle": f"warm_{uuid.uuid4().hex[:8]}"}} for _ in range(4 * PARTITIONS)]
@@ -383,7 +439,10 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
     sandbox = Sandbox(cleanup, work)
     await sandbox.ready()
     settings = {
-        "kafka_url": bootstrap, "database_url": database_url, "data_dir": str(work / "beat"), "topic_prefix": "",
+        "kafka_url": bootstrap,
+        "database_url": database_url,
+        "data_dir": str(work / "beat"),
+        "topic_prefix": "",
         "provider_base_urls": {SOURCE: f"{sandbox.url}/{SOURCE}"},
         # The pipeline, not a provider budget: ArrayBobo alone, its legacy 100/30 s limit lifted.
         "source_priorities": {"fetch_profile_by_handle": [SOURCE]},
@@ -407,15 +466,30 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
             enabled = sum(spec.enabled for spec in FLOWS.values())
             progress(f"memory: worker with its {enabled} enabled flows, idle: {rss_idle:.1f} MiB")
 
-            eff = await efficiency(bootstrap, pool, completions, [sink, worker], args.efficiency_requests,
-                                   args.phase_seconds, default_concurrency, window(default_concurrency))
+            eff = await efficiency(
+                bootstrap,
+                pool,
+                completions,
+                [sink, worker],
+                args.efficiency_requests,
+                args.phase_seconds,
+                default_concurrency,
+                window(default_concurrency),
+            )
 
             await sandbox.set_latency(0.0)
             load = RssSampler(worker.pid)
             sampling = asyncio.ensure_future(load.run())
             try:
-                e2e = await max_throughput(bootstrap, pool, completions, [sink, worker], args.max_requests,
-                                           args.phase_seconds, window(default_concurrency))
+                e2e = await max_throughput(
+                    bootstrap,
+                    pool,
+                    completions,
+                    [sink, worker],
+                    args.max_requests,
+                    args.phase_seconds,
+                    window(default_concurrency),
+                )
             finally:
                 sampling.cancel()
             rss_load = max(load.samples)
@@ -425,8 +499,15 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
                 worker.terminate(30)
                 raised = beat_env(**settings, flow_concurrency={FLOW: concurrency})
                 worker = await start_worker(cleanup, raised, work, f"worker-c{concurrency}", bootstrap, pool, sink)
-                e2e = await max_throughput(bootstrap, pool, completions, [sink, worker], args.max_requests,
-                                           args.phase_seconds, window(concurrency))
+                e2e = await max_throughput(
+                    bootstrap,
+                    pool,
+                    completions,
+                    [sink, worker],
+                    args.max_requests,
+                    args.phase_seconds,
+                    window(concurrency),
+                )
 
             p50, p99 = await latency(bootstrap, pool, completions, [sink, worker], e2e / 2, args.latency_seconds)
     finally:
@@ -449,16 +530,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--efficiency-requests", type=int, default=2500, help="phase 1 requests (default 2500)")
     parser.add_argument("--max-requests", type=int, default=5000, help="phase 2 requests (default 5000)")
-    parser.add_argument("--phase-seconds", type=float, default=30.0,
-                        help="phases 1 and 2 stop producing after this long, whatever their request count "
-                             "(default 30)")
+    parser.add_argument(
+        "--phase-seconds",
+        type=float,
+        default=30.0,
+        help="phases 1 and 2 stop producing after this long, whatever their request count (default 30)",
+    )
     parser.add_argument("--latency-seconds", type=float, default=20.0, help="phase 3 duration (default 20)")
     parser.add_argument("--passthrough-records", type=int, default=20000, help="Faust baseline records (default 20000)")
-    parser.add_argument("--concurrency", type=int, default=None,
-                        help=f"{FLOW}'s concurrency for phases 2 (throughput) and 3; memory is always taken at "
-                             f"the default ({FLOWS[FLOW].concurrency})")
-    parser.add_argument("--upfront", action="store_true",
-                        help="produce phases 1 and 2 all at once instead of a closed loop (stalls the worker today)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help=f"{FLOW}'s concurrency for phases 2 (throughput) and 3; memory is always taken at "
+        f"the default ({FLOWS[FLOW].concurrency})",
+    )
+    parser.add_argument(
+        "--upfront",
+        action="store_true",
+        help="produce phases 1 and 2 all at once instead of a closed loop (stalls the worker today)",
+    )
     parser.add_argument("--work-dir", help="keep the logs here (default: a temporary directory, removed)")
     return parser.parse_args(argv)
 

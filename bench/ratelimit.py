@@ -53,14 +53,17 @@ from providers.sandbox import SandboxConfig, SandboxServer  # noqa: E402
 
 LIMIT, WINDOW = 100, 30
 HOST = "instagram-scraper-2022.p.rapidapi.com"
-CREDENTIALS = [Credential(id=f"bench-{n}", source=SOURCE, secrets={"x-rapidapi-key": f"k{n}", "x-rapidapi-host": HOST})
-               for n in (1, 2)]
+CREDENTIALS = [
+    Credential(id=f"bench-{n}", source=SOURCE, secrets={"x-rapidapi-key": f"k{n}", "x-rapidapi-host": HOST})
+    for n in (1, 2)
+]
 # Workers need a moment to import and connect; they all start calling at the same instant.
 START_DELAY = 5.0
 
 
-async def _work(sandbox_url: str, redis_url: str, prefix: str, start_at: float, stop_at: float,
-                callers: int) -> tuple[Counter[str], dict[str, list[float]]]:
+async def _work(
+    sandbox_url: str, redis_url: str, prefix: str, start_at: float, stop_at: float, callers: int
+) -> tuple[Counter[str], dict[str, list[float]]]:
     settings = load_settings(
         redis_url=redis_url,
         source_rate_limits={SOURCE: None},
@@ -91,8 +94,15 @@ async def _work(sandbox_url: str, redis_url: str, prefix: str, start_at: float, 
     return outcomes, answered
 
 
-def _worker(sandbox_url: str, redis_url: str, prefix: str, start_at: float, stop_at: float, callers: int,
-            results: multiprocessing.Queue) -> None:
+def _worker(
+    sandbox_url: str,
+    redis_url: str,
+    prefix: str,
+    start_at: float,
+    stop_at: float,
+    callers: int,
+    results: multiprocessing.Queue,
+) -> None:
     outcomes, answered = asyncio.run(_work(sandbox_url, redis_url, prefix, start_at, stop_at, callers))
     results.put((dict(outcomes), answered))
 
@@ -130,19 +140,25 @@ def main() -> None:
             measure_to = measure_from + args.windows * WINDOW
             # Demand goes on a little past the measured interval, so its end is not a drain.
             stop_at = measure_to + 2.0
-            workers = [spawn.Process(target=_worker, args=(sandbox.url, args.redis_url, prefix, start_at, stop_at,
-                                                           args.callers, results)) for _ in range(2)]
+            workers = [
+                spawn.Process(
+                    target=_worker, args=(sandbox.url, args.redis_url, prefix, start_at, stop_at, args.callers, results)
+                )
+                for _ in range(2)
+            ]
             for process in workers:
                 process.start()
-            print(f"2 workers x {args.callers} callers, 2 credentials x {LIMIT}/{WINDOW}s; warm-up "
-                  f"{args.warmup_windows * WINDOW} s, measuring {args.windows * WINDOW} s", flush=True)
+            print(
+                f"2 workers x {args.callers} callers, 2 credentials x {LIMIT}/{WINDOW}s; warm-up "
+                f"{args.warmup_windows * WINDOW} s, measuring {args.windows * WINDOW} s",
+                flush=True,
+            )
             time.sleep(max(0.0, measure_from - time.time()))
             accepted_before, _ = _accepted(sandbox.url)
             for window in range(args.windows):
                 time.sleep(max(0.0, measure_from + (window + 1) * WINDOW - time.time()))
                 accepted, rejected = _accepted(sandbox.url)
-                print(f"window {window + 1}: accepted {accepted - accepted_before} so far, 429s {rejected}",
-                      flush=True)
+                print(f"window {window + 1}: accepted {accepted - accepted_before} so far, 429s {rejected}", flush=True)
             accepted_after, _ = _accepted(sandbox.url)
             outcomes: Counter[str] = Counter()
             answered: dict[str, list[float]] = {credential.id: [] for credential in CREDENTIALS}
@@ -163,12 +179,25 @@ def main() -> None:
     budget = 2 * LIMIT * args.windows
     measured = accepted_after - accepted_before
     sustained = _sustained(answered, measure_from, measure_to)
-    print(f"accepted {measured} of a budget of {budget} in {args.windows * WINDOW} s; sustained {sustained:.4f}; "
-          f"caller outcomes {dict(outcomes)}", flush=True)
-    print(json.dumps({"utilization": round(measured / budget, 4), "provider_429s": provider_429s,
-                      "sustained": round(sustained, 4), "accepted": measured, "budget": budget,
-                      "seconds": args.windows * WINDOW,
-                      "callers": 2 * args.callers, "outcomes": dict(outcomes)}))
+    print(
+        f"accepted {measured} of a budget of {budget} in {args.windows * WINDOW} s; sustained {sustained:.4f}; "
+        f"caller outcomes {dict(outcomes)}",
+        flush=True,
+    )
+    print(
+        json.dumps(
+            {
+                "utilization": round(measured / budget, 4),
+                "provider_429s": provider_429s,
+                "sustained": round(sustained, 4),
+                "accepted": measured,
+                "budget": budget,
+                "seconds": args.windows * WINDOW,
+                "callers": 2 * args.callers,
+                "outcomes": dict(outcomes),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -78,22 +78,35 @@ def progress(message: str) -> None:
 
 # the load
 
+
 def accounts(count: int, base: datetime) -> list[ProfileLog]:
     rng = random.Random(7)
     return [
-        ProfileLog(event_id=f"bench-profile-{i}", kind="profile", request_id="bench", source="bench",
-                   platform=Platform.INSTAGRAM, observed_at=base, profile_id=f"9{i:08d}", handle=f"bench_{i}",
-                   metrics={"followers": rng.randint(1_000, 5_000_000), "following": rng.randint(10, 2_000),
-                            "media_count": rng.randint(30, 3_000)},
-                   # No picture: the seeding batch would leave 5000 asset requests for the reconciler to send
-                   # while the end-to-end phase runs.
-                   dimensions={"full_name": f"Bench {i}"})
+        ProfileLog(
+            event_id=f"bench-profile-{i}",
+            kind="profile",
+            request_id="bench",
+            source="bench",
+            platform=Platform.INSTAGRAM,
+            observed_at=base,
+            profile_id=f"9{i:08d}",
+            handle=f"bench_{i}",
+            metrics={
+                "followers": rng.randint(1_000, 5_000_000),
+                "following": rng.randint(10, 2_000),
+                "media_count": rng.randint(30, 3_000),
+            },
+            # No picture: the seeding batch would leave 5000 asset requests for the reconciler to send
+            # while the end-to-end phase runs.
+            dimensions={"full_name": f"Bench {i}"},
+        )
         for i in range(count)
     ]
 
 
-def post_events(total: int, batch_size: int, account_count: int, base: datetime
-                ) -> tuple[list[PostLog], list[list[PostLog]]]:
+def post_events(
+    total: int, batch_size: int, account_count: int, base: datetime
+) -> tuple[list[PostLog], list[list[PostLog]]]:
     """Each account's stored history, and batches of post events shaped like profile refreshes (an account's
     newest posts together, a few of them new), with the duplicate, null and older shares of the module
     docstring."""
@@ -112,14 +125,27 @@ def post_events(total: int, batch_size: int, account_count: int, base: datetime
             return None if rng.random() < NULL_SHARE else value
 
         return PostLog(
-            event_id=f"bench-{serial}", kind="post", request_id="bench", source="bench", platform=Platform.INSTAGRAM,
-            observed_at=observed_at, profile_id=f"9{owner:08d}", handle=f"bench_{owner}", shortcode=f"P{number}",
+            event_id=f"bench-{serial}",
+            kind="post",
+            request_id="bench",
+            source="bench",
+            platform=Platform.INSTAGRAM,
+            observed_at=observed_at,
+            profile_id=f"9{owner:08d}",
+            handle=f"bench_{owner}",
+            shortcode=f"P{number}",
             publish_time=base + timedelta(minutes=number),
-            metrics={"likes": maybe(rng.randint(0, 200_000)), "comments": maybe(rng.randint(0, 5_000)),
-                     "play_count": maybe(rng.randint(0, 2_000_000)) if post_type == "reels" else None},
-            dimensions={"post_type": post_type, "caption": maybe(f"caption {number} #{rng.randint(0, 99)}"),
-                        "thumbnail_src": f"{CDN}/{number}_n.jpg?oh={rng.getrandbits(64):016x}",
-                        "keywords": maybe("['bench', 'post']")},
+            metrics={
+                "likes": maybe(rng.randint(0, 200_000)),
+                "comments": maybe(rng.randint(0, 5_000)),
+                "play_count": maybe(rng.randint(0, 2_000_000)) if post_type == "reels" else None,
+            },
+            dimensions={
+                "post_type": post_type,
+                "caption": maybe(f"caption {number} #{rng.randint(0, 99)}"),
+                "thumbnail_src": f"{CDN}/{number}_n.jpg?oh={rng.getrandbits(64):016x}",
+                "keywords": maybe("['bench', 'post']"),
+            },
         )
 
     history = []
@@ -138,7 +164,7 @@ def post_events(total: int, batch_size: int, account_count: int, base: datetime
                 posts[owner].append(next_post)
                 next_post += 1
             # ...and returns the newest ones it pages through
-            refreshed = posts[owner][-rng.randint(10, 30):][: distinct - len(keys)]
+            refreshed = posts[owner][-rng.randint(10, 30) :][: distinct - len(keys)]
             keys.extend((number, owner) for number in refreshed if (number, owner) not in keys[-30:])
         now = base + timedelta(minutes=len(batches) + 1)
         batch = []
@@ -157,27 +183,30 @@ def as_records(events: list) -> list[tuple[str, bytes]]:
 
 # phase 1: the writer against COPY
 
+
 async def seed(conn: asyncpg.Connection, profiles: list[ProfileLog], history: list[PostLog]) -> None:
     """The accounts, and their stored posts as plain rows (no asset requests left behind for the reconciler)."""
     await write_batch(conn, decode(as_records(profiles)))
     rows = [row for _, row in decode(as_records(history)).rows[instagram.POST]]
     for start in range(0, len(rows), 10_000):
         async with conn.transaction():
-            await upsert(conn, instagram.POST, rows[start:start + 10_000])
+            await upsert(conn, instagram.POST, rows[start : start + 10_000])
 
 
 async def create_copy_table(conn: asyncpg.Connection) -> None:
     """instagram_post's columns, storage and indexes, the key's not unique: COPY cannot take a batch's repeated
     keys."""
-    await conn.execute("CREATE TABLE bench_copy (LIKE instagram_post INCLUDING DEFAULTS INCLUDING IDENTITY) "
-                       "WITH (fillfactor = 70)")
+    await conn.execute(
+        "CREATE TABLE bench_copy (LIKE instagram_post INCLUDING DEFAULTS INCLUDING IDENTITY) WITH (fillfactor = 70)"
+    )
     await conn.execute("ALTER TABLE bench_copy ADD PRIMARY KEY (id)")
     await conn.execute("CREATE INDEX ON bench_copy (shortcode)")
     await conn.execute("CREATE INDEX ON bench_copy (profile_id, publish_time DESC)")
 
 
-async def upsert_phase(url: str, profiles: list[ProfileLog], history: list[PostLog], batches: list[list[PostLog]]
-                       ) -> tuple[float, float]:
+async def upsert_phase(
+    url: str, profiles: list[ProfileLog], history: list[PostLog], batches: list[list[PostLog]]
+) -> tuple[float, float]:
     """The batched writer (merge, one INSERT … ON CONFLICT) and COPY, batch by batch, alternating, so that a
     change in the machine's load falls on both."""
     columns = instagram.POST.names
@@ -204,8 +233,9 @@ async def upsert_phase(url: str, profiles: list[ProfileLog], history: list[PostL
         await conn.close()
 
 
-async def write_phase(url: str, profiles: list[ProfileLog], history: list[PostLog], batches: list[list[PostLog]]
-                      ) -> tuple[float, tuple]:
+async def write_phase(
+    url: str, profiles: list[ProfileLog], history: list[PostLog], batches: list[list[PostLog]]
+) -> tuple[float, tuple]:
     """Everything a batch's write does: the upserts, the derived account columns, the asset requests."""
     decoded = [decode(as_records(batch)) for batch in batches]
     conn = await asyncpg.connect(url)
@@ -222,6 +252,7 @@ async def write_phase(url: str, profiles: list[ProfileLog], history: list[PostLo
 
 
 # phase 2: end to end through `beat sink`
+
 
 async def produce(bootstrap: str, topic: str, batches: list[list[PostLog]]) -> dict[int, int]:
     """Every event, keyed as the flows key them; returns partition -> offset after its last record."""
@@ -246,8 +277,14 @@ async def committed(consumer: AIOKafkaConsumer, topic: str, ends: dict[int, int]
     return done
 
 
-async def e2e_phase(url: str, work: Path, profiles: list[ProfileLog], history: list[PostLog],
-                    batches: list[list[PostLog]], batch_size: int) -> dict:
+async def e2e_phase(
+    url: str,
+    work: Path,
+    profiles: list[ProfileLog],
+    history: list[PostLog],
+    batches: list[list[PostLog]],
+    batch_size: int,
+) -> dict:
     broker = EmbeddedBroker(work / "broker")
     broker.start()
     sink = None
@@ -263,10 +300,18 @@ async def e2e_phase(url: str, work: Path, profiles: list[ProfileLog], history: l
         ends = await produce(broker.bootstrap, topic, batches)
         total = sum(ends.values())
         progress(f"produced {total} events in {time.monotonic() - started:.1f}s")
-        env = beat_env(kafka_url=broker.bootstrap, database_url=url, topic_prefix=prefix, data_dir=str(work / "sink"),
-                       broker_session_timeout="6", sink_batch_size=str(batch_size), log_level="WARNING")
-        monitor = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=settings.group("sink"),
-                                   enable_auto_commit=False)
+        env = beat_env(
+            kafka_url=broker.bootstrap,
+            database_url=url,
+            topic_prefix=prefix,
+            data_dir=str(work / "sink"),
+            broker_session_timeout="6",
+            sink_batch_size=str(batch_size),
+            log_level="WARNING",
+        )
+        monitor = AIOKafkaConsumer(
+            bootstrap_servers=broker.bootstrap, group_id=settings.group("sink"), enable_auto_commit=False
+        )
         await monitor.start()
         spawned = time.monotonic()
         sink = BeatProcess("sink", env, work / "sink.log").start()
@@ -287,8 +332,13 @@ async def e2e_phase(url: str, work: Path, profiles: list[ProfileLog], history: l
             state = tuple(await conn.fetchrow(STATE_SQL))
         await pool.close()
         steady = (total - first[1]) / (finished - first[0]) if finished > first[0] else float("nan")
-        return {"e2e_rows_s": steady, "e2e_total_s": finished - spawned, "e2e_startup_s": first[0] - spawned,
-                "e2e_first_batch": first[1], "state": state}
+        return {
+            "e2e_rows_s": steady,
+            "e2e_total_s": finished - spawned,
+            "e2e_startup_s": first[0] - spawned,
+            "e2e_first_batch": first[1],
+            "state": state,
+        }
     finally:
         if sink is not None:
             sink.terminate(30)
@@ -308,8 +358,10 @@ async def main() -> None:
     history, batches = post_events(args.events, args.batch_size, args.accounts, base)
     records = sum(len(b) for b in batches)
     distinct = len({e.shortcode for b in batches for e in b})
-    progress(f"{records} events over {distinct} posts of {args.accounts} accounts ({len(history)} stored before), "
-             f"batches of {args.batch_size}")
+    progress(
+        f"{records} events over {distinct} posts of {args.accounts} accounts ({len(history)} stored before), "
+        f"batches of {args.batch_size}"
+    )
 
     with migrated_database("beat_bench") as url:
         upsert_rows_s, copy_rows_s = await upsert_phase(url, profiles, history, batches)

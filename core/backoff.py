@@ -62,13 +62,24 @@ def spend(request: ScrapeRequest, settings: Settings) -> int | None:
 
 
 def exhausted(spent: int, error: ErrorInfo) -> Ended:
-    return Ended(Status.FAILED, ErrorInfo(type=error.type, message=f"gave up after {spent} attempts; the last "
-                                                                   f"failed with {error.type}: {error.message}"),
-                 spent)
+    return Ended(
+        Status.FAILED,
+        ErrorInfo(
+            type=error.type,
+            message=f"gave up after {spent} attempts; the last failed with {error.type}: {error.message}",
+        ),
+        spent,
+    )
 
 
-def after_transient(request: ScrapeRequest, error: ErrorInfo, ready_in: float | None, settings: Settings,
-                    now: datetime, rng: random.Random) -> Retry | Ended:
+def after_transient(
+    request: ScrapeRequest,
+    error: ErrorInfo,
+    ready_in: float | None,
+    settings: Settings,
+    now: datetime,
+    rng: random.Random,
+) -> Retry | Ended:
     """The next attempt of ``request``, whose attempt failed with ``error`` at ``now``, or how it ends."""
     first_failed_at = request.first_failed_at or now
     if ready_in is not None:
@@ -76,12 +87,16 @@ def after_transient(request: ScrapeRequest, error: ErrorInfo, ready_in: float | 
         due_at = now + timedelta(seconds=max(ready_in, 0.0))
         limit = first_failed_at + timedelta(seconds=settings.retry_max_wait)
         if due_at > limit:
-            return Ended(Status.FAILED, ErrorInfo(
-                type=error.type,
-                message=f"gave up waiting: the next try would be due at {due_at.isoformat()}, past "
-                        f"{settings.retry_max_wait:g}s (BEAT_RETRY_MAX_WAIT) after the first failure at "
-                        f"{first_failed_at.isoformat()}; the last failed with {error.type}: {error.message}"),
-                spent)
+            return Ended(
+                Status.FAILED,
+                ErrorInfo(
+                    type=error.type,
+                    message=f"gave up waiting: the next try would be due at {due_at.isoformat()}, past "
+                    f"{settings.retry_max_wait:g}s (BEAT_RETRY_MAX_WAIT) after the first failure at "
+                    f"{first_failed_at.isoformat()}; the last failed with {error.type}: {error.message}",
+                ),
+                spent,
+            )
     else:
         counted = spend(request, settings)
         if counted is None:
@@ -89,11 +104,16 @@ def after_transient(request: ScrapeRequest, error: ErrorInfo, ready_in: float | 
         spent = counted
         due_at = now + timedelta(seconds=backoff(spent, settings, rng))
     if request.expires_at is not None and request.expires_at <= due_at:
-        return Ended(Status.EXPIRED, ErrorInfo(
-            type="Expired",
-            message=f"expires at {request.expires_at.isoformat()}, before its retry would be due at "
-                    f"{due_at.isoformat()}; the last attempt failed with {error.type}: {error.message}"),
-            spent)
-    following = request.model_copy(update={"retry_count": request.retry_count + 1, "retries_spent": spent,
-                                           "first_failed_at": first_failed_at})
+        return Ended(
+            Status.EXPIRED,
+            ErrorInfo(
+                type="Expired",
+                message=f"expires at {request.expires_at.isoformat()}, before its retry would be due at "
+                f"{due_at.isoformat()}; the last attempt failed with {error.type}: {error.message}",
+            ),
+            spent,
+        )
+    following = request.model_copy(
+        update={"retry_count": request.retry_count + 1, "retries_spent": spent, "first_failed_at": first_failed_at}
+    )
     return Retry(following, due_at, tier_for((due_at - now).total_seconds(), settings.retry_tiers))

@@ -23,8 +23,15 @@ class LoopBroken(BeatError):
 
 
 class LoopFailures:
-    def __init__(self, log: logging.Logger, what: str, delays: Sequence[float], *,
-                 outage: Callable[[BaseException], bool], fatal_after: int) -> None:
+    def __init__(
+        self,
+        log: logging.Logger,
+        what: str,
+        delays: Sequence[float],
+        *,
+        outage: Callable[[BaseException], bool],
+        fatal_after: int,
+    ) -> None:
         assert delays and fatal_after >= 1
         self._log = log
         self.what = what
@@ -43,15 +50,24 @@ class LoopFailures:
         self._bugs = 0 if self._outage(exc) else self._bugs + 1
         if self._bugs >= self._fatal_after:
             # Whoever ends the loop logs this with the whole chain.
-            raise LoopBroken(f"{self.what} failed {self._bugs} times in a row on something waiting does not fix: "
-                             f"{type(exc).__name__}: {exc}") from exc
+            raise LoopBroken(
+                f"{self.what} failed {self._bugs} times in a row on something waiting does not fix: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
         signature = (type(exc), str(exc))
         if signature != self._last:
-            self._log.error("%s failed (%s: %s); trying again in %gs", self.what, type(exc).__name__, exc, wait,
-                            exc_info=exc)
+            self._log.error(
+                "%s failed (%s: %s); trying again in %gs", self.what, type(exc).__name__, exc, wait, exc_info=exc
+            )
         else:
-            self._log.warning("%s failed again, %d times in a row (%s: %s); trying again in %gs", self.what,
-                              self.count, type(exc).__name__, exc, wait)
+            self._log.warning(
+                "%s failed again, %d times in a row (%s: %s); trying again in %gs",
+                self.what,
+                self.count,
+                type(exc).__name__,
+                exc,
+                wait,
+            )
         self._last = signature
         return wait
 

@@ -41,8 +41,13 @@ async def start_producer(settings: Settings, *, timeout: float | None = None) ->
     default is 40 s, longer than a caller answering HTTP should wait)."""
     assert settings.kafka_url
     options: dict[str, Any] = {} if timeout is None else {"request_timeout_ms": int(timeout * 1000)}
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_url, acks="all", linger_ms=2,
-                                max_request_size=settings.max_message_bytes + _REQUEST_OVERHEAD, **options)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_url,
+        acks="all",
+        linger_ms=2,
+        max_request_size=settings.max_message_bytes + _REQUEST_OVERHEAD,
+        **options,
+    )
     try:
         await producer.start()
     except BaseException:
@@ -86,8 +91,9 @@ class GroupConsumer(AIOKafkaConsumer):
                 raise
             raise CommitFailedError("the group revoked its partitions while the commit waited") from None
 
-    async def getmany(self, *partitions: TopicPartition, timeout_ms: int = 0,
-                      max_records: int | None = None) -> dict[TopicPartition, list[Any]]:
+    async def getmany(
+        self, *partitions: TopicPartition, timeout_ms: int = 0, max_records: int | None = None
+    ) -> dict[TopicPartition, list[Any]]:
         batches = await super().getmany(*partitions, timeout_ms=timeout_ms, max_records=max_records)
         lost = await self._behind_their_logs(batches)
         if lost:
@@ -108,9 +114,13 @@ class GroupConsumer(AIOKafkaConsumer):
             except IllegalStateError:
                 continue  # revoked meanwhile
             if highwater < position:
-                log.warning("%s ends at offset %d, before this consumer's position %d: the broker lost the log "
-                            "(an in-memory broker restarted); reading the partition from its beginning",
-                            tp, highwater, position)
+                log.warning(
+                    "%s ends at offset %d, before this consumer's position %d: the broker lost the log "
+                    "(an in-memory broker restarted); reading the partition from its beginning",
+                    tp,
+                    highwater,
+                    position,
+                )
                 lost.append(tp)
         return lost
 

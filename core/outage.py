@@ -24,9 +24,16 @@ BROKER = "broker"
 
 # What asyncpg raises when the server is away, restarting or failing over: connection loss surfaces as
 # the builtin ConnectionError ("unexpected connection_lost() call"), a refused connect as OSError.
-_POSTGRES_DOWN = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                  asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError, asyncpg.AdminShutdownError,
-                  asyncpg.CrashShutdownError)
+_POSTGRES_DOWN = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
 _REDIS_DOWN = (RedisConnectionError, RedisTimeoutError, OSError)
 
 

@@ -74,8 +74,13 @@ class Probe:
             return None, 0  # the broker has no such topic or partition
         if node == -1:
             raise Errors.LeaderNotAvailableError(f"{tp} has no leader")
-        request = FetchRequest(_FETCH_WAIT_MS, 1, self._max_bytes, _READ_UNCOMMITTED,
-                               [(tp.topic, [(tp.partition, offset, self._max_bytes)])])
+        request = FetchRequest(
+            _FETCH_WAIT_MS,
+            1,
+            self._max_bytes,
+            _READ_UNCOMMITTED,
+            [(tp.topic, [(tp.partition, offset, self._max_bytes)])],
+        )
         response = await self._client.send(node, request)
         for _, partitions in response.topics:
             for _, error_code, highwater, *data in partitions:

@@ -16,8 +16,9 @@ from aiokafka.partitioner import DefaultPartitioner
 _PARTITIONER = DefaultPartitioner()
 
 
-async def send_batched(producer: AIOKafkaProducer, topic: str,
-                       records: Sequence[tuple[bytes | None, bytes]]) -> list[tuple[int, int]]:
+async def send_batched(
+    producer: AIOKafkaProducer, topic: str, records: Sequence[tuple[bytes | None, bytes]]
+) -> list[tuple[int, int]]:
     """(key, value) records to ``topic``, in order within each partition (a record without a key goes to any);
     returns once all are acknowledged, with where each landed (partition, offset), in the order given."""
     if not records:

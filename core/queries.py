@@ -61,11 +61,11 @@ class StoredData:
         row = await self._fetchrow(
             "SELECT asset_url, content_type, size, observed_at FROM asset_log "
             "WHERE entity_id = $1 AND original_url = $2 AND observed_at >= $3",
-            entity_id, original_url, since,
+            entity_id,
+            original_url,
+            since,
         )
         return StoredAssetRecord(**dict(row)) if row else None
 
     async def uploads_playlist_id(self, channel_id: str) -> str | None:
-        return await self._fetchval(
-            "SELECT uploads_playlist_id FROM youtube_account WHERE channel_id = $1", channel_id
-        )
+        return await self._fetchval("SELECT uploads_playlist_id FROM youtube_account WHERE channel_id = $1", channel_id)

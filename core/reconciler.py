@@ -66,8 +66,10 @@ from topics.models import ErrorInfo, Platform, RequestStatus, ScrapeRequest, Sta
 
 log = logging.getLogger(__name__)
 
-_REQUEST_COLUMNS = "id, flow, platform, params, priority, retry_count, attempt, account_id, idempotency_key, " \
-                   "created_at, expires_at, redrives, retries_spent, due_at, error_type, error_message"
+_REQUEST_COLUMNS = (
+    "id, flow, platform, params, priority, retry_count, attempt, account_id, idempotency_key, "
+    "created_at, expires_at, redrives, retries_spent, due_at, error_type, error_message"
+)
 
 # When the request's current run of transient failures began: its first RETRYING since the last operator
 # re-drive (which starts a fresh budget). BEAT_RETRY_MAX_WAIT counts from it.
@@ -109,11 +111,18 @@ def stored_request(row: asyncpg.Record, retry_count: int, first_failed_at: datet
     stored values no longer make a valid request."""
     try:
         return ScrapeRequest(
-            id=row["id"], flow=row["flow"], platform=Platform(row["platform"]) if row["platform"] else None,
+            id=row["id"],
+            flow=row["flow"],
+            platform=Platform(row["platform"]) if row["platform"] else None,
             params=row["params"] if isinstance(row["params"], dict) else json.loads(row["params"]),
-            priority=row["priority"], retry_count=retry_count, account_id=row["account_id"],
-            idempotency_key=row["idempotency_key"], created_at=row["created_at"], expires_at=row["expires_at"],
-            retries_spent=row["retries_spent"], first_failed_at=first_failed_at,
+            priority=row["priority"],
+            retry_count=retry_count,
+            account_id=row["account_id"],
+            idempotency_key=row["idempotency_key"],
+            created_at=row["created_at"],
+            expires_at=row["expires_at"],
+            retries_spent=row["retries_spent"],
+            first_failed_at=first_failed_at,
         )
     except (ValidationError, ValueError, RecursionError) as exc:  # RecursionError: params nested past json's reach
         raise Unproducible("InvalidRequest", f"the stored row is not a valid request: {exc}") from None
@@ -141,8 +150,11 @@ class Reconciler:
         self.producer = producer
         interval = settings.reconcile_interval
         self.failures = LoopFailures(
-            log, "reconciler pass", [min(interval * 2**n, max(interval, MAX_BACKOFF)) for n in range(8)],
-            outage=is_outage, fatal_after=FATAL_AFTER,
+            log,
+            "reconciler pass",
+            [min(interval * 2**n, max(interval, MAX_BACKOFF)) for n in range(8)],
+            outage=is_outage,
+            fatal_after=FATAL_AFTER,
         )
         # The last failure logged for each row that failed for a reason of its own, so it is logged once.
         self._row_failures: dict[str, str] = {}
@@ -150,8 +162,13 @@ class Reconciler:
         self._ended: set[str] = set()
         self._keeper = TopicKeeper(settings.kafka_url or "", producer.client, all_topics(settings, FLOWS))
         self._probe = Probe(producer.client, settings.max_message_bytes + _BATCH_OVERHEAD)
-        self._keeping = LoopFailures(log, "keeping the topics", [KEEP_TOPICS_EVERY * 2**n for n in range(6)],
-                                     outage=is_outage, fatal_after=FATAL_AFTER)
+        self._keeping = LoopFailures(
+            log,
+            "keeping the topics",
+            [KEEP_TOPICS_EVERY * 2**n for n in range(6)],
+            outage=is_outage,
+            fatal_after=FATAL_AFTER,
+        )
         # Rows whose record was found in its backlog (id -> when, monotonic, and where), and the rows checked so
         # far in turn (the last one's status_at and id).
         self._waiting: dict[str, tuple[float, Produced]] = {}
@@ -193,8 +210,12 @@ class Reconciler:
         await self._keeper.check()
         counts = {"redriven": 0, "abandoned": 0, "enqueued": 0, "reproduced": 0, "dead_lettered": 0, "pruned": 0}
         seen: set[str] = set()
-        for rows, handle in ((await self._stuck(), self._settle_stuck), (await self._overdue(), self._settle_overdue),
-                             (await self._unsent(), self._produce_unsent), (await self._lost(), self._produce_lost)):
+        for rows, handle in (
+            (await self._stuck(), self._settle_stuck),
+            (await self._overdue(), self._settle_overdue),
+            (await self._unsent(), self._produce_unsent),
+            (await self._lost(), self._produce_lost),
+        ):
             for row in rows:
                 seen.add(row["id"])
                 outcome = await self._each(row, handle)
@@ -214,7 +235,9 @@ class Reconciler:
             "SELECT l.id, l.flow, l.attempt, l.redrives FROM scrape_request_log l "
             "LEFT JOIN unnest($1::text[], $2::float8[]) AS d(flow, deadline) ON d.flow = l.flow "
             "WHERE l.status = 'PROCESSING' AND l.status_at < now() - make_interval(secs => COALESCE(d.deadline, $3))",
-            list(deadlines), list(deadlines.values()), min(deadlines.values(), default=0.0),
+            list(deadlines),
+            list(deadlines.values()),
+            min(deadlines.values(), default=0.0),
         )
 
     async def _overdue(self) -> list[asyncpg.Record]:
@@ -247,12 +270,21 @@ class Reconciler:
             "AND status_at < now() - make_interval(secs => $1) "
             "AND ($2::timestamptz IS NULL OR (status_at, id) > ($2::timestamptz, $3::text)) "
             "ORDER BY status_at, id LIMIT $4",
-            self.settings.reconcile_pending_after, *(self._cursor or (None, "")), CHECKS_PER_PASS,
+            self.settings.reconcile_pending_after,
+            *(self._cursor or (None, "")),
+            CHECKS_PER_PASS,
         )
         self._cursor = (rows[-1]["status_at"], rows[-1]["id"]) if len(rows) == CHECKS_PER_PASS else None
         due = {row["id"]: row for row in rows if row["id"] not in self._waiting and row["flow"] in FLOWS}
-        produced = [Produced(row["id"], self.settings.topic(names.scrape_topic(row["flow"])),
-                             row["enqueued_partition"], row["enqueued_offset"]) for row in due.values()]
+        produced = [
+            Produced(
+                row["id"],
+                self.settings.topic(names.scrape_topic(row["flow"])),
+                row["enqueued_partition"],
+                row["enqueued_offset"],
+            )
+            for row in due.values()
+        ]
         gone = {item.request_id for item in await self._probe.lost(produced)}
         self._waiting.update((item.request_id, (now, item)) for item in produced if item.request_id not in gone)
         return [due[rid] for rid in gone]
@@ -278,8 +310,12 @@ class Reconciler:
                 raise  # the rows after this one would meet it too
             failure = f"{type(exc).__name__}: {exc}"
             if self._row_failures.get(row["id"]) != failure:
-                log.error("reconciler: request %s (%s) failed; it is tried again next pass", row["id"], row["flow"],
-                          exc_info=exc)
+                log.error(
+                    "reconciler: request %s (%s) failed; it is tried again next pass",
+                    row["id"],
+                    row["flow"],
+                    exc_info=exc,
+                )
             self._row_failures[row["id"]] = failure
             return ""
 
@@ -297,8 +333,9 @@ class Reconciler:
 
     async def _load(self, request_id: str) -> asyncpg.Record | None:
         try:
-            return await self.pool.fetchrow(f"SELECT {_REQUEST_COLUMNS} FROM scrape_request_log WHERE id = $1",
-                                            request_id)
+            return await self.pool.fetchrow(
+                f"SELECT {_REQUEST_COLUMNS} FROM scrape_request_log WHERE id = $1", request_id
+            )
         except (OverflowError, ValueError) as exc:
             # A value Postgres holds and Python cannot, such as a time after the year 9999.
             raise Unproducible("InvalidRequest", f"the stored row cannot be read: {exc}") from None
@@ -316,9 +353,14 @@ class Reconciler:
         if stored is None:
             return ""
         if row["redrives"] >= self.settings.reconcile_max_redrives:
-            await self._give_up(stored, ErrorInfo(
-                type="Abandoned", message=f"no terminal status after {stored['redrives']} re-drives: the worker "
-                                          f"died or the record was lost"))
+            await self._give_up(
+                stored,
+                ErrorInfo(
+                    type="Abandoned",
+                    message=f"no terminal status after {stored['redrives']} re-drives: the worker "
+                    f"died or the record was lost",
+                ),
+            )
             return "abandoned"
         lost = ErrorInfo(type="Abandoned", message="no terminal status: the worker died or the record was lost")
         return await self._redrive(stored, Status.PROCESSING, lost, "it was PROCESSING for too long")
@@ -328,9 +370,10 @@ class Reconciler:
         if stored is None:
             return ""
         due = stored["due_at"].isoformat() if stored["due_at"] else "?"
-        lost = ErrorInfo(type=stored["error_type"] or "Lost",
-                         message=f"{stored['error_message'] or 'a transient failure'} (its retry, due at {due}, "
-                                 f"never came back)")
+        lost = ErrorInfo(
+            type=stored["error_type"] or "Lost",
+            message=f"{stored['error_message'] or 'a transient failure'} (its retry, due at {due}, never came back)",
+        )
         return await self._redrive(stored, Status.RETRYING, lost, f"its retry due at {due} never came back")
 
     async def _redrive(self, stored: asyncpg.Record, status: Status, lost: ErrorInfo, why: str) -> str:
@@ -349,12 +392,24 @@ class Reconciler:
             "UPDATE scrape_request_log SET status = 'PENDING', attempt = $2, retry_count = $3, retries_spent = $5, "
             "due_at = NULL, status_at = now(), redrives = redrives + 1, redriven_at = now(), updated_at = now(), "
             "enqueued = false WHERE id = $1 AND status = $6 AND attempt = $4",
-            request.id, request.attempt, request.retry_count, stored["attempt"], spent, status.value,
+            request.id,
+            request.attempt,
+            request.retry_count,
+            stored["attempt"],
+            spent,
+            status.value,
         )
         if claimed != "UPDATE 1":
             return ""
-        log.warning("reconciler: re-driving %s (%s) as attempt %d (%d of %d attempts spent); %s",
-                    request.id, request.flow, request.attempt, spent, self.settings.retry_max_attempts, why)
+        log.warning(
+            "reconciler: re-driving %s (%s) as attempt %d (%d of %d attempts spent); %s",
+            request.id,
+            request.flow,
+            request.attempt,
+            spent,
+            self.settings.retry_max_attempts,
+            why,
+        )
         self._check_size(request)
         await self._enqueue(request)
         return "redriven"
@@ -374,8 +429,11 @@ class Reconciler:
         stored = await self._load(request_id)
         if stored is None:
             return None
-        request = stored_request(stored, retry_count=stored["retry_count"],
-                                 first_failed_at=await self.pool.fetchval(_FIRST_FAILED_AT, stored["id"]))
+        request = stored_request(
+            stored,
+            retry_count=stored["retry_count"],
+            first_failed_at=await self.pool.fetchval(_FIRST_FAILED_AT, stored["id"]),
+        )
         self._check_size(request)
         await self._enqueue(request)
         return request
@@ -386,8 +444,7 @@ class Reconciler:
         request = await self._produce_stored(row["id"])
         if request is None:
             return ""
-        log.warning("reconciler: produced %s (%s), recorded but never handed to the broker",
-                    request.id, request.flow)
+        log.warning("reconciler: produced %s (%s), recorded but never handed to the broker", request.id, request.flow)
         return "enqueued"
 
     # PENDING and handed to the broker, which lost its record
@@ -398,15 +455,22 @@ class Reconciler:
         claimed = await self.pool.execute(
             "UPDATE scrape_request_log SET enqueued = false WHERE id = $1 AND status IN ('PENDING', 'REDRIVEN') "
             "AND enqueued AND enqueued_partition = $2 AND enqueued_offset = $3",
-            row["id"], row["enqueued_partition"], row["enqueued_offset"],
+            row["id"],
+            row["enqueued_partition"],
+            row["enqueued_offset"],
         )
         if claimed != "UPDATE 1":
             return ""
         request = await self._produce_stored(row["id"])
         if request is None:
             return ""
-        log.warning("reconciler: produced %s (%s) again: the broker no longer has its record (partition %d, "
-                    "offset %d)", request.id, request.flow, row["enqueued_partition"], row["enqueued_offset"])
+        log.warning(
+            "reconciler: produced %s (%s) again: the broker no longer has its record (partition %d, offset %d)",
+            request.id,
+            request.flow,
+            row["enqueued_partition"],
+            row["enqueued_offset"],
+        )
         return "reproduced"
 
     async def _enqueue(self, request: ScrapeRequest) -> None:
@@ -419,12 +483,19 @@ class Reconciler:
     # Ending a request that can never be produced
 
     @staticmethod
-    def _status(row: asyncpg.Record, attempt: int, request: ScrapeRequest | None, status: Status,
-                error: ErrorInfo) -> RequestStatus:
+    def _status(
+        row: asyncpg.Record, attempt: int, request: ScrapeRequest | None, status: Status, error: ErrorInfo
+    ) -> RequestStatus:
         if request is not None:
             return RequestStatus.of(request, status, error=error)
-        return RequestStatus(request_id=row["id"], status=status, attempt=attempt, flow=row["flow"],
-                             platform=_platform(row.get("platform")), error=error)
+        return RequestStatus(
+            request_id=row["id"],
+            status=status,
+            attempt=attempt,
+            flow=row["flow"],
+            platform=_platform(row.get("platform")),
+            error=error,
+        )
 
     async def _send_status(self, event: RequestStatus) -> None:
         """Produce ``event``, without its params when they are what does not fit a record."""
@@ -447,12 +518,26 @@ class Reconciler:
         flow = row["flow"]
         if request is not None:
             entity = entity_key(request.params)
-            original = RawRecord(self.settings.topic(names.scrape_topic(flow)), -1, -1, None,
-                                 entity.encode() if entity else None, request.to_bytes(), {})
+            original = RawRecord(
+                self.settings.topic(names.scrape_topic(flow)),
+                -1,
+                -1,
+                None,
+                entity.encode() if entity else None,
+                request.to_bytes(),
+                {},
+            )
         else:
             # Never produced and not a request: the letter names the row (offset -1: no record ever existed).
-            original = RawRecord(self.settings.topic(names.scrape_topic(flow)), -1, -1, None, None,
-                                 json.dumps({"id": row["id"], "flow": flow}).encode(), {})
+            original = RawRecord(
+                self.settings.topic(names.scrape_topic(flow)),
+                -1,
+                -1,
+                None,
+                None,
+                json.dumps({"id": row["id"], "flow": flow}).encode(),
+                {},
+            )
         named = request or _stand_in(row)
         topic, key = self.settings.topic(names.DEAD_LETTER), bounded_key(original.key)
         letter = dead_letter(original, error, max_bytes=self.settings.max_message_bytes, flow=flow, request=named)

@@ -43,9 +43,11 @@ from topics.models import RequestStatus, ScrapeRequest, Status
 # What an operator can re-open: a definitive or spent failure, and poison (once its cause is fixed).
 REOPENABLE = frozenset({Status.FAILED, Status.DEAD_LETTERED})
 
-_ROW_COLUMNS = ("id, flow, platform, params, priority, retry_count, attempt, account_id, idempotency_key, "
-                "created_at, expires_at, retries_spent, status, redriven_at, "
-                "(redriven_at IS NULL OR redriven_at < status_at) AS unclaimed")
+_ROW_COLUMNS = (
+    "id, flow, platform, params, priority, retry_count, attempt, account_id, idempotency_key, "
+    "created_at, expires_at, retries_spent, status, redriven_at, "
+    "(redriven_at IS NULL OR redriven_at < status_at) AS unclaimed"
+)
 
 
 class UnknownRequest(BeatError, LookupError):
@@ -109,6 +111,7 @@ def _where(filters: Filters, *, time: str, id_column: str, first: int) -> tuple[
 
 # Listing
 
+
 async def list_letters(pool: asyncpg.Pool, filters: Filters, limit: int = 100) -> list[asyncpg.Record]:
     """Dead letters, newest first."""
     where, values = _where(filters, time="last_failure_at", id_column="request_id", first=2)
@@ -117,11 +120,13 @@ async def list_letters(pool: asyncpg.Pool, filters: Filters, limit: int = 100) -
         "original_partition, original_offset, redriven_at, redriven_as, "
         "COALESCE((record->>'original_truncated')::boolean, false) AS truncated "
         f"FROM dead_letter WHERE true{where} ORDER BY last_failure_at DESC, id DESC LIMIT $1",
-        limit, *values,
+        limit,
+        *values,
     )
 
 
 # Re-opening a request
+
 
 def _next_attempt(row: asyncpg.Record) -> ScrapeRequest:
     """The request's next attempt; an operator's re-drive gives it a fresh retry budget."""
@@ -137,8 +142,9 @@ async def _load(conn: asyncpg.Connection, request_id: str) -> tuple[asyncpg.Reco
     if row is None:
         raise UnknownRequest(f"no request {request_id}")
     if row["status"] not in REOPENABLE:
-        raise NotReopenable(f"request {request_id} is {row['status']}, not "
-                            f"{' or '.join(sorted(s.value for s in REOPENABLE))}")
+        raise NotReopenable(
+            f"request {request_id} is {row['status']}, not {' or '.join(sorted(s.value for s in REOPENABLE))}"
+        )
     if not row["unclaimed"]:
         raise NotReopenable(f"request {request_id} is already re-opened (at {row['redriven_at']:%Y-%m-%d %H:%M:%S})")
     return row, _next_attempt(row)
@@ -151,27 +157,40 @@ async def _claim(conn: asyncpg.Connection, row: asyncpg.Record) -> None:
         "UPDATE scrape_request_log SET redrives = redrives + 1, redriven_at = now(), updated_at = now(), "
         "enqueued = false "
         "WHERE id = $1 AND status = $2 AND attempt = $3 AND (redriven_at IS NULL OR redriven_at < status_at)",
-        row["id"], row["status"], row["attempt"],
+        row["id"],
+        row["status"],
+        row["attempt"],
     )
     if claimed != "UPDATE 1":
         raise NotReopenable(f"request {row['id']} was re-opened or changed meanwhile")
 
 
 async def _release(pool: asyncpg.Pool, row: asyncpg.Record) -> None:
-    await pool.execute("UPDATE scrape_request_log SET redrives = redrives - 1, redriven_at = $2 WHERE id = $1",
-                       row["id"], row["redriven_at"])
+    await pool.execute(
+        "UPDATE scrape_request_log SET redrives = redrives - 1, redriven_at = $2 WHERE id = $1",
+        row["id"],
+        row["redriven_at"],
+    )
 
 
-async def _produce_reopened(producer: AIOKafkaProducer, settings: Settings, request: ScrapeRequest,
-                            reopened_from: str) -> Placed:
+async def _produce_reopened(
+    producer: AIOKafkaProducer, settings: Settings, request: ScrapeRequest, reopened_from: str
+) -> Placed:
     assert request.id is not None
     status = RequestStatus.of(request, Status.REDRIVEN, result={"redriven_from": reopened_from})
     await producer.send_and_wait(settings.topic(names.STATUS), status.to_bytes(), key=request.id.encode())
     return Placed.of(request.id, await produce_request(producer, settings, request))
 
 
-async def reopen(pool: asyncpg.Pool, producer: AIOKafkaProducer | None, settings: Settings, request_id: str,
-                 *, allowed: frozenset[Status] = REOPENABLE, letter_id: int | None = None) -> Reopened:
+async def reopen(
+    pool: asyncpg.Pool,
+    producer: AIOKafkaProducer | None,
+    settings: Settings,
+    request_id: str,
+    *,
+    allowed: frozenset[Status] = REOPENABLE,
+    letter_id: int | None = None,
+) -> Reopened:
     """Re-open a FAILED or DEAD_LETTERED request as its next attempt; ``producer`` None is a dry run.
 
     Raises UnknownRequest, or NotReopenable saying why. With ``letter_id`` the dead letter is claimed
@@ -196,7 +215,8 @@ async def reopen(pool: asyncpg.Pool, producer: AIOKafkaProducer | None, settings
             letters = await conn.fetch(
                 "UPDATE dead_letter SET redriven_at = now(), redriven_as = $2 "
                 "WHERE request_id = $1 AND redriven_at IS NULL RETURNING id",
-                request_id, f"{request_id}/{request.attempt}",
+                request_id,
+                f"{request_id}/{request.attempt}",
             )
     try:
         placed = await _produce_reopened(producer, settings, request, row["status"])
@@ -208,8 +228,9 @@ async def reopen(pool: asyncpg.Pool, producer: AIOKafkaProducer | None, settings
     return reopened
 
 
-async def retry_failed(pool: asyncpg.Pool, producer: AIOKafkaProducer | None, settings: Settings,
-                       filters: Filters) -> list[Outcome]:
+async def retry_failed(
+    pool: asyncpg.Pool, producer: AIOKafkaProducer | None, settings: Settings, filters: Filters
+) -> list[Outcome]:
     """Re-open every FAILED request the filters match (not re-opened yet), oldest failure first."""
     where, values = _where(filters, time="COALESCE(scraped_at, status_at)", id_column="id", first=1)
     rows = await pool.fetch(
@@ -230,18 +251,21 @@ async def retry_failed(pool: asyncpg.Pool, producer: AIOKafkaProducer | None, se
 
 # Re-driving dead letters
 
+
 async def _claim_letter(conn: asyncpg.Connection, letter_id: int, redriven_as: str | None) -> None:
     claimed = await conn.execute(
         "UPDATE dead_letter SET redriven_at = now(), redriven_as = $2 WHERE id = $1 AND redriven_at IS NULL",
-        letter_id, redriven_as,
+        letter_id,
+        redriven_as,
     )
     if claimed != "UPDATE 1":
         raise NotReopenable(f"dead letter {letter_id} was re-driven meanwhile")
 
 
 async def _release_letters(pool: asyncpg.Pool, letter_ids: list[int]) -> None:
-    await pool.execute("UPDATE dead_letter SET redriven_at = NULL, redriven_as = NULL WHERE id = ANY($1::bigint[])",
-                       letter_ids)
+    await pool.execute(
+        "UPDATE dead_letter SET redriven_at = NULL, redriven_as = NULL WHERE id = ANY($1::bigint[])", letter_ids
+    )
 
 
 def _original(record: dict[str, Any]) -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
@@ -256,8 +280,10 @@ async def _reproduce(pool: asyncpg.Pool, producer: AIOKafkaProducer | None, lett
     """Produce a letter's original record again to its original topic; what it became, for ``redriven_as``."""
     record = json.loads(letter["record"]) if isinstance(letter["record"], str) else letter["record"]
     if record.get("original_truncated"):
-        raise NotReopenable(f"its original was {record.get('original_size')} bytes and the letter kept only the "
-                            "first ones: it cannot be re-driven")
+        raise NotReopenable(
+            f"its original was {record.get('original_size')} bytes and the letter kept only the "
+            "first ones: it cannot be re-driven"
+        )
     try:
         key, value, headers = _original(record)
     except (binascii.Error, ValueError) as exc:
@@ -277,8 +303,9 @@ async def _reproduce(pool: asyncpg.Pool, producer: AIOKafkaProducer | None, lett
     return redriven_as
 
 
-async def redrive_letters(pool: asyncpg.Pool, producer: AIOKafkaProducer | None, settings: Settings,
-                          filters: Filters) -> list[Outcome]:
+async def redrive_letters(
+    pool: asyncpg.Pool, producer: AIOKafkaProducer | None, settings: Settings, filters: Filters
+) -> list[Outcome]:
     """Re-drive every dead letter the filters match that was not re-driven yet, oldest first."""
     where, values = _where(filters, time="last_failure_at", id_column="request_id", first=1)
     letters = await pool.fetch(
@@ -291,8 +318,14 @@ async def redrive_letters(pool: asyncpg.Pool, producer: AIOKafkaProducer | None,
         subject = f"dead letter {letter['id']}"
         try:
             if letter["request_id"] is not None:
-                reopened = await reopen(pool, producer, settings, letter["request_id"],
-                                        allowed=frozenset({Status.DEAD_LETTERED}), letter_id=letter["id"])
+                reopened = await reopen(
+                    pool,
+                    producer,
+                    settings,
+                    letter["request_id"],
+                    allowed=frozenset({Status.DEAD_LETTERED}),
+                    letter_id=letter["id"],
+                )
                 detail = f"request {reopened.request_id} attempt {reopened.attempt}"
             else:
                 detail = f"original record to {await _reproduce(pool, producer, letter)}"

@@ -111,8 +111,9 @@ def prepare(flow: str, params: dict[str, Any], *, disabled: Iterable[str] = (), 
     try:
         spec.params.model_validate(params)
     except ValidationError as exc:
-        raise InvalidParams([{**error, "loc": ("params", *error["loc"])}
-                             for error in exc.errors(include_url=False)]) from None
+        raise InvalidParams(
+            [{**error, "loc": ("params", *error["loc"])} for error in exc.errors(include_url=False)]
+        ) from None
     request.id = request.id or request_id_for(flow, request.idempotency_key)
     request.platform = request.platform or spec.platform
     request.created_at = request.created_at or utcnow()
@@ -138,8 +139,10 @@ def check_fits(request: ScrapeRequest, max_bytes: int) -> None:
     }
     for what, (size, limit) in sizes.items():
         if size > limit:
-            raise TooLarge(f"the {what} record would be {size} bytes, over the {limit} bytes it may have "
-                           f"within the {max_bytes}-byte message limit")
+            raise TooLarge(
+                f"the {what} record would be {size} bytes, over the {limit} bytes it may have "
+                f"within the {max_bytes}-byte message limit"
+            )
 
 
 async def record_pending(pool: asyncpg.Pool, request: ScrapeRequest) -> tuple[str, bool]:
@@ -153,15 +156,24 @@ async def record_pending(pool: asyncpg.Pool, request: ScrapeRequest) -> tuple[st
         ON CONFLICT DO NOTHING
         RETURNING id
         """,
-        request.id, request.flow, request.platform.value if request.platform else None,
-        json.dumps(request.params), request.attempt, request.priority, request.retry_count,
-        request.account_id, request.idempotency_key, request.created_at, request.expires_at,
+        request.id,
+        request.flow,
+        request.platform.value if request.platform else None,
+        json.dumps(request.params),
+        request.attempt,
+        request.priority,
+        request.retry_count,
+        request.account_id,
+        request.idempotency_key,
+        request.created_at,
+        request.expires_at,
     )
     if row is not None:
         return row["id"], True
     existing = await pool.fetchval(
         "SELECT id FROM scrape_request_log WHERE id = $1 OR ($2::text IS NOT NULL AND idempotency_key = $2)",
-        request.id, request.idempotency_key,
+        request.id,
+        request.idempotency_key,
     )
     return existing, False
 
@@ -200,8 +212,9 @@ WHERE l.id = p.id
 async def record_enqueued(db: asyncpg.Pool | asyncpg.Connection, placed: Sequence[Placed]) -> None:
     """Mark the requests handed to the broker, with where each landed."""
     if placed:
-        await db.execute(_RECORD_ENQUEUED, [p.request_id for p in placed], [p.partition for p in placed],
-                         [p.offset for p in placed])
+        await db.execute(
+            _RECORD_ENQUEUED, [p.request_id for p in placed], [p.partition for p in placed], [p.offset for p in placed]
+        )
 
 
 async def submit(pool: asyncpg.Pool, producer: AIOKafkaProducer, settings: Settings, request: ScrapeRequest) -> str:
@@ -232,21 +245,24 @@ async def submit(pool: asyncpg.Pool, producer: AIOKafkaProducer, settings: Setti
         if not broker_down(exc):
             raise
         # The request is on the broker, so it is accepted: the PENDING event adds only a line to its timeline.
-        log.warning("request %s is on the broker without its PENDING event: %s: %s", request.id,
-                    type(exc).__name__, exc)
+        log.warning(
+            "request %s is on the broker without its PENDING event: %s: %s", request.id, type(exc).__name__, exc
+        )
     try:
         await record_enqueued(pool, [Placed.of(request.id, metadata)])
     except Exception as exc:
         if not is_outage(exc):
             raise
         # Accepted all the same; left not enqueued, the reconciler produces it once more unless a worker took it.
-        log.warning("request %s is on the broker but Postgres did not record it so: %s: %s", request.id,
-                    type(exc).__name__, exc)
+        log.warning(
+            "request %s is on the broker but Postgres did not record it so: %s: %s", request.id, type(exc).__name__, exc
+        )
     return request.id
 
 
-async def _submit_without_postgres(producer: AIOKafkaProducer, settings: Settings, request: ScrapeRequest,
-                                   down: BaseException) -> str:
+async def _submit_without_postgres(
+    producer: AIOKafkaProducer, settings: Settings, request: ScrapeRequest, down: BaseException
+) -> str:
     if not settings.durable_broker:
         # A memory-only broker could lose the request before Postgres has it: refused, and nothing written.
         raise as_outage(POSTGRES, down) from down
@@ -256,8 +272,12 @@ async def _submit_without_postgres(producer: AIOKafkaProducer, settings: Setting
         if broker_down(exc):
             raise as_outage(BROKER, exc) from exc
         raise
-    log.info("Postgres is unreachable (%s): request %s went to the durable broker alone; the status sink records "
-             "it when Postgres is back", type(down).__name__, request.id)
+    log.info(
+        "Postgres is unreachable (%s): request %s went to the durable broker alone; the status sink records "
+        "it when Postgres is back",
+        type(down).__name__,
+        request.id,
+    )
     assert request.id is not None
     return request.id
 
@@ -279,17 +299,20 @@ async def record_requests(conn: asyncpg.Connection, requests: Sequence[ScrapeReq
         return []
     rows = await conn.fetch(
         _RECORD_SQL,
-        [r.id for r in requests], [r.flow for r in requests],
+        [r.id for r in requests],
+        [r.flow for r in requests],
         [r.platform.value if r.platform else None for r in requests],
-        [json.dumps(r.params) for r in requests], [r.priority for r in requests],
+        [json.dumps(r.params) for r in requests],
+        [r.priority for r in requests],
         [r.created_at for r in requests],
     )
     recorded = {row["id"] for row in rows}
     return [r for r in requests if r.id in recorded]
 
 
-async def produce_requests(producer: AIOKafkaProducer, settings: Settings,
-                           requests: Sequence[ScrapeRequest]) -> list[Placed]:
+async def produce_requests(
+    producer: AIOKafkaProducer, settings: Settings, requests: Sequence[ScrapeRequest]
+) -> list[Placed]:
     """Every request, then every PENDING event (a PENDING event implies its request is on the broker); where
     each request landed."""
     by_flow: dict[str, list[ScrapeRequest]] = {}
@@ -297,9 +320,15 @@ async def produce_requests(producer: AIOKafkaProducer, settings: Settings,
         by_flow.setdefault(request.flow or "", []).append(request)
     placed = []
     for flow, batch in by_flow.items():
-        landed = await send_batched(producer, settings.topic(names.scrape_topic(flow)),
-                                    [((entity_key(r.params) or r.id or "").encode(), r.to_bytes()) for r in batch])
+        landed = await send_batched(
+            producer,
+            settings.topic(names.scrape_topic(flow)),
+            [((entity_key(r.params) or r.id or "").encode(), r.to_bytes()) for r in batch],
+        )
         placed += [Placed(r.id or "", partition, offset) for r, (partition, offset) in zip(batch, landed, strict=True)]
-    await send_batched(producer, settings.topic(names.STATUS),
-                       [((r.id or "").encode(), RequestStatus.of(r, Status.PENDING).to_bytes()) for r in requests])
+    await send_batched(
+        producer,
+        settings.topic(names.STATUS),
+        [((r.id or "").encode(), RequestStatus.of(r, Status.PENDING).to_bytes()) for r in requests],
+    )
     return placed

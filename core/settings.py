@@ -59,27 +59,41 @@ class Settings(BaseSettings):
     http_timeout: float = Field(30.0, gt=0)
     source_rate_limits: dict[str, str | None] = Field(
         default_factory=dict,
-        description='per source label, e.g. {"rocketapi": "100/30s"}; null lifts the legacy default')
+        description='per source label, e.g. {"rocketapi": "100/30s"}; null lifts the legacy default',
+    )
     credential_rate_limits: dict[str, str] = Field(
-        default_factory=dict, description="per source label: the limit each of its credentials has on its own")
+        default_factory=dict, description="per source label: the limit each of its credentials has on its own"
+    )
     credential_cooldown: dict[str, float] = Field(
-        default_factory=dict, description="seconds a credential rests after a 429/quota answer without a reset time")
+        default_factory=dict, description="seconds a credential rests after a 429/quota answer without a reset time"
+    )
     default_credential_cooldown: float = Field(900.0, ge=0)
     credential_first_rest: float = Field(
-        5.0, gt=0, description="a credential's first rest after a quota answer without a reset time; each "
-        "consecutive one doubles it, up to the cooldown")
+        5.0,
+        gt=0,
+        description="a credential's first rest after a quota answer without a reset time; each "
+        "consecutive one doubles it, up to the cooldown",
+    )
     breaker_failures: int = Field(5, ge=1, description="consecutive transient failures that open a source's circuit")
     breaker_cooldown: float = Field(30.0, gt=0, description="seconds an open circuit waits before one probe call")
     source_priorities: dict[str, list[str]] = Field(
-        default_factory=dict, description="per fetch type, the sources to try in order (legacy lists by default)")
+        default_factory=dict, description="per fetch type, the sources to try in order (legacy lists by default)"
+    )
     graph_app_token: SecretStr | None = Field(None, description="Facebook app token for debug_token")
-    graph_api_version: str = Field("v25.0", pattern=r"^v[0-9]{1,3}\.[0-9]{1,2}$",
-                                   description="the Graph API version every Instagram Graph call names")
+    graph_api_version: str = Field(
+        "v25.0",
+        pattern=r"^v[0-9]{1,3}\.[0-9]{1,2}$",
+        description="the Graph API version every Instagram Graph call names",
+    )
     ray_url: str | None = Field(None, description="RAY model endpoint for YouTube categorisation; unset = skip it")
     shopify_api: Literal["graphql", "rest"] = Field(
-        "graphql", description="Shopify orders through the GraphQL Admin API, or REST (legacy; older private apps)")
-    shopify_api_version: str = Field("2026-10", pattern=r"^(\d{4}-(01|04|07|10)|unstable)$",
-                                     description="Shopify Admin API version, REST and GraphQL alike")
+        "graphql", description="Shopify orders through the GraphQL Admin API, or REST (legacy; older private apps)"
+    )
+    shopify_api_version: str = Field(
+        "2026-10",
+        pattern=r"^(\d{4}-(01|04|07|10)|unstable)$",
+        description="Shopify Admin API version, REST and GraphQL alike",
+    )
 
     # GPT enrichment: any OpenAI-compatible endpoint, or Azure OpenAI with openai_api_type=azure.
     openai_base_url: str | None = Field(None, description="e.g. https://api.openai.com/v1; unset = the GPT flows fail")
@@ -96,24 +110,29 @@ class Settings(BaseSettings):
     s3_access_key_id: str | None = None
     s3_secret_access_key: SecretStr | None = None
     asset_dir: Path | None = Field(
-        None, description="local asset store when no bucket is set; default <data dir>/assets")
+        None, description="local asset store when no bucket is set; default <data dir>/assets"
+    )
     asset_max_bytes: int = Field(50 * 1024 * 1024, ge=1)
     asset_timeout: float = Field(60.0, gt=0)
     asset_dedupe_window: float = Field(86400.0, ge=0, description="seconds within which one URL is fetched once")
     cdn_base_urls: dict[str, str] = Field(
-        default_factory=dict, description="CDN host -> base URL that serves it instead (the sandbox, a proxy)")
+        default_factory=dict, description="CDN host -> base URL that serves it instead (the sandbox, a proxy)"
+    )
 
     # Retries (contract §2). The backoff of attempt k is retry_schedule[k-1] (the last one repeats), times a
     # random factor in [1 - jitter, 1 + jitter]; a delayed request waits on the longest tier not exceeding its
     # remaining wait.
-    retry_schedule: list[float] = Field(default_factory=lambda: [5.0, 30.0, 120.0, 600.0], min_length=1,
-                                        description="seconds before each retry")
+    retry_schedule: list[float] = Field(
+        default_factory=lambda: [5.0, 30.0, 120.0, 600.0], min_length=1, description="seconds before each retry"
+    )
     retry_jitter: float = Field(0.2, ge=0, le=1)
     retry_max_attempts: int = Field(4, ge=1, description="attempts a request may spend on transient failures")
     retry_max_wait: float = Field(3600.0, gt=0, description="longest time a request waits on known ready times")
     retry_tiers: dict[str, float] = Field(
-        default_factory=lambda: {"5s": 5.0, "30s": 30.0, "2m": 120.0, "10m": 600.0}, min_length=1,
-        description="delay tiers: topic suffix -> seconds")
+        default_factory=lambda: {"5s": 5.0, "30s": 30.0, "2m": 120.0, "10m": 600.0},
+        min_length=1,
+        description="delay tiers: topic suffix -> seconds",
+    )
 
     # Reconciler (runs in `beat sink`).
     reconcile_interval: float = Field(15.0, gt=0)
@@ -123,15 +142,23 @@ class Settings(BaseSettings):
 
     # Outages (contract §2): a dependency that does not answer pauses the worker, it never ends a request.
     broker_durable: bool | None = Field(
-        None, description="whether the broker keeps what it acknowledged across a restart; unset: true unless "
-                          "the broker is the embedded one (memory only). Decides whether the facade accepts "
-                          "requests while Postgres is down")
+        None,
+        description="whether the broker keeps what it acknowledged across a restart; unset: true unless "
+        "the broker is the embedded one (memory only). Decides whether the facade accepts "
+        "requests while Postgres is down",
+    )
     credential_refresh_interval: float = Field(
-        30.0, gt=0, description="seconds between full reloads of a worker's credential cache (changes arrive "
-                                "sooner, by LISTEN/NOTIFY)")
+        30.0,
+        gt=0,
+        description="seconds between full reloads of a worker's credential cache (changes arrive "
+        "sooner, by LISTEN/NOTIFY)",
+    )
     credential_max_age: float = Field(
-        300.0, gt=0, description="while Postgres is down, how long a worker keeps picking from its cached "
-                                 "credentials before it pauses")
+        300.0,
+        gt=0,
+        description="while Postgres is down, how long a worker keeps picking from its cached "
+        "credentials before it pauses",
+    )
     outage_retry_after: int = Field(5, ge=1, description="Retry-After seconds the facade sends with a 503")
 
     # Tansu enforces no size: Beat refuses larger records itself, at the facade and in the worker, and
@@ -250,4 +277,3 @@ def load_settings(**overrides: Any) -> Settings:
 
 def dump_json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, default=str)
-

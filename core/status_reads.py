@@ -49,5 +49,7 @@ async def read_timeline(db: asyncpg.Pool | asyncpg.Connection, request_id: str) 
 async def read_stored(db: asyncpg.Pool | asyncpg.Connection, request_id: str) -> dict[str, Any]:
     """The stored counts of the request (all None while it has no status row)."""
     counts = await db.fetchrow(f"SELECT {STORED_COLUMNS} FROM scrape_request_log WHERE id = $1", request_id)
-    return {**(dict(counts) if counts else dict.fromkeys(STORED_COLUMNS.split(", "), None)),
-            "stored": bool(counts and counts["stored"])}
+    return {
+        **(dict(counts) if counts else dict.fromkeys(STORED_COLUMNS.split(", "), None)),
+        "stored": bool(counts and counts["stored"]),
+    }

@@ -77,8 +77,11 @@ class TopicKeeper:
         if not missing:
             return []
         created = await ensure_topics(self._bootstrap, missing)
-        log.warning("the broker had lost %d of Beat's topics (an in-memory broker restarted?); created %d again",
-                    len(missing), len(created))
+        log.warning(
+            "the broker had lost %d of Beat's topics (an in-memory broker restarted?); created %d again",
+            len(missing),
+            len(created),
+        )
         return created
 
     def _warn_short(self, metadata: ClusterMetadata, present: set[str]) -> None:
@@ -88,5 +91,10 @@ class TopicKeeper:
             count = len(metadata.partitions_for_topic(name) or ())
             if count < self._topics[name] and name not in self._short:
                 self._short.add(name)
-                log.warning("topic %s has %d partitions, not %d: it was created by a client's request before "
-                            "Beat could create it", name, count, self._topics[name])
+                log.warning(
+                    "topic %s has %d partitions, not %d: it was created by a client's request before "
+                    "Beat could create it",
+                    name,
+                    count,
+                    self._topics[name],
+                )

@@ -38,6 +38,7 @@ _v = Values(SOURCE)
 
 # Parsers
 
+
 def parse_profile(payload: dict[str, Any], *, handle: str | None = None, profile_id: str | None = None) -> Profile:
     """A ``/ig/info_username/`` or ``/ig/info/`` answer; ``handle``/``profile_id`` = what was asked for."""
     payload = _v.require_object(payload)
@@ -119,48 +120,55 @@ def parse_stories(payload: dict[str, Any], *, profile_id: str) -> list[Post]:
 
 # Client
 
+
 class ArrayBoboClient:
     def __init__(self, http: ProviderHttp) -> None:
         self._http = http
 
-    async def profile_by_handle(self, handle: str, *, credential: Credential,
-                                request_id: str | None = None) -> Profile:
+    async def profile_by_handle(self, handle: str, *, credential: Credential, request_id: str | None = None) -> Profile:
         payload = await self._get("/ig/info_username/", {"user": handle}, credential, request_id, ProfileMissing)
         return parse_profile(payload, handle=handle)
 
-    async def profile_by_id(self, profile_id: str, *, credential: Credential,
-                            request_id: str | None = None) -> Profile:
+    async def profile_by_id(self, profile_id: str, *, credential: Credential, request_id: str | None = None) -> Profile:
         payload = await self._get("/ig/info/", {"id_user": profile_id}, credential, request_id, ProfileMissing)
         return parse_profile(payload, profile_id=profile_id)
 
-    async def posts_by_id(self, profile_id: str, cursor: str | None = None, *, credential: Credential,
-                          request_id: str | None = None) -> Page:
+    async def posts_by_id(
+        self, profile_id: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
+    ) -> Page:
         params = {"id_user": profile_id} | ({"end_cursor": cursor} if cursor else {})
         return parse_timeline_page(await self._get("/ig/posts/", params, credential, request_id, ProfileMissing))
 
-    async def post_by_shortcode(self, shortcode: str, *, credential: Credential,
-                                request_id: str | None = None) -> Post:
+    async def post_by_shortcode(self, shortcode: str, *, credential: Credential, request_id: str | None = None) -> Post:
         payload = await self._get("/ig/post_info/", {"shortcode": shortcode}, credential, request_id, PostMissing)
         return parse_post(payload, shortcode=shortcode)
 
-    async def reels(self, profile_id: str, cursor: str | None = None, *, credential: Credential,
-                    request_id: str | None = None) -> Page:
+    async def reels(
+        self, profile_id: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
+    ) -> Page:
         params = {"id_user": profile_id} | ({"max_id": cursor} if cursor else {})
         return parse_reels_page(await self._get("/ig/reels_posts/", params, credential, request_id, ProfileMissing))
 
-    async def tagged_posts(self, profile_id: str, cursor: str | None = None, *, credential: Credential,
-                           request_id: str | None = None) -> Page:
+    async def tagged_posts(
+        self, profile_id: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
+    ) -> Page:
         params = {"id_user": profile_id} | ({"end_cursor": cursor} if cursor else {})
         payload = await self._get("/ig/tagged/", params, credential, request_id, ProfileMissing)
         return parse_tagged_page(payload, profile_id=profile_id)
 
-    async def stories(self, profile_id: str, *, credential: Credential,
-                      request_id: str | None = None) -> list[Post]:
+    async def stories(self, profile_id: str, *, credential: Credential, request_id: str | None = None) -> list[Post]:
         payload = await self._get("/ig/stories/", {"id_user": profile_id}, credential, request_id, ProfileMissing)
         return parse_stories(payload, profile_id=profile_id)
 
-    async def _get(self, path: str, params: dict[str, str], credential: Credential, request_id: str | None,
-                   missing: type[ProviderError]) -> dict[str, Any]:
-        response = await self._http.request(SOURCE, "GET", path, credential=credential, params=params,
-                                            request_id=request_id)
+    async def _get(
+        self,
+        path: str,
+        params: dict[str, str],
+        credential: Credential,
+        request_id: str | None,
+        missing: type[ProviderError],
+    ) -> dict[str, Any]:
+        response = await self._http.request(
+            SOURCE, "GET", path, credential=credential, params=params, request_id=request_id
+        )
         return json_object(response, SOURCE, missing, f"GET {path}")

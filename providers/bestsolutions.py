@@ -35,6 +35,7 @@ _v = Values(SOURCE)
 
 # Parsers
 
+
 def parse_profile(payload: dict[str, Any], *, handle: str | None = None, profile_id: str | None = None) -> Profile:
     """A ``/profile`` answer; ``handle``/``profile_id`` = what was asked for."""
     payload = _v.require_object(payload)
@@ -117,26 +118,28 @@ def parse_feed_page(payload: dict[str, Any]) -> Page:
 
 # Client
 
+
 class BestSolutionsClient:
     def __init__(self, http: ProviderHttp) -> None:
         self._http = http
 
-    async def profile_by_handle(self, handle: str, *, credential: Credential,
-                                request_id: str | None = None) -> Profile:
+    async def profile_by_handle(self, handle: str, *, credential: Credential, request_id: str | None = None) -> Profile:
         return parse_profile(await self._get("/profile", {"username": handle}, credential, request_id), handle=handle)
 
-    async def profile_by_id(self, profile_id: str, *, credential: Credential,
-                            request_id: str | None = None) -> Profile:
+    async def profile_by_id(self, profile_id: str, *, credential: Credential, request_id: str | None = None) -> Profile:
         payload = await self._get("/profile", {"user_id": profile_id}, credential, request_id)
         return parse_profile(payload, profile_id=profile_id)
 
-    async def posts_by_id(self, profile_id: str, cursor: str | None = None, *, credential: Credential,
-                          request_id: str | None = None) -> Page:
+    async def posts_by_id(
+        self, profile_id: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
+    ) -> Page:
         params = {"user_id": profile_id} | ({"next_max_id": cursor} if cursor else {})
         return parse_feed_page(await self._get("/feed", params, credential, request_id))
 
-    async def _get(self, path: str, params: dict[str, str], credential: Credential,
-                   request_id: str | None) -> dict[str, Any]:
-        response = await self._http.request(SOURCE, "GET", path, credential=credential, params=params,
-                                            request_id=request_id)
+    async def _get(
+        self, path: str, params: dict[str, str], credential: Credential, request_id: str | None
+    ) -> dict[str, Any]:
+        response = await self._http.request(
+            SOURCE, "GET", path, credential=credential, params=params, request_id=request_id
+        )
         return json_object(response, SOURCE, ProfileMissing, f"GET {path}")

@@ -111,7 +111,8 @@ class MemoryBreakerStore:
         circuit = self._circuits.setdefault(scope, _Circuit())
         circuit.failures += 1
         opens = (circuit.state is State.CLOSED and circuit.failures >= threshold) or (
-            circuit.state is State.HALF_OPEN and probe)
+            circuit.state is State.HALF_OPEN and probe
+        )
         if not opens:
             return None
         circuit.state, circuit.next_probe = State.OPEN, time.monotonic() + cooldown
@@ -133,7 +134,9 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
 """
 
-_ADMIT = _NOW + """
+_ADMIT = (
+    _NOW
+    + """
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state or state == 'closed' then
     return {1, 0, 0, 0}
@@ -145,6 +148,7 @@ end
 redis.call('HSET', KEYS[1], 'state', 'half_open', 'next_probe', now + tonumber(ARGV[1]))
 return {1, 1, 0, tonumber(redis.call('HGET', KEYS[1], 'failures') or 0)}
 """
+)
 
 _SUCCEEDED = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -162,7 +166,9 @@ redis.call('HSET', KEYS[1], 'state', 'closed', 'failures', 0, 'next_probe', 0)
 return 1
 """
 
-_FAILED = _NOW + """
+_FAILED = (
+    _NOW
+    + """
 local state = redis.call('HGET', KEYS[1], 'state') or 'closed'
 local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
 local opens = (state == 'closed' and failures >= tonumber(ARGV[2])) or (state == 'half_open' and ARGV[1] == '1')
@@ -173,6 +179,7 @@ end
 redis.call('HSET', KEYS[1], 'state', 'open', 'next_probe', now + tonumber(ARGV[3]))
 return {1, failures}
 """
+)
 
 _ABANDON = """
 if redis.call('HGET', KEYS[1], 'state') == 'half_open' then
@@ -189,8 +196,7 @@ class RedisBreakerStore:
     """Circuits in Redis, shared by every process that uses the same Redis and key prefix."""
 
     def __init__(self, url: str, key_prefix: str = KEY_PREFIX) -> None:
-        self._redis = aioredis.Redis.from_url(
-            url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
+        self._redis = aioredis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
         self._prefix = key_prefix
         self._admit = self._redis.register_script(_ADMIT)
         self._succeeded = self._redis.register_script(_SUCCEEDED)
@@ -210,7 +216,8 @@ class RedisBreakerStore:
 
     async def failed(self, scope: str, probe: bool, threshold: int, cooldown: float) -> Change | None:
         opened, failures = await self._failed(
-            keys=self._key(scope), args=["1" if probe else "0", threshold, cooldown, max(IDLE_TTL, cooldown * 2)])
+            keys=self._key(scope), args=["1" if probe else "0", threshold, cooldown, max(IDLE_TTL, cooldown * 2)]
+        )
         return Change(State.OPEN, int(failures), cooldown) if int(opened) else None
 
     async def abandon(self, scope: str) -> None:
@@ -248,8 +255,15 @@ class Breaker:
     rate limiter, on the same Redis, refuses them on its own terms).
     """
 
-    def __init__(self, store: BreakerStore, *, failures: int, cooldown: float, probe_lease: float | None = None,
-                 pool: asyncpg.Pool | None = None) -> None:
+    def __init__(
+        self,
+        store: BreakerStore,
+        *,
+        failures: int,
+        cooldown: float,
+        probe_lease: float | None = None,
+        pool: asyncpg.Pool | None = None,
+    ) -> None:
         self._store = store
         self.failures = failures
         self.cooldown = cooldown
@@ -260,8 +274,13 @@ class Breaker:
     def from_settings(cls, settings: Settings, pool: asyncpg.Pool | None) -> Breaker:
         store: BreakerStore = RedisBreakerStore(settings.redis_url) if settings.redis_url else MemoryBreakerStore()
         # A probe that hangs holds its lease for the whole HTTP timeout before anyone else may probe.
-        return cls(store, failures=settings.breaker_failures, cooldown=settings.breaker_cooldown,
-                   probe_lease=max(settings.breaker_cooldown, settings.http_timeout + 1.0), pool=pool)
+        return cls(
+            store,
+            failures=settings.breaker_failures,
+            cooldown=settings.breaker_cooldown,
+            probe_lease=max(settings.breaker_cooldown, settings.http_timeout + 1.0),
+            pool=pool,
+        )
 
     async def admit(self, scope: str) -> Admission:
         try:
@@ -300,8 +319,13 @@ class Breaker:
 
     async def _record(self, scope: str, change: Change, error: str | None) -> None:
         if change.state is State.OPEN:
-            log.warning("circuit %s opened after %d failures (%s); next probe in %.3gs", scope, change.failures,
-                        error, change.next_probe_in)
+            log.warning(
+                "circuit %s opened after %d failures (%s); next probe in %.3gs",
+                scope,
+                change.failures,
+                error,
+                change.next_probe_in,
+            )
         elif change.state is State.HALF_OPEN:
             log.warning("circuit %s half-open: one probe call goes out", scope)
         else:
@@ -310,8 +334,16 @@ class Breaker:
             return
         _, source, *rest = scope.split(":", 2)
         try:
-            await self._pool.execute(_RECORD, scope, source, rest[0] if rest else None, change.state.value,
-                                     change.failures, change.next_probe_in, error)
+            await self._pool.execute(
+                _RECORD,
+                scope,
+                source,
+                rest[0] if rest else None,
+                change.state.value,
+                change.failures,
+                change.next_probe_in,
+                error,
+            )
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
             # Postgres only shows the state; the live one is in the store, so a Postgres blink costs no call.
             log.warning("could not record circuit %s in source_breaker", scope, exc_info=True)
@@ -324,5 +356,6 @@ async def recorded_states(pool: asyncpg.Pool) -> list[asyncpg.Record]:
     """Every circuit's last recorded change (``source_breaker``), sources first; a scope never listed is closed."""
     rows: list[asyncpg.Record] = await pool.fetch(
         "SELECT scope, source, credential_id, state, failures, opened_at, next_probe_at, last_error, updated_at, "
-        "next_probe_at - now() AS probe_in FROM source_breaker ORDER BY source, credential_id NULLS FIRST, scope")
+        "next_probe_at - now() AS probe_in FROM source_breaker ORDER BY source, credential_id NULLS FIRST, scope"
+    )
     return rows

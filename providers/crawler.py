@@ -53,8 +53,13 @@ Ts = TypeVarTuple("Ts")
 # By fetch type name (``providers/operations.py``), the keys ``BEAT_SOURCE_PRIORITIES`` overrides.
 PRIORITIES: dict[str, tuple[str, ...]] = {
     "fetch_profile_by_id": ("rapidapi-jotucker", "rapidapi-arraybobo"),
-    "fetch_profile_by_handle": ("graphapi", "rapidapi-arraybobo", "rapidapi-jotucker", "lama",
-                                "rapidapi-bestsolutions"),
+    "fetch_profile_by_handle": (
+        "graphapi",
+        "rapidapi-arraybobo",
+        "rapidapi-jotucker",
+        "lama",
+        "rapidapi-bestsolutions",
+    ),
     "fetch_profile_posts_by_id": ("rapidapi-jotucker", "lama", "rapidapi-arraybobo"),
     "fetch_profile_posts_by_handle": ("graphapi",),
     "fetch_reels_posts": ("rapidapi-arraybobo", "rocketapi"),
@@ -162,15 +167,17 @@ class Crawler:
             log.info("%s failed for %s (%s); trying the next source", source, fetch_type, failures[-1].reason)
         raise failed(fetch_type, failures)
 
-    async def _call(self, source: str, method: Method[*Ts, R], args: tuple[*Ts], handle: str | None,
-                    request_id: str | None) -> R:
+    async def _call(
+        self, source: str, method: Method[*Ts, R], args: tuple[*Ts], handle: str | None, request_id: str | None
+    ) -> R:
         """One source's answer, trying its credentials in turn on per-key refusals; raise ``_SourceFailed``
         when it has none, or the definitive error it answered."""
         scope = source_scope(source)
         gate = await self._admit(scope)
         if gate is not None and not gate.allowed:
-            raise _SourceFailed(SourceFailure(source, f"circuit open, next probe in {gate.wait:.3g}s",
-                                              transient=True, wait=gate.wait))
+            raise _SourceFailed(
+                SourceFailure(source, f"circuit open, next probe in {gate.wait:.3g}s", transient=True, wait=gate.wait)
+            )
         probe = gate is not None and gate.probe
         tried: list[str] = []
         refused: list[SourceFailure] = []  # the per-key refusals of this source's credentials
@@ -178,13 +185,19 @@ class Crawler:
             while True:
                 credential = await self._credentials.pick(source, handle, tried)
                 if credential is None:
-                    raise _SourceFailed(await self._keys_refused(source, handle, refused) if refused
-                                        else await self._no_credential(source, handle))
+                    raise _SourceFailed(
+                        await self._keys_refused(source, handle, refused)
+                        if refused
+                        else await self._no_credential(source, handle)
+                    )
                 tried.append(credential.id)
                 key_gate = await self._admit(credential_scope(source, credential.id))
                 if key_gate is not None and not key_gate.allowed:
-                    refused.append(SourceFailure(source, f"credential {credential.id}'s circuit is open",
-                                                 transient=True, wait=key_gate.wait))
+                    refused.append(
+                        SourceFailure(
+                            source, f"credential {credential.id}'s circuit is open", transient=True, wait=key_gate.wait
+                        )
+                    )
                     continue
                 key_probe = key_gate is not None and key_gate.probe
                 try:
@@ -203,14 +216,14 @@ class Crawler:
                 except NotSupported as exc:
                     await self._answered(scope, probe, credential, key_probe)
                     probe = False
-                    raise _SourceFailed(SourceFailure(source, f"NotSupported: {exc.message}", transient=False)
-                                        ) from exc
+                    raise _SourceFailed(SourceFailure(source, f"NotSupported: {exc.message}", transient=False)) from exc
                 except RetriableProviderError as exc:
                     if self._breaker is not None:
                         await self._breaker.failed(scope, f"{type(exc).__name__}: {exc.message}", probe=probe)
                     probe = False
-                    raise _SourceFailed(SourceFailure(source, f"{type(exc).__name__}: {exc.message}",
-                                                      transient=True, wait=exc.ready_in)) from exc
+                    raise _SourceFailed(
+                        SourceFailure(source, f"{type(exc).__name__}: {exc.message}", transient=True, wait=exc.ready_in)
+                    ) from exc
                 except ProviderError:
                     # A definitive answer is still an answer: the source works.
                     await self._answered(scope, probe, credential, key_probe)
@@ -236,8 +249,9 @@ class Crawler:
 
     async def _key_failed(self, credential: Credential, exc: ProviderError, probe: bool) -> None:
         if self._breaker is not None:
-            await self._breaker.failed(credential_scope(credential.source, credential.id),
-                                       f"{type(exc).__name__}: {exc.message}", probe=probe)
+            await self._breaker.failed(
+                credential_scope(credential.source, credential.id), f"{type(exc).__name__}: {exc.message}", probe=probe
+            )
 
     async def _keys_refused(self, source: str, handle: str | None, refused: list[SourceFailure]) -> SourceFailure:
         """A source each of whose credentials was refused: ready when its first key is, counting the keys
@@ -253,8 +267,13 @@ class Crawler:
         availability = await self._credentials.availability(source, handle)
         reason = "no enabled credential" + (f" for {handle}" if handle else "")
         if availability.rest_in is not None:
-            return SourceFailure(source, f"{reason}: every one rests, the first for {availability.rest_in:.3g}s",
-                                 transient=True, wait=availability.rest_in, no_credential=True)
+            return SourceFailure(
+                source,
+                f"{reason}: every one rests, the first for {availability.rest_in:.3g}s",
+                transient=True,
+                wait=availability.rest_in,
+                no_credential=True,
+            )
         if availability.usable:
             # One was usable a moment ago (a rest just ended, another process re-enabled it): try again later.
             return SourceFailure(source, reason + " at the moment", transient=True, no_credential=True)

@@ -95,8 +95,13 @@ class CachedCredential:
         return self.rest_until is not None and self.rest_until >= now
 
     def as_credential(self) -> Credential:
-        return Credential(id=str(self.id), source=self.source, secrets=self.secrets, handle=self.handle,
-                          quota_strikes=self.quota_strikes)
+        return Credential(
+            id=str(self.id),
+            source=self.source,
+            secrets=self.secrets,
+            handle=self.handle,
+            quota_strikes=self.quota_strikes,
+        )
 
 
 class CredentialCache:
@@ -120,8 +125,9 @@ class CredentialCache:
         self._last_stamp = datetime.min.replace(tzinfo=UTC)
 
     @classmethod
-    async def open(cls, pool: asyncpg.Pool, database_url: str, *, refresh_interval: float,
-                   max_age: float) -> CredentialCache:
+    async def open(
+        cls, pool: asyncpg.Pool, database_url: str, *, refresh_interval: float, max_age: float
+    ) -> CredentialCache:
         """Load every credential, waiting for Postgres as long as it takes (a worker cannot start without
         having seen its credentials once), then follow the table."""
         cache = cls(pool, database_url, refresh_interval=refresh_interval, max_age=max_age)
@@ -135,8 +141,9 @@ class CredentialCache:
                     raise
                 if cache._down_since is None:
                     cache._down_since = time.monotonic()
-                    log.warning("Postgres unreachable (%s: %s): waiting for it to load the credentials",
-                                type(exc).__name__, exc)
+                    log.warning(
+                        "Postgres unreachable (%s: %s): waiting for it to load the credentials", type(exc).__name__, exc
+                    )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, BACKOFF_MAX)
         cache._reachable_again()
@@ -185,8 +192,10 @@ class CredentialCache:
             return
         age = time.monotonic() - self._confirmed_at
         if age > self._max_age:
-            raise DependencyDown(POSTGRES, f"the cached credentials were last known current {age:.0f}s ago "
-                                           f"(the limit is {self._max_age:.0f}s)")
+            raise DependencyDown(
+                POSTGRES,
+                f"the cached credentials were last known current {age:.0f}s ago (the limit is {self._max_age:.0f}s)",
+            )
 
     def _stamp(self) -> datetime:
         # Strictly increasing, so two picks in one clock tick still rotate.
@@ -313,8 +322,12 @@ class CredentialCache:
             self._listener = None
         if self._down_since is None:
             self._down_since = time.monotonic()
-            log.warning("Postgres unreachable (%s: %s): credentials are picked from memory for up to %.0fs",
-                        type(exc).__name__, exc, self._max_age)
+            log.warning(
+                "Postgres unreachable (%s: %s): credentials are picked from memory for up to %.0fs",
+                type(exc).__name__,
+                exc,
+                self._max_age,
+            )
 
     def _reachable_again(self) -> None:
         if self._down_since is not None:
@@ -368,10 +381,17 @@ def _entry(row: asyncpg.Record, now: float) -> CachedCredential:
     if isinstance(secrets, str):
         secrets = json.loads(secrets)
     rest_in = row["rest_in"]
-    return CachedCredential(id=row["id"], source=row["source"], secrets=secrets, handle=row["handle"],
-                            enabled=row["enabled"], data_access_expired=row["data_access_expired"],
-                            quota_strikes=row["quota_strikes"],
-                            rest_until=None if rest_in is None else now + rest_in, last_used_at=row["last_used_at"])
+    return CachedCredential(
+        id=row["id"],
+        source=row["source"],
+        secrets=secrets,
+        handle=row["handle"],
+        enabled=row["enabled"],
+        data_access_expired=row["data_access_expired"],
+        quota_strikes=row["quota_strikes"],
+        rest_until=None if rest_in is None else now + rest_in,
+        last_used_at=row["last_used_at"],
+    )
 
 
 def _lru_order(entry: CachedCredential) -> tuple[bool, datetime, int]:

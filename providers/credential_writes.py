@@ -109,16 +109,18 @@ class CredentialWrites:
                 self._wanted.clear()
             while self._changes:
                 change = self._changes[0]
-                row = await self._persist("a credential change", self._pool.fetchrow, change.statement,
-                                          *change.bound_args())
+                row = await self._persist(
+                    "a credential change", self._pool.fetchrow, change.statement, *change.bound_args()
+                )
                 self._changes.popleft()
                 self._done(change.credential_id, row)
             self._sent.set()
             if self._closing or time.monotonic() >= stamp_at:
                 stamps, self._stamps = self._stamps, {}
                 if stamps:
-                    await self._persist("last_used_at stamps", self._pool.execute, _STAMP, list(stamps),
-                                        list(stamps.values()))
+                    await self._persist(
+                        "last_used_at stamps", self._pool.execute, _STAMP, list(stamps), list(stamps.values())
+                    )
                 stamp_at = time.monotonic() + _STAMP_INTERVAL
             if self._closing and not self._changes:
                 return
@@ -161,7 +163,10 @@ class CredentialWrites:
         try:
             await asyncio.wait_for(self._task, timeout)
         except TimeoutError:
-            log.warning("%d credential changes and %d last_used_at stamps were not saved: Postgres did not "
-                        "answer", len(self._changes), len(self._stamps))
+            log.warning(
+                "%d credential changes and %d last_used_at stamps were not saved: Postgres did not answer",
+                len(self._changes),
+                len(self._stamps),
+            )
         except Exception:
             log.exception("the credential writer failed")

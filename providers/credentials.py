@@ -66,7 +66,8 @@ class CredentialStore:
             "UPDATE credential SET enabled = $2, disabled_till = NULL, "
             "data_access_expired = CASE WHEN $2 THEN false ELSE data_access_expired END, updated_at = now() "
             "WHERE id = $1",
-            int(credential_id), enabled,
+            int(credential_id),
+            enabled,
         )
         return status == "UPDATE 1"
 
@@ -84,8 +85,9 @@ class CredentialStore:
             listed.append(entry)
         return listed
 
-    async def add(self, source: str, secrets: dict[str, Any], handle: str | None = None,
-                  idempotency_key: str | None = None) -> str:
+    async def add(
+        self, source: str, secrets: dict[str, Any], handle: str | None = None, idempotency_key: str | None = None
+    ) -> str:
         """Insert or refresh a credential; the idempotency key defaults to source plus handle, else a digest
         of the secrets (never a secret itself: the key is shown in listings and logs)."""
         digest = hashlib.sha256(json.dumps(secrets, sort_keys=True).encode()).hexdigest()[:16]
@@ -121,8 +123,9 @@ class CredentialPolicy:
     again) and reaches Postgres behind the request, where the same rules decide between processes.
     """
 
-    def __init__(self, cache: CredentialCache, cooldowns: dict[str, float], default_cooldown: float,
-                 first_rest: float = 5.0) -> None:
+    def __init__(
+        self, cache: CredentialCache, cooldowns: dict[str, float], default_cooldown: float, first_rest: float = 5.0
+    ) -> None:
         self._cache = cache
         self._cooldowns = cooldowns
         self._default_cooldown = default_cooldown
@@ -150,8 +153,9 @@ class CredentialPolicy:
             state.rest_until = now + seconds
             state.quota_strikes += 1
             self._cache.write_behind(state.id, _REST_DOUBLING, state.id, SINCE_QUEUED, first, cap)
-        log.warning("credential %s of %s rests for %.3gs after a quota answer", credential.id, credential.source,
-                    seconds)
+        log.warning(
+            "credential %s of %s rests for %.3gs after a quota answer", credential.id, credential.source, seconds
+        )
         return seconds
 
     async def answered(self, credential: Credential) -> None:
@@ -167,8 +171,7 @@ class CredentialPolicy:
         if state is not None:
             state.data_access_expired = True
             self._cache.write_behind(state.id, _EXPIRE, state.id)
-        log.warning("credential %s of %s is out of rotation: its token was refused", credential.id,
-                    credential.source)
+        log.warning("credential %s of %s is out of rotation: its token was refused", credential.id, credential.source)
 
 
 def masked(secrets: dict[str, Any]) -> dict[str, Any]:

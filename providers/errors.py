@@ -127,15 +127,17 @@ class AssetUnavailable(DefinitiveProviderError):
 class _Verdict(ProviderError):
     """An error whose class cannot carry the decision: it sums up what several sources said."""
 
-    def __init__(self, message: str, *, retriable: bool, source: str | None = None,
-                 ready_in: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retriable: bool, source: str | None = None, ready_in: float | None = None
+    ) -> None:
         super().__init__(message, source=source, ready_in=ready_in)
         self.decision = Decision.TRANSIENT if retriable else Decision.DEFINITIVE
 
 
 class NoCredential(_Verdict):
-    def __init__(self, message: str, *, retriable: bool = False, source: str | None = None,
-                 ready_in: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retriable: bool = False, source: str | None = None, ready_in: float | None = None
+    ) -> None:
         super().__init__(message, retriable=retriable, source=source, ready_in=ready_in)
 
 
@@ -167,7 +169,9 @@ def failed(fetch_type: str, failures: Sequence[SourceFailure]) -> NoCredential |
     waits = [f.wait for f in transient]
     ready_in = min(waits) if transient and all(w is not None for w in waits) else None  # type: ignore[type-var]
     if failures and all(f.no_credential for f in failures):
-        return NoCredential(f"{fetch_type}: no source is available ({summary})", retriable=bool(transient),
-                            ready_in=ready_in)
-    return AllSourcesFailed(f"{fetch_type}: every source failed ({summary})", retriable=bool(transient),
-                            ready_in=ready_in)
+        return NoCredential(
+            f"{fetch_type}: no source is available ({summary})", retriable=bool(transient), ready_in=ready_in
+        )
+    return AllSourcesFailed(
+        f"{fetch_type}: every source failed ({summary})", retriable=bool(transient), ready_in=ready_in
+    )

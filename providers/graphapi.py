@@ -64,8 +64,9 @@ VERSION_PATTERN = r"v[0-9]{1,3}\.[0-9]{1,2}"
 # failed the whole call with #100 "Tried accessing nonexisting field (user_id) on node type (ShadowIGMedia)".
 # A media's owner is the account asked about, whose ig_id the same answer carries.
 MEDIA_FIELDS = "id,username,comments_count,like_count,media_type,media_url,caption,timestamp,permalink"
-PROFILE_FIELDS = ("id,ig_id,name,website,followers_count,follows_count,profile_picture_url,username,biography,"
-                  "media_count")
+PROFILE_FIELDS = (
+    "id,ig_id,name,website,followers_count,follows_count,profile_picture_url,username,biography,media_count"
+)
 # Stories are read on the account's own node (GET /<ig-user-id>?fields=stories{…}, IG User Stories reference):
 # business discovery has no stories edge, so they need the account's own token.
 STORY_FIELDS = "id,media_type,media_product_type,media_url,owner,permalink,timestamp,username,caption"
@@ -80,23 +81,47 @@ MEDIA_TYPES = {"VIDEO": "reels", "IMAGE": "image", "CAROUSEL_ALBUM": "carousel"}
 MEDIA_INSIGHT_METRICS: dict[str, tuple[str, ...]] = {
     "FEED": ("views", "reach", "likes", "comments", "saved", "shares", "total_interactions"),
     "REELS": ("views", "reach", "likes", "comments", "saved", "shares", "total_interactions"),
-    "STORY": ("views", "reach", "replies", "shares", "total_interactions", "follows", "profile_visits",
-              "profile_activity"),
+    "STORY": (
+        "views",
+        "reach",
+        "replies",
+        "shares",
+        "total_interactions",
+        "follows",
+        "profile_visits",
+        "profile_activity",
+    ),
 }
 # A post's type (legacy §3.2) -> its media product type; stories go through story_insights, with navigation.
 POST_PRODUCT_TYPES = {"image": "FEED", "carousel": "FEED", "reels": "REELS"}
 STORY = "STORY"
 METRIC_KEYS = {
-    "views": "views", "reach": "reach", "saved": "saved", "likes": "likes", "comments": "comments",
-    "shares": "shares", "total_interactions": "interactions", "follows": "follows",
-    "profile_visits": "profile_visits", "profile_activity": "profile_activity", "replies": "replies",
+    "views": "views",
+    "reach": "reach",
+    "saved": "saved",
+    "likes": "likes",
+    "comments": "comments",
+    "shares": "shares",
+    "total_interactions": "interactions",
+    "follows": "follows",
+    "profile_visits": "profile_visits",
+    "profile_activity": "profile_activity",
+    "replies": "replies",
     "navigation": "navigation",
 }
 # The legacy keys views succeeds, by media product type; legacy consumers read them, so they keep being filled.
 # Reels' play_count is not: scrapers fill it with Instagram's public play count, which views would contradict.
 LEGACY_KEYS_FROM_VIEWS: dict[str, tuple[str, ...]] = {"FEED": ("impressions",), "STORY": ("impressions",)}
-NAVIGATION_ACTIONS = ("automatic_forward", "tap_back", "tap_exit", "tap_forward", "swipe_back", "swipe_down",
-                      "swipe_forward", "swipe_up")
+NAVIGATION_ACTIONS = (
+    "automatic_forward",
+    "tap_back",
+    "tap_exit",
+    "tap_forward",
+    "swipe_back",
+    "swipe_down",
+    "swipe_forward",
+    "swipe_up",
+)
 
 # Audience metric → the prefix of its dimensions; breakdown → their suffix.
 AUDIENCE_METRICS = {
@@ -137,6 +162,7 @@ _SERVED_LIST = re.compile(r"metric\[[0-9]+\] must be one of the following values
 
 
 # Refusals
+
 
 @dataclass(frozen=True, slots=True)
 class GraphError:
@@ -210,8 +236,14 @@ def _regain_minutes(value: Any) -> Iterator[float]:
             yield from _regain_minutes(item)
 
 
-def error_for(error: GraphError, *, what: str, missing: type[ProviderError] = ProfileMissing,
-              missing_text: str = "Object does not exist", retry_after: float | None = None) -> ProviderError:
+def error_for(
+    error: GraphError,
+    *,
+    what: str,
+    missing: type[ProviderError] = ProfileMissing,
+    missing_text: str = "Object does not exist",
+    retry_after: float | None = None,
+) -> ProviderError:
     """The typed error of a Graph refusal to ``what``; ``missing``/``missing_text`` name an absent object."""
     detail = f"{what}: {error.describe()}"
     code = error.code
@@ -222,8 +254,9 @@ def error_for(error: GraphError, *, what: str, missing: type[ProviderError] = Pr
     if code == 110:
         return ProfileMissing(f"Invalid username ({detail})", source=SOURCE)
     if code == 100 and error.subcode == _PRE_CONVERSION_MEDIA:
-        return NotSupported(f"Media was posted before account was converted to business account ({detail})",
-                            source=SOURCE)
+        return NotSupported(
+            f"Media was posted before account was converted to business account ({detail})", source=SOURCE
+        )
     if error.is_missing_object:
         return missing(f"{missing_text} ({detail})", source=SOURCE)
     if code == 10 or (code is not None and 200 <= code <= 299):
@@ -256,11 +289,16 @@ def _report_drop(metric: str, product_type: str, error: GraphError) -> None:
     # Once per metric and process: a retired metric would otherwise log on every request.
     if metric not in _reported_drops:
         _reported_drops.add(metric)
-        log.warning("graphapi: Graph does not serve the %s metric (%s insights); asking without it: %s",
-                    metric, product_type, error.describe())
+        log.warning(
+            "graphapi: Graph does not serve the %s metric (%s insights); asking without it: %s",
+            metric,
+            product_type,
+            error.describe(),
+        )
 
 
 # Profiles and media: business discovery, and the account's own node for its stories
+
 
 def _graph_time(value: Any, field: str) -> tuple[int | None, datetime | None]:
     text = _v.text(value, field)
@@ -302,8 +340,11 @@ def _own_account(payload: dict[str, Any], handle: str) -> dict[str, Any]:
     if not username:
         raise BadResponse("the account's own node answered without its username", source=SOURCE)
     if username.lower() != _bare(handle):
-        raise Forbidden(f"the credential belongs to {username!r}, not to {handle!r}: Graph serves an account's "
-                        "stories only to its own token", source=SOURCE)
+        raise Forbidden(
+            f"the credential belongs to {username!r}, not to {handle!r}: Graph serves an account's "
+            "stories only to its own token",
+            source=SOURCE,
+        )
     return node
 
 
@@ -333,11 +374,21 @@ def _media_post(item: Any, *, profile_id: str | None, handle: str | None, story:
     if story:
         dimensions["content_type"] = media_type.lower() if media_type else None
     else:
-        metrics = {"comments": _v.count(item.get("comments_count"), "media.comments_count"),
-                   "likes": _v.count(item.get("like_count"), "media.like_count")}
-    return Post(platform=Platform.INSTAGRAM, source=SOURCE, shortcode=shortcode, profile_id=profile_id,
-                handle=handle, publish_time=published, metrics=metrics, dimensions=dimensions,
-                kind="story" if story else "post")
+        metrics = {
+            "comments": _v.count(item.get("comments_count"), "media.comments_count"),
+            "likes": _v.count(item.get("like_count"), "media.like_count"),
+        }
+    return Post(
+        platform=Platform.INSTAGRAM,
+        source=SOURCE,
+        shortcode=shortcode,
+        profile_id=profile_id,
+        handle=handle,
+        publish_time=published,
+        metrics=metrics,
+        dimensions=dimensions,
+        kind="story" if story else "post",
+    )
 
 
 def _media_cursor(node: dict[str, Any]) -> str | None:
@@ -408,6 +459,7 @@ def parse_stories_and_media(payload: dict[str, Any], *, handle: str) -> tuple[li
 
 # Insights
 
+
 def _insight_entries(payload: dict[str, Any], object_id: str) -> dict[str, dict[str, Any]]:
     """Insight entries by metric name, each checked to be about ``object_id``."""
     entries: dict[str, dict[str, Any]] = {}
@@ -430,8 +482,9 @@ def _metric_value(entry: dict[str, Any], name: str) -> int | None:
     return _v.count(value, name)
 
 
-def _insight_metrics(entries: dict[str, dict[str, Any]], asked: Sequence[str],
-                     product_type: str) -> dict[str, float | int | None]:
+def _insight_metrics(
+    entries: dict[str, dict[str, Any]], asked: Sequence[str], product_type: str
+) -> dict[str, float | int | None]:
     """Our keys for the metrics ``asked`` (None where Graph left one out), and the legacy keys views fills."""
     metrics: dict[str, float | int | None] = {METRIC_KEYS[name]: None for name in asked}
     for name, entry in entries.items():
@@ -444,12 +497,22 @@ def _insight_metrics(entries: dict[str, dict[str, Any]], asked: Sequence[str],
 
 
 def _insights_post(shortcode: str, post_id: str, metrics: dict[str, float | int | None]) -> Post:
-    return Post(platform=Platform.INSTAGRAM, source=SOURCE, shortcode=shortcode, profile_id=None, handle=None,
-                publish_time=None, metrics=metrics, dimensions={"post_id": post_id}, kind="post_insights")
+    return Post(
+        platform=Platform.INSTAGRAM,
+        source=SOURCE,
+        shortcode=shortcode,
+        profile_id=None,
+        handle=None,
+        publish_time=None,
+        metrics=metrics,
+        dimensions={"post_id": post_id},
+        kind="post_insights",
+    )
 
 
-def parse_post_insights(payload: dict[str, Any], *, media_id: str, shortcode: str, metrics: Sequence[str],
-                        product_type: str) -> Post:
+def parse_post_insights(
+    payload: dict[str, Any], *, media_id: str, shortcode: str, metrics: Sequence[str], product_type: str
+) -> Post:
     """A ``/<media id>/insights`` answer for the ``metrics`` asked of a ``product_type`` medium (FEED, REELS);
     ``shortcode`` is the post's (Graph omits it)."""
     entries = _insight_entries(payload, media_id)
@@ -458,8 +521,14 @@ def parse_post_insights(payload: dict[str, Any], *, media_id: str, shortcode: st
     return _insights_post(shortcode, media_id, _insight_metrics(entries, metrics, product_type))
 
 
-def parse_story_insights(payload: dict[str, Any], navigation: dict[str, Any], *, story_id: str, shortcode: str,
-                         metrics: Sequence[str] = MEDIA_INSIGHT_METRICS[STORY]) -> Post:
+def parse_story_insights(
+    payload: dict[str, Any],
+    navigation: dict[str, Any],
+    *,
+    story_id: str,
+    shortcode: str,
+    metrics: Sequence[str] = MEDIA_INSIGHT_METRICS[STORY],
+) -> Post:
     """The two ``/<story id>/insights`` answers: the plain ``metrics`` asked, and navigation broken down by
     action."""
     entries = _insight_entries(payload, story_id)
@@ -506,8 +575,9 @@ def parse_audience(payload: dict[str, Any], *, metric: str, breakdown: str) -> d
     return audience
 
 
-def parse_profile_insights(identity: dict[str, Any], answers: Mapping[tuple[str, str], dict[str, Any]], *,
-                           handle: str) -> Profile:
+def parse_profile_insights(
+    identity: dict[str, Any], answers: Mapping[tuple[str, str], dict[str, Any]], *, handle: str
+) -> Profile:
     """Audience demographics of ``handle``; ``answers`` maps (metric, breakdown) to each answer that came back."""
     node = _discovered(identity, handle)
     profile_id = _v.id(node.get("ig_id"), "business_discovery.ig_id")
@@ -518,12 +588,18 @@ def parse_profile_insights(identity: dict[str, Any], answers: Mapping[tuple[str,
         answer = answers.get((metric, breakdown))
         key = f"{AUDIENCE_METRICS[metric]}_{AUDIENCE_BREAKDOWNS[breakdown]}"
         dimensions[key] = parse_audience(answer, metric=metric, breakdown=breakdown) if answer is not None else None
-    return Profile(platform=Platform.INSTAGRAM, source=SOURCE, profile_id=profile_id,
-                   handle=_v.text(node.get("username"), "business_discovery.username") or handle,
-                   dimensions=dimensions, kind="profile_insights")
+    return Profile(
+        platform=Platform.INSTAGRAM,
+        source=SOURCE,
+        profile_id=profile_id,
+        handle=_v.text(node.get("username"), "business_discovery.username") or handle,
+        dimensions=dimensions,
+        kind="profile_insights",
+    )
 
 
 # Tokens
+
 
 @dataclass(frozen=True, slots=True)
 class TokenInfo:
@@ -575,6 +651,7 @@ def parse_token_info(payload: dict[str, Any]) -> TokenInfo:
 
 # Client
 
+
 def _secrets(credential: Credential) -> tuple[str, str]:
     token, user_id = credential.secrets.get("token"), credential.secrets.get("user_id")
     if not token or not user_id:
@@ -625,18 +702,19 @@ class GraphApiClient:
     def _path(self, *steps: str) -> str:
         return "/" + "/".join((self._version, *steps))
 
-    async def profile_by_handle(self, handle: str, *, credential: Credential,
-                                request_id: str | None = None) -> Profile:
+    async def profile_by_handle(self, handle: str, *, credential: Credential, request_id: str | None = None) -> Profile:
         fields = f"{PROFILE_FIELDS},media{{{MEDIA_FIELDS}}}"
         return parse_profile(await self._discover(handle, fields, credential, request_id), handle=handle)
 
-    async def posts_by_handle(self, handle: str, cursor: str | None = None, *, credential: Credential,
-                              request_id: str | None = None) -> Page:
+    async def posts_by_handle(
+        self, handle: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
+    ) -> Page:
         fields = f"ig_id,username,media_count,{_media_edge(cursor)}{{{MEDIA_FIELDS}}}"
         return parse_media_page(await self._discover(handle, fields, credential, request_id), handle=handle)
 
-    async def stories_and_media(self, handle: str, cursor: str | None = None, *, credential: Credential,
-                                request_id: str | None = None) -> tuple[list[Post], Page]:
+    async def stories_and_media(
+        self, handle: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
+    ) -> tuple[list[Post], Page]:
         """Live stories and a page of media of ``handle``, whose own credential this must be: both are read
         on the account's own node. Stories come with the first page only (later pages: [])."""
         _username(handle)  # refused unsent, like a handle business discovery could never answer for
@@ -644,12 +722,14 @@ class GraphApiClient:
         if cursor is None:
             fields += f",stories{{{STORY_FIELDS}}}"
         _, user_id = _secrets(credential)
-        payload = await self._get(self._path(user_id), {"fields": fields}, credential, request_id,
-                                  ProfileMissing, "Account does not exist")
+        payload = await self._get(
+            self._path(user_id), {"fields": fields}, credential, request_id, ProfileMissing, "Account does not exist"
+        )
         return parse_stories_and_media(payload, handle=handle)
 
-    async def post_insights(self, post_id: str, post_type: str, shortcode: str, *, credential: Credential,
-                            request_id: str | None = None) -> Insights[Post]:
+    async def post_insights(
+        self, post_id: str, post_type: str, shortcode: str, *, credential: Credential, request_id: str | None = None
+    ) -> Insights[Post]:
         product_type = POST_PRODUCT_TYPES.get(post_type)
         if product_type is None:
             raise NotSupported(f"Graph has no media insights for post_type {post_type!r}", source=SOURCE)
@@ -657,37 +737,43 @@ class GraphApiClient:
         media_id = _graph_id(post_id.split("_", 1)[0], "Post missing")
         path = self._path(media_id, "insights")
         token, _ = _secrets(credential)
-        response, asked, dropped = await self._ask_metrics(path, product_type, {"period": "lifetime"}, credential,
-                                                           request_id)
+        response, asked, dropped = await self._ask_metrics(
+            path, product_type, {"period": "lifetime"}, credential, request_id
+        )
         error = parse_error(_decoded(response), redact=(token,))
         if error is not None and error.is_missing_object:
             # Graph says "does not exist" both for a deleted post and for a token that lost its scopes.
             raise await self._missing_media(error, f"GET {path}", token, credential, request_id)
         payload = self._read(response, f"GET {path}", PostMissing, "Post missing", (token,))
-        post = parse_post_insights(payload, media_id=media_id, shortcode=shortcode, metrics=asked,
-                                   product_type=product_type)
+        post = parse_post_insights(
+            payload, media_id=media_id, shortcode=shortcode, metrics=asked, product_type=product_type
+        )
         return Insights(post, dropped)
 
-    async def story_insights(self, story_id: str, shortcode: str, *, credential: Credential,
-                             request_id: str | None = None) -> Insights[Post]:
+    async def story_insights(
+        self, story_id: str, shortcode: str, *, credential: Credential, request_id: str | None = None
+    ) -> Insights[Post]:
         path = self._path(_graph_id(story_id, _STORY_MISSING), "insights")
         navigation = {"metric": "navigation", "breakdown": "story_navigation_action_type", "period": "lifetime"}
-        (payload, asked, dropped), actions = await _all_or_first_error([
-            self._story_metrics(path, credential, request_id),
-            self._get(path, navigation, credential, request_id, PostMissing, _STORY_MISSING),
-        ])
+        (payload, asked, dropped), actions = await _all_or_first_error(
+            [
+                self._story_metrics(path, credential, request_id),
+                self._get(path, navigation, credential, request_id, PostMissing, _STORY_MISSING),
+            ]
+        )
         story = parse_story_insights(payload, actions, story_id=story_id, shortcode=shortcode, metrics=asked)
         return Insights(story, dropped)
 
-    async def _story_metrics(self, path: str, credential: Credential,
-                             request_id: str | None) -> tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]:
+    async def _story_metrics(
+        self, path: str, credential: Credential, request_id: str | None
+    ) -> tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]:
         token, _ = _secrets(credential)
-        response, asked, dropped = await self._ask_metrics(path, STORY, {"period": "lifetime"}, credential,
-                                                           request_id)
+        response, asked, dropped = await self._ask_metrics(path, STORY, {"period": "lifetime"}, credential, request_id)
         return self._read(response, f"GET {path}", PostMissing, _STORY_MISSING, (token,)), asked, dropped
 
-    async def profile_insights(self, handle: str, *, credential: Credential,
-                               request_id: str | None = None) -> Insights[Profile]:
+    async def profile_insights(
+        self, handle: str, *, credential: Credential, request_id: str | None = None
+    ) -> Insights[Profile]:
         """The nine audience answers, asked at once; any of them is enough, the others stay None. A metric
         Graph refuses as not served is reported dropped."""
         _, user_id = _secrets(credential)
@@ -705,39 +791,60 @@ class GraphApiClient:
             raise found
         answers = {key: result for key, result in zip(asked, results, strict=True) if isinstance(result, dict)}
         failures = [result for result in results if isinstance(result, ProviderError)]
-        dropped = tuple(dict.fromkeys(metric for (metric, _), result in zip(asked, results, strict=True)
-                                      if result is None))
+        dropped = tuple(
+            dict.fromkeys(metric for (metric, _), result in zip(asked, results, strict=True) if result is None)
+        )
         if not answers:
-            raise failures[0] if failures else BadResponse(
-                f"Graph serves none of the audience metrics asked ({', '.join(dropped)})", source=SOURCE)
+            raise (
+                failures[0]
+                if failures
+                else BadResponse(
+                    f"Graph serves none of the audience metrics asked ({', '.join(dropped)})", source=SOURCE
+                )
+            )
         if failures:
-            log.info("graphapi: %d of %d audience answers failed for %s (%s)", len(failures), len(asked), handle,
-                     ", ".join(sorted({type(failure).__name__ for failure in failures})))
+            log.info(
+                "graphapi: %d of %d audience answers failed for %s (%s)",
+                len(failures),
+                len(asked),
+                handle,
+                ", ".join(sorted({type(failure).__name__ for failure in failures})),
+            )
         return Insights(parse_profile_insights(found, answers, handle=handle), dropped)
 
-    async def _audience(self, path: str, metric: str, breakdown: str, credential: Credential,
-                        request_id: str | None) -> dict[str, Any] | None:
+    async def _audience(
+        self, path: str, metric: str, breakdown: str, credential: Credential, request_id: str | None
+    ) -> dict[str, Any] | None:
         """One demographics answer, or None when Graph refuses ``metric`` as not served."""
         token, _ = _secrets(credential)
-        response = await self._send(path, {"metric": metric, "breakdown": breakdown, **AUDIENCE_PARAMS}, credential,
-                                    request_id)
+        response = await self._send(
+            path, {"metric": metric, "breakdown": breakdown, **AUDIENCE_PARAMS}, credential, request_id
+        )
         error = parse_error(_decoded(response), redact=(token,))
         if error is not None and unsupported_metrics(error, (metric,)):
             _report_drop(metric, "account", error)
             return None
         return self._read(response, f"GET {path}", ProfileMissing, "Account does not exist", (token,))
 
-    async def debug_token(self, token: str, app_token: str, *, credential: Credential | None = None,
-                          request_id: str | None = None) -> TokenInfo:
+    async def debug_token(
+        self, token: str, app_token: str, *, credential: Credential | None = None, request_id: str | None = None
+    ) -> TokenInfo:
         """What Graph knows of ``token``, asked with the app's token; ``credential`` only names the call."""
         path = self._path("debug_token")
-        response = await self._http.request(SOURCE, "GET", path, credential=credential,
-                                            params={"input_token": token, "access_token": app_token},
-                                            request_id=request_id, secrets_as_headers=False)
+        response = await self._http.request(
+            SOURCE,
+            "GET",
+            path,
+            credential=credential,
+            params={"input_token": token, "access_token": app_token},
+            request_id=request_id,
+            secrets_as_headers=False,
+        )
         return parse_token_info(self._read(response, f"GET {path}", BadResponse, "Token unknown", (token, app_token)))
 
-    async def _ask_metrics(self, path: str, product_type: str, params: dict[str, str], credential: Credential,
-                           request_id: str | None) -> tuple[httpx.Response, tuple[str, ...], tuple[str, ...]]:
+    async def _ask_metrics(
+        self, path: str, product_type: str, params: dict[str, str], credential: Credential, request_id: str | None
+    ) -> tuple[httpx.Response, tuple[str, ...], tuple[str, ...]]:
         """Ask ``path`` for the metrics ``product_type`` is served; when Graph refuses some of them as not
         served, once more without them. The answer, the metrics it answers for, and those dropped."""
         token, _ = _secrets(credential)
@@ -753,8 +860,9 @@ class GraphApiClient:
         response = await self._send(path, {"metric": ",".join(kept), **params}, credential, request_id)
         return response, kept, dropped
 
-    async def _missing_media(self, error: GraphError, what: str, token: str, credential: Credential,
-                             request_id: str | None) -> ProviderError:
+    async def _missing_media(
+        self, error: GraphError, what: str, token: str, credential: Credential, request_id: str | None
+    ) -> ProviderError:
         detail = f"{what}: {error.describe()}"
         if self._app_token is None:
             return PostMissing(f"Post missing ({detail}; token not checked: no app token)", source=SOURCE)
@@ -768,33 +876,60 @@ class GraphApiClient:
             return AuthExpired(f"{problem} ({detail})", source=SOURCE)
         return PostMissing(f"Post missing ({detail})", source=SOURCE)
 
-    async def _discover(self, handle: str, fields: str, credential: Credential,
-                        request_id: str | None) -> dict[str, Any]:
+    async def _discover(
+        self, handle: str, fields: str, credential: Credential, request_id: str | None
+    ) -> dict[str, Any]:
         _, user_id = _secrets(credential)
         expression = f"business_discovery.username({_username(handle)}){{{fields}}}"
-        return await self._get(self._path(user_id), {"fields": expression}, credential, request_id,
-                               ProfileMissing, "Account does not exist")
+        return await self._get(
+            self._path(user_id),
+            {"fields": expression},
+            credential,
+            request_id,
+            ProfileMissing,
+            "Account does not exist",
+        )
 
-    async def _get(self, path: str, params: dict[str, str], credential: Credential, request_id: str | None,
-                   missing: type[ProviderError], missing_text: str) -> dict[str, Any]:
+    async def _get(
+        self,
+        path: str,
+        params: dict[str, str],
+        credential: Credential,
+        request_id: str | None,
+        missing: type[ProviderError],
+        missing_text: str,
+    ) -> dict[str, Any]:
         token, _ = _secrets(credential)
         response = await self._send(path, params, credential, request_id)
         return self._read(response, f"GET {path}", missing, missing_text, (token,))
 
-    async def _send(self, path: str, params: dict[str, str], credential: Credential,
-                    request_id: str | None) -> httpx.Response:
+    async def _send(
+        self, path: str, params: dict[str, str], credential: Credential, request_id: str | None
+    ) -> httpx.Response:
         token, _ = _secrets(credential)
-        return await self._http.request(SOURCE, "GET", path, credential=credential,
-                                        params={**params, "access_token": token}, request_id=request_id,
-                                        secrets_as_headers=False)
+        return await self._http.request(
+            SOURCE,
+            "GET",
+            path,
+            credential=credential,
+            params={**params, "access_token": token},
+            request_id=request_id,
+            secrets_as_headers=False,
+        )
 
     @staticmethod
-    def _read(response: httpx.Response, what: str, missing: type[ProviderError], missing_text: str,
-              redact: tuple[str, ...]) -> dict[str, Any]:
+    def _read(
+        response: httpx.Response, what: str, missing: type[ProviderError], missing_text: str, redact: tuple[str, ...]
+    ) -> dict[str, Any]:
         error = parse_error(_decoded(response), redact=redact)
         if error is not None:
-            raise error_for(error, what=what, missing=missing, missing_text=missing_text,
-                            retry_after=retry_after_from_usage(response.headers))
+            raise error_for(
+                error,
+                what=what,
+                missing=missing,
+                missing_text=missing_text,
+                retry_after=retry_after_from_usage(response.headers),
+            )
         if response.status_code != 200:
             # Not Graph's own refusal (a proxy's page, say): its body may echo the URL, token and all.
             response = httpx.Response(response.status_code, text=_redacted(response.text, redact))

@@ -34,8 +34,7 @@ class _UrlsWithoutQuery(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.args, tuple):
-            record.args = tuple(arg.copy_with(query=None) if isinstance(arg, httpx.URL) else arg
-                                for arg in record.args)
+            record.args = tuple(arg.copy_with(query=None) if isinstance(arg, httpx.URL) else arg for arg in record.args)
         return True
 
 
@@ -152,8 +151,9 @@ class ProviderHttp:
             # A timeout is not repeated: a hanging path would cost the timeout twice (the breaker keeps it).
             if method != "GET":
                 raise lost.error from lost.__cause__
-            log.info("%s %s %s lost its connection (%s); sending it once more", source, method, path,
-                     lost.error.message)
+            log.info(
+                "%s %s %s lost its connection (%s); sending it once more", source, method, path, lost.error.message
+            )
             try:
                 response = await self._send(call, params=params, json=json, data=data, headers=all_headers)
             except _ConnectionLost as again:
@@ -184,16 +184,18 @@ class ProviderHttp:
             raise ProviderTimeout(f"{call.method} {call.path} timed out", source=call.source) from exc
         except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             error = type(exc).__name__
-            raise _ConnectionLost(ProviderUnavailable(f"{call.method} {call.path} failed: {error}",
-                                                      source=call.source)) from exc
+            raise _ConnectionLost(
+                ProviderUnavailable(f"{call.method} {call.path} failed: {error}", source=call.source)
+            ) from exc
         except httpx.TransportError as exc:
             error = type(exc).__name__
             raise ProviderUnavailable(f"{call.method} {call.path} failed: {error}", source=call.source) from exc
         finally:
             if slot is not None:
                 await slot.release()
-            await self._trace(call.source, call.method, call.url, status, started, call.credential, error,
-                              call.request_id)
+            await self._trace(
+                call.source, call.method, call.url, status, started, call.credential, error, call.request_id
+            )
 
     async def _trace(
         self,

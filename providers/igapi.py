@@ -40,8 +40,9 @@ def parse_followers_page(payload: dict[str, Any], *, profile_id: str) -> Page:
     cursor = next_page_cursor(payload, SOURCE)
     count = _v.count(payload.get("count"), "count")
     if count is not None and count >= EARLY_STOP_COUNT and cursor is None:
-        raise BadResponse(f"the list of {count} followers ended without a next page: igdata stopped early",
-                          source=SOURCE)
+        raise BadResponse(
+            f"the list of {count} followers ended without a next page: igdata stopped early", source=SOURCE
+        )
     followers = []
     for edge in edges:
         node = at(edge, "node")
@@ -58,12 +59,19 @@ class IGApiClient:
     def __init__(self, http: ProviderHttp) -> None:
         self._http = http
 
-    async def followers(self, profile_id: str, cursor: str | None = None, *, credential: Credential,
-                        request_id: str | None = None) -> Page:
+    async def followers(
+        self, profile_id: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
+    ) -> Page:
         path = "/web_followers"
         params = {"user_id": profile_id} | ({"cursor": cursor} if cursor else {})
         # The legacy client asked igdata for an uncompressed answer; nothing says that is safe to drop.
-        response = await self._http.request(SOURCE, "GET", path, credential=credential, params=params,
-                                            headers={"Accept-Encoding": ""}, request_id=request_id)
-        return parse_followers_page(json_object(response, SOURCE, ProfileMissing, f"GET {path}"),
-                                    profile_id=profile_id)
+        response = await self._http.request(
+            SOURCE,
+            "GET",
+            path,
+            credential=credential,
+            params=params,
+            headers={"Accept-Encoding": ""},
+            request_id=request_id,
+        )
+        return parse_followers_page(json_object(response, SOURCE, ProfileMissing, f"GET {path}"), profile_id=profile_id)

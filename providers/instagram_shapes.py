@@ -34,6 +34,7 @@ _MISSING_PHRASES = ("not found", "does not exist")
 
 # Refusals and identity
 
+
 def refusal(payload: dict[str, Any], missing: type[ProviderError], shape: str, source: str) -> ProviderError:
     """The error for an answer without the expected ``shape``: what Instagram's failure body says, else BadResponse."""
     message = payload.get("message")
@@ -60,8 +61,9 @@ def answers_null(payload: dict[str, Any], key: str) -> bool:
     return isinstance(data, dict) and key in data and data[key] is None
 
 
-def check_answered_for(pk: str, username: str, source: str, *, handle: str | None = None,
-                       profile_id: str | None = None) -> None:
+def check_answered_for(
+    pk: str, username: str, source: str, *, handle: str | None = None, profile_id: str | None = None
+) -> None:
     """Raise ProfileMissing unless the profile answered is the one asked for by ``handle`` or ``profile_id``."""
     if handle is not None and username.lower() != handle.strip().lstrip("@").lower():
         raise ProfileMissing(f"asked for {handle!r}, answered for {username!r}", source=source)
@@ -71,8 +73,10 @@ def check_answered_for(pk: str, username: str, source: str, *, handle: str | Non
 
 # Profiles
 
-def v1_profile(user: dict[str, Any], source: str, *, handle: str | None = None,
-               profile_id: str | None = None) -> Profile:
+
+def v1_profile(
+    user: dict[str, Any], source: str, *, handle: str | None = None, profile_id: str | None = None
+) -> Profile:
     """An answer's v1 ``user`` object; ``handle``/``profile_id`` = what was asked for."""
     values = Values(source)
     pk = values.id(user.get("pk"), "user.pk")
@@ -124,10 +128,12 @@ def web_profile_counts(user: dict[str, Any], prefix: str, source: str) -> dict[s
     return {
         "followers": values.count(at(user, "edge_followed_by.count"), f"{prefix}edge_followed_by.count"),
         "following": values.count(at(user, "edge_follow.count"), f"{prefix}edge_follow.count"),
-        "media_count": values.count(at(user, "edge_owner_to_timeline_media.count"),
-                                    f"{prefix}edge_owner_to_timeline_media.count"),
-        "reels_media_count": values.count(at(user, "edge_felix_video_timeline.count"),
-                                          f"{prefix}edge_felix_video_timeline.count"),
+        "media_count": values.count(
+            at(user, "edge_owner_to_timeline_media.count"), f"{prefix}edge_owner_to_timeline_media.count"
+        ),
+        "reels_media_count": values.count(
+            at(user, "edge_felix_video_timeline.count"), f"{prefix}edge_felix_video_timeline.count"
+        ),
     }
 
 
@@ -142,13 +148,15 @@ def web_business_flags(user: dict[str, Any], prefix: str, source: str) -> tuple[
 
 # Media
 
+
 def graphql_post_type(typename: Any) -> str | None:
     # Newer GraphQL answers prefix the type names with "XDT" (XDTGraphImage…).
     return GRAPHQL_POST_TYPES.get(typename.removeprefix("XDT")) if isinstance(typename, str) else None
 
 
-def sponsor_list(entries: list[Any] | None, key: str, id_field: str, source: str,
-                 field: str | None = None) -> list[dict[str, str | None]] | None:
+def sponsor_list(
+    entries: list[Any] | None, key: str, id_field: str, source: str, field: str | None = None
+) -> list[dict[str, str | None]] | None:
     """Paid-partnership sponsors as ``{profile_id, handle}``; None when the answer did not say.
 
     Each entry holds the sponsor at ``key``; errors name it ``field`` (``key`` unless told).
@@ -157,8 +165,13 @@ def sponsor_list(entries: list[Any] | None, key: str, id_field: str, source: str
         return None
     values = Values(source)
     field = field or key
-    return [{"profile_id": values.id(at(entry, f"{key}.{id_field}"), f"{field}.{id_field}"),
-             "handle": values.text(at(entry, f"{key}.username"), f"{field}.username")} for entry in entries]
+    return [
+        {
+            "profile_id": values.id(at(entry, f"{key}.{id_field}"), f"{field}.{id_field}"),
+            "handle": values.text(at(entry, f"{key}.username"), f"{field}.username"),
+        }
+        for entry in entries
+    ]
 
 
 def v1_counts(media: dict[str, Any], prefix: str, source: str) -> dict[str, float | int | None]:
@@ -192,7 +205,8 @@ def v1_own_picture(media: dict[str, Any], prefix: str, source: str) -> str | Non
     """A v1 media item's own picture, else (a carousel carries none of its own) its first item's."""
     values = Values(source)
     return values.text(at(media, "image_versions2.candidates.0.url"), f"{prefix}image_versions2") or values.text(
-        at(media, "carousel_media.0.image_versions2.candidates.0.url"), f"{prefix}carousel_media.0.image_versions2")
+        at(media, "carousel_media.0.image_versions2.candidates.0.url"), f"{prefix}carousel_media.0.image_versions2"
+    )
 
 
 def graphql_post(node: dict[str, Any], source: str) -> Post:
@@ -349,6 +363,7 @@ def reel_stories(answer: dict[str, Any], profile_id: str, source: str) -> Iterat
 
 # Lists
 
+
 def next_page_cursor(connection: dict[str, Any], source: str, prefix: str = "") -> str | None:
     """The ``end_cursor`` of a web GraphQL connection's next page; None on the last."""
     values = Values(source)
@@ -369,17 +384,33 @@ def person_dimensions(person: dict[str, Any], field: str, source: str) -> dict[s
     }
 
 
-def follower_relationships(people: Iterable[tuple[str, dict[str, Any]]], profile_id: str,
-                           source: str) -> list[Relationship]:
+def follower_relationships(
+    people: Iterable[tuple[str, dict[str, Any]]], profile_id: str, source: str
+) -> list[Relationship]:
     """Each ``(id, dimensions)`` person FOLLOWS ``profile_id``."""
-    return [Relationship(platform=Platform.INSTAGRAM, source=source, source_profile_id=person_id,
-                         target_profile_id=profile_id, source_dimensions=dimensions)
-            for person_id, dimensions in people]
+    return [
+        Relationship(
+            platform=Platform.INSTAGRAM,
+            source=source,
+            source_profile_id=person_id,
+            target_profile_id=profile_id,
+            source_dimensions=dimensions,
+        )
+        for person_id, dimensions in people
+    ]
 
 
-def following_relationships(people: Iterable[tuple[str, dict[str, Any]]], profile_id: str,
-                            source: str) -> list[Relationship]:
+def following_relationships(
+    people: Iterable[tuple[str, dict[str, Any]]], profile_id: str, source: str
+) -> list[Relationship]:
     """``profile_id`` FOLLOWS each ``(id, dimensions)`` person."""
-    return [Relationship(platform=Platform.INSTAGRAM, source=source, source_profile_id=profile_id,
-                         target_profile_id=person_id, target_dimensions=dimensions)
-            for person_id, dimensions in people]
+    return [
+        Relationship(
+            platform=Platform.INSTAGRAM,
+            source=source,
+            source_profile_id=profile_id,
+            target_profile_id=person_id,
+            target_dimensions=dimensions,
+        )
+        for person_id, dimensions in people
+    ]

@@ -79,6 +79,7 @@ def _edges(payload: dict[str, Any], path: str, missing: type[ProviderError]) -> 
 
 # Profiles
 
+
 def parse_profile(payload: dict[str, Any], *, handle: str | None = None, profile_id: str | None = None) -> Profile:
     """A ``/user_info_by_id`` answer; ``handle``/``profile_id`` = what was asked for."""
     payload = _v.require_object(payload)
@@ -89,6 +90,7 @@ def parse_profile(payload: dict[str, Any], *, handle: str | None = None, profile
 
 
 # Posts (v1 media items)
+
 
 def _media(media: Any, *, by_shortcode: bool) -> Post:
     """One v1 media item; the by-shortcode answer shows a video's own URL as its display URL."""
@@ -106,8 +108,9 @@ def _media(media: Any, *, by_shortcode: bool) -> Post:
     if by_shortcode:
         display = _v.text(at(media, "video_versions.0.url"), "media.video_versions.0.url") or image
     tags = _v.list(at(media, "usertags.in"), "media.usertags.in")
-    sponsors = sponsor_list(_v.list(media.get("sponsor_tags"), "media.sponsor_tags"), "sponsor", "pk", SOURCE,
-                            field="sponsor_tags.sponsor")
+    sponsors = sponsor_list(
+        _v.list(media.get("sponsor_tags"), "media.sponsor_tags"), "sponsor", "pk", SOURCE, field="sponsor_tags.sponsor"
+    )
     return Post(
         platform=Platform.INSTAGRAM,
         source=SOURCE,
@@ -140,8 +143,10 @@ def parse_posts_page(payload: dict[str, Any]) -> Page:
         raise _refusal(payload, ProfileMissing, "items")
     more = _v.flag(payload.get("more_available"), "more_available")
     max_id = _v.id(payload.get("next_max_id"), "next_max_id")
-    return Page(items=[_media(item, by_shortcode=False) for item in items],
-                next_cursor=max_id if more and max_id and items else None)
+    return Page(
+        items=[_media(item, by_shortcode=False) for item in items],
+        next_cursor=max_id if more and max_id and items else None,
+    )
 
 
 def parse_post(payload: dict[str, Any], *, shortcode: str | None = None) -> Post:
@@ -208,6 +213,7 @@ def parse_hashtag_page(payload: dict[str, Any]) -> Page:
 
 # Relationships
 
+
 def _person(node: dict[str, Any], field: str) -> tuple[str, dict[str, Any]]:
     person_id = _v.id(node.get("id"), f"{field}.id")
     if person_id is None:
@@ -237,6 +243,7 @@ def parse_following_page(payload: dict[str, Any], profile_id: str) -> Page:
 
 # Activities
 
+
 def _shortcode_media(payload: dict[str, Any], edge: str) -> tuple[list[dict[str, Any]], str | None]:
     payload = _v.require_object(payload)
     if answers_null(payload, "shortcode_media"):
@@ -250,8 +257,16 @@ def parse_likers_page(payload: dict[str, Any], shortcode: str) -> Page:
     likes = []
     for node in nodes:
         actor, dimensions = _person(node, "edge_liked_by.node")
-        likes.append(Activity(platform=Platform.INSTAGRAM, source=SOURCE, activity_type="LIKE",
-                              shortcode=shortcode, actor_profile_id=actor, dimensions=dimensions))
+        likes.append(
+            Activity(
+                platform=Platform.INSTAGRAM,
+                source=SOURCE,
+                activity_type="LIKE",
+                shortcode=shortcode,
+                actor_profile_id=actor,
+                dimensions=dimensions,
+            )
+        )
     return Page(items=likes, next_cursor=cursor)
 
 
@@ -294,72 +309,98 @@ def parse_comments_page(payload: dict[str, Any], shortcode: str) -> Page:
 
 # Client
 
+
 class JoTuckerClient:
     def __init__(self, http: ProviderHttp) -> None:
         self._http = http
 
-    async def profile_by_handle(self, handle: str, *, credential: Credential,
-                                request_id: str | None = None) -> Profile:
+    async def profile_by_handle(self, handle: str, *, credential: Credential, request_id: str | None = None) -> Profile:
         payload = await self._get("/user_info_by_id", {"user_name": handle}, credential, request_id, ProfileMissing)
         return parse_profile(payload, handle=handle)
 
-    async def profile_by_id(self, profile_id: str, *, credential: Credential,
-                            request_id: str | None = None) -> Profile:
+    async def profile_by_id(self, profile_id: str, *, credential: Credential, request_id: str | None = None) -> Profile:
         payload = await self._get("/user_info_by_id", {"user_id": profile_id}, credential, request_id, ProfileMissing)
         return parse_profile(payload, profile_id=profile_id)
 
-    async def posts_by_id(self, profile_id: str, cursor: str | None = None, *, credential: Credential,
-                          request_id: str | None = None) -> Page:
+    async def posts_by_id(
+        self, profile_id: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
+    ) -> Page:
         params = {"user_id": profile_id, "batch_size": BATCH_SIZE} | ({"max_id": cursor} if cursor else {})
         return parse_posts_page(await self._get("/medias_v2", params, credential, request_id, ProfileMissing))
 
-    async def post_by_shortcode(self, shortcode: str, *, credential: Credential,
-                                request_id: str | None = None) -> Post:
+    async def post_by_shortcode(self, shortcode: str, *, credential: Credential, request_id: str | None = None) -> Post:
         payload = await self._get("/media_info_v2", {"short_code": shortcode}, credential, request_id, PostMissing)
         return parse_post(payload, shortcode=shortcode)
 
-    async def followers(self, profile_id: str, cursor: str | None = None, *, credential: Credential,
-                        request_id: str | None = None) -> Page:
-        payload = await self._list("/followers", {"user_id": profile_id}, cursor, credential, request_id,
-                                   ProfileMissing)
+    async def followers(
+        self, profile_id: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
+    ) -> Page:
+        payload = await self._list(
+            "/followers", {"user_id": profile_id}, cursor, credential, request_id, ProfileMissing
+        )
         return parse_followers_page(payload, profile_id)
 
-    async def following(self, profile_id: str, cursor: str | None = None, *, credential: Credential,
-                        request_id: str | None = None) -> Page:
-        payload = await self._list("/following", {"user_id": profile_id}, cursor, credential, request_id,
-                                   ProfileMissing)
+    async def following(
+        self, profile_id: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
+    ) -> Page:
+        payload = await self._list(
+            "/following", {"user_id": profile_id}, cursor, credential, request_id, ProfileMissing
+        )
         return parse_following_page(payload, profile_id)
 
-    async def likers(self, shortcode: str, cursor: str | None = None, *, credential: Credential,
-                     request_id: str | None = None) -> Page:
-        payload = await self._list("/media_likers", {"short_code": shortcode}, cursor, credential, request_id,
-                                   PostMissing)
+    async def likers(
+        self, shortcode: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
+    ) -> Page:
+        payload = await self._list(
+            "/media_likers", {"short_code": shortcode}, cursor, credential, request_id, PostMissing
+        )
         return parse_likers_page(payload, shortcode)
 
-    async def comments(self, shortcode: str, cursor: str | None = None, *, credential: Credential,
-                       request_id: str | None = None) -> Page:
-        payload = await self._list("/media_comments", {"short_code": shortcode}, cursor, credential, request_id,
-                                   PostMissing)
+    async def comments(
+        self, shortcode: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
+    ) -> Page:
+        payload = await self._list(
+            "/media_comments", {"short_code": shortcode}, cursor, credential, request_id, PostMissing
+        )
         return parse_comments_page(payload, shortcode)
 
-    async def hashtag_posts(self, hashtag: str, cursor: str | None = None, *, credential: Credential,
-                            request_id: str | None = None) -> Page:
+    async def hashtag_posts(
+        self, hashtag: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
+    ) -> Page:
         tag = hashtag.strip().lstrip("#")
         # A hashtag Instagram does not know is a verdict on the input, not a broken answer.
-        payload = await self._list("/hash_tag_medias_v2", {"hash_tag": tag}, cursor, credential, request_id,
-                                   InputRejected)
+        payload = await self._list(
+            "/hash_tag_medias_v2", {"hash_tag": tag}, cursor, credential, request_id, InputRejected
+        )
         return parse_hashtag_page(payload)
 
-    async def _list(self, path: str, params: dict[str, str], cursor: str | None, credential: Credential,
-                    request_id: str | None, missing: type[ProviderError]) -> dict[str, Any]:
+    async def _list(
+        self,
+        path: str,
+        params: dict[str, str],
+        cursor: str | None,
+        credential: Credential,
+        request_id: str | None,
+        missing: type[ProviderError],
+    ) -> dict[str, Any]:
         params = params | {"batch_size": BATCH_SIZE} | ({"next_cursor": cursor} if cursor else {})
         return await self._get(path, params, credential, request_id, missing)
 
-    async def _get(self, path: str, params: dict[str, str], credential: Credential, request_id: str | None,
-                   missing: type[ProviderError]) -> dict[str, Any]:
-        response = await self._http.request(SOURCE, "GET", path, credential=credential, params=params,
-                                            request_id=request_id)
+    async def _get(
+        self,
+        path: str,
+        params: dict[str, str],
+        credential: Credential,
+        request_id: str | None,
+        missing: type[ProviderError],
+    ) -> dict[str, Any]:
+        response = await self._http.request(
+            SOURCE, "GET", path, credential=credential, params=params, request_id=request_id
+        )
         if response.status_code != 200 and is_quota_message(message := provider_message(response.text)):
-            raise QuotaExceeded(f"GET {path} answered {response.status_code}: {message}", source=SOURCE,
-                                retry_after=retry_after_seconds(response.headers))
+            raise QuotaExceeded(
+                f"GET {path} answered {response.status_code}: {message}",
+                source=SOURCE,
+                retry_after=retry_after_seconds(response.headers),
+            )
         return json_object(response, SOURCE, missing, f"GET {path}")

@@ -86,6 +86,7 @@ def _object(value: Any, what: str) -> dict[str, Any]:
 
 # Profiles
 
+
 def _graphql_post(node: Any, owner_handle: str) -> Post:
     """A post embedded in the web profile (``edge_owner_to_timeline_media`` / ``edge_felix_video_timeline``)."""
     node = _object(node, "embedded post")
@@ -201,6 +202,7 @@ def parse_v1_profile(payload: dict[str, Any], *, profile_id: str | None = None) 
 
 # Posts
 
+
 def _chunk_post(media: Any) -> Post:
     """One of Lama's Media (a timeline chunk's or a hashtag feed's item)."""
     media = _object(media, "media item")
@@ -211,8 +213,9 @@ def _chunk_post(media: Any) -> Post:
     handle = _v.text(at(media, "user.username"), "media.user.username")
     epoch, published = _v.timestamp(media.get("taken_at_ts"), "media.taken_at_ts")
     # A carousel leaves its own thumbnail empty; its first item's stands for it.
-    thumbnail = (_v.text(media.get("thumbnail_url"), "media.thumbnail_url")
-                 or _v.text(at(media, "resources.0.thumbnail_url"), "media.resources.0.thumbnail_url"))
+    thumbnail = _v.text(media.get("thumbnail_url"), "media.thumbnail_url") or _v.text(
+        at(media, "resources.0.thumbnail_url"), "media.resources.0.thumbnail_url"
+    )
     tags = _v.list(media.get("usertags"), "media.usertags")
     media_type = _v.count(media.get("media_type"), "media.media_type")
     # Lama's model fills a photo's video fields with zeros; they measure nothing, so they stay unknown.
@@ -335,8 +338,13 @@ def _story(story: Any) -> Post:
             "display_url": _v.text(story.get("video_url"), "story.video_url") or thumbnail,
             "thumbnail_src": thumbnail,
             "taken_at_timestamp": epoch,
-            "story_links": [at(sticker, "story_link.display_url") for sticker in stickers
-                            if isinstance(at(sticker, "story_link"), dict)] if stickers is not None else None,
+            "story_links": [
+                at(sticker, "story_link.display_url")
+                for sticker in stickers
+                if isinstance(at(sticker, "story_link"), dict)
+            ]
+            if stickers is not None
+            else None,
             "story_hashtags": [at(tag, "hashtag.name") for tag in hashtags] if hashtags is not None else None,
         },
         kind="story",
@@ -351,6 +359,7 @@ def parse_stories(payload: Any) -> list[Post]:
 
 
 # Relationships
+
 
 def _person(user: Any) -> tuple[str, dict[str, Any]]:
     user = _object(user, "user")
@@ -374,64 +383,76 @@ def parse_following_chunk(payload: Any, profile_id: str) -> Page:
 
 # Client
 
+
 class LamaClient:
     def __init__(self, http: ProviderHttp) -> None:
         self._http = http
 
-    async def profile_by_handle(self, handle: str, *, credential: Credential,
-                                request_id: str | None = None) -> Profile:
+    async def profile_by_handle(self, handle: str, *, credential: Credential, request_id: str | None = None) -> Profile:
         # The web profile endpoint answers 400 for a handle that does not exist.
-        payload = await self._get("/a1/user", {"username": handle}, credential, request_id, ProfileMissing,
-                                  missing_statuses=(400, 404))
+        payload = await self._get(
+            "/a1/user", {"username": handle}, credential, request_id, ProfileMissing, missing_statuses=(400, 404)
+        )
         return parse_gql_profile(_object(payload, "/a1/user answer"), handle=handle)
 
-    async def profile_by_id(self, profile_id: str, *, credential: Credential,
-                            request_id: str | None = None) -> Profile:
+    async def profile_by_id(self, profile_id: str, *, credential: Credential, request_id: str | None = None) -> Profile:
         payload = await self._get("/v1/user/by/id", {"id": profile_id}, credential, request_id, ProfileMissing)
         return parse_v1_profile(_object(payload, "/v1/user/by/id answer"), profile_id=profile_id)
 
-    async def posts_by_id(self, profile_id: str, cursor: str | None = None, *, credential: Credential,
-                          request_id: str | None = None) -> Page:
+    async def posts_by_id(
+        self, profile_id: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
+    ) -> Page:
         params = {"user_id": profile_id, "max_amount": POSTS_AMOUNT} | ({"end_cursor": cursor} if cursor else {})
-        return parse_posts_chunk(await self._get("/v1/user/medias/chunk", params, credential, request_id,
-                                                 ProfileMissing))
+        return parse_posts_chunk(
+            await self._get("/v1/user/medias/chunk", params, credential, request_id, ProfileMissing)
+        )
 
-    async def post_by_shortcode(self, shortcode: str, *, credential: Credential,
-                                request_id: str | None = None) -> Post:
+    async def post_by_shortcode(self, shortcode: str, *, credential: Credential, request_id: str | None = None) -> Post:
         payload = await self._get("/a1/media", {"code": shortcode}, credential, request_id, PostMissing)
         return parse_post(_object(payload, "/a1/media answer"), shortcode=shortcode)
 
-    async def followers(self, profile_id: str, cursor: str | None = None, *, credential: Credential,
-                        request_id: str | None = None) -> Page:
+    async def followers(
+        self, profile_id: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
+    ) -> Page:
         params = {"user_id": profile_id, "amount": PEOPLE_AMOUNT} | ({"end_cursor": cursor} if cursor else {})
         payload = await self._get("/gql/user/followers/chunk", params, credential, request_id, ProfileMissing)
         return parse_followers_chunk(payload, profile_id)
 
-    async def following(self, profile_id: str, cursor: str | None = None, *, credential: Credential,
-                        request_id: str | None = None) -> Page:
+    async def following(
+        self, profile_id: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
+    ) -> Page:
         params = {"user_id": profile_id, "amount": PEOPLE_AMOUNT} | ({"end_cursor": cursor} if cursor else {})
         payload = await self._get("/gql/user/following/chunk", params, credential, request_id, ProfileMissing)
         return parse_following_chunk(payload, profile_id)
 
-    async def stories(self, profile_id: str, *, credential: Credential,
-                      request_id: str | None = None) -> list[Post]:
-        payload = await self._get("/v1/user/stories", {"user_id": profile_id}, credential, request_id,
-                                  ProfileMissing)
+    async def stories(self, profile_id: str, *, credential: Credential, request_id: str | None = None) -> list[Post]:
+        payload = await self._get("/v1/user/stories", {"user_id": profile_id}, credential, request_id, ProfileMissing)
         return parse_stories(payload)
 
-    async def hashtag_posts(self, hashtag: str, cursor: str | None = None, *, credential: Credential,
-                            request_id: str | None = None) -> Page:
+    async def hashtag_posts(
+        self, hashtag: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
+    ) -> Page:
         params = {"name": hashtag.strip().lstrip("#"), "max_amount": HASHTAG_AMOUNT} | (
-            {"max_id": cursor} if cursor else {})
-        return parse_hashtag_chunk(await self._get("/v1/hashtag/medias/recent/chunk", params, credential,
-                                                   request_id, BadResponse))
+            {"max_id": cursor} if cursor else {}
+        )
+        return parse_hashtag_chunk(
+            await self._get("/v1/hashtag/medias/recent/chunk", params, credential, request_id, BadResponse)
+        )
 
-    async def _get(self, path: str, params: dict[str, str], credential: Credential, request_id: str | None,
-                   missing: type[ProviderError], missing_statuses: tuple[int, ...] = (404,)) -> Any:
+    async def _get(
+        self,
+        path: str,
+        params: dict[str, str],
+        credential: Credential,
+        request_id: str | None,
+        missing: type[ProviderError],
+        missing_statuses: tuple[int, ...] = (404,),
+    ) -> Any:
         """The decoded JSON of a 200 answer (an object or an ``[items, cursor]`` array); the typed error of any
         other."""
-        response = await self._http.request(SOURCE, "GET", path, credential=credential, params=params,
-                                            request_id=request_id)
+        response = await self._http.request(
+            SOURCE, "GET", path, credential=credential, params=params, request_id=request_id
+        )
         what, status = f"GET {path}", response.status_code
         if status == 402:
             raise QuotaExceeded(f"{what} answered 402: {provider_message(response.text)}", source=SOURCE)

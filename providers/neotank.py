@@ -45,6 +45,7 @@ def _node(edge: Any) -> dict[str, Any]:
 
 # Parsers
 
+
 def parse_profile(payload: dict[str, Any], *, handle: str | None = None) -> Profile:
     """An ``/account-info`` answer; ``handle`` = what was asked for."""
     payload = _v.require_object(payload)
@@ -57,7 +58,8 @@ def parse_profile(payload: dict[str, Any], *, handle: str | None = None) -> Prof
     check_answered_for(profile_id, username, SOURCE, handle=handle)
     is_business, is_professional, either = web_business_flags(payload, "", SOURCE)
     picture = _v.text(payload.get("profile_pic_url_hd"), "profile_pic_url_hd") or _v.text(
-        payload.get("profile_pic_url"), "profile_pic_url")
+        payload.get("profile_pic_url"), "profile_pic_url"
+    )
     return Profile(
         platform=Platform.INSTAGRAM,
         source=SOURCE,
@@ -101,25 +103,29 @@ def parse_posts_page(payload: dict[str, Any], *, profile_id: str | None = None) 
 
 # Client
 
+
 class NeoTankClient:
     def __init__(self, http: ProviderHttp) -> None:
         self._http = http
 
-    async def profile_by_handle(self, handle: str, *, credential: Credential,
-                                request_id: str | None = None) -> Profile:
+    async def profile_by_handle(self, handle: str, *, credential: Credential, request_id: str | None = None) -> Profile:
         payload = await self._get("/account-info", {"username": handle}, credential, request_id)
         return parse_profile(payload, handle=handle)
 
-    async def posts_by_id(self, profile_id: str, cursor: str | None = None, *, credential: Credential,
-                          request_id: str | None = None) -> Page:
+    async def posts_by_id(
+        self, profile_id: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
+    ) -> Page:
         params = {"userid": profile_id, "first": str(POSTS_PAGE_SIZE)} | ({"after": cursor} if cursor else {})
-        return parse_posts_page(await self._get("/account-medias", params, credential, request_id),
-                                profile_id=profile_id)
+        return parse_posts_page(
+            await self._get("/account-medias", params, credential, request_id), profile_id=profile_id
+        )
 
-    async def _get(self, path: str, params: dict[str, str], credential: Credential,
-                   request_id: str | None) -> dict[str, Any]:
-        response = await self._http.request(SOURCE, "GET", path, credential=credential, params=params,
-                                            request_id=request_id)
+    async def _get(
+        self, path: str, params: dict[str, str], credential: Credential, request_id: str | None
+    ) -> dict[str, Any]:
+        response = await self._http.request(
+            SOURCE, "GET", path, credential=credential, params=params, request_id=request_id
+        )
         if response.status_code == 422:
             raise ProfileMissing(f"GET {path} answered 422: {provider_message(response.text)}", source=SOURCE)
         return json_object(response, SOURCE, ProfileMissing, f"GET {path}")

@@ -146,8 +146,9 @@ class Values:
             moment = moment.astimezone(UTC)
         except OverflowError:
             # 0001-01-01T00:00+01:00 is a valid text but lies before the first instant a datetime holds.
-            raise self._unstorable(field, f"{moment.isoformat()} is not an instant between the years 1 and 9999"
-                                   ) from None
+            raise self._unstorable(
+                field, f"{moment.isoformat()} is not an instant between the years 1 and 9999"
+            ) from None
         return int(moment.timestamp()), moment
 
     def require_object(self, payload: Any) -> dict[str, Any]:

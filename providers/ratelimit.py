@@ -74,7 +74,8 @@ class Rate:
         match = _SPEC.fullmatch(spec)
         if match is None or int(match[1]) < 1 or float(match[2]) <= 0:
             raise RateLimitConfigError(
-                f"bad rate limit {spec!r}: expected 'N/Ws' with N >= 1 and W > 0, e.g. '100/30s'")
+                f"bad rate limit {spec!r}: expected 'N/Ws' with N >= 1 and W > 0, e.g. '100/30s'"
+            )
         return cls(int(match[1]), float(match[2]))
 
     def __str__(self) -> str:
@@ -194,8 +195,7 @@ class RedisRateStore:
     """Logs in Redis, shared by every process that uses the same Redis and key prefix."""
 
     def __init__(self, url: str) -> None:
-        self._redis = aioredis.Redis.from_url(
-            url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
+        self._redis = aioredis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
         self._admit = self._redis.register_script(_ADMIT)
         self._release = self._redis.register_script(_RELEASE)
 
@@ -345,7 +345,8 @@ def _check_labels(limits: Mapping[str, object], setting: str) -> None:
     unknown = sorted(set(limits) - known)
     if unknown:
         raise RateLimitConfigError(
-            f"{setting}: unknown source label(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+            f"{setting}: unknown source label(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
 
 
 def _parse_for(label: str, spec: str) -> Rate:

@@ -45,14 +45,16 @@ def parse_category(payload: Any) -> dict[str, Any]:
 
 
 class RayClient:
-    def __init__(self, http: ProviderHttp, *, retry_wait: float = RETRY_WAIT,
-                 max_concurrency: int = MAX_CONCURRENCY) -> None:
+    def __init__(
+        self, http: ProviderHttp, *, retry_wait: float = RETRY_WAIT, max_concurrency: int = MAX_CONCURRENCY
+    ) -> None:
         self._http = http
         self._retry_wait = retry_wait
         self._max_concurrency = max_concurrency
 
-    async def categorize(self, texts: list[tuple[str, str]], *,
-                         request_id: str | None = None) -> dict[str, dict[str, Any]]:
+    async def categorize(
+        self, texts: list[tuple[str, str]], *, request_id: str | None = None
+    ) -> dict[str, dict[str, Any]]:
         """``{post id: {"label", "score"}}`` for the ``(post id, text)`` pairs RAY could categorise."""
         slots = asyncio.Semaphore(self._max_concurrency)
 

@@ -83,6 +83,7 @@ def _body(payload: dict[str, Any], missing: type[ProviderError]) -> dict[str, An
 
 # Parsers
 
+
 def parse_post(payload: dict[str, Any], *, shortcode: str | None = None) -> Post:
     """A ``get_info_by_shortcode`` answer: the v1 media item at ``response.body.items[0]``."""
     item = at(_body(payload, PostMissing), "items.0")
@@ -177,11 +178,14 @@ def parse_followers_page(payload: dict[str, Any], *, profile_id: str) -> Page:
     # Instagram's "big_list" is its "there is more".
     more = _v.flag(body.get("big_list"), "big_list")
     next_max_id = _v.id(body.get("next_max_id"), "next_max_id")
-    return Page(items=follower_relationships(followers, str(profile_id).strip(), SOURCE),
-                next_cursor=next_max_id if more and next_max_id else None)
+    return Page(
+        items=follower_relationships(followers, str(profile_id).strip(), SOURCE),
+        next_cursor=next_max_id if more and next_max_id else None,
+    )
 
 
 # Client
+
 
 def _user_id(profile_id: str) -> int:
     """RocketAPI takes user ids as numbers; anything else cannot be an Instagram user."""
@@ -195,39 +199,46 @@ class RocketAPIClient:
     def __init__(self, http: ProviderHttp) -> None:
         self._http = http
 
-    async def post_by_shortcode(self, shortcode: str, *, credential: Credential,
-                                request_id: str | None = None) -> Post:
+    async def post_by_shortcode(self, shortcode: str, *, credential: Credential, request_id: str | None = None) -> Post:
         path = "/instagram/media/get_info_by_shortcode"
         payload = await self._call("GET", path, {"shortcode": shortcode}, credential, request_id, PostMissing)
         return parse_post(payload, shortcode=shortcode)
 
-    async def reels(self, profile_id: str, cursor: str | None = None, *, credential: Credential,
-                    request_id: str | None = None) -> Page:
+    async def reels(
+        self, profile_id: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
+    ) -> Page:
         body = {"id": _user_id(profile_id)} | ({"max_id": cursor} if cursor else {})
         payload = await self._call("GET", "/instagram/user/get_clips", body, credential, request_id, ProfileMissing)
         return parse_reels_page(payload)
 
-    async def stories(self, profile_id: str, *, credential: Credential,
-                      request_id: str | None = None) -> list[Post]:
+    async def stories(self, profile_id: str, *, credential: Credential, request_id: str | None = None) -> list[Post]:
         body = {"ids": [_user_id(profile_id)]}
         payload = await self._call("POST", "/instagram/user/get_stories", body, credential, request_id, ProfileMissing)
         return parse_stories(payload, profile_id=profile_id)
 
-    async def followers(self, profile_id: str, cursor: str | None = None, *, credential: Credential,
-                        request_id: str | None = None) -> Page:
+    async def followers(
+        self, profile_id: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
+    ) -> Page:
         body = {"id": _user_id(profile_id), "count": FOLLOWERS_PAGE_SIZE} | ({"max_id": cursor} if cursor else {})
         path = "/instagram/user/get_followers"
         payload = await self._call("GET", path, body, credential, request_id, ProfileMissing)
         return parse_followers_page(payload, profile_id=profile_id)
 
-    async def _call(self, method: str, path: str, body: dict[str, Any], credential: Credential,
-                    request_id: str | None, missing: type[ProviderError]) -> dict[str, Any]:
-        response = await self._http.request(SOURCE, method, path, credential=credential, json=body,
-                                            request_id=request_id)
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any],
+        credential: Credential,
+        request_id: str | None,
+        missing: type[ProviderError],
+    ) -> dict[str, Any]:
+        response = await self._http.request(
+            SOURCE, method, path, credential=credential, json=body, request_id=request_id
+        )
         payload = _decoded(response)
         if isinstance(payload, dict) and payload.get("status", "done") != "done":
-            raise refusal(payload, http_status=response.status_code,
-                          retry_after=retry_after_seconds(response.headers))
+            raise refusal(payload, http_status=response.status_code, retry_after=retry_after_seconds(response.headers))
         return json_object(response, SOURCE, missing, f"{method} {path}")
 
 

@@ -91,6 +91,7 @@ def checked_filters(store: str, filters: dict[str, str]) -> dict[str, str]:
 
 # Parsers
 
+
 def utm_params(landing_site: str | None) -> dict[str, str]:
     """The ``utm_*`` query parameters of a landing site, without the prefix (legacy §11.3).
 
@@ -102,7 +103,7 @@ def utm_params(landing_site: str | None) -> dict[str, str]:
     params: dict[str, str] = {}
     for name, value in parse_qsl(urlsplit(landing_site).query):
         if name.startswith(UTM_PREFIX) and len(name) > len(UTM_PREFIX):
-            params.setdefault(name[len(UTM_PREFIX):], value)
+            params.setdefault(name[len(UTM_PREFIX) :], value)
     return params
 
 
@@ -172,12 +173,12 @@ def error_message(body: str) -> str:
     if isinstance(errors, dict):
         return "; ".join(f"{name}: {message}" for name, message in errors.items())[:200]
     if isinstance(errors, list):
-        return "; ".join(str(error.get("message")) if isinstance(error, dict) else str(error)
-                         for error in errors)[:200]
+        return "; ".join(str(error.get("message")) if isinstance(error, dict) else str(error) for error in errors)[:200]
     return body[:200]
 
 
 # Client
+
 
 def admin_answer(response: httpx.Response, store: str, what: str) -> dict[str, Any]:
     """The JSON object of a 200; the typed error of any other status (ProviderHttp raised for 429 and 5xx)."""
@@ -187,8 +188,9 @@ def admin_answer(response: httpx.Response, store: str, what: str) -> dict[str, A
         # the store's owner has to grant a fresh token.
         raise AuthExpired(f"{what} answered {status}: {error_message(response.text)}", source=SOURCE)
     if status == 404:
-        raise StoreMissing(f"no Shopify store at {store} ({what} answered 404: {error_message(response.text)})",
-                           source=SOURCE)
+        raise StoreMissing(
+            f"no Shopify store at {store} ({what} answered 404: {error_message(response.text)})", source=SOURCE
+        )
     if status != 200:
         raise InputRejected(f"{what} answered {status}: {error_message(response.text)}", source=SOURCE)
     try:
@@ -209,8 +211,12 @@ class VersionWatch:
         served = response.headers.get("x-shopify-api-version")
         if served and served != self.version and served not in self._warned:
             self._warned.add(served)
-            log.warning("Shopify answered API version %s to a request for %s, which it no longer serves: "
-                        "set BEAT_SHOPIFY_API_VERSION to a supported version", served, self.version)
+            log.warning(
+                "Shopify answered API version %s to a request for %s, which it no longer serves: "
+                "set BEAT_SHOPIFY_API_VERSION to a supported version",
+                served,
+                self.version,
+            )
 
 
 class ShopifyRestClient:
@@ -221,15 +227,33 @@ class ShopifyRestClient:
         self._path = admin_path(version, "orders.json")
         self._watch = VersionWatch(version)
 
-    async def orders(self, store: str, limit: int, filters: dict[str, str], cursor: str | None = None, *,
-                     credential: Credential, request_id: str | None = None) -> OrdersPage:
+    async def orders(
+        self,
+        store: str,
+        limit: int,
+        filters: dict[str, str],
+        cursor: str | None = None,
+        *,
+        credential: Credential,
+        request_id: str | None = None,
+    ) -> OrdersPage:
         """One page of the store's orders, newest first, every status; ``cursor`` = a page_info."""
         given = checked_filters(store, filters)
         params: dict[str, str | int]
         params = {"limit": limit, "page_info": cursor} if cursor else {"status": "any", "limit": limit, **given}
-        response = await self._http.request(SOURCE, "GET", self._path, credential=credential, params=params,
-                                            request_id=request_id, host_vars={"store": store})
+        response = await self._http.request(
+            SOURCE,
+            "GET",
+            self._path,
+            credential=credential,
+            params=params,
+            request_id=request_id,
+            host_vars={"store": store},
+        )
         payload = admin_answer(response, store, f"GET {self._path} of {store}")
         self._watch.check(response)
-        return OrdersPage(items=parse_orders_page(payload, store),
-                          next_cursor=next_page_info(response.headers.get("link")), wait=REST_PAGE_WAIT)
+        return OrdersPage(
+            items=parse_orders_page(payload, store),
+            next_cursor=next_page_info(response.headers.get("link")),
+            wait=REST_PAGE_WAIT,
+        )

@@ -82,7 +82,8 @@ fragment BeatLineItem on LineItem {
 }
 """
 
-ORDERS_QUERY = """
+ORDERS_QUERY = (
+    """
 query BeatOrders($first: Int!, $after: String, $query: String, $lineItems: Int!) {
   shop { ianaTimezone }
   orders(first: $first, after: $after, query: $query, sortKey: CREATED_AT, reverse: true) {
@@ -107,9 +108,13 @@ query BeatOrders($first: Int!, $after: String, $query: String, $lineItems: Int!)
     }
   }
 }
-""" % FULFILLMENTS + _LINE_ITEM_FRAGMENT  # noqa: UP031 - str.format would need every GraphQL brace doubled
+"""
+    % FULFILLMENTS
+    + _LINE_ITEM_FRAGMENT
+)
 
-ORDER_LINE_ITEMS_QUERY = """
+ORDER_LINE_ITEMS_QUERY = (
+    """
 query BeatOrderLineItems($id: ID!, $first: Int!, $after: String) {
   order(id: $id) {
     lineItems(first: $first, after: $after) {
@@ -118,7 +123,9 @@ query BeatOrderLineItems($id: ID!, $first: Int!, $after: String) {
     }
   }
 }
-""" + _LINE_ITEM_FRAGMENT
+"""
+    + _LINE_ITEM_FRAGMENT
+)
 
 _GID = re.compile(r"gid://shopify/(\w+)/(\d+)")
 
@@ -135,6 +142,7 @@ def search_query(filters: dict[str, str]) -> str | None:
 
 
 # Parsers: the GraphQL order in the REST order's field names
+
 
 def shop_zone(name: Any) -> tzinfo:
     """The shop's IANA time zone, in which REST writes its times. A zone this machine does not know
@@ -217,6 +225,7 @@ class Reader:
 
 def gid(kind: str) -> Callable[[Reader, Any, str], int | None]:
     """A reader of a ``gid://shopify/<kind>/<n>`` global id as REST's numeric id ``n``."""
+
     def read(_: Reader, value: Any, name: str) -> int | None:
         text = _v.text(value, name)
         if text is None:
@@ -225,6 +234,7 @@ def gid(kind: str) -> Callable[[Reader, Any, str], int | None]:
         if match is None or match.group(1) != kind:
             raise BadResponse(f"{name} is not a gid://shopify/{kind}/ id: {text[:80]!r}", source=SOURCE)
         return int(match.group(2))
+
     return read
 
 
@@ -337,8 +347,10 @@ def rest_order(node: Any, reader: Reader) -> tuple[dict[str, Any], str | None]:
     items = connection(at(node, "lineItems"), "order.lineItems")
     order["line_items"] = rest_line_items(items.nodes, reader)
     fulfillments = _v.list(at(node, "fulfillments"), "order.fulfillments") or []
-    order["fulfillments"] = [{**_fields(entry, FULFILLMENT_FIELDS, reader, "fulfillments"), "order_id": order["id"]}
-                             for entry in fulfillments]
+    order["fulfillments"] = [
+        {**_fields(entry, FULFILLMENT_FIELDS, reader, "fulfillments"), "order_id": order["id"]}
+        for entry in fulfillments
+    ]
     return order, items.end_cursor
 
 
@@ -353,8 +365,10 @@ class Throttle:
     @classmethod
     def read(cls, payload: dict[str, Any]) -> Throttle | None:
         cost = at(payload, "extensions.cost")
-        numbers = [_v.number(at(cost, path), f"extensions.cost.{path}") for path in (
-            "requestedQueryCost", "throttleStatus.currentlyAvailable", "throttleStatus.restoreRate")]
+        numbers = [
+            _v.number(at(cost, path), f"extensions.cost.{path}")
+            for path in ("requestedQueryCost", "throttleStatus.currentlyAvailable", "throttleStatus.restoreRate")
+        ]
         if any(number is None for number in numbers):
             return None
         requested, available, rate = (float(number) for number in numbers)  # type: ignore[arg-type]
@@ -427,8 +441,9 @@ def parse_orders_answer(payload: Any, what: str = "orders") -> OrdersAnswer:
     )
 
 
-def parse_line_items_answer(payload: Any, reader: Reader, what: str = "order") -> tuple[list[dict[str, Any]],
-                                                                                         str | None, Throttle | None]:
+def parse_line_items_answer(
+    payload: Any, reader: Reader, what: str = "order"
+) -> tuple[list[dict[str, Any]], str | None, Throttle | None]:
     """An ``order { lineItems }`` answer: the line items in REST's names, the next cursor, the bucket."""
     payload = _v.require_object(payload)
     raise_for_errors(payload, what)
@@ -438,6 +453,7 @@ def parse_line_items_answer(payload: Any, reader: Reader, what: str = "order") -
 
 # Client
 
+
 class ShopifyGraphqlClient:
     """Orders through the GraphQL Admin API."""
 
@@ -446,46 +462,77 @@ class ShopifyGraphqlClient:
         self._path = admin_path(version, "graphql.json")
         self._watch = VersionWatch(version)
 
-    async def _query(self, store: str, query: str, variables: dict[str, Any], *, credential: Credential,
-                     request_id: str | None) -> tuple[dict[str, Any], str]:
-        response = await self._http.request(SOURCE, "POST", self._path, credential=credential,
-                                            json={"query": query, "variables": variables},
-                                            request_id=request_id, host_vars={"store": store})
+    async def _query(
+        self, store: str, query: str, variables: dict[str, Any], *, credential: Credential, request_id: str | None
+    ) -> tuple[dict[str, Any], str]:
+        response = await self._http.request(
+            SOURCE,
+            "POST",
+            self._path,
+            credential=credential,
+            json={"query": query, "variables": variables},
+            request_id=request_id,
+            host_vars={"store": store},
+        )
         what = f"POST {self._path} of {store}"
         payload = admin_answer(response, store, what)
         self._watch.check(response)
         return payload, what
 
-    async def orders(self, store: str, limit: int, filters: dict[str, str], cursor: str | None = None, *,
-                     credential: Credential, request_id: str | None = None) -> OrdersPage:
+    async def orders(
+        self,
+        store: str,
+        limit: int,
+        filters: dict[str, str],
+        cursor: str | None = None,
+        *,
+        credential: Credential,
+        request_id: str | None = None,
+    ) -> OrdersPage:
         """One page of the store's orders, newest first, every status; ``cursor`` = the last page's endCursor.
 
         A page holds at most ORDERS_PER_QUERY orders whatever ``limit`` says, so that the query stays
         within Shopify's cost limit. Every page carries the filters again: a GraphQL cursor marks a
         position, not a search.
         """
-        variables = {"first": min(limit, ORDERS_PER_QUERY), "after": cursor,
-                     "query": search_query(checked_filters(store, filters)), "lineItems": LINE_ITEMS}
-        payload, what = await self._query(store, ORDERS_QUERY, variables, credential=credential,
-                                          request_id=request_id)
+        variables = {
+            "first": min(limit, ORDERS_PER_QUERY),
+            "after": cursor,
+            "query": search_query(checked_filters(store, filters)),
+            "lineItems": LINE_ITEMS,
+        }
+        payload, what = await self._query(store, ORDERS_QUERY, variables, credential=credential, request_id=request_id)
         answer = parse_orders_answer(payload, what)
         throttle = answer.throttle
         for position, after in answer.more_line_items.items():
-            throttle = await self._rest_of_line_items(store, answer, position, after, throttle,
-                                                      credential=credential, request_id=request_id)
-        return OrdersPage(items=[parse_order(order, store) for order in answer.orders], next_cursor=answer.next_cursor,
-                          wait=pause(throttle) or 0.0)
+            throttle = await self._rest_of_line_items(
+                store, answer, position, after, throttle, credential=credential, request_id=request_id
+            )
+        return OrdersPage(
+            items=[parse_order(order, store) for order in answer.orders],
+            next_cursor=answer.next_cursor,
+            wait=pause(throttle) or 0.0,
+        )
 
-    async def _rest_of_line_items(self, store: str, answer: OrdersAnswer, position: int, after: str | None,
-                                  throttle: Throttle | None, *, credential: Credential,
-                                  request_id: str | None) -> Throttle | None:
+    async def _rest_of_line_items(
+        self,
+        store: str,
+        answer: OrdersAnswer,
+        position: int,
+        after: str | None,
+        throttle: Throttle | None,
+        *,
+        credential: Credential,
+        request_id: str | None,
+    ) -> Throttle | None:
         order = answer.orders[position]
         while after:
             # The flow paces whole pages; between the calls of one page only the bucket's state can.
             await asyncio.sleep(pause(throttle) or 0.0)
             variables = {"id": order["admin_graphql_api_id"], "first": MORE_LINE_ITEMS, "after": after}
-            payload, what = await self._query(store, ORDER_LINE_ITEMS_QUERY, variables, credential=credential,
-                                              request_id=request_id)
+            payload, what = await self._query(
+                store, ORDER_LINE_ITEMS_QUERY, variables, credential=credential, request_id=request_id
+            )
             items, after, throttle = parse_line_items_answer(payload, answer.reader, what)
             order["line_items"].extend(items)
         return throttle

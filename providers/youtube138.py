@@ -39,6 +39,7 @@ T = TypeVar("T")
 
 # Parsers
 
+
 def _entity_id(payload: dict[str, Any], field: str, missing: type[ProviderError]) -> str:
     """The answered entity's id; ``missing`` when youtube138 said the id is unknown or answered without one."""
     refusal = payload.get("error")
@@ -127,8 +128,11 @@ def parse_video(payload: dict[str, Any]) -> Post:
     payload = _v.require_object(payload)
     video_id = _entity_id(payload, "videoId", PostMissing)
     published = at(payload, "date.published")
-    epoch, published_at = (parse_date(published, "date.published") if published is not None
-                           else parse_date(payload.get("publishedDate"), "publishedDate"))
+    epoch, published_at = (
+        parse_date(published, "date.published")
+        if published is not None
+        else parse_date(payload.get("publishedDate"), "publishedDate")
+    )
     thumbnails = payload.get("thumbnails")
     if thumbnails is not None and not isinstance(thumbnails, (dict, list)):
         raise BadResponse(f"thumbnails is not a list or an object: {thumbnails!r}", source=SOURCE)
@@ -159,8 +163,9 @@ def parse_video(payload: dict[str, Any]) -> Post:
             "audio_language": _v.text(at(payload, "language.defaultAudioLanguage"), "language.defaultAudioLanguage"),
             "is_licensed": _v.flag(at(payload, "content.licensed"), "content.licensed"),
             "content_rating": _json(rating),
-            "playlist_id": _v.id(at(payload, "endScreen.items.1.playlist.playlistId"),
-                                 "endScreen.items.1.playlist.playlistId"),
+            "playlist_id": _v.id(
+                at(payload, "endScreen.items.1.playlist.playlistId"), "endScreen.items.1.playlist.playlistId"
+            ),
         },
     )
 
@@ -185,6 +190,7 @@ def parse_channel_videos_page(payload: dict[str, Any]) -> Page:
 
 # Client
 
+
 class YouTube138Client:
     """``channels``, ``videos`` and ``channel_video_ids`` of the YouTube operation interface."""
 
@@ -192,36 +198,45 @@ class YouTube138Client:
         self._http = http
         self._max_concurrency = max_concurrency
 
-    async def channels(self, ids: list[str], *, credential: Credential,
-                       request_id: str | None = None) -> list[Profile]:
+    async def channels(self, ids: list[str], *, credential: Credential, request_id: str | None = None) -> list[Profile]:
         """One call per channel; an unknown channel is left out."""
+
         async def one(channel_id: str) -> Profile:
-            payload = await self._get("/v1/channel/details/", {"id": channel_id}, credential, request_id,
-                                      ProfileMissing)
+            payload = await self._get(
+                "/v1/channel/details/", {"id": channel_id}, credential, request_id, ProfileMissing
+            )
             return parse_channel(payload)
 
         return await self._each(ids, one, ProfileMissing)
 
-    async def videos(self, ids: list[str], *, credential: Credential,
-                     request_id: str | None = None) -> list[Post]:
+    async def videos(self, ids: list[str], *, credential: Credential, request_id: str | None = None) -> list[Post]:
         """One call per video; an unknown video is left out."""
+
         async def one(video_id: str) -> Post:
             payload = await self._get("/v2/video/details/", {"id": video_id}, credential, request_id, PostMissing)
             return parse_video(payload)
 
         return await self._each(ids, one, PostMissing)
 
-    async def channel_video_ids(self, channel_id: str, start_date: str | None = None, end_date: str | None = None,
-                                cursor: str | None = None, *, credential: Credential,
-                                request_id: str | None = None) -> Page:
+    async def channel_video_ids(
+        self,
+        channel_id: str,
+        start_date: str | None = None,
+        end_date: str | None = None,
+        cursor: str | None = None,
+        *,
+        credential: Credential,
+        request_id: str | None = None,
+    ) -> Page:
         """A page of the channel's latest videos. youtube138 cannot filter by date, so ``start_date`` and
         ``end_date`` are ignored (legacy did the same); the caller stops by count."""
         params = {"id": channel_id, "filter": VIDEOS_LATEST} | ({"cursorNext": cursor} if cursor else {})
         payload = await self._get("/v1/channel/videos/", params, credential, request_id, ProfileMissing)
         return parse_channel_videos_page(payload)
 
-    async def _each(self, ids: Sequence[str], fetch: Callable[[str], Awaitable[T]],
-                    missing: type[ProviderError]) -> list[T]:
+    async def _each(
+        self, ids: Sequence[str], fetch: Callable[[str], Awaitable[T]], missing: type[ProviderError]
+    ) -> list[T]:
         """``fetch`` every id, a bounded number at once, in the ids' order; the first other error
         cancels the calls still running and is raised as it is, so the crawler can act on its class."""
         slots = asyncio.Semaphore(self._max_concurrency)
@@ -243,9 +258,15 @@ class YouTube138Client:
             raise
         return [result for result in results if result is not None]
 
-    async def _get(self, path: str, params: dict[str, str], credential: Credential, request_id: str | None,
-                   missing: type[ProviderError]) -> dict[str, Any]:
-        response = await self._http.request(SOURCE, "GET", path, credential=credential, params=params,
-                                            request_id=request_id)
+    async def _get(
+        self,
+        path: str,
+        params: dict[str, str],
+        credential: Credential,
+        request_id: str | None,
+        missing: type[ProviderError],
+    ) -> dict[str, Any]:
+        response = await self._http.request(
+            SOURCE, "GET", path, credential=credential, params=params, request_id=request_id
+        )
         return json_object(response, SOURCE, missing, f"GET {path}")
-

@@ -65,6 +65,7 @@ class StartDateAfterEndDate(DefinitiveProviderError):
 
 # Parsers
 
+
 def parse_access_token(payload: dict[str, Any]) -> str:
     """Google's token answer: ``{"access_token", "expires_in", "scope", "token_type": "Bearer"}``."""
     token = _v.text(_v.require_object(payload).get("access_token"), "access_token")
@@ -92,8 +93,9 @@ def _rows(payload: dict[str, Any], columns: tuple[str, ...]) -> list[tuple[Any, 
 
 def parse_views_by(payload: dict[str, Any], dimension: str) -> dict[str, int | None]:
     """A ``{dimension, views}`` report as ``{value: views}``."""
-    return {str(_v.id(value, dimension)): _v.count(views, "views")
-            for value, views in _rows(payload, (dimension, "views"))}
+    return {
+        str(_v.id(value, dimension)): _v.count(views, "views") for value, views in _rows(payload, (dimension, "views"))
+    }
 
 
 def parse_gender_age(payload: dict[str, Any]) -> dict[str, dict[str, float | None]]:
@@ -132,18 +134,25 @@ class Report:
 
 REPORTS = (
     # The top cities and countries by views, as the legacy asked for them (these two still answer).
-    Report("city", {"dimensions": "city", "metrics": "views", "sort": "-views", "maxResults": "50"},
-           partial(parse_views_by, dimension="city")),
-    Report("country", {"dimensions": "country", "metrics": "views", "sort": "-views", "maxResults": "10"},
-           partial(parse_views_by, dimension="country")),
+    Report(
+        "city",
+        {"dimensions": "city", "metrics": "views", "sort": "-views", "maxResults": "50"},
+        partial(parse_views_by, dimension="city"),
+    ),
+    Report(
+        "country",
+        {"dimensions": "country", "metrics": "views", "sort": "-views", "maxResults": "10"},
+        partial(parse_views_by, dimension="country"),
+    ),
     Report("gender_age", {"dimensions": "ageGroup,gender", "metrics": "viewerPercentage"}, parse_gender_age),
 )
 
 
 def parse_insights(channel_id: str, answers: Mapping[str, dict[str, Any]]) -> Profile:
     """The reports that arrived (answers by report name) as the channel's profile insights."""
-    return insights(channel_id, {report.name: report.parse(answers[report.name])
-                                 for report in REPORTS if report.name in answers})
+    return insights(
+        channel_id, {report.name: report.parse(answers[report.name]) for report in REPORTS if report.name in answers}
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,8 +170,9 @@ CREDENTIAL_ERRORS = (AuthExpired, QuotaExceeded, Forbidden)
 def every_report_failed(failures: Mapping[str, ProviderError]) -> ProviderError:
     """The error of a call none of whose reports arrived, naming each. One kind of failure keeps its class;
     a mix is retriable if any part of it was."""
-    message = "every report failed: " + "; ".join(f"{name}: {type(error).__name__}: {error.message}"
-                                                  for name, error in failures.items())
+    message = "every report failed: " + "; ".join(
+        f"{name}: {type(error).__name__}: {error.message}" for name, error in failures.items()
+    )
     kinds = {type(error) for error in failures.values()}
     if len(kinds) == 1:
         kind = kinds.pop()
@@ -172,6 +182,7 @@ def every_report_failed(failures: Mapping[str, ProviderError]) -> ProviderError:
 
 
 # The client
+
 
 def _redacted(text: str, secrets: tuple[str, ...]) -> str:
     for secret in secrets:
@@ -199,8 +210,9 @@ class YouTubeAnalyticsClient:
     def __init__(self, http: ProviderHttp) -> None:
         self._http = http
 
-    async def channel_insights(self, channel_id: str, *, credential: Credential,
-                               request_id: str | None = None) -> ChannelInsights:
+    async def channel_insights(
+        self, channel_id: str, *, credential: Credential, request_id: str | None = None
+    ) -> ChannelInsights:
         secrets = credential.secrets
         owner = secrets.get("channel_id")
         if owner and owner != channel_id:
@@ -214,23 +226,35 @@ class YouTubeAnalyticsClient:
         failures: dict[str, ProviderError] = {}
         for report in REPORTS:
             try:
-                arrived[report.name] = report.parse(await self._report(report, token, sent, credential,
-                                                                       request_id))
+                arrived[report.name] = report.parse(await self._report(report, token, sent, credential, request_id))
             except CREDENTIAL_ERRORS:
                 raise
             except ProviderError as exc:
                 failures[report.name] = exc
         if not arrived:
             raise every_report_failed(failures)
-        return ChannelInsights(insights(channel_id, arrived),
-                               {name: f"{type(error).__name__}: {error.message}" for name, error in failures.items()})
+        return ChannelInsights(
+            insights(channel_id, arrived),
+            {name: f"{type(error).__name__}: {error.message}" for name, error in failures.items()},
+        )
 
     async def _access_token(self, credential: Credential, request_id: str | None) -> str:
         secrets = credential.secrets
-        form = {"client_secret": str(secrets["client_secret"]), "grant_type": "refresh_token",
-                "refresh_token": str(secrets["refresh_token"]), "client_id": str(secrets["client_id"])}
-        response = await self._http.request(TOKEN_SOURCE, "POST", TOKEN_PATH, credential=credential, data=form,
-                                            request_id=request_id, secrets_as_headers=False)
+        form = {
+            "client_secret": str(secrets["client_secret"]),
+            "grant_type": "refresh_token",
+            "refresh_token": str(secrets["refresh_token"]),
+            "client_id": str(secrets["client_id"]),
+        }
+        response = await self._http.request(
+            TOKEN_SOURCE,
+            "POST",
+            TOKEN_PATH,
+            credential=credential,
+            data=form,
+            request_id=request_id,
+            secrets_as_headers=False,
+        )
         if response.status_code != 200:
             raise token_error(response, tuple(form.values()))
         try:
@@ -238,13 +262,25 @@ class YouTubeAnalyticsClient:
         except ValueError as exc:
             raise BadResponse(f"POST {TOKEN_PATH} answered with a body that is not JSON", source=TOKEN_SOURCE) from exc
 
-    async def _report(self, report: Report, token: str, sent: tuple[str, ...], credential: Credential,
-                      request_id: str | None) -> dict[str, Any]:
-        params = {"ids": "channel==MINE", "startDate": START_DATE, "endDate": utcnow().date().isoformat(),
-                  **report.query}
-        response = await self._http.request(REPORTS_SOURCE, "GET", REPORTS_PATH, credential=credential, params=params,
-                                            headers={"Authorization": f"Bearer {token}"}, request_id=request_id,
-                                            secrets_as_headers=False)
+    async def _report(
+        self, report: Report, token: str, sent: tuple[str, ...], credential: Credential, request_id: str | None
+    ) -> dict[str, Any]:
+        params = {
+            "ids": "channel==MINE",
+            "startDate": START_DATE,
+            "endDate": utcnow().date().isoformat(),
+            **report.query,
+        }
+        response = await self._http.request(
+            REPORTS_SOURCE,
+            "GET",
+            REPORTS_PATH,
+            credential=credential,
+            params=params,
+            headers={"Authorization": f"Bearer {token}"},
+            request_id=request_id,
+            secrets_as_headers=False,
+        )
         what = f"GET {REPORTS_PATH}"
         if response.status_code == 412:
             refusal = parse_error(412, response.text, redact=sent)

@@ -57,8 +57,17 @@ REGION = "IN"
 DAILY_QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
 QUOTA_REASONS = DAILY_QUOTA_REASONS | {"rateLimitExceeded", "userRateLimitExceeded"}
 QUOTA_RESET_ZONE = ZoneInfo("America/Los_Angeles")
-AUTH_REASONS = frozenset({"forbidden", "insufficientPermissions", "keyInvalid", "keyExpired", "accessNotConfigured",
-                          "authError", "ipRefererBlocked"})
+AUTH_REASONS = frozenset(
+    {
+        "forbidden",
+        "insufficientPermissions",
+        "keyInvalid",
+        "keyExpired",
+        "accessNotConfigured",
+        "authError",
+        "ipRefererBlocked",
+    }
+)
 # A closed or suspended account is as gone as a missing one.
 GONE_REASONS = frozenset({"accountClosed", "accountSuspended", "channelClosed", "channelSuspended"})
 # Google's newer error details name an invalid key here, while errors[0].reason says only "badRequest".
@@ -74,6 +83,7 @@ class CommentsDisabled(DefinitiveProviderError):
 
 
 # Refusals
+
 
 @dataclass(frozen=True, slots=True)
 class ApiError:
@@ -98,8 +108,11 @@ def parse_error(status: int, body: str, *, redact: Sequence[str] = ()) -> ApiErr
     if isinstance(error, dict):
         message = error.get("message")
         reason = at(error, "errors.0.reason")
-        details = tuple(item["reason"] for item in error.get("details") or ()
-                        if isinstance(item, dict) and isinstance(item.get("reason"), str))
+        details = tuple(
+            item["reason"]
+            for item in error.get("details") or ()
+            if isinstance(item, dict) and isinstance(item.get("reason"), str)
+        )
     else:
         message = payload.get("message") if isinstance(payload, dict) else None
     if not isinstance(message, str):
@@ -119,8 +132,9 @@ def seconds_to_quota_reset(now: datetime) -> float:
     return (midnight - local).total_seconds()
 
 
-def error_for(error: ApiError, *, source: str, what: str, missing: type[ProviderError],
-              now: datetime | None = None) -> ProviderError:
+def error_for(
+    error: ApiError, *, source: str, what: str, missing: type[ProviderError], now: datetime | None = None
+) -> ProviderError:
     """The typed error of a refusal to ``what`` ("GET /path", never a URL); ``missing`` names an absent entity."""
     reason = error.reason
     detail = f"{what} answered {error.status}" + (f" {reason}" if reason else "") + f": {error.message}"
@@ -134,8 +148,12 @@ def error_for(error: ApiError, *, source: str, what: str, missing: type[Provider
     if reason == "commentsDisabled":
         return CommentsDisabled(detail, source=source)
     # A 403 without Google's error object is a gateway (RapidAPI) refusing the key itself.
-    if (reason in AUTH_REASONS or INVALID_KEY_DETAIL in error.details or error.status == 401
-            or (error.status == 403 and reason is None)):
+    if (
+        reason in AUTH_REASONS
+        or INVALID_KEY_DETAIL in error.details
+        or error.status == 401
+        or (error.status == 403 and reason is None)
+    ):
         return AuthExpired(detail, source=source)
     if error.status == 404 or reason in GONE_REASONS:
         return missing(detail, source=source)
@@ -144,12 +162,14 @@ def error_for(error: ApiError, *, source: str, what: str, missing: type[Provider
     return InputRejected(detail, source=source)
 
 
-def answer_object(response: httpx.Response, *, source: str, what: str, missing: type[ProviderError],
-                  redact: Sequence[str] = ()) -> dict[str, Any]:
+def answer_object(
+    response: httpx.Response, *, source: str, what: str, missing: type[ProviderError], redact: Sequence[str] = ()
+) -> dict[str, Any]:
     """The JSON object of a 200 answer; the typed error of any other (``ProviderHttp`` raised for 429 and 5xx)."""
     if response.status_code != 200:
-        raise error_for(parse_error(response.status_code, response.text, redact=redact), source=source, what=what,
-                        missing=missing)
+        raise error_for(
+            parse_error(response.status_code, response.text, redact=redact), source=source, what=what, missing=missing
+        )
     try:
         return Values(source).require_object(response.json())
     except ValueError as exc:
@@ -204,8 +224,10 @@ def _object(values: Values, value: Any, field: str) -> dict[str, Any]:
 def _pictures(values: Values, snippet: dict[str, Any], field: str) -> dict[str, Any]:
     """``thumbnails`` (the whole object, as JSON text) and ``thumbnail`` (its default size)."""
     thumbnails = _object(values, snippet.get("thumbnails"), f"{field}.thumbnails") or None
-    return {"thumbnails": _json(thumbnails),
-            "thumbnail": values.text(at(thumbnails, "default.url"), f"{field}.thumbnails.default.url")}
+    return {
+        "thumbnails": _json(thumbnails),
+        "thumbnail": values.text(at(thumbnails, "default.url"), f"{field}.thumbnails.default.url"),
+    }
 
 
 def _video_snippet(values: Values, snippet: dict[str, Any], epoch: int | None) -> dict[str, Any]:
@@ -241,6 +263,7 @@ def _required_id(values: Values, value: Any, field: str) -> str:
 
 # Parsers
 
+
 def parse_channel(item: dict[str, Any], *, source: str = EVENT_SOURCE) -> Profile:
     """One ``youtube#channel`` (parts snippet, statistics, contentDetails)."""
     v = Values(source)
@@ -269,8 +292,9 @@ def parse_channel(item: dict[str, Any], *, source: str = EVENT_SOURCE) -> Profil
             "taken_at_timestamp": epoch,
             **_pictures(v, snippet, "snippet"),
             "country": v.text(snippet.get("country"), "snippet.country"),
-            "uploads_playlist_id": v.text(at(item, "contentDetails.relatedPlaylists.uploads"),
-                                          "contentDetails.relatedPlaylists.uploads"),
+            "uploads_playlist_id": v.text(
+                at(item, "contentDetails.relatedPlaylists.uploads"), "contentDetails.relatedPlaylists.uploads"
+            ),
         },
     )
 
@@ -300,8 +324,11 @@ def parse_video(item: dict[str, Any], *, source: str = EVENT_SOURCE) -> Post:
         "category_id": v.id(snippet.get("categoryId"), "snippet.categoryId"),
         "audio_language": v.text(snippet.get("defaultAudioLanguage"), "snippet.defaultAudioLanguage"),
         "is_licensed": v.flag(details.get("licensedContent"), "contentDetails.licensedContent"),
-        "content_rating": _json(_object(v, details.get("contentRating"), "contentDetails.contentRating")
-                                if "contentRating" in details else None),
+        "content_rating": _json(
+            _object(v, details.get("contentRating"), "contentDetails.contentRating")
+            if "contentRating" in details
+            else None
+        ),
         "definition": v.text(details.get("definition"), "contentDetails.definition"),
     }
     # Only a video too long to be a Short is typed here; the shorts probe types the rest.
@@ -334,8 +361,12 @@ def parse_playlist_items_page(payload: dict[str, Any], *, source: str = EVENT_SO
     """A ``playlistItems.list`` answer: the video ids, in playlist order."""
     v = Values(source)
     items = _items(v, payload)
-    ids = [_required_id(v, at(item, "contentDetails.videoId") or at(item, "snippet.resourceId.videoId"),
-                        "contentDetails.videoId") for item in items]
+    ids = [
+        _required_id(
+            v, at(item, "contentDetails.videoId") or at(item, "snippet.resourceId.videoId"), "contentDetails.videoId"
+        )
+        for item in items
+    ]
     return Page(items=ids, next_cursor=_next_page(v, payload))
 
 
@@ -352,8 +383,9 @@ def _search_videos(v: Values, items: list[dict[str, Any]]) -> list[tuple[str, di
 def parse_search_ids_page(payload: dict[str, Any], *, source: str = EVENT_SOURCE) -> Page:
     """A ``search.list`` answer (part id or snippet): the ids of the videos found."""
     v = Values(source)
-    return Page(items=[video_id for video_id, _ in _search_videos(v, _items(v, payload))],
-                next_cursor=_next_page(v, payload))
+    return Page(
+        items=[video_id for video_id, _ in _search_videos(v, _items(v, payload))], next_cursor=_next_page(v, payload)
+    )
 
 
 def parse_search_snippet(video_id: str, item: dict[str, Any], *, source: str = EVENT_SOURCE) -> Post:
@@ -375,9 +407,13 @@ def parse_search_snippet(video_id: str, item: dict[str, Any], *, source: str = E
 def parse_search_snippet_page(payload: dict[str, Any], *, source: str = EVENT_SOURCE) -> Page:
     """A ``search.list`` answer with part snippet: one Post per video found."""
     v = Values(source)
-    return Page(items=[parse_search_snippet(video_id, item, source=source)
-                       for video_id, item in _search_videos(v, _items(v, payload))],
-                next_cursor=_next_page(v, payload))
+    return Page(
+        items=[
+            parse_search_snippet(video_id, item, source=source)
+            for video_id, item in _search_videos(v, _items(v, payload))
+        ],
+        next_cursor=_next_page(v, payload),
+    )
 
 
 def parse_comment_threads_page(payload: dict[str, Any], *, source: str = EVENT_SOURCE) -> Page:
@@ -397,23 +433,26 @@ def parse_comment_threads_page(payload: dict[str, Any], *, source: str = EVENT_S
         if video_id is None:
             raise BadResponse("a comment thread has no videoId", source=source)
         epoch, moment = published(v, said.get("publishedAt"), "topLevelComment.snippet.publishedAt")
-        comments.append(Activity(
-            platform=Platform.YOUTUBE,
-            source=source,
-            activity_type="COMMENT",
-            shortcode=video_id,
-            actor_profile_id=actor,
-            publish_time=moment,
-            metrics={"likes": v.count(said.get("likeCount"), "topLevelComment.snippet.likeCount")},
-            dimensions={
-                "comment_id": _required_id(v, top.get("id") or item.get("id"), "topLevelComment.id"),
-                "text": v.text(said.get("textDisplay"), "topLevelComment.snippet.textDisplay"),
-                "channel_title": v.text(said.get("authorDisplayName"), "topLevelComment.snippet.authorDisplayName"),
-                "thumbnail": v.text(said.get("authorProfileImageUrl"),
-                                    "topLevelComment.snippet.authorProfileImageUrl"),
-                "taken_at_timestamp": epoch,
-            },
-        ))
+        comments.append(
+            Activity(
+                platform=Platform.YOUTUBE,
+                source=source,
+                activity_type="COMMENT",
+                shortcode=video_id,
+                actor_profile_id=actor,
+                publish_time=moment,
+                metrics={"likes": v.count(said.get("likeCount"), "topLevelComment.snippet.likeCount")},
+                dimensions={
+                    "comment_id": _required_id(v, top.get("id") or item.get("id"), "topLevelComment.id"),
+                    "text": v.text(said.get("textDisplay"), "topLevelComment.snippet.textDisplay"),
+                    "channel_title": v.text(said.get("authorDisplayName"), "topLevelComment.snippet.authorDisplayName"),
+                    "thumbnail": v.text(
+                        said.get("authorProfileImageUrl"), "topLevelComment.snippet.authorProfileImageUrl"
+                    ),
+                    "taken_at_timestamp": epoch,
+                },
+            )
+        )
     return Page(items=comments, next_cursor=_next_page(v, payload))
 
 
@@ -431,8 +470,9 @@ def parse_activity(item: dict[str, Any], *, source: str = EVENT_SOURCE) -> YtAct
     if kind == "subscription":
         pictures = _pictures(v, snippet, "snippet")
         dimensions |= {
-            "subscribed_channel_id": v.id(at(details, "subscription.resourceId.channelId"),
-                                          "contentDetails.subscription.resourceId.channelId"),
+            "subscribed_channel_id": v.id(
+                at(details, "subscription.resourceId.channelId"), "contentDetails.subscription.resourceId.channelId"
+            ),
             "subscribed_channel_title": v.text(snippet.get("title"), "snippet.title"),
             "subscribed_description": v.text(snippet.get("description"), "snippet.description"),
             "subscribed_thumbnails": pictures["thumbnails"],
@@ -440,28 +480,37 @@ def parse_activity(item: dict[str, Any], *, source: str = EVENT_SOURCE) -> YtAct
         }
     elif kind == "playlistItem":
         dimensions |= {
-            "shortcode": v.id(at(details, "playlistItem.resourceId.videoId"),
-                              "contentDetails.playlistItem.resourceId.videoId"),
+            "shortcode": v.id(
+                at(details, "playlistItem.resourceId.videoId"), "contentDetails.playlistItem.resourceId.videoId"
+            ),
             "playlist_id": v.text(at(details, "playlistItem.playlistId"), "contentDetails.playlistItem.playlistId"),
         }
     elif kind == "upload":
         dimensions["shortcode"] = v.id(at(details, "upload.videoId"), "contentDetails.upload.videoId")
-    return YtActivity(platform=Platform.YOUTUBE, source=source,
-                      activity_id=_required_id(v, item.get("id"), "id"), activity_type=kind,
-                      actor_channel_id=actor, dimensions=dimensions)
+    return YtActivity(
+        platform=Platform.YOUTUBE,
+        source=source,
+        activity_id=_required_id(v, item.get("id"), "id"),
+        activity_type=kind,
+        actor_channel_id=actor,
+        dimensions=dimensions,
+    )
 
 
 def parse_activities_page(payload: dict[str, Any], *, source: str = EVENT_SOURCE) -> Page:
     """An ``activities.list`` answer, newest first."""
     v = Values(source)
-    return Page(items=[parse_activity(item, source=source) for item in _items(v, payload)],
-                next_cursor=_next_page(v, payload))
+    return Page(
+        items=[parse_activity(item, source=source) for item in _items(v, payload)], next_cursor=_next_page(v, payload)
+    )
 
 
 def _side(v: Values, snippet: dict[str, Any], field: str) -> dict[str, Any]:
-    return {"title": v.text(snippet.get("title"), f"{field}.title"),
-            "description": v.text(snippet.get("description"), f"{field}.description"),
-            **_pictures(v, snippet, field)}
+    return {
+        "title": v.text(snippet.get("title"), f"{field}.title"),
+        "description": v.text(snippet.get("description"), f"{field}.description"),
+        **_pictures(v, snippet, field),
+    }
 
 
 def parse_subscription(item: dict[str, Any], *, source: str = EVENT_SOURCE) -> YtRelationship:
@@ -487,11 +536,14 @@ def parse_subscriptions_page(payload: dict[str, Any], *, source: str = EVENT_SOU
     """A ``subscriptions.list`` answer. A channel that subscribes to nothing is an empty last page
     (``totalResults`` 0), not an error: the legacy NoSubscriptionsFoundError is left behind."""
     v = Values(source)
-    return Page(items=[parse_subscription(item, source=source) for item in _items(v, payload)],
-                next_cursor=_next_page(v, payload))
+    return Page(
+        items=[parse_subscription(item, source=source) for item in _items(v, payload)],
+        next_cursor=_next_page(v, payload),
+    )
 
 
 # The client
+
 
 def rfc3339(moment: datetime) -> str:
     if moment.tzinfo is None:
@@ -523,102 +575,206 @@ class YouTubeDataClient:
         self._http = http
         self._source = source
 
-    async def channels(self, ids: list[str], *, credential: Credential,
-                       request_id: str | None = None) -> list[Profile]:
-        answer = await self._get("channels", {"part": "snippet,statistics,contentDetails", "id": check_batch(ids),
-                                              "maxResults": str(MAX_IDS)}, credential, request_id, ProfileMissing)
+    async def channels(self, ids: list[str], *, credential: Credential, request_id: str | None = None) -> list[Profile]:
+        answer = await self._get(
+            "channels",
+            {"part": "snippet,statistics,contentDetails", "id": check_batch(ids), "maxResults": str(MAX_IDS)},
+            credential,
+            request_id,
+            ProfileMissing,
+        )
         return parse_channels(answer)
 
     async def videos(self, ids: list[str], *, credential: Credential, request_id: str | None = None) -> list[Post]:
-        answer = await self._get("videos", {"part": "snippet,statistics,contentDetails", "id": check_batch(ids),
-                                            "maxResults": str(MAX_IDS)}, credential, request_id, PostMissing)
+        answer = await self._get(
+            "videos",
+            {"part": "snippet,statistics,contentDetails", "id": check_batch(ids), "maxResults": str(MAX_IDS)},
+            credential,
+            request_id,
+            PostMissing,
+        )
         return parse_videos(answer)
 
-    async def playlist_items(self, playlist_id: str, cursor: str | None = None, *, credential: Credential,
-                             request_id: str | None = None) -> Page:
+    async def playlist_items(
+        self, playlist_id: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
+    ) -> Page:
         params = {"part": "id,contentDetails", "playlistId": playlist_id, "maxResults": str(PAGE_SIZE)}
         answer = await self._get("playlistItems", _paged(params, cursor), credential, request_id, ProfileMissing)
         return parse_playlist_items_page(answer)
 
-    async def channel_video_ids(self, channel_id: str, start_date: str | None = None, end_date: str | None = None,
-                                cursor: str | None = None, *, credential: Credential,
-                                request_id: str | None = None) -> Page:
-        params = {"part": "id", "channelId": channel_id, "order": "date", "maxResults": str(PAGE_SIZE),
-                  **channel_search_window(start_date, end_date)}
+    async def channel_video_ids(
+        self,
+        channel_id: str,
+        start_date: str | None = None,
+        end_date: str | None = None,
+        cursor: str | None = None,
+        *,
+        credential: Credential,
+        request_id: str | None = None,
+    ) -> Page:
+        params = {
+            "part": "id",
+            "channelId": channel_id,
+            "order": "date",
+            "maxResults": str(PAGE_SIZE),
+            **channel_search_window(start_date, end_date),
+        }
         answer = await self._get("search", _paged(params, cursor), credential, request_id, ProfileMissing)
         return parse_search_ids_page(answer)
 
-    async def genre_search(self, category: str, language: str | None, published_after: datetime,
-                           cursor: str | None = None, *, credential: Credential, request_id: str | None = None) -> Page:
-        params = {"part": "snippet", "q": category, "type": "video", "regionCode": REGION, "order": "viewCount",
-                  "maxResults": str(PAGE_SIZE), "publishedAfter": rfc3339(published_after)}
+    async def genre_search(
+        self,
+        category: str,
+        language: str | None,
+        published_after: datetime,
+        cursor: str | None = None,
+        *,
+        credential: Credential,
+        request_id: str | None = None,
+    ) -> Page:
+        params = {
+            "part": "snippet",
+            "q": category,
+            "type": "video",
+            "regionCode": REGION,
+            "order": "viewCount",
+            "maxResults": str(PAGE_SIZE),
+            "publishedAfter": rfc3339(published_after),
+        }
         if language:
             params["relevanceLanguage"] = language
         answer = await self._get("search", _paged(params, cursor), credential, request_id, PostMissing)
         return parse_search_ids_page(answer)
 
-    async def keyword_search(self, keyword: str, published_after: datetime, published_before: datetime,
-                             cursor: str | None = None, *, credential: Credential,
-                             request_id: str | None = None) -> Page:
-        answer = await self._get("search", keyword_search_params(keyword, published_after, published_before, cursor),
-                                 credential, request_id, PostMissing, retry_empty=True)
+    async def keyword_search(
+        self,
+        keyword: str,
+        published_after: datetime,
+        published_before: datetime,
+        cursor: str | None = None,
+        *,
+        credential: Credential,
+        request_id: str | None = None,
+    ) -> Page:
+        answer = await self._get(
+            "search",
+            keyword_search_params(keyword, published_after, published_before, cursor),
+            credential,
+            request_id,
+            PostMissing,
+            retry_empty=True,
+        )
         return parse_search_snippet_page(answer)
 
-    async def comments(self, video_id: str, cursor: str | None = None, *, credential: Credential,
-                       request_id: str | None = None) -> Page:
-        answer = await self._get("commentThreads", comment_params(video_id, cursor, "id,snippet"), credential,
-                                 request_id, PostMissing)
+    async def comments(
+        self, video_id: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
+    ) -> Page:
+        answer = await self._get(
+            "commentThreads", comment_params(video_id, cursor, "id,snippet"), credential, request_id, PostMissing
+        )
         return parse_comment_threads_page(answer)
 
-    async def activities(self, channel_id: str, cursor: str | None = None, *, credential: Credential,
-                         request_id: str | None = None) -> Page:
+    async def activities(
+        self, channel_id: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
+    ) -> Page:
         params = {"part": "id,snippet,contentDetails", "channelId": channel_id, "maxResults": str(PAGE_SIZE)}
         answer = await self._get("activities", _paged(params, cursor), credential, request_id, ProfileMissing)
         return parse_activities_page(answer)
 
-    async def subscriptions(self, channel_id: str, cursor: str | None = None, *, credential: Credential,
-                            request_id: str | None = None) -> Page:
-        params = {"part": "id,snippet,subscriberSnippet,contentDetails", "channelId": channel_id, "order": "unread",
-                  "maxResults": str(PAGE_SIZE)}
+    async def subscriptions(
+        self, channel_id: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
+    ) -> Page:
+        params = {
+            "part": "id,snippet,subscriberSnippet,contentDetails",
+            "channelId": channel_id,
+            "order": "unread",
+            "maxResults": str(PAGE_SIZE),
+        }
         answer = await self._get("subscriptions", _paged(params, cursor), credential, request_id, ProfileMissing)
         return parse_subscriptions_page(answer)
 
-    async def _get(self, resource: str, params: dict[str, str], credential: Credential, request_id: str | None,
-                   missing: type[ProviderError], *, retry_empty: bool = False) -> dict[str, Any]:
+    async def _get(
+        self,
+        resource: str,
+        params: dict[str, str],
+        credential: Credential,
+        request_id: str | None,
+        missing: type[ProviderError],
+        *,
+        retry_empty: bool = False,
+    ) -> dict[str, Any]:
         key = credential.secrets.get("key")
         if not isinstance(key, str) or not key:
             raise AuthExpired(f"credential {credential.id} has no key", source=self._source)
         path = f"{API}/{resource}"
-        return await get_answer(self._http, self._source, path, params | {"key": key}, credential=credential,
-                                request_id=request_id, missing=missing, redact=(key,), retry_empty=retry_empty,
-                                secrets_as_headers=False)
+        return await get_answer(
+            self._http,
+            self._source,
+            path,
+            params | {"key": key},
+            credential=credential,
+            request_id=request_id,
+            missing=missing,
+            redact=(key,),
+            retry_empty=retry_empty,
+            secrets_as_headers=False,
+        )
 
 
 def _paged(params: dict[str, str], cursor: str | None) -> dict[str, str]:
     return params | {"pageToken": cursor} if cursor else params
 
 
-def keyword_search_params(keyword: str, published_after: datetime, published_before: datetime,
-                          cursor: str | None) -> dict[str, str]:
-    return _paged({"part": "snippet", "q": keyword, "type": "video", "regionCode": REGION, "order": "viewCount",
-                   "publishedAfter": rfc3339(published_after), "publishedBefore": rfc3339(published_before),
-                   "maxResults": str(PAGE_SIZE)}, cursor)
+def keyword_search_params(
+    keyword: str, published_after: datetime, published_before: datetime, cursor: str | None
+) -> dict[str, str]:
+    return _paged(
+        {
+            "part": "snippet",
+            "q": keyword,
+            "type": "video",
+            "regionCode": REGION,
+            "order": "viewCount",
+            "publishedAfter": rfc3339(published_after),
+            "publishedBefore": rfc3339(published_before),
+            "maxResults": str(PAGE_SIZE),
+        },
+        cursor,
+    )
 
 
 def comment_params(video_id: str, cursor: str | None, part: str) -> dict[str, str]:
-    return _paged({"part": part, "videoId": video_id, "maxResults": str(PAGE_SIZE), "order": "time",
-                   "textFormat": "html"}, cursor)
+    return _paged(
+        {"part": part, "videoId": video_id, "maxResults": str(PAGE_SIZE), "order": "time", "textFormat": "html"}, cursor
+    )
 
 
-async def get_answer(http: ProviderHttp, source: str, path: str, params: dict[str, str], *, credential: Credential,
-                     request_id: str | None, missing: type[ProviderError], redact: Sequence[str] = (),
-                     retry_empty: bool = False, secrets_as_headers: bool = True) -> dict[str, Any]:
+async def get_answer(
+    http: ProviderHttp,
+    source: str,
+    path: str,
+    params: dict[str, str],
+    *,
+    credential: Credential,
+    request_id: str | None,
+    missing: type[ProviderError],
+    redact: Sequence[str] = (),
+    retry_empty: bool = False,
+    secrets_as_headers: bool = True,
+) -> dict[str, Any]:
     """GET ``path`` and return its answer object; with ``retry_empty``, an empty 200 body is asked for once more
     (the legacy keyword search did so) before it counts as a bad answer."""
     what = f"GET {path}"
     for _ in range(2 if retry_empty else 1):
-        response = await http.request(source, "GET", path, credential=credential, params=params,
-                                      request_id=request_id, secrets_as_headers=secrets_as_headers)
+        response = await http.request(
+            source,
+            "GET",
+            path,
+            credential=credential,
+            params=params,
+            request_id=request_id,
+            secrets_as_headers=secrets_as_headers,
+        )
         if response.status_code != 200 or response.text.strip():
             return answer_object(response, source=source, what=what, missing=missing, redact=redact)
     raise BadResponse(f"{what} answered 200 with an empty body" + (" twice" if retry_empty else ""), source=source)

@@ -29,16 +29,38 @@ class YouTubeV311Client:
     def __init__(self, http: ProviderHttp) -> None:
         self._http = http
 
-    async def keyword_search(self, keyword: str, published_after: datetime, published_before: datetime,
-                             cursor: str | None = None, *, credential: Credential,
-                             request_id: str | None = None) -> Page:
-        answer = await get_answer(self._http, SOURCE, "/search/",
-                                  keyword_search_params(keyword, published_after, published_before, cursor),
-                                  credential=credential, request_id=request_id, missing=PostMissing, retry_empty=True)
+    async def keyword_search(
+        self,
+        keyword: str,
+        published_after: datetime,
+        published_before: datetime,
+        cursor: str | None = None,
+        *,
+        credential: Credential,
+        request_id: str | None = None,
+    ) -> Page:
+        answer = await get_answer(
+            self._http,
+            SOURCE,
+            "/search/",
+            keyword_search_params(keyword, published_after, published_before, cursor),
+            credential=credential,
+            request_id=request_id,
+            missing=PostMissing,
+            retry_empty=True,
+        )
         return parse_search_snippet_page(answer, source=SOURCE)
 
-    async def comments(self, video_id: str, cursor: str | None = None, *, credential: Credential,
-                       request_id: str | None = None) -> Page:
-        answer = await get_answer(self._http, SOURCE, "/commentThreads/", comment_params(video_id, cursor, "snippet"),
-                                  credential=credential, request_id=request_id, missing=PostMissing)
+    async def comments(
+        self, video_id: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
+    ) -> Page:
+        answer = await get_answer(
+            self._http,
+            SOURCE,
+            "/commentThreads/",
+            comment_params(video_id, cursor, "snippet"),
+            credential=credential,
+            request_id=request_id,
+            missing=PostMissing,
+        )
         return parse_comment_threads_page(answer, source=SOURCE)

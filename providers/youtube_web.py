@@ -48,6 +48,5 @@ class YouTubeWebClient:
     async def post_type(self, video_id: str, *, request_id: str | None = None) -> str:
         """``short`` or ``video``, from the shorts page of ``video_id``."""
         # An id is [A-Za-z0-9_-]; quoting keeps anything else from reaching another path.
-        response = await self._http.request(SOURCE, "GET", f"/shorts/{quote(video_id, safe='')}",
-                                            request_id=request_id)
+        response = await self._http.request(SOURCE, "GET", f"/shorts/{quote(video_id, safe='')}", request_id=request_id)
         return post_type_of(response.status_code, video_id)

@@ -18,8 +18,13 @@ from topics.errors import BeatError, Decision
 
 CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp", "mp4": "video/mp4"}
 # What a response's Content-Type says about an image's extension.
-_IMAGE_EXTENSIONS = {"image/jpeg": "jpg", "image/jpg": "jpg", "image/pjpeg": "jpg", "image/png": "png",
-                     "image/webp": "webp"}
+_IMAGE_EXTENSIONS = {
+    "image/jpeg": "jpg",
+    "image/jpg": "jpg",
+    "image/pjpeg": "jpg",
+    "image/png": "png",
+    "image/webp": "webp",
+}
 _SUFFIXES = {".jpg": "jpg", ".jpeg": "jpg", ".png": "png", ".webp": "webp"}
 
 
@@ -89,8 +94,11 @@ async def open_asset_store(settings: Settings) -> AssetStore:
 
         secret = settings.s3_secret_access_key
         return await S3AssetStore.open(
-            bucket=settings.s3_bucket, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region,
-            access_key_id=settings.s3_access_key_id, secret_access_key=secret.get_secret_value() if secret else None,
+            bucket=settings.s3_bucket,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=secret.get_secret_value() if secret else None,
             timeout=settings.asset_timeout,
         )
     from sinks.local_store import LocalAssetStore

@@ -18,10 +18,36 @@ import asyncpg
 from topics.limits import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN, clamp, clean_json, clean_text
 from topics.models import DeadLetter
 
-_COLUMNS = ("original_topic", "original_partition", "original_offset", "request_id", "flow", "error_type",
-            "error_message", "source", "credential_id", "attempt", "first_failure_at", "last_failure_at", "record")
-_TYPES = ("text", "int", "bigint", "text", "text", "text", "text", "text", "text", "int", "timestamptz",
-          "timestamptz", "jsonb")
+_COLUMNS = (
+    "original_topic",
+    "original_partition",
+    "original_offset",
+    "request_id",
+    "flow",
+    "error_type",
+    "error_message",
+    "source",
+    "credential_id",
+    "attempt",
+    "first_failure_at",
+    "last_failure_at",
+    "record",
+)
+_TYPES = (
+    "text",
+    "int",
+    "bigint",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "int",
+    "timestamptz",
+    "timestamptz",
+    "jsonb",
+)
 
 _INSERT = f"""
 INSERT INTO dead_letter ({", ".join(_COLUMNS)})

@@ -63,8 +63,7 @@ def story_reach(followers: int | None, avg_engagement: float | None) -> float:
     """The legacy estimate of a story's reach from the profile's size and engagement."""
     if not followers or followers <= 0 or not avg_engagement or avg_engagement <= 0:
         return 0.0
-    return float(round(-0.000025017 * followers
-                       + 1.11 * (followers * abs(math.log2(avg_engagement + 2)) * 2 / 100)))
+    return float(round(-0.000025017 * followers + 1.11 * (followers * abs(math.log2(avg_engagement + 2)) * 2 / 100)))
 
 
 def _trimmed(posts: Sequence[PostNumbers], by: str) -> list[PostNumbers]:
@@ -76,8 +75,7 @@ def _mean(values: Sequence[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _group(posts: Sequence[PostNumbers], by: str, followers: int | None, *, reach: bool,
-           plays: bool) -> dict[str, Any]:
+def _group(posts: Sequence[PostNumbers], by: str, followers: int | None, *, reach: bool, plays: bool) -> dict[str, Any]:
     kept = _trimmed(posts, by)
     count = len(kept)
     avg_likes = _mean([p.likes or 0 for p in kept])
@@ -107,8 +105,7 @@ def post_metrics(posts: Sequence[PostNumbers], followers: int | None) -> dict[st
     return _post_metrics(posts, _newest(posts), followers)
 
 
-def _post_metrics(posts: Sequence[PostNumbers], newest: Sequence[PostNumbers], followers: int | None
-                  ) -> dict[str, Any]:
+def _post_metrics(posts: Sequence[PostNumbers], newest: Sequence[PostNumbers], followers: int | None) -> dict[str, Any]:
     static = [p for p in posts if p.post_type in STATIC]
     reels = [p for p in posts if p.post_type == REELS]
     metrics: dict[str, Any] = {
@@ -180,7 +177,8 @@ async def refresh_accounts(conn: asyncpg.Connection, profile_ids: Iterable[str])
     posts: dict[str, list[PostNumbers]] = {}
     # Positional: this loop runs for every post in the window of every account a batch touched.
     for profile_id, count, post_type, likes, comments, plays, reach, impressions, published in await conn.fetch(
-            _WINDOW_SQL, ids):
+        _WINDOW_SQL, ids
+    ):
         followers[profile_id] = count
         bucket = posts.setdefault(profile_id, [])
         if post_type is not None:

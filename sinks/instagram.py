@@ -16,8 +16,20 @@ ACCOUNT = UpsertTable(
     "instagram_account",
     key=("profile_id",),
     columns=(
-        *columns("text", "profile_id", "handle", "full_name", "profile_type", "biography", "profile_pic_url",
-                 "category", "category_id", "fbid", "external_url", "source"),
+        *columns(
+            "text",
+            "profile_id",
+            "handle",
+            "full_name",
+            "profile_type",
+            "biography",
+            "profile_pic_url",
+            "category",
+            "category_id",
+            "fbid",
+            "external_url",
+            "source",
+        ),
         *columns("bigint", "followers", "following", "media_count"),
         *columns("boolean", "is_business_or_creator", "is_creator", "is_private", "is_verified"),
         Column("refreshed_at", "timestamptz", Rule.MAX),
@@ -31,21 +43,49 @@ ACCOUNT = UpsertTable(
 # Graph's insights "views" has a column of its own (migration 0006): the legacy "views" column holds the
 # scrapers' public view_count, a different count that the two would overwrite in turn.
 POST_COUNTS = {
-    "likes": "likes", "comments": "comments", "view_count": "views", "views": "insight_views",
-    "play_count": "plays", "reach": "reach",
-    "impressions": "impressions", "saved": "saved", "shares": "shares", "interactions": "interactions",
-    "video_views": "video_views", "follows": "follows", "profile_visits": "profile_visits",
-    "profile_activity": "profile_activity", "replies": "replies", "navigation": "navigation",
-    "tap_forward": "taps_forward", "tap_back": "taps_back", "tap_exit": "exits",
-    "automatic_forward": "automatic_forward", "swipe_back": "swipe_back", "swipe_down": "swipe_down",
-    "swipe_forward": "swipe_forward", "swipe_up": "swipe_up",
+    "likes": "likes",
+    "comments": "comments",
+    "view_count": "views",
+    "views": "insight_views",
+    "play_count": "plays",
+    "reach": "reach",
+    "impressions": "impressions",
+    "saved": "saved",
+    "shares": "shares",
+    "interactions": "interactions",
+    "video_views": "video_views",
+    "follows": "follows",
+    "profile_visits": "profile_visits",
+    "profile_activity": "profile_activity",
+    "replies": "replies",
+    "navigation": "navigation",
+    "tap_forward": "taps_forward",
+    "tap_back": "taps_back",
+    "tap_exit": "exits",
+    "automatic_forward": "automatic_forward",
+    "swipe_back": "swipe_back",
+    "swipe_down": "swipe_down",
+    "swipe_forward": "swipe_forward",
+    "swipe_up": "swipe_up",
 }
 # The profile's numbers when a story was first seen: they describe that moment, so they are write-once.
 STORY_PROFILE_COUNTS = {"profile_follower": "profile_follower"}
-STORY_PROFILE_RATES = {"profile_er": "profile_er", "profile_static_er": "profile_static_er",
-                       "profile_reels_er": "profile_reels_er"}
-POST_TEXTS = ("profile_id", "handle", "post_id", "post_type", "content_type", "caption", "display_url",
-              "thumbnail_url", "keywords")
+STORY_PROFILE_RATES = {
+    "profile_er": "profile_er",
+    "profile_static_er": "profile_static_er",
+    "profile_reels_er": "profile_reels_er",
+}
+POST_TEXTS = (
+    "profile_id",
+    "handle",
+    "post_id",
+    "post_type",
+    "content_type",
+    "caption",
+    "display_url",
+    "thumbnail_url",
+    "keywords",
+)
 
 POST = UpsertTable(
     "instagram_post",
@@ -65,9 +105,11 @@ POST = UpsertTable(
 )
 
 AUDIENCE_COLUMNS = (
-    *(f"{prefix}_{breakdown}"
-      for prefix in ("audience", "reached_audience", "engaged_audience")
-      for breakdown in ("country", "city", "gender_age")),
+    *(
+        f"{prefix}_{breakdown}"
+        for prefix in ("audience", "reached_audience", "engaged_audience")
+        for breakdown in ("country", "city", "gender_age")
+    ),
     "audience_locale",
 )
 
@@ -126,8 +168,11 @@ def account_row(event: ProfileLog) -> dict[str, Any]:
 
 
 # event metric key -> (column, reader), for the metrics an event carries (most carry a handful)
-_POST_METRICS = {key: (column, as_int) for key, column in (POST_COUNTS | STORY_PROFILE_COUNTS).items()} | {
-    key: (column, as_float) for key, column in STORY_PROFILE_RATES.items()} | {"engagement": ("engagement", as_float)}
+_POST_METRICS = (
+    {key: (column, as_int) for key, column in (POST_COUNTS | STORY_PROFILE_COUNTS).items()}
+    | {key: (column, as_float) for key, column in STORY_PROFILE_RATES.items()}
+    | {"engagement": ("engagement", as_float)}
+)
 
 
 def post_row(event: PostLog) -> dict[str, Any]:

@@ -274,7 +274,8 @@ MAPPERS: dict[str, Callable[[Any], Mapped]] = {
 # mirrored: asset_log (the legacy engine published no asset event, legacy-beat.md §7) and the dead letters.
 MIRRORED: dict[str, Mirrored] = {
     spec.name: Mirrored(spec.event, spec.legacy, MAPPERS[spec.legacy.routing_key])
-    for spec in registry.TOPICS if spec.legacy is not None
+    for spec in registry.TOPICS
+    if spec.legacy is not None
 }
 EXCHANGES = tuple(dict.fromkeys(mirrored.route.exchange for mirrored in MIRRORED.values()))
 

@@ -31,8 +31,9 @@ RELATIONSHIP = UpsertTable(
     key=("platform", "source_profile_id", "target_profile_id", "relationship_type"),
     columns=(
         *columns("text", "platform", "source_profile_id", "target_profile_id", "relationship_type", "source"),
-        *columns("jsonb", "source_dimensions", "source_metrics", "target_dimensions", "target_metrics",
-                 rule=Rule.MERGE),
+        *columns(
+            "jsonb", "source_dimensions", "source_metrics", "target_dimensions", "target_metrics", rule=Rule.MERGE
+        ),
         Column("timestamp", "timestamptz"),
     ),
     observed="timestamp",

@@ -88,8 +88,9 @@ class MirrorRunner:
         return 0
 
     async def _exchanges(self, connection: AbstractRobustConnection) -> dict[str, AbstractExchange] | None:
-        failures = LoopFailures(log, "opening the RabbitMQ channel", RETRY_DELAYS, outage=_is_outage,
-                                fatal_after=FATAL_AFTER)
+        failures = LoopFailures(
+            log, "opening the RabbitMQ channel", RETRY_DELAYS, outage=_is_outage, fatal_after=FATAL_AFTER
+        )
         while not self._stopping.is_set():
             try:
                 channel = await connection.channel(publisher_confirms=True)
@@ -106,13 +107,19 @@ class MirrorRunner:
         failures = 0
         while not self._stopping.is_set():
             try:
-                return await aio_pika.connect_robust(self._url, timeout=CONNECT_TIMEOUT,
-                                                     reconnect_interval=RECONNECT_INTERVAL)
+                return await aio_pika.connect_robust(
+                    self._url, timeout=CONNECT_TIMEOUT, reconnect_interval=RECONNECT_INTERVAL
+                )
             except RETRIABLE as exc:
                 wait = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
                 failures += 1
-                log.warning("RabbitMQ at %s unreachable (%s: %s); retrying in %ss", mask_url(self._url),
-                            type(exc).__name__, exc, wait)
+                log.warning(
+                    "RabbitMQ at %s unreachable (%s: %s); retrying in %ss",
+                    mask_url(self._url),
+                    type(exc).__name__,
+                    exc,
+                    wait,
+                )
                 await self._sleep(wait)
         return None
 
@@ -120,8 +127,7 @@ class MirrorRunner:
         settings = self.settings
         producer = await start_producer(settings)
         consumer = await start_group_consumer(settings, self.topics, "mirror")
-        log.info("mirror consuming %s into %s at %s", ", ".join(self.topics), ", ".join(EXCHANGES),
-                 mask_url(self._url))
+        log.info("mirror consuming %s into %s at %s", ", ".join(self.topics), ", ".join(EXCHANGES), mask_url(self._url))
         failures = LoopFailures(log, "mirroring a batch", RETRY_DELAYS, outage=_is_outage, fatal_after=FATAL_AFTER)
         # The batch in hand and its mapped events: kept across a failure, so nothing is skipped.
         polled: dict[TopicPartition, list[ConsumerRecord]] | None = None
@@ -130,17 +136,22 @@ class MirrorRunner:
             while not self._stopping.is_set():
                 try:
                     if polled is None:
-                        polled = await consumer.getmany(
-                            timeout_ms=int(settings.sink_batch_timeout * 1000) or 100,
-                            max_records=settings.sink_batch_size,
-                        ) or None
+                        polled = (
+                            await consumer.getmany(
+                                timeout_ms=int(settings.sink_batch_timeout * 1000) or 100,
+                                max_records=settings.sink_batch_size,
+                            )
+                            or None
+                        )
                         if polled is None:
                             continue
                     if events is None:
                         events = await self._map(polled, producer)
                     if not await self._publish_all(exchanges, events):
-                        log.warning("stopped with %d records unconfirmed; their offsets stay uncommitted",
-                                    sum(map(len, polled.values())))
+                        log.warning(
+                            "stopped with %d records unconfirmed; their offsets stay uncommitted",
+                            sum(map(len, polled.values())),
+                        )
                         return
                     await self._commit(consumer, polled)
                 except Exception as exc:  # noqa: BLE001 - LoopBroken ends it when waiting cannot help
@@ -153,8 +164,9 @@ class MirrorRunner:
             await producer.stop()
             log.info("mirror stopped")
 
-    async def _map(self, polled: dict[TopicPartition, list[ConsumerRecord]],
-                   producer: AIOKafkaProducer) -> list[LegacyEvent]:
+    async def _map(
+        self, polled: dict[TopicPartition, list[ConsumerRecord]], producer: AIOKafkaProducer
+    ) -> list[LegacyEvent]:
         """The batch's legacy messages; a record that cannot be mapped goes to the dead-letter topic instead."""
         events = []
         for tp, records in polled.items():
@@ -164,10 +176,13 @@ class MirrorRunner:
                     events.append(legacy_event(topic, record.value))
                 except Exception as exc:  # noqa: BLE001 - mapping reads this record alone: whatever it raises is its own
                     error = ErrorInfo(type=type(exc).__name__, message=f"beat mirror: {exc}"[:2000])
-                    await producer.send_and_wait(self.settings.topic(names.DEAD_LETTER),
-                                                 dead_letter(RawRecord.from_kafka(record), error,
-                                                             max_bytes=self.settings.max_message_bytes).to_bytes(),
-                                                 key=bounded_key(record.key))
+                    await producer.send_and_wait(
+                        self.settings.topic(names.DEAD_LETTER),
+                        dead_letter(
+                            RawRecord.from_kafka(record), error, max_bytes=self.settings.max_message_bytes
+                        ).to_bytes(),
+                        key=bounded_key(record.key),
+                    )
         return events
 
     async def _publish_all(self, exchanges: dict[str, AbstractExchange], events: list[LegacyEvent]) -> bool:
@@ -183,8 +198,9 @@ class MirrorRunner:
             failed = [(item, error) for item, error in zip(pending, errors, strict=True) if error is not None]
             if not failed:
                 if failures:
-                    log.info("RabbitMQ confirms again; batch of %d published after %d failed attempts",
-                             len(events), failures)
+                    log.info(
+                        "RabbitMQ confirms again; batch of %d published after %d failed attempts", len(events), failures
+                    )
                 return True
             if self._stopping.is_set():
                 return False
@@ -192,18 +208,27 @@ class MirrorRunner:
             wait = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
             failures += 1
             error = failed[0][1]
-            log.warning("RabbitMQ did not confirm %d of %d messages (%s: %s); Kafka paused, retrying in %ss",
-                        len(pending), len(events), type(error).__name__, error, wait)
+            log.warning(
+                "RabbitMQ did not confirm %d of %d messages (%s: %s); Kafka paused, retrying in %ss",
+                len(pending),
+                len(events),
+                type(error).__name__,
+                error,
+                wait,
+            )
             await self._sleep(wait)
 
     @staticmethod
-    async def _attempt(exchanges: dict[str, AbstractExchange],
-                       items: list[tuple[LegacyEvent, aio_pika.Message]]) -> list[BaseException | None]:
+    async def _attempt(
+        exchanges: dict[str, AbstractExchange], items: list[tuple[LegacyEvent, aio_pika.Message]]
+    ) -> list[BaseException | None]:
         """Publish every message at once and wait up to PUBLISH_TIMEOUT for the confirms; each one's error."""
         # The robust channel waits for a reconnect before sending, outside publish's own timeout,
         # so the attempt as a whole is bounded here.
-        tasks = [asyncio.ensure_future(exchanges[event.exchange].publish(message, event.routing_key, mandatory=False))
-                 for event, message in items]
+        tasks = [
+            asyncio.ensure_future(exchanges[event.exchange].publish(message, event.routing_key, mandatory=False))
+            for event, message in items
+        ]
         _, late = await asyncio.wait(tasks, timeout=PUBLISH_TIMEOUT)
         for task in late:
             task.cancel()
@@ -244,6 +269,7 @@ def _message(event: LegacyEvent) -> aio_pika.Message:
 
 def run_mirror(settings: Settings) -> int:
     """Run the mirror until SIGTERM/SIGINT; the process's exit status."""
+
     async def main() -> int:
         runner = MirrorRunner(settings)
         loop = asyncio.get_running_loop()

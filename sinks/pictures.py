@@ -36,8 +36,9 @@ ASSET_LOG = UpsertTable(
     "asset_log",
     key=("entity_id",),
     columns=(
-        *columns("text", "entity_id", "entity_type", "platform", "asset_type", "asset_url", "original_url",
-                 "content_type"),
+        *columns(
+            "text", "entity_id", "entity_type", "platform", "asset_type", "asset_url", "original_url", "content_type"
+        ),
         Column("size", "bigint"),
         Column("observed_at", "timestamptz"),
     ),
@@ -79,12 +80,19 @@ def half_md5(url: str) -> int:
 def asset_request(flow: str, entity_type: str, entity_id: str, url: str, observed_at: datetime) -> ScrapeRequest:
     platform = Platform.INSTAGRAM
     return ScrapeRequest(
-        id=deterministic_id("asset", flow, entity_type, platform.value, entity_id, picture_identity(url),
-                            observed_at.isoformat()),
+        id=deterministic_id(
+            "asset", flow, entity_type, platform.value, entity_id, picture_identity(url), observed_at.isoformat()
+        ),
         flow=flow,
         platform=platform,
-        params={"entity_type": entity_type, "entity_id": entity_id, "asset_type": "IMAGE", "original_url": url,
-                "platform": platform.value, "hash": half_md5(url)},
+        params={
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "asset_type": "IMAGE",
+            "original_url": url,
+            "platform": platform.value,
+            "hash": half_md5(url),
+        },
         created_at=utcnow(),
     )
 
@@ -98,11 +106,18 @@ def changed_pictures(accounts: Iterable[asyncpg.Record], posts: Iterable[asyncpg
     ``RETURNING``, which holds each row's picture before and after)."""
     requests = [
         asset_request(ASSET_FLOW, "PROFILE", row["profile_id"], row["profile_pic_url"], row["observed_at"])
-        for row in accounts if _changed(row["profile_pic_url"], row["old_profile_pic_url"])
+        for row in accounts
+        if _changed(row["profile_pic_url"], row["old_profile_pic_url"])
     ]
     requests += [
-        asset_request(STORY_ASSET_FLOW if row["post_type"] == "story" else ASSET_FLOW, "POST", row["shortcode"],
-                      row["thumbnail_url"], row["observed_at"])
-        for row in posts if _changed(row["thumbnail_url"], row["old_thumbnail_url"])
+        asset_request(
+            STORY_ASSET_FLOW if row["post_type"] == "story" else ASSET_FLOW,
+            "POST",
+            row["shortcode"],
+            row["thumbnail_url"],
+            row["observed_at"],
+        )
+        for row in posts
+        if _changed(row["thumbnail_url"], row["old_thumbnail_url"])
     ]
     return requests

@@ -35,23 +35,27 @@ class Route:
 
 # Each table this sink writes events to, with how an event becomes its row; the registry says which
 # (topic, platform, kind) feeds which table, by name.
-WRITERS: dict[str, Route] = {route.table.name: route for route in (
-    Route(instagram.ACCOUNT, instagram.account_row),
-    Route(instagram.PROFILE_INSIGHTS, instagram.profile_insights_row),
-    Route(instagram.GPT_ENRICHMENT, instagram.gpt_row),
-    Route(instagram.POST, instagram.post_row),
-    Route(youtube.ACCOUNT, youtube.account_row),
-    Route(youtube.PROFILE_INSIGHTS, youtube.profile_insights_row),
-    Route(youtube.POST, youtube.post_row),
-    Route(logs.ACTIVITY, logs.activity_row),
-    Route(logs.RELATIONSHIP, logs.relationship_row),
-    Route(shopify.ORDER, shopify.order_row),
-    Route(pictures.ASSET_LOG, pictures.asset_log_row),
-)}
+WRITERS: dict[str, Route] = {
+    route.table.name: route
+    for route in (
+        Route(instagram.ACCOUNT, instagram.account_row),
+        Route(instagram.PROFILE_INSIGHTS, instagram.profile_insights_row),
+        Route(instagram.GPT_ENRICHMENT, instagram.gpt_row),
+        Route(instagram.POST, instagram.post_row),
+        Route(youtube.ACCOUNT, youtube.account_row),
+        Route(youtube.PROFILE_INSIGHTS, youtube.profile_insights_row),
+        Route(youtube.POST, youtube.post_row),
+        Route(logs.ACTIVITY, logs.activity_row),
+        Route(logs.RELATIONSHIP, logs.relationship_row),
+        Route(shopify.ORDER, shopify.order_row),
+        Route(pictures.ASSET_LOG, pictures.asset_log_row),
+    )
+}
 
 ROUTES: dict[tuple[str, Platform | None, str], Route] = {
     (spec.name, platform, kind): WRITERS[table]
-    for spec in registry.TOPICS for (platform, kind), table in spec.tables.items()
+    for spec in registry.TOPICS
+    for (platform, kind), table in spec.tables.items()
 }
 
 # The status records go to scrape_request_log (``sinks.status``), the stored topics' events to their

@@ -80,8 +80,9 @@ class SinkRunner:
         # and a sink without it must not look healthy.
         if task.cancelled():
             return
-        log.critical("the reconciler stopped; beat sink exits so that it is restarted with one",
-                     exc_info=task.exception())
+        log.critical(
+            "the reconciler stopped; beat sink exits so that it is restarted with one", exc_info=task.exception()
+        )
         self.failed = True
         self.stop()
 
@@ -94,8 +95,9 @@ class SinkRunner:
         # A fetch takes a slice of every partition rather than a megabyte of one: a batch then holds
         # the same stretch of time from each, as the flows produced it, so the accounts whose derived
         # columns it recomputes are the few that stretch touched.
-        consumer = await start_group_consumer(settings, self.topics, "sink",
-                                              max_partition_fetch_bytes=PARTITION_FETCH_BYTES)
+        consumer = await start_group_consumer(
+            settings, self.topics, "sink", max_partition_fetch_bytes=PARTITION_FETCH_BYTES
+        )
         reconciler = asyncio.create_task(Reconciler(settings, pool, producer).run_forever())
         reconciler.add_done_callback(self._reconciler_done)
         log.info("sink consuming %s", ", ".join(self.topics))
@@ -169,22 +171,28 @@ class SinkRunner:
         decoded = decode((self.topics[record.topic], record.value) for record in records)
         return Batch(records, offsets, decoded)
 
-    async def _process(self, batch: Batch, pool: asyncpg.Pool, producer: AIOKafkaProducer,
-                       consumer: AIOKafkaConsumer) -> None:
+    async def _process(
+        self, batch: Batch, pool: asyncpg.Pool, producer: AIOKafkaProducer, consumer: AIOKafkaConsumer
+    ) -> None:
         written = await self._write(batch.decoded, pool)
         await self._after_commit(batch, written, pool, producer)
         await self._commit(consumer, batch.offsets)
         if batch.decoded.poison or written.poison:
-            log.warning("batch of %d records: %d dead-lettered", len(batch.records),
-                        len(batch.decoded.poison) + len(written.poison))
+            log.warning(
+                "batch of %d records: %d dead-lettered",
+                len(batch.records),
+                len(batch.decoded.poison) + len(written.poison),
+            )
 
-    async def _settle(self, batch: Batch, pool: asyncpg.Pool, producer: AIOKafkaProducer,
-                      consumer: AIOKafkaConsumer) -> None:
+    async def _settle(
+        self, batch: Batch, pool: asyncpg.Pool, producer: AIOKafkaProducer, consumer: AIOKafkaConsumer
+    ) -> None:
         """Process ``batch`` until it is committed. Outages are waited out inside ``_process``; any other failure
         is logged (its traceback once), waited out and tried again (every write is idempotent), and ends the
         sink (``LoopBroken``) when it keeps happening."""
-        failures = LoopFailures(log, f"a batch of {len(batch.records)} records", RETRY_DELAYS, outage=is_outage,
-                                fatal_after=FATAL_AFTER)
+        failures = LoopFailures(
+            log, f"a batch of {len(batch.records)} records", RETRY_DELAYS, outage=is_outage, fatal_after=FATAL_AFTER
+        )
         while True:
             try:
                 await self._process(batch, pool, producer, consumer)
@@ -199,8 +207,9 @@ class SinkRunner:
     async def _retry_wait(self, failures: int, what: str, exc: BaseException) -> None:
         wait = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
         # The first failure with its traceback; its retries, an outage's minutes, one line each.
-        log.warning("%s (%s: %s); retrying in %ss", what, type(exc).__name__, exc, wait,
-                    exc_info=exc if failures == 0 else None)
+        log.warning(
+            "%s (%s: %s); retrying in %ss", what, type(exc).__name__, exc, wait, exc_info=exc if failures == 0 else None
+        )
         await self._pause(wait)
 
     async def _pause(self, seconds: float) -> None:
@@ -224,8 +233,9 @@ class SinkRunner:
                 await self._retry_wait(failures, "database unavailable", exc)
                 failures += 1
 
-    async def _after_commit(self, batch: Batch, written: Written, pool: asyncpg.Pool,
-                            producer: AIOKafkaProducer) -> None:
+    async def _after_commit(
+        self, batch: Batch, written: Written, pool: asyncpg.Pool, producer: AIOKafkaProducer
+    ) -> None:
         dead = [*batch.decoded.poison, *written.poison]
         failures = 0
         while True:
@@ -244,13 +254,22 @@ class SinkRunner:
             # They are on the broker; the reconciler would produce them again under the same ids.
             log.warning("could not mark %d asset requests enqueued: %s", len(written.asset_requests), exc)
 
-    async def _dead_letter(self, producer: AIOKafkaProducer, records: list[ConsumerRecord],
-                           dead: list[tuple[int, ErrorInfo]]) -> None:
-        await send_batched(producer, self.settings.topic(names.DEAD_LETTER), [
-            (records[origin].key, dead_letter(RawRecord.from_kafka(records[origin]), error,
-                                              max_bytes=self.settings.max_message_bytes).to_bytes())
-            for origin, error in dead
-        ])
+    async def _dead_letter(
+        self, producer: AIOKafkaProducer, records: list[ConsumerRecord], dead: list[tuple[int, ErrorInfo]]
+    ) -> None:
+        await send_batched(
+            producer,
+            self.settings.topic(names.DEAD_LETTER),
+            [
+                (
+                    records[origin].key,
+                    dead_letter(
+                        RawRecord.from_kafka(records[origin]), error, max_bytes=self.settings.max_message_bytes
+                    ).to_bytes(),
+                )
+                for origin, error in dead
+            ],
+        )
 
     async def _commit(self, consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
         try:
@@ -262,6 +281,7 @@ class SinkRunner:
 
 def run_sink(settings: Settings) -> int:
     """Run the sink until SIGTERM/SIGINT; the process's exit status."""
+
     async def main() -> int:
         runner = SinkRunner(settings)
         loop = asyncio.get_running_loop()

@@ -27,8 +27,16 @@ class S3AssetStore:
         self._stack = stack
 
     @classmethod
-    async def open(cls, *, bucket: str, endpoint_url: str | None, region: str, access_key_id: str | None,
-                   secret_access_key: str | None, timeout: float) -> S3AssetStore:
+    async def open(
+        cls,
+        *,
+        bucket: str,
+        endpoint_url: str | None,
+        region: str,
+        access_key_id: str | None,
+        secret_access_key: str | None,
+        timeout: float,
+    ) -> S3AssetStore:
         """Without keys, botocore's usual chain applies (environment, profile, instance role)."""
         config = AioConfig(
             connect_timeout=timeout,
@@ -39,14 +47,16 @@ class S3AssetStore:
             s3={"addressing_style": "path"} if endpoint_url else None,
         )
         stack = AsyncExitStack()
-        client = await stack.enter_async_context(aioboto3.Session().client(
-            "s3",
-            endpoint_url=endpoint_url,
-            region_name=region,
-            aws_access_key_id=access_key_id,
-            aws_secret_access_key=secret_access_key,
-            config=config,
-        ))
+        client = await stack.enter_async_context(
+            aioboto3.Session().client(
+                "s3",
+                endpoint_url=endpoint_url,
+                region_name=region,
+                aws_access_key_id=access_key_id,
+                aws_secret_access_key=secret_access_key,
+                config=config,
+            )
+        )
         return cls(client, bucket, stack)
 
     def describe(self) -> str:
@@ -54,8 +64,9 @@ class S3AssetStore:
 
     async def put(self, key: str, body: bytes, content_type: str) -> StoredAsset:
         try:
-            await self._client.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType=content_type,
-                                          ContentDisposition="inline")
+            await self._client.put_object(
+                Bucket=self._bucket, Key=key, Body=body, ContentType=content_type, ContentDisposition="inline"
+            )
         except (BotoCoreError, ClientError) as exc:
             raise AssetStoreError(f"cannot put s3://{self._bucket}/{key}: {exc}") from exc
         return StoredAsset(key, len(body), content_type)

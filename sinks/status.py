@@ -72,8 +72,9 @@ def _validated(data: dict[str, Any]) -> tuple[RequestStatus, list[str]]:
         except ValidationError as exc:
             bad = {str(error["loc"][0]) for error in exc.errors() if error["loc"]}
             if not bad or bad & _ESSENTIAL:
-                raise Unreadable(f"unreadable {', '.join(sorted(bad & _ESSENTIAL) or ['record'])}: "
-                                 f"{str(exc)[:500]}") from None
+                raise Unreadable(
+                    f"unreadable {', '.join(sorted(bad & _ESSENTIAL) or ['record'])}: {str(exc)[:500]}"
+                ) from None
             for name in bad:
                 if name == "flow":
                     data["flow"] = ""
@@ -88,12 +89,18 @@ def _storable(status: RequestStatus) -> bool:
     return (
         _key_problem(status.request_id) is None
         and all(text is None or text_problem(text, max_length=None) is None for text in texts)
-        and all(text is None or (text_problem(text, max_length=None) is None and len(text.encode()) <= MAX_TEXT)
-                for text in (status.flow, status.account_id))
-        and 1 <= status.attempt <= INT32_MAX and INT32_MIN <= status.priority <= INT32_MAX
-        and all(time is None or (time.tzinfo is not None and _EARLIEST <= time <= _LATEST)
-                for time in (status.at, status.created_at, status.expires_at, status.due_at))
-        and json_problem(status.params) is None and json_problem(status.result) is None
+        and all(
+            text is None or (text_problem(text, max_length=None) is None and len(text.encode()) <= MAX_TEXT)
+            for text in (status.flow, status.account_id)
+        )
+        and 1 <= status.attempt <= INT32_MAX
+        and INT32_MIN <= status.priority <= INT32_MAX
+        and all(
+            time is None or (time.tzinfo is not None and _EARLIEST <= time <= _LATEST)
+            for time in (status.at, status.created_at, status.expires_at, status.due_at)
+        )
+        and json_problem(status.params) is None
+        and json_problem(status.result) is None
     )
 
 
@@ -139,8 +146,12 @@ def _lenient(value: bytes | None) -> RequestStatus:
     for name in _OPTIONAL_TIMES:
         setattr(status, name, _bounded_time(getattr(status, name)))
     if dropped:
-        log.warning("status %s of request %s recorded without its unreadable %s", status.status.value,
-                    status.request_id, ", ".join(sorted(set(dropped))))
+        log.warning(
+            "status %s of request %s recorded without its unreadable %s",
+            status.status.value,
+            status.request_id,
+            ", ".join(sorted(set(dropped))),
+        )
     return status
 
 
@@ -151,9 +162,12 @@ def announced_of(event: RequestStatus) -> int | None:
         return announced
     return None
 
+
 _TERMINAL_SQL = ", ".join(f"'{status.value}'" for status in sorted(TERMINAL, key=lambda status: status.value))
-_RANK_SQL = ("(CASE {col} WHEN 'PENDING' THEN 0 WHEN 'REDRIVEN' THEN 0 WHEN 'PROCESSING' THEN 1 "
-             "WHEN 'RETRYING' THEN 2 ELSE 3 END)")
+_RANK_SQL = (
+    "(CASE {col} WHEN 'PENDING' THEN 0 WHEN 'REDRIVEN' THEN 0 WHEN 'PROCESSING' THEN 1 "
+    "WHEN 'RETRYING' THEN 2 ELSE 3 END)"
+)
 _STORED_RANK = _RANK_SQL.format(col="t.status")
 _NEW_RANK = _RANK_SQL.format(col="EXCLUDED.status")
 # ``supersedes`` against the stored row: a terminal row reopens only for a later attempt's REDRIVEN; a terminal
@@ -241,26 +255,58 @@ async def write_statuses(conn: asyncpg.Connection, events: list[RequestStatus]) 
     if not events:
         return
     distinct = {(e.request_id, e.attempt, e.status): e for e in reversed(events)}  # the first of duplicates
-    await conn.execute(_INSERT_EVENTS, *_arrays([
-        (e.request_id, e.status.value, e.attempt, e.at, e.source,
-         _json(e.error.model_dump() if e.error else None), _json(e.result))
-        for e in distinct.values()
-    ]))
+    await conn.execute(
+        _INSERT_EVENTS,
+        *_arrays(
+            [
+                (
+                    e.request_id,
+                    e.status.value,
+                    e.attempt,
+                    e.at,
+                    e.source,
+                    _json(e.error.model_dump() if e.error else None),
+                    _json(e.result),
+                )
+                for e in distinct.values()
+            ]
+        ),
+    )
     winners, picked = latest_per_request(events)
     # A re-drive reopens a terminal row, and only then may its attempt's own statuses follow: when the batch
     # holds both, the newest REDRIVEN of each request is written first, then the winner.
     reopened = [e for e in _latest_redriven(events).values() if winners[e.request_id] is not e]
     for batch in (reopened, list(winners.values())):
         if batch:
-            await conn.execute(_UPSERT_LOG, *_arrays([
-                (
-                    e.request_id, e.flow, e.platform.value if e.platform else None, _json(e.params), e.status.value,
-                    e.attempt, e.source, e.error.type if e.error else None, e.error.message if e.error else None,
-                    _json(e.result), e.priority, e.account_id, e.created_at, e.expires_at, picked.get(e.request_id),
-                    e.at, announced_of(e), e.due_at, e.retries_spent,
-                )
-                for e in batch
-            ]))
+            await conn.execute(
+                _UPSERT_LOG,
+                *_arrays(
+                    [
+                        (
+                            e.request_id,
+                            e.flow,
+                            e.platform.value if e.platform else None,
+                            _json(e.params),
+                            e.status.value,
+                            e.attempt,
+                            e.source,
+                            e.error.type if e.error else None,
+                            e.error.message if e.error else None,
+                            _json(e.result),
+                            e.priority,
+                            e.account_id,
+                            e.created_at,
+                            e.expires_at,
+                            picked.get(e.request_id),
+                            e.at,
+                            announced_of(e),
+                            e.due_at,
+                            e.retries_spent,
+                        )
+                        for e in batch
+                    ]
+                ),
+            )
 
 
 def _latest_redriven(events: list[RequestStatus]) -> dict[str, RequestStatus]:

@@ -85,8 +85,9 @@ def reason(error_type: str, message: str) -> str:
     return clean_text(f"{error_type}: {message}")[:MAX_REASON]
 
 
-async def record(conn: asyncpg.Connection, events: Iterable[tuple[Counted, str | None]],
-                 completed: Iterable[str]) -> None:
+async def record(
+    conn: asyncpg.Connection, events: Iterable[tuple[Counted, str | None]], completed: Iterable[str]
+) -> None:
     """Put the batch's events in the ledger (refused: the reason, or None when written) and recount the
     requests they belong to and the requests the batch completed. Called inside the batch's transaction,
     holding the lock ``lock`` takes."""
@@ -96,8 +97,13 @@ async def record(conn: asyncpg.Connection, events: Iterable[tuple[Counted, str |
         if event not in outcomes or outcomes[event] is not None:
             outcomes[event] = refused
     if outcomes:
-        await conn.execute(_INSERT, [e.request_id for e in outcomes], [e.attempt for e in outcomes],
-                           [e.event_id for e in outcomes], list(outcomes.values()))
+        await conn.execute(
+            _INSERT,
+            [e.request_id for e in outcomes],
+            [e.attempt for e in outcomes],
+            [e.event_id for e in outcomes],
+            list(outcomes.values()),
+        )
     touched = {e.request_id for e in outcomes} | set(completed)
     if touched:
         await conn.execute(_RECOUNT, sorted(touched))

@@ -39,8 +39,13 @@ class Rule(enum.Enum):
 # SQL type of a column -> element type of the array parameter that carries it. A text[] column travels as
 # jsonb: unnest would flatten a two-dimensional text array into single strings.
 _PARAM_TYPES = {
-    "text": "text", "bigint": "bigint", "double precision": "float8", "boolean": "boolean",
-    "timestamptz": "timestamptz", "jsonb": "jsonb", "text[]": "jsonb",
+    "text": "text",
+    "bigint": "bigint",
+    "double precision": "float8",
+    "boolean": "boolean",
+    "timestamptz": "timestamptz",
+    "jsonb": "jsonb",
+    "text[]": "jsonb",
 }
 
 
@@ -127,8 +132,10 @@ class UpsertTable:
         conflict = ", ".join(q(k) for k in self.key)
         params = ", ".join(f"${i}::{_PARAM_TYPES[self._types[k]]}[]" for i, k in enumerate(self.key, 1))
         selected = dict.fromkeys((*self.key, self.observed, *names))
-        return (f"SELECT {', '.join(q(name) for name in selected)} FROM {q(self.name)} "
-                f"WHERE ({conflict}) IN (SELECT {conflict} FROM unnest({params}) AS k({conflict}))")
+        return (
+            f"SELECT {', '.join(q(name) for name in selected)} FROM {q(self.name)} "
+            f"WHERE ({conflict}) IN (SELECT {conflict} FROM unnest({params}) AS k({conflict}))"
+        )
 
     def encode(self, rows: Sequence[dict[str, Any]]) -> tuple[tuple[Column, ...], list[list[Any]]]:
         """The columns some row has a value for, and one array per such column; JSON values as text."""
@@ -165,15 +172,18 @@ def _statement(table: UpsertTable, present: tuple[Column, ...]) -> str:
         if column.rule is Rule.ONCE:
             return f"COALESCE({old}, {new})"
         if column.rule is Rule.MERGE:
-            return (f"NULLIF(CASE WHEN {newer} THEN COALESCE({old}, '{{}}') || COALESCE({new}, '{{}}') "
-                    f"ELSE COALESCE({new}, '{{}}') || COALESCE({old}, '{{}}') END, '{{}}'::jsonb)")
+            return (
+                f"NULLIF(CASE WHEN {newer} THEN COALESCE({old}, '{{}}') || COALESCE({new}, '{{}}') "
+                f"ELSE COALESCE({new}, '{{}}') || COALESCE({old}, '{{}}') END, '{{}}'::jsonb)"
+            )
         return f"CASE WHEN {newer} THEN COALESCE({new}, {old}) ELSE COALESCE({old}, {new}) END"
 
     names = ", ".join(q(c.name) for c in present)
     params = ", ".join(f"${i}::{_PARAM_TYPES[c.type]}[]" for i, c in enumerate(present, 1))
     exprs = ", ".join(
         f"CASE WHEN u.{q(c.name)} IS NULL THEN NULL ELSE ARRAY(SELECT jsonb_array_elements_text(u.{q(c.name)})) END"
-        if c.type == "text[]" else f"u.{q(c.name)}"
+        if c.type == "text[]"
+        else f"u.{q(c.name)}"
         for c in present
     )
     updated = [c for c in present if c.name not in table.key]
@@ -257,16 +267,18 @@ def _by_key(table: UpsertTable, rows: Iterable[dict[str, Any]]) -> dict[Any, lis
     return groups
 
 
-def merge_rows(table: UpsertTable, rows: Iterable[dict[str, Any]],
-               stored: dict[Any, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def merge_rows(
+    table: UpsertTable, rows: Iterable[dict[str, Any]], stored: dict[Any, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """One row per key: the key's rows applied one by one, in arrival order, to what is stored (``stored``,
     by key), under the statement's own rules. The merged row then moves the stored one to the same state
     the rows would have reached in separate statements, so batch boundaries never change the outcome."""
     return _merge(table, _by_key(table, rows), stored or {})
 
 
-def _merge(table: UpsertTable, groups: dict[Any, list[dict[str, Any]]],
-           stored: dict[Any, dict[str, Any]]) -> list[dict[str, Any]]:
+def _merge(
+    table: UpsertTable, groups: dict[Any, list[dict[str, Any]]], stored: dict[Any, dict[str, Any]]
+) -> list[dict[str, Any]]:
     merged = []
     for key, group in groups.items():
         if len(group) == 1:
@@ -285,8 +297,9 @@ def _merge(table: UpsertTable, groups: dict[Any, list[dict[str, Any]]],
     return merged
 
 
-async def stored_rows(conn: asyncpg.Connection, table: UpsertTable, keys: Sequence[Any],
-                      names: Iterable[str] | None = None) -> dict[Any, dict[str, Any]]:
+async def stored_rows(
+    conn: asyncpg.Connection, table: UpsertTable, keys: Sequence[Any], names: Iterable[str] | None = None
+) -> dict[Any, dict[str, Any]]:
     """The stored rows of ``keys`` (only the columns ``names``, when given), as Python values."""
     if not keys:
         return {}

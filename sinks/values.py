@@ -88,4 +88,3 @@ def as_time(value: Any) -> datetime | None:
         moment = datetime.fromisoformat(text)
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     raise TypeError(f"not a timestamp: {value!r}")
-

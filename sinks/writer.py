@@ -83,8 +83,9 @@ def touched_accounts(accounts: Iterable[asyncpg.Record], posts: Iterable[asyncpg
     return touched
 
 
-async def _isolating(conn: asyncpg.Connection, group: _Group, items: Sequence[tuple[int, Any]]
-                     ) -> tuple[list[asyncpg.Record], list[tuple[int, ErrorInfo]]]:
+async def _isolating(
+    conn: asyncpg.Connection, group: _Group, items: Sequence[tuple[int, Any]]
+) -> tuple[list[asyncpg.Record], list[tuple[int, ErrorInfo]]]:
     try:
         async with conn.transaction():  # a savepoint: a refused half leaves the rest of the batch intact
             return await group.write(conn, [payload for _, payload in items]), []
@@ -99,8 +100,9 @@ async def _isolating(conn: asyncpg.Connection, group: _Group, items: Sequence[tu
     return first + second, first_poison + second_poison
 
 
-async def _run(conn: asyncpg.Connection, group: _Group, isolate: bool
-               ) -> tuple[list[asyncpg.Record], list[tuple[int, ErrorInfo]]]:
+async def _run(
+    conn: asyncpg.Connection, group: _Group, isolate: bool
+) -> tuple[list[asyncpg.Record], list[tuple[int, ErrorInfo]]]:
     if isolate:
         # The halves keep arrival order, which is the order the single statement merges rows in.
         return await _isolating(conn, group, group.items)

@@ -14,8 +14,16 @@ from topics.models import PostLog, ProfileLog
 
 # Dimensions stored under their own name. gplsuid, yt_category*, locale, shorts and er12p are legacy columns no
 # event key feeds; they stay in the table for the readers that expect them.
-ACCOUNT_TEXTS = ("description", "custom_url", "title", "thumbnails", "thumbnail", "country", "uploads_playlist_id",
-                 "external_urls")
+ACCOUNT_TEXTS = (
+    "description",
+    "custom_url",
+    "title",
+    "thumbnails",
+    "thumbnail",
+    "country",
+    "uploads_playlist_id",
+    "external_urls",
+)
 # event metric key -> youtube_account column
 ACCOUNT_COUNTS = {"subscriber_count": "subscribers", "video_count": "uploads", "view_count": "views"}
 
@@ -31,9 +39,24 @@ ACCOUNT = UpsertTable(
     ),
 )
 
-POST_TEXTS = ("channel_id", "title", "description", "thumbnails", "thumbnail", "tags", "channel_title", "duration",
-              "category_id", "category", "audio_language", "content_rating", "playlist_id", "privacy_status",
-              "keywords", "post_type")
+POST_TEXTS = (
+    "channel_id",
+    "title",
+    "description",
+    "thumbnails",
+    "thumbnail",
+    "tags",
+    "channel_title",
+    "duration",
+    "category_id",
+    "category",
+    "audio_language",
+    "content_rating",
+    "playlist_id",
+    "privacy_status",
+    "keywords",
+    "post_type",
+)
 # event metric key -> youtube_post column
 POST_COUNTS = {"view_count": "views", "likes": "likes", "comments": "comments", "favourite_count": "favourites"}
 
@@ -68,8 +91,7 @@ def account_row(event: ProfileLog) -> dict[str, Any]:
         "channel_id": event.profile_id,
         "source": event.source,
         "username": as_text(event.handle or dims.get("username")),
-        "is_subscriber_count_hidden": as_bool(hidden if hidden is not None else
-                                              dims.get("hidden_subscriber_count")),
+        "is_subscriber_count_hidden": as_bool(hidden if hidden is not None else dims.get("hidden_subscriber_count")),
         "is_verified": as_bool(dims.get("is_verified")),
         "published_at": as_time(dims.get("taken_at_timestamp")),
         "observed_at": event.observed_at,

@@ -153,8 +153,9 @@ async def _wait_ready(handle: StackHandle, pool: asyncpg.Pool, procs: list[BeatP
             except httpx.HTTPError:
                 pass
             await asyncio.sleep(0.1)
-        probe = await client.post("/requests", json={"flow": "refresh_profile_basic",
-                                                      "params": {"handle": "readiness_probe"}})
+        probe = await client.post(
+            "/requests", json={"flow": "refresh_profile_basic", "params": {"handle": "readiness_probe"}}
+        )
         probe.raise_for_status()
     statuses = await wait_terminal(pool, [probe.json()["id"]], timeout=90)
     assert list(statuses.values()) == ["COMPLETE"], (
@@ -189,10 +190,23 @@ async def isolated(broker, database_url, session_dir, sandbox_config: SandboxCon
 @pytest_asyncio.fixture(scope="session")
 async def events(stack):
     """Every event on the stack's log topics, by request id."""
-    collector = EventCollector(stack.bootstrap, [stack.topic(t) for t in (
-        names.PROFILE_LOG, names.POST_LOG, names.POST_ACTIVITY_LOG, names.PROFILE_RELATIONSHIP_LOG,
-        names.ORDER_LOG, names.YT_ACTIVITY_LOG, names.YT_PROFILE_RELATIONSHIP_LOG, names.TRACE_LOG,
-        names.DEAD_LETTER)])
+    collector = EventCollector(
+        stack.bootstrap,
+        [
+            stack.topic(t)
+            for t in (
+                names.PROFILE_LOG,
+                names.POST_LOG,
+                names.POST_ACTIVITY_LOG,
+                names.PROFILE_RELATIONSHIP_LOG,
+                names.ORDER_LOG,
+                names.YT_ACTIVITY_LOG,
+                names.YT_PROFILE_RELATIONSHIP_LOG,
+                names.TRACE_LOG,
+                names.DEAD_LETTER,
+            )
+        ],
+    )
     await collector.start()
     yield collector
     await collector.stop()
@@ -201,6 +215,7 @@ async def events(stack):
 @pytest.fixture
 def run_flow(stack, pool, events):
     """Submit one request through the facade, wait for COMPLETE; return (result, its events on ``topic``, source)."""
+
     async def run(flow: str, params: dict, *, topic: str | None = None, at_least: int = 1):
         async with httpx.AsyncClient(base_url=stack.api_url) as client:
             response = await client.post("/requests", json={"flow": flow, "params": params})

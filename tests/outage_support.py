@@ -74,14 +74,21 @@ class OwnStack:
 
 
 @asynccontextmanager
-async def own_stack(bootstrap: str, database_url: str, session_dir: Path, name: str,
-                    sandbox: SandboxConfig | None = None, **settings: str) -> AsyncIterator[OwnStack]:
+async def own_stack(
+    bootstrap: str,
+    database_url: str,
+    session_dir: Path,
+    name: str,
+    sandbox: SandboxConfig | None = None,
+    **settings: str,
+) -> AsyncIterator[OwnStack]:
     """Topics under a prefix of their own and a sandbox; the test spawns the processes. They are killed after."""
     prefix = f"{name}{uuid.uuid4().hex[:6]}."
     port = free_port()
     with SandboxServer(sandbox or SandboxConfig()) as server:
-        env = stack_env(bootstrap, database_url, prefix, server.url, session_dir / prefix, api_port=str(port),
-                        **settings)
+        env = stack_env(
+            bootstrap, database_url, prefix, server.url, session_dir / prefix, api_port=str(port), **settings
+        )
         await create_topics(env)
         stack = OwnStack(env, session_dir / "logs" / prefix, f"http://127.0.0.1:{port}")
         try:
@@ -94,6 +101,9 @@ async def own_stack(bootstrap: str, database_url: str, session_dir: Path, name: 
 
 async def processing_counts(pool: asyncpg.Pool, ids: list[str]) -> dict[str, int]:
     """How many PROCESSING statuses (attempts started) each request has on its timeline."""
-    rows = await pool.fetch("SELECT request_id, count(*) AS n FROM scrape_request_event "
-                            "WHERE status = 'PROCESSING' AND request_id = ANY($1) GROUP BY request_id", ids)
+    rows = await pool.fetch(
+        "SELECT request_id, count(*) AS n FROM scrape_request_event "
+        "WHERE status = 'PROCESSING' AND request_id = ANY($1) GROUP BY request_id",
+        ids,
+    )
     return {row["request_id"]: row["n"] for row in rows}

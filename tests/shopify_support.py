@@ -36,8 +36,16 @@ def unique_store(orders: int, extra: str = "") -> str:
 
 
 class OrdersClient(Protocol):
-    async def orders(self, store: str, limit: int, filters: dict[str, str], cursor: str | None = None, *,
-                     credential: Credential, request_id: str | None = None) -> OrdersPage: ...
+    async def orders(
+        self,
+        store: str,
+        limit: int,
+        filters: dict[str, str],
+        cursor: str | None = None,
+        *,
+        credential: Credential,
+        request_id: str | None = None,
+    ) -> OrdersPage: ...
 
 
 async def every_page(client: OrdersClient, store: str, limit: int, filters: dict[str, str]) -> list[OrdersPage]:
@@ -53,9 +61,16 @@ async def every_page(client: OrdersClient, store: str, limit: int, filters: dict
 def stored_row(order: Order) -> dict[str, Any]:
     """The ``"order"`` row the sink writes for an order (as the flow emits it), in the form Postgres gives it
     back: ``order_data`` as JSON, without the moment it was observed."""
-    event = OrderLog(event_id="e", request_id="r", source=order.source, platform=order.platform,
-                     observed_at=utcnow(), platform_order_id=order.platform_order_id, store=order.store,
-                     dimensions=order.dimensions)
+    event = OrderLog(
+        event_id="e",
+        request_id="r",
+        source=order.source,
+        platform=order.platform,
+        observed_at=utcnow(),
+        platform_order_id=order.platform_order_id,
+        store=order.store,
+        dimensions=order.dimensions,
+    )
     row = order_row(event)
     del row["observed_at"]
     return {**row, "order_data": json.loads(json.dumps(row["order_data"]))}

@@ -43,7 +43,10 @@ class BeatProcess:
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "app.cli", self.role, *self.args],
-                env=self.env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=ROOT,
             )
         return self
 
@@ -122,8 +125,12 @@ async def produce_requests(bootstrap: str, topic: str, bodies: list[dict], key_f
 
 async def failures(pool: asyncpg.Pool, ids: Iterable[str], limit: int = 5) -> list[tuple]:
     """A few non-COMPLETE requests with their errors, for assertion messages."""
-    rows = await pool.fetch("SELECT flow, status, error_type, error_message FROM scrape_request_log "
-                            "WHERE id = ANY($1) AND status <> 'COMPLETE' LIMIT $2", list(ids), limit)
+    rows = await pool.fetch(
+        "SELECT flow, status, error_type, error_message FROM scrape_request_log "
+        "WHERE id = ANY($1) AND status <> 'COMPLETE' LIMIT $2",
+        list(ids),
+        limit,
+    )
     return [tuple(row) for row in rows]
 
 
@@ -145,11 +152,15 @@ class EventCollector:
     async def start(self) -> None:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False,
-                                          auto_offset_reset="earliest")
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+        )
         await self._consumer.start()
-        partitions = [TopicPartition(topic, partition) for topic in self._topics
-                      for partition in self._consumer.partitions_for_topic(topic) or await self._partitions(topic)]
+        partitions = [
+            TopicPartition(topic, partition)
+            for topic in self._topics
+            for partition in self._consumer.partitions_for_topic(topic) or await self._partitions(topic)
+        ]
         self._consumer.assign(partitions)
         await self._consumer.seek_to_beginning(*partitions)
         self._task = asyncio.create_task(self._run())

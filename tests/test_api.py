@@ -10,12 +10,16 @@ from tests.support import unique, wait_terminal
 async def test_submit_status_and_timeline(stack, pool):
     async with httpx.AsyncClient(base_url=stack.api_url) as client:
         handle = unique("api")
-        created = await client.post("/requests", json={"flow": "refresh_profile_basic", "params": {"handle": handle},
-                                                        "idempotency_key": f"key-{handle}"})
+        created = await client.post(
+            "/requests",
+            json={"flow": "refresh_profile_basic", "params": {"handle": handle}, "idempotency_key": f"key-{handle}"},
+        )
         assert created.status_code == 202
         request_id = created.json()["id"]
-        again = await client.post("/requests", json={"flow": "refresh_profile_basic", "params": {"handle": handle},
-                                                      "idempotency_key": f"key-{handle}"})
+        again = await client.post(
+            "/requests",
+            json={"flow": "refresh_profile_basic", "params": {"handle": handle}, "idempotency_key": f"key-{handle}"},
+        )
         assert again.json()["id"] == request_id  # the same idempotency key is one request
 
         assert (await wait_terminal(pool, [request_id], timeout=60)) == {request_id: "COMPLETE"}
@@ -36,8 +40,9 @@ async def test_submit_status_and_timeline(stack, pool):
 async def test_legacy_submit_uses_the_body_flow(stack, pool):
     async with httpx.AsyncClient(base_url=stack.api_url) as client:
         body = {"flow": "refresh_post_by_shortcode", "platform": "INSTAGRAM", "params": {"shortcode": unique("Lg")}}
-        answer = (await client.post("/scrape_request_log/flow/ignored", json=body,
-                                    headers={"x-bb-account-id": "acct-7"})).json()
+        answer = (
+            await client.post("/scrape_request_log/flow/ignored", json=body, headers={"x-bb-account-id": "acct-7"})
+        ).json()
         assert answer["status"]["type"] == "SUCCESS" and answer["code"] == 200
         scrape_id = answer["scrape_id"]
         assert (await wait_terminal(pool, [scrape_id], timeout=60)) == {scrape_id: "COMPLETE"}

@@ -40,12 +40,44 @@ CSV_FLOW = "fetch_channels_csv"
 LIMIT = Settings.model_fields["max_message_bytes"].default
 
 HOSTILE_TEXT = [
-    "\x00", "a\x00b", "\ud800", "x\udfff", "\udc80\ud800z", "", " ", "é", "😀", "\u202e\u200b",
-    "A" * (MAX_TEXT + 1), "A" * 20_000, "' OR 1=1 --", "%00", "\\u0000", "\r\n", "\x7f\x1b[31m",
+    "\x00",
+    "a\x00b",
+    "\ud800",
+    "x\udfff",
+    "\udc80\ud800z",
+    "",
+    " ",
+    "é",
+    "😀",
+    "\u202e\u200b",
+    "A" * (MAX_TEXT + 1),
+    "A" * 20_000,
+    "' OR 1=1 --",
+    "%00",
+    "\\u0000",
+    "\r\n",
+    "\x7f\x1b[31m",
 ]
 HOSTILE_NUMBERS: list[Any] = [
-    2**31, -(2**31) - 1, 2**63 - 1, 2**63, -(2**63) - 1, 2**64, 10**30, -(10**30), -1, 0, 12, 1.5, -0.0, 1e308,
-    "NaN", "Infinity", "-Infinity", "12", True,
+    2**31,
+    -(2**31) - 1,
+    2**63 - 1,
+    2**63,
+    -(2**63) - 1,
+    2**64,
+    10**30,
+    -(10**30),
+    -1,
+    0,
+    12,
+    1.5,
+    -0.0,
+    1e308,
+    "NaN",
+    "Infinity",
+    "-Infinity",
+    "12",
+    True,
 ]
 WRONG_TYPES: list[Any] = [None, 1, 1.5, True, [], {}, [1, "a"], {"a": 1}, "x"]
 
@@ -117,8 +149,12 @@ def beat_cases(tag: str, rng: random.Random) -> Iterator[Case]:
 
     def base() -> tuple[int, dict[str, Any]]:
         n = next(serial)
-        return n, {"flow": "refresh_profile_custom", "params": {"handle": f"{tag}_{n}", "max_posts": 3},
-                   "idempotency_key": f"{tag}-{n}", "expires_at": PAST}
+        return n, {
+            "flow": "refresh_profile_custom",
+            "params": {"handle": f"{tag}_{n}", "max_posts": 3},
+            "idempotency_key": f"{tag}-{n}",
+            "expires_at": PAST,
+        }
 
     def case(name: str, body: Any, must_refuse: bool) -> Case:
         return Case(name, "POST", "/requests", dump(body), {"content-type": "application/json"}, must_refuse)
@@ -164,26 +200,37 @@ def legacy_cases(tag: str, rng: random.Random) -> Iterator[Case]:
 
     def base() -> tuple[str, dict[str, Any], dict[str, Any]]:
         n = next(serial)
-        body = {"flow": "refresh_post_by_shortcode", "platform": "INSTAGRAM",
-                "params": {"shortcode": f"{tag}_{n}"}, "priority": 2, "expires_at": PAST}
+        body = {
+            "flow": "refresh_post_by_shortcode",
+            "platform": "INSTAGRAM",
+            "params": {"shortcode": f"{tag}_{n}"},
+            "priority": 2,
+            "expires_at": PAST,
+        }
         return "/scrape_request_log/flow/refresh_post_by_shortcode", body, {"x-bb-account-id": f"{tag}-{n}"}
 
     def case(name: str, path: str, body: Any, headers: dict[str, Any], must_refuse: bool) -> Case:
-        return Case(name, "POST", path, dump(body), {"content-type": "application/json", **headers}, must_refuse,
-                    legacy=True)
+        return Case(
+            name, "POST", path, dump(body), {"content-type": "application/json", **headers}, must_refuse, legacy=True
+        )
 
     for field_name, value in itertools.product(("flow", "platform", "expires_at"), HOSTILE_TEXT):
         path, body, headers = base()
         body[field_name] = value
-        yield case(f"legacy {field_name}={value[:20]!r}", path, body, headers,
-                   field_name != "platform" and value != "")  # an empty flow falls back to the path's
+        yield case(
+            f"legacy {field_name}={value[:20]!r}", path, body, headers, field_name != "platform" and value != ""
+        )  # an empty flow falls back to the path's
     for value in HOSTILE_TEXT:
         path, body, headers = base()
         del body["flow"]
         if value:  # an empty segment is another URL, not a legacy route
-            yield case(f"legacy path flow {value[:20]!r}",
-                       "/scrape_request_log/flow/" + quote(value.encode("utf-8", "surrogatepass"), safe=""),
-                       body, headers, True)
+            yield case(
+                f"legacy path flow {value[:20]!r}",
+                "/scrape_request_log/flow/" + quote(value.encode("utf-8", "surrogatepass"), safe=""),
+                body,
+                headers,
+                True,
+            )
         path, body, headers = base()
         body["params"]["shortcode"] += value
         yield case(f"legacy params.shortcode+{value[:20]!r}", path, body, headers, unstorable_json(value))
@@ -197,8 +244,13 @@ def legacy_cases(tag: str, rng: random.Random) -> Iterator[Case]:
     odd_headers: list[Any] = [b"caf\xe9", b"\xff\xfe", "A" * (MAX_TEXT + 1), "", "a\tb", b"\x80" * 10, "%00"]
     for value in odd_headers:
         path, body, headers = base()
-        yield case(f"legacy x-bb-account-id={value[:20]!r}", path, body, {"x-bb-account-id": value},
-                   isinstance(value, str) and len(value) > MAX_TEXT)
+        yield case(
+            f"legacy x-bb-account-id={value[:20]!r}",
+            path,
+            body,
+            {"x-bb-account-id": value},
+            isinstance(value, str) and len(value) > MAX_TEXT,
+        )
     for _ in range(20):
         path, body, headers = base()
         body["params"]["shortcode"] = f"{tag}{rng.choice(HOSTILE_TEXT)}"
@@ -209,10 +261,22 @@ def legacy_cases(tag: str, rng: random.Random) -> Iterator[Case]:
 def raw_cases(tag: str, limit: int) -> Iterator[Case]:
     """Bodies no JSON encoder writes, for both submit routes."""
     handle = f'"{tag}_raw"'.encode()
-    deep = b'{"flow": "refresh_profile_basic", "params": {"handle": ' + handle + b', "d": ' \
-        + b"[" * 10_000 + b"]" * 10_000 + b"}}"
-    oversized_record = dump({"flow": "refresh_profile_basic", "params": {"handle": f"{tag}_" + "h" * (limit * 6 // 10)},
-                             "idempotency_key": f"{tag}-oversized-record", "expires_at": PAST})
+    deep = (
+        b'{"flow": "refresh_profile_basic", "params": {"handle": '
+        + handle
+        + b', "d": '
+        + b"[" * 10_000
+        + b"]" * 10_000
+        + b"}}"
+    )
+    oversized_record = dump(
+        {
+            "flow": "refresh_profile_basic",
+            "params": {"handle": f"{tag}_" + "h" * (limit * 6 // 10)},
+            "idempotency_key": f"{tag}-oversized-record",
+            "expires_at": PAST,
+        }
+    )
     bodies = {
         "truncated JSON": b'{"flow": "refresh_profile_basic", "params": {"handle": ',
         "invalid UTF-8": b'{"flow": "refresh_profile_basic", "params": {"handle": "\xff\xfe' + handle[1:] + b"}}",
@@ -223,16 +287,26 @@ def raw_cases(tag: str, limit: int) -> Iterator[Case]:
         "string": b'"refresh_profile_basic"',
         "NaN literal": b'{"flow": "refresh_profile_basic", "params": {"handle": ' + handle + b', "x": NaN}}',
         "1e400": b'{"flow": "refresh_profile_basic", "params": {"handle": ' + handle + b'}, "priority": 1e400}',
-        "5000 digits": b'{"flow": "refresh_profile_basic", "params": {"handle": ' + handle + b'}, "priority": '
-                       + b"9" * 5000 + b"}",
+        "5000 digits": b'{"flow": "refresh_profile_basic", "params": {"handle": '
+        + handle
+        + b'}, "priority": '
+        + b"9" * 5000
+        + b"}",
         "10,000 deep": deep,
         "1 MiB handle": dump({"flow": "refresh_profile_basic", "params": {"handle": f"{tag}_" + "h" * 2**20}}),
         "record over the limit, body under it": oversized_record,
     }
     for name, content in bodies.items():
         yield Case(f"raw {name}", "POST", "/requests", content, {"content-type": "application/json"}, True)
-        yield Case(f"legacy raw {name}", "POST", "/scrape_request_log/flow/refresh_profile_basic", content,
-                   {"content-type": "application/json", "x-bb-account-id": f"{tag}-raw"}, True, legacy=True)
+        yield Case(
+            f"legacy raw {name}",
+            "POST",
+            "/scrape_request_log/flow/refresh_profile_basic",
+            content,
+            {"content-type": "application/json", "x-bb-account-id": f"{tag}-raw"},
+            True,
+            legacy=True,
+        )
     yield Case("no content type", "POST", "/requests", b'{"flow": "refresh_profile_basic"}', {}, True)
 
 
@@ -242,8 +316,9 @@ def get_cases(tag: str) -> Iterator[Case]:
         segment = quote(value.encode("utf-8", "surrogatepass"), safe="")
         for template in ("/requests/{}", "/requests/{}/timeline", "/flows/{}"):
             yield Case(f"GET {template.format(repr(value[:20]))}", "GET", template.format(segment), must_refuse=True)
-        yield Case(f"legacy GET {value[:20]!r}", "GET", f"/scrape_request_log/flow/{segment}", must_refuse=True,
-                   legacy=True)
+        yield Case(
+            f"legacy GET {value[:20]!r}", "GET", f"/scrape_request_log/flow/{segment}", must_refuse=True, legacy=True
+        )
     for beat in ("%00", "2", "", "yes%ff"):
         yield Case(f"PUT /heartbeat?beat={beat}", "PUT", f"/heartbeat?beat={beat}", must_refuse=True)
 
@@ -297,15 +372,22 @@ async def test_hostile_input_never_costs_a_5xx_a_connection_or_a_row(stack, pool
         outcomes = [await send(client, case) for case in cases]
         assert (await client.get("/heartbeat")).status_code == 200  # no hostile PUT changed the drain state
 
-    broken = [f"{o.case.name}: {o.error or o.status}" for o in outcomes
-              if o.error or o.status is None or o.status >= 500]
+    broken = [
+        f"{o.case.name}: {o.error or o.status}" for o in outcomes if o.error or o.status is None or o.status >= 500
+    ]
     assert not broken, f"{len(broken)} of {len(outcomes)} broke the facade:\n" + "\n".join(broken[:20])
     accepted = [accepted_id(o) if o.case.method == "POST" else None for o in outcomes]
-    wrongly_accepted = [o.case.name for o, request_id in zip(outcomes, accepted, strict=True)
-                        if o.case.must_refuse and request_id]
+    wrongly_accepted = [
+        o.case.name for o, request_id in zip(outcomes, accepted, strict=True) if o.case.must_refuse and request_id
+    ]
     assert not wrongly_accepted, wrongly_accepted
-    badly_refused = [f"{o.case.name}: {problem}" for o, request_id in zip(outcomes, accepted, strict=True)
-                     if not request_id for problem in [refusal_problem(o)] if problem]
+    badly_refused = [
+        f"{o.case.name}: {problem}"
+        for o, request_id in zip(outcomes, accepted, strict=True)
+        if not request_id
+        for problem in [refusal_problem(o)]
+        if problem
+    ]
     assert not badly_refused, "\n".join(badly_refused[:20])
 
     accepted_ids = {request_id for request_id in accepted if request_id}
@@ -313,7 +395,8 @@ async def test_hostile_input_never_costs_a_5xx_a_connection_or_a_row(stack, pool
     rows = await pool.fetch(
         "SELECT id FROM scrape_request_log WHERE id LIKE $1 OR idempotency_key LIKE $1 OR account_id LIKE $1 "
         "OR params::text LIKE $2",
-        f"{tag}%", f"%{tag}%",
+        f"{tag}%",
+        f"%{tag}%",
     )
     assert {row["id"] for row in rows} == accepted_ids  # every refusal left no row, every acceptance one
 
@@ -354,8 +437,12 @@ async def test_the_largest_record_that_fits_is_produced_and_one_byte_more_leaves
     tag = unique("fits")
 
     def body(request_id: str, handle_size: int) -> dict[str, Any]:
-        return {"flow": "refresh_profile_basic", "params": {"handle": f"{tag}_" + "h" * handle_size},
-                "id": request_id, "expires_at": PAST}
+        return {
+            "flow": "refresh_profile_basic",
+            "params": {"handle": f"{tag}_" + "h" * handle_size},
+            "id": request_id,
+            "expires_at": PAST,
+        }
 
     def fits(request_id: str, handle_size: int) -> bool:
         fields = body(request_id, handle_size)
@@ -385,43 +472,65 @@ async def test_flows_that_do_not_run_are_refused_naming_those_that_do(stack, poo
     tag = unique("refused")
     async with httpx.AsyncClient(base_url=stack.api_url) as client:
         for flow, reason in (("no_such_flow", "unknown flow"), (CSV_FLOW, "is disabled")):
-            answer = await client.post("/requests", json={"flow": flow, "params": {"channel_id": tag},
-                                                          "idempotency_key": f"{tag}-{flow}"})
+            answer = await client.post(
+                "/requests", json={"flow": flow, "params": {"channel_id": tag}, "idempotency_key": f"{tag}-{flow}"}
+            )
             assert answer.status_code == 422, answer.text[:300]
             detail = answer.json()["detail"]
             assert reason in detail["message"] and flow in detail["message"]
             assert detail["enabled_flows"] == ENABLED
-            for path, legacy_body in ((f"/scrape_request_log/flow/{flow}", {"params": {"channel_id": tag}}),
-                                      ("/scrape_request_log/flow/refresh_profile_basic",  # the body's flow wins
-                                       {"flow": flow, "params": {"channel_id": tag}})):
+            for path, legacy_body in (
+                (f"/scrape_request_log/flow/{flow}", {"params": {"channel_id": tag}}),
+                (
+                    "/scrape_request_log/flow/refresh_profile_basic",  # the body's flow wins
+                    {"flow": flow, "params": {"channel_id": tag}},
+                ),
+            ):
                 legacy = await client.post(path, json=legacy_body, headers={"x-bb-account-id": tag})
                 status = legacy.json()["status"]
                 assert legacy.status_code == 200 and status["type"] == "ERROR" and status["code"] == 422
                 assert reason in status["message"] and all(name in status["message"] for name in ENABLED)
         assert (await client.get(f"/flows/{CSV_FLOW}")).json()["enabled"] is False
-    assert await pool.fetchval("SELECT count(*) FROM scrape_request_log WHERE idempotency_key LIKE $1 "
-                               "OR account_id = $2 OR params::text LIKE $3", f"{tag}%", tag, f"%{tag}%") == 0
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM scrape_request_log WHERE idempotency_key LIKE $1 "
+            "OR account_id = $2 OR params::text LIKE $3",
+            f"{tag}%",
+            tag,
+            f"%{tag}%",
+        )
+        == 0
+    )
 
 
 async def test_configured_disabled_flows_are_refused_at_the_api_and_by_beat_submit(stack, pool):
     tag = unique("switched_off")
     disabled = json.dumps(["refresh_profile_basic"])
     enabled = [name for name in ENABLED if name != "refresh_profile_basic"]
-    async with own_api(stack, "disabled", disabled_flows=disabled) as url, \
-            httpx.AsyncClient(base_url=url) as client:
+    async with own_api(stack, "disabled", disabled_flows=disabled) as url, httpx.AsyncClient(base_url=url) as client:
         answer = await client.post("/requests", json={"flow": "refresh_profile_basic", "params": {"handle": tag}})
         assert answer.status_code == 422 and answer.json()["detail"]["enabled_flows"] == enabled
         assert (await client.get("/flows/refresh_profile_basic")).json()["enabled"] is False
 
     def submit(flow: str, param: str, **settings: str) -> subprocess.CompletedProcess:
         env = {**stack.env, **{f"BEAT_{k.upper()}": v for k, v in settings.items()}}
-        return subprocess.run([sys.executable, "-m", "app.cli", "submit", flow, param], env=env, cwd=ROOT,
-                              capture_output=True, text=True, timeout=60, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "app.cli", "submit", flow, param],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
     for result, reason, listed in (
         (await asyncio.to_thread(submit, CSV_FLOW, f"channel_id={tag}"), "is disabled", ENABLED),
-        (await asyncio.to_thread(submit, "refresh_profile_basic", f"handle={tag}", disabled_flows=disabled),
-         "BEAT_DISABLED_FLOWS", enabled),
+        (
+            await asyncio.to_thread(submit, "refresh_profile_basic", f"handle={tag}", disabled_flows=disabled),
+            "BEAT_DISABLED_FLOWS",
+            enabled,
+        ),
     ):
         assert result.returncode == 2 and not result.stdout, result.stdout + result.stderr
         assert reason in result.stderr and f"enabled flows: {', '.join(listed)}" in result.stderr
@@ -474,8 +583,14 @@ def _schemathesis_failures(api_url: str) -> list[str]:
             continue
         for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
 
-            @settings(max_examples=40, deadline=None, database=None, derandomize=True,
-                      phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=40,
+                deadline=None,
+                database=None,
+                derandomize=True,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
             @given(case=operation.as_strategy(generation_mode=mode))
             def check(case: schemathesis.Case) -> None:
                 response = case.call(base_url=api_url, timeout=10)

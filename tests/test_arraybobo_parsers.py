@@ -55,6 +55,7 @@ def utc(epoch: int) -> datetime:
 
 # Profiles
 
+
 def test_business_profile_by_handle() -> None:
     payload = load("info_username.json")
     profile = parse_profile(payload, handle="tara_reads")
@@ -94,8 +95,16 @@ def test_profile_with_string_ids_and_counts_is_normalized_and_missing_fields_sta
     assert dims["profile_type"] == "personal"
     assert dims["fbid"] == "17841401164424396"
     # A personal account carries no business fields and this answer had no HD picture.
-    for key in ("profile_pic_url", "category_id", "category", "city", "location_lat", "location_long",
-                "public_email", "contact_phone"):
+    for key in (
+        "profile_pic_url",
+        "category_id",
+        "category",
+        "city",
+        "location_lat",
+        "location_long",
+        "public_email",
+        "contact_phone",
+    ):
         assert dims[key] is None, key
 
 
@@ -144,18 +153,39 @@ def test_profile_counts_that_are_null_stay_null() -> None:
 
 # Timeline
 
+
 def test_timeline_page() -> None:
     payload = load("posts.json")
     page = parse_timeline_page(payload)
 
     assert page.next_cursor == "cG9zdHM6MzQwNzE0NzQ2ODI6MTI"
     assert [post.shortcode for post in page.items] == [
-        "DAQIAt2ITMg", "DVWFJzFjhA9", "CqcCS4U-u1a", "C_h_b9kZ8p3", "DUn8lCz1KeU", "Cpt5uIDQYSx",
-        "C-z23NSrmHO", "DT50ASiGz7r", "Co_xJXxiBwI", "C-FuSdA9Pkl", "DTLrbiQYdZC", "CoRoknfzrNf",
+        "DAQIAt2ITMg",
+        "DVWFJzFjhA9",
+        "CqcCS4U-u1a",
+        "C_h_b9kZ8p3",
+        "DUn8lCz1KeU",
+        "Cpt5uIDQYSx",
+        "C-z23NSrmHO",
+        "DT50ASiGz7r",
+        "Co_xJXxiBwI",
+        "C-FuSdA9Pkl",
+        "DTLrbiQYdZC",
+        "CoRoknfzrNf",
     ]
     assert [post.dimensions["post_type"] for post in page.items] == [
-        "image", "carousel", "reels", "image", "image", "image",
-        "carousel", "reels", "reels", "reels", "carousel", "reels",
+        "image",
+        "carousel",
+        "reels",
+        "image",
+        "image",
+        "image",
+        "carousel",
+        "reels",
+        "reels",
+        "reels",
+        "carousel",
+        "reels",
     ]
     node = payload["data"]["user"]["edge_owner_to_timeline_media"]["edges"][0]["node"]
     first = page.items[0]
@@ -187,7 +217,9 @@ def test_timeline_video_sponsors_and_tags() -> None:
     tag_nodes = payload["data"]["user"]["edge_owner_to_timeline_media"]["edges"][8]["node"]
     assert video.dimensions["user_tags"] == [edge["node"] for edge in tag_nodes["edge_media_to_tagged_user"]["edges"]]
     assert [tag["user"]["username"] for tag in video.dimensions["user_tags"]] == [
-        "vikram.studio", "tara.style", "rohan.style",
+        "vikram.studio",
+        "tara.style",
+        "rohan.style",
     ]
     assert page.items[3].dimensions["user_sponsors"] == [{"profile_id": "47773710203", "handle": "urbanloom"}]
 
@@ -229,13 +261,24 @@ def test_timeline_refusals() -> None:
 
 
 def test_timeline_of_a_private_account_is_an_empty_last_page() -> None:
-    payload = {"data": {"user": {"edge_owner_to_timeline_media": {
-        "count": 312, "page_info": {"has_next_page": False, "end_cursor": None}, "edges": []}}}, "status": "ok"}
+    payload = {
+        "data": {
+            "user": {
+                "edge_owner_to_timeline_media": {
+                    "count": 312,
+                    "page_info": {"has_next_page": False, "end_cursor": None},
+                    "edges": [],
+                }
+            }
+        },
+        "status": "ok",
+    }
     page = parse_timeline_page(payload)
     assert (page.items, page.next_cursor) == ([], None)
 
 
 # Single posts
+
 
 def test_video_post_by_shortcode() -> None:
     payload = load("post_info_video.json")
@@ -243,8 +286,13 @@ def test_video_post_by_shortcode() -> None:
 
     assert (post.shortcode, post.profile_id, post.handle) == ("DT50ASiGz7r", ANANYA, "ananya.diaries")
     assert post.publish_time == datetime(2024, 4, 30, 6, 37, 3, tzinfo=UTC)
-    assert post.metrics == {"comments": 2, "likes": 220, "view_count": 3830, "play_count": 7573,
-                            "video_duration": 21.338}
+    assert post.metrics == {
+        "comments": 2,
+        "likes": 220,
+        "view_count": 3830,
+        "play_count": 7573,
+        "video_duration": 21.338,
+    }
     assert post.dimensions == {
         "profile_id": ANANYA,
         "handle": "ananya.diaries",
@@ -269,8 +317,7 @@ def test_carousel_post_with_xdt_type_null_caption_and_string_count() -> None:
     assert post.dimensions["caption"] is None
     # No video, so the display URL is the image's, and the video metrics are unknown, not zero.
     assert post.dimensions["display_url"] == payload["display_url"]
-    assert post.metrics == {"comments": 2, "likes": 185, "view_count": None, "play_count": None,
-                            "video_duration": None}
+    assert post.metrics == {"comments": 2, "likes": 185, "view_count": None, "play_count": None, "video_duration": None}
     assert post.publish_time == datetime(2024, 5, 2, 20, 16, 14, tzinfo=UTC)
 
 
@@ -288,6 +335,7 @@ def test_post_refusals() -> None:
 
 
 # Reels
+
 
 def test_reels_page() -> None:
     payload = load("reels.json")
@@ -320,7 +368,9 @@ def test_reel_tags_sponsors_null_caption_and_string_pk() -> None:
     items = parse_reels_page(payload).items
     tagged = items[2]
     assert [tag["user"]["username"] for tag in tagged.dimensions["user_tags"]] == [
-        "vikram.studio", "tara.style", "rohan.style",
+        "vikram.studio",
+        "tara.style",
+        "rohan.style",
     ]
     assert tagged.dimensions["user_sponsors"] == [{"profile_id": "63481570752", "handle": "kettleandcrumb"}]
     assert tagged.dimensions["is_sponsor"] is True
@@ -342,6 +392,7 @@ def test_reels_last_page_and_refusals() -> None:
 
 
 # Tagged posts
+
 
 def test_tagged_page() -> None:
     payload = load("tagged.json")
@@ -370,8 +421,9 @@ def test_tagged_page() -> None:
         "tagged_user_ids": TARA,
     }
     assert {post.dimensions["tagged_user_ids"] for post in page.items} == {TARA}
-    assert all("tara.studio" in [tag["user"]["username"] for tag in post.dimensions["user_tags"]]
-               for post in page.items)
+    assert all(
+        "tara.studio" in [tag["user"]["username"] for tag in post.dimensions["user_tags"]] for post in page.items
+    )
 
 
 def test_tagged_page_count_as_string_and_numeric_profile_id() -> None:
@@ -386,7 +438,13 @@ def test_tagged_last_page_and_refusals() -> None:
     page = parse_tagged_page(load("tagged_last_page.json"), profile_id=TARA)
     assert page.next_cursor is None
     assert [post.shortcode for post in page.items] == [
-        "DFMVnGnUawu", "DZcYrcYfQnI", "DZOPCrhimaI", "DRPdeKdAm91", "CuUMLww90Ol", "C4CfWut-zJp", "CtilDGnXIOP",
+        "DFMVnGnUawu",
+        "DZcYrcYfQnI",
+        "DZOPCrhimaI",
+        "DRPdeKdAm91",
+        "CuUMLww90Ol",
+        "C4CfWut-zJp",
+        "CtilDGnXIOP",
     ]
     with pytest.raises(ProfileMissing):
         parse_tagged_page(load("posts_missing_user.json"), profile_id=TARA)
@@ -394,12 +452,23 @@ def test_tagged_last_page_and_refusals() -> None:
         parse_tagged_page(load("not_found_user.json"), profile_id=TARA)
     with pytest.raises(BadResponse, match="edge_user_to_photos_of_you"):
         parse_tagged_page(load("posts.json"), profile_id=TARA)
-    private = {"data": {"user": {"edge_user_to_photos_of_you": {
-        "count": 0, "page_info": {"has_next_page": False, "end_cursor": None}, "edges": []}}}, "status": "ok"}
+    private = {
+        "data": {
+            "user": {
+                "edge_user_to_photos_of_you": {
+                    "count": 0,
+                    "page_info": {"has_next_page": False, "end_cursor": None},
+                    "edges": [],
+                }
+            }
+        },
+        "status": "ok",
+    }
     assert parse_tagged_page(private, profile_id=TARA) == parse_tagged_page(private, profile_id="1")
 
 
 # Stories
+
 
 def test_stories() -> None:
     payload = load("stories.json")
@@ -407,7 +476,10 @@ def test_stories() -> None:
     items = payload["reels"][TARA]["items"]
 
     assert [story.shortcode for story in stories] == [
-        "5142376223864704405", "4824443923661195625", "4629796858836897202", "4448141939264484008",
+        "5142376223864704405",
+        "4824443923661195625",
+        "4629796858836897202",
+        "4448141939264484008",
     ]
     first = stories[0]
     assert (first.source, first.kind, first.profile_id, first.handle) == (SOURCE, "story", TARA, "tara.studio")
@@ -466,6 +538,7 @@ def test_no_reel_means_no_stories_and_refusals() -> None:
 
 # The client's reading of HTTP statuses
 
+
 class CannedHttp:
     """Stands in for ProviderHttp: answers every call with one canned response and records the call."""
 
@@ -495,10 +568,15 @@ async def test_client_sends_the_legacy_parameters() -> None:
 
     source, method, path, kwargs = http.calls[0]
     assert (source, method, path) == (SOURCE, "GET", "/ig/posts/")
-    assert kwargs == {"credential": CREDENTIAL, "params": {"id_user": ANANYA, "end_cursor": "cursor-1"},
-                      "request_id": "r1"}
-    assert reels_http.calls[0][2:] == ("/ig/reels_posts/", {"credential": CREDENTIAL,
-                                                            "params": {"id_user": ANANYA}, "request_id": None})
+    assert kwargs == {
+        "credential": CREDENTIAL,
+        "params": {"id_user": ANANYA, "end_cursor": "cursor-1"},
+        "request_id": "r1",
+    }
+    assert reels_http.calls[0][2:] == (
+        "/ig/reels_posts/",
+        {"credential": CREDENTIAL, "params": {"id_user": ANANYA}, "request_id": None},
+    )
 
 
 @pytest.mark.parametrize(
@@ -530,14 +608,22 @@ async def test_client_sends_the_tagged_and_stories_parameters() -> None:
     stories, stories_http = client(200, load("stories.json"))
     found = await stories.stories(TARA, credential=CREDENTIAL)
 
-    assert tagged_http.calls == [(SOURCE, "GET", "/ig/tagged/", {
-        "credential": CREDENTIAL, "params": {"id_user": TARA, "end_cursor": "cursor-2"}, "request_id": "r2"})]
-    assert stories_http.calls == [(SOURCE, "GET", "/ig/stories/", {
-        "credential": CREDENTIAL, "params": {"id_user": TARA}, "request_id": None})]
+    assert tagged_http.calls == [
+        (
+            SOURCE,
+            "GET",
+            "/ig/tagged/",
+            {"credential": CREDENTIAL, "params": {"id_user": TARA, "end_cursor": "cursor-2"}, "request_id": "r2"},
+        )
+    ]
+    assert stories_http.calls == [
+        (SOURCE, "GET", "/ig/stories/", {"credential": CREDENTIAL, "params": {"id_user": TARA}, "request_id": None})
+    ]
     assert len(page.items) == 12 and len(found) == 4
 
 
 # Tagged posts and stories over loopback HTTP
+
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
@@ -572,7 +658,10 @@ async def test_tagged_posts_page_to_the_end(bobo: ArrayBoboClient) -> None:
     # A tagged post is its author's timeline post.
     original = await bobo.post_by_shortcode(posts[0].shortcode, credential=CREDENTIAL)
     assert (original.profile_id, original.publish_time, original.metrics["likes"]) == (
-        posts[0].profile_id, posts[0].publish_time, posts[0].metrics["likes"])
+        posts[0].profile_id,
+        posts[0].publish_time,
+        posts[0].metrics["likes"],
+    )
 
 
 async def test_stories_are_the_last_day_s(bobo: ArrayBoboClient) -> None:

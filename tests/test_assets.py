@@ -73,8 +73,9 @@ def moto_url() -> str:
 
 @pytest_asyncio.fixture(scope="module")
 async def s3(moto_url: str):
-    async with aioboto3.Session().client("s3", endpoint_url=moto_url, region_name=REGION,
-                                         aws_access_key_id="testing", aws_secret_access_key="testing") as client:
+    async with aioboto3.Session().client(
+        "s3", endpoint_url=moto_url, region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing"
+    ) as client:
         yield client
 
 
@@ -152,8 +153,9 @@ class Origin:
 
     @staticmethod
     def _plain(writer: asyncio.StreamWriter, status: int, body: bytes) -> None:
-        writer.write(b"HTTP/1.1 %d X\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s"
-                     % (status, len(body), body))
+        writer.write(
+            b"HTTP/1.1 %d X\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body)
+        )
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -179,19 +181,22 @@ def test_keys_follow_the_legacy_layout() -> None:
         asset_key("POST", "INSTAGRAM", "C1", "gif")
 
 
-@pytest.mark.parametrize(("asset_type", "content_type", "url", "ext"), [
-    ("IMAGE", "image/jpeg", "https://h/x.png", "jpg"),           # the response wins over the URL
-    ("IMAGE", "image/jpg; charset=binary", "https://h/x", "jpg"),
-    ("IMAGE", "image/webp", "https://h/x.jpg", "webp"),
-    ("IMAGE", "image/png", "https://h/x.jpg", "png"),
-    ("IMAGE", "application/octet-stream", "https://h/a/x.webp?stp=dst-jpg", "webp"),  # then the path's suffix
-    ("IMAGE", None, "https://h/a/x.JPEG", "jpg"),
-    ("IMAGE", None, "https://h/a/x?stp=dst-jpg_e35", "jpg"),   # then the legacy substring rule
-    ("IMAGE", None, "https://h/a/x?format=webp", "webp"),
-    ("IMAGE", None, "https://h/a/x", "png"),
-    ("image", "image/jpeg", "https://h/x", "jpg"),
-    ("VIDEO", "video/quicktime", "https://h/x.mov", "mp4"),
-])
+@pytest.mark.parametrize(
+    ("asset_type", "content_type", "url", "ext"),
+    [
+        ("IMAGE", "image/jpeg", "https://h/x.png", "jpg"),  # the response wins over the URL
+        ("IMAGE", "image/jpg; charset=binary", "https://h/x", "jpg"),
+        ("IMAGE", "image/webp", "https://h/x.jpg", "webp"),
+        ("IMAGE", "image/png", "https://h/x.jpg", "png"),
+        ("IMAGE", "application/octet-stream", "https://h/a/x.webp?stp=dst-jpg", "webp"),  # then the path's suffix
+        ("IMAGE", None, "https://h/a/x.JPEG", "jpg"),
+        ("IMAGE", None, "https://h/a/x?stp=dst-jpg_e35", "jpg"),  # then the legacy substring rule
+        ("IMAGE", None, "https://h/a/x?format=webp", "webp"),
+        ("IMAGE", None, "https://h/a/x", "png"),
+        ("image", "image/jpeg", "https://h/x", "jpg"),
+        ("VIDEO", "video/quicktime", "https://h/x.mov", "mp4"),
+    ],
+)
 def test_extension_from_the_response_then_the_url(asset_type, content_type, url, ext) -> None:
     assert asset_extension(asset_type, content_type, url) == ext
 
@@ -228,6 +233,7 @@ async def store_case(request, tmp_path: Path, moto_url: str, s3) -> AsyncIterato
         async def read(key: str):
             got = await s3.get_object(Bucket=bucket, Key=key)
             return await got["Body"].read(), got["ContentType"], got.get("ContentDisposition")
+
     try:
         yield StoreCase(store, request.param, read)
     finally:
@@ -351,8 +357,9 @@ async def test_download_failures_are_named(cdn_sandbox: SandboxServer, origin: O
     fetcher = downloader(cdn_sandbox, timeout=0.5)
     try:
         expired = cdn.signed_url("/v/t51.2885-15/8_old_n.jpg", stp="x", now=time.time() - 3 * cdn.DEFAULT_TTL)
-        with pytest.raises(UrlSignatureExpired,
-                           match=r"scontent-bom1-1\.cdninstagram\.com/v/t51\.2885-15/8_old_n\.jpg"):
+        with pytest.raises(
+            UrlSignatureExpired, match=r"scontent-bom1-1\.cdninstagram\.com/v/t51\.2885-15/8_old_n\.jpg"
+        ):
             await fetcher.fetch(expired)
         with pytest.raises(UrlSignatureExpired):
             await fetcher.fetch(f"{origin.url}/expired/a.jpg")
@@ -383,19 +390,36 @@ class AssetStack:
 @pytest_asyncio.fixture(scope="module")
 async def asset_stack(broker, database_url, session_dir, moto_url, s3, cdn_sandbox, origin, pool):
     bucket = await new_bucket(s3)
-    async with isolated(broker, database_url, session_dir, SandboxConfig(), "assets", s3_bucket=bucket,
-                        s3_endpoint_url=moto_url, **KEYS, asset_max_bytes=E2E_CAP,
-                        cdn_base_urls=sandbox_cdn_base_urls(cdn_sandbox.url),
-                        # One attempt: the flow's own retries of an edge's 5xx are what these tests count.
-                        retry_max_attempts="1") as (prefix, spawn, _):
+    async with isolated(
+        broker,
+        database_url,
+        session_dir,
+        SandboxConfig(),
+        "assets",
+        s3_bucket=bucket,
+        s3_endpoint_url=moto_url,
+        **KEYS,
+        asset_max_bytes=E2E_CAP,
+        cdn_base_urls=sandbox_cdn_base_urls(cdn_sandbox.url),
+        # One attempt: the flow's own retries of an edge's 5xx are what these tests count.
+        retry_max_attempts="1",
+    ) as (prefix, spawn, _):
         spawn("worker", "--flows", "asset_upload_flow*")
         yield AssetStack(broker, prefix, bucket)
 
 
 def asset_request(entity_type: str, entity_id: str, asset_type: str, url: str) -> dict:
-    return {"platform": "INSTAGRAM", "params": {"entity_type": entity_type, "entity_id": entity_id,
-                                                "asset_type": asset_type, "original_url": url,
-                                                "platform": "INSTAGRAM", "hash": 1234567}}
+    return {
+        "platform": "INSTAGRAM",
+        "params": {
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "asset_type": asset_type,
+            "original_url": url,
+            "platform": "INSTAGRAM",
+            "hash": 1234567,
+        },
+    }
 
 
 async def submit(stack: AssetStack, flow: str, bodies: list[dict]) -> list[str]:
@@ -437,14 +461,26 @@ async def test_assets_of_every_kind_land_in_s3_and_on_asset_log(asset_stack: Ass
     cases = {
         # flow, entity type, asset type, URL -> content type, extension
         "profile": ("asset_upload_flow", "PROFILE", "IMAGE", world.account_by_id(profile_id).hd_profile_pic_url),
-        "post_png": ("asset_upload_flow", "POST", "IMAGE",
-                     cdn.signed_url(f"/v/t51.2885-15/{uuid.uuid4().hex}_n.png", stp="dst-png")),
-        "post_webp": ("asset_upload_flow", "POST", "IMAGE",
-                      cdn.signed_url(f"/v/t51.2885-15/{uuid.uuid4().hex}_n.webp", stp="dst-webp")),
+        "post_png": (
+            "asset_upload_flow",
+            "POST",
+            "IMAGE",
+            cdn.signed_url(f"/v/t51.2885-15/{uuid.uuid4().hex}_n.png", stp="dst-png"),
+        ),
+        "post_webp": (
+            "asset_upload_flow",
+            "POST",
+            "IMAGE",
+            cdn.signed_url(f"/v/t51.2885-15/{uuid.uuid4().hex}_n.webp", stp="dst-webp"),
+        ),
         "story": ("asset_upload_flow_stories", "STORY", "VIDEO", cdn.video(int(time.time() * 1000), 720, 1280)),
     }
-    expected = {"profile": ("image/jpeg", "jpg"), "post_png": ("image/png", "png"),
-                "post_webp": ("image/webp", "webp"), "story": ("video/mp4", "mp4")}
+    expected = {
+        "profile": ("image/jpeg", "jpg"),
+        "post_png": ("image/png", "png"),
+        "post_webp": ("image/webp", "webp"),
+        "story": ("video/mp4", "mp4"),
+    }
     ids: dict[str, str] = {}
     entities: dict[str, str] = {}
     for name, (flow, entity_type, asset_type, url) in cases.items():
@@ -462,39 +498,71 @@ async def test_assets_of_every_kind_land_in_s3_and_on_asset_log(asset_stack: Ass
         body = media(cdn_path(url))[0]
         result = done[ids[name]]
         assert (result["asset_url"], result["content_type"], result["size"], result["deduplicated"]) == (
-            key, content_type, len(body), False)
+            key,
+            content_type,
+            len(body),
+            False,
+        )
         stored = await s3.get_object(Bucket=asset_stack.bucket, Key=key)
         assert (stored["ContentType"], stored["ContentDisposition"]) == (content_type, "inline")
         assert await stored["Body"].read() == body
 
         record_key, event = records[ids[name]]
         assert record_key == f"INSTAGRAM:{entities[name]}"
-        assert {k: event[k] for k in ("kind", "platform", "entity_type", "entity_id", "asset_type", "asset_url",
-                                      "original_url", "content_type", "size", "schema_version")} == {
-            "kind": "asset", "platform": "INSTAGRAM", "entity_type": entity_type, "entity_id": entities[name],
-            "asset_type": asset_type, "asset_url": key, "original_url": url, "content_type": content_type,
-            "size": len(body), "schema_version": 1}
+        assert {
+            k: event[k]
+            for k in (
+                "kind",
+                "platform",
+                "entity_type",
+                "entity_id",
+                "asset_type",
+                "asset_url",
+                "original_url",
+                "content_type",
+                "size",
+                "schema_version",
+            )
+        } == {
+            "kind": "asset",
+            "platform": "INSTAGRAM",
+            "entity_type": entity_type,
+            "entity_id": entities[name],
+            "asset_type": asset_type,
+            "asset_url": key,
+            "original_url": url,
+            "content_type": content_type,
+            "size": len(body),
+            "schema_version": 1,
+        }
 
 
 async def test_expired_oversized_unreachable_and_invalid_assets_fail_by_name(
-        asset_stack: AssetStack, s3, pool, origin: Origin) -> None:
-    expired_url = cdn.signed_url(f"/v/t51.2885-15/{uuid.uuid4().hex}_n.jpg", stp="dst-jpg",
-                                 now=time.time() - 2 * cdn.DEFAULT_TTL)
+    asset_stack: AssetStack, s3, pool, origin: Origin
+) -> None:
+    expired_url = cdn.signed_url(
+        f"/v/t51.2885-15/{uuid.uuid4().hex}_n.jpg", stp="dst-jpg", now=time.time() - 2 * cdn.DEFAULT_TTL
+    )
     big_path = f"/big/{uuid.uuid4().hex}.jpg"
     down_path = f"/unavailable/{uuid.uuid4().hex}.jpg"
     expired_id, big_id = unique("expired").replace("_", ""), unique("big").replace("_", "")
     fresh = cdn.signed_url(f"/v/t51.2885-15/{uuid.uuid4().hex}_n.jpg", stp="dst-jpg")
-    ids = await submit(asset_stack, "asset_upload_flow", [
-        asset_request("POST", expired_id, "IMAGE", expired_url),
-        asset_request("POST", big_id, "IMAGE", f"{origin.url}{big_path}"),
-        asset_request("POST", unique("down").replace("_", ""), "IMAGE", f"{origin.url}{down_path}"),
-        asset_request("POST", unique("gif").replace("_", ""), "GIF", fresh),
-        asset_request("POST", "../../escape", "IMAGE", fresh),
-    ])
+    ids = await submit(
+        asset_stack,
+        "asset_upload_flow",
+        [
+            asset_request("POST", expired_id, "IMAGE", expired_url),
+            asset_request("POST", big_id, "IMAGE", f"{origin.url}{big_path}"),
+            asset_request("POST", unique("down").replace("_", ""), "IMAGE", f"{origin.url}{down_path}"),
+            asset_request("POST", unique("gif").replace("_", ""), "GIF", fresh),
+            asset_request("POST", "../../escape", "IMAGE", fresh),
+        ],
+    )
 
     statuses = await wait_terminal(pool, ids, timeout=45)
-    rows = await pool.fetch("SELECT id, status, error_type, error_message FROM scrape_request_log "
-                            "WHERE id = ANY($1)", ids)
+    rows = await pool.fetch(
+        "SELECT id, status, error_type, error_message FROM scrape_request_log WHERE id = ANY($1)", ids
+    )
     errors = {row["id"]: (row["status"], row["error_type"], row["error_message"]) for row in rows}
     assert errors[ids[0]][:2] == ("FAILED", "UrlSignatureExpired"), statuses
     assert "URL signature expired" in errors[ids[0]][2]
@@ -513,15 +581,17 @@ async def test_expired_oversized_unreachable_and_invalid_assets_fail_by_name(
 async def wait_asset_row(pool, entity_id: str, original_url: str, timeout: float = 20.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if await pool.fetchval("SELECT 1 FROM asset_log WHERE entity_id = $1 AND original_url = $2",
-                               entity_id, original_url):
+        if await pool.fetchval(
+            "SELECT 1 FROM asset_log WHERE entity_id = $1 AND original_url = $2", entity_id, original_url
+        ):
             return True
         await asyncio.sleep(0.2)
     return False
 
 
-async def test_the_same_url_is_downloaded_once_within_the_window(asset_stack: AssetStack, pool,
-                                                                 cdn_sandbox: SandboxServer) -> None:
+async def test_the_same_url_is_downloaded_once_within_the_window(
+    asset_stack: AssetStack, pool, cdn_sandbox: SandboxServer
+) -> None:
     entity_id = unique("dedupe").replace("_", "")
     url = cdn.signed_url(f"/v/t51.2885-15/{uuid.uuid4().hex}_n.jpg", stp="dst-jpg")
     [first] = await submit(asset_stack, "asset_upload_flow", [asset_request("POST", entity_id, "IMAGE", url)])
@@ -537,7 +607,10 @@ async def test_the_same_url_is_downloaded_once_within_the_window(asset_stack: As
     done = await results(pool, [first, again, changed])
     key = f"assets/posts/instagram/{entity_id}.jpg"
     assert (done[first]["deduplicated"], done[again]["deduplicated"], done[changed]["deduplicated"]) == (
-        False, True, False)
+        False,
+        True,
+        False,
+    )
     assert done[again]["asset_url"] == key and done[again]["events"] == {}
     async with httpx.AsyncClient() as client:
         stats = (await client.get(f"{cdn_sandbox.url}/_sandbox/stats")).json()["paths"]

@@ -26,8 +26,11 @@ from topics.models import Platform
 
 FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "bestsolutions"
 ISHAAN = "59414265247"
-KEY = Credential(id="bs-1", source=SOURCE, secrets={
-    "x-rapidapi-key": "bs-k1", "x-rapidapi-host": "instagram-api-cheap-best-performance.p.rapidapi.com"})
+KEY = Credential(
+    id="bs-1",
+    source=SOURCE,
+    secrets={"x-rapidapi-key": "bs-k1", "x-rapidapi-host": "instagram-api-cheap-best-performance.p.rapidapi.com"},
+)
 
 
 def load(name: str) -> Any:
@@ -35,6 +38,7 @@ def load(name: str) -> Any:
 
 
 # Profiles
+
 
 def test_profile_by_handle() -> None:
     payload = load("profile.json")
@@ -94,13 +98,24 @@ def test_profile_refusals() -> None:
 
 # Feed
 
+
 def test_feed_page() -> None:
     payload = load("feed.json")
     page = parse_feed_page(payload)
 
     assert page.next_cursor == "ZmVlZDo1OTQxNDI2NTI0NzoxMg"
     assert [post.dimensions["post_type"] for post in page.items] == [
-        "reels", "image", "reels", "reels", "image", "carousel", "image", "image", "reels", "image", "image",
+        "reels",
+        "image",
+        "reels",
+        "reels",
+        "image",
+        "carousel",
+        "image",
+        "image",
+        "reels",
+        "image",
+        "image",
         "carousel",
     ]
     reel, item = page.items[2], payload["items"][2]
@@ -127,7 +142,10 @@ def test_feed_page() -> None:
         "is_sponsor": None,
     }
     assert [tag["user"]["username"] for tag in reel.dimensions["user_tags"]] == [
-        "kabir.home", "meera.studio", "tara.eats"]
+        "kabir.home",
+        "meera.studio",
+        "tara.eats",
+    ]
 
 
 def test_feed_carousel_shows_its_first_child_and_sponsors_are_read() -> None:
@@ -170,6 +188,7 @@ def test_feed_last_page_and_refusals() -> None:
 
 # Over loopback HTTP
 
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
     with SandboxServer(SandboxConfig()) as running:
@@ -178,8 +197,9 @@ def server() -> Iterator[SandboxServer]:
 
 @pytest_asyncio.fixture
 async def http(server: SandboxServer) -> AsyncIterator[ProviderHttp]:
-    client = ProviderHttp(base_urls={SOURCE: f"{server.url}/{SOURCE}",
-                                     arraybobo.SOURCE: f"{server.url}/{arraybobo.SOURCE}"}, timeout=5.0)
+    client = ProviderHttp(
+        base_urls={SOURCE: f"{server.url}/{SOURCE}", arraybobo.SOURCE: f"{server.url}/{arraybobo.SOURCE}"}, timeout=5.0
+    )
     yield client
     await client.aclose()
 
@@ -224,8 +244,10 @@ async def test_feed_pages_to_the_end(http: ProviderHttp) -> None:
     assert len({post.shortcode for post in posts}) == len(posts)
     times = [post.publish_time for post in posts]
     assert times == sorted(times, reverse=True)
-    assert all(post.dimensions["display_url"] and post.dimensions["display_url"] == post.dimensions["thumbnail_src"]
-               for post in posts)
+    assert all(
+        post.dimensions["display_url"] and post.dimensions["display_url"] == post.dimensions["thumbnail_src"]
+        for post in posts
+    )
     first = await arraybobo.ArrayBoboClient(http).posts_by_id(profile.profile_id, credential=KEY)
     assert [post.shortcode for post in posts[:12]] == [post.shortcode for post in first.items]
     assert [post.metrics["likes"] for post in posts[:12]] == [post.metrics["likes"] for post in first.items]

@@ -93,8 +93,7 @@ async def test_one_probe_after_the_cooldown_then_closed_or_reopened(two_breakers
     await other.failed(scope, "QuotaExceeded: 429", probe=True)
     again = await one.admit(scope)
     assert not again.allowed and again.wait > COOLDOWN / 2
-    row = await breaker_pool.fetchrow("SELECT state, source, credential_id FROM source_breaker WHERE scope = $1",
-                                      scope)
+    row = await breaker_pool.fetchrow("SELECT state, source, credential_id FROM source_breaker WHERE scope = $1", scope)
     assert row["state"] == "open" and row["source"] == "src" and scope.endswith(row["credential_id"])
 
     await asyncio.sleep(COOLDOWN + 0.05)
@@ -139,8 +138,14 @@ async def test_beat_sources_shows_each_circuit(database_url, breaker_pool):
     assert (await quick.admit(closed)).probe
     await quick.succeeded(closed, probe=True)
 
-    shown = subprocess.run([sys.executable, "-m", "app.cli", "sources"], cwd=ROOT, capture_output=True, text=True,
-                           env=beat_env(database_url=database_url, kafka_url="127.0.0.1:9"), timeout=60)
+    shown = subprocess.run(
+        [sys.executable, "-m", "app.cli", "sources"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=beat_env(database_url=database_url, kafka_url="127.0.0.1:9"),
+        timeout=60,
+    )
     assert shown.returncode == 0, shown.stderr
     lines = {line.split()[0]: line for line in shown.stdout.splitlines()[1:]}
     assert lines[opened].split()[1:3] == ["open", "2"]

@@ -94,15 +94,21 @@ async def _pass_once_reachable(reconciler: Reconciler) -> dict[str, int]:
 async def test_a_backlog_is_left_alone_and_what_a_restart_lost_is_produced_once(own_broker, database):
     url, pool = database
     prefix = f"probe{uuid.uuid4().hex[:6]}."
-    settings = load_settings(kafka_url=own_broker.bootstrap, database_url=url, topic_prefix=prefix,
-                             broker_durable=False, reconcile_pending_after=0)
+    settings = load_settings(
+        kafka_url=own_broker.bootstrap,
+        database_url=url,
+        topic_prefix=prefix,
+        broker_durable=False,
+        reconcile_pending_after=0,
+    )
     await create_topics({"BEAT_KAFKA_URL": own_broker.bootstrap, "BEAT_TOPIC_PREFIX": prefix})
     producer = await start_producer(settings)
     try:
-        ids = [await submit(pool, producer, settings, prepare(FLOW, {"handle": unique("backlog")}))
-               for _ in range(20)]
-        placed = await pool.fetchval("SELECT count(*) FROM scrape_request_log WHERE id = ANY($1) AND enqueued "
-                                     "AND enqueued_offset IS NOT NULL", ids)
+        ids = [await submit(pool, producer, settings, prepare(FLOW, {"handle": unique("backlog")})) for _ in range(20)]
+        placed = await pool.fetchval(
+            "SELECT count(*) FROM scrape_request_log WHERE id = ANY($1) AND enqueued AND enqueued_offset IS NOT NULL",
+            ids,
+        )
         assert placed == 20
         topic = settings.topic(names.scrape_topic(FLOW))
         reconciler = Reconciler(settings, pool, producer)
@@ -138,15 +144,19 @@ async def _topics_back(bootstrap: str, wanted: set[str], timeout: float = 20) ->
 
 async def _submit_all(api_url: str, count: int, tag: str) -> list[str]:
     async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
-        answers = [await client.post("/requests", json={"flow": FLOW, "params": {"handle": f"{tag}_{n}"}})
-                   for n in range(count)]
+        answers = [
+            await client.post("/requests", json={"flow": FLOW, "params": {"handle": f"{tag}_{n}"}})
+            for n in range(count)
+        ]
     assert [answer.status_code for answer in answers] == [202] * count, [
-        a.text for a in answers if a.status_code != 202]
+        a.text for a in answers if a.status_code != 202
+    ]
     return [answer.json()["id"] for answer in answers]
 
 
-async def test_a_broker_restart_with_100_accepted_requests_loses_none_and_runs_none_twice(own_broker, database,
-                                                                                          session_dir):
+async def test_a_broker_restart_with_100_accepted_requests_loses_none_and_runs_none_twice(
+    own_broker, database, session_dir
+):
     """100 requests accepted by the facade wait in their topic (no worker yet) when the broker restarts empty. The
     sink puts the topics back and produces the 100 again; a worker started afterwards completes each once, and the
     facade and the sink go on without a restart."""
@@ -189,18 +199,30 @@ async def test_a_worker_running_through_a_broker_restart_loses_nothing(own_broke
     exits. Every request completes; only those in flight at the restart may have been started twice."""
     url, pool = database
     concurrency = 10
-    async with own_stack(own_broker.bootstrap, url, session_dir, "live", SandboxConfig(latency=0.05),
-                         broker_durable="false", flow_concurrency=json.dumps({FLOW: concurrency}),
-                         # Those in flight at the restart are re-driven by the reconciler, soon.
-                         default_flow_timeout="5", reconcile_grace="3") as stack:
+    async with own_stack(
+        own_broker.bootstrap,
+        url,
+        session_dir,
+        "live",
+        SandboxConfig(latency=0.05),
+        broker_durable="false",
+        flow_concurrency=json.dumps({FLOW: concurrency}),
+        # Those in flight at the restart are re-driven by the reconciler, soon.
+        default_flow_timeout="5",
+        reconcile_grace="3",
+    ) as stack:
         stack.spawn("sink")
         await stack.api()
         worker = stack.spawn("worker", "--flows", FLOW)
         warm = await _submit_all(stack.api_url, 2, unique("warm"))
         assert Counter((await wait_terminal(pool, warm, timeout=60)).values()) == {"COMPLETE": 2}, stack.tails()
         accepted = await _submit_all(stack.api_url, 100, unique("live"))
-        while await pool.fetchval("SELECT count(*) FROM scrape_request_log WHERE id = ANY($1) AND status = "
-                                  "'COMPLETE'", accepted) < 20:
+        while (
+            await pool.fetchval(
+                "SELECT count(*) FROM scrape_request_log WHERE id = ANY($1) AND status = 'COMPLETE'", accepted
+            )
+            < 20
+        ):
             await asyncio.sleep(0.05)
         own_broker.restart()
         restarts = 0
@@ -227,8 +249,9 @@ def test_beat_up_starts_its_broker_again_with_the_topics_when_it_dies(tmp_path):
     env = beat_env(data_dir=str(data_dir), api_port="0", broker_session_timeout="6", log_level="INFO")
     log_path = tmp_path / "up.log"
     with open(log_path, "ab") as out:
-        up = subprocess.Popen([sys.executable, "-m", "app.cli", "up"], env=env, cwd=ROOT, stdout=out,
-                              stderr=subprocess.STDOUT)
+        up = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "up"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         endpoints = data_dir / "endpoints.json"
         deadline = time.monotonic() + 120
@@ -246,8 +269,15 @@ def test_beat_up_starts_its_broker_again_with_the_topics_when_it_dies(tmp_path):
             assert up.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
             time.sleep(0.5)
         assert "the embedded broker exited; starting it again" in log_path.read_text()
-        submitted = subprocess.run([sys.executable, "-m", "app.cli", "submit", FLOW, "handle=after_broker_death"],
-                                   env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+        submitted = subprocess.run(
+            [sys.executable, "-m", "app.cli", "submit", FLOW, "handle=after_broker_death"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert submitted.returncode == 0, submitted.stderr
     finally:
         up.send_signal(signal.SIGTERM)

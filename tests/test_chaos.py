@@ -36,8 +36,13 @@ JOTUCKER_KEY = SANDBOX_CREDENTIALS["rapidapi-jotucker"]["x-rapidapi-key"]
 # JoTucker's legacy limit, and one below the Graph API's demand here (about 3 calls/s at its peak), enforced
 # by the sandbox on their keys and configured in Beat for their sources.
 LIMITS = {"rapidapi-jotucker": (JOTUCKER_KEY, 5), "graphapi": (SANDBOX_CREDENTIALS["graphapi"]["token"], 3)}
-FAULTS = SandboxConfig(error_rate=0.3, seed=7, rate_limits={key: f"{n}/1" for key, n in LIMITS.values()},
-                       hang_paths=["/rapidapi-arraybobo/ig/post_info/"], hang_seconds=30)
+FAULTS = SandboxConfig(
+    error_rate=0.3,
+    seed=7,
+    rate_limits={key: f"{n}/1" for key, n in LIMITS.values()},
+    hang_paths=["/rapidapi-arraybobo/ig/post_info/"],
+    hang_seconds=30,
+)
 BURST = {"/rapidapi-jotucker/": 429}
 BURST_SECONDS, BURST_GAP = 3.0, 5.0
 SETTINGS = {
@@ -47,8 +52,9 @@ SETTINGS = {
     "retry_tiers": json.dumps({"1s": 1, "3s": 3}),
     "breaker_cooldown": "2",
     "credential_first_rest": "1",
-    "source_rate_limits": json.dumps({**sandbox_source_rate_limits(),
-                                      **{source: f"{n}/1s" for source, (_, n) in LIMITS.items()}}),
+    "source_rate_limits": json.dumps(
+        {**sandbox_source_rate_limits(), **{source: f"{n}/1s" for source, (_, n) in LIMITS.items()}}
+    ),
 }
 
 
@@ -69,8 +75,9 @@ async def _produce(broker: str, prefix: str, batch: list[dict]) -> list[str]:
 
 async def _bursts(sandbox_url: str, pool: asyncpg.Pool, ids: list[str]) -> None:
     """Two bursts of 429s without Retry-After on JoTucker, the first once requests are completing."""
-    while not await pool.fetchval("SELECT count(*) FROM scrape_request_log WHERE id = ANY($1) AND status = 'COMPLETE'",
-                                  ids):
+    while not await pool.fetchval(
+        "SELECT count(*) FROM scrape_request_log WHERE id = ANY($1) AND status = 'COMPLETE'", ids
+    ):
         await asyncio.sleep(0.2)
     async with httpx.AsyncClient(base_url=sandbox_url) as client:
         for _ in range(2):
@@ -87,8 +94,11 @@ async def test_the_demo_mix_under_provider_faults_ends_terminal_complete_and_wit
         pool = await asyncpg.create_pool(database_url, min_size=1, max_size=3)
         try:
             await _seed(pool)
-            async with isolated(broker, database_url, session_dir, FAULTS, "chaos", **SETTINGS) as (prefix, spawn,
-                                                                                                   sandbox):
+            async with isolated(broker, database_url, session_dir, FAULTS, "chaos", **SETTINGS) as (
+                prefix,
+                spawn,
+                sandbox,
+            ):
                 worker = spawn("worker")
                 ids = await _produce(broker, prefix, demo_requests(REQUESTS, uuid.uuid4().hex[:8]))
                 bursts = asyncio.create_task(_bursts(sandbox.url, pool, ids))
@@ -96,8 +106,11 @@ async def test_the_demo_mix_under_provider_faults_ends_terminal_complete_and_wit
                 bursts.cancel()
                 async with httpx.AsyncClient(base_url=sandbox.url) as client:
                     seen = (await client.get("/_sandbox/stats")).json()
-                retried = await pool.fetchval("SELECT count(DISTINCT request_id) FROM scrape_request_event "
-                                              "WHERE request_id = ANY($1) AND status = 'RETRYING'", ids)
+                retried = await pool.fetchval(
+                    "SELECT count(DISTINCT request_id) FROM scrape_request_event "
+                    "WHERE request_id = ANY($1) AND status = 'RETRYING'",
+                    ids,
+                )
                 stuck = [(rid, status) for rid, status in statuses.items() if status not in {s.value for s in TERMINAL}]
                 complete = sum(1 for status in statuses.values() if status == "COMPLETE")
                 assert len(statuses) == REQUESTS and not stuck, (stuck[:5], worker.log_tail())

@@ -24,8 +24,15 @@ from topics import names, registry
 
 
 def beat(*args: str, extra_env: dict[str, str] | None = None, **settings: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], env={**beat_env(**settings), **(extra_env or {})},
-                          cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        env={**beat_env(**settings), **(extra_env or {})},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def one_line(result: subprocess.CompletedProcess) -> str:
@@ -44,6 +51,7 @@ def closed_port() -> int:
 
 # Help, version, exit codes.
 
+
 def test_version_is_the_package_version():
     result = beat("--version")
     assert result.returncode == 0 and result.stdout == f"beat {version('beat')}\n", result.stderr
@@ -53,8 +61,9 @@ def test_every_option_and_argument_has_help():
     undocumented = []
 
     def walk(command, path: str) -> None:
-        undocumented.extend(f"{path} {param.name}" for param in command.params
-                            if not getattr(param, "hidden", False) and not param.help)
+        undocumented.extend(
+            f"{path} {param.name}" for param in command.params if not getattr(param, "hidden", False) and not param.help
+        )
         for name, sub in getattr(command, "commands", {}).items():
             walk(sub, f"{path} {name}")
 
@@ -62,13 +71,16 @@ def test_every_option_and_argument_has_help():
     assert not undocumented
 
 
-@pytest.mark.parametrize(("args", "expected"), [
-    (("credentials", "disable", "abc"), "beat credentials disable: Invalid value for 'ID'"),
-    (("status",), "beat status: Missing argument 'ID'"),
-    (("dlq", "list", "--since", "yesterday"), "beat dlq list: Invalid value for '--since'"),
-    (("submit", "refresh_profile_basic", "handle"), "beat submit: expected key=value, got 'handle'"),
-    (("bogus",), "beat: No such command 'bogus'"),
-])
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("credentials", "disable", "abc"), "beat credentials disable: Invalid value for 'ID'"),
+        (("status",), "beat status: Missing argument 'ID'"),
+        (("dlq", "list", "--since", "yesterday"), "beat dlq list: Invalid value for '--since'"),
+        (("submit", "refresh_profile_basic", "handle"), "beat submit: expected key=value, got 'handle'"),
+        (("bogus",), "beat: No such command 'bogus'"),
+    ],
+)
 def test_usage_errors_exit_2_with_one_line(tmp_path, args, expected):
     result = beat(*args, data_dir=str(tmp_path))
     assert result.returncode == 2 and not result.stdout
@@ -95,20 +107,35 @@ def test_a_setting_that_is_not_json_is_named():
 
 
 def test_a_closed_pipe_ends_the_command_quietly():
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "flows"], env=beat_env(), cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "flows"],
+        env=beat_env(),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     proc.stdout.close()  # the reader is gone before the first line is written
     err = proc.stderr.read()
     assert proc.wait(60) == 1 and err == b"", err.decode()
 
     # And as a person types it.
-    piped = subprocess.run(f"{sys.executable} -m app.cli flows | head -1", shell=True,  # noqa: S602 - the pipe is the case env=beat_env(), cwd=ROOT,
-                           capture_output=True, text=True, timeout=60, check=False)
+    # shell=True: the pipe is the case.
+    piped = subprocess.run(  # noqa: S602
+        f"{sys.executable} -m app.cli flows | head -1",
+        shell=True,
+        env=beat_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert piped.stdout.startswith("refresh_profile_by_handle ") and len(piped.stdout.splitlines()) == 1
     assert piped.stderr == ""
 
 
 # Output that scripts read.
+
 
 def test_config_masks_secrets():
     result = beat("config", database_url="postgresql://beat:s3cret@db:5432/beat", amqp_url="amqp://u:pw@mq/")
@@ -130,12 +157,19 @@ def test_flows_lists_every_legacy_flow():
 
 
 def test_worker_refuses_a_glob_that_matches_nothing():
-    result = beat("worker", "--flows", "refresh_nothing_*", kafka_url="127.0.0.1:1",
-                  database_url="postgresql://x@127.0.0.1:1/x")
+    result = beat(
+        "worker", "--flows", "refresh_nothing_*", kafka_url="127.0.0.1:1", database_url="postgresql://x@127.0.0.1:1/x"
+    )
     assert result.returncode == 2 and "matches no flow" in result.stderr
     # Several globs follow one --flows, as they always have: the second one is read too.
-    several = beat("worker", "--flows", "refresh_profile_basic", "refresh_nada_*", kafka_url="127.0.0.1:1",
-                   database_url="postgresql://x@127.0.0.1:1/x")
+    several = beat(
+        "worker",
+        "--flows",
+        "refresh_profile_basic",
+        "refresh_nada_*",
+        kafka_url="127.0.0.1:1",
+        database_url="postgresql://x@127.0.0.1:1/x",
+    )
     assert several.returncode == 2 and "'refresh_nada_*' matches no flow" in one_line(several)
 
 
@@ -144,8 +178,9 @@ def test_schemas_are_written_one_file_per_topic(tmp_path):
     assert result.returncode == 0, result.stderr
     written = {p.name for p in tmp_path.iterdir()}
     assert written == {spec.schema_file for spec in registry.TOPICS}
-    assert {f"{topic}.json" for topic in (*names.LOG_TOPICS, names.STATUS, names.DEAD_LETTER, names.TRACE_LOG)
-            } | {"beat.scrape.json"} == written
+    assert {f"{topic}.json" for topic in (*names.LOG_TOPICS, names.STATUS, names.DEAD_LETTER, names.TRACE_LOG)} | {
+        "beat.scrape.json"
+    } == written
     assert result.stdout.splitlines() == [str(tmp_path / spec.schema_file) for spec in registry.TOPICS]
     profile = json.loads((tmp_path / "profile_log.json").read_text())
     assert "schema_version" in profile["properties"] and "event_id" in profile["required"]
@@ -171,15 +206,17 @@ def test_schemas_take_the_directory_as_an_argument(tmp_path):
 def _completed_request(database_url: str, params: dict, result: dict) -> str:
     request_id = str(uuid.uuid4())
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("INSERT INTO scrape_request_log (id, flow, params, status, result) "
-                     "VALUES (%s, 'refresh_profile_basic', %s::jsonb, 'COMPLETE', %s::jsonb)",
-                     (request_id, json.dumps(params), json.dumps(result)))
+        conn.execute(
+            "INSERT INTO scrape_request_log (id, flow, params, status, result) "
+            "VALUES (%s, 'refresh_profile_basic', %s::jsonb, 'COMPLETE', %s::jsonb)",
+            (request_id, json.dumps(params), json.dumps(result)),
+        )
     return request_id
 
 
 def _status_json(stdout: str) -> dict:
     """The JSON document `beat status` prints before its `stored:` line."""
-    document = stdout[:stdout.index("\nstored: ")]
+    document = stdout[: stdout.index("\nstored: ")]
     return json.loads(document)
 
 
@@ -194,6 +231,7 @@ def test_status_prints_params_and_result_as_json_objects(database_url, tmp_path)
 
 # Services that do not answer.
 
+
 def test_an_unreachable_database_is_one_line_naming_it(database_url, tmp_path):
     request_id = _completed_request(database_url, {"handle": unique("cut")}, {"announced": 0})
     target = urlsplit(database_url)
@@ -202,8 +240,13 @@ def test_an_unreachable_database_is_one_line_naming_it(database_url, tmp_path):
         settings = {"database_url": proxy.url(database_url), "kafka_url": "127.0.0.1:9", "data_dir": str(tmp_path)}
         assert beat("status", request_id, **settings).returncode == 0  # the way through the proxy works
         proxy.cut()
-        for args in (("status", request_id), ("sources",), ("dlq", "list"), ("credentials", "list"),
-                     ("retry", "--dry-run")):
+        for args in (
+            ("status", request_id),
+            ("sources",),
+            ("dlq", "list"),
+            ("credentials", "list"),
+            ("retry", "--dry-run"),
+        ):
             result = beat(*args, **settings)
             assert result.returncode == 1 and not result.stdout, (args, result.stderr)
             assert f"Postgres at {proxy.url(database_url)} does not answer" in one_line(result), args
@@ -213,18 +256,35 @@ def test_an_unreachable_database_is_one_line_naming_it(database_url, tmp_path):
 
 def test_a_refused_port_and_a_missing_database_are_one_line(tmp_path):
     port = closed_port()
-    result = beat("status", "x", database_url=f"postgresql://beat@127.0.0.1:{port}/beat", kafka_url="127.0.0.1:9",
-                  data_dir=str(tmp_path))
+    result = beat(
+        "status",
+        "x",
+        database_url=f"postgresql://beat@127.0.0.1:{port}/beat",
+        kafka_url="127.0.0.1:9",
+        data_dir=str(tmp_path),
+    )
     assert result.returncode == 1 and "does not answer (ConnectionRefusedError" in one_line(result)
-    missing = beat("status", "x", database_url=f"postgresql://postgres@127.0.0.1:5432/{unique('nodb')}",
-                   kafka_url="127.0.0.1:9", data_dir=str(tmp_path))
+    missing = beat(
+        "status",
+        "x",
+        database_url=f"postgresql://postgres@127.0.0.1:5432/{unique('nodb')}",
+        kafka_url="127.0.0.1:9",
+        data_dir=str(tmp_path),
+    )
     assert missing.returncode == 1 and "refused: InvalidCatalogNameError" in one_line(missing)
 
 
 def test_a_stale_endpoints_file_reads_as_a_stopped_beat_up(tmp_path, broker, database_url):
     endpoints = tmp_path / "endpoints.json"
-    endpoints.write_text(json.dumps({"kafka": f"127.0.0.1:{closed_port()}", "api": "http://127.0.0.1:1",
-                                     "database": f"postgresql://beat@127.0.0.1:{closed_port()}/beat"}))
+    endpoints.write_text(
+        json.dumps(
+            {
+                "kafka": f"127.0.0.1:{closed_port()}",
+                "api": "http://127.0.0.1:1",
+                "database": f"postgresql://beat@127.0.0.1:{closed_port()}/beat",
+            }
+        )
+    )
     for args in (("status", "x"), ("submit", "refresh_profile_basic", "handle=x")):
         result = beat(*args, data_dir=str(tmp_path))
         assert result.returncode == 1 and not result.stdout
@@ -238,6 +298,7 @@ def test_a_stale_endpoints_file_reads_as_a_stopped_beat_up(tmp_path, broker, dat
 
 
 # Submitting.
+
 
 def test_submit_checks_the_flow_and_params_before_looking_for_a_stack(tmp_path):
     no_stack = {"data_dir": str(tmp_path)}  # no URLs and no endpoints.json
@@ -262,8 +323,11 @@ def submit_env(broker, database_url, tmp_path) -> dict[str, str]:
 
 def _rows(database_url: str, tag: str) -> list[tuple]:
     with psycopg.connect(database_url) as conn:
-        return conn.execute("SELECT id, status, enqueued FROM scrape_request_log WHERE params->>'handle' LIKE %s "
-                            "ORDER BY params->>'handle'", (f"{tag}%",)).fetchall()
+        return conn.execute(
+            "SELECT id, status, enqueued FROM scrape_request_log WHERE params->>'handle' LIKE %s "
+            "ORDER BY params->>'handle'",
+            (f"{tag}%",),
+        ).fetchall()
 
 
 def test_a_bad_line_in_the_file_is_named_and_nothing_is_written(submit_env, database_url, tmp_path):
@@ -272,8 +336,10 @@ def test_a_bad_line_in_the_file_is_named_and_nothing_is_written(submit_env, data
     cases = {
         "not JSON": ([good, "", '{"flow": "refresh_profile_basic", '], ":3: not JSON"),
         "unknown flow": ([good, json.dumps({"flow": "refresh_profil", "params": {}})], ":2: unknown flow"),
-        "bad params": ([good, json.dumps({"flow": "refresh_profile_basic", "params": {"handle": 7}})],
-                       ":2: params.handle"),
+        "bad params": (
+            [good, json.dumps({"flow": "refresh_profile_basic", "params": {"handle": 7}})],
+            ":2: params.handle",
+        ),
     }
     for what, (lines, named) in cases.items():
         path = tmp_path / f"{what.replace(' ', '_')}.jsonl"
@@ -287,8 +353,11 @@ def test_a_bad_line_in_the_file_is_named_and_nothing_is_written(submit_env, data
 def test_submit_file_prints_ids_on_stdout_and_progress_on_stderr(submit_env, database_url, tmp_path):
     tag = unique("file")
     path = Path(tmp_path / "requests.jsonl")
-    path.write_text("".join(json.dumps({"flow": "refresh_profile_basic", "params": {"handle": f"{tag}_{n}"}}) + "\n"
-                            for n in range(3)))
+    path.write_text(
+        "".join(
+            json.dumps({"flow": "refresh_profile_basic", "params": {"handle": f"{tag}_{n}"}}) + "\n" for n in range(3)
+        )
+    )
     # TTY_COMPATIBLE makes rich treat standard error as the terminal a person would have.
     result = beat("submit", "--file", str(path), extra_env={"TTY_COMPATIBLE": "1"}, **submit_env)
     assert result.returncode == 0, result.stderr

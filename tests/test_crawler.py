@@ -52,10 +52,9 @@ async def test_fallback_through_failing_sources(broker, session_dir):
         pool = await _seeded_pool(url)
         try:
             # One attempt: a transient failure of every source ends the request FAILED instead of retrying it.
-            async with isolated(broker, url, session_dir, failing, "fall", log_level="DEBUG",
-                                retry_max_attempts="1") as (
-                prefix, spawn, sandbox
-            ):
+            async with isolated(
+                broker, url, session_dir, failing, "fall", log_level="DEBUG", retry_max_attempts="1"
+            ) as (prefix, spawn, sandbox):
                 spawn("worker", "--flows", BASIC)
                 topic = f"{prefix}{names.scrape_topic(BASIC)}"
                 [ok] = await produce_requests(broker, topic, [{"params": {"handle": unique("fallback")}}])
@@ -64,15 +63,17 @@ async def test_fallback_through_failing_sources(broker, session_dir):
                 assert row["source"] == "rapidapi-jotucker"  # graphapi 500, arraybobo 429, jotucker answers
 
                 resting = await pool.fetchrow(
-                    "SELECT disabled_till FROM credential WHERE source = 'rapidapi-arraybobo'")
+                    "SELECT disabled_till FROM credential WHERE source = 'rapidapi-arraybobo'"
+                )
                 rest = resting["disabled_till"] - utcnow()
                 assert timedelta(seconds=100) < rest <= timedelta(seconds=120)
                 graph = await pool.fetchval("SELECT disabled_till FROM credential WHERE source = 'graphapi'")
                 assert graph is None  # a 500 says nothing about the credential
 
                 # Every source down: FAILED, naming each source tried and why.
-                everything = {f"/{s}/": 503 for s in ("graphapi", "rapidapi-jotucker", "lama",
-                                                      "rapidapi-bestsolutions")}
+                everything = {
+                    f"/{s}/": 503 for s in ("graphapi", "rapidapi-jotucker", "lama", "rapidapi-bestsolutions")
+                }
                 httpx.put(f"{sandbox.url}/_sandbox/config", json={"fail_paths": everything}).raise_for_status()
                 [failed] = await produce_requests(broker, topic, [{"params": {"handle": unique("down")}}])
                 assert (await wait_terminal(pool, [failed], timeout=90)) == {failed: "FAILED"}
@@ -98,12 +99,15 @@ async def test_an_expired_token_is_taken_out_of_rotation(broker, session_dir):
     with migrated_database() as url:
         pool = await _seeded_pool(url)
         try:
-            await pool.execute("UPDATE credential SET credentials = $1::jsonb WHERE source = 'graphapi'",
-                               json.dumps({"token": "expired-token", "user_id": "17841400000000001"}))
+            await pool.execute(
+                "UPDATE credential SET credentials = $1::jsonb WHERE source = 'graphapi'",
+                json.dumps({"token": "expired-token", "user_id": "17841400000000001"}),
+            )
             async with isolated(broker, url, session_dir, SandboxConfig(), "auth") as (prefix, spawn, _):
                 spawn("worker", "--flows", BASIC)
-                [ok] = await produce_requests(broker, f"{prefix}{names.scrape_topic(BASIC)}",
-                                              [{"params": {"handle": unique("auth")}}])
+                [ok] = await produce_requests(
+                    broker, f"{prefix}{names.scrape_topic(BASIC)}", [{"params": {"handle": unique("auth")}}]
+                )
                 assert (await wait_terminal(pool, [ok], timeout=90)) == {ok: "COMPLETE"}
             graph = await pool.fetchrow("SELECT enabled, data_access_expired FROM credential WHERE source = 'graphapi'")
             assert tuple(graph) == (True, True)
@@ -175,10 +179,16 @@ class Harness:
 
 
 @asynccontextmanager
-async def sandbox_crawler(config: SandboxConfig, *, keys: tuple[str, ...] = ("sandbox-jotucker",),
-                          breaker: tuple[int, float] | None = None, first_rest: float = 5.0,
-                          cooldown: float = 900.0, timeout: float = 5.0,
-                          priorities: dict[str, tuple[str, ...]] | None = None) -> AsyncIterator[Harness]:
+async def sandbox_crawler(
+    config: SandboxConfig,
+    *,
+    keys: tuple[str, ...] = ("sandbox-jotucker",),
+    breaker: tuple[int, float] | None = None,
+    first_rest: float = 5.0,
+    cooldown: float = 900.0,
+    timeout: float = 5.0,
+    priorities: dict[str, tuple[str, ...]] | None = None,
+) -> AsyncIterator[Harness]:
     """A crawler over JoTucker and Lama with ``keys`` for JoTucker; ``breaker`` = (failures, cool-down)."""
     with SandboxServer(config) as sandbox, migrated_database() as url:
         pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
@@ -192,11 +202,18 @@ async def sandbox_crawler(config: SandboxConfig, *, keys: tuple[str, ...] = ("sa
                 ids[await store.add(jotucker.SOURCE, secrets)] = key
             await store.add(lama.SOURCE, SANDBOX_CREDENTIALS[lama.SOURCE])
             cache = await open_cache(pool, url)
-            circuits = None if breaker is None else Breaker(MemoryBreakerStore(), failures=breaker[0],
-                                                            cooldown=breaker[1], pool=pool)
-            crawler = Crawler(cache, CredentialPolicy(cache, {}, cooldown, first_rest),
-                              {jotucker.SOURCE: jotucker.JoTuckerClient(http), lama.SOURCE: lama.LamaClient(http)},
-                              priorities=priorities, breaker=circuits)
+            circuits = (
+                None
+                if breaker is None
+                else Breaker(MemoryBreakerStore(), failures=breaker[0], cooldown=breaker[1], pool=pool)
+            )
+            crawler = Crawler(
+                cache,
+                CredentialPolicy(cache, {}, cooldown, first_rest),
+                {jotucker.SOURCE: jotucker.JoTuckerClient(http), lama.SOURCE: lama.LamaClient(http)},
+                priorities=priorities,
+                breaker=circuits,
+            )
             yield Harness(crawler, cache, pool, sandbox.url, ids)
         finally:
             await http.aclose()
@@ -206,15 +223,16 @@ async def sandbox_crawler(config: SandboxConfig, *, keys: tuple[str, ...] = ("sa
 
 
 async def rest_of(pool: asyncpg.Pool, credential_id: str) -> tuple[float | None, int]:
-    row = await pool.fetchrow("SELECT EXTRACT(EPOCH FROM disabled_till - now()) AS rest, quota_strikes "
-                              "FROM credential WHERE id = $1", int(credential_id))
+    row = await pool.fetchrow(
+        "SELECT EXTRACT(EPOCH FROM disabled_till - now()) AS rest, quota_strikes FROM credential WHERE id = $1",
+        int(credential_id),
+    )
     return (None if row["rest"] is None else float(row["rest"])), row["quota_strikes"]
 
 
 async def test_an_open_circuit_lets_only_probes_reach_the_provider():
     # A hanging path under a short HTTP timeout: two timeouts open the circuit.
-    async with sandbox_crawler(SandboxConfig(hang_paths=[LIKES], hang_seconds=30), breaker=(2, 1.0),
-                               timeout=0.3) as h:
+    async with sandbox_crawler(SandboxConfig(hang_paths=[LIKES], hang_seconds=30), breaker=(2, 1.0), timeout=0.3) as h:
         for _ in range(2):
             with pytest.raises(AllSourcesFailed) as timed_out:
                 await h.likes()
@@ -229,8 +247,9 @@ async def test_an_open_circuit_lets_only_probes_reach_the_provider():
             assert "circuit open" in str(skipped.value)
         assert time.monotonic() - started < 1.0  # no timeout waited out
         assert h.seen(LIKES) == 2
-        row = await h.pool.fetchrow("SELECT state, failures, next_probe_at FROM source_breaker WHERE scope = $1",
-                                    f"source:{jotucker.SOURCE}")
+        row = await h.pool.fetchrow(
+            "SELECT state, failures, next_probe_at FROM source_breaker WHERE scope = $1", f"source:{jotucker.SOURCE}"
+        )
         assert (row["state"], row["failures"]) == ("open", 2)
 
         # After the cool-down, of eight concurrent callers exactly one probes; the probe times out: open again.
@@ -251,16 +270,19 @@ async def test_an_open_circuit_lets_only_probes_reach_the_provider():
         for _ in range(3):
             await h.likes()
         assert h.seen(LIKES) == 3 + 4
-        assert await h.pool.fetchval("SELECT state FROM source_breaker WHERE scope = $1",
-                                     f"source:{jotucker.SOURCE}") == "closed"
+        assert (
+            await h.pool.fetchval("SELECT state FROM source_breaker WHERE scope = $1", f"source:{jotucker.SOURCE}")
+            == "closed"
+        )
 
 
 async def test_a_429_tries_the_next_key_of_a_one_source_fetch_type():
     async with sandbox_crawler(SandboxConfig(rate_limits={"key-a": "1/60"}), keys=("key-a", "key-b")) as h:
         first, second = h.keys
         # Spend key-a's window, as another client of the same plan would.
-        httpx.get(f"{h.sandbox_url}{LIKES}", params={"short_code": SHORTCODE},
-                  headers={"x-rapidapi-key": "key-a"}).raise_for_status()
+        httpx.get(
+            f"{h.sandbox_url}{LIKES}", params={"short_code": SHORTCODE}, headers={"x-rapidapi-key": "key-a"}
+        ).raise_for_status()
         page, source = await h.likes()
         assert source == jotucker.SOURCE and page.items
         assert (h.by_key("key-a", "rate_limited"), h.by_key("key-b", "accepted")) == (1, 1)
@@ -270,8 +292,9 @@ async def test_a_429_tries_the_next_key_of_a_one_source_fetch_type():
 
         # Both keys spent: transient, ready when the first key is, and no other source was asked.
         h.configure(SandboxConfig(rate_limits={"*": "1/60"}))
-        httpx.get(f"{h.sandbox_url}{LIKES}", params={"short_code": SHORTCODE},
-                  headers={"x-rapidapi-key": "key-b"}).raise_for_status()
+        httpx.get(
+            f"{h.sandbox_url}{LIKES}", params={"short_code": SHORTCODE}, headers={"x-rapidapi-key": "key-b"}
+        ).raise_for_status()
         with pytest.raises(AllSourcesFailed) as spent:
             await h.likes()
         assert spent.value.retriable and 50 < spent.value.ready_in <= 60
@@ -369,13 +392,15 @@ async def test_429s_of_calls_already_in_flight_count_as_one_strike(database_url)
 async def test_a_listed_source_without_the_operation_is_passed_over():
     # A priority list (or BEAT_SOURCE_PRIORITIES) may name a source whose client lacks the operation: it is
     # skipped without a call and without counting toward its circuit, and the next source answers.
-    async with sandbox_crawler(SandboxConfig(), breaker=(1, 60.0),
-                               priorities={"fetch_post_likes": (lama.SOURCE, jotucker.SOURCE)}) as h:
+    async with sandbox_crawler(
+        SandboxConfig(), breaker=(1, 60.0), priorities={"fetch_post_likes": (lama.SOURCE, jotucker.SOURCE)}
+    ) as h:
         page, source = await h.likes()
         assert source == jotucker.SOURCE and page.items
         assert h.arrivals_under(f"/{lama.SOURCE}/") == 0
-        assert await h.pool.fetchval("SELECT count(*) FROM source_breaker WHERE scope = $1",
-                                     f"source:{lama.SOURCE}") == 0
+        assert (
+            await h.pool.fetchval("SELECT count(*) FROM source_breaker WHERE scope = $1", f"source:{lama.SOURCE}") == 0
+        )
 
 
 async def test_the_taxonomy_at_the_crawler():
@@ -400,8 +425,9 @@ async def test_the_taxonomy_at_the_crawler():
         h.configure(SandboxConfig(fail_paths={FOLLOWING: 200}))
         page, source = await h.crawler.fetch(FETCH_FOLLOWING, "1000001", None)
         assert source == lama.SOURCE and page.items
-        row = await h.pool.fetchrow("SELECT state, last_error FROM source_breaker WHERE scope = $1",
-                                    f"source:{jotucker.SOURCE}")
+        row = await h.pool.fetchrow(
+            "SELECT state, last_error FROM source_breaker WHERE scope = $1", f"source:{jotucker.SOURCE}"
+        )
         assert row["state"] == "open" and row["last_error"].startswith("BadResponse")
 
         # An open circuit on JoTucker, the only source of likes: transient, ready at the probe.

@@ -33,9 +33,17 @@ T = TypeVar("T")
 LIKES_FLOW = "fetch_post_likes"
 
 
-async def insert(pool: asyncpg.Pool, source: str, *, handle: str | None = None, enabled: bool = True,
-                 expired: bool = False, rest: float | None = None, used_ago: float | None = None,
-                 secrets: dict | None = None) -> str:
+async def insert(
+    pool: asyncpg.Pool,
+    source: str,
+    *,
+    handle: str | None = None,
+    enabled: bool = True,
+    expired: bool = False,
+    rest: float | None = None,
+    used_ago: float | None = None,
+    secrets: dict | None = None,
+) -> str:
     """A credential row as any process or operator would write it; ``rest`` and ``used_ago`` in seconds."""
     credential_id = await pool.fetchval(
         """
@@ -44,8 +52,15 @@ async def insert(pool: asyncpg.Pool, source: str, *, handle: str | None = None, 
         VALUES ($1, $2, $3::jsonb, $4, $5, $6, now() + make_interval(secs => $7), now() - make_interval(secs => $8))
         RETURNING id
         """,
-        unique("key"), source, json.dumps(secrets or {"x-rapidapi-key": unique("k")}), handle, enabled, expired,
-        rest, used_ago)
+        unique("key"),
+        source,
+        json.dumps(secrets or {"x-rapidapi-key": unique("k")}),
+        handle,
+        enabled,
+        expired,
+        rest,
+        used_ago,
+    )
     return str(credential_id)
 
 
@@ -100,8 +115,9 @@ async def test_picks_and_availability_answer_like_the_sql(database_url, pool):
         assert (await cache.availability(unique("nothing"))).usable == 0
 
         secrets = (await cache.pick(source, exclude=[fresh, hour, two_hours])).secrets
-        assert secrets == json.loads(await pool.fetchval("SELECT credentials FROM credential WHERE id = $1",
-                                                         int(owned)))
+        assert secrets == json.loads(
+            await pool.fetchval("SELECT credentials FROM credential WHERE id = $1", int(owned))
+        )
         assert resting not in picked
 
 
@@ -121,8 +137,7 @@ async def test_changes_made_in_postgres_reach_the_cache_within_a_second(database
         await pool.execute("UPDATE credential SET enabled = true WHERE id = $1", int(disabled))
         took["re-enabled"] = await within(1.0, lambda: picked("re-enabled"), lambda i: i == disabled)
 
-        await pool.execute("UPDATE credential SET disabled_till = now() + interval '1 minute' WHERE id = $1",
-                           int(busy))
+        await pool.execute("UPDATE credential SET disabled_till = now() + interval '1 minute' WHERE id = $1", int(busy))
         took["rested"] = await within(1.0, lambda: picked("rested"), lambda i: i is None)
 
         await pool.execute("UPDATE credential SET data_access_expired = true WHERE id = $1", int(refused))
@@ -172,6 +187,7 @@ async def test_a_postgres_cut_does_not_stop_picks_and_writes_land_after_it(datab
             used_last = cache.state(second).last_used_at
 
             proxy.restore()
+
             # Then, read through the unproxied pool: the rest, dated from when it was taken, and the stamps.
             async def rested() -> datetime | None:
                 return await pool.fetchval("SELECT disabled_till FROM credential WHERE id = $1", int(first))
@@ -179,8 +195,11 @@ async def test_a_postgres_cut_does_not_stop_picks_and_writes_land_after_it(datab
             await within(5.0, rested, lambda till: till is not None)
             rest = await rested()
             assert abs((rest - rested_at).total_seconds() - 30.0) < 1.0
-            await within(5.0, lambda: pool.fetchval("SELECT last_used_at FROM credential WHERE id = $1",
-                                                    int(second)), lambda used: used == used_last)
+            await within(
+                5.0,
+                lambda: pool.fetchval("SELECT last_used_at FROM credential WHERE id = $1", int(second)),
+                lambda used: used == used_last,
+            )
             await within(5.0, lambda: cache.availability(source), lambda a: a.usable == 2 and a.rest_in > 20)
     finally:
         proxy.stop()
@@ -241,6 +260,7 @@ async def test_last_used_at_is_written_in_batches():
         # Backends report their statistics at exit at the latest: one row update per key and flush.
         stats = await asyncpg.connect(url)
         try:
+
             async def updated() -> int:
                 await stats.execute("SELECT pg_stat_clear_snapshot()")
                 return await stats.fetchval("SELECT n_tup_upd FROM pg_stat_user_tables WHERE relname = 'credential'")
@@ -259,12 +279,15 @@ async def test_a_running_worker_uses_a_key_enabled_in_postgres_within_a_second(b
     with migrated_database() as url:
         pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
         first = await insert(pool, jotucker, secrets={**SANDBOX_CREDENTIALS[jotucker], "x-rapidapi-key": "key-a"})
-        second = await insert(pool, jotucker, enabled=False,
-                              secrets={**SANDBOX_CREDENTIALS[jotucker], "x-rapidapi-key": "key-b"})
+        second = await insert(
+            pool, jotucker, enabled=False, secrets={**SANDBOX_CREDENTIALS[jotucker], "x-rapidapi-key": "key-b"}
+        )
         try:
-            async with isolated(broker, url, session_dir, SandboxConfig(), "cred") as (prefix, spawn, _), \
-                    requests_to(broker, f"{prefix}{names.scrape_topic(LIKES_FLOW)}") as request, \
-                    collected(broker, f"{prefix}{names.TRACE_LOG}") as traces:
+            async with (
+                isolated(broker, url, session_dir, SandboxConfig(), "cred") as (prefix, spawn, _),
+                requests_to(broker, f"{prefix}{names.scrape_topic(LIKES_FLOW)}") as request,
+                collected(broker, f"{prefix}{names.TRACE_LOG}") as traces,
+            ):
                 spawn("worker", "--flows", LIKES_FLOW)
                 await request()
                 await within(90.0, lambda: calls(traces), lambda seen: bool(seen))
@@ -278,16 +301,24 @@ async def test_a_running_worker_uses_a_key_enabled_in_postgres_within_a_second(b
                 await asyncio.sleep(1.0)
                 switched_at = await pool.fetchval(
                     "WITH swapped AS (UPDATE credential SET enabled = (id = $2) WHERE id IN ($1, $2) RETURNING 1) "
-                    "SELECT clock_timestamp() FROM swapped LIMIT 1", int(first), int(second))
+                    "SELECT clock_timestamp() FROM swapped LIMIT 1",
+                    int(first),
+                    int(second),
+                )
                 await load
                 # Every request of the traffic is served by now (they are served in order, per partition).
-                await within(30.0, lambda: calls(traces),
-                             lambda seen: any(at > switched_at + timedelta(seconds=2.5) for at, _ in seen))
+                await within(
+                    30.0,
+                    lambda: calls(traces),
+                    lambda seen: any(at > switched_at + timedelta(seconds=2.5) for at, _ in seen),
+                )
                 seen = await calls(traces)
         finally:
             await pool.close()
-    since = {key: [(at - switched_at).total_seconds() for at, used in seen if used == key and at > switched_at]
-             for key in (first, second)}
+    since = {
+        key: [(at - switched_at).total_seconds() for at, used in seen if used == key and at > switched_at]
+        for key in (first, second)
+    }
     assert any(used == first for at, used in seen if at < switched_at)
     assert since[second] and min(since[second]) < 1.0, since
     assert not since[first] or max(since[first]) < 1.0, since  # the disabled key is out of use within 1 s
@@ -321,5 +352,8 @@ async def collected(broker: str, topic: str) -> AsyncIterator[EventCollector]:
 
 async def calls(traces: EventCollector) -> list[tuple[datetime, str]]:
     """(when the call began, credential id) of every provider call traced so far."""
-    return [(datetime.fromisoformat(value["at"]) - timedelta(milliseconds=value["latency_ms"]), value["credential_id"])
-            for records in list(traces.by_request.values()) for _, value in records]
+    return [
+        (datetime.fromisoformat(value["at"]) - timedelta(milliseconds=value["latency_ms"]), value["credential_id"])
+        for records in list(traces.by_request.values())
+        for _, value in records
+    ]

@@ -17,8 +17,9 @@ from topics.errors import BeatError, Decision
 PACKAGES = ("agents", "app", "providers", "sinks", "topics")
 # The sandbox stands in for the providers and is no part of Beat; migrations run only under alembic.
 OUTSIDE = ("providers.sandbox", "sinks.migrations")
-BUILTIN_EXCEPTIONS = {name for name, value in vars(builtins).items()
-                      if isinstance(value, type) and issubclass(value, BaseException)}
+BUILTIN_EXCEPTIONS = {
+    name for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, BaseException)
+}
 
 
 def beat_exceptions() -> list[type[BaseException]]:
@@ -28,9 +29,11 @@ def beat_exceptions() -> list[type[BaseException]]:
             if module_info.name.startswith(OUTSIDE):
                 continue
             module = importlib.import_module(module_info.name)
-            found += [value for value in vars(module).values()
-                      if inspect.isclass(value) and issubclass(value, BaseException)
-                      and value.__module__ == module.__name__]
+            found += [
+                value
+                for value in vars(module).values()
+                if inspect.isclass(value) and issubclass(value, BaseException) and value.__module__ == module.__name__
+            ]
     return found
 
 
@@ -38,8 +41,11 @@ def test_every_beat_exception_is_a_beat_error_with_a_decision():
     exceptions = beat_exceptions()
     assert len(exceptions) > 40  # the walk found the tree, not an empty package list
     assert [e.__qualname__ for e in exceptions if not issubclass(e, BeatError)] == []
-    undecided = [e.__qualname__ for e in exceptions if e is not BeatError and not isinstance(
-        getattr(e, "decision", None), Decision)]
+    undecided = [
+        e.__qualname__
+        for e in exceptions
+        if e is not BeatError and not isinstance(getattr(e, "decision", None), Decision)
+    ]
     assert undecided == []
     # The root decides nothing: a family that forgets its decision must not inherit one.
     assert not hasattr(BeatError, "decision")
@@ -65,13 +71,16 @@ def test_settings_errors_are_no_longer_a_system_exit():
     assert SettingsError.decision is Decision.DEFINITIVE
 
 
-@pytest.mark.parametrize(("error", "decision"), [
-    (ProviderUnavailable("503"), Decision.TRANSIENT),
-    (ProviderError("no such user"), Decision.DEFINITIVE),
-    (failed("fetch_x", []), Decision.DEFINITIVE),
-    (AllSourcesFailed("x", retriable=True), Decision.TRANSIENT),
-    (NoCredential("x", retriable=True), Decision.TRANSIENT),
-])
+@pytest.mark.parametrize(
+    ("error", "decision"),
+    [
+        (ProviderUnavailable("503"), Decision.TRANSIENT),
+        (ProviderError("no such user"), Decision.DEFINITIVE),
+        (failed("fetch_x", []), Decision.DEFINITIVE),
+        (AllSourcesFailed("x", retriable=True), Decision.TRANSIENT),
+        (NoCredential("x", retriable=True), Decision.TRANSIENT),
+    ],
+)
 def test_a_provider_errors_decision_and_retriable_agree(error: ProviderError, decision: Decision):
     assert error.decision is decision
     assert error.retriable is (decision is Decision.TRANSIENT)

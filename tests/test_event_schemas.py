@@ -55,14 +55,20 @@ def fields_of(model: type[Model]) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-def drift(pinned: dict[str, dict[str, str]],
-          current: dict[str, dict[str, str]]) -> tuple[list[str], list[str]]:
+def drift(pinned: dict[str, dict[str, str]], current: dict[str, dict[str, str]]) -> tuple[list[str], list[str]]:
     """(fields dropped or retyped since ``pinned``, fields added since)."""
-    broken = [f"{topic}.{name}: {kind} -> {current.get(topic, {}).get(name, 'dropped')}"
-              for topic, fields in pinned.items() for name, kind in fields.items()
-              if current.get(topic, {}).get(name) != kind]
-    added = [f"{topic}.{name}: {kind}" for topic, fields in current.items() for name, kind in fields.items()
-             if name not in pinned.get(topic, {})]
+    broken = [
+        f"{topic}.{name}: {kind} -> {current.get(topic, {}).get(name, 'dropped')}"
+        for topic, fields in pinned.items()
+        for name, kind in fields.items()
+        if current.get(topic, {}).get(name) != kind
+    ]
+    added = [
+        f"{topic}.{name}: {kind}"
+        for topic, fields in current.items()
+        for name, kind in fields.items()
+        if name not in pinned.get(topic, {})
+    ]
     return broken, added
 
 
@@ -74,9 +80,11 @@ def test_no_field_is_dropped_or_retyped_without_a_new_schema_version():
     snapshot = SNAPSHOTS / f"v{SCHEMA_VERSION}.json"
     assert snapshot.exists(), f"schema_version {SCHEMA_VERSION} has no snapshot: write {snapshot}"
     broken, _ = drift(json.loads(snapshot.read_text()), current_fields())
-    assert not broken, (f"fields dropped or retyped under schema_version {SCHEMA_VERSION}: {broken}. A consumer "
-                        f"one version behind breaks on them: bump SCHEMA_VERSION and pin the new fields in "
-                        f"v{SCHEMA_VERSION + 1}.json")
+    assert not broken, (
+        f"fields dropped or retyped under schema_version {SCHEMA_VERSION}: {broken}. A consumer "
+        f"one version behind breaks on them: bump SCHEMA_VERSION and pin the new fields in "
+        f"v{SCHEMA_VERSION + 1}.json"
+    )
 
 
 def test_the_snapshot_pins_every_field_beat_writes():
@@ -95,9 +103,12 @@ def test_the_rule_catches_a_retyped_a_dropped_and_an_added_field():
     changed = fields_of(Retyped)
     del changed["handle"]
     broken, added = drift(pinned, {"profile_log": changed})
-    assert sorted(broken) == ["profile_log.attempt: integer -> string", "profile_log.handle: null|string -> dropped",
-                              "profile_log.observed_at: string(date-time) -> integer",
-                              "profile_log.source: string -> null|string"]
+    assert sorted(broken) == [
+        "profile_log.attempt: integer -> string",
+        "profile_log.handle: null|string -> dropped",
+        "profile_log.observed_at: string(date-time) -> integer",
+        "profile_log.source: string -> null|string",
+    ]
     assert added == ["profile_log.campaign: null|string"]
 
 

@@ -33,14 +33,21 @@ PACE = 0.1
 def _is_503(answer: httpx.Response, dependency: str) -> bool:
     body = answer.json()
     detail = body.get("detail") or {}
-    return (answer.status_code == 503 and answer.headers.get("retry-after") == RETRY_AFTER
-            and detail.get("unavailable") == dependency)
+    return (
+        answer.status_code == 503
+        and answer.headers.get("retry-after") == RETRY_AFTER
+        and detail.get("unavailable") == dependency
+    )
 
 
 def _is_legacy_503(answer: httpx.Response) -> bool:
     status = answer.json().get("status") or {}
-    return (answer.status_code == 503 and answer.headers.get("retry-after") == RETRY_AFTER
-            and status.get("type") == "ERROR" and status.get("code") == 503)
+    return (
+        answer.status_code == 503
+        and answer.headers.get("retry-after") == RETRY_AFTER
+        and status.get("type") == "ERROR"
+        and status.get("code") == 503
+    )
 
 
 async def _post(client: httpx.AsyncClient, handle: str, **fields: str) -> httpx.Response:
@@ -60,8 +67,10 @@ async def test_a_postgres_cut_never_costs_a_500_or_an_accepted_request(broker, s
     tag = unique("pgcut")
     answers: list[tuple[str, str, httpx.Response]] = []  # (when, handle, answer)
     try:
-        async with (seeded_database("beat_facade") as (url, pool),
-                    own_stack(broker, url, session_dir, "pgcut", broker_durable=str(durable).lower()) as stack):
+        async with (
+            seeded_database("beat_facade") as (url, pool),
+            own_stack(broker, url, session_dir, "pgcut", broker_durable=str(durable).lower()) as stack,
+        ):
             proxied = proxy.url(url)
             await _start(stack, proxied)
             async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as client:
@@ -84,8 +93,9 @@ async def test_a_postgres_cut_never_costs_a_500_or_an_accepted_request(broker, s
                 repeats = [await _post(client, f"{tag}_k", idempotency_key=key) for _ in range(2)]
                 reads = [await client.get(f"/requests/{first_id}"), await client.get(f"/requests/{first_id}/timeline")]
                 legacy_read = await client.get(f"/scrape_request_log/flow/{first_id}")
-                legacy_post = await client.post(f"/scrape_request_log/flow/{FLOW}",
-                                                json={"params": {"handle": f"{tag}_legacy"}})
+                legacy_post = await client.post(
+                    f"/scrape_request_log/flow/{FLOW}", json={"params": {"handle": f"{tag}_legacy"}}
+                )
                 proxy.restore()
 
                 answers.extend([("after", f"{tag}_a{n}", await _post(client, f"{tag}_a{n}")) for n in range(5)])
@@ -97,13 +107,16 @@ async def test_a_postgres_cut_never_costs_a_500_or_an_accepted_request(broker, s
             during = [answer for when, _, answer in answers if when == "during"]
             assert len(during) >= 10
             if durable:
-                assert Counter(a.status_code for _, _, a in answers) == {202: len(answers)}, \
-                    [a.text for _, _, a in answers if a.status_code != 202]
+                assert Counter(a.status_code for _, _, a in answers) == {202: len(answers)}, [
+                    a.text for _, _, a in answers if a.status_code != 202
+                ]
                 assert [r.status_code for r in repeats] == [202, 202]
                 assert repeats[0].json()["id"] == repeats[1].json()["id"]
                 assert legacy_post.status_code == 200 and legacy_post.json()["status"]["type"] == "SUCCESS"
-                accepted = [a.json()["id"] for _, _, a in answers] + [repeats[0].json()["id"],
-                                                                      legacy_post.json()["scrape_id"]]
+                accepted = [a.json()["id"] for _, _, a in answers] + [
+                    repeats[0].json()["id"],
+                    legacy_post.json()["scrape_id"],
+                ]
             else:
                 assert all(_is_503(a, "postgres") for a in during), [a.text for a in during]
                 assert all(_is_503(r, "postgres") for r in repeats)
@@ -112,14 +125,16 @@ async def test_a_postgres_cut_never_costs_a_500_or_an_accepted_request(broker, s
                 accepted = [a.json()["id"] for _, _, a in answers if a.status_code == 202]
             statuses = await wait_terminal(pool, accepted, timeout=120)
             assert Counter(statuses.get(rid) for rid in accepted) == {"COMPLETE": len(accepted)}, (
-                await failures(pool, accepted), stack.tails())
+                await failures(pool, accepted),
+                stack.tails(),
+            )
             if not durable:
                 # A 503 recorded nothing, anywhere: no row, no status, no work done for it.
                 refused = [handle for _, handle, a in answers if a.status_code == 503] + [f"{tag}_k", f"{tag}_legacy"]
-                rows = await pool.fetchval("SELECT count(*) FROM scrape_request_log WHERE params->>'handle' = ANY($1)",
-                                           refused)
-                accounts = await pool.fetchval("SELECT count(*) FROM instagram_account WHERE handle = ANY($1)",
-                                               refused)
+                rows = await pool.fetchval(
+                    "SELECT count(*) FROM scrape_request_log WHERE params->>'handle' = ANY($1)", refused
+                )
+                accounts = await pool.fetchval("SELECT count(*) FROM instagram_account WHERE handle = ANY($1)", refused)
                 assert (rows, accounts) == (0, 0)
     finally:
         proxy.stop()
@@ -130,8 +145,10 @@ async def test_a_broker_down_answers_503_and_the_recorded_request_completes_once
     own.start()
     tag = unique("nobroker")
     try:
-        async with (seeded_database("beat_facade") as (url, pool),
-                    own_stack(own.bootstrap, url, session_dir, "nobroker", broker_durable="false") as stack):
+        async with (
+            seeded_database("beat_facade") as (url, pool),
+            own_stack(own.bootstrap, url, session_dir, "nobroker", broker_durable="false") as stack,
+        ):
             await stack.api()
             async with httpx.AsyncClient(base_url=stack.api_url, timeout=30) as client:
                 first = await _post(client, f"{tag}_0")

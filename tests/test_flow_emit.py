@@ -28,27 +28,54 @@ IG, YT = Platform.INSTAGRAM, Platform.YOUTUBE
 
 
 def _context(request_id: str = "pinned-request", retry_count: int = 1) -> FlowContext:
-    request = ScrapeRequest(id=request_id, flow="refresh_profile_basic", params={"handle": "nasa"},
-                            retry_count=retry_count)
+    request = ScrapeRequest(
+        id=request_id, flow="refresh_profile_basic", params={"handle": "nasa"}, retry_count=retry_count
+    )
     return FlowContext(request=request, crawler=None)  # type: ignore[arg-type]  # emitting calls no provider
 
 
 def _emit_one_of_each(ctx: FlowContext) -> None:
     ctx.emit(Profile(platform=IG, source="lama", profile_id="528817151", handle="nasa"))
-    ctx.emit(Post(platform=IG, source="lama", shortcode="C1", profile_id="528817151", handle="nasa"),
-             keywords=["moon"])
-    ctx.emit(Activity(platform=YT, source="ytapitoken", activity_type="COMMENT", shortcode="vid1",
-                      actor_profile_id=None, dimensions={"comment_id": "c9"}))
+    ctx.emit(Post(platform=IG, source="lama", shortcode="C1", profile_id="528817151", handle="nasa"), keywords=["moon"])
+    ctx.emit(
+        Activity(
+            platform=YT,
+            source="ytapitoken",
+            activity_type="COMMENT",
+            shortcode="vid1",
+            actor_profile_id=None,
+            dimensions={"comment_id": "c9"},
+        )
+    )
     ctx.emit(Relationship(platform=IG, source="rocketapi", source_profile_id="2", target_profile_id="528817151"))
-    ctx.emit(YtActivity(platform=YT, source="ytapitoken", activity_id="act1", activity_type="upload",
-                        actor_channel_id="UC1"))
-    ctx.emit(YtRelationship(platform=YT, source="ytapitoken", relationship_id="sub1", source_channel_id="UC2",
-                            target_channel_id="UC1"))
-    ctx.emit(Order(platform=Platform.SHOPIFY, source="shopify", platform_order_id="5312345678011",
-                   store="kalakari.myshopify.com"))
-    ctx.emit(Asset(platform=IG, entity_type="profile", entity_id="528817151", asset_type="profile_pic",
-                   asset_url="assets/profiles/INSTAGRAM/528817151.jpg", original_url="https://cdn.example/p.jpg",
-                   content_type="image/jpeg", size=10))
+    ctx.emit(
+        YtActivity(platform=YT, source="ytapitoken", activity_id="act1", activity_type="upload", actor_channel_id="UC1")
+    )
+    ctx.emit(
+        YtRelationship(
+            platform=YT, source="ytapitoken", relationship_id="sub1", source_channel_id="UC2", target_channel_id="UC1"
+        )
+    )
+    ctx.emit(
+        Order(
+            platform=Platform.SHOPIFY,
+            source="shopify",
+            platform_order_id="5312345678011",
+            store="kalakari.myshopify.com",
+        )
+    )
+    ctx.emit(
+        Asset(
+            platform=IG,
+            entity_type="profile",
+            entity_id="528817151",
+            asset_type="profile_pic",
+            asset_url="assets/profiles/INSTAGRAM/528817151.jpg",
+            original_url="https://cdn.example/p.jpg",
+            content_type="image/jpeg",
+            size=10,
+        )
+    )
 
 
 def test_event_ids_topics_and_keys_are_the_ones_beat_always_gave():
@@ -108,8 +135,7 @@ def test_a_kind_the_registry_does_not_list_is_refused():
 def test_extra_dimensions_on_a_payload_without_dimensions_are_refused():
     ctx = _context()
     with pytest.raises(TypeError, match="a Relationship has no dimensions to add keywords to"):
-        ctx.emit(Relationship(platform=IG, source="lama", source_profile_id="1", target_profile_id="2"),
-                 keywords=["x"])
+        ctx.emit(Relationship(platform=IG, source="lama", source_profile_id="1", target_profile_id="2"), keywords=["x"])
     assert ctx.events == []
 
 

@@ -40,12 +40,16 @@ CATEGORY = "Sports"
 FLOWS = {
     "refresh_instagram_gpt_data_base_gender": (sandbox_openai.BASE_GENDER, rules.BASE_GENDER),
     "refresh_instagram_gpt_data_base_location": (sandbox_openai.BASE_LOCATION, rules.BASE_LOCATION),
-    "refresh_instagram_gpt_data_base_categ_lang_topics": (sandbox_openai.BASE_CATEG_LANG_TOPICS,
-                                                          rules.BASE_CATEG_LANG_TOPICS),
+    "refresh_instagram_gpt_data_base_categ_lang_topics": (
+        sandbox_openai.BASE_CATEG_LANG_TOPICS,
+        rules.BASE_CATEG_LANG_TOPICS,
+    ),
     "refresh_instagram_gpt_data_audience_age_gender": (sandbox_openai.AUDIENCE_AGE_GENDER, rules.AUDIENCE_AGE_GENDER),
     "refresh_instagram_gpt_data_audience_cities": (sandbox_openai.AUDIENCE_CITIES, rules.AUDIENCE_CITIES),
-    "refresh_instagram_gpt_data_gender_location_lang": (sandbox_openai.GENDER_LOCATION_LANG,
-                                                        rules.GENDER_LOCATION_LANG),
+    "refresh_instagram_gpt_data_gender_location_lang": (
+        sandbox_openai.GENDER_LOCATION_LANG,
+        rules.GENDER_LOCATION_LANG,
+    ),
 }
 TEXT_COLUMNS = ("gender", "city", "state", "country")
 
@@ -67,8 +71,11 @@ def expected_dimensions(flow: str, handle: str) -> dict[str, Any]:
         shares = rules.normalise_age_gender(answer["audience"]["age_gender"], baseline, seed)
         return {"handle": handle, "audience_gender_age": shares, "row_data": answer}
     if section == rules.AUDIENCE_CITIES:
-        return {"handle": handle, "audience_city": rules.spread_cities(answer["audience"]["cities"], seed),
-                "row_data": answer}
+        return {
+            "handle": handle,
+            "audience_city": rules.spread_cities(answer["audience"]["cities"], seed),
+            "row_data": answer,
+        }
     return answer
 
 
@@ -91,6 +98,7 @@ async def _traces(events, stack, request_id: str, at_least: int = 1) -> list[dic
 
 # The six flows end to end
 
+
 @pytest.mark.parametrize("flow", list(FLOWS))
 async def test_each_flow_stores_its_answer_by_handle_and_never_an_account(flow, run_flow, stack, pool, events):
     handle = unique("gpt")
@@ -99,17 +107,27 @@ async def test_each_flow_stores_its_answer_by_handle_and_never_an_account(flow, 
     assert (result["prompt_version"], result["asks"], result["section"]) == (VERSION, 1, FLOWS[flow][1])
     assert source == SOURCE
     assert (event["kind"], event["source"], event["platform"], event["profile_id"], event["handle"]) == (
-        "gpt_enrichment", SOURCE, "INSTAGRAM", handle, handle)
+        "gpt_enrichment",
+        SOURCE,
+        "INSTAGRAM",
+        handle,
+        handle,
+    )
     assert event["dimensions"] == expected
 
     row = await _row(pool, handle)
     assert row["source"] == SOURCE and _stored(row, expected) == {k: v for k, v in expected.items() if k != "handle"}
-    assert await pool.fetchval("SELECT count(*) FROM instagram_account WHERE handle = $1 OR profile_id = $1",
-                               handle) == 0
+    assert (
+        await pool.fetchval("SELECT count(*) FROM instagram_account WHERE handle = $1 OR profile_id = $1", handle) == 0
+    )
 
     [trace] = await _traces(events, stack, event["request_id"])
     assert (trace["source"], trace["method"], trace["path"], trace["status"]) == (
-        "openai", "POST", "/openai/v1/chat/completions", 200)
+        "openai",
+        "POST",
+        "/openai/v1/chat/completions",
+        200,
+    )
 
 
 @pytest.mark.parametrize("flow", list(FLOWS))
@@ -124,17 +142,23 @@ async def test_an_incomplete_first_answer_is_asked_again(flow, run_flow, pool):
     assert "UNKNOWN" not in json.dumps(event["dimensions"]).upper()
 
 
-@pytest.mark.parametrize(("flow", "asks"), [("refresh_instagram_gpt_data_base_location", 3),
-                                        ("refresh_instagram_gpt_data_audience_cities", 3),
-                                        ("refresh_instagram_gpt_data_gender_location_lang", 2)])
+@pytest.mark.parametrize(
+    ("flow", "asks"),
+    [
+        ("refresh_instagram_gpt_data_base_location", 3),
+        ("refresh_instagram_gpt_data_audience_cities", 3),
+        ("refresh_instagram_gpt_data_gender_location_lang", 2),
+    ],
+)
 async def test_garbage_fails_with_the_reason_and_writes_nothing(flow, asks, stack, pool, events):
     handle = unique("garbage")
     async with httpx.AsyncClient(base_url=stack.api_url) as client:
         response = await client.post("/requests", json={"flow": flow, "params": _params(flow, handle)})
     request_id = response.json()["id"]
     assert await wait_terminal(pool, [request_id], timeout=60) == {request_id: "FAILED"}
-    error_type, message = await pool.fetchrow("SELECT error_type, error_message FROM scrape_request_log WHERE id = $1",
-                                              request_id)
+    error_type, message = await pool.fetchrow(
+        "SELECT error_type, error_message FROM scrape_request_log WHERE id = $1", request_id
+    )
     assert error_type == "GptAnswerRejected"
     assert message.startswith(f"openai: {flow}: no usable answer for '{handle}' in {asks} asks: answer 1: not JSON")
     assert message.count("not JSON") == asks and "I'm sorry" in message
@@ -146,14 +170,18 @@ async def test_garbage_fails_with_the_reason_and_writes_nothing(flow, asks, stac
 async def test_several_objects_in_one_reply_take_the_creator_s(run_flow):
     flow = "refresh_instagram_gpt_data_gender_location_lang"
     # A creator whose fan account's answer (which comes first) says something else.
-    handle = next(h for h in (unique("multi") for _ in range(50))
-                  if expected_dimensions(flow, f"{h}.fans") | {"handle": h} != expected_dimensions(flow, h))
+    handle = next(
+        h
+        for h in (unique("multi") for _ in range(50))
+        if expected_dimensions(flow, f"{h}.fans") | {"handle": h} != expected_dimensions(flow, h)
+    )
     result, [event], _ = await run_flow(flow, _params(flow, handle), topic=PROFILE)
     assert result["asks"] == 1 and event["dimensions"] == expected_dimensions(flow, handle)
 
 
-@pytest.mark.parametrize("flow", ["refresh_instagram_gpt_data_audience_age_gender",
-                                  "refresh_instagram_gpt_data_audience_cities"])
+@pytest.mark.parametrize(
+    "flow", ["refresh_instagram_gpt_data_audience_age_gender", "refresh_instagram_gpt_data_audience_cities"]
+)
 async def test_post_processing_is_reproducible(flow, run_flow):
     handle = unique("again")
     _, [first], _ = await run_flow(flow, _params(flow, handle), topic=PROFILE)
@@ -167,6 +195,7 @@ async def test_post_processing_is_reproducible(flow, run_flow):
 
 
 # The runtime against a sandbox of its own
+
 
 @pytest.fixture(scope="module")
 def own_sandbox():
@@ -216,7 +245,12 @@ async def test_one_ask_is_one_traced_call_without_secrets(runtime):
     assert json.loads(reply) == sandbox_openai.complete_answer(sandbox_openai.BASE_LOCATION, "meera.makes")
     [trace] = runtime.traces
     assert (trace.request_id, trace.source, trace.path, trace.status, trace.error) == (
-        "req-1", "openai", "/openai/v1/chat/completions", 200, None)
+        "req-1",
+        "openai",
+        "/openai/v1/chat/completions",
+        200,
+        None,
+    )
     assert KEY not in trace.model_dump_json()
 
 
@@ -227,13 +261,16 @@ async def test_azure_mode_calls_the_deployment(runtime, own_sandbox):
     assert runtime.traces[0].path == "/openai/deployments/beat-gpt35/chat/completions"
 
 
-@pytest.mark.parametrize(("status", "error", "text"), [
-    (401, AuthExpired, "answered 401: the API key was refused"),
-    (403, Forbidden, "answered 403"),
-    (404, GptRequestRejected, "answered 404"),
-    (500, ProviderUnavailable, "answered 500"),
-    (429, QuotaExceeded, "answered 429"),
-])
+@pytest.mark.parametrize(
+    ("status", "error", "text"),
+    [
+        (401, AuthExpired, "answered 401: the API key was refused"),
+        (403, Forbidden, "answered 403"),
+        (404, GptRequestRejected, "answered 404"),
+        (500, ProviderUnavailable, "answered 500"),
+        (429, QuotaExceeded, "answered 429"),
+    ],
+)
 async def test_endpoint_errors_become_typed_provider_errors(runtime, own_sandbox, status, error, text):
     # A Retry-After past the SDK's two-minute ceiling: it does not wait to retry, and the value reaches us.
     await _configure(own_sandbox, SandboxConfig(fail_paths={"/openai": status}, fail_retry_after=150))
@@ -264,22 +301,34 @@ async def test_an_unreachable_endpoint_is_unavailable(runtime):
 
 
 async def test_the_sandbox_wants_a_key_and_answers_in_openai_s_shape(own_sandbox):
-    body = {"model": "gpt-3.5-turbo", "messages": [{"role": "system", "content": 'keys "handle", "gender"'},
-                                                   {"role": "user", "content": "https://www.instagram.com/zoya/"}]}
+    body = {
+        "model": "gpt-3.5-turbo",
+        "messages": [
+            {"role": "system", "content": 'keys "handle", "gender"'},
+            {"role": "user", "content": "https://www.instagram.com/zoya/"},
+        ],
+    }
     async with httpx.AsyncClient(base_url=f"{own_sandbox.url}/openai/v1") as client:
         refused = await client.post("/chat/completions", json=body)
         answered = await client.post("/chat/completions", json=body, headers={"Authorization": f"Bearer {KEY}"})
     assert refused.status_code == 401 and set(refused.json()["error"]) == {"message", "type", "param", "code"}
     completion = answered.json()
     assert (completion["object"], completion["model"], completion["choices"][0]["finish_reason"]) == (
-        "chat.completion", "gpt-3.5-turbo", "stop")
-    assert completion["usage"]["total_tokens"] == (completion["usage"]["prompt_tokens"]
-                                                   + completion["usage"]["completion_tokens"])
+        "chat.completion",
+        "gpt-3.5-turbo",
+        "stop",
+    )
+    assert completion["usage"]["total_tokens"] == (
+        completion["usage"]["prompt_tokens"] + completion["usage"]["completion_tokens"]
+    )
     assert json.loads(completion["choices"][0]["message"]["content"]) == {
-        "handle": "zoya", "gender": sandbox_openai.complete_answer(sandbox_openai.BASE_GENDER, "zoya")["gender"]}
+        "handle": "zoya",
+        "gender": sandbox_openai.complete_answer(sandbox_openai.BASE_GENDER, "zoya")["gender"],
+    }
 
 
 # Configuration
+
 
 def test_without_a_key_or_an_endpoint_there_is_no_runtime():
     assert GptRuntime.from_settings(load_settings(openai_base_url="http://127.0.0.1:9/v1")) is None
@@ -288,13 +337,17 @@ def test_without_a_key_or_an_endpoint_there_is_no_runtime():
 
 def test_a_missing_prompt_version_stops_the_start():
     with pytest.raises(rules.PromptsError, match=r"no prompts for version 'v9\.9'"):
-        GptRuntime.from_settings(load_settings(prompt_version="v9.9", openai_api_key=KEY,
-                                               openai_base_url="http://127.0.0.1:9/v1"))
+        GptRuntime.from_settings(
+            load_settings(prompt_version="v9.9", openai_api_key=KEY, openai_base_url="http://127.0.0.1:9/v1")
+        )
 
 
 async def test_a_flow_without_a_runtime_fails_clearly():
-    ctx = FlowContext(request=ScrapeRequest(id="r1", params={}), crawler=None,  # type: ignore[arg-type]
-                      tools=FlowTools())
+    ctx = FlowContext(
+        request=ScrapeRequest(id="r1", params={}),
+        crawler=None,  # type: ignore[arg-type]
+        tools=FlowTools(),
+    )
     with pytest.raises(GptNotConfigured, match="GPT enrichment is not configured: set BEAT_OPENAI_API_KEY"):
         await refresh_instagram_gpt_data_base_gender(ctx, GptParams(data=DATA))
     assert ctx.events == []
@@ -302,8 +355,11 @@ async def test_a_flow_without_a_runtime_fails_clearly():
 
 async def test_an_answer_rejected_in_process_emits_nothing(runtime):
     gpt = await runtime()
-    ctx = FlowContext(request=ScrapeRequest(id="r2", params={}), crawler=None,  # type: ignore[arg-type]
-                      tools=FlowTools(gpt=gpt))
+    ctx = FlowContext(
+        request=ScrapeRequest(id="r2", params={}),
+        crawler=None,  # type: ignore[arg-type]
+        tools=FlowTools(gpt=gpt),
+    )
     with pytest.raises(GptAnswerRejected, match="in 3 asks"):
         await refresh_instagram_gpt_data_base_gender(ctx, GptParams(data=GptData(handle=unique("garbage"))))
     assert ctx.events == [] and len(runtime.traces) == 3

@@ -101,12 +101,15 @@ GENDER = rules.RULES[rules.BASE_GENDER]
 GLL = rules.RULES[rules.GENDER_LOCATION_LANG]
 
 
-@pytest.mark.parametrize("reply", [
-    '{"handle": "h", "gender": "FEMALE"}',
-    '```json\n{"handle": "h", "gender": "FEMALE"}\n```',
-    '```\n{"handle": "h", "gender": "FEMALE"}\n```',
-    '  \n```JSON {"handle": "h", "gender": "FEMALE"}```\n',
-])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '{"handle": "h", "gender": "FEMALE"}',
+        '```json\n{"handle": "h", "gender": "FEMALE"}\n```',
+        '```\n{"handle": "h", "gender": "FEMALE"}\n```',
+        '  \n```JSON {"handle": "h", "gender": "FEMALE"}```\n',
+    ],
+)
 def test_code_fences_are_stripped(reply: str) -> None:
     assert GENDER.read(reply, "h").gender == "FEMALE"
 
@@ -116,24 +119,29 @@ def test_prose_is_not_an_answer_and_the_reason_quotes_it() -> None:
         GENDER.read("I'm sorry, I cannot help with that.", "h")
 
 
-@pytest.mark.parametrize(("reply", "reason"), [
-    ("", "empty reply"),
-    (None, "empty reply"),
-    ('["MALE"]', "a JSON list, not an object"),
-    ('{"handle": "h", "gender": 1}', "gender: Input should be a valid string"),
-    ('{"handle": "h", "gender": "MALE", "gender": "FEMALE"}', r"duplicate keys \['gender'\]"),
-    ('{"handle": "h", "gender": "MALE"}\n\n{"handle": "x", "gender": "FEMALE"}', "not JSON \\(Extra data"),
-])
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        ("", "empty reply"),
+        (None, "empty reply"),
+        ('["MALE"]', "a JSON list, not an object"),
+        ('{"handle": "h", "gender": 1}', "gender: Input should be a valid string"),
+        ('{"handle": "h", "gender": "MALE", "gender": "FEMALE"}', r"duplicate keys \['gender'\]"),
+        ('{"handle": "h", "gender": "MALE"}\n\n{"handle": "x", "gender": "FEMALE"}', "not JSON \\(Extra data"),
+    ],
+)
 def test_what_is_not_an_answer(reply: str | None, reason: str) -> None:
     with pytest.raises(AnswerInvalid, match=reason):
         GENDER.read(reply, "h")
 
 
 def test_several_objects_take_the_one_for_the_handle() -> None:
-    reply = ('{\n  "handle": "fan.page", "country": "India", "city": "Pune", "state": "Maharashtra",\n'
-             '  "gender": "MALE", "languages": ["Marathi"]\n}\n\n'
-             '```json\n{"handle": "@Meera.Makes", "country": "India", "city": "Kochi", "state": "Kerala",\n'
-             ' "gender": "FEMALE", "languages": ["Malayalam", "English"]}\n```\n\nHope this helps!')
+    reply = (
+        '{\n  "handle": "fan.page", "country": "India", "city": "Pune", "state": "Maharashtra",\n'
+        '  "gender": "MALE", "languages": ["Marathi"]\n}\n\n'
+        '```json\n{"handle": "@Meera.Makes", "country": "India", "city": "Kochi", "state": "Kerala",\n'
+        ' "gender": "FEMALE", "languages": ["Malayalam", "English"]}\n```\n\nHope this helps!'
+    )
     answer = GLL.read(reply, "meera.makes")
     assert (answer.city, answer.gender, answer.languages) == ("Kochi", "FEMALE", ["Malayalam", "English"])
 
@@ -146,11 +154,13 @@ def test_several_objects_none_for_the_handle() -> None:
 
 def test_extra_keys_are_kept_for_row_data() -> None:
     answer = rules.RULES[rules.AUDIENCE_CITIES].read(
-        '{"handle": "h", "platform": "instagram", "note": "estimate", "audience": {"cities": {"Pune": 0.5}}}', "h")
+        '{"handle": "h", "platform": "instagram", "note": "estimate", "audience": {"cities": {"Pune": 0.5}}}', "h"
+    )
     assert answer.model_dump()["note"] == "estimate"
 
 
 # Consumability
+
 
 @pytest.mark.parametrize("gender", [None, "", "  ", "unknown", "UNKNOWN", " Unknown ", "None"])
 def test_a_blank_gender_is_not_consumable(gender: str | None) -> None:
@@ -163,24 +173,30 @@ def test_a_gender_is_consumable() -> None:
 
 def test_location_needs_all_three() -> None:
     assert rules.location_problem(LocationAnswer(city="Pune", state="Maharashtra", country="India")) is None
-    assert rules.location_problem(LocationAnswer(city="Pune", state="", country="Unknown")) == \
-        "state, country missing or UNKNOWN"
+    assert (
+        rules.location_problem(LocationAnswer(city="Pune", state="", country="Unknown"))
+        == "state, country missing or UNKNOWN"
+    )
 
 
 def test_categories_languages_and_topics_must_be_non_empty() -> None:
     full = CategLangTopicsAnswer(categories=["Food"], languages=["Hindi"], topics=["street food"])
     assert rules.categ_lang_topics_problem(full) is None
     assert rules.categ_lang_topics_problem(full.model_copy(update={"topics": []})) == "topics missing or UNKNOWN"
-    assert rules.categ_lang_topics_problem(full.model_copy(update={"languages": None})) == \
-        "languages missing or UNKNOWN"
+    assert (
+        rules.categ_lang_topics_problem(full.model_copy(update={"languages": None})) == "languages missing or UNKNOWN"
+    )
 
 
 def test_gender_location_lang_needs_all_five() -> None:
-    full = GenderLocationLangAnswer(country="India", city="Kochi", state="Kerala", gender="FEMALE",
-                                    languages=["Malayalam"])
+    full = GenderLocationLangAnswer(
+        country="India", city="Kochi", state="Kerala", gender="FEMALE", languages=["Malayalam"]
+    )
     assert rules.gender_location_lang_problem(full) is None
-    assert rules.gender_location_lang_problem(full.model_copy(update={"gender": "unknown", "languages": []})) == \
-        "gender, languages missing or UNKNOWN"
+    assert (
+        rules.gender_location_lang_problem(full.model_copy(update={"gender": "unknown", "languages": []}))
+        == "gender, languages missing or UNKNOWN"
+    )
     assert rules.gender_location_lang_problem(full.model_copy(update={"state": "None"})) == "state missing or UNKNOWN"
 
 
@@ -209,8 +225,9 @@ def test_a_missing_adult_bucket_is_not_consumable() -> None:
 
 @pytest.mark.parametrize("value", [1.2, -0.01])
 def test_a_share_outside_0_1_is_not_consumable(value: float) -> None:
-    assert rules.age_gender_problem(_age_gender({"25-34 male": value})) == \
-        "age_gender shares outside [0, 1]: 25-34 male"
+    assert (
+        rules.age_gender_problem(_age_gender({"25-34 male": value})) == "age_gender shares outside [0, 1]: 25-34 male"
+    )
 
 
 def test_the_male_total_counts_only_male_keys() -> None:
@@ -246,6 +263,7 @@ def test_city_shares_must_be_shares() -> None:
 
 
 # Merges
+
 
 def test_a_reask_fills_only_what_the_kept_answer_left_blank() -> None:
     kept = LocationAnswer(handle="h", city="Pune", state="", country="UNKNOWN")
@@ -284,12 +302,21 @@ def test_each_section_s_retry_policy() -> None:
 
 # Post-processing
 
+
 def test_the_seed_is_stable_across_processes() -> None:
-    code = ("from agents.flows.gpt_rules import seeded_random; "
-            "print(seeded_random('v0.12', 'audience_cities', 'meera.makes').random())")
+    code = (
+        "from agents.flows.gpt_rules import seeded_random; "
+        "print(seeded_random('v0.12', 'audience_cities', 'meera.makes').random())"
+    )
     values = {
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
-                       env={"PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)}).stdout
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+            env={"PYTHONHASHSEED": seed, "PYTHONPATH": str(ROOT)},
+        ).stdout
         for seed in ("1", "2")
     }
     assert values == {f"{rules.seeded_random('v0.12', 'audience_cities', 'meera.makes').random()}\n"}
@@ -302,8 +329,10 @@ def test_age_gender_moves_toward_the_baseline_for_a_seeded_number_of_epochs() ->
     result = rules.normalise_age_gender(raw, baseline, random.Random(7))
     epochs = random.Random(7).randint(50, 100)
     # Each epoch closes 2 % of the gap to the baseline, so after n epochs the gap is 0.98ⁿ of the start.
-    expected = {key: round(b + (raw[key] / 105 - b) * 0.98 ** epochs, 3)
-                for key, b in zip(rules.AGE_GENDER_KEYS, baseline, strict=True)}
+    expected = {
+        key: round(b + (raw[key] / 105 - b) * 0.98**epochs, 3)
+        for key, b in zip(rules.AGE_GENDER_KEYS, baseline, strict=True)
+    }
     assert result == pytest.approx(expected, abs=1e-3)
     assert list(result) == list(rules.AGE_GENDER_KEYS)
     assert sum(result.values()) == pytest.approx(1, abs=0.01)
@@ -354,13 +383,13 @@ def test_cities_are_reproducible_ordered_and_leave_the_rest_to_others() -> None:
 
 # Baseline
 
+
 def test_the_shipped_baseline() -> None:
     baseline = rules.load_baseline()
     assert len(baseline.rows) == 45 and "missing" in baseline.rows
     assert all(sum(row) == pytest.approx(1, abs=1e-9) and len(row) == 14 for row in baseline.rows.values())
     assert baseline.for_category(" sports ") == baseline.rows["sports"]
-    assert baseline.for_category("Underwater Basket Weaving") == baseline.for_category(None) == \
-        baseline.rows["missing"]
+    assert baseline.for_category("Underwater Basket Weaving") == baseline.for_category(None) == baseline.rows["missing"]
 
 
 def _baseline_file(tmp_path: Path, *lines: str) -> Path:
@@ -372,13 +401,16 @@ def _baseline_file(tmp_path: Path, *lines: str) -> Path:
 EVEN = ",".join(["0.0714"] * 13 + ["0.0718"])
 
 
-@pytest.mark.parametrize(("lines", "reason"), [
-    ((f"Sports,{EVEN}",), "no 'Missing' row"),
-    ((f"Missing,{EVEN}", f"missing,{EVEN}"), "appears twice"),
-    ((f"Missing,{EVEN.replace('0.0718', '0.5')}",), "sum to 1.428, not 1"),
-    ((f"Missing,{EVEN},0.1",), "expected 14 shares"),
-    ((f"Missing,{EVEN.replace('0.0718', 'x')}",), "not a number"),
-])
+@pytest.mark.parametrize(
+    ("lines", "reason"),
+    [
+        ((f"Sports,{EVEN}",), "no 'Missing' row"),
+        ((f"Missing,{EVEN}", f"missing,{EVEN}"), "appears twice"),
+        ((f"Missing,{EVEN.replace('0.0718', '0.5')}",), "sum to 1.428, not 1"),
+        ((f"Missing,{EVEN},0.1",), "expected 14 shares"),
+        ((f"Missing,{EVEN.replace('0.0718', 'x')}",), "not a number"),
+    ],
+)
 def test_a_broken_baseline_is_refused(tmp_path: Path, lines: tuple[str, ...], reason: str) -> None:
     with pytest.raises(BaselineError, match=reason):
         rules.load_baseline(_baseline_file(tmp_path, *lines))
@@ -389,4 +421,3 @@ def test_a_baseline_with_other_columns_is_refused(tmp_path: Path) -> None:
     path.write_text("category,m_18_24,f_18_24\nMissing,0.5,0.5\n")
     with pytest.raises(BaselineError, match="expected the columns category, m_13_17"):
         rules.load_baseline(path)
-

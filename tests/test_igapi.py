@@ -22,8 +22,9 @@ from topics.models import Platform
 
 FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "igapi"
 MEERA = "31566076502"
-KEY = Credential(id="ig-1", source=SOURCE,
-                 secrets={"x-rapidapi-key": "ig-k1", "x-rapidapi-host": "igdata.p.rapidapi.com"})
+KEY = Credential(
+    id="ig-1", source=SOURCE, secrets={"x-rapidapi-key": "ig-k1", "x-rapidapi-host": "igdata.p.rapidapi.com"}
+)
 TOKEN = Credential(id="rocket-1", source=rocketapi.SOURCE, secrets={"Authorization": "Token rk-1"})
 
 
@@ -40,7 +41,11 @@ def test_followers_page() -> None:
     assert len(page.items) == 50
     first = page.items[0]
     assert (first.platform, first.source, first.kind, first.relationship_type) == (
-        Platform.INSTAGRAM, SOURCE, "relationship", "FOLLOWS")
+        Platform.INSTAGRAM,
+        SOURCE,
+        "relationship",
+        "FOLLOWS",
+    )
     assert (first.source_profile_id, first.target_profile_id) == ("3316649498", MEERA)
     assert first.source_dimensions == {
         "handle": "aarav.fit0",
@@ -105,12 +110,23 @@ class RecordingHttp:
 async def test_client_asks_for_an_uncompressed_answer() -> None:
     http = RecordingHttp(load("web_followers.json"))
     await IGApiClient(http).followers(MEERA, "cursor-1", credential=KEY, request_id="r1")  # type: ignore[arg-type]
-    assert http.calls == [(SOURCE, "GET", "/web_followers", {
-        "credential": KEY, "params": {"user_id": MEERA, "cursor": "cursor-1"}, "headers": {"Accept-Encoding": ""},
-        "request_id": "r1"})]
+    assert http.calls == [
+        (
+            SOURCE,
+            "GET",
+            "/web_followers",
+            {
+                "credential": KEY,
+                "params": {"user_id": MEERA, "cursor": "cursor-1"},
+                "headers": {"Accept-Encoding": ""},
+                "request_id": "r1",
+            },
+        )
+    ]
 
 
 # Over loopback HTTP
+
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
@@ -120,8 +136,10 @@ def server() -> Iterator[SandboxServer]:
 
 @pytest_asyncio.fixture
 async def http(server: SandboxServer) -> AsyncIterator[ProviderHttp]:
-    client = ProviderHttp(base_urls={label: f"{server.url}/{label}" for label in (
-        SOURCE, rocketapi.SOURCE, arraybobo.SOURCE)}, timeout=5.0)
+    client = ProviderHttp(
+        base_urls={label: f"{server.url}/{label}" for label in (SOURCE, rocketapi.SOURCE, arraybobo.SOURCE)},
+        timeout=5.0,
+    )
     yield client
     await client.aclose()
 
@@ -147,7 +165,8 @@ async def test_followers_page_to_the_end_and_match_rocketapi(http: ProviderHttp)
     rocket = rocketapi.RocketAPIClient(http)
     expected, _ = await every_page(lambda cursor: rocket.followers(profile.profile_id, cursor, credential=TOKEN))
     assert [(f.source_profile_id, f.source_dimensions) for f in follows] == [
-        (f.source_profile_id, f.source_dimensions) for f in expected]
+        (f.source_profile_id, f.source_dimensions) for f in expected
+    ]
 
 
 async def test_a_big_account_s_list_stops_early_and_is_refused(http: ProviderHttp) -> None:

@@ -39,8 +39,9 @@ def _credential(source: str) -> Credential:
 
 async def test_refresh_profile_by_profile_id_collects_posts_and_reels(run_flow):
     profile = await _profile(run_flow, unique("byid"))
-    result, posts, _ = await run_flow("refresh_profile_by_profile_id", {"profile_id": profile["profile_id"]},
-                                      topic=POST, at_least=1)
+    result, posts, _ = await run_flow(
+        "refresh_profile_by_profile_id", {"profile_id": profile["profile_id"]}, topic=POST, at_least=1
+    )
     assert result["profile_id"] == profile["profile_id"]
     assert result["posts"] == len(posts) > 0
     assert all(p["kind"] == "post" and "keywords" in p["dimensions"] for p in posts)
@@ -49,23 +50,26 @@ async def test_refresh_profile_by_profile_id_collects_posts_and_reels(run_flow):
 async def test_refresh_profile_custom_stops_past_max_posts(run_flow):
     handle = unique("custom")
     profile = await _profile(run_flow, handle)
-    result, posts, _ = await run_flow("refresh_profile_custom", {"handle": handle, "max_posts": 5}, topic=POST,
-                                      at_least=6)
+    result, posts, _ = await run_flow(
+        "refresh_profile_custom", {"handle": handle, "max_posts": 5}, topic=POST, at_least=6
+    )
     media = profile["metrics"]["media_count"]
     assert len(posts) == result["posts"] >= min(6, media)
 
 
 async def test_tagged_posts(run_flow):
     profile = await _profile(run_flow, unique("tagged"))
-    _result, posts, source = await run_flow("refresh_tagged_posts_by_profile_id",
-                                           {"profile_id": profile["profile_id"], "max_posts": 3})
+    _result, posts, source = await run_flow(
+        "refresh_tagged_posts_by_profile_id", {"profile_id": profile["profile_id"], "max_posts": 3}
+    )
     assert source == "rapidapi-arraybobo"
     assert all(p["dimensions"]["tagged_user_ids"] == profile["profile_id"] for p in posts)
 
 
 async def test_hashtag_posts(run_flow):
-    result, posts, source = await run_flow("fetch_hashtag_posts", {"hashtag": "travel", "max_posts": 20},
-                                           topic=POST, at_least=20)
+    result, posts, source = await run_flow(
+        "fetch_hashtag_posts", {"hashtag": "travel", "max_posts": 20}, topic=POST, at_least=20
+    )
     assert source in {"rapidapi-jotucker", "lama"} and result["posts"] == len(posts) >= 20
 
 
@@ -82,15 +86,14 @@ async def test_followers_and_following(run_flow):
 
 async def test_likes_and_comments(run_flow):
     profile = await _profile(run_flow, unique("active"))
-    _, posts, _ = await run_flow("refresh_profile_by_profile_id", {"profile_id": profile["profile_id"]},
-                                 topic=POST)
-    busiest = max(posts, key=lambda p: (p["metrics"].get("comments") or 0))
+    _, posts, _ = await run_flow("refresh_profile_by_profile_id", {"profile_id": profile["profile_id"]}, topic=POST)
+    busiest = max(posts, key=lambda p: p["metrics"].get("comments") or 0)
     shortcode = busiest["shortcode"]
-    result, likes, _ = await run_flow("fetch_post_likes", {"shortcode": shortcode, "max_likes": 30},
-                                      topic=ACTIVITY)
+    result, likes, _ = await run_flow("fetch_post_likes", {"shortcode": shortcode, "max_likes": 30}, topic=ACTIVITY)
     assert {a["activity_type"] for a in likes} == {"LIKE"} and len(likes) == result["likes"] <= 30
-    result, comments, _ = await run_flow("fetch_post_comments", {"shortcode": shortcode, "max_comments": 20},
-                                         topic=ACTIVITY)
+    result, comments, _ = await run_flow(
+        "fetch_post_comments", {"shortcode": shortcode, "max_comments": 20}, topic=ACTIVITY
+    )
     assert len(comments) == result["comments"] <= 20
     assert all(c["activity_type"] == "COMMENT" and c["shortcode"] == shortcode for c in comments)
     # YAKE keywords are computed in the flow, in the legacy format.
@@ -106,13 +109,22 @@ async def test_story_posts_by_profile_id_keeps_expired_ids(run_flow, sandbox_cli
             break
     else:
         pytest.fail("no sandbox account with live stories among 40")
-    params = {"profile_id": profile["profile_id"], "handle": profile["handle"],
-              "story_ids": [live[0].shortcode, "3300000000000000001"], "profile_follower": 1200,
-              "profile_er": 2.5, "profile_static_er": 1.5, "profile_reels_er": 3.5}
-    result, stories, _ = await run_flow("refresh_story_posts_by_profile_id", params, topic=POST,
-                                        at_least=len(live) + 1)
-    assert result == {"events": {"post_log": len(live) + 1}, "stories": len(live), "expired": 1,
-                      "announced": len(live) + 1}
+    params = {
+        "profile_id": profile["profile_id"],
+        "handle": profile["handle"],
+        "story_ids": [live[0].shortcode, "3300000000000000001"],
+        "profile_follower": 1200,
+        "profile_er": 2.5,
+        "profile_static_er": 1.5,
+        "profile_reels_er": 3.5,
+    }
+    result, stories, _ = await run_flow("refresh_story_posts_by_profile_id", params, topic=POST, at_least=len(live) + 1)
+    assert result == {
+        "events": {"post_log": len(live) + 1},
+        "stories": len(live),
+        "expired": 1,
+        "announced": len(live) + 1,
+    }
     placeholder = next(s for s in stories if s["shortcode"] == "3300000000000000001")
     assert placeholder["dimensions"]["post_type"] == "story" and placeholder["metrics"]["profile_er"] == 2.5
     assert all(s["kind"] == "story" and s["metrics"]["profile_follower"] == 1200 for s in stories)
@@ -128,8 +140,9 @@ async def _graph_account(sandbox_client, run_flow, pool) -> dict:
         except Exception:  # noqa: BLE001, S112 - a personal account: Graph cannot see it, try another
             continue
         # The account's own token: its stories are read on its own node.
-        await CredentialStore(pool).add("graphapi", {"token": f"tok-{handle}", "user_id": found.dimensions["fbid"]},
-                                        handle=handle)
+        await CredentialStore(pool).add(
+            "graphapi", {"token": f"tok-{handle}", "user_id": found.dimensions["fbid"]}, handle=handle
+        )
         _, [profile], source = await run_flow("refresh_profile_basic", {"handle": handle}, topic=PROFILE)
         assert source == "graphapi"
         return profile
@@ -141,8 +154,12 @@ async def test_post_and_profile_insights(run_flow, sandbox_client, pool):
     handle = profile["handle"]
     _, media, _ = await run_flow("refresh_stories_posts", {"handle": handle}, topic=POST)
     post = next(p for p in media if p["kind"] == "post")
-    params = {"shortcode": post["shortcode"], "handle": handle, "post_id": post["dimensions"]["post_id"],
-              "post_type": post["dimensions"]["post_type"]}
+    params = {
+        "shortcode": post["shortcode"],
+        "handle": handle,
+        "post_id": post["dimensions"]["post_id"],
+        "post_type": post["dimensions"]["post_type"],
+    }
     _, [insights], source = await run_flow("refresh_post_insights", params, topic=POST)
     assert source == "graphapi" and insights["kind"] == "post_insights"
     assert insights["shortcode"] == post["shortcode"] and insights["metrics"]["reach"] is not None
@@ -170,8 +187,9 @@ async def _stored(pool, handle: str) -> None:
 
 async def test_profile_insights_need_a_stored_profile(stack, pool):
     async with httpx.AsyncClient(base_url=stack.api_url) as client:
-        response = await client.post("/requests", json={"flow": "refresh_profile_insights",
-                                                         "params": {"handle": unique("never_seen")}})
+        response = await client.post(
+            "/requests", json={"flow": "refresh_profile_insights", "params": {"handle": unique("never_seen")}}
+        )
     request_id = response.json()["id"]
     assert (await wait_terminal(pool, [request_id], timeout=60)) == {request_id: "FAILED"}
     error = await pool.fetchval("SELECT error_message FROM scrape_request_log WHERE id = $1", request_id)
@@ -182,21 +200,28 @@ async def test_stories_and_story_insights(run_flow, sandbox_client, pool):
     client = graphapi.GraphApiClient(sandbox_client)
     for _ in range(40):
         profile = await _graph_account(sandbox_client, run_flow, pool)
-        own = Credential(id="0", source="graphapi", handle=profile["handle"],
-                         secrets={"token": "tok", "user_id": profile["dimensions"]["fbid"]})
+        own = Credential(
+            id="0",
+            source="graphapi",
+            handle=profile["handle"],
+            secrets={"token": "tok", "user_id": profile["dimensions"]["fbid"]},
+        )
         stories, _ = await client.stories_and_media(profile["handle"], credential=own)
         if stories:
             break
     else:
         pytest.fail("no business account with stories among 40")
     handle = profile["handle"]
-    result, posts, _ = await run_flow("refresh_stories_posts", {"handle": handle}, topic=POST,
-                                      at_least=len(stories))
+    result, posts, _ = await run_flow("refresh_stories_posts", {"handle": handle}, topic=POST, at_least=len(stories))
     story = next(p for p in posts if p["kind"] == "story")
     assert result["stories"] == len(stories) and story["dimensions"]["post_type"] == "story"
     assert story["dimensions"]["profile_id"] == story["profile_id"]
-    params = {"story_id": story["dimensions"]["post_id"], "shortcode": story["shortcode"],
-              "profile_id": profile["profile_id"], "handle": handle}
+    params = {
+        "story_id": story["dimensions"]["post_id"],
+        "shortcode": story["shortcode"],
+        "profile_id": profile["profile_id"],
+        "handle": handle,
+    }
     _, [insights], _ = await run_flow("refresh_story_insights", params, topic=POST)
     assert insights["kind"] == "post_insights" and insights["shortcode"] == story["shortcode"]
     assert "tap_forward" in insights["metrics"]

@@ -45,8 +45,11 @@ from topics.models import Activity, Platform, Relationship
 FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "jotucker"
 MEERA = "32333248704"
 KABIR = "1164424396"
-CREDENTIAL = Credential(id="jt-1", source=SOURCE, secrets={"x-rapidapi-key": "jt-k1",
-                                                            "x-rapidapi-host": "instagram-scraper2.p.rapidapi.com"})
+CREDENTIAL = Credential(
+    id="jt-1",
+    source=SOURCE,
+    secrets={"x-rapidapi-key": "jt-k1", "x-rapidapi-host": "instagram-scraper2.p.rapidapi.com"},
+)
 
 
 def load(name: str) -> Any:
@@ -58,6 +61,7 @@ def utc(epoch: int) -> datetime:
 
 
 # Profiles
+
 
 def test_creator_profile_by_handle() -> None:
     payload = load("user_info_by_name.json")
@@ -122,18 +126,39 @@ def test_profile_refusals() -> None:
 
 # Timeline and single posts
 
+
 def test_timeline_page() -> None:
     payload = load("medias.json")
     page = parse_posts_page(payload)
 
     assert page.next_cursor == payload["next_max_id"]
     assert [post.shortcode for post in page.items] == [
-        "DexzOw9RxwA", "Cz3wX2Ms_kd", "DI9tg7cINY6", "DeDqqArjbNX", "CzJnzF6-pB0", "DIPk8LKZ22R",
-        "DdViFQZ1Equ", "CybfOVpQSfL", "DHhcXa4rgTo", "DcnZggIGuIF", "CxtWplXh78i", "DGzTyqm9Jw_",
+        "DexzOw9RxwA",
+        "Cz3wX2Ms_kd",
+        "DI9tg7cINY6",
+        "DeDqqArjbNX",
+        "CzJnzF6-pB0",
+        "DIPk8LKZ22R",
+        "DdViFQZ1Equ",
+        "CybfOVpQSfL",
+        "DHhcXa4rgTo",
+        "DcnZggIGuIF",
+        "CxtWplXh78i",
+        "DGzTyqm9Jw_",
     ]
     assert [post.dimensions["post_type"] for post in page.items] == [
-        "image", "reels", "carousel", "image", "image", "carousel",
-        "image", "reels", "reels", "image", "reels", "reels",
+        "image",
+        "reels",
+        "carousel",
+        "image",
+        "image",
+        "carousel",
+        "image",
+        "reels",
+        "reels",
+        "image",
+        "reels",
+        "reels",
     ]
     first, item = page.items[0], payload["items"][0]
     assert (first.platform, first.source, first.kind) == (Platform.INSTAGRAM, SOURCE, "post")
@@ -165,14 +190,19 @@ def test_timeline_type_drift_tags_sponsors_and_places() -> None:
     assert video.profile_id == MEERA
     assert video.metrics == {"comments": 5, "likes": 189, "view_count": 17566, "play_count": 37651}
     assert (video.dimensions["location"], video.dimensions["location_lat"], video.dimensions["location_long"]) == (
-        "Koregaon Park", 18.5204, 73.8567)
+        "Koregaon Park",
+        18.5204,
+        73.8567,
+    )
     # The timeline shows a video's cover picture, not its video.
     assert video.dimensions["display_url"] == payload["items"][1]["image_versions2"]["candidates"][0]["url"]
     # A like count sent as a string; a carousel's picture is its first item's; a paid partnership.
     carousel = items[2]
     assert carousel.metrics["likes"] == 790
-    assert carousel.dimensions["thumbnail_src"] == (
-        payload["items"][2]["carousel_media"][0]["image_versions2"]["candidates"][0]["url"])
+    assert (
+        carousel.dimensions["thumbnail_src"]
+        == (payload["items"][2]["carousel_media"][0]["image_versions2"]["candidates"][0]["url"])
+    )
     assert carousel.dimensions["user_sponsors"] == [{"profile_id": "63481570752", "handle": "kettleandcrumb"}]
     assert carousel.dimensions["is_sponsor"] is True
     # No like count at all: unknown, not zero.
@@ -205,7 +235,11 @@ def test_video_by_shortcode_shows_its_video() -> None:
     media = payload["items"][0]
 
     assert (post.shortcode, post.profile_id, post.handle, post.publish_time) == (
-        "Cz3wX2Ms_kd", MEERA, "meera.makeup", utc(1715895703))
+        "Cz3wX2Ms_kd",
+        MEERA,
+        "meera.makeup",
+        utc(1715895703),
+    )
     assert post.metrics == {"comments": 5, "likes": 189, "view_count": 17566, "play_count": 37651}
     assert post.dimensions["display_url"] == media["video_versions"][0]["url"]
     assert post.dimensions["thumbnail_src"] == media["image_versions2"]["candidates"][0]["url"]
@@ -231,6 +265,7 @@ def test_carousel_by_shortcode_and_refusals() -> None:
 
 # Relationships
 
+
 def test_followers_page() -> None:
     payload = load("followers.json")
     page = parse_followers_page(payload, KABIR)
@@ -238,14 +273,27 @@ def test_followers_page() -> None:
     assert page.next_cursor == "Zm9sbG93ZXJzOjExNjQ0MjQzOTY6NQ"
     node = payload["data"]["user"]["edge_followed_by"]["edges"][0]["node"]
     assert page.items[0] == Relationship(
-        platform=Platform.INSTAGRAM, source=SOURCE, source_profile_id="60176246291", target_profile_id=KABIR,
-        source_dimensions={"handle": "private.farah.miles0", "full_name": "Private Farah Miles",
-                           "profile_pic_url": node["profile_pic_url"], "is_private": True, "is_verified": False},
+        platform=Platform.INSTAGRAM,
+        source=SOURCE,
+        source_profile_id="60176246291",
+        target_profile_id=KABIR,
+        source_dimensions={
+            "handle": "private.farah.miles0",
+            "full_name": "Private Farah Miles",
+            "profile_pic_url": node["profile_pic_url"],
+            "is_private": True,
+            "is_verified": False,
+        },
     )
     # An id sent as a number.
     assert page.items[1].source_profile_id == str(payload["data"]["user"]["edge_followed_by"]["edges"][1]["node"]["id"])
     assert [item.source_dimensions["handle"] for item in page.items] == [
-        "private.farah.miles0", "kiran.notes11", "priya.eats18", "nisha.journal25", "priya.miles28"]
+        "private.farah.miles0",
+        "kiran.notes11",
+        "priya.eats18",
+        "nisha.journal25",
+        "priya.miles28",
+    ]
 
 
 def test_following_last_page() -> None:
@@ -253,7 +301,10 @@ def test_following_last_page() -> None:
     assert page.next_cursor is None
     assert {item.source_profile_id for item in page.items} == {KABIR}
     assert [item.target_dimensions["handle"] for item in page.items] == [
-        "pooja.corner15215", "yash.clicks15221", "farah.notes15229"]
+        "pooja.corner15215",
+        "yash.clicks15221",
+        "farah.notes15229",
+    ]
     assert all(item.source_dimensions == {} for item in page.items)
 
 
@@ -270,6 +321,7 @@ def test_relationship_refusals() -> None:
 
 # Likes and comments
 
+
 def test_likers_page() -> None:
     payload = load("likers.json")
     page = parse_likers_page(payload, "DexzOw9RxwA")
@@ -277,11 +329,18 @@ def test_likers_page() -> None:
 
     assert page.next_cursor == "bGlrZXJzOkRleHpPdzlSeHdBOjU"
     assert page.items[0] == Activity(
-        platform=Platform.INSTAGRAM, source=SOURCE, activity_type="LIKE", shortcode="DexzOw9RxwA",
+        platform=Platform.INSTAGRAM,
+        source=SOURCE,
+        activity_type="LIKE",
+        shortcode="DexzOw9RxwA",
         actor_profile_id="48004500619",
-        dimensions={"handle": "leela.world6", "full_name": "Leela World",
-                    "profile_pic_url": edges[0]["node"]["profile_pic_url"], "is_private": False,
-                    "is_verified": False},
+        dimensions={
+            "handle": "leela.world6",
+            "full_name": "Leela World",
+            "profile_pic_url": edges[0]["node"]["profile_pic_url"],
+            "is_private": False,
+            "is_verified": False,
+        },
     )
     assert page.items[2].actor_profile_id == str(edges[2]["node"]["id"])
     assert page.items[3].dimensions["full_name"] is None
@@ -295,12 +354,21 @@ def test_comments_page() -> None:
 
     assert page.next_cursor == "Y29tbWVudHM6REVVMThDOV81Sm46NDA"
     assert page.items[0] == Activity(
-        platform=Platform.INSTAGRAM, source=SOURCE, activity_type="COMMENT", shortcode="DEU18C9_5Jn",
-        actor_profile_id="59769834295", publish_time=utc(1715486130),
+        platform=Platform.INSTAGRAM,
+        source=SOURCE,
+        activity_type="COMMENT",
+        shortcode="DEU18C9_5Jn",
+        actor_profile_id="59769834295",
+        publish_time=utc(1715486130),
         metrics={"likes": 2, "comments": 1, "comments_thread": 1},
-        dimensions={"comment_id": "17871401763900000", "text": "Amazing shot #goals",
-                    "taken_at_timestamp": 1715486130, "profile_pic_url": edges[0]["node"]["owner"]["profile_pic_url"],
-                    "handle": "kiran.beats3", "is_verified": False},
+        dimensions={
+            "comment_id": "17871401763900000",
+            "text": "Amazing shot #goals",
+            "taken_at_timestamp": 1715486130,
+            "profile_pic_url": edges[0]["node"]["owner"]["profile_pic_url"],
+            "handle": "kiran.beats3",
+            "is_verified": False,
+        },
     )
     # No thread at all: neither count is known.
     assert page.items[1].metrics == {"likes": 1, "comments": None, "comments_thread": None}
@@ -323,6 +391,7 @@ def test_comments_of_a_missing_post() -> None:
 
 # Hashtags
 
+
 def test_hashtag_page() -> None:
     payload = load("hashtag.json")
     page = parse_hashtag_page(payload)
@@ -331,7 +400,11 @@ def test_hashtag_page() -> None:
     assert page.next_cursor == "aGFzaHRhZzp0cmF2ZWw6NQ"
     first = page.items[0]
     assert (first.shortcode, first.profile_id, first.handle, first.publish_time) == (
-        "DN6FI0f44sg", "59009379706", None, utc(1716201780))
+        "DN6FI0f44sg",
+        "59009379706",
+        None,
+        utc(1716201780),
+    )
     assert first.metrics == {"comments": 18, "likes": 1143, "view_count": None}
     assert first.dimensions == {
         "profile_id": "59009379706",
@@ -357,6 +430,7 @@ def test_hashtag_words_and_an_unknown_tag() -> None:
 
 
 # The client's requests and its reading of HTTP statuses
+
 
 class CannedHttp:
     """Stands in for ProviderHttp: answers every call with one canned response and records the call."""
@@ -386,22 +460,35 @@ async def test_client_sends_the_legacy_parameters() -> None:
         assert (source, method, kwargs["credential"], kwargs["request_id"]) == (SOURCE, "GET", CREDENTIAL, "r1"), name
         calls.append((path, kwargs["params"]))
 
-    await record("by handle", "user_info_by_name.json",
-                 lambda c: c.profile_by_handle("vikram.studio", credential=CREDENTIAL, request_id="r1"))
-    await record("by id", "user_info_by_id.json",
-                 lambda c: c.profile_by_id(KABIR, credential=CREDENTIAL, request_id="r1"))
-    await record("posts", "medias.json",
-                 lambda c: c.posts_by_id(MEERA, "max-1", credential=CREDENTIAL, request_id="r1"))
-    await record("post", "media_info_video.json",
-                 lambda c: c.post_by_shortcode("Cz3wX2Ms_kd", credential=CREDENTIAL, request_id="r1"))
+    await record(
+        "by handle",
+        "user_info_by_name.json",
+        lambda c: c.profile_by_handle("vikram.studio", credential=CREDENTIAL, request_id="r1"),
+    )
+    await record(
+        "by id", "user_info_by_id.json", lambda c: c.profile_by_id(KABIR, credential=CREDENTIAL, request_id="r1")
+    )
+    await record(
+        "posts", "medias.json", lambda c: c.posts_by_id(MEERA, "max-1", credential=CREDENTIAL, request_id="r1")
+    )
+    await record(
+        "post",
+        "media_info_video.json",
+        lambda c: c.post_by_shortcode("Cz3wX2Ms_kd", credential=CREDENTIAL, request_id="r1"),
+    )
     await record("followers", "followers.json", lambda c: c.followers(KABIR, credential=CREDENTIAL, request_id="r1"))
-    await record("following", "following_last_page.json",
-                 lambda c: c.following(KABIR, "c-2", credential=CREDENTIAL, request_id="r1"))
+    await record(
+        "following",
+        "following_last_page.json",
+        lambda c: c.following(KABIR, "c-2", credential=CREDENTIAL, request_id="r1"),
+    )
     await record("likers", "likers.json", lambda c: c.likers("DexzOw9RxwA", credential=CREDENTIAL, request_id="r1"))
-    await record("comments", "comments.json",
-                 lambda c: c.comments("DEU18C9_5Jn", "c-3", credential=CREDENTIAL, request_id="r1"))
-    await record("hashtag", "hashtag.json",
-                 lambda c: c.hashtag_posts("#travel", credential=CREDENTIAL, request_id="r1"))
+    await record(
+        "comments", "comments.json", lambda c: c.comments("DEU18C9_5Jn", "c-3", credential=CREDENTIAL, request_id="r1")
+    )
+    await record(
+        "hashtag", "hashtag.json", lambda c: c.hashtag_posts("#travel", credential=CREDENTIAL, request_id="r1")
+    )
     assert calls == [
         ("/user_info_by_id", {"user_name": "vikram.studio"}),
         ("/user_info_by_id", {"user_id": KABIR}),
@@ -419,11 +506,19 @@ async def test_client_sends_the_legacy_parameters() -> None:
     ("status", "body", "error", "text"),
     [
         (403, load("forbidden.json"), Forbidden, "You are not subscribed to this API."),
-        (401, {"message": "Invalid API key. Go to https://docs.rapidapi.com/docs/keys for more info."}, AuthExpired,
-         "Invalid API key"),
+        (
+            401,
+            {"message": "Invalid API key. Go to https://docs.rapidapi.com/docs/keys for more info."},
+            AuthExpired,
+            "Invalid API key",
+        ),
         (404, load("user_not_found.json"), ProfileMissing, "User not found"),
-        (400, {"message": "You have exceeded the rate limit per second for your plan, BASIC"}, QuotaExceeded,
-         "rate limit"),
+        (
+            400,
+            {"message": "You have exceeded the rate limit per second for your plan, BASIC"},
+            QuotaExceeded,
+            "rate limit",
+        ),
         (400, "<html>Bad Request</html>", InputRejected, "<html>Bad Request</html>"),
         (200, "not json", BadResponse, "not JSON"),
         (200, load("user_not_found.json"), ProfileMissing, "User not found"),
@@ -437,14 +532,18 @@ async def test_client_maps_refusals(status: int, body: Any, error: type[Exceptio
 
 
 async def test_a_quota_refusal_carries_the_providers_wait() -> None:
-    client, _ = canned(403, {"message": "You have exceeded the MONTHLY quota for Requests on your current plan"},
-                       {"Retry-After": "120"})
+    client, _ = canned(
+        403,
+        {"message": "You have exceeded the MONTHLY quota for Requests on your current plan"},
+        {"Retry-After": "120"},
+    )
     with pytest.raises(QuotaExceeded) as refused:
         await client.likers("DexzOw9RxwA", credential=CREDENTIAL)
     assert refused.value.retry_after == 120.0
 
 
 # Every operation against the sandbox, over loopback HTTP
+
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
@@ -472,7 +571,10 @@ async def every_page(fetch: Callable[[str | None], Awaitable[Page]]) -> list[Pag
 async def test_sandbox_profiles(jotucker: JoTuckerClient) -> None:
     by_handle = await jotucker.profile_by_handle("Kabir.Fit", credential=CREDENTIAL)
     assert (by_handle.source, by_handle.handle, by_handle.dimensions["profile_type"]) == (
-        SOURCE, "kabir.fit", "personal")
+        SOURCE,
+        "kabir.fit",
+        "personal",
+    )
     assert await jotucker.profile_by_id(by_handle.profile_id, credential=CREDENTIAL) == by_handle
     with pytest.raises(ProfileMissing, match="User not found"):
         await jotucker.profile_by_handle("missing_person", credential=CREDENTIAL)
@@ -493,7 +595,10 @@ async def test_sandbox_timeline_to_the_end_and_single_posts(jotucker: JoTuckerCl
     for listed in posts[:6]:
         single = await jotucker.post_by_shortcode(listed.shortcode, credential=CREDENTIAL)
         assert (single.profile_id, single.publish_time, single.metrics) == (
-            listed.profile_id, listed.publish_time, listed.metrics)
+            listed.profile_id,
+            listed.publish_time,
+            listed.metrics,
+        )
         if single.dimensions["post_type"] == "reels":
             assert ".mp4?" in single.dimensions["display_url"]
         else:

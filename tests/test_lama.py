@@ -56,6 +56,7 @@ def utc(epoch: int) -> datetime:
 
 # Profiles
 
+
 def test_web_profile_by_handle() -> None:
     payload = load("a1_user.json")
     profile = parse_gql_profile(payload, handle="@Rohan.Clicks")
@@ -84,15 +85,29 @@ def test_web_profile_by_handle() -> None:
     # No raw nested lists: the embedded posts and videos are posts of their own, each once.
     assert not {"recent_posts", "recent_videos"} & profile.dimensions.keys()
     assert [post.shortcode for post in profile.embedded_posts] == [
-        "CntJV71FRog", "C8zGfBEgfc9", "DR5DoGT7tRa", "Cm_AxLjW7F3", "C7W1VghDyXr"]
+        "CntJV71FRog",
+        "C8zGfBEgfc9",
+        "DR5DoGT7tRa",
+        "Cm_AxLjW7F3",
+        "C7W1VghDyXr",
+    ]
     first = profile.embedded_posts[0]
     node = user["edge_owner_to_timeline_media"]["edges"][0]["node"]
     assert (first.source, first.profile_id, first.handle, first.publish_time) == (
-        SOURCE, ROHAN, "rohan.clicks", utc(1716151660))
+        SOURCE,
+        ROHAN,
+        "rohan.clicks",
+        utc(1716151660),
+    )
     assert first.metrics == {"comments": 0, "likes": 93, "view_count": None}
     assert first.dimensions == {
-        "profile_id": ROHAN, "handle": "rohan.clicks", "post_type": "image", "display_url": node["display_url"],
-        "thumbnail_src": node["thumbnail_src"], "taken_at_timestamp": 1716151660, "caption": "Saved the best for last",
+        "profile_id": ROHAN,
+        "handle": "rohan.clicks",
+        "post_type": "image",
+        "display_url": node["display_url"],
+        "thumbnail_src": node["thumbnail_src"],
+        "taken_at_timestamp": 1716151660,
+        "caption": "Saved the best for last",
     }
     assert profile.embedded_posts[-1].dimensions["post_type"] == "reels"
 
@@ -154,6 +169,7 @@ def test_profile_by_id_with_a_numeric_pk_string_counts_and_nulls() -> None:
 
 # Posts
 
+
 def test_timeline_chunk() -> None:
     payload = load("medias_chunk.json")
     page = parse_posts_chunk(payload)
@@ -161,12 +177,27 @@ def test_timeline_chunk() -> None:
 
     assert page.next_cursor == payload[1]
     assert [post.shortcode for post in page.items] == [
-        "DexzOw9RxwA", "Cz3wX2Ms_kd", "DI9tg7cINY6", "DeDqqArjbNX", "CzJnzF6-pB0", "DIPk8LKZ22R"]
+        "DexzOw9RxwA",
+        "Cz3wX2Ms_kd",
+        "DI9tg7cINY6",
+        "DeDqqArjbNX",
+        "CzJnzF6-pB0",
+        "DIPk8LKZ22R",
+    ]
     assert (first.source, first.profile_id, first.handle, first.publish_time) == (
-        SOURCE, MEERA, "meera.makeup", utc(1716188086))
+        SOURCE,
+        MEERA,
+        "meera.makeup",
+        utc(1716188086),
+    )
     # A photo's video fields are Lama's zero defaults, not measurements.
-    assert first.metrics == {"comments": 28, "likes": 859, "view_count": None, "play_count": None,
-                             "video_duration": None}
+    assert first.metrics == {
+        "comments": 28,
+        "likes": 859,
+        "view_count": None,
+        "play_count": None,
+        "video_duration": None,
+    }
     assert first.dimensions == {
         "profile_id": MEERA,
         "handle": "meera.makeup",
@@ -189,11 +220,19 @@ def test_timeline_chunk_videos_carousels_and_type_drift() -> None:
     items = parse_posts_chunk(payload).items
     video = items[1]
     assert video.profile_id == MEERA  # sent as a number
-    assert video.metrics == {"comments": 5, "likes": 189, "view_count": 17566, "play_count": 37651,
-                             "video_duration": 58.967}
+    assert video.metrics == {
+        "comments": 5,
+        "likes": 189,
+        "view_count": 17566,
+        "play_count": 37651,
+        "video_duration": 58.967,
+    }
     assert video.dimensions["display_url"] == payload[0][1]["video_url"]
     assert (video.dimensions["location"], video.dimensions["location_lat"], video.dimensions["location_long"]) == (
-        "Koregaon Park", 18.5204, 73.8567)
+        "Koregaon Park",
+        18.5204,
+        73.8567,
+    )
     carousel = items[2]
     assert carousel.metrics["likes"] == 790  # sent as a string
     assert carousel.dimensions["thumbnail_src"] == payload[0][2]["resources"][0]["thumbnail_url"]
@@ -222,9 +261,18 @@ def test_video_by_shortcode() -> None:
     media = payload["items"][0]
 
     assert (post.shortcode, post.profile_id, post.handle, post.publish_time) == (
-        "Cz3wX2Ms_kd", MEERA, "meera.makeup", utc(1715895703))
-    assert post.metrics == {"comments": 5, "likes": 189, "view_count": 17566, "play_count": 37651,
-                            "video_duration": 58.967}
+        "Cz3wX2Ms_kd",
+        MEERA,
+        "meera.makeup",
+        utc(1715895703),
+    )
+    assert post.metrics == {
+        "comments": 5,
+        "likes": 189,
+        "view_count": 17566,
+        "play_count": 37651,
+        "video_duration": 58.967,
+    }
     assert post.dimensions == {
         "profile_id": MEERA,
         "handle": "meera.makeup",
@@ -260,10 +308,18 @@ def test_stories() -> None:
     stories = parse_stories(payload)
 
     assert [story.shortcode for story in stories] == [
-        "4964872647340165379", "4679680634841709926", "4765848347990890897"]
+        "4964872647340165379",
+        "4679680634841709926",
+        "4765848347990890897",
+    ]
     video = stories[0]
     assert (video.kind, video.source, video.profile_id, video.handle, video.publish_time) == (
-        "story", SOURCE, "55149616087", "diya.eats", datetime(2024, 5, 20, 17, 44, 11, tzinfo=UTC))
+        "story",
+        SOURCE,
+        "55149616087",
+        "diya.eats",
+        datetime(2024, 5, 20, 17, 44, 11, tzinfo=UTC),
+    )
     assert video.metrics == {}
     assert video.dimensions == {
         "post_id": "4964872647340165379",
@@ -308,12 +364,23 @@ def test_hashtag_chunk() -> None:
     assert page.next_cursor == "aGFzaHRhZzp0cmF2ZWw6NA"
     first = page.items[0]
     assert (first.shortcode, first.profile_id, first.handle) == ("DN6FI0f44sg", "59009379706", "asha.corner")
-    assert first.metrics == {"comments": 18, "likes": 1143, "view_count": None, "play_count": None,
-                             "video_duration": None}
-    assert {key: first.dimensions[key] for key in ("full_name", "is_paid_partnership", "location",
-                                                  "location_city", "caption")} == {
-        "full_name": "Asha Corner", "is_paid_partnership": False, "location": "Hauz Khas Village",
-        "location_city": "New Delhi, India", "caption": "Saved the best for last #travel #india #weekend #love"}
+    assert first.metrics == {
+        "comments": 18,
+        "likes": 1143,
+        "view_count": None,
+        "play_count": None,
+        "video_duration": None,
+    }
+    assert {
+        key: first.dimensions[key]
+        for key in ("full_name", "is_paid_partnership", "location", "location_city", "caption")
+    } == {
+        "full_name": "Asha Corner",
+        "is_paid_partnership": False,
+        "location": "Hauz Khas Village",
+        "location_city": "New Delhi, India",
+        "caption": "Saved the best for last #travel #india #weekend #love",
+    }
     assert (page.items[1].dimensions["location"], page.items[1].dimensions["location_city"]) == (None, None)
     assert page.items[2].profile_id == "45224519767" and page.items[2].dimensions["is_paid_partnership"] is True
     assert page.items[3].metrics["likes"] == 23
@@ -321,16 +388,24 @@ def test_hashtag_chunk() -> None:
 
 # Relationships
 
+
 def test_followers_chunk() -> None:
     payload = load("followers_chunk.json")
     page = parse_followers_chunk(payload, KABIR)
 
     assert page.next_cursor == "Zm9sbG93ZXJzOjExNjQ0MjQzOTY6NQ"
     assert page.items[0] == Relationship(
-        platform=Platform.INSTAGRAM, source=SOURCE, source_profile_id="60176246291", target_profile_id=KABIR,
-        source_dimensions={"handle": "private.farah.miles0", "full_name": "Private Farah Miles",
-                           "profile_pic_url": payload[0][0]["profile_pic_url"], "is_private": True,
-                           "is_verified": False},
+        platform=Platform.INSTAGRAM,
+        source=SOURCE,
+        source_profile_id="60176246291",
+        target_profile_id=KABIR,
+        source_dimensions={
+            "handle": "private.farah.miles0",
+            "full_name": "Private Farah Miles",
+            "profile_pic_url": payload[0][0]["profile_pic_url"],
+            "is_private": True,
+            "is_verified": False,
+        },
     )
     assert page.items[1].source_profile_id == "20992201723"  # sent as a number
     assert page.items[2].source_dimensions["full_name"] is None
@@ -340,7 +415,10 @@ def test_following_last_chunk_and_refusals() -> None:
     page = parse_following_chunk(load("following_chunk_last.json"), KABIR)
     assert page.next_cursor is None
     assert [(item.source_profile_id, item.target_dimensions["handle"]) for item in page.items] == [
-        (KABIR, "pooja.corner15215"), (KABIR, "yash.clicks15221"), (KABIR, "farah.notes15229")]
+        (KABIR, "pooja.corner15215"),
+        (KABIR, "yash.clicks15221"),
+        (KABIR, "farah.notes15229"),
+    ]
     with pytest.raises(BadResponse, match="no pk"):
         parse_followers_chunk([[{"username": "someone"}], None], KABIR)
     with pytest.raises(BadResponse):
@@ -348,6 +426,7 @@ def test_following_last_chunk_and_refusals() -> None:
 
 
 # The client's requests and its reading of HTTP statuses
+
 
 class CannedHttp:
     """Stands in for ProviderHttp: answers every call with one canned response and records the call."""
@@ -380,14 +459,17 @@ async def test_client_sends_the_legacy_parameters() -> None:
     await record("a1_user.json", lambda c: c.profile_by_handle("rohan.clicks", credential=CREDENTIAL, request_id="r1"))
     await record("user_by_id.json", lambda c: c.profile_by_id("37384621941", credential=CREDENTIAL, request_id="r1"))
     await record("medias_chunk.json", lambda c: c.posts_by_id(MEERA, "e-1", credential=CREDENTIAL, request_id="r1"))
-    await record("a1_media_video.json",
-                 lambda c: c.post_by_shortcode("Cz3wX2Ms_kd", credential=CREDENTIAL, request_id="r1"))
+    await record(
+        "a1_media_video.json", lambda c: c.post_by_shortcode("Cz3wX2Ms_kd", credential=CREDENTIAL, request_id="r1")
+    )
     await record("followers_chunk.json", lambda c: c.followers(KABIR, credential=CREDENTIAL, request_id="r1"))
-    await record("following_chunk_last.json",
-                 lambda c: c.following(KABIR, "e-2", credential=CREDENTIAL, request_id="r1"))
+    await record(
+        "following_chunk_last.json", lambda c: c.following(KABIR, "e-2", credential=CREDENTIAL, request_id="r1")
+    )
     await record("stories.json", lambda c: c.stories("55149616087", credential=CREDENTIAL, request_id="r1"))
-    await record("hashtag_chunk.json",
-                 lambda c: c.hashtag_posts("#travel", "m-3", credential=CREDENTIAL, request_id="r1"))
+    await record(
+        "hashtag_chunk.json", lambda c: c.hashtag_posts("#travel", "m-3", credential=CREDENTIAL, request_id="r1")
+    )
     assert calls == [
         ("/a1/user", {"username": "rohan.clicks"}),
         ("/v1/user/by/id", {"id": "37384621941"}),
@@ -413,8 +495,9 @@ async def test_client_sends_the_legacy_parameters() -> None:
         (200, [[], None], BadResponse, "not an object"),
     ],
 )
-async def test_client_maps_refusals_of_the_web_profile(status: int, body: Any, error: type[Exception],
-                                                       text: str) -> None:
+async def test_client_maps_refusals_of_the_web_profile(
+    status: int, body: Any, error: type[Exception], text: str
+) -> None:
     client, _ = canned(status, body)
     with pytest.raises(error, match=text):
         await client.profile_by_handle("rohan.clicks", credential=CREDENTIAL)
@@ -444,6 +527,7 @@ async def test_client_maps_a_missing_post() -> None:
 
 # Every operation against the sandbox, over loopback HTTP
 
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
     with SandboxServer(SandboxConfig()) as running:
@@ -472,7 +556,8 @@ async def test_sandbox_profiles(lama: LamaClient) -> None:
     by_id = await lama.profile_by_id(by_handle.profile_id, credential=CREDENTIAL)
     assert (by_handle.handle, by_id.handle, by_id.profile_id) == ("kabir.fit", "kabir.fit", by_handle.profile_id)
     assert {key: by_id.metrics[key] for key in ("followers", "following", "media_count")} == {
-        key: by_handle.metrics[key] for key in ("followers", "following", "media_count")}
+        key: by_handle.metrics[key] for key in ("followers", "following", "media_count")
+    }
     assert by_handle.metrics["reels_media_count"] > 0
     assert 0 < len(by_handle.embedded_posts) <= 24
 
@@ -497,7 +582,11 @@ async def test_sandbox_timeline_to_the_end_and_single_posts(lama: LamaClient) ->
     for listed in posts[:4]:
         single = await lama.post_by_shortcode(listed.shortcode, credential=CREDENTIAL)
         assert (single.profile_id, single.publish_time, single.metrics["likes"], single.dimensions["post_type"]) == (
-            listed.profile_id, listed.publish_time, listed.metrics["likes"], listed.dimensions["post_type"])
+            listed.profile_id,
+            listed.publish_time,
+            listed.metrics["likes"],
+            listed.dimensions["post_type"],
+        )
     with pytest.raises(PostMissing):
         await lama.post_by_shortcode("missingPost1", credential=CREDENTIAL)
     private = await lama.profile_by_handle("private.diya", credential=CREDENTIAL)

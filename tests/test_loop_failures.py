@@ -116,8 +116,13 @@ async def test_the_sink_goes_on_after_a_batch_fails_and_logs_the_failure_once(br
 async def _produce_pending(broker: str, prefix: str) -> str:
     """A PENDING status for a new request on the prefix's status topic; returns the request id."""
     rid = str(uuid.uuid4())
-    event = RequestStatus(request_id=rid, status=Status.PENDING, flow="refresh_profile_basic",
-                          platform=Platform.INSTAGRAM, params={"handle": "loop"})
+    event = RequestStatus(
+        request_id=rid,
+        status=Status.PENDING,
+        flow="refresh_profile_basic",
+        platform=Platform.INSTAGRAM,
+        params={"handle": "loop"},
+    )
     producer = AIOKafkaProducer(bootstrap_servers=broker, acks="all")
     await producer.start()
     try:

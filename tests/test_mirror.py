@@ -47,27 +47,118 @@ RABBIT_HOST, RABBIT_PORT = "127.0.0.1", 5672
 
 # legacy-beat.md §8, field for field.
 LEGACY_FIELDS = {
-    "scrape_request_log_events": {"event_id", "scl_id", "flow", "platform", "params", "status", "priority", "reason",
-                                  "event_timestamp", "picked_at", "expires_at", "retry_count"},
-    "profile_log_events": {"event_id", "source", "platform", "profile_id", "handle", "event_timestamp", "metrics",
-                           "dimensions"},
-    "post_log_events": {"event_id", "source", "platform", "profile_id", "handle", "shortcode", "publish_time",
-                        "event_timestamp", "metrics", "dimensions"},
-    "post_activity_log_events": {"event_id", "source", "activity_type", "platform", "actor_profile_id", "shortcode",
-                                 "publish_time", "event_timestamp", "metrics", "dimensions"},
-    "profile_relationship_log_events": {"event_id", "source", "relationship_type", "platform", "source_profile_id",
-                                        "target_profile_id", "event_timestamp", "source_metrics",
-                                        "source_dimensions", "target_metrics", "target_dimensions"},
-    "order_log_events": {"event_id", "source", "platform", "platform_order_id", "store", "event_timestamp", "metrics",
-                         "dimensions"},
-    "yt_activity_log_events": {"event_id", "activity_id", "activity_type", "source", "platform", "actor_channel_id",
-                               "metrics", "dimensions", "event_timestamp"},
-    "yt_profile_relationship_log_events": {"event_id", "relationship_id", "relationship_type", "source", "platform",
-                                           "source_channel_id", "target_channel_id", "source_metrics",
-                                           "source_dimensions", "target_metrics", "target_dimensions",
-                                           "subscribed_on", "event_timestamp"},
-    "trace_log": {"id", "hostname", "serviceName", "timestamp", "timeTaken", "method", "uri", "headers",
-                  "responseStatus", "remoteAddress", "onlyRequest", "requestBody", "responseBody"},
+    "scrape_request_log_events": {
+        "event_id",
+        "scl_id",
+        "flow",
+        "platform",
+        "params",
+        "status",
+        "priority",
+        "reason",
+        "event_timestamp",
+        "picked_at",
+        "expires_at",
+        "retry_count",
+    },
+    "profile_log_events": {
+        "event_id",
+        "source",
+        "platform",
+        "profile_id",
+        "handle",
+        "event_timestamp",
+        "metrics",
+        "dimensions",
+    },
+    "post_log_events": {
+        "event_id",
+        "source",
+        "platform",
+        "profile_id",
+        "handle",
+        "shortcode",
+        "publish_time",
+        "event_timestamp",
+        "metrics",
+        "dimensions",
+    },
+    "post_activity_log_events": {
+        "event_id",
+        "source",
+        "activity_type",
+        "platform",
+        "actor_profile_id",
+        "shortcode",
+        "publish_time",
+        "event_timestamp",
+        "metrics",
+        "dimensions",
+    },
+    "profile_relationship_log_events": {
+        "event_id",
+        "source",
+        "relationship_type",
+        "platform",
+        "source_profile_id",
+        "target_profile_id",
+        "event_timestamp",
+        "source_metrics",
+        "source_dimensions",
+        "target_metrics",
+        "target_dimensions",
+    },
+    "order_log_events": {
+        "event_id",
+        "source",
+        "platform",
+        "platform_order_id",
+        "store",
+        "event_timestamp",
+        "metrics",
+        "dimensions",
+    },
+    "yt_activity_log_events": {
+        "event_id",
+        "activity_id",
+        "activity_type",
+        "source",
+        "platform",
+        "actor_channel_id",
+        "metrics",
+        "dimensions",
+        "event_timestamp",
+    },
+    "yt_profile_relationship_log_events": {
+        "event_id",
+        "relationship_id",
+        "relationship_type",
+        "source",
+        "platform",
+        "source_channel_id",
+        "target_channel_id",
+        "source_metrics",
+        "source_dimensions",
+        "target_metrics",
+        "target_dimensions",
+        "subscribed_on",
+        "event_timestamp",
+    },
+    "trace_log": {
+        "id",
+        "hostname",
+        "serviceName",
+        "timestamp",
+        "timeTaken",
+        "method",
+        "uri",
+        "headers",
+        "responseStatus",
+        "remoteAddress",
+        "onlyRequest",
+        "requestBody",
+        "responseBody",
+    },
 }
 LEGACY_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 BASIC = "refresh_profile_basic"
@@ -83,8 +174,9 @@ class LegacyQueue:
     async def start(self) -> LegacyQueue:
         self._connection = await aio_pika.connect(AMQP_URL)
         channel = await self._connection.channel()
-        queue = await channel.declare_queue(f"beat-test-mirror-{uuid.uuid4().hex[:8]}", exclusive=True,
-                                            auto_delete=True)
+        queue = await channel.declare_queue(
+            f"beat-test-mirror-{uuid.uuid4().hex[:8]}", exclusive=True, auto_delete=True
+        )
         for exchange_name, keys in (("beat.dx", set(LEGACY_FIELDS) - {"trace_log"}), ("identity.dx", {"trace_log"})):
             exchange = await channel.declare_exchange(exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
             for key in keys:
@@ -167,17 +259,21 @@ async def _wait_log(proc: BeatProcess, text: str, timeout: float, times: int = 1
 
 # The mappers, without services.
 
+
 def _status(status: Status, **fields) -> RequestStatus:
     fields = {"at": datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC), **fields}
-    return RequestStatus(request_id="r-1", status=status, flow=BASIC, platform=Platform.INSTAGRAM,
-                         params={"handle": "nasa"}, **fields)
+    return RequestStatus(
+        request_id="r-1", status=status, flow=BASIC, platform=Platform.INSTAGRAM, params={"handle": "nasa"}, **fields
+    )
 
 
 def test_status_event_id_is_deterministic_per_request_attempt_and_status():
     first = legacy_event(names.STATUS, _status(Status.PROCESSING).to_bytes())
     replay = legacy_event(names.STATUS, _status(Status.PROCESSING, at=datetime(2024, 5, 2, tzinfo=UTC)).to_bytes())
-    ids = {legacy_event(names.STATUS, e.to_bytes()).event_id for e in (
-        _status(Status.COMPLETE), _status(Status.PROCESSING, attempt=2), _status(Status.PENDING))}
+    ids = {
+        legacy_event(names.STATUS, e.to_bytes()).event_id
+        for e in (_status(Status.COMPLETE), _status(Status.PROCESSING, attempt=2), _status(Status.PENDING))
+    }
     assert first.event_id == replay.event_id == status_event_id("r-1", 1, Status.PROCESSING)
     assert first.event_id not in ids and len(ids) == 3
 
@@ -196,18 +292,38 @@ def test_legacy_time_is_utc_and_naive_values_are_taken_as_utc():
 
 
 def test_raw_nested_lists_are_not_carried():
-    event = ProfileLog(event_id="e", kind="profile", request_id="r", source="lama", platform=Platform.INSTAGRAM,
-                       observed_at=datetime(2024, 5, 1, tzinfo=UTC), profile_id="1",
-                       dimensions={"handle": "nasa", "recent_posts": [{"shortcode": "x"}], "recent_videos": [],
-                                   "recent_stories": [], "recent_posts_cursor": "c1"})
+    event = ProfileLog(
+        event_id="e",
+        kind="profile",
+        request_id="r",
+        source="lama",
+        platform=Platform.INSTAGRAM,
+        observed_at=datetime(2024, 5, 1, tzinfo=UTC),
+        profile_id="1",
+        dimensions={
+            "handle": "nasa",
+            "recent_posts": [{"shortcode": "x"}],
+            "recent_videos": [],
+            "recent_stories": [],
+            "recent_posts_cursor": "c1",
+        },
+    )
     dimensions = legacy_event(names.PROFILE_LOG, event.to_bytes()).payload["dimensions"]
     assert dimensions == {"handle": "nasa", "recent_posts_cursor": "c1"}
 
 
 def test_post_publish_time_falls_back_to_taken_at_timestamp_and_tolerates_junk():
     def post(**dimensions) -> dict:
-        event = PostLog(event_id="e", kind="post", request_id="r", source="lama", platform=Platform.INSTAGRAM,
-                        observed_at=datetime(2024, 5, 1, tzinfo=UTC), shortcode="C1", dimensions=dimensions)
+        event = PostLog(
+            event_id="e",
+            kind="post",
+            request_id="r",
+            source="lama",
+            platform=Platform.INSTAGRAM,
+            observed_at=datetime(2024, 5, 1, tzinfo=UTC),
+            shortcode="C1",
+            dimensions=dimensions,
+        )
         return legacy_event(names.POST_LOG, event.to_bytes()).payload
 
     assert post(taken_at_timestamp=1714557600)["publish_time"] == "2024-05-01 10:00:00"
@@ -216,12 +332,21 @@ def test_post_publish_time_falls_back_to_taken_at_timestamp_and_tolerates_junk()
 
 
 def _order(**fields) -> OrderLog:
-    values = {"event_id": "e-order", "request_id": "r", "source": "shopify", "platform": Platform.SHOPIFY,
-              "observed_at": datetime(2024, 5, 1, 15, 30, tzinfo=timezone(timedelta(hours=5, minutes=30))),
-              "platform_order_id": "5312345678011", "store": "kalakari.myshopify.com",
-              "dimensions": {"name": "#1042", "utm_params": '{"source": "instagram"}',
-                             "store": "kalakari.myshopify.com",
-                             "order_data": {"id": 5312345678011, "line_items": [{"vendor": "Kalakari"}]}}}
+    values = {
+        "event_id": "e-order",
+        "request_id": "r",
+        "source": "shopify",
+        "platform": Platform.SHOPIFY,
+        "observed_at": datetime(2024, 5, 1, 15, 30, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+        "platform_order_id": "5312345678011",
+        "store": "kalakari.myshopify.com",
+        "dimensions": {
+            "name": "#1042",
+            "utm_params": '{"source": "instagram"}',
+            "store": "kalakari.myshopify.com",
+            "order_data": {"id": 5312345678011, "line_items": [{"vendor": "Kalakari"}]},
+        },
+    }
     return OrderLog(**{**values, **fields})
 
 
@@ -229,160 +354,462 @@ def test_order_event_carries_the_legacy_order_fields():
     event = legacy_event(names.ORDER_LOG, _order().to_bytes())
     assert (event.exchange, event.routing_key, event.event_id) == ("beat.dx", "order_log_events", "e-order")
     assert event.payload == {
-        "event_id": "e-order", "source": "shopify", "platform": "SHOPIFY", "platform_order_id": "5312345678011",
-        "store": "kalakari.myshopify.com", "event_timestamp": "2024-05-01 10:00:00", "metrics": {},
-        "dimensions": {"name": "#1042", "utm_params": '{"source": "instagram"}', "store": "kalakari.myshopify.com",
-                       "order_data": {"id": 5312345678011, "line_items": [{"vendor": "Kalakari"}]}}}
+        "event_id": "e-order",
+        "source": "shopify",
+        "platform": "SHOPIFY",
+        "platform_order_id": "5312345678011",
+        "store": "kalakari.myshopify.com",
+        "event_timestamp": "2024-05-01 10:00:00",
+        "metrics": {},
+        "dimensions": {
+            "name": "#1042",
+            "utm_params": '{"source": "instagram"}',
+            "store": "kalakari.myshopify.com",
+            "order_data": {"id": 5312345678011, "line_items": [{"vendor": "Kalakari"}]},
+        },
+    }
     # An event without the store field still names it, from its dimensions.
     assert legacy_event(names.ORDER_LOG, _order(store=None).to_bytes()).payload["store"] == "kalakari.myshopify.com"
 
 
 def test_yt_activity_event_carries_the_legacy_activity_fields():
-    event = YtActivityLog(event_id="e-act", request_id="r", source="ytapi", platform=Platform.YOUTUBE,
-                          observed_at=datetime(2024, 5, 1, 10, 0, 1, tzinfo=UTC), activity_id="MTUxNjYy",
-                          activity_type="subscription", actor_channel_id="UC_actor",
-                          dimensions={"subscribed_channel_id": "UC_star", "taken_at_timestamp": 1714557600})
+    event = YtActivityLog(
+        event_id="e-act",
+        request_id="r",
+        source="ytapi",
+        platform=Platform.YOUTUBE,
+        observed_at=datetime(2024, 5, 1, 10, 0, 1, tzinfo=UTC),
+        activity_id="MTUxNjYy",
+        activity_type="subscription",
+        actor_channel_id="UC_actor",
+        dimensions={"subscribed_channel_id": "UC_star", "taken_at_timestamp": 1714557600},
+    )
     mapped = legacy_event(names.YT_ACTIVITY_LOG, event.to_bytes())
     assert (mapped.routing_key, mapped.event_id) == ("yt_activity_log_events", "e-act")
     assert mapped.payload == {
-        "event_id": "e-act", "activity_id": "MTUxNjYy", "activity_type": "subscription", "source": "ytapi",
-        "platform": "YOUTUBE", "actor_channel_id": "UC_actor", "metrics": {},
+        "event_id": "e-act",
+        "activity_id": "MTUxNjYy",
+        "activity_type": "subscription",
+        "source": "ytapi",
+        "platform": "YOUTUBE",
+        "actor_channel_id": "UC_actor",
+        "metrics": {},
         "dimensions": {"subscribed_channel_id": "UC_star", "taken_at_timestamp": 1714557600},
-        "event_timestamp": "2024-05-01 10:00:01"}
+        "event_timestamp": "2024-05-01 10:00:01",
+    }
 
 
 def test_yt_relationship_event_renders_subscribed_on_in_the_legacy_format():
-    event = YtRelationshipLog(event_id="e-sub", request_id="r", source="ytapi", platform=Platform.YOUTUBE,
-                              observed_at=datetime(2024, 5, 1, 10, 0, tzinfo=UTC), relationship_id="sub-1",
-                              source_channel_id="UC_fan", target_channel_id="UC_star",
-                              subscribed_on=datetime(2021, 7, 9, 23, 45, 12, 120000,
-                                                     tzinfo=timezone(timedelta(hours=-4))),
-                              target_dimensions={"title": "Star", "recent_videos": [{"id": "v"}]})
+    event = YtRelationshipLog(
+        event_id="e-sub",
+        request_id="r",
+        source="ytapi",
+        platform=Platform.YOUTUBE,
+        observed_at=datetime(2024, 5, 1, 10, 0, tzinfo=UTC),
+        relationship_id="sub-1",
+        source_channel_id="UC_fan",
+        target_channel_id="UC_star",
+        subscribed_on=datetime(2021, 7, 9, 23, 45, 12, 120000, tzinfo=timezone(timedelta(hours=-4))),
+        target_dimensions={"title": "Star", "recent_videos": [{"id": "v"}]},
+    )
     mapped = legacy_event(names.YT_PROFILE_RELATIONSHIP_LOG, event.to_bytes())
     assert (mapped.routing_key, mapped.event_id) == ("yt_profile_relationship_log_events", "e-sub")
     assert mapped.payload == {
-        "event_id": "e-sub", "relationship_id": "sub-1", "relationship_type": "subscription", "source": "ytapi",
-        "platform": "YOUTUBE", "source_channel_id": "UC_fan", "target_channel_id": "UC_star", "source_metrics": {},
-        "source_dimensions": {}, "target_metrics": {}, "target_dimensions": {"title": "Star"},
-        "subscribed_on": "2021-07-10 03:45:12", "event_timestamp": "2024-05-01 10:00:00"}
+        "event_id": "e-sub",
+        "relationship_id": "sub-1",
+        "relationship_type": "subscription",
+        "source": "ytapi",
+        "platform": "YOUTUBE",
+        "source_channel_id": "UC_fan",
+        "target_channel_id": "UC_star",
+        "source_metrics": {},
+        "source_dimensions": {},
+        "target_metrics": {},
+        "target_dimensions": {"title": "Star"},
+        "subscribed_on": "2021-07-10 03:45:12",
+        "event_timestamp": "2024-05-01 10:00:00",
+    }
     unknown = event.model_copy(update={"subscribed_on": None, "source_channel_id": None})
     payload = legacy_event(names.YT_PROFILE_RELATIONSHIP_LOG, unknown.to_bytes()).payload
     assert payload["subscribed_on"] is None and payload["source_channel_id"] is None
 
 
 def test_every_mirrored_topic_maps_to_a_legacy_routing_key():
-    assert set(MIRRORED) == {names.STATUS, names.PROFILE_LOG, names.POST_LOG, names.POST_ACTIVITY_LOG,
-                             names.PROFILE_RELATIONSHIP_LOG, names.ORDER_LOG, names.YT_ACTIVITY_LOG,
-                             names.YT_PROFILE_RELATIONSHIP_LOG, names.TRACE_LOG}
+    assert set(MIRRORED) == {
+        names.STATUS,
+        names.PROFILE_LOG,
+        names.POST_LOG,
+        names.POST_ACTIVITY_LOG,
+        names.PROFILE_RELATIONSHIP_LOG,
+        names.ORDER_LOG,
+        names.YT_ACTIVITY_LOG,
+        names.YT_PROFILE_RELATIONSHIP_LOG,
+        names.TRACE_LOG,
+    }
     assert names.ASSET_LOG not in MIRRORED and names.DEAD_LETTER not in MIRRORED
 
 
 def test_mirror_refuses_to_start_without_an_amqp_url():
-    result = subprocess.run([sys.executable, "-m", "app.cli", "mirror"], env=beat_env(kafka_url="127.0.0.1:1"),
-                            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "mirror"],
+        env=beat_env(kafka_url="127.0.0.1:1"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 1 and "BEAT_AMQP_URL is not set" in result.stderr
 
 
 # The real mirror.
+
 
 def _kinds(tag: str) -> list[tuple[str, str | None, object, str, dict]]:
     """One event of every mirrored kind: (topic, key, event, routing key, the legacy payload expected)."""
     rid = f"req-{tag}"
     at = datetime(2024, 5, 1, 15, 31, 2, 500000, tzinfo=timezone(timedelta(hours=5, minutes=30)))
     observed = datetime(2024, 5, 1, 10, 5, 0, tzinfo=UTC)
-    pending = RequestStatus(request_id=rid, status=Status.PENDING, flow="refresh_profile_by_handle",
-                            platform=Platform.INSTAGRAM, params={"handle": f"h_{tag}"}, priority=3,
-                            at=datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC),
-                            expires_at=datetime(2024, 5, 1, 11, 0, 0, tzinfo=UTC))
-    complete = pending.model_copy(update={"status": Status.COMPLETE, "attempt": 2, "at": at, "source": "lama",
-                                          "result": {"posts": 1}})
-    profile = ProfileLog(event_id=f"{tag}-profile", kind="profile", request_id=rid, source="lama",
-                         platform=Platform.INSTAGRAM, observed_at=observed, profile_id=f"p_{tag}",
-                         handle=f"h_{tag}", metrics={"followers": 1200, "following": 3},
-                         dimensions={"full_name": "N", "is_verified": True})
-    insights = ProfileLog(event_id=f"{tag}-insights", kind="profile_insights", request_id=rid, source="graphapi",
-                          platform=Platform.INSTAGRAM, observed_at=observed, profile_id=f"p_{tag}",
-                          dimensions={"handle": f"h_{tag}", "audience_country": {"IN": 0.7}})
-    post = PostLog(event_id=f"{tag}-post", kind="post", request_id=rid, source="lama", platform=Platform.INSTAGRAM,
-                   observed_at=observed, profile_id=f"p_{tag}", handle=f"h_{tag}", shortcode=f"S{tag}",
-                   publish_time=datetime(2024, 4, 30, 8, 0, 0, tzinfo=UTC), metrics={"likes": 10, "engagement": 1.5},
-                   dimensions={"caption": "hi", "user_tags": ["a", "b"]})
-    story = PostLog(event_id=f"{tag}-story", kind="story", request_id=rid, source="rapidapi-arraybobo",
-                    platform=Platform.INSTAGRAM, observed_at=observed, shortcode=f"T{tag}",
-                    dimensions={"handle": f"h_{tag}", "taken_at_timestamp": 1714557600})
-    activity = ActivityLog(event_id=f"{tag}-comment", kind="activity", request_id=rid, source="rocketapi",
-                           platform=Platform.INSTAGRAM, observed_at=observed, activity_type="COMMENT",
-                           actor_profile_id=f"a_{tag}", shortcode=f"S{tag}",
-                           publish_time=datetime(2024, 5, 1, 9, 0, 0, tzinfo=UTC), metrics={"likes": 2},
-                           dimensions={"comment_id": "c1", "text": "nice"})
-    follows = RelationshipLog(event_id=f"{tag}-follows", request_id=rid, source="rapidapi-jotucker",
-                              platform=Platform.INSTAGRAM, observed_at=observed, relationship_type="FOLLOWS",
-                              source_profile_id=f"f_{tag}", target_profile_id=f"p_{tag}",
-                              source_dimensions={"handle": "fan"}, target_dimensions={"handle": f"h_{tag}"})
-    order = OrderLog(event_id=f"{tag}-order", request_id=rid, source="shopify", platform=Platform.SHOPIFY,
-                     observed_at=observed, platform_order_id=f"o_{tag}", store=f"s-{tag}.myshopify.com",
-                     dimensions={"name": "#1001", "utm_params": '{"source": "ig"}', "order_data": {"id": 1}})
-    yt_activity = YtActivityLog(event_id=f"{tag}-ytact", request_id=rid, source="ytapi", platform=Platform.YOUTUBE,
-                                observed_at=observed, activity_id=f"act_{tag}", activity_type="upload",
-                                actor_channel_id=f"UC_{tag}", dimensions={"shortcode": f"v_{tag}"})
-    subscription = YtRelationshipLog(event_id=f"{tag}-ytsub", request_id=rid, source="ytapi",
-                                     platform=Platform.YOUTUBE, observed_at=observed, relationship_id=f"sub_{tag}",
-                                     source_channel_id=f"UC_fan_{tag}", target_channel_id=f"UC_{tag}",
-                                     subscribed_on=datetime(2023, 2, 3, 4, 5, 6, tzinfo=UTC),
-                                     target_dimensions={"title": "T"})
-    trace = TraceLog(id=f"{tag}-trace", request_id=rid, source="graphapi", method="GET", host="graph.facebook.com",
-                     path="/v19.0/17841400000", status=200, latency_ms=2999.9, credential_id="7", at=observed)
+    pending = RequestStatus(
+        request_id=rid,
+        status=Status.PENDING,
+        flow="refresh_profile_by_handle",
+        platform=Platform.INSTAGRAM,
+        params={"handle": f"h_{tag}"},
+        priority=3,
+        at=datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC),
+        expires_at=datetime(2024, 5, 1, 11, 0, 0, tzinfo=UTC),
+    )
+    complete = pending.model_copy(
+        update={"status": Status.COMPLETE, "attempt": 2, "at": at, "source": "lama", "result": {"posts": 1}}
+    )
+    profile = ProfileLog(
+        event_id=f"{tag}-profile",
+        kind="profile",
+        request_id=rid,
+        source="lama",
+        platform=Platform.INSTAGRAM,
+        observed_at=observed,
+        profile_id=f"p_{tag}",
+        handle=f"h_{tag}",
+        metrics={"followers": 1200, "following": 3},
+        dimensions={"full_name": "N", "is_verified": True},
+    )
+    insights = ProfileLog(
+        event_id=f"{tag}-insights",
+        kind="profile_insights",
+        request_id=rid,
+        source="graphapi",
+        platform=Platform.INSTAGRAM,
+        observed_at=observed,
+        profile_id=f"p_{tag}",
+        dimensions={"handle": f"h_{tag}", "audience_country": {"IN": 0.7}},
+    )
+    post = PostLog(
+        event_id=f"{tag}-post",
+        kind="post",
+        request_id=rid,
+        source="lama",
+        platform=Platform.INSTAGRAM,
+        observed_at=observed,
+        profile_id=f"p_{tag}",
+        handle=f"h_{tag}",
+        shortcode=f"S{tag}",
+        publish_time=datetime(2024, 4, 30, 8, 0, 0, tzinfo=UTC),
+        metrics={"likes": 10, "engagement": 1.5},
+        dimensions={"caption": "hi", "user_tags": ["a", "b"]},
+    )
+    story = PostLog(
+        event_id=f"{tag}-story",
+        kind="story",
+        request_id=rid,
+        source="rapidapi-arraybobo",
+        platform=Platform.INSTAGRAM,
+        observed_at=observed,
+        shortcode=f"T{tag}",
+        dimensions={"handle": f"h_{tag}", "taken_at_timestamp": 1714557600},
+    )
+    activity = ActivityLog(
+        event_id=f"{tag}-comment",
+        kind="activity",
+        request_id=rid,
+        source="rocketapi",
+        platform=Platform.INSTAGRAM,
+        observed_at=observed,
+        activity_type="COMMENT",
+        actor_profile_id=f"a_{tag}",
+        shortcode=f"S{tag}",
+        publish_time=datetime(2024, 5, 1, 9, 0, 0, tzinfo=UTC),
+        metrics={"likes": 2},
+        dimensions={"comment_id": "c1", "text": "nice"},
+    )
+    follows = RelationshipLog(
+        event_id=f"{tag}-follows",
+        request_id=rid,
+        source="rapidapi-jotucker",
+        platform=Platform.INSTAGRAM,
+        observed_at=observed,
+        relationship_type="FOLLOWS",
+        source_profile_id=f"f_{tag}",
+        target_profile_id=f"p_{tag}",
+        source_dimensions={"handle": "fan"},
+        target_dimensions={"handle": f"h_{tag}"},
+    )
+    order = OrderLog(
+        event_id=f"{tag}-order",
+        request_id=rid,
+        source="shopify",
+        platform=Platform.SHOPIFY,
+        observed_at=observed,
+        platform_order_id=f"o_{tag}",
+        store=f"s-{tag}.myshopify.com",
+        dimensions={"name": "#1001", "utm_params": '{"source": "ig"}', "order_data": {"id": 1}},
+    )
+    yt_activity = YtActivityLog(
+        event_id=f"{tag}-ytact",
+        request_id=rid,
+        source="ytapi",
+        platform=Platform.YOUTUBE,
+        observed_at=observed,
+        activity_id=f"act_{tag}",
+        activity_type="upload",
+        actor_channel_id=f"UC_{tag}",
+        dimensions={"shortcode": f"v_{tag}"},
+    )
+    subscription = YtRelationshipLog(
+        event_id=f"{tag}-ytsub",
+        request_id=rid,
+        source="ytapi",
+        platform=Platform.YOUTUBE,
+        observed_at=observed,
+        relationship_id=f"sub_{tag}",
+        source_channel_id=f"UC_fan_{tag}",
+        target_channel_id=f"UC_{tag}",
+        subscribed_on=datetime(2023, 2, 3, 4, 5, 6, tzinfo=UTC),
+        target_dimensions={"title": "T"},
+    )
+    trace = TraceLog(
+        id=f"{tag}-trace",
+        request_id=rid,
+        source="graphapi",
+        method="GET",
+        host="graph.facebook.com",
+        path="/v19.0/17841400000",
+        status=200,
+        latency_ms=2999.9,
+        credential_id="7",
+        at=observed,
+    )
     common = {"source": "lama", "platform": "INSTAGRAM", "event_timestamp": "2024-05-01 10:05:00"}
-    status = {"scl_id": rid, "flow": "refresh_profile_by_handle", "platform": "INSTAGRAM",
-              "params": {"handle": f"h_{tag}"}, "priority": 3, "reason": None, "expires_at": "2024-05-01 11:00:00"}
+    status = {
+        "scl_id": rid,
+        "flow": "refresh_profile_by_handle",
+        "platform": "INSTAGRAM",
+        "params": {"handle": f"h_{tag}"},
+        "priority": 3,
+        "reason": None,
+        "expires_at": "2024-05-01 11:00:00",
+    }
     return [
-        (names.STATUS, rid, pending, "scrape_request_log_events", {
-            **status, "event_id": status_event_id(rid, 1, Status.PENDING), "status": "PENDING",
-            "event_timestamp": "2024-05-01 10:00:00", "picked_at": None, "retry_count": 0}),
-        (names.STATUS, rid, complete, "scrape_request_log_events", {
-            **status, "event_id": status_event_id(rid, 2, Status.COMPLETE), "status": "COMPLETE",
-            "event_timestamp": "2024-05-01 10:01:02", "picked_at": "2024-05-01 10:01:02", "retry_count": 1}),
-        (names.PROFILE_LOG, profile.key, profile, "profile_log_events", {
-            **common, "event_id": f"{tag}-profile", "profile_id": f"p_{tag}", "handle": f"h_{tag}",
-            "metrics": {"followers": 1200, "following": 3}, "dimensions": {"full_name": "N", "is_verified": True}}),
-        (names.PROFILE_LOG, insights.key, insights, "profile_log_events", {
-            **common, "source": "graphapi", "event_id": f"{tag}-insights", "profile_id": f"p_{tag}",
-            "handle": f"h_{tag}", "metrics": {},
-            "dimensions": {"handle": f"h_{tag}", "audience_country": {"IN": 0.7}}}),
-        (names.POST_LOG, post.key, post, "post_log_events", {
-            **common, "event_id": f"{tag}-post", "profile_id": f"p_{tag}", "handle": f"h_{tag}",
-            "shortcode": f"S{tag}", "publish_time": "2024-04-30 08:00:00", "metrics": {"likes": 10, "engagement": 1.5},
-            "dimensions": {"caption": "hi", "user_tags": ["a", "b"]}}),
-        (names.POST_LOG, story.key, story, "post_log_events", {
-            **common, "source": "rapidapi-arraybobo", "event_id": f"{tag}-story", "profile_id": None,
-            "handle": f"h_{tag}", "shortcode": f"T{tag}", "publish_time": "2024-05-01 10:00:00", "metrics": {},
-            "dimensions": {"handle": f"h_{tag}", "taken_at_timestamp": 1714557600}}),
-        (names.POST_ACTIVITY_LOG, activity.key, activity, "post_activity_log_events", {
-            **common, "source": "rocketapi", "event_id": f"{tag}-comment", "activity_type": "COMMENT",
-            "actor_profile_id": f"a_{tag}", "shortcode": f"S{tag}", "publish_time": "2024-05-01 09:00:00",
-            "metrics": {"likes": 2}, "dimensions": {"comment_id": "c1", "text": "nice"}}),
-        (names.PROFILE_RELATIONSHIP_LOG, follows.key, follows, "profile_relationship_log_events", {
-            **common, "source": "rapidapi-jotucker", "event_id": f"{tag}-follows", "relationship_type": "FOLLOWS",
-            "source_profile_id": f"f_{tag}", "target_profile_id": f"p_{tag}", "source_metrics": {},
-            "source_dimensions": {"handle": "fan"}, "target_metrics": {}, "target_dimensions": {"handle": f"h_{tag}"}}),
-        (names.ORDER_LOG, order.key, order, "order_log_events", {
-            **common, "source": "shopify", "platform": "SHOPIFY", "event_id": f"{tag}-order",
-            "platform_order_id": f"o_{tag}", "store": f"s-{tag}.myshopify.com", "metrics": {},
-            "dimensions": {"name": "#1001", "utm_params": '{"source": "ig"}', "order_data": {"id": 1}}}),
-        (names.YT_ACTIVITY_LOG, yt_activity.key, yt_activity, "yt_activity_log_events", {
-            **common, "source": "ytapi", "platform": "YOUTUBE", "event_id": f"{tag}-ytact",
-            "activity_id": f"act_{tag}", "activity_type": "upload", "actor_channel_id": f"UC_{tag}", "metrics": {},
-            "dimensions": {"shortcode": f"v_{tag}"}}),
-        (names.YT_PROFILE_RELATIONSHIP_LOG, subscription.key, subscription, "yt_profile_relationship_log_events", {
-            **common, "source": "ytapi", "platform": "YOUTUBE", "event_id": f"{tag}-ytsub",
-            "relationship_id": f"sub_{tag}", "relationship_type": "subscription", "source_channel_id": f"UC_fan_{tag}",
-            "target_channel_id": f"UC_{tag}", "source_metrics": {}, "source_dimensions": {}, "target_metrics": {},
-            "target_dimensions": {"title": "T"}, "subscribed_on": "2023-02-03 04:05:06"}),
-        (names.TRACE_LOG, None, trace, "trace_log", {
-            "id": f"{tag}-trace", "serviceName": "beat", "timestamp": "2024-05-01T10:05:00+00:00", "timeTaken": 2,
-            "method": "GET", "uri": "https://graph.facebook.com/v19.0/17841400000", "headers": {},
-            "responseStatus": 200, "remoteAddress": "https://graph.facebook.com/v19.0/17841400000",
-            "onlyRequest": False, "requestBody": "", "responseBody": ""}),
+        (
+            names.STATUS,
+            rid,
+            pending,
+            "scrape_request_log_events",
+            {
+                **status,
+                "event_id": status_event_id(rid, 1, Status.PENDING),
+                "status": "PENDING",
+                "event_timestamp": "2024-05-01 10:00:00",
+                "picked_at": None,
+                "retry_count": 0,
+            },
+        ),
+        (
+            names.STATUS,
+            rid,
+            complete,
+            "scrape_request_log_events",
+            {
+                **status,
+                "event_id": status_event_id(rid, 2, Status.COMPLETE),
+                "status": "COMPLETE",
+                "event_timestamp": "2024-05-01 10:01:02",
+                "picked_at": "2024-05-01 10:01:02",
+                "retry_count": 1,
+            },
+        ),
+        (
+            names.PROFILE_LOG,
+            profile.key,
+            profile,
+            "profile_log_events",
+            {
+                **common,
+                "event_id": f"{tag}-profile",
+                "profile_id": f"p_{tag}",
+                "handle": f"h_{tag}",
+                "metrics": {"followers": 1200, "following": 3},
+                "dimensions": {"full_name": "N", "is_verified": True},
+            },
+        ),
+        (
+            names.PROFILE_LOG,
+            insights.key,
+            insights,
+            "profile_log_events",
+            {
+                **common,
+                "source": "graphapi",
+                "event_id": f"{tag}-insights",
+                "profile_id": f"p_{tag}",
+                "handle": f"h_{tag}",
+                "metrics": {},
+                "dimensions": {"handle": f"h_{tag}", "audience_country": {"IN": 0.7}},
+            },
+        ),
+        (
+            names.POST_LOG,
+            post.key,
+            post,
+            "post_log_events",
+            {
+                **common,
+                "event_id": f"{tag}-post",
+                "profile_id": f"p_{tag}",
+                "handle": f"h_{tag}",
+                "shortcode": f"S{tag}",
+                "publish_time": "2024-04-30 08:00:00",
+                "metrics": {"likes": 10, "engagement": 1.5},
+                "dimensions": {"caption": "hi", "user_tags": ["a", "b"]},
+            },
+        ),
+        (
+            names.POST_LOG,
+            story.key,
+            story,
+            "post_log_events",
+            {
+                **common,
+                "source": "rapidapi-arraybobo",
+                "event_id": f"{tag}-story",
+                "profile_id": None,
+                "handle": f"h_{tag}",
+                "shortcode": f"T{tag}",
+                "publish_time": "2024-05-01 10:00:00",
+                "metrics": {},
+                "dimensions": {"handle": f"h_{tag}", "taken_at_timestamp": 1714557600},
+            },
+        ),
+        (
+            names.POST_ACTIVITY_LOG,
+            activity.key,
+            activity,
+            "post_activity_log_events",
+            {
+                **common,
+                "source": "rocketapi",
+                "event_id": f"{tag}-comment",
+                "activity_type": "COMMENT",
+                "actor_profile_id": f"a_{tag}",
+                "shortcode": f"S{tag}",
+                "publish_time": "2024-05-01 09:00:00",
+                "metrics": {"likes": 2},
+                "dimensions": {"comment_id": "c1", "text": "nice"},
+            },
+        ),
+        (
+            names.PROFILE_RELATIONSHIP_LOG,
+            follows.key,
+            follows,
+            "profile_relationship_log_events",
+            {
+                **common,
+                "source": "rapidapi-jotucker",
+                "event_id": f"{tag}-follows",
+                "relationship_type": "FOLLOWS",
+                "source_profile_id": f"f_{tag}",
+                "target_profile_id": f"p_{tag}",
+                "source_metrics": {},
+                "source_dimensions": {"handle": "fan"},
+                "target_metrics": {},
+                "target_dimensions": {"handle": f"h_{tag}"},
+            },
+        ),
+        (
+            names.ORDER_LOG,
+            order.key,
+            order,
+            "order_log_events",
+            {
+                **common,
+                "source": "shopify",
+                "platform": "SHOPIFY",
+                "event_id": f"{tag}-order",
+                "platform_order_id": f"o_{tag}",
+                "store": f"s-{tag}.myshopify.com",
+                "metrics": {},
+                "dimensions": {"name": "#1001", "utm_params": '{"source": "ig"}', "order_data": {"id": 1}},
+            },
+        ),
+        (
+            names.YT_ACTIVITY_LOG,
+            yt_activity.key,
+            yt_activity,
+            "yt_activity_log_events",
+            {
+                **common,
+                "source": "ytapi",
+                "platform": "YOUTUBE",
+                "event_id": f"{tag}-ytact",
+                "activity_id": f"act_{tag}",
+                "activity_type": "upload",
+                "actor_channel_id": f"UC_{tag}",
+                "metrics": {},
+                "dimensions": {"shortcode": f"v_{tag}"},
+            },
+        ),
+        (
+            names.YT_PROFILE_RELATIONSHIP_LOG,
+            subscription.key,
+            subscription,
+            "yt_profile_relationship_log_events",
+            {
+                **common,
+                "source": "ytapi",
+                "platform": "YOUTUBE",
+                "event_id": f"{tag}-ytsub",
+                "relationship_id": f"sub_{tag}",
+                "relationship_type": "subscription",
+                "source_channel_id": f"UC_fan_{tag}",
+                "target_channel_id": f"UC_{tag}",
+                "source_metrics": {},
+                "source_dimensions": {},
+                "target_metrics": {},
+                "target_dimensions": {"title": "T"},
+                "subscribed_on": "2023-02-03 04:05:06",
+            },
+        ),
+        (
+            names.TRACE_LOG,
+            None,
+            trace,
+            "trace_log",
+            {
+                "id": f"{tag}-trace",
+                "serviceName": "beat",
+                "timestamp": "2024-05-01T10:05:00+00:00",
+                "timeTaken": 2,
+                "method": "GET",
+                "uri": "https://graph.facebook.com/v19.0/17841400000",
+                "headers": {},
+                "responseStatus": 200,
+                "remoteAddress": "https://graph.facebook.com/v19.0/17841400000",
+                "onlyRequest": False,
+                "requestBody": "",
+                "responseBody": "",
+            },
+        ),
     ]
 
 
@@ -391,8 +818,13 @@ async def test_every_event_kind_reaches_its_legacy_routing_key(broker, session_d
     topics = [f"{prefix}{t}" for t in MIRRORED]
     await ensure_topics(broker, dict.fromkeys((*topics, f"{prefix}{names.DEAD_LETTER}"), 2))
     queue = await LegacyQueue().start()
-    env = beat_env(kafka_url=broker, topic_prefix=prefix, amqp_url=AMQP_URL, broker_session_timeout="6",
-                   data_dir=str(session_dir / prefix))
+    env = beat_env(
+        kafka_url=broker,
+        topic_prefix=prefix,
+        amqp_url=AMQP_URL,
+        broker_session_timeout="6",
+        data_dir=str(session_dir / prefix),
+    )
     mirror = BeatProcess("mirror", env, session_dir / "logs" / prefix / "mirror.log").start()
     try:
         kinds = _kinds(uuid.uuid4().hex[:8])
@@ -405,8 +837,9 @@ async def test_every_event_kind_reaches_its_legacy_routing_key(broker, session_d
         finally:
             await producer.stop()
 
-        missing = await queue.wait_for([expected["event_id" if "event_id" in expected else "id"]
-                                        for *_, expected in kinds], timeout=45)
+        missing = await queue.wait_for(
+            [expected["event_id" if "event_id" in expected else "id"] for *_, expected in kinds], timeout=45
+        )
         assert not missing, f"never arrived: {missing}\n{mirror.log_tail()}"
         for _, _, _, routing_key, expected in kinds:
             event_id = expected.get("event_id") or expected["id"]
@@ -427,7 +860,8 @@ async def test_every_event_kind_reaches_its_legacy_routing_key(broker, session_d
         dead_records, _ = await _read_all(broker, [f"{prefix}{names.DEAD_LETTER}"], idle=0.5)
         dead = [json.loads(record.value) for record in dead_records]
         assert [(d["original_topic"], d["original_offset"], base64.b64decode(d["original_value"])) for d in dead] == [
-            (f"{prefix}{names.PROFILE_LOG}", poison.offset, b"{not json")]
+            (f"{prefix}{names.PROFILE_LOG}", poison.offset, b"{not json")
+        ]
         assert dead[0]["error"]["message"].startswith("beat mirror:")
 
         # SIGTERM: the mirror exits cleanly with every record it published committed.
@@ -448,7 +882,9 @@ async def test_rabbitmq_outage_and_a_killed_mirror_lose_no_event(broker, databas
     settings = {"amqp_url": f"amqp://guest:guest@127.0.0.1:{proxy.port}/", "sink_batch_size": str(batch)}
     try:
         async with isolated(broker, database_url, session_dir, SandboxConfig(), "mirror", **settings) as (
-            prefix, spawn, _
+            prefix,
+            spawn,
+            _,
         ):
             topics = [f"{prefix}{t}" for t in MIRRORED]
             group = f"{prefix}beat-mirror"
@@ -463,8 +899,9 @@ async def test_rabbitmq_outage_and_a_killed_mirror_lose_no_event(broker, databas
             before = await submit(4, "before")
             assert set((await wait_terminal(pool, before, timeout=60)).values()) == {"COMPLETE"}
             records, ends = await _read_all(broker, topics)
-            assert not await queue.wait_for({legacy_event(_base(r.topic, prefix), r.value).event_id
-                                             for r in records}, timeout=30), first.log_tail()
+            assert not await queue.wait_for(
+                {legacy_event(_base(r.topic, prefix), r.value).event_id for r in records}, timeout=30
+            ), first.log_tail()
             # Everything published before the cut is committed: this is the offset the outage must not move.
             committed = await _wait_committed(broker, group, ends, timeout=15)
             assert committed == ends
@@ -474,7 +911,8 @@ async def test_rabbitmq_outage_and_a_killed_mirror_lose_no_event(broker, databas
             during = await submit(24, "during")
             statuses = await wait_terminal(pool, during, timeout=60)
             assert set(statuses.values()) == {"COMPLETE"} and len(statuses) == len(during), (
-                "the worker and sink must keep completing requests while RabbitMQ is down")
+                "the worker and sink must keep completing requests while RabbitMQ is down"
+            )
             records, ends = await _read_all(broker, topics)
             assert sum(ends.values()) - sum(committed.values()) > 4 * batch, "the outage must outlast a batch"
             # The mirror has had every outage event within reach and retried a few times: it must
@@ -505,7 +943,7 @@ async def test_rabbitmq_outage_and_a_killed_mirror_lose_no_event(broker, databas
 
 
 def _base(topic: str, prefix: str) -> str:
-    return topic[len(prefix):]
+    return topic[len(prefix) :]
 
 
 async def test_a_record_that_breaks_its_mapping_costs_a_dead_letter_not_the_mirror(broker, session_dir):
@@ -514,17 +952,36 @@ async def test_a_record_that_breaks_its_mapping_costs_a_dead_letter_not_the_mirr
     prefix = f"mirrorpoison{uuid.uuid4().hex[:6]}."
     await ensure_topics(broker, {f"{prefix}{t}": 2 for t in (*MIRRORED, names.DEAD_LETTER)})
     queue = await LegacyQueue().start()
-    env = beat_env(kafka_url=broker, topic_prefix=prefix, amqp_url=AMQP_URL, broker_session_timeout="6",
-                   data_dir=str(session_dir / prefix))
+    env = beat_env(
+        kafka_url=broker,
+        topic_prefix=prefix,
+        amqp_url=AMQP_URL,
+        broker_session_timeout="6",
+        data_dir=str(session_dir / prefix),
+    )
     mirror = BeatProcess("mirror", env, session_dir / "logs" / prefix / "mirror.log").start()
     try:
         tag = uuid.uuid4().hex[:8]
-        poison = json.dumps({"event_id": f"{tag}-poison", "kind": "profile", "request_id": f"req-{tag}",
-                             "source": "lama", "platform": "INSTAGRAM", "observed_at": "0001-01-01T00:00:00+01:00",
-                             "profile_id": f"p_{tag}"}).encode()
-        after = ProfileLog(event_id=f"{tag}-after", kind="profile", request_id=f"req-{tag}", source="lama",
-                           platform=Platform.INSTAGRAM, observed_at=datetime(2024, 5, 1, 10, 5, tzinfo=UTC),
-                           profile_id=f"p_{tag}")
+        poison = json.dumps(
+            {
+                "event_id": f"{tag}-poison",
+                "kind": "profile",
+                "request_id": f"req-{tag}",
+                "source": "lama",
+                "platform": "INSTAGRAM",
+                "observed_at": "0001-01-01T00:00:00+01:00",
+                "profile_id": f"p_{tag}",
+            }
+        ).encode()
+        after = ProfileLog(
+            event_id=f"{tag}-after",
+            kind="profile",
+            request_id=f"req-{tag}",
+            source="lama",
+            platform=Platform.INSTAGRAM,
+            observed_at=datetime(2024, 5, 1, 10, 5, tzinfo=UTC),
+            profile_id=f"p_{tag}",
+        )
         producer = AIOKafkaProducer(bootstrap_servers=broker, acks="all")
         await producer.start()
         try:

@@ -20,8 +20,9 @@ from topics.models import Platform
 
 FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "neotank"
 NEEL = "24788790792"
-KEY = Credential(id="neo-1", source=SOURCE, secrets={
-    "x-rapidapi-key": "neo-k1", "x-rapidapi-host": "instagram130.p.rapidapi.com"})
+KEY = Credential(
+    id="neo-1", source=SOURCE, secrets={"x-rapidapi-key": "neo-k1", "x-rapidapi-host": "instagram130.p.rapidapi.com"}
+)
 
 
 def load(name: str) -> Any:
@@ -29,6 +30,7 @@ def load(name: str) -> Any:
 
 
 # Profiles
+
 
 def test_profile_by_handle() -> None:
     payload = load("account_info.json")
@@ -70,8 +72,13 @@ def test_profile_carries_its_first_timeline_page_as_posts() -> None:
 
 def test_profile_missing_fields_stay_missing() -> None:
     payload = load("account_info.json")
-    for key in ("profile_pic_url_hd", "is_business_account", "is_professional_account", "edge_felix_video_timeline",
-                "edge_owner_to_timeline_media"):
+    for key in (
+        "profile_pic_url_hd",
+        "is_business_account",
+        "is_professional_account",
+        "edge_felix_video_timeline",
+        "edge_owner_to_timeline_media",
+    ):
         del payload[key]
     profile = parse_profile(payload)
     assert profile.metrics["media_count"] is None and profile.metrics["reels_media_count"] is None
@@ -96,6 +103,7 @@ def test_profile_refusals() -> None:
 
 
 # Timeline pages
+
 
 def test_posts_page() -> None:
     payload = load("account_medias.json")
@@ -143,6 +151,7 @@ def test_posts_refusals() -> None:
 
 # Over loopback HTTP
 
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
     with SandboxServer(SandboxConfig()) as running:
@@ -151,8 +160,9 @@ def server() -> Iterator[SandboxServer]:
 
 @pytest_asyncio.fixture
 async def http(server: SandboxServer) -> AsyncIterator[ProviderHttp]:
-    client = ProviderHttp(base_urls={SOURCE: f"{server.url}/{SOURCE}",
-                                     arraybobo.SOURCE: f"{server.url}/{arraybobo.SOURCE}"}, timeout=5.0)
+    client = ProviderHttp(
+        base_urls={SOURCE: f"{server.url}/{SOURCE}", arraybobo.SOURCE: f"{server.url}/{arraybobo.SOURCE}"}, timeout=5.0
+    )
     yield client
     await client.aclose()
 
@@ -162,7 +172,10 @@ async def test_profile_and_timeline_to_the_end(http: ProviderHttp) -> None:
     profile = await neo.profile_by_handle("rohan.clicks", credential=KEY, request_id="r1")
     bobo = await arraybobo.ArrayBoboClient(http).profile_by_handle("rohan.clicks", credential=KEY)
     assert (profile.profile_id, profile.metrics["followers"], profile.metrics["media_count"]) == (
-        bobo.profile_id, bobo.metrics["followers"], bobo.metrics["media_count"])
+        bobo.profile_id,
+        bobo.metrics["followers"],
+        bobo.metrics["media_count"],
+    )
 
     posts, cursor, pages = [], None, 0
     while True:

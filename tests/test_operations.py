@@ -34,8 +34,11 @@ def test_every_listed_source_implements_its_operation(clients: dict[str, object]
     missing = []
     for fetch_type, sources in PRIORITIES.items():
         operation = OPERATIONS[fetch_type]
-        missing.extend(f"{fetch_type}: {source} has no {operation.method_name}" for source in sources
-                       if source not in clients or not operation.served_by(clients[source]))
+        missing.extend(
+            f"{fetch_type}: {source} has no {operation.method_name}"
+            for source in sources
+            if source not in clients or not operation.served_by(clients[source])
+        )
     assert missing == []
 
 

@@ -32,8 +32,13 @@ async def _post_all(api_url: str, bodies: list[dict]) -> list[str]:
 async def _consume(bootstrap: str, topics: list[str], until, timeout: float = 60.0) -> list:
     """Read topics from the beginning in a fresh group, as an analytics team would, until ``until(records)``."""
     consumer = AIOKafkaConsumer(
-        *topics, bootstrap_servers=bootstrap, group_id=f"analytics-{uuid.uuid4().hex[:6]}",
-        auto_offset_reset="earliest", enable_auto_commit=False, session_timeout_ms=6000, heartbeat_interval_ms=1000,
+        *topics,
+        bootstrap_servers=bootstrap,
+        group_id=f"analytics-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
     )
     await consumer.start()
     records = []
@@ -62,15 +67,18 @@ async def test_mixed_requests_complete_with_rows_and_events(stack, pool):
     statuses = await wait_terminal(pool, ids, timeout=180)
     assert sorted(set(statuses.values())) == ["COMPLETE"], await failures(pool, ids)
 
-    accounts = await pool.fetch("SELECT handle, followers, profile_id FROM instagram_account WHERE handle = ANY($1)",
-                                handles)
+    accounts = await pool.fetch(
+        "SELECT handle, followers, profile_id FROM instagram_account WHERE handle = ANY($1)", handles
+    )
     assert {row["handle"] for row in accounts} == set(handles)
     assert all(row["followers"] is not None for row in accounts)
-    full = await pool.fetch("SELECT result FROM scrape_request_log WHERE id = ANY($1) AND flow = "
-                            "'refresh_profile_by_handle'", ids)
+    full = await pool.fetch(
+        "SELECT result FROM scrape_request_log WHERE id = ANY($1) AND flow = 'refresh_profile_by_handle'", ids
+    )
     assert all(json.loads(row["result"])["posts"] > 0 for row in full)
     by_handle_posts = await pool.fetchval(
-        "SELECT count(*) FROM instagram_post WHERE profile_id = ANY($1)", [row["profile_id"] for row in accounts])
+        "SELECT count(*) FROM instagram_post WHERE profile_id = ANY($1)", [row["profile_id"] for row in accounts]
+    )
     assert by_handle_posts >= 40
     shortcode_rows = await pool.fetchval("SELECT count(*) FROM instagram_post WHERE shortcode LIKE $1", f"Pp{run}%")
     assert shortcode_rows == 80
@@ -80,8 +88,11 @@ async def test_mixed_requests_complete_with_rows_and_events(stack, pool):
     wanted = len(handles) + 40
 
     def mine(records):
-        return [ProfileLog.model_validate_json(r.value) for r in records
-                if ProfileLog.model_validate_json(r.value).request_id in id_set]
+        return [
+            ProfileLog.model_validate_json(r.value)
+            for r in records
+            if ProfileLog.model_validate_json(r.value).request_id in id_set
+        ]
 
     records = await _consume(stack.bootstrap, [stack.topic(names.PROFILE_LOG)], lambda rs: len(mine(rs)) >= wanted)
     events = mine(records)
@@ -90,8 +101,11 @@ async def test_mixed_requests_complete_with_rows_and_events(stack, pool):
     # Graph answers for business and creator accounts, ArrayBobo (next in line) for the others.
     assert all(e.schema_version == 1 and e.kind == "profile" for e in events)
     assert {e.source for e in events} <= {"graphapi", "rapidapi-arraybobo"}
-    assert all(r.key.decode() == f"INSTAGRAM:{ProfileLog.model_validate_json(r.value).profile_id}"
-               for r in records if ProfileLog.model_validate_json(r.value).request_id in id_set)
+    assert all(
+        r.key.decode() == f"INSTAGRAM:{ProfileLog.model_validate_json(r.value).profile_id}"
+        for r in records
+        if ProfileLog.model_validate_json(r.value).request_id in id_set
+    )
 
 
 async def test_bad_messages_are_dead_lettered_and_good_ones_complete(stack, pool):
@@ -104,10 +118,12 @@ async def test_bad_messages_are_dead_lettered_and_good_ones_complete(stack, pool
     await producer.start()
     try:
         await producer.send_and_wait(topic, b"\xff\xfe not json")
-        await producer.send_and_wait(topic, json.dumps({"id": invalid_id, "params": {"handle": ""},
-                                                        "unexpected": 1}).encode())
-        await producer.send_and_wait(topic, json.dumps({"id": unknown_id, "flow": "no_such_flow",
-                                                        "params": {"handle": "x"}}).encode())
+        await producer.send_and_wait(
+            topic, json.dumps({"id": invalid_id, "params": {"handle": ""}, "unexpected": 1}).encode()
+        )
+        await producer.send_and_wait(
+            topic, json.dumps({"id": unknown_id, "flow": "no_such_flow", "params": {"handle": "x"}}).encode()
+        )
         await producer.send_and_wait(topic, json.dumps({"params": {"handle": "ok", "surprise": True}}).encode())
     finally:
         await producer.stop()
@@ -115,8 +131,9 @@ async def test_bad_messages_are_dead_lettered_and_good_ones_complete(stack, pool
 
     statuses = await wait_terminal(pool, [good_id, invalid_id, unknown_id], timeout=60)
     assert statuses == {good_id: "COMPLETE", invalid_id: "DEAD_LETTERED", unknown_id: "DEAD_LETTERED"}
-    errors = dict(await pool.fetch("SELECT id, error_type FROM scrape_request_log WHERE id = ANY($1)",
-                                   [invalid_id, unknown_id]))
+    errors = dict(
+        await pool.fetch("SELECT id, error_type FROM scrape_request_log WHERE id = ANY($1)", [invalid_id, unknown_id])
+    )
     assert errors == {invalid_id: "InvalidParams", unknown_id: "UnknownFlow"}
 
     def letters(records):
@@ -124,8 +141,9 @@ async def test_bad_messages_are_dead_lettered_and_good_ones_complete(stack, pool
 
     def found(records):
         types = [d["error"]["type"] for d in letters(records) if d["original_topic"] == topic]
-        return ({"UndecodableMessage", "InvalidParams", "UnknownFlow"} <= set(types)
-                and types.count("InvalidParams") >= 2)
+        return {"UndecodableMessage", "InvalidParams", "UnknownFlow"} <= set(types) and types.count(
+            "InvalidParams"
+        ) >= 2
 
     records = await _consume(stack.bootstrap, [stack.topic(names.DEAD_LETTER)], found)
     mine = [d for d in letters(records) if d["original_topic"] == topic]

@@ -39,15 +39,18 @@ def _assert_storable(rejected: Rejected) -> None:
         RequestStatus.of(rejected.request, Status.DEAD_LETTERED, error=rejected.error).to_bytes()
 
 
-@pytest.mark.parametrize(("value", "error_type", "says"), [
-    (b"", "UndecodableMessage", "empty"),
-    (bytes(range(256)) * 3, "UndecodableMessage", "not JSON"),
-    (b'{"params": {"handle": "trunc', "UndecodableMessage", "not JSON"),
-    (b"[" * 10_000 + b"]" * 10_000, "UndecodableMessage", "nested too deep"),
-    (b'{"params": {"n": ' + b"9" * 5000 + b"}}", "UndecodableMessage", "digits"),
-    (b'["a list"]', "UndecodableMessage", "JSON object"),
-    (b"x" * (LIMIT + 1), "MessageTooLarge", f"{LIMIT + 1} bytes"),
-])
+@pytest.mark.parametrize(
+    ("value", "error_type", "says"),
+    [
+        (b"", "UndecodableMessage", "empty"),
+        (bytes(range(256)) * 3, "UndecodableMessage", "not JSON"),
+        (b'{"params": {"handle": "trunc', "UndecodableMessage", "not JSON"),
+        (b"[" * 10_000 + b"]" * 10_000, "UndecodableMessage", "nested too deep"),
+        (b'{"params": {"n": ' + b"9" * 5000 + b"}}", "UndecodableMessage", "digits"),
+        (b'["a list"]', "UndecodableMessage", "JSON object"),
+        (b"x" * (LIMIT + 1), "MessageTooLarge", f"{LIMIT + 1} bytes"),
+    ],
+)
 def test_undecodable_bytes_are_rejected_with_a_reason(value, error_type, says):
     rejected = _rejected(value)
     assert rejected.error.type == error_type and says in rejected.error.message
@@ -62,17 +65,20 @@ def test_an_oversized_record_is_refused_before_parsing():
     assert rejected.error.type == "MessageTooLarge" and rejected.request is None
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"id": "r1", "params": {"handle": "\ud800"}}, "surrogate"),
-    ({"id": "r1", "params": {"handle": "a\x00b"}}, "NUL"),
-    ({"id": "r1", "params": {"handle": "h", "n": 2**70}}, "outside"),
-    ({"id": "r1", "params": {"handle": "h", "deep": json.loads("[" * 100 + "]" * 100)}}, "deeper"),
-    ({"id": "r1", "priority": 2**40, "params": {"handle": "h"}}, "priority"),
-    ({"id": "r1", "retry_count": -1, "params": {"handle": "h"}}, "retry_count"),
-    ({"id": "r1", "account_id": "\ud83d", "params": {"handle": "h"}}, "account_id"),
-    ({"id": "r1", "params": "not a dict"}, "params"),
-    ({"id": "r1"}, "params"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"id": "r1", "params": {"handle": "\ud800"}}, "surrogate"),
+        ({"id": "r1", "params": {"handle": "a\x00b"}}, "NUL"),
+        ({"id": "r1", "params": {"handle": "h", "n": 2**70}}, "outside"),
+        ({"id": "r1", "params": {"handle": "h", "deep": json.loads("[" * 100 + "]" * 100)}}, "deeper"),
+        ({"id": "r1", "priority": 2**40, "params": {"handle": "h"}}, "priority"),
+        ({"id": "r1", "retry_count": -1, "params": {"handle": "h"}}, "retry_count"),
+        ({"id": "r1", "account_id": "\ud83d", "params": {"handle": "h"}}, "account_id"),
+        ({"id": "r1", "params": "not a dict"}, "params"),
+        ({"id": "r1"}, "params"),
+    ],
+)
 def test_unstorable_values_are_refused_and_the_status_can_still_be_recorded(body, field):
     rejected = _rejected(json.dumps(body).encode())
     assert rejected.error.type == "InvalidRequest" and field in rejected.error.message
@@ -140,19 +146,32 @@ def test_selection_splits_enabled_and_disabled_flows():
     selection = select_flows(["fetch_channel*", "refresh_profile_basic"], disabled=["refresh_profile_basic"])
     assert selection.enabled == []
     assert {spec.name for spec in selection.disabled} == {
-        "fetch_channels_csv", "fetch_channel_videos_csv", "fetch_channel_monthly_stats_csv",
-        "fetch_channel_daily_stats_csv", "fetch_channel_demographic_csv", "fetch_channel_audience_geography_csv",
-        "fetch_channel_engagement_csv", "refresh_profile_basic"}
+        "fetch_channels_csv",
+        "fetch_channel_videos_csv",
+        "fetch_channel_monthly_stats_csv",
+        "fetch_channel_daily_stats_csv",
+        "fetch_channel_demographic_csv",
+        "fetch_channel_audience_geography_csv",
+        "fetch_channel_engagement_csv",
+        "refresh_profile_basic",
+    }
     assert "refresh_profile_basic" not in disabled_reason("x", ["refresh_profile_basic"])
 
 
 # dead letters
 
 
-def _letter(value: bytes, *, key: bytes | None = b"k", limit: int = LIMIT, message: str = "why",
-            headers: dict[str, str] | None = None) -> tuple[DeadLetter, bytes]:
-    letter = dead_letter(_record(value, key, headers), ErrorInfo(type="Test", message=message), max_bytes=limit,
-                         flow=BASIC.name)
+def _letter(
+    value: bytes,
+    *,
+    key: bytes | None = b"k",
+    limit: int = LIMIT,
+    message: str = "why",
+    headers: dict[str, str] | None = None,
+) -> tuple[DeadLetter, bytes]:
+    letter = dead_letter(
+        _record(value, key, headers), ErrorInfo(type="Test", message=message), max_bytes=limit, flow=BASIC.name
+    )
     encoded = letter.to_bytes()
     assert record_size(bounded_key(key), encoded) <= limit
     return letter, encoded
@@ -190,17 +209,26 @@ def test_hostile_text_in_a_dead_letter_is_cleaned_and_bounded():
 
 
 def _post(shortcode: str, caption: str) -> PostLog:
-    return PostLog(event_id=f"e-{shortcode}", kind="post", request_id="r", source="sandbox",
-                   platform=Platform.INSTAGRAM, observed_at=utcnow(), shortcode=shortcode,
-                   dimensions={"caption": caption})
+    return PostLog(
+        event_id=f"e-{shortcode}",
+        kind="post",
+        request_id="r",
+        source="sandbox",
+        platform=Platform.INSTAGRAM,
+        observed_at=utcnow(),
+        shortcode=shortcode,
+        dimensions={"caption": caption},
+    )
 
 
 def test_events_become_records_when_each_fits():
     posts = [_post("A1", "short"), _post("A2", "c" * 3000)]
     records, error = event_records([(names.POST_LOG, post.key, post) for post in posts], 4096)
     assert error is None
-    assert [(topic, key) for topic, key, _ in records] == [(names.POST_LOG, b"INSTAGRAM:A1"),
-                                                           (names.POST_LOG, b"INSTAGRAM:A2")]
+    assert [(topic, key) for topic, key, _ in records] == [
+        (names.POST_LOG, b"INSTAGRAM:A1"),
+        (names.POST_LOG, b"INSTAGRAM:A2"),
+    ]
     assert [PostLog.model_validate_json(value) for _, _, value in records] == posts
 
 

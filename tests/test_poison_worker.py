@@ -40,11 +40,12 @@ LONG_DIGITS = 20
 
 @pytest_asyncio.fixture(scope="module")
 async def worker(broker, database_url, session_dir, pool):  # pool: the sandbox credentials
-    settings = {"disabled_flows": json.dumps([SWITCHED_OFF]), "max_message_bytes": str(MAX_MESSAGE_BYTES),
-                "log_level": "WARNING"}
-    async with isolated(broker, database_url, session_dir, SandboxConfig(), "poison", **settings) as (
-        prefix, spawn, _
-    ):
+    settings = {
+        "disabled_flows": json.dumps([SWITCHED_OFF]),
+        "max_message_bytes": str(MAX_MESSAGE_BYTES),
+        "log_level": "WARNING",
+    }
+    async with isolated(broker, database_url, session_dir, SandboxConfig(), "poison", **settings) as (prefix, spawn, _):
         yield prefix, spawn("worker", "--flows", BASIC, SHORTCODE, CSV, SWITCHED_OFF)
 
 
@@ -69,7 +70,7 @@ def _random_bytes(rng, flow):
 
 def _truncated(rng, flow):
     whole, _ = _body(rng, flow, params=_handle_params(flow, "x" * rng.randint(1, 40)))
-    return whole[:rng.randint(0, len(whole) - 1)], None
+    return whole[: rng.randint(0, len(whole) - 1)], None
 
 
 def _not_an_object(rng, flow):
@@ -96,30 +97,54 @@ def _nul(rng, flow):
 
 
 def _out_of_range(rng, flow):
-    field_, value = rng.choice([("priority", 2**31), ("priority", -(2**31) - 1), ("retry_count", 2**31),
-                                ("schema_version", 2**40), ("params", {**_handle_params(flow), "n": 2**64}),
-                                ("params", {**_handle_params(flow), "n": -(2**63) - 1}),
-                                ("params", {**_handle_params(flow), "ratio": float("nan")}),
-                                ("params", {**_handle_params(flow), "ratio": float("-inf")})])
+    field_, value = rng.choice(
+        [
+            ("priority", 2**31),
+            ("priority", -(2**31) - 1),
+            ("retry_count", 2**31),
+            ("schema_version", 2**40),
+            ("params", {**_handle_params(flow), "n": 2**64}),
+            ("params", {**_handle_params(flow), "n": -(2**63) - 1}),
+            ("params", {**_handle_params(flow), "ratio": float("nan")}),
+            ("params", {**_handle_params(flow), "ratio": float("-inf")}),
+        ]
+    )
     return _body(rng, flow, **{field_: value})
 
 
 def _wrong_types(rng, flow):
-    field_, value = rng.choice([("params", [1, 2]), ("params", "handle"), ("params", None), ("priority", "high"),
-                                ("params", _handle_params(flow, 12345)), ("params", _handle_params(flow, {"a": 1})),
-                                ("created_at", "yesterday"), ("platform", "MYSPACE"),
-                                ("expires_at", "0001-01-01T00:00:00+14:00")])
+    field_, value = rng.choice(
+        [
+            ("params", [1, 2]),
+            ("params", "handle"),
+            ("params", None),
+            ("priority", "high"),
+            ("params", _handle_params(flow, 12345)),
+            ("params", _handle_params(flow, {"a": 1})),
+            ("created_at", "yesterday"),
+            ("platform", "MYSPACE"),
+            ("expires_at", "0001-01-01T00:00:00+14:00"),
+        ]
+    )
     return _body(rng, flow, **{field_: value})
 
 
 def _unknown_flow(rng, flow):
-    return _body(rng, flow, flow=rng.choice(["no_such_flow", "refresh_everything", BASIC if flow == SHORTCODE
-                                             else SHORTCODE]))
+    return _body(
+        rng, flow, flow=rng.choice(["no_such_flow", "refresh_everything", BASIC if flow == SHORTCODE else SHORTCODE])
+    )
 
 
 def _invalid_params(rng, flow):
-    params = rng.choice([{}, _handle_params(flow, ""), _handle_params(flow, "   "),
-                         {**_handle_params(flow), "unexpected": True}, {"something_else": "x"}])
+    params = rng.choice(
+        [
+            {},
+            _handle_params(flow, ""),
+            _handle_params(flow, "   "),
+            {**_handle_params(flow), "unexpected": True},
+            {"something_else": "x"},
+        ]
+    )
     return _body(rng, flow, params=params)
 
 
@@ -132,14 +157,26 @@ def _tombstone(rng, flow):
     return None, None
 
 
-CHEAP: list[Maker] = [_random_bytes, _truncated, _not_an_object, _surrogate, _nul, _out_of_range, _wrong_types,
-                      _unknown_flow, _invalid_params, _unstorable_id, _tombstone]
+CHEAP: list[Maker] = [
+    _random_bytes,
+    _truncated,
+    _not_an_object,
+    _surrogate,
+    _nul,
+    _out_of_range,
+    _wrong_types,
+    _unknown_flow,
+    _invalid_params,
+    _unstorable_id,
+    _tombstone,
+]
 
 
 def _oversized(size: int) -> Maker:
     def make(rng, flow):
         value, _ = _body(rng, flow, params={**_handle_params(flow), "pad": "p" * size})
         return value, None  # refused by its size before it is parsed: no status
+
     return make
 
 
@@ -161,8 +198,12 @@ class Produced:
 async def _produce_fuzz(bootstrap: str, prefix: str) -> Produced:
     rng = random.Random(SEED)
     topics = {flow: f"{prefix}{names.scrape_topic(flow)}" for flow in (BASIC, SHORTCODE)}
-    makers = ([_oversized(size) for size in OVERSIZED] + [_deep] * DEEP + [_long_digits] * LONG_DIGITS
-              + [rng.choice(CHEAP) for _ in range(BAD - len(OVERSIZED) - DEEP - LONG_DIGITS)])
+    makers = (
+        [_oversized(size) for size in OVERSIZED]
+        + [_deep] * DEEP
+        + [_long_digits] * LONG_DIGITS
+        + [rng.choice(CHEAP) for _ in range(BAD - len(OVERSIZED) - DEEP - LONG_DIGITS)]
+    )
     plan: list[tuple[str, Maker | None]] = [(rng.choice([BASIC, SHORTCODE]), maker) for maker in makers]
     plan += [(flow, None) for flow in (BASIC, SHORTCODE) for _ in range(GOOD_PER_FLOW)]
     rng.shuffle(plan)
@@ -197,11 +238,16 @@ async def _produce_fuzz(bootstrap: str, prefix: str) -> Produced:
     return produced
 
 
-async def _dead_letters(bootstrap: str, topic: str, until: Callable[[dict], bool], watched: BeatProcess,
-                        timeout: float) -> dict[tuple[str, int, int], dict]:
+async def _dead_letters(
+    bootstrap: str, topic: str, until: Callable[[dict], bool], watched: BeatProcess, timeout: float
+) -> dict[tuple[str, int, int], dict]:
     """Every dead letter on ``topic`` by its original's (topic, partition, offset), read until ``until``."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_bytes=64 * 1024 * 1024,
+    )
     await consumer.start()
     letters: dict[tuple[str, int, int], dict] = {}
     try:
@@ -224,8 +270,9 @@ async def _dead_letters(bootstrap: str, topic: str, until: Callable[[dict], bool
 
 def _terminal(collector: EventCollector, request_id: str) -> dict | None:
     """The request's terminal status event as the worker produced it, if any yet."""
-    return next((event for _, event in collector.by_request.get(request_id, ())
-                 if event.get("status") in TERMINAL), None)
+    return next(
+        (event for _, event in collector.by_request.get(request_id, ()) if event.get("status") in TERMINAL), None
+    )
 
 
 async def _wait_terminal(collector: EventCollector, ids, watched: BeatProcess, timeout: float) -> dict[str, dict]:
@@ -254,8 +301,9 @@ async def test_ten_thousand_poison_records_cost_no_good_request(worker, outputs,
     produced = await _produce_fuzz(broker, prefix)
     assert len(produced.bad) == BAD
 
-    letters = await _dead_letters(broker, f"{prefix}{names.DEAD_LETTER}",
-                                  lambda found: produced.bad.keys() <= found.keys(), process, timeout=180)
+    letters = await _dead_letters(
+        broker, f"{prefix}{names.DEAD_LETTER}", lambda found: produced.bad.keys() <= found.keys(), process, timeout=180
+    )
     missing = produced.bad.keys() - letters.keys()
     assert not missing, f"{len(missing)} bad records never dead-lettered, e.g. {sorted(missing)[:3]}"
     for origin, value in produced.bad.items():
@@ -275,7 +323,8 @@ async def test_ten_thousand_poison_records_cost_no_good_request(worker, outputs,
     outcomes = [event["status"] for event in statuses.values()]
     assert outcomes.count("COMPLETE") == len(produced.good_ids), (
         {s: outcomes.count(s) for s in set(outcomes)},
-        [event["error"] for event in statuses.values() if event["status"] != "COMPLETE"][:3])
+        [event["error"] for event in statuses.values() if event["status"] != "COMPLETE"][:3],
+    )
     refused = await _wait_terminal(outputs, produced.dead_lettered_ids, process, timeout=30)
     assert len(refused) == len(produced.dead_lettered_ids)
     assert {event["status"] for event in refused.values()} == {"DEAD_LETTERED"}
@@ -306,9 +355,16 @@ async def test_complete_announces_the_events_it_produced(worker, outputs, broker
     assert all(count >= 1 for count in announced.values()), announced
 
     def stored_events() -> dict[str, int]:
-        return {request_id: len({event["event_id"] for topic, event in outputs.by_request.get(request_id, ())
-                                 if not topic.endswith(names.STATUS)})
-                for request_id in ids}
+        return {
+            request_id: len(
+                {
+                    event["event_id"]
+                    for topic, event in outputs.by_request.get(request_id, ())
+                    if not topic.endswith(names.STATUS)
+                }
+            )
+            for request_id in ids
+        }
 
     deadline = time.monotonic() + 20
     while stored_events() != announced and time.monotonic() < deadline:
@@ -319,8 +375,10 @@ async def test_complete_announces_the_events_it_produced(worker, outputs, broker
 async def test_records_of_disabled_flows_are_dead_lettered_with_the_reason(worker, outputs, broker):
     prefix, process = worker
     request_ids = {CSV: str(uuid.uuid4()), SWITCHED_OFF: str(uuid.uuid4())}
-    bodies = {CSV: {"id": request_ids[CSV], "params": {"channel_id": "UC123"}},
-              SWITCHED_OFF: {"id": request_ids[SWITCHED_OFF], "params": {"handle": "someone"}}}
+    bodies = {
+        CSV: {"id": request_ids[CSV], "params": {"channel_id": "UC123"}},
+        SWITCHED_OFF: {"id": request_ids[SWITCHED_OFF], "params": {"handle": "someone"}},
+    }
     producer = AIOKafkaProducer(bootstrap_servers=broker)
     await producer.start()
     origins = {}
@@ -333,8 +391,9 @@ async def test_records_of_disabled_flows_are_dead_lettered_with_the_reason(worke
     finally:
         await producer.stop()
 
-    letters = await _dead_letters(broker, f"{prefix}{names.DEAD_LETTER}", lambda found: origins.keys() <= found.keys(),
-                                  process, timeout=30)
+    letters = await _dead_letters(
+        broker, f"{prefix}{names.DEAD_LETTER}", lambda found: origins.keys() <= found.keys(), process, timeout=30
+    )
     for origin, flow in origins.items():
         error = letters[origin]["error"]
         assert error["type"] == "DisabledFlow", error
@@ -342,4 +401,5 @@ async def test_records_of_disabled_flows_are_dead_lettered_with_the_reason(worke
         assert SWITCHED_OFF not in error["message"].split(": ", 1)[1]
     statuses = await _wait_terminal(outputs, request_ids.values(), process, timeout=30)
     assert {request_id: (event["status"], event["error"]["type"]) for request_id, event in statuses.items()} == (
-        dict.fromkeys(request_ids.values(), ("DEAD_LETTERED", "DisabledFlow")))
+        dict.fromkeys(request_ids.values(), ("DEAD_LETTERED", "DisabledFlow"))
+    )

@@ -64,12 +64,16 @@ class LimiterFactory:
         self.limiters: list[RateLimiter] = []
         self.stores: list[CountingStore] = []
 
-    def __call__(self, *, source: dict[str, str] | None = None,
-                 credential: dict[str, str] | None = None) -> RateLimiter:
+    def __call__(
+        self, *, source: dict[str, str] | None = None, credential: dict[str, str] | None = None
+    ) -> RateLimiter:
         store = CountingStore(self._new_store())
-        limiter = RateLimiter(store, source_rates={k: Rate.parse(v) for k, v in (source or {}).items()},
-                              credential_rates={k: Rate.parse(v) for k, v in (credential or {}).items()},
-                              key_prefix=self._key_prefix)
+        limiter = RateLimiter(
+            store,
+            source_rates={k: Rate.parse(v) for k, v in (source or {}).items()},
+            credential_rates={k: Rate.parse(v) for k, v in (credential or {}).items()},
+            key_prefix=self._key_prefix,
+        )
         self.limiters.append(limiter)
         self.stores.append(store)
         return limiter
@@ -78,8 +82,9 @@ class LimiterFactory:
 @pytest_asyncio.fixture(params=["memory", "redis"])
 async def limiter_factory(request: pytest.FixtureRequest, key_prefix: str) -> AsyncIterator[LimiterFactory]:
     """The same tests run on the in-process store and on Redis."""
-    factory = LimiterFactory(MemoryRateStore if request.param == "memory" else lambda: RedisRateStore(REDIS_URL),
-                             key_prefix)
+    factory = LimiterFactory(
+        MemoryRateStore if request.param == "memory" else lambda: RedisRateStore(REDIS_URL), key_prefix
+    )
     yield factory
     for limiter in factory.limiters:
         await limiter.aclose()
@@ -100,8 +105,10 @@ async def is_blocked(limiter: RateLimiter, source: str, credential_id: str | Non
 
 # Specs and settings
 
-@pytest.mark.parametrize(("spec", "rate"), [("100/30s", Rate(100, 30.0)), (" 5 / 1s ", Rate(5, 1.0)),
-                                            ("3/0.5s", Rate(3, 0.5))])
+
+@pytest.mark.parametrize(
+    ("spec", "rate"), [("100/30s", Rate(100, 30.0)), (" 5 / 1s ", Rate(5, 1.0)), ("3/0.5s", Rate(3, 0.5))]
+)
 def test_spec_parses(spec: str, rate: Rate) -> None:
     assert Rate.parse(spec) == rate
 
@@ -113,23 +120,32 @@ def test_a_bad_spec_is_a_clear_error(spec: str) -> None:
 
 
 def test_settings_override_lift_and_add_limits() -> None:
-    settings = load_settings(source_rate_limits={"rocketapi": "50/10s", "rapidapi-arraybobo": None},
-                             credential_rate_limits={"rapidapi-arraybobo": "100/30s"})
+    settings = load_settings(
+        source_rate_limits={"rocketapi": "50/10s", "rapidapi-arraybobo": None},
+        credential_rate_limits={"rapidapi-arraybobo": "100/30s"},
+    )
     limiter = RateLimiter.from_settings(settings)
 
     assert limiter.source_rates["rocketapi"] == Rate(50, 10.0)
     assert "rapidapi-arraybobo" not in limiter.source_rates
     assert limiter.source_rates["rapidapi-jotucker"] == Rate(5, 1.0)
     assert [key for key, _ in limiter.keys_for("rapidapi-arraybobo", "c1")] == [
-        "beat:rl:credential:rapidapi-arraybobo:c1"]
+        "beat:rl:credential:rapidapi-arraybobo:c1"
+    ]
     assert [key for key, _ in limiter.keys_for("rocketapi", "c1")] == ["beat:rl:source:rocketapi"]
     assert limiter.keys_for("graphapi", "c1") == []
 
 
 def test_defaults_are_the_legacy_specs_with_jotucker_applied() -> None:
     assert {label: str(rate) for label, rate in DEFAULT_SOURCE_RATES.items()} == {
-        "rapidapi-yt": "850/60s", "rapidapi-bestsolutions": "2/1s", "rapidapi-jotucker": "5/1s",
-        "rapidapi-arraybobo": "100/30s", "yt-v31": "500/60s", "rapidapi-yt-search": "3/1s", "rocketapi": "100/30s"}
+        "rapidapi-yt": "850/60s",
+        "rapidapi-bestsolutions": "2/1s",
+        "rapidapi-jotucker": "5/1s",
+        "rapidapi-arraybobo": "100/30s",
+        "yt-v31": "500/60s",
+        "rapidapi-yt-search": "3/1s",
+        "rocketapi": "100/30s",
+    }
 
 
 def test_settings_errors_name_the_label() -> None:
@@ -140,6 +156,7 @@ def test_settings_errors_name_the_label() -> None:
 
 
 # Both stores
+
 
 async def test_a_refused_call_sleeps_until_the_window_frees(limiter_factory: LimiterFactory) -> None:
     limiter = limiter_factory(credential={"rocketapi": "3/2s"})
@@ -184,8 +201,9 @@ async def test_source_and_credential_limits_both_apply(limiter_factory: LimiterF
 
 
 async def test_credentials_and_sources_have_separate_windows(limiter_factory: LimiterFactory) -> None:
-    limiter = limiter_factory(source={"rocketapi": "1/5s", "rapidapi-jotucker": "1/5s"},
-                              credential={"rapidapi-arraybobo": "1/5s"})
+    limiter = limiter_factory(
+        source={"rocketapi": "1/5s", "rapidapi-jotucker": "1/5s"}, credential={"rapidapi-arraybobo": "1/5s"}
+    )
     await take(limiter, "rocketapi", "a")
     assert not await is_blocked(limiter, "rapidapi-jotucker", "a")
     await take(limiter, "rapidapi-arraybobo", "a")
@@ -213,8 +231,11 @@ CREDENTIALS = [Credential(id=f"cred-{n}", source=SOURCE, secrets={"x-rapidapi-ke
 
 
 async def _call_for(sandbox_url: str, key_prefix: str, seconds: float) -> None:
-    settings = load_settings(redis_url=REDIS_URL, source_rate_limits={SOURCE: None},
-                             credential_rate_limits={SOURCE: f"{SANDBOX_LIMIT}/{SANDBOX_WINDOW}s"})
+    settings = load_settings(
+        redis_url=REDIS_URL,
+        source_rate_limits={SOURCE: None},
+        credential_rate_limits={SOURCE: f"{SANDBOX_LIMIT}/{SANDBOX_WINDOW}s"},
+    )
     limiter = RateLimiter.from_settings(settings, key_prefix=key_prefix)
     http = ProviderHttp(base_urls={SOURCE: f"{sandbox_url}/{SOURCE}"}, timeout=10.0, limiter=limiter)
     bobo = ArrayBoboClient(http)

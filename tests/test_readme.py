@@ -9,8 +9,9 @@ from topics.flows import FLOWS
 
 
 def test_flow_status_table_matches_the_registry():
-    rows = re.findall(r"^\| `(\w+)` \| (\w+) \| (\d+) \| (enabled|disabled)", (ROOT / "README.md").read_text(),
-                      re.MULTILINE)
+    rows = re.findall(
+        r"^\| `(\w+)` \| (\w+) \| (\d+) \| (enabled|disabled)", (ROOT / "README.md").read_text(), re.MULTILINE
+    )
     table = {name: (platform, int(concurrency), state == "enabled") for name, platform, concurrency, state in rows}
     registry = {s.name: (s.platform.value.lower(), s.concurrency, s.enabled) for s in FLOWS.values()}
     assert table == registry

@@ -40,8 +40,15 @@ def _store() -> str:
 
 async def _beat(stack, *args: str) -> str:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "app.cli", *args, env=stack.env, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "app.cli",
+        *args,
+        env=stack.env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, f"beat {' '.join(args)}: {err.decode()[-2000:]}"
     return out.decode()
@@ -64,8 +71,10 @@ async def _wait_row(pool, request_id: str, done, timeout: float = 45.0):
     """The request's row once ``done(row)``; the row as it is at the deadline otherwise."""
     deadline = time.monotonic() + timeout
     while True:
-        row = await pool.fetchrow("SELECT id, status, attempt, redrives, error_type, redriven_at "
-                                  "FROM scrape_request_log WHERE id = $1", request_id)
+        row = await pool.fetchrow(
+            "SELECT id, status, attempt, redrives, error_type, redriven_at FROM scrape_request_log WHERE id = $1",
+            request_id,
+        )
         if (row is not None and done(row)) or time.monotonic() > deadline:
             return row
         await asyncio.sleep(0.2)
@@ -79,8 +88,12 @@ async def _failed_orders(stack, pool, sandbox, store_status: dict[str, int]) -> 
     """One refresh_orders_by_store request per store (each with its credential), FAILED by the store's
     sandbox status."""
     for store in store_status:
-        await CredentialStore(pool).add(SOURCE, {"X-Shopify-Access-Token": f"shpat_{uuid.uuid4().hex}"},
-                                        handle=store, idempotency_key=f"shopify:{store}:test")
+        await CredentialStore(pool).add(
+            SOURCE,
+            {"X-Shopify-Access-Token": f"shpat_{uuid.uuid4().hex}"},
+            handle=store,
+            idempotency_key=f"shopify:{store}:test",
+        )
     await _fail_paths(sandbox, {f"/shopify/{store}/": status for store, status in store_status.items()})
     ids = {store: await _submit(stack, SHOP, {"store": store}) for store in store_status}
     for request_id in ids.values():
@@ -194,13 +207,14 @@ async def test_dlq_redrive_redrives_exactly_the_filtered_letters_once(stack, poo
     big = json.dumps({"params": {"handle": marker, "pad": "x" * (1024 * 1024)}}).encode()
     await _produce_raw(stack, DISABLED, garbage)
     await _produce_raw(stack, DISABLED, big)
-    [named] = await produce_requests(stack.bootstrap, stack.topic(names.scrape_topic(DISABLED)),
-                                     [{"params": {"channel_id": f"UC{marker}"}}])
-    [elsewhere] = await produce_requests(stack.bootstrap, stack.topic(names.scrape_topic(OTHER_DISABLED)),
-                                         [{"params": {"channel_id": f"UC{marker}"}}])
+    [named] = await produce_requests(
+        stack.bootstrap, stack.topic(names.scrape_topic(DISABLED)), [{"params": {"channel_id": f"UC{marker}"}}]
+    )
+    [elsewhere] = await produce_requests(
+        stack.bootstrap, stack.topic(names.scrape_topic(OTHER_DISABLED)), [{"params": {"channel_id": f"UC{marker}"}}]
+    )
     raw_letter = (await _letters(pool, "record->>'original_value' = $1", base64.b64encode(garbage).decode()))[0]
-    big_letter = (await _letters(pool, "record->>'original_sha256' = $1",
-                                 hashlib.sha256(big).hexdigest()))[0]
+    big_letter = (await _letters(pool, "record->>'original_sha256' = $1", hashlib.sha256(big).hexdigest()))[0]
     named_letter = (await _letters(pool, "request_id = $1", named))[0]
     other_letter = (await _letters(pool, "request_id = $1", elsewhere))[0]
     assert raw_letter["request_id"] is None and big_letter["record"] and named_letter["flow"] == DISABLED
@@ -218,8 +232,12 @@ async def test_dlq_redrive_redrives_exactly_the_filtered_letters_once(stack, poo
     filters = ["--flow", DISABLED, "--since", since, "--until", until]
     dry = await _beat(stack, "dlq", "redrive", *filters, "--dry-run")
     assert "2 would re-drive, 1 skipped" in dry, dry
-    assert (await pool.fetchval("SELECT count(*) FROM dead_letter WHERE redriven_at IS NOT NULL AND id = ANY($1)",
-                                [raw_letter["id"], named_letter["id"], big_letter["id"]])) == 0
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM dead_letter WHERE redriven_at IS NOT NULL AND id = ANY($1)",
+            [raw_letter["id"], named_letter["id"], big_letter["id"]],
+        )
+    ) == 0
 
     out = await _beat(stack, "dlq", "redrive", *filters)
     assert f"re-driven: dead letter {named_letter['id']}: request {named} attempt 2" in out, out
@@ -234,14 +252,21 @@ async def test_dlq_redrive_redrives_exactly_the_filtered_letters_once(stack, poo
     again = await _letters(pool, "record->>'original_value' = $1", base64.b64encode(garbage).decode(), count=2)
     assert len(again) == 2 and again[1]["original_offset"] != raw_letter["original_offset"]
     assert (await pool.fetchval("SELECT redriven_as FROM dead_letter WHERE id = $1", raw_letter["id"])) == (
-        f"{raw_letter['original_topic']}/{again[1]['original_partition']}/{again[1]['original_offset']}")
+        f"{raw_letter['original_topic']}/{again[1]['original_partition']}/{again[1]['original_offset']}"
+    )
     # The other flow's letter is untouched; re-running re-drives nothing.
     assert (await pool.fetchval("SELECT redriven_at FROM dead_letter WHERE id = $1", other_letter["id"])) is None
     rerun = await _beat(stack, "dlq", "redrive", *filters)
     assert "0 re-driven, 1 skipped" in rerun, rerun
     await asyncio.sleep(1.0)
-    assert len(await _letters(pool, "record->>'original_value' = $1", base64.b64encode(garbage).decode(),
-                              count=3, timeout=0)) == 2
+    assert (
+        len(
+            await _letters(
+                pool, "record->>'original_value' = $1", base64.b64encode(garbage).decode(), count=3, timeout=0
+            )
+        )
+        == 2
+    )
     assert (await pool.fetchval("SELECT redrives FROM scrape_request_log WHERE id = $1", named)) == 1
 
 

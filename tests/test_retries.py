@@ -31,9 +31,18 @@ UNAVAILABLE = ErrorInfo(type="ProviderUnavailable", message="shopify: 500")
 
 # The decision, on its own
 
+
 def _settings(**values):
-    return load_settings(**{"retry_schedule": [2.0, 4.0], "retry_jitter": 0.0, "retry_max_attempts": 3,
-                            "retry_max_wait": 10.0, "retry_tiers": TIERS, **values})
+    return load_settings(
+        **{
+            "retry_schedule": [2.0, 4.0],
+            "retry_jitter": 0.0,
+            "retry_max_attempts": 3,
+            "retry_max_wait": 10.0,
+            "retry_tiers": TIERS,
+            **values,
+        }
+    )
 
 
 def _request(**fields) -> ScrapeRequest:
@@ -62,16 +71,19 @@ def test_a_failure_without_a_known_ready_time_spends_attempts_on_the_schedule_un
 
 def test_jitter_spreads_the_schedule():
     settings, now, rng = _settings(retry_jitter=0.5), utcnow(), random.Random(7)
-    waits = {(after_transient(_request(), UNAVAILABLE, None, settings, now, rng).due_at - now).total_seconds()
-             for _ in range(20)}
+    waits = {
+        (after_transient(_request(), UNAVAILABLE, None, settings, now, rng).due_at - now).total_seconds()
+        for _ in range(20)
+    }
     assert len(waits) == 20 and all(1.0 <= wait <= 3.0 for wait in waits)
 
 
 def test_a_known_ready_time_spends_no_attempt_and_is_capped_by_the_max_wait():
     settings, now, rng = _settings(), utcnow(), random.Random(1)
     first = now - timedelta(seconds=4)
-    outcome = after_transient(_request(first_failed_at=first, retries_spent=1), UNAVAILABLE, 30.0,
-                              _settings(retry_max_wait=60.0), now, rng)
+    outcome = after_transient(
+        _request(first_failed_at=first, retries_spent=1), UNAVAILABLE, 30.0, _settings(retry_max_wait=60.0), now, rng
+    )
     assert isinstance(outcome, Retry)
     assert (outcome.due_at, outcome.tier, outcome.request.retries_spent) == (now + timedelta(seconds=30), "3s", 1)
     assert outcome.request.first_failed_at == first
@@ -90,6 +102,7 @@ def test_a_request_that_expires_before_its_retry_is_due_ends_expired():
 
 
 # The retry consumer, in process, on the real broker
+
 
 async def _read_until(consumer: AIOKafkaConsumer, wanted: str, timeout: float) -> tuple[float, dict] | None:
     deadline = time.monotonic() + timeout
@@ -127,8 +140,14 @@ async def test_a_long_wait_at_the_head_of_a_partition_does_not_delay_a_short_one
         placed = []
         for request_id, wait in ((long_id, 600.0), (short_id, 5.0)):
             value = json.dumps({"id": request_id, "flow": "refresh_profile_basic", "params": {"handle": "h"}})
-            placed.append(await producer.send_and_wait(settings.topic(names.retry_topic("1s")), value.encode(),
-                                                       key=b"same-entity", headers=[due_header(start + wait)]))
+            placed.append(
+                await producer.send_and_wait(
+                    settings.topic(names.retry_topic("1s")),
+                    value.encode(),
+                    key=b"same-entity",
+                    headers=[due_header(start + wait)],
+                )
+            )
         assert placed[0].partition == placed[1].partition and placed[0].offset < placed[1].offset
 
         arrived = await _read_until(reader, short_id, timeout=20)
@@ -151,14 +170,23 @@ async def test_a_long_wait_at_the_head_of_a_partition_does_not_delay_a_short_one
 
 # A worker retrying the sandbox's failures
 
-STACK = {"retry_schedule": "[2, 2]", "retry_jitter": "0", "retry_max_attempts": "3", "retry_max_wait": "5",
-         "retry_tiers": json.dumps(TIERS), "breaker_failures": "1000"}
+STACK = {
+    "retry_schedule": "[2, 2]",
+    "retry_jitter": "0",
+    "retry_max_attempts": "3",
+    "retry_max_wait": "5",
+    "retry_tiers": json.dumps(TIERS),
+    "breaker_failures": "1000",
+}
 
 
 @pytest_asyncio.fixture(scope="module")
 async def retrying(broker, database_url, session_dir, pool):
-    async with isolated(broker, database_url, session_dir, SandboxConfig(), "retry", **STACK) as (prefix, spawn,
-                                                                                                    sandbox):
+    async with isolated(broker, database_url, session_dir, SandboxConfig(), "retry", **STACK) as (
+        prefix,
+        spawn,
+        sandbox,
+    ):
         worker = spawn("worker", "--flows", "refresh_orders_by_store")
         # Ready once it has completed a request, so the tests' timings start with a worker at work.
         probe = await _submit(broker, prefix, await _store(pool))
@@ -173,14 +201,22 @@ async def _configure(sandbox, **knobs) -> None:
 
 async def _store(pool) -> str:
     store = f"orders-3-{uuid.uuid4().hex[:8]}.myshopify.com"
-    await CredentialStore(pool).add("shopify", {"X-Shopify-Access-Token": f"shpat_{uuid.uuid4().hex}"}, handle=store,
-                                    idempotency_key=f"shopify:{store}:retries")
+    await CredentialStore(pool).add(
+        "shopify",
+        {"X-Shopify-Access-Token": f"shpat_{uuid.uuid4().hex}"},
+        handle=store,
+        idempotency_key=f"shopify:{store}:retries",
+    )
     return store
 
 
 async def _submit(broker, prefix, store: str, **fields) -> str:
-    [rid] = await produce_requests(broker, f"{prefix}{names.scrape_topic('refresh_orders_by_store')}",
-                                   [{"params": {"store": store}, **fields}], key_field="store")
+    [rid] = await produce_requests(
+        broker,
+        f"{prefix}{names.scrape_topic('refresh_orders_by_store')}",
+        [{"params": {"store": store}, **fields}],
+        key_field="store",
+    )
     return rid
 
 
@@ -192,9 +228,14 @@ async def _wait_status(pool, rid: str, status: str, timeout: float = 60) -> None
 
 
 async def _timeline(pool, rid: str) -> list[tuple]:
-    return [tuple(r) for r in await pool.fetch(
-        "SELECT attempt, status, at, error FROM scrape_request_event WHERE request_id = $1 ORDER BY attempt, at, id",
-        rid)]
+    return [
+        tuple(r)
+        for r in await pool.fetch(
+            "SELECT attempt, status, at, error FROM scrape_request_event WHERE request_id = $1 "
+            "ORDER BY attempt, at, id",
+            rid,
+        )
+    ]
 
 
 async def test_a_one_source_flow_whose_only_call_fails_once_completes_on_retry(retrying, broker, pool):
@@ -209,7 +250,11 @@ async def test_a_one_source_flow_whose_only_call_fails_once_completes_on_retry(r
     assert (row["attempt"], row["retries_spent"], row["due_at"]) == (2, 1, None)
     timeline = await _timeline(pool, rid)
     assert [(attempt, status) for attempt, status, _, _ in timeline] == [
-        (1, "PROCESSING"), (1, "RETRYING"), (2, "PROCESSING"), (2, "COMPLETE")]
+        (1, "PROCESSING"),
+        (1, "RETRYING"),
+        (2, "PROCESSING"),
+        (2, "COMPLETE"),
+    ]
     retrying_at, error = timeline[1][2], json.loads(timeline[1][3])
     assert "500" in error["message"] and error["type"]
     assert (timeline[2][2] - retrying_at).total_seconds() >= 1.9, "the retry came before the schedule's 2 s"
@@ -224,13 +269,18 @@ async def test_attempts_spent_end_failed_naming_them_with_every_attempt_s_error(
         assert await wait_terminal(pool, [rid], timeout=60) == {rid: "FAILED"}, worker.log_tail()
     finally:
         await _configure(sandbox)
-    row = await pool.fetchrow("SELECT attempt, retries_spent, error_message FROM scrape_request_log WHERE id = $1",
-                              rid)
+    row = await pool.fetchrow("SELECT attempt, retries_spent, error_message FROM scrape_request_log WHERE id = $1", rid)
     assert (row["attempt"], row["retries_spent"]) == (3, 3)
     assert row["error_message"].startswith("gave up after 3 attempts"), row["error_message"]
     timeline = await _timeline(pool, rid)
     assert [(attempt, status) for attempt, status, _, _ in timeline] == [
-        (1, "PROCESSING"), (1, "RETRYING"), (2, "PROCESSING"), (2, "RETRYING"), (3, "PROCESSING"), (3, "FAILED")]
+        (1, "PROCESSING"),
+        (1, "RETRYING"),
+        (2, "PROCESSING"),
+        (2, "RETRYING"),
+        (3, "PROCESSING"),
+        (3, "FAILED"),
+    ]
     assert all("503" in json.loads(error)["message"] for _, status, _, error in timeline if status != "PROCESSING")
 
 
@@ -246,7 +296,11 @@ async def test_a_retry_after_longer_than_the_schedule_uses_no_attempt(retrying, 
     assert (row["attempt"], row["retries_spent"]) == (2, 0)
     timeline = await _timeline(pool, rid)
     assert [(attempt, status) for attempt, status, _, _ in timeline] == [
-        (1, "PROCESSING"), (1, "RETRYING"), (2, "PROCESSING"), (2, "COMPLETE")]
+        (1, "PROCESSING"),
+        (1, "RETRYING"),
+        (2, "PROCESSING"),
+        (2, "COMPLETE"),
+    ]
     waited = (timeline[2][2] - timeline[1][2]).total_seconds()
     assert waited >= 3.5, f"the retry came {waited:.1f}s after the 429, before its Retry-After of 4 s"
 
@@ -275,7 +329,6 @@ async def test_known_waits_past_the_max_wait_end_failed_naming_the_wait(retrying
         assert await wait_terminal(pool, [rid], timeout=60) == {rid: "FAILED"}, worker.log_tail()
     finally:
         await _configure(sandbox)
-    row = await pool.fetchrow("SELECT attempt, retries_spent, error_message FROM scrape_request_log WHERE id = $1",
-                              rid)
+    row = await pool.fetchrow("SELECT attempt, retries_spent, error_message FROM scrape_request_log WHERE id = $1", rid)
     assert row["retries_spent"] == 0 and row["attempt"] >= 3, tuple(row)
     assert "gave up waiting" in row["error_message"] and "BEAT_RETRY_MAX_WAIT" in row["error_message"]

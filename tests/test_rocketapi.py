@@ -53,6 +53,7 @@ def body(payload: dict[str, Any]) -> dict[str, Any]:
 
 # Post by shortcode
 
+
 def test_video_post_by_shortcode() -> None:
     payload = load("media_info_video.json")
     post = parse_post(payload, shortcode="C7vaxH0mGr9")
@@ -61,8 +62,13 @@ def test_video_post_by_shortcode() -> None:
     assert (post.platform, post.source, post.kind) == (Platform.INSTAGRAM, SOURCE, "post")
     assert (post.shortcode, post.profile_id, post.handle) == ("C7vaxH0mGr9", MEERA, "meera.beats")
     assert post.publish_time == datetime(2024, 5, 16, 10, 4, 55, tzinfo=UTC)
-    assert post.metrics == {"comments": 6, "likes": 247, "play_count": 7818, "video_duration": 38.314,
-                            "reshare_count": 6}
+    assert post.metrics == {
+        "comments": 6,
+        "likes": 247,
+        "play_count": 7818,
+        "video_duration": 38.314,
+        "reshare_count": 6,
+    }
     picture = item["image_versions2"]["candidates"][0]["url"]
     assert post.dimensions == {
         "profile_id": MEERA,
@@ -86,8 +92,13 @@ def test_carousel_with_string_count_owner_by_pk_and_no_caption() -> None:
     assert post.dimensions["post_type"] == "carousel"
     # user.id was absent: the owner comes from user.pk instead.
     assert post.profile_id == MEERA
-    assert post.metrics == {"comments": 2, "likes": 73, "play_count": None, "video_duration": None,
-                            "reshare_count": None}
+    assert post.metrics == {
+        "comments": 2,
+        "likes": 73,
+        "play_count": None,
+        "video_duration": None,
+        "reshare_count": None,
+    }
     assert post.dimensions["display_url"] == item["carousel_media"][0]["image_versions2"]["candidates"][0]["url"]
     assert post.dimensions["caption"] is None
 
@@ -137,6 +148,7 @@ def test_quota_refusal_carries_retry_after() -> None:
 
 # Reels
 
+
 def test_reels_page() -> None:
     payload = load("clips.json")
     page = parse_reels_page(payload)
@@ -147,8 +159,14 @@ def test_reels_page() -> None:
     first = page.items[0]
     assert (first.shortcode, first.profile_id, first.handle) == ("Cp2XcuTb7YH", SANA, "sana.studio")
     assert first.publish_time == datetime(2024, 5, 10, 10, 15, 8, tzinfo=UTC)
-    assert first.metrics == {"comments": 8, "likes": 242, "view_count": 4161, "play_count": 7372,
-                             "video_duration": 79.01, "reshare_count": 6}
+    assert first.metrics == {
+        "comments": 8,
+        "likes": 242,
+        "view_count": 4161,
+        "play_count": 7372,
+        "video_duration": 79.01,
+        "reshare_count": 6,
+    }
     assert first.dimensions == {
         "profile_id": SANA,
         "handle": "sana.studio",
@@ -188,13 +206,17 @@ def test_reels_last_page_and_refusals() -> None:
 
 # Stories
 
+
 def test_stories_add_mentions_location_duration_and_partnership() -> None:
     payload = load("stories.json")
     stories = parse_stories(payload, profile_id=TARA)
     items = body(payload)["reels"][TARA]["items"]
 
     assert [story.shortcode for story in stories] == [
-        "5142376223864704405", "4824443923661195625", "4629796858836897202", "4448141939264484008",
+        "5142376223864704405",
+        "4824443923661195625",
+        "4629796858836897202",
+        "4448141939264484008",
     ]
     mentioned = stories[1]
     assert (mentioned.source, mentioned.kind, mentioned.handle) == (SOURCE, "story", "tara.studio")
@@ -237,6 +259,7 @@ def test_no_stories_and_refusals() -> None:
 
 # Followers
 
+
 def test_followers_page() -> None:
     payload = load("followers.json")
     page = parse_followers_page(payload, profile_id=MEERA)
@@ -245,7 +268,11 @@ def test_followers_page() -> None:
     assert page.next_cursor == "12" and len(page.items) == 12
     first = page.items[0]
     assert (first.platform, first.source, first.kind, first.relationship_type) == (
-        Platform.INSTAGRAM, SOURCE, "relationship", "FOLLOWS")
+        Platform.INSTAGRAM,
+        SOURCE,
+        "relationship",
+        "FOLLOWS",
+    )
     # The follower is the source of the relationship, the profile its target.
     assert (first.source_profile_id, first.target_profile_id) == ("3316649498", MEERA)
     assert first.source_dimensions == {
@@ -264,7 +291,10 @@ def test_followers_last_page_and_refusals() -> None:
     page = parse_followers_page(load("followers_last_page.json"), profile_id=int(MEERA))  # type: ignore[arg-type]
     assert page.next_cursor is None
     assert [follow.source_dimensions["handle"] for follow in page.items] == [
-        "kabir.studio3290", "meera.style3291", "kabir.beats3292"]
+        "kabir.studio3290",
+        "meera.style3291",
+        "kabir.beats3292",
+    ]
     assert {follow.target_profile_id for follow in page.items} == {MEERA}
     with pytest.raises(ProfileMissing):
         parse_followers_page(load("media_not_found.json"), profile_id=MEERA)
@@ -278,6 +308,7 @@ def test_followers_last_page_and_refusals() -> None:
 
 # Over loopback HTTP
 
+
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
     with SandboxServer(SandboxConfig()) as running:
@@ -286,8 +317,9 @@ def server() -> Iterator[SandboxServer]:
 
 @pytest_asyncio.fixture
 async def http(server: SandboxServer) -> AsyncIterator[ProviderHttp]:
-    client = ProviderHttp(base_urls={SOURCE: f"{server.url}/{SOURCE}",
-                                     arraybobo.SOURCE: f"{server.url}/{arraybobo.SOURCE}"}, timeout=5.0)
+    client = ProviderHttp(
+        base_urls={SOURCE: f"{server.url}/{SOURCE}", arraybobo.SOURCE: f"{server.url}/{arraybobo.SOURCE}"}, timeout=5.0
+    )
     yield client
     await client.aclose()
 
@@ -299,9 +331,15 @@ async def test_post_by_shortcode_is_arraybobo_s_post(http: ProviderHttp) -> None
     for listed in timeline.items[:6]:
         post = await rocket.post_by_shortcode(listed.shortcode, credential=TOKEN, request_id="r1")
         assert (post.shortcode, post.profile_id, post.handle, post.publish_time) == (
-            listed.shortcode, listed.profile_id, listed.handle, listed.publish_time)
+            listed.shortcode,
+            listed.profile_id,
+            listed.handle,
+            listed.publish_time,
+        )
         assert (post.metrics["likes"], post.metrics["comments"]) == (
-            listed.metrics["likes"], listed.metrics["comments"])
+            listed.metrics["likes"],
+            listed.metrics["comments"],
+        )
         assert post.dimensions["post_type"] == listed.dimensions["post_type"]
         assert post.dimensions["display_url"]
 

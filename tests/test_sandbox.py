@@ -71,6 +71,7 @@ async def whole_timeline(bobo: ArrayBoboClient, profile_id: str) -> list[list[Po
 
 # Data
 
+
 async def test_profile_by_handle(bobo: ArrayBoboClient) -> None:
     profile = await bobo.profile_by_handle("lena.travels", credential=K1, request_id="r1")
 
@@ -150,7 +151,11 @@ async def test_post_by_shortcode_is_the_timeline_post(bobo: ArrayBoboClient) -> 
     for listed in page.items:
         post = await bobo.post_by_shortcode(listed.shortcode, credential=K1)
         assert (post.shortcode, post.profile_id, post.handle, post.publish_time) == (
-            listed.shortcode, listed.profile_id, listed.handle, listed.publish_time)
+            listed.shortcode,
+            listed.profile_id,
+            listed.handle,
+            listed.publish_time,
+        )
         for key in ("comments", "likes", "view_count"):
             assert post.metrics[key] == listed.metrics[key], key
         for key in ("post_type", "caption", "user_tags", "user_sponsors", "is_sponsor", "taken_at_timestamp"):
@@ -180,7 +185,10 @@ async def test_reels_page_through_the_timeline_videos(bobo: ArrayBoboClient) -> 
     reel = reels[0]
     post = await bobo.post_by_shortcode(reel.shortcode, credential=K1)
     assert (post.metrics["likes"], post.metrics["play_count"], post.publish_time) == (
-        reel.metrics["likes"], reel.metrics["play_count"], reel.publish_time)
+        reel.metrics["likes"],
+        reel.metrics["play_count"],
+        reel.publish_time,
+    )
 
 
 async def test_any_valid_shortcode_is_a_stable_post(bobo: ArrayBoboClient) -> None:
@@ -211,6 +219,7 @@ async def test_a_private_account_shows_no_posts(bobo: ArrayBoboClient) -> None:
 
 
 # Knobs
+
 
 async def test_rate_limit_per_credential(server: SandboxServer, knobs, bobo: ArrayBoboClient) -> None:
     knobs(rate_limits={"k1": "3/30"})
@@ -292,7 +301,12 @@ async def test_a_hanging_path_does_not_hold_up_the_others(server: SandboxServer,
             break
         await asyncio.sleep(0.05)
     assert stats(server)["paths"]["/rapidapi-arraybobo/ig/post_info/"] == {
-        "arrivals": 1, "accepted": 0, "rate_limited": 0, "errors": 0, "abandoned": 1}
+        "arrivals": 1,
+        "accepted": 0,
+        "rate_limited": 0,
+        "errors": 0,
+        "abandoned": 1,
+    }
 
 
 async def test_hundreds_of_concurrent_requests_wait_their_latency_together(server: SandboxServer, knobs) -> None:
@@ -303,8 +317,10 @@ async def test_hundreds_of_concurrent_requests_wait_their_latency_together(serve
 
     async def get(number: int) -> bytes:
         reader, writer = await asyncio.open_connection(host, int(port))
-        writer.write(f"GET /rapidapi-arraybobo/ig/info_username/?user=fan{number} HTTP/1.1\r\n"
-                     f"Host: {host}\r\nx-rapidapi-key: k1\r\nConnection: close\r\n\r\n".encode())
+        writer.write(
+            f"GET /rapidapi-arraybobo/ig/info_username/?user=fan{number} HTTP/1.1\r\n"
+            f"Host: {host}\r\nx-rapidapi-key: k1\r\nConnection: close\r\n\r\n".encode()
+        )
         answer = await reader.read()
         writer.close()
         return answer
@@ -320,12 +336,19 @@ async def test_hundreds_of_concurrent_requests_wait_their_latency_together(serve
 
 # Admin API and configuration
 
+
 def test_admin_config_round_trip_and_validation(server: SandboxServer, knobs) -> None:
     knobs(latency=0.01, rate_limits={"k1": "100/30"}, hang_paths=["/rapidapi-arraybobo/ig/posts/"], hang_seconds=5)
     assert httpx.get(f"{server.url}/_sandbox/config").json() == {
-        "latency": 0.01, "error_rate": 0.0, "seed": 0, "rate_limits": {"k1": {"limit": 100, "window": 30.0}},
-        "hang_paths": ["/rapidapi-arraybobo/ig/posts/"], "hang_seconds": 5.0, "fail_paths": {},
-        "fail_retry_after": None, "graph_refused_metrics": [],
+        "latency": 0.01,
+        "error_rate": 0.0,
+        "seed": 0,
+        "rate_limits": {"k1": {"limit": 100, "window": 30.0}},
+        "hang_paths": ["/rapidapi-arraybobo/ig/posts/"],
+        "hang_seconds": 5.0,
+        "fail_paths": {},
+        "fail_retry_after": None,
+        "graph_refused_metrics": [],
     }
     bad = httpx.put(f"{server.url}/_sandbox/config", json={"error_rate": 2})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["error_rate"]
@@ -353,13 +376,15 @@ def test_anonymous_callers_share_one_limit(server: SandboxServer, knobs) -> None
 
 
 def test_config_from_env() -> None:
-    config = SandboxConfig.from_env({
-        "BEAT_SANDBOX_LATENCY": "0.25",
-        "BEAT_SANDBOX_ERROR_RATE": "0.1",
-        "BEAT_SANDBOX_RATE_LIMITS": '{"*": "100/30", "k1": {"limit": 5, "window": 1}}',
-        "BEAT_SANDBOX_HANG_PATHS": "/rapidapi-arraybobo/ig/post_info/, /rapidapi-arraybobo/ig/posts/",
-        "BEAT_SANDBOX_PORT": "8900",
-    })
+    config = SandboxConfig.from_env(
+        {
+            "BEAT_SANDBOX_LATENCY": "0.25",
+            "BEAT_SANDBOX_ERROR_RATE": "0.1",
+            "BEAT_SANDBOX_RATE_LIMITS": '{"*": "100/30", "k1": {"limit": 5, "window": 1}}',
+            "BEAT_SANDBOX_HANG_PATHS": "/rapidapi-arraybobo/ig/post_info/, /rapidapi-arraybobo/ig/posts/",
+            "BEAT_SANDBOX_PORT": "8900",
+        }
+    )
     assert config.latency == 0.25 and config.error_rate == 0.1 and config.hang_seconds == 3600
     assert config.rate_limit("k1") == RateLimit(limit=5, window=1)
     assert config.rate_limit("anyone") == RateLimit(limit=100, window=30)
@@ -370,8 +395,10 @@ def test_config_from_env() -> None:
 
 
 def test_fail_paths_answer_their_status(server: SandboxServer, knobs) -> None:
-    knobs(fail_paths={"/rapidapi-arraybobo/ig/info_username/": 429, "/rapidapi-arraybobo/ig/post_info/": 503},
-          fail_retry_after=120)
+    knobs(
+        fail_paths={"/rapidapi-arraybobo/ig/info_username/": 429, "/rapidapi-arraybobo/ig/post_info/": 503},
+        fail_retry_after=120,
+    )
     limited = httpx.get(f"{server.url}/rapidapi-arraybobo/ig/info_username/", params={"user": "tara_reads"})
     assert limited.status_code == 429 and limited.headers["retry-after"] == "120"
     assert httpx.get(f"{server.url}/rapidapi-arraybobo/ig/post_info/", params={"shortcode": "Cx"}).status_code == 503

@@ -65,11 +65,11 @@ def link(page_info: str, rel: str, store: str = STORE) -> str:
 
 # Parsers
 
+
 def test_orders_page_has_the_legacy_order_dimensions() -> None:
     payload = load("orders.json")
     orders = parse_orders_page(payload, STORE)
-    assert [o.platform_order_id for o in orders] == ["5312345678044", "5312345678033", "5312345678022",
-                                                     "5312345678011"]
+    assert [o.platform_order_id for o in orders] == ["5312345678044", "5312345678033", "5312345678022", "5312345678011"]
     assert {(o.platform, o.source, o.kind, o.store) for o in orders} == {(Platform.SHOPIFY, SOURCE, "order", STORE)}
 
     delivered = orders[3]
@@ -79,8 +79,9 @@ def test_orders_page_has_the_legacy_order_dimensions() -> None:
         "status": "success",
         "landing_site": payload["orders"][3]["landing_site"],
         "store_name": "Kalakari Crafts",
-        "utm_params": json.dumps({"source": "instagram", "medium": "influencer", "campaign": "meera.style",
-                                  "content": "reel_12"}),
+        "utm_params": json.dumps(
+            {"source": "instagram", "medium": "influencer", "campaign": "meera.style", "content": "reel_12"}
+        ),
         "order_data": payload["orders"][3],
         "platform": "SHOPIFY",
         "store": STORE,
@@ -94,8 +95,11 @@ def test_orders_page_has_the_legacy_order_dimensions() -> None:
     assert (counter["landing_site"], counter["utm_params"], counter["status"]) == (None, "{}", None)
     # The cancelled fulfillment is the status legacy reads; no utm parameters on the landing site.
     cancelled = orders[0].dimensions
-    assert (cancelled["status"], cancelled["utm_params"], cancelled["store_name"]) == ("cancelled", "{}",
-                                                                                      "Kalakari Crafts")
+    assert (cancelled["status"], cancelled["utm_params"], cancelled["store_name"]) == (
+        "cancelled",
+        "{}",
+        "Kalakari Crafts",
+    )
 
 
 def test_an_empty_listing_is_no_orders() -> None:
@@ -123,30 +127,37 @@ def test_malformed_orders_are_refused() -> None:
         parse_orders_page({"orders": ["5312345678011"]}, STORE)
 
 
-@pytest.mark.parametrize(("landing_site", "expected"), [
-    ("/products/x?utm_source=ig", {"source": "ig"}),
-    ("https://shop.example.com/?utm_source=yt&utm_medium=social&utm_campaign=summer%2Bdrop&ref=abc",
-     {"source": "yt", "medium": "social", "campaign": "summer+drop"}),
-    ("/?utm_source=first&utm_source=second&utm_=bare#utm_medium=fragment", {"source": "first"}),
-    ("/collections/all", {}),
-    ("/products/x?ref=utm_source", {}),
-    ("", {}),
-    (None, {}),
-])
+@pytest.mark.parametrize(
+    ("landing_site", "expected"),
+    [
+        ("/products/x?utm_source=ig", {"source": "ig"}),
+        (
+            "https://shop.example.com/?utm_source=yt&utm_medium=social&utm_campaign=summer%2Bdrop&ref=abc",
+            {"source": "yt", "medium": "social", "campaign": "summer+drop"},
+        ),
+        ("/?utm_source=first&utm_source=second&utm_=bare#utm_medium=fragment", {"source": "first"}),
+        ("/collections/all", {}),
+        ("/products/x?ref=utm_source", {}),
+        ("", {}),
+        (None, {}),
+    ],
+)
 def test_utm_params(landing_site: str | None, expected: dict[str, str]) -> None:
     assert utm_params(landing_site) == expected
 
 
 def test_next_page_info_from_link_headers() -> None:
     assert next_page_info(link("eyJuZXh0Ijox", "next")) == "eyJuZXh0Ijox"
-    both = f'{link("eyJwcmV2Ijox", "previous")}, {link("eyJuZXh0Ijoy", "next")}'
+    both = f"{link('eyJwcmV2Ijox', 'previous')}, {link('eyJuZXh0Ijoy', 'next')}"
     assert next_page_info(both) == "eyJuZXh0Ijoy"
-    assert next_page_info(f'{link("eyJuZXh0Ijoy", "next")}, {link("eyJwcmV2Ijox", "previous")}') == "eyJuZXh0Ijoy"
+    assert next_page_info(f"{link('eyJuZXh0Ijoy', 'next')}, {link('eyJwcmV2Ijox', 'previous')}") == "eyJuZXh0Ijoy"
     # The last page links back only.
     assert next_page_info(link("eyJwcmV2Ijox", "previous")) is None
     assert next_page_info(None) is None and next_page_info("") is None
-    assert next_page_info("<https://x.myshopify.com/admin/api/2023-04/orders.json?page_info=abc&limit=5>; rel=next") \
+    assert (
+        next_page_info("<https://x.myshopify.com/admin/api/2023-04/orders.json?page_info=abc&limit=5>; rel=next")
         == "abc"
+    )
     with pytest.raises(BadResponse, match="no page_info"):
         next_page_info(f'<https://{STORE}/admin/api/2023-04/orders.json?limit=50>; rel="next"')
 
@@ -155,14 +166,24 @@ def test_shopify_error_bodies_read_as_messages() -> None:
     assert error_message(json.dumps(load("invalid_token.json"))).startswith("[API] Invalid API key")
     assert error_message(json.dumps(load("not_found.json"))) == "Not Found"
     assert error_message(json.dumps(load("page_info_with_filter.json"))).startswith(
-        "status: status cannot be passed when page_info is present")
+        "status: status cannot be passed when page_info is present"
+    )
     assert error_message("<html>Bad Gateway</html>") == "<html>Bad Gateway</html>"
 
 
 def test_store_must_be_a_bare_shop_domain() -> None:
     assert OrdersParams(store=" three-pages.myshopify.com ").store == "three-pages.myshopify.com"
-    for store in ("https://x.myshopify.com", "x.myshopify.com/admin", "x.myshopify.com:8443", "me@x.myshopify.com",
-                  "evil.example?x=.myshopify.com", "x.myshopify.com#", "localhost", "a..myshopify.com", ""):
+    for store in (
+        "https://x.myshopify.com",
+        "x.myshopify.com/admin",
+        "x.myshopify.com:8443",
+        "me@x.myshopify.com",
+        "evil.example?x=.myshopify.com",
+        "x.myshopify.com#",
+        "localhost",
+        "a..myshopify.com",
+        "",
+    ):
         with pytest.raises(ValidationError, match="bare shop domain"):
             OrdersParams(store=store)
     with pytest.raises(ValidationError):
@@ -182,14 +203,15 @@ class StubHttp:
 
 
 async def test_first_page_carries_the_filters_and_later_pages_only_page_info() -> None:
-    http = StubHttp(200, load("orders.json"), {"link": f'{link("prev1", "previous")}, {link("next2", "next")}'})
+    http = StubHttp(200, load("orders.json"), {"link": f"{link('prev1', 'previous')}, {link('next2', 'next')}"})
     client = ShopifyRestClient(http, VERSION)  # type: ignore[arg-type]
     filters = {"created_at_min": "2024-03-01T00:00:00+05:30", "updated_at_min": "2024-03-10"}
     first = await client.orders(STORE, 50, filters, None, credential=KEY, request_id="r1")
     second = await client.orders(STORE, 50, filters, first.next_cursor, credential=KEY, request_id="r1")
     assert first.next_cursor == "next2" and len(second.items) == 4 and first.wait == REST_PAGE_WAIT
     assert [(c["source"], c["method"], c["path"], c["host_vars"], c["credential"]) for c in http.calls] == [
-        (SOURCE, "GET", ORDERS_PATH, {"store": STORE}, KEY)] * 2
+        (SOURCE, "GET", ORDERS_PATH, {"store": STORE}, KEY)
+    ] * 2
     assert http.calls[0]["params"] == {"status": "any", "limit": 50, **filters}
     assert http.calls[1]["params"] == {"limit": 50, "page_info": "next2"}
     with pytest.raises(ValueError, match="unknown order filters"):
@@ -201,13 +223,16 @@ async def test_first_page_carries_the_filters_and_later_pages_only_page_info() -
     assert len(http.calls) == 2
 
 
-@pytest.mark.parametrize(("status", "fixture", "error", "match"), [
-    (401, "invalid_token.json", AuthExpired, "401: \\[API\\] Invalid API key"),
-    (403, "missing_scope.json", AuthExpired, "read_orders scope"),
-    (404, "not_found.json", StoreMissing, f"no Shopify store at {STORE}"),
-    (400, "page_info_with_filter.json", InputRejected, "400: status: status cannot be passed"),
-    (402, "not_found.json", InputRejected, "402"),
-])
+@pytest.mark.parametrize(
+    ("status", "fixture", "error", "match"),
+    [
+        (401, "invalid_token.json", AuthExpired, "401: \\[API\\] Invalid API key"),
+        (403, "missing_scope.json", AuthExpired, "read_orders scope"),
+        (404, "not_found.json", StoreMissing, f"no Shopify store at {STORE}"),
+        (400, "page_info_with_filter.json", InputRejected, "400: status: status cannot be passed"),
+        (402, "not_found.json", InputRejected, "402"),
+    ],
+)
 async def test_refusals_become_typed_errors(status: int, fixture: str, error: type[Exception], match: str) -> None:
     client = ShopifyRestClient(StubHttp(status, load(fixture)), VERSION)  # type: ignore[arg-type]
     with pytest.raises(error, match=match) as raised:
@@ -217,6 +242,7 @@ async def test_refusals_become_typed_errors(status: int, fixture: str, error: ty
 
 # Over loopback HTTP
 
+
 async def test_three_pages_of_orders(http: RecordingHttp, traces: list[TraceLog]) -> None:
     client = ShopifyRestClient(http, VERSION)
     pages = await every_page(client, sandbox.THREE_PAGES, 50, {"created_at_min": "2020-01-01"})
@@ -224,15 +250,20 @@ async def test_three_pages_of_orders(http: RecordingHttp, traces: list[TraceLog]
     ids = [int(order.platform_order_id) for page in pages for order in page.items]
     # Every status (the sandbox, like Shopify, lists only open orders by default), newest first, none twice.
     assert len(set(ids)) == sandbox.THREE_PAGES_ORDERS and ids == sorted(ids, reverse=True)
-    assert {order.dimensions["order_data"]["cancelled_at"] is not None for page in pages for order in page.items} \
-        == {True, False}
+    assert {order.dimensions["order_data"]["cancelled_at"] is not None for page in pages for order in page.items} == {
+        True,
+        False,
+    }
     # The cursor is the page_info alone, and the later requests carry nothing but it and the limit.
     assert all(page.next_cursor and "/" not in page.next_cursor for page in pages[:2])
-    assert http.params == [{"status": "any", "limit": 50, "created_at_min": "2020-01-01"},
-                           {"limit": 50, "page_info": pages[0].next_cursor},
-                           {"limit": 50, "page_info": pages[1].next_cursor}]
+    assert http.params == [
+        {"status": "any", "limit": 50, "created_at_min": "2020-01-01"},
+        {"limit": 50, "page_info": pages[0].next_cursor},
+        {"limit": 50, "page_info": pages[1].next_cursor},
+    ]
     assert [(t.source, t.path, t.status) for t in traces] == [
-        (SOURCE, f"/shopify/{sandbox.THREE_PAGES}{ORDERS_PATH}", 200)] * 3
+        (SOURCE, f"/shopify/{sandbox.THREE_PAGES}{ORDERS_PATH}", 200)
+    ] * 3
     assert all(TOKEN not in t.model_dump_json() for t in traces)
 
 
@@ -253,12 +284,16 @@ async def test_the_sandbox_refuses_filters_beside_page_info(server: SandboxServe
     """What makes the three-page test meaningful: Shopify's 400 for a filter sent with a page_info."""
     first = await ShopifyRestClient(http, VERSION).orders(sandbox.THREE_PAGES, 50, {}, None, credential=KEY)
     async with httpx.AsyncClient(base_url=f"{server.url}/shopify/{sandbox.THREE_PAGES}") as client:
-        answer = await client.get(ORDERS_PATH, params={"limit": 50, "page_info": first.next_cursor, "status": "any"},
-                                  headers={"X-Shopify-Access-Token": TOKEN})
+        answer = await client.get(
+            ORDERS_PATH,
+            params={"limit": 50, "page_info": first.next_cursor, "status": "any"},
+            headers={"X-Shopify-Access-Token": TOKEN},
+        )
         assert answer.status_code == 400
         assert answer.json() == load("page_info_with_filter.json")
-        forged = await client.get(ORDERS_PATH, params={"page_info": "eyJzdG9yZSI6Im90aGVyIn0"},
-                                  headers={"X-Shopify-Access-Token": TOKEN})
+        forged = await client.get(
+            ORDERS_PATH, params={"page_info": "eyJzdG9yZSI6Im90aGVyIn0"}, headers={"X-Shopify-Access-Token": TOKEN}
+        )
         assert (forged.status_code, forged.json()) == (400, {"errors": {"page_info": "Invalid value."}})
 
 
@@ -267,14 +302,16 @@ async def test_the_sandbox_links_back_to_the_previous_page(server: SandboxServer
     async with httpx.AsyncClient(base_url=f"{server.url}/shopify/{sandbox.THREE_PAGES}") as client:
         first = await client.get(ORDERS_PATH, params={"status": "any", "limit": 40}, headers=headers)
         assert 'rel="previous"' not in first.headers["link"]
-        second = await client.get(ORDERS_PATH, params={"limit": 40, "page_info": next_page_info(first.headers["link"])},
-                                  headers=headers)
+        second = await client.get(
+            ORDERS_PATH, params={"limit": 40, "page_info": next_page_info(first.headers["link"])}, headers=headers
+        )
         links = {rel: url for url, rel in re.findall(r'<([^>]*)>; rel="(\w+)"', second.headers["link"])}
         assert set(links) == {"previous", "next"}
         real_host = f"https://{sandbox.THREE_PAGES}{ORDERS_PATH}?limit=40&page_info="
         assert all(url.startswith(real_host) for url in links.values())
-        back = await client.get(ORDERS_PATH, params={"limit": 40, "page_info": links["previous"].rsplit("=", 1)[1]},
-                                headers=headers)
+        back = await client.get(
+            ORDERS_PATH, params={"limit": 40, "page_info": links["previous"].rsplit("=", 1)[1]}, headers=headers
+        )
     assert [o["id"] for o in back.json()["orders"]] == [o["id"] for o in first.json()["orders"]]
     assert len({o["id"] for o in second.json()["orders"]} | {o["id"] for o in first.json()["orders"]}) == 80
 
@@ -304,17 +341,25 @@ async def test_the_setting_picks_the_api() -> None:
 
 # End to end
 
+
 async def _add_credential(pool, store: str) -> None:
-    await CredentialStore(pool).add(SOURCE, {"X-Shopify-Access-Token": f"shpat_{uuid.uuid4().hex}"}, handle=store,
-                                    idempotency_key=f"shopify:{store}:test")
+    await CredentialStore(pool).add(
+        SOURCE,
+        {"X-Shopify-Access-Token": f"shpat_{uuid.uuid4().hex}"},
+        handle=store,
+        idempotency_key=f"shopify:{store}:test",
+    )
 
 
 async def _stored_orders(pool, store: str, expected: int) -> list[Any]:
     """The store's rows once the sink has written ``expected`` of them (its COMPLETE may land a batch earlier)."""
     rows: list[Any] = []
     for _ in range(150):
-        rows = await pool.fetch('SELECT platform_order_id, name, status, landing_site, store_name, utm_params, store, '
-                                'platform, source, order_data FROM "order" WHERE store = $1', store)
+        rows = await pool.fetch(
+            "SELECT platform_order_id, name, status, landing_site, store_name, utm_params, store, "
+            'platform, source, order_data FROM "order" WHERE store = $1',
+            store,
+        )
         if len(rows) >= expected:
             return rows
         await asyncio.sleep(0.1)
@@ -325,14 +370,16 @@ async def test_refresh_orders_by_store_pages_through_every_order(run_flow, pool,
     """Over GraphQL (the default) three cursor pages of orders, stored as the very rows the REST path stores."""
     store = E2E_STORE
     await _add_credential(pool, store)
-    result, events, source = await run_flow("refresh_orders_by_store", {"store": store, "limit": 10},
-                                            topic=names.ORDER_LOG, at_least=30)
+    result, events, source = await run_flow(
+        "refresh_orders_by_store", {"store": store, "limit": 10}, topic=names.ORDER_LOG, at_least=30
+    )
     assert source == SOURCE
     assert (result["orders"], result["pages"], result["events"]) == (30, 3, {names.ORDER_LOG: 30})
     ids = {event["platform_order_id"] for event in events}
     assert len(events) == len(ids) == 30
-    assert {(e["platform"], e["source"], e["store"], e["kind"]) for e in events} == {("SHOPIFY", SOURCE, store,
-                                                                                       "order")}
+    assert {(e["platform"], e["source"], e["store"], e["kind"]) for e in events} == {
+        ("SHOPIFY", SOURCE, store, "order")
+    }
     for event in events:
         dimensions = event["dimensions"]
         assert json.loads(dimensions["utm_params"]) == utm_params(dimensions["landing_site"])

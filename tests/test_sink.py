@@ -33,27 +33,68 @@ from topics.models import ActivityLog, AssetLog, Model, OrderLog, Platform, Post
 IG, YT = Platform.INSTAGRAM, Platform.YOUTUBE
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 CDN = "https://scontent-bom1-1.cdninstagram.com/v/t51.2885-19"
-TOPIC_OF = {ProfileLog: names.PROFILE_LOG, PostLog: names.POST_LOG, ActivityLog: names.POST_ACTIVITY_LOG,
-            RelationshipLog: names.PROFILE_RELATIONSHIP_LOG, OrderLog: names.ORDER_LOG, AssetLog: names.ASSET_LOG}
+TOPIC_OF = {
+    ProfileLog: names.PROFILE_LOG,
+    PostLog: names.POST_LOG,
+    ActivityLog: names.POST_ACTIVITY_LOG,
+    RelationshipLog: names.PROFILE_RELATIONSHIP_LOG,
+    OrderLog: names.ORDER_LOG,
+    AssetLog: names.ASSET_LOG,
+}
 
 
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def post(shortcode: str, seconds: float, *, kind: str = "post", profile_id: str | None = None,
-         metrics: dict | None = None, platform: Platform = IG, publish_time: datetime | None = None,
-         **dimensions) -> PostLog:
-    return PostLog(event_id=str(uuid.uuid4()), kind=kind, request_id="test-sink", source="test", platform=platform,
-                   observed_at=at(seconds), profile_id=profile_id, shortcode=shortcode, publish_time=publish_time,
-                   metrics=metrics or {}, dimensions=dimensions)
+def post(
+    shortcode: str,
+    seconds: float,
+    *,
+    kind: str = "post",
+    profile_id: str | None = None,
+    metrics: dict | None = None,
+    platform: Platform = IG,
+    publish_time: datetime | None = None,
+    **dimensions,
+) -> PostLog:
+    return PostLog(
+        event_id=str(uuid.uuid4()),
+        kind=kind,
+        request_id="test-sink",
+        source="test",
+        platform=platform,
+        observed_at=at(seconds),
+        profile_id=profile_id,
+        shortcode=shortcode,
+        publish_time=publish_time,
+        metrics=metrics or {},
+        dimensions=dimensions,
+    )
 
 
-def profile(profile_id: str, seconds: float, *, kind: str = "profile", platform: Platform = IG,
-            metrics: dict | None = None, handle: str | None = None, **dimensions) -> ProfileLog:
-    return ProfileLog(event_id=str(uuid.uuid4()), kind=kind, request_id="test-sink", source="test",
-                      platform=platform, observed_at=at(seconds), profile_id=profile_id, handle=handle,
-                      metrics=metrics or {}, dimensions=dimensions)
+def profile(
+    profile_id: str,
+    seconds: float,
+    *,
+    kind: str = "profile",
+    platform: Platform = IG,
+    metrics: dict | None = None,
+    handle: str | None = None,
+    **dimensions,
+) -> ProfileLog:
+    return ProfileLog(
+        event_id=str(uuid.uuid4()),
+        kind=kind,
+        request_id="test-sink",
+        source="test",
+        platform=platform,
+        observed_at=at(seconds),
+        profile_id=profile_id,
+        handle=handle,
+        metrics=metrics or {},
+        dimensions=dimensions,
+    )
 
 
 def picture(name: str, signature: int = 0) -> str:
@@ -85,15 +126,31 @@ async def post_row(pool: asyncpg.Pool, shortcode: str) -> dict:
 
 # The upsert rules, against Postgres
 
+
 async def test_null_and_empty_values_never_overwrite_stored_ones(pool):
     code = unique("N")
-    await write(pool, [post(code, 10, metrics={"likes": 10, "comments": 2}, caption="first", keywords="['first']",
-                            story_links=["https://a"])])
-    await write(pool, [post(code, 20, metrics={"likes": None, "comments": 3}, caption="", keywords="",
-                            story_links=[])])
+    await write(
+        pool,
+        [
+            post(
+                code,
+                10,
+                metrics={"likes": 10, "comments": 2},
+                caption="first",
+                keywords="['first']",
+                story_links=["https://a"],
+            )
+        ],
+    )
+    await write(pool, [post(code, 20, metrics={"likes": None, "comments": 3}, caption="", keywords="", story_links=[])])
     row = await post_row(pool, code)
     assert (row["likes"], row["comments"], row["caption"], row["keywords"], row["story_links"]) == (
-        10, 3, "first", "['first']", ["https://a"])
+        10,
+        3,
+        "first",
+        "['first']",
+        ["https://a"],
+    )
     assert row["observed_at"] == at(20)
 
 
@@ -116,7 +173,11 @@ async def test_write_once_columns_keep_their_first_value(pool):
     row = await post_row(pool, code)
     # An empty write-once column takes its first value; a filled one never changes.
     assert (row["profile_follower"], row["profile_er"], row["profile_static_er"], row["profile_reels_er"]) == (
-        1000, 1.5, 3.3, 2.5)
+        1000,
+        1.5,
+        3.3,
+        2.5,
+    )
 
 
 async def test_a_batch_merges_each_key_first_and_writes_each_table_in_one_statement(pool):
@@ -126,15 +187,24 @@ async def test_a_batch_merges_each_key_first_and_writes_each_table_in_one_statem
     async with pool.acquire() as conn:
         conn.add_query_logger(lambda logged: statements.append(logged.query))
         try:
-            await write_batch(conn, decode(records([
-                # Older than the stored row: its caption must not replace the stored one, its comments fill a gap.
-                post(code, 40, metrics={"likes": 40, "comments": 4}, caption="older"),
-                # Newer, but without a caption: the merged row must not carry the older caption in as "newer".
-                post(code, 60, metrics={"likes": 60}),
-                post(other, 5, metrics={"likes": 1}, caption="one"),
-                post(other, 7, metrics={"likes": 3}),
-                post(other, 6, metrics={"likes": 2, "comments": 9}, caption="two"),
-            ])))
+            await write_batch(
+                conn,
+                decode(
+                    records(
+                        [
+                            # Older than the stored row: its caption must not replace the stored one, its
+                            # comments fill a gap.
+                            post(code, 40, metrics={"likes": 40, "comments": 4}, caption="older"),
+                            # Newer, but without a caption: the merged row must not carry the older caption in
+                            # as "newer".
+                            post(code, 60, metrics={"likes": 60}),
+                            post(other, 5, metrics={"likes": 1}, caption="one"),
+                            post(other, 7, metrics={"likes": 3}),
+                            post(other, 6, metrics={"likes": 2, "comments": 9}, caption="two"),
+                        ]
+                    )
+                ),
+            )
         finally:
             conn.remove_query_logger(statements.append)
     row = await post_row(pool, code)
@@ -150,10 +220,13 @@ def test_a_merged_row_carries_only_what_its_rows_set():
     """What was read as stored is not written back: a write made in between (another sink, mid-rebalance)
     would be reverted by it."""
     stored = {"K": {"shortcode": "K", "caption": "stored", "likes": 5, "source": "test", "observed_at": at(50)}}
-    rows = [post_row_of(post("K", 40, metrics={"likes": 4, "comments": 1}, caption="older")),
-            post_row_of(post("K", 60, metrics={"likes": 6}))]
+    rows = [
+        post_row_of(post("K", 40, metrics={"likes": 4, "comments": 1}, caption="older")),
+        post_row_of(post("K", 60, metrics={"likes": 6})),
+    ]
     assert merge_rows(instagram.POST, rows, stored) == [
-        {"shortcode": "K", "comments": 1, "likes": 6, "source": "test", "observed_at": at(60)}]
+        {"shortcode": "K", "comments": 1, "likes": 6, "source": "test", "observed_at": at(60)}
+    ]
     # All older than what is stored: stamped with their own time, so the statement only fills gaps.
     older = merge_rows(instagram.POST, [*rows[:1], post_row_of(post("K", 45, caption="also older"))], stored)
     assert older == [{"shortcode": "K", "comments": 1, "observed_at": at(45)}]
@@ -163,23 +236,49 @@ async def test_replaying_changes_nothing(pool):
     account, code, story = unique("r"), unique("R"), unique("S")
     events = [
         profile(account, 10, metrics={"followers": 500}, handle="replay", profile_pic_url=picture(account)),
-        post(code, 10, profile_id=account, metrics={"likes": 5, "comments": 1}, post_type="image",
-             publish_time=at(0), thumbnail_src=picture(code)),
+        post(
+            code,
+            10,
+            profile_id=account,
+            metrics={"likes": 5, "comments": 1},
+            post_type="image",
+            publish_time=at(0),
+            thumbnail_src=picture(code),
+        ),
         post(code, 30, profile_id=account, metrics={"likes": 7}),
         post(code, 20, metrics={"reach": 70, "impressions": 90}, kind="post_insights"),
-        post(story, 15, kind="story", profile_id=account, metrics={"profile_follower": 500}, post_type="story",
-             thumbnail_src=picture(story), story_hashtags=["a"]),
-        ActivityLog(event_id=str(uuid.uuid4()), kind="activity", request_id="r", source="test", platform=IG,
-                    observed_at=at(10), activity_type="COMMENT", actor_profile_id=account, shortcode=code,
-                    metrics={"likes": 1}, dimensions={"comment_id": "c1", "text": "hi"}),
+        post(
+            story,
+            15,
+            kind="story",
+            profile_id=account,
+            metrics={"profile_follower": 500},
+            post_type="story",
+            thumbnail_src=picture(story),
+            story_hashtags=["a"],
+        ),
+        ActivityLog(
+            event_id=str(uuid.uuid4()),
+            kind="activity",
+            request_id="r",
+            source="test",
+            platform=IG,
+            observed_at=at(10),
+            activity_type="COMMENT",
+            actor_profile_id=account,
+            shortcode=code,
+            metrics={"likes": 1},
+            dimensions={"comment_id": "c1", "text": "hi"},
+        ),
     ]
     first = (await write(pool, events))[0]
     assert len(first.asset_requests) == 3
 
     async def snapshot():
         return (
-            await pool.fetch("SELECT xmin::text, * FROM instagram_post WHERE shortcode = ANY($1) ORDER BY shortcode",
-                             [code, story]),
+            await pool.fetch(
+                "SELECT xmin::text, * FROM instagram_post WHERE shortcode = ANY($1) ORDER BY shortcode", [code, story]
+            ),
             await pool.fetch("SELECT xmin::text, * FROM instagram_account WHERE profile_id = $1", account),
             await pool.fetch("SELECT xmin::text, * FROM post_activity_log WHERE actor_profile_id = $1", account),
         )
@@ -206,15 +305,33 @@ async def test_batch_boundaries_do_not_change_the_outcome(pool):
                 return value if rng.random() < 0.6 else None
 
             if rng.random() < 0.2:
-                out.append(ActivityLog(
-                    event_id=str(uuid.uuid4()), kind="activity", request_id="b", source="test", platform=IG,
-                    observed_at=at(rng.randint(0, 20)), activity_type="LIKE", actor_profile_id=f"{run}actor",
-                    shortcode=code, metrics={"likes": maybe(n), "replies": maybe(n)},
-                    dimensions={"handle": maybe(f"h{n}"), "full_name": maybe(f"n{n}")}))
+                out.append(
+                    ActivityLog(
+                        event_id=str(uuid.uuid4()),
+                        kind="activity",
+                        request_id="b",
+                        source="test",
+                        platform=IG,
+                        observed_at=at(rng.randint(0, 20)),
+                        activity_type="LIKE",
+                        actor_profile_id=f"{run}actor",
+                        shortcode=code,
+                        metrics={"likes": maybe(n), "replies": maybe(n)},
+                        dimensions={"handle": maybe(f"h{n}"), "full_name": maybe(f"n{n}")},
+                    )
+                )
                 continue
-            out.append(post(code, rng.randint(0, 20), kind="story", metrics={
-                "likes": maybe(n), "comments": maybe(n), "profile_follower": maybe(n), "reach": maybe(n)},
-                caption=maybe(f"c{n}"), story_links=maybe([f"l{n}"]), post_type="story"))
+            out.append(
+                post(
+                    code,
+                    rng.randint(0, 20),
+                    kind="story",
+                    metrics={"likes": maybe(n), "comments": maybe(n), "profile_follower": maybe(n), "reach": maybe(n)},
+                    caption=maybe(f"c{n}"),
+                    story_links=maybe([f"l{n}"]),
+                    post_type="story",
+                )
+            )
         return out
 
     one = events("a")
@@ -228,12 +345,18 @@ async def test_batch_boundaries_do_not_change_the_outcome(pool):
     async def state(variant: str):
         posts = await pool.fetch(
             "SELECT right(shortcode, 1) AS n, likes, comments, profile_follower, reach, caption, story_links, "
-            "observed_at FROM instagram_post WHERE shortcode LIKE $1 ORDER BY 1", f"{run}{variant}%")
+            "observed_at FROM instagram_post WHERE shortcode LIKE $1 ORDER BY 1",
+            f"{run}{variant}%",
+        )
         likes = await pool.fetch(
             "SELECT right(platform_post_id, 1) AS n, dimensions, metrics, timestamp FROM post_activity_log "
-            "WHERE platform_post_id LIKE $1 ORDER BY 1", f"{run}{variant}%")
-        return [tuple(r) for r in posts], [(r["n"], json.loads(r["dimensions"] or "null"),
-                                            json.loads(r["metrics"] or "null"), r["timestamp"]) for r in likes]
+            "WHERE platform_post_id LIKE $1 ORDER BY 1",
+            f"{run}{variant}%",
+        )
+        return [tuple(r) for r in posts], [
+            (r["n"], json.loads(r["dimensions"] or "null"), json.loads(r["metrics"] or "null"), r["timestamp"])
+            for r in likes
+        ]
 
     expected = await state("a")
     assert expected[0] and expected[1]
@@ -255,6 +378,7 @@ async def test_a_refused_value_is_isolated_and_the_rest_of_the_batch_written(poo
 
 # Derived metrics (legacy §9), against numbers worked out by hand
 
+
 def test_post_formulas_match_hand_computed_values():
     assert derived.engagement_rate(150, 50, 1000) == 20.0  # (150 + 50) / 1000 * 100
     assert derived.engagement_rate(1, 2, 7) == 42.86  # 3 / 7 * 100 = 42.857…
@@ -275,10 +399,14 @@ def test_post_formulas_match_hand_computed_values():
 
 
 def _window() -> list[PostNumbers]:
-    static = [PostNumbers("image" if i % 2 else "carousel", likes=likes, comments=1, publish_time=at(100 - i))
-              for i, likes in enumerate((10, 20, 30, 40, 50, 60))]
-    reels = [PostNumbers("reels", likes=5, comments=0, plays=plays, publish_time=at(50 - i))
-             for i, plays in enumerate((100, 200, 300))]
+    static = [
+        PostNumbers("image" if i % 2 else "carousel", likes=likes, comments=1, publish_time=at(100 - i))
+        for i, likes in enumerate((10, 20, 30, 40, 50, 60))
+    ]
+    reels = [
+        PostNumbers("reels", likes=5, comments=0, plays=plays, publish_time=at(50 - i))
+        for i, plays in enumerate((100, 200, 300))
+    ]
     return static + reels
 
 
@@ -291,8 +419,14 @@ def test_post_metrics_trim_outliers_as_the_legacy_server_did():
     # reach of 30 likes: (7.6 - 0.7 log10 30) * 0.85 * 30 = 167.4; of 40: 220.3
     assert metrics["static"]["avg_reach"] == (167 + 220) / 2
     # reels, 3 posts: no trimming; reach 100 * (0.94 - 0.001 log2 1000) = 93.0, then 186.0, 279.0
-    assert metrics["reels"] == {"count": 3, "avg_engagement": 0.5, "avg_likes": 5, "avg_comments": 0,
-                                "avg_plays": 200, "avg_reach": (93 + 186 + 279) / 3}
+    assert metrics["reels"] == {
+        "count": 3,
+        "avg_engagement": 0.5,
+        "avg_likes": 5,
+        "avg_comments": 0,
+        "avg_plays": 200,
+        "avg_reach": (93 + 186 + 279) / 3,
+    }
     # all, the 9 newest sorted by likes (5, 5, 5, 10, 20, 30, 40, 50, 60): drop two each end
     assert metrics["all"] == {"count": 5, "avg_engagement": 2.18, "avg_likes": 21, "avg_comments": 0.8}
     # reels exist, so theirs is the profile's engagement; story reach from it:
@@ -304,10 +438,27 @@ async def test_account_averages_follow_the_stored_posts(pool):
     account = unique("d")
     events: list[Model] = [profile(account, 0, metrics={"followers": 1000})]
     for i, p in enumerate(_window()):
-        events.append(post(f"{account}_{i}", 1, profile_id=account, post_type=p.post_type, publish_time=p.publish_time,
-                           metrics={"likes": p.likes, "comments": p.comments, "play_count": p.plays}))
-    events.append(post(unique("story"), 1, kind="story", profile_id=account, post_type="story",
-                       publish_time=at(200), metrics={"likes": 10**6}))  # stories are not feed posts
+        events.append(
+            post(
+                f"{account}_{i}",
+                1,
+                profile_id=account,
+                post_type=p.post_type,
+                publish_time=p.publish_time,
+                metrics={"likes": p.likes, "comments": p.comments, "play_count": p.plays},
+            )
+        )
+    events.append(
+        post(
+            unique("story"),
+            1,
+            kind="story",
+            profile_id=account,
+            post_type="story",
+            publish_time=at(200),
+            metrics={"likes": 10**6},
+        )
+    )  # stories are not feed posts
     await write(pool, events)
     row = await pool.fetchrow("SELECT * FROM instagram_account WHERE profile_id = $1", account)
     assert (row["avg_likes"], row["avg_comments"], row["avg_engagement"]) == (21, 0.8, 0.5)
@@ -326,6 +477,7 @@ async def test_account_averages_follow_the_stored_posts(pool):
 
 # Through a real `beat sink` on the broker
 
+
 @dataclass
 class SinkHandle:
     prefix: str
@@ -337,8 +489,9 @@ class SinkHandle:
 
     async def send(self, *events: Model) -> list[int]:
         """Produce the events (keyed as flows key them); returns their offsets."""
-        sent = [await self.producer.send(self.topic(TOPIC_OF[type(e)]), e.to_bytes(), key=e.key.encode())
-                for e in events]
+        sent = [
+            await self.producer.send(self.topic(TOPIC_OF[type(e)]), e.to_bytes(), key=e.key.encode()) for e in events
+        ]
         return [metadata.offset for metadata in await asyncio.gather(*sent)]
 
     def records(self, name: str) -> list[dict]:
@@ -347,12 +500,20 @@ class SinkHandle:
 
 @pytest_asyncio.fixture(scope="module")
 async def sink(broker, database_url, session_dir):
-    async with isolated(broker, database_url, session_dir, SandboxConfig(), "sink",
-                        sink_batch_timeout="0.05") as (prefix, _spawn, _sandbox):
+    async with isolated(broker, database_url, session_dir, SandboxConfig(), "sink", sink_batch_timeout="0.05") as (
+        prefix,
+        _spawn,
+        _sandbox,
+    ):
         producer = AIOKafkaProducer(bootstrap_servers=broker, acks="all")
         await producer.start()
-        collector = EventCollector(broker, [f"{prefix}{t}" for t in (
-            names.DEAD_LETTER, names.scrape_topic(ASSET_FLOW), names.scrape_topic(STORY_ASSET_FLOW))])
+        collector = EventCollector(
+            broker,
+            [
+                f"{prefix}{t}"
+                for t in (names.DEAD_LETTER, names.scrape_topic(ASSET_FLOW), names.scrape_topic(STORY_ASSET_FLOW))
+            ],
+        )
         await collector.start()
         try:
             yield SinkHandle(prefix, producer, collector)
@@ -375,73 +536,178 @@ async def eventually(check, timeout: float = 30.0, what: str = "condition"):
 async def test_every_kind_lands_in_its_table(sink, pool):
     ig, handle, yt, video, order = unique("1"), unique("h"), unique("UC"), unique("v"), unique("o")
     await sink.send(
-        profile(ig, 1, kind="profile_insights", handle=handle, audience_country={"IN": 70, "US": 30},
-                reached_audience_city={"Pune": 5}, engaged_audience_gender_age={"male": {"18-24": 3}}),
-        profile(handle, 1, kind="gpt_enrichment", handle=handle, gender="FEMALE",
-                city="Pune", categories="['Beauty', 'Fashion']", languages=["hi", "en"],
-                audience_city={"Pune": 0.2}),
+        profile(
+            ig,
+            1,
+            kind="profile_insights",
+            handle=handle,
+            audience_country={"IN": 70, "US": 30},
+            reached_audience_city={"Pune": 5},
+            engaged_audience_gender_age={"male": {"18-24": 3}},
+        ),
+        profile(
+            handle,
+            1,
+            kind="gpt_enrichment",
+            handle=handle,
+            gender="FEMALE",
+            city="Pune",
+            categories="['Beauty', 'Fashion']",
+            languages=["hi", "en"],
+            audience_city={"Pune": 0.2},
+        ),
         profile(handle, 2, kind="gpt_enrichment", handle=handle, gender="", country="India"),
-        profile(yt, 1, platform=YT, handle="chan", metrics={"subscriber_count": 1200, "video_count": 30,
-                                                            "view_count": 99, "hidden_subscriber_count": 0},
-                title="A channel", taken_at_timestamp=1_600_000_000, thumbnails={"default": {"url": "u"}}),
+        profile(
+            yt,
+            1,
+            platform=YT,
+            handle="chan",
+            metrics={"subscriber_count": 1200, "video_count": 30, "view_count": 99, "hidden_subscriber_count": 0},
+            title="A channel",
+            taken_at_timestamp=1_600_000_000,
+            thumbnails={"default": {"url": "u"}},
+        ),
         profile(yt, 1, platform=YT, kind="profile_insights", country={"IN": 1.0}, gender_age={"male": {"18": 1}}),
-        post(video, 1, platform=YT, profile_id=yt, metrics={"view_count": 1000, "likes": 10, "favourite_count": 0},
-             title="A video", tags=["a", "b"], duration="PT1M2S", post_type="video", is_licensed=True),
-        ActivityLog(event_id="a1", kind="activity", request_id="k", source="test", platform=IG, observed_at=at(1),
-                    activity_type="LIKE", actor_profile_id=ig, shortcode=video, dimensions={"handle": "liker"}),
-        ActivityLog(event_id="a2", kind="activity", request_id="k", source="test", platform=IG, observed_at=at(1),
-                    activity_type="COMMENT", actor_profile_id=ig, shortcode=video, metrics={"likes": 2},
-                    dimensions={"comment_id": "c9", "text": "nice", "keywords": "['nice']"}),
-        RelationshipLog(event_id="f1", request_id="k", source="test", platform=IG, observed_at=at(1),
-                        relationship_type="FOLLOWS", source_profile_id=ig, target_profile_id=yt,
-                        target_dimensions={"handle": "followed"}),
-        OrderLog(event_id="o1", request_id="k", source="shopify", platform=Platform.SHOPIFY, observed_at=at(1),
-                 platform_order_id=order, store="shop.example", dimensions={
-                     "name": "#1001", "status": "fulfilled", "utm_params": {"source": "ig"},
-                     "order_data": {"id": order, "total": "12.00"}}),
-        AssetLog(event_id="s1", request_id="k", platform=IG, entity_type="PROFILE", entity_id=ig, asset_type="IMAGE",
-                 asset_url=f"assets/profiles/instagram/{ig}.jpg", original_url=picture(ig), content_type="image/jpeg",
-                 size=1234, observed_at=at(1)),
+        post(
+            video,
+            1,
+            platform=YT,
+            profile_id=yt,
+            metrics={"view_count": 1000, "likes": 10, "favourite_count": 0},
+            title="A video",
+            tags=["a", "b"],
+            duration="PT1M2S",
+            post_type="video",
+            is_licensed=True,
+        ),
+        ActivityLog(
+            event_id="a1",
+            kind="activity",
+            request_id="k",
+            source="test",
+            platform=IG,
+            observed_at=at(1),
+            activity_type="LIKE",
+            actor_profile_id=ig,
+            shortcode=video,
+            dimensions={"handle": "liker"},
+        ),
+        ActivityLog(
+            event_id="a2",
+            kind="activity",
+            request_id="k",
+            source="test",
+            platform=IG,
+            observed_at=at(1),
+            activity_type="COMMENT",
+            actor_profile_id=ig,
+            shortcode=video,
+            metrics={"likes": 2},
+            dimensions={"comment_id": "c9", "text": "nice", "keywords": "['nice']"},
+        ),
+        RelationshipLog(
+            event_id="f1",
+            request_id="k",
+            source="test",
+            platform=IG,
+            observed_at=at(1),
+            relationship_type="FOLLOWS",
+            source_profile_id=ig,
+            target_profile_id=yt,
+            target_dimensions={"handle": "followed"},
+        ),
+        OrderLog(
+            event_id="o1",
+            request_id="k",
+            source="shopify",
+            platform=Platform.SHOPIFY,
+            observed_at=at(1),
+            platform_order_id=order,
+            store="shop.example",
+            dimensions={
+                "name": "#1001",
+                "status": "fulfilled",
+                "utm_params": {"source": "ig"},
+                "order_data": {"id": order, "total": "12.00"},
+            },
+        ),
+        AssetLog(
+            event_id="s1",
+            request_id="k",
+            platform=IG,
+            entity_type="PROFILE",
+            entity_id=ig,
+            asset_type="IMAGE",
+            asset_url=f"assets/profiles/instagram/{ig}.jpg",
+            original_url=picture(ig),
+            content_type="image/jpeg",
+            size=1234,
+            observed_at=at(1),
+        ),
     )
 
     for table, column, key in (
-        ("instagram_profile_insights", "profile_id", ig), ("youtube_account", "channel_id", yt),
-        ("youtube_profile_insights", "channel_id", yt), ("youtube_post", "shortcode", video),
-        ("profile_relationship_log", "source_profile_id", ig), ("order", "platform_order_id", order),
+        ("instagram_profile_insights", "profile_id", ig),
+        ("youtube_account", "channel_id", yt),
+        ("youtube_profile_insights", "channel_id", yt),
+        ("youtube_post", "shortcode", video),
+        ("profile_relationship_log", "source_profile_id", ig),
+        ("order", "platform_order_id", order),
         ("asset_log", "entity_id", ig),
     ):
+
         async def landed(table=table, column=column, key=key):
             return await pool.fetchval(f'SELECT count(*) FROM "{table}" WHERE {column} = $1', key)
 
         await eventually(landed, what=f"a {table} row")
 
     async def complete():
-        return await pool.fetchval("SELECT count(*) FROM post_activity_log WHERE platform_post_id = $1", video) == 2 \
-            and await pool.fetchval("SELECT count(*) FROM instagram_gpt_enrichment WHERE handle = $1 AND "
-                                    "country IS NOT NULL", handle)
+        return await pool.fetchval(
+            "SELECT count(*) FROM post_activity_log WHERE platform_post_id = $1", video
+        ) == 2 and await pool.fetchval(
+            "SELECT count(*) FROM instagram_gpt_enrichment WHERE handle = $1 AND country IS NOT NULL", handle
+        )
 
     await eventually(complete, what="both activities and both GPT answers")
     insights = await pool.fetchrow("SELECT * FROM instagram_profile_insights WHERE profile_id = $1", ig)
-    assert (insights["handle"], json.loads(insights["audience_country"]), json.loads(
-        insights["engaged_audience_gender_age"]), insights["audience_city"]) == (
-        handle, {"IN": 70, "US": 30}, {"male": {"18-24": 3}}, None)
+    assert (
+        insights["handle"],
+        json.loads(insights["audience_country"]),
+        json.loads(insights["engaged_audience_gender_age"]),
+        insights["audience_city"],
+    ) == (handle, {"IN": 70, "US": 30}, {"male": {"18-24": 3}}, None)
     gpt = await pool.fetchrow("SELECT * FROM instagram_gpt_enrichment WHERE handle = $1", handle)
     # Two partial answers merged; an empty gender did not erase the first.
     assert (gpt["gender"], gpt["city"], gpt["country"]) == ("FEMALE", "Pune", "India")
     assert (json.loads(gpt["categories"]), json.loads(gpt["languages"])) == (["Beauty", "Fashion"], ["hi", "en"])
-    assert await pool.fetchval("SELECT count(*) FROM instagram_account WHERE profile_id = $1 OR handle = $1",
-                               handle) == 0  # GPT answers never create accounts
+    assert (
+        await pool.fetchval("SELECT count(*) FROM instagram_account WHERE profile_id = $1 OR handle = $1", handle) == 0
+    )  # GPT answers never create accounts
     channel = await pool.fetchrow("SELECT * FROM youtube_account WHERE channel_id = $1", yt)
-    assert (channel["subscribers"], channel["uploads"], channel["username"], channel["is_subscriber_count_hidden"],
-            channel["published_at"], json.loads(channel["thumbnails"])) == (
-        1200, 30, "chan", False, datetime.fromtimestamp(1_600_000_000, UTC), {"default": {"url": "u"}})
-    assert json.loads(await pool.fetchval("SELECT gender_age FROM youtube_profile_insights WHERE channel_id = $1",
-                                          yt)) == {"male": {"18": 1}}
+    assert (
+        channel["subscribers"],
+        channel["uploads"],
+        channel["username"],
+        channel["is_subscriber_count_hidden"],
+        channel["published_at"],
+        json.loads(channel["thumbnails"]),
+    ) == (1200, 30, "chan", False, datetime.fromtimestamp(1_600_000_000, UTC), {"default": {"url": "u"}})
+    assert json.loads(
+        await pool.fetchval("SELECT gender_age FROM youtube_profile_insights WHERE channel_id = $1", yt)
+    ) == {"male": {"18": 1}}
     clip = await pool.fetchrow("SELECT * FROM youtube_post WHERE shortcode = $1", video)
     assert (clip["channel_id"], clip["views"], clip["favourites"], json.loads(clip["tags"]), clip["is_licensed"]) == (
-        yt, 1000, 0, ["a", "b"], True)
-    activity = await pool.fetch("SELECT activity_type, comment_id, metrics FROM post_activity_log "
-                                "WHERE platform_post_id = $1 ORDER BY activity_type", video)
+        yt,
+        1000,
+        0,
+        ["a", "b"],
+        True,
+    )
+    activity = await pool.fetch(
+        "SELECT activity_type, comment_id, metrics FROM post_activity_log "
+        "WHERE platform_post_id = $1 ORDER BY activity_type",
+        video,
+    )
     assert [(r["activity_type"], r["comment_id"]) for r in activity] == [("COMMENT", "c9"), ("LIKE", "")]
     follow = await pool.fetchrow("SELECT * FROM profile_relationship_log WHERE source_profile_id = $1", ig)
     assert (follow["target_profile_id"], json.loads(follow["target_dimensions"])) == (yt, {"handle": "followed"})
@@ -449,7 +715,10 @@ async def test_every_kind_lands_in_its_table(sink, pool):
     assert (shop["name"], shop["store"], json.loads(shop["utm_params"])) == ("#1001", "shop.example", {"source": "ig"})
     asset = await pool.fetchrow("SELECT * FROM asset_log WHERE entity_id = $1", ig)
     assert (asset["asset_url"], asset["content_type"], asset["size"]) == (
-        f"assets/profiles/instagram/{ig}.jpg", "image/jpeg", 1234)
+        f"assets/profiles/instagram/{ig}.jpg",
+        "image/jpeg",
+        1234,
+    )
 
 
 async def test_a_poison_row_is_dead_lettered_and_the_rest_of_its_batch_written(sink, pool):
@@ -469,16 +738,20 @@ async def test_a_poison_row_is_dead_lettered_and_the_rest_of_its_batch_written(s
     await eventually(written, what="the good rows")
 
     async def dead():
-        found = [r for r in sink.records(names.DEAD_LETTER) if r["original_topic"] == sink.topic(names.POST_LOG)
-                 and r["original_offset"] in bad_offsets]
+        found = [
+            r
+            for r in sink.records(names.DEAD_LETTER)
+            if r["original_topic"] == sink.topic(names.POST_LOG) and r["original_offset"] in bad_offsets
+        ]
         return found if len(found) == 2 else None
 
     letters = await eventually(dead, what="both poison rows dead-lettered")
-    assert {json.loads(base64.b64decode(r["original_value"]))["shortcode"] for r in letters} == {
-        bad_number, bad_text}
+    assert {json.loads(base64.b64decode(r["original_value"]))["shortcode"] for r in letters} == {bad_number, bad_text}
     assert all(r["error"]["type"] in ("DataError", "CharacterNotInRepertoireError") for r in letters)
-    assert await pool.fetchval("SELECT count(*) FROM instagram_post WHERE shortcode = ANY($1)",
-                               [bad_number, bad_text]) == 0
+    assert (
+        await pool.fetchval("SELECT count(*) FROM instagram_post WHERE shortcode = ANY($1)", [bad_number, bad_text])
+        == 0
+    )
 
 
 async def test_asset_requests_once_per_new_or_changed_picture(sink, pool):
@@ -486,8 +759,10 @@ async def test_asset_requests_once_per_new_or_changed_picture(sink, pool):
 
     async def stored(seconds: float):
         async def check():
-            return await pool.fetchval("SELECT observed_at FROM instagram_account WHERE profile_id = $1",
-                                       account) == at(seconds)
+            return await pool.fetchval(
+                "SELECT observed_at FROM instagram_account WHERE profile_id = $1", account
+            ) == at(seconds)
+
         await eventually(check, what=f"the profile observed at {seconds}")
 
     await sink.send(profile(account, 10, profile_pic_url=picture("A", 1)))
@@ -496,27 +771,37 @@ async def test_asset_requests_once_per_new_or_changed_picture(sink, pool):
     await stored(20)
     await sink.send(profile(account, 30, profile_pic_url=picture("B", 3)))  # a new picture
     await stored(30)
-    await sink.send(profile(account, 5, profile_pic_url=picture("C", 4)),  # older: changes nothing
-                    profile(account, 40, profile_pic_url=picture("B", 5)))
+    await sink.send(
+        profile(account, 5, profile_pic_url=picture("C", 4)),  # older: changes nothing
+        profile(account, 40, profile_pic_url=picture("B", 5)),
+    )
     await stored(40)
-    await sink.send(post(story, 1, kind="story", profile_id=account, post_type="story", thumbnail_src=picture("S")),
-                    post(code, 1, profile_id=account, post_type="image"))
+    await sink.send(
+        post(story, 1, kind="story", profile_id=account, post_type="story", thumbnail_src=picture("S")),
+        post(code, 1, profile_id=account, post_type="image"),
+    )
     await sink.send(post(code, 2, profile_id=account, thumbnail_src=picture("T")))  # the thumbnail arrives later
 
     def requests(flow: str, entity: str) -> list[dict]:
         return [r for r in sink.records(names.scrape_topic(flow)) if r["params"]["entity_id"] == entity]
 
     async def produced():
-        return len(requests(ASSET_FLOW, account)) >= 2 and requests(STORY_ASSET_FLOW, story) and \
-            requests(ASSET_FLOW, code)
+        return (
+            len(requests(ASSET_FLOW, account)) >= 2 and requests(STORY_ASSET_FLOW, story) and requests(ASSET_FLOW, code)
+        )
 
     await eventually(produced, what="the asset requests")
     await asyncio.sleep(1.0)  # anything produced twice would be on the topic by now
     profile_requests = requests(ASSET_FLOW, account)
     assert [r["params"]["original_url"] for r in profile_requests] == [picture("A", 1), picture("B", 3)]
-    assert profile_requests[0]["params"] == {"entity_type": "PROFILE", "entity_id": account, "asset_type": "IMAGE",
-                                             "original_url": picture("A", 1), "platform": "INSTAGRAM",
-                                             "hash": half_md5(picture("A", 1))}
+    assert profile_requests[0]["params"] == {
+        "entity_type": "PROFILE",
+        "entity_id": account,
+        "asset_type": "IMAGE",
+        "original_url": picture("A", 1),
+        "platform": "INSTAGRAM",
+        "hash": half_md5(picture("A", 1)),
+    }
     [story_request] = requests(STORY_ASSET_FLOW, story)
     [post_request] = requests(ASSET_FLOW, code)
     assert (story_request["params"]["entity_type"], post_request["params"]["original_url"]) == ("POST", picture("T"))
@@ -528,6 +813,7 @@ async def test_asset_requests_once_per_new_or_changed_picture(sink, pool):
 
 # A database outage, through a TCP proxy in front of Postgres that the test cuts and restores
 
+
 async def test_a_database_outage_mid_stream_loses_nothing(broker, database_url, session_dir, pool):
     target = urlsplit(database_url)
     proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432).start()
@@ -535,26 +821,35 @@ async def test_a_database_outage_mid_stream_loses_nothing(broker, database_url, 
     run = unique("Q")
     codes = [f"{run}_{i}" for i in range(4000)]
     try:
-        async with isolated(broker, proxied, session_dir, SandboxConfig(), "outage", sink_batch_size="250",
-                            sink_batch_timeout="0.02") as (prefix, _spawn, _sandbox):
-            handle = SinkHandle(prefix, AIOKafkaProducer(bootstrap_servers=broker, acks="all", linger_ms=20),
-                                EventCollector(broker, [f"{prefix}{names.DEAD_LETTER}"]))
+        async with isolated(
+            broker, proxied, session_dir, SandboxConfig(), "outage", sink_batch_size="250", sink_batch_timeout="0.02"
+        ) as (prefix, _spawn, _sandbox):
+            handle = SinkHandle(
+                prefix,
+                AIOKafkaProducer(bootstrap_servers=broker, acks="all", linger_ms=20),
+                EventCollector(broker, [f"{prefix}{names.DEAD_LETTER}"]),
+            )
             await handle.producer.start()
             await handle.collector.start()
             try:
                 # Each post twice, the second observation newer, so a lost or half-applied batch would show.
-                await handle.send(*(post(c, 1, metrics={"likes": 1}) for c in codes[:2000]),
-                                  *(post(c, 2, metrics={"likes": 2}, caption="final") for c in codes[:2000]))
+                await handle.send(
+                    *(post(c, 1, metrics={"likes": 1}) for c in codes[:2000]),
+                    *(post(c, 2, metrics={"likes": 2}, caption="final") for c in codes[:2000]),
+                )
 
                 async def started():
-                    return await pool.fetchval("SELECT count(*) FROM instagram_post WHERE shortcode = ANY($1)",
-                                               codes) > 0
+                    return (
+                        await pool.fetchval("SELECT count(*) FROM instagram_post WHERE shortcode = ANY($1)", codes) > 0
+                    )
 
                 await eventually(started, timeout=60, what="the first rows")
                 proxy.cut()
                 at_cut = await pool.fetchval("SELECT count(*) FROM instagram_post WHERE shortcode = ANY($1)", codes)
-                await handle.send(*(post(c, 1, metrics={"likes": 1}) for c in codes[2000:]),
-                                  *(post(c, 2, metrics={"likes": 2}, caption="final") for c in codes[2000:]))
+                await handle.send(
+                    *(post(c, 1, metrics={"likes": 1}) for c in codes[2000:]),
+                    *(post(c, 2, metrics={"likes": 2}, caption="final") for c in codes[2000:]),
+                )
                 await asyncio.sleep(3)  # the sink keeps retrying against a database that refuses it
                 during = await pool.fetchval("SELECT count(*) FROM instagram_post WHERE shortcode = ANY($1)", codes)
                 proxy.restore()
@@ -562,12 +857,15 @@ async def test_a_database_outage_mid_stream_loses_nothing(broker, database_url, 
                 async def complete():
                     return await pool.fetchval(
                         "SELECT count(*) FROM instagram_post WHERE shortcode = ANY($1) AND likes = 2 AND "
-                        "caption = 'final'", codes) == len(codes)
+                        "caption = 'final'",
+                        codes,
+                    ) == len(codes)
 
                 await eventually(complete, timeout=60, what="every row after the outage")
                 assert at_cut < len(codes) and during < len(codes)
-                assert [r for r in handle.records(names.DEAD_LETTER)
-                        if r["original_topic"] == handle.topic(names.POST_LOG)] == []
+                assert [
+                    r for r in handle.records(names.DEAD_LETTER) if r["original_topic"] == handle.topic(names.POST_LOG)
+                ] == []
                 log = (session_dir / "logs" / prefix / "sink-0.log").read_text()
                 assert "database unavailable" in log
             finally:

@@ -30,17 +30,30 @@ COUNTS = "status, stored, events_announced, events_written, events_refused, refu
 TOO_MANY = 10**20
 
 
-def profile(request_id: str, n: int, *, attempt: int = 1, followers: int = 10,
-            platform: Platform = IG) -> ProfileLog:
-    return ProfileLog(event_id=deterministic_id(request_id, attempt, n), kind="profile", request_id=request_id,
-                      attempt=attempt, source="test", platform=platform, observed_at=utcnow(),
-                      profile_id=unique("sp"), metrics={"followers": followers})
+def profile(request_id: str, n: int, *, attempt: int = 1, followers: int = 10, platform: Platform = IG) -> ProfileLog:
+    return ProfileLog(
+        event_id=deterministic_id(request_id, attempt, n),
+        kind="profile",
+        request_id=request_id,
+        attempt=attempt,
+        source="test",
+        platform=platform,
+        observed_at=utcnow(),
+        profile_id=unique("sp"),
+        metrics={"followers": followers},
+    )
 
 
 def status(request_id: str, state: Status, *, attempt: int = 1, announced: int | None = None) -> RequestStatus:
     result = None if announced is None else {"events": {names.PROFILE_LOG: announced}, "announced": announced}
-    return RequestStatus(request_id=request_id, status=state, attempt=attempt, flow="refresh_profile_basic",
-                         params={"handle": "h"}, result=result)
+    return RequestStatus(
+        request_id=request_id,
+        status=state,
+        attempt=attempt,
+        flow="refresh_profile_basic",
+        params={"handle": "h"},
+        result=result,
+    )
 
 
 def topic_of(event) -> str:
@@ -73,15 +86,28 @@ async def test_a_refused_row_counts_as_refused_whichever_arrives_first(pool, dat
             assert (await counts(pool, rid))["events_written"] is None
         refused_rows += (await sink(pool, *second)).poison
         row = await counts(pool, rid)
-        assert (row["status"], row["stored"], row["events_announced"], row["events_written"],
-                row["events_refused"]) == ("COMPLETE", True, 2, 1, 1), (events_first, row)
+        assert (
+            row["status"],
+            row["stored"],
+            row["events_announced"],
+            row["events_written"],
+            row["events_refused"],
+        ) == ("COMPLETE", True, 2, 1, 1), (events_first, row)
         assert "instagram_account" in row["refused_reason"] and "range" in row["refused_reason"], row
         assert len(refused_rows) == 1  # and the refused row is still dead-lettered
     status_output = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "app.cli", "status", rid], capture_output=True, text=True, cwd=ROOT,
-        timeout=60, env=beat_env(database_url=database_url, kafka_url="127.0.0.1:9"))
-    assert f"stored: yes, 1 of 2 announced events written, 1 refused ({row['refused_reason']})" in \
-        status_output.stdout.splitlines(), status_output.stdout + status_output.stderr
+        subprocess.run,
+        [sys.executable, "-m", "app.cli", "status", rid],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        env=beat_env(database_url=database_url, kafka_url="127.0.0.1:9"),
+    )
+    assert (
+        f"stored: yes, 1 of 2 announced events written, 1 refused ({row['refused_reason']})"
+        in status_output.stdout.splitlines()
+    ), status_output.stdout + status_output.stderr
 
 
 async def test_duplicates_and_other_attempts_do_not_change_the_counts(pool):
@@ -96,15 +122,27 @@ async def test_duplicates_and_other_attempts_do_not_change_the_counts(pool):
     await sink(pool, *as_records(*events, *events, *stale))
     await sink(pool, *as_records(*events, status(rid, Status.COMPLETE, attempt=2, announced=3)))
     row = await counts(pool, rid)
-    assert (row["stored"], row["events_announced"], row["events_written"], row["events_refused"],
-            row["refused_reason"]) == (True, 3, 3, 0, None)
+    assert (
+        row["stored"],
+        row["events_announced"],
+        row["events_written"],
+        row["events_refused"],
+        row["refused_reason"],
+    ) == (True, 3, 3, 0, None)
 
 
 async def test_a_stored_request_s_ledger_is_pruned_and_late_duplicates_change_nothing(pool):
     done, waiting = str(uuid.uuid4()), str(uuid.uuid4())
     done_events = [profile(done, n) for n in range(2)]
-    await sink(pool, *as_records(status(done, Status.COMPLETE, announced=2), *done_events,
-                                 status(waiting, Status.COMPLETE, announced=2), profile(waiting, 0)))
+    await sink(
+        pool,
+        *as_records(
+            status(done, Status.COMPLETE, announced=2),
+            *done_events,
+            status(waiting, Status.COMPLETE, announced=2),
+            profile(waiting, 0),
+        ),
+    )
     assert (await counts(pool, done))["stored"] and not (await counts(pool, waiting))["stored"]
     await pruning.prune(pool)
     ledger = "SELECT count(*) FROM scrape_request_stored WHERE request_id = $1"
@@ -124,8 +162,10 @@ async def test_a_complete_and_its_events_written_at_once_by_two_sinks(pool):
         held = blocker.transaction()
         await held.start()
         await blocker.execute("SELECT pg_advisory_xact_lock($1)", stored.RECOUNT_LOCK)
-        both = asyncio.gather(sink(pool, *as_records(profile(rid, 0), profile(rid, 1))),
-                              sink(pool, *as_records(status(rid, Status.COMPLETE, announced=2))))
+        both = asyncio.gather(
+            sink(pool, *as_records(profile(rid, 0), profile(rid, 1))),
+            sink(pool, *as_records(status(rid, Status.COMPLETE, announced=2))),
+        )
         await asyncio.sleep(0.5)
         assert not both.done()  # both transactions are open, their first writes made, waiting to recount
         await held.rollback()
@@ -141,9 +181,14 @@ async def test_events_without_a_table_count_as_written_and_undecodable_ones_as_r
     broken = json.loads(profile(rid, 1).to_bytes())
     broken["observed_at"] = "yesterday"
     nameless = {**broken, "request_id": None}
-    decoded = decode([*as_records(status(rid, Status.COMPLETE, announced=2), tableless),
-                      (names.PROFILE_LOG, json.dumps(broken).encode()),
-                      (names.PROFILE_LOG, json.dumps(nameless).encode()), (names.PROFILE_LOG, b"\x00garbage")])
+    decoded = decode(
+        [
+            *as_records(status(rid, Status.COMPLETE, announced=2), tableless),
+            (names.PROFILE_LOG, json.dumps(broken).encode()),
+            (names.PROFILE_LOG, json.dumps(nameless).encode()),
+            (names.PROFILE_LOG, b"\x00garbage"),
+        ]
+    )
     assert sorted(origin for origin, _ in decoded.poison) == [2, 3, 4]  # dead-lettered by the runner
     async with pool.acquire() as conn:
         assert (await write_batch(conn, decoded)).poison == []
@@ -156,12 +201,18 @@ async def test_a_complete_without_events_is_stored_and_one_without_announced_is_
     empty, unannounced = str(uuid.uuid4()), str(uuid.uuid4())
     await sink(pool, *as_records(status(empty, Status.COMPLETE, announced=0), status(unannounced, Status.COMPLETE)))
     assert {k: v for k, v in (await counts(pool, empty)).items() if k != "status"} == {
-        "stored": True, "events_announced": 0, "events_written": 0, "events_refused": 0, "refused_reason": None}
+        "stored": True,
+        "events_announced": 0,
+        "events_written": 0,
+        "events_refused": 0,
+        "refused_reason": None,
+    }
     row = await counts(pool, unannounced)
     assert (row["stored"], row["events_announced"], row["events_written"]) == (False, None, 0)
 
 
 # Through the running stack
+
 
 async def _eventually_stored(client: httpx.AsyncClient, request_id: str, timeout: float = 30.0) -> dict:
     deadline = time.monotonic() + timeout
@@ -185,8 +236,13 @@ async def test_the_api_shows_a_refused_row_in_the_request_s_counts(stack):
         await producer.stop()
     async with httpx.AsyncClient(base_url=stack.api_url) as client:
         body = await _eventually_stored(client, rid)
-        assert (body["status"], body["stored"], body["events_announced"], body["events_written"],
-                body["events_refused"]) == ("COMPLETE", True, 2, 1, 1), body
+        assert (
+            body["status"],
+            body["stored"],
+            body["events_announced"],
+            body["events_written"],
+            body["events_refused"],
+        ) == ("COMPLETE", True, 2, 1, 1), body
         assert "instagram_account" in body["refused_reason"]
         timeline = (await client.get(f"/requests/{rid}/timeline")).json()
         assert (timeline["stored"], timeline["events_written"], timeline["events_refused"]) == (True, 1, 1)
@@ -194,14 +250,22 @@ async def test_the_api_shows_a_refused_row_in_the_request_s_counts(stack):
 
 async def test_a_normal_request_ends_stored_with_every_announced_event_written(stack, pool):
     async with httpx.AsyncClient(base_url=stack.api_url) as client:
-        created = await client.post("/requests", json={"flow": "refresh_profile_by_handle",
-                                                       "params": {"handle": unique("stored")}})
+        created = await client.post(
+            "/requests", json={"flow": "refresh_profile_by_handle", "params": {"handle": unique("stored")}}
+        )
         request_id = created.json()["id"]
         assert (await wait_terminal(pool, [request_id], timeout=60)) == {request_id: "COMPLETE"}
         body = await _eventually_stored(client, request_id)
     announced = body["result"]["announced"]
     assert announced == sum(n for topic, n in body["result"]["events"].items() if topic in names.STORED_TOPICS)
-    assert announced > 1 and (body["stored"], body["events_written"], body["events_refused"]) == (
-        True, announced, 0), body
-    assert await pool.fetchval("SELECT count(*) FROM scrape_request_stored WHERE request_id = $1 AND attempt = $2",
-                               request_id, body["attempt"]) == announced
+    assert announced > 1 and (body["stored"], body["events_written"], body["events_refused"]) == (True, announced, 0), (
+        body
+    )
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM scrape_request_stored WHERE request_id = $1 AND attempt = $2",
+            request_id,
+            body["attempt"],
+        )
+        == announced
+    )

@@ -59,8 +59,9 @@ def test_the_sink_routes_and_stores_exactly_what_the_registry_says():
     tabled = [spec for spec in registry.TOPICS if spec.tables]
     assert {spec.name for spec in tabled} == set(names.STORED_TOPICS)
     assert (names.STATUS, *names.STORED_TOPICS, names.DEAD_LETTER) == TOPICS
-    assert {(spec.name, platform, kind): table for spec in tabled for (platform, kind), table in spec.tables.items()
-            } == {key: route.table.name for key, route in ROUTES.items()}
+    assert {
+        (spec.name, platform, kind): table for spec in tabled for (platform, kind), table in spec.tables.items()
+    } == {key: route.table.name for key, route in ROUTES.items()}
     assert set(WRITERS) == {table for spec in tabled for table in spec.tables.values()}
 
 
@@ -72,35 +73,64 @@ def test_the_mirror_publishes_exactly_the_topics_the_registry_routes():
 
 # Consumers one version behind: every record Beat writes, with a field a newer producer added.
 
+
 def _examples() -> dict[str, Model]:
     ig = Platform.INSTAGRAM
     return {
         names.scrape_topic("<flow>"): ScrapeRequest(params={"handle": "nasa"}),
         names.STATUS: RequestStatus(request_id="r-1", status=Status.COMPLETE, flow="refresh_profile_basic", at=AT),
-        names.PROFILE_LOG: ProfileLog(platform=ig, source="lama", profile_id="528817151", handle="nasa",
-                                      metrics={"followers": 5}, **STAMPS),
-        names.POST_LOG: registry.topic(names.POST_LOG).event(platform=ig, source="lama", shortcode="C1",
-                                                             profile_id="528817151", **STAMPS),
+        names.PROFILE_LOG: ProfileLog(
+            platform=ig, source="lama", profile_id="528817151", handle="nasa", metrics={"followers": 5}, **STAMPS
+        ),
+        names.POST_LOG: registry.topic(names.POST_LOG).event(
+            platform=ig, source="lama", shortcode="C1", profile_id="528817151", **STAMPS
+        ),
         names.POST_ACTIVITY_LOG: registry.topic(names.POST_ACTIVITY_LOG).event(
-            platform=ig, source="jotucker", activity_type="LIKE", shortcode="C1", actor_profile_id="9", **STAMPS),
+            platform=ig, source="jotucker", activity_type="LIKE", shortcode="C1", actor_profile_id="9", **STAMPS
+        ),
         names.PROFILE_RELATIONSHIP_LOG: registry.topic(names.PROFILE_RELATIONSHIP_LOG).event(
-            platform=ig, source="rocketapi", source_profile_id="9", target_profile_id="528817151", **STAMPS),
+            platform=ig, source="rocketapi", source_profile_id="9", target_profile_id="528817151", **STAMPS
+        ),
         names.ORDER_LOG: registry.topic(names.ORDER_LOG).event(
-            platform=Platform.SHOPIFY, source="shopify", platform_order_id="5312345678011", store="k", **STAMPS),
+            platform=Platform.SHOPIFY, source="shopify", platform_order_id="5312345678011", store="k", **STAMPS
+        ),
         names.YT_ACTIVITY_LOG: registry.topic(names.YT_ACTIVITY_LOG).event(
-            platform=Platform.YOUTUBE, source="ytapitoken", activity_id="a1", activity_type="upload",
-            actor_channel_id="UC1", **STAMPS),
+            platform=Platform.YOUTUBE,
+            source="ytapitoken",
+            activity_id="a1",
+            activity_type="upload",
+            actor_channel_id="UC1",
+            **STAMPS,
+        ),
         names.YT_PROFILE_RELATIONSHIP_LOG: registry.topic(names.YT_PROFILE_RELATIONSHIP_LOG).event(
-            platform=Platform.YOUTUBE, source="ytapitoken", relationship_id="s1", source_channel_id="UC2",
-            target_channel_id="UC1", **STAMPS),
+            platform=Platform.YOUTUBE,
+            source="ytapitoken",
+            relationship_id="s1",
+            source_channel_id="UC2",
+            target_channel_id="UC1",
+            **STAMPS,
+        ),
         names.ASSET_LOG: registry.topic(names.ASSET_LOG).event(
-            platform=ig, entity_type="profile", entity_id="528817151", asset_type="profile_pic",
-            asset_url="assets/profiles/INSTAGRAM/528817151.jpg", original_url="https://cdn.example/p.jpg",
-            content_type="image/jpeg", size=10, **STAMPS),
-        names.DEAD_LETTER: DeadLetter(original_topic="beat.scrape.x", original_partition=0, original_offset=1,
-                                      original_value="e30=", error=ErrorInfo(type="Poison", message="no")),
-        names.TRACE_LOG: TraceLog(id="t-1", source="lama", method="GET", host="api.example", path="/v1/user",
-                                  latency_ms=12.5),
+            platform=ig,
+            entity_type="profile",
+            entity_id="528817151",
+            asset_type="profile_pic",
+            asset_url="assets/profiles/INSTAGRAM/528817151.jpg",
+            original_url="https://cdn.example/p.jpg",
+            content_type="image/jpeg",
+            size=10,
+            **STAMPS,
+        ),
+        names.DEAD_LETTER: DeadLetter(
+            original_topic="beat.scrape.x",
+            original_partition=0,
+            original_offset=1,
+            original_value="e30=",
+            error=ErrorInfo(type="Poison", message="no"),
+        ),
+        names.TRACE_LOG: TraceLog(
+            id="t-1", source="lama", method="GET", host="api.example", path="/v1/user", latency_ms=12.5
+        ),
     }
 
 
@@ -133,4 +163,3 @@ def test_the_sink_stores_events_with_an_added_field_rather_than_dead_lettering_t
     assert decoded.poison == []
     assert len(decoded.statuses) == 1
     assert sum(len(rows) for rows in decoded.rows.values()) == len(names.STORED_TOPICS)
-

@@ -37,15 +37,19 @@ def fixture(provider: str, name: str) -> dict[str, Any]:
 
 # The parsers, on the providers' real shapes
 
-@pytest.mark.parametrize(("value", "reason"), [
-    (TOO_BIG, "100000000000000000000 is outside"),
-    (float("nan"), "nan is not a finite number"),
-    (float("inf"), "inf is not a finite number"),
-    (1e20, "100000000000000000000 is outside"),
-    ("100000000000000000000", "100000000000000000000 is outside"),
-    ("Infinity", "is not a count: 'Infinity'"),
-    ("NaN", "is not a count: 'NaN'"),
-])
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (TOO_BIG, "100000000000000000000 is outside"),
+        (float("nan"), "nan is not a finite number"),
+        (float("inf"), "inf is not a finite number"),
+        (1e20, "100000000000000000000 is outside"),
+        ("100000000000000000000", "100000000000000000000 is outside"),
+        ("Infinity", "is not a count: 'Infinity'"),
+        ("NaN", "is not a count: 'NaN'"),
+    ],
+)
 def test_an_instagram_count_the_store_cannot_hold_is_a_bad_response(value: Any, reason: str) -> None:
     payload = fixture("arraybobo", "info_username.json")
     payload["user"]["follower_count"] = value
@@ -99,9 +103,16 @@ def test_a_video_duration_no_clock_counts_is_a_bad_response_not_a_crash() -> Non
         youtube_data.parse_videos(payload)
 
 
-@pytest.mark.parametrize(("header", "wait"), [
-    ("inf", None), ("nan", None), ("1e30", MAX_WAIT_SECONDS), ("-5", 0.0), ("30", 30.0),
-])
+@pytest.mark.parametrize(
+    ("header", "wait"),
+    [
+        ("inf", None),
+        ("nan", None),
+        ("1e30", MAX_WAIT_SECONDS),
+        ("-5", 0.0),
+        ("30", 30.0),
+    ],
+)
 def test_a_retry_after_header_is_a_finite_bounded_wait(header: str, wait: float | None) -> None:
     assert retry_after_seconds(httpx.Headers({"retry-after": header})) == wait
 
@@ -116,6 +127,7 @@ def test_graph_usage_headers_with_infinite_or_huge_waits_are_bounded() -> None:
 
 # The flow's last check before an event is kept
 
+
 def _context() -> FlowContext:
     request = ScrapeRequest(id=unique("net"), flow="refresh_profile_basic", params={"handle": "tara_reads"})
     return FlowContext(request=request, crawler=None)  # type: ignore[arg-type]  # emitting never calls a provider
@@ -123,30 +135,60 @@ def _context() -> FlowContext:
 
 def test_an_event_holding_an_unstorable_value_is_refused_naming_its_path_and_source() -> None:
     ctx = _context()
-    profile = Profile(platform=Platform.INSTAGRAM, source="lama", profile_id="1", handle="tara_reads",
-                      metrics={"followers": 5}, dimensions={"bio": "ok", "tags": [1, {"n": 2}]})
+    profile = Profile(
+        platform=Platform.INSTAGRAM,
+        source="lama",
+        profile_id="1",
+        handle="tara_reads",
+        metrics={"followers": 5},
+        dimensions={"bio": "ok", "tags": [1, {"n": 2}]},
+    )
     ctx.emit(profile)
     with pytest.raises(BadResponse) as refused:
-        ctx.emit(Profile(platform=Platform.INSTAGRAM, source="lama", profile_id="1", handle="tara_reads",
-                         metrics={"followers": TOO_BIG}))
+        ctx.emit(
+            Profile(
+                platform=Platform.INSTAGRAM,
+                source="lama",
+                profile_id="1",
+                handle="tara_reads",
+                metrics={"followers": TOO_BIG},
+            )
+        )
     assert (refused.value.source, refused.value.message) == (
-        "lama", "metrics.followers: 100000000000000000000 is outside [-9223372036854775808, 9223372036854775807]")
+        "lama",
+        "metrics.followers: 100000000000000000000 is outside [-9223372036854775808, 9223372036854775807]",
+    )
     with pytest.raises(BadResponse, match=r"^rocketapi: target_dimensions\.stats\[0\]: nan is not a finite number$"):
-        ctx.emit(Relationship(platform=Platform.INSTAGRAM, source="rocketapi", source_profile_id="2",
-                              target_profile_id="1", target_dimensions={"stats": [float("nan")]}))
+        ctx.emit(
+            Relationship(
+                platform=Platform.INSTAGRAM,
+                source="rocketapi",
+                source_profile_id="2",
+                target_profile_id="1",
+                target_dimensions={"stats": [float("nan")]},
+            )
+        )
     assert [event.metrics for _, _, event in ctx.events] == [{"followers": 5}]
 
 
 def test_text_the_store_cannot_hold_is_cleaned_not_refused() -> None:
     ctx = _context()
-    kept = ctx.emit(Profile(platform=Platform.INSTAGRAM, source="lama", profile_id="1",
-                            handle="tara_reads", dimensions={"bio": "a\x00b\ud800", "tags": ["x\x00"]}))
+    kept = ctx.emit(
+        Profile(
+            platform=Platform.INSTAGRAM,
+            source="lama",
+            profile_id="1",
+            handle="tara_reads",
+            dimensions={"bio": "a\x00b\ud800", "tags": ["x\x00"]},
+        )
+    )
     assert kept.dimensions == {"bio": "ab\ufffd", "tags": ["x"]}
     assert [event for _, _, event in ctx.events] == [kept]
     kept.to_bytes()  # and it serializes, which a lone surrogate would not
 
 
 # Over real loopback HTTP: a provider answering a follower count past int64
+
 
 class _ArrayBoboAnswers(BaseHTTPRequestHandler):
     """ArrayBobo's ``/ig/info_username/``, answered from the recorded fixture for whatever user is asked,
@@ -180,24 +222,39 @@ def arraybobo_server() -> Iterator[str]:
     server.server_close()
 
 
-async def test_a_count_past_int64_over_http_fails_the_request_naming_the_field(broker, database_url, session_dir,
-                                                                              pool, arraybobo_server):
+async def test_a_count_past_int64_over_http_fails_the_request_naming_the_field(
+    broker, database_url, session_dir, pool, arraybobo_server
+):
     flow = "refresh_profile_basic"
-    async with isolated(broker, database_url, session_dir, SandboxConfig(), "unstorable",
-                        provider_base_urls={arraybobo.SOURCE: arraybobo_server},
-                        source_priorities={"fetch_profile_by_handle": [arraybobo.SOURCE]},
-                        # An answer that does not parse is transient: retried, then FAILED once the attempts are spent.
-                        retry_schedule=[0.2], retry_max_attempts="2", retry_tiers={"1s": 1}) as (prefix, spawn, _):
+    async with isolated(
+        broker,
+        database_url,
+        session_dir,
+        SandboxConfig(),
+        "unstorable",
+        provider_base_urls={arraybobo.SOURCE: arraybobo_server},
+        source_priorities={"fetch_profile_by_handle": [arraybobo.SOURCE]},
+        # An answer that does not parse is transient: retried, then FAILED once the attempts are spent.
+        retry_schedule=[0.2],
+        retry_max_attempts="2",
+        retry_tiers={"1s": 1},
+    ) as (prefix, spawn, _):
         worker = spawn("worker", "--flows", flow)
-        [rid] = await produce_requests(broker, f"{prefix}{names.scrape_topic(flow)}",
-                                       [{"params": {"handle": unique("huge")}}], key_field="handle")
+        [rid] = await produce_requests(
+            broker, f"{prefix}{names.scrape_topic(flow)}", [{"params": {"handle": unique("huge")}}], key_field="handle"
+        )
         statuses = await wait_terminal(pool, [rid], timeout=60)
         assert statuses == {rid: "FAILED"}, worker.log_tail()
-        row = await pool.fetchrow("SELECT error_type, error_message, source FROM scrape_request_log WHERE id = $1",
-                                  rid)
+        row = await pool.fetchrow("SELECT error_type, error_message, source FROM scrape_request_log WHERE id = $1", rid)
         assert "gave up after 2 attempts" in row["error_message"], row["error_message"]
-        assert (f"{arraybobo.SOURCE}: BadResponse: user.follower_count: 100000000000000000000 is outside "
-                "[-9223372036854775808, 9223372036854775807]") in row["error_message"], row["error_message"]
+        assert (
+            f"{arraybobo.SOURCE}: BadResponse: user.follower_count: 100000000000000000000 is outside "
+            "[-9223372036854775808, 9223372036854775807]"
+        ) in row["error_message"], row["error_message"]
         # No COMPLETE, ever, for any attempt.
-        assert await pool.fetchval("SELECT count(*) FROM scrape_request_event WHERE request_id = $1 "
-                                   "AND status = 'COMPLETE'", rid) == 0
+        assert (
+            await pool.fetchval(
+                "SELECT count(*) FROM scrape_request_event WHERE request_id = $1 AND status = 'COMPLETE'", rid
+            )
+            == 0
+        )

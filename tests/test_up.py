@@ -14,14 +14,20 @@ from tests.support import ROOT, beat_env
 
 
 def _beat(env, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 def _up(env, log_path):
     with open(log_path, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "app.cli", "up", "--sandbox"], env=env, cwd=ROOT,
-                                stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "up", "--sandbox"],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def _wait_for_endpoints(path, proc, log_path, timeout=120.0) -> dict:

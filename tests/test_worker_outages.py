@@ -49,7 +49,8 @@ def _outage_lines(proc: BeatProcess, dependency: str) -> tuple[int, int]:
 
 
 async def test_a_redis_cut_pauses_the_worker_and_no_provider_sees_more_than_its_limit(
-        broker, database_url, session_dir, pool: asyncpg.Pool):
+    broker, database_url, session_dir, pool: asyncpg.Pool
+):
     proxy = TcpProxy("127.0.0.1", int(REDIS_URL.rsplit(":", 1)[1].split("/")[0])).start()
     limit = 20
     settings = {
@@ -74,8 +75,9 @@ async def test_a_redis_cut_pauses_the_worker_and_no_provider_sees_more_than_its_
             ids = first + await arriving
             statuses = await wait_terminal(pool, ids, timeout=120)
             assert set(statuses.values()) == {"COMPLETE"}, await failures(pool, ids)
-            retried = await pool.fetchval("SELECT count(*) FROM scrape_request_log WHERE id = ANY($1) AND "
-                                          "(attempt > 1 OR retries_spent > 0)", ids)
+            retried = await pool.fetchval(
+                "SELECT count(*) FROM scrape_request_log WHERE id = ANY($1) AND (attempt > 1 OR retries_spent > 0)", ids
+            )
             assert retried == 0, "an outage must cost no attempt"
             stats = httpx.get(f"{sandbox.url}/_sandbox/stats").json()["total"]
             assert stats["rate_limited"] == 0, stats
@@ -101,13 +103,15 @@ async def _submit_at(api_url: str, bodies: list[dict], per_second: float) -> dic
 
 
 async def test_a_postgres_cut_for_worker_sink_and_facade_loses_nothing(
-        broker, database_url, session_dir, pool: asyncpg.Pool):
+    broker, database_url, session_dir, pool: asyncpg.Pool
+):
     target = urlsplit(database_url)
     proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432).start()
     api_port = free_port()
     try:
-        async with isolated(broker, proxy.url(database_url), session_dir, SandboxConfig(), "pgcut",
-                            api_port=str(api_port)) as (_prefix, spawn, _sandbox):
+        async with isolated(
+            broker, proxy.url(database_url), session_dir, SandboxConfig(), "pgcut", api_port=str(api_port)
+        ) as (_prefix, spawn, _sandbox):
             worker = spawn("worker", "--flows", BY_ID, BY_CHANNEL)
             spawn("api")
             api_url = f"http://127.0.0.1:{api_port}"
@@ -115,9 +119,14 @@ async def test_a_postgres_cut_for_worker_sink_and_facade_loses_nothing(
             # One flow that never reads Postgres, one that reads it for every request (the channel's uploads
             # playlist, stored by the request before it).
             channels = [channel_id_for(random.randrange(10**6, 10**9)) for _ in range(60)]
-            bodies = [body for profile_id, channel in zip(_profile_ids(60), channels, strict=True) for body in (
-                {"flow": BY_ID, "params": {"profile_id": profile_id}},
-                {"flow": BY_CHANNEL, "params": {"channel_id": channel, "max_posts": 2}})]
+            bodies = [
+                body
+                for profile_id, channel in zip(_profile_ids(60), channels, strict=True)
+                for body in (
+                    {"flow": BY_ID, "params": {"profile_id": profile_id}},
+                    {"flow": BY_CHANNEL, "params": {"channel_id": channel, "max_posts": 2}},
+                )
+            ]
             # The worker has joined its group and reads Postgres for a channel before anything is cut.
             warm = await _submit_at(api_url, [{"flow": BY_CHANNEL, "params": {"channel_id": channel_id_for(7)}}], 50)
             assert set((await wait_terminal(pool, warm["accepted"], timeout=90)).values()) == {"COMPLETE"}
@@ -133,8 +142,13 @@ async def test_a_postgres_cut_for_worker_sink_and_facade_loses_nothing(
             statuses = await wait_terminal(pool, ids, timeout=150)
             assert len(statuses) == len(ids) and set(statuses.values()) == {"COMPLETE"}, await failures(pool, ids)
             assert await pool.fetchval("SELECT count(*) FROM dead_letter WHERE request_id = ANY($1)", ids) == 0
-            assert await pool.fetchval("SELECT count(*) FROM scrape_request_log WHERE id = ANY($1) AND "
-                                       "(attempt > 1 OR retries_spent > 0)", ids) == 0, "an outage costs no attempt"
+            assert (
+                await pool.fetchval(
+                    "SELECT count(*) FROM scrape_request_log WHERE id = ANY($1) AND (attempt > 1 OR retries_spent > 0)",
+                    ids,
+                )
+                == 0
+            ), "an outage costs no attempt"
             assert _outage_lines(worker, "postgres") == (1, 1), worker.log_tail()
     finally:
         proxy.stop()

@@ -50,8 +50,9 @@ from tests.youtube_loopback import SandboxKnobs
 from topics.models import Platform, TraceLog
 
 FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "youtube138"
-KEY = Credential(id="yt138-1", source=SOURCE,
-                 secrets={"x-rapidapi-key": "yt138-k1", "x-rapidapi-host": "youtube138.p.rapidapi.com"})
+KEY = Credential(
+    id="yt138-1", source=SOURCE, secrets={"x-rapidapi-key": "yt138-k1", "x-rapidapi-host": "youtube138.p.rapidapi.com"}
+)
 
 
 def load(name: str) -> Any:
@@ -63,6 +64,7 @@ def midnight(day: str) -> int:
 
 
 # Parsers
+
 
 def test_channel() -> None:
     payload = load("channel_details.json")
@@ -193,7 +195,15 @@ def test_unknown_and_malformed_videos() -> None:
 
 def test_iso_duration_and_dates() -> None:
     assert [iso_duration(s) for s in (None, 0, 9, 60, 754, 3600, 3723, 36061)] == [
-        None, "PT0H00M00S", "PT0H00M09S", "PT0H01M00S", "PT0H12M34S", "PT1H00M00S", "PT1H02M03S", "PT10H01M01S"]
+        None,
+        "PT0H00M00S",
+        "PT0H00M09S",
+        "PT0H01M00S",
+        "PT0H12M34S",
+        "PT1H00M00S",
+        "PT1H02M03S",
+        "PT10H01M01S",
+    ]
     assert parse_date(None, "d") == (None, None)
     assert parse_date("", "d") == (None, None)
     assert parse_date("1970-01-02", "d") == (86_400, datetime(1970, 1, 2, tzinfo=UTC))
@@ -286,6 +296,7 @@ async def test_channel_video_ids_ignores_dates() -> None:
 
 # Over loopback HTTP
 
+
 @pytest_asyncio.fixture
 async def client(sandbox_server: SandboxServer, knobs: SandboxKnobs) -> AsyncIterator[YouTube138Client]:
     http = ProviderHttp(base_urls={SOURCE: f"{sandbox_server.url}/{SOURCE}"}, timeout=5.0)
@@ -294,15 +305,19 @@ async def client(sandbox_server: SandboxServer, knobs: SandboxKnobs) -> AsyncIte
 
 
 async def test_channels_match_the_world(client: YouTube138Client, world: YouTubeWorld, knobs: SandboxKnobs) -> None:
-    profiles = await client.channels([DEMO_CHANNEL_ID, MISSING_CHANNEL_ID, HIDDEN_SUBSCRIBERS_CHANNEL_ID],
-                                     credential=KEY)
+    profiles = await client.channels(
+        [DEMO_CHANNEL_ID, MISSING_CHANNEL_ID, HIDDEN_SUBSCRIBERS_CHANNEL_ID], credential=KEY
+    )
     assert [p.profile_id for p in profiles] == [DEMO_CHANNEL_ID, HIDDEN_SUBSCRIBERS_CHANNEL_ID]
     demo, hidden = profiles
     channel = world.channel(DEMO_CHANNEL_ID)
     assert channel is not None
     assert demo.handle == channel.custom_url and demo.dimensions["custom_url"] == channel.custom_url
-    assert demo.metrics == {"video_count": channel.video_count, "subscriber_count": channel.subscriber_count,
-                            "view_count": channel.view_count}
+    assert demo.metrics == {
+        "video_count": channel.video_count,
+        "subscriber_count": channel.subscriber_count,
+        "view_count": channel.view_count,
+    }
     assert demo.dimensions["title"] == channel.title
     assert demo.dimensions["country"] == "India"
     assert demo.dimensions["is_verified"] is is_verified(channel) is True
@@ -318,8 +333,11 @@ async def test_channels_match_the_world(client: YouTube138Client, world: YouTube
 
 
 async def test_a_channel_without_banner(client: YouTube138Client, world: YouTubeWorld) -> None:
-    bare = next(channel_id_for(n) for n in range(10, 500)
-                if (c := world.channel(channel_id_for(n))) is not None and not has_banner(c))
+    bare = next(
+        channel_id_for(n)
+        for n in range(10, 500)
+        if (c := world.channel(channel_id_for(n))) is not None and not has_banner(c)
+    )
     [profile] = await client.channels([bare], credential=KEY)
     assert profile.dimensions["thumbnails"] is None and profile.dimensions["thumbnail"] is None
 
@@ -372,9 +390,9 @@ async def test_unknown_channel_listing_and_quota(client: YouTube138Client, knobs
     assert await client.channels([DEMO_CHANNEL_ID], credential=KEY)
 
 
-
-async def test_the_key_never_reaches_errors_logs_or_traces(sandbox_server: SandboxServer, knobs: SandboxKnobs,
-                                                           caplog: pytest.LogCaptureFixture) -> None:
+async def test_the_key_never_reaches_errors_logs_or_traces(
+    sandbox_server: SandboxServer, knobs: SandboxKnobs, caplog: pytest.LogCaptureFixture
+) -> None:
     traces: list[TraceLog] = []
 
     async def keep(record: TraceLog) -> None:

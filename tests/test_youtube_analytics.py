@@ -56,12 +56,21 @@ def load(name: str) -> Any:
 
 
 def grant(channel_id: str, refresh_token: str | None = None) -> Credential:
-    return Credential(id=f"oauth-{channel_id[-4:]}", source=SOURCE, handle=channel_id, secrets={
-        "refresh_token": refresh_token or refresh_token_for(channel_id), "channel_id": channel_id,
-        "client_id": "sandbox-client.apps.googleusercontent.com", "client_secret": CLIENT_SECRET})
+    return Credential(
+        id=f"oauth-{channel_id[-4:]}",
+        source=SOURCE,
+        handle=channel_id,
+        secrets={
+            "refresh_token": refresh_token or refresh_token_for(channel_id),
+            "channel_id": channel_id,
+            "client_id": "sandbox-client.apps.googleusercontent.com",
+            "client_secret": CLIENT_SECRET,
+        },
+    )
 
 
 # Parsers
+
 
 def test_views_by_city_and_country() -> None:
     city = load("report_city.json")
@@ -108,11 +117,21 @@ def test_reports_read_columns_by_name_and_may_have_no_rows() -> None:
 
 
 def test_insights() -> None:
-    insights = parse_insights(DEMO_CHANNEL_ID, {"city": load("report_city.json"),
-                                                "country": load("report_country.json"),
-                                                "gender_age": load("report_gender_age.json")})
+    insights = parse_insights(
+        DEMO_CHANNEL_ID,
+        {
+            "city": load("report_city.json"),
+            "country": load("report_country.json"),
+            "gender_age": load("report_gender_age.json"),
+        },
+    )
     assert (insights.platform, insights.source, insights.kind, insights.profile_id, insights.handle) == (
-        Platform.YOUTUBE, "ytapi", "profile_insights", DEMO_CHANNEL_ID, None)
+        Platform.YOUTUBE,
+        "ytapi",
+        "profile_insights",
+        DEMO_CHANNEL_ID,
+        None,
+    )
     assert set(insights.dimensions) == {"city", "country", "gender_age"} and insights.metrics == {}
     assert insights.dimensions["gender_age"]["male"] == parse_gender_age(load("report_gender_age.json"))["male"]
     # The reports that arrived make the insights; a missing one is absent, not empty.
@@ -127,18 +146,22 @@ def test_refusal_fixtures() -> None:
     assert parse_error(503, (FIXTURES / "error_backend.json").read_text()).reason == "backendError"
 
 
-@pytest.mark.parametrize(("failures", "expected"), [
-    ({"city": StartDateAfterEndDate("a"), "country": StartDateAfterEndDate("b")}, StartDateAfterEndDate),
-    ({"city": ProviderTimeout("a"), "country": BadResponse("b")}, ProviderUnavailable),
-    ({"city": ProfileMissing("a"), "country": BadResponse("b")}, ProviderUnavailable),
-    ({"city": ProfileMissing("a"), "country": StartDateAfterEndDate("b")}, InputRejected),
-])
+@pytest.mark.parametrize(
+    ("failures", "expected"),
+    [
+        ({"city": StartDateAfterEndDate("a"), "country": StartDateAfterEndDate("b")}, StartDateAfterEndDate),
+        ({"city": ProviderTimeout("a"), "country": BadResponse("b")}, ProviderUnavailable),
+        ({"city": ProfileMissing("a"), "country": BadResponse("b")}, ProviderUnavailable),
+        ({"city": ProfileMissing("a"), "country": StartDateAfterEndDate("b")}, InputRejected),
+    ],
+)
 def test_every_report_failed(failures: dict[str, ProviderError], expected: type[ProviderError]) -> None:
     # One kind of failure keeps its class; a mix is worth retrying only when some part of it was.
     error = every_report_failed(failures)
     assert type(error) is expected and error.source == REPORTS_SOURCE
     assert error.message == "every report failed: " + "; ".join(
-        f"{name}: {type(failure).__name__}: {failure.message}" for name, failure in failures.items())
+        f"{name}: {type(failure).__name__}: {failure.message}" for name, failure in failures.items()
+    )
 
 
 class CannedHttp:
@@ -154,52 +177,95 @@ class CannedHttp:
 
 async def test_what_the_client_sends() -> None:
     token = {"access_token": "ya29.canned", "expires_in": 3599, "token_type": "Bearer"}
-    http = CannedHttp((200, token), (200, load("report_city.json")), (200, load("report_country.json")),
-                      (200, load("report_gender_age.json")))
+    http = CannedHttp(
+        (200, token),
+        (200, load("report_city.json")),
+        (200, load("report_country.json")),
+        (200, load("report_gender_age.json")),
+    )
     credential = grant(DEMO_CHANNEL_ID)
     found = await YouTubeAnalyticsClient(http).channel_insights(  # type: ignore[arg-type]
-        DEMO_CHANNEL_ID, credential=credential, request_id="r1")
+        DEMO_CHANNEL_ID, credential=credential, request_id="r1"
+    )
     assert found.profile.dimensions["city"] == parse_views_by(load("report_city.json"), "city")
     assert found.failed == {}
     source, method, path, kwargs = http.calls[0]
     assert (source, method, path) == (TOKEN_SOURCE, "POST", "/token")
-    assert kwargs == {"credential": credential, "request_id": "r1", "secrets_as_headers": False, "data": {
-        "client_secret": CLIENT_SECRET, "grant_type": "refresh_token",
-        "refresh_token": refresh_token_for(DEMO_CHANNEL_ID), "client_id": "sandbox-client.apps.googleusercontent.com"}}
+    assert kwargs == {
+        "credential": credential,
+        "request_id": "r1",
+        "secrets_as_headers": False,
+        "data": {
+            "client_secret": CLIENT_SECRET,
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token_for(DEMO_CHANNEL_ID),
+            "client_id": "sandbox-client.apps.googleusercontent.com",
+        },
+    }
     today = utcnow().date().isoformat()
-    asked = [(call[0], call[2], call[3]["params"], call[3]["headers"], call[3]["secrets_as_headers"])
-             for call in http.calls[1:]]
+    asked = [
+        (call[0], call[2], call[3]["params"], call[3]["headers"], call[3]["secrets_as_headers"])
+        for call in http.calls[1:]
+    ]
     base = {"ids": "channel==MINE", "startDate": "2000-01-01", "endDate": today}
     bearer = {"Authorization": "Bearer ya29.canned"}
     assert asked == [
-        (REPORTS_SOURCE, "/v2/reports", base | {"dimensions": "city", "metrics": "views", "maxResults": "50",
-                                                "sort": "-views"}, bearer, False),
-        (REPORTS_SOURCE, "/v2/reports", base | {"dimensions": "country", "metrics": "views", "maxResults": "10",
-                                                "sort": "-views"}, bearer, False),
+        (
+            REPORTS_SOURCE,
+            "/v2/reports",
+            base | {"dimensions": "city", "metrics": "views", "maxResults": "50", "sort": "-views"},
+            bearer,
+            False,
+        ),
+        (
+            REPORTS_SOURCE,
+            "/v2/reports",
+            base | {"dimensions": "country", "metrics": "views", "maxResults": "10", "sort": "-views"},
+            bearer,
+            False,
+        ),
         # A channel report: no isCurated filter (it made the legacy's a playlist report, and is refused now).
-        (REPORTS_SOURCE, "/v2/reports", base | {"dimensions": "ageGroup,gender", "metrics": "viewerPercentage"},
-         bearer, False),
+        (
+            REPORTS_SOURCE,
+            "/v2/reports",
+            base | {"dimensions": "ageGroup,gender", "metrics": "viewerPercentage"},
+            bearer,
+            False,
+        ),
     ]
     assert all("filters" not in call[3]["params"] for call in http.calls[1:])
 
 
 async def test_a_failed_report_does_not_discard_the_others() -> None:
     unsupported = load("error_query_not_supported.json")
-    http = CannedHttp((200, {"access_token": "ya29.t"}), (200, load("report_city.json")), (400, unsupported),
-                      (200, load("report_gender_age.json")))
+    http = CannedHttp(
+        (200, {"access_token": "ya29.t"}),
+        (200, load("report_city.json")),
+        (400, unsupported),
+        (200, load("report_gender_age.json")),
+    )
     found = await YouTubeAnalyticsClient(http).channel_insights(  # type: ignore[arg-type]
-        DEMO_CHANNEL_ID, credential=grant(DEMO_CHANNEL_ID))
-    assert found.profile.dimensions == {"city": parse_views_by(load("report_city.json"), "city"),
-                                        "gender_age": parse_gender_age(load("report_gender_age.json"))}
-    assert found.failed == {"country": "InputRejected: GET /v2/reports answered 400 badRequest: "
-                                       + unsupported["error"]["message"]}
+        DEMO_CHANNEL_ID, credential=grant(DEMO_CHANNEL_ID)
+    )
+    assert found.profile.dimensions == {
+        "city": parse_views_by(load("report_city.json"), "city"),
+        "gender_age": parse_gender_age(load("report_gender_age.json")),
+    }
+    assert found.failed == {
+        "country": "InputRejected: GET /v2/reports answered 400 badRequest: " + unsupported["error"]["message"]
+    }
     # A report whose rows do not parse fails on its own too.
     broken = load("report_city.json")
     broken["rows"][0][1] = "lots"
-    http = CannedHttp((200, {"access_token": "ya29.t"}), (200, broken), (200, load("report_country.json")),
-                      (200, load("report_gender_age.json")))
+    http = CannedHttp(
+        (200, {"access_token": "ya29.t"}),
+        (200, broken),
+        (200, load("report_country.json")),
+        (200, load("report_gender_age.json")),
+    )
     found = await YouTubeAnalyticsClient(http).channel_insights(  # type: ignore[arg-type]
-        DEMO_CHANNEL_ID, credential=grant(DEMO_CHANNEL_ID))
+        DEMO_CHANNEL_ID, credential=grant(DEMO_CHANNEL_ID)
+    )
     assert set(found.profile.dimensions) == {"country", "gender_age"}
     assert found.failed == {"city": "BadResponse: views is not a count: 'lots'"}
 
@@ -209,43 +275,90 @@ async def test_when_every_report_fails_the_call_fails_naming_each() -> None:
     http = CannedHttp((200, {"access_token": "ya29.t"}), (400, unsupported), (400, unsupported), (400, unsupported))
     with pytest.raises(InputRejected) as raised:
         await YouTubeAnalyticsClient(http).channel_insights(  # type: ignore[arg-type]
-            DEMO_CHANNEL_ID, credential=grant(DEMO_CHANNEL_ID))
+            DEMO_CHANNEL_ID, credential=grant(DEMO_CHANNEL_ID)
+        )
     assert str(raised.value).startswith("yt-analytics: every report failed: city: InputRejected: GET /v2/reports")
-    assert all(f"{name}: InputRejected: GET /v2/reports answered 400 badRequest" in str(raised.value)
-               for name in ("city", "country", "gender_age"))
+    assert all(
+        f"{name}: InputRejected: GET /v2/reports answered 400 badRequest" in str(raised.value)
+        for name in ("city", "country", "gender_age")
+    )
 
 
 async def test_a_refused_token_ends_the_call_at_once() -> None:
     # Every report would fail alike, and the crawler must see the class to rest or expire the credential.
-    http = CannedHttp((200, {"access_token": "ya29.t"}), (200, load("report_city.json")),
-                      (401, {"error": {"code": 401, "message": "Invalid Credentials",
-                                       "errors": [{"reason": "authError"}]}}))
+    http = CannedHttp(
+        (200, {"access_token": "ya29.t"}),
+        (200, load("report_city.json")),
+        (401, {"error": {"code": 401, "message": "Invalid Credentials", "errors": [{"reason": "authError"}]}}),
+    )
     with pytest.raises(AuthExpired, match="401 authError"):
         await YouTubeAnalyticsClient(http).channel_insights(  # type: ignore[arg-type]
-            DEMO_CHANNEL_ID, credential=grant(DEMO_CHANNEL_ID))
+            DEMO_CHANNEL_ID, credential=grant(DEMO_CHANNEL_ID)
+        )
     assert len(http.calls) == 3
 
 
-@pytest.mark.parametrize(("answers", "expected", "text"), [
-    ([(400, {"error": "invalid_grant", "error_description": "Token has been expired or revoked."})], AuthExpired,
-     "refresh token refused"),
-    ([(401, {"error": "invalid_client", "error_description": "Unauthorized"})], AuthExpired, "invalid_client"),
-    ([(400, {"error": "invalid_request", "error_description": "Missing required parameter"})], BadResponse,
-     "invalid_request"),
-    ([(200, {"expires_in": 3599})], BadResponse, "no access_token"),
-    ([(200, {"access_token": "ya29.t"}), *[(412, {"error": {"code": 412, "message": "Precondition failed",
-                                                            "errors": [{"reason": "conditionNotMet"}]}})] * 3],
-     StartDateAfterEndDate, "412: Precondition failed"),
-    ([(200, {"access_token": "ya29.t"}), (401, {"error": {"code": 401, "message": "Invalid Credentials",
-                                                          "errors": [{"reason": "authError"}]}})],
-     AuthExpired, "401 authError"),
-    ([(200, {"access_token": "ya29.t"}), (403, {"error": {"code": 403, "message": "Forbidden",
-                                                          "errors": [{"reason": "forbidden"}]}})],
-     AuthExpired, "403 forbidden"),
-    ([(200, {"access_token": "ya29.t"}), (403, {"error": {"code": 403, "message": "Quota",
-                                                          "errors": [{"reason": "quotaExceeded"}]}})],
-     QuotaExceeded, "403 quotaExceeded"),
-])
+@pytest.mark.parametrize(
+    ("answers", "expected", "text"),
+    [
+        (
+            [(400, {"error": "invalid_grant", "error_description": "Token has been expired or revoked."})],
+            AuthExpired,
+            "refresh token refused",
+        ),
+        ([(401, {"error": "invalid_client", "error_description": "Unauthorized"})], AuthExpired, "invalid_client"),
+        (
+            [(400, {"error": "invalid_request", "error_description": "Missing required parameter"})],
+            BadResponse,
+            "invalid_request",
+        ),
+        ([(200, {"expires_in": 3599})], BadResponse, "no access_token"),
+        (
+            [
+                (200, {"access_token": "ya29.t"}),
+                *[
+                    (
+                        412,
+                        {
+                            "error": {
+                                "code": 412,
+                                "message": "Precondition failed",
+                                "errors": [{"reason": "conditionNotMet"}],
+                            }
+                        },
+                    )
+                ]
+                * 3,
+            ],
+            StartDateAfterEndDate,
+            "412: Precondition failed",
+        ),
+        (
+            [
+                (200, {"access_token": "ya29.t"}),
+                (401, {"error": {"code": 401, "message": "Invalid Credentials", "errors": [{"reason": "authError"}]}}),
+            ],
+            AuthExpired,
+            "401 authError",
+        ),
+        (
+            [
+                (200, {"access_token": "ya29.t"}),
+                (403, {"error": {"code": 403, "message": "Forbidden", "errors": [{"reason": "forbidden"}]}}),
+            ],
+            AuthExpired,
+            "403 forbidden",
+        ),
+        (
+            [
+                (200, {"access_token": "ya29.t"}),
+                (403, {"error": {"code": 403, "message": "Quota", "errors": [{"reason": "quotaExceeded"}]}}),
+            ],
+            QuotaExceeded,
+            "403 quotaExceeded",
+        ),
+    ],
+)
 async def test_refusals(answers: list[tuple[int, Any]], expected: type[ProviderError], text: str) -> None:
     client = YouTubeAnalyticsClient(CannedHttp(*answers))  # type: ignore[arg-type]
     with pytest.raises(expected, match=text) as raised:
@@ -264,13 +377,14 @@ async def test_a_credential_must_be_whole_and_the_channel_s_own() -> None:
 
 # Over loopback HTTP
 
-async def test_channel_insights(http: ProviderHttp, world: YouTubeWorld, traces: list[TraceLog],
-                                caplog: pytest.LogCaptureFixture) -> None:
+
+async def test_channel_insights(
+    http: ProviderHttp, world: YouTubeWorld, traces: list[TraceLog], caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="httpx")
     credential = grant(DEMO_CHANNEL_ID)
-    found = await YouTubeAnalyticsClient(http).channel_insights(DEMO_CHANNEL_ID, credential=credential,
-                                                                request_id="r7")
+    found = await YouTubeAnalyticsClient(http).channel_insights(DEMO_CHANNEL_ID, credential=credential, request_id="r7")
     insights = found.profile
     channel = world.channel(DEMO_CHANNEL_ID)
     assert channel is not None
@@ -284,7 +398,8 @@ async def test_channel_insights(http: ProviderHttp, world: YouTubeWorld, traces:
     assert set(shares) == {"female", "male", "uncategorized"}
     assert [(t.source, t.method, t.path, t.status, t.credential_id, t.request_id) for t in traces] == [
         (TOKEN_SOURCE, "POST", f"/{TOKEN_SOURCE}/token", 200, credential.id, "r7"),
-        *[(REPORTS_SOURCE, "GET", f"/{REPORTS_SOURCE}/v2/reports", 200, credential.id, "r7")] * 3]
+        *[(REPORTS_SOURCE, "GET", f"/{REPORTS_SOURCE}/v2/reports", 200, credential.id, "r7")] * 3,
+    ]
     secrets = [str(value) for name, value in credential.secrets.items() if name != "channel_id"]
     for secret in [*secrets, "ya29."]:
         assert all(secret not in trace.model_dump_json() for trace in traces)
@@ -303,17 +418,20 @@ async def test_refused_grants_and_report_failures(server: LoopbackServer, http: 
         with pytest.raises(expected, match=f"GET /v2/reports answered {status}"):
             await client.channel_insights(DEMO_CHANNEL_ID, credential=grant(DEMO_CHANNEL_ID))
     server.state.replace(SandboxConfig())
-    assert (await client.channel_insights(DEMO_CHANNEL_ID,
-                                          credential=grant(DEMO_CHANNEL_ID))).profile.dimensions["city"]
+    assert (await client.channel_insights(DEMO_CHANNEL_ID, credential=grant(DEMO_CHANNEL_ID))).profile.dimensions[
+        "city"
+    ]
 
 
-async def test_one_report_down_keeps_the_others(http: ProviderHttp, world: YouTubeWorld,
-                                                traces: list[TraceLog]) -> None:
+async def test_one_report_down_keeps_the_others(
+    http: ProviderHttp, world: YouTubeWorld, traces: list[TraceLog]
+) -> None:
     """The sandbox's channel whose city report backend is down: the country and age × gender reports arrive."""
     channel = world.channel(CITY_REPORT_DOWN_CHANNEL_ID)
     assert channel is not None and world.report_outage(channel) == "city"
-    found = await YouTubeAnalyticsClient(http).channel_insights(CITY_REPORT_DOWN_CHANNEL_ID,
-                                                                credential=grant(CITY_REPORT_DOWN_CHANNEL_ID))
+    found = await YouTubeAnalyticsClient(http).channel_insights(
+        CITY_REPORT_DOWN_CHANNEL_ID, credential=grant(CITY_REPORT_DOWN_CHANNEL_ID)
+    )
     audience = world.audience(channel)
     assert set(found.profile.dimensions) == {"country", "gender_age"}
     assert found.profile.dimensions["country"] == dict(audience.countries)
@@ -324,22 +442,38 @@ async def test_one_report_down_keeps_the_others(http: ProviderHttp, world: YouTu
 async def test_the_sandbox_refuses_is_curated_on_channel_reports(server: LoopbackServer) -> None:
     """As the real API does since 2024-06-30: 400 in Google's error shape, however the filter is spelled in."""
     async with httpx.AsyncClient(base_url=server.url) as client:
-        token = (await client.post(f"/{TOKEN_SOURCE}/token", data={
-            "grant_type": "refresh_token", "refresh_token": refresh_token_for(DEMO_CHANNEL_ID),
-            "client_id": "c", "client_secret": "s"})).json()["access_token"]
-        base = {"ids": "channel==MINE", "startDate": "2000-01-01", "endDate": utcnow().date().isoformat(),
-                "dimensions": "ageGroup,gender", "metrics": "viewerPercentage"}
+        token = (
+            await client.post(
+                f"/{TOKEN_SOURCE}/token",
+                data={
+                    "grant_type": "refresh_token",
+                    "refresh_token": refresh_token_for(DEMO_CHANNEL_ID),
+                    "client_id": "c",
+                    "client_secret": "s",
+                },
+            )
+        ).json()["access_token"]
+        base = {
+            "ids": "channel==MINE",
+            "startDate": "2000-01-01",
+            "endDate": utcnow().date().isoformat(),
+            "dimensions": "ageGroup,gender",
+            "metrics": "viewerPercentage",
+        }
 
         async def ask(**extra: str) -> httpx.Response:
-            return await client.get(f"/{REPORTS_SOURCE}/v2/reports", params=base | extra,
-                                    headers={"Authorization": f"Bearer {token}"})
+            return await client.get(
+                f"/{REPORTS_SOURCE}/v2/reports", params=base | extra, headers={"Authorization": f"Bearer {token}"}
+            )
 
         for filters in ("isCurated==1", "country==IN;isCurated==1"):
             refused = await ask(filters=filters, sort="-viewerPercentage")
             assert refused.status_code == 400
             error = parse_error(400, refused.text)
-            assert (error.reason, error.message) == ("badRequest", load("error_query_not_supported.json")["error"]
-                                                     ["message"])
+            assert (error.reason, error.message) == (
+                "badRequest",
+                load("error_query_not_supported.json")["error"]["message"],
+            )
             assert refused.json()["error"]["status"] == "INVALID_ARGUMENT"
         # The same report without it answers, its columns in the order the query names them.
         answered = await ask()

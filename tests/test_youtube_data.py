@@ -78,25 +78,52 @@ def epoch(text: str) -> int:
 
 # Durations
 
-@pytest.mark.parametrize(("duration", "seconds"), [
-    ("PT1H2M3S", 3723), ("PT45S", 45), ("P1DT2H", 93600), ("P0D", 0), ("PT4M", 240), ("PT1H", 3600),
-    ("PT59S", 59), ("P1W", 604800), ("PT1M0.5S", 60), ("PT", None), ("P", None), ("", None), (None, None),
-    ("1:02:03", None), ("PT1X", None), ("P1DT", None),
-])
+
+@pytest.mark.parametrize(
+    ("duration", "seconds"),
+    [
+        ("PT1H2M3S", 3723),
+        ("PT45S", 45),
+        ("P1DT2H", 93600),
+        ("P0D", 0),
+        ("PT4M", 240),
+        ("PT1H", 3600),
+        ("PT59S", 59),
+        ("P1W", 604800),
+        ("PT1M0.5S", 60),
+        ("PT", None),
+        ("P", None),
+        ("", None),
+        (None, None),
+        ("1:02:03", None),
+        ("PT1X", None),
+        ("P1DT", None),
+    ],
+)
 def test_iso8601_seconds(duration: str | None, seconds: int | None) -> None:
     assert iso8601_seconds(duration) == seconds
 
 
 # Parsers
 
+
 def test_channels() -> None:
     payload = load("channels.json")
     demo, hidden, plain = parse_channels(payload)
     item = payload["items"][0]
     assert (demo.platform, demo.source, demo.kind, demo.profile_id, demo.handle) == (
-        Platform.YOUTUBE, EVENT_SOURCE, "profile", DEMO_CHANNEL_ID, "@yatrakitchen")
-    assert demo.metrics == {"video_count": 184, "subscriber_count": 777000, "hidden_subscriber_count": 0,
-                            "view_count": 274124331}
+        Platform.YOUTUBE,
+        EVENT_SOURCE,
+        "profile",
+        DEMO_CHANNEL_ID,
+        "@yatrakitchen",
+    )
+    assert demo.metrics == {
+        "video_count": 184,
+        "subscriber_count": 777000,
+        "hidden_subscriber_count": 0,
+        "view_count": 274124331,
+    }
     assert demo.dimensions == {
         "title": "Yatra Kitchen",
         "description": "Recipes from my grandmother's kitchen.",
@@ -122,12 +149,22 @@ def test_channels() -> None:
 def test_videos() -> None:
     payload = load("videos.json")
     posts = {post.shortcode: post for post in parse_videos(payload)}
-    assert list(posts) == [LONG_VIDEO_ID, SHORT_VIDEO_ID, LIKES_HIDDEN_VIDEO_ID, LIVE_VIDEO_ID,
-                           COMMENTS_DISABLED_VIDEO_ID]
+    assert list(posts) == [
+        LONG_VIDEO_ID,
+        SHORT_VIDEO_ID,
+        LIKES_HIDDEN_VIDEO_ID,
+        LIVE_VIDEO_ID,
+        COMMENTS_DISABLED_VIDEO_ID,
+    ]
     long = posts[LONG_VIDEO_ID]
     item = payload["items"][0]
     assert (long.platform, long.source, long.kind, long.profile_id, long.handle) == (
-        Platform.YOUTUBE, EVENT_SOURCE, "post", DEMO_CHANNEL_ID, None)
+        Platform.YOUTUBE,
+        EVENT_SOURCE,
+        "post",
+        DEMO_CHANNEL_ID,
+        None,
+    )
     assert long.publish_time == datetime.fromisoformat(item["snippet"]["publishedAt"].replace("Z", "+00:00"))
     assert long.publish_time.tzinfo is not None
     assert long.metrics == {"comments": 1166, "favourite_count": 0, "likes": 25884, "view_count": 780485}
@@ -161,10 +198,18 @@ def test_videos() -> None:
     assert parse_videos(load("videos_none.json")) == []
 
 
-@pytest.mark.parametrize(("duration", "post_type"), [
-    ("PT45S", None), ("PT1M1S", None), ("PT2M30S", None), ("PT3M", None), ("PT3M1S", "video"), ("PT4M", "video"),
-    ("P0D", None),
-])
+@pytest.mark.parametrize(
+    ("duration", "post_type"),
+    [
+        ("PT45S", None),
+        ("PT1M1S", None),
+        ("PT2M30S", None),
+        ("PT3M", None),
+        ("PT3M1S", "video"),
+        ("PT4M", "video"),
+        ("P0D", None),
+    ],
+)
 def test_only_videos_too_long_for_a_short_are_typed(duration: str, post_type: str | None) -> None:
     # Shorts run up to three minutes since 2024-10-15: a 2:30 upload may be one, so the probe decides.
     payload = load("videos.json")
@@ -212,7 +257,11 @@ def test_search_pages() -> None:
     assert len(page.items) == 4 and page.next_cursor == "CAQQAA"
     first, item = page.items[0], payload["items"][0]
     assert (first.shortcode, first.profile_id, first.source, first.metrics) == (
-        item["id"]["videoId"], item["snippet"]["channelId"], EVENT_SOURCE, {})
+        item["id"]["videoId"],
+        item["snippet"]["channelId"],
+        EVENT_SOURCE,
+        {},
+    )
     assert first.dimensions == {
         "title": item["snippet"]["title"],
         "channel_title": item["snippet"]["channelTitle"],
@@ -231,7 +280,12 @@ def test_comment_threads() -> None:
     first = page.items[0]
     said = payload["items"][0]["snippet"]["topLevelComment"]["snippet"]
     assert (first.platform, first.source, first.kind, first.activity_type, first.shortcode) == (
-        Platform.YOUTUBE, EVENT_SOURCE, "activity", "COMMENT", SHORT_VIDEO_ID)
+        Platform.YOUTUBE,
+        EVENT_SOURCE,
+        "activity",
+        "COMMENT",
+        SHORT_VIDEO_ID,
+    )
     assert first.actor_profile_id == said["authorChannelId"]["value"]
     assert first.publish_time == datetime.fromisoformat(said["publishedAt"].replace("Z", "+00:00"))
     assert first.metrics == {"likes": said["likeCount"]}
@@ -260,7 +314,11 @@ def test_parse_activities() -> None:
     by_type = {a.activity_type: (a, i) for a, i in zip(page.items, payload["items"], strict=True)}
     subscription, item = by_type["subscription"]
     assert (subscription.platform, subscription.source, subscription.kind, subscription.activity_id) == (
-        Platform.YOUTUBE, EVENT_SOURCE, "yt_activity", item["id"])
+        Platform.YOUTUBE,
+        EVENT_SOURCE,
+        "yt_activity",
+        item["id"],
+    )
     assert subscription.dimensions == {
         "published_at": item["snippet"]["publishedAt"],
         "subscribed_channel_id": item["contentDetails"]["subscription"]["resourceId"]["channelId"],
@@ -270,12 +328,16 @@ def test_parse_activities() -> None:
         "subscribed_thumbnail": item["snippet"]["thumbnails"]["default"]["url"],
     }
     upload, item = by_type["upload"]
-    assert upload.dimensions == {"published_at": item["snippet"]["publishedAt"],
-                                 "shortcode": item["contentDetails"]["upload"]["videoId"]}
+    assert upload.dimensions == {
+        "published_at": item["snippet"]["publishedAt"],
+        "shortcode": item["contentDetails"]["upload"]["videoId"],
+    }
     added, item = by_type["playlistItem"]
-    assert added.dimensions == {"published_at": item["snippet"]["publishedAt"],
-                                "shortcode": item["contentDetails"]["playlistItem"]["resourceId"]["videoId"],
-                                "playlist_id": item["contentDetails"]["playlistItem"]["playlistId"]}
+    assert added.dimensions == {
+        "published_at": item["snippet"]["publishedAt"],
+        "shortcode": item["contentDetails"]["playlistItem"]["resourceId"]["videoId"],
+        "playlist_id": item["contentDetails"]["playlistItem"]["playlistId"],
+    }
     assert parse_activities_page(load("activities_none.json")) == Page(items=[], next_cursor=None)
 
 
@@ -285,14 +347,22 @@ def test_parse_subscriptions() -> None:
     assert len(page.items) == 3 and page.next_cursor == "CAMQAA"
     first, item = page.items[0], payload["items"][0]
     assert (first.platform, first.source, first.kind, first.relationship_id) == (
-        Platform.YOUTUBE, EVENT_SOURCE, "yt_relationship", item["id"])
-    assert (first.source_channel_id, first.target_channel_id) == (DEMO_CHANNEL_ID,
-                                                                  item["snippet"]["resourceId"]["channelId"])
+        Platform.YOUTUBE,
+        EVENT_SOURCE,
+        "yt_relationship",
+        item["id"],
+    )
+    assert (first.source_channel_id, first.target_channel_id) == (
+        DEMO_CHANNEL_ID,
+        item["snippet"]["resourceId"]["channelId"],
+    )
     assert first.subscribed_on == datetime.fromisoformat(item["snippet"]["publishedAt"].replace("Z", "+00:00"))
     assert first.target_dimensions == {
-        "title": item["snippet"]["title"], "description": item["snippet"]["description"],
+        "title": item["snippet"]["title"],
+        "description": item["snippet"]["description"],
         "thumbnails": json.dumps(item["snippet"]["thumbnails"]),
-        "thumbnail": item["snippet"]["thumbnails"]["default"]["url"]}
+        "thumbnail": item["snippet"]["thumbnails"]["default"]["url"],
+    }
     assert first.source_dimensions["title"] == item["subscriberSnippet"]["title"] == "Yatra Kitchen"
     # Without subscriberSnippet the subscriber is still snippet.channelId.
     del payload["items"][1]["subscriberSnippet"]
@@ -305,61 +375,81 @@ def test_parse_subscriptions() -> None:
 
 # Refusals
 
+
 def refusal(reason: str, status: int = 403, message: str = "refused") -> str:
-    return json.dumps({"error": {"code": status, "message": message,
-                                 "errors": [{"message": message, "domain": "global", "reason": reason}]}})
+    return json.dumps(
+        {
+            "error": {
+                "code": status,
+                "message": message,
+                "errors": [{"message": message, "domain": "global", "reason": reason}],
+            }
+        }
+    )
 
 
-@pytest.mark.parametrize(("status", "body", "missing", "expected"), [
-    (403, (FIXTURES / "error_quota_exceeded.json").read_text(), ProfileMissing, QuotaExceeded),
-    (403, refusal("dailyLimitExceeded"), ProfileMissing, QuotaExceeded),
-    (403, refusal("rateLimitExceeded"), ProfileMissing, QuotaExceeded),
-    (403, refusal("userRateLimitExceeded"), ProfileMissing, QuotaExceeded),
-    (403, (FIXTURES / "error_subscription_forbidden.json").read_text(), ProfileMissing, SubscriptionForbidden),
-    (403, (FIXTURES / "error_comments_disabled.json").read_text(), PostMissing, CommentsDisabled),
-    (403, (FIXTURES / "error_missing_key.json").read_text(), ProfileMissing, AuthExpired),
-    (403, refusal("insufficientPermissions"), ProfileMissing, AuthExpired),
-    (403, refusal("accessNotConfigured"), ProfileMissing, AuthExpired),
-    (400, refusal("keyInvalid", 400), ProfileMissing, AuthExpired),
-    (400, (FIXTURES / "error_key_invalid.json").read_text(), ProfileMissing, AuthExpired),
-    (401, refusal("authError", 401), ProfileMissing, AuthExpired),
-    (404, (FIXTURES / "error_video_not_found.json").read_text(), PostMissing, PostMissing),
-    (404, refusal("channelNotFound", 404), ProfileMissing, ProfileMissing),
-    (404, (FIXTURES / "error_playlist_not_found.json").read_text(), ProfileMissing, ProfileMissing),
-    (403, refusal("accountClosed"), ProfileMissing, ProfileMissing),
-    (403, refusal("somethingNew"), ProfileMissing, Forbidden),
-    (400, (FIXTURES / "error_invalid_page_token.json").read_text(), ProfileMissing, InputRejected),
-    # RapidAPI's gateway refuses the key in its own words.
-    (403, json.dumps({"message": "You are not subscribed to this API."}), ProfileMissing, AuthExpired),
-    (401, json.dumps({"message": "Invalid API key."}), ProfileMissing, AuthExpired),
-    (400, "<html>Bad Request</html>", ProfileMissing, InputRejected),
-])
-def test_refusals_are_classified(status: int, body: str, missing: type[ProviderError],
-                                 expected: type[ProviderError]) -> None:
+@pytest.mark.parametrize(
+    ("status", "body", "missing", "expected"),
+    [
+        (403, (FIXTURES / "error_quota_exceeded.json").read_text(), ProfileMissing, QuotaExceeded),
+        (403, refusal("dailyLimitExceeded"), ProfileMissing, QuotaExceeded),
+        (403, refusal("rateLimitExceeded"), ProfileMissing, QuotaExceeded),
+        (403, refusal("userRateLimitExceeded"), ProfileMissing, QuotaExceeded),
+        (403, (FIXTURES / "error_subscription_forbidden.json").read_text(), ProfileMissing, SubscriptionForbidden),
+        (403, (FIXTURES / "error_comments_disabled.json").read_text(), PostMissing, CommentsDisabled),
+        (403, (FIXTURES / "error_missing_key.json").read_text(), ProfileMissing, AuthExpired),
+        (403, refusal("insufficientPermissions"), ProfileMissing, AuthExpired),
+        (403, refusal("accessNotConfigured"), ProfileMissing, AuthExpired),
+        (400, refusal("keyInvalid", 400), ProfileMissing, AuthExpired),
+        (400, (FIXTURES / "error_key_invalid.json").read_text(), ProfileMissing, AuthExpired),
+        (401, refusal("authError", 401), ProfileMissing, AuthExpired),
+        (404, (FIXTURES / "error_video_not_found.json").read_text(), PostMissing, PostMissing),
+        (404, refusal("channelNotFound", 404), ProfileMissing, ProfileMissing),
+        (404, (FIXTURES / "error_playlist_not_found.json").read_text(), ProfileMissing, ProfileMissing),
+        (403, refusal("accountClosed"), ProfileMissing, ProfileMissing),
+        (403, refusal("somethingNew"), ProfileMissing, Forbidden),
+        (400, (FIXTURES / "error_invalid_page_token.json").read_text(), ProfileMissing, InputRejected),
+        # RapidAPI's gateway refuses the key in its own words.
+        (403, json.dumps({"message": "You are not subscribed to this API."}), ProfileMissing, AuthExpired),
+        (401, json.dumps({"message": "Invalid API key."}), ProfileMissing, AuthExpired),
+        (400, "<html>Bad Request</html>", ProfileMissing, InputRejected),
+    ],
+)
+def test_refusals_are_classified(
+    status: int, body: str, missing: type[ProviderError], expected: type[ProviderError]
+) -> None:
     error = error_for(parse_error(status, body), source="ytapitoken", what="GET /youtube/v3/x", missing=missing)
     assert type(error) is expected
     assert str(error).startswith(f"ytapitoken: GET /youtube/v3/x answered {status}")
 
 
-
-@pytest.mark.parametrize(("reason", "now", "rest"), [
-    # Daily units reset at midnight Pacific Time: PST (UTC-8) in January, PDT (UTC-7) in July.
-    ("quotaExceeded", datetime(2026, 1, 15, 20, 0, tzinfo=UTC), 12 * 3600.0),
-    ("dailyLimitExceeded", datetime(2026, 7, 15, 6, 30, tzinfo=UTC), 30 * 60.0),
-    # A rate reason passes within seconds: the configured cooldown applies.
-    ("rateLimitExceeded", datetime(2026, 1, 15, 20, 0, tzinfo=UTC), None),
-    ("userRateLimitExceeded", datetime(2026, 1, 15, 20, 0, tzinfo=UTC), None),
-])
+@pytest.mark.parametrize(
+    ("reason", "now", "rest"),
+    [
+        # Daily units reset at midnight Pacific Time: PST (UTC-8) in January, PDT (UTC-7) in July.
+        ("quotaExceeded", datetime(2026, 1, 15, 20, 0, tzinfo=UTC), 12 * 3600.0),
+        ("dailyLimitExceeded", datetime(2026, 7, 15, 6, 30, tzinfo=UTC), 30 * 60.0),
+        # A rate reason passes within seconds: the configured cooldown applies.
+        ("rateLimitExceeded", datetime(2026, 1, 15, 20, 0, tzinfo=UTC), None),
+        ("userRateLimitExceeded", datetime(2026, 1, 15, 20, 0, tzinfo=UTC), None),
+    ],
+)
 def test_a_spent_daily_quota_rests_until_google_resets_it(reason: str, now: datetime, rest: float | None) -> None:
-    error = error_for(parse_error(403, refusal(reason)), source="ytapitoken", what="GET /youtube/v3/x",
-                      missing=ProfileMissing, now=now)
+    error = error_for(
+        parse_error(403, refusal(reason)),
+        source="ytapitoken",
+        what="GET /youtube/v3/x",
+        missing=ProfileMissing,
+        now=now,
+    )
     assert isinstance(error, QuotaExceeded) and error.retry_after == rest
 
 
 def test_refusal_messages_are_plain_and_scrubbed() -> None:
     quota = parse_error(403, (FIXTURES / "error_quota_exceeded.json").read_text())
-    assert quota == ApiError(403, "quotaExceeded", "The request cannot be completed because you have exceeded your "
-                                                   "quota.")
+    assert quota == ApiError(
+        403, "quotaExceeded", "The request cannot be completed because you have exceeded your quota."
+    )
     echoed = parse_error(400, refusal("keyInvalid", 400, f"Bad key {KEY} given"), redact=(KEY,))
     assert echoed.message == "Bad key *** given"
     assert parse_error(400, (FIXTURES / "error_key_invalid.json").read_text()).details == ("API_KEY_INVALID",)
@@ -367,19 +457,25 @@ def test_refusal_messages_are_plain_and_scrubbed() -> None:
 
 # Over loopback HTTP
 
+
 @pytest.fixture
 def youtube(http: ProviderHttp) -> YouTubeDataClient:
     return YouTubeDataClient(http)
 
 
 async def test_channels_by_id(youtube: YouTubeDataClient, http: ProviderHttp, world: YouTubeWorld) -> None:
-    profiles = await youtube.channels([DEMO_CHANNEL_ID, MISSING_CHANNEL_ID, HIDDEN_SUBSCRIBERS_CHANNEL_ID],
-                                      credential=CREDENTIAL, request_id="r1")
+    profiles = await youtube.channels(
+        [DEMO_CHANNEL_ID, MISSING_CHANNEL_ID, HIDDEN_SUBSCRIBERS_CHANNEL_ID], credential=CREDENTIAL, request_id="r1"
+    )
     assert [p.profile_id for p in profiles] == [DEMO_CHANNEL_ID, HIDDEN_SUBSCRIBERS_CHANNEL_ID]
     demo = world.channel(DEMO_CHANNEL_ID)
     assert demo is not None
-    assert profiles[0].metrics == {"video_count": demo.video_count, "subscriber_count": demo.subscriber_count,
-                                   "hidden_subscriber_count": 0, "view_count": demo.view_count}
+    assert profiles[0].metrics == {
+        "video_count": demo.video_count,
+        "subscriber_count": demo.subscriber_count,
+        "hidden_subscriber_count": 0,
+        "view_count": demo.view_count,
+    }
     assert profiles[0].handle == demo.custom_url and profiles[0].source == EVENT_SOURCE
     assert profiles[0].dimensions["uploads_playlist_id"] == demo.uploads_playlist_id
     assert profiles[0].dimensions["taken_at_timestamp"] == demo.published_at
@@ -410,8 +506,9 @@ async def test_videos_by_id(youtube: YouTubeDataClient, world: YouTubeWorld) -> 
 async def test_playlist_items_to_the_end(youtube: YouTubeDataClient, world: YouTubeWorld) -> None:
     demo = world.channel(DEMO_CHANNEL_ID)
     assert demo is not None
-    ids, pages = await every_page(lambda cursor: youtube.playlist_items(demo.uploads_playlist_id, cursor,
-                                                                        credential=CREDENTIAL))
+    ids, pages = await every_page(
+        lambda cursor: youtube.playlist_items(demo.uploads_playlist_id, cursor, credential=CREDENTIAL)
+    )
     assert ids == [video.video_id for video in world.uploads(DEMO_CHANNEL_ID)]
     assert pages == -(-demo.video_count // 50) and pages > 1
     with pytest.raises(ProfileMissing, match="404 playlistNotFound"):
@@ -420,31 +517,38 @@ async def test_playlist_items_to_the_end(youtube: YouTubeDataClient, world: YouT
 
 async def test_channel_video_ids(youtube: YouTubeDataClient, world: YouTubeWorld) -> None:
     uploads = world.uploads(DEMO_CHANNEL_ID)
-    every, pages = await every_page(lambda cursor: youtube.channel_video_ids(DEMO_CHANNEL_ID, None, None, cursor,
-                                                                             credential=CREDENTIAL))
+    every, pages = await every_page(
+        lambda cursor: youtube.channel_video_ids(DEMO_CHANNEL_ID, None, None, cursor, credential=CREDENTIAL)
+    )
     assert every == [video.video_id for video in uploads] and pages > 1
     # A date window covers whole days, both ends included.
     newest, oldest = uploads[3], uploads[60]
     start = datetime.fromtimestamp(oldest.published_at, UTC).date().isoformat()
     end = datetime.fromtimestamp(newest.published_at, UTC).date().isoformat()
-    window, _ = await every_page(lambda cursor: youtube.channel_video_ids(DEMO_CHANNEL_ID, start, end, cursor,
-                                                                          credential=CREDENTIAL))
-    expected = [video.video_id for video in uploads
-                if start <= datetime.fromtimestamp(video.published_at, UTC).date().isoformat() <= end]
+    window, _ = await every_page(
+        lambda cursor: youtube.channel_video_ids(DEMO_CHANNEL_ID, start, end, cursor, credential=CREDENTIAL)
+    )
+    expected = [
+        video.video_id
+        for video in uploads
+        if start <= datetime.fromtimestamp(video.published_at, UTC).date().isoformat() <= end
+    ]
     assert window == expected and newest.video_id in window and oldest.video_id in window
     assert (await youtube.channel_video_ids(MISSING_CHANNEL_ID, credential=CREDENTIAL)).items == []
 
 
 async def test_genre_and_keyword_search(youtube: YouTubeDataClient, world: YouTubeWorld) -> None:
     since = datetime.now(UTC) - timedelta(days=90)
-    ids, pages = await every_page(lambda cursor: youtube.genre_search("Music", "hi", since, cursor,
-                                                                      credential=CREDENTIAL))
+    ids, pages = await every_page(
+        lambda cursor: youtube.genre_search("Music", "hi", since, cursor, credential=CREDENTIAL)
+    )
     expected = world.search("Music", int(since.timestamp()))
     assert ids == [video.video_id for video in expected] and len(ids) > 50 and pages == -(-len(ids) // 50)
 
     after, before = datetime.now(UTC) - timedelta(days=30), datetime.now(UTC) - timedelta(days=7)
-    posts, _ = await every_page(lambda cursor: youtube.keyword_search("street food", after, before, cursor,
-                                                                      credential=CREDENTIAL))
+    posts, _ = await every_page(
+        lambda cursor: youtube.keyword_search("street food", after, before, cursor, credential=CREDENTIAL)
+    )
     found = world.search("street food", int(after.timestamp()), int(before.timestamp()))
     assert [post.shortcode for post in posts] == [video.video_id for video in found] and posts
     assert all(post.metrics == {} and post.source == EVENT_SOURCE for post in posts)
@@ -455,9 +559,13 @@ async def test_genre_and_keyword_search(youtube: YouTubeDataClient, world: YouTu
 
 async def test_comments(youtube: YouTubeDataClient, world: YouTubeWorld) -> None:
     # A video some of whose commenters have no channel: the API names no author for those.
-    video = next(video for video in world.uploads(DEMO_CHANNEL_ID)
-                 if video.comment_count is not None and 60 < video.comment_count < MAX_COMMENTS
-                 and any(comment.author is None for comment in world.comments(video)))
+    video = next(
+        video
+        for video in world.uploads(DEMO_CHANNEL_ID)
+        if video.comment_count is not None
+        and 60 < video.comment_count < MAX_COMMENTS
+        and any(comment.author is None for comment in world.comments(video))
+    )
     comments, pages = await every_page(lambda cursor: youtube.comments(video.video_id, cursor, credential=CREDENTIAL))
     expected = world.comments(video)
     assert [c.dimensions["comment_id"] for c in comments] == [c.comment_id for c in expected]
@@ -474,25 +582,29 @@ async def test_comments(youtube: YouTubeDataClient, world: YouTubeWorld) -> None
 async def test_activities(youtube: YouTubeDataClient, world: YouTubeWorld) -> None:
     demo = world.channel(DEMO_CHANNEL_ID)
     assert demo is not None
-    activities, pages = await every_page(lambda cursor: youtube.activities(DEMO_CHANNEL_ID, cursor,
-                                                                           credential=CREDENTIAL))
+    activities, pages = await every_page(
+        lambda cursor: youtube.activities(DEMO_CHANNEL_ID, cursor, credential=CREDENTIAL)
+    )
     expected = world.activities(demo)
     assert [(a.activity_id, a.activity_type) for a in activities] == [(a.activity_id, a.kind) for a in expected]
     assert {a.activity_type for a in activities} == {"upload", "subscription", "playlistItem"} and pages > 1
     subscribed = next(a for a, e in zip(activities, expected, strict=True) if e.kind == "subscription")
     assert subscribed.dimensions["subscribed_channel_id"] == next(
-        e.subscribed_to.channel_id for e in expected if e.kind == "subscription" and e.subscribed_to)
+        e.subscribed_to.channel_id for e in expected if e.kind == "subscription" and e.subscribed_to
+    )
     assert (await youtube.activities(MISSING_CHANNEL_ID, credential=CREDENTIAL)).items == []
 
 
 async def test_subscriptions(youtube: YouTubeDataClient, world: YouTubeWorld) -> None:
     demo = world.channel(DEMO_CHANNEL_ID)
     assert demo is not None
-    follows, pages = await every_page(lambda cursor: youtube.subscriptions(DEMO_CHANNEL_ID, cursor,
-                                                                           credential=CREDENTIAL))
+    follows, pages = await every_page(
+        lambda cursor: youtube.subscriptions(DEMO_CHANNEL_ID, cursor, credential=CREDENTIAL)
+    )
     expected = world.subscriptions(demo)
     assert [(f.relationship_id, f.target_channel_id) for f in follows] == [
-        (e.subscription_id, e.target.channel_id) for e in expected]
+        (e.subscription_id, e.target.channel_id) for e in expected
+    ]
     assert len(follows) > 50 and pages == -(-len(follows) // 50)
     assert {f.source_channel_id for f in follows} == {DEMO_CHANNEL_ID}
     assert follows[0].subscribed_on == datetime.fromtimestamp(expected[0].subscribed_at, UTC)
@@ -501,8 +613,11 @@ async def test_subscriptions(youtube: YouTubeDataClient, world: YouTubeWorld) ->
     with pytest.raises(ProfileMissing, match="404 subscriberNotFound"):
         await youtube.subscriptions(MISSING_CHANNEL_ID, credential=CREDENTIAL)
     channels = (world.channel(channel_id_for(number)) for number in range(1000, 5000))
-    loner = next(channel for channel in channels
-                 if channel and not channel.subscriptions_hidden and not world.subscriptions(channel))
+    loner = next(
+        channel
+        for channel in channels
+        if channel and not channel.subscriptions_hidden and not world.subscriptions(channel)
+    )
     assert await youtube.subscriptions(loner.channel_id, credential=CREDENTIAL) == Page(items=[], next_cursor=None)
 
 
@@ -539,28 +654,47 @@ async def test_keyword_search_asks_again_after_an_empty_body() -> None:
     assert len(page.items) == 4 and len(http.calls) == 2
     source, method, path, kwargs = http.calls[0]
     assert (source, method, path) == ("ytapitoken", "GET", "/youtube/v3/search")
-    assert kwargs == {"credential": CREDENTIAL, "request_id": "r9", "secrets_as_headers": False, "params": {
-        "part": "snippet", "q": "street food", "type": "video", "regionCode": "IN", "order": "viewCount",
-        "publishedAfter": "2024-05-01T00:00:00Z", "publishedBefore": "2024-05-07T23:59:59Z", "maxResults": "50",
-        "pageToken": "CAUQAA", "key": KEY}}
+    assert kwargs == {
+        "credential": CREDENTIAL,
+        "request_id": "r9",
+        "secrets_as_headers": False,
+        "params": {
+            "part": "snippet",
+            "q": "street food",
+            "type": "video",
+            "regionCode": "IN",
+            "order": "viewCount",
+            "publishedAfter": "2024-05-01T00:00:00Z",
+            "publishedBefore": "2024-05-07T23:59:59Z",
+            "maxResults": "50",
+            "pageToken": "CAUQAA",
+            "key": KEY,
+        },
+    }
     with pytest.raises(BadResponse, match="empty body twice"):
         await YouTubeDataClient(CannedHttp(" ", "\n")).keyword_search(  # type: ignore[arg-type]
-            "street food", after, before, credential=CREDENTIAL)
+            "street food", after, before, credential=CREDENTIAL
+        )
     # Only the keyword search asks twice.
     with pytest.raises(BadResponse, match="empty body"):
         await YouTubeDataClient(CannedHttp("", snippet)).channel_video_ids(  # type: ignore[arg-type]
-            DEMO_CHANNEL_ID, credential=CREDENTIAL)
+            DEMO_CHANNEL_ID, credential=CREDENTIAL
+        )
 
 
 # The key stays secret
+
 
 async def test_no_key_in_errors_logs_or_traces(world: YouTubeWorld, caplog: pytest.LogCaptureFixture) -> None:
     """A failing call (403, 500, timeout) and a good one: the key is in no error, log record or trace."""
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="httpx")
     caplog.set_level(logging.DEBUG, logger="httpcore")
-    config = SandboxConfig(fail_paths={"/ytapitoken/youtube/v3/activities": 500},
-                           hang_paths=["/ytapitoken/youtube/v3/subscriptions"], hang_seconds=5)
+    config = SandboxConfig(
+        fail_paths={"/ytapitoken/youtube/v3/activities": 500},
+        hang_paths=["/ytapitoken/youtube/v3/subscriptions"],
+        hang_seconds=5,
+    )
     quota_key = "quota-3c9d-secret"
     traces: list[TraceLog] = []
 

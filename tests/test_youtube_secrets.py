@@ -33,10 +33,9 @@ async def test_quota_falls_back_and_the_key_never_leaks(broker, session_dir):
             await store.add(source, SANDBOX_CREDENTIALS[source], idempotency_key=f"{source}:test")
         try:
             # One attempt: this is about keys and secrets, and a transient failure would otherwise be retried.
-            async with isolated(broker, url, session_dir, failing, "ytkey", log_level="DEBUG",
-                                retry_max_attempts="1") as (
-                prefix, spawn, _
-            ):
+            async with isolated(
+                broker, url, session_dir, failing, "ytkey", log_level="DEBUG", retry_max_attempts="1"
+            ) as (prefix, spawn, _):
                 collector = EventCollector(broker, [f"{prefix}{names.TRACE_LOG}", f"{prefix}{names.DEAD_LETTER}"])
                 await collector.start()
                 try:
@@ -45,11 +44,13 @@ async def test_quota_falls_back_and_the_key_never_leaks(broker, session_dir):
                     def topic(flow: str) -> str:
                         return f"{prefix}{names.scrape_topic(flow)}"
 
-                    [listing] = await produce_requests(broker, topic("refresh_yt_posts_by_channel_id"), [
-                        {"params": {"channel_id": DEMO_CHANNEL_ID, "max_posts": 3}}])
+                    [listing] = await produce_requests(
+                        broker,
+                        topic("refresh_yt_posts_by_channel_id"),
+                        [{"params": {"channel_id": DEMO_CHANNEL_ID, "max_posts": 3}}],
+                    )
                     assert (await wait_terminal(pool, [listing], timeout=90)) == {listing: "FAILED"}
-                    error = await pool.fetchval("SELECT error_message FROM scrape_request_log WHERE id = $1",
-                                                listing)
+                    error = await pool.fetchval("SELECT error_message FROM scrape_request_log WHERE id = $1", listing)
                     # The listing fell through to youtube-v31; the videos call has only the Data API, whose
                     # one key is resting after its quota answer.
                     assert "ytapitoken: no enabled credential" in error, error
@@ -59,18 +60,22 @@ async def test_quota_falls_back_and_the_key_never_leaks(broker, session_dir):
                     assert {(t["source"], t["status"]) for t in traces} >= {("ytapitoken", 403), ("yt-v31", 200)}
 
                     await store.add("ytapitoken", {"key": GOOD_KEY}, idempotency_key="yt:good")
-                    [broken] = await produce_requests(broker, topic("refresh_yt_posts"),
-                                                      [{"params": {"post_ids": ["abcdefghijk"]}}])
+                    [broken] = await produce_requests(
+                        broker, topic("refresh_yt_posts"), [{"params": {"post_ids": ["abcdefghijk"]}}]
+                    )
                     assert (await wait_terminal(pool, [broken], timeout=90)) == {broken: "FAILED"}
-                    [invalid] = await produce_requests(broker, topic("refresh_yt_posts"),
-                                                       [{"params": {"post_ids": []}}])
+                    [invalid] = await produce_requests(
+                        broker, topic("refresh_yt_posts"), [{"params": {"post_ids": []}}]
+                    )
                     assert (await wait_terminal(pool, [invalid], timeout=90)) == {invalid: "DEAD_LETTERED"}
                     await collector.events(invalid, f"{prefix}{names.DEAD_LETTER}")
                     records = [json.dumps(value) for values in collector.by_request.values() for _, value in values]
                 finally:
                     await collector.stop()
-                errors = [row["error_message"] or "" for row in await pool.fetch(
-                    "SELECT error_message FROM scrape_request_log")]
+                errors = [
+                    row["error_message"] or ""
+                    for row in await pool.fetch("SELECT error_message FROM scrape_request_log")
+                ]
                 logs = b"".join(path.read_bytes() for path in (session_dir / "logs" / prefix).glob("*.log"))
         finally:
             await pool.close()

@@ -40,21 +40,38 @@ LABELS = {label for label, _ in CATEGORIES}
 
 # Pure decisions
 
-@pytest.mark.parametrize(("status", "expected"), [(200, "short"), (301, "video"), (302, "video"), (303, "video"),
-                                                  (307, "video"), (308, "video")])
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [(200, "short"), (301, "video"), (302, "video"), (303, "video"), (307, "video"), (308, "video")],
+)
 def test_post_type_from_the_status(status: int, expected: str) -> None:
     assert post_type_of(status, "abc") == expected
 
 
-@pytest.mark.parametrize(("status", "error"), [(404, PostMissing), (204, BadResponse), (304, BadResponse),
-                                               (403, BadResponse), (410, BadResponse)])
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(404, PostMissing), (204, BadResponse), (304, BadResponse), (403, BadResponse), (410, BadResponse)],
+)
 def test_other_statuses_are_errors(status: int, error: type[Exception]) -> None:
     with pytest.raises(error, match=f"answered {status}"):
         post_type_of(status, "abc")
 
 
-@pytest.mark.parametrize(("seconds", "expected"), [(None, None), (0, None), (45, None), (61, None), (150, None),
-                                                   (180, None), (181, "video"), (240, "video"), (3723, "video")])
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        (None, None),
+        (0, None),
+        (45, None),
+        (61, None),
+        (150, None),
+        (180, None),
+        (181, "video"),
+        (240, "video"),
+        (3723, "video"),
+    ],
+)
 def test_only_uploads_over_three_minutes_are_videos_by_length(seconds: int | None, expected: str | None) -> None:
     assert post_type_by_length(seconds) == expected
 
@@ -63,10 +80,15 @@ def test_parse_category() -> None:
     assert parse_category({"label": " Food ", "score": 0.93}) == {"label": "Food", "score": 0.93}
     assert parse_category({"label": "Music", "score": 1, "extra": []}) == {"label": "Music", "score": 1.0}
     assert parse_category({"label": "Music", "score": "0.5"}) == {"label": "Music", "score": 0.5}
-    for bad, message in (({"score": 0.5}, "no label"), ({"label": "", "score": 0.5}, "no label"),
-                         ({"label": 3, "score": 0.5}, "label is not text"), ({"label": "Food"}, "no score"),
-                         ({"label": "Food", "score": True}, "score is not a number"),
-                         ({"label": "Food", "score": "high"}, "score is not a number"), ([], "JSON object")):
+    for bad, message in (
+        ({"score": 0.5}, "no label"),
+        ({"label": "", "score": 0.5}, "no label"),
+        ({"label": 3, "score": 0.5}, "label is not text"),
+        ({"label": "Food"}, "no score"),
+        ({"label": "Food", "score": True}, "score is not a number"),
+        ({"label": "Food", "score": "high"}, "score is not a number"),
+        ([], "JSON object"),
+    ):
         with pytest.raises(BadResponse, match=message):
             parse_category(bad)
 
@@ -118,7 +140,8 @@ async def test_ray_retries_once_after_the_wait() -> None:
     ray = RayClient(http, retry_wait=0.2)  # type: ignore[arg-type]
     assert await ray.categorize([("v1", "dal recipe")], request_id="r9") == {"v1": {"label": "Food", "score": 0.8}}
     assert [(c[0], c[1], c[2], c[3]["json"], c[3]["request_id"]) for c in http.calls] == [
-        ("ray", "POST", "", {"model": MODEL, "input": {"text": "dal recipe"}}, "r9")] * 2
+        ("ray", "POST", "", {"model": MODEL, "input": {"text": "dal recipe"}}, "r9")
+    ] * 2
     assert http.at[1] - http.at[0] >= 0.2
 
 
@@ -131,9 +154,11 @@ async def test_ray_concurrency_is_bounded() -> None:
 
 # Over loopback HTTP
 
+
 @pytest_asyncio.fixture
-async def traced(sandbox_server: SandboxServer,
-                 knobs: SandboxKnobs) -> AsyncIterator[tuple[ProviderHttp, list[TraceLog]]]:
+async def traced(
+    sandbox_server: SandboxServer, knobs: SandboxKnobs
+) -> AsyncIterator[tuple[ProviderHttp, list[TraceLog]]]:
     traces: list[TraceLog] = []
 
     async def keep(record: TraceLog) -> None:
@@ -141,8 +166,9 @@ async def traced(sandbox_server: SandboxServer,
 
     # The worker hands RAY's one URL over as the base URL of the label "ray"; the sandbox serves it at /ray.
     ray_url = sandbox_service_settings(sandbox_server.url)["ray_url"]
-    http = ProviderHttp(base_urls={SOURCE: f"{sandbox_server.url}/{SOURCE}", "ray": ray_url}, timeout=5.0,
-                        trace_sink=keep)
+    http = ProviderHttp(
+        base_urls={SOURCE: f"{sandbox_server.url}/{SOURCE}", "ray": ray_url}, timeout=5.0, trace_sink=keep
+    )
     yield http, traces
     await http.aclose()
 
@@ -158,8 +184,13 @@ async def test_shorts_probe(traced: tuple[ProviderHttp, list[TraceLog]], world: 
         await web.post_type(MISSING_VIDEO_ID)
     assert [(t.source, t.method, t.path, t.status, t.credential_id) for t in traces] == [
         (SOURCE, "GET", f"/youtube-web/shorts/{video_id}", status, None)
-        for video_id, status in ((SHORT_VIDEO_ID, 200), (LONG_VIDEO_ID, 303), (LIVE_VIDEO_ID, 303),
-                                 (MISSING_VIDEO_ID, 404))]
+        for video_id, status in (
+            (SHORT_VIDEO_ID, 200),
+            (LONG_VIDEO_ID, 303),
+            (LIVE_VIDEO_ID, 303),
+            (MISSING_VIDEO_ID, 404),
+        )
+    ]
     assert traces[0].request_id == "r1"
     # Every upload of the world is one or the other, as the world says.
     uploads = world.uploads(DEMO_CHANNEL_ID, 0, 30)
@@ -167,14 +198,15 @@ async def test_shorts_probe(traced: tuple[ProviderHttp, list[TraceLog]], world: 
     assert sum(v.is_short for v in uploads) > 1
 
 
-async def test_shorts_of_up_to_three_minutes(traced: tuple[ProviderHttp, list[TraceLog]],
-                                             world: YouTubeWorld) -> None:
+async def test_shorts_of_up_to_three_minutes(traced: tuple[ProviderHttp, list[TraceLog]], world: YouTubeWorld) -> None:
     """Since 2024-10-15 a square or tall upload of up to 3 minutes is a Short: the probe answers 200 for a
     2:30 Short, and 303 for a 2:30 wide video and a 4-minute one."""
     http, traces = traced
     web = YouTubeWebClient(http)
-    lengths = {video_id: world.video(video_id).duration_seconds  # type: ignore[union-attr]
-               for video_id in (LONGER_SHORT_VIDEO_ID, WIDE_VIDEO_ID, FOUR_MINUTE_VIDEO_ID)}
+    lengths = {
+        video_id: world.video(video_id).duration_seconds  # type: ignore[union-attr]
+        for video_id in (LONGER_SHORT_VIDEO_ID, WIDE_VIDEO_ID, FOUR_MINUTE_VIDEO_ID)
+    }
     assert lengths == {LONGER_SHORT_VIDEO_ID: 150, WIDE_VIDEO_ID: 150, FOUR_MINUTE_VIDEO_ID: 240}
     assert [await web.post_type(video_id) for video_id in lengths] == ["short", "video", "video"]
     assert [t.status for t in traces] == [200, 303, 303]
@@ -193,8 +225,9 @@ async def test_an_odd_id_stays_inside_the_shorts_path(traced: tuple[ProviderHttp
     assert (traces[-1].path, traces[-1].status) == ("/youtube-web/shorts/../watch?v=x", 404)
 
 
-async def test_ray_categorises_over_http(traced: tuple[ProviderHttp, list[TraceLog]], knobs: SandboxKnobs,
-                                         caplog: pytest.LogCaptureFixture) -> None:
+async def test_ray_categorises_over_http(
+    traced: tuple[ProviderHttp, list[TraceLog]], knobs: SandboxKnobs, caplog: pytest.LogCaptureFixture
+) -> None:
     http, traces = traced
     texts = [("v1", "Easy dal recipe"), ("v2", "Cricket highlights"), ("v3", "   "), ("v4", "Setup tour 2024")]
     with caplog.at_level(logging.WARNING, logger="providers.ray"):
@@ -207,8 +240,9 @@ async def test_ray_categorises_over_http(traced: tuple[ProviderHttp, list[TraceL
     assert {(t.source, t.method, t.path, t.request_id) for t in traces} == {("ray", "POST", "/ray", "r2")}
 
 
-async def test_ray_down_leaves_every_text_out_after_one_retry(traced: tuple[ProviderHttp, list[TraceLog]],
-                                                              knobs: SandboxKnobs) -> None:
+async def test_ray_down_leaves_every_text_out_after_one_retry(
+    traced: tuple[ProviderHttp, list[TraceLog]], knobs: SandboxKnobs
+) -> None:
     http, _ = traced
     knobs.set(fail_paths={"/ray": 500})
     started = time.monotonic()

@@ -16,8 +16,11 @@ def _days(windows) -> list[tuple[date, date]]:
 
 def test_weekly_windows_under_sixty_days_cover_the_range_once() -> None:
     windows = search_windows(date(2026, 1, 1), date(2026, 1, 20), None)
-    assert _days(windows) == [(date(2026, 1, 1), date(2026, 1, 7)), (date(2026, 1, 8), date(2026, 1, 14)),
-                              (date(2026, 1, 15), date(2026, 1, 20))]
+    assert _days(windows) == [
+        (date(2026, 1, 1), date(2026, 1, 7)),
+        (date(2026, 1, 8), date(2026, 1, 14)),
+        (date(2026, 1, 15), date(2026, 1, 20)),
+    ]
     assert windows[0][0].isoformat() == "2026-01-01T00:00:00+00:00"
     assert windows[-1][1].isoformat() == "2026-01-20T23:59:59+00:00"
 
@@ -31,8 +34,10 @@ def test_thirty_day_windows_from_sixty_days_on() -> None:
 
 def test_frequency_sets_the_window_length() -> None:
     assert _days(search_windows(date(2026, 1, 1), date(2026, 1, 5), 2)) == [
-        (date(2026, 1, 1), date(2026, 1, 2)), (date(2026, 1, 3), date(2026, 1, 4)),
-        (date(2026, 1, 5), date(2026, 1, 5))]
+        (date(2026, 1, 1), date(2026, 1, 2)),
+        (date(2026, 1, 3), date(2026, 1, 4)),
+        (date(2026, 1, 5), date(2026, 1, 5)),
+    ]
 
 
 def test_one_day_range_is_one_window() -> None:

@@ -47,10 +47,12 @@ from tests.youtube_loopback import every_page
 from topics.models import Platform
 
 FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures"
-V31_KEY = Credential(id="v31-1", source=V31, secrets={"x-rapidapi-key": "v31-k1",
-                                                        "x-rapidapi-host": "youtube-v31.p.rapidapi.com"})
-V311_KEY = Credential(id="v311-1", source=V311, secrets={"x-rapidapi-key": "v311-k1",
-                                                           "x-rapidapi-host": "youtube-v311.p.rapidapi.com"})
+V31_KEY = Credential(
+    id="v31-1", source=V31, secrets={"x-rapidapi-key": "v31-k1", "x-rapidapi-host": "youtube-v31.p.rapidapi.com"}
+)
+V311_KEY = Credential(
+    id="v311-1", source=V311, secrets={"x-rapidapi-key": "v311-k1", "x-rapidapi-host": "youtube-v311.p.rapidapi.com"}
+)
 DATA_KEY = Credential(id="yt-1", source="ytapitoken", secrets={"key": "sandbox-yt-key"})
 
 
@@ -60,13 +62,18 @@ def load(name: str) -> Any:
 
 # Parsers on the proxies' answers
 
+
 def test_v31_answers_parse_as_data_api_events_labelled_ytapi() -> None:
     [channel] = parse_channels(load("ytv31/channels.json"))
     assert (channel.source, channel.profile_id) == ("ytapi", HIDDEN_SUBSCRIBERS_CHANNEL_ID)
     assert channel.metrics["subscriber_count"] is None and channel.metrics["hidden_subscriber_count"] == 1
     long, short = parse_videos(load("ytv31/videos.json"))
     assert (long.shortcode, long.source, long.dimensions["duration"], long.dimensions["post_type"]) == (
-        LONG_VIDEO_ID, "ytapi", "PT1H2M3S", "video")
+        LONG_VIDEO_ID,
+        "ytapi",
+        "PT1H2M3S",
+        "video",
+    )
     assert short.shortcode == SHORT_VIDEO_ID and "post_type" not in short.dimensions
     page = parse_playlist_items_page(load("ytv31/playlist_items.json"))
     assert len(page.items) == 50 and page.items[0] == SHORT_VIDEO_ID
@@ -88,17 +95,22 @@ def test_v311_answers_are_labelled_rapidapi_yt_search() -> None:
     assert {c.activity_type for c in comments.items} == {"COMMENT"}
 
 
-@pytest.mark.parametrize(("status", "fixture", "expected"), [
-    (403, "ytv31/error_not_subscribed.json", AuthExpired),
-    (401, "youtube_v311/error_no_key.json", AuthExpired),
-])
+@pytest.mark.parametrize(
+    ("status", "fixture", "expected"),
+    [
+        (403, "ytv31/error_not_subscribed.json", AuthExpired),
+        (401, "youtube_v311/error_no_key.json", AuthExpired),
+    ],
+)
 def test_rapidapi_refusals(status: int, fixture: str, expected: type) -> None:
-    error = error_for(parse_error(status, (FIXTURES / fixture).read_text()), source=V31, what="GET /channels",
-                      missing=ProfileMissing)
+    error = error_for(
+        parse_error(status, (FIXTURES / fixture).read_text()), source=V31, what="GET /channels", missing=ProfileMissing
+    )
     assert type(error) is expected
 
 
 # Over loopback HTTP
+
 
 async def test_v31_answers_as_the_data_api_does(http: ProviderHttp, world: YouTubeWorld) -> None:
     v31, data = YtV31Client(http), YouTubeDataClient(http)
@@ -126,24 +138,29 @@ async def test_v31_playlist_is_one_page(http: ProviderHttp, world: YouTubeWorld)
 
 async def test_v31_channel_video_ids(http: ProviderHttp, world: YouTubeWorld) -> None:
     v31, data = YtV31Client(http), YouTubeDataClient(http)
-    every, pages = await every_page(lambda cursor: v31.channel_video_ids(DEMO_CHANNEL_ID, None, None, cursor,
-                                                                         credential=V31_KEY))
+    every, pages = await every_page(
+        lambda cursor: v31.channel_video_ids(DEMO_CHANNEL_ID, None, None, cursor, credential=V31_KEY)
+    )
     assert every == [video.video_id for video in world.uploads(DEMO_CHANNEL_ID)] and pages > 1
     start, end = (datetime.now(UTC) - timedelta(days=120)).date().isoformat(), datetime.now(UTC).date().isoformat()
-    window, _ = await every_page(lambda cursor: v31.channel_video_ids(DEMO_CHANNEL_ID, start, end, cursor,
-                                                                      credential=V31_KEY))
-    same, _ = await every_page(lambda cursor: data.channel_video_ids(DEMO_CHANNEL_ID, start, end, cursor,
-                                                                     credential=DATA_KEY))
+    window, _ = await every_page(
+        lambda cursor: v31.channel_video_ids(DEMO_CHANNEL_ID, start, end, cursor, credential=V31_KEY)
+    )
+    same, _ = await every_page(
+        lambda cursor: data.channel_video_ids(DEMO_CHANNEL_ID, start, end, cursor, credential=DATA_KEY)
+    )
     assert window == same and 0 < len(window) < len(every)
 
 
 async def test_v311_search_and_comments(http: ProviderHttp, world: YouTubeWorld) -> None:
     v311, data = YouTubeV311Client(http), YouTubeDataClient(http)
     after, before = datetime.now(UTC) - timedelta(days=60), datetime.now(UTC)
-    found, pages = await every_page(lambda cursor: v311.keyword_search("wedding vlog", after, before, cursor,
-                                                                       credential=V311_KEY))
-    expected, _ = await every_page(lambda cursor: data.keyword_search("wedding vlog", after, before, cursor,
-                                                                      credential=DATA_KEY))
+    found, pages = await every_page(
+        lambda cursor: v311.keyword_search("wedding vlog", after, before, cursor, credential=V311_KEY)
+    )
+    expected, _ = await every_page(
+        lambda cursor: data.keyword_search("wedding vlog", after, before, cursor, credential=DATA_KEY)
+    )
     assert [post.shortcode for post in found] == [post.shortcode for post in expected] and pages > 1
     assert {post.source for post in found} == {V311}
     assert [post.dimensions for post in found] == [post.dimensions for post in expected]
@@ -170,13 +187,18 @@ async def test_rapidapi_key_refusals(http: ProviderHttp) -> None:
 async def test_v311_keyword_search_asks_again_after_an_empty_body() -> None:
     after, before = datetime(2024, 8, 1, tzinfo=UTC), datetime(2024, 8, 31, 23, 59, 59, tzinfo=UTC)
     http = CannedHttp("", (FIXTURES / "youtube_v311/search.json").read_text())
-    page = await YouTubeV311Client(http).keyword_search("cricket", after, before,  # type: ignore[arg-type]
-                                                        credential=V311_KEY)
+    page = await YouTubeV311Client(http).keyword_search(
+        "cricket",
+        after,
+        before,  # type: ignore[arg-type]
+        credential=V311_KEY,
+    )
     assert len(page.items) == 3 and [call[2] for call in http.calls] == ["/search/", "/search/"]
     assert http.calls[0][3]["params"]["q"] == "cricket" and "secrets_as_headers" in http.calls[0][3]
 
 
 # Falling through to the proxies
+
 
 class OneKeyEach:
     """Stands in for the credential store: one credential per source."""
@@ -211,9 +233,15 @@ class RecordingPolicy:
 async def test_a_spent_data_api_key_falls_through_to_the_proxies(http: ProviderHttp, world: YouTubeWorld) -> None:
     spent = Credential(id="yt-spent", source="ytapitoken", secrets={"key": "quota-daily-spent"})
     policy = RecordingPolicy()
-    crawler = Crawler(OneKeyEach({"ytapitoken": spent, V31: V31_KEY, V311: V311_KEY}),  # type: ignore[arg-type]
-                      policy, {"ytapitoken": YouTubeDataClient(http), V31: YtV31Client(http),  # type: ignore[arg-type]
-                               V311: YouTubeV311Client(http)})
+    crawler = Crawler(
+        OneKeyEach({"ytapitoken": spent, V31: V31_KEY, V311: V311_KEY}),  # type: ignore[arg-type]
+        policy,
+        {
+            "ytapitoken": YouTubeDataClient(http),
+            V31: YtV31Client(http),  # type: ignore[arg-type]
+            V311: YouTubeV311Client(http),
+        },
+    )
     page, source = await crawler.fetch(FETCH_YT_CHANNEL_POSTS, DEMO_CHANNEL_ID, None, None, None)
     # The first page of a channel search lists the channel itself too: 49 videos.
     assert source == V31 and page.items == [v.video_id for v in world.uploads(DEMO_CHANNEL_ID, 0, 49)]

@@ -39,13 +39,26 @@ class LoopbackServer:
     """The YouTube sandbox routes behind the sandbox knobs, served on a free loopback port."""
 
     def __init__(self, world: YouTubeWorld, config: SandboxConfig | None = None) -> None:
-        routes: list[BaseRoute] = [*YouTubeDataRoutes(world).mounts(), YtV31Routes(world).mount(),
-                                   YouTubeV311Routes(world).mount(), *YouTubeAnalyticsRoutes(world).mounts()]
+        routes: list[BaseRoute] = [
+            *YouTubeDataRoutes(world).mounts(),
+            YtV31Routes(world).mount(),
+            YouTubeV311Routes(world).mount(),
+            *YouTubeAnalyticsRoutes(world).mounts(),
+        ]
         self.state = SandboxState(config or SandboxConfig())
         app = Knobs(Starlette(routes=routes), self.state)
-        self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, access_log=False, lifespan="off",
-                                                     log_config=None, log_level="warning",
-                                                     timeout_graceful_shutdown=1))
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=0,
+                access_log=False,
+                lifespan="off",
+                log_config=None,
+                log_level="warning",
+                timeout_graceful_shutdown=1,
+            )
+        )
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self.url = ""
 

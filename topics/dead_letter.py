@@ -71,7 +71,7 @@ class RawRecord:
 def bounded_text(text: str, limit: int) -> str:
     """``text`` cleaned of what Postgres and UTF-8 refuse, cut to ``limit`` characters."""
     text = clean_text(text)
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def error_info(error_type: str, message: str) -> ErrorInfo:
@@ -89,8 +89,15 @@ def record_size(key: bytes | None, value: bytes) -> int:
     return len(key or b"") + len(value) + RECORD_FRAMING
 
 
-def dead_letter(record: RawRecord, error: ErrorInfo, *, max_bytes: int, flow: str | None = None,
-                request: ScrapeRequest | None = None, source: str | None = None) -> DeadLetter:
+def dead_letter(
+    record: RawRecord,
+    error: ErrorInfo,
+    *,
+    max_bytes: int,
+    flow: str | None = None,
+    request: ScrapeRequest | None = None,
+    source: str | None = None,
+) -> DeadLetter:
     """The dead letter of ``record``: produced with ``bounded_key(record.key)`` as its key, the record
     is at most ``max_bytes`` (``record_size``), for any ``max_bytes`` of at least 4 KiB."""
     value = record.value or b""
@@ -115,10 +122,14 @@ def dead_letter(record: RawRecord, error: ErrorInfo, *, max_bytes: int, flow: st
     if room < budget // 2:
         # Only a small limit with escaping-heavy text (control characters serialize to six
         # bytes each) gets here: keep what identifies the record and the kind of error.
-        letter = letter.model_copy(update={
-            "original_key": None, "original_headers": {}, "request_id": None,
-            "error": ErrorInfo(type=letter.error.type[:40], message=letter.error.message[:200]),
-        })
+        letter = letter.model_copy(
+            update={
+                "original_key": None,
+                "original_headers": {},
+                "request_id": None,
+                "error": ErrorInfo(type=letter.error.type[:40], message=letter.error.message[:200]),
+            }
+        )
         room = budget - len(letter.to_bytes())
     # base64 turns every 3 bytes into 4 characters.
     fits = max(room, 0) // 4 * 3

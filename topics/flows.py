@@ -164,8 +164,10 @@ def select_flows(globs: Iterable[str] | None, disabled: Iterable[str] = ()) -> F
             raise UnknownFlow(f"--flows {pattern!r} matches no flow")
         chosen.update((spec.name, spec) for spec in matched)
     specs = list(chosen.values())
-    return FlowSelection(enabled=[spec for spec in specs if is_enabled(spec, disabled)],
-                         disabled=[spec for spec in specs if not is_enabled(spec, disabled)])
+    return FlowSelection(
+        enabled=[spec for spec in specs if is_enabled(spec, disabled)],
+        disabled=[spec for spec in specs if not is_enabled(spec, disabled)],
+    )
 
 
 class FlowRefused(BeatError, LookupError):

@@ -69,8 +69,14 @@ def int_problem(value: int, low: int = INT64_MIN, high: int = INT64_MAX) -> str 
     return None
 
 
-def json_problem(value: Any, path: str = "value", *, max_text: int | None = None,
-                 int_range: tuple[int, int] = (INT64_MIN, INT64_MAX), depth: int = 0) -> str | None:
+def json_problem(
+    value: Any,
+    path: str = "value",
+    *,
+    max_text: int | None = None,
+    int_range: tuple[int, int] = (INT64_MIN, INT64_MAX),
+    depth: int = 0,
+) -> str | None:
     """The first reason a JSON-like value cannot be stored as jsonb, as ``path: reason``, or None.
 
     Integers are bounded to int64 by default because the numbers of events end in bigint

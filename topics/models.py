@@ -156,8 +156,9 @@ class RequestStatus(Model):
     error: ErrorInfo | None = None
     result: dict[str, Any] | None = None
     due_at: datetime | None = Field(None, description="RETRYING: when the next attempt is due")
-    retries_spent: int = Field(0, ge=0, le=INT32_MAX, description="the request's attempts counted against "
-                                                                   "BEAT_RETRY_MAX_ATTEMPTS so far")
+    retries_spent: int = Field(
+        0, ge=0, le=INT32_MAX, description="the request's attempts counted against BEAT_RETRY_MAX_ATTEMPTS so far"
+    )
     at: datetime = Field(default_factory=utcnow)
     flow: str
     platform: Platform | None = None
@@ -188,6 +189,7 @@ class RequestStatus(Model):
 
 # Payloads: what a provider (or a flow) said about one entity. Parsers return them; ``FlowContext.emit``
 # stamps one into its log event (``topics/registry.py`` says which topic each goes to).
+
 
 class Payload(Model):
     """What an event says, before Beat stamps it. Built by Beat's own code: an unknown field is a bug."""
@@ -364,18 +366,24 @@ class Asset(Payload):
 # Log events: a payload with Beat's stamps. A consumer built for an older schema reads a newer event
 # whose only change is an added field, so events ignore fields they do not know (Model's default).
 
+
 class Stamps(Model):
     """What Beat adds to a payload when a flow emits it."""
 
     # An event lists its payload first and Stamps last, so this setting wins over the payload's "forbid".
     model_config = ConfigDict(extra="ignore")
 
-    event_id: str = Field(description="deterministic: the same request, attempt, entity and position in the "
-                                      "flow's output give the same id, so a consumer can drop a replayed event")
+    event_id: str = Field(
+        description="deterministic: the same request, attempt, entity and position in the "
+        "flow's output give the same id, so a consumer can drop a replayed event"
+    )
     schema_version: int = Field(SCHEMA_VERSION, description="bumped whenever a field is dropped or retyped")
     request_id: str = Field(description="the scrape request that produced the event")
-    attempt: int = Field(1, description="the request's attempt that produced the event; the sink counts "
-                                        "what it stored of the COMPLETE attempt's events")
+    attempt: int = Field(
+        1,
+        description="the request's attempt that produced the event; the sink counts "
+        "what it stored of the COMPLETE attempt's events",
+    )
     observed_at: datetime = Field(description="when Beat saw the answer (UTC)")
 
 

@@ -212,8 +212,10 @@ class OrdersParams(Params):
     def _bare_shop_domain(self) -> OrdersParams:
         # The store becomes the host the store's token is sent to: nothing in it may point elsewhere.
         if not is_shop_domain(self.store):
-            raise ValueError("store must be a bare shop domain such as my-store.myshopify.com: letters, digits, "
-                             "dots and hyphens, without a scheme, path, port or userinfo")
+            raise ValueError(
+                "store must be a bare shop domain such as my-store.myshopify.com: letters, digits, "
+                "dots and hyphens, without a scheme, path, port or userinfo"
+            )
         return self
 
 

@@ -33,6 +33,8 @@ def topic_schema(spec: TopicSpec) -> dict[str, Any]:
     if spec.kinds:
         kind = schema["properties"]["kind"]
         kind["examples"] = list(spec.kinds)
-        kind["description"] = (f"what the event describes: {', '.join(spec.kinds)} today; a consumer skips a kind "
-                               "it does not know, since a later version may add one")
+        kind["description"] = (
+            f"what the event describes: {', '.join(spec.kinds)} today; a consumer skips a kind "
+            "it does not know, since a later version may add one"
+        )
     return schema

@@ -85,8 +85,9 @@ class AssetDownloader:
         except httpx.InvalidURL as exc:
             raise NotSupported(f"original_url is not a URL: {exc}", source=SOURCE) from None
         if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise NotSupported(f"original_url must be an http(s) URL, got {parsed.scheme or 'no'} scheme",
-                               source=SOURCE)
+            raise NotSupported(
+                f"original_url must be an http(s) URL, got {parsed.scheme or 'no'} scheme", source=SOURCE
+            )
         base = self._bases.get(parsed.host.lower())
         if base is None:
             return parsed, parsed
@@ -113,16 +114,18 @@ class AssetDownloader:
                 _raise_for(response, head, where)
             declared = response.headers.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) > self._max_bytes:
-                raise AssetTooLarge(f"{where} is {int(declared)} bytes, over the {self._max_bytes}-byte cap",
-                                    source=SOURCE)
+                raise AssetTooLarge(
+                    f"{where} is {int(declared)} bytes, over the {self._max_bytes}-byte cap", source=SOURCE
+                )
             # Counted as it arrives: a Content-Length may be absent, or wrong.
             chunks: list[bytes] = []
             size = 0
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
                 if size > self._max_bytes:
-                    raise AssetTooLarge(f"{where} exceeded the {self._max_bytes}-byte cap while downloading",
-                                        source=SOURCE)
+                    raise AssetTooLarge(
+                        f"{where} exceeded the {self._max_bytes}-byte cap while downloading", source=SOURCE
+                    )
                 chunks.append(chunk)
         body = b"".join(chunks)
         if len(body) <= ERROR_BODY_LIMIT and body.strip() == EXPIRED_BODY:
@@ -161,8 +164,9 @@ class AssetRuntime:
     @classmethod
     async def open(cls, settings: Settings) -> AssetRuntime:
         store = await open_asset_store(settings)
-        downloader = AssetDownloader(timeout=settings.asset_timeout, max_bytes=settings.asset_max_bytes,
-                                     cdn_base_urls=settings.cdn_base_urls)
+        downloader = AssetDownloader(
+            timeout=settings.asset_timeout, max_bytes=settings.asset_max_bytes, cdn_base_urls=settings.cdn_base_urls
+        )
         log.info("assets are stored in %s", store.describe())
         return cls(store, downloader, settings.asset_dedupe_window)
 
@@ -177,8 +181,9 @@ async def upload_asset(ctx: FlowContext, params: AssetParams) -> dict:
     try:
         platform = Platform(params.platform.upper())
     except ValueError:
-        raise NotSupported(f"platform {params.platform!r} is not one of "
-                           f"{', '.join(p.value for p in Platform)}", source=SOURCE) from None
+        raise NotSupported(
+            f"platform {params.platform!r} is not one of {', '.join(p.value for p in Platform)}", source=SOURCE
+        ) from None
     try:
         # The key is checked before anything is fetched; the extension is settled after.
         provisional = asset_extension(params.asset_type, None, params.original_url)
@@ -192,23 +197,26 @@ async def upload_asset(ctx: FlowContext, params: AssetParams) -> dict:
         recent = await ctx.queries.recent_asset(params.entity_id, params.original_url, since)
         # Only when the object is still there: a record alone does not make an asset.
         if recent is not None and await assets.store.stat(recent.asset_url) is not None:
-            return ctx.summary(asset_url=recent.asset_url, content_type=recent.content_type, size=recent.size,
-                               deduplicated=True)
+            return ctx.summary(
+                asset_url=recent.asset_url, content_type=recent.content_type, size=recent.size, deduplicated=True
+            )
 
     download = await _download(ctx, assets.downloader, params.original_url)
     ext = asset_extension(params.asset_type, download.content_type, params.original_url)
     key = asset_key(params.entity_type, platform.value, params.entity_id, ext)
     stored = await assets.store.put(key, download.body, content_type_of(key))
-    ctx.emit(Asset(
-        platform=platform,
-        entity_type=params.entity_type,
-        entity_id=params.entity_id,
-        asset_type=params.asset_type,
-        asset_url=stored.key,
-        original_url=params.original_url,
-        content_type=stored.content_type,
-        size=stored.size,
-    ))
+    ctx.emit(
+        Asset(
+            platform=platform,
+            entity_type=params.entity_type,
+            entity_id=params.entity_id,
+            asset_type=params.asset_type,
+            asset_url=stored.key,
+            original_url=params.original_url,
+            content_type=stored.content_type,
+            size=stored.size,
+        )
+    )
     return ctx.summary(asset_url=stored.key, content_type=stored.content_type, size=stored.size, deduplicated=False)
 
 

@@ -71,14 +71,16 @@ class FlowContext:
         if seconds * self.wait_scale > 0:
             await asyncio.sleep(seconds * self.wait_scale)
 
-    async def fetch(self, operation: Operation[C, *Ts, R], *args: *Ts, only: str | None = None,
-                    handle: str | None = None) -> tuple[R, str]:
+    async def fetch(
+        self, operation: Operation[C, *Ts, R], *args: *Ts, only: str | None = None, handle: str | None = None
+    ) -> tuple[R, str]:
         """A provider call through the crawler's source fallback; remembers which source answered.
 
         A later page (``only`` pins the first page's source) that fails transiently is asked again within
         the attempt: a retry of the whole request would start again from the first page, and a flow of
         many pages would rarely get through a flaky provider whole.
         """
+
         async def call() -> tuple[R, str]:
             return await self.crawler.fetch(operation, *args, only=only, handle=handle, request_id=self.request_id)
 
@@ -135,13 +137,18 @@ class FlowContext:
                 raise TypeError(f"a {type(payload).__name__} has no dimensions to add {', '.join(extra_dimensions)} to")
             values["dimensions"] = {**values["dimensions"], **extra_dimensions}
         # The registry pairs each payload with its event class, a subclass of it.
-        event = cast(P, spec.event.model_validate({
-            **values,
-            "event_id": self._event_id(payload.kind, payload.event_key),
-            "request_id": self.request_id,
-            "attempt": self.request.attempt,
-            "observed_at": utcnow(),
-        }))
+        event = cast(
+            P,
+            spec.event.model_validate(
+                {
+                    **values,
+                    "event_id": self._event_id(payload.kind, payload.event_key),
+                    "request_id": self.request_id,
+                    "attempt": self.request.attempt,
+                    "observed_at": utcnow(),
+                }
+            ),
+        )
         return self._append(spec.name, event.key, event)
 
     async def retrying(self, call: Callable[[], Awaitable[T]], *, retries: int, sleep: float) -> T:

@@ -48,8 +48,10 @@ SOURCE = "openai"
 TEMPERATURE = 0
 # One SDK retry absorbs a dropped connection or a passing 5xx/429; the flow's timeout bounds the rest.
 MAX_RETRIES = 1
-NOT_CONFIGURED = ("GPT enrichment is not configured: set BEAT_OPENAI_API_KEY and BEAT_OPENAI_BASE_URL "
-                  "(and BEAT_OPENAI_API_TYPE=azure for Azure OpenAI)")
+NOT_CONFIGURED = (
+    "GPT enrichment is not configured: set BEAT_OPENAI_API_KEY and BEAT_OPENAI_BASE_URL "
+    "(and BEAT_OPENAI_API_TYPE=azure for Azure OpenAI)"
+)
 
 # The request a call belongs to, for its trace: the SDK gives the transport no way to carry it.
 _request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("gpt_request_id", default=None)
@@ -94,9 +96,17 @@ class _TracedTransport(httpx.AsyncBaseTransport):
     async def _trace(self, request: httpx.Request, status: int | None, error: str | None, started: float) -> None:
         if self._trace_sink is None:
             return
-        record = TraceLog(id=str(uuid.uuid4()), request_id=_request_id.get(), source=SOURCE, method=request.method,
-                          host=request.url.host, path=request.url.path, status=status,
-                          latency_ms=round((time.perf_counter() - started) * 1000, 3), error=error)
+        record = TraceLog(
+            id=str(uuid.uuid4()),
+            request_id=_request_id.get(),
+            source=SOURCE,
+            method=request.method,
+            host=request.url.host,
+            path=request.url.path,
+            status=status,
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            error=error,
+        )
         try:
             await self._trace_sink(record)
         except Exception:  # a lost trace must never fail the call it describes
@@ -118,11 +128,15 @@ def _provider_error(exc: openai.APIError) -> ProviderError:
         status = exc.status_code
         code = f" ({exc.code})" if isinstance(exc.code, str) and exc.code else ""
         if isinstance(exc, openai.RateLimitError):
-            return QuotaExceeded(f"{where} answered 429{code}", source=SOURCE,
-                                 retry_after=retry_after_seconds(httpx.Headers(dict(exc.response.headers))))
+            return QuotaExceeded(
+                f"{where} answered 429{code}",
+                source=SOURCE,
+                retry_after=retry_after_seconds(httpx.Headers(dict(exc.response.headers))),
+            )
         if isinstance(exc, openai.AuthenticationError):
-            return AuthExpired(f"{where} answered 401{code}: the API key was refused (BEAT_OPENAI_API_KEY)",
-                               source=SOURCE)
+            return AuthExpired(
+                f"{where} answered 401{code}: the API key was refused (BEAT_OPENAI_API_KEY)", source=SOURCE
+            )
         if isinstance(exc, openai.PermissionDeniedError):
             return Forbidden(f"{where} answered 403{code}", source=SOURCE)
         if status >= 500:
@@ -134,8 +148,14 @@ def _provider_error(exc: openai.APIError) -> ProviderError:
 class GptRuntime:
     """The OpenAI client, the prompts of the configured version and the age/gender baseline."""
 
-    def __init__(self, client: openai.AsyncOpenAI, prompts: rules.Prompts, baseline: rules.AgeGenderBaseline,
-                 *, model: str | None = None) -> None:
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        prompts: rules.Prompts,
+        baseline: rules.AgeGenderBaseline,
+        *,
+        model: str | None = None,
+    ) -> None:
         self._client = client
         self.prompts = prompts
         self.baseline = baseline
@@ -156,13 +176,21 @@ class GptRuntime:
         if settings.openai_api_type == "azure":
             # openai takes an httpx client at run time; its annotations name only httpx2's.
             client = openai.AsyncAzureOpenAI(  # type: ignore[call-overload]
-                                             azure_endpoint=settings.openai_base_url, api_key=key,
-                                             api_version=settings.openai_api_version, timeout=timeout,
-                                             max_retries=MAX_RETRIES, http_client=http)
+                azure_endpoint=settings.openai_base_url,
+                api_key=key,
+                api_version=settings.openai_api_version,
+                timeout=timeout,
+                max_retries=MAX_RETRIES,
+                http_client=http,
+            )
         else:
-            client = openai.AsyncOpenAI(base_url=settings.openai_base_url, api_key=key,
-                                        timeout=timeout,  # type: ignore[arg-type]  # see the Azure client above
-                                        max_retries=MAX_RETRIES, http_client=http)  # type: ignore[arg-type]
+            client = openai.AsyncOpenAI(
+                base_url=settings.openai_base_url,
+                api_key=key,
+                timeout=timeout,  # type: ignore[arg-type]  # see the Azure client above
+                max_retries=MAX_RETRIES,
+                http_client=http,  # type: ignore[arg-type]
+            )
         return cls(client, prompts, baseline, model=settings.openai_model)
 
     @property
@@ -200,6 +228,7 @@ class GptRuntime:
 
 # The flows
 
+
 def _runtime(ctx: FlowContext) -> GptRuntime:
     gpt = ctx.tools.gpt if ctx.tools is not None else None
     if gpt is None:
@@ -227,14 +256,22 @@ async def _answer(ctx: FlowContext, gpt: GptRuntime, flow: str, section: str, da
         if problem is None:
             return kept, ask
         problems.append(f"answer {ask}: {problem}")
-    raise GptAnswerRejected(f"{flow}: no usable answer for {data.handle!r} in {asks} asks: " + "; ".join(problems),
-                            source=SOURCE)
+    raise GptAnswerRejected(
+        f"{flow}: no usable answer for {data.handle!r} in {asks} asks: " + "; ".join(problems), source=SOURCE
+    )
 
 
-def _emit(ctx: FlowContext, gpt: GptRuntime, section: str, handle: str, asks: int,
-          dimensions: dict[str, Any]) -> dict:
-    ctx.emit(Profile(platform=Platform.INSTAGRAM, source=gpt.source, profile_id=handle, handle=handle,
-                     kind="gpt_enrichment", dimensions={"handle": handle, **dimensions}))
+def _emit(ctx: FlowContext, gpt: GptRuntime, section: str, handle: str, asks: int, dimensions: dict[str, Any]) -> dict:
+    ctx.emit(
+        Profile(
+            platform=Platform.INSTAGRAM,
+            source=gpt.source,
+            profile_id=handle,
+            handle=handle,
+            kind="gpt_enrichment",
+            dimensions={"handle": handle, **dimensions},
+        )
+    )
     return ctx.summary(prompt_version=gpt.prompts.version, section=section, asks=asks)
 
 
@@ -259,40 +296,69 @@ async def refresh_instagram_gpt_data_base_gender(ctx: FlowContext, params: GptPa
 async def refresh_instagram_gpt_data_base_location(ctx: FlowContext, params: GptParams) -> dict:
     gpt, section, data = _runtime(ctx), rules.BASE_LOCATION, params.data
     answer, asks = await _answer(ctx, gpt, "refresh_instagram_gpt_data_base_location", section, data)
-    return _emit(ctx, gpt, section, data.handle, asks,
-                 {"city": _text(answer.city), "state": _text(answer.state), "country": _text(answer.country)})
+    return _emit(
+        ctx,
+        gpt,
+        section,
+        data.handle,
+        asks,
+        {"city": _text(answer.city), "state": _text(answer.state), "country": _text(answer.country)},
+    )
 
 
 async def refresh_instagram_gpt_data_base_categ_lang_topics(ctx: FlowContext, params: GptParams) -> dict:
     gpt, section, data = _runtime(ctx), rules.BASE_CATEG_LANG_TOPICS, params.data
     answer, asks = await _answer(ctx, gpt, "refresh_instagram_gpt_data_base_categ_lang_topics", section, data)
     # Lists, where legacy stringified the categories: the sink stores them as jsonb.
-    return _emit(ctx, gpt, section, data.handle, asks,
-                 {"categories": answer.categories, "languages": answer.languages, "topics": answer.topics})
+    return _emit(
+        ctx,
+        gpt,
+        section,
+        data.handle,
+        asks,
+        {"categories": answer.categories, "languages": answer.languages, "topics": answer.topics},
+    )
 
 
-async def refresh_instagram_gpt_data_audience_age_gender(ctx: FlowContext,
-                                                         params: GptAudienceAgeGenderParams) -> dict:
+async def refresh_instagram_gpt_data_audience_age_gender(ctx: FlowContext, params: GptAudienceAgeGenderParams) -> dict:
     gpt, section, data = _runtime(ctx), rules.AUDIENCE_AGE_GENDER, params.data
     answer, asks = await _answer(ctx, gpt, "refresh_instagram_gpt_data_audience_age_gender", section, data)
     baseline = gpt.baseline.for_category(data.category)
     shares = rules.normalise_age_gender(answer.audience.age_gender, baseline, _seed(gpt, section, data.handle))
     # row_data is the answer the numbers came from (legacy kept the first answer even when a re-ask replaced it).
-    return _emit(ctx, gpt, section, data.handle, asks,
-                 {"audience_gender_age": shares, "row_data": answer.model_dump(mode="json")})
+    return _emit(
+        ctx,
+        gpt,
+        section,
+        data.handle,
+        asks,
+        {"audience_gender_age": shares, "row_data": answer.model_dump(mode="json")},
+    )
 
 
 async def refresh_instagram_gpt_data_audience_cities(ctx: FlowContext, params: GptParams) -> dict:
     gpt, section, data = _runtime(ctx), rules.AUDIENCE_CITIES, params.data
     answer, asks = await _answer(ctx, gpt, "refresh_instagram_gpt_data_audience_cities", section, data)
     cities = rules.spread_cities(answer.audience.cities, _seed(gpt, section, data.handle))
-    return _emit(ctx, gpt, section, data.handle, asks,
-                 {"audience_city": cities, "row_data": answer.model_dump(mode="json")})
+    return _emit(
+        ctx, gpt, section, data.handle, asks, {"audience_city": cities, "row_data": answer.model_dump(mode="json")}
+    )
 
 
 async def refresh_instagram_gpt_data_gender_location_lang(ctx: FlowContext, params: GptParams) -> dict:
     gpt, section, data = _runtime(ctx), rules.GENDER_LOCATION_LANG, params.data
     answer, asks = await _answer(ctx, gpt, "refresh_instagram_gpt_data_gender_location_lang", section, data)
-    return _emit(ctx, gpt, section, data.handle, asks,
-                 {"city": _text(answer.city), "state": _text(answer.state), "country": _text(answer.country),
-                  "languages": answer.languages, "gender": _gender(answer.gender)})
+    return _emit(
+        ctx,
+        gpt,
+        section,
+        data.handle,
+        asks,
+        {
+            "city": _text(answer.city),
+            "state": _text(answer.state),
+            "country": _text(answer.country),
+            "languages": answer.languages,
+            "gender": _gender(answer.gender),
+        },
+    )

@@ -45,15 +45,22 @@ BASE_CATEG_LANG_TOPICS = "base_categ_lang_topics"
 AUDIENCE_AGE_GENDER = "audience_age_gender"
 AUDIENCE_CITIES = "audience_cities"
 GENDER_LOCATION_LANG = "base_gender_location_lang"
-SECTIONS = (BASE_GENDER, BASE_LOCATION, BASE_CATEG_LANG_TOPICS, AUDIENCE_AGE_GENDER, AUDIENCE_CITIES,
-            GENDER_LOCATION_LANG)
+SECTIONS = (
+    BASE_GENDER,
+    BASE_LOCATION,
+    BASE_CATEG_LANG_TOPICS,
+    AUDIENCE_AGE_GENDER,
+    AUDIENCE_CITIES,
+    GENDER_LOCATION_LANG,
+)
 
 AGE_BUCKETS = ("13-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+")
 AGE_GENDER_KEYS = tuple(f"{age} {sex}" for age in AGE_BUCKETS for sex in ("male", "female"))
 # The legacy check leaves the 13-17 buckets optional; a missing one counts as 0.
 REQUIRED_AGE_GENDER_KEYS = AGE_GENDER_KEYS[2:]
-BASELINE_COLUMNS = tuple(f"{sex[0]}_{age.rstrip('+').replace('-', '_')}" for age in AGE_BUCKETS
-                         for sex in ("male", "female"))
+BASELINE_COLUMNS = tuple(
+    f"{sex[0]}_{age.rstrip('+').replace('-', '_')}" for age in AGE_BUCKETS for sex in ("male", "female")
+)
 MIN_SEX_SHARE = 0.25
 MIN_CITIES = 6
 
@@ -74,6 +81,7 @@ BLANK_LINES = re.compile(r"\n[ \t]*\n")
 
 # Prompts
 
+
 class PromptsError(BeatError, ValueError):
     """The prompt file of the configured version is missing or malformed."""
 
@@ -92,8 +100,9 @@ class PromptSection(BaseModel):
     def _known_placeholders(cls, value: str) -> str:
         names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
         if unknown := names - PLACEHOLDERS:
-            raise ValueError(f"unknown placeholders {sorted(unknown)}: the template may use {{name}}, {{bio}}, "
-                             "{handle}")
+            raise ValueError(
+                f"unknown placeholders {sorted(unknown)}: the template may use {{name}}, {{bio}}, {{handle}}"
+            )
         return value
 
     def user_message(self, *, handle: str, name: str | None, bio: str | None) -> str:
@@ -140,6 +149,7 @@ def load_prompts(version: str, directory: Path = PROMPTS_DIR) -> Prompts:
 
 
 # Answers
+
 
 class AnswerInvalid(BeatError, ValueError):
     """A reply that is not an answer of the asked shape at all."""
@@ -242,8 +252,9 @@ def extract_json(reply: str, *, several_for: str | None = None) -> Any:
         return _loads(text)
     except json.JSONDecodeError as exc:
         if several_for is None or not exc.msg.startswith("Extra data"):
-            raise AnswerInvalid(f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): "
-                                f"{_snippet(reply)}") from None
+            raise AnswerInvalid(
+                f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): {_snippet(reply)}"
+            ) from None
     for chunk in BLANK_LINES.split(text):
         try:
             value = _loads(_strip_fences(chunk))
@@ -267,6 +278,7 @@ def _describe(exc: ValidationError) -> str:
 
 
 # Consumability: each returns what is wrong, or None when the answer can be used.
+
 
 def _blank_keys(answer: Answer, keys: Sequence[str]) -> str | None:
     blank = [key for key in keys if is_blank(getattr(answer, key))]
@@ -320,12 +332,16 @@ def cities_problem(answer: AudienceCitiesAnswer) -> str | None:
 
 # Merging a re-ask's answer into the kept one
 
+
 def fill_blanks(kept: Answer | None, new: Answer) -> Answer:
     """Keep what the kept answer already says; take from the new one only what it left blank."""
     if kept is None:
         return new
-    updates = {key: getattr(new, key) for key in type(kept).model_fields
-               if key != "handle" and is_blank(getattr(kept, key)) and not is_blank(getattr(new, key))}
+    updates = {
+        key: getattr(new, key)
+        for key in type(kept).model_fields
+        if key != "handle" and is_blank(getattr(kept, key)) and not is_blank(getattr(new, key))
+    }
     return kept.model_copy(update=updates)
 
 
@@ -364,13 +380,20 @@ RULES: dict[str, SectionRules] = {
         SectionRules(BASE_CATEG_LANG_TOPICS, CategLangTopicsAnswer, 2, fill_blanks, categ_lang_topics_problem),
         SectionRules(AUDIENCE_AGE_GENDER, AudienceAgeGenderAnswer, 2, replace, age_gender_problem),
         SectionRules(AUDIENCE_CITIES, AudienceCitiesAnswer, 2, replace, cities_problem),
-        SectionRules(GENDER_LOCATION_LANG, GenderLocationLangAnswer, 1, replace, gender_location_lang_problem,
-                     several_objects=True),
+        SectionRules(
+            GENDER_LOCATION_LANG,
+            GenderLocationLangAnswer,
+            1,
+            replace,
+            gender_location_lang_problem,
+            several_objects=True,
+        ),
     )
 }
 
 
 # Post-processing
+
 
 def seeded_random(*parts: object) -> random.Random:
     """A generator seeded by a stable hash of ``parts`` (Python's ``hash()`` changes per process)."""
@@ -424,8 +447,9 @@ def load_baseline(path: Path = BASELINE_FILE) -> AgeGenderBaseline:
     return AgeGenderBaseline(rows)
 
 
-def normalise_age_gender(shares: Mapping[str, float], baseline: Sequence[float],
-                         rng: random.Random) -> dict[str, float]:
+def normalise_age_gender(
+    shares: Mapping[str, float], baseline: Sequence[float], rng: random.Random
+) -> dict[str, float]:
     """Scale to a sum of 1, then move toward the category baseline for 50–100 epochs of gradient
     descent on (b − a)² (each epoch closes 2 % of the gap), and round."""
     values = [shares.get(key, 0.0) for key in AGE_GENDER_KEYS]
@@ -441,8 +465,10 @@ def spread_cities(shares: Mapping[str, float], rng: random.Random) -> dict[str, 
     under ``others``."""
     ordered = sorted(_named_cities(shares).items(), key=lambda item: item[1], reverse=True)
     ties = Counter(share for _, share in ordered)
-    noisy = [(city, share + rng.uniform(-1, 1) * min(TIE_NOISE, share / 2) if ties[share] > 1 else share)
-             for city, share in ordered]
+    noisy = [
+        (city, share + rng.uniform(-1, 1) * min(TIE_NOISE, share / 2) if ties[share] > 1 else share)
+        for city, share in ordered
+    ]
     noisy.sort(key=lambda item: item[1], reverse=True)
     total = sum(share for _, share in noisy)
     factor = rng.uniform(*CITIES_SHARE)

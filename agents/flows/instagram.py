@@ -48,6 +48,7 @@ Paged = ops.Operation[Any, str, ops.Cursor, Page]
 
 # Shared steps
 
+
 async def _profile_by_handle(ctx: FlowContext, handle: str) -> Profile:
     profile, _ = await ctx.fetch(ops.FETCH_PROFILE_BY_HANDLE, handle)
     return profile
@@ -68,8 +69,7 @@ def _emit_post(ctx: FlowContext, post: Post, refreshed_profile_id: str | None = 
     ctx.emit(post, **extra)
 
 
-def _emit_unique(ctx: FlowContext, posts: list[Post], refreshed_profile_id: str | None = None,
-                 **dimensions) -> int:
+def _emit_unique(ctx: FlowContext, posts: list[Post], refreshed_profile_id: str | None = None, **dimensions) -> int:
     seen: set[str] = set()
     for post in posts:
         if post.shortcode not in seen:
@@ -78,8 +78,9 @@ def _emit_unique(ctx: FlowContext, posts: list[Post], refreshed_profile_id: str 
     return len(seen)
 
 
-async def _page(ctx: FlowContext, operation: Paged, key: str, cursor: str | None,
-                source: str | None, *, handle: str | None = None) -> tuple[Page, str]:
+async def _page(
+    ctx: FlowContext, operation: Paged, key: str, cursor: str | None, source: str | None, *, handle: str | None = None
+) -> tuple[Page, str]:
     page, source = await ctx.fetch(operation, key, cursor, only=source, handle=handle)
     return page, source
 
@@ -88,8 +89,9 @@ def _oldest(items: list[Post]) -> datetime | None:
     return min((p.publish_time for p in items if p.publish_time), default=None)
 
 
-async def _collect_recent(ctx: FlowContext, operation: Paged, profile_id: str, max_posts: int,
-                          days: int = RECENT_POSTS_DAYS) -> list[Post]:
+async def _collect_recent(
+    ctx: FlowContext, operation: Paged, profile_id: str, max_posts: int, days: int = RECENT_POSTS_DAYS
+) -> list[Post]:
     """Page until the oldest post on a page is older than ``days`` or more than ``max_posts`` are collected.
 
     Later pages stick to the first page's source: cursors are not portable between providers.
@@ -107,9 +109,17 @@ async def _collect_recent(ctx: FlowContext, operation: Paged, profile_id: str, m
         cursor = page.next_cursor
 
 
-async def _collect_capped(ctx: FlowContext, operation: Paged, key: str, cap: int, *,
-                          cursor: str | None = None, page_wait: float = 0.0, retries: int = 0,
-                          retry_sleep: float = 0.0) -> tuple[list, str | None]:
+async def _collect_capped(
+    ctx: FlowContext,
+    operation: Paged,
+    key: str,
+    cap: int,
+    *,
+    cursor: str | None = None,
+    page_wait: float = 0.0,
+    retries: int = 0,
+    retry_sleep: float = 0.0,
+) -> tuple[list, str | None]:
     """Page a listing until it ends or ``cap`` items are collected; return them and the next cursor.
 
     A failed page is retried (``retries`` times, ``retry_sleep`` apart) on the source of the first page.
@@ -143,6 +153,7 @@ async def _full_refresh(ctx: FlowContext, profile: Profile) -> dict:
 
 # Profiles
 
+
 async def refresh_profile_by_handle(ctx: FlowContext, params: HandleParams) -> dict:
     return await _full_refresh(ctx, await _profile_by_handle(ctx, params.handle))
 
@@ -167,13 +178,15 @@ async def refresh_profile_custom(ctx: FlowContext, params: ProfileCustomParams) 
     else:
         assert params.profile_id is not None
         profile = await _profile_by_id(ctx, params.profile_id)
-    posts, _ = await _collect_capped(ctx, ops.FETCH_PROFILE_POSTS_BY_ID, profile.profile_id,
-                                     params.max_posts + 1, retries=6, retry_sleep=10)
+    posts, _ = await _collect_capped(
+        ctx, ops.FETCH_PROFILE_POSTS_BY_ID, profile.profile_id, params.max_posts + 1, retries=6, retry_sleep=10
+    )
     emitted = _emit_profile_and_posts(ctx, profile, posts)
     return ctx.summary(profile_id=profile.profile_id, posts=emitted)
 
 
 # Posts
+
 
 async def refresh_post_by_shortcode(ctx: FlowContext, params: ShortcodeParams) -> dict:
     post, _ = await ctx.fetch(ops.FETCH_POST_BY_SHORTCODE, params.shortcode)
@@ -182,24 +195,34 @@ async def refresh_post_by_shortcode(ctx: FlowContext, params: ShortcodeParams) -
 
 
 async def refresh_tagged_posts_by_profile_id(ctx: FlowContext, params: TaggedPostsParams) -> dict:
-    posts, _ = await _collect_capped(ctx, ops.FETCH_TAGGED_POSTS_BY_PROFILE_ID, params.profile_id,
-                                     params.max_posts + 1, retries=6, retry_sleep=10)
+    posts, _ = await _collect_capped(
+        ctx, ops.FETCH_TAGGED_POSTS_BY_PROFILE_ID, params.profile_id, params.max_posts + 1, retries=6, retry_sleep=10
+    )
     return ctx.summary(posts=_emit_unique(ctx, posts))
 
 
 async def fetch_hashtag_posts(ctx: FlowContext, params: HashtagPostsParams) -> dict:
-    posts, cursor = await _collect_capped(ctx, ops.FETCH_HASHTAG_POSTS, params.hashtag,
-                                          params.max_posts, cursor=params.cursor, page_wait=5, retries=6,
-                                          retry_sleep=10)
+    posts, cursor = await _collect_capped(
+        ctx,
+        ops.FETCH_HASHTAG_POSTS,
+        params.hashtag,
+        params.max_posts,
+        cursor=params.cursor,
+        page_wait=5,
+        retries=6,
+        retry_sleep=10,
+    )
     return ctx.summary(posts=_emit_unique(ctx, posts), cursor=cursor)
 
 
 # Insights (Graph, with the credential of the account the data belongs to). Each result names the metrics
 # Graph refused as not served (``dropped_metrics``): the request completes with the others.
 
+
 async def refresh_post_insights(ctx: FlowContext, params: PostInsightsParams) -> dict:
-    insights, _ = await ctx.fetch(ops.FETCH_POST_INSIGHTS, params.post_id, params.post_type, params.shortcode,
-                                  handle=params.handle)
+    insights, _ = await ctx.fetch(
+        ops.FETCH_POST_INSIGHTS, params.post_id, params.post_type, params.shortcode, handle=params.handle
+    )
     ctx.emit(insights.data)
     return ctx.summary(shortcode=params.shortcode, dropped_metrics=list(insights.dropped_metrics))
 
@@ -218,6 +241,7 @@ async def refresh_profile_insights(ctx: FlowContext, params: HandleParams) -> di
 
 # Stories
 
+
 async def _graph_stories(ctx: FlowContext, handle: str) -> tuple[list[Post], list[Post]]:
     """Stories, and media pages until older than 90 days or more than 150 items, via Graph as ``handle``."""
     horizon = utcnow() - timedelta(days=STORIES_MEDIA_DAYS)
@@ -226,14 +250,19 @@ async def _graph_stories(ctx: FlowContext, handle: str) -> tuple[list[Post], lis
     cursor: str | None = None
     source: str | None = None
     while True:
-        (page_stories, page), source = await ctx.fetch(ops.FETCH_STORIES_BY_HANDLE, handle,
-                                                       cursor, only=source, handle=handle)
+        (page_stories, page), source = await ctx.fetch(
+            ops.FETCH_STORIES_BY_HANDLE, handle, cursor, only=source, handle=handle
+        )
         if cursor is None:
             stories = page_stories
         media.extend(page.items)
         oldest = _oldest(page.items)
-        if page.next_cursor is None or not page.items or (oldest and oldest < horizon) or \
-                len(media) > STORIES_MEDIA_MAX:
+        if (
+            page.next_cursor is None
+            or not page.items
+            or (oldest and oldest < horizon)
+            or len(media) > STORIES_MEDIA_MAX
+        ):
             return stories, media
         cursor = page.next_cursor
 
@@ -275,47 +304,67 @@ async def refresh_story_posts_by_profile_id(ctx: FlowContext, params: StoryPosts
     expired = [story_id for story_id in params.story_ids or [] if story_id not in seen]
     for story_id in expired:
         # Requested stories the provider no longer returns have expired: keep a row for them.
-        ctx.emit(Post(
-            platform=Platform.INSTAGRAM, source=source, shortcode=story_id, profile_id=params.profile_id,
-            handle=params.handle, publish_time=None, metrics=dict(profile_metrics),
-            dimensions={"post_id": story_id, "post_type": "story", "profile_id": params.profile_id,
-                        "handle": params.handle},
-            kind="story",
-        ))
+        ctx.emit(
+            Post(
+                platform=Platform.INSTAGRAM,
+                source=source,
+                shortcode=story_id,
+                profile_id=params.profile_id,
+                handle=params.handle,
+                publish_time=None,
+                metrics=dict(profile_metrics),
+                dimensions={
+                    "post_id": story_id,
+                    "post_type": "story",
+                    "profile_id": params.profile_id,
+                    "handle": params.handle,
+                },
+                kind="story",
+            )
+        )
     return ctx.summary(stories=len(stories), expired=len(expired))
 
 
 # Relationships and activities
 
+
 async def fetch_profile_followers(ctx: FlowContext, params: ProfileIdParams) -> dict:
-    followers, cursor = await _collect_capped(ctx, ops.FETCH_FOLLOWERS, params.profile_id,
-                                              FOLLOWERS_MAX, page_wait=5, retries=6, retry_sleep=10)
+    followers, cursor = await _collect_capped(
+        ctx, ops.FETCH_FOLLOWERS, params.profile_id, FOLLOWERS_MAX, page_wait=5, retries=6, retry_sleep=10
+    )
     for relationship in followers[:FOLLOWERS_MAX]:
         ctx.emit(relationship)
     return ctx.summary(followers=min(len(followers), FOLLOWERS_MAX), cursor=cursor)
 
 
 async def fetch_profile_following(ctx: FlowContext, params: FollowingParams) -> dict:
-    following, cursor = await _collect_capped(ctx, ops.FETCH_FOLLOWING, params.profile_id,
-                                              FOLLOWING_MAX, cursor=params.cursor, page_wait=10, retries=2,
-                                              retry_sleep=30)
+    following, cursor = await _collect_capped(
+        ctx,
+        ops.FETCH_FOLLOWING,
+        params.profile_id,
+        FOLLOWING_MAX,
+        cursor=params.cursor,
+        page_wait=10,
+        retries=2,
+        retry_sleep=30,
+    )
     for relationship in following[:FOLLOWING_MAX]:
         ctx.emit(relationship)
     return ctx.summary(following=min(len(following), FOLLOWING_MAX), cursor=cursor)
 
 
 async def fetch_post_likes(ctx: FlowContext, params: PostLikesParams) -> dict:
-    likes, cursor = await _collect_capped(ctx, ops.FETCH_POST_LIKES, params.shortcode, params.max_likes,
-                                          cursor=params.cursor)
-    for like in likes[:params.max_likes]:
+    likes, cursor = await _collect_capped(
+        ctx, ops.FETCH_POST_LIKES, params.shortcode, params.max_likes, cursor=params.cursor
+    )
+    for like in likes[: params.max_likes]:
         ctx.emit(like)
     return ctx.summary(likes=min(len(likes), params.max_likes), cursor=cursor)
 
 
 async def fetch_post_comments(ctx: FlowContext, params: PostCommentsParams) -> dict:
     cap = params.max_comments or DEFAULT_MAX_COMMENTS
-    comments, cursor = await _collect_capped(ctx, ops.FETCH_POST_COMMENTS, params.shortcode, cap,
-                                             cursor=params.cursor)
+    comments, cursor = await _collect_capped(ctx, ops.FETCH_POST_COMMENTS, params.shortcode, cap, cursor=params.cursor)
     for comment in comments[:cap]:
         ctx.emit(comment, keywords=keywords(comment.dimensions.get("text")))
     return ctx.summary(comments=min(len(comments), cap), cursor=cursor)

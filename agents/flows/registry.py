@@ -63,8 +63,10 @@ def check_handlers(flows: Mapping[str, FlowSpec] = FLOWS, handlers: Mapping[str,
     missing = sorted(name for name, spec in flows.items() if spec.enabled and name not in handlers)
     stray = sorted(name for name in handlers if name not in flows or not flows[name].enabled)
     if missing or stray:
-        raise HandlersMismatch(f"flows without a handler: {', '.join(missing) or 'none'}; "
-                               f"handlers without a built flow: {', '.join(stray) or 'none'}")
+        raise HandlersMismatch(
+            f"flows without a handler: {', '.join(missing) or 'none'}; "
+            f"handlers without a built flow: {', '.join(stray) or 'none'}"
+        )
 
 
 def handler_of(spec: FlowSpec) -> FlowHandler:

@@ -20,8 +20,9 @@ async def refresh_orders_by_store(ctx: FlowContext, params: OrdersParams) -> dic
     orders = pages = 0
     while True:
         # Later pages stick to the first page's source: a cursor means nothing anywhere else.
-        page, source = await ctx.fetch(ops.FETCH_ORDERS, params.store, params.limit, filters, cursor, only=source,
-                                       handle=params.store)
+        page, source = await ctx.fetch(
+            ops.FETCH_ORDERS, params.store, params.limit, filters, cursor, only=source, handle=params.store
+        )
         pages += 1
         for order in page.items:
             ctx.emit(order)

@@ -61,9 +61,10 @@ Ts = TypeVarTuple("Ts")
 
 # Shared steps
 
+
 def _batches(ids: Sequence[str], size: int) -> list[list[str]]:
     unique = list(dict.fromkeys(i.strip() for i in ids if i and i.strip()))
-    return [unique[start:start + size] for start in range(0, len(unique), size)]
+    return [unique[start : start + size] for start in range(0, len(unique), size)]
 
 
 @dataclass(slots=True)
@@ -73,9 +74,15 @@ class Listing:
     stopped: str | None = None
 
 
-async def _collect(ctx: FlowContext, operation: ops.Operation[C, *Ts, ops.Cursor, Page], *args: *Ts,
-                   cap: int | None = None, cursor: str | None = None, max_pages: int | None = None,
-                   more: Callable[[Page], bool] | None = None) -> Listing:
+async def _collect(
+    ctx: FlowContext,
+    operation: ops.Operation[C, *Ts, ops.Cursor, Page],
+    *args: *Ts,
+    cap: int | None = None,
+    cursor: str | None = None,
+    max_pages: int | None = None,
+    more: Callable[[Page], bool] | None = None,
+) -> Listing:
     """Page a listing until it ends, ``cap`` items (None = no cap), ``max_pages`` pages, or a page for
     which ``more`` says stop. Later pages stick to the first page's source. A page that fails after the
     first ends the listing and keeps what was collected (legacy: QuotaExceeded stops and keeps), saying why.
@@ -95,8 +102,12 @@ async def _collect(ctx: FlowContext, operation: ops.Operation[C, *Ts, ops.Cursor
         cursor = page.next_cursor
         if cap is not None and len(items) >= cap:
             return Listing(items[:cap], cursor)
-        if (cursor is None or not page.items or (max_pages is not None and pages >= max_pages)
-                or (more is not None and not more(page))):
+        if (
+            cursor is None
+            or not page.items
+            or (max_pages is not None and pages >= max_pages)
+            or (more is not None and not more(page))
+        ):
             return Listing(items, cursor)
         await ctx.wait(PAGE_WAIT)
 
@@ -157,8 +168,7 @@ async def _probe(ctx: FlowContext, posts: Sequence[Post], probes: Probes) -> Non
         ctx.used(youtube_web.SOURCE)
 
 
-async def _refresh_posts(ctx: FlowContext, post_ids: Sequence[str], size: int = BATCH,
-                         **dimensions: Any) -> dict:
+async def _refresh_posts(ctx: FlowContext, post_ids: Sequence[str], size: int = BATCH, **dimensions: Any) -> dict:
     """Refresh videos by id; ``dimensions`` (playlist_id, category, topic) are added when given. A video
     that may be a Short is typed by the shorts probe before its event goes out."""
     extra = {key: value for key, value in dimensions.items() if value is not None}
@@ -177,8 +187,13 @@ async def _refresh_posts(ctx: FlowContext, post_ids: Sequence[str], size: int = 
             typed = {"post_type": probes.types[post.shortcode]} if post.shortcode in probes.types else {}
             ctx.emit(post, keywords=keywords(post.dimensions.get("title")), **extra, **typed)
     missing = [i for batch in asked for i in batch if i not in found]
-    return {"posts": len(found), "missing": missing, "probed": len(probes.types), "probe_failed": probes.failed,
-            "probe_error": probes.first_error}
+    return {
+        "posts": len(found),
+        "missing": missing,
+        "probed": len(probes.types),
+        "probe_failed": probes.failed,
+        "probe_error": probes.first_error,
+    }
 
 
 def _posts_result(ctx: FlowContext, refreshed: dict, **extra: Any) -> dict:
@@ -186,6 +201,7 @@ def _posts_result(ctx: FlowContext, refreshed: dict, **extra: Any) -> dict:
 
 
 # Profiles
+
 
 async def refresh_yt_profiles(ctx: FlowContext, params: YtProfilesParams) -> dict:
     return ctx.summary(**await _refresh_profiles(ctx, params.channel_ids))
@@ -196,15 +212,18 @@ async def refresh_yt_profile_insights(ctx: FlowContext, params: ChannelIdParams)
     found, _ = await ctx.fetch(ops.FETCH_YT_PROFILE_INSIGHTS, params.channel_id, handle=params.channel_id)
     # The event carries the reports that arrived; the sink's null-safe upsert keeps the stored rest.
     ctx.emit(found.profile)
-    return ctx.summary(channel_id=params.channel_id, reports=sorted(found.profile.dimensions),
-                       failed_reports=found.failed)
+    return ctx.summary(
+        channel_id=params.channel_id, reports=sorted(found.profile.dimensions), failed_reports=found.failed
+    )
 
 
 # Posts
 
+
 async def refresh_yt_posts(ctx: FlowContext, params: YtPostsParams) -> dict:
-    refreshed = await _refresh_posts(ctx, params.post_ids, playlist_id=params.playlist_id,
-                                     category=params.category, topic=params.topic)
+    refreshed = await _refresh_posts(
+        ctx, params.post_ids, playlist_id=params.playlist_id, category=params.category, topic=params.topic
+    )
     return _posts_result(ctx, refreshed)
 
 
@@ -245,8 +264,9 @@ async def refresh_yt_posts_by_channel_id(ctx: FlowContext, params: YtChannelPost
 
 async def refresh_yt_posts_by_genre(ctx: FlowContext, params: YtGenreParams) -> dict:
     since = utcnow() - timedelta(days=GENRE_LOOKBACK_DAYS)
-    listing = await _collect(ctx, ops.FETCH_YT_GENRE_SEARCH, params.category, params.language, since,
-                             cap=GENRE_MAX_POSTS)
+    listing = await _collect(
+        ctx, ops.FETCH_YT_GENRE_SEARCH, params.category, params.language, since, cap=GENRE_MAX_POSTS
+    )
     refreshed = await _refresh_posts(ctx, listing.items, size=GENRE_BATCH, category=params.category)
     return _posts_result(ctx, refreshed, listed=len(listing.items), stopped=listing.stopped)
 
@@ -261,21 +281,27 @@ def search_windows(start: date, end: date, frequency: int | None) -> list[tuple[
     day = start
     while day <= end:
         last = min(day + timedelta(days=step - 1), end)
-        windows.append((datetime.combine(day, time.min, tzinfo=UTC),
-                        datetime.combine(last, time.max, tzinfo=UTC).replace(microsecond=0)))
+        windows.append(
+            (
+                datetime.combine(day, time.min, tzinfo=UTC),
+                datetime.combine(last, time.max, tzinfo=UTC).replace(microsecond=0),
+            )
+        )
         day = last + timedelta(days=1)
     return windows
 
 
-async def _search_keyword(ctx: FlowContext, keyword: str,
-                          windows: list[tuple[datetime, datetime]]) -> tuple[list[Post], list[str]]:
+async def _search_keyword(
+    ctx: FlowContext, keyword: str, windows: list[tuple[datetime, datetime]]
+) -> tuple[list[Post], list[str]]:
     """Search snippets of every window; an error ends that window only (legacy), and is reported."""
     found: dict[str, Post] = {}
     errors: list[str] = []
     for after, before in windows:
         try:
-            listing = await _collect(ctx, ops.FETCH_YT_SEARCH, keyword, after, before,
-                                     max_pages=SEARCH_MAX_PAGES_PER_WINDOW)
+            listing = await _collect(
+                ctx, ops.FETCH_YT_SEARCH, keyword, after, before, max_pages=SEARCH_MAX_PAGES_PER_WINDOW
+            )
         except ProviderError as exc:
             errors.append(f"{after.date()}..{before.date()}: {exc}")
             continue
@@ -293,15 +319,23 @@ async def _categorize(ctx: FlowContext, posts: list[Post]) -> dict:
     chosen = posts[:CATEGORIZE_MAX_POSTS]
     categorized = 0
     for start in range(0, len(chosen), CATEGORIZE_CHUNK):
-        chunk = chosen[start:start + CATEGORIZE_CHUNK]
+        chunk = chosen[start : start + CATEGORIZE_CHUNK]
         texts = [(post.shortcode, post.dimensions.get("title") or "") for post in chunk]
         labels = await ray.categorize([(i, t) for i, t in texts if t.strip()], request_id=ctx.request_id)
         for post in chunk:
             if (label := labels.get(post.shortcode)) is not None:
                 categorized += 1
-                ctx.emit(Post(platform=Platform.YOUTUBE, source=CATEGORIZATION_SOURCE,
-                              shortcode=post.shortcode, profile_id=post.profile_id, handle=None,
-                              publish_time=post.publish_time, dimensions={"categorization": label}))
+                ctx.emit(
+                    Post(
+                        platform=Platform.YOUTUBE,
+                        source=CATEGORIZATION_SOURCE,
+                        shortcode=post.shortcode,
+                        profile_id=post.profile_id,
+                        handle=None,
+                        publish_time=post.publish_time,
+                        dimensions={"categorization": label},
+                    )
+                )
     return {"categorized": categorized, "categorization": "done"}
 
 
@@ -319,8 +353,12 @@ async def refresh_yt_posts_by_search(ctx: FlowContext, params: YtSearchParams) -
         channels = sorted({s.profile_id for s in snippets if s.profile_id})
         profiles = await _refresh_profiles(ctx, channels) if channels else {"profiles": 0}
         await ctx.wait(AFTER_PROFILES_WAIT)
-        per_keyword[keyword] = {"found": len(snippets), "posts": refreshed["posts"] if refreshed else 0,
-                                "profiles": profiles["profiles"], "errors": errors}
+        per_keyword[keyword] = {
+            "found": len(snippets),
+            "posts": refreshed["posts"] if refreshed else 0,
+            "profiles": profiles["profiles"],
+            "errors": errors,
+        }
     categorization: dict = {"categorized": 0, "categorization": "not asked"}
     if params.categorization:
         categorization = await _categorize(ctx, list(all_posts.values()))
@@ -331,17 +369,32 @@ async def refresh_yt_posts_by_search(ctx: FlowContext, params: YtSearchParams) -
 async def refresh_yt_post_type(ctx: FlowContext, params: YtPostTypeParams) -> dict:
     post_type = await _web(ctx).post_type(params.post_id, request_id=ctx.request_id)
     # Only the type: the sink's null-safe upsert leaves every other column of the post as stored.
-    ctx.emit(Post(platform=Platform.YOUTUBE, source=youtube_web.SOURCE, shortcode=params.post_id,
-                  profile_id=None, handle=None, publish_time=None, dimensions={"post_type": post_type}))
+    ctx.emit(
+        Post(
+            platform=Platform.YOUTUBE,
+            source=youtube_web.SOURCE,
+            shortcode=params.post_id,
+            profile_id=None,
+            handle=None,
+            publish_time=None,
+            dimensions={"post_type": post_type},
+        )
+    )
     ctx.used(youtube_web.SOURCE)
     return ctx.summary(post_type=post_type)
 
 
 # Activities, comments, subscriptions (events only but comments)
 
+
 async def fetch_yt_post_comments(ctx: FlowContext, params: PostCommentsParams) -> dict:
-    listing = await _collect(ctx, ops.FETCH_YT_COMMENTS, params.shortcode,
-                             cap=params.max_comments or DEFAULT_MAX_COMMENTS, cursor=params.cursor)
+    listing = await _collect(
+        ctx,
+        ops.FETCH_YT_COMMENTS,
+        params.shortcode,
+        cap=params.max_comments or DEFAULT_MAX_COMMENTS,
+        cursor=params.cursor,
+    )
     for comment in listing.items:
         ctx.emit(comment, keywords=keywords(comment.dimensions.get("text")))
     return ctx.summary(comments=len(listing.items), cursor=listing.cursor, stopped=listing.stopped)
@@ -349,17 +402,20 @@ async def fetch_yt_post_comments(ctx: FlowContext, params: PostCommentsParams) -
 
 async def refresh_yt_activities(ctx: FlowContext, params: YtActivitiesParams) -> dict:
     # Legacy: the feed is read for subscriptions, so paging stops at a page without one.
-    listing = await _collect(ctx, ops.FETCH_YT_ACTIVITIES, params.channel_id,
-                             cap=params.max_activities or None,
-                             more=lambda page: any(a.activity_type == "subscription" for a in page.items))
+    listing = await _collect(
+        ctx,
+        ops.FETCH_YT_ACTIVITIES,
+        params.channel_id,
+        cap=params.max_activities or None,
+        more=lambda page: any(a.activity_type == "subscription" for a in page.items),
+    )
     for activity in listing.items:
         ctx.emit(activity)
     return ctx.summary(activities=len(listing.items), stopped=listing.stopped)
 
 
 async def refresh_yt_profile_relationship(ctx: FlowContext, params: YtRelationshipParams) -> dict:
-    listing = await _collect(ctx, ops.FETCH_YT_SUBSCRIPTIONS, params.channel_id,
-                             cap=params.max_relationship or None)
+    listing = await _collect(ctx, ops.FETCH_YT_SUBSCRIPTIONS, params.channel_id, cap=params.max_relationship or None)
     for subscription in listing.items:
         ctx.emit(subscription)
     return ctx.summary(subscriptions=len(listing.items), stopped=listing.stopped)

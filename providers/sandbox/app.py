@@ -35,15 +35,25 @@ def create_app(config: SandboxConfig) -> ASGIApp:
     state = SandboxState(config)
     instagram = InstagramWorld()
     youtube = YouTubeWorld()
-    routes = [*AdminRoutes(state).routes(), ArrayBoboRoutes(instagram).mount(),
-              GraphApiRoutes(instagram, state).mount(), JoTuckerRoutes(instagram).mount(),
-              LamaRoutes(instagram).mount(),
-              BestSolutionsRoutes(instagram).mount(),
-              RocketAPIRoutes(instagram).mount(),
-              NeoTankRoutes(instagram).mount(),
-              IGApiRoutes(instagram).mount(), CdnRoutes().mount(),
-              *YouTubeDataRoutes(youtube).mounts(), *YouTubeAnalyticsRoutes(youtube).mounts(),
-              YtV31Routes(youtube).mount(), YouTubeV311Routes(youtube).mount(),
-              YouTube138Routes(youtube).mount(), YouTubeWebRoutes(youtube).mount(), RayRoutes().route(),
-              OpenAIRoutes().mount(), ShopifyRoutes().mount()]
+    routes = [
+        *AdminRoutes(state).routes(),
+        ArrayBoboRoutes(instagram).mount(),
+        GraphApiRoutes(instagram, state).mount(),
+        JoTuckerRoutes(instagram).mount(),
+        LamaRoutes(instagram).mount(),
+        BestSolutionsRoutes(instagram).mount(),
+        RocketAPIRoutes(instagram).mount(),
+        NeoTankRoutes(instagram).mount(),
+        IGApiRoutes(instagram).mount(),
+        CdnRoutes().mount(),
+        *YouTubeDataRoutes(youtube).mounts(),
+        *YouTubeAnalyticsRoutes(youtube).mounts(),
+        YtV31Routes(youtube).mount(),
+        YouTubeV311Routes(youtube).mount(),
+        YouTube138Routes(youtube).mount(),
+        YouTubeWebRoutes(youtube).mount(),
+        RayRoutes().route(),
+        OpenAIRoutes().mount(),
+        ShopifyRoutes().mount(),
+    ]
     return Knobs(Starlette(routes=routes), state)

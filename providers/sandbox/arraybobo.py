@@ -42,6 +42,7 @@ MEDIA_NOT_FOUND = {"message": "Media not found or unavailable", "status": "fail"
 
 # Timeline and single posts (web GraphQL)
 
+
 def timeline_page(owner: Account, posts: list[Post], end_cursor: str | None) -> dict[str, Any]:
     return {
         "data": {"user": {"edge_owner_to_timeline_media": timeline_connection(posts, owner.media_count, end_cursor)}},
@@ -54,8 +55,11 @@ def post_info(post: Post) -> dict[str, Any]:
     media = graphql_media(post)
     media.update(
         display_resources=[
-            {"src": cdn.image(post.media_pk, width, width * post.height // post.width, variant=2),
-             "config_width": width, "config_height": width * post.height // post.width}
+            {
+                "src": cdn.image(post.media_pk, width, width * post.height // post.width, variant=2),
+                "config_width": width,
+                "config_height": width * post.height // post.width,
+            }
             for width in (640, 750, 1080)
         ],
         upcoming_event=None,
@@ -85,12 +89,18 @@ def post_info(post: Post) -> dict[str, Any]:
         commenting_disabled_for_viewer=False,
     )
     if post.kind == "video":
-        media.update(video_play_count=post.video_plays, video_duration=post.video_duration, title="",
-                     encoding_status=None, is_published=True)
+        media.update(
+            video_play_count=post.video_plays,
+            video_duration=post.video_duration,
+            title="",
+            encoding_status=None,
+            is_published=True,
+        )
     return media
 
 
 # Reels (v1 clips)
+
 
 def reels_page(posts: list[Post], max_id: str | None) -> dict[str, Any]:
     return {
@@ -102,6 +112,7 @@ def reels_page(posts: list[Post], max_id: str | None) -> dict[str, Any]:
 
 # Tagged posts (web GraphQL)
 
+
 def tagged_page(posts: list[Post], total: int, end_cursor: str | None) -> dict[str, Any]:
     return {
         "data": {"user": {"edge_user_to_photos_of_you": timeline_connection(posts, total, end_cursor)}},
@@ -110,6 +121,7 @@ def tagged_page(posts: list[Post], total: int, end_cursor: str | None) -> dict[s
 
 
 # Stories (v1 reels_media)
+
 
 def stories_answer(owner: Account, stories: list[Story]) -> dict[str, Any]:
     """Instagram's reels_media answer: keyed by the owner's id, empty when nothing is up."""
@@ -120,6 +132,7 @@ def stories_answer(owner: Account, stories: list[Story]) -> dict[str, Any]:
 
 
 # Routes
+
 
 def _fail(message: str) -> JSONResponse:
     return JSONResponse({"message": message, "status": "fail"}, status_code=400)
@@ -134,15 +147,18 @@ class ArrayBoboRoutes:
         self._clock = clock
 
     def mount(self) -> Mount:
-        return Mount(PREFIX, routes=[
-            Route("/ig/info_username/", self.info_username),
-            Route("/ig/info/", self.info),
-            Route("/ig/posts/", self.posts),
-            Route("/ig/post_info/", self.post_info),
-            Route("/ig/reels_posts/", self.reels_posts),
-            Route("/ig/tagged/", self.tagged),
-            Route("/ig/stories/", self.stories),
-        ])
+        return Mount(
+            PREFIX,
+            routes=[
+                Route("/ig/info_username/", self.info_username),
+                Route("/ig/info/", self.info),
+                Route("/ig/posts/", self.posts),
+                Route("/ig/post_info/", self.post_info),
+                Route("/ig/reels_posts/", self.reels_posts),
+                Route("/ig/tagged/", self.tagged),
+                Route("/ig/stories/", self.stories),
+            ],
+        )
 
     async def info_username(self, request: Request) -> JSONResponse:
         handle = request.query_params.get("user")

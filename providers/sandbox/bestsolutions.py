@@ -52,10 +52,13 @@ class BestSolutionsRoutes:
         self._world = world
 
     def mount(self) -> Mount:
-        return Mount(PREFIX, routes=[
-            Route("/profile", self.profile),
-            Route("/feed", self.feed),
-        ])
+        return Mount(
+            PREFIX,
+            routes=[
+                Route("/profile", self.profile),
+                Route("/feed", self.feed),
+            ],
+        )
 
     async def profile(self, request: Request) -> JSONResponse:
         if username := request.query_params.get("username"):

@@ -71,14 +71,17 @@ def is_valid(path: str, oe: str | None, oh: str | None, now: float) -> bool:
         return False
 
 
-def signed_url(path: str, *, stp: str, parts: tuple[object, ...] = (), now: float | None = None,
-               ttl: float | None = None) -> str:
+def signed_url(
+    path: str, *, stp: str, parts: tuple[object, ...] = (), now: float | None = None, ttl: float | None = None
+) -> str:
     """``https://<HOST><path>?…&oh=…&oe=…``; ``parts`` seed the parameters that only look real."""
     oe = format(expiry(time.time() if now is None else now, configured_ttl() if ttl is None else ttl), "X")
     ohc = _token("ohc", path, *parts, size=6)
     category = int(_token("cat", path, size=1), 16) % 9
-    return (f"https://{HOST}{path}?stp={stp}&_nc_ht={HOST}&_nc_cat=10{category}&_nc_ohc={ohc}&ccb=7-5"
-            f"&oh={signature(path, oe)}&oe={oe}&_nc_sid=7a9f4b")
+    return (
+        f"https://{HOST}{path}?stp={stp}&_nc_ht={HOST}&_nc_cat=10{category}&_nc_ohc={ohc}&ccb=7-5"
+        f"&oh={signature(path, oe)}&oe={oe}&_nc_sid=7a9f4b"
+    )
 
 
 def profile_picture(profile_id: str, size: int) -> str:

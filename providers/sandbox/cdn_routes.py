@@ -39,7 +39,7 @@ def _segments(marker: bytes, payload: bytes, limit: int = 65_533) -> bytes:
     """JPEG marker segments of at most ``limit`` payload bytes each (the length field is 16 bits)."""
     out = bytearray()
     for start in range(0, len(payload), limit):
-        piece = payload[start:start + limit]
+        piece = payload[start : start + limit]
         out += marker + struct.pack(">H", len(piece) + 2) + piece
     return bytes(out)
 
@@ -61,15 +61,21 @@ def _png(rng: random.Random) -> bytes:
     pixel = rng.randbytes(3)
     rows = b"".join(b"\x00" + pixel * side for _ in range(side))
     header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", zlib.compress(rows))
-            + _png_chunk(b"beAt", rng.randbytes(rng.randrange(*IMAGE_SIZES))) + _png_chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(rows))
+        + _png_chunk(b"beAt", rng.randbytes(rng.randrange(*IMAGE_SIZES)))
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def _webp(rng: random.Random) -> bytes:
     # RIFF container with a lossless (VP8L) chunk: signature byte, then 14-bit width-1 and height-1.
     side = 320
-    data = (bytes([0x2F]) + struct.pack("<I", (side - 1) | ((side - 1) << 14))
-            + rng.randbytes(rng.randrange(*IMAGE_SIZES)))
+    data = (
+        bytes([0x2F]) + struct.pack("<I", (side - 1) | ((side - 1) << 14)) + rng.randbytes(rng.randrange(*IMAGE_SIZES))
+    )
     if len(data) % 2:
         data += b"\x00"
     chunk = b"VP8L" + struct.pack("<I", len(data)) + data

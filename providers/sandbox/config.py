@@ -45,12 +45,13 @@ class SandboxConfig(BaseModel):
     )
     hang_paths: list[str] = Field(default_factory=list, description="path prefixes whose requests hang")
     fail_paths: dict[str, int] = Field(
-        default_factory=dict,
-        description="path prefix -> the error status every request under it gets (500, 429, 403…)")
+        default_factory=dict, description="path prefix -> the error status every request under it gets (500, 429, 403…)"
+    )
     fail_retry_after: float | None = Field(None, ge=0, description="Retry-After seconds sent with a failed 429")
     hang_seconds: float = Field(3600.0, ge=0, description="how long a hanging request waits before it answers")
     graph_refused_metrics: list[str] = Field(
-        default_factory=list, description="Graph insights metrics refused with #100 as not served, besides the retired")
+        default_factory=list, description="Graph insights metrics refused with #100 as not served, besides the retired"
+    )
 
     @field_validator("rate_limits", mode="before")
     @classmethod
@@ -75,8 +76,11 @@ class SandboxConfig(BaseModel):
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SandboxConfig:
         """Read ``BEAT_SANDBOX_<FIELD>``; rate limits as JSON, hang paths as JSON or comma-separated."""
         environ = os.environ if environ is None else environ
-        values = {name: environ[ENV_PREFIX + name.upper()] for name in cls.model_fields
-                  if ENV_PREFIX + name.upper() in environ}
+        values = {
+            name: environ[ENV_PREFIX + name.upper()]
+            for name in cls.model_fields
+            if ENV_PREFIX + name.upper() in environ
+        }
         return cls.model_validate(values)
 
     def rate_limit(self, credential: str) -> RateLimit | None:

@@ -61,8 +61,14 @@ APP_ID = "918273645501928"
 _FBID_BASE = 17_841_400_000_000_000
 _MEDIA_TYPE = {"image": "IMAGE", "video": "VIDEO", "carousel": "CAROUSEL_ALBUM"}
 _PRODUCT_TYPE = {"image": "FEED", "video": "REELS", "carousel": "FEED"}
-_SCOPES = ("instagram_basic", "instagram_manage_insights", "pages_read_engagement", "pages_show_list",
-           "business_management", "public_profile")
+_SCOPES = (
+    "instagram_basic",
+    "instagram_manage_insights",
+    "pages_read_engagement",
+    "pages_show_list",
+    "business_management",
+    "public_profile",
+)
 
 _INSIGHT_TITLES = {
     "views": ("Views", "The number of times the media was played or displayed."),
@@ -82,12 +88,40 @@ _INSIGHT_TITLES = {
 }
 # What Meta's Instagram Media Insights reference lists for each media product type (checked 2026-12-03).
 _SERVED: dict[str, tuple[str, ...]] = {
-    "FEED": ("views", "reach", "likes", "comments", "saved", "shares", "total_interactions", "follows",
-             "profile_visits", "profile_activity"),
-    "REELS": ("views", "reach", "likes", "comments", "saved", "shares", "total_interactions",
-              "ig_reels_avg_watch_time", "ig_reels_video_view_total_time"),
-    "STORY": ("views", "reach", "replies", "shares", "total_interactions", "follows", "profile_visits",
-              "profile_activity", "navigation"),
+    "FEED": (
+        "views",
+        "reach",
+        "likes",
+        "comments",
+        "saved",
+        "shares",
+        "total_interactions",
+        "follows",
+        "profile_visits",
+        "profile_activity",
+    ),
+    "REELS": (
+        "views",
+        "reach",
+        "likes",
+        "comments",
+        "saved",
+        "shares",
+        "total_interactions",
+        "ig_reels_avg_watch_time",
+        "ig_reels_video_view_total_time",
+    ),
+    "STORY": (
+        "views",
+        "reach",
+        "replies",
+        "shares",
+        "total_interactions",
+        "follows",
+        "profile_visits",
+        "profile_activity",
+        "navigation",
+    ),
 }
 # Every media metric Graph knows today, listed as Graph lists them when asked for one it does not know.
 _MEDIA_METRICS = tuple(sorted({name for names in _SERVED.values() for name in names}))
@@ -99,23 +133,57 @@ _AUDIENCE = {
     "reached_audience_demographics": ("Reached audience demographics", "the reached audience", 0.55),
     "engaged_audience_demographics": ("Engaged audience demographics", "the engaged audience", 0.07),
 }
-_BREAKDOWNS = {"country": ["country"], "city": ["city"], "age": ["age"], "gender": ["gender"],
-               "gender,age": ["gender", "age"], "age,gender": ["age", "gender"]}
+_BREAKDOWNS = {
+    "country": ["country"],
+    "city": ["city"],
+    "age": ["age"],
+    "gender": ["gender"],
+    "gender,age": ["gender", "age"],
+    "age,gender": ["age", "gender"],
+}
 # The only timeframes demographics take today.
 _TIMEFRAMES = ("this_week", "this_month")
 # Each breakdown's values with their typical weight for an Indian creator's audience.
 _SPREADS: dict[str, dict[str, float]] = {
-    "country": {"IN": 8.0, "US": 1.0, "AE": 0.6, "GB": 0.5, "BD": 0.4, "NP": 0.3, "SA": 0.3, "CA": 0.3, "AU": 0.2,
-                "SG": 0.2, "PK": 0.2, "DE": 0.15},
-    "city": {"Mumbai, Maharashtra": 3.0, "Delhi, Delhi": 3.0, "Bangalore, Karnataka": 2.0,
-             "Hyderabad, Telangana": 1.5, "Chennai, Tamil Nadu": 1.2, "Pune, Maharashtra": 1.2,
-             "Kolkata, West Bengal": 1.0, "Jaipur, Rajasthan": 0.6, "Ahmedabad, Gujarat": 0.6,
-             "Lucknow, Uttar Pradesh": 0.5},
+    "country": {
+        "IN": 8.0,
+        "US": 1.0,
+        "AE": 0.6,
+        "GB": 0.5,
+        "BD": 0.4,
+        "NP": 0.3,
+        "SA": 0.3,
+        "CA": 0.3,
+        "AU": 0.2,
+        "SG": 0.2,
+        "PK": 0.2,
+        "DE": 0.15,
+    },
+    "city": {
+        "Mumbai, Maharashtra": 3.0,
+        "Delhi, Delhi": 3.0,
+        "Bangalore, Karnataka": 2.0,
+        "Hyderabad, Telangana": 1.5,
+        "Chennai, Tamil Nadu": 1.2,
+        "Pune, Maharashtra": 1.2,
+        "Kolkata, West Bengal": 1.0,
+        "Jaipur, Rajasthan": 0.6,
+        "Ahmedabad, Gujarat": 0.6,
+        "Lucknow, Uttar Pradesh": 0.5,
+    },
     "age": {"13-17": 0.4, "18-24": 3.0, "25-34": 3.5, "35-44": 1.5, "45-54": 0.6, "55-64": 0.25, "65+": 0.15},
     "gender": {"F": 1.0, "M": 1.0, "U": 0.1},
 }
-_NAVIGATION = ("tap_forward", "tap_back", "tap_exit", "swipe_forward", "automatic_forward", "swipe_back",
-               "swipe_up", "swipe_down")
+_NAVIGATION = (
+    "tap_forward",
+    "tap_back",
+    "tap_exit",
+    "swipe_forward",
+    "automatic_forward",
+    "swipe_back",
+    "swipe_up",
+    "swipe_down",
+)
 
 # Graph's own media ids; anything else (an Instagram media pk, a shortcode) is no object Graph knows.
 _GRAPH_MEDIA_ID = re.compile(r"1[78][0-9]{15}")
@@ -123,23 +191,56 @@ _VERSION = re.compile(r"v[0-9]+\.[0-9]+")
 _FIELD = re.compile(r"([a-z_]+)((?:\.[a-z_]+\([^(){}]*\))*)(?:\{(.*)\})?", re.DOTALL)
 _MODIFIER = re.compile(r"\.([a-z_]+)\(([^(){}]*)\)")
 # IG Media's fields and edges (IG Media reference); Graph refuses any other name with #100.
-_IG_MEDIA_FIELDS = frozenset({
-    "boost_eligibility_info", "caption", "children", "collaborators", "comments", "comments_count",
-    "copyright_check_information", "id", "ig_id", "insights", "is_comment_enabled", "is_shared_to_feed",
-    "legacy_instagram_media_id", "like_count", "media_product_type", "media_type", "media_url", "owner",
-    "permalink", "shortcode", "thumbnail_url", "timestamp", "username",
-})
+_IG_MEDIA_FIELDS = frozenset(
+    {
+        "boost_eligibility_info",
+        "caption",
+        "children",
+        "collaborators",
+        "comments",
+        "comments_count",
+        "copyright_check_information",
+        "id",
+        "ig_id",
+        "insights",
+        "is_comment_enabled",
+        "is_shared_to_feed",
+        "legacy_instagram_media_id",
+        "like_count",
+        "media_product_type",
+        "media_type",
+        "media_url",
+        "owner",
+        "permalink",
+        "shortcode",
+        "thumbnail_url",
+        "timestamp",
+        "username",
+    }
+)
 # The public ones, all a medium of another account answers with: owner, for one, only goes to the owner.
-_PUBLIC_MEDIA_FIELDS = frozenset({
-    "caption", "children", "comments_count", "id", "like_count", "media_product_type", "media_type", "media_url",
-    "permalink", "timestamp", "username",
-})
+_PUBLIC_MEDIA_FIELDS = frozenset(
+    {
+        "caption",
+        "children",
+        "comments_count",
+        "id",
+        "like_count",
+        "media_product_type",
+        "media_type",
+        "media_url",
+        "permalink",
+        "timestamp",
+        "username",
+    }
+)
 _OWN_MEDIA = "IGMedia"
 _DISCOVERED_MEDIA = "ShadowIGMedia"
 _SERVED_MEDIA_FIELDS = {_OWN_MEDIA: _IG_MEDIA_FIELDS, _DISCOVERED_MEDIA: _PUBLIC_MEDIA_FIELDS}
 
 
 # Field expressions: business_discovery.username(tara_reads){id,media.after(X){id,caption}}
+
 
 @dataclass(frozen=True, slots=True)
 class Field:
@@ -188,8 +289,11 @@ def _only(node: dict[str, Any], field: Field, served: frozenset[str] | None = No
     """``node`` cut down to the subfields asked for (and ``served``, when given), as Graph answers only what
     was asked and it may give; a node's id always comes."""
     asked = {sub.name for sub in field.subfields} | {"id"}
-    return {name: value for name, value in node.items()
-            if name in asked and (served is None or name in served) and value is not None}
+    return {
+        name: value
+        for name, value in node.items()
+        if name in asked and (served is None or name in served) and value is not None
+    }
 
 
 def _nonexisting_field(field: Field, node_type: str) -> JSONResponse | None:
@@ -200,6 +304,7 @@ def _nonexisting_field(field: Field, node_type: str) -> JSONResponse | None:
 
 
 # Ids and times
+
 
 def _digest(*parts: object) -> bytes:
     return hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=16).digest()
@@ -228,6 +333,7 @@ class Story:
 
 
 # Answers
+
 
 def media_item(post: Post, graph_id: str) -> dict[str, Any]:
     # The same URLs the other providers give: a carousel shows its first child.
@@ -267,8 +373,9 @@ def story_item(story: Story) -> dict[str, Any]:
         "id": story.graph_id,
         "media_type": "VIDEO" if story.is_video else "IMAGE",
         "media_product_type": "STORY",
-        "media_url": (cdn.video(story.media_pk, 720, 1280) if story.is_video
-                      else cdn.image(story.media_pk, 1080, 1920)),
+        "media_url": (
+            cdn.video(story.media_pk, 720, 1280) if story.is_video else cdn.image(story.media_pk, 1080, 1920)
+        ),
         "owner": {"id": str(story.owner.fbid)},
         "permalink": f"https://www.instagram.com/stories/{story.owner.handle}/{story.media_pk}/",
         "timestamp": _graph_time(story.taken_at),
@@ -278,14 +385,27 @@ def story_item(story: Story) -> dict[str, Any]:
 
 def _insight(object_id: str, name: str, value: float, **extra: Any) -> dict[str, Any]:
     title, description = _INSIGHT_TITLES[name]
-    entry: dict[str, Any] = {"name": name, "period": "lifetime", "values": [{"value": value}], "title": title,
-                             "description": description, "id": f"{object_id}/insights/{name}/lifetime"}
+    entry: dict[str, Any] = {
+        "name": name,
+        "period": "lifetime",
+        "values": [{"value": value}],
+        "title": title,
+        "description": description,
+        "id": f"{object_id}/insights/{name}/lifetime",
+    }
     entry.update(extra)
     return entry
 
 
-def _error(message: str, code: int, *, kind: str = "OAuthException", subcode: int | None = None,
-           trace: object = "", **extra: Any) -> JSONResponse:
+def _error(
+    message: str,
+    code: int,
+    *,
+    kind: str = "OAuthException",
+    subcode: int | None = None,
+    trace: object = "",
+    **extra: Any,
+) -> JSONResponse:
     error: dict[str, Any] = {"message": message, "type": kind, "code": code}
     if subcode is not None:
         error["error_subcode"] = subcode
@@ -299,7 +419,11 @@ def _missing_object(object_id: str) -> JSONResponse:
         f"Unsupported get request. Object with ID '{object_id}' does not exist, cannot be loaded due to missing "
         "permissions, or does not support this operation. Please read the Graph API documentation at "
         "https://developers.facebook.com/docs/graph-api",
-        100, kind="GraphMethodException", subcode=33, trace=object_id)
+        100,
+        kind="GraphMethodException",
+        subcode=33,
+        trace=object_id,
+    )
 
 
 def _invalid(message: str) -> JSONResponse:
@@ -311,13 +435,16 @@ def _is_account(object_id: str) -> bool:
 
 
 def _no_longer_supported(metric: str) -> JSONResponse:
-    return _invalid(f"Starting from version 22 and above, the {metric} metric is no longer supported for the "
-                    "queried user. Please refer to the documentation at "
-                    "https://developers.facebook.com/docs/instagram-api/reference/ig-user/insights for a list of "
-                    "supported metrics.")
+    return _invalid(
+        f"Starting from version 22 and above, the {metric} metric is no longer supported for the "
+        "queried user. Please refer to the documentation at "
+        "https://developers.facebook.com/docs/instagram-api/reference/ig-user/insights for a list of "
+        "supported metrics."
+    )
 
 
 # Routes
+
 
 class GraphApiRoutes:
     def __init__(self, world: InstagramWorld, state: SandboxState) -> None:
@@ -329,11 +456,14 @@ class GraphApiRoutes:
         self._stories: dict[str, Story] = {}
 
     def mount(self) -> Mount:
-        return Mount(PREFIX, routes=[
-            Route("/{version}/debug_token", self.debug_token),
-            Route("/{version}/{object_id}/insights", self.insights),
-            Route("/{version}/{user_id}", self.user),
-        ])
+        return Mount(
+            PREFIX,
+            routes=[
+                Route("/{version}/debug_token", self.debug_token),
+                Route("/{version}/{object_id}/insights", self.insights),
+                Route("/{version}/{user_id}", self.user),
+            ],
+        )
 
     def _refusal(self, request: Request) -> JSONResponse | None:
         version = request.path_params["version"]
@@ -349,8 +479,10 @@ class GraphApiRoutes:
     def _expired_message(self) -> str:
         expired = datetime.fromtimestamp(self._world.reference - 2 * DAY, UTC)
         now = datetime.fromtimestamp(self._world.reference, UTC)
-        return (f"Error validating access token: Session has expired on {expired:%A, %d-%b-%y %H:%M:%S} UTC. "
-                f"The current time is {now:%A, %d-%b-%y %H:%M:%S} UTC.")
+        return (
+            f"Error validating access token: Session has expired on {expired:%A, %d-%b-%y %H:%M:%S} UTC. "
+            f"The current time is {now:%A, %d-%b-%y %H:%M:%S} UTC."
+        )
 
     async def debug_token(self, request: Request) -> JSONResponse:
         query = request.query_params
@@ -361,8 +493,9 @@ class GraphApiRoutes:
             return _invalid("The parameter input_token is required")
         rng = seeded("graph-token", token)
         reference = self._world.reference
-        scopes = [scope for scope in _SCOPES
-                  if not (token.startswith("noscope") and scope == "instagram_manage_insights")]
+        scopes = [
+            scope for scope in _SCOPES if not (token.startswith("noscope") and scope == "instagram_manage_insights")
+        ]
         page_id, ig_user_id = str(10**14 + rng.randrange(10**14)), str(_FBID_BASE + rng.randrange(10**11))
         data: dict[str, Any] = {
             "app_id": APP_ID,
@@ -375,13 +508,17 @@ class GraphApiRoutes:
             "scopes": scopes,
             "granular_scopes": [
                 {"scope": scope, "target_ids": [ig_user_id if scope.startswith("instagram") else page_id]}
-                for scope in scopes if scope.startswith(("instagram", "pages"))
+                for scope in scopes
+                if scope.startswith(("instagram", "pages"))
             ],
             "user_id": str(10**16 + rng.randrange(10**16)),
         }
         if token.startswith("expired"):
-            data.update(is_valid=False, expires_at=reference - 2 * DAY,
-                        error={"code": 190, "message": self._expired_message(), "subcode": 463})
+            data.update(
+                is_valid=False,
+                expires_at=reference - 2 * DAY,
+                error={"code": 190, "message": self._expired_message(), "subcode": 463},
+            )
         return JSONResponse({"data": data})
 
     # Accounts: another one through business discovery, the token's own one directly
@@ -407,9 +544,15 @@ class GraphApiRoutes:
         handle = discovery.modifiers.get("username", "")
         account = self._world.account(handle)
         if account is None:
-            return _error("Invalid user id", 110, subcode=2207013, trace=handle, is_transient=False,
-                          error_user_title="Cannot find User",
-                          error_user_msg=f"The user with username: {handle} cannot be found.")
+            return _error(
+                "Invalid user id",
+                110,
+                subcode=2207013,
+                trace=handle,
+                is_transient=False,
+                error_user_title="Cannot find User",
+                error_user_msg=f"The user with username: {handle} cannot be found.",
+            )
         if discovery.sub("stories"):
             return _error("(#10) Application does not have permission for this action", 10, trace=handle)
         answer = _only(_account_node(account), discovery)
@@ -468,9 +611,14 @@ class GraphApiRoutes:
         stories = []
         for _ in range(rng.choice((0, 1, 2, 3, 3, 4, 5))):
             media_pk = 3_100_000_000_000_000_000 + rng.randrange(10**17)
-            story = Story(owner=account, graph_id=graph_media_id(media_pk), media_pk=media_pk,
-                          is_video=rng.random() < 0.4, taken_at=self._world.reference - rng.randrange(60, DAY),
-                          reach=max(3, int(account.followers * rng.uniform(0.03, 0.25))))
+            story = Story(
+                owner=account,
+                graph_id=graph_media_id(media_pk),
+                media_pk=media_pk,
+                is_video=rng.random() < 0.4,
+                taken_at=self._world.reference - rng.randrange(60, DAY),
+                reach=max(3, int(account.followers * rng.uniform(0.03, 0.25))),
+            )
             _remember(self._stories, story.graph_id, story)
             stories.append(story)
         return sorted(stories, key=lambda story: story.taken_at, reverse=True)
@@ -514,8 +662,9 @@ class GraphApiRoutes:
         refused = set(self._state.config.graph_refused_metrics)
         unserved = [name for name in metrics if name not in _SERVED[product_type] or name in refused]
         if unserved:
-            return _invalid(f"The Media Insights API does not support the {', '.join(unserved)} metric for this "
-                            "media product type.")
+            return _invalid(
+                f"The Media Insights API does not support the {', '.join(unserved)} metric for this media product type."
+            )
         return None
 
     def _media_values(self, media_id: str) -> dict[str, int]:
@@ -530,11 +679,18 @@ class GraphApiRoutes:
         views = post.video_plays if post and post.video_plays else int(reach * rng.uniform(1.1, 1.7))
         average_watch = rng.randint(2_000, 25_000)
         return {
-            "views": views, "likes": likes, "comments": comments, "reach": reach, "saved": saved, "shares": shares,
+            "views": views,
+            "likes": likes,
+            "comments": comments,
+            "reach": reach,
+            "saved": saved,
+            "shares": shares,
             "total_interactions": likes + comments + saved + shares,
-            "follows": int(reach * rng.uniform(0.0, 0.01)), "profile_visits": int(reach * rng.uniform(0.01, 0.05)),
+            "follows": int(reach * rng.uniform(0.0, 0.01)),
+            "profile_visits": int(reach * rng.uniform(0.01, 0.05)),
             "profile_activity": int(reach * rng.uniform(0.0, 0.02)),
-            "ig_reels_avg_watch_time": average_watch, "ig_reels_video_view_total_time": average_watch * views,
+            "ig_reels_avg_watch_time": average_watch,
+            "ig_reels_video_view_total_time": average_watch * views,
         }
 
     def _story_answer(self, story_id: str, metrics: list[str], breakdown: str | None) -> JSONResponse:
@@ -544,8 +700,9 @@ class GraphApiRoutes:
             if name == "navigation" and breakdown == "story_navigation_action_type":
                 results = [{"dimension_values": [action], "value": count} for action, count in actions.items() if count]
                 split = {"dimension_keys": ["story_navigation_action_type"], "results": results}
-                entry = _insight(story_id, name, values[name], total_value={"value": values[name],
-                                                                             "breakdowns": [split]})
+                entry = _insight(
+                    story_id, name, values[name], total_value={"value": values[name], "breakdowns": [split]}
+                )
                 del entry["values"]
                 data.append(entry)
             else:
@@ -557,18 +714,26 @@ class GraphApiRoutes:
         story = self._stories.get(story_id)
         reach = story.reach if story else rng.randint(20, 5000)
         actions = {
-            "tap_forward": int(reach * rng.uniform(0.4, 0.9)), "tap_back": int(reach * rng.uniform(0.0, 0.1)),
-            "tap_exit": int(reach * rng.uniform(0.02, 0.15)), "swipe_forward": int(reach * rng.uniform(0.0, 0.1)),
+            "tap_forward": int(reach * rng.uniform(0.4, 0.9)),
+            "tap_back": int(reach * rng.uniform(0.0, 0.1)),
+            "tap_exit": int(reach * rng.uniform(0.02, 0.15)),
+            "swipe_forward": int(reach * rng.uniform(0.0, 0.1)),
             "automatic_forward": int(reach * rng.uniform(0.05, 0.3)),
             # Rare gestures: often none at all, and Graph then leaves them out.
-            "swipe_back": rng.choice((0, 0, 1, 2)), "swipe_up": rng.choice((0, 0, 0, 1)),
+            "swipe_back": rng.choice((0, 0, 1, 2)),
+            "swipe_up": rng.choice((0, 0, 0, 1)),
             "swipe_down": rng.choice((0, 1, 3)),
         }
         replies, shares = rng.randint(0, 12), rng.randint(0, 10)
         values = {
-            "views": int(reach * rng.uniform(1.05, 1.4)), "reach": reach, "replies": replies, "shares": shares,
-            "total_interactions": replies + shares, "follows": rng.randint(0, 5),
-            "profile_visits": int(reach * rng.uniform(0.0, 0.04)), "profile_activity": rng.randint(0, 6),
+            "views": int(reach * rng.uniform(1.05, 1.4)),
+            "reach": reach,
+            "replies": replies,
+            "shares": shares,
+            "total_interactions": replies + shares,
+            "follows": rng.randint(0, 5),
+            "profile_visits": int(reach * rng.uniform(0.0, 0.04)),
+            "profile_activity": rng.randint(0, 6),
             "navigation": sum(actions.values()),
         }
         return values, actions
@@ -583,8 +748,9 @@ class GraphApiRoutes:
         if metric not in _AUDIENCE:
             return _invalid(f"metric[0] must be one of the following values: {', '.join(_AUDIENCE)}")
         if query.get("metric_type") != "total_value":
-            return _invalid(f"The following metrics ({metric}) should be specified with parameter "
-                            "metric_type=total_value")
+            return _invalid(
+                f"The following metrics ({metric}) should be specified with parameter metric_type=total_value"
+            )
         if breakdown not in _BREAKDOWNS:
             return _invalid(f"breakdown must be one of the following values: {', '.join(_BREAKDOWNS)}")
         timeframe = query.get("timeframe")
@@ -593,9 +759,11 @@ class GraphApiRoutes:
         title, noun, share = _AUDIENCE[metric]
         results = self._audience(user_id, metric, _BREAKDOWNS[breakdown], share)
         entry = {
-            "name": metric, "period": "lifetime", "title": title,
+            "name": metric,
+            "period": "lifetime",
+            "title": title,
             "description": f"The demographic characteristics of {noun}, including countries, cities and gender "
-                           "distribution.",
+            "distribution.",
             "total_value": {"breakdowns": [{"dimension_keys": _BREAKDOWNS[breakdown], "results": results}]},
             "id": f"{user_id}/insights/{metric}/lifetime",
         }
@@ -608,8 +776,9 @@ class GraphApiRoutes:
         followers = account.followers if account else int(10 ** seeded("graph-followers", user_id).uniform(3, 6))
         total = max(1, int(followers * share))
         rng = seeded("graph-audience", user_id, metric)
-        weights = {key: {value: weight * rng.uniform(0.5, 1.5) for value, weight in _SPREADS[key].items()}
-                   for key in keys}
+        weights = {
+            key: {value: weight * rng.uniform(0.5, 1.5) for value, weight in _SPREADS[key].items()} for key in keys
+        }
         sums = {key: sum(weights[key].values()) for key in keys}
         results = []
         for combination in itertools.product(*(weights[key] for key in keys)):

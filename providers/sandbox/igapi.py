@@ -77,5 +77,6 @@ class IGApiRoutes:
         fans = followers_of(self._world, owner, start, max(0, min(PAGE_SIZE, served - start)))
         following = start + len(fans)
         more = following < served
-        return JSONResponse(followers_page(owner, fans, encode_cursor("web_followers", owner.profile_id, following)
-                                           if more else None))
+        return JSONResponse(
+            followers_page(owner, fans, encode_cursor("web_followers", owner.profile_id, following) if more else None)
+        )

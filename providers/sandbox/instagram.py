@@ -40,12 +40,33 @@ _STAND_IN = re.compile(r"user_([1-9][0-9]{0,18})")
 _FIRST = ("aarav", "diya", "kabir", "meera", "rohan", "sana", "vikram", "zoya", "ananya", "ishaan", "tara", "neel")
 _THEME = ("travels", "eats", "fit", "studio", "clicks", "diaries", "makeup", "beats", "style", "reads", "home")
 _BRANDS = ("lumora.skin", "tealeaf.co", "kettleandcrumb", "urbanloom", "brightside.audio", "monsoon.threads")
-_CATEGORIES = (("Digital creator", 2700), ("Blogger", 1700), ("Photographer", 2240), ("Artist", 1602),
-               ("Public figure", 1301), ("Health/beauty", 2214), ("Clothing (Brand)", 2209))
-_BIOS = ("Stories from the road", "Home cook, weekend baker", "Lifting heavy, living light",
-         "Colour, light and everyday faces", "Books, chai and long walks", "Making small spaces feel big")
-_PHRASES = ("Golden hour never disappoints", "New week, new goals", "Sunday reset", "Trying something different",
-            "Behind the scenes", "Swipe for the full look", "Saved the best for last", "Monsoon mood")
+_CATEGORIES = (
+    ("Digital creator", 2700),
+    ("Blogger", 1700),
+    ("Photographer", 2240),
+    ("Artist", 1602),
+    ("Public figure", 1301),
+    ("Health/beauty", 2214),
+    ("Clothing (Brand)", 2209),
+)
+_BIOS = (
+    "Stories from the road",
+    "Home cook, weekend baker",
+    "Lifting heavy, living light",
+    "Colour, light and everyday faces",
+    "Books, chai and long walks",
+    "Making small spaces feel big",
+)
+_PHRASES = (
+    "Golden hour never disappoints",
+    "New week, new goals",
+    "Sunday reset",
+    "Trying something different",
+    "Behind the scenes",
+    "Swipe for the full look",
+    "Saved the best for last",
+    "Monsoon mood",
+)
 _HASHTAGS = ("#travel", "#foodie", "#fitness", "#ootd", "#reels", "#india", "#weekend", "#explore", "#love")
 
 
@@ -74,11 +95,21 @@ _CITIES = (
     City(108151945866747, "Pune, Maharashtra", 18.5204, 73.8567),
     City(109526835738412, "Jaipur, Rajasthan", 26.9124, 75.7873),
 )
-_LANDMARKS = tuple(zip(
-    ("Marine Drive", "Hauz Khas Village", "Cubbon Park", "Charminar", "Marina Beach", "Koregaon Park", "Hawa Mahal"),
-    _CITIES,
-    strict=True,
-))
+_LANDMARKS = tuple(
+    zip(
+        (
+            "Marine Drive",
+            "Hauz Khas Village",
+            "Cubbon Park",
+            "Charminar",
+            "Marina Beach",
+            "Koregaon Park",
+            "Hawa Mahal",
+        ),
+        _CITIES,
+        strict=True,
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,8 +292,10 @@ class InstagramWorld:
         if owner.is_private:
             return []
         times, kinds = self._times(owner), self._kinds(owner)
-        return [self._timeline_post(owner, index, times[index], kinds[index])
-                for index in range(start, min(start + count, owner.media_count))]
+        return [
+            self._timeline_post(owner, index, times[index], kinds[index])
+            for index in range(start, min(start + count, owner.media_count))
+        ]
 
     def reels(self, owner: Account, start: int, count: int = PAGE_SIZE) -> tuple[list[Post], int | None]:
         """Video posts from timeline position ``start`` on, and the position the next page starts at."""
@@ -296,8 +329,9 @@ class InstagramWorld:
         rng = seeded("post", media_pk)
         return self._build_post(owner, media_pk, encode_shortcode(media_pk), taken_at, kind, rng)
 
-    def _build_post(self, owner: Account, media_pk: int, shortcode: str, taken_at: int, kind: str,
-                    rng: random.Random) -> Post:
+    def _build_post(
+        self, owner: Account, media_pk: int, shortcode: str, taken_at: int, kind: str, rng: random.Random
+    ) -> Post:
         likes = int(owner.followers * rng.uniform(0.01, 0.09)) + rng.randint(0, 30)
         comments = int(likes * rng.uniform(0.004, 0.04))
         plays = views = duration = None
@@ -311,8 +345,11 @@ class InstagramWorld:
         tags: tuple[Tag, ...] = ()
         if rng.random() < 0.25:
             tags = tuple(
-                Tag(self._known(f"{rng.choice(_FIRST)}.{rng.choice(_THEME)}"),
-                    round(rng.random(), 4), round(rng.random(), 4))
+                Tag(
+                    self._known(f"{rng.choice(_FIRST)}.{rng.choice(_THEME)}"),
+                    round(rng.random(), 4),
+                    round(rng.random(), 4),
+                )
                 for _ in range(rng.randint(1, 3))
             )
         sponsors: tuple[Account, ...] = ()

@@ -24,6 +24,7 @@ _STORY_VIDEOS = ((101, 720), (102, 480))
 
 # Profiles and users
 
+
 def user_info(account: Account) -> dict[str, Any]:
     """The v1 profile answer: the full ``user``, with a professional account's business fields."""
     user: dict[str, Any] = {
@@ -49,9 +50,17 @@ def user_info(account: Account) -> dict[str, Any]:
         "external_url": account.external_url,
         "external_lynx_url": f"https://l.instagram.com/?u={account.external_url}" if account.external_url else "",
         "bio_links": [
-            {"link_id": int(account.profile_id) % 10**15, "url": account.external_url, "lynx_url": "",
-             "link_type": "external", "title": "", "open_external_url_with_in_app_browser": True}
-        ] if account.external_url else [],
+            {
+                "link_id": int(account.profile_id) % 10**15,
+                "url": account.external_url,
+                "lynx_url": "",
+                "link_type": "external",
+                "title": "",
+                "open_external_url_with_in_app_browser": True,
+            }
+        ]
+        if account.external_url
+        else [],
         "account_type": account.account_type,
         "is_business": account.account_type == 2,
         "interop_messaging_user_fbid": account.fbid,
@@ -67,8 +76,13 @@ def user_info(account: Account) -> dict[str, Any]:
         "show_account_transparency_details": True,
         "total_igtv_videos": 0,
         "usertags_count": int(account.profile_id) % 40,
-        "fan_club_info": {"fan_club_id": None, "fan_club_name": None, "is_fan_club_referral_eligible": None,
-                          "fan_consideration_page_revamp_eligiblity": None, "is_fan_club_gifting_eligible": None},
+        "fan_club_info": {
+            "fan_club_id": None,
+            "fan_club_name": None,
+            "is_fan_club_referral_eligible": None,
+            "fan_consideration_page_revamp_eligiblity": None,
+            "is_fan_club_gifting_eligible": None,
+        },
     }
     if account.account_type != 1:
         city = account.city
@@ -111,12 +125,18 @@ def v1_user(account: Account, *, with_friendship: bool = True) -> dict[str, Any]
         "latest_reel_media": 0,
     }
     if with_friendship:
-        user["friendship_status"] = {"following": False, "is_bestie": False, "is_feed_favorite": False,
-                                     "is_restricted": False, "outgoing_request": False}
+        user["friendship_status"] = {
+            "following": False,
+            "is_bestie": False,
+            "is_feed_favorite": False,
+            "is_restricted": False,
+            "outgoing_request": False,
+        }
     return user
 
 
 # Parts of media items
+
 
 def v1_media_head(post: Post) -> dict[str, Any]:
     """The fields every v1 media item opens with."""
@@ -138,8 +158,13 @@ def v1_media_head(post: Post) -> dict[str, Any]:
 def video_versions(media_pk: int, sizes: tuple[tuple[int, int], ...] = _POST_VIDEOS) -> list[dict[str, Any]]:
     """A video's 9:16 renditions, one per ``(version type, width)``."""
     return [
-        {"type": version, "width": width, "height": width * 16 // 9,
-         "url": cdn.video(media_pk, width, width * 16 // 9), "id": str(media_pk % 10**15 + version)}
+        {
+            "type": version,
+            "width": width,
+            "height": width * 16 // 9,
+            "url": cdn.video(media_pk, width, width * 16 // 9),
+            "id": str(media_pk % 10**15 + version),
+        }
         for version, width in sizes
     ]
 
@@ -148,10 +173,21 @@ def v1_caption(post: Post) -> dict[str, Any] | None:
     if post.caption is None:
         return None
     return {
-        "pk": str(post.media_pk + 17), "user_id": int(post.owner.profile_id), "text": post.caption, "type": 1,
-        "created_at": post.taken_at, "created_at_utc": post.taken_at, "content_type": "comment",
-        "status": "Active", "bit_flags": 0, "did_report_as_spam": False, "share_enabled": False,
-        "user": v1_user(post.owner), "is_covered": False, "is_ranked_comment": False, "media_id": post.media_pk,
+        "pk": str(post.media_pk + 17),
+        "user_id": int(post.owner.profile_id),
+        "text": post.caption,
+        "type": 1,
+        "created_at": post.taken_at,
+        "created_at_utc": post.taken_at,
+        "content_type": "comment",
+        "status": "Active",
+        "bit_flags": 0,
+        "did_report_as_spam": False,
+        "share_enabled": False,
+        "user": v1_user(post.owner),
+        "is_covered": False,
+        "is_ranked_comment": False,
+        "media_id": post.media_pk,
         "private_reply_status": 0,
     }
 
@@ -160,23 +196,40 @@ def v1_tags_and_place(post: Post, *, with_friendship: bool = True) -> dict[str, 
     """The optional parts of a v1 media item: user tags, paid-partnership sponsors and location."""
     extras: dict[str, Any] = {}
     if post.tags:
-        extras["usertags"] = {"in": [
-            {"user": v1_user(tag.account, with_friendship=with_friendship), "position": [tag.x, tag.y],
-             "start_time_in_video_in_sec": None, "duration_in_video_in_sec": None}
-            for tag in post.tags
-        ]}
+        extras["usertags"] = {
+            "in": [
+                {
+                    "user": v1_user(tag.account, with_friendship=with_friendship),
+                    "position": [tag.x, tag.y],
+                    "start_time_in_video_in_sec": None,
+                    "duration_in_video_in_sec": None,
+                }
+                for tag in post.tags
+            ]
+        }
     if post.sponsors:
         extras["sponsor_tags"] = [
-            {"sponsor": v1_user(sponsor, with_friendship=with_friendship), "permission": True,
-             "sponsor_id": sponsor.profile_id, "is_pending": False}
+            {
+                "sponsor": v1_user(sponsor, with_friendship=with_friendship),
+                "permission": True,
+                "sponsor_id": sponsor.profile_id,
+                "is_pending": False,
+            }
             for sponsor in post.sponsors
         ]
     if post.location is not None:
         location = post.location
         extras["location"] = {
-            "pk": int(location.id), "short_name": location.name, "facebook_places_id": int(location.id) * 3,
-            "external_source": "facebook_places", "name": location.name, "address": "", "city": location.city.name,
-            "has_viewer_saved": False, "lng": location.city.longitude, "lat": location.city.latitude,
+            "pk": int(location.id),
+            "short_name": location.name,
+            "facebook_places_id": int(location.id) * 3,
+            "external_source": "facebook_places",
+            "name": location.name,
+            "address": "",
+            "city": location.city.name,
+            "has_viewer_saved": False,
+            "lng": location.city.longitude,
+            "lat": location.city.latitude,
             "is_eligible_for_guides": True,
         }
     return extras
@@ -184,12 +237,18 @@ def v1_tags_and_place(post: Post, *, with_friendship: bool = True) -> dict[str, 
 
 # Feed items
 
+
 def _candidates(media_pk: int, width: int, height: int, variant: int) -> dict[str, Any]:
-    return {"candidates": [
-        {"width": size, "height": size * height // width, "url": cdn.image(media_pk, size, size * height // width,
-                                                                           variant)}
-        for size in (1080, 750, 640, 320)
-    ]}
+    return {
+        "candidates": [
+            {
+                "width": size,
+                "height": size * height // width,
+                "url": cdn.image(media_pk, size, size * height // width, variant),
+            }
+            for size in (1080, 750, 640, 320)
+        ]
+    }
 
 
 def v1_media(post: Post) -> dict[str, Any]:
@@ -220,18 +279,34 @@ def v1_media(post: Post) -> dict[str, Any]:
     }
     if post.caption is not None:
         media["caption"] = {
-            "pk": str(post.media_pk + 17), "user_id": int(post.owner.profile_id), "text": post.caption, "type": 1,
-            "created_at": post.taken_at, "created_at_utc": post.taken_at, "content_type": "comment",
-            "status": "Active", "bit_flags": 0, "did_report_as_spam": False, "share_enabled": False, "user": user,
-            "is_covered": False, "media_id": post.media_pk, "private_reply_status": 0,
+            "pk": str(post.media_pk + 17),
+            "user_id": int(post.owner.profile_id),
+            "text": post.caption,
+            "type": 1,
+            "created_at": post.taken_at,
+            "created_at_utc": post.taken_at,
+            "content_type": "comment",
+            "status": "Active",
+            "bit_flags": 0,
+            "did_report_as_spam": False,
+            "share_enabled": False,
+            "user": user,
+            "is_covered": False,
+            "media_id": post.media_pk,
+            "private_reply_status": 0,
         }
     if post.kind == "carousel":
         media["carousel_media_count"] = post.children
         media["carousel_media"] = [
-            {"id": f"{post.media_pk + 1 + child}_{post.owner.profile_id}", "pk": post.media_pk + 1 + child,
-             "media_type": 1, "carousel_parent_id": post.media_id, "original_width": post.width,
-             "original_height": post.height,
-             "image_versions2": _candidates(post.media_pk, post.width, post.height, 10 + child)}
+            {
+                "id": f"{post.media_pk + 1 + child}_{post.owner.profile_id}",
+                "pk": post.media_pk + 1 + child,
+                "media_type": 1,
+                "carousel_parent_id": post.media_id,
+                "original_width": post.width,
+                "original_height": post.height,
+                "image_versions2": _candidates(post.media_pk, post.width, post.height, 10 + child),
+            }
             for child in range(post.children)
         ]
     else:
@@ -251,29 +326,36 @@ def v1_media(post: Post) -> dict[str, Any]:
 
 
 def _image_versions(media_pk: int, width: int, height: int, variant: int) -> dict[str, Any]:
-    return {"candidates": [
-        {"width": size, "height": size * height // width, "url": cdn.image(media_pk, size, size * height // width,
-                                                                        variant + number)}
-        for number, size in enumerate((width, 640, 320))
-    ]}
+    return {
+        "candidates": [
+            {
+                "width": size,
+                "height": size * height // width,
+                "url": cdn.image(media_pk, size, size * height // width, variant + number),
+            }
+            for number, size in enumerate((width, 640, 320))
+        ]
+    }
 
 
 def _carousel_media(post: Post) -> list[dict[str, Any]]:
     children = []
     for child in range(post.children):
         pk = post.media_pk + 1 + child
-        children.append({
-            "id": f"{pk}_{post.owner.profile_id}",
-            "pk": pk,
-            "media_type": 1,
-            "code": encode_shortcode(pk),
-            "carousel_parent_id": post.media_id,
-            "image_versions2": _image_versions(post.media_pk, post.width, post.height, 10 + child * 3),
-            "original_width": post.width,
-            "original_height": post.height,
-            "taken_at": post.taken_at,
-            "accessibility_caption": post.accessibility_caption,
-        })
+        children.append(
+            {
+                "id": f"{pk}_{post.owner.profile_id}",
+                "pk": pk,
+                "media_type": 1,
+                "code": encode_shortcode(pk),
+                "carousel_parent_id": post.media_id,
+                "image_versions2": _image_versions(post.media_pk, post.width, post.height, 10 + child * 3),
+                "original_width": post.width,
+                "original_height": post.height,
+                "taken_at": post.taken_at,
+                "accessibility_caption": post.accessibility_caption,
+            }
+        )
     return children
 
 
@@ -321,6 +403,7 @@ def feed_item(post: Post) -> dict[str, Any]:
 
 # Reels (v1 clips)
 
+
 def reel_item(post: Post) -> dict[str, Any]:
     owner = v1_user(post.owner)
     media: dict[str, Any] = {
@@ -357,9 +440,14 @@ def reel_item(post: Post) -> dict[str, Any]:
         "clips_metadata": {
             "audio_type": "original_sounds",
             "music_info": None,
-            "original_sound_info": {"audio_asset_id": post.media_pk % 10**16, "original_media_id": post.media_pk,
-                                    "duration_in_ms": int((post.video_duration or 0) * 1000), "is_explicit": False,
-                                    "ig_artist": owner, "original_audio_title": "Original audio"},
+            "original_sound_info": {
+                "audio_asset_id": post.media_pk % 10**16,
+                "original_media_id": post.media_pk,
+                "duration_in_ms": int((post.video_duration or 0) * 1000),
+                "is_explicit": False,
+                "ig_artist": owner,
+                "original_audio_title": "Original audio",
+            },
             "is_shared_to_fb": False,
         },
         "sharing_friction_info": {"should_have_sharing_friction": False, "bloks_app_url": None},
@@ -372,11 +460,22 @@ def reel_item(post: Post) -> dict[str, Any]:
 
 # Stories (v1 reels_media)
 
+
 def _sticker(story: Story, number: int) -> dict[str, Any]:
     """Where a sticker sits on the frame: stable per story, different per sticker."""
     offset = (story.pk // 7 + number * 13) % 40 / 100
-    return {"x": round(0.3 + offset, 4), "y": round(0.25 + offset, 4), "z": number, "width": 0.42, "height": 0.08,
-            "rotation": 0.0, "is_pinned": 0, "is_hidden": 0, "is_sticker": 1, "is_fb_sticker": 0}
+    return {
+        "x": round(0.3 + offset, 4),
+        "y": round(0.25 + offset, 4),
+        "z": number,
+        "width": 0.42,
+        "height": 0.08,
+        "rotation": 0.0,
+        "is_pinned": 0,
+        "is_hidden": 0,
+        "is_sticker": 1,
+        "is_fb_sticker": 0,
+    }
 
 
 def story_item(story: Story) -> dict[str, Any]:
@@ -397,12 +496,18 @@ def story_item(story: Story) -> dict[str, Any]:
         "product_type": "story",
         "is_in_profile_grid": False,
         # Items carry a reduced owner; the reel's ``user`` has the full one.
-        "user": {"pk": int(owner.profile_id), "pk_id": owner.profile_id, "is_private": owner.is_private,
-                 "strong_id__": owner.profile_id},
-        "image_versions2": {"candidates": [
-            {"width": w, "height": w * height // width, "url": cdn.image(story.pk, w, w * height // width, variant)}
-            for variant, w in enumerate((1080, 720, 480))
-        ]},
+        "user": {
+            "pk": int(owner.profile_id),
+            "pk_id": owner.profile_id,
+            "is_private": owner.is_private,
+            "strong_id__": owner.profile_id,
+        },
+        "image_versions2": {
+            "candidates": [
+                {"width": w, "height": w * height // width, "url": cdn.image(story.pk, w, w * height // width, variant)}
+                for variant, w in enumerate((1080, 720, 480))
+            ]
+        },
         "original_width": width,
         "original_height": height,
         "expiring_at": story.expiring_at,
@@ -425,16 +530,26 @@ def story_item(story: Story) -> dict[str, Any]:
     stickers = iter(range(8))
     if story.links:
         item["story_link_stickers"] = [
-            {**_sticker(story, next(stickers)), "story_link": {
-                "link_type": "web", "url": f"https://l.instagram.com/?u={link}", "link_title": "",
-                "display_url": link.removeprefix("https://"),
-            }}
+            {
+                **_sticker(story, next(stickers)),
+                "story_link": {
+                    "link_type": "web",
+                    "url": f"https://l.instagram.com/?u={link}",
+                    "link_title": "",
+                    "display_url": link.removeprefix("https://"),
+                },
+            }
             for link in story.links
         ]
     if story.hashtags:
         item["story_hashtags"] = [
-            {**_sticker(story, next(stickers)),
-             "hashtag": {"name": name, "id": str(17_841_500_000_000_000 + seeded("hashtag", name).randrange(10**12))}}
+            {
+                **_sticker(story, next(stickers)),
+                "hashtag": {
+                    "name": name,
+                    "id": str(17_841_500_000_000_000 + seeded("hashtag", name).randrange(10**12)),
+                },
+            }
             for name in story.hashtags
         ]
     if story.mentions:

@@ -23,8 +23,11 @@ def page_info(end_cursor: str | None) -> dict[str, Any]:
 
 def timeline_connection(posts: list[Post], count: int, end_cursor: str | None) -> dict[str, Any]:
     """One page of ``count`` timeline nodes, as ``edge_owner_to_timeline_media`` and its kin list them."""
-    return {"count": count, "page_info": page_info(end_cursor),
-            "edges": [{"node": timeline_node(post)} for post in posts]}
+    return {
+        "count": count,
+        "page_info": page_info(end_cursor),
+        "edges": [{"node": timeline_node(post)} for post in posts],
+    }
 
 
 def graphql_user(account: Account) -> dict[str, Any]:
@@ -43,11 +46,18 @@ def graphql_location(location: Location | None, *, with_address: bool) -> dict[s
         return None
     out: dict[str, Any] = {"id": location.id, "has_public_page": True, "name": location.name, "slug": location.slug}
     if with_address:
-        out["address_json"] = json.dumps({
-            "street_address": "", "zip_code": "", "city_name": location.city.name,
-            "region_name": "", "country_code": "IN", "exact_city_match": False,
-            "exact_region_match": False, "exact_country_match": False,
-        })
+        out["address_json"] = json.dumps(
+            {
+                "street_address": "",
+                "zip_code": "",
+                "city_name": location.city.name,
+                "region_name": "",
+                "country_code": "IN",
+                "exact_city_match": False,
+                "exact_region_match": False,
+                "exact_country_match": False,
+            }
+        )
     return out
 
 
@@ -56,19 +66,23 @@ def _graphql_tags(tags: tuple[Tag, ...]) -> dict[str, Any]:
 
 
 def _graphql_children(post: Post) -> dict[str, Any]:
-    return {"edges": [
-        {"node": {
-            "__typename": "GraphImage",
-            "id": str(post.media_pk + 1 + child),
-            "shortcode": encode_shortcode(post.media_pk + 1 + child),
-            "dimensions": {"height": post.height, "width": post.width},
-            "display_url": cdn.image(post.media_pk, post.width, post.height, variant=10 + child),
-            "is_video": False,
-            "accessibility_caption": post.accessibility_caption,
-            "edge_media_to_tagged_user": {"edges": []},
-        }}
-        for child in range(post.children)
-    ]}
+    return {
+        "edges": [
+            {
+                "node": {
+                    "__typename": "GraphImage",
+                    "id": str(post.media_pk + 1 + child),
+                    "shortcode": encode_shortcode(post.media_pk + 1 + child),
+                    "dimensions": {"height": post.height, "width": post.width},
+                    "display_url": cdn.image(post.media_pk, post.width, post.height, variant=10 + child),
+                    "is_video": False,
+                    "accessibility_caption": post.accessibility_caption,
+                    "edge_media_to_tagged_user": {"edges": []},
+                }
+            }
+            for child in range(post.children)
+        ]
+    }
 
 
 def graphql_media(post: Post) -> dict[str, Any]:
@@ -95,9 +109,12 @@ def graphql_media(post: Post) -> dict[str, Any]:
         "comments_disabled": False,
         "taken_at_timestamp": post.taken_at,
         "edge_media_preview_like": {"count": post.likes, "edges": []},
-        "edge_media_to_sponsor_user": {"edges": [
-            {"node": {"sponsor": {"id": sponsor.profile_id, "username": sponsor.handle}}} for sponsor in post.sponsors
-        ]},
+        "edge_media_to_sponsor_user": {
+            "edges": [
+                {"node": {"sponsor": {"id": sponsor.profile_id, "username": sponsor.handle}}}
+                for sponsor in post.sponsors
+            ]
+        },
         "is_affiliate": False,
         "is_paid_partnership": bool(post.sponsors),
         "viewer_has_liked": False,
@@ -116,9 +133,14 @@ def graphql_media(post: Post) -> dict[str, Any]:
             has_audio=True,
             video_url=cdn.video(post.media_pk, 720, 1280),
             video_view_count=post.video_views,
-            clips_music_attribution_info={"artist_name": post.owner.handle, "song_name": "Original audio",
-                                          "uses_original_audio": True, "should_mute_audio": False,
-                                          "should_mute_audio_reason": "", "audio_id": str(post.media_pk % 10**16)},
+            clips_music_attribution_info={
+                "artist_name": post.owner.handle,
+                "song_name": "Original audio",
+                "uses_original_audio": True,
+                "should_mute_audio": False,
+                "should_mute_audio_reason": "",
+                "audio_id": str(post.media_pk % 10**16),
+            },
         )
     if post.kind == "carousel":
         node["edge_sidecar_to_children"] = _graphql_children(post)

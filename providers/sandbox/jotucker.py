@@ -39,6 +39,7 @@ MEDIA_NOT_FOUND = {"message": "Media not found or unavailable", "status": "fail"
 
 # v1 media items (timelines and single posts)
 
+
 def medias_page(posts: list[Post], next_max_id: str | None) -> dict[str, Any]:
     return {
         "items": [v1_media(post) for post in posts],
@@ -51,11 +52,17 @@ def medias_page(posts: list[Post], next_max_id: str | None) -> dict[str, Any]:
 
 
 def media_info(post: Post) -> dict[str, Any]:
-    return {"items": [v1_media(post)], "num_results": 1, "more_available": False, "auto_load_more_enabled": False,
-            "status": "ok"}
+    return {
+        "items": [v1_media(post)],
+        "num_results": 1,
+        "more_available": False,
+        "auto_load_more_enabled": False,
+        "status": "ok",
+    }
 
 
 # GraphQL lists
+
 
 def graphql_person(account: Account) -> dict[str, Any]:
     return {
@@ -72,20 +79,35 @@ def graphql_person(account: Account) -> dict[str, Any]:
 
 def people_page(edge: str, total: int, people: list[Account], end_cursor: str | None) -> dict[str, Any]:
     """``edge`` is ``edge_followed_by`` (followers) or ``edge_follow`` (following)."""
-    return {"data": {"user": {edge: {
-        "count": total,
-        "page_info": page_info(end_cursor),
-        "edges": [{"node": graphql_person(person)} for person in people],
-    }}}, "status": "ok"}
+    return {
+        "data": {
+            "user": {
+                edge: {
+                    "count": total,
+                    "page_info": page_info(end_cursor),
+                    "edges": [{"node": graphql_person(person)} for person in people],
+                }
+            }
+        },
+        "status": "ok",
+    }
 
 
 def likers_page(post: Post, likers: list[Account], end_cursor: str | None) -> dict[str, Any]:
-    return {"data": {"shortcode_media": {
-        "id": str(post.media_pk),
-        "shortcode": post.shortcode,
-        "edge_liked_by": {"count": post.likes, "page_info": page_info(end_cursor),
-                          "edges": [{"node": graphql_person(liker)} for liker in likers]},
-    }}, "status": "ok"}
+    return {
+        "data": {
+            "shortcode_media": {
+                "id": str(post.media_pk),
+                "shortcode": post.shortcode,
+                "edge_liked_by": {
+                    "count": post.likes,
+                    "page_info": page_info(end_cursor),
+                    "edges": [{"node": graphql_person(liker)} for liker in likers],
+                },
+            }
+        },
+        "status": "ok",
+    }
 
 
 def _comment_fields(comment: Comment) -> dict[str, Any]:
@@ -95,8 +117,12 @@ def _comment_fields(comment: Comment) -> dict[str, Any]:
         "text": comment.text,
         "created_at": comment.created_at,
         "did_report_as_spam": False,
-        "owner": {"id": author.profile_id, "is_verified": author.is_verified,
-                  "profile_pic_url": author.profile_pic_url, "username": author.handle},
+        "owner": {
+            "id": author.profile_id,
+            "is_verified": author.is_verified,
+            "profile_pic_url": author.profile_pic_url,
+            "username": author.handle,
+        },
         "viewer_has_liked": False,
         "edge_liked_by": {"count": comment.likes},
         "is_restricted_pending": False,
@@ -116,15 +142,20 @@ def comment_node(comment: Comment, replies: list[Comment]) -> dict[str, Any]:
 
 
 def comments_page(post: Post, comments: list[tuple[Comment, list[Comment]]], end_cursor: str | None) -> dict[str, Any]:
-    return {"data": {"shortcode_media": {
-        "id": str(post.media_pk),
-        "shortcode": post.shortcode,
-        "edge_media_to_parent_comment": {
-            "count": post.comments,
-            "page_info": page_info(end_cursor),
-            "edges": [{"node": comment_node(comment, replies)} for comment, replies in comments],
+    return {
+        "data": {
+            "shortcode_media": {
+                "id": str(post.media_pk),
+                "shortcode": post.shortcode,
+                "edge_media_to_parent_comment": {
+                    "count": post.comments,
+                    "page_info": page_info(end_cursor),
+                    "edges": [{"node": comment_node(comment, replies)} for comment, replies in comments],
+                },
+            }
         },
-    }}, "status": "ok"}
+        "status": "ok",
+    }
 
 
 def hashtag_node(post: Post) -> dict[str, Any]:
@@ -135,23 +166,29 @@ def hashtag_node(post: Post) -> dict[str, Any]:
 
 
 def hashtag_page(tag: str, total: int, posts: list[Post], end_cursor: str | None) -> dict[str, Any]:
-    return {"data": {"hashtag": {
-        "id": str(17_843_000_000_000_000 + seeded("hashtag-id", tag).randrange(10**14)),
-        "name": tag,
-        "allow_following": True,
-        "is_following": False,
-        "is_top_media_only": False,
-        "profile_pic_url": posts[0].owner.profile_pic_url if posts else None,
-        "edge_hashtag_to_media": {"count": total},
-        "edge_hashtag_to_ranked_media": {
-            "count": total,
-            "page_info": page_info(end_cursor),
-            "edges": [{"node": hashtag_node(post)} for post in posts],
+    return {
+        "data": {
+            "hashtag": {
+                "id": str(17_843_000_000_000_000 + seeded("hashtag-id", tag).randrange(10**14)),
+                "name": tag,
+                "allow_following": True,
+                "is_following": False,
+                "is_top_media_only": False,
+                "profile_pic_url": posts[0].owner.profile_pic_url if posts else None,
+                "edge_hashtag_to_media": {"count": total},
+                "edge_hashtag_to_ranked_media": {
+                    "count": total,
+                    "page_info": page_info(end_cursor),
+                    "edges": [{"node": hashtag_node(post)} for post in posts],
+                },
+            }
         },
-    }}, "status": "ok"}
+        "status": "ok",
+    }
 
 
 # Routes
+
 
 def _fail(message: str) -> JSONResponse:
     return JSONResponse({"message": message, "status": "fail"}, status_code=400)
@@ -214,6 +251,7 @@ class JoTuckerRoutes:
                 return await handler(request)
             except _BadRequest as exc:
                 return _fail(exc.message)
+
         return endpoint
 
     def _account_by_id(self, request: Request) -> Account | None:
@@ -288,4 +326,3 @@ class JoTuckerRoutes:
         posts, following = self._social.hashtag_page(tag, start, _batch_size(request))
         end_cursor = encode_cursor("hashtag", tag, following) if following is not None else None
         return JSONResponse(hashtag_page(tag, len(feed), posts, end_cursor))
-

@@ -105,6 +105,7 @@ async def _hang(receive: Receive, seconds: float) -> tuple[Receive, bool]:
     try:
         await asyncio.wait_for(until_gone(), seconds)
     except TimeoutError:
+
         async def replay() -> Message:
             return held.pop(0) if held else await receive()
 
@@ -112,13 +113,19 @@ async def _hang(receive: Receive, seconds: float) -> tuple[Receive, bool]:
     return receive, True
 
 
-async def _answer(send: Send, status: int, body: dict[str, Any],
-                  headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _answer(
+    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     payload = json.dumps(body).encode()
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                    *(headers or [])],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})

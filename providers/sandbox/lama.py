@@ -55,6 +55,7 @@ def refusal(status: int, detail: str, exc_type: str) -> JSONResponse:
 
 # /a1/user: the web profile, with the first posts and videos embedded
 
+
 def gql_profile(account: Account, posts: list[Post], videos: list[Post], video_count: int) -> dict[str, Any]:
     professional = account.account_type != _PERSONAL
     more_posts = encode_cursor("a1-posts", account.profile_id, len(posts)) if len(posts) < account.media_count else None
@@ -65,57 +66,60 @@ def gql_profile(account: Account, posts: list[Post], videos: list[Post], video_c
         "logging_page_id": f"profilePage_{account.profile_id}",
         "show_suggested_profiles": False,
         "show_follow_dialog": False,
-        "graphql": {"user": {
-            "biography": account.biography,
-            "blocked_by_viewer": False,
-            "restricted_by_viewer": False,
-            "country_block": False,
-            "external_url": account.external_url or None,
-            "external_url_linkshimmed": f"https://l.instagram.com/?u={account.external_url}"
-            if account.external_url else None,
-            "edge_followed_by": {"count": account.followers},
-            "fbid": str(account.fbid),
-            "followed_by_viewer": False,
-            "edge_follow": {"count": account.following},
-            "follows_viewer": False,
-            "full_name": account.full_name,
-            "has_ar_effects": False,
-            "has_clips": video_count > 0,
-            "has_guides": False,
-            "has_channel": False,
-            "has_blocked_viewer": False,
-            "highlight_reel_count": account.media_count // 20,
-            "has_requested_viewer": False,
-            "hide_like_and_view_counts": False,
-            "id": account.profile_id,
-            "is_business_account": account.account_type == _BUSINESS,
-            "is_professional_account": professional,
-            "is_embeds_disabled": False,
-            "is_joined_recently": False,
-            "business_address_json": None,
-            "business_contact_method": "CALL" if account.contact_phone else None,
-            "business_email": account.public_email,
-            "business_phone_number": account.contact_phone,
-            "business_category_name": account.category if account.account_type == _BUSINESS else None,
-            "overall_category_name": None,
-            "category_enum": None,
-            "category_name": account.category,
-            "is_private": account.is_private,
-            "is_verified": account.is_verified,
-            "edge_mutual_followed_by": {"count": 0, "edges": []},
-            "profile_pic_url": account.profile_pic_url,
-            "profile_pic_url_hd": account.hd_profile_pic_url,
-            "requested_by_viewer": False,
-            "should_show_category": professional,
-            "should_show_public_contacts": professional,
-            "username": account.handle,
-            "connected_fb_page": None,
-            "pronouns": [],
-            "edge_felix_video_timeline": timeline_connection(videos, video_count, more_videos),
-            "edge_owner_to_timeline_media": timeline_connection(posts, account.media_count, more_posts),
-            "edge_saved_media": {"count": 0, "page_info": page_info(None), "edges": []},
-            "edge_media_collections": {"count": 0, "page_info": page_info(None), "edges": []},
-        }},
+        "graphql": {
+            "user": {
+                "biography": account.biography,
+                "blocked_by_viewer": False,
+                "restricted_by_viewer": False,
+                "country_block": False,
+                "external_url": account.external_url or None,
+                "external_url_linkshimmed": f"https://l.instagram.com/?u={account.external_url}"
+                if account.external_url
+                else None,
+                "edge_followed_by": {"count": account.followers},
+                "fbid": str(account.fbid),
+                "followed_by_viewer": False,
+                "edge_follow": {"count": account.following},
+                "follows_viewer": False,
+                "full_name": account.full_name,
+                "has_ar_effects": False,
+                "has_clips": video_count > 0,
+                "has_guides": False,
+                "has_channel": False,
+                "has_blocked_viewer": False,
+                "highlight_reel_count": account.media_count // 20,
+                "has_requested_viewer": False,
+                "hide_like_and_view_counts": False,
+                "id": account.profile_id,
+                "is_business_account": account.account_type == _BUSINESS,
+                "is_professional_account": professional,
+                "is_embeds_disabled": False,
+                "is_joined_recently": False,
+                "business_address_json": None,
+                "business_contact_method": "CALL" if account.contact_phone else None,
+                "business_email": account.public_email,
+                "business_phone_number": account.contact_phone,
+                "business_category_name": account.category if account.account_type == _BUSINESS else None,
+                "overall_category_name": None,
+                "category_enum": None,
+                "category_name": account.category,
+                "is_private": account.is_private,
+                "is_verified": account.is_verified,
+                "edge_mutual_followed_by": {"count": 0, "edges": []},
+                "profile_pic_url": account.profile_pic_url,
+                "profile_pic_url_hd": account.hd_profile_pic_url,
+                "requested_by_viewer": False,
+                "should_show_category": professional,
+                "should_show_public_contacts": professional,
+                "username": account.handle,
+                "connected_fb_page": None,
+                "pronouns": [],
+                "edge_felix_video_timeline": timeline_connection(videos, video_count, more_videos),
+                "edge_owner_to_timeline_media": timeline_connection(posts, account.media_count, more_posts),
+                "edge_saved_media": {"count": 0, "page_info": page_info(None), "edges": []},
+                "edge_media_collections": {"count": 0, "page_info": page_info(None), "edges": []},
+            }
+        },
         "toast_content_on_load": None,
         "show_view_shop": False,
         "profile_pic_edit_sync_props": None,
@@ -125,11 +129,13 @@ def gql_profile(account: Account, posts: list[Post], videos: list[Post], video_c
 
 # /a1/media: the private API's media info passed through
 
+
 def a1_media(post: Post) -> dict[str, Any]:
     return {"items": [v1_media(post)], "num_results": 1, "more_available": False, "auto_load_more_enabled": False}
 
 
 # Lama's own models (/v1, /gql)
+
 
 def user(account: Account) -> dict[str, Any]:
     """Lama's User: the v1 profile, flattened."""
@@ -189,10 +195,21 @@ def media(post: Post) -> dict[str, Any]:
     location = None
     if post.location is not None:
         place = post.location
-        location = {"pk": int(place.id), "name": place.name, "phone": "", "website": "", "category": "",
-                    "hours": {}, "address": "", "city": place.city.name, "zip": None,
-                    "lng": place.city.longitude, "lat": place.city.latitude,
-                    "external_id": str(int(place.id) * 3), "external_id_source": "facebook_places"}
+        location = {
+            "pk": int(place.id),
+            "name": place.name,
+            "phone": "",
+            "website": "",
+            "category": "",
+            "hours": {},
+            "address": "",
+            "city": place.city.name,
+            "zip": None,
+            "lng": place.city.longitude,
+            "lat": place.city.latitude,
+            "external_id": str(int(place.id) * 3),
+            "external_id_source": "facebook_places",
+        }
     return {
         "pk": str(post.media_pk),
         "id": post.media_id,
@@ -219,13 +236,22 @@ def media(post: Post) -> dict[str, Any]:
         "video_duration": post.video_duration or 0.0,
         "title": "",
         "resources": [
-            {"pk": str(child["pk"]), "id": child["id"], "video_url": None,
-             "thumbnail_url": child["image_versions2"]["candidates"][0]["url"], "media_type": 1,
-             "product_type": "carousel_item", "carousel_parent_id": post.media_id, "taken_at": post.taken_at}
+            {
+                "pk": str(child["pk"]),
+                "id": child["id"],
+                "video_url": None,
+                "thumbnail_url": child["image_versions2"]["candidates"][0]["url"],
+                "media_type": 1,
+                "product_type": "carousel_item",
+                "carousel_parent_id": post.media_id,
+                "taken_at": post.taken_at,
+            }
             for child in v1.get("carousel_media", [])
         ],
-        "image_versions": [{"height": candidate["height"], "width": candidate["width"], "url": candidate["url"]}
-                           for candidate in images["candidates"][:1]],
+        "image_versions": [
+            {"height": candidate["height"], "width": candidate["width"], "url": candidate["url"]}
+            for candidate in images["candidates"][:1]
+        ],
         "video_versions": v1.get("video_versions", []),
         "like_and_view_counts_disabled": False,
         "coauthor_producers": [],
@@ -248,18 +274,37 @@ def story(item: Story) -> dict[str, Any]:
         "video_url": cdn.video(item.pk, 720, 1280) if video else None,
         "video_duration": item.video_duration or 0.0,
         "sponsor_tags": [user_short(sponsor) for sponsor in item.sponsors],
-        "mentions": [{"user": user_short(account), "x": 0.5, "y": 0.3 + 0.1 * number, "width": 0.4, "height": 0.05}
-                     for number, account in enumerate(item.mentions)],
+        "mentions": [
+            {"user": user_short(account), "x": 0.5, "y": 0.3 + 0.1 * number, "width": 0.4, "height": 0.05}
+            for number, account in enumerate(item.mentions)
+        ],
         "links": [],
-        "hashtags": [{"hashtag": {"id": None, "name": name, "media_count": None, "profile_pic_url": None},
-                      "x": 0.5, "y": 0.6 + 0.1 * number, "width": 0.3, "height": 0.05}
-                     for number, name in enumerate(item.hashtags)],
+        "hashtags": [
+            {
+                "hashtag": {"id": None, "name": name, "media_count": None, "profile_pic_url": None},
+                "x": 0.5,
+                "y": 0.6 + 0.1 * number,
+                "width": 0.3,
+                "height": 0.05,
+            }
+            for number, name in enumerate(item.hashtags)
+        ],
         "locations": [],
-        "stickers": [{"id": f"story_link_{item.pk % 10**6}_{number}", "type": "story_link", "x": 0.5, "y": 0.8,
-                      "z": 1000005, "width": 0.45, "height": 0.06, "rotation": 0.0,
-                      "story_link": {"url": link, "link_title": None, "link_type": "web", "display_url": link},
-                      "extra": {}}
-                     for number, link in enumerate(item.links)],
+        "stickers": [
+            {
+                "id": f"story_link_{item.pk % 10**6}_{number}",
+                "type": "story_link",
+                "x": 0.5,
+                "y": 0.8,
+                "z": 1000005,
+                "width": 0.45,
+                "height": 0.06,
+                "rotation": 0.0,
+                "story_link": {"url": link, "link_title": None, "link_type": "web", "display_url": link},
+                "extra": {},
+            }
+            for number, link in enumerate(item.links)
+        ],
         "medias": [],
     }
 
@@ -270,22 +315,26 @@ def chunk(items: list[dict[str, Any]], cursor: str | None) -> list[Any]:
 
 # Routes
 
+
 class LamaRoutes:
     def __init__(self, world: InstagramWorld) -> None:
         self._world = world
         self._social = SocialGraph(world)
 
     def mount(self) -> Mount:
-        return Mount(PREFIX, routes=[
-            Route("/a1/user", self.a1_user),
-            Route("/v1/user/by/id", self.user_by_id),
-            Route("/v1/user/medias/chunk", self.medias_chunk),
-            Route("/a1/media", self.a1_media),
-            Route("/gql/user/followers/chunk", self.followers_chunk),
-            Route("/gql/user/following/chunk", self.following_chunk),
-            Route("/v1/user/stories", self.stories),
-            Route("/v1/hashtag/medias/recent/chunk", self.hashtag_chunk),
-        ])
+        return Mount(
+            PREFIX,
+            routes=[
+                Route("/a1/user", self.a1_user),
+                Route("/v1/user/by/id", self.user_by_id),
+                Route("/v1/user/medias/chunk", self.medias_chunk),
+                Route("/a1/media", self.a1_media),
+                Route("/gql/user/followers/chunk", self.followers_chunk),
+                Route("/gql/user/following/chunk", self.following_chunk),
+                Route("/v1/user/stories", self.stories),
+                Route("/v1/hashtag/medias/recent/chunk", self.hashtag_chunk),
+            ],
+        )
 
     async def a1_user(self, request: Request) -> JSONResponse:
         account = self._world.account(request.query_params.get("username", ""))

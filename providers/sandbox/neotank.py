@@ -45,13 +45,15 @@ def account_info(world: InstagramWorld, account: Account) -> dict[str, Any]:
     return {
         "biography": account.biography,
         "bio_links": [{"title": "", "lynx_url": "", "url": account.external_url, "link_type": "external"}]
-        if account.external_url else [],
+        if account.external_url
+        else [],
         "biography_with_entities": {"raw_text": account.biography, "entities": []},
         "blocked_by_viewer": False,
         "restricted_by_viewer": None,
         "country_block": False,
         "external_url": account.external_url or None,
-        "external_url_linkshimmed": f"https://l.instagram.com/?u={account.external_url}" if account.external_url
+        "external_url_linkshimmed": f"https://l.instagram.com/?u={account.external_url}"
+        if account.external_url
         else None,
         "edge_followed_by": {"count": account.followers},
         "fbid": str(account.fbid),
@@ -96,8 +98,9 @@ def account_info(world: InstagramWorld, account: Account) -> dict[str, Any]:
         "transparency_label": None,
         "transparency_product": None,
         "edge_felix_video_timeline": {"count": videos, "page_info": page_info(None), "edges": []},
-        "edge_owner_to_timeline_media": timeline_connection(posts, account.media_count,
-                                                            _cursor(account, len(posts)) if posts else None),
+        "edge_owner_to_timeline_media": timeline_connection(
+            posts, account.media_count, _cursor(account, len(posts)) if posts else None
+        ),
         "edge_saved_media": {"count": 0, "page_info": page_info(None), "edges": []},
         "edge_media_collections": {"count": 0, "page_info": page_info(None), "edges": []},
     }
@@ -116,10 +119,13 @@ class NeoTankRoutes:
         self._world = world
 
     def mount(self) -> Mount:
-        return Mount(PREFIX, routes=[
-            Route("/account-info", self.account_info),
-            Route("/account-medias", self.account_medias),
-        ])
+        return Mount(
+            PREFIX,
+            routes=[
+                Route("/account-info", self.account_info),
+                Route("/account-medias", self.account_medias),
+            ],
+        )
 
     async def account_info(self, request: Request) -> JSONResponse:
         if not request.headers.get("x-rapidapi-key"):

@@ -39,26 +39,109 @@ PREFIX = "/openai"
 PROSE = "I'm sorry, but I can't share personal details about real people. Is there anything else I can help with?"
 
 CITIES = (
-    ("Mumbai", "Maharashtra"), ("Delhi", "Delhi"), ("Bengaluru", "Karnataka"), ("Hyderabad", "Telangana"),
-    ("Chennai", "Tamil Nadu"), ("Kolkata", "West Bengal"), ("Pune", "Maharashtra"), ("Ahmedabad", "Gujarat"),
-    ("Jaipur", "Rajasthan"), ("Lucknow", "Uttar Pradesh"), ("Chandigarh", "Chandigarh"), ("Kochi", "Kerala"),
-    ("Indore", "Madhya Pradesh"), ("Bhopal", "Madhya Pradesh"), ("Patna", "Bihar"), ("Surat", "Gujarat"),
-    ("Nagpur", "Maharashtra"), ("Guwahati", "Assam"), ("Bhubaneswar", "Odisha"), ("Dehradun", "Uttarakhand"),
-    ("Visakhapatnam", "Andhra Pradesh"), ("Coimbatore", "Tamil Nadu"), ("Ludhiana", "Punjab"),
-    ("Kanpur", "Uttar Pradesh"), ("Vadodara", "Gujarat"), ("Thiruvananthapuram", "Kerala"), ("Mysuru", "Karnataka"),
-    ("Panaji", "Goa"), ("Ranchi", "Jharkhand"), ("Raipur", "Chhattisgarh"),
+    ("Mumbai", "Maharashtra"),
+    ("Delhi", "Delhi"),
+    ("Bengaluru", "Karnataka"),
+    ("Hyderabad", "Telangana"),
+    ("Chennai", "Tamil Nadu"),
+    ("Kolkata", "West Bengal"),
+    ("Pune", "Maharashtra"),
+    ("Ahmedabad", "Gujarat"),
+    ("Jaipur", "Rajasthan"),
+    ("Lucknow", "Uttar Pradesh"),
+    ("Chandigarh", "Chandigarh"),
+    ("Kochi", "Kerala"),
+    ("Indore", "Madhya Pradesh"),
+    ("Bhopal", "Madhya Pradesh"),
+    ("Patna", "Bihar"),
+    ("Surat", "Gujarat"),
+    ("Nagpur", "Maharashtra"),
+    ("Guwahati", "Assam"),
+    ("Bhubaneswar", "Odisha"),
+    ("Dehradun", "Uttarakhand"),
+    ("Visakhapatnam", "Andhra Pradesh"),
+    ("Coimbatore", "Tamil Nadu"),
+    ("Ludhiana", "Punjab"),
+    ("Kanpur", "Uttar Pradesh"),
+    ("Vadodara", "Gujarat"),
+    ("Thiruvananthapuram", "Kerala"),
+    ("Mysuru", "Karnataka"),
+    ("Panaji", "Goa"),
+    ("Ranchi", "Jharkhand"),
+    ("Raipur", "Chhattisgarh"),
 )
-CATEGORIES = ("Sports", "Music", "Beauty", "Fashion", "Fitness", "Food", "Travel", "Gaming", "Technology",
-              "Education", "Entertainment", "Comedy", "Lifestyle", "Parenting", "Finance", "Photography", "Dance")
-LANGUAGES = ("English", "Hindi", "Marathi", "Tamil", "Telugu", "Bengali", "Kannada", "Malayalam", "Gujarati",
-             "Punjabi")
-TOPICS = ("daily vlogs", "outfit ideas", "skincare", "makeup tutorials", "street food", "home cooking", "recipes",
-          "road trips", "budget travel", "hill stations", "beaches", "workouts", "yoga", "running", "diet tips",
-          "cricket", "football", "gadgets", "smartphone reviews", "unboxing", "gaming streams", "esports", "memes",
-          "stand-up", "bollywood", "music covers", "dance reels", "festivals", "weddings", "family", "parenting tips",
-          "personal finance", "investing", "startups", "career advice", "study tips", "books", "photography tips",
-          "pets", "home decor", "diy crafts", "motivation", "mental health", "sustainability", "cars", "bikes",
-          "fashion hauls", "brand collaborations", "giveaways", "behind the scenes")
+CATEGORIES = (
+    "Sports",
+    "Music",
+    "Beauty",
+    "Fashion",
+    "Fitness",
+    "Food",
+    "Travel",
+    "Gaming",
+    "Technology",
+    "Education",
+    "Entertainment",
+    "Comedy",
+    "Lifestyle",
+    "Parenting",
+    "Finance",
+    "Photography",
+    "Dance",
+)
+LANGUAGES = ("English", "Hindi", "Marathi", "Tamil", "Telugu", "Bengali", "Kannada", "Malayalam", "Gujarati", "Punjabi")
+TOPICS = (
+    "daily vlogs",
+    "outfit ideas",
+    "skincare",
+    "makeup tutorials",
+    "street food",
+    "home cooking",
+    "recipes",
+    "road trips",
+    "budget travel",
+    "hill stations",
+    "beaches",
+    "workouts",
+    "yoga",
+    "running",
+    "diet tips",
+    "cricket",
+    "football",
+    "gadgets",
+    "smartphone reviews",
+    "unboxing",
+    "gaming streams",
+    "esports",
+    "memes",
+    "stand-up",
+    "bollywood",
+    "music covers",
+    "dance reels",
+    "festivals",
+    "weddings",
+    "family",
+    "parenting tips",
+    "personal finance",
+    "investing",
+    "startups",
+    "career advice",
+    "study tips",
+    "books",
+    "photography tips",
+    "pets",
+    "home decor",
+    "diy crafts",
+    "motivation",
+    "mental health",
+    "sustainability",
+    "cars",
+    "bikes",
+    "fashion hauls",
+    "brand collaborations",
+    "giveaways",
+    "behind the scenes",
+)
 GENDERS = ("MALE", "FEMALE")
 AGE_BUCKETS = ("13-17", "18-24", "25-34", "35-44", "45-54", "55-64", "65+")
 AGE_WEIGHTS = (0.06, 0.36, 0.33, 0.14, 0.07, 0.03, 0.01)
@@ -75,6 +158,7 @@ HANDLE_LINK = re.compile(r"instagram\.com/([A-Za-z0-9._]+)")
 
 def question_of(system: str) -> str | None:
     """Which question a system prompt asks, from the JSON keys it names (most specific first)."""
+
     def names(key: str) -> bool:
         return f'"{key}"' in system
 
@@ -139,16 +223,26 @@ def complete_answer(question: str, handle: str) -> dict[str, Any]:
         return {"handle": handle, **_place(handle)}
     if question == BASE_CATEG_LANG_TOPICS:
         rng = seeded("openai-categories", handle)
-        return {"handle": handle, "categories": rng.sample(CATEGORIES, rng.randint(1, 3)),
-                "languages": _languages(handle), "topics": rng.sample(TOPICS, rng.randint(20, 25))}
+        return {
+            "handle": handle,
+            "categories": rng.sample(CATEGORIES, rng.randint(1, 3)),
+            "languages": _languages(handle),
+            "topics": rng.sample(TOPICS, rng.randint(20, 25)),
+        }
     if question == AUDIENCE_AGE_GENDER:
         return {"handle": handle, "platform": "instagram", "audience": {"age_gender": _age_gender(handle)}}
     if question == AUDIENCE_CITIES:
         return {"handle": handle, "platform": "instagram", "audience": {"cities": _cities(handle)}}
     if question == GENDER_LOCATION_LANG:
         place = _place(handle)
-        return {"handle": handle, "country": place["country"], "city": place["city"], "state": place["state"],
-                "gender": _gender(handle), "languages": _languages(handle)}
+        return {
+            "handle": handle,
+            "country": place["country"],
+            "city": place["city"],
+            "state": place["state"],
+            "gender": _gender(handle),
+            "languages": _languages(handle),
+        }
     raise ValueError(f"unknown question {question!r}")
 
 
@@ -172,8 +266,7 @@ def incomplete_answer(question: str, handle: str) -> dict[str, Any]:
 
 
 def _error(status: int, message: str, kind: str, code: str | None) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": code}},
-                        status_code=status)
+    return JSONResponse({"error": {"message": message, "type": kind, "param": None, "code": code}}, status_code=status)
 
 
 def _api_key(request: Request) -> str | None:
@@ -193,16 +286,23 @@ class OpenAIRoutes:
         self._asked: Counter[tuple[str, str]] = Counter()
 
     def mount(self) -> Mount:
-        return Mount(PREFIX, routes=[
-            Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
-            Route("/deployments/{deployment}/chat/completions", self.chat_completions, methods=["POST"]),
-        ])
+        return Mount(
+            PREFIX,
+            routes=[
+                Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
+                Route("/deployments/{deployment}/chat/completions", self.chat_completions, methods=["POST"]),
+            ],
+        )
 
     async def chat_completions(self, request: Request) -> JSONResponse:
         if _api_key(request) is None:
-            return _error(401, "You didn't provide an API key. You need to provide your API key in an Authorization "
-                               "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-                          "invalid_request_error", None)
+            return _error(
+                401,
+                "You didn't provide an API key. You need to provide your API key in an Authorization "
+                "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+                "invalid_request_error",
+                None,
+            )
         try:
             body = await request.json()
         except ValueError:
@@ -211,26 +311,44 @@ class OpenAIRoutes:
         messages = body.get("messages") if isinstance(body, dict) else None
         if not isinstance(model, str) or not model:
             return _error(400, "you must provide a model parameter", "invalid_request_error", None)
-        if not isinstance(messages, list) or not messages or not all(
-                isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages):
-            return _error(400, "'messages' must be a non-empty list of messages with text content",
-                          "invalid_request_error", "invalid_value")
+        if (
+            not isinstance(messages, list)
+            or not messages
+            or not all(isinstance(m, dict) and isinstance(m.get("content"), str) for m in messages)
+        ):
+            return _error(
+                400,
+                "'messages' must be a non-empty list of messages with text content",
+                "invalid_request_error",
+                "invalid_value",
+            )
         system = " ".join(m["content"] for m in messages if m.get("role") == "system")
         user = " ".join(m["content"] for m in messages if m.get("role") == "user")
         content = self._reply(question_of(system), HANDLE_LINK.search(user))
         prompt_tokens = sum(_tokens(m["content"]) for m in messages)
         completion_tokens = _tokens(content)
-        return JSONResponse({
-            "id": "chatcmpl-" + hashlib.blake2b(f"{user}\x1f{content}".encode(), digest_size=12).hexdigest(),
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content, "refusal": None},
-                         "logprobs": None, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens},
-            "system_fingerprint": "fp_sandbox",
-        })
+        return JSONResponse(
+            {
+                "id": "chatcmpl-" + hashlib.blake2b(f"{user}\x1f{content}".encode(), digest_size=12).hexdigest(),
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content, "refusal": None},
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+                "system_fingerprint": "fp_sandbox",
+            }
+        )
 
     def _reply(self, question: str | None, link: re.Match[str] | None) -> str:
         if question is None or link is None:

@@ -33,8 +33,10 @@ METHODS = ["GET", "POST"]
 FOLLOWERS_MAX_PAGE = 200
 
 EXHAUSTED_TOKEN = "Token exhausted"
-PLAN_EXHAUSTED = {"status": "error",
-                  "message": "You have reached the request limit of your plan. Upgrade at https://rocketapi.io/dashboard"}
+PLAN_EXHAUSTED = {
+    "status": "error",
+    "message": "You have reached the request limit of your plan. Upgrade at https://rocketapi.io/dashboard",
+}
 NO_TOKEN = {"status": "error", "message": "Authorization token is missing or invalid"}
 USER_NOT_FOUND = {"message": "User not found", "status": "fail"}
 MEDIA_NOT_FOUND = {"message": "Media not found or unavailable", "status": "fail"}
@@ -63,8 +65,10 @@ def followers_of(world: InstagramWorld, account: Account, start: int, count: int
 
 def envelope(body: dict[str, Any], status_code: int = 200) -> dict[str, Any]:
     """RocketAPI's wrapper around what Instagram answered it."""
-    return {"status": "done", "response": {"status_code": status_code, "content_type": "application/json",
-                                           "body": body}}
+    return {
+        "status": "done",
+        "response": {"status_code": status_code, "content_type": "application/json", "body": body},
+    }
 
 
 def _reshares(post: Post) -> int:
@@ -75,8 +79,9 @@ def media_info(post: Post) -> dict[str, Any]:
     item = feed_item(post)
     if post.kind == "video":
         item["reshare_count"] = _reshares(post)
-    return envelope({"items": [item], "num_results": 1, "more_available": False, "auto_load_more_enabled": False,
-                     "status": "ok"})
+    return envelope(
+        {"items": [item], "num_results": 1, "more_available": False, "auto_load_more_enabled": False, "status": "ok"}
+    )
 
 
 def clips_page(posts: list[Post], max_id: str | None) -> dict[str, Any]:
@@ -85,20 +90,23 @@ def clips_page(posts: list[Post], max_id: str | None) -> dict[str, Any]:
         clip = reel_item(post)
         clip["media"]["reshare_count"] = _reshares(post)
         items.append(clip)
-    return envelope({"items": items, "paging_info": {"max_id": max_id, "more_available": max_id is not None},
-                     "status": "ok"})
+    return envelope(
+        {"items": items, "paging_info": {"max_id": max_id, "more_available": max_id is not None}, "status": "ok"}
+    )
 
 
 def followers_page(fans: list[Account], next_max_id: str | None) -> dict[str, Any]:
-    return envelope({
-        "users": [v1_user(fan) for fan in fans],
-        "big_list": next_max_id is not None,
-        "page_size": len(fans),
-        "next_max_id": next_max_id,
-        "has_more": next_max_id is not None,
-        "should_limit_list_of_followers": False,
-        "status": "ok",
-    })
+    return envelope(
+        {
+            "users": [v1_user(fan) for fan in fans],
+            "big_list": next_max_id is not None,
+            "page_size": len(fans),
+            "next_max_id": next_max_id,
+            "has_more": next_max_id is not None,
+            "should_limit_list_of_followers": False,
+            "status": "ok",
+        }
+    )
 
 
 def _error(body: dict[str, Any], status: int) -> JSONResponse:
@@ -115,12 +123,15 @@ class RocketAPIRoutes:
         self._clock = clock
 
     def mount(self) -> Mount:
-        return Mount(PREFIX, routes=[
-            Route("/instagram/media/get_info_by_shortcode", self.media_by_shortcode, methods=METHODS),
-            Route("/instagram/user/get_clips", self.clips, methods=METHODS),
-            Route("/instagram/user/get_stories", self.stories, methods=METHODS),
-            Route("/instagram/user/get_followers", self.followers, methods=METHODS),
-        ])
+        return Mount(
+            PREFIX,
+            routes=[
+                Route("/instagram/media/get_info_by_shortcode", self.media_by_shortcode, methods=METHODS),
+                Route("/instagram/user/get_clips", self.clips, methods=METHODS),
+                Route("/instagram/user/get_stories", self.stories, methods=METHODS),
+                Route("/instagram/user/get_followers", self.followers, methods=METHODS),
+            ],
+        )
 
     async def _params(self, request: Request) -> dict[str, Any] | JSONResponse:
         """The JSON body, or the refusal RocketAPI answers instead (bad token, used-up plan, bad body)."""
@@ -162,8 +173,9 @@ class RocketAPIRoutes:
                 return _invalid("invalid max_id")
             start = resumed
         posts, following = self._world.reels(owner, start)
-        return JSONResponse(clips_page(posts, encode_cursor("clips", owner.profile_id, following)
-                                       if following is not None else None))
+        return JSONResponse(
+            clips_page(posts, encode_cursor("clips", owner.profile_id, following) if following is not None else None)
+        )
 
     async def stories(self, request: Request) -> JSONResponse:
         params = await self._params(request)

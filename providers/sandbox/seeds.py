@@ -15,11 +15,15 @@ if TYPE_CHECKING:
 
 # Each in the shape its provider expects; the sandbox meters them like the real keys.
 SANDBOX_CREDENTIALS: dict[str, dict[str, str]] = {
-    "rapidapi-arraybobo": {"x-rapidapi-key": "sandbox-arraybobo",
-                           "x-rapidapi-host": "instagram-scraper-2022.p.rapidapi.com"},
+    "rapidapi-arraybobo": {
+        "x-rapidapi-key": "sandbox-arraybobo",
+        "x-rapidapi-host": "instagram-scraper-2022.p.rapidapi.com",
+    },
     "rapidapi-jotucker": {"x-rapidapi-key": "sandbox-jotucker", "x-rapidapi-host": "instagram-scraper2.p.rapidapi.com"},
-    "rapidapi-bestsolutions": {"x-rapidapi-key": "sandbox-bestsolutions",
-                               "x-rapidapi-host": "instagram-api-cheap-best-performance.p.rapidapi.com"},
+    "rapidapi-bestsolutions": {
+        "x-rapidapi-key": "sandbox-bestsolutions",
+        "x-rapidapi-host": "instagram-api-cheap-best-performance.p.rapidapi.com",
+    },
     "rapidapi-neotank": {"x-rapidapi-key": "sandbox-neotank", "x-rapidapi-host": "instagram130.p.rapidapi.com"},
     "rapidapi-igapi": {"x-rapidapi-key": "sandbox-igapi", "x-rapidapi-host": "igdata.p.rapidapi.com"},
     "lama": {"x-access-key": "sandbox-lama"},
@@ -36,17 +40,26 @@ SANDBOX_STORE = "three-pages.myshopify.com"
 # Credentials that belong to one account (source, handle, secrets): the YouTube Analytics OAuth grant of
 # the sandbox's demo channel and the Admin API token of a sandbox store.
 SANDBOX_HANDLE_CREDENTIALS: tuple[tuple[str, str, dict[str, str]], ...] = (
-    ("ytapi", DEMO_CHANNEL_ID, {"refresh_token": refresh_token_for(DEMO_CHANNEL_ID), "channel_id": DEMO_CHANNEL_ID,
-                                "client_id": "sandbox-client.apps.googleusercontent.com",
-                                "client_secret": "sandbox-client-secret"}),
+    (
+        "ytapi",
+        DEMO_CHANNEL_ID,
+        {
+            "refresh_token": refresh_token_for(DEMO_CHANNEL_ID),
+            "channel_id": DEMO_CHANNEL_ID,
+            "client_id": "sandbox-client.apps.googleusercontent.com",
+            "client_secret": "sandbox-client-secret",
+        },
+    ),
     ("shopify", SANDBOX_STORE, {"X-Shopify-Access-Token": "shpat_sandbox"}),
 )
 
 
 def sandbox_base_urls(sandbox_url: str) -> dict[str, str]:
     # A label whose real host varies per call (Shopify's store domain) keeps the variable as a path step.
-    return {label: f"{sandbox_url}/{label}" + ("/{store}" if "{store}" in spec.base_url else "")
-            for label, spec in SOURCES.items()}
+    return {
+        label: f"{sandbox_url}/{label}" + ("/{store}" if "{store}" in spec.base_url else "")
+        for label, spec in SOURCES.items()
+    }
 
 
 def sandbox_service_settings(sandbox_url: str) -> dict[str, str]:

@@ -17,8 +17,14 @@ START_TIMEOUT = 10.0
 
 
 def run(host: str, port: int, config: SandboxConfig) -> None:
-    uvicorn.run(create_app(config), host=host, port=port, access_log=False, lifespan="off",
-                timeout_graceful_shutdown=SHUTDOWN_GRACE)
+    uvicorn.run(
+        create_app(config),
+        host=host,
+        port=port,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=SHUTDOWN_GRACE,
+    )
 
 
 class SandboxServer:
@@ -41,9 +47,16 @@ class SandboxServer:
         if self._server is not None:
             raise RuntimeError("the sandbox is already running")
         # log_config=None leaves the embedding process's logging alone.
-        config = uvicorn.Config(create_app(self._config), host=self._host, port=self._port, access_log=False,
-                                lifespan="off", log_config=None, log_level="warning",
-                                timeout_graceful_shutdown=SHUTDOWN_GRACE)
+        config = uvicorn.Config(
+            create_app(self._config),
+            host=self._host,
+            port=self._port,
+            access_log=False,
+            lifespan="off",
+            log_config=None,
+            log_level="warning",
+            timeout_graceful_shutdown=SHUTDOWN_GRACE,
+        )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, name="beat-sandbox", daemon=True)
         thread.start()
@@ -68,6 +81,7 @@ class SandboxServer:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self.stop()

@@ -45,6 +45,7 @@ PAGINATION_GUIDE = "https://shopify.dev/api/usage/pagination-rest"
 
 # Filters
 
+
 @dataclass(frozen=True, slots=True)
 class Filters:
     """A listing's filters: the status and the date bounds as asked (``dates``) and as read (``bounds``)."""
@@ -95,8 +96,9 @@ def _invalid(name: str, message: str = "Invalid value.") -> JSONResponse:
     return JSONResponse({"errors": {name: message}}, status_code=400)
 
 
-def _link(store: Store, path: str, filters: Filters, limit: int, page: list[dict[str, Any]],
-          matching: list[dict[str, Any]]) -> str | None:
+def _link(
+    store: Store, path: str, filters: Filters, limit: int, page: list[dict[str, Any]], matching: list[dict[str, Any]]
+) -> str | None:
     """The ``Link`` header of a page: the pages before and after it, if any."""
     if not page:
         return None
@@ -107,16 +109,24 @@ def _link(store: Store, path: str, filters: Filters, limit: int, page: list[dict
     if any(entry["id"] < page[-1]["id"] for entry in matching):
         links.append((encode_state({**base, "direction": "next", "id": page[-1]["id"]}), "next"))
     # The real host form: a client has to take page_info from it, never the host.
-    return ", ".join(f'<https://{store.domain}{path}?{urlencode({"limit": limit, "page_info": info})}>; '
-                     f'rel="{rel}"' for info, rel in links) or None
+    return (
+        ", ".join(
+            f'<https://{store.domain}{path}?{urlencode({"limit": limit, "page_info": info})}>; rel="{rel}"'
+            for info, rel in links
+        )
+        or None
+    )
 
 
 class ShopifyRoutes:
     def mount(self) -> Mount:
-        return Mount(PREFIX, routes=[
-            Route("/{store}/admin/api/{version}/orders.json", self.orders),
-            Route("/{store}/admin/api/{version}/graphql.json", graphql, methods=["POST"]),
-        ])
+        return Mount(
+            PREFIX,
+            routes=[
+                Route("/{store}/admin/api/{version}/orders.json", self.orders),
+                Route("/{store}/admin/api/{version}/graphql.json", graphql, methods=["POST"]),
+            ],
+        )
 
     async def orders(self, request: Request) -> JSONResponse:
         checked = admitted(request)
@@ -132,8 +142,11 @@ class ShopifyRoutes:
         if (page_info := query.get("page_info")) is not None:
             for name in query:
                 if name not in PAGE_INFO_COMPANIONS:
-                    return _invalid(name, f"{name} cannot be passed when page_info is present. "
-                                          f"See {PAGINATION_GUIDE} for more information.")
+                    return _invalid(
+                        name,
+                        f"{name} cannot be passed when page_info is present. "
+                        f"See {PAGINATION_GUIDE} for more information.",
+                    )
             resumed = _decode(page_info, store)
             if resumed is None:
                 return _invalid("page_info")
@@ -154,7 +167,8 @@ class ShopifyRoutes:
         else:
             page = [entry for entry in matching if entry["id"] > boundary][-limit:]
         headers = {VERSION_HEADER: version}
-        if link := _link(store, request.url.path.removeprefix(f"{PREFIX}/{store.domain}"), filters, limit, page,
-                         matching):
+        if link := _link(
+            store, request.url.path.removeprefix(f"{PREFIX}/{store.domain}"), filters, limit, page, matching
+        ):
             headers["Link"] = link
         return JSONResponse({"orders": page}, headers=headers)

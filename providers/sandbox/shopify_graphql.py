@@ -62,7 +62,11 @@ LINE_ITEM_COST = 5
 _FULFILLMENTS_FIRST = re.compile(r"fulfillments\(first:\s*(\d+)\)")
 _TERM = re.compile(r"\s*(?:AND\s+)?(\w+):(>=|<=|>|<)?(?:'([^']*)'|\"([^\"]*)\"|(\S+))")
 _COMPARATORS: dict[str, Callable[[Any, Any], bool]] = {
-    ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+}
 _DATE_FIELDS = ("created_at", "updated_at")
 
 
@@ -99,6 +103,7 @@ def _errors(*errors: dict[str, Any]) -> JSONResponse:
 
 
 # The REST order as a GraphQL node
+
 
 def _line_item(item: dict[str, Any], currency: str) -> dict[str, Any]:
     return {
@@ -138,10 +143,12 @@ def _line_items(entry: dict[str, Any], first: int, after: str | None) -> dict[st
             return None
         start = state["index"] + 1
     items = entry["line_items"]
-    window = items[start:start + first]
+    window = items[start : start + first]
     end = encode_state({"order": entry["id"], "index": start + len(window) - 1}) if window else None
-    return {"pageInfo": {"hasNextPage": start + len(window) < len(items), "endCursor": end},
-            "nodes": [_line_item(item, entry["currency"]) for item in window]}
+    return {
+        "pageInfo": {"hasNextPage": start + len(window) < len(items), "endCursor": end},
+        "nodes": [_line_item(item, entry["currency"]) for item in window],
+    }
 
 
 def _fulfillment_status(entry: dict[str, Any], version: str) -> str:
@@ -152,8 +159,7 @@ def _fulfillment_status(entry: dict[str, Any], version: str) -> str:
     return "UNFULFILLED"
 
 
-def order_node(store: Store, entry: dict[str, Any], version: str, line_items: int,
-               fulfillments: int) -> dict[str, Any]:
+def order_node(store: Store, entry: dict[str, Any], version: str, line_items: int, fulfillments: int) -> dict[str, Any]:
     """The REST order ``entry`` as the node Beat's orders query selects."""
     currency = entry["currency"]
     landing = entry["landing_site"]
@@ -183,8 +189,11 @@ def order_node(store: Store, entry: dict[str, Any], version: str, line_items: in
         "totalTaxSet": _bag(entry["total_tax"], currency),
         "totalPriceSet": _bag(entry["total_price"], currency),
         # Orders that never passed through the storefront (point of sale, drafts) had no visit.
-        "customerJourneySummary": {"firstVisit": None if landing is None else {
-            "landingPage": f"https://{store.domain}{landing}", "referrerUrl": entry["referring_site"]}},
+        "customerJourneySummary": {
+            "firstVisit": None
+            if landing is None
+            else {"landingPage": f"https://{store.domain}{landing}", "referrerUrl": entry["referring_site"]}
+        },
         "fulfillments": [_fulfillment(f) for f in entry["fulfillments"][:fulfillments]],
         "lineItems": _line_items(entry, line_items, None),
     }
@@ -192,11 +201,13 @@ def order_node(store: Store, entry: dict[str, Any], version: str, line_items: in
 
 # Variables and search
 
+
 def _count(variables: dict[str, Any], name: str, errors: list[dict[str, Any]]) -> int:
     value = variables.get(name)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_FIRST:
-        errors.append(_error(f"Variable ${name} must be an integer from 1 to {MAX_FIRST}; got {value!r}",
-                             "BAD_USER_INPUT"))
+        errors.append(
+            _error(f"Variable ${name} must be an integer from 1 to {MAX_FIRST}; got {value!r}", "BAD_USER_INPUT")
+        )
         return 1
     return value
 
@@ -232,32 +243,61 @@ def _admits(entry: dict[str, Any], bounds: list[Bound]) -> bool:
 
 def _cost(requested: int, actual: int | None, available: float) -> dict[str, Any]:
     left = available - (actual or 0)
-    return {"cost": {"requestedQueryCost": requested, "actualQueryCost": actual,
-                     "throttleStatus": {"maximumAvailable": MAXIMUM_AVAILABLE, "currentlyAvailable": left,
-                                        "restoreRate": RESTORE_RATE}}}
+    return {
+        "cost": {
+            "requestedQueryCost": requested,
+            "actualQueryCost": actual,
+            "throttleStatus": {
+                "maximumAvailable": MAXIMUM_AVAILABLE,
+                "currentlyAvailable": left,
+                "restoreRate": RESTORE_RATE,
+            },
+        }
+    }
 
 
 def _priced(store: Store, requested: int) -> JSONResponse | float:
     """The bucket's points, or the refusal of a query it cannot or will not pay for."""
     if requested > MAX_QUERY_COST:
-        return _errors(_error(f"Query cost is {requested}, which exceeds the single query max cost limit "
-                              f"({MAX_QUERY_COST}).", "MAX_COST_EXCEEDED", cost=requested, maxCost=MAX_QUERY_COST,
-                              documentation=RATE_LIMITS_GUIDE))
+        return _errors(
+            _error(
+                f"Query cost is {requested}, which exceeds the single query max cost limit ({MAX_QUERY_COST}).",
+                "MAX_COST_EXCEEDED",
+                cost=requested,
+                maxCost=MAX_QUERY_COST,
+                documentation=RATE_LIMITS_GUIDE,
+            )
+        )
     available = THROTTLED_AVAILABLE if store.domain.startswith("throttled-") else MAXIMUM_AVAILABLE
     if requested > available:
-        return JSONResponse({"errors": [_error("Throttled", "THROTTLED", documentation=RATE_LIMITS_GUIDE)],
-                             "extensions": _cost(requested, None, available)})
+        return JSONResponse(
+            {
+                "errors": [_error("Throttled", "THROTTLED", documentation=RATE_LIMITS_GUIDE)],
+                "extensions": _cost(requested, None, available),
+            }
+        )
     return available
 
 
 # Operations
 
+
 def _orders(store: Store, version: str, query: str, variables: dict[str, Any]) -> JSONResponse:
     if store.domain.startswith("denied-"):
-        return JSONResponse({"data": None, "errors": [_error(
-            "Access denied for orders field. Required access: `read_orders` access scope.", "ACCESS_DENIED",
-            documentation="https://shopify.dev/api/usage/access-scopes",
-            requiredAccess="`read_orders` access scope.") | {"path": ["orders"]}]})
+        return JSONResponse(
+            {
+                "data": None,
+                "errors": [
+                    _error(
+                        "Access denied for orders field. Required access: `read_orders` access scope.",
+                        "ACCESS_DENIED",
+                        documentation="https://shopify.dev/api/usage/access-scopes",
+                        requiredAccess="`read_orders` access scope.",
+                    )
+                    | {"path": ["orders"]}
+                ],
+            }
+        )
     errors: list[dict[str, Any]] = []
     first, line_items = _count(variables, "first", errors), _count(variables, "lineItems", errors)
     if errors:
@@ -285,14 +325,26 @@ def _orders(store: Store, version: str, query: str, variables: dict[str, Any]) -
     matching = [entry for entry in listed if _admits(entry, bounds) and (boundary is None or entry["id"] < boundary)]
     page = matching[:first]
     nodes = [order_node(store, entry, version, line_items, fulfillments) for entry in page]
-    actual = 1 + 3 + sum(ORDER_OBJECTS + len(node["fulfillments"]) * FULFILLMENT_COST
-                         + len(node["lineItems"]["nodes"]) * LINE_ITEM_COST for node in nodes)
+    actual = (
+        1
+        + 3
+        + sum(
+            ORDER_OBJECTS
+            + len(node["fulfillments"]) * FULFILLMENT_COST
+            + len(node["lineItems"]["nodes"]) * LINE_ITEM_COST
+            for node in nodes
+        )
+    )
     end = encode_state({"store": store.domain, "id": page[-1]["id"]}) if page else None
-    return JSONResponse({
-        "data": {"shop": {"ianaTimezone": SHOP_ZONE},
-                 "orders": {"pageInfo": {"hasNextPage": len(matching) > first, "endCursor": end}, "nodes": nodes}},
-        "extensions": _cost(requested, actual, available),
-    })
+    return JSONResponse(
+        {
+            "data": {
+                "shop": {"ianaTimezone": SHOP_ZONE},
+                "orders": {"pageInfo": {"hasNextPage": len(matching) > first, "endCursor": end}, "nodes": nodes},
+            },
+            "extensions": _cost(requested, actual, available),
+        }
+    )
 
 
 def _order_line_items(store: Store, variables: dict[str, Any]) -> JSONResponse:
@@ -339,8 +391,8 @@ async def graphql(request: Request) -> JSONResponse:
     elif re.search(r"\border\(", query):
         answer = _order_line_items(store, variables)
     else:
-        answer = _errors(_error("the sandbox answers the orders query and an order's line items only",
-                                "undefinedField"))
+        answer = _errors(
+            _error("the sandbox answers the orders query and an order's line items only", "undefinedField")
+        )
     answer.headers[VERSION_HEADER] = version
     return answer
-

@@ -62,12 +62,21 @@ INVALID_TOKEN = {"errors": "[API] Invalid API key or access token (unrecognized 
 _COUNT_IN_NAME = re.compile(r"(?:^|-)orders-(\d+)(?:-|$)")
 _ITEMS_IN_NAME = re.compile(r"(?:^|-)items-(\d+)(?:-|$)")
 MAX_LINE_ITEMS = 16
-_PRODUCTS = (("Kurta Set", "1899.00"), ("Silk Saree", "4599.00"), ("Cotton Dupatta", "699.00"),
-             ("Block Print Shirt", "1299.00"), ("Jhumka Earrings", "549.00"), ("Linen Trousers", "1499.00"))
+_PRODUCTS = (
+    ("Kurta Set", "1899.00"),
+    ("Silk Saree", "4599.00"),
+    ("Cotton Dupatta", "699.00"),
+    ("Block Print Shirt", "1299.00"),
+    ("Jhumka Earrings", "549.00"),
+    ("Linen Trousers", "1499.00"),
+)
 _FIRST_NAMES = ("Aarav", "Diya", "Kabir", "Meera", "Rohan", "Sana", "Vikram", "Zoya", "Ananya", "Ishaan")
 _LAST_NAMES = ("Sharma", "Iyer", "Khan", "Reddy", "Mehta", "Das", "Kapoor", "Nair")
-_UTM_SOURCES = (("instagram", "https://l.instagram.com/"), ("youtube", "https://www.youtube.com/"),
-                ("facebook", "https://m.facebook.com/"))
+_UTM_SOURCES = (
+    ("instagram", "https://l.instagram.com/"),
+    ("youtube", "https://www.youtube.com/"),
+    ("facebook", "https://m.facebook.com/"),
+)
 _UTM_MEDIUMS = ("social", "influencer", "story")
 _CAMPAIGNS = ("diwali_sale", "kabir.fit", "meera.style", "summer_drop", "sana.makeup")
 
@@ -97,8 +106,9 @@ def store_of(domain: str) -> Store | None:
         count = seeded("shopify-store", domain).randint(3, 80)
     block = int.from_bytes(hashlib.blake2b(domain.encode(), digest_size=8).digest(), "big") % _STORE_BLOCKS
     items = _ITEMS_IN_NAME.search(name)
-    return Store(domain, count, _ID_BASE + block * MAX_ORDERS,
-                 min(int(items.group(1)), MAX_LINE_ITEMS) if items else None)
+    return Store(
+        domain, count, _ID_BASE + block * MAX_ORDERS, min(int(items.group(1)), MAX_LINE_ITEMS) if items else None
+    )
 
 
 def served_version(asked: str) -> str | None:
@@ -196,19 +206,21 @@ def order(store: Store, position: int) -> dict[str, Any]:
     total = sum((Decimal(item["price"]) * item["quantity"] for item in items), Decimal(0))
     fulfillments = []
     if shipped or 0.65 <= fate < 0.7:
-        fulfillments.append({
-            "id": order_id * 2,
-            "admin_graphql_api_id": f"gid://shopify/Fulfillment/{order_id * 2}",
-            "order_id": order_id,
-            "name": f"#{1001 + position}.1",
-            "status": "success" if shipped else "cancelled",
-            "service": "manual",
-            "shipment_status": "delivered" if closed else None,
-            "tracking_company": "Delhivery",
-            "tracking_number": f"DL{order_id % 10**10:010d}",
-            "created_at": _at(created + timedelta(hours=20)),
-            "updated_at": _at(updated),
-        })
+        fulfillments.append(
+            {
+                "id": order_id * 2,
+                "admin_graphql_api_id": f"gid://shopify/Fulfillment/{order_id * 2}",
+                "order_id": order_id,
+                "name": f"#{1001 + position}.1",
+                "status": "success" if shipped else "cancelled",
+                "service": "manual",
+                "shipment_status": "delivered" if closed else None,
+                "tracking_company": "Delhivery",
+                "tracking_number": f"DL{order_id % 10**10:010d}",
+                "created_at": _at(created + timedelta(hours=20)),
+                "updated_at": _at(updated),
+            }
+        )
     customer = _customer(rng, order_id, created)
     return {
         "id": order_id,

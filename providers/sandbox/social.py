@@ -28,8 +28,18 @@ _FEED_CACHE = 256
 _HASHTAG = re.compile(r"[a-z0-9_]{1,100}")
 _PEOPLE = ("arjun", "priya", "dev", "nisha", "kiran", "asha", "rahul", "pooja", "amit", "leela", "farah", "yash")
 _NOUNS = ("clicks", "vibes", "journal", "eats", "miles", "frames", "notes", "beats", "corner", "world")
-_REMARKS = ("Love this", "So beautiful", "Where is this", "Need to try this", "Amazing shot", "Goals",
-            "Can't wait for the next one", "Stunning colours", "This made my day", "Saving this for later")
+_REMARKS = (
+    "Love this",
+    "So beautiful",
+    "Where is this",
+    "Need to try this",
+    "Amazing shot",
+    "Goals",
+    "Can't wait for the next one",
+    "Stunning colours",
+    "This made my day",
+    "Saving this for later",
+)
 _COMMENT_TAGS = ("#travel", "#foodie", "#love", "#explore", "#weekend", "#goals")
 _PRIVATE_SHARE = 0.06
 # Comment ids are 17-digit numbers like Instagram's. Each post owns a block of ids, each comment in it
@@ -106,12 +116,16 @@ class SocialGraph:
         for position in range(min(count, comment.replies, _REPLY_SLOTS - 1)):
             rng = seeded("reply", comment.id, position)
             created_at = min(created_at + rng.randrange(60, 6 * 3600), self._world.reference)
-            replies.append(self._comment(rng, str(int(comment.id) + 1 + position), created_at, 0,
-                                         mention=f"@{comment.author.handle}"))
+            replies.append(
+                self._comment(
+                    rng, str(int(comment.id) + 1 + position), created_at, 0, mention=f"@{comment.author.handle}"
+                )
+            )
         return replies
 
-    def _comment(self, rng: random.Random, comment_id: str, created_at: int, replies: int,
-                 mention: str | None = None) -> Comment:
+    def _comment(
+        self, rng: random.Random, comment_id: str, created_at: int, replies: int, mention: str | None = None
+    ) -> Comment:
         words = [rng.choice(_REMARKS), *rng.sample(_COMMENT_TAGS, rng.choice((0, 0, 1, 2)))]
         text = " ".join([mention, *words] if mention else words)
         likes = int(rng.paretovariate(1.6)) - 1

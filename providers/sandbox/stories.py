@@ -73,20 +73,29 @@ def _stories_of_day(world: InstagramWorld, owner: Account, day: int) -> list[Sto
         kind = "video" if rng.random() < 0.4 else "image"
         links = (f"https://linktr.ee/{owner.handle}",) if rng.random() < 0.25 else ()
         hashtags = tuple(rng.sample(_STORY_HASHTAGS, rng.randint(1, 2))) if rng.random() < 0.3 else ()
-        mentions = tuple(_known(world, handle) for handle in rng.sample(_STORY_FRIENDS, rng.randint(1, 2))
-                         if handle != owner.handle) if rng.random() < 0.3 else ()
+        mentions = (
+            tuple(
+                _known(world, handle)
+                for handle in rng.sample(_STORY_FRIENDS, rng.randint(1, 2))
+                if handle != owner.handle
+            )
+            if rng.random() < 0.3
+            else ()
+        )
         sponsors = (_known(world, rng.choice(_STORY_BRANDS)),) if rng.random() < 0.1 else ()
-        stories.append(Story(
-            owner=owner,
-            pk=STORY_BASE + seeded("story-pk", owner.profile_id, day, number).randrange(10**18),
-            kind=kind,
-            taken_at=taken_at,
-            video_duration=round(rng.uniform(3.0, 15.0), 3) if kind == "video" else None,
-            links=links,
-            hashtags=hashtags,
-            mentions=mentions,
-            sponsors=sponsors,
-        ))
+        stories.append(
+            Story(
+                owner=owner,
+                pk=STORY_BASE + seeded("story-pk", owner.profile_id, day, number).randrange(10**18),
+                kind=kind,
+                taken_at=taken_at,
+                video_duration=round(rng.uniform(3.0, 15.0), 3) if kind == "video" else None,
+                links=links,
+                hashtags=hashtags,
+                mentions=mentions,
+                sponsors=sponsors,
+            )
+        )
     return stories
 
 
@@ -97,8 +106,9 @@ def _known(world: InstagramWorld, handle: str) -> Account:
     return account
 
 
-def tagged_posts(world: InstagramWorld, account: Account, start: int,
-                 count: int = PAGE_SIZE) -> tuple[list[Post], int | None]:
+def tagged_posts(
+    world: InstagramWorld, account: Account, start: int, count: int = PAGE_SIZE
+) -> tuple[list[Post], int | None]:
     """Posts of others that tag ``account``, newest first, from position ``start``, and where the next page starts.
 
     There are as many as the profile's ``usertags_count`` says (fewer when two picks land on

@@ -81,32 +81,108 @@ MAX_ACTIVITIES = 120
 SEARCH_CHANNELS = 12
 MAX_SEARCH_RESULTS = 500
 
-_WORDS_A = ("Desi", "Chai", "Masala", "Monsoon", "Urban", "Pixel", "Tadka", "Bollywood", "Tech", "Cricket",
-            "Yatra", "Rasoi", "Gaming", "Filmy", "Study", "Fitness")
-_WORDS_B = ("Beats", "Talks", "Kitchen", "Vlogs", "Guru", "Diaries", "Studio", "Official", "Tales", "Hub",
-            "Central", "Nation", "Express", "Lab")
-_DESCRIPTIONS = ("New videos every week. Subscribe and hit the bell!", "Recipes from my grandmother's kitchen.",
-                 "Honest reviews of the latest gadgets.", "Travel stories from every corner of India.",
-                 "Comedy sketches, reactions and more.", "Exam tips, notes and live doubt sessions.", "")
-_TOPICS = ("street food tour", "budget phone review", "morning workout", "wedding vlog", "exam strategy",
-           "road trip", "cricket highlights", "movie reaction", "easy dal recipe", "setup tour", "unboxing",
-           "day in my life", "monsoon trek", "stand-up clip", "lofi mix")
-_FORMATS = ("{topic} | {channel}", "I tried {topic} for 7 days", "{topic} #shorts", "The ultimate {topic}",
-            "{topic} (full video)", "{topic} - part {n}")
+_WORDS_A = (
+    "Desi",
+    "Chai",
+    "Masala",
+    "Monsoon",
+    "Urban",
+    "Pixel",
+    "Tadka",
+    "Bollywood",
+    "Tech",
+    "Cricket",
+    "Yatra",
+    "Rasoi",
+    "Gaming",
+    "Filmy",
+    "Study",
+    "Fitness",
+)
+_WORDS_B = (
+    "Beats",
+    "Talks",
+    "Kitchen",
+    "Vlogs",
+    "Guru",
+    "Diaries",
+    "Studio",
+    "Official",
+    "Tales",
+    "Hub",
+    "Central",
+    "Nation",
+    "Express",
+    "Lab",
+)
+_DESCRIPTIONS = (
+    "New videos every week. Subscribe and hit the bell!",
+    "Recipes from my grandmother's kitchen.",
+    "Honest reviews of the latest gadgets.",
+    "Travel stories from every corner of India.",
+    "Comedy sketches, reactions and more.",
+    "Exam tips, notes and live doubt sessions.",
+    "",
+)
+_TOPICS = (
+    "street food tour",
+    "budget phone review",
+    "morning workout",
+    "wedding vlog",
+    "exam strategy",
+    "road trip",
+    "cricket highlights",
+    "movie reaction",
+    "easy dal recipe",
+    "setup tour",
+    "unboxing",
+    "day in my life",
+    "monsoon trek",
+    "stand-up clip",
+    "lofi mix",
+)
+_FORMATS = (
+    "{topic} | {channel}",
+    "I tried {topic} for 7 days",
+    "{topic} #shorts",
+    "The ultimate {topic}",
+    "{topic} (full video)",
+    "{topic} - part {n}",
+)
 _TAGS = ("india", "hindi", "vlog", "shorts", "review", "recipe", "comedy", "travel", "tech", "music", "trending")
-_REMARKS = ("Loved this video!", "Who is watching in 2024?", "Please make a part 2", "Great explanation, thanks",
-            "First comment 😄", "This deserves more views", "Watching from Pune", "Amazing editing bro",
-            "Can you share the recipe link?", "Best channel on YouTube")
+_REMARKS = (
+    "Loved this video!",
+    "Who is watching in 2024?",
+    "Please make a part 2",
+    "Great explanation, thanks",
+    "First comment 😄",
+    "This deserves more views",
+    "Watching from Pune",
+    "Amazing editing bro",
+    "Can you share the recipe link?",
+    "Best channel on YouTube",
+)
 # (shortest, longest) seconds of an upload, and its share: shorts, ordinary videos, long streams and films.
 _LENGTHS = (((8, CLASSIC_SHORT_MAX_SECONDS), 30), ((61, 1500), 55), ((1500, 11000), 15))
 # (YouTube category id, share) for uploads.
-_CATEGORIES = (("22", 25), ("24", 20), ("10", 12), ("20", 10), ("27", 10), ("26", 8), ("17", 6), ("28", 5),
-               ("1", 4))
+_CATEGORIES = (("22", 25), ("24", 20), ("10", 12), ("20", 10), ("27", 10), ("26", 8), ("17", 6), ("28", 5), ("1", 4))
 _LANGUAGES = (("hi", 40), ("en", 25), ("ta", 8), ("te", 7), ("bn", 5), (None, 15))
 _COUNTRIES = (("IN", 75), ("US", 8), ("GB", 4), ("AE", 3), (None, 10))
 # City rows of YouTube Analytics name cities by their Google Knowledge Graph id.
-CITIES = ("/m/04vmp", "/m/09f07", "/m/09c17", "/m/0c8tk", "/m/09f8q", "/m/0cvw9", "/m/015y2q", "/m/01f1kd",
-          "/m/0fs54", "/m/0d9jr", "/m/0dlv0", "/m/01cf3k")
+CITIES = (
+    "/m/04vmp",
+    "/m/09f07",
+    "/m/09c17",
+    "/m/0c8tk",
+    "/m/09f8q",
+    "/m/0cvw9",
+    "/m/015y2q",
+    "/m/01f1kd",
+    "/m/0fs54",
+    "/m/0d9jr",
+    "/m/0dlv0",
+    "/m/01cf3k",
+)
 AUDIENCE_COUNTRIES = ("IN", "US", "AE", "GB", "SA", "CA", "BD", "NP", "PK", "AU", "SG", "DE")
 AGE_GROUPS = ("age13-17", "age18-24", "age25-34", "age35-44", "age45-54", "age55-64", "age65-")
 GENDERS = ("female", "male", "user_specified")
@@ -117,8 +193,13 @@ _DEMO, _HIDDEN_SUBSCRIBERS, _SUBSCRIPTIONS_HIDDEN, _CITY_REPORT_DOWN = 1, 2, 3, 
 _SHORT, _LONG, _LIKES_HIDDEN, _LIVE, _COMMENTS_DISABLED = 0, 1, 2, 3, 4
 _LONGER_SHORT, _FOUR_MINUTES, _WIDE = 5, 6, 7
 # Demo uploads of a set length: (seconds, whether it is a Short).
-_FIXED_UPLOADS = {_SHORT: (45, True), _LONG: (3723, False), _LONGER_SHORT: (150, True),
-                  _FOUR_MINUTES: (240, False), _WIDE: (150, False)}
+_FIXED_UPLOADS = {
+    _SHORT: (45, True),
+    _LONG: (3723, False),
+    _LONGER_SHORT: (150, True),
+    _FOUR_MINUTES: (240, False),
+    _WIDE: (150, False),
+}
 # The Analytics report whose backend is down for a well-known channel, so one report fails and the rest arrive.
 _REPORT_OUTAGES = {_CITY_REPORT_DOWN: "city"}
 
@@ -350,11 +431,11 @@ class YouTubeWorld:
             country=_weighted(rng, _COUNTRIES) if number != _DEMO else "IN",
             view_count=int(subscribers * rng.uniform(40, 400)) + rng.randint(0, 999),
             subscriber_count=_three_figures(subscribers),
-            hidden_subscriber_count=number == _HIDDEN_SUBSCRIBERS or (number > _SUBSCRIPTIONS_HIDDEN
-                                                                      and rng.random() < 0.08),
+            hidden_subscriber_count=number == _HIDDEN_SUBSCRIBERS
+            or (number > _SUBSCRIPTIONS_HIDDEN and rng.random() < 0.08),
             video_count=video_count,
-            subscriptions_hidden=number == _SUBSCRIPTIONS_HIDDEN or (number > _SUBSCRIPTIONS_HIDDEN
-                                                                     and rng.random() < 0.25),
+            subscriptions_hidden=number == _SUBSCRIPTIONS_HIDDEN
+            or (number > _SUBSCRIPTIONS_HIDDEN and rng.random() < 0.25),
             default_language=rng.choice(("en", "hi", None)),
         )
 
@@ -436,9 +517,15 @@ class YouTubeWorld:
         if fixed is not None:
             is_short = fixed[1]
         else:
-            is_short = not is_live and (seconds <= CLASSIC_SHORT_MAX_SECONDS or (
-                seconds <= SHORT_MAX_SECONDS and published_at >= LONGER_SHORTS_FROM and tall
-                and not (demo and position in (_LIKES_HIDDEN, _COMMENTS_DISABLED))))
+            is_short = not is_live and (
+                seconds <= CLASSIC_SHORT_MAX_SECONDS
+                or (
+                    seconds <= SHORT_MAX_SECONDS
+                    and published_at >= LONGER_SHORTS_FROM
+                    and tall
+                    and not (demo and position in (_LIKES_HIDDEN, _COMMENTS_DISABLED))
+                )
+            )
         return Video(
             video_id=video_id,
             channel=channel,
@@ -462,8 +549,9 @@ class YouTubeWorld:
 
     # Search
 
-    def search(self, query: str, published_after: int | None = None,
-               published_before: int | None = None) -> list[Video]:
+    def search(
+        self, query: str, published_after: int | None = None, published_before: int | None = None
+    ) -> list[Video]:
         """Videos for a query published in the window, most viewed first; the same query always finds
         the same channels."""
         key = " ".join(query.lower().split())
@@ -510,9 +598,18 @@ class YouTubeWorld:
             reply_id = f"{comment.comment_id}.{_token('reply-id', comment.comment_id, position, size=22)}"
             # A reply mentions the comment's author by handle; a channel-less author has none.
             mention = f"@{comment.author.title.replace(' ', '')} " if comment.author else ""
-            replies.append(Comment(reply_id, comment.video, self._crowd("replier", reply_id),
-                                   f"{mention}{rng.choice(_REMARKS)}", published_at,
-                                   int(rng.paretovariate(2.0)) - 1, 0, comment.comment_id))
+            replies.append(
+                Comment(
+                    reply_id,
+                    comment.video,
+                    self._crowd("replier", reply_id),
+                    f"{mention}{rng.choice(_REMARKS)}",
+                    published_at,
+                    int(rng.paretovariate(2.0)) - 1,
+                    0,
+                    comment.comment_id,
+                )
+            )
         return replies
 
     # Subscriptions and activities
@@ -533,20 +630,47 @@ class YouTubeWorld:
 
     def activities(self, channel: Channel) -> list[Activity]:
         """Uploads, subscriptions and playlist additions, newest first."""
-        found = [Activity(_activity_id(channel, "upload", video.video_id), channel, "upload", video.published_at,
-                          video, None, None)
-                 for video in self._uploads(channel, 0, MAX_ACTIVITIES)]
-        found += [Activity(_activity_id(channel, "subscription", item.subscription_id), channel, "subscription",
-                           item.subscribed_at, None, item.target, None)
-                  for item in self.subscriptions(channel)[:MAX_ACTIVITIES]]
+        found = [
+            Activity(
+                _activity_id(channel, "upload", video.video_id),
+                channel,
+                "upload",
+                video.published_at,
+                video,
+                None,
+                None,
+            )
+            for video in self._uploads(channel, 0, MAX_ACTIVITIES)
+        ]
+        found += [
+            Activity(
+                _activity_id(channel, "subscription", item.subscription_id),
+                channel,
+                "subscription",
+                item.subscribed_at,
+                None,
+                item.target,
+                None,
+            )
+            for item in self.subscriptions(channel)[:MAX_ACTIVITIES]
+        ]
         rng = seeded("yt-playlist-items", channel.number)
         playlist_id = "PL" + _token("playlist", channel.number, size=32)
         for position in range(rng.randint(0, 30)):
             other = self._crowd("playlist-item", channel.number, position)
             video = self._uploads(other, rng.randrange(min(other.video_count, 10)), 1)[0]
             added = max(video.published_at, self.reference - rng.randrange(1, 200 * DAY))
-            found.append(Activity(_activity_id(channel, "playlistItem", video.video_id), channel, "playlistItem",
-                                  added, video, None, playlist_id))
+            found.append(
+                Activity(
+                    _activity_id(channel, "playlistItem", video.video_id),
+                    channel,
+                    "playlistItem",
+                    added,
+                    video,
+                    None,
+                    playlist_id,
+                )
+            )
         found.sort(key=lambda activity: (-activity.published_at, activity.activity_id))
         return found[:MAX_ACTIVITIES]
 
@@ -559,19 +683,28 @@ class YouTubeWorld:
     def audience(self, channel: Channel) -> Audience:
         rng = seeded("yt-audience", channel.number)
         views = channel.view_count
-        cities = sorted(((city, int(views * rng.uniform(0.001, 0.08))) for city in CITIES),
-                        key=lambda row: (-row[1], row[0]))
-        countries = sorted(((code, int(views * rng.uniform(0.002, 0.1) * (8 if code == "IN" else 1)))
-                            for code in AUDIENCE_COUNTRIES), key=lambda row: (-row[1], row[0]))
-        weights = [(gender, group, rng.uniform(0.2, 3.0) if gender != "user_specified" else rng.uniform(0, 0.05))
-                   for gender in GENDERS for group in AGE_GROUPS]
+        cities = sorted(
+            ((city, int(views * rng.uniform(0.001, 0.08))) for city in CITIES), key=lambda row: (-row[1], row[0])
+        )
+        countries = sorted(
+            ((code, int(views * rng.uniform(0.002, 0.1) * (8 if code == "IN" else 1))) for code in AUDIENCE_COUNTRIES),
+            key=lambda row: (-row[1], row[0]),
+        )
+        weights = [
+            (gender, group, rng.uniform(0.2, 3.0) if gender != "user_specified" else rng.uniform(0, 0.05))
+            for gender in GENDERS
+            for group in AGE_GROUPS
+        ]
         total = sum(weight for _, _, weight in weights)
-        gender_age = sorted(((gender, group, round(weight * 100 / total, 1)) for gender, group, weight in weights),
-                            key=lambda row: (-row[2], row[0], row[1]))
+        gender_age = sorted(
+            ((gender, group, round(weight * 100 / total, 1)) for gender, group, weight in weights),
+            key=lambda row: (-row[2], row[0], row[1]),
+        )
         return Audience(cities=cities, countries=countries[:10], gender_age=gender_age)
 
 
 def _activity_id(channel: Channel, kind: str, key: str) -> str:
-    digits = str(int.from_bytes(hashlib.blake2b(f"{channel.number}:{kind}:{key}".encode(), digest_size=12).digest(),
-                                "big"))
+    digits = str(
+        int.from_bytes(hashlib.blake2b(f"{channel.number}:{kind}:{key}".encode(), digest_size=12).digest(), "big")
+    )
     return base64.b64encode(digits.encode()).decode()

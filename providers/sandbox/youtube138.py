@@ -32,14 +32,32 @@ MOBILE_BANNER = ((320, 88), (640, 175), (960, 263), (1280, 351), (1440, 395))
 TV_BANNER = ((320, 180), (854, 480), (1280, 720), (1920, 1080), (2120, 1192))
 AVATAR_SIZES = (48, 88, 176)
 # Named sizes of a video's thumbnails, as the Data API names them.
-THUMBNAILS = (("default", "default", 120, 90), ("medium", "mqdefault", 320, 180), ("high", "hqdefault", 480, 360),
-              ("standard", "sddefault", 640, 480), ("maxres", "maxresdefault", 1280, 720))
+THUMBNAILS = (
+    ("default", "default", 120, 90),
+    ("medium", "mqdefault", 320, 180),
+    ("high", "hqdefault", 480, 360),
+    ("standard", "sddefault", 640, 480),
+    ("maxres", "maxresdefault", 1280, 720),
+)
 LISTING_THUMBNAILS = ((168, 94), (196, 110), (246, 138), (336, 188))
 COUNTRY_NAMES = {"IN": "India", "US": "United States", "GB": "United Kingdom", "AE": "United Arab Emirates"}
-CATEGORY_NAMES = {"1": "Film & Animation", "10": "Music", "17": "Sports", "20": "Gaming", "22": "People & Blogs",
-                  "24": "Entertainment", "26": "Howto & Style", "27": "Education", "28": "Science & Technology"}
-LINK_SITES = (("Instagram", "https://www.instagram.com/{handle}/"), ("Facebook", "https://www.facebook.com/{handle}"),
-              ("X", "https://x.com/{handle}"), ("Website", "https://{handle}.example"))
+CATEGORY_NAMES = {
+    "1": "Film & Animation",
+    "10": "Music",
+    "17": "Sports",
+    "20": "Gaming",
+    "22": "People & Blogs",
+    "24": "Entertainment",
+    "26": "Howto & Style",
+    "27": "Education",
+    "28": "Science & Technology",
+}
+LINK_SITES = (
+    ("Instagram", "https://www.instagram.com/{handle}/"),
+    ("Facebook", "https://www.facebook.com/{handle}"),
+    ("X", "https://x.com/{handle}"),
+    ("Website", "https://{handle}.example"),
+)
 FILTERS = ("videos_latest", "shorts_latest", "live_now")
 # What each listing filter keeps, and the key its entries carry their video under.
 LISTING_KEYS = {"videos_latest": "video", "shorts_latest": "short", "live_now": "live"}
@@ -89,27 +107,43 @@ def _banner(channel: Channel) -> dict[str, Any] | None:
     token = f"banner-{channel.channel_id[2:]}"
 
     def ladder(sizes: tuple[tuple[int, int], ...], crop: str) -> list[dict[str, Any]]:
-        return [{"height": height, "url": f"https://yt3.ggpht.com/{token}=w{width}-{crop}-k-c0xffffffff-no-nd-rj",
-                 "width": width} for width, height in sizes]
+        return [
+            {
+                "height": height,
+                "url": f"https://yt3.ggpht.com/{token}=w{width}-{crop}-k-c0xffffffff-no-nd-rj",
+                "width": width,
+            }
+            for width, height in sizes
+        ]
 
-    return {"desktop": ladder(DESKTOP_BANNER, "fcrop64=1,00005a57ffffa5a8"),
-            "mobile": ladder(MOBILE_BANNER, "fcrop64=1,32b75a57cd48a5a8"),
-            "tv": ladder(TV_BANNER, "fcrop64=0,0,100,100")}
+    return {
+        "desktop": ladder(DESKTOP_BANNER, "fcrop64=1,00005a57ffffa5a8"),
+        "mobile": ladder(MOBILE_BANNER, "fcrop64=1,32b75a57cd48a5a8"),
+        "tv": ladder(TV_BANNER, "fcrop64=0,0,100,100"),
+    }
 
 
 def _links(channel: Channel) -> list[dict[str, str]]:
     rng = seeded("yt138-links", channel.number)
     sites = rng.sample(LINK_SITES, rng.randint(0, len(LINK_SITES)))
     handle = _handle(channel).lower()
-    return [{"icon": f"https://encrypted-tbn1.gstatic.com/favicon-tbn?q={title.lower()}", "title": title,
-             "targetUrl": url.format(handle=handle)} for title, url in sites]
+    return [
+        {
+            "icon": f"https://encrypted-tbn1.gstatic.com/favicon-tbn?q={title.lower()}",
+            "title": title,
+            "targetUrl": url.format(handle=handle),
+        }
+        for title, url in sites
+    ]
 
 
 def _subscribers(channel: Channel) -> dict[str, Any]:
     if channel.hidden_subscriber_count:
         return {"subscribers": None, "subscribersText": None}
-    return {"subscribers": channel.subscriber_count,
-            "subscribersText": f"{_compact(channel.subscriber_count)} subscribers"}
+    return {
+        "subscribers": channel.subscriber_count,
+        "subscribersText": f"{_compact(channel.subscriber_count)} subscribers",
+    }
 
 
 def channel_details(channel: Channel) -> dict[str, Any]:
@@ -153,14 +187,23 @@ def _end_screen(world: YouTubeWorld, video: Video) -> dict[str, Any]:
     items: list[dict[str, Any]] = []
     following = world.uploads(channel.channel_id, video.position + 1, 1) or world.uploads(channel.channel_id, 0, 1)
     items.append({"type": "video", "video": _listing_video(following[0])})
-    items.append({"type": "playlist", "playlist": {
-        "playlistId": channel.uploads_playlist_id,
-        "thumbnails": [{"height": 188, "url": following[0].thumbnail("hqdefault"), "width": 336}],
-        "title": f"Uploads from {channel.title}",
-        "videoCountText": f"{channel.video_count} videos",
-    }})
-    items.append({"type": "channel", "channel": {"avatar": _avatar(channel), "channelId": channel.channel_id,
-                                                 "title": channel.title}})
+    items.append(
+        {
+            "type": "playlist",
+            "playlist": {
+                "playlistId": channel.uploads_playlist_id,
+                "thumbnails": [{"height": 188, "url": following[0].thumbnail("hqdefault"), "width": 336}],
+                "title": f"Uploads from {channel.title}",
+                "videoCountText": f"{channel.video_count} videos",
+            },
+        }
+    )
+    items.append(
+        {
+            "type": "channel",
+            "channel": {"avatar": _avatar(channel), "channelId": channel.channel_id, "title": channel.title},
+        }
+    )
     return {"items": items}
 
 
@@ -176,13 +219,18 @@ def video_details(world: YouTubeWorld, video: Video) -> dict[str, Any]:
         "author": _author(video.channel),
         "stats": {"comments": video.comment_count, "likes": video.like_count, "views": video.view_count},
         "date": {"published": published, "uploaded": published},
-        "thumbnails": {name: {"height": height, "url": video.thumbnail(file), "width": width}
-                       for name, file, width, height in THUMBNAILS},
+        "thumbnails": {
+            name: {"height": height, "url": video.thumbnail(file), "width": width}
+            for name, file, width, height in THUMBNAILS
+        },
         "keywords": list(video.tags),
         "category": {"id": video.category_id, "name": CATEGORY_NAMES.get(video.category_id)},
         "language": {"defaultAudioLanguage": video.default_audio_language},
-        "content": {"definition": video.definition, "licensed": video.licensed,
-                    "rating": {"ytRating": "ytAgeRestricted"} if video.age_restricted else {}},
+        "content": {
+            "definition": video.definition,
+            "licensed": video.licensed,
+            "rating": {"ytRating": "ytAgeRestricted"} if video.age_restricted else {},
+        },
         "endScreen": _end_screen(world, video),
     }
 
@@ -203,8 +251,10 @@ def _listing_video(video: Video, ago: str | None = None) -> dict[str, Any]:
         "lengthSeconds": None if video.is_live else video.duration_seconds,
         "publishedTimeText": ago,
         "stats": {"views": video.view_count},
-        "thumbnails": [{"height": height, "url": video.thumbnail("hqdefault"), "width": width}
-                       for width, height in LISTING_THUMBNAILS],
+        "thumbnails": [
+            {"height": height, "url": video.thumbnail("hqdefault"), "width": width}
+            for width, height in LISTING_THUMBNAILS
+        ],
         "title": video.title,
         "videoId": video.video_id,
     }
@@ -243,11 +293,14 @@ class YouTube138Routes:
         self._world = world
 
     def mount(self) -> Mount:
-        return Mount(PREFIX, routes=[
-            Route("/v1/channel/details/", self.channel_details),
-            Route("/v2/video/details/", self.video_details),
-            Route("/v1/channel/videos/", self.channel_videos),
-        ])
+        return Mount(
+            PREFIX,
+            routes=[
+                Route("/v1/channel/details/", self.channel_details),
+                Route("/v2/video/details/", self.video_details),
+                Route("/v1/channel/videos/", self.channel_videos),
+            ],
+        )
 
     async def channel_details(self, request: Request) -> JSONResponse:
         channel_id = request.query_params.get("id")
@@ -284,12 +337,17 @@ class YouTube138Routes:
                 return _invalid("invalid cursorNext")
             start = resumed
         listed = [video for video in self._world.uploads(channel.channel_id) if _listed(video, listing)]
-        page = listed[start:start + PAGE_SIZE]
+        page = listed[start : start + PAGE_SIZE]
         following = start + len(page)
         key = LISTING_KEYS[listing]
-        return JSONResponse({
-            "contents": [{"type": key, key: _listing_video(video, _ago(self._world, video.published_at))}
-                         for video in page],
-            "cursorNext": encode_cursor(listing, channel.channel_id, following) if following < len(listed) else None,
-            "filter": listing,
-        })
+        return JSONResponse(
+            {
+                "contents": [
+                    {"type": key, key: _listing_video(video, _ago(self._world, video.published_at))} for video in page
+                ],
+                "cursorNext": encode_cursor(listing, channel.channel_id, following)
+                if following < len(listed)
+                else None,
+                "filter": listing,
+            }
+        )

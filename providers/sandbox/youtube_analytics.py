@@ -33,9 +33,13 @@ TOKEN_LIFETIME = 3599
 SCOPE = "https://www.googleapis.com/auth/yt-analytics.readonly https://www.googleapis.com/auth/youtube.readonly"
 
 INVALID_CREDENTIALS = ApiRefusal(401, "authError", "Invalid Credentials")
-UNSUPPORTED = ApiRefusal(400, "badRequest", "The query is not supported. Check the documentation at "
-                         "https://developers.google.com/youtube/analytics/v2/available_reports for a list of "
-                         "supported queries.")
+UNSUPPORTED = ApiRefusal(
+    400,
+    "badRequest",
+    "The query is not supported. Check the documentation at "
+    "https://developers.google.com/youtube/analytics/v2/available_reports for a list of "
+    "supported queries.",
+)
 DATES_REVERSED = ApiRefusal(412, "conditionNotMet", "The start date must not be after the end date.")
 BACKEND_ERROR = ApiRefusal(503, "backendError", "Backend Error")
 # Filters the API no longer takes on channel reports (isCurated: since 2024-06-30, content owners only).
@@ -46,7 +50,9 @@ _REPORTS = {
     (frozenset({"city"}), "views"): ("city", {"city": "STRING", "views": "INTEGER"}),
     (frozenset({"country"}), "views"): ("country", {"country": "STRING", "views": "INTEGER"}),
     (frozenset({"ageGroup", "gender"}), "viewerPercentage"): (
-        "gender_age", {"ageGroup": "STRING", "gender": "STRING", "viewerPercentage": "FLOAT"}),
+        "gender_age",
+        {"ageGroup": "STRING", "gender": "STRING", "viewerPercentage": "FLOAT"},
+    ),
 }
 
 
@@ -79,8 +85,10 @@ class YouTubeAnalyticsRoutes:
         self._world = world
 
     def mounts(self) -> list[Mount]:
-        return [Mount(TOKEN_PREFIX, routes=[Route("/token", self.token, methods=["POST"])]),
-                Mount(REPORTS_PREFIX, routes=[Route("/v2/reports", self.reports)])]
+        return [
+            Mount(TOKEN_PREFIX, routes=[Route("/token", self.token, methods=["POST"])]),
+            Mount(REPORTS_PREFIX, routes=[Route("/v2/reports", self.reports)]),
+        ]
 
     async def token(self, request: Request) -> JSONResponse:
         if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
@@ -93,12 +101,19 @@ class YouTubeAnalyticsRoutes:
         refresh = form.get("refresh_token", "")
         if not refresh:
             return _token_error("invalid_request", "Missing required parameter: refresh_token")
-        channel = self._world.channel(refresh.removeprefix(REFRESH_PREFIX)) if refresh.startswith(REFRESH_PREFIX) \
-            else None
+        channel = (
+            self._world.channel(refresh.removeprefix(REFRESH_PREFIX)) if refresh.startswith(REFRESH_PREFIX) else None
+        )
         if channel is None:
             return _token_error("invalid_grant", "Token has been expired or revoked.")
-        return JSONResponse({"access_token": ACCESS_PREFIX + channel.channel_id + "." + etag("access", refresh),
-                             "expires_in": TOKEN_LIFETIME, "scope": SCOPE, "token_type": "Bearer"})
+        return JSONResponse(
+            {
+                "access_token": ACCESS_PREFIX + channel.channel_id + "." + etag("access", refresh),
+                "expires_in": TOKEN_LIFETIME,
+                "scope": SCOPE,
+                "token_type": "Bearer",
+            }
+        )
 
     def _channel_of(self, request: Request) -> Channel | None:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -132,10 +147,14 @@ class YouTubeAnalyticsRoutes:
         limit = params.get("maxResults", "")
         rows = report_rows(self._world.audience(channel), report, columns)
         if limit.isdigit():
-            rows = rows[:int(limit)]
-        body: dict[str, Any] = {"kind": "youtubeAnalytics#resultTable", "columnHeaders": [
-            {"name": name, "columnType": "DIMENSION" if name in dimensions else "METRIC", "dataType": types[name]}
-            for name in columns]}
+            rows = rows[: int(limit)]
+        body: dict[str, Any] = {
+            "kind": "youtubeAnalytics#resultTable",
+            "columnHeaders": [
+                {"name": name, "columnType": "DIMENSION" if name in dimensions else "METRIC", "dataType": types[name]}
+                for name in columns
+            ],
+        }
         if rows:
             body["rows"] = rows
         return JSONResponse(body)

@@ -47,21 +47,35 @@ QUOTA_KEY_PREFIX = "quota-"
 SEARCH_DESCRIPTION_CHARS = 160
 # The picture a comment shows for an author without a channel.
 DEFAULT_AVATAR = "https://yt3.ggpht.com/ytc/AIdro_default-user=s88-c-k-c0x00ffffff-no-rj"
-_STATUS_TEXT = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-                503: "UNAVAILABLE"}
+_STATUS_TEXT = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    503: "UNAVAILABLE",
+}
 
 
 class ApiRefusal(Exception):
     """An error answer in Google's shape; raised anywhere below a route and rendered by it."""
 
-    def __init__(self, status: int, reason: str, message: str, domain: str = "global",
-                 details: list[dict[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        message: str,
+        domain: str = "global",
+        details: list[dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.reason, self.message, self.domain, self.details = status, reason, message, domain, details
 
     def response(self) -> JSONResponse:
-        error: dict[str, Any] = {"code": self.status, "message": self.message,
-                                 "errors": [{"message": self.message, "domain": self.domain, "reason": self.reason}]}
+        error: dict[str, Any] = {
+            "code": self.status,
+            "message": self.message,
+            "errors": [{"message": self.message, "domain": self.domain, "reason": self.reason}],
+        }
         if self.status in _STATUS_TEXT:
             error["status"] = _STATUS_TEXT[self.status]
         if self.details:
@@ -70,14 +84,30 @@ class ApiRefusal(Exception):
 
 
 MISSING_KEY = ApiRefusal(403, "forbidden", "The request is missing a valid API key.")
-INVALID_KEY = ApiRefusal(400, "badRequest", "API key not valid. Please pass a valid API key.", details=[
-    {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com",
-     "metadata": {"service": "youtube.googleapis.com"}}])
-QUOTA_SPENT = ApiRefusal(403, "quotaExceeded", 'The request cannot be completed because you have exceeded your '
-                         '<a href="/youtube/v3/getting-started#quota">quota</a>.', "youtube.quota")
+INVALID_KEY = ApiRefusal(
+    400,
+    "badRequest",
+    "API key not valid. Please pass a valid API key.",
+    details=[
+        {
+            "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+            "reason": "API_KEY_INVALID",
+            "domain": "googleapis.com",
+            "metadata": {"service": "youtube.googleapis.com"},
+        }
+    ],
+)
+QUOTA_SPENT = ApiRefusal(
+    403,
+    "quotaExceeded",
+    "The request cannot be completed because you have exceeded your "
+    '<a href="/youtube/v3/getting-started#quota">quota</a>.',
+    "youtube.quota",
+)
 
 
 # Small pieces of the wire format
+
 
 def etag(*parts: object) -> str:
     digest = hashlib.blake2b("\x1f".join(str(part) for part in parts).encode(), digest_size=20).digest()
@@ -112,8 +142,9 @@ def decode_page_token(token: str) -> int | None:
 def _parts(params: QueryParams) -> set[str]:
     parts = {part.strip() for part in params.get("part", "").split(",") if part.strip()}
     if not parts:
-        raise ApiRefusal(400, "missingRequiredParameter", "No filter selected. Expected one of: part",
-                         "youtube.parameter")
+        raise ApiRefusal(
+            400, "missingRequiredParameter", "No filter selected. Expected one of: part", "youtube.parameter"
+        )
     return parts
 
 
@@ -122,8 +153,12 @@ def _page_size(params: QueryParams, maximum: int = MAX_PAGE, default: int = DEFA
     if raw is None:
         return default
     if not raw.isdigit() or int(raw) > maximum:
-        raise ApiRefusal(400, "invalidValue", f"Invalid value '{raw}'. Values must be within the range: [0, {maximum}]",
-                         "youtube.parameter")
+        raise ApiRefusal(
+            400,
+            "invalidValue",
+            f"Invalid value '{raw}'. Values must be within the range: [0, {maximum}]",
+            "youtube.parameter",
+        )
     return int(raw)
 
 
@@ -151,25 +186,36 @@ def _instant(params: QueryParams, name: str) -> int | None:
 def _required(params: QueryParams, name: str) -> str:
     value = params.get(name, "").strip()
     if not value:
-        raise ApiRefusal(400, "missingRequiredParameter", f"No filter selected. Expected one of: {name}",
-                         "youtube.parameter")
+        raise ApiRefusal(
+            400, "missingRequiredParameter", f"No filter selected. Expected one of: {name}", "youtube.parameter"
+        )
     return value
 
 
-def listing(kind: str, items: list[dict[str, Any]], *, total: int | None = None, per_page: int | None = None,
-            next_offset: int | None = None, **extra: Any) -> dict[str, Any]:
+def listing(
+    kind: str,
+    items: list[dict[str, Any]],
+    *,
+    total: int | None = None,
+    per_page: int | None = None,
+    next_offset: int | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     body: dict[str, Any] = {"kind": f"youtube#{kind}ListResponse", "etag": etag(kind, *(i["etag"] for i in items))}
     if next_offset is not None:
         body["nextPageToken"] = encode_page_token(next_offset)
     body |= extra
-    body["pageInfo"] = {"totalResults": len(items) if total is None else total,
-                        "resultsPerPage": len(items) if per_page is None else per_page}
+    body["pageInfo"] = {
+        "totalResults": len(items) if total is None else total,
+        "resultsPerPage": len(items) if per_page is None else per_page,
+    }
     body["items"] = items
     return body
 
 
-def _window(entries: Sequence[Any], params: QueryParams, maximum: int = MAX_PAGE,
-            default: int = DEFAULT_PAGE) -> tuple[Sequence[Any], int | None, int]:
+def _window(
+    entries: Sequence[Any], params: QueryParams, maximum: int = MAX_PAGE, default: int = DEFAULT_PAGE
+) -> tuple[Sequence[Any], int | None, int]:
     """One page of ``entries`` as the request asks: the page, where the next one starts (None: last), the page size."""
     size, start = _page_size(params, maximum, default), _offset(params)
     end = start + size
@@ -178,9 +224,12 @@ def _window(entries: Sequence[Any], params: QueryParams, maximum: int = MAX_PAGE
 
 # Resources
 
+
 def channel_pictures(channel: Channel) -> dict[str, Any]:
-    return {name: {"url": channel.thumbnail(size), "width": size, "height": size}
-            for name, size in (("default", 88), ("medium", 240), ("high", 800))}
+    return {
+        name: {"url": channel.thumbnail(size), "width": size, "height": size}
+        for name, size in (("default", 88), ("medium", 240), ("high", 800))
+    }
 
 
 def video_pictures(video: Video, *, every_size: bool = True) -> dict[str, Any]:
@@ -189,8 +238,9 @@ def video_pictures(video: Video, *, every_size: bool = True) -> dict[str, Any]:
         sizes.append(("standard", "sddefault", 640, 480))
         if video.definition == "hd":
             sizes.append(("maxres", "maxresdefault", 1280, 720))
-    return {name: {"url": video.thumbnail(file), "width": width, "height": height}
-            for name, file, width, height in sizes}
+    return {
+        name: {"url": video.thumbnail(file), "width": width, "height": height} for name, file, width, height in sizes
+    }
 
 
 def channel_published(channel: Channel) -> str:
@@ -199,8 +249,11 @@ def channel_published(channel: Channel) -> str:
 
 
 def channel_resource(channel: Channel, parts: set[str]) -> dict[str, Any]:
-    item: dict[str, Any] = {"kind": "youtube#channel", "etag": etag("channel", channel.channel_id, sorted(parts)),
-                            "id": channel.channel_id}
+    item: dict[str, Any] = {
+        "kind": "youtube#channel",
+        "etag": etag("channel", channel.channel_id, sorted(parts)),
+        "id": channel.channel_id,
+    }
     if "snippet" in parts:
         snippet: dict[str, Any] = {"title": channel.title, "description": channel.description}
         if channel.custom_url:
@@ -219,31 +272,42 @@ def channel_resource(channel: Channel, parts: set[str]) -> dict[str, Any]:
         # A hidden subscriber count is not sent at all.
         if not channel.hidden_subscriber_count:
             statistics["subscriberCount"] = str(channel.subscriber_count)
-        statistics |= {"hiddenSubscriberCount": channel.hidden_subscriber_count,
-                       "videoCount": str(channel.video_count)}
+        statistics |= {"hiddenSubscriberCount": channel.hidden_subscriber_count, "videoCount": str(channel.video_count)}
         item["statistics"] = statistics
     return item
 
 
 def video_resource(video: Video, parts: set[str]) -> dict[str, Any]:
-    item: dict[str, Any] = {"kind": "youtube#video", "etag": etag("video", video.video_id, sorted(parts)),
-                            "id": video.video_id}
+    item: dict[str, Any] = {
+        "kind": "youtube#video",
+        "etag": etag("video", video.video_id, sorted(parts)),
+        "id": video.video_id,
+    }
     if "snippet" in parts:
         snippet: dict[str, Any] = {
-            "publishedAt": rfc3339(video.published_at), "channelId": video.channel.channel_id, "title": video.title,
-            "description": video.description, "thumbnails": video_pictures(video),
+            "publishedAt": rfc3339(video.published_at),
+            "channelId": video.channel.channel_id,
+            "title": video.title,
+            "description": video.description,
+            "thumbnails": video_pictures(video),
             "channelTitle": video.channel.title,
         }
         if video.tags:
             snippet["tags"] = list(video.tags)
-        snippet |= {"categoryId": video.category_id, "liveBroadcastContent": "live" if video.is_live else "none",
-                    "localized": {"title": video.title, "description": video.description}}
+        snippet |= {
+            "categoryId": video.category_id,
+            "liveBroadcastContent": "live" if video.is_live else "none",
+            "localized": {"title": video.title, "description": video.description},
+        }
         if video.default_audio_language:
             snippet["defaultAudioLanguage"] = video.default_audio_language
         item["snippet"] = snippet
     if "contentDetails" in parts:
         item["contentDetails"] = {
-            "duration": video.duration, "dimension": "2d", "definition": video.definition, "caption": "false",
+            "duration": video.duration,
+            "dimension": "2d",
+            "definition": video.definition,
+            "caption": "false",
             "licensedContent": video.licensed,
             "contentRating": {"ytRating": "ytAgeRestricted"} if video.age_restricted else {},
             "projection": "rectangular",
@@ -261,30 +325,52 @@ def video_resource(video: Video, parts: set[str]) -> dict[str, Any]:
 
 def search_result(entry: Video | Channel, parts: set[str]) -> dict[str, Any]:
     if isinstance(entry, Channel):
-        item: dict[str, Any] = {"kind": "youtube#searchResult", "etag": etag("search", entry.channel_id),
-                                "id": {"kind": "youtube#channel", "channelId": entry.channel_id}}
+        item: dict[str, Any] = {
+            "kind": "youtube#searchResult",
+            "etag": etag("search", entry.channel_id),
+            "id": {"kind": "youtube#channel", "channelId": entry.channel_id},
+        }
         if "snippet" in parts:
-            item["snippet"] = {"publishedAt": channel_published(entry), "channelId": entry.channel_id,
-                               "title": entry.title, "description": entry.description,
-                               "thumbnails": channel_pictures(entry), "channelTitle": entry.title,
-                               "liveBroadcastContent": "none", "publishTime": channel_published(entry)}
+            item["snippet"] = {
+                "publishedAt": channel_published(entry),
+                "channelId": entry.channel_id,
+                "title": entry.title,
+                "description": entry.description,
+                "thumbnails": channel_pictures(entry),
+                "channelTitle": entry.title,
+                "liveBroadcastContent": "none",
+                "publishTime": channel_published(entry),
+            }
         return item
-    item = {"kind": "youtube#searchResult", "etag": etag("search", entry.video_id),
-            "id": {"kind": "youtube#video", "videoId": entry.video_id}}
+    item = {
+        "kind": "youtube#searchResult",
+        "etag": etag("search", entry.video_id),
+        "id": {"kind": "youtube#video", "videoId": entry.video_id},
+    }
     if "snippet" in parts:
         published = rfc3339(entry.published_at)
-        item["snippet"] = {"publishedAt": published, "channelId": entry.channel.channel_id,
-                           "title": _html(entry.title), "description": entry.description[:SEARCH_DESCRIPTION_CHARS],
-                           "thumbnails": video_pictures(entry, every_size=False),
-                           "channelTitle": entry.channel.title,
-                           "liveBroadcastContent": "live" if entry.is_live else "none", "publishTime": published}
+        item["snippet"] = {
+            "publishedAt": published,
+            "channelId": entry.channel.channel_id,
+            "title": _html(entry.title),
+            "description": entry.description[:SEARCH_DESCRIPTION_CHARS],
+            "thumbnails": video_pictures(entry, every_size=False),
+            "channelTitle": entry.channel.title,
+            "liveBroadcastContent": "live" if entry.is_live else "none",
+            "publishTime": published,
+        }
     return item
 
 
 def _html(text: str) -> str:
     """Text as the API's HTML formats write it (search titles, comments with textFormat=html)."""
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-            .replace("'", "&#39;"))
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("'", "&#39;")
+    )
 
 
 def comment_resource(comment: Comment, html: bool) -> dict[str, Any]:
@@ -294,7 +380,8 @@ def comment_resource(comment: Comment, html: bool) -> dict[str, Any]:
     name = (author.custom_url or author.title) if author else ""
     snippet: dict[str, Any] = {
         "channelId": comment.video.channel.channel_id,
-        "textDisplay": _html(comment.text) if html else comment.text, "textOriginal": comment.text,
+        "textDisplay": _html(comment.text) if html else comment.text,
+        "textOriginal": comment.text,
         "authorDisplayName": name,
         "authorProfileImageUrl": author.thumbnail(88) if author else DEFAULT_AVATAR,
         "authorChannelUrl": f"http://www.youtube.com/{name}" if author else "",
@@ -304,36 +391,64 @@ def comment_resource(comment: Comment, html: bool) -> dict[str, Any]:
     if comment.parent_id:
         snippet["parentId"] = comment.parent_id
     published = rfc3339(comment.published_at)
-    snippet |= {"canRate": True, "viewerRating": "none", "likeCount": comment.like_count, "publishedAt": published,
-                "updatedAt": published}
-    return {"kind": "youtube#comment", "etag": etag("comment", comment.comment_id), "id": comment.comment_id,
-            "snippet": snippet}
+    snippet |= {
+        "canRate": True,
+        "viewerRating": "none",
+        "likeCount": comment.like_count,
+        "publishedAt": published,
+        "updatedAt": published,
+    }
+    return {
+        "kind": "youtube#comment",
+        "etag": etag("comment", comment.comment_id),
+        "id": comment.comment_id,
+        "snippet": snippet,
+    }
 
 
 def activity_resource(activity: Activity, parts: set[str]) -> dict[str, Any]:
-    item: dict[str, Any] = {"kind": "youtube#activity", "etag": etag("activity", activity.activity_id),
-                            "id": activity.activity_id}
+    item: dict[str, Any] = {
+        "kind": "youtube#activity",
+        "etag": etag("activity", activity.activity_id),
+        "id": activity.activity_id,
+    }
     if "snippet" in parts:
         if activity.subscribed_to is not None:
             target = activity.subscribed_to
             title, description, pictures = target.title, target.description, channel_pictures(target)
         else:
             assert activity.video is not None  # uploads and playlist items carry their video
-            title, description, pictures = (activity.video.title, activity.video.description,
-                                            video_pictures(activity.video))
-        item["snippet"] = {"publishedAt": rfc3339(activity.published_at), "channelId": activity.channel.channel_id,
-                           "title": title, "description": description, "thumbnails": pictures,
-                           "channelTitle": activity.channel.title, "type": activity.kind}
+            title, description, pictures = (
+                activity.video.title,
+                activity.video.description,
+                video_pictures(activity.video),
+            )
+        item["snippet"] = {
+            "publishedAt": rfc3339(activity.published_at),
+            "channelId": activity.channel.channel_id,
+            "title": title,
+            "description": description,
+            "thumbnails": pictures,
+            "channelTitle": activity.channel.title,
+            "type": activity.kind,
+        }
     if "contentDetails" in parts:
         if activity.kind == "subscription":
             assert activity.subscribed_to is not None
-            details: dict[str, Any] = {"subscription": {"resourceId": {
-                "kind": "youtube#channel", "channelId": activity.subscribed_to.channel_id}}}
+            details: dict[str, Any] = {
+                "subscription": {
+                    "resourceId": {"kind": "youtube#channel", "channelId": activity.subscribed_to.channel_id}
+                }
+            }
         elif activity.kind == "playlistItem":
             assert activity.video is not None
-            details = {"playlistItem": {"resourceId": {"kind": "youtube#video", "videoId": activity.video.video_id},
-                                        "playlistId": activity.playlist_id,
-                                        "playlistItemId": etag("playlist-item", activity.activity_id)}}
+            details = {
+                "playlistItem": {
+                    "resourceId": {"kind": "youtube#video", "videoId": activity.video.video_id},
+                    "playlistId": activity.playlist_id,
+                    "playlistItemId": etag("playlist-item", activity.activity_id),
+                }
+            }
         else:
             assert activity.video is not None
             details = {"upload": {"videoId": activity.video.video_id}}
@@ -343,18 +458,29 @@ def activity_resource(activity: Activity, parts: set[str]) -> dict[str, Any]:
 
 def subscription_resource(subscription: Subscription, parts: set[str]) -> dict[str, Any]:
     target, subscriber = subscription.target, subscription.subscriber
-    item: dict[str, Any] = {"kind": "youtube#subscription", "etag": etag("subscription", subscription.subscription_id),
-                            "id": subscription.subscription_id}
+    item: dict[str, Any] = {
+        "kind": "youtube#subscription",
+        "etag": etag("subscription", subscription.subscription_id),
+        "id": subscription.subscription_id,
+    }
     if "snippet" in parts:
-        item["snippet"] = {"publishedAt": rfc3339(subscription.subscribed_at), "title": target.title,
-                           "description": target.description,
-                           "resourceId": {"kind": "youtube#channel", "channelId": target.channel_id},
-                           "channelId": subscriber.channel_id, "thumbnails": channel_pictures(target)}
+        item["snippet"] = {
+            "publishedAt": rfc3339(subscription.subscribed_at),
+            "title": target.title,
+            "description": target.description,
+            "resourceId": {"kind": "youtube#channel", "channelId": target.channel_id},
+            "channelId": subscriber.channel_id,
+            "thumbnails": channel_pictures(target),
+        }
     if "contentDetails" in parts:
         item["contentDetails"] = {"totalItemCount": target.video_count, "newItemCount": 0, "activityType": "all"}
     if "subscriberSnippet" in parts:
-        item["subscriberSnippet"] = {"title": subscriber.title, "description": subscriber.description,
-                                     "channelId": subscriber.channel_id, "thumbnails": channel_pictures(subscriber)}
+        item["subscriberSnippet"] = {
+            "title": subscriber.title,
+            "description": subscriber.description,
+            "channelId": subscriber.channel_id,
+            "thumbnails": channel_pictures(subscriber),
+        }
     return item
 
 
@@ -385,8 +511,12 @@ class DataApiAnswers:
         playlist_id = _required(params, "playlistId")
         channel = self._world.channel_for_playlist(playlist_id)
         if channel is None:
-            raise ApiRefusal(404, "playlistNotFound", "The playlist identified with the request's "
-                             "<code>playlistId</code> parameter cannot be found.", "youtube.playlistItem")
+            raise ApiRefusal(
+                404,
+                "playlistNotFound",
+                "The playlist identified with the request's <code>playlistId</code> parameter cannot be found.",
+                "youtube.playlistItem",
+            )
         start = _offset(params)
         size = _page_size(params)
         videos = self._world.uploads(channel.channel_id, start, size)
@@ -396,15 +526,24 @@ class DataApiAnswers:
 
     @staticmethod
     def _playlist_item(playlist_id: str, position: int, video: Video, parts: set[str]) -> dict[str, Any]:
-        item: dict[str, Any] = {"kind": "youtube#playlistItem", "etag": etag("playlist-item", video.video_id),
-                                "id": etag("playlist-item-id", playlist_id, video.video_id)}
+        item: dict[str, Any] = {
+            "kind": "youtube#playlistItem",
+            "etag": etag("playlist-item", video.video_id),
+            "id": etag("playlist-item-id", playlist_id, video.video_id),
+        }
         if "snippet" in parts:
             item["snippet"] = {
-                "publishedAt": rfc3339(video.published_at), "channelId": video.channel.channel_id,
-                "title": video.title, "description": video.description, "thumbnails": video_pictures(video),
-                "channelTitle": video.channel.title, "playlistId": playlist_id, "position": position,
+                "publishedAt": rfc3339(video.published_at),
+                "channelId": video.channel.channel_id,
+                "title": video.title,
+                "description": video.description,
+                "thumbnails": video_pictures(video),
+                "channelTitle": video.channel.title,
+                "playlistId": playlist_id,
+                "position": position,
                 "resourceId": {"kind": "youtube#video", "videoId": video.video_id},
-                "videoOwnerChannelTitle": video.channel.title, "videoOwnerChannelId": video.channel.channel_id,
+                "videoOwnerChannelTitle": video.channel.title,
+                "videoOwnerChannelId": video.channel.channel_id,
             }
         if "contentDetails" in parts:
             item["contentDetails"] = {"videoId": video.video_id, "videoPublishedAt": rfc3339(video.published_at)}
@@ -418,9 +557,16 @@ class DataApiAnswers:
         entries: list[Video | Channel]
         if channel_id := params.get("channelId"):
             channel = self._world.channel(channel_id)
-            videos = [] if channel is None else [
-                video for video in self._world.uploads(channel_id)
-                if (after is None or video.published_at >= after) and (before is None or video.published_at <= before)]
+            videos = (
+                []
+                if channel is None
+                else [
+                    video
+                    for video in self._world.uploads(channel_id)
+                    if (after is None or video.published_at >= after)
+                    and (before is None or video.published_at <= before)
+                ]
+            )
             entries = list(videos)
             # Without type=video a channel search finds the channel itself too.
             if channel is not None and params.get("type") != "video" and after is None and before is None:
@@ -431,33 +577,56 @@ class DataApiAnswers:
         if params.get("order") == "date":
             entries.sort(key=lambda entry: -entry.published_at if isinstance(entry, Video) else float("-inf"))
         page, following, size = _window(entries, params)
-        return listing("search", [search_result(entry, parts) for entry in page], total=len(entries), per_page=size,
-                       next_offset=following, regionCode=params.get("regionCode", "IN").upper())
+        return listing(
+            "search",
+            [search_result(entry, parts) for entry in page],
+            total=len(entries),
+            per_page=size,
+            next_offset=following,
+            regionCode=params.get("regionCode", "IN").upper(),
+        )
 
     def comment_threads(self, params: QueryParams) -> dict[str, Any]:
         parts = _parts(params)
         video = self._world.video(_required(params, "videoId"))
         if video is None:
-            raise ApiRefusal(404, "videoNotFound", 'The video identified by the <code><a href="/youtube/v3/docs/'
-                             'commentThreads/list#videoId">videoId</a></code> parameter could not be found.',
-                             "youtube.commentThread")
+            raise ApiRefusal(
+                404,
+                "videoNotFound",
+                'The video identified by the <code><a href="/youtube/v3/docs/'
+                'commentThreads/list#videoId">videoId</a></code> parameter could not be found.',
+                "youtube.commentThread",
+            )
         if video.comment_count is None:
-            raise ApiRefusal(403, "commentsDisabled", 'The video identified by the <code><a href="/youtube/v3/docs/'
-                             'commentThreads/list#videoId">videoId</a></code> parameter has disabled comments.',
-                             "youtube.commentThread")
+            raise ApiRefusal(
+                403,
+                "commentsDisabled",
+                'The video identified by the <code><a href="/youtube/v3/docs/'
+                'commentThreads/list#videoId">videoId</a></code> parameter has disabled comments.',
+                "youtube.commentThread",
+            )
         html = params.get("textFormat", "html") == "html"
         page, following, size = _window(self._world.comments(video), params, MAX_COMMENT_PAGE, 20)
         items = []
         for comment in page:
-            thread: dict[str, Any] = {"kind": "youtube#commentThread", "etag": etag("thread", comment.comment_id),
-                                      "id": comment.comment_id}
+            thread: dict[str, Any] = {
+                "kind": "youtube#commentThread",
+                "etag": etag("thread", comment.comment_id),
+                "id": comment.comment_id,
+            }
             if "snippet" in parts:
-                thread["snippet"] = {"channelId": video.channel.channel_id, "videoId": video.video_id,
-                                     "topLevelComment": comment_resource(comment, html), "canReply": True,
-                                     "totalReplyCount": comment.reply_count, "isPublic": True}
+                thread["snippet"] = {
+                    "channelId": video.channel.channel_id,
+                    "videoId": video.video_id,
+                    "topLevelComment": comment_resource(comment, html),
+                    "canReply": True,
+                    "totalReplyCount": comment.reply_count,
+                    "isPublic": True,
+                }
             if "replies" in parts and comment.reply_count:
-                thread["replies"] = {"comments": [comment_resource(reply, html)
-                                                  for reply in self._world.replies(comment)]}
+                thread["replies"] = {
+                    "comments": [comment_resource(reply, html) for reply in self._world.replies(comment)]
+                }
             items.append(thread)
         return listing("commentThread", items, per_page=size, next_offset=following)
 
@@ -466,23 +635,40 @@ class DataApiAnswers:
         channel = self._world.channel(_required(params, "channelId"))
         found = [] if channel is None else self._world.activities(channel)
         page, following, size = _window(found, params)
-        return listing("activity", [activity_resource(activity, parts) for activity in page], total=len(found),
-                       per_page=size, next_offset=following)
+        return listing(
+            "activity",
+            [activity_resource(activity, parts) for activity in page],
+            total=len(found),
+            per_page=size,
+            next_offset=following,
+        )
 
     def subscriptions(self, params: QueryParams) -> dict[str, Any]:
         parts = _parts(params)
         channel = self._world.channel(_required(params, "channelId"))
         if channel is None:
-            raise ApiRefusal(404, "subscriberNotFound", "The subscriber identified with the request cannot be found.",
-                             "youtube.subscription")
+            raise ApiRefusal(
+                404,
+                "subscriberNotFound",
+                "The subscriber identified with the request cannot be found.",
+                "youtube.subscription",
+            )
         if channel.subscriptions_hidden:
-            raise ApiRefusal(403, "subscriptionForbidden",
-                             "The requester is not allowed to access the requested subscriptions.",
-                             "youtube.subscription")
+            raise ApiRefusal(
+                403,
+                "subscriptionForbidden",
+                "The requester is not allowed to access the requested subscriptions.",
+                "youtube.subscription",
+            )
         found = self._world.subscriptions(channel)
         page, following, size = _window(found, params)
-        return listing("subscription", [subscription_resource(item, parts) for item in page], total=len(found),
-                       per_page=size, next_offset=following)
+        return listing(
+            "subscription",
+            [subscription_resource(item, parts) for item in page],
+            total=len(found),
+            per_page=size,
+            next_offset=following,
+        )
 
 
 Answer = Callable[[QueryParams], dict[str, Any]]
@@ -524,7 +710,15 @@ class YouTubeDataRoutes:
 
     def routes(self) -> list[Route]:
         answers = self._answers
-        return [Route(f"{API}/{resource}", endpoint(answer, key_gate)) for resource, answer in (
-            ("channels", answers.channels), ("videos", answers.videos), ("playlistItems", answers.playlist_items),
-            ("search", answers.search), ("commentThreads", answers.comment_threads),
-            ("activities", answers.activities), ("subscriptions", answers.subscriptions))]
+        return [
+            Route(f"{API}/{resource}", endpoint(answer, key_gate))
+            for resource, answer in (
+                ("channels", answers.channels),
+                ("videos", answers.videos),
+                ("playlistItems", answers.playlist_items),
+                ("search", answers.search),
+                ("commentThreads", answers.comment_threads),
+                ("activities", answers.activities),
+                ("subscriptions", answers.subscriptions),
+            )
+        ]

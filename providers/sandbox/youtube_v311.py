@@ -19,7 +19,10 @@ class YouTubeV311Routes:
         self._answers = DataApiAnswers(world)
 
     def mount(self) -> Mount:
-        return Mount(PREFIX, routes=[
-            Route("/search/", endpoint(self._answers.search, rapidapi_gate)),
-            Route("/commentThreads/", endpoint(self._answers.comment_threads, rapidapi_gate)),
-        ])
+        return Mount(
+            PREFIX,
+            routes=[
+                Route("/search/", endpoint(self._answers.search, rapidapi_gate)),
+                Route("/commentThreads/", endpoint(self._answers.comment_threads, rapidapi_gate)),
+            ],
+        )

@@ -37,6 +37,7 @@ class YouTubeWebRoutes:
             return RedirectResponse(WATCH_URL.format(video_id=video.video_id), status_code=303)
         title = escape(video.title)
         return HTMLResponse(
-            f'<!DOCTYPE html><html><head><title>{title} - YouTube</title>'
+            f"<!DOCTYPE html><html><head><title>{title} - YouTube</title>"
             f'<link rel="canonical" href="https://www.youtube.com/shorts/{video.video_id}"></head>'
-            f"<body><ytd-shorts>{title}</ytd-shorts></body></html>")
+            f"<body><ytd-shorts>{title}</ytd-shorts></body></html>"
+        )

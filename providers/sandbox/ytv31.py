@@ -21,8 +21,10 @@ QUOTA_KEY_PREFIX = "quota-"
 
 NO_KEY = {"message": "Invalid API key. Go to https://docs.rapidapi.com/docs/keys for more info."}
 NOT_SUBSCRIBED = {"message": "You are not subscribed to this API."}
-QUOTA_SPENT = {"message": "You have exceeded the MONTHLY quota for Requests on your current plan, BASIC. "
-                          "Upgrade your plan at https://rapidapi.com/"}
+QUOTA_SPENT = {
+    "message": "You have exceeded the MONTHLY quota for Requests on your current plan, BASIC. "
+    "Upgrade your plan at https://rapidapi.com/"
+}
 
 
 def rapidapi_gate(request: Request) -> JSONResponse | None:
@@ -42,6 +44,15 @@ class YtV31Routes:
 
     def mount(self) -> Mount:
         answers = self._answers
-        return Mount(PREFIX, routes=[Route(f"/{resource}", endpoint(answer, rapidapi_gate)) for resource, answer in (
-            ("channels", answers.channels), ("videos", answers.videos), ("playlistItems", answers.playlist_items),
-            ("search", answers.search))])
+        return Mount(
+            PREFIX,
+            routes=[
+                Route(f"/{resource}", endpoint(answer, rapidapi_gate))
+                for resource, answer in (
+                    ("channels", answers.channels),
+                    ("videos", answers.videos),
+                    ("playlistItems", answers.playlist_items),
+                    ("search", answers.search),
+                )
+            ],
+        )
