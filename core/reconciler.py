@@ -269,10 +269,13 @@ class Reconciler:
             "WHERE status IN ('PENDING', 'REDRIVEN') AND enqueued AND enqueued_offset IS NOT NULL "
             "AND status_at < now() - make_interval(secs => $1) "
             "AND ($2::timestamptz IS NULL OR (status_at, id) > ($2::timestamptz, $3::text)) "
+            # Only this deployment's topics: another topic prefix on the same database is another reconciler's.
+            "AND left(enqueued_topic, length($5)) = $5 "
             "ORDER BY status_at, id LIMIT $4",
             self.settings.reconcile_pending_after,
             *(self._cursor or (None, "")),
             CHECKS_PER_PASS,
+            self.settings.topic(names.scrape_topic("")),
         )
         self._cursor = (rows[-1]["status_at"], rows[-1]["id"]) if len(rows) == CHECKS_PER_PASS else None
         due = {row["id"]: row for row in rows if row["id"] not in self._waiting and row["flow"] in FLOWS}

@@ -84,12 +84,13 @@ class Placed(NamedTuple):
     """Where a request's record landed on its flow topic."""
 
     request_id: str
+    topic: str
     partition: int
     offset: int
 
     @classmethod
     def of(cls, request_id: str, metadata: RecordMetadata) -> Placed:
-        return cls(request_id, metadata.partition, metadata.offset)
+        return cls(request_id, metadata.topic, metadata.partition, metadata.offset)
 
 
 class InvalidParams(Refused):
@@ -203,8 +204,9 @@ async def enqueue(producer: AIOKafkaProducer, settings: Settings, request: Scrap
 
 
 _RECORD_ENQUEUED = """
-UPDATE scrape_request_log AS l SET enqueued = true, enqueued_partition = p.part, enqueued_offset = p.off
-FROM unnest($1::text[], $2::int[], $3::bigint[]) AS p(id, part, off)
+UPDATE scrape_request_log AS l
+SET enqueued = true, enqueued_topic = p.topic, enqueued_partition = p.part, enqueued_offset = p.off
+FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[]) AS p(id, topic, part, off)
 WHERE l.id = p.id
 """
 
@@ -213,7 +215,11 @@ async def record_enqueued(db: asyncpg.Pool | asyncpg.Connection, placed: Sequenc
     """Mark the requests handed to the broker, with where each landed."""
     if placed:
         await db.execute(
-            _RECORD_ENQUEUED, [p.request_id for p in placed], [p.partition for p in placed], [p.offset for p in placed]
+            _RECORD_ENQUEUED,
+            [p.request_id for p in placed],
+            [p.topic for p in placed],
+            [p.partition for p in placed],
+            [p.offset for p in placed],
         )
 
 
@@ -320,12 +326,15 @@ async def produce_requests(
         by_flow.setdefault(request.flow or "", []).append(request)
     placed = []
     for flow, batch in by_flow.items():
+        topic = settings.topic(names.scrape_topic(flow))
         landed = await send_batched(
             producer,
-            settings.topic(names.scrape_topic(flow)),
+            topic,
             [((entity_key(r.params) or r.id or "").encode(), r.to_bytes()) for r in batch],
         )
-        placed += [Placed(r.id or "", partition, offset) for r, (partition, offset) in zip(batch, landed, strict=True)]
+        placed += [
+            Placed(r.id or "", topic, partition, offset) for r, (partition, offset) in zip(batch, landed, strict=True)
+        ]
     await send_batched(
         producer,
         settings.topic(names.STATUS),

@@ -1,8 +1,8 @@
 """Outages (contract §2, §7): where each accepted request was produced, and credential change notices.
 
-* ``scrape_request_log.enqueued_partition`` / ``enqueued_offset``: where the request's record landed on
-  its flow topic when it was handed to the broker. The reconciler reads that offset back to tell a
-  request waiting in a backlog (the record is there) from one a broker restart lost (it is not).
+* ``scrape_request_log.enqueued_topic`` / ``enqueued_partition`` / ``enqueued_offset``: where the
+  request's record landed when it was handed to the broker (the topic names the deployment's prefix).
+  The reconciler reads that offset back to tell a request waiting in a backlog (the record is there) from one a broker restart lost (it is not).
 * ``beat_credential`` notifications: every change to a credential that decides whether it may be used
   (added, re-enabled, disabled, rested, expired, new secrets) is announced on the ``beat_credential``
   channel with the credential's id, so every worker's in-memory copy follows within a second. The
@@ -22,6 +22,7 @@ def upgrade() -> None:
     op.execute(
         """
         ALTER TABLE scrape_request_log
+            ADD COLUMN enqueued_topic text,
             ADD COLUMN enqueued_partition integer,
             ADD COLUMN enqueued_offset bigint;
 
@@ -50,5 +51,6 @@ def downgrade() -> None:
     op.execute(
         "DROP TRIGGER credential_changed ON credential; DROP TRIGGER credential_added_or_removed ON credential; "
         "DROP FUNCTION beat_credential_changed(); "
-        "ALTER TABLE scrape_request_log DROP COLUMN enqueued_offset, DROP COLUMN enqueued_partition;"
+        "ALTER TABLE scrape_request_log DROP COLUMN enqueued_offset, DROP COLUMN enqueued_partition, "
+        "DROP COLUMN enqueued_topic;"
     )
