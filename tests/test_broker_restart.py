@@ -29,9 +29,8 @@ from core.outage import is_outage
 from core.reconciler import Reconciler
 from core.requests import prepare, submit
 from core.settings import load_settings
-from providers.sandbox.config import SandboxConfig
 from tests.conftest import create_topics
-from tests.outage_support import FLOW, own_stack, processing_counts, seeded_database
+from tests.outage_support import FLOW, own_stack, seeded_database
 from tests.support import (
     ROOT,
     EventCollector,
@@ -191,55 +190,6 @@ async def test_a_broker_restart_with_100_accepted_requests_loses_none_and_runs_n
         assert sink.alive() and api.alive(), stack.tails()
         reproduced = sink.log_path.read_text(errors="replace").count("again: the broker no longer has its record")
         assert reproduced >= 100, stack.tails()
-
-
-async def test_a_worker_running_through_a_broker_restart_loses_nothing(own_broker, database, session_dir):
-    """The worker is mid-way through 100 requests (the sandbox answers in 50 ms) when the broker restarts empty.
-    Acting as its supervisor (``beat up``, a container's restart policy), the test starts a worker again if one
-    exits. Every request completes; only those in flight at the restart may have been started twice."""
-    url, pool = database
-    concurrency = 10
-    async with own_stack(
-        own_broker.bootstrap,
-        url,
-        session_dir,
-        "live",
-        SandboxConfig(latency=0.05),
-        broker_durable="false",
-        flow_concurrency=json.dumps({FLOW: concurrency}),
-        # Those in flight at the restart are re-driven by the reconciler, soon.
-        default_flow_timeout="5",
-        reconcile_grace="3",
-    ) as stack:
-        stack.spawn("sink")
-        await stack.api()
-        worker = stack.spawn("worker", "--flows", FLOW)
-        warm = await _submit_all(stack.api_url, 2, unique("warm"))
-        assert Counter((await wait_terminal(pool, warm, timeout=60)).values()) == {"COMPLETE": 2}, stack.tails()
-        accepted = await _submit_all(stack.api_url, 100, unique("live"))
-        while (
-            await pool.fetchval(
-                "SELECT count(*) FROM scrape_request_log WHERE id = ANY($1) AND status = 'COMPLETE'", accepted
-            )
-            < 20
-        ):
-            await asyncio.sleep(0.05)
-        own_broker.restart()
-        restarts = 0
-        deadline = time.monotonic() + 150
-        while time.monotonic() < deadline:
-            statuses = await wait_terminal(pool, accepted, timeout=0.5)
-            if Counter(statuses.values()).get("COMPLETE") == len(accepted):
-                break
-            if not worker.alive():
-                restarts += 1
-                worker = stack.spawn("worker", "--flows", FLOW)
-        statuses = await wait_terminal(pool, accepted, timeout=1)
-        assert Counter(statuses.values()) == {"COMPLETE": 100}, (await failures(pool, accepted), stack.tails())
-        started = await processing_counts(pool, accepted)
-        twice = [rid for rid, n in started.items() if n > 1]
-        # In flight at the restart: at most the flow's concurrency plus what its buffer held.
-        assert len(twice) <= 2 * concurrency and max(started.values()) <= 2, (len(twice), restarts)
 
 
 def test_beat_up_starts_its_broker_again_with_the_topics_when_it_dies(tmp_path):

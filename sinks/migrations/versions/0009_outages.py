@@ -2,7 +2,8 @@
 
 * ``scrape_request_log.enqueued_topic`` / ``enqueued_partition`` / ``enqueued_offset``: where the
   request's record landed when it was handed to the broker (the topic names the deployment's prefix).
-  The reconciler reads that offset back to tell a request waiting in a backlog (the record is there) from one a broker restart lost (it is not).
+  The reconciler reads that offset back to tell a request waiting in a backlog (the record is there)
+  from one a broker restart lost (it is not).
 * ``beat_credential`` notifications: every change to a credential that decides whether it may be used
   (added, re-enabled, disabled, rested, expired, new secrets) is announced on the ``beat_credential``
   channel with the credential's id, so every worker's in-memory copy follows within a second. The
