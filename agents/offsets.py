@@ -49,12 +49,17 @@ class SafeOffsetConsumer(faust_aiokafka.Consumer):
             return False
 
     def lost_log(self) -> list[tuple[TP, int, int]]:
-        """(partition, its end, the last offset read) of each assigned partition that ends before what was read."""
+        """(partition, its end, its read offset) of each assigned partition that ends before its read offset.
+
+        faust's read offset is the last offset read, or after a seek the committed offset, which is the next
+        one to read: a partition caught up after a takeover ends exactly there. Only an end below it is a lost
+        log (a new log of exactly the last offset read is missed, rather than a live worker killed).
+        """
         lost = []
         for tp in self.assignment():
             read = self._read_offset.get(tp)
             end = self.highwater(tp) if read is not None else None
-            if read is not None and end is not None and end <= read:
+            if read is not None and end is not None and end < read:
                 lost.append((tp, end, read))
         return lost
 

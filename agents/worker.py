@@ -214,7 +214,7 @@ class WorkerRuntime:
                 tp, end, read = lost[0]
                 message = (
                     f"{tp.topic}[{tp.partition}] ends at offset {end}, before offset {read} this worker "
-                    f"already read: the broker lost its log; beat worker exits to start again from it"
+                    f"had reached: the broker lost its log; beat worker exits to start again from it"
                 )
                 log.critical(message)
                 await self.app.crash(BrokerLostLog(message))
