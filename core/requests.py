@@ -27,14 +27,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 from pydantic import ValidationError
 
-from core.outage import (
-    BROKER,
-    POSTGRES,
-    DependencyDown,
-    as_outage,
-    broker_down,
-    is_outage,
-)
+from core.outage import BROKER, POSTGRES, DependencyDown, as_outage, broker_down, is_outage, reported
 from core.producing import send_batched
 from core.settings import Settings
 from topics import names
@@ -272,12 +265,8 @@ async def _submit_without_postgres(
     if not settings.durable_broker:
         # A memory-only broker could lose the request before Postgres has it: refused, and nothing written.
         raise as_outage(POSTGRES, down) from down
-    try:
+    with reported(BROKER, broker_down):
         await enqueue(producer, settings, request)
-    except Exception as exc:
-        if broker_down(exc):
-            raise as_outage(BROKER, exc) from exc
-        raise
     log.info(
         "Postgres is unreachable (%s): request %s went to the durable broker alone; the status sink records "
         "it when Postgres is back",
