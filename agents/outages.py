@@ -45,10 +45,6 @@ class Outages:
         self._clear.set()
         self.waiting = 0
 
-    @property
-    def down(self) -> list[str]:
-        return sorted(self._down)
-
     async def ready(self) -> None:
         """Return once no dependency is known to be down."""
         await self._clear.wait()
@@ -68,13 +64,11 @@ class Outages:
             self.waiting -= 1
 
     async def _probe_until_up(self, name: str, since: float) -> None:
-        probe = self._probes.get(name)
+        probe = self._probes[name]
         tries = 0
         while True:
             await asyncio.sleep(self._delays[min(tries, len(self._delays) - 1)])
             tries += 1
-            if probe is None:
-                break  # nothing to ask: the records' next try is the probe
             try:
                 await asyncio.wait_for(probe(), PROBE_TIMEOUT)
                 break

@@ -328,11 +328,6 @@ class RateLimiter:
                     return slot
                 await asyncio.sleep(wait)
 
-    @property
-    def shared(self) -> bool:
-        """Whether the windows live in a store outside this process (Redis), which can be unreachable."""
-        return not isinstance(self._store, MemoryRateStore)
-
     async def ping(self) -> None:
         await self._store.ping()
 
