@@ -182,17 +182,22 @@ async def produce_request(producer: AIOKafkaProducer, settings: Settings, reques
     )
 
 
-async def produce_pending(producer: AIOKafkaProducer, settings: Settings, request: ScrapeRequest) -> None:
-    assert request.id is not None
-    status = RequestStatus.of(request, Status.PENDING)
-    await producer.send_and_wait(settings.topic(names.STATUS), status.to_bytes(), key=request.id.encode())
+def pending_event(request: ScrapeRequest) -> RequestStatus:
+    """The PENDING event, to be built before the request is produced: a worker can take the request and send
+    PROCESSING before the producer's acknowledgement returns, and the timeline orders events by their time."""
+    return RequestStatus.of(request, Status.PENDING)
+
+
+async def produce_pending(producer: AIOKafkaProducer, settings: Settings, pending: RequestStatus) -> None:
+    await producer.send_and_wait(settings.topic(names.STATUS), pending.to_bytes(), key=pending.request_id.encode())
 
 
 async def enqueue(producer: AIOKafkaProducer, settings: Settings, request: ScrapeRequest) -> Placed:
     """Produce the request, then its PENDING event (the request first, so a PENDING event implies it)."""
     assert request.id is not None
+    pending = pending_event(request)
     metadata = await produce_request(producer, settings, request)
-    await produce_pending(producer, settings, request)
+    await produce_pending(producer, settings, pending)
     return Placed.of(request.id, metadata)
 
 
@@ -232,6 +237,7 @@ async def submit(pool: asyncpg.Pool, producer: AIOKafkaProducer, settings: Setti
         return await _submit_without_postgres(producer, settings, request, exc)
     if not recorded:
         return request_id  # a duplicate submission: the first one is already on its way
+    pending = pending_event(request)
     try:
         metadata = await produce_request(producer, settings, request)
     except Exception as exc:
@@ -239,7 +245,7 @@ async def submit(pool: asyncpg.Pool, producer: AIOKafkaProducer, settings: Setti
             raise NotHandedOver(request.id, exc) from exc
         raise
     try:
-        await produce_pending(producer, settings, request)
+        await produce_pending(producer, settings, pending)
     except Exception as exc:
         if not broker_down(exc):
             raise
@@ -310,6 +316,7 @@ async def produce_requests(
 ) -> list[Placed]:
     """Every request, then every PENDING event (a PENDING event implies its request is on the broker); where
     each request landed."""
+    pending = [pending_event(r) for r in requests]
     by_flow: dict[str, list[ScrapeRequest]] = {}
     for request in requests:
         by_flow.setdefault(request.flow or "", []).append(request)
@@ -327,6 +334,6 @@ async def produce_requests(
     await send_batched(
         producer,
         settings.topic(names.STATUS),
-        [((r.id or "").encode(), RequestStatus.of(r, Status.PENDING).to_bytes()) for r in requests],
+        [(event.request_id.encode(), event.to_bytes()) for event in pending],
     )
     return placed
