@@ -37,7 +37,7 @@ from topics import names
 from topics.flows import FLOWS
 
 # The YouTube provider tests' loopback servers and fixtures.
-pytest_plugins = ("tests.youtube_loopback",)
+pytest_plugins = ("tests.providers.youtube_loopback",)
 
 
 STACK_SETTINGS = {

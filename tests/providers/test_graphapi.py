@@ -60,7 +60,7 @@ from providers.sandbox.instagram import InstagramWorld
 from topics import names
 from topics.models import Platform, Post, TraceLog
 
-FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "graphapi"
+FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures" / "graphapi"
 ANANYA = "34071474682"
 ANANYA_GRAPH_ID = "17841434071474682"
 ROHAN = "61827127850"

@@ -60,10 +60,10 @@ from providers.youtube_data import (
     parse_subscriptions_page,
     parse_videos,
 )
-from tests.youtube_loopback import LoopbackServer, every_page
+from tests.providers.youtube_loopback import LoopbackServer, every_page
 from topics.models import Platform, TraceLog
 
-FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "youtube_data"
+FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures" / "youtube_data"
 KEY = "sandbox-yt-secret-4f2a"
 CREDENTIAL = Credential(id="yt-1", source="ytapitoken", secrets={"key": KEY})
 

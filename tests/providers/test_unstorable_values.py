@@ -27,7 +27,7 @@ from tests.support import produce_requests, unique, wait_terminal
 from topics import names
 from topics.models import Platform, Profile, Relationship, ScrapeRequest
 
-FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures"
 TOO_BIG = 10**20
 
 

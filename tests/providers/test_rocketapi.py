@@ -35,7 +35,7 @@ from providers.rocketapi import (
 from providers.sandbox import SandboxConfig, SandboxServer
 from topics.models import Platform, Post
 
-FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "rocketapi"
+FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures" / "rocketapi"
 MEERA = "31566076502"
 SANA = "67083531415"
 TARA = "60550173631"

@@ -24,7 +24,7 @@ from providers.http import Credential, ProviderHttp
 from providers.sandbox import SandboxConfig, SandboxServer
 from topics.models import Platform
 
-FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "bestsolutions"
+FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures" / "bestsolutions"
 ISHAAN = "59414265247"
 KEY = Credential(
     id="bs-1",

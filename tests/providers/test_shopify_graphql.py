@@ -44,7 +44,7 @@ from providers.shopify_graphql import (
     search_query,
     shop_zone,
 )
-from tests.shopify_support import (  # noqa: F401 (fixtures)
+from tests.providers.shopify_support import (  # noqa: F401 (fixtures)
     KEY,
     STORE,
     TOKEN,

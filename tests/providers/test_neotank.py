@@ -18,7 +18,7 @@ from providers.neotank import SOURCE, NeoTankClient, parse_posts_page, parse_pro
 from providers.sandbox import SandboxConfig, SandboxServer
 from topics.models import Platform
 
-FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "neotank"
+FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures" / "neotank"
 NEEL = "24788790792"
 KEY = Credential(
     id="neo-1", source=SOURCE, secrets={"x-rapidapi-key": "neo-k1", "x-rapidapi-host": "instagram130.p.rapidapi.com"}

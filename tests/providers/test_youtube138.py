@@ -46,10 +46,10 @@ from providers.youtube138 import (
     parse_date,
     parse_video,
 )
-from tests.youtube_loopback import SandboxKnobs
+from tests.providers.youtube_loopback import SandboxKnobs
 from topics.models import Platform, TraceLog
 
-FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "youtube138"
+FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures" / "youtube138"
 KEY = Credential(
     id="yt138-1", source=SOURCE, secrets={"x-rapidapi-key": "yt138-k1", "x-rapidapi-host": "youtube138.p.rapidapi.com"}
 )

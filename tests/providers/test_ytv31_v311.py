@@ -42,11 +42,11 @@ from providers.youtube_v311 import SOURCE as V311
 from providers.youtube_v311 import YouTubeV311Client
 from providers.ytv31 import SOURCE as V31
 from providers.ytv31 import YtV31Client
-from tests.test_youtube_data import CannedHttp
-from tests.youtube_loopback import every_page
+from tests.providers.test_youtube_data import CannedHttp
+from tests.providers.youtube_loopback import every_page
 from topics.models import Platform
 
-FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures"
 V31_KEY = Credential(
     id="v31-1", source=V31, secrets={"x-rapidapi-key": "v31-k1", "x-rapidapi-host": "youtube-v31.p.rapidapi.com"}
 )

@@ -21,7 +21,7 @@ from providers.shopify import SOURCE, OrdersPage
 from sinks.shopify import order_row
 from topics.models import Order, OrderLog, TraceLog, utcnow
 
-FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "shopify"
+FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures" / "shopify"
 STORE = "kalakari-crafts.myshopify.com"
 TOKEN = "shpat_test_0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 KEY = Credential(id="shop-1", source=SOURCE, secrets={"X-Shopify-Access-Token": TOKEN}, handle=STORE)

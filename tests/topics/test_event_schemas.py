@@ -17,7 +17,7 @@ from topics.models import SCHEMA_VERSION, Model, ProfileLog
 from topics.registry import TOPICS
 from topics.schemas import topic_schema
 
-SNAPSHOTS = Path(__file__).resolve().parent / "fixtures" / "event_fields"
+SNAPSHOTS = Path(__file__).resolve().parents[1] / "fixtures" / "event_fields"
 
 
 def _json_type(prop: dict[str, Any], defs: dict[str, Any], name: str, out: dict[str, str]) -> str:

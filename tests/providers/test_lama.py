@@ -39,7 +39,7 @@ from providers.paging import Page
 from providers.sandbox import SandboxConfig, SandboxServer
 from topics.models import Platform, Relationship
 
-FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "lama"
+FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures" / "lama"
 ROHAN = "61827127850"
 MEERA = "32333248704"
 KABIR = "1164424396"

@@ -40,7 +40,7 @@ from providers.sandbox.instagram import InstagramWorld
 from providers.sandbox.stories import active_stories
 from topics.models import Platform
 
-FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "arraybobo"
+FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures" / "arraybobo"
 ANANYA = "34071474682"
 TARA = "60550173631"
 

@@ -35,7 +35,7 @@ from providers.shopify import (
     utm_params,
 )
 from providers.shopify_graphql import ORDER_FIELDS, ShopifyGraphqlClient
-from tests.shopify_support import (  # noqa: F401 (fixtures)
+from tests.providers.shopify_support import (  # noqa: F401 (fixtures)
     KEY,
     STORE,
     TOKEN,

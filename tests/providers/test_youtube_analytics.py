@@ -44,10 +44,10 @@ from providers.youtube_analytics import (
     parse_views_by,
 )
 from providers.youtube_data import parse_error
-from tests.youtube_loopback import LoopbackServer
+from tests.providers.youtube_loopback import LoopbackServer
 from topics.models import Platform, TraceLog, utcnow
 
-FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "youtube_analytics"
+FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures" / "youtube_analytics"
 CLIENT_SECRET = "sandbox-client-secret-77e1"
 
 

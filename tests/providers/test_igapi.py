@@ -20,7 +20,7 @@ from providers.paging import Page
 from providers.sandbox import SandboxConfig, SandboxServer
 from topics.models import Platform
 
-FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "igapi"
+FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures" / "igapi"
 MEERA = "31566076502"
 KEY = Credential(
     id="ig-1", source=SOURCE, secrets={"x-rapidapi-key": "ig-k1", "x-rapidapi-host": "igdata.p.rapidapi.com"}

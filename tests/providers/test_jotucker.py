@@ -42,7 +42,7 @@ from providers.paging import Page
 from providers.sandbox import SandboxConfig, SandboxServer
 from topics.models import Activity, Platform, Relationship
 
-FIXTURES = Path(__file__).resolve().parent.parent / "providers" / "fixtures" / "jotucker"
+FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures" / "jotucker"
 MEERA = "32333248704"
 KABIR = "1164424396"
 CREDENTIAL = Credential(
