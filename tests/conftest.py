@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,16 @@ from providers.sandbox.seeds import (
     seed_credentials,
 )
 from providers.sandbox.server import SandboxServer
-from tests.support import ADMIN_URL, BeatProcess, EventCollector, beat_env, failures, migrated_database, wait_terminal
+from tests.support import (
+    ADMIN_URL,
+    BeatProcess,
+    EventCollector,
+    SandboxKnobs,
+    beat_env,
+    failures,
+    migrated_database,
+    wait_terminal,
+)
 from topics import names
 from topics.flows import FLOWS
 
@@ -78,6 +88,22 @@ def database_url():
 def sandbox():
     with SandboxServer(SandboxConfig()) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def sandbox_server() -> Iterator[SandboxServer]:
+    # A module's own sandbox, not the session's: its tests turn knobs the running stack must not see.
+    with SandboxServer(SandboxConfig()) as running:
+        yield running
+
+
+@pytest.fixture
+def knobs(sandbox_server: SandboxServer) -> Iterator[SandboxKnobs]:
+    """Turns ``sandbox_server``'s knobs for one test; afterwards it is back to defaults with empty stats."""
+    knobs = SandboxKnobs(sandbox_server.url)
+    knobs.reset()
+    yield knobs
+    knobs.reset()
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -15,17 +15,47 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import httpx
 import psycopg
 import redis
 from aiokafka import AIOKafkaProducer
 
+from providers.sandbox.config import SandboxConfig
 from sinks.schema import migrate
 from topics.models import TERMINAL
 
 ROOT = Path(__file__).resolve().parent.parent
+# The tests' own data (tests/fixtures/), and the providers' recorded answers the parser tests read.
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+PROVIDER_FIXTURES = ROOT / "providers" / "fixtures"
+
+
+def load_fixture(*path: str) -> Any:
+    """A provider's recorded answer, parsed: ``load_fixture("lama", "profile.json")`` reads
+    providers/fixtures/lama/profile.json; a test module binds its provider with ``partial``."""
+    return json.loads(PROVIDER_FIXTURES.joinpath(*path).read_text())
+
+
+class SandboxKnobs:
+    """A running sandbox's knobs and traffic counters, over its admin endpoints."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def set(self, **values: Any) -> None:
+        config = SandboxConfig(**values)
+        httpx.put(f"{self.url}/_sandbox/config", json=config.model_dump(mode="json")).raise_for_status()
+
+    def reset(self) -> None:
+        self.set()
+        httpx.post(f"{self.url}/_sandbox/reset").raise_for_status()
+
+    def stats(self) -> dict[str, Any]:
+        return httpx.get(f"{self.url}/_sandbox/stats").json()
 
 
 @dataclass

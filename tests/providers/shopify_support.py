@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any, Protocol
 
 import httpx
@@ -15,20 +15,19 @@ import pytest
 import pytest_asyncio
 
 from providers.http import Credential, ProviderHttp
-from providers.sandbox import SandboxConfig, SandboxServer
+from providers.sandbox import SandboxServer
 from providers.sandbox.seeds import sandbox_base_urls
 from providers.shopify import SOURCE, OrdersPage
 from sinks.shopify import order_row
+from tests.support import load_fixture
 from topics.models import Order, OrderLog, TraceLog, utcnow
 
-FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures" / "shopify"
 STORE = "kalakari-crafts.myshopify.com"
 TOKEN = "shpat_test_0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 KEY = Credential(id="shop-1", source=SOURCE, secrets={"X-Shopify-Access-Token": TOKEN}, handle=STORE)
 
 
-def load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+load = partial(load_fixture, "shopify")
 
 
 def unique_store(orders: int, extra: str = "") -> str:
@@ -100,22 +99,16 @@ class RecordingHttp(ProviderHttp):
         return await super().request(source, method, path, **kwargs)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig()) as running:
-        yield running
-
-
 @pytest.fixture
 def traces() -> list[TraceLog]:
     return []
 
 
 @pytest_asyncio.fixture
-async def http(server: SandboxServer, traces: list[TraceLog]) -> AsyncIterator[RecordingHttp]:
+async def http(sandbox_server: SandboxServer, traces: list[TraceLog]) -> AsyncIterator[RecordingHttp]:
     async def keep(record: TraceLog) -> None:
         traces.append(record)
 
-    client = RecordingHttp(base_urls=sandbox_base_urls(server.url), timeout=5.0, trace_sink=keep)
+    client = RecordingHttp(base_urls=sandbox_base_urls(sandbox_server.url), timeout=5.0, trace_sink=keep)
     yield client
     await client.aclose()

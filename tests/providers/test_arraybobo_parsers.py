@@ -6,9 +6,9 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import httpx
@@ -35,18 +35,17 @@ from providers.errors import (
     ProviderUnavailable,
 )
 from providers.http import Credential, ProviderHttp
-from providers.sandbox import SandboxConfig, SandboxServer
+from providers.sandbox import SandboxServer
 from providers.sandbox.instagram import InstagramWorld
 from providers.sandbox.stories import active_stories
+from tests.support import load_fixture
 from topics.models import Platform
 
-FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures" / "arraybobo"
 ANANYA = "34071474682"
 TARA = "60550173631"
 
 
-def load(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text())
+load = partial(load_fixture, "arraybobo")
 
 
 def utc(epoch: int) -> datetime:
@@ -625,15 +624,9 @@ async def test_client_sends_the_tagged_and_stories_parameters() -> None:
 # Tagged posts and stories over loopback HTTP
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig()) as running:
-        yield running
-
-
 @pytest_asyncio.fixture
-async def bobo(server: SandboxServer) -> AsyncIterator[ArrayBoboClient]:
-    http = ProviderHttp(base_urls={SOURCE: f"{server.url}/{SOURCE}"}, timeout=5.0)
+async def bobo(sandbox_server: SandboxServer) -> AsyncIterator[ArrayBoboClient]:
+    http = ProviderHttp(base_urls={SOURCE: f"{sandbox_server.url}/{SOURCE}"}, timeout=5.0)
     yield ArrayBoboClient(http)
     await http.aclose()
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from functools import partial
 
-import httpx
 import pytest
 import pytest_asyncio
 
@@ -21,10 +18,10 @@ from providers.bestsolutions import (
 )
 from providers.errors import BadResponse, ProfileMissing, QuotaExceeded
 from providers.http import Credential, ProviderHttp
-from providers.sandbox import SandboxConfig, SandboxServer
+from providers.sandbox import SandboxServer
+from tests.support import SandboxKnobs, load_fixture
 from topics.models import Platform
 
-FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures" / "bestsolutions"
 ISHAAN = "59414265247"
 KEY = Credential(
     id="bs-1",
@@ -33,8 +30,7 @@ KEY = Credential(
 )
 
 
-def load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+load = partial(load_fixture, "bestsolutions")
 
 
 # Profiles
@@ -189,30 +185,17 @@ def test_feed_last_page_and_refusals() -> None:
 # Over loopback HTTP
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig()) as running:
-        yield running
-
-
 @pytest_asyncio.fixture
-async def http(server: SandboxServer) -> AsyncIterator[ProviderHttp]:
+async def http(sandbox_server: SandboxServer) -> AsyncIterator[ProviderHttp]:
     client = ProviderHttp(
-        base_urls={SOURCE: f"{server.url}/{SOURCE}", arraybobo.SOURCE: f"{server.url}/{arraybobo.SOURCE}"}, timeout=5.0
+        base_urls={
+            SOURCE: f"{sandbox_server.url}/{SOURCE}",
+            arraybobo.SOURCE: f"{sandbox_server.url}/{arraybobo.SOURCE}",
+        },
+        timeout=5.0,
     )
     yield client
     await client.aclose()
-
-
-@pytest.fixture
-def knobs(server: SandboxServer) -> Iterator[Any]:
-    def put(config: SandboxConfig) -> None:
-        httpx.put(f"{server.url}/_sandbox/config", json=config.model_dump(mode="json")).raise_for_status()
-
-    httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()
-    yield lambda **values: put(SandboxConfig(**values))
-    put(SandboxConfig())
-    httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()
 
 
 async def test_profiles_by_handle_and_by_id_agree(http: ProviderHttp) -> None:
@@ -263,8 +246,8 @@ async def test_missing_profiles(http: ProviderHttp) -> None:
         await best.posts_by_id("not-a-number", credential=KEY)
 
 
-async def test_rate_limited_key_is_quota_exceeded(knobs: Any, http: ProviderHttp) -> None:
-    knobs(rate_limits={"bs-k1": "2/1"})
+async def test_rate_limited_key_is_quota_exceeded(knobs: SandboxKnobs, http: ProviderHttp) -> None:
+    knobs.set(rate_limits={"bs-k1": "2/1"})
     best = BestSolutionsClient(http)
     for _ in range(2):
         await best.profile_by_handle("sana.eats", credential=KEY)

@@ -9,7 +9,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import httpx
@@ -57,10 +57,10 @@ from providers.graphapi import (
 from providers.http import Credential, ProviderHttp
 from providers.sandbox import SandboxConfig, SandboxServer
 from providers.sandbox.instagram import InstagramWorld
+from tests.support import load_fixture
 from topics import names
 from topics.models import Platform, Post, TraceLog
 
-FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures" / "graphapi"
 ANANYA = "34071474682"
 ANANYA_GRAPH_ID = "17841434071474682"
 ROHAN = "61827127850"
@@ -72,8 +72,7 @@ AUDIENCE = ("follower_demographics", "reached_audience_demographics", "engaged_a
 BREAKDOWNS = {"country": "country", "city": "city", "gender,age": "gender_age"}
 
 
-def load(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / name).read_text())
+load = partial(load_fixture, "graphapi")
 
 
 def at_utc(*parts: int) -> datetime:
@@ -916,12 +915,6 @@ APP_TOKEN = "918273645501928|sandbox-app-secret"
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig()) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def world() -> InstagramWorld:
     return InstagramWorld()
 
@@ -932,11 +925,11 @@ async def traces() -> AsyncIterator[list[TraceLog]]:
 
 
 @pytest_asyncio.fixture
-async def graph(server: SandboxServer, traces: list[TraceLog]) -> AsyncIterator[GraphApiClient]:
+async def graph(sandbox_server: SandboxServer, traces: list[TraceLog]) -> AsyncIterator[GraphApiClient]:
     async def record(trace: TraceLog) -> None:
         traces.append(trace)
 
-    http = ProviderHttp(base_urls={SOURCE: f"{server.url}/{SOURCE}"}, timeout=5.0, trace_sink=record)
+    http = ProviderHttp(base_urls={SOURCE: f"{sandbox_server.url}/{SOURCE}"}, timeout=5.0, trace_sink=record)
     yield GraphApiClient(http, app_token=APP_TOKEN)
     await http.aclose()
 
@@ -999,31 +992,33 @@ async def test_sandbox_profile_and_every_page_of_posts(
 
 
 async def test_sandbox_refuses_fields_discovered_media_do_not_have(
-    server: SandboxServer, world: InstagramWorld
+    sandbox_server: SandboxServer, world: InstagramWorld
 ) -> None:
     asker, rohan = world.account("ananya.diaries"), world.account("rohan.clicks")
     legacy = "business_discovery.username(rohan.clicks){ig_id,username,media{id,user_id,username,like_count}}"
-    refused = graph_get(server, asker.fbid, legacy)
+    refused = graph_get(sandbox_server, asker.fbid, legacy)
     recorded = load("error_100_nonexisting_field.json")["error"]
     assert refused.status_code == 400
     assert {key: refused.json()["error"][key] for key in ("message", "type", "code")} == {
         key: recorded[key] for key in ("message", "type", "code")
     }
     # Read by its owner a medium is an IGMedia, which has no user_id either.
-    own = graph_get(server, rohan.fbid, "username,media{id,user_id}")
+    own = graph_get(sandbox_server, rohan.fbid, "username,media{id,user_id}")
     assert own.status_code == 400
     assert own.json()["error"]["message"] == (
         "(#100) Tried accessing nonexisting field (user_id) on node type (IGMedia)"
     )
     # Fields only the owner is given are left out of another account's media, not refused.
-    discovered = graph_get(server, asker.fbid, "business_discovery.username(rohan.clicks){media{owner,like_count}}")
+    discovered = graph_get(
+        sandbox_server, asker.fbid, "business_discovery.username(rohan.clicks){media{owner,like_count}}"
+    )
     items = discovered.json()["business_discovery"]["media"]["data"]
     assert items and all(set(item) == {"id", "like_count"} for item in items)
-    owned = graph_get(server, rohan.fbid, "username,media{owner}").json()
+    owned = graph_get(sandbox_server, rohan.fbid, "username,media{owner}").json()
     assert owned["username"] == "rohan.clicks"
     assert [item["owner"] for item in owned["media"]["data"]] == [{"id": str(rohan.fbid)}] * len(items)
     # Business discovery has no stories edge.
-    stories = graph_get(server, asker.fbid, "business_discovery.username(rohan.clicks){stories{id}}")
+    stories = graph_get(sandbox_server, asker.fbid, "business_discovery.username(rohan.clicks){stories{id}}")
     assert stories.status_code == 400 and stories.json()["error"]["code"] == 10
 
 
@@ -1119,13 +1114,13 @@ async def test_sandbox_post_insights_for_each_media_type(graph: GraphApiClient, 
 
 
 async def test_sandbox_refuses_retired_metrics_as_graph_does(
-    server: SandboxServer, graph: GraphApiClient, world: InstagramWorld
+    sandbox_server: SandboxServer, graph: GraphApiClient, world: InstagramWorld
 ) -> None:
     posts = await business_posts(graph, credential_for(world, "ananya.diaries"))
     image, reel = posts["image"].dimensions["post_id"], posts["reels"].dimensions["post_id"]
 
     async def refusal(media_id: str, metrics: str) -> Any:
-        async with httpx.AsyncClient(base_url=f"{server.url}/{SOURCE}") as client:
+        async with httpx.AsyncClient(base_url=f"{sandbox_server.url}/{SOURCE}") as client:
             # The legacy version: Graph answers an expired one as its oldest, where these are retired too.
             answer = await client.get(
                 f"/v12.0/{media_id}/insights", params={"metric": metrics, "period": "lifetime", "access_token": "EAAG"}
@@ -1151,17 +1146,17 @@ async def test_sandbox_refuses_retired_metrics_as_graph_does(
 
 
 @pytest.fixture
-def refusing(server: SandboxServer) -> Iterator[Callable[[list[str]], None]]:
+def refusing(sandbox_server: SandboxServer) -> Iterator[Callable[[list[str]], None]]:
     """Make the sandbox refuse Graph metrics Beat asks for; afterwards the knobs are back to defaults. The
     client's once-per-process record of reported drops starts empty."""
 
     def refuse(metrics: list[str]) -> None:
         knobs = SandboxConfig(graph_refused_metrics=metrics)
-        httpx.put(f"{server.url}/_sandbox/config", json=knobs.model_dump(mode="json")).raise_for_status()
+        httpx.put(f"{sandbox_server.url}/_sandbox/config", json=knobs.model_dump(mode="json")).raise_for_status()
 
     graphapi._reported_drops.clear()
     yield refuse
-    httpx.put(f"{server.url}/_sandbox/config", json=SandboxConfig().model_dump(mode="json")).raise_for_status()
+    httpx.put(f"{sandbox_server.url}/_sandbox/config", json=SandboxConfig().model_dump(mode="json")).raise_for_status()
 
 
 async def test_a_refused_metric_is_dropped_and_the_call_retried_without_it(
@@ -1290,14 +1285,14 @@ async def test_sandbox_refusals(graph: GraphApiClient, world: InstagramWorld) ->
 
 
 @pytest.fixture
-def limited_token(server: SandboxServer) -> Iterator[str]:
+def limited_token(sandbox_server: SandboxServer) -> Iterator[str]:
     """A token the sandbox lets through once per 30 s; afterwards the knobs are back to defaults."""
     token = "EAAGlimited"
     limits = SandboxConfig(rate_limits={token: "1/30"})
-    httpx.put(f"{server.url}/_sandbox/config", json=limits.model_dump(mode="json")).raise_for_status()
+    httpx.put(f"{sandbox_server.url}/_sandbox/config", json=limits.model_dump(mode="json")).raise_for_status()
     yield token
-    httpx.put(f"{server.url}/_sandbox/config", json=SandboxConfig().model_dump(mode="json")).raise_for_status()
-    httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()
+    httpx.put(f"{sandbox_server.url}/_sandbox/config", json=SandboxConfig().model_dump(mode="json")).raise_for_status()
+    httpx.post(f"{sandbox_server.url}/_sandbox/reset").raise_for_status()
 
 
 async def test_sandbox_rate_limit_is_a_quota_error(

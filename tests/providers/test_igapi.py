@@ -4,8 +4,8 @@ HTTP."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import httpx
@@ -17,10 +17,10 @@ from providers.errors import BadResponse, ProfileMissing
 from providers.http import Credential, ProviderHttp
 from providers.igapi import SOURCE, IGApiClient, parse_followers_page
 from providers.paging import Page
-from providers.sandbox import SandboxConfig, SandboxServer
+from providers.sandbox import SandboxServer
+from tests.support import load_fixture
 from topics.models import Platform
 
-FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures" / "igapi"
 MEERA = "31566076502"
 KEY = Credential(
     id="ig-1", source=SOURCE, secrets={"x-rapidapi-key": "ig-k1", "x-rapidapi-host": "igdata.p.rapidapi.com"}
@@ -28,8 +28,7 @@ KEY = Credential(
 TOKEN = Credential(id="rocket-1", source=rocketapi.SOURCE, secrets={"Authorization": "Token rk-1"})
 
 
-def load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+load = partial(load_fixture, "igapi")
 
 
 def test_followers_page() -> None:
@@ -128,16 +127,10 @@ async def test_client_asks_for_an_uncompressed_answer() -> None:
 # Over loopback HTTP
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig()) as running:
-        yield running
-
-
 @pytest_asyncio.fixture
-async def http(server: SandboxServer) -> AsyncIterator[ProviderHttp]:
+async def http(sandbox_server: SandboxServer) -> AsyncIterator[ProviderHttp]:
     client = ProviderHttp(
-        base_urls={label: f"{server.url}/{label}" for label in (SOURCE, rocketapi.SOURCE, arraybobo.SOURCE)},
+        base_urls={label: f"{sandbox_server.url}/{label}" for label in (SOURCE, rocketapi.SOURCE, arraybobo.SOURCE)},
         timeout=5.0,
     )
     yield client

@@ -7,7 +7,7 @@ import itertools
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import httpx
@@ -40,9 +40,9 @@ from providers.jotucker import (
 )
 from providers.paging import Page
 from providers.sandbox import SandboxConfig, SandboxServer
+from tests.support import load_fixture
 from topics.models import Activity, Platform, Relationship
 
-FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures" / "jotucker"
 MEERA = "32333248704"
 KABIR = "1164424396"
 CREDENTIAL = Credential(
@@ -52,8 +52,7 @@ CREDENTIAL = Credential(
 )
 
 
-def load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+load = partial(load_fixture, "jotucker")
 
 
 def utc(epoch: int) -> datetime:
@@ -545,15 +544,9 @@ async def test_a_quota_refusal_carries_the_providers_wait() -> None:
 # Every operation against the sandbox, over loopback HTTP
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig()) as running:
-        yield running
-
-
 @pytest_asyncio.fixture
-async def jotucker(server: SandboxServer) -> AsyncIterator[JoTuckerClient]:
-    http = ProviderHttp(base_urls={SOURCE: f"{server.url}/{SOURCE}"}, timeout=5.0)
+async def jotucker(sandbox_server: SandboxServer) -> AsyncIterator[JoTuckerClient]:
+    http = ProviderHttp(base_urls={SOURCE: f"{sandbox_server.url}/{SOURCE}"}, timeout=5.0)
     yield JoTuckerClient(http)
     await http.aclose()
 
@@ -672,12 +665,12 @@ def put_config(url: str, config: SandboxConfig) -> None:
 
 
 @pytest.fixture
-def rate_limited(server: SandboxServer) -> Iterator[None]:
+def rate_limited(sandbox_server: SandboxServer) -> Iterator[None]:
     """Two requests per 30 s for this file's key during one test; afterwards the sandbox is back to defaults."""
-    put_config(server.url, SandboxConfig(rate_limits={"jt-k1": "2/30"}))
+    put_config(sandbox_server.url, SandboxConfig(rate_limits={"jt-k1": "2/30"}))
     yield
-    put_config(server.url, SandboxConfig())
-    httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()
+    put_config(sandbox_server.url, SandboxConfig())
+    httpx.post(f"{sandbox_server.url}/_sandbox/reset").raise_for_status()
 
 
 async def test_sandbox_rate_limit_is_a_quota_error(rate_limited: None, jotucker: JoTuckerClient) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import httpx
@@ -37,17 +37,16 @@ from providers.lama import (
 )
 from providers.paging import Page
 from providers.sandbox import SandboxConfig, SandboxServer
+from tests.support import load_fixture
 from topics.models import Platform, Relationship
 
-FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures" / "lama"
 ROHAN = "61827127850"
 MEERA = "32333248704"
 KABIR = "1164424396"
 CREDENTIAL = Credential(id="lama-1", source=SOURCE, secrets={"x-access-key": "lama-k1"})
 
 
-def load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+load = partial(load_fixture, "lama")
 
 
 def utc(epoch: int) -> datetime:
@@ -528,15 +527,9 @@ async def test_client_maps_a_missing_post() -> None:
 # Every operation against the sandbox, over loopback HTTP
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig()) as running:
-        yield running
-
-
 @pytest_asyncio.fixture
-async def lama(server: SandboxServer) -> AsyncIterator[LamaClient]:
-    http = ProviderHttp(base_urls={SOURCE: f"{server.url}/{SOURCE}"}, timeout=5.0)
+async def lama(sandbox_server: SandboxServer) -> AsyncIterator[LamaClient]:
+    http = ProviderHttp(base_urls={SOURCE: f"{sandbox_server.url}/{SOURCE}"}, timeout=5.0)
     yield LamaClient(http)
     await http.aclose()
 
@@ -648,12 +641,12 @@ def put_config(url: str, config: SandboxConfig) -> None:
 
 
 @pytest.fixture
-def rate_limited(server: SandboxServer) -> Iterator[None]:
+def rate_limited(sandbox_server: SandboxServer) -> Iterator[None]:
     """Two requests per 30 s for this file's key during one test; afterwards the sandbox is back to defaults."""
-    put_config(server.url, SandboxConfig(rate_limits={"lama-k1": "2/30"}))
+    put_config(sandbox_server.url, SandboxConfig(rate_limits={"lama-k1": "2/30"}))
     yield
-    put_config(server.url, SandboxConfig())
-    httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()
+    put_config(sandbox_server.url, SandboxConfig())
+    httpx.post(f"{sandbox_server.url}/_sandbox/reset").raise_for_status()
 
 
 async def test_sandbox_rate_limit_is_a_quota_error(rate_limited: None, lama: LamaClient) -> None:

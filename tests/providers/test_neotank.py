@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from functools import partial
 
 import pytest
 import pytest_asyncio
@@ -15,18 +13,17 @@ from providers import arraybobo
 from providers.errors import AuthExpired, BadResponse, ProfileMissing
 from providers.http import Credential, ProviderHttp
 from providers.neotank import SOURCE, NeoTankClient, parse_posts_page, parse_profile
-from providers.sandbox import SandboxConfig, SandboxServer
+from providers.sandbox import SandboxServer
+from tests.support import load_fixture
 from topics.models import Platform
 
-FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures" / "neotank"
 NEEL = "24788790792"
 KEY = Credential(
     id="neo-1", source=SOURCE, secrets={"x-rapidapi-key": "neo-k1", "x-rapidapi-host": "instagram130.p.rapidapi.com"}
 )
 
 
-def load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+load = partial(load_fixture, "neotank")
 
 
 # Profiles
@@ -152,16 +149,14 @@ def test_posts_refusals() -> None:
 # Over loopback HTTP
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig()) as running:
-        yield running
-
-
 @pytest_asyncio.fixture
-async def http(server: SandboxServer) -> AsyncIterator[ProviderHttp]:
+async def http(sandbox_server: SandboxServer) -> AsyncIterator[ProviderHttp]:
     client = ProviderHttp(
-        base_urls={SOURCE: f"{server.url}/{SOURCE}", arraybobo.SOURCE: f"{server.url}/{arraybobo.SOURCE}"}, timeout=5.0
+        base_urls={
+            SOURCE: f"{sandbox_server.url}/{SOURCE}",
+            arraybobo.SOURCE: f"{sandbox_server.url}/{arraybobo.SOURCE}",
+        },
+        timeout=5.0,
     )
     yield client
     await client.aclose()

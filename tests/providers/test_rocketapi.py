@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import httpx
@@ -33,9 +32,9 @@ from providers.rocketapi import (
     refusal,
 )
 from providers.sandbox import SandboxConfig, SandboxServer
+from tests.support import load_fixture
 from topics.models import Platform, Post
 
-FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures" / "rocketapi"
 MEERA = "31566076502"
 SANA = "67083531415"
 TARA = "60550173631"
@@ -43,8 +42,7 @@ TOKEN = Credential(id="rocket-1", source=SOURCE, secrets={"Authorization": "Toke
 BOBO_KEY = Credential(id="bobo-1", source=arraybobo.SOURCE, secrets={"x-rapidapi-key": "bobo-1"})
 
 
-def load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+load = partial(load_fixture, "rocketapi")
 
 
 def body(payload: dict[str, Any]) -> dict[str, Any]:
@@ -309,16 +307,14 @@ def test_followers_last_page_and_refusals() -> None:
 # Over loopback HTTP
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig()) as running:
-        yield running
-
-
 @pytest_asyncio.fixture
-async def http(server: SandboxServer) -> AsyncIterator[ProviderHttp]:
+async def http(sandbox_server: SandboxServer) -> AsyncIterator[ProviderHttp]:
     client = ProviderHttp(
-        base_urls={SOURCE: f"{server.url}/{SOURCE}", arraybobo.SOURCE: f"{server.url}/{arraybobo.SOURCE}"}, timeout=5.0
+        base_urls={
+            SOURCE: f"{sandbox_server.url}/{SOURCE}",
+            arraybobo.SOURCE: f"{sandbox_server.url}/{arraybobo.SOURCE}",
+        },
+        timeout=5.0,
     )
     yield client
     await client.aclose()
@@ -411,9 +407,9 @@ async def test_refusals_over_http(http: ProviderHttp) -> None:
         await rocket.stories("1164424396", credential=anonymous)
 
 
-async def test_rate_limited_token_is_quota_exceeded(server: SandboxServer, http: ProviderHttp) -> None:
+async def test_rate_limited_token_is_quota_exceeded(sandbox_server: SandboxServer, http: ProviderHttp) -> None:
     def put(config: SandboxConfig) -> None:
-        httpx.put(f"{server.url}/_sandbox/config", json=config.model_dump(mode="json")).raise_for_status()
+        httpx.put(f"{sandbox_server.url}/_sandbox/config", json=config.model_dump(mode="json")).raise_for_status()
 
     put(SandboxConfig(rate_limits={"Token rk-limited": "1/30"}))
     try:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +16,7 @@ from providers.arraybobo import SOURCE, ArrayBoboClient
 from providers.errors import PostMissing, ProfileMissing, ProviderTimeout, ProviderUnavailable, QuotaExceeded
 from providers.http import Credential, ProviderHttp
 from providers.sandbox import RateLimit, SandboxConfig, SandboxServer
+from tests.support import SandboxKnobs
 from topics.models import Post
 
 HOST = "instagram-scraper-2022.p.rapidapi.com"
@@ -25,36 +25,13 @@ K2 = Credential(id="cred-2", source=SOURCE, secrets={"x-rapidapi-key": "k2", "x-
 DAY = timedelta(days=1)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig()) as running:
-        yield running
-
-
-def put_config(url: str, config: SandboxConfig) -> None:
-    httpx.put(f"{url}/_sandbox/config", json=config.model_dump(mode="json")).raise_for_status()
-
-
-@pytest.fixture
-def knobs(server: SandboxServer) -> Iterator[Callable[..., None]]:
-    """Turns knobs for one test; afterwards the sandbox is back to defaults with empty stats."""
-    httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()
-    yield lambda **values: put_config(server.url, SandboxConfig(**values))
-    put_config(server.url, SandboxConfig())
-    httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()
-
-
-def stats(server: SandboxServer) -> dict[str, Any]:
-    return httpx.get(f"{server.url}/_sandbox/stats").json()
-
-
 def provider_http(server: SandboxServer, timeout: float = 5.0) -> ProviderHttp:
     return ProviderHttp(base_urls={SOURCE: f"{server.url}/{SOURCE}"}, timeout=timeout, max_connections=400)
 
 
 @pytest_asyncio.fixture
-async def bobo(server: SandboxServer) -> AsyncIterator[ArrayBoboClient]:
-    http = provider_http(server)
+async def bobo(sandbox_server: SandboxServer) -> AsyncIterator[ArrayBoboClient]:
+    http = provider_http(sandbox_server)
     yield ArrayBoboClient(http)
     await http.aclose()
 
@@ -221,8 +198,8 @@ async def test_a_private_account_shows_no_posts(bobo: ArrayBoboClient) -> None:
 # Knobs
 
 
-async def test_rate_limit_per_credential(server: SandboxServer, knobs, bobo: ArrayBoboClient) -> None:
-    knobs(rate_limits={"k1": "3/30"})
+async def test_rate_limit_per_credential(knobs: SandboxKnobs, bobo: ArrayBoboClient) -> None:
+    knobs.set(rate_limits={"k1": "3/30"})
     for _ in range(3):
         await bobo.profile_by_handle("tara_reads", credential=K1)
     with pytest.raises(QuotaExceeded) as limited:
@@ -230,15 +207,15 @@ async def test_rate_limit_per_credential(server: SandboxServer, knobs, bobo: Arr
     assert 29.0 < limited.value.retry_after <= 30.0
     await bobo.profile_by_handle("tara_reads", credential=K2)
 
-    counts = stats(server)
+    counts = knobs.stats()
     assert counts["credentials"]["k1"] == {"arrivals": 4, "accepted": 3, "rate_limited": 1, "errors": 0, "abandoned": 0}
     assert counts["credentials"]["k2"]["accepted"] == 1
     assert counts["paths"]["/rapidapi-arraybobo/ig/info_username/"]["rate_limited"] == 1
     assert counts["over_limit"] == {"rapidapi-arraybobo": {"k1": 1}}
 
 
-async def test_rate_limit_window_slides(knobs, bobo: ArrayBoboClient) -> None:
-    knobs(rate_limits={"*": {"limit": 2, "window": 0.6}})
+async def test_rate_limit_window_slides(knobs: SandboxKnobs, bobo: ArrayBoboClient) -> None:
+    knobs.set(rate_limits={"*": {"limit": 2, "window": 0.6}})
     await bobo.profile_by_handle("tara_reads", credential=K1)
     await asyncio.sleep(0.3)
     await bobo.profile_by_handle("tara_reads", credential=K1)
@@ -252,14 +229,16 @@ async def test_rate_limit_window_slides(knobs, bobo: ArrayBoboClient) -> None:
         await bobo.profile_by_handle("tara_reads", credential=K1)
 
 
-async def test_error_rate(server: SandboxServer, knobs, bobo: ArrayBoboClient) -> None:
-    knobs(error_rate=1.0)
+async def test_error_rate(knobs: SandboxKnobs, bobo: ArrayBoboClient) -> None:
+    knobs.set(error_rate=1.0)
     with pytest.raises(ProviderUnavailable, match="500"):
         await bobo.profile_by_handle("tara_reads", credential=K1)
-    assert stats(server)["total"]["errors"] == 1
+    assert knobs.stats()["total"]["errors"] == 1
 
 
-async def test_error_rate_is_repeatable(server: SandboxServer, knobs, bobo: ArrayBoboClient) -> None:
+async def test_error_rate_is_repeatable(
+    sandbox_server: SandboxServer, knobs: SandboxKnobs, bobo: ArrayBoboClient
+) -> None:
     async def outcomes() -> list[bool]:
         results = []
         for _ in range(20):
@@ -270,16 +249,16 @@ async def test_error_rate_is_repeatable(server: SandboxServer, knobs, bobo: Arra
                 results.append(False)
         return results
 
-    knobs(error_rate=0.5, seed=7)
+    knobs.set(error_rate=0.5, seed=7)
     first = await outcomes()
-    httpx.post(f"{server.url}/_sandbox/reset").raise_for_status()
+    httpx.post(f"{sandbox_server.url}/_sandbox/reset").raise_for_status()
     assert await outcomes() == first
     assert 0 < first.count(False) < 20
 
 
-async def test_a_hanging_path_does_not_hold_up_the_others(server: SandboxServer, knobs) -> None:
-    knobs(hang_paths=["/rapidapi-arraybobo/ig/post_info/"])
-    http = provider_http(server, timeout=1.0)
+async def test_a_hanging_path_does_not_hold_up_the_others(sandbox_server: SandboxServer, knobs: SandboxKnobs) -> None:
+    knobs.set(hang_paths=["/rapidapi-arraybobo/ig/post_info/"])
+    http = provider_http(sandbox_server, timeout=1.0)
     try:
         bobo = ArrayBoboClient(http)
 
@@ -297,10 +276,10 @@ async def test_a_hanging_path_does_not_hold_up_the_others(server: SandboxServer,
         await http.aclose()
     # The client gave up, so the hang ends instead of holding a task for an hour.
     for _ in range(50):
-        if stats(server)["paths"]["/rapidapi-arraybobo/ig/post_info/"]["abandoned"] == 1:
+        if knobs.stats()["paths"]["/rapidapi-arraybobo/ig/post_info/"]["abandoned"] == 1:
             break
         await asyncio.sleep(0.05)
-    assert stats(server)["paths"]["/rapidapi-arraybobo/ig/post_info/"] == {
+    assert knobs.stats()["paths"]["/rapidapi-arraybobo/ig/post_info/"] == {
         "arrivals": 1,
         "accepted": 0,
         "rate_limited": 0,
@@ -309,11 +288,13 @@ async def test_a_hanging_path_does_not_hold_up_the_others(server: SandboxServer,
     }
 
 
-async def test_hundreds_of_concurrent_requests_wait_their_latency_together(server: SandboxServer, knobs) -> None:
+async def test_hundreds_of_concurrent_requests_wait_their_latency_together(
+    sandbox_server: SandboxServer, knobs: SandboxKnobs
+) -> None:
     # Plain sockets rather than httpx: httpx's pool bookkeeping grows with the number of open
     # connections (encode/httpcore#1035), which would time the client instead of the sandbox.
-    knobs(latency=0.5)
-    host, port = server.url.removeprefix("http://").split(":")
+    knobs.set(latency=0.5)
+    host, port = sandbox_server.url.removeprefix("http://").split(":")
 
     async def get(number: int) -> bytes:
         reader, writer = await asyncio.open_connection(host, int(port))
@@ -331,15 +312,15 @@ async def test_hundreds_of_concurrent_requests_wait_their_latency_together(serve
     assert all(answer.startswith(b"HTTP/1.1 200 ") for answer in answers)
     assert all(f'"username":"fan{number}"'.encode() in answer for number, answer in enumerate(answers))
     assert 0.5 <= elapsed < 2.5
-    assert stats(server)["credentials"]["k1"]["accepted"] == 300
+    assert knobs.stats()["credentials"]["k1"]["accepted"] == 300
 
 
 # Admin API and configuration
 
 
-def test_admin_config_round_trip_and_validation(server: SandboxServer, knobs) -> None:
-    knobs(latency=0.01, rate_limits={"k1": "100/30"}, hang_paths=["/rapidapi-arraybobo/ig/posts/"], hang_seconds=5)
-    assert httpx.get(f"{server.url}/_sandbox/config").json() == {
+def test_admin_config_round_trip_and_validation(sandbox_server: SandboxServer, knobs: SandboxKnobs) -> None:
+    knobs.set(latency=0.01, rate_limits={"k1": "100/30"}, hang_paths=["/rapidapi-arraybobo/ig/posts/"], hang_seconds=5)
+    assert httpx.get(f"{sandbox_server.url}/_sandbox/config").json() == {
         "latency": 0.01,
         "error_rate": 0.0,
         "seed": 0,
@@ -350,29 +331,29 @@ def test_admin_config_round_trip_and_validation(server: SandboxServer, knobs) ->
         "fail_retry_after": None,
         "graph_refused_metrics": [],
     }
-    bad = httpx.put(f"{server.url}/_sandbox/config", json={"error_rate": 2})
+    bad = httpx.put(f"{sandbox_server.url}/_sandbox/config", json={"error_rate": 2})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["error_rate"]
-    assert httpx.put(f"{server.url}/_sandbox/config", content=b"{").status_code == 400
-    assert httpx.put(f"{server.url}/_sandbox/config", json={"latncy": 1}).status_code == 422
-    assert httpx.get(f"{server.url}/_sandbox/config").json()["latency"] == 0.01
-    assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
+    assert httpx.put(f"{sandbox_server.url}/_sandbox/config", content=b"{").status_code == 400
+    assert httpx.put(f"{sandbox_server.url}/_sandbox/config", json={"latncy": 1}).status_code == 422
+    assert httpx.get(f"{sandbox_server.url}/_sandbox/config").json()["latency"] == 0.01
+    assert httpx.get(f"{sandbox_server.url}/healthz").json() == {"status": "ok"}
 
 
-def test_admin_routes_are_not_metered(server: SandboxServer, knobs) -> None:
-    knobs(rate_limits={"*": "1/30"}, error_rate=1.0)
+def test_admin_routes_are_not_metered(sandbox_server: SandboxServer, knobs: SandboxKnobs) -> None:
+    knobs.set(rate_limits={"*": "1/30"}, error_rate=1.0)
     for _ in range(3):
-        assert httpx.get(f"{server.url}/healthz").status_code == 200
-    assert stats(server)["total"]["arrivals"] == 0
+        assert httpx.get(f"{sandbox_server.url}/healthz").status_code == 200
+    assert knobs.stats()["total"]["arrivals"] == 0
 
 
-def test_anonymous_callers_share_one_limit(server: SandboxServer, knobs) -> None:
-    knobs(rate_limits={"anonymous": "1/30"})
-    url = f"{server.url}/rapidapi-arraybobo/ig/info_username/"
+def test_anonymous_callers_share_one_limit(sandbox_server: SandboxServer, knobs: SandboxKnobs) -> None:
+    knobs.set(rate_limits={"anonymous": "1/30"})
+    url = f"{sandbox_server.url}/rapidapi-arraybobo/ig/info_username/"
     assert httpx.get(url, params={"user": "tara_reads"}).status_code == 200
     limited = httpx.get(url, params={"user": "tara_reads"})
     assert limited.status_code == 429 and float(limited.headers["retry-after"]) > 29
     assert httpx.get(url, params={"user": "tara_reads"}, headers={"x-rapidapi-key": "k9"}).status_code == 200
-    assert stats(server)["credentials"]["anonymous"]["rate_limited"] == 1
+    assert knobs.stats()["credentials"]["anonymous"]["rate_limited"] == 1
 
 
 def test_config_from_env() -> None:
@@ -394,14 +375,17 @@ def test_config_from_env() -> None:
         SandboxConfig.from_env({"BEAT_SANDBOX_RATE_LIMITS": '{"k1": "100 per 30"}'})
 
 
-def test_fail_paths_answer_their_status(server: SandboxServer, knobs) -> None:
-    knobs(
+def test_fail_paths_answer_their_status(sandbox_server: SandboxServer, knobs: SandboxKnobs) -> None:
+    knobs.set(
         fail_paths={"/rapidapi-arraybobo/ig/info_username/": 429, "/rapidapi-arraybobo/ig/post_info/": 503},
         fail_retry_after=120,
     )
-    limited = httpx.get(f"{server.url}/rapidapi-arraybobo/ig/info_username/", params={"user": "tara_reads"})
+    limited = httpx.get(f"{sandbox_server.url}/rapidapi-arraybobo/ig/info_username/", params={"user": "tara_reads"})
     assert limited.status_code == 429 and limited.headers["retry-after"] == "120"
-    assert httpx.get(f"{server.url}/rapidapi-arraybobo/ig/post_info/", params={"shortcode": "Cx"}).status_code == 503
-    assert httpx.get(f"{server.url}/rapidapi-arraybobo/ig/info/", params={"id_user": "1"}).status_code == 200
+    assert (
+        httpx.get(f"{sandbox_server.url}/rapidapi-arraybobo/ig/post_info/", params={"shortcode": "Cx"}).status_code
+        == 503
+    )
+    assert httpx.get(f"{sandbox_server.url}/rapidapi-arraybobo/ig/info/", params={"id_user": "1"}).status_code == 200
     # Injected 429s are faults, not calls beyond a limit.
-    assert stats(server)["over_limit"] == {}
+    assert knobs.stats()["over_limit"] == {}

@@ -44,7 +44,6 @@ from tests.providers.shopify_support import (  # noqa: F401 (fixtures)
     http,
     load,
     projected,
-    server,
     stored_row,
     traces,
     unique_store,
@@ -280,10 +279,10 @@ async def test_filters_hold_across_pages(http: RecordingHttp) -> None:
     assert all(low <= datetime.fromisoformat(at) <= high for at in got)
 
 
-async def test_the_sandbox_refuses_filters_beside_page_info(server: SandboxServer, http: RecordingHttp) -> None:
+async def test_the_sandbox_refuses_filters_beside_page_info(sandbox_server: SandboxServer, http: RecordingHttp) -> None:
     """What makes the three-page test meaningful: Shopify's 400 for a filter sent with a page_info."""
     first = await ShopifyRestClient(http, VERSION).orders(sandbox.THREE_PAGES, 50, {}, None, credential=KEY)
-    async with httpx.AsyncClient(base_url=f"{server.url}/shopify/{sandbox.THREE_PAGES}") as client:
+    async with httpx.AsyncClient(base_url=f"{sandbox_server.url}/shopify/{sandbox.THREE_PAGES}") as client:
         answer = await client.get(
             ORDERS_PATH,
             params={"limit": 50, "page_info": first.next_cursor, "status": "any"},
@@ -297,9 +296,9 @@ async def test_the_sandbox_refuses_filters_beside_page_info(server: SandboxServe
         assert (forged.status_code, forged.json()) == (400, {"errors": {"page_info": "Invalid value."}})
 
 
-async def test_the_sandbox_links_back_to_the_previous_page(server: SandboxServer) -> None:
+async def test_the_sandbox_links_back_to_the_previous_page(sandbox_server: SandboxServer) -> None:
     headers = {"X-Shopify-Access-Token": TOKEN}
-    async with httpx.AsyncClient(base_url=f"{server.url}/shopify/{sandbox.THREE_PAGES}") as client:
+    async with httpx.AsyncClient(base_url=f"{sandbox_server.url}/shopify/{sandbox.THREE_PAGES}") as client:
         first = await client.get(ORDERS_PATH, params={"status": "any", "limit": 40}, headers=headers)
         assert 'rel="previous"' not in first.headers["link"]
         second = await client.get(

@@ -53,7 +53,6 @@ from tests.providers.shopify_support import (  # noqa: F401 (fixtures)
     http,
     load,
     projected,
-    server,
     stored_row,
     traces,
     unique_store,
@@ -303,9 +302,9 @@ async def _post(
         )
 
 
-async def test_the_sandbox_holds_queries_to_shopify_s_rules(server: SandboxServer, http: RecordingHttp) -> None:
+async def test_the_sandbox_holds_queries_to_shopify_s_rules(sandbox_server: SandboxServer, http: RecordingHttp) -> None:
     """What keeps the client honest: the cost limit, quoted dates and cursors that mark a position."""
-    over = await _post(server, sandbox.THREE_PAGES, {"first": 250, "lineItems": LINE_ITEMS})
+    over = await _post(sandbox_server, sandbox.THREE_PAGES, {"first": 250, "lineItems": LINE_ITEMS})
     assert over.status_code == 200
     [error] = over.json()["errors"]
     assert error["extensions"]["code"] == "MAX_COST_EXCEEDED" and error["extensions"]["cost"] > MAX_QUERY_COST
@@ -313,14 +312,14 @@ async def test_the_sandbox_holds_queries_to_shopify_s_rules(server: SandboxServe
     page = await ShopifyGraphqlClient(http, VERSION).orders(sandbox.THREE_PAGES, 250, {}, None, credential=KEY)
     assert len(page.items) == ORDERS_PER_QUERY
     unquoted = await _post(
-        server, sandbox.THREE_PAGES, {"first": 5, "lineItems": 1, "query": "created_at:>=2024-01-01"}
+        sandbox_server, sandbox.THREE_PAGES, {"first": 5, "lineItems": 1, "query": "created_at:>=2024-01-01"}
     )
     assert "dates must be quoted" in unquoted.json()["errors"][0]["message"]
-    cost = await _post(server, sandbox.THREE_PAGES, {"first": 5, "lineItems": 1})
+    cost = await _post(sandbox_server, sandbox.THREE_PAGES, {"first": 5, "lineItems": 1})
     one_item = ORDER_COST - (LINE_ITEMS - 1) * LINE_ITEM_COST
     assert cost.json()["extensions"]["cost"]["requestedQueryCost"] == 4 + 5 * one_item
     assert cost.headers["x-shopify-api-version"] == VERSION
-    forged = await _post(server, sandbox.THREE_PAGES, {"first": 5, "lineItems": 1, "after": "bm90IGEgY3Vyc29y"})
+    forged = await _post(sandbox_server, sandbox.THREE_PAGES, {"first": 5, "lineItems": 1, "after": "bm90IGEgY3Vyc29y"})
     assert forged.json()["errors"][0]["message"] == "Invalid cursor"
 
 

@@ -9,7 +9,6 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,16 +22,11 @@ from providers.http import retry_after_seconds
 from providers.parsing import MAX_WAIT_SECONDS, Values
 from providers.sandbox.config import SandboxConfig
 from tests.conftest import isolated
-from tests.support import produce_requests, unique, wait_terminal
+from tests.support import load_fixture, produce_requests, unique, wait_terminal
 from topics import names
 from topics.models import Platform, Profile, Relationship, ScrapeRequest
 
-FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures"
 TOO_BIG = 10**20
-
-
-def fixture(provider: str, name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / provider / name).read_text())
 
 
 # The parsers, on the providers' real shapes
@@ -51,7 +45,7 @@ def fixture(provider: str, name: str) -> dict[str, Any]:
     ],
 )
 def test_an_instagram_count_the_store_cannot_hold_is_a_bad_response(value: Any, reason: str) -> None:
-    payload = fixture("arraybobo", "info_username.json")
+    payload = load_fixture("arraybobo", "info_username.json")
     payload["user"]["follower_count"] = value
     with pytest.raises(BadResponse) as refused:
         arraybobo.parse_profile(payload, handle="tara_reads")
@@ -60,21 +54,21 @@ def test_an_instagram_count_the_store_cannot_hold_is_a_bad_response(value: Any, 
 
 
 def test_the_largest_storable_count_still_reads() -> None:
-    payload = fixture("arraybobo", "info_username.json")
+    payload = load_fixture("arraybobo", "info_username.json")
     payload["user"]["follower_count"] = 2**63 - 1
     assert arraybobo.parse_profile(payload, handle="tara_reads").metrics["followers"] == 2**63 - 1
 
 
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", float("nan"), 10**400])
 def test_a_number_that_is_not_finite_is_a_bad_response(value: Any) -> None:
-    payload = fixture("arraybobo", "info_username.json")
+    payload = load_fixture("arraybobo", "info_username.json")
     payload["user"]["latitude"] = value
     with pytest.raises(BadResponse, match=r"user\.latitude: .*(not a finite number|too large)"):
         arraybobo.parse_profile(payload, handle="tara_reads")
 
 
 def test_youtube_statistics_past_int64_name_their_field() -> None:
-    payload = fixture("youtube_data", "channels.json")
+    payload = load_fixture("youtube_data", "channels.json")
     payload["items"][0]["statistics"]["subscriberCount"] = str(TOO_BIG)
     with pytest.raises(BadResponse, match=r"statistics\.subscriberCount: 100000000000000000000 is outside") as refused:
         youtube_data.parse_channels(payload)
@@ -83,7 +77,7 @@ def test_youtube_statistics_past_int64_name_their_field() -> None:
 
 @pytest.mark.parametrize("published", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:30:00-05:00"])
 def test_an_instant_outside_the_utc_calendar_is_a_bad_response(published: str) -> None:
-    payload = fixture("youtube_data", "channels.json")
+    payload = load_fixture("youtube_data", "channels.json")
     payload["items"][0]["snippet"]["publishedAt"] = published
     with pytest.raises(BadResponse, match=r"snippet\.publishedAt: .* is not an instant between the years 1 and 9999"):
         youtube_data.parse_channels(payload)
@@ -97,7 +91,7 @@ def test_an_epoch_no_datetime_holds_is_a_bad_response() -> None:
 
 
 def test_a_video_duration_no_clock_counts_is_a_bad_response_not_a_crash() -> None:
-    payload = fixture("youtube_data", "videos.json")
+    payload = load_fixture("youtube_data", "videos.json")
     payload["items"][0]["contentDetails"]["duration"] = "P" + "9" * 400 + "W"
     with pytest.raises(BadResponse, match=r"contentDetails\.duration is not an ISO-8601 duration"):
         youtube_data.parse_videos(payload)
@@ -199,7 +193,7 @@ class _ArrayBoboAnswers(BaseHTTPRequestHandler):
         if url.path != "/ig/info_username/":
             self.send_error(404)
             return
-        payload = fixture("arraybobo", "info_username.json")
+        payload = load_fixture("arraybobo", "info_username.json")
         payload["user"].update(username=url.params["user"], follower_count=TOO_BIG)
         body = json.dumps(payload).encode()
         self.send_response(200)

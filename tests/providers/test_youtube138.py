@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import httpx
@@ -46,17 +46,15 @@ from providers.youtube138 import (
     parse_date,
     parse_video,
 )
-from tests.providers.youtube_loopback import SandboxKnobs
+from tests.support import SandboxKnobs, load_fixture
 from topics.models import Platform, TraceLog
 
-FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures" / "youtube138"
 KEY = Credential(
     id="yt138-1", source=SOURCE, secrets={"x-rapidapi-key": "yt138-k1", "x-rapidapi-host": "youtube138.p.rapidapi.com"}
 )
 
 
-def load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+load = partial(load_fixture, "youtube138")
 
 
 def midnight(day: str) -> int:

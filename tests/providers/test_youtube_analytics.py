@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import httpx
@@ -45,14 +45,14 @@ from providers.youtube_analytics import (
 )
 from providers.youtube_data import parse_error
 from tests.providers.youtube_loopback import LoopbackServer
+from tests.support import PROVIDER_FIXTURES, load_fixture
 from topics.models import Platform, TraceLog, utcnow
 
-FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures" / "youtube_analytics"
+FIXTURES = PROVIDER_FIXTURES / "youtube_analytics"
 CLIENT_SECRET = "sandbox-client-secret-77e1"
 
 
-def load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+load = partial(load_fixture, "youtube_analytics")
 
 
 def grant(channel_id: str, refresh_token: str | None = None) -> Credential:

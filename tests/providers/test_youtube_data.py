@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import httpx
@@ -61,15 +61,15 @@ from providers.youtube_data import (
     parse_videos,
 )
 from tests.providers.youtube_loopback import LoopbackServer, every_page
+from tests.support import PROVIDER_FIXTURES, load_fixture
 from topics.models import Platform, TraceLog
 
-FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures" / "youtube_data"
+FIXTURES = PROVIDER_FIXTURES / "youtube_data"
 KEY = "sandbox-yt-secret-4f2a"
 CREDENTIAL = Credential(id="yt-1", source="ytapitoken", secrets={"key": KEY})
 
 
-def load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
+load = partial(load_fixture, "youtube_data")
 
 
 def epoch(text: str) -> int:

@@ -32,7 +32,7 @@ from providers.sandbox.youtube import (
     channel_id_for,
 )
 from providers.youtube_web import SOURCE, YouTubeWebClient, post_type_by_length, post_type_of
-from tests.providers.youtube_loopback import SandboxKnobs
+from tests.support import SandboxKnobs
 from topics.models import TraceLog
 
 LABELS = {label for label, _ in CATEGORIES}

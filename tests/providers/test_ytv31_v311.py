@@ -4,11 +4,8 @@ through to them when a Data API key's quota is spent."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -44,9 +41,9 @@ from providers.ytv31 import SOURCE as V31
 from providers.ytv31 import YtV31Client
 from tests.providers.test_youtube_data import CannedHttp
 from tests.providers.youtube_loopback import every_page
+from tests.support import PROVIDER_FIXTURES, load_fixture
 from topics.models import Platform
 
-FIXTURES = Path(__file__).resolve().parents[2] / "providers" / "fixtures"
 V31_KEY = Credential(
     id="v31-1", source=V31, secrets={"x-rapidapi-key": "v31-k1", "x-rapidapi-host": "youtube-v31.p.rapidapi.com"}
 )
@@ -56,18 +53,14 @@ V311_KEY = Credential(
 DATA_KEY = Credential(id="yt-1", source="ytapitoken", secrets={"key": "sandbox-yt-key"})
 
 
-def load(name: str) -> Any:
-    return json.loads((FIXTURES / name).read_text())
-
-
 # Parsers on the proxies' answers
 
 
 def test_v31_answers_parse_as_data_api_events_labelled_ytapi() -> None:
-    [channel] = parse_channels(load("ytv31/channels.json"))
+    [channel] = parse_channels(load_fixture("ytv31/channels.json"))
     assert (channel.source, channel.profile_id) == ("ytapi", HIDDEN_SUBSCRIBERS_CHANNEL_ID)
     assert channel.metrics["subscriber_count"] is None and channel.metrics["hidden_subscriber_count"] == 1
-    long, short = parse_videos(load("ytv31/videos.json"))
+    long, short = parse_videos(load_fixture("ytv31/videos.json"))
     assert (long.shortcode, long.source, long.dimensions["duration"], long.dimensions["post_type"]) == (
         LONG_VIDEO_ID,
         "ytapi",
@@ -75,22 +68,22 @@ def test_v31_answers_parse_as_data_api_events_labelled_ytapi() -> None:
         "video",
     )
     assert short.shortcode == SHORT_VIDEO_ID and "post_type" not in short.dimensions
-    page = parse_playlist_items_page(load("ytv31/playlist_items.json"))
+    page = parse_playlist_items_page(load_fixture("ytv31/playlist_items.json"))
     assert len(page.items) == 50 and page.items[0] == SHORT_VIDEO_ID
-    ids = parse_search_ids_page(load("ytv31/search_channel_ids.json"))
+    ids = parse_search_ids_page(load_fixture("ytv31/search_channel_ids.json"))
     assert ids.items and ids.next_cursor is None
-    assert ids.items == [item["id"]["videoId"] for item in load("ytv31/search_channel_ids.json")["items"]]
+    assert ids.items == [item["id"]["videoId"] for item in load_fixture("ytv31/search_channel_ids.json")["items"]]
 
 
 def test_v311_answers_are_labelled_rapidapi_yt_search() -> None:
-    payload = load("youtube_v311/search.json")
+    payload = load_fixture("youtube_v311/search.json")
     page = parse_search_snippet_page(payload, source=V311)
     assert len(page.items) == 3 and page.next_cursor == "CAMQAA"
     first = page.items[0]
     assert (first.platform, first.source, first.metrics) == (Platform.YOUTUBE, V311, {})
     # Search titles come HTML-escaped and are kept as given.
     assert first.dimensions["title"] == "Kohli&#39;s 100 | Cricket Highlights &amp; Analysis"
-    comments = parse_comment_threads_page(load("youtube_v311/comment_threads.json"), source=V311)
+    comments = parse_comment_threads_page(load_fixture("youtube_v311/comment_threads.json"), source=V311)
     assert len(comments.items) == 3 and {c.source for c in comments.items} == {V311}
     assert {c.activity_type for c in comments.items} == {"COMMENT"}
 
@@ -104,7 +97,10 @@ def test_v311_answers_are_labelled_rapidapi_yt_search() -> None:
 )
 def test_rapidapi_refusals(status: int, fixture: str, expected: type) -> None:
     error = error_for(
-        parse_error(status, (FIXTURES / fixture).read_text()), source=V31, what="GET /channels", missing=ProfileMissing
+        parse_error(status, (PROVIDER_FIXTURES / fixture).read_text()),
+        source=V31,
+        what="GET /channels",
+        missing=ProfileMissing,
     )
     assert type(error) is expected
 
@@ -186,7 +182,7 @@ async def test_rapidapi_key_refusals(http: ProviderHttp) -> None:
 
 async def test_v311_keyword_search_asks_again_after_an_empty_body() -> None:
     after, before = datetime(2024, 8, 1, tzinfo=UTC), datetime(2024, 8, 31, 23, 59, 59, tzinfo=UTC)
-    http = CannedHttp("", (FIXTURES / "youtube_v311/search.json").read_text())
+    http = CannedHttp("", (PROVIDER_FIXTURES / "youtube_v311/search.json").read_text())
     page = await YouTubeV311Client(http).keyword_search(
         "cricket",
         after,

@@ -1,8 +1,8 @@
-"""The YouTube sandboxes over loopback HTTP for the YouTube provider tests, and their fixtures.
+"""The YouTube sandbox over loopback HTTP for the YouTube provider tests, and its fixtures.
 
-Two servers: ``LoopbackServer`` serves only the Data API routes and their proxies (youtube-v31, youtube-v311,
-Analytics) and lets a test change its knobs in process; ``sandbox_server`` is the whole sandbox, whose knobs a
-test turns over the admin endpoints (``SandboxKnobs``). A test module imports the fixtures it uses by name.
+``LoopbackServer`` serves only the Data API routes and their proxies (youtube-v31, youtube-v311, Analytics) and
+lets a test change its knobs in process; the whole sandbox is conftest's ``sandbox_server``, whose knobs a test
+turns over the admin endpoints (``knobs``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 import uvicorn
@@ -21,7 +20,6 @@ from starlette.routing import BaseRoute
 
 from providers.http import ProviderHttp
 from providers.paging import Page
-from providers.sandbox import SandboxServer
 from providers.sandbox.config import SandboxConfig
 from providers.sandbox.knobs import Knobs
 from providers.sandbox.state import SandboxState
@@ -79,24 +77,6 @@ class LoopbackServer:
         return {label: f"{self.url}/{label}" for label in LABELS}
 
 
-class SandboxKnobs:
-    """The running sandbox's knobs and traffic counters, over its admin endpoints."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def set(self, **values: Any) -> None:
-        config = SandboxConfig(**values)
-        httpx.put(f"{self.url}/_sandbox/config", json=config.model_dump(mode="json")).raise_for_status()
-
-    def reset(self) -> None:
-        self.set()
-        httpx.post(f"{self.url}/_sandbox/reset").raise_for_status()
-
-    def stats(self) -> dict[str, Any]:
-        return httpx.get(f"{self.url}/_sandbox/stats").json()
-
-
 async def every_page(fetch: Any) -> tuple[list[Any], int]:
     """Every item of a paged listing, ``fetch(cursor)`` a page at a time, and how many pages it took."""
     items, cursor, pages = [], None, 0
@@ -134,18 +114,3 @@ async def http(server: LoopbackServer, traces: list[TraceLog]) -> AsyncIterator[
     client = ProviderHttp(base_urls=server.base_urls(), timeout=5.0, trace_sink=record)
     yield client
     await client.aclose()
-
-
-@pytest.fixture(scope="module")
-def sandbox_server() -> Iterator[SandboxServer]:
-    # A module's own sandbox, not the session's: its tests turn knobs the running stack must not see.
-    with SandboxServer(SandboxConfig()) as running:
-        yield running
-
-
-@pytest.fixture
-def knobs(sandbox_server: SandboxServer) -> Iterator[SandboxKnobs]:
-    knobs = SandboxKnobs(sandbox_server.url)
-    knobs.reset()
-    yield knobs
-    knobs.reset()

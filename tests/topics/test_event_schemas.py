@@ -8,16 +8,16 @@ fields they do not know, and the published schemas do not forbid them, so an add
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
+from tests.support import FIXTURES
 from topics.models import SCHEMA_VERSION, Model, ProfileLog
 from topics.registry import TOPICS
 from topics.schemas import topic_schema
 
-SNAPSHOTS = Path(__file__).resolve().parents[1] / "fixtures" / "event_fields"
+SNAPSHOTS = FIXTURES / "event_fields"
 
 
 def _json_type(prop: dict[str, Any], defs: dict[str, Any], name: str, out: dict[str, str]) -> str:
