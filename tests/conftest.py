@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -24,6 +25,7 @@ from app.embedded import EmbeddedBroker, free_port
 from core.settings import load_settings
 from core.topic_admin import all_topics, ensure_topics
 from providers.credentials import CredentialStore
+from providers.http import ProviderHttp
 from providers.sandbox.config import SandboxConfig
 from providers.sandbox.seeds import (
     sandbox_base_urls,
@@ -37,6 +39,7 @@ from tests.support import (
     ADMIN_URL,
     BeatProcess,
     EventCollector,
+    SandboxHttp,
     SandboxKnobs,
     beat_env,
     failures,
@@ -104,6 +107,22 @@ def knobs(sandbox_server: SandboxServer) -> Iterator[SandboxKnobs]:
     knobs.reset()
     yield knobs
     knobs.reset()
+
+
+@pytest_asyncio.fixture
+async def sandbox_http(sandbox_server: SandboxServer) -> AsyncIterator[SandboxHttp]:
+    """``sandbox_http(*sources, **options)``: a ProviderHttp that sends each source to its routes on
+    ``sandbox_server``, with a 5 s timeout unless ``options`` say otherwise; all are closed after the test."""
+    made: list[ProviderHttp] = []
+
+    def make(*sources: str, **options: Any) -> ProviderHttp:
+        base_urls = {source: f"{sandbox_server.url}/{source}" for source in sources}
+        made.append(ProviderHttp(base_urls=base_urls, **{"timeout": 5.0, **options}))
+        return made[-1]
+
+    yield make
+    for http in made:
+        await http.aclose()
 
 
 @pytest_asyncio.fixture(scope="session")

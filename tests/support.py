@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +24,7 @@ import psycopg
 import redis
 from aiokafka import AIOKafkaProducer
 
+from providers.http import ProviderHttp
 from providers.sandbox.config import SandboxConfig
 from sinks.schema import migrate
 from topics.models import TERMINAL
@@ -38,6 +39,10 @@ def load_fixture(*path: str) -> Any:
     """A provider's recorded answer, parsed: ``load_fixture("lama", "profile.json")`` reads
     providers/fixtures/lama/profile.json; a test module binds its provider with ``partial``."""
     return json.loads(PROVIDER_FIXTURES.joinpath(*path).read_text())
+
+
+# The type of conftest's ``sandbox_http`` factory: ``sandbox_http(*sources, **options)`` -> ProviderHttp.
+SandboxHttp = Callable[..., ProviderHttp]
 
 
 class SandboxKnobs:

@@ -6,14 +6,12 @@ from __future__ import annotations
 import copy
 import json
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from providers.arraybobo import (
     SOURCE,
@@ -34,11 +32,10 @@ from providers.errors import (
     ProfileMissing,
     ProviderUnavailable,
 )
-from providers.http import Credential, ProviderHttp
-from providers.sandbox import SandboxServer
+from providers.http import Credential
 from providers.sandbox.instagram import InstagramWorld
 from providers.sandbox.stories import active_stories
-from tests.support import load_fixture
+from tests.support import SandboxHttp, load_fixture
 from topics.models import Platform
 
 ANANYA = "34071474682"
@@ -624,11 +621,9 @@ async def test_client_sends_the_tagged_and_stories_parameters() -> None:
 # Tagged posts and stories over loopback HTTP
 
 
-@pytest_asyncio.fixture
-async def bobo(sandbox_server: SandboxServer) -> AsyncIterator[ArrayBoboClient]:
-    http = ProviderHttp(base_urls={SOURCE: f"{sandbox_server.url}/{SOURCE}"}, timeout=5.0)
-    yield ArrayBoboClient(http)
-    await http.aclose()
+@pytest.fixture
+def bobo(sandbox_http: SandboxHttp) -> ArrayBoboClient:
+    return ArrayBoboClient(sandbox_http(SOURCE))
 
 
 async def test_tagged_posts_page_to_the_end(bobo: ArrayBoboClient) -> None:

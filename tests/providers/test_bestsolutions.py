@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from functools import partial
 
 import pytest
-import pytest_asyncio
 
 from providers import arraybobo
 from providers.bestsolutions import (
@@ -18,8 +16,7 @@ from providers.bestsolutions import (
 )
 from providers.errors import BadResponse, ProfileMissing, QuotaExceeded
 from providers.http import Credential, ProviderHttp
-from providers.sandbox import SandboxServer
-from tests.support import SandboxKnobs, load_fixture
+from tests.support import SandboxHttp, SandboxKnobs, load_fixture
 from topics.models import Platform
 
 ISHAAN = "59414265247"
@@ -185,17 +182,9 @@ def test_feed_last_page_and_refusals() -> None:
 # Over loopback HTTP
 
 
-@pytest_asyncio.fixture
-async def http(sandbox_server: SandboxServer) -> AsyncIterator[ProviderHttp]:
-    client = ProviderHttp(
-        base_urls={
-            SOURCE: f"{sandbox_server.url}/{SOURCE}",
-            arraybobo.SOURCE: f"{sandbox_server.url}/{arraybobo.SOURCE}",
-        },
-        timeout=5.0,
-    )
-    yield client
-    await client.aclose()
+@pytest.fixture
+def http(sandbox_http: SandboxHttp) -> ProviderHttp:
+    return sandbox_http(SOURCE, arraybobo.SOURCE)
 
 
 async def test_profiles_by_handle_and_by_id_agree(http: ProviderHttp) -> None:

@@ -57,7 +57,7 @@ from providers.graphapi import (
 from providers.http import Credential, ProviderHttp
 from providers.sandbox import SandboxConfig, SandboxServer
 from providers.sandbox.instagram import InstagramWorld
-from tests.support import load_fixture
+from tests.support import SandboxHttp, load_fixture
 from topics import names
 from topics.models import Platform, Post, TraceLog
 
@@ -924,14 +924,12 @@ async def traces() -> AsyncIterator[list[TraceLog]]:
     yield []
 
 
-@pytest_asyncio.fixture
-async def graph(sandbox_server: SandboxServer, traces: list[TraceLog]) -> AsyncIterator[GraphApiClient]:
+@pytest.fixture
+def graph(sandbox_http: SandboxHttp, traces: list[TraceLog]) -> GraphApiClient:
     async def record(trace: TraceLog) -> None:
         traces.append(trace)
 
-    http = ProviderHttp(base_urls={SOURCE: f"{sandbox_server.url}/{SOURCE}"}, timeout=5.0, trace_sink=record)
-    yield GraphApiClient(http, app_token=APP_TOKEN)
-    await http.aclose()
+    return GraphApiClient(sandbox_http(SOURCE, trace_sink=record), app_token=APP_TOKEN)
 
 
 def credential_for(world: InstagramWorld, handle: str, token: str = "EAAGsandbox") -> Credential:

@@ -4,21 +4,18 @@ HTTP."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from providers import arraybobo, rocketapi
 from providers.errors import BadResponse, ProfileMissing
 from providers.http import Credential, ProviderHttp
 from providers.igapi import SOURCE, IGApiClient, parse_followers_page
 from providers.paging import Page
-from providers.sandbox import SandboxServer
-from tests.support import load_fixture
+from tests.support import SandboxHttp, load_fixture
 from topics.models import Platform
 
 MEERA = "31566076502"
@@ -127,14 +124,9 @@ async def test_client_asks_for_an_uncompressed_answer() -> None:
 # Over loopback HTTP
 
 
-@pytest_asyncio.fixture
-async def http(sandbox_server: SandboxServer) -> AsyncIterator[ProviderHttp]:
-    client = ProviderHttp(
-        base_urls={label: f"{sandbox_server.url}/{label}" for label in (SOURCE, rocketapi.SOURCE, arraybobo.SOURCE)},
-        timeout=5.0,
-    )
-    yield client
-    await client.aclose()
+@pytest.fixture
+def http(sandbox_http: SandboxHttp) -> ProviderHttp:
+    return sandbox_http(SOURCE, rocketapi.SOURCE, arraybobo.SOURCE)
 
 
 async def every_page(fetch: Any) -> tuple[list[Any], int]:

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from providers.errors import (
     AuthExpired,
@@ -24,7 +23,7 @@ from providers.errors import (
     ProviderUnavailable,
     QuotaExceeded,
 )
-from providers.http import Credential, ProviderHttp
+from providers.http import Credential
 from providers.jotucker import (
     SOURCE,
     JoTuckerClient,
@@ -40,7 +39,7 @@ from providers.jotucker import (
 )
 from providers.paging import Page
 from providers.sandbox import SandboxConfig, SandboxServer
-from tests.support import load_fixture
+from tests.support import SandboxHttp, load_fixture
 from topics.models import Activity, Platform, Relationship
 
 MEERA = "32333248704"
@@ -544,11 +543,9 @@ async def test_a_quota_refusal_carries_the_providers_wait() -> None:
 # Every operation against the sandbox, over loopback HTTP
 
 
-@pytest_asyncio.fixture
-async def jotucker(sandbox_server: SandboxServer) -> AsyncIterator[JoTuckerClient]:
-    http = ProviderHttp(base_urls={SOURCE: f"{sandbox_server.url}/{SOURCE}"}, timeout=5.0)
-    yield JoTuckerClient(http)
-    await http.aclose()
+@pytest.fixture
+def jotucker(sandbox_http: SandboxHttp) -> JoTuckerClient:
+    return JoTuckerClient(sandbox_http(SOURCE))
 
 
 async def every_page(fetch: Callable[[str | None], Awaitable[Page]]) -> list[Page]:

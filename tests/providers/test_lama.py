@@ -4,14 +4,13 @@ operation over real loopback HTTP against the sandbox."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from providers.errors import (
     AuthExpired,
@@ -22,7 +21,7 @@ from providers.errors import (
     ProfileMissing,
     QuotaExceeded,
 )
-from providers.http import Credential, ProviderHttp
+from providers.http import Credential
 from providers.lama import (
     SOURCE,
     LamaClient,
@@ -37,7 +36,7 @@ from providers.lama import (
 )
 from providers.paging import Page
 from providers.sandbox import SandboxConfig, SandboxServer
-from tests.support import load_fixture
+from tests.support import SandboxHttp, load_fixture
 from topics.models import Platform, Relationship
 
 ROHAN = "61827127850"
@@ -527,11 +526,9 @@ async def test_client_maps_a_missing_post() -> None:
 # Every operation against the sandbox, over loopback HTTP
 
 
-@pytest_asyncio.fixture
-async def lama(sandbox_server: SandboxServer) -> AsyncIterator[LamaClient]:
-    http = ProviderHttp(base_urls={SOURCE: f"{sandbox_server.url}/{SOURCE}"}, timeout=5.0)
-    yield LamaClient(http)
-    await http.aclose()
+@pytest.fixture
+def lama(sandbox_http: SandboxHttp) -> LamaClient:
+    return LamaClient(sandbox_http(SOURCE))
 
 
 async def every_page(fetch: Callable[[str | None], Awaitable[Page]]) -> list[Page]:

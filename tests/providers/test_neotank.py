@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from functools import partial
 
 import pytest
-import pytest_asyncio
 
 from providers import arraybobo
 from providers.errors import AuthExpired, BadResponse, ProfileMissing
 from providers.http import Credential, ProviderHttp
 from providers.neotank import SOURCE, NeoTankClient, parse_posts_page, parse_profile
-from providers.sandbox import SandboxServer
-from tests.support import load_fixture
+from tests.support import SandboxHttp, load_fixture
 from topics.models import Platform
 
 NEEL = "24788790792"
@@ -149,17 +146,9 @@ def test_posts_refusals() -> None:
 # Over loopback HTTP
 
 
-@pytest_asyncio.fixture
-async def http(sandbox_server: SandboxServer) -> AsyncIterator[ProviderHttp]:
-    client = ProviderHttp(
-        base_urls={
-            SOURCE: f"{sandbox_server.url}/{SOURCE}",
-            arraybobo.SOURCE: f"{sandbox_server.url}/{arraybobo.SOURCE}",
-        },
-        timeout=5.0,
-    )
-    yield client
-    await client.aclose()
+@pytest.fixture
+def http(sandbox_http: SandboxHttp) -> ProviderHttp:
+    return sandbox_http(SOURCE, arraybobo.SOURCE)
 
 
 async def test_profile_and_timeline_to_the_end(http: ProviderHttp) -> None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from providers import arraybobo
 from providers.errors import (
@@ -32,7 +30,7 @@ from providers.rocketapi import (
     refusal,
 )
 from providers.sandbox import SandboxConfig, SandboxServer
-from tests.support import load_fixture
+from tests.support import SandboxHttp, load_fixture
 from topics.models import Platform, Post
 
 MEERA = "31566076502"
@@ -307,17 +305,9 @@ def test_followers_last_page_and_refusals() -> None:
 # Over loopback HTTP
 
 
-@pytest_asyncio.fixture
-async def http(sandbox_server: SandboxServer) -> AsyncIterator[ProviderHttp]:
-    client = ProviderHttp(
-        base_urls={
-            SOURCE: f"{sandbox_server.url}/{SOURCE}",
-            arraybobo.SOURCE: f"{sandbox_server.url}/{arraybobo.SOURCE}",
-        },
-        timeout=5.0,
-    )
-    yield client
-    await client.aclose()
+@pytest.fixture
+def http(sandbox_http: SandboxHttp) -> ProviderHttp:
+    return sandbox_http(SOURCE, arraybobo.SOURCE)
 
 
 async def test_post_by_shortcode_is_arraybobo_s_post(http: ProviderHttp) -> None:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from providers.errors import (
     BadResponse,
@@ -46,7 +44,7 @@ from providers.youtube138 import (
     parse_date,
     parse_video,
 )
-from tests.support import SandboxKnobs, load_fixture
+from tests.support import SandboxHttp, SandboxKnobs, load_fixture
 from topics.models import Platform, TraceLog
 
 KEY = Credential(
@@ -295,11 +293,9 @@ async def test_channel_video_ids_ignores_dates() -> None:
 # Over loopback HTTP
 
 
-@pytest_asyncio.fixture
-async def client(sandbox_server: SandboxServer, knobs: SandboxKnobs) -> AsyncIterator[YouTube138Client]:
-    http = ProviderHttp(base_urls={SOURCE: f"{sandbox_server.url}/{SOURCE}"}, timeout=5.0)
-    yield YouTube138Client(http)
-    await http.aclose()
+@pytest.fixture
+def client(sandbox_http: SandboxHttp, knobs: SandboxKnobs) -> YouTube138Client:
+    return YouTube138Client(sandbox_http(SOURCE))
 
 
 async def test_channels_match_the_world(client: YouTube138Client, world: YouTubeWorld, knobs: SandboxKnobs) -> None:
