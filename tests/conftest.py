@@ -1,7 +1,8 @@
 """One broker, one database, one sandbox and one worker/sink/api set per test session.
 
 Tests isolate themselves by unique request ids and entity keys. Waits between
-pages are scaled to zero and the reconciler runs every second.
+pages are scaled to zero and the reconciler runs every second. A module that turns
+sandbox knobs gets a sandbox of its own (``sandbox_server``, ``knobs``, ``sandbox_http``).
 """
 
 from __future__ import annotations

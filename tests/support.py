@@ -1,4 +1,5 @@
-"""Helpers the tests share: Beat processes as real children, waiting on Postgres, producing raw records."""
+"""Helpers the tests share: Beat processes as real children, waiting on Postgres, producing raw records,
+and for the provider tests: recorded answers, a canned transport, sandbox knobs and paging to the end."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ import redis
 from aiokafka import AIOKafkaProducer
 
 from providers.http import ProviderHttp
+from providers.paging import Page
 from providers.sandbox.config import SandboxConfig
 from sinks.schema import migrate
 from topics.models import TERMINAL
@@ -61,6 +63,36 @@ class SandboxKnobs:
 
     def stats(self) -> dict[str, Any]:
         return httpx.get(f"{self.url}/_sandbox/stats").json()
+
+
+class OneAnswerHttp:
+    """Stands in for ProviderHttp: answers every call with one canned response and records the call."""
+
+    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        content = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        self._response = httpx.Response(status, content=content, headers=headers)
+        self.calls: list[tuple[str, str, str, dict[str, Any]]] = []
+
+    async def request(self, source: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        self.calls.append((source, method, path, kwargs))
+        return self._response
+
+
+async def all_pages(fetch: Callable[[str | None], Awaitable[Page]]) -> list[Page]:
+    """Every page of a paged listing, ``fetch(cursor)`` a page at a time."""
+    pages, cursor = [], None
+    while True:
+        page = await fetch(cursor)
+        pages.append(page)
+        if page.next_cursor is None:
+            return pages
+        cursor = page.next_cursor
+
+
+async def every_page(fetch: Callable[[str | None], Awaitable[Page]]) -> tuple[list[Any], int]:
+    """Every item of a paged listing, ``fetch(cursor)`` a page at a time, and how many pages it took."""
+    pages = await all_pages(fetch)
+    return [item for page in pages for item in page.items], len(pages)
 
 
 @dataclass

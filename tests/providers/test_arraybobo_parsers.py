@@ -4,13 +4,11 @@ the tagged and stories operations over loopback HTTP against the sandbox."""
 from __future__ import annotations
 
 import copy
-import json
 import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-import httpx
 import pytest
 
 from providers.arraybobo import (
@@ -35,7 +33,7 @@ from providers.errors import (
 from providers.http import Credential
 from providers.sandbox.instagram import InstagramWorld
 from providers.sandbox.stories import active_stories
-from tests.support import SandboxHttp, load_fixture
+from tests.support import OneAnswerHttp, SandboxHttp, load_fixture
 from topics.models import Platform
 
 ANANYA = "34071474682"
@@ -535,24 +533,11 @@ def test_no_reel_means_no_stories_and_refusals() -> None:
 # The client's reading of HTTP statuses
 
 
-class CannedHttp:
-    """Stands in for ProviderHttp: answers every call with one canned response and records the call."""
-
-    def __init__(self, status: int, body: Any) -> None:
-        content = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-        self._response = httpx.Response(status, content=content)
-        self.calls: list[tuple[str, str, str, dict[str, Any]]] = []
-
-    async def request(self, source: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        self.calls.append((source, method, path, kwargs))
-        return self._response
-
-
 CREDENTIAL = Credential(id="c1", source=SOURCE, secrets={"x-rapidapi-key": "k1"})
 
 
-def client(status: int, body: Any) -> tuple[ArrayBoboClient, CannedHttp]:
-    http = CannedHttp(status, body)
+def client(status: int, body: Any) -> tuple[ArrayBoboClient, OneAnswerHttp]:
+    http = OneAnswerHttp(status, body)
     return ArrayBoboClient(http), http  # type: ignore[arg-type]
 
 

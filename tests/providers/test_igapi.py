@@ -14,8 +14,7 @@ from providers import arraybobo, rocketapi
 from providers.errors import BadResponse, ProfileMissing
 from providers.http import Credential, ProviderHttp
 from providers.igapi import SOURCE, IGApiClient, parse_followers_page
-from providers.paging import Page
-from tests.support import SandboxHttp, load_fixture
+from tests.support import SandboxHttp, every_page, load_fixture
 from topics.models import Platform
 
 MEERA = "31566076502"
@@ -127,17 +126,6 @@ async def test_client_asks_for_an_uncompressed_answer() -> None:
 @pytest.fixture
 def http(sandbox_http: SandboxHttp) -> ProviderHttp:
     return sandbox_http(SOURCE, rocketapi.SOURCE, arraybobo.SOURCE)
-
-
-async def every_page(fetch: Any) -> tuple[list[Any], int]:
-    items, cursor, pages = [], None, 0
-    while True:
-        page: Page = await fetch(cursor)
-        items.extend(page.items)
-        pages += 1
-        if page.next_cursor is None:
-            return items, pages
-        cursor = page.next_cursor
 
 
 async def test_followers_page_to_the_end_and_match_rocketapi(http: ProviderHttp) -> None:

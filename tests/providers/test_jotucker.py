@@ -4,13 +4,11 @@ operation over real loopback HTTP against the sandbox."""
 from __future__ import annotations
 
 import itertools
-import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-import httpx
 import pytest
 
 from providers.errors import (
@@ -38,8 +36,7 @@ from providers.jotucker import (
     parse_profile,
 )
 from providers.paging import Page
-from providers.sandbox import SandboxConfig, SandboxServer
-from tests.support import SandboxHttp, load_fixture
+from tests.support import OneAnswerHttp, SandboxHttp, SandboxKnobs, all_pages, load_fixture
 from topics.models import Activity, Platform, Relationship
 
 MEERA = "32333248704"
@@ -430,21 +427,8 @@ def test_hashtag_words_and_an_unknown_tag() -> None:
 # The client's requests and its reading of HTTP statuses
 
 
-class CannedHttp:
-    """Stands in for ProviderHttp: answers every call with one canned response and records the call."""
-
-    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        content = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-        self._response = httpx.Response(status, content=content, headers=headers)
-        self.calls: list[tuple[str, str, str, dict[str, Any]]] = []
-
-    async def request(self, source: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        self.calls.append((source, method, path, kwargs))
-        return self._response
-
-
-def canned(status: int, body: Any, headers: dict[str, str] | None = None) -> tuple[JoTuckerClient, CannedHttp]:
-    http = CannedHttp(status, body, headers)
+def canned(status: int, body: Any, headers: dict[str, str] | None = None) -> tuple[JoTuckerClient, OneAnswerHttp]:
+    http = OneAnswerHttp(status, body, headers)
     return JoTuckerClient(http), http  # type: ignore[arg-type]
 
 
@@ -548,16 +532,6 @@ def jotucker(sandbox_http: SandboxHttp) -> JoTuckerClient:
     return JoTuckerClient(sandbox_http(SOURCE))
 
 
-async def every_page(fetch: Callable[[str | None], Awaitable[Page]]) -> list[Page]:
-    pages, cursor = [], None
-    while True:
-        page = await fetch(cursor)
-        pages.append(page)
-        if page.next_cursor is None:
-            return pages
-        cursor = page.next_cursor
-
-
 async def test_sandbox_profiles(jotucker: JoTuckerClient) -> None:
     by_handle = await jotucker.profile_by_handle("Kabir.Fit", credential=CREDENTIAL)
     assert (by_handle.source, by_handle.handle, by_handle.dimensions["profile_type"]) == (
@@ -574,7 +548,7 @@ async def test_sandbox_profiles(jotucker: JoTuckerClient) -> None:
 
 async def test_sandbox_timeline_to_the_end_and_single_posts(jotucker: JoTuckerClient) -> None:
     profile = await jotucker.profile_by_handle("kabir.fit", credential=CREDENTIAL)
-    pages = await every_page(lambda cursor: jotucker.posts_by_id(profile.profile_id, cursor, credential=CREDENTIAL))
+    pages = await all_pages(lambda cursor: jotucker.posts_by_id(profile.profile_id, cursor, credential=CREDENTIAL))
 
     posts = [post for page in pages for post in page.items]
     assert [len(page.items) for page in pages] == [50, profile.metrics["media_count"] - 50]
@@ -601,13 +575,13 @@ async def test_sandbox_timeline_to_the_end_and_single_posts(jotucker: JoTuckerCl
 
 async def test_sandbox_followers_and_following_to_the_end(jotucker: JoTuckerClient) -> None:
     profile = await jotucker.profile_by_handle("kabir.fit", credential=CREDENTIAL)
-    followers = await every_page(lambda cursor: jotucker.followers(profile.profile_id, cursor, credential=CREDENTIAL))
+    followers = await all_pages(lambda cursor: jotucker.followers(profile.profile_id, cursor, credential=CREDENTIAL))
     listed = [item for page in followers for item in page.items]
     assert len(listed) == profile.metrics["followers"]
     assert len({item.source_profile_id for item in listed}) == len(listed)
     assert {item.target_profile_id for item in listed} == {profile.profile_id}
 
-    following = await every_page(lambda cursor: jotucker.following(profile.profile_id, cursor, credential=CREDENTIAL))
+    following = await all_pages(lambda cursor: jotucker.following(profile.profile_id, cursor, credential=CREDENTIAL))
     assert sum(len(page.items) for page in following) == profile.metrics["following"]
     followee = following[-1].items[-1]
     assert followee.source_profile_id == profile.profile_id
@@ -627,11 +601,11 @@ async def test_sandbox_likers_and_comments_to_the_end(jotucker: JoTuckerClient) 
     post = max(posts, key=lambda post: post.metrics["comments"])
     assert post.metrics["comments"] > 50
 
-    likers = await every_page(lambda cursor: jotucker.likers(post.shortcode, cursor, credential=CREDENTIAL))
+    likers = await all_pages(lambda cursor: jotucker.likers(post.shortcode, cursor, credential=CREDENTIAL))
     assert sum(len(page.items) for page in likers) == post.metrics["likes"]
     assert {like.shortcode for page in likers for like in page.items} == {post.shortcode}
 
-    pages = await every_page(lambda cursor: jotucker.comments(post.shortcode, cursor, credential=CREDENTIAL))
+    pages = await all_pages(lambda cursor: jotucker.comments(post.shortcode, cursor, credential=CREDENTIAL))
     comments = [comment for page in pages for comment in page.items]
     assert len(pages) > 1 and len(comments) == post.metrics["comments"]
     assert len({comment.dimensions["comment_id"] for comment in comments}) == len(comments)
@@ -647,7 +621,7 @@ async def test_sandbox_likers_and_comments_to_the_end(jotucker: JoTuckerClient) 
 
 
 async def test_sandbox_hashtag_feed_to_the_end(jotucker: JoTuckerClient) -> None:
-    pages = await every_page(lambda cursor: jotucker.hashtag_posts("travel", cursor, credential=CREDENTIAL))
+    pages = await all_pages(lambda cursor: jotucker.hashtag_posts("travel", cursor, credential=CREDENTIAL))
     posts = [post for page in pages for post in page.items]
     assert len(pages) > 1
     assert all("#travel" in post.dimensions["hashtags"].split(",") for post in posts)
@@ -657,17 +631,10 @@ async def test_sandbox_hashtag_feed_to_the_end(jotucker: JoTuckerClient) -> None
     assert await jotucker.hashtag_posts("nobodyusesthistag", credential=CREDENTIAL) == Page(items=[], next_cursor=None)
 
 
-def put_config(url: str, config: SandboxConfig) -> None:
-    httpx.put(f"{url}/_sandbox/config", json=config.model_dump(mode="json")).raise_for_status()
-
-
 @pytest.fixture
-def rate_limited(sandbox_server: SandboxServer) -> Iterator[None]:
-    """Two requests per 30 s for this file's key during one test; afterwards the sandbox is back to defaults."""
-    put_config(sandbox_server.url, SandboxConfig(rate_limits={"jt-k1": "2/30"}))
-    yield
-    put_config(sandbox_server.url, SandboxConfig())
-    httpx.post(f"{sandbox_server.url}/_sandbox/reset").raise_for_status()
+def rate_limited(knobs: SandboxKnobs) -> None:
+    """Two requests per 30 s for this file's key during one test; ``knobs`` puts the sandbox back afterwards."""
+    knobs.set(rate_limits={"jt-k1": "2/30"})
 
 
 async def test_sandbox_rate_limit_is_a_quota_error(rate_limited: None, jotucker: JoTuckerClient) -> None:

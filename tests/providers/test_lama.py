@@ -3,13 +3,11 @@ operation over real loopback HTTP against the sandbox."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-import httpx
 import pytest
 
 from providers.errors import (
@@ -35,8 +33,7 @@ from providers.lama import (
     parse_v1_profile,
 )
 from providers.paging import Page
-from providers.sandbox import SandboxConfig, SandboxServer
-from tests.support import SandboxHttp, load_fixture
+from tests.support import OneAnswerHttp, SandboxHttp, SandboxKnobs, all_pages, load_fixture
 from topics.models import Platform, Relationship
 
 ROHAN = "61827127850"
@@ -426,21 +423,8 @@ def test_following_last_chunk_and_refusals() -> None:
 # The client's requests and its reading of HTTP statuses
 
 
-class CannedHttp:
-    """Stands in for ProviderHttp: answers every call with one canned response and records the call."""
-
-    def __init__(self, status: int, body: Any) -> None:
-        content = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-        self._response = httpx.Response(status, content=content)
-        self.calls: list[tuple[str, str, str, dict[str, Any]]] = []
-
-    async def request(self, source: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        self.calls.append((source, method, path, kwargs))
-        return self._response
-
-
-def canned(status: int, body: Any) -> tuple[LamaClient, CannedHttp]:
-    http = CannedHttp(status, body)
+def canned(status: int, body: Any) -> tuple[LamaClient, OneAnswerHttp]:
+    http = OneAnswerHttp(status, body)
     return LamaClient(http), http  # type: ignore[arg-type]
 
 
@@ -531,16 +515,6 @@ def lama(sandbox_http: SandboxHttp) -> LamaClient:
     return LamaClient(sandbox_http(SOURCE))
 
 
-async def every_page(fetch: Callable[[str | None], Awaitable[Page]]) -> list[Page]:
-    pages, cursor = [], None
-    while True:
-        page = await fetch(cursor)
-        pages.append(page)
-        if page.next_cursor is None:
-            return pages
-        cursor = page.next_cursor
-
-
 async def test_sandbox_profiles(lama: LamaClient) -> None:
     by_handle = await lama.profile_by_handle("Kabir.Fit", credential=CREDENTIAL)
     by_id = await lama.profile_by_id(by_handle.profile_id, credential=CREDENTIAL)
@@ -559,7 +533,7 @@ async def test_sandbox_profiles(lama: LamaClient) -> None:
 
 async def test_sandbox_timeline_to_the_end_and_single_posts(lama: LamaClient) -> None:
     profile = await lama.profile_by_handle("kabir.fit", credential=CREDENTIAL)
-    pages = await every_page(lambda cursor: lama.posts_by_id(profile.profile_id, cursor, credential=CREDENTIAL))
+    pages = await all_pages(lambda cursor: lama.posts_by_id(profile.profile_id, cursor, credential=CREDENTIAL))
 
     posts = [post for page in pages for post in page.items]
     assert len(pages) == 3 and len(posts) == profile.metrics["media_count"]
@@ -586,13 +560,13 @@ async def test_sandbox_timeline_to_the_end_and_single_posts(lama: LamaClient) ->
 
 async def test_sandbox_followers_and_following_to_the_end(lama: LamaClient) -> None:
     profile = await lama.profile_by_handle("kabir.fit", credential=CREDENTIAL)
-    followers = await every_page(lambda cursor: lama.followers(profile.profile_id, cursor, credential=CREDENTIAL))
+    followers = await all_pages(lambda cursor: lama.followers(profile.profile_id, cursor, credential=CREDENTIAL))
     listed = [item for page in followers for item in page.items]
     assert len(followers) == 2 and len(listed) == profile.metrics["followers"]
     assert {item.target_profile_id for item in listed} == {profile.profile_id}
     assert len({item.source_profile_id for item in listed}) == len(listed)
 
-    following = await every_page(lambda cursor: lama.following(profile.profile_id, cursor, credential=CREDENTIAL))
+    following = await all_pages(lambda cursor: lama.following(profile.profile_id, cursor, credential=CREDENTIAL))
     assert sum(len(page.items) for page in following) == profile.metrics["following"]
     followee = following[0].items[0]
     again = await lama.profile_by_id(followee.target_profile_id, credential=CREDENTIAL)
@@ -623,7 +597,7 @@ async def test_sandbox_stories(lama: LamaClient) -> None:
 
 
 async def test_sandbox_hashtag_feed_to_the_end(lama: LamaClient) -> None:
-    pages = await every_page(lambda cursor: lama.hashtag_posts("foodie", cursor, credential=CREDENTIAL))
+    pages = await all_pages(lambda cursor: lama.hashtag_posts("foodie", cursor, credential=CREDENTIAL))
     posts = [post for page in pages for post in page.items]
     assert len(pages) > 2 and all(len(page.items) == 24 for page in pages[:-1])
     assert all("#foodie" in post.dimensions["caption"].split() for post in posts)
@@ -633,17 +607,10 @@ async def test_sandbox_hashtag_feed_to_the_end(lama: LamaClient) -> None:
     assert await lama.hashtag_posts("nobodyusesthistag", credential=CREDENTIAL) == Page(items=[], next_cursor=None)
 
 
-def put_config(url: str, config: SandboxConfig) -> None:
-    httpx.put(f"{url}/_sandbox/config", json=config.model_dump(mode="json")).raise_for_status()
-
-
 @pytest.fixture
-def rate_limited(sandbox_server: SandboxServer) -> Iterator[None]:
-    """Two requests per 30 s for this file's key during one test; afterwards the sandbox is back to defaults."""
-    put_config(sandbox_server.url, SandboxConfig(rate_limits={"lama-k1": "2/30"}))
-    yield
-    put_config(sandbox_server.url, SandboxConfig())
-    httpx.post(f"{sandbox_server.url}/_sandbox/reset").raise_for_status()
+def rate_limited(knobs: SandboxKnobs) -> None:
+    """Two requests per 30 s for this file's key during one test; ``knobs`` puts the sandbox back afterwards."""
+    knobs.set(rate_limits={"lama-k1": "2/30"})
 
 
 async def test_sandbox_rate_limit_is_a_quota_error(rate_limited: None, lama: LamaClient) -> None:

@@ -60,8 +60,8 @@ from providers.youtube_data import (
     parse_subscriptions_page,
     parse_videos,
 )
-from tests.providers.youtube_loopback import LoopbackServer, every_page
-from tests.support import PROVIDER_FIXTURES, load_fixture
+from tests.providers.youtube_loopback import LoopbackServer
+from tests.support import PROVIDER_FIXTURES, every_page, load_fixture
 from topics.models import Platform, TraceLog
 
 FIXTURES = PROVIDER_FIXTURES / "youtube_data"

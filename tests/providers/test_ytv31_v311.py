@@ -40,8 +40,7 @@ from providers.youtube_v311 import YouTubeV311Client
 from providers.ytv31 import SOURCE as V31
 from providers.ytv31 import YtV31Client
 from tests.providers.test_youtube_data import CannedHttp
-from tests.providers.youtube_loopback import every_page
-from tests.support import PROVIDER_FIXTURES, load_fixture
+from tests.support import PROVIDER_FIXTURES, every_page, load_fixture
 from topics.models import Platform
 
 V31_KEY = Credential(

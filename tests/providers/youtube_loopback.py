@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -19,7 +18,6 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from providers.http import ProviderHttp
-from providers.paging import Page
 from providers.sandbox.config import SandboxConfig
 from providers.sandbox.knobs import Knobs
 from providers.sandbox.state import SandboxState
@@ -75,18 +73,6 @@ class LoopbackServer:
 
     def base_urls(self) -> dict[str, str]:
         return {label: f"{self.url}/{label}" for label in LABELS}
-
-
-async def every_page(fetch: Any) -> tuple[list[Any], int]:
-    """Every item of a paged listing, ``fetch(cursor)`` a page at a time, and how many pages it took."""
-    items, cursor, pages = [], None, 0
-    while True:
-        page: Page = await fetch(cursor)
-        items.extend(page.items)
-        pages += 1
-        if page.next_cursor is None:
-            return items, pages
-        cursor = page.next_cursor
 
 
 @pytest.fixture(scope="module")
