@@ -49,6 +49,7 @@ from tests.support import (
 )
 from topics import names
 from topics.flows import FLOWS
+from topics.models import TraceLog
 
 # The YouTube provider tests' loopback servers and fixtures.
 pytest_plugins = ("tests.providers.youtube_loopback",)
@@ -124,6 +125,12 @@ async def sandbox_http(sandbox_server: SandboxServer) -> AsyncIterator[SandboxHt
     yield make
     for http in made:
         await http.aclose()
+
+
+@pytest.fixture
+def traces() -> list[TraceLog]:
+    """Where a test's ProviderHttp ``trace_sink`` puts the trace records it is given."""
+    return []
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -11,7 +11,6 @@ from functools import partial
 from typing import Any, Protocol
 
 import httpx
-import pytest
 import pytest_asyncio
 
 from providers.http import Credential, ProviderHttp
@@ -97,11 +96,6 @@ class RecordingHttp(ProviderHttp):
         self.params.append(dict(kwargs.get("params") or {}))
         self.bodies.append(kwargs.get("json"))
         return await super().request(source, method, path, **kwargs)
-
-
-@pytest.fixture
-def traces() -> list[TraceLog]:
-    return []
 
 
 @pytest_asyncio.fixture

@@ -7,14 +7,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from core.settings import SettingsError, load_settings
 from providers import graphapi
@@ -917,11 +916,6 @@ APP_TOKEN = "918273645501928|sandbox-app-secret"
 @pytest.fixture(scope="module")
 def world() -> InstagramWorld:
     return InstagramWorld()
-
-
-@pytest_asyncio.fixture
-async def traces() -> AsyncIterator[list[TraceLog]]:
-    yield []
 
 
 @pytest.fixture

@@ -54,7 +54,6 @@ from tests.providers.shopify_support import (  # noqa: F401 (fixtures)
     load,
     projected,
     stored_row,
-    traces,
     unique_store,
 )
 from topics.models import TraceLog

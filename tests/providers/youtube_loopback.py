@@ -88,11 +88,6 @@ def server(world: YouTubeWorld) -> Iterator[LoopbackServer]:
 
 
 @pytest_asyncio.fixture
-async def traces() -> list[TraceLog]:
-    return []
-
-
-@pytest_asyncio.fixture
 async def http(server: LoopbackServer, traces: list[TraceLog]) -> AsyncIterator[ProviderHttp]:
     async def record(trace: TraceLog) -> None:
         traces.append(trace)
