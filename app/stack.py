@@ -14,14 +14,13 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from app.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, write_endpoints
 from app.progress import waiting
+from app.supervision import Child, restart_exited
 from core.settings import Settings
 from providers.sandbox.config import ENV_PREFIX as SANDBOX_ENV_PREFIX
 from providers.sandbox.config import SandboxConfig
@@ -37,37 +36,6 @@ from sinks.schema import migrate
 log = logging.getLogger(__name__)
 
 STAGGER_SECONDS = 1.5
-
-
-@dataclass
-class Child:
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log_path: Path
-    proc: subprocess.Popen | None = None
-    restarts: int = 0
-    started_at: float = 0.0
-
-    def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        self.started_at = time.monotonic()
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout: float) -> None:
-        if not self.alive():
-            return
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 @dataclass
@@ -182,20 +150,7 @@ class Stack:
             # Before the children's clients produce to a topic it does not have, which Tansu would acknowledge
             # and keep nowhere (the sink's reconciler would put them back too, a moment later).
             self._ensure_topics()
-        for child in self.children:
-            if child.alive():
-                continue
-            delay = min(30.0, 2.0**child.restarts)
-            if time.monotonic() - child.started_at < delay:
-                continue
-            log.warning(
-                "%s exited (code %s); restarting (see %s)",
-                child.name,
-                child.proc.returncode if child.proc else None,
-                child.log_path,
-            )
-            child.restarts += 1
-            child.start()
+        restart_exited(self.children)
 
     def stop(self) -> None:
         # The facade first (no new requests), the worker next (it drains), then the sink and the mirror.

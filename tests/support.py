@@ -85,6 +85,9 @@ class BeatProcess:
 def beat_env(**values: object) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BEAT_")}
     env["PYTHONPATH"] = str(ROOT)
+    # One worker process unless a test asks for more: the default (a process per CPU) would add a group
+    # member, and its join, to every worker a test starts.
+    env["BEAT_WORKER_PROCESSES"] = "1"
     for key, value in values.items():
         env[f"BEAT_{key.upper()}"] = value if isinstance(value, str) else json.dumps(value)
     return env
