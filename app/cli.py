@@ -61,8 +61,12 @@ def up(
 ) -> int:
     """Embedded stack + worker + sink + api as child processes."""
     from app.stack import run_up
+    from providers.ratelimit import RateLimitConfigError
 
-    return run_up(command_settings(), sandbox=sandbox)
+    try:
+        return run_up(command_settings(), sandbox=sandbox)
+    except RateLimitConfigError as exc:
+        raise Failure(str(exc)) from None
 
 
 @app.command()

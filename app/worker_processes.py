@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from app.cpus import usable_cpu_count
 from app.supervision import Child, restart_exited
@@ -76,6 +76,12 @@ def check_shares(settings: Settings, count: int) -> None:
     configured_rates(settings.model_copy(update={"rate_limit_processes": settings.rate_limit_processes * count}))
 
 
+def drain_timeout(settings: Settings, flows: Iterable[FlowSpec]) -> float:
+    """How long a worker of ``flows`` may take to drain and exit after SIGTERM before it is killed."""
+    longest = max((timeout_of(spec, settings.flow_timeout, settings.default_flow_timeout) for spec in flows), default=0)
+    return longest + DRAIN_MARGIN
+
+
 def run_worker_processes(settings: Settings, globs: Sequence[str], flows: Sequence[FlowSpec], count: int) -> int:
     """Supervise ``count`` workers of ``globs`` until SIGTERM or SIGINT; 0 when every child drained cleanly."""
     check_shares(settings, count)
@@ -106,8 +112,7 @@ def run_worker_processes(settings: Settings, globs: Sequence[str], flows: Sequen
     log.info("draining %d worker processes", count)
     for child in children:
         child.signal(signal.SIGTERM)
-    longest = max((timeout_of(spec, settings.flow_timeout, settings.default_flow_timeout) for spec in flows), default=0)
-    deadline = time.monotonic() + longest + DRAIN_MARGIN
+    deadline = time.monotonic() + drain_timeout(settings, flows)
     codes = {child.name: child.wait(deadline - time.monotonic()) for child in children}
     failed = {name: code for name, code in codes.items() if code != 0}
     if failed:
