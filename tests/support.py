@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -80,6 +81,20 @@ class BeatProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return ""
+
+
+OWNS = re.compile(r"pid (\d+) owns \d+ partitions: (.*)$")
+
+
+def partition_owners(log_text: str, topic: str) -> dict[int, list[int]]:
+    """Each worker pid's latest partitions of ``topic``, from the assignment lines faust apps log
+    (agents/faust_app.py); empty for a pid that owns none of it."""
+    latest: dict[int, list[int]] = {}
+    for line in log_text.splitlines():
+        if match := OWNS.search(line):
+            owned = [part for part in match[2].split() if part.startswith(f"{topic}[")]
+            latest[int(match[1])] = [int(p) for p in owned[0][len(topic) + 1 : -1].split(",")] if owned else []
+    return latest
 
 
 def beat_env(**values: object) -> dict[str, str]:

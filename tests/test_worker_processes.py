@@ -5,7 +5,6 @@ among the processes, so together they never exceed a limit."""
 from __future__ import annotations
 
 import asyncio
-import re
 import signal
 import time
 import uuid
@@ -13,6 +12,7 @@ import uuid
 import psutil
 import pytest
 
+from app.supervision import STABLE_AFTER, Child, restart_delay
 from app.worker_processes import check_shares, child_settings, process_count
 from core.settings import load_settings
 from providers.ratelimit import (
@@ -25,33 +25,23 @@ from providers.ratelimit import (
 )
 from providers.sandbox.config import SandboxConfig
 from tests.conftest import isolated
-from tests.support import BeatProcess, produce_requests, wait_terminal
+from tests.support import BeatProcess, partition_owners, produce_requests, wait_terminal
 from topics import names
 
 BASIC = "refresh_profile_basic"
-OWNS = re.compile(r"pid (\d+) owns \d+ partitions: (.*)$")
 
 
 def _children(proc: BeatProcess) -> list[psutil.Process]:
     return psutil.Process(proc.pid).children()
 
 
-def _owners(proc: BeatProcess, topic: str) -> dict[int, str]:
-    """Each child pid's latest assignment of ``topic``, from the shared log ("" when it owns none)."""
-    latest: dict[int, str] = {}
-    for line in proc.log_path.read_text(errors="replace").splitlines():
-        if match := OWNS.search(line):
-            owned = [part for part in match[2].split() if part.startswith(f"{topic}[")]
-            latest[int(match[1])] = owned[0] if owned else ""
-    return latest
-
-
-async def _both_own(proc: BeatProcess, topic: str, timeout: float) -> dict[int, str]:
+async def _both_own(proc: BeatProcess, topic: str, timeout: float) -> dict[int, list[int]]:
+    """Once both children own partitions of ``topic``: what each owns."""
     deadline = time.monotonic() + timeout
     while True:
         assert proc.alive(), proc.log_tail()
         pids = {child.pid for child in _children(proc)}
-        owners = _owners(proc, topic)
+        owners = partition_owners(proc.log_path.read_text(errors="replace"), topic)
         if len(pids) == 2 and all(owners.get(pid) for pid in pids):
             return {pid: owners[pid] for pid in pids}
         assert time.monotonic() < deadline, f"not both children own {topic}: {owners}, children {pids}\n" + (
@@ -76,9 +66,8 @@ async def test_two_processes_share_the_group_survive_a_kill_and_drain(broker, da
         supervisor = spawn("worker", "--processes", "2", "--flows", BASIC)
 
         # (a) Both children joined the one group, and each owns some of the flow's partitions.
-        owners = await _both_own(supervisor, topic, timeout=60)
-        partitions = [set(owned[owned.index("[") + 1 : -1].split(",")) for owned in owners.values()]
-        assert not partitions[0] & partitions[1], owners
+        first, second = (await _both_own(supervisor, topic, timeout=60)).values()
+        assert sorted(first + second) == list(range(8)), (first, second)
         ids = await _complete(broker, topic, pool, "procs", 40)
         statuses = await wait_terminal(pool, ids, timeout=60)
         assert list(statuses.values()) == ["COMPLETE"] * len(ids), statuses
@@ -172,3 +161,15 @@ async def test_shares_hold_the_total_under_the_limit() -> None:
     busiest = max(sum(1 for t in admitted if start <= t < start + 1.0) for start in admitted)
     assert busiest <= 6, busiest
     assert len(admitted) >= 12, "the shares let almost nothing through"
+
+
+def test_restarts_back_off_and_a_stable_child_starts_afresh() -> None:
+    child = Child("worker process 1/2", ["true"], {})
+    delays = []
+    for restarts in range(8):
+        child.restarts, child.started_at = restarts, 100.0
+        delays.append(restart_delay(child, exited_at=101.0))
+    assert delays == [0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]
+    # One that ran a while before it exited is no crash loop: it starts again at once.
+    assert restart_delay(child, exited_at=100.0 + STABLE_AFTER) == 0.0
+    assert child.restarts == 0
