@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
+import sys
 import time
 import uuid
 
@@ -25,7 +27,7 @@ from providers.ratelimit import (
 )
 from providers.sandbox.config import SandboxConfig
 from tests.conftest import isolated
-from tests.support import BeatProcess, partition_owners, produce_requests, wait_terminal
+from tests.support import ROOT, BeatProcess, beat_env, partition_owners, produce_requests, wait_terminal
 from topics import names
 
 BASIC = "refresh_profile_basic"
@@ -173,3 +175,18 @@ def test_restarts_back_off_and_a_stable_child_starts_afresh() -> None:
     # One that ran a while before it exited is no crash loop: it starts again at once.
     assert restart_delay(child, exited_at=100.0 + STABLE_AFTER) == 0.0
     assert child.restarts == 0
+
+
+def test_beat_worker_refuses_more_processes_than_a_limit_splits_among() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "worker", "--processes", "3"],
+        env=beat_env(kafka_url="127.0.0.1:1", database_url="postgresql://x@127.0.0.1:1/x"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "rapidapi-bestsolutions: 2/1s cannot be split among 3 processes" in result.stderr
+    assert "Traceback" not in result.stderr
