@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 
+import httpx
 import psutil
 import pytest
 
@@ -52,6 +53,10 @@ async def _both_own(proc: BeatProcess, topic: str, timeout: float) -> dict[int, 
         await asyncio.sleep(0.25)
 
 
+def _provider_calls(sandbox) -> int:
+    return httpx.get(f"{sandbox.url}/_sandbox/stats").json()["total"]["arrivals"]
+
+
 async def _complete(broker: str, topic: str, pool, tag: str, n: int) -> list[str]:
     bodies = [{"params": {"handle": f"{tag}_{uuid.uuid4().hex[:8]}"}} for _ in range(n)]
     return await produce_requests(broker, topic, bodies, key_field="handle")
@@ -62,7 +67,7 @@ async def test_two_processes_share_the_group_survive_a_kill_and_drain(broker, da
     async with isolated(broker, database_url, session_dir, SandboxConfig(latency=0.5), "procs", **settings) as (
         prefix,
         spawn,
-        _,
+        sandbox,
     ):
         topic = f"{prefix}{names.scrape_topic(BASIC)}"
         supervisor = spawn("worker", "--processes", "2", "--flows", BASIC)
@@ -77,11 +82,14 @@ async def test_two_processes_share_the_group_survive_a_kill_and_drain(broker, da
         # (b) A child killed mid-work (each has 50 requests of 0.5 s, 10 at a time) is started again, and
         # its requests complete all the same, redelivered rather than re-driven by the reconciler.
         victim = _children(supervisor)[0]
+        calls_before = _provider_calls(sandbox)
         ids = await _complete(broker, topic, pool, "kill", 100)
         await asyncio.sleep(1.0)
         victim.send_signal(signal.SIGKILL)
         statuses = await wait_terminal(pool, ids, timeout=90)
         assert list(statuses.values()) == ["COMPLETE"] * len(ids), statuses
+        # One provider call per request, and more: the victim's calls in flight were made again.
+        assert _provider_calls(sandbox) - calls_before > len(ids)
         redrives = await pool.fetchval("SELECT sum(redrives) FROM scrape_request_log WHERE id = ANY($1)", ids)
         assert redrives == 0
         restarted = _children(supervisor)
