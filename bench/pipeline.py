@@ -2,7 +2,7 @@
 
     python bench/pipeline.py [--efficiency-requests N] [--max-requests N] [--phase-seconds S]
                              [--latency-seconds S] [--passthrough-records N] [--concurrency C]
-                             [--upfront] [--work-dir DIR]
+                             [--upfront] [--processes N [N ...]] [--work-dir DIR]
 
 Everything runs on this machine: an embedded Tansu broker, a fresh database (on the
 Postgres at BEAT_TEST_POSTGRES, default 127.0.0.1:5432, else an embedded one), the
@@ -16,6 +16,9 @@ is ``refresh_profile_basic`` (one ArrayBobo profile call per request), no rate l
    row written, its status_at). Optionally at a raised concurrency.
 3. latency: produced -> COMPLETE (scraped_at) p50/p99, producing at half that rate.
 4. memory: the worker's RSS with its children, idle after start-up and the peak of phase 2.
+5. processes (``--processes 1 2``): for each N, a fresh ``beat worker --processes N`` once each of its
+   processes owns partitions of the flow, phase 2 again: e2e/s, the worker's CPU seconds (all its
+   processes) per completion, the load average, and the partitions each process owned.
 
 Phases 1 and 2 keep fewer requests unfinished than the flow's backpressure gate
 pauses at (a closed loop on the status topic): when the gate pauses a partition,
@@ -64,6 +67,7 @@ from tests.support import (  # noqa: E402
     beat_env,
     failures,
     migrated_database,
+    partition_owners,
     produce_requests,
     wait_terminal,
 )
@@ -404,6 +408,78 @@ async def latency(
     return p50, p99
 
 
+class CpuMeter:
+    """CPU seconds (user + system) a process and its children have used, the children counted while alive."""
+
+    def __init__(self, pid: int) -> None:
+        self._proc = psutil.Process(pid)
+
+    def seconds(self) -> float:
+        total = 0.0
+        for proc in [self._proc, *self._proc.children(recursive=True)]:
+            with suppress(psutil.NoSuchProcess):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+
+
+async def every_process_owns_partitions(worker: BeatProcess, count: int, timeout: float = 90.0) -> dict[int, int]:
+    """Wait until each of the worker's ``count`` processes owns partitions of the flow; pid -> how many."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = [child.pid for child in psutil.Process(worker.pid).children()] if count > 1 else [worker.pid]
+        owners = partition_owners(worker.log_path.read_text(errors="replace"), TOPIC)
+        if len(pids) == count and all(owners.get(pid) for pid in pids):
+            return {pid: len(owners[pid]) for pid in pids}
+        if not worker.alive() or time.monotonic() > deadline:
+            raise BenchError(f"not every worker process owns partitions of {TOPIC}: {owners}\n{worker.log_tail()}")
+        await asyncio.sleep(0.25)
+
+
+async def per_process_count(
+    cleanup: ExitStack,
+    env: dict[str, str],
+    work: Path,
+    bootstrap: str,
+    pool: asyncpg.Pool,
+    completions: Completions,
+    sink: BeatProcess,
+    count: int,
+    args: argparse.Namespace,
+    window: int | None,
+) -> dict:
+    """Phase 2 against a fresh ``beat worker --processes count``, with the worker's CPU per completion."""
+    log = work / "logs" / f"worker-p{count}.log"
+    worker = spawn(cleanup, BeatProcess("worker", env, log, ["--processes", str(count)]))
+    try:
+        owned = await every_process_owns_partitions(worker, count)
+        warm = [{"params": {"handle": f"warm_{uuid.uuid4().hex[:8]}"}} for _ in range(4 * PARTITIONS)]
+        await completed(pool, await produce_requests(bootstrap, TOPIC, warm, key_field="handle"), [sink, worker])
+        cpu = CpuMeter(worker.pid)
+        cpu_before = cpu.seconds()
+        produced = await produce(
+            bootstrap, completions, f"p{count}", args.max_requests, window=window, seconds=args.phase_seconds
+        )
+        rows = await completed(pool, list(produced), [sink, worker])
+        cpu_used = cpu.seconds() - cpu_before
+    finally:
+        worker.terminate(30)
+    span = max(row["status_at"].timestamp() for row in rows) - min(produced.values())
+    result = {
+        "processes": count,
+        "e2e_per_s": round(len(rows) / span, 1),
+        "cpu_ms_per_completion": round(1000 * cpu_used / len(rows), 2),
+        "load_average": round(os.getloadavg()[0], 1),
+        "partitions_per_process": sorted(owned.values()),
+    }
+    progress(
+        f"processes {count}: {len(rows)} requests in {span:.1f}s: {result['e2e_per_s']:.0f}/s, worker CPU "
+        f"{result['cpu_ms_per_completion']:.2f} ms per completion, partitions per process "
+        f"{result['partitions_per_process']}, load average {result['load_average']}"
+    )
+    return result
+
+
 # the run
 
 
@@ -510,6 +586,16 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
                 )
 
             p50, p99 = await latency(bootstrap, pool, completions, [sink, worker], e2e / 2, args.latency_seconds)
+
+            if args.processes:
+                # One group at a time: the phases above leave their worker behind.
+                worker.terminate(30)
+            by_processes = [
+                await per_process_count(
+                    cleanup, env, work, bootstrap, pool, completions, sink, count, args, window(concurrency)
+                )
+                for count in args.processes or ()
+            ]
     finally:
         await completions.stop()
 
@@ -523,6 +609,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
         "rss_idle_mb": round(rss_idle, 1),
         "rss_load_mb": round(rss_load, 1),
         "concurrency": concurrency,
+        "by_processes": by_processes,
     }
 
 
@@ -549,6 +636,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--upfront",
         action="store_true",
         help="produce phases 1 and 2 all at once instead of a closed loop (stalls the worker today)",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="after the phases above, phase 2 again with `beat worker --processes N` for each N given, "
+        "e.g. 1 2: e2e/s and worker CPU per completion at each",
     )
     parser.add_argument("--work-dir", help="keep the logs here (default: a temporary directory, removed)")
     return parser.parse_args(argv)

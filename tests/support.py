@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -149,9 +150,26 @@ class BeatProcess:
             return ""
 
 
+OWNS = re.compile(r"pid (\d+) owns \d+ partitions: (.*)$")
+
+
+def partition_owners(log_text: str, topic: str) -> dict[int, list[int]]:
+    """Each worker pid's latest partitions of ``topic``, from the assignment lines faust apps log
+    (agents/faust_app.py); empty for a pid that owns none of it."""
+    latest: dict[int, list[int]] = {}
+    for line in log_text.splitlines():
+        if match := OWNS.search(line):
+            owned = [part for part in match[2].split() if part.startswith(f"{topic}[")]
+            latest[int(match[1])] = [int(p) for p in owned[0][len(topic) + 1 : -1].split(",")] if owned else []
+    return latest
+
+
 def beat_env(**values: object) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BEAT_")}
     env["PYTHONPATH"] = str(ROOT)
+    # One worker process unless a test asks for more: the default (a process per CPU) would add a group
+    # member, and its join, to every worker a test starts.
+    env["BEAT_WORKER_PROCESSES"] = "1"
     for key, value in values.items():
         env[f"BEAT_{key.upper()}"] = value if isinstance(value, str) else json.dumps(value)
     return env

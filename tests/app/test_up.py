@@ -61,7 +61,10 @@ def _stop(proc) -> list[psutil.Process]:
 
 def test_up_runs_everything_and_restarts_on_the_same_data(tmp_path):
     data_dir = tmp_path / "beat"
-    env = beat_env(data_dir=str(data_dir), api_port="0", broker_session_timeout="6", log_level="INFO")
+    # Two worker processes: `beat up` runs the worker with the setting's count, and its SIGTERM reaches them.
+    env = beat_env(
+        data_dir=str(data_dir), api_port="0", broker_session_timeout="6", log_level="INFO", worker_processes="2"
+    )
     log_path = tmp_path / "up.log"
     endpoints_file = data_dir / "endpoints.json"
 
@@ -69,6 +72,10 @@ def test_up_runs_everything_and_restarts_on_the_same_data(tmp_path):
     try:
         endpoints = _wait_for_endpoints(endpoints_file, proc, log_path)
         assert set(endpoints) == {"kafka", "database", "api", "sandbox"}
+        worker = next(
+            c for c in psutil.Process(proc.pid).children() if c.cmdline()[-3:] == ["worker", "--processes", "2"]
+        )
+        assert len(worker.children()) == 2
         submitted = _beat(env, "submit", "refresh_profile_basic", "handle=up_test")
         assert submitted.returncode == 0, submitted.stderr
         request_id = submitted.stdout.strip()
@@ -77,6 +84,7 @@ def test_up_runs_everything_and_restarts_on_the_same_data(tmp_path):
         left = _stop(proc)
     assert not left, f"children still running after beat up stopped: {left}"
     assert "Beat is up." in log_path.read_text()
+    assert "workers  2 processes" in log_path.read_text()
 
     # A second `beat up` on the same directory keeps the Postgres data (and its URL).
     endpoints_file.unlink()
