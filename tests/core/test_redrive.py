@@ -24,7 +24,7 @@ from core.redrive import _claim, _load
 from core.settings import load_settings
 from providers.credentials import CredentialStore
 from providers.sandbox.config import SandboxConfig
-from providers.shopify import SOURCE
+from providers.shopify.shopify import SOURCE
 from tests.support import ROOT, produce_requests
 from topics import names
 from topics.models import RequestStatus, Status

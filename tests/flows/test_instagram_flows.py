@@ -9,9 +9,9 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from providers import arraybobo, graphapi
 from providers.credentials import CredentialStore
 from providers.http import Credential, ProviderHttp
+from providers.instagram import arraybobo, graphapi
 from providers.sandbox.seeds import SANDBOX_CREDENTIALS, sandbox_base_urls
 from tests.support import unique, wait_terminal
 from topics import names

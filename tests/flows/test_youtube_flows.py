@@ -37,7 +37,7 @@ from providers.sandbox.youtube import (
     channel_id_for,
 )
 from providers.sandbox.youtube_analytics import refresh_token_for
-from providers.youtube_web import YouTubeWebClient
+from providers.youtube.youtube_web import YouTubeWebClient
 from tests.support import unique, wait_terminal
 from topics import names
 from topics.models import Platform, ScrapeRequest, utcnow

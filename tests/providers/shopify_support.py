@@ -16,7 +16,7 @@ import pytest_asyncio
 from providers.http import Credential, ProviderHttp
 from providers.sandbox import SandboxServer
 from providers.sandbox.seeds import sandbox_base_urls
-from providers.shopify import SOURCE, OrdersPage
+from providers.shopify.shopify import SOURCE, OrdersPage
 from sinks.shopify import order_row
 from tests.support import load_fixture
 from topics.models import Order, OrderLog, TraceLog, utcnow

@@ -11,16 +11,6 @@ from typing import Any
 
 import pytest
 
-from providers.arraybobo import (
-    SOURCE,
-    ArrayBoboClient,
-    parse_post,
-    parse_profile,
-    parse_reels_page,
-    parse_stories,
-    parse_tagged_page,
-    parse_timeline_page,
-)
 from providers.errors import (
     AuthExpired,
     BadResponse,
@@ -31,6 +21,16 @@ from providers.errors import (
     ProviderUnavailable,
 )
 from providers.http import Credential
+from providers.instagram.arraybobo import (
+    SOURCE,
+    ArrayBoboClient,
+    parse_post,
+    parse_profile,
+    parse_reels_page,
+    parse_stories,
+    parse_tagged_page,
+    parse_timeline_page,
+)
 from providers.sandbox.instagram import InstagramWorld
 from providers.sandbox.stories import active_stories
 from tests.support import OneAnswerHttp, SandboxHttp, load_fixture

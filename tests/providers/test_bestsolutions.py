@@ -7,15 +7,15 @@ from functools import partial
 
 import pytest
 
-from providers import arraybobo
-from providers.bestsolutions import (
+from providers.errors import BadResponse, ProfileMissing, QuotaExceeded
+from providers.http import Credential, ProviderHttp
+from providers.instagram import arraybobo
+from providers.instagram.bestsolutions import (
     SOURCE,
     BestSolutionsClient,
     parse_feed_page,
     parse_profile,
 )
-from providers.errors import BadResponse, ProfileMissing, QuotaExceeded
-from providers.http import Credential, ProviderHttp
 from tests.support import SandboxHttp, SandboxKnobs, load_fixture
 from topics.models import Platform
 

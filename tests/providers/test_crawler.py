@@ -16,13 +16,13 @@ import asyncpg
 import httpx
 import pytest
 
-from providers import jotucker, lama
 from providers.breaker import Breaker, MemoryBreakerStore
 from providers.crawler import AllSourcesFailed, Crawler, NoCredential
 from providers.credential_cache import CredentialCache
 from providers.credentials import CredentialPolicy, CredentialStore
 from providers.errors import InputRejected, PostMissing
 from providers.http import ProviderHttp
+from providers.instagram import jotucker, lama
 from providers.operations import FETCH_FOLLOWING, FETCH_POST_LIKES
 from providers.sandbox.config import SandboxConfig
 from providers.sandbox.seeds import SANDBOX_CREDENTIALS, sandbox_base_urls

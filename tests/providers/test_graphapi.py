@@ -16,7 +16,6 @@ import httpx
 import pytest
 
 from core.settings import SettingsError, load_settings
-from providers import graphapi
 from providers.credentials import CredentialStore
 from providers.errors import (
     AuthExpired,
@@ -30,7 +29,9 @@ from providers.errors import (
     ProviderUnavailable,
     QuotaExceeded,
 )
-from providers.graphapi import (
+from providers.http import Credential, ProviderHttp
+from providers.instagram import graphapi
+from providers.instagram.graphapi import (
     DEFAULT_VERSION,
     MEDIA_FIELDS,
     MEDIA_INSIGHT_METRICS,
@@ -53,7 +54,6 @@ from providers.graphapi import (
     retry_after_from_usage,
     unsupported_metrics,
 )
-from providers.http import Credential, ProviderHttp
 from providers.sandbox import SandboxConfig, SandboxServer
 from providers.sandbox.instagram import InstagramWorld
 from tests.support import SandboxHttp, load_fixture

@@ -10,10 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from providers import arraybobo, rocketapi
 from providers.errors import BadResponse, ProfileMissing
 from providers.http import Credential, ProviderHttp
-from providers.igapi import SOURCE, IGApiClient, parse_followers_page
+from providers.instagram import arraybobo, rocketapi
+from providers.instagram.igapi import SOURCE, IGApiClient, parse_followers_page
 from tests.support import SandboxHttp, every_page, load_fixture
 from topics.models import Platform
 

@@ -22,7 +22,7 @@ from providers.errors import (
     QuotaExceeded,
 )
 from providers.http import Credential
-from providers.jotucker import (
+from providers.instagram.jotucker import (
     SOURCE,
     JoTuckerClient,
     hashtags_of,

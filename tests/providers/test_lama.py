@@ -20,7 +20,7 @@ from providers.errors import (
     QuotaExceeded,
 )
 from providers.http import Credential
-from providers.lama import (
+from providers.instagram.lama import (
     SOURCE,
     LamaClient,
     parse_followers_chunk,

@@ -7,10 +7,10 @@ from functools import partial
 
 import pytest
 
-from providers import arraybobo
 from providers.errors import AuthExpired, BadResponse, ProfileMissing
 from providers.http import Credential, ProviderHttp
-from providers.neotank import SOURCE, NeoTankClient, parse_posts_page, parse_profile
+from providers.instagram import arraybobo
+from providers.instagram.neotank import SOURCE, NeoTankClient, parse_posts_page, parse_profile
 from tests.support import SandboxHttp, load_fixture
 from topics.models import Platform
 

@@ -14,9 +14,9 @@ import pytest
 import pytest_asyncio
 
 from core.settings import load_settings
-from providers.arraybobo import SOURCE, ArrayBoboClient
 from providers.errors import ProviderError
 from providers.http import Credential, ProviderHttp
+from providers.instagram.arraybobo import SOURCE, ArrayBoboClient
 from providers.ratelimit import (
     DEFAULT_SOURCE_RATES,
     KEY_PREFIX,

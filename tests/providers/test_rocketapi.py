@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 import pytest
 
-from providers import arraybobo
 from providers.errors import (
     AuthExpired,
     BadResponse,
@@ -20,7 +19,8 @@ from providers.errors import (
     QuotaExceeded,
 )
 from providers.http import Credential, ProviderHttp
-from providers.rocketapi import (
+from providers.instagram import arraybobo
+from providers.instagram.rocketapi import (
     SOURCE,
     RocketAPIClient,
     parse_followers_page,

@@ -12,9 +12,9 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from providers.arraybobo import SOURCE, ArrayBoboClient
 from providers.errors import PostMissing, ProfileMissing, ProviderTimeout, ProviderUnavailable, QuotaExceeded
 from providers.http import Credential, ProviderHttp
+from providers.instagram.arraybobo import SOURCE, ArrayBoboClient
 from providers.sandbox import RateLimit, SandboxConfig, SandboxServer
 from tests.support import SandboxKnobs
 from topics.models import Post

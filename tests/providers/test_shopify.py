@@ -22,7 +22,7 @@ from providers.errors import AuthExpired, BadResponse, InputRejected
 from providers.http import Credential, ProviderHttp
 from providers.sandbox import SandboxServer
 from providers.sandbox import shopify_store as sandbox
-from providers.shopify import (
+from providers.shopify.shopify import (
     REST_PAGE_WAIT,
     SOURCE,
     InvalidFilter,
@@ -34,7 +34,7 @@ from providers.shopify import (
     parse_orders_page,
     utm_params,
 )
-from providers.shopify_graphql import ORDER_FIELDS, ShopifyGraphqlClient
+from providers.shopify.shopify_graphql import ORDER_FIELDS, ShopifyGraphqlClient
 from tests.providers.shopify_support import (  # noqa: F401 (fixtures)
     KEY,
     STORE,

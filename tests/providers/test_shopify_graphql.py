@@ -18,7 +18,7 @@ from providers.http import Credential
 from providers.sandbox import SandboxServer
 from providers.sandbox import shopify_store as sandbox
 from providers.sandbox.shopify_graphql import order_node
-from providers.shopify import (
+from providers.shopify.shopify import (
     SOURCE,
     InvalidFilter,
     ShopifyRestClient,
@@ -27,7 +27,7 @@ from providers.shopify import (
     parse_order,
     parse_orders_page,
 )
-from providers.shopify_graphql import (
+from providers.shopify.shopify_graphql import (
     LINE_ITEM_COST,
     LINE_ITEMS,
     MAX_QUERY_COST,
@@ -350,10 +350,10 @@ async def test_a_retired_version_answers_as_the_oldest_supported_one(
     http: RecordingHttp,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="providers.shopify")
+    caplog.set_level(logging.WARNING, logger="providers.shopify.shopify")
     pages = await every_page(client_class(http, "2023-04"), unique_store(15), 10, {})
     assert sum(len(page.items) for page in pages) == 15 and len(pages) == 2
-    warnings = [record.getMessage() for record in caplog.records if record.name == "providers.shopify"]
+    warnings = [record.getMessage() for record in caplog.records if record.name == "providers.shopify.shopify"]
     # Once per client, however many pages it reads.
     assert warnings == [
         "Shopify answered API version 2026-01 to a request for 2023-04, which it no longer serves: "

@@ -15,12 +15,13 @@ import httpx
 import pytest
 
 from agents.flows.context import FlowContext
-from providers import arraybobo, youtube_data
 from providers.errors import BadResponse
-from providers.graphapi import retry_after_from_usage
 from providers.http import retry_after_seconds
+from providers.instagram import arraybobo
+from providers.instagram.graphapi import retry_after_from_usage
 from providers.parsing import MAX_WAIT_SECONDS, Values
 from providers.sandbox.config import SandboxConfig
+from providers.youtube import youtube_data
 from tests.conftest import isolated
 from tests.support import load_fixture, produce_requests, unique, wait_terminal
 from topics import names

@@ -35,7 +35,7 @@ from providers.sandbox.youtube import (
     channel_id_for,
 )
 from providers.sandbox.youtube138 import DESKTOP_BANNER, has_banner, is_verified
-from providers.youtube138 import (
+from providers.youtube.youtube138 import (
     SOURCE,
     YouTube138Client,
     iso_duration,

@@ -32,7 +32,7 @@ from providers.sandbox.youtube import (
     YouTubeWorld,
 )
 from providers.sandbox.youtube_analytics import refresh_token_for
-from providers.youtube_analytics import (
+from providers.youtube.youtube_analytics import (
     REPORTS_SOURCE,
     SOURCE,
     TOKEN_SOURCE,
@@ -43,7 +43,7 @@ from providers.youtube_analytics import (
     parse_insights,
     parse_views_by,
 )
-from providers.youtube_data import parse_error
+from providers.youtube.youtube_data import parse_error
 from tests.providers.youtube_loopback import LoopbackServer
 from tests.support import PROVIDER_FIXTURES, load_fixture
 from topics.models import Platform, TraceLog, utcnow

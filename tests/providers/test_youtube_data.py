@@ -42,7 +42,7 @@ from providers.sandbox.youtube import (
     YouTubeWorld,
     channel_id_for,
 )
-from providers.youtube_data import (
+from providers.youtube.youtube_data import (
     EVENT_SOURCE,
     ApiError,
     CommentsDisabled,

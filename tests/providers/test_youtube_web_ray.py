@@ -15,7 +15,6 @@ import pytest_asyncio
 
 from providers.errors import BadResponse, PostMissing, ProviderUnavailable
 from providers.http import ProviderHttp
-from providers.ray import MODEL, RayClient, parse_category
 from providers.sandbox import SandboxServer
 from providers.sandbox.ray import CATEGORIES, categorize
 from providers.sandbox.seeds import sandbox_service_settings
@@ -31,7 +30,8 @@ from providers.sandbox.youtube import (
     YouTubeWorld,
     channel_id_for,
 )
-from providers.youtube_web import SOURCE, YouTubeWebClient, post_type_by_length, post_type_of
+from providers.youtube.ray import MODEL, RayClient, parse_category
+from providers.youtube.youtube_web import SOURCE, YouTubeWebClient, post_type_by_length, post_type_of
 from tests.support import SandboxKnobs
 from topics.models import TraceLog
 
@@ -230,7 +230,7 @@ async def test_ray_categorises_over_http(
 ) -> None:
     http, traces = traced
     texts = [("v1", "Easy dal recipe"), ("v2", "Cricket highlights"), ("v3", "   "), ("v4", "Setup tour 2024")]
-    with caplog.at_level(logging.WARNING, logger="providers.ray"):
+    with caplog.at_level(logging.WARNING, logger="providers.youtube.ray"):
         labels = await RayClient(http, retry_wait=0).categorize(texts, request_id="r2")
     # The blank text is refused (422), definitively: left out, not retried, and counted.
     assert labels == {post_id: categorize(text) for post_id, text in texts if text.strip()}

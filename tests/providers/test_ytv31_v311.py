@@ -23,7 +23,7 @@ from providers.sandbox.youtube import (
     SHORT_VIDEO_ID,
     YouTubeWorld,
 )
-from providers.youtube_data import (
+from providers.youtube.youtube_data import (
     CommentsDisabled,
     YouTubeDataClient,
     error_for,
@@ -35,10 +35,10 @@ from providers.youtube_data import (
     parse_search_snippet_page,
     parse_videos,
 )
-from providers.youtube_v311 import SOURCE as V311
-from providers.youtube_v311 import YouTubeV311Client
-from providers.ytv31 import SOURCE as V31
-from providers.ytv31 import YtV31Client
+from providers.youtube.youtube_v311 import SOURCE as V311
+from providers.youtube.youtube_v311 import YouTubeV311Client
+from providers.youtube.ytv31 import SOURCE as V31
+from providers.youtube.ytv31 import YtV31Client
 from tests.providers.test_youtube_data import CannedHttp
 from tests.support import PROVIDER_FIXTURES, every_page, load_fixture
 from topics.models import Platform

@@ -26,7 +26,7 @@ from providers.errors import (
     QuotaExceeded,
 )
 from providers.http import Credential, ProviderHttp
-from providers.instagram_shapes import (
+from providers.instagram.instagram_shapes import (
     MEDIA_TYPES,
     STORY_CONTENT_TYPES,
     check_answered_for,

@@ -1,7 +1,7 @@
 """Shopify's Admin API orders: what the GraphQL and REST paths share, and the REST client.
 
 Shopify's REST Admin API is legacy since October 1, 2024; the GraphQL Admin API
-(``providers/shopify_graphql.py``) is how Beat lists orders unless ``BEAT_SHOPIFY_API=rest``
+(``providers/shopify/shopify_graphql.py``) is how Beat lists orders unless ``BEAT_SHOPIFY_API=rest``
 keeps a shop on an older private app on REST. Both speak the same version
 (``BEAT_SHOPIFY_API_VERSION``) and produce the same ``Order``: the GraphQL parser maps each
 order onto the REST order's field names, and ``parse_order`` reads the legacy dimensions from it.

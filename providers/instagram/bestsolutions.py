@@ -14,7 +14,7 @@ from typing import Any
 
 from providers.errors import BadResponse, ProfileMissing
 from providers.http import Credential, ProviderHttp
-from providers.instagram_shapes import (
+from providers.instagram.instagram_shapes import (
     ACCOUNT_TYPES,
     MEDIA_TYPES,
     check_answered_for,

@@ -12,7 +12,7 @@ from typing import Any
 
 from providers.errors import BadResponse, ProfileMissing
 from providers.http import Credential, ProviderHttp
-from providers.instagram_shapes import (
+from providers.instagram.instagram_shapes import (
     follower_relationships,
     next_page_cursor,
     person_dimensions,

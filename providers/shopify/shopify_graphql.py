@@ -45,7 +45,7 @@ from providers.errors import (
 )
 from providers.http import Credential, ProviderHttp
 from providers.parsing import Values, at, wait_seconds
-from providers.shopify import (
+from providers.shopify.shopify import (
     SOURCE,
     OrdersPage,
     VersionWatch,

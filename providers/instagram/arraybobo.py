@@ -18,7 +18,7 @@ from typing import Any
 
 from providers.errors import BadResponse, PostMissing, ProfileMissing, ProviderError
 from providers.http import Credential, ProviderHttp
-from providers.instagram_shapes import (
+from providers.instagram.instagram_shapes import (
     answers_null,
     clips,
     clips_cursor,

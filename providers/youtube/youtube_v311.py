@@ -2,7 +2,7 @@
 commentThreads, at ``/search/`` and ``/commentThreads/``.
 
 Answers are in the Data API's shapes and go through the parsers and refusal classification of
-``providers.youtube_data``; events carry this source's own label, ``rapidapi-yt-search``
+``providers.youtube.youtube_data``; events carry this source's own label, ``rapidapi-yt-search``
 (legacy §4.3). The credential is the RapidAPI headers. Like the Data API client, the keyword
 search asks once more when a 200 answer comes back empty (legacy §11.1).
 """
@@ -14,7 +14,7 @@ from datetime import datetime
 from providers.errors import PostMissing
 from providers.http import Credential, ProviderHttp
 from providers.paging import Page
-from providers.youtube_data import (
+from providers.youtube.youtube_data import (
     comment_params,
     get_answer,
     keyword_search_params,

@@ -1,7 +1,7 @@
 """youtube-v31 on RapidAPI (source ``yt-v31``): a proxy of the YouTube Data API v3.
 
 It answers ``/channels``, ``/videos``, ``/playlistItems`` and ``/search`` in the Data API's own
-shapes, so the Data API parsers and refusal classification of ``providers.youtube_data`` read
+shapes, so the Data API parsers and refusal classification of ``providers.youtube.youtube_data`` read
 its answers; events are labelled ``ytapi`` as the legacy engine labelled them (legacy §3.3).
 The credential is the RapidAPI headers (``x-rapidapi-key``, ``x-rapidapi-host``). Legacy read
 one page of a playlist only; so does this client (its pages carry no cursor).
@@ -14,7 +14,7 @@ from typing import Any
 from providers.errors import NotSupported, PostMissing, ProfileMissing, ProviderError
 from providers.http import Credential, ProviderHttp
 from providers.paging import Page
-from providers.youtube_data import (
+from providers.youtube.youtube_data import (
     MAX_IDS,
     PAGE_SIZE,
     channel_search_window,

@@ -25,7 +25,7 @@ from providers.errors import (
     QuotaExceeded,
 )
 from providers.http import Credential, ProviderHttp, retry_after_seconds
-from providers.instagram_shapes import (
+from providers.instagram.instagram_shapes import (
     clips,
     clips_cursor,
     follower_relationships,

@@ -40,7 +40,7 @@ from providers.errors import (
 )
 from providers.http import Credential, ProviderHttp
 from providers.parsing import Values
-from providers.youtube_data import answer_object, parse_error
+from providers.youtube.youtube_data import answer_object, parse_error
 from topics.models import Platform, Profile, utcnow
 
 SOURCE = "ytapi"

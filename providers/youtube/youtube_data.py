@@ -11,7 +11,7 @@ turned off) stays None. A list by ids leaves unknown ids out of ``items`` (chann
 "domain", "reason"}]}}``; the first reason decides the error class (``error_for``).
 
 Events are labelled ``ytapi`` whichever label the call went out under (legacy §4.3); youtube-v31
-(``providers.ytv31``) and youtube-v311 (``providers.youtube_v311``) answer in the same shapes and
+(``providers.youtube.ytv31``) and youtube-v311 (``providers.youtube.youtube_v311``) answer in the same shapes and
 reuse these parsers with their own labels. Field paths follow legacy-beat.md §3.3, keys §4.2.
 """
 
@@ -42,7 +42,7 @@ from providers.errors import (
 from providers.http import Credential, ProviderHttp
 from providers.paging import Page
 from providers.parsing import Values, at
-from providers.youtube_web import post_type_by_length
+from providers.youtube.youtube_web import post_type_by_length
 from topics.limits import INT64_MAX
 from topics.models import Activity, Platform, Post, Profile, YtActivity, YtRelationship, utcnow
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from providers.errors import BadResponse, ProfileMissing
 from providers.http import Credential, ProviderHttp
-from providers.instagram_shapes import (
+from providers.instagram.instagram_shapes import (
     check_answered_for,
     graphql_post,
     next_page_cursor,
