@@ -20,8 +20,8 @@ import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from moto.server import ThreadedMotoServer
 
-from agents.flows.assets import AssetDownloader
 from core.settings import load_settings
+from providers.cdn.downloader import AssetDownloader
 from providers.errors import (
     AssetTooLarge,
     AssetUnavailable,

@@ -16,13 +16,13 @@ from agents.flows.context import FlowContext, FlowTools
 from agents.flows.gpt import (
     GptAnswerRejected,
     GptNotConfigured,
-    GptRequestRejected,
     GptRuntime,
     refresh_instagram_gpt_data_base_gender,
 )
 from app.embedded import free_port
 from core.settings import load_settings
 from providers.errors import AuthExpired, Forbidden, ProviderTimeout, ProviderUnavailable, QuotaExceeded
+from providers.openai.chat import GptRequestRejected
 from providers.sandbox import SandboxConfig, SandboxServer
 from providers.sandbox import openai as sandbox_openai
 from tests.support import unique, wait_terminal
