@@ -17,22 +17,17 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from app.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, write_endpoints
 from app.progress import waiting
 from app.supervision import Child, restart_exited
 from app.worker_processes import check_shares, drain_timeout, process_count
 from core.settings import Settings
-from providers.sandbox.config import ENV_PREFIX as SANDBOX_ENV_PREFIX
-from providers.sandbox.config import SandboxConfig
-from providers.sandbox.seeds import (
-    sandbox_base_urls,
-    sandbox_cdn_base_urls,
-    sandbox_service_settings,
-    sandbox_source_rate_limits,
-    seed_credentials,
-)
 from sinks.schema import migrate
+
+if TYPE_CHECKING:
+    from providers.sandbox.config import SandboxConfig
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +85,15 @@ class Stack:
         )
         logs = data_dir / "logs"
         if self.sandbox:
+            # Imported only here: a stack without the sandbox never loads providers.sandbox.
+            from providers.sandbox.config import ENV_PREFIX as SANDBOX_ENV_PREFIX
+            from providers.sandbox.seeds import (
+                sandbox_base_urls,
+                sandbox_cdn_base_urls,
+                sandbox_service_settings,
+                sandbox_source_rate_limits,
+            )
+
             port = settings.sandbox_port or free_port()
             sandbox_url = f"http://127.0.0.1:{port}"
             sandbox_env = dict(env)
@@ -199,6 +203,7 @@ async def _seed_sandbox_credentials(database_url: str) -> None:
     import asyncpg
 
     from providers.credentials import CredentialStore
+    from providers.sandbox.seeds import seed_credentials
 
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
     try:
