@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.support import ROOT
 
-ENTRY_POINTS = ("agents.worker", "sinks.runner", "app.api", "app.stack", "app.cli", "app.demo")
+ENTRY_POINTS = ("agents.worker", "sinks.runner", "app.api", "app.stack", "app.worker_processes", "app.cli", "app.demo")
 _SANDBOX_LOADED = f"""
 import sys
 import {", ".join(ENTRY_POINTS)}
