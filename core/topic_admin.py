@@ -28,7 +28,10 @@ log = logging.getLogger(__name__)
 
 def all_topics(settings: Settings, flows: Iterable[str]) -> dict[str, int]:
     """Every topic name (prefixed) with its partition count."""
-    topics = {settings.topic(names.scrape_topic(flow)): settings.request_partitions for flow in flows}
+    topics = {}
+    for flow in flows:
+        topics[settings.topic(names.scrape_topic(flow))] = settings.request_partitions
+        topics[settings.topic(names.priority_topic(flow))] = settings.priority_partitions
     for name in (names.STATUS, *names.LOG_TOPICS, names.DEAD_LETTER, names.TRACE_LOG):
         topics[settings.topic(name)] = settings.log_partitions
     for tier in settings.retry_tiers:
