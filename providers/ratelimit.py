@@ -185,8 +185,8 @@ class MemoryRateStore:
         self._logs: defaultdict[str, dict[str, float]] = defaultdict(dict)
         # Per key: queue -> (its priority, until when its entry holds).
         self._waiting: defaultdict[str, dict[str, tuple[int, float]]] = defaultdict(dict)
-        # Per key: when the last call was admitted (what pacing spaces bulk admissions from).
-        self._last: dict[str, float] = {}
+        # Per key: the earliest a paced call may be admitted.
+        self._next: dict[str, float] = {}
 
     async def admit(self, keys: Sequence[str], rates: Sequence[Rate], member: str, turn: Turn) -> float:
         now = time.monotonic()
@@ -199,16 +199,16 @@ class MemoryRateStore:
                 del entries[gone]
             if len(entries) >= rate.limit:
                 wait = max(wait, _frees_in(sorted(entries.values()), rate, now))
-            if turn.paced and key in self._last:
-                wait = max(wait, self._last[key] + rate.window / rate.limit - now)
+            if turn.paced and key in self._next:
+                wait = max(wait, self._next[key] - now)
             waiting = self._waiting[key]
             for queue in [q for q, (_, until) in waiting.items() if until <= now]:
                 del waiting[queue]
             held_back = held_back or any(q != turn.queue and p > turn.priority for q, (p, _) in waiting.items())
         if wait <= 0 and not held_back:
-            for key in keys:
+            for key, rate in zip(keys, rates, strict=True):
                 self._logs[key][member] = now + IN_FLIGHT_TTL
-                self._last[key] = now
+                self._next[key] = _next_paced(self._next.get(key, now), now, rate)
                 if turn.next_priority is None:
                     self._waiting[key].pop(turn.queue, None)
                 else:
@@ -237,7 +237,14 @@ class MemoryRateStore:
     async def aclose(self) -> None:
         self._logs.clear()
         self._waiting.clear()
-        self._last.clear()
+        self._next.clear()
+
+
+def _next_paced(scheduled: float, now: float, rate: Rate) -> float:
+    # One spacing after the schedule, so a caller that wakes a little late does not push every later one
+    # back (the pace would drift below the limit); after an idle spell, from now.
+    spacing = rate.window / rate.limit
+    return max(scheduled, now - spacing / 2) + spacing
 
 
 def _frees_in(ascending: list[float], rate: Rate, now: float) -> float:
@@ -248,7 +255,7 @@ def _frees_in(ascending: list[float], rate: Rate, now: float) -> float:
 
 # The same algorithm as MemoryRateStore, as sorted sets scored by time. Waits go back as
 # whole microseconds, since Redis truncates Lua numbers to integers. Beside each log, a hash of waiting
-# entries (queue -> "priority until") and the time of its last admission (pacing).
+# entries (queue -> "priority until") and the earliest a paced call may be admitted.
 _ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
@@ -266,9 +273,9 @@ for i, key in ipairs(KEYS) do
         wait = math.max(wait, math.min(at, now) + window - now)
     end
     if paced then
-        local last = tonumber(redis.call('GET', key .. ':last'))
-        if last then
-            wait = math.max(wait, last + window / limit - now)
+        local scheduled = tonumber(redis.call('GET', key .. ':next'))
+        if scheduled then
+            wait = math.max(wait, scheduled - now)
         end
     end
     local waiting = redis.call('HGETALL', key .. ':waiting')
@@ -291,10 +298,13 @@ local function keep_entry(key, p, untl)
 end
 if wait <= 0 and not held_back then
     for i, key in ipairs(KEYS) do
-        local window = tonumber(ARGV[8 + 2 * i])
+        local limit, window = tonumber(ARGV[7 + 2 * i]), tonumber(ARGV[8 + 2 * i])
+        local spacing = window / limit
+        local scheduled = tonumber(redis.call('GET', key .. ':next')) or now
         redis.call('ZADD', key, now + ttl, member)
         redis.call('PEXPIRE', key, math.ceil((ttl + window) * 1000))
-        redis.call('SET', key .. ':last', now, 'PX', math.ceil(window * 1000))
+        local following = math.max(scheduled, now - spacing / 2) + spacing
+        redis.call('SET', key .. ':next', following, 'PX', math.ceil(window * 1000))
         if next_priority == '' then
             redis.call('HDEL', key .. ':waiting', queue)
         else
