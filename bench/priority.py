@@ -14,7 +14,8 @@ LATENCY.
 2. After WARMUP s, one WINDOW of ArrayBobo calls the sandbox accepted: the budget share before.
 3. ON_DEMAND requests are posted to ``POST /requests`` without a priority (so on demand, the priority lane),
    evenly over the next WINDOW: about half the budget. The calls accepted in it: the budget share during.
-4. Each on-demand request's wait: posted -> COMPLETE (``scraped_at``) minus LATENCY, p50 and p99.
+4. Each on-demand request's wait: posted -> COMPLETE (``scraped_at``) minus LATENCY, p50 and p99; and its two
+   parts, posted -> PROCESSING and PROCESSING -> COMPLETE minus LATENCY.
 
 Progress lines go to stdout; the last line is one JSON object with every figure.
 """
@@ -176,6 +177,18 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
             raise BenchError(f"on-demand requests did not all complete: {statuses}")
         rows = await pool.fetch("SELECT id, scraped_at FROM scrape_request_log WHERE id = ANY($1)", list(posted))
         waits = [(row["scraped_at"].timestamp() - posted[row["id"]] - LATENCY) * 1000 for row in rows]
+        # Where the wait goes: posted -> PROCESSING (the facade, the broker, a flow slot), then PROCESSING ->
+        # COMPLETE less the provider's latency (the rate limiter's slot).
+        started = await pool.fetch(
+            "SELECT request_id, at FROM scrape_request_event WHERE request_id = ANY($1) AND status = 'PROCESSING'",
+            list(posted),
+        )
+        to_start = {row["request_id"]: (row["at"].timestamp() - posted[row["request_id"]]) * 1000 for row in started}
+        in_flow = [
+            (row["scraped_at"].timestamp() - posted[row["id"]] - LATENCY) * 1000 - to_start[row["id"]]
+            for row in rows
+            if row["id"] in to_start
+        ]
         bulk_done = await pool.fetchval(
             "SELECT count(*) FROM scrape_request_log WHERE status = 'COMPLETE' AND params->>'handle' LIKE 'bulk_%'"
         )
@@ -184,6 +197,10 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
         "on_demand_wait_p50_ms": round(percentile(waits, 0.5), 1),
         "on_demand_wait_p99_ms": round(percentile(waits, 0.99), 1),
         "on_demand_wait_max_ms": round(max(waits), 1),
+        "to_processing_p50_ms": round(percentile(list(to_start.values()), 0.5), 1),
+        "to_processing_p99_ms": round(percentile(list(to_start.values()), 0.99), 1),
+        "processing_p50_ms": round(percentile(in_flow, 0.5), 1),
+        "processing_p99_ms": round(percentile(in_flow, 0.99), 1),
         "budget_before": round(before, 3),
         "budget_during": round(during, 3),
         "provider_429s": over_limit,
