@@ -13,6 +13,7 @@ import asyncpg
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from agents.lanes import FlowSlots
 from agents.retry import RetryConsumer, due_header
 from core.reconciler import Reconciler
 from core.redrive import reopen
@@ -137,6 +138,27 @@ async def test_the_reconciler_finds_a_waiting_request_on_its_priority_lane(lanes
     counts = await reconciler.run_once()
     assert (counts["reproduced"], counts["enqueued"]) == (0, 0)
     assert await ids_on(broker, lanes.priority) == {urgent_id}
+
+
+async def test_a_freed_slot_goes_to_a_waiting_priority_record_first() -> None:
+    slots = FlowSlots(1)
+    order: list[str] = []
+
+    async def run(name: str, urgent: bool) -> None:
+        async with slots.slot(urgent):
+            order.append(name)
+            await asyncio.sleep(0.01)
+
+    first = asyncio.ensure_future(run("bulk0", False))
+    await asyncio.sleep(0)
+    bulk = [asyncio.ensure_future(run(f"bulk{n}", False)) for n in (1, 2)]
+    gone = asyncio.ensure_future(run("cancelled", True))
+    await asyncio.sleep(0)
+    urgent = asyncio.ensure_future(run("urgent", True))
+    gone.cancel()
+    await asyncio.gather(first, urgent, *bulk)
+    assert order == ["bulk0", "urgent", "bulk1", "bulk2"]
+    assert slots.free == 1  # the cancelled waiter took none with it
 
 
 async def test_a_worker_drains_the_priority_lane_ahead_of_a_bulk_backlog(broker, database_url, session_dir, pool):
