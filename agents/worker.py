@@ -544,10 +544,13 @@ def build_worker_app(settings: Settings, selection: FlowSelection) -> tuple[faus
     runtime = WorkerRuntime(settings, app, selection.enabled, selection.disabled)
 
     for spec in selection.enabled:
-        for urgent in (False, True):
+        for urgent, lane, partitions in (
+            (False, names.scrape_topic(spec.name), settings.request_partitions),
+            (True, names.priority_topic(spec.name), settings.priority_partitions),
+        ):
             app.agent(
-                _request_topic(app, settings, [spec], urgent=urgent),
-                name=f"flow.{spec.name}{'.priority' if urgent else ''}",
+                _request_topic(app, [settings.topic(lane)], partitions),
+                name=f"flow.{lane.removeprefix(names.SCRAPE_PREFIX)}",
                 concurrency=runtime.concurrency_of(spec),
             )(_agent_for(runtime, spec, urgent=urgent))
     log.info("running %s", ", ".join(spec.name for spec in selection.enabled) or "no flow")
@@ -559,27 +562,22 @@ def build_worker_app(settings: Settings, selection: FlowSelection) -> tuple[faus
             for spec in selection.disabled
             for topic in (names.scrape_topic, names.priority_topic)
         }
-        app.agent(_request_topic(app, settings, selection.disabled, both=True), name="flows.disabled", concurrency=4)(
-            _refusing_agent(runtime, by_topic)
-        )
+        app.agent(
+            _request_topic(app, list(by_topic), settings.request_partitions), name="flows.disabled", concurrency=4
+        )(_refusing_agent(runtime, by_topic))
 
     return app, runtime
 
 
-def _request_topic(
-    app: faust.App, settings: Settings, specs: list[FlowSpec], *, urgent: bool = False, both: bool = False
-) -> faust.TopicT:
-    """The flows' bulk topics, their priority lanes (``urgent``), or ``both``."""
-    lanes = (
-        [names.scrape_topic, names.priority_topic] if both else [names.priority_topic if urgent else names.scrape_topic]
-    )
+def _request_topic(app: faust.App, topics: list[str], partitions: int) -> faust.TopicT:
+    """Request topics (prefixed names) read as raw bytes."""
     return app.topic(
-        *(settings.topic(lane(spec.name)) for spec in specs for lane in lanes),
+        *topics,
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
         value_serializer="raw",
-        partitions=settings.priority_partitions if urgent else settings.request_partitions,
+        partitions=partitions,
     )
 
 

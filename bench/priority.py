@@ -1,6 +1,7 @@
 """On-demand requests under a saturated provider budget: how long they wait behind a bulk backlog.
 
-    python bench/priority.py [--bulk 2000] [--on-demand 50] [--window 30] [--warmup 10] [--work-dir DIR]
+    python bench/priority.py [--bulk 2000] [--on-demand 50] [--window 30] [--warmup 10] [--no-bulk-pacing]
+                             [--work-dir DIR]
 
 Everything runs on this machine: an embedded Tansu broker, a fresh database on the Postgres at
 BEAT_TEST_POSTGRES (default 127.0.0.1:5432), the sandbox, and one ``beat sink``, ``beat worker`` (every
@@ -145,6 +146,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
         # ArrayBobo keeps its legacy limit; the others are lifted (the sandbox meters only what it is told to).
         "source_rate_limits": {label: None for label in DEFAULT_SOURCE_RATES if label != SOURCE},
         "broker_session_timeout": "6",
+        "bulk_pacing": "false" if args.no_bulk_pacing else "true",
     }
     env = beat_env(**settings)
     await ensure_topics(bootstrap, all_topics(load_settings(**settings), FLOWS))
@@ -217,6 +219,7 @@ def main() -> None:
     parser.add_argument("--on-demand", type=int, default=50)
     parser.add_argument("--window", type=float, default=30.0, help="seconds of each budget measurement")
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds of backlog before measuring")
+    parser.add_argument("--no-bulk-pacing", action="store_true", help="BEAT_BULK_PACING=false, to compare")
     parser.add_argument("--work-dir", help="keep the logs here (default: a temporary directory, removed)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, signal.default_int_handler)
