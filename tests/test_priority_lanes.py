@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import asyncpg
+import httpx
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
@@ -138,6 +139,25 @@ async def test_the_reconciler_finds_a_waiting_request_on_its_priority_lane(lanes
     counts = await reconciler.run_once()
     assert (counts["reproduced"], counts["enqueued"]) == (0, 0)
     assert await ids_on(broker, lanes.priority) == {urgent_id}
+
+
+async def test_the_facade_puts_on_demand_work_on_the_priority_lane(stack, pool) -> None:
+    """POST /requests without a priority is on demand; a bulk caller names its priority; the legacy route,
+    which batch DAGs call, keeps legacy's default of 1."""
+    async with httpx.AsyncClient(base_url=stack.api_url) as client:
+        on_demand = await client.post("/requests", json={"flow": FLOW, "params": {"handle": unique("od")}})
+        bulk = await client.post("/requests", json={"flow": FLOW, "params": {"handle": unique("bk")}, "priority": 1})
+        legacy = await client.post(f"/scrape_request_log/flow/{FLOW}", json={"params": {"handle": unique("lg")}})
+    ids = [on_demand.json()["id"], bulk.json()["id"], legacy.json()["scrape_id"]]
+    assert set((await wait_terminal(pool, ids, timeout=60)).values()) == {"COMPLETE"}
+    rows = {
+        row["id"]: (row["priority"], row["enqueued_topic"])
+        for row in await pool.fetch(
+            "SELECT id, priority, enqueued_topic FROM scrape_request_log WHERE id = ANY($1)", ids
+        )
+    }
+    bulk_topic, lane = stack.topic(names.scrape_topic(FLOW)), stack.topic(names.priority_topic(FLOW))
+    assert [rows[i] for i in ids] == [(10, lane), (BULK, bulk_topic), (BULK, bulk_topic)]
 
 
 async def test_a_freed_slot_goes_to_a_waiting_priority_record_first() -> None:
