@@ -146,6 +146,8 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
         # ArrayBobo keeps its legacy limit; the others are lifted (the sandbox meters only what it is told to).
         "source_rate_limits": {label: None for label in DEFAULT_SOURCE_RATES if label != SOURCE},
         "broker_session_timeout": "6",
+        # One worker process: its limiter is the whole limit (several without Redis would split it).
+        "worker_processes": "1",
         "bulk_pacing": "false" if args.no_bulk_pacing else "true",
     }
     env = beat_env(**settings)

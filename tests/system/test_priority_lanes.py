@@ -191,7 +191,7 @@ async def test_a_worker_drains_the_priority_lane_ahead_of_a_bulk_backlog(broker,
         "lanew",
         flow_concurrency=f'{{"{FLOW}": {concurrency}}}',
     ) as (prefix, spawn, _):
-        spawn("worker", "--flows", FLOW)
+        spawn("worker", "--flows", FLOW, "--processes", "1")
         warm = await produce_raw(broker, f"{prefix}{names.scrape_topic(FLOW)}", [{"params": {"handle": unique("w")}}])
         assert await wait_terminal(pool, warm, timeout=60) == {warm[0]: "COMPLETE"}
 
