@@ -75,6 +75,10 @@ def test_up_runs_everything_and_restarts_on_the_same_data(tmp_path):
         worker = next(
             c for c in psutil.Process(proc.pid).children() if c.cmdline()[-3:] == ["worker", "--processes", "2"]
         )
+        # The supervisor starts its children after beat up has written its endpoints.
+        deadline = time.monotonic() + 60
+        while len(worker.children()) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
         assert len(worker.children()) == 2
         submitted = _beat(env, "submit", "refresh_profile_basic", "handle=up_test")
         assert submitted.returncode == 0, submitted.stderr
