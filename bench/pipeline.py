@@ -16,6 +16,8 @@ is ``refresh_profile_basic`` (one ArrayBobo profile call per request), no rate l
    row written, its status_at). Optionally at a raised concurrency.
 3. latency: produced -> COMPLETE (scraped_at) p50/p99, producing at half that rate.
 4. memory: the worker's RSS with its children, idle after start-up and the peak of phase 2.
+5. CPU: the worker's CPU seconds (user + system, its children included) during phase 2
+   ÷ the requests completed in it, in ms per request.
 
 Phases 1 and 2 keep fewer requests unfinished than the flow's backpressure gate
 pauses at (a closed loop on the status topic): when the gate pauses a partition,
@@ -179,6 +181,18 @@ class RssSampler:
         while True:
             self.sample()
             await asyncio.sleep(SAMPLE_INTERVAL)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process, its live children and the children it has reaped."""
+    proc = psutil.Process(pid)
+    times = proc.cpu_times()
+    total = times.user + times.system + times.children_user + times.children_system
+    for child in proc.children(recursive=True):
+        with suppress(psutil.NoSuchProcess):
+            child_times = child.cpu_times()
+            total += child_times.user + child_times.system
+    return total
 
 
 class Completions:
@@ -372,7 +386,8 @@ async def max_throughput(
     n: int,
     seconds: float,
     window: int | None,
-) -> float:
+) -> tuple[float, int]:
+    """Completions/s, and how many requests completed."""
     produced = await produce(bootstrap, completions, "max", n, window=window, seconds=seconds)
     rows = await completed(pool, list(produced), procs)
     span = max(row["status_at"].timestamp() for row in rows) - min(produced.values())
@@ -380,7 +395,7 @@ async def max_throughput(
         f"max throughput: {len(rows)} requests produced -> all COMPLETE in Postgres in {span:.1f}s: "
         f"{len(rows) / span:.0f}/s"
     )
-    return len(rows) / span
+    return len(rows) / span, len(rows)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -480,8 +495,9 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
             await sandbox.set_latency(0.0)
             load = RssSampler(worker.pid)
             sampling = asyncio.ensure_future(load.run())
+            cpu_before = cpu_seconds(worker.pid)
             try:
-                e2e = await max_throughput(
+                e2e, done = await max_throughput(
                     bootstrap,
                     pool,
                     completions,
@@ -492,14 +508,16 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
                 )
             finally:
                 sampling.cancel()
+            cpu_ms = (cpu_seconds(worker.pid) - cpu_before) * 1000 / done
             rss_load = max(load.samples)
-            progress(f"memory: worker peak under load: {rss_load:.1f} MiB")
+            progress(f"memory: worker peak under load: {rss_load:.1f} MiB; CPU: {cpu_ms:.2f} ms per request")
 
             if concurrency != default_concurrency:
                 worker.terminate(30)
                 raised = beat_env(**settings, flow_concurrency={FLOW: concurrency})
                 worker = await start_worker(cleanup, raised, work, f"worker-c{concurrency}", bootstrap, pool, sink)
-                e2e = await max_throughput(
+                cpu_before = cpu_seconds(worker.pid)
+                e2e, done = await max_throughput(
                     bootstrap,
                     pool,
                     completions,
@@ -508,6 +526,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
                     args.phase_seconds,
                     window(concurrency),
                 )
+                cpu_ms = (cpu_seconds(worker.pid) - cpu_before) * 1000 / done
 
             p50, p99 = await latency(bootstrap, pool, completions, [sink, worker], e2e / 2, args.latency_seconds)
     finally:
@@ -522,6 +541,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
         "p99_ms": round(p99, 1),
         "rss_idle_mb": round(rss_idle, 1),
         "rss_load_mb": round(rss_load, 1),
+        "cpu_ms_per_request": round(cpu_ms, 2),
         "concurrency": concurrency,
     }
 
