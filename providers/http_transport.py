@@ -1,0 +1,102 @@
+"""httpx's client interface over aiohttp's connection pool, for ProviderHttp.
+
+httpcore's pool checks every pooled connection on each request and on each response
+close, and its anyio streams add several layers per read and write: with the worker's
+200 keep-alive connections that was most of a request's CPU (bench/README.md). aiohttp's
+pool and parser cost a fraction of it. Clients and tests keep httpx's types: aiohttp's
+errors are raised as the httpx errors httpcore raises for the same failure, so
+ProviderHttp classifies them exactly as before (a clean close before the answer is a
+RemoteProtocolError, a reset a ReadError, a refusal a ConnectError).
+"""
+
+from __future__ import annotations
+
+import aiohttp
+import httpx
+
+# Most specific first: the first class the error is an instance of decides.
+_ERRORS: tuple[tuple[type[BaseException], type[httpx.TransportError]], ...] = (
+    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),
+    (aiohttp.ServerTimeoutError, httpx.ReadTimeout),
+    (TimeoutError, httpx.ReadTimeout),
+    (aiohttp.InvalidUrlClientError, httpx.UnsupportedProtocol),
+    (aiohttp.ClientConnectorError, httpx.ConnectError),
+    (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),
+    (aiohttp.ClientPayloadError, httpx.RemoteProtocolError),
+    (aiohttp.ClientResponseError, httpx.RemoteProtocolError),
+    (aiohttp.ClientOSError, httpx.ReadError),
+    (aiohttp.ClientConnectionError, httpx.NetworkError),
+    (aiohttp.ClientError, httpx.TransportError),
+)
+
+
+def as_httpx_error(exc: BaseException, request: httpx.Request) -> httpx.TransportError | None:
+    """The httpx error httpcore raises for the failure aiohttp reported, or None if it is not a transport failure."""
+    for aiohttp_class, httpx_class in _ERRORS:
+        if isinstance(exc, aiohttp_class):
+            return httpx_class(str(exc) or type(exc).__name__, request=request)
+    return None
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """Sends each httpx request through one aiohttp session; the body is read whole, as ProviderHttp reads it."""
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        self._limits = limits
+        self._session: aiohttp.ClientSession | None = None
+
+    def _opened(self) -> aiohttp.ClientSession:
+        # Made on first use: a session belongs to the event loop running when it is made.
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self._limits.max_connections or 0,
+                keepalive_timeout=self._limits.keepalive_expiry or 0,
+                # Providers are a handful of hosts: resolve each once, as httpcore's pool keeps them.
+                ttl_dns_cache=300,
+            )
+            # httpx decodes the body by its content-encoding itself, and its headers go out as given.
+            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False, skip_auto_headers=())
+            # aiohttp sends an idempotent request once more, unseen, when a pooled connection fails. ProviderHttp
+            # repeats such a GET itself, in a rate-limit slot and a trace of its own, so the provider never gets
+            # more calls than the limiter granted (tests/test_http_retry.py counts the connections). aiohttp
+            # offers no argument for it; the attribute is read on every request.
+            self._session._retry_connection = False
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        timeout = request.extensions.get("timeout", {})
+        try:
+            async with self._opened().request(
+                request.method,
+                str(request.url),
+                headers=request.headers.multi_items(),
+                data=request.content or None,
+                allow_redirects=False,
+                compress=False,
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    connect=timeout.get("pool"),
+                    sock_connect=timeout.get("connect"),
+                    sock_read=timeout.get("read"),
+                ),
+            ) as response:
+                body = await response.read()
+        except Exception as exc:
+            mapped = as_httpx_error(exc, request)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        extensions = {"http_version": b"HTTP/1.1"}
+        if response.reason:
+            extensions["reason_phrase"] = response.reason.encode()
+        return httpx.Response(
+            response.status,
+            headers=response.raw_headers,
+            stream=httpx.ByteStream(body),
+            request=request,
+            extensions=extensions,
+        )
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
