@@ -17,7 +17,7 @@ is ``refresh_profile_basic`` (one ArrayBobo profile call per request), no rate l
 3. latency: produced -> COMPLETE (scraped_at) p50/p99, producing at half that rate.
 4. memory: the worker's RSS with its children, idle after start-up and the peak of phase 2.
 5. CPU: the worker's CPU seconds (user + system, its children included) during phase 2
-   ÷ the requests completed in it, in ms per request.
+   ÷ the requests completed in it, in ms per request; and idle, after start-up, in % of a core.
 
 Phases 1 and 2 keep fewer requests unfinished than the flow's backpressure gate
 pauses at (a closed loop on the status topic): when the gate pauses a partition,
@@ -476,10 +476,17 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
             worker = await start_worker(cleanup, env, work, "worker", bootstrap, pool, sink)
 
             rss = RssSampler(worker.pid)
+            cpu_before = cpu_seconds(worker.pid)
             await asyncio.sleep(SETTLE)
+            # Polling every partition of every flow costs CPU with nothing to do; under load it is part
+            # of cpu_ms_per_request too, the larger part the fewer requests complete per second.
+            cpu_idle = (cpu_seconds(worker.pid) - cpu_before) / SETTLE * 100
             rss_idle = statistics.median(rss.sample() for _ in range(5))
             enabled = sum(spec.enabled for spec in FLOWS.values())
-            progress(f"memory: worker with its {enabled} enabled flows, idle: {rss_idle:.1f} MiB")
+            progress(
+                f"memory: worker with its {enabled} enabled flows, idle: {rss_idle:.1f} MiB; "
+                f"CPU idle: {cpu_idle:.1f} % of a core"
+            )
 
             eff = await efficiency(
                 bootstrap,
@@ -542,6 +549,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
         "rss_idle_mb": round(rss_idle, 1),
         "rss_load_mb": round(rss_load, 1),
         "cpu_ms_per_request": round(cpu_ms, 2),
+        "cpu_idle_pct": round(cpu_idle, 1),
         "concurrency": concurrency,
     }
 
