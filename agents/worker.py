@@ -28,7 +28,6 @@ from typing import Any
 
 import asyncpg
 import faust
-import mode.loop
 from aiokafka.client import AIOKafkaClient
 
 from agents.backpressure import FlowGate
@@ -530,9 +529,6 @@ class WorkerRuntime:
 
 def build_worker_app(settings: Settings, selection: FlowSelection) -> tuple[faust.App, WorkerRuntime]:
     check_handlers()
-    # Before faust makes its loops (the worker's and its consumer thread's): uvloop's socket writes and
-    # callbacks cost a fraction of asyncio's, and a request is a dozen socket writes to the broker and provider.
-    mode.loop.use("uvloop")
     app = create_app(settings, "worker")
     runtime = WorkerRuntime(settings, app, selection.enabled, selection.disabled)
 
