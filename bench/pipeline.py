@@ -79,7 +79,7 @@ SOURCE = "rapidapi-arraybobo"
 # The only credential in the database, so every profile comes from ArrayBobo.
 CREDENTIAL = {"x-rapidapi-key": "bench-arraybobo", "x-rapidapi-host": "instagram-scraper-2022.p.rapidapi.com"}
 LATENCY = 0.1  # seconds the sandbox waits per call in phase 1
-PARTITIONS = 8  # Beat's default request_partitions, used for the passthrough topics too
+PARTITIONS = 8  # Beat's default request_partitions (the most a request topic gets), and the passthrough's
 RECORD_BYTES = 1024
 SETTLE = 5.0  # seconds after the warm-up before the idle RSS is taken
 SAMPLE_INTERVAL = 0.2
