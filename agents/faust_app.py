@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Set
+from typing import Any
+
 import faust
+from faust.types import TP
 
 from agents import offsets
 from core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, role: str) -> faust.App:
@@ -40,4 +49,20 @@ def create_app(settings: Settings, role: str) -> faust.App:
         loghandlers=[],
     )
     offsets.install(app)
+    app.on_partitions_assigned.connect(_log_assignment)
     return app
+
+
+def owned_partitions(assigned: Set[TP]) -> str:
+    """``topic[0,2,4] other[1]``: what a member of the group owns, sorted."""
+    by_topic: defaultdict[str, list[int]] = defaultdict(list)
+    for tp in assigned:
+        by_topic[tp.topic].append(tp.partition)
+    return " ".join(f"{topic}[{','.join(map(str, sorted(by_topic[topic])))}]" for topic in sorted(by_topic))
+
+
+async def _log_assignment(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+    assigned: Set[TP] = args[0]  # faust sends the new assignment as the signal's one argument
+    # With several processes in one group (`beat worker --processes N`), which one owns what; the pid
+    # tells them apart in a shared log.
+    log.info("pid %d owns %d partitions: %s", os.getpid(), len(assigned), owned_partitions(assigned) or "none")

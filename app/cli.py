@@ -61,8 +61,12 @@ def up(
 ) -> int:
     """Embedded stack + worker + sink + api as child processes."""
     from app.stack import run_up
+    from providers.ratelimit import RateLimitConfigError
 
-    return run_up(command_settings(), sandbox=sandbox)
+    try:
+        return run_up(command_settings(), sandbox=sandbox)
+    except RateLimitConfigError as exc:
+        raise Failure(str(exc)) from None
 
 
 @app.command()
@@ -74,19 +78,38 @@ def worker(
         ),
     ] = None,
     more_flows: Annotated[list[str] | None, typer.Argument(metavar="GLOB", hidden=True)] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(
+            "--processes",
+            metavar="N",
+            min=1,
+            help="worker processes in the one consumer group, supervised (default: BEAT_WORKER_PROCESSES, "
+            "else the usable CPU count)",
+        ),
+    ] = None,
 ) -> int:
     """Request agents for the selected flows."""
     from agents.worker import DrainingWorker, build_worker_app
+    from app.worker_processes import process_count, run_worker_processes
+    from providers.ratelimit import RateLimitConfigError
     from topics.flows import UnknownFlow, select_flows
 
     if more_flows and not flows:
         raise Usage(f"unexpected argument {more_flows[0]!r}: flow globs follow --flows")
+    globs = [*(flows or []), *(more_flows or [])]
     settings = command_settings()
     try:
-        selection = select_flows([*(flows or []), *(more_flows or [])] or None, settings.disabled_flows)
+        selection = select_flows(globs or None, settings.disabled_flows)
     except UnknownFlow as exc:
         raise Usage(str(exc)) from None
     settings = connected(settings)
+    try:
+        count = process_count(settings, processes)
+        if count > 1:
+            return run_worker_processes(settings, globs, selection.enabled, count)
+    except RateLimitConfigError as exc:
+        raise Failure(str(exc)) from None
     worker_app, runtime = build_worker_app(settings, selection)
     DrainingWorker(
         worker_app,

@@ -14,6 +14,7 @@ import logging
 import time
 import uuid
 from collections import Counter
+from typing import TYPE_CHECKING
 
 import asyncpg
 import httpx
@@ -22,24 +23,33 @@ from aiokafka import AIOKafkaConsumer
 from app.progress import tracked, waiting
 from app.stack import Stack
 from core.settings import Settings
-from providers.sandbox.config import SandboxConfig
-from providers.sandbox.seeds import SANDBOX_STORE
-from providers.sandbox.youtube import DEMO_CHANNEL_ID, channel_id_for
 from topics import names
 from topics.models import TERMINAL, PostLog, ProfileLog
+
+if TYPE_CHECKING:
+    from providers.sandbox.config import SandboxConfig
 
 DEMO_TIMEOUT = 600.0
 # After the last terminal status, how long the sink may take to account for every announced event.
 STORED_WAIT = 30.0
-# Real providers fail now and then; a demo that never does would not show what Beat does about it.
-DEMO_FAULTS = SandboxConfig(error_rate=0.02, seed=11)
 # A burst of 429s without Retry-After on the source that pages full refreshes, once work is flowing.
 BURST_PATH = "/rapidapi-jotucker/"
 BURST_SECONDS = 3.0
 
 
+def demo_faults() -> SandboxConfig:
+    """Real providers fail now and then; a demo that never does would not show what Beat does about it."""
+    # Each function imports the sandbox where it uses it: importing app.demo loads none of it.
+    from providers.sandbox.config import SandboxConfig
+
+    return SandboxConfig(error_rate=0.02, seed=11)
+
+
 def _other_platforms(i: int, run: str) -> dict:
     """YouTube, GPT enrichment and Shopify against the sandbox's demo channel, creators and store."""
+    from providers.sandbox.seeds import SANDBOX_STORE
+    from providers.sandbox.youtube import DEMO_CHANNEL_ID, channel_id_for
+
     choices = (
         {"flow": "refresh_yt_profiles", "params": {"channel_ids": [DEMO_CHANNEL_ID, channel_id_for(100 + i)]}},
         {"flow": "refresh_yt_posts_by_playlist_id", "params": {"channel_id": DEMO_CHANNEL_ID, "max_posts": 5}},
@@ -110,10 +120,10 @@ async def _count_events(settings: Settings, ids: set[str], done: asyncio.Event, 
 async def _burst(sandbox_url: str) -> None:
     """JoTucker answers 429 for BURST_SECONDS, then the demo's usual faults again."""
     async with httpx.AsyncClient(base_url=sandbox_url, timeout=10) as client:
-        burst = DEMO_FAULTS.model_copy(update={"fail_paths": {BURST_PATH: 429}})
+        burst = demo_faults().model_copy(update={"fail_paths": {BURST_PATH: 429}})
         (await client.put("/_sandbox/config", json=burst.model_dump(mode="json"))).raise_for_status()
         await asyncio.sleep(BURST_SECONDS)
-        (await client.put("/_sandbox/config", json=DEMO_FAULTS.model_dump(mode="json"))).raise_for_status()
+        (await client.put("/_sandbox/config", json=demo_faults().model_dump(mode="json"))).raise_for_status()
 
 
 async def _sandbox_totals(sandbox_url: str) -> dict[str, int]:
@@ -219,7 +229,7 @@ async def _watch(settings: Settings, endpoints: dict[str, str], total: int) -> i
     print(f"log topics {events[names.PROFILE_LOG]} profile_log and {events[names.POST_LOG]} post_log events consumed")
     print(
         f"faults     {calls['errors']} of {calls['arrivals']} calls to the sandbox answered 500 "
-        f"({DEMO_FAULTS.error_rate:.0%} at random), {calls['rate_limited']} answered 429 "
+        f"({demo_faults().error_rate:.0%} at random), {calls['rate_limited']} answered 429 "
         f"(a {BURST_SECONDS:g}s burst on {BURST_PATH.strip('/')})"
     )
     print(
@@ -250,7 +260,7 @@ def run_demo(settings: Settings, *, total: int) -> int:
     # The demo shows its own progress; library chatter stays in the process logs.
     logging.getLogger().setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
     settings = settings.model_copy(update={"data_dir": settings.data_dir / "demo", "api_port": 0})
-    stack = Stack(settings, sandbox=True, sandbox_config=DEMO_FAULTS)
+    stack = Stack(settings, sandbox=True, sandbox_config=demo_faults())
     try:
         with waiting("starting the embedded stack (broker, Postgres, sandbox, worker, sink, api)…"):
             settings = stack.start()

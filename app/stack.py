@@ -14,60 +14,24 @@ import json
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, write_endpoints
 from app.progress import waiting
+from app.supervision import Child, restart_exited
+from app.worker_processes import check_shares, drain_timeout, process_count
 from core.settings import Settings
-from providers.sandbox.config import ENV_PREFIX as SANDBOX_ENV_PREFIX
-from providers.sandbox.config import SandboxConfig
-from providers.sandbox.seeds import (
-    sandbox_base_urls,
-    sandbox_cdn_base_urls,
-    sandbox_service_settings,
-    sandbox_source_rate_limits,
-    seed_credentials,
-)
 from sinks.schema import migrate
+
+if TYPE_CHECKING:
+    from providers.sandbox.config import SandboxConfig
 
 log = logging.getLogger(__name__)
 
 STAGGER_SECONDS = 1.5
-
-
-@dataclass
-class Child:
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log_path: Path
-    proc: subprocess.Popen | None = None
-    restarts: int = 0
-    started_at: float = 0.0
-
-    def start(self) -> None:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as out:
-            self.proc = subprocess.Popen(self.argv, env=self.env, stdout=out, stderr=subprocess.STDOUT)
-        self.started_at = time.monotonic()
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def stop(self, timeout: float) -> None:
-        if not self.alive():
-            return
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 @dataclass
@@ -79,6 +43,8 @@ class Stack:
     sandbox_config: SandboxConfig | None = None
     with_workers: bool = True
     children: list[Child] = field(default_factory=list)
+    # How many processes `beat worker` runs (BEAT_WORKER_PROCESSES, else the usable CPUs); known once started.
+    worker_processes: int = 0
     endpoints: dict[str, str] = field(default_factory=dict)
     _broker: EmbeddedBroker | None = None
     _postgres: EmbeddedPostgres | None = None
@@ -119,6 +85,15 @@ class Stack:
         )
         logs = data_dir / "logs"
         if self.sandbox:
+            # Imported only here: a stack without the sandbox never loads providers.sandbox.
+            from providers.sandbox.config import ENV_PREFIX as SANDBOX_ENV_PREFIX
+            from providers.sandbox.seeds import (
+                sandbox_base_urls,
+                sandbox_cdn_base_urls,
+                sandbox_service_settings,
+                sandbox_source_rate_limits,
+            )
+
             port = settings.sandbox_port or free_port()
             sandbox_url = f"http://127.0.0.1:{port}"
             sandbox_env = dict(env)
@@ -136,10 +111,14 @@ class Stack:
             for name, value in sandbox_service_settings(sandbox_url).items():
                 if getattr(settings, name) is None:
                     env[f"BEAT_{name.upper()}"] = value
-            if not settings.source_rate_limits:
-                env["BEAT_SOURCE_RATE_LIMITS"] = json.dumps(sandbox_source_rate_limits())
+            source_rate_limits = settings.source_rate_limits or sandbox_source_rate_limits()
+            env["BEAT_SOURCE_RATE_LIMITS"] = json.dumps(source_rate_limits)
             settings = self.settings = settings.model_copy(
-                update={"provider_base_urls": base_urls, "cdn_base_urls": cdn_base_urls}
+                update={
+                    "provider_base_urls": base_urls,
+                    "cdn_base_urls": cdn_base_urls,
+                    "source_rate_limits": source_rate_limits,
+                }
             )
             asyncio.run(_seed_sandbox_credentials(database_url))
             self.endpoints["sandbox"] = sandbox_url
@@ -151,8 +130,12 @@ class Stack:
             # The legacy RabbitMQ mirror runs only where a RabbitMQ is configured (contract §3).
             env["BEAT_AMQP_URL"] = settings.amqp_url.get_secret_value()
             roles.insert(-1, "mirror")
+        if self.with_workers:
+            self.worker_processes = process_count(settings, None)
+            check_shares(settings, self.worker_processes)
         for role in roles:
-            child = Child(role, self._cli(role), env, logs / f"{role}.log")
+            args = ("--processes", str(self.worker_processes)) if role == "worker" else ()
+            child = Child(role, self._cli(role, *args), env, logs / f"{role}.log")
             child.start()
             self.children.append(child)
             time.sleep(STAGGER_SECONDS)
@@ -182,27 +165,18 @@ class Stack:
             # Before the children's clients produce to a topic it does not have, which Tansu would acknowledge
             # and keep nowhere (the sink's reconciler would put them back too, a moment later).
             self._ensure_topics()
-        for child in self.children:
-            if child.alive():
-                continue
-            delay = min(30.0, 2.0**child.restarts)
-            if time.monotonic() - child.started_at < delay:
-                continue
-            log.warning(
-                "%s exited (code %s); restarting (see %s)",
-                child.name,
-                child.proc.returncode if child.proc else None,
-                child.log_path,
-            )
-            child.restarts += 1
-            child.start()
+        restart_exited(self.children)
 
     def stop(self) -> None:
         # The facade first (no new requests), the worker next (it drains), then the sink and the mirror.
+        from topics.flows import FLOWS
+
+        # A worker supervisor waits for its children as long, so it is given a little more.
+        worker_timeout = drain_timeout(self.settings, FLOWS.values()) + 5
         for name in ("api", "worker", "sink", "mirror", "sandbox"):
             for child in self.children:
                 if child.name == name:
-                    child.stop(timeout=self.settings.default_flow_timeout + 15 if name == "worker" else 15)
+                    child.stop(timeout=worker_timeout if name == "worker" else 15)
         if self._broker is not None:
             self._broker.stop()
         if self._postgres is not None:
@@ -229,6 +203,7 @@ async def _seed_sandbox_credentials(database_url: str) -> None:
     import asyncpg
 
     from providers.credentials import CredentialStore
+    from providers.sandbox.seeds import seed_credentials
 
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
     try:
@@ -254,6 +229,7 @@ def run_up(settings: Settings, *, sandbox: bool) -> int:
         print("Beat is up.")
         for name, url in stack.endpoints.items():
             print(f"  {name:8} {url}")
+        print(f"  workers  {stack.worker_processes} processes")
         print(f"  logs     {settings.data_dir.resolve() / 'logs'}")
         print(f"  written to {settings.data_dir.resolve() / 'endpoints.json'}; Ctrl-C stops everything.")
         while not stopping:

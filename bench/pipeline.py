@@ -2,7 +2,7 @@
 
     python bench/pipeline.py [--efficiency-requests N] [--max-requests N] [--phase-seconds S]
                              [--latency-seconds S] [--passthrough-records N] [--concurrency C]
-                             [--upfront] [--work-dir DIR]
+                             [--upfront] [--processes N [N ...]] [--work-dir DIR]
 
 Everything runs on this machine: an embedded Tansu broker, a fresh database (on the
 Postgres at BEAT_TEST_POSTGRES, default 127.0.0.1:5432, else an embedded one), the
@@ -18,6 +18,9 @@ is ``refresh_profile_basic`` (one ArrayBobo profile call per request), no rate l
 4. memory: the worker's RSS with its children, idle after start-up and the peak of phase 2.
 5. CPU: the worker's CPU seconds (user + system, its children included) during phase 2
    ÷ the requests completed in it, in ms per request; and idle, after start-up, in % of a core.
+6. processes (``--processes 1 2``): for each N, a fresh ``beat worker --processes N`` once each of its
+   processes owns partitions of the flow, phase 2 again: e2e/s, the worker's CPU seconds (all its
+   processes) per completion, the load average, and the partitions each process owned.
 
 Phases 1 and 2 keep fewer requests unfinished than the flow's backpressure gate
 pauses at (a closed loop on the status topic): when the gate pauses a partition,
@@ -66,6 +69,7 @@ from tests.support import (  # noqa: E402
     beat_env,
     failures,
     migrated_database,
+    partition_owners,
     produce_requests,
     wait_terminal,
 )
@@ -181,18 +185,6 @@ class RssSampler:
         while True:
             self.sample()
             await asyncio.sleep(SAMPLE_INTERVAL)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process, its live children and the children it has reaped."""
-    proc = psutil.Process(pid)
-    times = proc.cpu_times()
-    total = times.user + times.system + times.children_user + times.children_system
-    for child in proc.children(recursive=True):
-        with suppress(psutil.NoSuchProcess):
-            child_times = child.cpu_times()
-            total += child_times.user + child_times.system
-    return total
 
 
 class Completions:
@@ -419,6 +411,78 @@ async def latency(
     return p50, p99
 
 
+class CpuMeter:
+    """CPU seconds (user + system) a process and its children have used, the children counted while alive."""
+
+    def __init__(self, pid: int) -> None:
+        self._proc = psutil.Process(pid)
+
+    def seconds(self) -> float:
+        total = 0.0
+        for proc in [self._proc, *self._proc.children(recursive=True)]:
+            with suppress(psutil.NoSuchProcess):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
+
+
+async def every_process_owns_partitions(worker: BeatProcess, count: int, timeout: float = 90.0) -> dict[int, int]:
+    """Wait until each of the worker's ``count`` processes owns partitions of the flow; pid -> how many."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = [child.pid for child in psutil.Process(worker.pid).children()] if count > 1 else [worker.pid]
+        owners = partition_owners(worker.log_path.read_text(errors="replace"), TOPIC)
+        if len(pids) == count and all(owners.get(pid) for pid in pids):
+            return {pid: len(owners[pid]) for pid in pids}
+        if not worker.alive() or time.monotonic() > deadline:
+            raise BenchError(f"not every worker process owns partitions of {TOPIC}: {owners}\n{worker.log_tail()}")
+        await asyncio.sleep(0.25)
+
+
+async def per_process_count(
+    cleanup: ExitStack,
+    env: dict[str, str],
+    work: Path,
+    bootstrap: str,
+    pool: asyncpg.Pool,
+    completions: Completions,
+    sink: BeatProcess,
+    count: int,
+    args: argparse.Namespace,
+    window: int | None,
+) -> dict:
+    """Phase 2 against a fresh ``beat worker --processes count``, with the worker's CPU per completion."""
+    log = work / "logs" / f"worker-p{count}.log"
+    worker = spawn(cleanup, BeatProcess("worker", env, log, ["--processes", str(count)]))
+    try:
+        owned = await every_process_owns_partitions(worker, count)
+        warm = [{"params": {"handle": f"warm_{uuid.uuid4().hex[:8]}"}} for _ in range(4 * PARTITIONS)]
+        await completed(pool, await produce_requests(bootstrap, TOPIC, warm, key_field="handle"), [sink, worker])
+        cpu = CpuMeter(worker.pid)
+        cpu_before = cpu.seconds()
+        produced = await produce(
+            bootstrap, completions, f"p{count}", args.max_requests, window=window, seconds=args.phase_seconds
+        )
+        rows = await completed(pool, list(produced), [sink, worker])
+        cpu_used = cpu.seconds() - cpu_before
+    finally:
+        worker.terminate(30)
+    span = max(row["status_at"].timestamp() for row in rows) - min(produced.values())
+    result = {
+        "processes": count,
+        "e2e_per_s": round(len(rows) / span, 1),
+        "cpu_ms_per_completion": round(1000 * cpu_used / len(rows), 2),
+        "load_average": round(os.getloadavg()[0], 1),
+        "partitions_per_process": sorted(owned.values()),
+    }
+    progress(
+        f"processes {count}: {len(rows)} requests in {span:.1f}s: {result['e2e_per_s']:.0f}/s, worker CPU "
+        f"{result['cpu_ms_per_completion']:.2f} ms per completion, partitions per process "
+        f"{result['partitions_per_process']}, load average {result['load_average']}"
+    )
+    return result
+
+
 # the run
 
 
@@ -476,11 +540,11 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
             worker = await start_worker(cleanup, env, work, "worker", bootstrap, pool, sink)
 
             rss = RssSampler(worker.pid)
-            cpu_before = cpu_seconds(worker.pid)
+            cpu_before = CpuMeter(worker.pid).seconds()
             await asyncio.sleep(SETTLE)
             # Polling every partition of every flow costs CPU with nothing to do; under load it is part
             # of cpu_ms_per_request too, the larger part the fewer requests complete per second.
-            cpu_idle = (cpu_seconds(worker.pid) - cpu_before) / SETTLE * 100
+            cpu_idle = (CpuMeter(worker.pid).seconds() - cpu_before) / SETTLE * 100
             rss_idle = statistics.median(rss.sample() for _ in range(5))
             enabled = sum(spec.enabled for spec in FLOWS.values())
             progress(
@@ -502,7 +566,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
             await sandbox.set_latency(0.0)
             load = RssSampler(worker.pid)
             sampling = asyncio.ensure_future(load.run())
-            cpu_before = cpu_seconds(worker.pid)
+            cpu_before = CpuMeter(worker.pid).seconds()
             try:
                 e2e, done = await max_throughput(
                     bootstrap,
@@ -515,7 +579,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
                 )
             finally:
                 sampling.cancel()
-            cpu_ms = (cpu_seconds(worker.pid) - cpu_before) * 1000 / done
+            cpu_ms = (CpuMeter(worker.pid).seconds() - cpu_before) * 1000 / done
             rss_load = max(load.samples)
             progress(f"memory: worker peak under load: {rss_load:.1f} MiB; CPU: {cpu_ms:.2f} ms per request")
 
@@ -523,7 +587,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
                 worker.terminate(30)
                 raised = beat_env(**settings, flow_concurrency={FLOW: concurrency})
                 worker = await start_worker(cleanup, raised, work, f"worker-c{concurrency}", bootstrap, pool, sink)
-                cpu_before = cpu_seconds(worker.pid)
+                cpu_before = CpuMeter(worker.pid).seconds()
                 e2e, done = await max_throughput(
                     bootstrap,
                     pool,
@@ -533,9 +597,19 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
                     args.phase_seconds,
                     window(concurrency),
                 )
-                cpu_ms = (cpu_seconds(worker.pid) - cpu_before) * 1000 / done
+                cpu_ms = (CpuMeter(worker.pid).seconds() - cpu_before) * 1000 / done
 
             p50, p99 = await latency(bootstrap, pool, completions, [sink, worker], e2e / 2, args.latency_seconds)
+
+            if args.processes:
+                # One group at a time: the phases above leave their worker behind.
+                worker.terminate(30)
+            by_processes = [
+                await per_process_count(
+                    cleanup, env, work, bootstrap, pool, completions, sink, count, args, window(concurrency)
+                )
+                for count in args.processes or ()
+            ]
     finally:
         await completions.stop()
 
@@ -551,6 +625,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
         "cpu_ms_per_request": round(cpu_ms, 2),
         "cpu_idle_pct": round(cpu_idle, 1),
         "concurrency": concurrency,
+        "by_processes": by_processes,
     }
 
 
@@ -577,6 +652,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--upfront",
         action="store_true",
         help="produce phases 1 and 2 all at once instead of a closed loop (stalls the worker today)",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        nargs="+",
+        metavar="N",
+        help="after the phases above, phase 2 again with `beat worker --processes N` for each N given, "
+        "e.g. 1 2: e2e/s and worker CPU per completion at each",
     )
     parser.add_argument("--work-dir", help="keep the logs here (default: a temporary directory, removed)")
     return parser.parse_args(argv)

@@ -45,9 +45,9 @@ import httpx  # noqa: E402
 import redis  # noqa: E402
 
 from core.settings import load_settings  # noqa: E402
-from providers.arraybobo import SOURCE, ArrayBoboClient  # noqa: E402
 from providers.errors import ProviderError  # noqa: E402
 from providers.http import Credential, ProviderHttp  # noqa: E402
+from providers.instagram.arraybobo import SOURCE, ArrayBoboClient  # noqa: E402
 from providers.ratelimit import KEY_PREFIX, RateLimiter  # noqa: E402
 from providers.sandbox import SandboxConfig, SandboxServer  # noqa: E402
 

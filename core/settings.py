@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     default_flow_timeout: float = Field(120.0, gt=0)
     flow_wait_scale: float = Field(1.0, ge=0.0, description="multiplies every wait between pages and retry sleep")
     disabled_flows: list[str] = Field(default_factory=list)
+    worker_processes: int | None = Field(
+        None, ge=1, description="processes `beat worker` and `beat up` run; unset: the usable CPU count"
+    )
 
     # Providers.
     provider_base_urls: dict[str, str] = Field(default_factory=dict)
@@ -63,6 +66,12 @@ class Settings(BaseSettings):
     )
     credential_rate_limits: dict[str, str] = Field(
         default_factory=dict, description="per source label: the limit each of its credentials has on its own"
+    )
+    rate_limit_processes: int = Field(
+        1,
+        ge=1,
+        description="without BEAT_REDIS_URL, how many processes split the in-process rate limits: each takes "
+        "1/N of every limit (`beat worker --processes N` sets it for its children); with Redis they share them",
     )
     credential_cooldown: dict[str, float] = Field(
         default_factory=dict, description="seconds a credential rests after a 429/quota answer without a reset time"

@@ -1,1 +1,3 @@
-"""Provider clients and their pure parsers, the credential store, the HTTP layer and the sandbox."""
+"""Provider clients and their pure parsers by family (``instagram/``, ``youtube/``, ``shopify/``, ``openai/``,
+``cdn/``); at the top, what they share: the HTTP layer, errors, credentials, rate limits, breakers, the crawler.
+The sandbox (``sandbox/``) stands in for them in tests and demos."""

@@ -3,24 +3,10 @@
 from __future__ import annotations
 
 from core.settings import Settings
-from providers import (
-    arraybobo,
-    bestsolutions,
-    graphapi,
-    igapi,
-    jotucker,
-    lama,
-    neotank,
-    rocketapi,
-    shopify,
-    shopify_graphql,
-    youtube138,
-    youtube_analytics,
-    youtube_data,
-    youtube_v311,
-    ytv31,
-)
 from providers.http import ProviderHttp
+from providers.instagram import arraybobo, bestsolutions, graphapi, igapi, jotucker, lama, neotank, rocketapi
+from providers.shopify import shopify, shopify_graphql
+from providers.youtube import youtube138, youtube_analytics, youtube_data, youtube_v311, ytv31
 
 # BEAT_SHOPIFY_API: the GraphQL Admin API, or REST (legacy) for shops on older private apps.
 SHOPIFY_CLIENTS = {"graphql": shopify_graphql.ShopifyGraphqlClient, "rest": shopify.ShopifyRestClient}

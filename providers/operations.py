@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, Protocol, TypeGuard, TypeVar, TypeVarTuple, runtime_checkable
 
-from providers.graphapi import Insights
 from providers.http import Credential
+from providers.instagram.graphapi import Insights
 from providers.paging import Page
-from providers.shopify import OrdersPage
-from providers.youtube_analytics import ChannelInsights
+from providers.shopify.shopify import OrdersPage
+from providers.youtube.youtube_analytics import ChannelInsights
 from topics.models import Post, Profile
 
 Ts = TypeVarTuple("Ts")

@@ -15,6 +15,8 @@ That holds with no safety margin; the price is each call's answer latency added 
 its slot's lifetime (about 1% of a 30 s window in bench/ratelimit.py). Admission covers
 every limit that applies, atomically, on one clock: Redis's ``TIME`` when ``redis_url``
 is set (so the hosts' clocks never matter), the monotonic clock in process otherwise.
+In process, several processes (``beat worker --processes N``) cannot see each other's
+calls, so each applies its share of every limit (``configured_rates``).
 
 The ``limits`` library was measured first and not kept: its moving window keeps bare
 caller-clock timestamps that cannot be re-dated, admits one limit at a time, and takes
@@ -80,6 +82,17 @@ class Rate:
 
     def __str__(self) -> str:
         return f"{self.limit}/{self.window:g}s"
+
+    def share(self, processes: int) -> Rate:
+        """One of ``processes`` even shares of this limit, for processes that each count their own calls
+        (no Redis): each may make the floor of limit/processes calls in the same window, so together
+        they never exceed the limit (the remainder goes unused: 5/1s over 2 is 2/1s each)."""
+        if self.limit < processes:
+            raise RateLimitConfigError(
+                f"{self} cannot be split among {processes} processes that count their calls apart (each needs "
+                f"at least one call per window): set BEAT_REDIS_URL to share it, or run at most {self.limit}"
+            )
+        return Rate(self.limit // processes, self.window)
 
 
 # Legacy-beat.md §3.4, keyed by source label. Legacy never applied JoTucker's limit (its URL
@@ -283,17 +296,8 @@ class RateLimiter:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, key_prefix: str = KEY_PREFIX) -> RateLimiter:
-        """The legacy per-source defaults under ``source_rate_limits``, plus ``credential_rate_limits``;
-        in Redis when ``redis_url`` is set, else in this process."""
-        _check_labels(settings.source_rate_limits, "source_rate_limits")
-        _check_labels(settings.credential_rate_limits, "credential_rate_limits")
-        source_rates = dict(DEFAULT_SOURCE_RATES)
-        for label, spec in settings.source_rate_limits.items():
-            if spec is None:
-                source_rates.pop(label, None)
-            else:
-                source_rates[label] = _parse_for(label, spec)
-        credential_rates = {label: _parse_for(label, spec) for label, spec in settings.credential_rate_limits.items()}
+        """The limits of ``configured_rates``, in Redis when ``redis_url`` is set, else in this process."""
+        source_rates, credential_rates = configured_rates(settings)
         store: RateStore = RedisRateStore(settings.redis_url) if settings.redis_url else MemoryRateStore()
         return cls(store, source_rates=source_rates, credential_rates=credential_rates, key_prefix=key_prefix)
 
@@ -333,6 +337,34 @@ class RateLimiter:
 
     async def aclose(self) -> None:
         await self._store.aclose()
+
+
+def configured_rates(settings: Settings) -> tuple[dict[str, Rate], dict[str, Rate]]:
+    """(per source, per credential) limits this process applies: the legacy per-source defaults under
+    ``source_rate_limits``, plus ``credential_rate_limits``. With Redis every process shares them whole.
+    Without it each process counts alone, so each takes its share of ``rate_limit_processes``, and no
+    provider sees more than its limit from all of them together."""
+    _check_labels(settings.source_rate_limits, "source_rate_limits")
+    _check_labels(settings.credential_rate_limits, "credential_rate_limits")
+    source_rates = dict(DEFAULT_SOURCE_RATES)
+    for label, spec in settings.source_rate_limits.items():
+        if spec is None:
+            source_rates.pop(label, None)
+        else:
+            source_rates[label] = _parse_for(label, spec)
+    credential_rates = {label: _parse_for(label, spec) for label, spec in settings.credential_rate_limits.items()}
+    sharers = 1 if settings.redis_url else settings.rate_limit_processes
+    if sharers > 1:
+        source_rates = {label: _share_for(label, rate, sharers) for label, rate in source_rates.items()}
+        credential_rates = {label: _share_for(label, rate, sharers) for label, rate in credential_rates.items()}
+    return source_rates, credential_rates
+
+
+def _share_for(label: str, rate: Rate, processes: int) -> Rate:
+    try:
+        return rate.share(processes)
+    except RateLimitConfigError as exc:
+        raise RateLimitConfigError(f"{label}: {exc}") from None
 
 
 def _check_labels(limits: Mapping[str, object], setting: str) -> None:

@@ -1,7 +1,8 @@
 """One broker, one database, one sandbox and one worker/sink/api set per test session.
 
 Tests isolate themselves by unique request ids and entity keys. Waits between
-pages are scaled to zero and the reconciler runs every second.
+pages are scaled to zero and the reconciler runs every second. A module that turns
+sandbox knobs gets a sandbox of its own (``sandbox_server``, ``knobs``, ``sandbox_http``).
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -23,6 +26,7 @@ from app.embedded import EmbeddedBroker, free_port
 from core.settings import load_settings
 from core.topic_admin import all_topics, ensure_topics
 from providers.credentials import CredentialStore
+from providers.http import ProviderHttp
 from providers.sandbox.config import SandboxConfig
 from providers.sandbox.seeds import (
     sandbox_base_urls,
@@ -32,12 +36,23 @@ from providers.sandbox.seeds import (
     seed_credentials,
 )
 from providers.sandbox.server import SandboxServer
-from tests.support import ADMIN_URL, BeatProcess, EventCollector, beat_env, failures, migrated_database, wait_terminal
+from tests.support import (
+    ADMIN_URL,
+    BeatProcess,
+    EventCollector,
+    SandboxHttp,
+    SandboxKnobs,
+    beat_env,
+    failures,
+    migrated_database,
+    wait_terminal,
+)
 from topics import names
 from topics.flows import FLOWS
+from topics.models import TraceLog
 
 # The YouTube provider tests' loopback servers and fixtures.
-pytest_plugins = ("tests.youtube_loopback",)
+pytest_plugins = ("tests.providers.youtube_loopback",)
 
 
 STACK_SETTINGS = {
@@ -78,6 +93,44 @@ def database_url():
 def sandbox():
     with SandboxServer(SandboxConfig()) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def sandbox_server() -> Iterator[SandboxServer]:
+    # A module's own sandbox, not the session's: its tests turn knobs the running stack must not see.
+    with SandboxServer(SandboxConfig()) as running:
+        yield running
+
+
+@pytest.fixture
+def knobs(sandbox_server: SandboxServer) -> Iterator[SandboxKnobs]:
+    """Turns ``sandbox_server``'s knobs for one test; afterwards it is back to defaults with empty stats."""
+    knobs = SandboxKnobs(sandbox_server.url)
+    knobs.reset()
+    yield knobs
+    knobs.reset()
+
+
+@pytest_asyncio.fixture
+async def sandbox_http(sandbox_server: SandboxServer) -> AsyncIterator[SandboxHttp]:
+    """``sandbox_http(*sources, **options)``: a ProviderHttp that sends each source to its routes on
+    ``sandbox_server``, with a 5 s timeout unless ``options`` say otherwise; all are closed after the test."""
+    made: list[ProviderHttp] = []
+
+    def make(*sources: str, **options: Any) -> ProviderHttp:
+        base_urls = {source: f"{sandbox_server.url}/{source}" for source in sources}
+        made.append(ProviderHttp(base_urls=base_urls, **{"timeout": 5.0, **options}))
+        return made[-1]
+
+    yield make
+    for http in made:
+        await http.aclose()
+
+
+@pytest.fixture
+def traces() -> list[TraceLog]:
+    """Where a test's ProviderHttp ``trace_sink`` puts the trace records it is given."""
+    return []
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -1,31 +1,99 @@
-"""Helpers the tests share: Beat processes as real children, waiting on Postgres, producing raw records."""
+"""Helpers the tests share: Beat processes as real children, waiting on Postgres, producing raw records,
+and for the provider tests: recorded answers, a canned transport, sandbox knobs and paging to the end."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import httpx
 import psycopg
 import redis
 from aiokafka import AIOKafkaProducer
 
+from providers.http import ProviderHttp
+from providers.paging import Page
+from providers.sandbox.config import SandboxConfig
 from sinks.schema import migrate
 from topics.models import TERMINAL
 
 ROOT = Path(__file__).resolve().parent.parent
+# The tests' own data (tests/fixtures/), and the providers' recorded answers the parser tests read.
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+PROVIDER_FIXTURES = ROOT / "providers" / "fixtures"
+
+
+def load_fixture(*path: str) -> Any:
+    """A provider's recorded answer, parsed: ``load_fixture("lama", "profile.json")`` reads
+    providers/fixtures/lama/profile.json; a test module binds its provider with ``partial``."""
+    return json.loads(PROVIDER_FIXTURES.joinpath(*path).read_text())
+
+
+# The type of conftest's ``sandbox_http`` factory: ``sandbox_http(*sources, **options)`` -> ProviderHttp.
+SandboxHttp = Callable[..., ProviderHttp]
+
+
+class SandboxKnobs:
+    """A running sandbox's knobs and traffic counters, over its admin endpoints."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def set(self, **values: Any) -> None:
+        config = SandboxConfig(**values)
+        httpx.put(f"{self.url}/_sandbox/config", json=config.model_dump(mode="json")).raise_for_status()
+
+    def reset(self) -> None:
+        self.set()
+        httpx.post(f"{self.url}/_sandbox/reset").raise_for_status()
+
+    def stats(self) -> dict[str, Any]:
+        return httpx.get(f"{self.url}/_sandbox/stats").json()
+
+
+class OneAnswerHttp:
+    """Stands in for ProviderHttp: answers every call with one canned response and records the call."""
+
+    def __init__(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        content = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        self._response = httpx.Response(status, content=content, headers=headers)
+        self.calls: list[tuple[str, str, str, dict[str, Any]]] = []
+
+    async def request(self, source: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        self.calls.append((source, method, path, kwargs))
+        return self._response
+
+
+async def all_pages(fetch: Callable[[str | None], Awaitable[Page]]) -> list[Page]:
+    """Every page of a paged listing, ``fetch(cursor)`` a page at a time."""
+    pages, cursor = [], None
+    while True:
+        page = await fetch(cursor)
+        pages.append(page)
+        if page.next_cursor is None:
+            return pages
+        cursor = page.next_cursor
+
+
+async def every_page(fetch: Callable[[str | None], Awaitable[Page]]) -> tuple[list[Any], int]:
+    """Every item of a paged listing, ``fetch(cursor)`` a page at a time, and how many pages it took."""
+    pages = await all_pages(fetch)
+    return [item for page in pages for item in page.items], len(pages)
 
 
 @dataclass
@@ -82,9 +150,26 @@ class BeatProcess:
             return ""
 
 
+OWNS = re.compile(r"pid (\d+) owns \d+ partitions: (.*)$")
+
+
+def partition_owners(log_text: str, topic: str) -> dict[int, list[int]]:
+    """Each worker pid's latest partitions of ``topic``, from the assignment lines faust apps log
+    (agents/faust_app.py); empty for a pid that owns none of it."""
+    latest: dict[int, list[int]] = {}
+    for line in log_text.splitlines():
+        if match := OWNS.search(line):
+            owned = [part for part in match[2].split() if part.startswith(f"{topic}[")]
+            latest[int(match[1])] = [int(p) for p in owned[0][len(topic) + 1 : -1].split(",")] if owned else []
+    return latest
+
+
 def beat_env(**values: object) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BEAT_")}
     env["PYTHONPATH"] = str(ROOT)
+    # One worker process unless a test asks for more: the default (a process per CPU) would add a group
+    # member, and its join, to every worker a test starts.
+    env["BEAT_WORKER_PROCESSES"] = "1"
     for key, value in values.items():
         env[f"BEAT_{key.upper()}"] = value if isinstance(value, str) else json.dumps(value)
     return env

@@ -20,8 +20,8 @@ from topics.models import Model, Payload, ScrapeRequest, deterministic_id, utcno
 if TYPE_CHECKING:
     from agents.flows.assets import AssetRuntime
     from agents.flows.gpt import GptRuntime
-    from providers.ray import RayClient
-    from providers.youtube_web import YouTubeWebClient
+    from providers.youtube.ray import RayClient
+    from providers.youtube.youtube_web import YouTubeWebClient
 
 T = TypeVar("T")
 C = TypeVar("C")

@@ -1,11 +1,7 @@
-"""GPT enrichment (legacy §6): the six flows and the OpenAI client they share.
+"""GPT enrichment (legacy §6): the six flows and the runtime they share.
 
-The client is the ``openai`` package's async client against any OpenAI-compatible endpoint
-(``BEAT_OPENAI_BASE_URL``, e.g. https://api.openai.com/v1), or Azure OpenAI with
-``BEAT_OPENAI_API_TYPE=azure`` (the base URL is then the resource endpoint and
-``BEAT_OPENAI_MODEL`` the deployment). Every HTTP call it makes is a TraceLog with source
-``openai``: method, host, path, status, latency; never headers, query or key.
-
+The runtime pairs the chat client (``providers/openai/chat.py``: the OpenAI or Azure OpenAI endpoint,
+its traces and typed errors) with the prompts of the configured version and the age/gender baseline.
 Each flow asks its prompt section (temperature 0, [system, user]), re-asks while the answer is
 not consumable (``gpt_rules.RULES``), post-processes the audience answers reproducibly and emits
 one ``gpt_enrichment`` ProfileLog keyed by handle, which the sink writes to
@@ -15,46 +11,23 @@ with what was wrong, and nothing is emitted.
 
 from __future__ import annotations
 
-import contextvars
-import logging
 import random
-import time
-import uuid
 from typing import Any
-
-import httpx
-import openai
 
 from agents.flows import gpt_rules as rules
 from agents.flows.context import FlowContext
 from core.settings import Settings
-from providers.errors import (
-    AuthExpired,
-    BadResponse,
-    DefinitiveProviderError,
-    Forbidden,
-    ProviderError,
-    ProviderTimeout,
-    ProviderUnavailable,
-    QuotaExceeded,
-)
-from providers.http import TraceSink, retry_after_seconds
-from topics.models import Platform, Profile, TraceLog
+from providers.errors import DefinitiveProviderError
+from providers.http import TraceSink
+from providers.openai.chat import SOURCE, OpenAIChatClient
+from topics.models import Platform, Profile
 from topics.params import GptAudienceAgeGenderParams, GptData, GptParams
 
-log = logging.getLogger(__name__)
-
-SOURCE = "openai"
 TEMPERATURE = 0
-# One SDK retry absorbs a dropped connection or a passing 5xx/429; the flow's timeout bounds the rest.
-MAX_RETRIES = 1
 NOT_CONFIGURED = (
     "GPT enrichment is not configured: set BEAT_OPENAI_API_KEY and BEAT_OPENAI_BASE_URL "
     "(and BEAT_OPENAI_API_TYPE=azure for Azure OpenAI)"
 )
-
-# The request a call belongs to, for its trace: the SDK gives the transport no way to carry it.
-_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("gpt_request_id", default=None)
 
 
 class GptNotConfigured(DefinitiveProviderError):
@@ -65,101 +38,13 @@ class GptAnswerRejected(DefinitiveProviderError):
     """The model's answers stayed unusable through every re-ask."""
 
 
-class GptRequestRejected(DefinitiveProviderError):
-    """The endpoint refused the request itself (a 4xx other than 401, 403 and 429): asking again cannot help."""
-
-
-class _TracedTransport(httpx.AsyncBaseTransport):
-    """Records every call, failed ones included (event hooks never see a call that got no response)."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport, trace_sink: TraceSink | None) -> None:
-        self._inner = inner
-        self._trace_sink = trace_sink
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        started = time.perf_counter()
-        status: int | None = None
-        error: str | None = None
-        try:
-            response = await self._inner.handle_async_request(request)
-            status = response.status_code
-            return response
-        except httpx.TimeoutException:
-            error = "timeout"
-            raise
-        except httpx.TransportError as exc:
-            error = type(exc).__name__
-            raise
-        finally:
-            await self._trace(request, status, error, started)
-
-    async def _trace(self, request: httpx.Request, status: int | None, error: str | None, started: float) -> None:
-        if self._trace_sink is None:
-            return
-        record = TraceLog(
-            id=str(uuid.uuid4()),
-            request_id=_request_id.get(),
-            source=SOURCE,
-            method=request.method,
-            host=request.url.host,
-            path=request.url.path,
-            status=status,
-            latency_ms=round((time.perf_counter() - started) * 1000, 3),
-            error=error,
-        )
-        try:
-            await self._trace_sink(record)
-        except Exception:  # a lost trace must never fail the call it describes
-            log.warning("could not record trace for %s %s", request.method, request.url.path, exc_info=True)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
-
-
-def _provider_error(exc: openai.APIError) -> ProviderError:
-    """The typed error for a failed call; messages name the status and OpenAI's error code, never the
-    body's text (a 401 body quotes part of the key)."""
-    where = "POST chat/completions"
-    if isinstance(exc, openai.APITimeoutError):
-        return ProviderTimeout(f"{where} timed out", source=SOURCE)
-    if isinstance(exc, openai.APIConnectionError):
-        return ProviderUnavailable(f"{where} failed: the endpoint could not be reached", source=SOURCE)
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        code = f" ({exc.code})" if isinstance(exc.code, str) and exc.code else ""
-        if isinstance(exc, openai.RateLimitError):
-            return QuotaExceeded(
-                f"{where} answered 429{code}",
-                source=SOURCE,
-                retry_after=retry_after_seconds(httpx.Headers(dict(exc.response.headers))),
-            )
-        if isinstance(exc, openai.AuthenticationError):
-            return AuthExpired(
-                f"{where} answered 401{code}: the API key was refused (BEAT_OPENAI_API_KEY)", source=SOURCE
-            )
-        if isinstance(exc, openai.PermissionDeniedError):
-            return Forbidden(f"{where} answered 403{code}", source=SOURCE)
-        if status >= 500:
-            return ProviderUnavailable(f"{where} answered {status}{code}", source=SOURCE)
-        return GptRequestRejected(f"{where} answered {status}{code}", source=SOURCE)
-    return BadResponse(f"{where}: {type(exc).__name__}", source=SOURCE)
-
-
 class GptRuntime:
-    """The OpenAI client, the prompts of the configured version and the age/gender baseline."""
+    """The chat client, the prompts of the configured version and the age/gender baseline."""
 
-    def __init__(
-        self,
-        client: openai.AsyncOpenAI,
-        prompts: rules.Prompts,
-        baseline: rules.AgeGenderBaseline,
-        *,
-        model: str | None = None,
-    ) -> None:
-        self._client = client
+    def __init__(self, chat: OpenAIChatClient, prompts: rules.Prompts, baseline: rules.AgeGenderBaseline) -> None:
+        self._chat = chat
         self.prompts = prompts
         self.baseline = baseline
-        self._model = model
 
     @classmethod
     def from_settings(cls, settings: Settings, trace_sink: TraceSink | None = None) -> GptRuntime | None:
@@ -167,31 +52,8 @@ class GptRuntime:
         so a missing prompt version or section stops the worker at start, not each request."""
         prompts = rules.load_prompts(settings.prompt_version)
         baseline = rules.load_baseline()
-        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key is not None else ""
-        if not settings.openai_base_url or not key:
-            return None
-        timeout = httpx.Timeout(settings.http_timeout)
-        http = httpx.AsyncClient(transport=_TracedTransport(httpx.AsyncHTTPTransport(), trace_sink), timeout=timeout)
-        client: openai.AsyncOpenAI
-        if settings.openai_api_type == "azure":
-            # openai takes an httpx client at run time; its annotations name only httpx2's.
-            client = openai.AsyncAzureOpenAI(  # type: ignore[call-overload]
-                azure_endpoint=settings.openai_base_url,
-                api_key=key,
-                api_version=settings.openai_api_version,
-                timeout=timeout,
-                max_retries=MAX_RETRIES,
-                http_client=http,
-            )
-        else:
-            client = openai.AsyncOpenAI(
-                base_url=settings.openai_base_url,
-                api_key=key,
-                timeout=timeout,  # type: ignore[arg-type]  # see the Azure client above
-                max_retries=MAX_RETRIES,
-                http_client=http,  # type: ignore[arg-type]
-            )
-        return cls(client, prompts, baseline, model=settings.openai_model)
+        chat = OpenAIChatClient.from_settings(settings, trace_sink)
+        return None if chat is None else cls(chat, prompts, baseline)
 
     @property
     def source(self) -> str:
@@ -201,29 +63,16 @@ class GptRuntime:
     async def ask(self, section: str, data: GptData, *, request_id: str | None = None) -> str | None:
         """One question; the reply's text (None when the model gave no text)."""
         prompt = self.prompts.section(section)
-        token = _request_id.set(request_id)
-        try:
-            completion = await self._client.chat.completions.create(
-                model=self._model or prompt.model,
-                temperature=TEMPERATURE,
-                messages=[
-                    {"role": "system", "content": prompt.system},
-                    {"role": "user", "content": prompt.user_message(handle=data.handle, name=data.name, bio=data.bio)},
-                ],
-            )
-        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-            raise _provider_error(exc) from None  # their bodies quote the key; keep them out of tracebacks
-        except openai.APIError as exc:
-            raise _provider_error(exc) from exc
-        finally:
-            _request_id.reset(token)
-        choices = getattr(completion, "choices", None)
-        if not isinstance(choices, list):
-            raise BadResponse("POST chat/completions answered without choices", source=SOURCE)
-        return choices[0].message.content if choices else None
+        return await self._chat.complete(
+            prompt.system,
+            prompt.user_message(handle=data.handle, name=data.name, bio=data.bio),
+            model=prompt.model,
+            temperature=TEMPERATURE,
+            request_id=request_id,
+        )
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self._chat.aclose()
 
 
 # The flows

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from agents.flows.context import FlowContext
 from providers import operations as ops
-from providers import shopify
+from providers.shopify import shopify
 from topics.params import OrdersParams
 
 

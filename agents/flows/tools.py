@@ -5,9 +5,9 @@ from __future__ import annotations
 from agents.flows.context import FlowTools
 from agents.flows.gpt import GptRuntime
 from core.settings import Settings
-from providers import ray
 from providers.http import ProviderHttp, TraceSink
-from providers.youtube_web import YouTubeWebClient
+from providers.youtube import ray
+from providers.youtube.youtube_web import YouTubeWebClient
 
 
 def build_tools(http: ProviderHttp, settings: Settings, trace_sink: TraceSink | None = None) -> FlowTools:

@@ -17,11 +17,11 @@ from typing import Any, TypeVar, TypeVarTuple
 from agents.flows.context import FlowContext
 from agents.flows.keywords import keywords
 from providers import operations as ops
-from providers import youtube_web
 from providers.crawler import AllSourcesFailed
 from providers.errors import NoCredential, ProfileMissing, ProviderError, RetriableProviderError
 from providers.paging import Page
-from providers.youtube_data import iso8601_seconds
+from providers.youtube import youtube_web
+from providers.youtube.youtube_data import iso8601_seconds
 from topics.models import Platform, Post, Profile, utcnow
 from topics.params import (
     ChannelIdParams,

@@ -1,0 +1,1 @@
+"""Media downloads from the platforms' CDNs (``downloader``), for the asset flows."""

@@ -1,0 +1,1 @@
+"""OpenAI-compatible chat completions (OpenAI or Azure OpenAI), which GPT enrichment asks (``chat``)."""
