@@ -61,7 +61,7 @@ from app.embedded import EmbeddedBroker, EmbeddedPostgres, free_port  # noqa: E4
 from core.settings import load_settings  # noqa: E402
 from core.topic_admin import all_topics, ensure_topics  # noqa: E402
 from providers.credentials import CredentialStore  # noqa: E402
-from providers.sandbox.seeds import sandbox_source_rate_limits  # noqa: E402
+from providers.sandbox.seeds import sandbox_cdn_base_urls, sandbox_source_rate_limits  # noqa: E402
 from sinks.schema import migrate  # noqa: E402
 from tests.support import (  # noqa: E402
     ADMIN_URL,
@@ -523,6 +523,9 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
         "data_dir": str(work / "beat"),
         "topic_prefix": "",
         "provider_base_urls": {SOURCE: f"{sandbox.url}/{SOURCE}"},
+        # The profile pictures the flow downloads come from the sandbox's CDN: the real host would be looked
+        # up in DNS off this machine for every profile.
+        "cdn_base_urls": sandbox_cdn_base_urls(sandbox.url),
         # The pipeline, not a provider budget: ArrayBobo alone, its legacy 100/30 s limit lifted.
         "source_priorities": {"fetch_profile_by_handle": [SOURCE]},
         "source_rate_limits": sandbox_source_rate_limits(),
