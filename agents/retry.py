@@ -2,8 +2,9 @@
 
 It runs inside ``beat worker`` and reads every delay tier (``beat.retry.<tier>``) in one consumer group.
 A record carries its due time in the ``beat-due`` header. Read at or after it, the request goes to
-``beat.scrape.<flow>``; read before it, it is re-produced to the tier that fits the time left, so a long
-wait at the head of a partition never holds back a short one behind it. Either way its offset is then
+``beat.scrape.<flow>``, or to ``beat.scrape.<flow>.priority`` when its priority is above the bulk level; read
+before it, it is re-produced to the tier that fits the time left, so a long wait at the head of a partition
+never holds back a short one behind it. Either way its offset is then
 committed.
 
 A record on tier T produced at t is not looked at before min(t + T, due): the producer picked the longest
@@ -56,14 +57,19 @@ def due_of(record: ConsumerRecord, now: float) -> float:
     return now
 
 
-def flow_of(value: bytes | None) -> str | None:
-    """The flow a retry record's request names, if Beat has it."""
+def lane_of(value: bytes | None) -> tuple[str, int] | None:
+    """The flow a retry record's request names, if Beat has it, and the request's priority (which picks its
+    lane; 1, the contract's default, when it names none)."""
     try:
         body = json.loads(value or b"")
     except (ValueError, RecursionError):
         return None
-    flow = body.get("flow") if isinstance(body, dict) else None
-    return flow if isinstance(flow, str) and flow in FLOWS else None
+    if not isinstance(body, dict):
+        return None
+    flow, priority = body.get("flow"), body.get("priority", 1)
+    if not isinstance(flow, str) or flow not in FLOWS:
+        return None
+    return flow, priority if isinstance(priority, int) else 1
 
 
 def due_header(due: float) -> tuple[str, bytes]:
@@ -191,11 +197,11 @@ class RetryConsumer:
     async def _route(self, record: ConsumerRecord, due: float, now: float) -> Awaitable:
         producer = self._producer
         assert producer is not None
-        flow = flow_of(record.value)
-        if flow is None:
+        lane = lane_of(record.value)
+        if lane is None:
             return await self._dead_letter(record)
         if due <= now:
-            return await producer.send(self.settings.topic(names.scrape_topic(flow)), record.value, key=record.key)
+            return await producer.send(self.settings.request_topic(*lane), record.value, key=record.key)
         tier = tier_for(due - now, self.settings.retry_tiers)
         return await producer.send(
             self.settings.topic(names.retry_topic(tier)), record.value, key=record.key, headers=[due_header(due)]

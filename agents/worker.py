@@ -1,4 +1,5 @@
-"""``beat worker``: one Faust agent per enabled flow, each on ``beat.scrape.<flow>``.
+"""``beat worker``: two Faust agents per enabled flow, its lanes: ``beat.scrape.<flow>`` (bulk) and
+``beat.scrape.<flow>.priority`` (on demand), sharing the flow's concurrency, priority first (``agents/lanes.py``).
 
 Per record: decode and validate (else dead-letter), PROCESSING, run the flow
 under its timeout, produce its events, then COMPLETE or FAILED; an attempt that
@@ -36,6 +37,7 @@ from agents.flows.assets import AssetRuntime
 from agents.flows.context import FlowContext, FlowTools
 from agents.flows.registry import check_handlers, handler_of
 from agents.flows.tools import build_tools
+from agents.lanes import FlowSlots
 from agents.outages import Outages, dependency_down
 from agents.requests import Rejected, decode_request, refuse_request
 from agents.retry import RetryConsumer, due_header
@@ -50,7 +52,7 @@ from providers.crawler import Crawler
 from providers.credential_cache import CredentialCache
 from providers.credentials import CredentialPolicy
 from providers.http import ProviderHttp
-from providers.ratelimit import RateLimiter
+from providers.ratelimit import RateLimiter, calls_at
 from topics import names
 from topics.dead_letter import (
     RawRecord,
@@ -144,6 +146,7 @@ class WorkerRuntime:
         self.assets: AssetRuntime | None = None
         self.tools: FlowTools | None = None
         self._gates: dict[str, FlowGate] = {}
+        self._slots: dict[str, FlowSlots] = {}
         self._background: list[asyncio.Future] = []
         self.retries: RetryConsumer | None = None
         self.outages: Outages | None = None
@@ -366,7 +369,9 @@ class WorkerRuntime:
         # A transient end is retried; ready_in is the seconds until a known ready time, if there is one.
         transient, ready_in = False, None
         try:
-            result = await asyncio.wait_for(handler_of(spec)(ctx, params), timeout)
+            # Every provider call the flow makes waits for its rate-limit slot at the request's priority.
+            with calls_at(request.priority):
+                result = await asyncio.wait_for(handler_of(spec)(ctx, params), timeout)
         except TimeoutError:
             error = ErrorInfo(type="Timeout", message=f"flow did not finish within {timeout:g}s")
             transient = True
@@ -491,19 +496,26 @@ class WorkerRuntime:
         return await self._send(names.DEAD_LETTER, bounded_key(record.key), letter.to_bytes())
 
     def watch(self, spec: FlowSpec, channel) -> None:
-        """Start the flow's backpressure gate (once, although every actor of the agent calls this)."""
-        if spec.name in self._gates:
+        """Start the lane's backpressure gate (once, although every actor of the agent calls this)."""
+        topic = channel.get_topic_name()
+        if topic in self._gates:
             return
         concurrency = self.concurrency_of(spec)
         gate = FlowGate(
             self.app,
-            channel.get_topic_name(),
+            topic,
             channel.queue,
             high=max(GATE_HIGH, 2 * concurrency),
             low=max(GATE_HIGH // 4, concurrency),
         )
-        self._gates[spec.name] = gate
+        self._gates[topic] = gate
         self._background.append(asyncio.ensure_future(gate.run()))
+
+    def slots_of(self, spec: FlowSpec) -> FlowSlots:
+        """The flow's concurrency slots, shared by its two lanes."""
+        if spec.name not in self._slots:
+            self._slots[spec.name] = FlowSlots(self.concurrency_of(spec))
+        return self._slots[spec.name]
 
     # draining
 
@@ -533,29 +545,40 @@ def build_worker_app(settings: Settings, selection: FlowSelection) -> tuple[faus
     runtime = WorkerRuntime(settings, app, selection.enabled, selection.disabled)
 
     for spec in selection.enabled:
-        app.agent(
-            _request_topic(app, settings, spec), name=f"flow.{spec.name}", concurrency=runtime.concurrency_of(spec)
-        )(_agent_for(runtime, spec))
+        for urgent, lane, partitions in (
+            (False, names.scrape_topic(spec.name), request_partitions(settings, spec.name)),
+            (True, names.priority_topic(spec.name), settings.priority_partitions),
+        ):
+            app.agent(
+                _request_topic(app, [settings.topic(lane)], partitions),
+                name=f"flow.{lane.removeprefix(names.SCRAPE_PREFIX)}",
+                concurrency=runtime.concurrency_of(spec),
+            )(_agent_for(runtime, spec, urgent=urgent))
     log.info("running %s", ", ".join(spec.name for spec in selection.enabled) or "no flow")
     if selection.disabled:
         log.info("refusing the disabled %s", ", ".join(spec.name for spec in selection.disabled))
         # One agent for them all: refusing costs one produce per record, and these topics are quiet.
-        by_topic = {settings.topic(names.scrape_topic(spec.name)): spec for spec in selection.disabled}
-        app.agent(_request_topic(app, settings, *selection.disabled), name="flows.disabled", concurrency=4)(
-            _refusing_agent(runtime, by_topic)
-        )
+        by_topic = {
+            settings.topic(topic(spec.name)): spec
+            for spec in selection.disabled
+            for topic in (names.scrape_topic, names.priority_topic)
+        }
+        app.agent(
+            _request_topic(app, list(by_topic), settings.request_partitions), name="flows.disabled", concurrency=4
+        )(_refusing_agent(runtime, by_topic))
 
     return app, runtime
 
 
-def _request_topic(app: faust.App, settings: Settings, *specs: FlowSpec) -> faust.TopicT:
+def _request_topic(app: faust.App, topics: list[str], partitions: int) -> faust.TopicT:
+    """Request topics (prefixed names) read as raw bytes."""
     return app.topic(
-        *(settings.topic(names.scrape_topic(spec.name)) for spec in specs),
+        *topics,
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
         value_serializer="raw",
-        partitions=max(request_partitions(settings, spec.name) for spec in specs),
+        partitions=partitions,
     )
 
 
@@ -567,21 +590,30 @@ async def _undrained(runtime: WorkerRuntime, stream: faust.StreamT):
     """
     async for event in stream.noack().events():  # type: ignore[attr-defined]  # faust's StreamT omits noack
         if runtime.draining:
-            # Leave it uncommitted for the next owner: flagged so faust's shutdown
-            # stops waiting for it, but never recorded as processed.
-            event.message.acked = True
-            await asyncio.Event().wait()
+            await _leave_for_next_owner(event)
         yield event
 
 
-def _agent_for(runtime: WorkerRuntime, spec: FlowSpec):
+async def _leave_for_next_owner(event: Any) -> None:
+    """Leave the record uncommitted for the next owner: flagged so faust's shutdown stops waiting for it, but
+    never recorded as processed."""
+    event.message.acked = True
+    await asyncio.Event().wait()
+
+
+def _agent_for(runtime: WorkerRuntime, spec: FlowSpec, *, urgent: bool):
+    slots = runtime.slots_of(spec)
+
     async def process(stream: faust.StreamT) -> None:
         runtime.watch(spec, stream.channel)
         async for event in _undrained(runtime, stream):
-            await runtime.handle(spec, RawRecord.from_kafka(event.message))
+            async with slots.slot(urgent):
+                if runtime.draining:  # it waited for its slot while the worker began to drain
+                    await _leave_for_next_owner(event)
+                await runtime.handle(spec, RawRecord.from_kafka(event.message))
             event.ack()
 
-    process.__name__ = f"flow_{spec.name}"
+    process.__name__ = f"flow_{spec.name}{'_priority' if urgent else ''}"
     return process
 
 

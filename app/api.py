@@ -48,14 +48,15 @@ BROKER_TIMEOUT = 5.0
 
 
 class SubmitRequest(BaseModel):
-    """``POST /requests``: a ScrapeRequest without an id (or with the caller's own)."""
+    """``POST /requests``: a ScrapeRequest without an id (or with the caller's own). Without a priority it is
+    on-demand work (``BEAT_ON_DEMAND_PRIORITY``, its flow's priority lane); bulk callers give theirs."""
 
     model_config = ConfigDict(extra="forbid")
     flow: StorableText
     params: dict[str, Any]
     id: StorableText | None = None
     platform: Platform | None = None
-    priority: Priority = 1
+    priority: Priority | None = None
     account_id: StorableText | None = None
     idempotency_key: StorableText | None = None
     expires_at: datetime | None = None
@@ -114,6 +115,7 @@ def create_api(settings: Settings) -> FastAPI:
     @api.post("/requests", status_code=202)
     async def post_request(body: SubmitRequest) -> dict[str, Any]:
         fields = body.model_dump(exclude={"flow", "params"}, exclude_none=True)
+        fields.setdefault("priority", settings.on_demand_priority)
         request_id = await _submit(body.flow, body.params, **fields)
         return {"id": request_id, "status": "PENDING"}
 

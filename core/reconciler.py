@@ -265,7 +265,8 @@ class Reconciler:
         if await self._probe.lost(self._furthest_waiting()):
             self._waiting.clear()  # the broker lost records it had: none found earlier can be counted on
         rows = await self.pool.fetch(
-            "SELECT id, flow, attempt, enqueued_partition, enqueued_offset, status_at FROM scrape_request_log "
+            "SELECT id, flow, attempt, enqueued_topic, enqueued_partition, enqueued_offset, status_at "
+            "FROM scrape_request_log "
             "WHERE status IN ('PENDING', 'REDRIVEN') AND enqueued AND enqueued_offset IS NOT NULL "
             "AND status_at < now() - make_interval(secs => $1) "
             "AND ($2::timestamptz IS NULL OR (status_at, id) > ($2::timestamptz, $3::text)) "
@@ -282,7 +283,8 @@ class Reconciler:
         produced = [
             Produced(
                 row["id"],
-                self.settings.topic(names.scrape_topic(row["flow"])),
+                # Where it was produced: its flow's bulk topic or priority lane.
+                row["enqueued_topic"],
                 row["enqueued_partition"],
                 row["enqueued_offset"],
             )
@@ -522,7 +524,7 @@ class Reconciler:
         if request is not None:
             entity = entity_key(request.params)
             original = RawRecord(
-                self.settings.topic(names.scrape_topic(flow)),
+                self.settings.request_topic(flow, request.priority),
                 -1,
                 -1,
                 None,

@@ -173,10 +173,11 @@ async def record_pending(pool: asyncpg.Pool, request: ScrapeRequest) -> tuple[st
 
 
 async def produce_request(producer: AIOKafkaProducer, settings: Settings, request: ScrapeRequest) -> RecordMetadata:
-    """Produce the request's record to its flow's topic, keyed by its entity; where it landed."""
+    """Produce the request's record to its flow's topic for its priority (its lane), keyed by its entity; where it
+    landed."""
     key = entity_key(request.params)
     return await producer.send_and_wait(
-        settings.topic(names.scrape_topic(request.flow or "")),
+        settings.request_topic(request.flow or "", request.priority),
         request.to_bytes(),
         key=key.encode() if key else None,
     )
@@ -317,12 +318,11 @@ async def produce_requests(
     """Every request, then every PENDING event (a PENDING event implies its request is on the broker); where
     each request landed."""
     pending = [pending_event(r) for r in requests]
-    by_flow: dict[str, list[ScrapeRequest]] = {}
+    by_topic: dict[str, list[ScrapeRequest]] = {}
     for request in requests:
-        by_flow.setdefault(request.flow or "", []).append(request)
+        by_topic.setdefault(settings.request_topic(request.flow or "", request.priority), []).append(request)
     placed = []
-    for flow, batch in by_flow.items():
-        topic = settings.topic(names.scrape_topic(flow))
+    for topic, batch in by_topic.items():
         landed = await send_batched(
             producer,
             topic,

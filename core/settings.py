@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as PydanticSettingsError
 
+from topics import names
 from topics.errors import BeatError, Decision
 
 SECRET_MASK = "***"  # noqa: S105 - what a secret is shown as, not a secret
@@ -35,6 +36,14 @@ class Settings(BaseSettings):
     topic_prefix: str = ""
     request_partitions: int = Field(8, ge=1)
     log_partitions: int = Field(8, ge=1)
+    # Priority lanes (beat.scrape.<flow>.priority). Legacy gave every request priority 1 and ordered by
+    # nothing, so 1 is bulk; the facade's own submissions default to the on-demand level.
+    bulk_priority: int = Field(1, description="requests with a priority above this go to their flow's priority lane")
+    on_demand_priority: int = Field(10, description="the priority POST /requests gives a request that names none")
+    priority_partitions: int = Field(2, ge=1, description="partitions of each priority lane (on-demand is light)")
+    bulk_pacing: bool = Field(
+        True, description="space bulk calls window/limit apart, so a saturated limit frees a slot that often"
+    )
 
     # Tansu holds a group join for half the session timeout, so keep it short.
     broker_session_timeout: float = Field(10.0, ge=6.0, le=300.0)
@@ -229,6 +238,14 @@ class Settings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+    def is_on_demand(self, priority: int) -> bool:
+        """Whether a request of this priority goes to its flow's priority lane."""
+        return priority > self.bulk_priority
+
+    def request_topic(self, flow: str, priority: int) -> str:
+        """The (prefixed) topic a request of ``flow`` at ``priority`` is produced to: its lane."""
+        return self.topic(names.priority_topic(flow) if self.is_on_demand(priority) else names.scrape_topic(flow))
 
     def group(self, role: str) -> str:
         return f"{self.topic_prefix}beat-{role}"

@@ -44,7 +44,10 @@ def request_partitions(settings: Settings, flow: str) -> int:
 
 def all_topics(settings: Settings, flows: Iterable[str]) -> dict[str, int]:
     """Every topic name (prefixed) with its partition count."""
-    topics = {settings.topic(names.scrape_topic(flow)): request_partitions(settings, flow) for flow in flows}
+    topics = {}
+    for flow in flows:
+        topics[settings.topic(names.scrape_topic(flow))] = request_partitions(settings, flow)
+        topics[settings.topic(names.priority_topic(flow))] = settings.priority_partitions
     for name in (names.STATUS, *names.LOG_TOPICS, names.DEAD_LETTER, names.TRACE_LOG):
         topics[settings.topic(name)] = settings.log_partitions
     for tier in settings.retry_tiers:

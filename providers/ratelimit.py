@@ -18,6 +18,16 @@ is set (so the hosts' clocks never matter), the monotonic clock in process other
 In process, several processes (``beat worker --processes N``) cannot see each other's
 calls, so each applies its share of every limit (``configured_rates``).
 
+Priority (``beat.scrape.<flow>.priority``): a source's next free slot goes to the highest-priority caller
+waiting for it, in any process. Each limiter serves its own callers of one key set highest priority first
+(then in arrival order), and only the first of them asks the store; a caller the store turns away leaves a
+*waiting entry* (its priority, until shortly after it will ask again) under every key, and the store admits
+no caller of a lower priority while another queue's entry waits. A process that dies leaves an entry that
+lapses within seconds of its next ask. Bulk callers (priority at or below ``Settings.bulk_priority``) are
+also *paced*: one admission per window/limit seconds, so a saturated limit frees a slot every window/limit
+seconds instead of a whole window's burst at once, and an on-demand call waits for the next one, not for the
+next window. Pacing costs bulk nothing over a window; it only spreads its bursts.
+
 The ``limits`` library was measured first and not kept: its moving window keeps bare
 caller-clock timestamps that cannot be re-dated, admits one limit at a time, and takes
 whole-second windows only (Redis's EXPIRE refuses 30.5), so neither re-dating nor a
@@ -27,13 +37,17 @@ fractional margin fits it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
+import itertools
 import logging
 import re
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import redis.asyncio as aioredis
@@ -53,6 +67,27 @@ KEY_PREFIX = "beat:rl:"
 # process that dies mid-call leaves a reservation this long, holding one slot meanwhile.
 IN_FLIGHT_TTL = 300.0
 REDIS_TIMEOUT = 5.0
+# How long a waiting entry outlives the moment its caller said it would ask again: room for a busy event
+# loop and a store round trip. A crashed waiter holds lower priorities back at most this much longer.
+WAITER_GRACE = 2.0
+# How soon a caller held back by a higher-priority waiter, with room under the limit, asks again: the
+# waiter is about to take that room.
+HELD_BACK_POLL = 0.05
+
+# The priority of the request whose provider calls this task makes: the worker sets it around each
+# request (``calls_at``), so every call the request's flow makes, through any client, carries it.
+_CALL_PRIORITY: ContextVar[int | None] = ContextVar("beat_call_priority", default=None)
+
+
+@contextlib.contextmanager
+def calls_at(priority: int) -> Iterator[None]:
+    """Provider calls made inside (and in tasks started inside) wait for slots at ``priority``."""
+    token = _CALL_PRIORITY.set(priority)
+    try:
+        yield
+    finally:
+        _CALL_PRIORITY.reset(token)
+
 
 _SPEC = re.compile(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*s\s*")
 
@@ -111,15 +146,31 @@ DEFAULT_SOURCE_RATES: dict[str, Rate] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """Who asks the store for a slot: the caller's priority, whether it is paced (bulk), the limiter queue it
+    asks for (one waiting entry per queue and key), and the priority of that queue's next caller, which
+    keeps the queue's place once this one is admitted (None: nobody is behind it)."""
+
+    priority: int = 0
+    paced: bool = False
+    queue: str = ""
+    next_priority: int | None = None
+
+
 class RateStore(Protocol):
     """Sliding logs of call entries, one per key; admission and release are each atomic."""
 
-    async def admit(self, keys: Sequence[str], rates: Sequence[Rate], member: str) -> float:
-        """Log ``member`` as in flight under every key and return 0, or return the seconds
-        until all of them have room, logging nothing."""
+    async def admit(self, keys: Sequence[str], rates: Sequence[Rate], member: str, turn: Turn) -> float:
+        """Log ``member`` as in flight under every key and return 0, or return the seconds until all of them
+        have room (and no other queue of a higher priority waits), logging nothing but ``turn``'s waiting
+        entry."""
 
     async def release(self, keys: Sequence[str], member: str) -> None:
         """Date ``member``'s entries now."""
+
+    async def withdraw(self, keys: Sequence[str], queue: str) -> None:
+        """Remove ``queue``'s waiting entries (nobody of it waits any more)."""
 
     async def ping(self) -> None:
         """Return once the store answers; raise while it does not."""
@@ -132,10 +183,15 @@ class MemoryRateStore:
 
     def __init__(self) -> None:
         self._logs: defaultdict[str, dict[str, float]] = defaultdict(dict)
+        # Per key: queue -> (its priority, until when its entry holds).
+        self._waiting: defaultdict[str, dict[str, tuple[int, float]]] = defaultdict(dict)
+        # Per key: the earliest a paced call may be admitted.
+        self._next: dict[str, float] = {}
 
-    async def admit(self, keys: Sequence[str], rates: Sequence[Rate], member: str) -> float:
+    async def admit(self, keys: Sequence[str], rates: Sequence[Rate], member: str, turn: Turn) -> float:
         now = time.monotonic()
         wait = 0.0
+        held_back = False
         for key, rate in zip(keys, rates, strict=True):
             entries = self._logs[key]
             horizon = now - rate.window
@@ -143,11 +199,30 @@ class MemoryRateStore:
                 del entries[gone]
             if len(entries) >= rate.limit:
                 wait = max(wait, _frees_in(sorted(entries.values()), rate, now))
-        if wait > 0:
-            return wait
+            if turn.paced and key in self._next:
+                wait = max(wait, self._next[key] - now)
+            waiting = self._waiting[key]
+            for queue in [q for q, (_, until) in waiting.items() if until <= now]:
+                del waiting[queue]
+            held_back = held_back or any(q != turn.queue and p > turn.priority for q, (p, _) in waiting.items())
+        if wait <= 0 and not held_back:
+            for key, rate in zip(keys, rates, strict=True):
+                self._logs[key][member] = now + IN_FLIGHT_TTL
+                self._next[key] = _next_paced(self._next.get(key, now), now, rate)
+                if turn.next_priority is None:
+                    self._waiting[key].pop(turn.queue, None)
+                else:
+                    self._waiting[key][turn.queue] = (turn.next_priority, now + WAITER_GRACE)
+            return 0.0
+        wait = max(wait, HELD_BACK_POLL)
         for key in keys:
-            self._logs[key][member] = now + IN_FLIGHT_TTL
-        return 0.0
+            self._waiting[key][turn.queue] = (turn.priority, now + wait + WAITER_GRACE)
+        return wait
+
+    async def withdraw(self, keys: Sequence[str], queue: str) -> None:
+        """Remove ``queue``'s waiting entries: it has nobody waiting any more."""
+        for key in keys:
+            self._waiting[key].pop(queue, None)
 
     async def release(self, keys: Sequence[str], member: str) -> None:
         now = time.monotonic()
@@ -161,6 +236,15 @@ class MemoryRateStore:
 
     async def aclose(self) -> None:
         self._logs.clear()
+        self._waiting.clear()
+        self._next.clear()
+
+
+def _next_paced(scheduled: float, now: float, rate: Rate) -> float:
+    # One spacing after the schedule, so a caller that wakes a little late does not push every later one
+    # back (the pace would drift below the limit); after an idle spell, from now.
+    spacing = rate.window / rate.limit
+    return max(scheduled, now - spacing / 2) + spacing
 
 
 def _frees_in(ascending: list[float], rate: Rate, now: float) -> float:
@@ -170,29 +254,76 @@ def _frees_in(ascending: list[float], rate: Rate, now: float) -> float:
 
 
 # The same algorithm as MemoryRateStore, as sorted sets scored by time. Waits go back as
-# whole microseconds, since Redis truncates Lua numbers to integers.
+# whole microseconds, since Redis truncates Lua numbers to integers. Beside each log, a hash of waiting
+# entries (queue -> "priority until") and the earliest a paced call may be admitted.
 _ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1e6
-local ttl = tonumber(ARGV[2])
+local member, ttl = ARGV[1], tonumber(ARGV[2])
+local priority, paced, queue, next_priority = tonumber(ARGV[3]), ARGV[4] == '1', ARGV[5], ARGV[6]
+local grace, poll = tonumber(ARGV[7]), tonumber(ARGV[8])
 local wait = 0
+local held_back = false
 for i, key in ipairs(KEYS) do
-    local limit, window = tonumber(ARGV[1 + 2 * i]), tonumber(ARGV[2 + 2 * i])
+    local limit, window = tonumber(ARGV[7 + 2 * i]), tonumber(ARGV[8 + 2 * i])
     redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
     local count = redis.call('ZCARD', key)
     if count >= limit then
         local at = tonumber(redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')[2])
         wait = math.max(wait, math.min(at, now) + window - now)
     end
+    if paced then
+        local scheduled = tonumber(redis.call('GET', key .. ':next'))
+        if scheduled then
+            wait = math.max(wait, scheduled - now)
+        end
+    end
+    local waiting = redis.call('HGETALL', key .. ':waiting')
+    for j = 1, #waiting, 2 do
+        local p, untl = string.match(waiting[j + 1], '(%S+) (%S+)')
+        if tonumber(untl) <= now then
+            redis.call('HDEL', key .. ':waiting', waiting[j])
+        elseif waiting[j] ~= queue and tonumber(p) > priority then
+            held_back = true
+        end
+    end
 end
-if wait > 0 then
-    return math.ceil(wait * 1e6)
+local function keep_entry(key, p, untl)
+    local wkey = key .. ':waiting'
+    redis.call('HSET', wkey, queue, p .. ' ' .. untl)
+    local ms = math.ceil((untl - now) * 1000)
+    if redis.call('PTTL', wkey) < ms then
+        redis.call('PEXPIRE', wkey, ms)
+    end
 end
-for i, key in ipairs(KEYS) do
-    redis.call('ZADD', key, now + ttl, ARGV[1])
-    redis.call('PEXPIRE', key, math.ceil((ttl + tonumber(ARGV[2 + 2 * i])) * 1000))
+if wait <= 0 and not held_back then
+    for i, key in ipairs(KEYS) do
+        local limit, window = tonumber(ARGV[7 + 2 * i]), tonumber(ARGV[8 + 2 * i])
+        local spacing = window / limit
+        local scheduled = tonumber(redis.call('GET', key .. ':next')) or now
+        redis.call('ZADD', key, now + ttl, member)
+        redis.call('PEXPIRE', key, math.ceil((ttl + window) * 1000))
+        local following = math.max(scheduled, now - spacing / 2) + spacing
+        redis.call('SET', key .. ':next', following, 'PX', math.ceil(window * 1000))
+        if next_priority == '' then
+            redis.call('HDEL', key .. ':waiting', queue)
+        else
+            keep_entry(key, next_priority, now + grace)
+        end
+    end
+    return 0
 end
-return 0
+wait = math.max(wait, poll)
+for _, key in ipairs(KEYS) do
+    keep_entry(key, priority, now + wait + grace)
+end
+return math.ceil(wait * 1e6)
+"""
+
+_WITHDRAW = """
+for _, key in ipairs(KEYS) do
+    redis.call('HDEL', key .. ':waiting', ARGV[1])
+end
 """
 
 _RELEASE = """
@@ -211,9 +342,19 @@ class RedisRateStore:
         self._redis = aioredis.Redis.from_url(url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT)
         self._admit = self._redis.register_script(_ADMIT)
         self._release = self._redis.register_script(_RELEASE)
+        self._withdraw = self._redis.register_script(_WITHDRAW)
 
-    async def admit(self, keys: Sequence[str], rates: Sequence[Rate], member: str) -> float:
-        args: list[str | float] = [member, IN_FLIGHT_TTL]
+    async def admit(self, keys: Sequence[str], rates: Sequence[Rate], member: str, turn: Turn) -> float:
+        args: list[str | float] = [
+            member,
+            IN_FLIGHT_TTL,
+            turn.priority,
+            "1" if turn.paced else "0",
+            turn.queue,
+            "" if turn.next_priority is None else turn.next_priority,
+            WAITER_GRACE,
+            HELD_BACK_POLL,
+        ]
         for rate in rates:
             args += [rate.limit, rate.window]
         try:
@@ -225,6 +366,9 @@ class RedisRateStore:
 
     async def release(self, keys: Sequence[str], member: str) -> None:
         await self._release(keys=list(keys), args=[member])
+
+    async def withdraw(self, keys: Sequence[str], queue: str) -> None:
+        await self._withdraw(keys=list(keys), args=[queue])
 
     async def ping(self) -> None:
         await self._redis.ping()
@@ -272,12 +416,51 @@ class Slot:
 _LATE_RELEASES: set[asyncio.Future[None]] = set()
 
 
+@dataclass(order=True)
+class _Waiter:
+    # Highest priority first, then first come.
+    rank: tuple[int, int]
+    turn: asyncio.Event = field(compare=False, default_factory=asyncio.Event)
+
+
+class _Queue:
+    """One limiter's callers of one key set, served highest priority first, then in arrival order; only the
+    first asks the store, so they do not all wake for one free slot."""
+
+    def __init__(self) -> None:
+        self.id = uuid.uuid4().hex
+        self._heap: list[_Waiter] = []
+        self._arrivals = itertools.count()
+
+    def join(self, priority: int) -> _Waiter:
+        waiter = _Waiter((-priority, next(self._arrivals)))
+        heapq.heappush(self._heap, waiter)
+        return waiter
+
+    def is_first(self, waiter: _Waiter) -> bool:
+        return self._heap[0] is waiter
+
+    def next_priority(self) -> int | None:
+        """The priority of the caller behind the first one."""
+        behind = heapq.nsmallest(2, self._heap)[1:]
+        return -behind[0].rank[0] if behind else None
+
+    def leave(self, waiter: _Waiter) -> bool:
+        """Take ``waiter`` out and wake whoever is first now; whether anyone is left."""
+        self._heap.remove(waiter)
+        heapq.heapify(self._heap)
+        if self._heap:
+            self._heap[0].turn.set()
+        return bool(self._heap)
+
+
 class RateLimiter:
     """Waits for a slot under every limit that applies to a (source, credential) pair.
 
     ``source_rates`` are account-wide per source label; ``credential_rates`` are what each
     credential of a source may do on its own. Keys hold the source label and credential id
     only, so every Beat process on the same store shares them, whatever its topic prefix.
+    Callers at or below ``paced_up_to`` (the bulk level) are paced; None paces nobody.
     """
 
     def __init__(
@@ -287,19 +470,28 @@ class RateLimiter:
         source_rates: Mapping[str, Rate],
         credential_rates: Mapping[str, Rate],
         key_prefix: str = KEY_PREFIX,
+        paced_up_to: int | None = None,
     ) -> None:
         self._store = store
         self.source_rates = dict(source_rates)
         self.credential_rates = dict(credential_rates)
         self._prefix = key_prefix
-        self._queues: defaultdict[tuple[str, ...], asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._paced_up_to = paced_up_to
+        self._queues: defaultdict[tuple[str, ...], _Queue] = defaultdict(_Queue)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, key_prefix: str = KEY_PREFIX) -> RateLimiter:
-        """The limits of ``configured_rates``, in Redis when ``redis_url`` is set, else in this process."""
+        """The limits of ``configured_rates``, in Redis when ``redis_url`` is set, else in this process; bulk
+        paced unless ``bulk_pacing`` is off."""
         source_rates, credential_rates = configured_rates(settings)
         store: RateStore = RedisRateStore(settings.redis_url) if settings.redis_url else MemoryRateStore()
-        return cls(store, source_rates=source_rates, credential_rates=credential_rates, key_prefix=key_prefix)
+        return cls(
+            store,
+            source_rates=source_rates,
+            credential_rates=credential_rates,
+            key_prefix=key_prefix,
+            paced_up_to=settings.bulk_priority if settings.bulk_pacing else None,
+        )
 
     def keys_for(self, source: str, credential_id: str | None) -> list[tuple[str, Rate]]:
         """The store keys and limits a call by this pair must fit under."""
@@ -310,27 +502,55 @@ class RateLimiter:
             keys.append((f"{self._prefix}credential:{source}:{credential_id}", rate))
         return keys
 
-    async def acquire(self, source: str, credential_id: str | None = None) -> Slot:
-        """Wait until the call fits under every limit that applies, then take its slot."""
+    async def acquire(self, source: str, credential_id: str | None = None, *, priority: int | None = None) -> Slot:
+        """Wait until the call fits under every limit that applies and no caller of a higher priority waits for
+        them, then take its slot. ``priority`` defaults to the request's the task works for (``calls_at``),
+        else bulk."""
         limits = self.keys_for(source, credential_id)
         keys = tuple(key for key, _ in limits)
         slot = Slot(self._store, keys, uuid.uuid4().hex)
         if not keys:
             return slot
+        if priority is None:
+            priority = _CALL_PRIORITY.get()
+        if priority is None:
+            priority = self._paced_up_to if self._paced_up_to is not None else 0
+        paced = self._paced_up_to is not None and priority <= self._paced_up_to
         rates = [rate for _, rate in limits]
-        # Callers of one pair queue here in arrival order and only the first asks the
-        # store; otherwise every waiter would wake at the same instant for one free slot.
-        async with self._queues[keys]:
+        queue = self._queues[keys]
+        waiter = queue.join(priority)
+        admitted = False
+        try:
             while True:
+                if not queue.is_first(waiter):
+                    waiter.turn.clear()
+                    await waiter.turn.wait()
+                    continue
+                turn = Turn(priority, paced, queue.id, queue.next_priority())
                 try:
-                    wait = await self._store.admit(keys, rates, slot.member)
+                    wait = await self._store.admit(keys, rates, slot.member, turn)
                 except asyncio.CancelledError:
                     # Redis may have admitted the call before the cancellation reached us.
                     await slot.release()
                     raise
                 if wait == 0:
+                    admitted = True
                     return slot
-                await asyncio.sleep(wait)
+                # A caller of a higher priority that joins meanwhile asks at once; this one looks again when
+                # its wait is over, or when it is first again.
+                waiter.turn.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(waiter.turn.wait(), wait)
+        finally:
+            if not queue.leave(waiter) and not admitted:
+                await self._withdraw(keys, queue.id)
+
+    async def _withdraw(self, keys: tuple[str, ...], queue: str) -> None:
+        # Best effort: an entry left behind lapses on its own within WAITER_GRACE of its caller's next ask.
+        try:
+            await asyncio.shield(self._store.withdraw(keys, queue))
+        except Exception as exc:  # noqa: BLE001 - the entry lapses anyway
+            log.debug("could not withdraw a waiting entry for %s: %s", keys, exc)
 
     async def ping(self) -> None:
         await self._store.ping()

@@ -53,3 +53,12 @@ RETRY_DUE_HEADER = "beat-due"
 
 def scrape_topic(flow: str) -> str:
     return f"{SCRAPE_PREFIX}{flow}"
+
+
+PRIORITY_SUFFIX = ".priority"
+
+
+def priority_topic(flow: str) -> str:
+    """The flow's priority lane, ``beat.scrape.<flow>.priority``: on-demand requests, drained ahead of the bulk
+    topic (which requests go there is configuration: ``Settings.bulk_priority``)."""
+    return f"{SCRAPE_PREFIX}{flow}{PRIORITY_SUFFIX}"

@@ -20,12 +20,15 @@ from providers.instagram.arraybobo import SOURCE, ArrayBoboClient
 from providers.ratelimit import (
     DEFAULT_SOURCE_RATES,
     KEY_PREFIX,
+    WAITER_GRACE,
     MemoryRateStore,
     Rate,
     RateLimitConfigError,
     RateLimiter,
     RateStore,
     RedisRateStore,
+    Turn,
+    calls_at,
 )
 from providers.sandbox import SandboxConfig, SandboxServer
 from tests.support import REDIS_URL, redis_test_prefix
@@ -44,12 +47,15 @@ class CountingStore:
         self.store = store
         self.admits = 0
 
-    async def admit(self, keys: Sequence[str], rates: Sequence[Rate], member: str) -> float:
+    async def admit(self, keys: Sequence[str], rates: Sequence[Rate], member: str, turn: Turn) -> float:
         self.admits += 1
-        return await self.store.admit(keys, rates, member)
+        return await self.store.admit(keys, rates, member, turn)
 
     async def release(self, keys: Sequence[str], member: str) -> None:
         await self.store.release(keys, member)
+
+    async def withdraw(self, keys: Sequence[str], queue: str) -> None:
+        await self.store.withdraw(keys, queue)
 
     async def aclose(self) -> None:
         await self.store.aclose()
@@ -65,7 +71,11 @@ class LimiterFactory:
         self.stores: list[CountingStore] = []
 
     def __call__(
-        self, *, source: dict[str, str] | None = None, credential: dict[str, str] | None = None
+        self,
+        *,
+        source: dict[str, str] | None = None,
+        credential: dict[str, str] | None = None,
+        paced_up_to: int | None = None,
     ) -> RateLimiter:
         store = CountingStore(self._new_store())
         limiter = RateLimiter(
@@ -73,6 +83,7 @@ class LimiterFactory:
             source_rates={k: Rate.parse(v) for k, v in (source or {}).items()},
             credential_rates={k: Rate.parse(v) for k, v in (credential or {}).items()},
             key_prefix=self._key_prefix,
+            paced_up_to=paced_up_to,
         )
         self.limiters.append(limiter)
         self.stores.append(store)
@@ -90,9 +101,11 @@ async def limiter_factory(request: pytest.FixtureRequest, key_prefix: str) -> As
         await limiter.aclose()
 
 
-async def take(limiter: RateLimiter, source: str, credential_id: str | None = None) -> None:
+async def take(
+    limiter: RateLimiter, source: str, credential_id: str | None = None, priority: int | None = None
+) -> None:
     """One call that is over at once."""
-    await (await limiter.acquire(source, credential_id)).release()
+    await (await limiter.acquire(source, credential_id, priority=priority)).release()
 
 
 async def is_blocked(limiter: RateLimiter, source: str, credential_id: str | None = None) -> bool:
@@ -222,6 +235,90 @@ async def test_limiters_on_one_redis_share_their_windows(key_prefix: str) -> Non
     finally:
         await first.aclose()
         await second.aclose()
+
+
+# Priority: the next free slot goes to the highest-priority waiter
+
+
+BULK, ON_DEMAND = 1, 10
+
+
+async def _take_in_order(limiter: RateLimiter, order: list[str], name: str, priority: int) -> None:
+    await take(limiter, "rocketapi", priority=priority)
+    order.append(name)
+
+
+async def test_a_free_slot_goes_to_the_highest_priority_waiter(limiter_factory: LimiterFactory) -> None:
+    limiter = limiter_factory(source={"rocketapi": "1/0.3s"})
+    await take(limiter, "rocketapi")  # the window is full
+    order: list[str] = []
+    bulk = [asyncio.ensure_future(_take_in_order(limiter, order, f"bulk{n}", BULK)) for n in range(3)]
+    await asyncio.sleep(0.05)  # the bulk callers wait first
+    urgent = asyncio.ensure_future(_take_in_order(limiter, order, "urgent", ON_DEMAND))
+    await asyncio.gather(urgent, *bulk)
+    assert order == ["urgent", "bulk0", "bulk1", "bulk2"]
+
+
+async def test_the_request_priority_reaches_the_limiter_through_calls_at(limiter_factory: LimiterFactory) -> None:
+    limiter = limiter_factory(source={"rocketapi": "1/0.3s"})
+    await take(limiter, "rocketapi")
+    order: list[str] = []
+
+    async def call(name: str, priority: int) -> None:
+        with calls_at(priority):  # as the worker sets it around a request's flow
+            await asyncio.sleep(0)
+            await take(limiter, "rocketapi")
+        order.append(name)
+
+    bulk = asyncio.ensure_future(call("bulk", BULK))
+    await asyncio.sleep(0.05)
+    await asyncio.gather(call("urgent", ON_DEMAND), bulk)
+    assert order == ["urgent", "bulk"]
+
+
+async def test_bulk_is_paced_and_on_demand_is_not(limiter_factory: LimiterFactory) -> None:
+    # 4 per second: bulk callers go 0.25 s apart, so a saturated limit frees a slot that often.
+    limiter = limiter_factory(source={"rocketapi": "4/1s"}, paced_up_to=BULK)
+    started = time.monotonic()
+    for _ in range(3):
+        await take(limiter, "rocketapi", priority=BULK)
+    assert 0.45 < time.monotonic() - started < 0.75
+    started = time.monotonic()
+    await take(limiter, "rocketapi", priority=ON_DEMAND)  # the window's last slot, at once
+    assert time.monotonic() - started < 0.1
+
+
+async def test_limiters_on_one_redis_serve_the_higher_priority_first(key_prefix: str) -> None:
+    rates = {"rocketapi": Rate(1, 0.4)}
+    bulk_side = RateLimiter(RedisRateStore(REDIS_URL), source_rates=rates, credential_rates={}, key_prefix=key_prefix)
+    urgent_side = RateLimiter(RedisRateStore(REDIS_URL), source_rates=rates, credential_rates={}, key_prefix=key_prefix)
+    try:
+        await take(bulk_side, "rocketapi")
+        order: list[str] = []
+        bulk = [asyncio.ensure_future(_take_in_order(bulk_side, order, f"bulk{n}", BULK)) for n in range(2)]
+        await asyncio.sleep(0.1)  # the bulk process waits first, its head registered in Redis
+        urgent = [asyncio.ensure_future(_take_in_order(urgent_side, order, f"urgent{n}", ON_DEMAND)) for n in range(2)]
+        await asyncio.gather(*urgent, *bulk)
+        assert order == ["urgent0", "urgent1", "bulk0", "bulk1"]
+    finally:
+        await bulk_side.aclose()
+        await urgent_side.aclose()
+
+
+async def test_a_crashed_waiter_holds_lower_priorities_back_only_briefly(key_prefix: str) -> None:
+    rates = {"rocketapi": Rate(1, 0.2)}
+    store = RedisRateStore(REDIS_URL)
+    limiter = RateLimiter(store, source_rates=rates, credential_rates={}, key_prefix=key_prefix)
+    try:
+        await take(limiter, "rocketapi")
+        key = f"{key_prefix}source:rocketapi"
+        # A process turned away at priority 10 that never asks again (it died): its entry lapses.
+        assert await store.admit([key], [rates["rocketapi"]], "dead", Turn(ON_DEMAND, False, "dead-queue")) > 0
+        started = time.monotonic()
+        await take(limiter, "rocketapi", priority=BULK)
+        assert 1.0 < time.monotonic() - started < 2.0 + WAITER_GRACE
+    finally:
+        await limiter.aclose()
 
 
 # Two processes against the sandbox
