@@ -7,9 +7,16 @@ pool and parser cost a fraction of it. Clients and tests keep httpx's types: aio
 errors are raised as the httpx errors httpcore raises for the same failure, so
 ProviderHttp classifies them exactly as before (a clean close before the answer is a
 RemoteProtocolError, a reset a ReadError, a refusal a ConnectError).
+
+With ``streaming`` the body is not read up front: the response's stream yields aiohttp's chunks as
+they arrive, so a reader that stops early (AssetDownloader's size cap) never holds the whole body.
+Closing it hands the connection back to the pool when the body was read to its end, and closes the
+connection otherwise, as httpcore does.
 """
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
 
 import aiohttp
 import httpx
@@ -38,11 +45,41 @@ def as_httpx_error(exc: BaseException, request: httpx.Request) -> httpx.Transpor
     return None
 
 
-class AiohttpTransport(httpx.AsyncBaseTransport):
-    """Sends each httpx request through one aiohttp session; the body is read whole, as ProviderHttp reads it."""
+class _AiohttpBodyStream(httpx.AsyncByteStream):
+    """An aiohttp response's body as httpx reads a streamed one, its failures as httpx errors."""
 
-    def __init__(self, limits: httpx.Limits) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+        self._response = response
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            # Whatever the socket delivered, without re-chunking it.
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except Exception as exc:
+            mapped = as_httpx_error(exc, self._request)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    async def aclose(self) -> None:
+        self._response.release()
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """Sends each httpx request through one aiohttp session.
+
+    The body is read whole, as ProviderHttp reads it, unless ``streaming``: then it is read as the
+    client iterates the response, and the connection is released when the client closes it. With
+    ``resend_on_stale`` an idempotent request whose pooled connection turns out closed is sent once more
+    on a new one.
+    """
+
+    def __init__(self, limits: httpx.Limits, *, streaming: bool = False, resend_on_stale: bool = False) -> None:
         self._limits = limits
+        self._streaming = streaming
+        self._resend_on_stale = resend_on_stale
         self._session: aiohttp.ClientSession | None = None
 
     def _opened(self) -> aiohttp.ClientSession:
@@ -58,29 +95,23 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False, skip_auto_headers=())
             # aiohttp sends an idempotent request once more, unseen, when a pooled connection fails. ProviderHttp
             # repeats such a GET itself, in a rate-limit slot and a trace of its own, so the provider never gets
-            # more calls than the limiter granted (tests/test_http_retry.py counts the connections). aiohttp
-            # offers no argument for it; the attribute is read on every request.
-            self._session._retry_connection = False
+            # more calls than the limiter granted (tests/test_http_retry.py counts the connections). A client
+            # with no limiter wants the resend (``resend_on_stale``): it stands in for httpcore's check that a
+            # pooled connection was not closed by the server before it is used. aiohttp offers no argument for
+            # it; the attribute is read on every request.
+            self._session._retry_connection = self._resend_on_stale
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        timeout = request.extensions.get("timeout", {})
         try:
-            async with self._opened().request(
-                request.method,
-                str(request.url),
-                headers=request.headers.multi_items(),
-                data=request.content or None,
-                allow_redirects=False,
-                compress=False,
-                timeout=aiohttp.ClientTimeout(
-                    total=None,
-                    connect=timeout.get("pool"),
-                    sock_connect=timeout.get("connect"),
-                    sock_read=timeout.get("read"),
-                ),
-            ) as response:
-                body = await response.read()
+            sending = self._send(request)
+            stream: httpx.AsyncByteStream
+            if self._streaming:
+                response = await sending
+                stream = _AiohttpBodyStream(response, request)
+            else:
+                async with sending as response:
+                    stream = httpx.ByteStream(await response.read())
         except Exception as exc:
             mapped = as_httpx_error(exc, request)
             if mapped is None:
@@ -92,9 +123,26 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return httpx.Response(
             response.status,
             headers=response.raw_headers,
-            stream=httpx.ByteStream(body),
+            stream=stream,
             request=request,
             extensions=extensions,
+        )
+
+    def _send(self, request: httpx.Request) -> aiohttp.client._RequestContextManager:
+        timeout = request.extensions.get("timeout", {})
+        return self._opened().request(
+            request.method,
+            str(request.url),
+            headers=request.headers.multi_items(),
+            data=request.content or None,
+            allow_redirects=False,
+            compress=False,
+            timeout=aiohttp.ClientTimeout(
+                total=None,
+                connect=timeout.get("pool"),
+                sock_connect=timeout.get("connect"),
+                sock_read=timeout.get("read"),
+            ),
         )
 
     async def aclose(self) -> None:
