@@ -72,14 +72,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     The body is read whole, as ProviderHttp reads it, unless ``streaming``: then it is read as the
     client iterates the response, and the connection is released when the client closes it. With
-    ``resend_on_stale`` an idempotent request whose pooled connection turns out closed is sent once more
-    on a new one.
+    ``resend_on_disconnect`` an idempotent request whose connection is closed or reset before the answer
+    arrives is sent once more, on a new connection.
     """
 
-    def __init__(self, limits: httpx.Limits, *, streaming: bool = False, resend_on_stale: bool = False) -> None:
+    def __init__(self, limits: httpx.Limits, *, streaming: bool = False, resend_on_disconnect: bool = False) -> None:
         self._limits = limits
         self._streaming = streaming
-        self._resend_on_stale = resend_on_stale
+        self._resend_on_disconnect = resend_on_disconnect
         self._session: aiohttp.ClientSession | None = None
 
     def _opened(self) -> aiohttp.ClientSession:
@@ -93,13 +93,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             )
             # httpx decodes the body by its content-encoding itself, and its headers go out as given.
             self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False, skip_auto_headers=())
-            # aiohttp sends an idempotent request once more, unseen, when a pooled connection fails. ProviderHttp
-            # repeats such a GET itself, in a rate-limit slot and a trace of its own, so the provider never gets
-            # more calls than the limiter granted (tests/test_http_retry.py counts the connections). A client
-            # with no limiter wants the resend (``resend_on_stale``): it stands in for httpcore's check that a
-            # pooled connection was not closed by the server before it is used. aiohttp offers no argument for
+            # aiohttp sends an idempotent request once more, unseen, when its connection fails before the answer
+            # (a pooled one the server had closed, or any reset). ProviderHttp repeats such a GET itself, in a
+            # rate-limit slot and a trace of its own, so the provider never gets more calls than the limiter
+            # granted (tests/test_http_retry.py counts the connections). A client
+            # with no limiter wants the resend (``resend_on_disconnect``): it stands in for httpcore's check that
+            # a pooled connection was not closed by the server before it is used. aiohttp offers no argument for
             # it; the attribute is read on every request.
-            self._session._retry_connection = self._resend_on_stale
+            self._session._retry_connection = self._resend_on_disconnect
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

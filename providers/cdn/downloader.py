@@ -52,10 +52,11 @@ class AssetDownloader:
         limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS)
         # aiohttp's pool under httpx's interface, streamed so the cap stops a download as it arrives: httpcore's
         # pool cost most of a download's CPU, as it did ProviderHttp's (bench/README.md). Media hosts close
-        # keep-alive connections at will and a GET is safe to repeat, so a stale pooled one is resent on a new one.
+        # keep-alive connections at will and a GET is safe to repeat, so one whose connection drops before the
+        # answer is sent again on a new connection; a host that keeps failing still ends in ProviderUnavailable.
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
-            transport=AiohttpTransport(limits, streaming=True, resend_on_stale=True),
+            transport=AiohttpTransport(limits, streaming=True, resend_on_disconnect=True),
             follow_redirects=True,
         )
 

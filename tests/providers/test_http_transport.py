@@ -120,3 +120,33 @@ async def test_a_streamed_body_arrives_as_sent_and_its_connection_is_reused_only
     finally:
         await client.aclose()
         listener.close()
+
+
+async def test_a_request_dropped_before_its_answer_is_resent_only_when_asked():
+    attempts = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal attempts
+        await reader.readuntil(b"\r\n\r\n")
+        attempts += 1
+        if attempts % 2:  # every other request: the connection ends without an answer
+            writer.close()
+            return
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    listener = await asyncio.start_server(handle, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/a.jpg"
+    resending = httpx.AsyncClient(transport=AiohttpTransport(httpx.Limits(), resend_on_disconnect=True), timeout=2.0)
+    plain = httpx.AsyncClient(transport=AiohttpTransport(httpx.Limits()), timeout=2.0)
+    try:
+        assert (await resending.get(url)).content == b"ok"
+        assert attempts == 2
+        with pytest.raises(httpx.RemoteProtocolError):
+            await plain.get(url)
+        assert attempts == 3
+    finally:
+        await resending.aclose()
+        await plain.aclose()
+        listener.close()
