@@ -45,6 +45,7 @@ from core.backoff import Retry, after_transient
 from core.outage import BROKER, POSTGRES, REDIS
 from core.queries import StoredData
 from core.settings import Settings
+from core.topic_admin import request_partitions
 from providers.breaker import Breaker
 from providers.clients import build_clients
 from providers.crawler import Crawler
@@ -545,7 +546,7 @@ def build_worker_app(settings: Settings, selection: FlowSelection) -> tuple[faus
 
     for spec in selection.enabled:
         for urgent, lane, partitions in (
-            (False, names.scrape_topic(spec.name), settings.request_partitions),
+            (False, names.scrape_topic(spec.name), request_partitions(settings, spec.name)),
             (True, names.priority_topic(spec.name), settings.priority_partitions),
         ):
             app.agent(

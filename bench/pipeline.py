@@ -16,7 +16,9 @@ is ``refresh_profile_basic`` (one ArrayBobo profile call per request), no rate l
    row written, its status_at). Optionally at a raised concurrency.
 3. latency: produced -> COMPLETE (scraped_at) p50/p99, producing at half that rate.
 4. memory: the worker's RSS with its children, idle after start-up and the peak of phase 2.
-5. processes (``--processes 1 2``): for each N, a fresh ``beat worker --processes N`` once each of its
+5. CPU: the worker's CPU seconds (user + system, its children included) during phase 2
+   ÷ the requests completed in it, in ms per request; and idle, after start-up, in % of a core.
+6. processes (``--processes 1 2``): for each N, a fresh ``beat worker --processes N`` once each of its
    processes owns partitions of the flow, phase 2 again: e2e/s, the worker's CPU seconds (all its
    processes) per completion, the load average, and the partitions each process owned.
 
@@ -59,7 +61,7 @@ from app.embedded import EmbeddedBroker, EmbeddedPostgres, free_port  # noqa: E4
 from core.settings import load_settings  # noqa: E402
 from core.topic_admin import all_topics, ensure_topics  # noqa: E402
 from providers.credentials import CredentialStore  # noqa: E402
-from providers.sandbox.seeds import sandbox_source_rate_limits  # noqa: E402
+from providers.sandbox.seeds import sandbox_cdn_base_urls, sandbox_source_rate_limits  # noqa: E402
 from sinks.schema import migrate  # noqa: E402
 from tests.support import (  # noqa: E402
     ADMIN_URL,
@@ -81,7 +83,7 @@ SOURCE = "rapidapi-arraybobo"
 # The only credential in the database, so every profile comes from ArrayBobo.
 CREDENTIAL = {"x-rapidapi-key": "bench-arraybobo", "x-rapidapi-host": "instagram-scraper-2022.p.rapidapi.com"}
 LATENCY = 0.1  # seconds the sandbox waits per call in phase 1
-PARTITIONS = 8  # Beat's default request_partitions, used for the passthrough topics too
+PARTITIONS = 8  # Beat's default request_partitions (the most a request topic gets), and the passthrough's
 RECORD_BYTES = 1024
 SETTLE = 5.0  # seconds after the warm-up before the idle RSS is taken
 SAMPLE_INTERVAL = 0.2
@@ -376,7 +378,8 @@ async def max_throughput(
     n: int,
     seconds: float,
     window: int | None,
-) -> float:
+) -> tuple[float, int]:
+    """Completions/s, and how many requests completed."""
     produced = await produce(bootstrap, completions, "max", n, window=window, seconds=seconds)
     rows = await completed(pool, list(produced), procs)
     span = max(row["status_at"].timestamp() for row in rows) - min(produced.values())
@@ -384,7 +387,7 @@ async def max_throughput(
         f"max throughput: {len(rows)} requests produced -> all COMPLETE in Postgres in {span:.1f}s: "
         f"{len(rows) / span:.0f}/s"
     )
-    return len(rows) / span
+    return len(rows) / span, len(rows)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -520,6 +523,9 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
         "data_dir": str(work / "beat"),
         "topic_prefix": "",
         "provider_base_urls": {SOURCE: f"{sandbox.url}/{SOURCE}"},
+        # The profile pictures the flow downloads come from the sandbox's CDN: the real host would be looked
+        # up in DNS off this machine for every profile.
+        "cdn_base_urls": sandbox_cdn_base_urls(sandbox.url),
         # The pipeline, not a provider budget: ArrayBobo alone, its legacy 100/30 s limit lifted.
         "source_priorities": {"fetch_profile_by_handle": [SOURCE]},
         "source_rate_limits": sandbox_source_rate_limits(),
@@ -537,10 +543,17 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
             worker = await start_worker(cleanup, env, work, "worker", bootstrap, pool, sink)
 
             rss = RssSampler(worker.pid)
+            cpu_before = CpuMeter(worker.pid).seconds()
             await asyncio.sleep(SETTLE)
+            # Polling every partition of every flow costs CPU with nothing to do; under load it is part
+            # of cpu_ms_per_request too, the larger part the fewer requests complete per second.
+            cpu_idle = (CpuMeter(worker.pid).seconds() - cpu_before) / SETTLE * 100
             rss_idle = statistics.median(rss.sample() for _ in range(5))
             enabled = sum(spec.enabled for spec in FLOWS.values())
-            progress(f"memory: worker with its {enabled} enabled flows, idle: {rss_idle:.1f} MiB")
+            progress(
+                f"memory: worker with its {enabled} enabled flows, idle: {rss_idle:.1f} MiB; "
+                f"CPU idle: {cpu_idle:.1f} % of a core"
+            )
 
             eff = await efficiency(
                 bootstrap,
@@ -556,8 +569,9 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
             await sandbox.set_latency(0.0)
             load = RssSampler(worker.pid)
             sampling = asyncio.ensure_future(load.run())
+            cpu_before = CpuMeter(worker.pid).seconds()
             try:
-                e2e = await max_throughput(
+                e2e, done = await max_throughput(
                     bootstrap,
                     pool,
                     completions,
@@ -568,14 +582,16 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
                 )
             finally:
                 sampling.cancel()
+            cpu_ms = (CpuMeter(worker.pid).seconds() - cpu_before) * 1000 / done
             rss_load = max(load.samples)
-            progress(f"memory: worker peak under load: {rss_load:.1f} MiB")
+            progress(f"memory: worker peak under load: {rss_load:.1f} MiB; CPU: {cpu_ms:.2f} ms per request")
 
             if concurrency != default_concurrency:
                 worker.terminate(30)
                 raised = beat_env(**settings, flow_concurrency={FLOW: concurrency})
                 worker = await start_worker(cleanup, raised, work, f"worker-c{concurrency}", bootstrap, pool, sink)
-                e2e = await max_throughput(
+                cpu_before = CpuMeter(worker.pid).seconds()
+                e2e, done = await max_throughput(
                     bootstrap,
                     pool,
                     completions,
@@ -584,6 +600,7 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
                     args.phase_seconds,
                     window(concurrency),
                 )
+                cpu_ms = (CpuMeter(worker.pid).seconds() - cpu_before) * 1000 / done
 
             p50, p99 = await latency(bootstrap, pool, completions, [sink, worker], e2e / 2, args.latency_seconds)
 
@@ -608,6 +625,8 @@ async def run(args: argparse.Namespace, bootstrap: str, database_url: str, work:
         "p99_ms": round(p99, 1),
         "rss_idle_mb": round(rss_idle, 1),
         "rss_load_mb": round(rss_load, 1),
+        "cpu_ms_per_request": round(cpu_ms, 2),
+        "cpu_idle_pct": round(cpu_idle, 1),
         "concurrency": concurrency,
         "by_processes": by_processes,
     }

@@ -186,6 +186,9 @@ class Settings(BaseSettings):
     # Sink batching.
     sink_batch_size: int = Field(5000, ge=1)
     sink_batch_timeout: float = Field(0.2, ge=0)
+    # Tansu holds a fetch for about half this long even when records arrive meanwhile (bench/README.md), so it
+    # is most of the time between an event and its row; each idle fetch costs the broker and the sink a little.
+    sink_fetch_wait_ms: int = Field(50, ge=0, description="how long the sink's broker fetches wait for records")
 
     log_level: str = "INFO"
 

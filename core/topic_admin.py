@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Iterable
 
 from aiokafka import AIOKafkaClient
@@ -22,15 +23,30 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from core.settings import Settings
 from topics import names
+from topics.flows import FLOWS
 
 log = logging.getLogger(__name__)
+
+# A partition is what one worker process owns of a flow. Every partition costs the broker and each consumer
+# a fetch slot even while idle (36 flows x 8 partitions kept the broker at about 0.2 cores doing nothing),
+# so a flow's request topic gets one per CONCURRENCY_PER_PARTITION of its concurrency, and at least
+# MIN_REQUEST_PARTITIONS so that two worker processes share even a quiet flow.
+CONCURRENCY_PER_PARTITION = 5
+MIN_REQUEST_PARTITIONS = 2
+
+
+def request_partitions(settings: Settings, flow: str) -> int:
+    """The partitions of a flow's request topic: sized to its concurrency, at most ``request_partitions``."""
+    concurrency = settings.flow_concurrency.get(flow, FLOWS[flow].concurrency)
+    wanted = max(MIN_REQUEST_PARTITIONS, math.ceil(concurrency / CONCURRENCY_PER_PARTITION))
+    return min(settings.request_partitions, wanted)
 
 
 def all_topics(settings: Settings, flows: Iterable[str]) -> dict[str, int]:
     """Every topic name (prefixed) with its partition count."""
     topics = {}
     for flow in flows:
-        topics[settings.topic(names.scrape_topic(flow))] = settings.request_partitions
+        topics[settings.topic(names.scrape_topic(flow))] = request_partitions(settings, flow)
         topics[settings.topic(names.priority_topic(flow))] = settings.priority_partitions
     for name in (names.STATUS, *names.LOG_TOPICS, names.DEAD_LETTER, names.TRACE_LOG):
         topics[settings.topic(name)] = settings.log_partitions

@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from providers.errors import ProviderTimeout, ProviderUnavailable, QuotaExceeded
+from providers.http_transport import AiohttpTransport
 from providers.parsing import wait_seconds
 from providers.ratelimit import RateLimiter
 from providers.sources import base_url
@@ -99,9 +100,11 @@ class ProviderHttp:
         self._base_urls = base_urls
         self._trace_sink = trace_sink
         self._limiter = limiter
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            limits=limits,
+            transport=AiohttpTransport(limits),
             follow_redirects=False,
         )
 

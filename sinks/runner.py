@@ -96,7 +96,11 @@ class SinkRunner:
         # the same stretch of time from each, as the flows produced it, so the accounts whose derived
         # columns it recomputes are the few that stretch touched.
         consumer = await start_group_consumer(
-            settings, self.topics, "sink", max_partition_fetch_bytes=PARTITION_FETCH_BYTES
+            settings,
+            self.topics,
+            "sink",
+            max_partition_fetch_bytes=PARTITION_FETCH_BYTES,
+            fetch_max_wait_ms=settings.sink_fetch_wait_ms,
         )
         reconciler = asyncio.create_task(Reconciler(settings, pool, producer).run_forever())
         reconciler.add_done_callback(self._reconciler_done)

@@ -23,6 +23,7 @@ from providers.errors import (
     UrlSignatureExpired,
 )
 from providers.http import retry_after_seconds
+from providers.http_transport import AiohttpTransport
 
 SOURCE = "cdn"
 EXPIRED_BODY = b"URL signature expired"
@@ -48,9 +49,14 @@ class AssetDownloader:
         self._timeout = timeout
         self._max_bytes = max_bytes
         self._bases = {host.lower(): base.rstrip("/") for host, base in cdn_base_urls.items()}
+        limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS)
+        # aiohttp's pool under httpx's interface, streamed so the cap stops a download as it arrives: httpcore's
+        # pool cost most of a download's CPU, as it did ProviderHttp's (bench/README.md). Media hosts close
+        # keep-alive connections at will and a GET is safe to repeat, so one whose connection drops before the
+        # answer is sent again on a new connection; a host that keeps failing still ends in ProviderUnavailable.
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS),
+            transport=AiohttpTransport(limits, streaming=True, resend_on_disconnect=True),
             follow_redirects=True,
         )
 

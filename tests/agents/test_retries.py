@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from agents.retry import RetryConsumer, due_header
 from core.backoff import Ended, Retry, after_transient, tier_for
 from core.settings import load_settings
-from core.topic_admin import all_topics, ensure_topics
+from core.topic_admin import all_topics, ensure_topics, request_partitions
 from providers.credentials import CredentialStore
 from providers.sandbox.config import SandboxConfig
 from tests.conftest import isolated
@@ -132,7 +132,9 @@ async def test_a_long_wait_at_the_head_of_a_partition_does_not_delay_a_short_one
     producer = AIOKafkaProducer(bootstrap_servers=broker, acks="all")
     await producer.start()
     try:
-        partitions = [TopicPartition(request_topic, p) for p in range(settings.request_partitions)]
+        partitions = [
+            TopicPartition(request_topic, p) for p in range(request_partitions(settings, "refresh_profile_basic"))
+        ]
         reader.assign(partitions)
         await reader.seek_to_beginning(*partitions)
         long_id, short_id = str(uuid.uuid4()), str(uuid.uuid4())

@@ -18,6 +18,7 @@ import pytest
 from app.supervision import STABLE_AFTER, Child, restart_delay
 from app.worker_processes import check_shares, child_settings, process_count
 from core.settings import load_settings
+from core.topic_admin import request_partitions
 from providers.ratelimit import (
     DEFAULT_SOURCE_RATES,
     MemoryRateStore,
@@ -74,7 +75,7 @@ async def test_two_processes_share_the_group_survive_a_kill_and_drain(broker, da
 
         # (a) Both children joined the one group, and each owns some of the flow's partitions.
         first, second = (await _both_own(supervisor, topic, timeout=60)).values()
-        assert sorted(first + second) == list(range(8)), (first, second)
+        assert sorted(first + second) == list(range(request_partitions(load_settings(), BASIC))), (first, second)
         ids = await _complete(broker, topic, pool, "procs", 40)
         statuses = await wait_terminal(pool, ids, timeout=60)
         assert list(statuses.values()) == ["COMPLETE"] * len(ids), statuses
