@@ -70,7 +70,7 @@ import httpx  # noqa: E402
 
 from app.demo import demo_requests  # noqa: E402
 from app.embedded import EmbeddedBroker, free_port  # noqa: E402
-from bench.pipeline import BenchError, fresh_database, progress, spawn  # noqa: E402
+from bench.pipeline import BenchError, fresh_database, progress, run_bench, spawn  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from core.topic_admin import all_topics, ensure_topics  # noqa: E402
 from providers.credentials import CredentialStore  # noqa: E402
@@ -493,11 +493,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BenchError as exc:
-        progress(f"failed: {exc}")
-        sys.exit(1)
-    except KeyboardInterrupt:
-        progress("interrupted; everything the bench started is stopped")
-        sys.exit(130)
+    run_bench(main)

@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
@@ -690,7 +690,8 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps(result), flush=True)
 
 
-if __name__ == "__main__":
+def run_bench(main: Callable[[], None]) -> None:
+    """A bench's entry point: a BenchError or Ctrl-C is one line and an exit code, not a traceback."""
     try:
         main()
     except BenchError as exc:
@@ -699,3 +700,7 @@ if __name__ == "__main__":
     except KeyboardInterrupt:
         progress("interrupted; everything the bench started is stopped")
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    run_bench(main)

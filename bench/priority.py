@@ -43,6 +43,7 @@ import asyncpg  # noqa: E402
 import httpx  # noqa: E402
 
 from app.embedded import EmbeddedBroker, free_port  # noqa: E402
+from bench.pipeline import BenchError, percentile, progress, run_bench  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from core.topic_admin import all_topics, ensure_topics  # noqa: E402
 from providers.credentials import CredentialStore  # noqa: E402
@@ -56,21 +57,6 @@ SOURCE = "rapidapi-arraybobo"
 CREDENTIAL = {"x-rapidapi-key": "bench-arraybobo", "x-rapidapi-host": "instagram-scraper-2022.p.rapidapi.com"}
 LIMIT, LIMIT_WINDOW = DEFAULT_SOURCE_RATES[SOURCE].limit, DEFAULT_SOURCE_RATES[SOURCE].window
 LATENCY = 0.1
-
-_started = time.monotonic()
-
-
-class BenchError(RuntimeError):
-    pass
-
-
-def progress(message: str) -> None:
-    print(f"[{time.monotonic() - _started:6.1f}s] {message}", flush=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
 
 
 async def wait_http(url: str, procs: list[BeatProcess]) -> None:
@@ -242,11 +228,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except BenchError as exc:
-        progress(f"failed: {exc}")
-        sys.exit(1)
-    except KeyboardInterrupt:
-        progress("interrupted; everything the bench started is stopped")
-        sys.exit(130)
+    run_bench(main)
