@@ -52,7 +52,6 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -70,7 +69,7 @@ import httpx  # noqa: E402
 
 from app.demo import demo_requests  # noqa: E402
 from app.embedded import EmbeddedBroker, free_port  # noqa: E402
-from bench.pipeline import BenchError, fresh_database, progress, run_bench, spawn  # noqa: E402
+from bench.pipeline import BenchError, bench_workspace, fresh_database, progress, run_bench, spawn  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from core.topic_admin import all_topics, ensure_topics  # noqa: E402
 from providers.credentials import CredentialStore  # noqa: E402
@@ -477,14 +476,7 @@ def main(argv: list[str] | None = None) -> None:
     for outage in OUTAGES if args.outages else ():
         progress(f"schedule: {outage.start:.0f}-{outage.end:.0f}s {outage.what}")
     with ExitStack() as cleanup:
-        if args.work_dir:
-            work = Path(args.work_dir).resolve()
-            work.mkdir(parents=True, exist_ok=True)
-        else:
-            work = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="beat-chaos-")))
-        broker = EmbeddedBroker(work / "broker")
-        broker.start()
-        cleanup.callback(broker.stop)
+        work, broker = bench_workspace(cleanup, args.work_dir)
         database_url = cleanup.enter_context(fresh_database(work))
         progress(f"broker {broker.bootstrap}, database {database_url}")
         result = asyncio.run(run(args, broker, database_url, work, cleanup))

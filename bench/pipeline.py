@@ -675,19 +675,26 @@ def main(argv: list[str] | None = None) -> None:
     # Anything else running on the machine shares its cores with every process measured here.
     progress(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; python {sys.version.split()[0]}")
     with ExitStack() as cleanup:
-        if args.work_dir:
-            work = Path(args.work_dir).resolve()
-            work.mkdir(parents=True, exist_ok=True)
-        else:
-            work = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="beat-bench-")))
-        broker = EmbeddedBroker(work / "broker")
-        broker.start()
-        cleanup.callback(broker.stop)
+        work, broker = bench_workspace(cleanup, args.work_dir)
         database_url = cleanup.enter_context(fresh_database(work))
         progress(f"broker {broker.bootstrap}, database {database_url}")
         result = asyncio.run(run(args, broker.bootstrap, database_url, work, cleanup))
         progress(f"stopping; load average {os.getloadavg()[0]:.1f}")
     print(json.dumps(result), flush=True)
+
+
+def bench_workspace(cleanup: ExitStack, work_dir: str | None) -> tuple[Path, EmbeddedBroker]:
+    """The bench's directory (kept when named, else temporary and removed) and an embedded broker in it,
+    both undone by ``cleanup``."""
+    if work_dir:
+        work = Path(work_dir).resolve()
+        work.mkdir(parents=True, exist_ok=True)
+    else:
+        work = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="beat-bench-")))
+    broker = EmbeddedBroker(work / "broker")
+    broker.start()
+    cleanup.callback(broker.stop)
+    return work, broker
 
 
 def run_bench(main: Callable[[], None]) -> None:

@@ -29,7 +29,6 @@ import json
 import os
 import signal
 import sys
-import tempfile
 import time
 import uuid
 from contextlib import ExitStack
@@ -42,8 +41,8 @@ sys.path.insert(0, str(ROOT))
 import asyncpg  # noqa: E402
 import httpx  # noqa: E402
 
-from app.embedded import EmbeddedBroker, free_port  # noqa: E402
-from bench.pipeline import BenchError, percentile, progress, run_bench  # noqa: E402
+from app.embedded import free_port  # noqa: E402
+from bench.pipeline import BenchError, bench_workspace, percentile, progress, run_bench  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from core.topic_admin import all_topics, ensure_topics  # noqa: E402
 from providers.credentials import CredentialStore  # noqa: E402
@@ -213,14 +212,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     progress(f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
     with ExitStack() as cleanup:
-        if args.work_dir:
-            work = Path(args.work_dir).resolve()
-            work.mkdir(parents=True, exist_ok=True)
-        else:
-            work = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="beat-bench-")))
-        broker = EmbeddedBroker(work / "broker")
-        broker.start()
-        cleanup.callback(broker.stop)
+        work, broker = bench_workspace(cleanup, args.work_dir)
         database_url = cleanup.enter_context(migrated_database("beat_bench_priority"))
         result = asyncio.run(run(args, broker.bootstrap, database_url, work, cleanup))
         progress(f"stopping; load average {os.getloadavg()[0]:.1f}")
