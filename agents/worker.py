@@ -264,9 +264,6 @@ class WorkerRuntime:
     def timeout_of(self, spec: FlowSpec) -> float:
         return timeout_of(spec, self.settings.flow_timeout, self.settings.default_flow_timeout)
 
-    def concurrency_of(self, spec: FlowSpec) -> int:
-        return self.settings.flow_concurrency.get(spec.name, spec.concurrency)
-
     # producing
 
     async def _send(
@@ -500,7 +497,7 @@ class WorkerRuntime:
         topic = channel.get_topic_name()
         if topic in self._gates:
             return
-        concurrency = self.concurrency_of(spec)
+        concurrency = self.settings.concurrency_of(spec)
         gate = FlowGate(
             self.app,
             topic,
@@ -514,7 +511,7 @@ class WorkerRuntime:
     def slots_of(self, spec: FlowSpec) -> FlowSlots:
         """The flow's concurrency slots, shared by its two lanes."""
         if spec.name not in self._slots:
-            self._slots[spec.name] = FlowSlots(self.concurrency_of(spec))
+            self._slots[spec.name] = FlowSlots(self.settings.concurrency_of(spec))
         return self._slots[spec.name]
 
     # draining
@@ -552,7 +549,7 @@ def build_worker_app(settings: Settings, selection: FlowSelection) -> tuple[faus
             app.agent(
                 _request_topic(app, [settings.topic(lane)], partitions),
                 name=f"flow.{lane.removeprefix(names.SCRAPE_PREFIX)}",
-                concurrency=runtime.concurrency_of(spec),
+                concurrency=settings.concurrency_of(spec),
             )(_agent_for(runtime, spec, urgent=urgent))
     log.info("running %s", ", ".join(spec.name for spec in selection.enabled) or "no flow")
     if selection.disabled:

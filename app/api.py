@@ -225,7 +225,7 @@ def create_api(settings: Settings) -> FastAPI:
             "name": spec.name,
             "platform": spec.platform.value,
             "enabled": is_enabled(spec, settings.disabled_flows),
-            "concurrency": settings.flow_concurrency.get(spec.name, spec.concurrency),
+            "concurrency": settings.concurrency_of(spec),
             "params": spec.params.model_json_schema(),
         }
 

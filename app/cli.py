@@ -386,7 +386,7 @@ def flows() -> int:
     for spec in FLOWS.values():
         enabled = spec.enabled and spec.name not in settings.disabled_flows
         state = "enabled " if enabled else "disabled"
-        concurrency = settings.flow_concurrency.get(spec.name, spec.concurrency)
+        concurrency = settings.concurrency_of(spec)
         note = "" if enabled else f"  {spec.pending or 'disabled by BEAT_DISABLED_FLOWS'}"
         print(f"{spec.name:<{width}}  {spec.platform.value:<9}  {state}  concurrency {concurrency:>3}{note}")
     return 0

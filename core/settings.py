@@ -18,6 +18,7 @@ from pydantic_settings import SettingsError as PydanticSettingsError
 
 from topics import names
 from topics.errors import BeatError, Decision
+from topics.flows import FlowSpec
 
 SECRET_MASK = "***"  # noqa: S105 - what a secret is shown as, not a secret
 
@@ -238,6 +239,10 @@ class Settings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+    def concurrency_of(self, spec: FlowSpec) -> int:
+        """The flow's concurrency: its BEAT_FLOW_CONCURRENCY override, else the catalogue's default."""
+        return self.flow_concurrency.get(spec.name, spec.concurrency)
 
     def is_on_demand(self, priority: int) -> bool:
         """Whether a request of this priority goes to its flow's priority lane."""

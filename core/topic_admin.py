@@ -37,7 +37,7 @@ MIN_REQUEST_PARTITIONS = 2
 
 def request_partitions(settings: Settings, flow: str) -> int:
     """The partitions of a flow's request topic: sized to its concurrency, at most ``request_partitions``."""
-    concurrency = settings.flow_concurrency.get(flow, FLOWS[flow].concurrency)
+    concurrency = settings.concurrency_of(FLOWS[flow])
     wanted = max(MIN_REQUEST_PARTITIONS, math.ceil(concurrency / CONCURRENCY_PER_PARTITION))
     return min(settings.request_partitions, wanted)
 
