@@ -62,7 +62,7 @@ from topics.dead_letter import (
     record_size,
 )
 from topics.errors import BeatError, Decision
-from topics.flows import FlowSelection, FlowSpec, disabled_reason, timeout_of
+from topics.flows import FlowSelection, FlowSpec, disabled_reason
 from topics.limits import status_budget
 from topics.models import (
     ErrorInfo,
@@ -261,9 +261,6 @@ class WorkerRuntime:
         if self._pool is not None:
             await self._pool.close()
 
-    def timeout_of(self, spec: FlowSpec) -> float:
-        return timeout_of(spec, self.settings.flow_timeout, self.settings.default_flow_timeout)
-
     # producing
 
     async def _send(
@@ -361,7 +358,7 @@ class WorkerRuntime:
             assets=self.assets,
             tools=self.tools,
         )
-        timeout = self.timeout_of(spec)
+        timeout = self.settings.timeout_of(spec)
         error: ErrorInfo | None = None
         # A transient end is retried; ready_in is the seconds until a known ready time, if there is one.
         transient, ready_in = False, None
@@ -525,7 +522,7 @@ class WorkerRuntime:
             gate.enabled = False
         consumer = self.app.consumer
         consumer.pause_partitions(consumer.assignment())
-        longest = max((self.timeout_of(spec) for spec in self.flows), default=0.0)
+        longest = max((self.settings.timeout_of(spec) for spec in self.flows), default=0.0)
         try:
             await asyncio.wait_for(self._idle.wait(), longest + 5.0)
         except TimeoutError:

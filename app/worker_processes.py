@@ -24,7 +24,7 @@ from app.cpus import usable_cpu_count
 from app.supervision import Child, restart_exited
 from core.settings import Settings
 from providers.ratelimit import configured_rates
-from topics.flows import FlowSpec, timeout_of
+from topics.flows import FlowSpec
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def check_shares(settings: Settings, count: int) -> None:
 
 def drain_timeout(settings: Settings, flows: Iterable[FlowSpec]) -> float:
     """How long a worker of ``flows`` may take to drain and exit after SIGTERM before it is killed."""
-    longest = max((timeout_of(spec, settings.flow_timeout, settings.default_flow_timeout) for spec in flows), default=0)
+    longest = max((settings.timeout_of(spec) for spec in flows), default=0.0)
     return longest + DRAIN_MARGIN
 
 

@@ -61,7 +61,7 @@ from core.topic_admin import TopicKeeper, all_topics
 from topics import names
 from topics.dead_letter import RawRecord, bounded_key, dead_letter, error_info, record_size
 from topics.errors import BeatError, Decision
-from topics.flows import FLOWS, timeout_of
+from topics.flows import FLOWS
 from topics.models import ErrorInfo, Platform, RequestStatus, ScrapeRequest, Status
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ class Reconciler:
         self._cursor: tuple[datetime, str] | None = None
 
     def _deadline(self, flow: str) -> float:
-        timeout = timeout_of(FLOWS[flow], self.settings.flow_timeout, self.settings.default_flow_timeout)
+        timeout = self.settings.timeout_of(FLOWS[flow])
         return timeout + self.settings.reconcile_grace
 
     async def run_forever(self) -> None:

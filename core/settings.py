@@ -18,7 +18,7 @@ from pydantic_settings import SettingsError as PydanticSettingsError
 
 from topics import names
 from topics.errors import BeatError, Decision
-from topics.flows import FlowSpec
+from topics.flows import FlowSpec, timeout_of
 
 SECRET_MASK = "***"  # noqa: S105 - what a secret is shown as, not a secret
 
@@ -239,6 +239,10 @@ class Settings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+    def timeout_of(self, spec: FlowSpec) -> float:
+        """The flow's timeout: its BEAT_FLOW_TIMEOUT override, else the catalogue's, else the default."""
+        return timeout_of(spec, self.flow_timeout, self.default_flow_timeout)
 
     def concurrency_of(self, spec: FlowSpec) -> int:
         """The flow's concurrency: its BEAT_FLOW_CONCURRENCY override, else the catalogue's default."""
