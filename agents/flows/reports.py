@@ -25,6 +25,7 @@ from agents.flows import report_files as files
 from agents.flows.context import FlowContext
 from core import report_queries as reads
 from providers.errors import InputRejected
+from providers.youtube import ray
 from topics.models import Platform, Post, utcnow
 from topics.params import KeywordCollectionParams, SentimentReportParams
 from topics.sentiment import ReportDone
@@ -125,7 +126,7 @@ async def _categorize(
                 dimensions={"categorization": label},
             )
         )
-    ctx.used("ray")
+    ctx.used(ray.SOURCE)
     return labels, "done"
 
 

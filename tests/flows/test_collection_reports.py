@@ -13,11 +13,17 @@ import pyarrow.parquet as pq
 import pytest
 import pytest_asyncio
 
-from agents.flows.reports import NO_SHORTCODES, reach_estimate
+from agents.flows.assets import AssetRuntime
+from agents.flows.context import FlowContext, FlowTools
+from agents.flows.reports import NO_SHORTCODES, fetch_keyword_collection, reach_estimate
+from core.queries import StoredData
 from core.report_queries import keyword_pattern
 from providers.sandbox import ray as sandbox_ray
+from sinks.local_store import LocalAssetStore
 from tests.support import EventCollector, failures, wait_terminal
 from topics import names
+from topics.models import ScrapeRequest
+from topics.params import KeywordCollectionParams
 
 TODAY = datetime.now(UTC).date()
 IN_WINDOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -317,3 +323,30 @@ async def test_a_sentiment_report_without_shortcodes_fails_saying_so(stack, pool
     # Definitive: the first attempt fails, no retry could find the collection's posts.
     assert row["error_type"] == "CollectionUnknown" and NO_SHORTCODES in row["error_message"]
     assert row["attempt"] == 1
+
+
+async def test_without_a_ray_url_the_keyword_collection_is_written_uncategorised(pool, tmp_path):
+    """In process, with a worker's reads and a local asset store but no RAY: the rows keep empty categories,
+    the demographic file has no category to give, and the result says "skipped"."""
+    tag = uuid.uuid4().hex[:8]
+    world = await _instagram_world(pool, tag)
+    request = ScrapeRequest(id=f"r{tag}", flow="fetch_keyword_collection", params={})
+    assets = AssetRuntime(LocalAssetStore(tmp_path), None, 0.0)  # type: ignore[arg-type]  # no download here
+    ctx = FlowContext(request, None, StoredData(pool), assets=assets, tools=FlowTools())  # type: ignore[arg-type]
+    params = KeywordCollectionParams(
+        job_id=f"j{tag}",
+        keywords=[world["keyword"]],
+        platform="INSTAGRAM",
+        start_date="2026-03-01",
+        end_date="2026-03-31",
+    )
+    result = await fetch_keyword_collection(ctx, params)
+    assert result["categorization"] == "skipped: BEAT_RAY_URL is not set" and result["rows"] == 2
+    rows = pq.read_table(tmp_path / result["report_path"]).to_pylist()
+    assert [(r["shortcode"], r["category"], r["category_score"]) for r in rows] == [
+        (f"A{tag}", None, None),
+        (f"B{tag}", None, None),
+    ]
+    assert pq.read_table(tmp_path / result["demographic_report_path"]).num_rows == 0
+    [done] = [event for _, _, event in ctx.events]
+    assert done.paths == {"report": result["report_path"], "demographic": result["demographic_report_path"]}
