@@ -11,9 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from topics.models import Activity, Metrics, Payload, Stamps
+
+
+class PageActivity(Activity):
+    """One like or comment inside a page event. Read by consumers, it ignores fields it does not know, as
+    every event does: a producer one version ahead may add one (``Model``)."""
+
+    model_config = ConfigDict(extra="ignore")
 
 
 class ActivityPage(Activity):
@@ -23,7 +30,7 @@ class ActivityPage(Activity):
 
     kind: str = "activity_page"
     actor_profile_id: str | None = Field(None, description="always null: a page has many actors")
-    activities: list[Activity] = Field(description="the page's likes or comments, each as its own event carries it")
+    activities: list[PageActivity] = Field(description="the page's likes or comments, each as its own event carries it")
 
     @property
     def key(self) -> str:

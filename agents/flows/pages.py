@@ -11,14 +11,14 @@ from collections.abc import Sequence
 
 from agents.flows.context import FlowContext
 from topics.models import Activity
-from topics.sentiment import ActivityPage
+from topics.sentiment import ActivityPage, PageActivity
 
 MAX_PAGE_ACTIVITIES = 100
 
 
-def _plain(activity: Activity) -> Activity:
+def _plain(activity: Activity) -> PageActivity:
     # The emitted event carries Beat's stamps and the flow's added dimensions; a page row is the activity only.
-    return Activity.model_validate({name: getattr(activity, name) for name in Activity.model_fields})
+    return PageActivity.model_validate({name: getattr(activity, name) for name in Activity.model_fields})
 
 
 def emit_pages(ctx: FlowContext, activities: Sequence[Activity], page_sizes: Sequence[int]) -> int:

@@ -5,6 +5,7 @@ sink writes one ``sentiment_log`` row per comment."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import pytest
@@ -150,3 +151,13 @@ async def test_comments_end_to_end_through_kafka_into_sentiment_log(run_flow, st
         assert rows[comment_id][1:] == (platform, shortcode, text, expected["sentiment"], expected["score"], "beat")
     results = await pool.fetch("SELECT result, source FROM scrape_request_log WHERE id = ANY($1)", ids)
     assert {row["source"] for row in results} == {"ray"}
+
+
+def test_a_page_from_a_producer_one_version_ahead_is_still_read():
+    ctx = _context()
+    emit_pages(ctx, [_comment(1, "love it")], [1])
+    record = json.loads(_pages(ctx)[0].to_bytes())
+    record["added_in_a_later_version"] = 1
+    record["activities"][0]["added_in_a_later_version"] = {"any": "shape"}
+    request = sentiment_request(json.dumps(record).encode())
+    assert request is not None and request.params["comments"] == [{"text": "love it", "id": "c1"}]
