@@ -179,6 +179,9 @@ class Settings(BaseSettings):
         "credentials before it pauses",
     )
     outage_retry_after: int = Field(5, ge=1, description="Retry-After seconds the facade sends with a 503")
+    api_refresh_timeout: float = Field(
+        30.0, gt=0, description="how long a legacy route that refreshes waits for its request to be stored"
+    )
 
     # Tansu enforces no size: Beat refuses larger records itself, at the facade and in the worker, and
     # cuts a dead letter's copy of the original to fit.
