@@ -1,0 +1,171 @@
+"""What ``beat listen`` does with each legacy inbound message (legacy-beat.md §8, issue #17).
+
+Each handler takes the decoded body, makes its effect durable (a committed row, or a request recorded and
+on the broker) and returns; it raises on failure. A body that is not the message's shape is refused by
+its pydantic model (``ValidationError``): retrying cannot fix it. Fields the legacy producers send beyond
+these are ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from core.requests import prepare, submit
+from core.settings import Settings
+from providers.credentials import CredentialStore
+from providers.errors import AuthExpired, DefinitiveProviderError
+from providers.graph_tokens import update_graph_token
+from providers.identity import graph_account
+from providers.instagram import graphapi
+from topics.errors import BeatError
+
+log = logging.getLogger(__name__)
+
+# The report flows (issue #16, *Reports*) these messages become requests of. The legacy ran them inside
+# its listeners (keyword_collection.generate, collection.generate_sentiment_report, sentiment_extraction).
+KEYWORD_COLLECTION_FLOW = "keyword_collection_report"
+SENTIMENT_COLLECTION_FLOW = "sentiment_collection_report"
+COMMENT_SENTIMENT_FLOW = "comment_sentiment"
+
+
+class Refused(BeatError, ValueError):
+    """The message can never succeed as sent (no retry helps): it goes to the dead-letter queue at once."""
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class NewToken(Body):
+    handle: str = Field(min_length=1)
+    platform: str | None = None
+    social_user_id: str | None = Field(None, alias="socialUserId")
+    graph_access_token: str | None = Field(None, alias="graphAccessToken", repr=False)
+
+
+class ValidateCredential(Body):
+    source: str | None = None
+    handle: str | None = None
+    credential_id: int | None = None
+
+    @model_validator(mode="after")
+    def _names_one(self) -> ValidateCredential:
+        if self.credential_id is None and not (self.source and self.handle):
+            raise ValueError('expected {"source", "handle"} or {"credential_id"}')
+        return self
+
+
+class KeywordCollection(Body):
+    job_id: str = Field(min_length=1)
+    keywords: list[str]
+    platform: str
+    start_date: str
+    end_date: str
+
+
+class SentimentCollection(Body):
+    collection_type: str = Field(alias="collectionType")
+    collection_id: str = Field(alias="collectionId")
+    shortcodes: list[str] | None = None
+
+
+class ActivityPage(Body):
+    platform: str
+    activity_type: str
+    post_activity_logs: list[dict[str, Any]]
+
+
+@dataclass
+class ListenContext:
+    """What the handlers share: one pool, one producer, one HTTP client for Graph."""
+
+    settings: Settings
+    pool: asyncpg.Pool
+    producer: AIOKafkaProducer
+    graph: graphapi.GraphApiClient
+
+
+async def new_access_token(ctx: ListenContext, body: dict[str, Any]) -> None:
+    """The identity service has a new Graph token for a handle: store it (the legacy update_token)."""
+    message = NewToken.model_validate(body)
+    token, user_id = message.graph_access_token, message.social_user_id
+    if not token or not user_id:
+        # The message announces the token; the identity service's route holds it.
+        if not ctx.settings.identity_url:
+            raise Refused("the message carries no graphAccessToken and BEAT_IDENTITY_URL is not set")
+        account = await graph_account(ctx.settings.identity_url, message.handle, timeout=ctx.settings.http_timeout)
+        token, user_id = account.token, account.user_id
+    await update_graph_token(ctx.pool, message.handle, token, user_id)
+    log.info("stored a new Graph token for handle %s", message.handle)
+
+
+async def validate_credential(ctx: ListenContext, body: dict[str, Any]) -> None:
+    """Check a credential's token now: valid marks it so, a refused token sets ``data_access_expired``."""
+    message = ValidateCredential.model_validate(body)
+    store = CredentialStore(ctx.pool)
+    credential_id = str(message.credential_id) if message.credential_id is not None else None
+    found = await store.find(credential_id=credential_id, source=message.source, handle=message.handle)
+    if not found:
+        raise Refused(f"no credential matches {message.model_dump(exclude_none=True)}")
+    for credential in found:
+        if credential.source != graphapi.SOURCE:
+            raise Refused(f"credential {credential.id}: validating {credential.source} credentials is not built")
+        problem = await _graph_problem(ctx, credential)
+        await store.set_expired(credential.id, problem is not None)
+        log.info("credential %s of %s checked: %s", credential.id, credential.source, problem or "valid")
+
+
+async def _graph_problem(ctx: ListenContext, credential: Any) -> str | None:
+    """Why Graph will not serve this credential's token (debug_token and the scope checks), or None."""
+    token = credential.secrets.get("token")
+    if not token:
+        return "no token"
+    app_token = ctx.settings.graph_app_token
+    if app_token is None:
+        raise Refused("BEAT_GRAPH_APP_TOKEN is not set: debug_token needs the app's token")
+    try:
+        info = await ctx.graph.debug_token(str(token), app_token.get_secret_value(), credential=credential)
+    except AuthExpired as exc:
+        return exc.message
+    except DefinitiveProviderError as exc:
+        raise Refused(f"debug_token: {exc.message}") from None
+    return info.problem(datetime.now(UTC))
+
+
+async def keyword_collection(ctx: ListenContext, body: dict[str, Any]) -> None:
+    message = KeywordCollection.model_validate(body)
+    # Coffee's job id is unique per job, so a redelivered message names the same request.
+    await _submit(ctx, KEYWORD_COLLECTION_FLOW, message.model_dump(), f"amqp:{message.job_id}")
+
+
+async def sentiment_collection(ctx: ListenContext, body: dict[str, Any]) -> None:
+    message = SentimentCollection.model_validate(body)
+    params = message.model_dump(by_alias=True, exclude_none=True)
+    await _submit(ctx, SENTIMENT_COLLECTION_FLOW, params, f"amqp:{_digest(params)}")
+
+
+async def activity_page(ctx: ListenContext, body: dict[str, Any]) -> None:
+    """A page of likes or comments from an external publisher: sentiment for it (Beat's own pages go over Kafka)."""
+    message = ActivityPage.model_validate(body)
+    params = message.model_dump()
+    await _submit(ctx, COMMENT_SENTIMENT_FLOW, params, f"amqp:{_digest(params)}")
+
+
+async def _submit(ctx: ListenContext, flow: str, params: dict[str, Any], idempotency_key: str) -> None:
+    # prepare refuses an unknown or disabled flow and invalid params (a ValueError): no retry changes that.
+    request = prepare(flow, params, disabled=ctx.settings.disabled_flows, idempotency_key=idempotency_key)
+    request_id = await submit(ctx.pool, ctx.producer, ctx.settings, request)
+    log.info("submitted %s request %s", flow, request_id)
+
+
+def _digest(params: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:32]
