@@ -25,6 +25,7 @@ from pydantic import ConfigDict
 from core.requests import request_id_for
 from core.settings import Settings, load_settings
 from core.topic_admin import ensure_topics
+from providers.credential_cache import CredentialCache
 from providers.credentials import CredentialStore
 from sinks import listen_handlers as handlers
 from sinks.listener import BINDINGS, Listener
@@ -151,7 +152,7 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30) -
         result = await check()
         if result or time.monotonic() > deadline:
             return result
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0.05)
 
 
 async def graph_row(pool, handle: str) -> dict[str, Any] | None:
@@ -386,3 +387,31 @@ async def test_a_missing_exchange_stops_the_listener_naming_it(listen_settings, 
     missing = f"nowhere-{uuid.uuid4().hex[:6]}.dx"
     assert await Listener(listen_settings(amqp_identity_exchange=missing)).run() == 1
     assert f"RabbitMQ has no exchange '{missing}' (BEAT_AMQP_IDENTITY_EXCHANGE)" in caplog.text
+
+
+async def test_a_new_token_reaches_a_workers_credential_cache_within_a_second(
+    listen_settings, pool, amqp, database_url
+):
+    tag = uuid.uuid4().hex[:8]
+    handle = f"cache_{tag}"
+    store = CredentialStore(pool)
+    old_id = await store.add("graphapi", {"token": "old", "user_id": "u"}, handle=handle)
+    await pool.execute("UPDATE credential SET data_access_expired = true WHERE id = $1", int(old_id))
+    cache = await CredentialCache.open(pool, database_url, refresh_interval=300, max_age=300)
+    try:
+        assert await cache.pick("graphapi", handle) is None  # expired: out of rotation
+        async with listening(listen_settings()):
+            await publish(amqp, "identity.dx", "new_access_token_rk", _token(handle), f"{tag}-cache")
+
+            async def written() -> bool:
+                row = await graph_row(pool, handle)
+                return row is not None and row["credentials"]["token"] == f"tok-{handle}"
+
+            assert await eventually(written)
+            written_at = time.monotonic()
+            picked = await eventually(lambda: cache.pick("graphapi", handle), timeout=5)
+            seen_after = time.monotonic() - written_at
+        assert picked is not None and picked.secrets == {"token": f"tok-{handle}", "user_id": "u"}
+        assert seen_after < 1.0, f"the worker's cache saw the token {seen_after:.2f}s after it was written"
+    finally:
+        await cache.aclose()

@@ -599,6 +599,31 @@ def _kinds(tag: str) -> list[tuple[str, str | None, object, str, dict]]:
         credential_id="7",
         at=observed,
     )
+    channel = ProfileLog(
+        event_id=f"{tag}-channel",
+        kind="profile",
+        request_id=rid,
+        source="ytapi",
+        platform=Platform.YOUTUBE,
+        observed_at=observed,
+        profile_id=f"UC{tag}",
+        handle=f"@name{tag}",
+        metrics={"subscribers": 10},
+        dimensions={"custom_url": f"@name{tag}", "title": "T"},
+    )
+    gpt = ProfileLog(
+        event_id=f"{tag}-gpt",
+        kind="gpt_enrichment",
+        request_id=rid,
+        source="openapi_profile_info_v0.12",
+        platform=Platform.INSTAGRAM,
+        observed_at=observed,
+        profile_id=f"p_{tag}",
+        handle=f"h_{tag}",
+        dimensions={"categories": ["Fitness", "Health"], "languages": ["en"]},
+    )
+    retrying = pending.model_copy(update={"status": Status.RETRYING, "attempt": 2, "at": at})
+    dead = pending.model_copy(update={"status": Status.DEAD_LETTERED, "attempt": 3, "at": at})
     common = {"source": "lama", "platform": "INSTAGRAM", "event_timestamp": "2024-05-01 10:05:00"}
     status = {
         "scl_id": rid,
@@ -787,6 +812,68 @@ def _kinds(tag: str) -> list[tuple[str, str | None, object, str, dict]]:
                 "target_metrics": {},
                 "target_dimensions": {"title": "T"},
                 "subscribed_on": "2023-02-03 04:05:06",
+            },
+        ),
+        (
+            names.STATUS,
+            rid,
+            retrying,
+            "scrape_request_log_events",
+            {
+                **status,
+                # The legacy retry path: the row PENDING again, counting the attempt to come.
+                "event_id": status_event_id(rid, 2, Status.RETRYING),
+                "status": "PENDING",
+                "event_timestamp": "2024-05-01 10:01:02",
+                "picked_at": None,
+                "retry_count": 3,
+            },
+        ),
+        (
+            names.STATUS,
+            rid,
+            dead,
+            "scrape_request_log_events",
+            {
+                **status,
+                "event_id": status_event_id(rid, 3, Status.DEAD_LETTERED),
+                "status": "FAILED",
+                "event_timestamp": "2024-05-01 10:01:02",
+                "picked_at": "2024-05-01 10:01:02",
+                "retry_count": 3,
+            },
+        ),
+        (
+            names.PROFILE_LOG,
+            channel.key,
+            channel,
+            "profile_log_events",
+            {
+                **common,
+                "source": "ytapi",
+                "platform": "YOUTUBE",
+                "event_id": f"{tag}-channel",
+                "profile_id": f"UC{tag}",
+                # The legacy sent the channel id as the handle; the custom URL stays a dimension.
+                "handle": f"UC{tag}",
+                "metrics": {"subscribers": 10},
+                "dimensions": {"custom_url": f"@name{tag}", "title": "T"},
+            },
+        ),
+        (
+            names.PROFILE_LOG,
+            gpt.key,
+            gpt,
+            "profile_log_events",
+            {
+                **common,
+                "source": "openapi_profile_info_v0.12",
+                "event_id": f"{tag}-gpt",
+                "profile_id": f"p_{tag}",
+                "handle": f"h_{tag}",
+                "metrics": {},
+                # Python's str() of the list, as the legacy GPT flow sent it.
+                "dimensions": {"categories": "['Fitness', 'Health']", "languages": ["en"]},
             },
         ),
         (
