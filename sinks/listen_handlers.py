@@ -21,9 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.requests import prepare, submit
 from core.settings import Settings
+from providers import credential_probes
 from providers.credentials import CredentialStore
 from providers.errors import AuthExpired, DefinitiveProviderError
 from providers.graph_tokens import update_graph_token
+from providers.http import Credential
 from providers.identity import graph_account
 from providers.instagram import graphapi
 from topics.errors import BeatError
@@ -86,12 +88,12 @@ class ActivityPage(Body):
 
 @dataclass
 class ListenContext:
-    """What the handlers share: one pool, one producer, one HTTP client for Graph."""
+    """What the handlers share: one pool, one producer, the provider clients by source label."""
 
     settings: Settings
     pool: asyncpg.Pool
     producer: AIOKafkaProducer
-    graph: graphapi.GraphApiClient
+    clients: dict[str, object]
 
 
 async def new_access_token(ctx: ListenContext, body: dict[str, Any]) -> None:
@@ -109,7 +111,10 @@ async def new_access_token(ctx: ListenContext, body: dict[str, Any]) -> None:
 
 
 async def validate_credential(ctx: ListenContext, body: dict[str, Any]) -> None:
-    """Check a credential's token now: valid marks it so, a refused token sets ``data_access_expired``."""
+    """Check a credential now: valid marks it so, a refused token or key sets ``data_access_expired``.
+
+    Graph tokens are checked with ``debug_token`` and the scope checks; any other source with one cheap
+    call (``providers/credential_probes.py``)."""
     message = ValidateCredential.model_validate(body)
     store = CredentialStore(ctx.pool)
     credential_id = str(message.credential_id) if message.credential_id is not None else None
@@ -117,14 +122,15 @@ async def validate_credential(ctx: ListenContext, body: dict[str, Any]) -> None:
     if not found:
         raise Refused(f"no credential matches {message.model_dump(exclude_none=True)}")
     for credential in found:
-        if credential.source != graphapi.SOURCE:
-            raise Refused(f"credential {credential.id}: validating {credential.source} credentials is not built")
-        problem = await _graph_problem(ctx, credential)
+        if credential.source == graphapi.SOURCE:
+            problem = await _graph_problem(ctx, credential)
+        else:
+            problem = await _probe_problem(ctx, credential)
         await store.set_expired(credential.id, problem is not None)
         log.info("credential %s of %s checked: %s", credential.id, credential.source, problem or "valid")
 
 
-async def _graph_problem(ctx: ListenContext, credential: Any) -> str | None:
+async def _graph_problem(ctx: ListenContext, credential: Credential) -> str | None:
     """Why Graph will not serve this credential's token (debug_token and the scope checks), or None."""
     token = credential.secrets.get("token")
     if not token:
@@ -132,13 +138,25 @@ async def _graph_problem(ctx: ListenContext, credential: Any) -> str | None:
     app_token = ctx.settings.graph_app_token
     if app_token is None:
         raise Refused("BEAT_GRAPH_APP_TOKEN is not set: debug_token needs the app's token")
+    graph = ctx.clients[graphapi.SOURCE]
+    assert isinstance(graph, graphapi.GraphApiClient)
     try:
-        info = await ctx.graph.debug_token(str(token), app_token.get_secret_value(), credential=credential)
+        info = await graph.debug_token(str(token), app_token.get_secret_value(), credential=credential)
     except AuthExpired as exc:
         return exc.message
     except DefinitiveProviderError as exc:
         raise Refused(f"debug_token: {exc.message}") from None
     return info.problem(datetime.now(UTC))
+
+
+async def _probe_problem(ctx: ListenContext, credential: Credential) -> str | None:
+    client = ctx.clients.get(credential.source)
+    if client is None:
+        raise Refused(f"credential {credential.id}: no client for source {credential.source}")
+    try:
+        return await credential_probes.refusal(client, credential)
+    except DefinitiveProviderError as exc:
+        raise Refused(f"credential {credential.id}: {exc.message}") from None
 
 
 async def keyword_collection(ctx: ListenContext, body: dict[str, Any]) -> None:

@@ -33,8 +33,8 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
 from core.kafka import start_producer
 from core.settings import Settings, mask_url
+from providers.clients import build_clients
 from providers.http import ProviderHttp
-from providers.instagram import graphapi
 from sinks import listen_handlers as handlers
 from sinks.amqp_exchanges import ExchangeUnusable, open_exchanges
 from topics.registry import IDENTITY_EXCHANGE, LEGACY_EXCHANGE
@@ -117,9 +117,7 @@ class Listener:
         pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=10)
         producer = await start_producer(settings)
         http = ProviderHttp(base_urls=settings.provider_base_urls, timeout=settings.http_timeout)
-        app_token = settings.graph_app_token.get_secret_value() if settings.graph_app_token else None
-        graph = graphapi.GraphApiClient(http, app_token=app_token, version=settings.graph_api_version)
-        ctx = handlers.ListenContext(settings, pool, producer, graph)
+        ctx = handlers.ListenContext(settings, pool, producer, build_clients(http, settings))
         try:
             await self._bind(connection, ctx)
             self._ready.set()

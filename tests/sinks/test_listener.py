@@ -415,3 +415,36 @@ async def test_a_new_token_reaches_a_workers_credential_cache_within_a_second(
         assert seen_after < 1.0, f"the worker's cache saw the token {seen_after:.2f}s after it was written"
     finally:
         await cache.aclose()
+
+
+async def test_credentials_validate_checks_other_sources_with_one_cheap_call(
+    listen_settings, pool, amqp, sandbox_server, knobs
+):
+    tag = uuid.uuid4().hex[:8]
+    store = CredentialStore(pool)
+    source = "rapidapi-arraybobo"
+    working = await store.add(source, {"x-rapidapi-key": f"ok-{tag}"}, idempotency_key=f"test:ok-{tag}")
+    revoked = await store.add(source, {"x-rapidapi-key": f"gone-{tag}"}, idempotency_key=f"test:gone-{tag}")
+    analytics = await store.add("ytapi", {"refresh_token": "r"}, handle=f"UC{tag}")
+    await pool.execute("UPDATE credential SET data_access_expired = true WHERE id = $1", int(working))
+    settings = listen_settings(provider_base_urls={source: f"{sandbox_server.url}/{source}"})
+
+    async def expired(credential_id: str) -> bool:
+        return await pool.fetchval("SELECT data_access_expired FROM credential WHERE id = $1", int(credential_id))
+
+    async def is_false(credential_id: str) -> bool:
+        return await expired(credential_id) is False
+
+    async with listening(settings):
+        await publish(amqp, "beat.dx", "credentials_validate", {"credential_id": int(working)}, f"{tag}-ok")
+        assert await eventually(lambda: is_false(working))
+        before = knobs.stats()
+        knobs.set(fail_paths={f"/{source}": 401})
+        await publish(amqp, "beat.dx", "credentials_validate", {"credential_id": int(revoked)}, f"{tag}-gone")
+        assert await eventually(lambda: expired(revoked))
+        await publish(amqp, "beat.dx", "credentials_validate", {"credential_id": int(analytics)}, f"{tag}-yt")
+        letters = await dead_letters(amqp, DLQ["credentials_validate"], {f"{tag}-yt"})
+    # One call each, with the credential's own key.
+    assert before["credentials"][f"ok-{tag}"]["arrivals"] == 1
+    error = letters[f"{tag}-yt"].headers["x-beat-error"]
+    assert "no cheap call is known to check a ytapi credential" in error and not await expired(analytics)
