@@ -19,7 +19,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from core.requests import prepare, submit
+from core.requests import NotHandedOver, prepare, submit
 from core.settings import Settings
 from providers import credential_probes
 from providers.credentials import CredentialStore
@@ -181,7 +181,12 @@ async def activity_page(ctx: ListenContext, body: dict[str, Any]) -> None:
 async def _submit(ctx: ListenContext, flow: str, params: dict[str, Any], idempotency_key: str) -> None:
     # prepare refuses an unknown or disabled flow and invalid params (a ValueError): no retry changes that.
     request = prepare(flow, params, disabled=ctx.settings.disabled_flows, idempotency_key=idempotency_key)
-    request_id = await submit(ctx.pool, ctx.producer, ctx.settings, request)
+    try:
+        request_id = await submit(ctx.pool, ctx.producer, ctx.settings, request)
+    except NotHandedOver as exc:
+        # Recorded PENDING in Postgres, which is durable: the reconciler hands it to the broker once it is back.
+        log.warning("%s request %s recorded; the reconciler hands it over: %s", flow, request.id, exc)
+        return
     log.info("submitted %s request %s", flow, request_id)
 
 

@@ -5,7 +5,8 @@ that many messages of it are worked on at once. Each queue is declared durable a
 (checked or created as ``sinks/amqp_exchanges.py`` says).
 
 A message is acked only once its effect is durable (the handler returned: a row committed, a request
-recorded and on the broker). A failing one is tried again with backoff up to ``BEAT_LISTEN_MAX_ATTEMPTS``
+recorded and on the broker). While Postgres or the Kafka broker is away a message waits, unacked, for as
+long as the outage lasts. A failing one is tried again with backoff up to ``BEAT_LISTEN_MAX_ATTEMPTS``
 times, then published to its queue's dead-letter queue (``<queue>_dlq``) with the error in its headers,
 and acked only once RabbitMQ confirmed that copy. A message that cannot be decoded, or whose shape can
 never succeed, goes there at once. The legacy acked every message, failed or not.
@@ -32,6 +33,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobus
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
 from core.kafka import start_producer
+from core.outage import is_outage
 from core.settings import Settings, mask_url
 from providers.clients import build_clients
 from providers.http import ProviderHttp
@@ -84,6 +86,10 @@ BINDINGS = (
 )
 
 
+class LeftUnacked(Exception):
+    """The message is left to RabbitMQ, unacked: it is delivered again once the listener is back."""
+
+
 def is_refused(exc: BaseException) -> bool:
     """A failure no retry can change: an undecodable or ill-shaped body, an unknown flow, invalid params."""
     return isinstance(exc, ValueError | LookupError)
@@ -114,7 +120,8 @@ class Listener:
         if connection is None:
             return 0
         settings = self.settings
-        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=10)
+        # No connection at start: Postgres may be away, which a message waits out rather than the listener.
+        pool = await asyncpg.create_pool(settings.database_url, min_size=0, max_size=10)
         producer = await start_producer(settings)
         http = ProviderHttp(base_urls=settings.provider_base_urls, timeout=settings.http_timeout)
         ctx = handlers.ListenContext(settings, pool, producer, build_clients(http, settings))
@@ -183,7 +190,7 @@ class Listener:
         self, binding: Binding, ctx: handlers.ListenContext, message: AbstractIncomingMessage
     ) -> tuple[BaseException | None, int]:
         """Run the handler until it succeeds; the error that sends the message to its DLQ, and the attempts made."""
-        attempts = 0
+        attempts = failures = outage_waits = 0
         while True:
             attempts += 1
             try:
@@ -192,8 +199,19 @@ class Listener:
                     raise handlers.Refused(f"expected a JSON object, got {type(body).__name__}")
                 await binding.handler(ctx, body)
                 return None, attempts
-            except Exception as exc:  # noqa: BLE001 - every failure is retried or dead-lettered with its error
-                if is_refused(exc) or attempts >= self.settings.listen_max_attempts:
+            except Exception as exc:  # every failure is waited out, retried or dead-lettered with its error
+                if is_outage(exc):
+                    # Postgres or the broker away: the message is fine, so it waits (in hand, unacked) for as
+                    # long as the outage lasts, and holding it keeps the queue's others back too.
+                    if self._stopping.is_set():
+                        raise LeftUnacked(f"stopping during an outage ({exc!r})") from exc
+                    outage_waits += 1
+                    wait = retry_delay(outage_waits)
+                    log.warning("%s: waiting out an outage (%r); again in %ss", binding.queue, exc, wait)
+                    await self._sleep(wait)
+                    continue
+                failures += 1
+                if is_refused(exc) or failures >= self.settings.listen_max_attempts:
                     log.warning(
                         "%s: message to %s after %d attempt(s): %s: %s",
                         binding.queue,
@@ -203,7 +221,7 @@ class Listener:
                         exc,
                     )
                     return exc, attempts
-                wait = retry_delay(attempts)
+                wait = retry_delay(failures)
                 log.warning("%s: attempt %d failed (%r); again in %ss", binding.queue, attempts, exc, wait)
                 await asyncio.sleep(wait)
 

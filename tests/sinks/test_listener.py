@@ -448,3 +448,24 @@ async def test_credentials_validate_checks_other_sources_with_one_cheap_call(
     assert before["credentials"][f"ok-{tag}"]["arrivals"] == 1
     error = letters[f"{tag}-yt"].headers["x-beat-error"]
     assert "no cheap call is known to check a ytapi credential" in error and not await expired(analytics)
+
+
+async def test_a_message_waits_out_a_postgres_outage_unacked_and_is_not_dead_lettered(
+    listen_settings, pool, amqp, database_url
+):
+    """Acked only once durable: with Postgres cut, a token message outlasts its retry budget (3 attempts,
+    1.5 s) without reaching the DLQ, and is stored once Postgres is back."""
+    tag = uuid.uuid4().hex[:8]
+    handle = f"pg_{tag}"
+    proxy = TcpProxy("127.0.0.1", 5432).start()
+    try:
+        async with listening(listen_settings(database_url=proxy.url(database_url))):
+            proxy.cut()
+            await publish(amqp, "identity.dx", "new_access_token_rk", _token(handle), f"{tag}-pg")
+            await asyncio.sleep(4)
+            assert await graph_row(pool, handle) is None
+            proxy.restore()
+            assert await eventually(lambda: graph_row(pool, handle))
+            assert await dead_letters(amqp, DLQ["new_access_token_rk"], {f"{tag}-pg"}, timeout=1) == {}
+    finally:
+        proxy.stop()
