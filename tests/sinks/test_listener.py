@@ -30,7 +30,7 @@ from providers.credentials import CredentialStore
 from sinks import listen_handlers as handlers
 from sinks.listener import BINDINGS, Listener
 from tests.sinks.conftest import RABBIT_HOST, RABBIT_PORT, amqp_url
-from tests.support import TcpProxy
+from tests.support import BeatProcess, TcpProxy, beat_env
 from topics import flows, names
 from topics.flows import FlowSpec
 from topics.models import Platform
@@ -469,3 +469,22 @@ async def test_a_message_waits_out_a_postgres_outage_unacked_and_is_not_dead_let
             assert await dead_letters(amqp, DLQ["new_access_token_rk"], {f"{tag}-pg"}, timeout=1) == {}
     finally:
         proxy.stop()
+
+
+async def test_beat_listen_runs_as_a_process_and_stops_cleanly(broker, database_url, amqp, pool, session_dir):
+    tag = uuid.uuid4().hex[:8]
+    handle = f"proc_{tag}"
+    env = beat_env(kafka_url=broker, database_url=database_url, amqp_url=amqp, topic_prefix=f"listenp{tag}.")
+    listen = BeatProcess("listen", env, session_dir / "logs" / f"listen-{tag}.log").start()
+    try:
+
+        async def started() -> bool:
+            assert listen.alive(), listen.log_tail()
+            return "listening on" in listen.log_path.read_text(errors="replace")
+
+        assert await eventually(started), listen.log_tail()
+        await publish(amqp, "identity.dx", "new_access_token_rk", _token(handle), f"{tag}-proc")
+        assert await eventually(lambda: graph_row(pool, handle)), listen.log_tail()
+        assert listen.terminate(timeout=20) == 0, listen.log_tail()
+    finally:
+        listen.kill()
