@@ -32,11 +32,13 @@ from topics.errors import BeatError
 
 log = logging.getLogger(__name__)
 
-# The report flows (issue #16, *Reports*) these messages become requests of. The legacy ran them inside
-# its listeners (keyword_collection.generate, collection.generate_sentiment_report, sentiment_extraction).
-KEYWORD_COLLECTION_FLOW = "keyword_collection_report"
-SENTIMENT_COLLECTION_FLOW = "sentiment_collection_report"
-COMMENT_SENTIMENT_FLOW = "comment_sentiment"
+# The flows (issue #16, *Reports*) these messages become requests of, named after the legacy listeners'
+# handlers that ran the same work inline.
+KEYWORD_COLLECTION_FLOW = "fetch_keyword_collection"
+SENTIMENT_COLLECTION_FLOW = "fetch_sentiment_report"
+COMMENT_SENTIMENT_FLOW = "sentiment_extraction"
+# The most comments one sentiment request carries.
+SENTIMENT_BATCH = 1000
 
 
 class Refused(BeatError, ValueError):
@@ -80,10 +82,30 @@ class SentimentCollection(Body):
     shortcodes: list[str] | None = None
 
 
+class ActivityRow(Body):
+    platform_post_id: str | None = None
+    # The legacy rows list their dimensions as [{key, value}]; a mapping is read alike.
+    dimensions: list[dict[str, Any]] | dict[str, Any] = Field(default_factory=dict)
+
+    def dimension(self, name: str) -> Any:
+        if isinstance(self.dimensions, dict):
+            return self.dimensions.get(name)
+        return next((d.get("value") for d in self.dimensions if d.get("key") == name), None)
+
+
 class ActivityPage(Body):
     platform: str
-    activity_type: str
-    post_activity_logs: list[dict[str, Any]]
+    activity_type: str | None = None
+    post_activity_logs: list[ActivityRow]
+
+    def comments_by_post(self) -> dict[str, list[dict[str, str]]]:
+        """The page's comments with text and id, {text, id}, by the post they are on; likes have none."""
+        posts: dict[str, list[dict[str, str]]] = {}
+        for row in self.post_activity_logs:
+            text, comment_id = row.dimension("text"), row.dimension("comment_id")
+            if row.platform_post_id and text and comment_id:
+                posts.setdefault(row.platform_post_id, []).append({"text": str(text), "id": str(comment_id)})
+        return posts
 
 
 @dataclass
@@ -172,10 +194,15 @@ async def sentiment_collection(ctx: ListenContext, body: dict[str, Any]) -> None
 
 
 async def activity_page(ctx: ListenContext, body: dict[str, Any]) -> None:
-    """A page of likes or comments from an external publisher: sentiment for it (Beat's own pages go over Kafka)."""
+    """A page of likes or comments from an external publisher: a sentiment request per post and batch of its
+    comments (Beat's own pages reach sentiment over Kafka). A page of likes asks for nothing."""
     message = ActivityPage.model_validate(body)
-    params = message.model_dump()
-    await _submit(ctx, COMMENT_SENTIMENT_FLOW, params, f"amqp:{_digest(params)}")
+    platform = message.platform.upper()
+    for shortcode, comments in message.comments_by_post().items():
+        for start in range(0, len(comments), SENTIMENT_BATCH):
+            batch = comments[start : start + SENTIMENT_BATCH]
+            params = {"platform": platform, "shortcode": shortcode, "comments": batch}
+            await _submit(ctx, COMMENT_SENTIMENT_FLOW, params, f"amqp:{_digest(params)}")
 
 
 async def _submit(ctx: ListenContext, flow: str, params: dict[str, Any], idempotency_key: str) -> None:

@@ -282,40 +282,57 @@ async def test_report_and_sentiment_messages_become_requests(listen_settings, po
         "ignored": "anything else in a body is ignored",
     }
     sentiment = {"collectionType": "CAMPAIGN", "collectionId": f"c{tag}", "shortcodes": ["C1", "C2"]}
+
+    def row(post: str, kind: str, dimensions: list[dict[str, str]]) -> dict[str, Any]:
+        return {
+            "activity_type": kind,
+            "platform": "INSTAGRAM",
+            "platform_post_id": post,
+            "actor_profile_id": "a1",
+            "dimensions": dimensions,
+            "metrics": [],
+            "source": "external",
+            "timestamp": "2024-05-01 10:00:00",
+        }
+
+    def comment(text: str, comment_id: str) -> list[dict[str, str]]:
+        return [{"key": "text", "value": text}, {"key": "comment_id", "value": comment_id}]
+
+    # The legacy page shape (§8), as an external publisher sends it: a like has no text and asks for nothing.
     page = {
         "platform": "INSTAGRAM",
         "activity_type": "COMMENT",
         "post_activity_logs": [
-            {
-                "activity_type": "COMMENT",
-                "platform": "INSTAGRAM",
-                "platform_post_id": "C1",
-                "actor_profile_id": "a1",
-                "dimensions": [{"key": "text", "value": "lovely"}, {"key": "comment_id", "value": "c1"}],
-                "metrics": [],
-                "source": "external",
-                "timestamp": "2024-05-01 10:00:00",
-            }
+            row(f"A{tag}", "COMMENT", comment("lovely", "c1")),
+            row(f"A{tag}", "LIKE", []),
+            row(f"B{tag}", "COMMENT", comment("meh", "c2")),
+            row(f"A{tag}", "COMMENT", comment("great", "c3")),
         ],
     }
-    expected_params = {
-        handlers.KEYWORD_COLLECTION_FLOW: {k: v for k, v in keyword.items() if k != "ignored"},
-        handlers.SENTIMENT_COLLECTION_FLOW: sentiment,
-        handlers.COMMENT_SENTIMENT_FLOW: page,
-    }
-    keys = {
-        handlers.KEYWORD_COLLECTION_FLOW: f"amqp:{keyword['job_id']}",
-        handlers.SENTIMENT_COLLECTION_FLOW: f"amqp:{handlers._digest(sentiment)}",
-        handlers.COMMENT_SENTIMENT_FLOW: f"amqp:{handlers._digest(page)}",
-    }
-    expected_ids = {flow: request_id_for(flow, key) for flow, key in keys.items()}
+    sentiments = [
+        {
+            "platform": "INSTAGRAM",
+            "shortcode": f"A{tag}",
+            "comments": [{"text": "lovely", "id": "c1"}, {"text": "great", "id": "c3"}],
+        },
+        {"platform": "INSTAGRAM", "shortcode": f"B{tag}", "comments": [{"text": "meh", "id": "c2"}]},
+    ]
+    expected = [
+        (
+            handlers.KEYWORD_COLLECTION_FLOW,
+            f"amqp:{keyword['job_id']}",
+            {k: v for k, v in keyword.items() if k != "ignored"},
+        ),
+        (handlers.SENTIMENT_COLLECTION_FLOW, f"amqp:{handlers._digest(sentiment)}", sentiment),
+        *((handlers.COMMENT_SENTIMENT_FLOW, f"amqp:{handlers._digest(p)}", p) for p in sentiments),
+    ]
+    by_id = {request_id_for(flow, key): (flow, params) for flow, key, params in expected}
 
     async def rows() -> dict[str, Any]:
         found = await pool.fetch(
-            "SELECT id, flow, params, status FROM scrape_request_log WHERE id = ANY($1::text[])",
-            list(expected_ids.values()),
+            "SELECT id, flow, params, status FROM scrape_request_log WHERE id = ANY($1::text[])", list(by_id)
         )
-        return {r["flow"]: r for r in found} if len(found) == 3 else {}
+        return {r["id"]: r for r in found} if len(found) == len(by_id) else {}
 
     async with listening(settings):
         await publish(amqp, "beat.dx", "keyword_collection_rk", keyword, f"{tag}-kc")
@@ -324,16 +341,14 @@ async def test_report_and_sentiment_messages_become_requests(listen_settings, po
         # Coffee sending the same job again names the same request: nothing new is submitted.
         await publish(amqp, "beat.dx", "keyword_collection_rk", keyword, f"{tag}-kc-again")
         recorded = await eventually(rows)
-        assert recorded, "the three requests were never recorded"
+        assert recorded, "the requests were never recorded"
         await asyncio.sleep(1)
 
-    for flow, row in recorded.items():
-        assert row["id"] == expected_ids[flow] and row["status"] == "PENDING"
-        assert json.loads(row["params"]) == expected_params[flow]
+    for request_id, stored in recorded.items():
+        assert (stored["flow"], json.loads(stored["params"])) == by_id[request_id] and stored["status"] == "PENDING"
     on_topics = await _requests_on(broker, list(topics.values()))
-    assert sorted((r["flow"], r["id"]) for r in on_topics) == sorted(expected_ids.items())
-    for request in on_topics:
-        assert request["params"] == expected_params[request["flow"]]
+    assert {r["id"]: (r["flow"], r["params"]) for r in on_topics} == by_id
+    assert len(on_topics) == len(by_id)
 
 
 async def _requests_on(bootstrap: str, topics: list[str]) -> list[dict[str, Any]]:
