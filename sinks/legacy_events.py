@@ -45,6 +45,9 @@ from topics.registry import LegacyRoute
 
 LEGACY_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
+# The kind of a single like or comment on post_activity_log (topics.models.Activity).
+ACTIVITY_KIND = "activity"
+
 # Contract §1: the posts these lists held arrive as their own post events.
 NOT_CARRIED = frozenset({"recent_posts", "recent_stories", "recent_videos"})
 
@@ -188,7 +191,11 @@ def post_log_event(event: PostLog, zone: tzinfo = UTC) -> Mapped:
     }
 
 
-def post_activity_log_event(event: ActivityLog, zone: tzinfo = UTC) -> Mapped:
+def post_activity_log_event(event: ActivityLog, zone: tzinfo = UTC) -> Mapped | None:
+    # Only a single like or comment is a post_activity_log_events message: the topic's other records (a
+    # page of them, the legacy's post_activity_log_bulk) are not this key's.
+    if event.kind != ACTIVITY_KIND:
+        return None
     publish_time = _publish_time(event.publish_time, event.dimensions, zone)
     return event.event_id, {
         "event_id": event.event_id,
@@ -287,11 +294,11 @@ class Mirrored:
 
     model: type[Model]
     route: LegacyRoute
-    mapper: Callable[[Any, tzinfo], Mapped]
+    mapper: Callable[[Any, tzinfo], Mapped | None]
 
 
-# Legacy routing key -> the mapper that writes its payload.
-MAPPERS: dict[str, Callable[[Any, tzinfo], Mapped]] = {
+# Legacy routing key -> the mapper that writes its payload (None: the record is not a message of that key).
+MAPPERS: dict[str, Callable[[Any, tzinfo], Mapped | None]] = {
     "scrape_request_log_events": scrape_request_log_event,
     "profile_log_events": profile_log_event,
     "post_log_events": post_log_event,
@@ -313,7 +320,7 @@ MIRRORED: dict[str, Mirrored] = {
 EXCHANGES = tuple(dict.fromkeys(mirrored.route.exchange for mirrored in MIRRORED.values()))
 
 
-def legacy_event(topic: str, value: bytes | None, zone: tzinfo = UTC) -> LegacyEvent:
+def legacy_event(topic: str, value: bytes | None, zone: tzinfo = UTC) -> LegacyEvent | None:
     """Decode one record of a mirrored topic (unprefixed name) and map it, its times in ``zone``.
 
     Raises ``KeyError`` for a topic that is not mirrored and ``ValueError`` (pydantic's
@@ -322,5 +329,8 @@ def legacy_event(topic: str, value: bytes | None, zone: tzinfo = UTC) -> LegacyE
     mirrored = MIRRORED[topic]
     if value is None:
         raise ValueError("record has no value")
-    event_id, payload = mirrored.mapper(mirrored.model.model_validate_json(value), zone)
+    mapped = mirrored.mapper(mirrored.model.model_validate_json(value), zone)
+    if mapped is None:
+        return None
+    event_id, payload = mapped
     return LegacyEvent(mirrored.route.exchange, mirrored.route.routing_key, event_id, payload)

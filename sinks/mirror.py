@@ -178,13 +178,14 @@ class MirrorRunner:
     async def _map(
         self, polled: dict[TopicPartition, list[ConsumerRecord]], producer: AIOKafkaProducer
     ) -> list[LegacyEvent]:
-        """The batch's legacy messages; a record that cannot be mapped goes to the dead-letter topic instead."""
+        """The batch's legacy messages; a record that cannot be mapped goes to the dead-letter topic instead, and
+        one that is no legacy message (a page of activities) is passed over."""
         events = []
         for tp, records in polled.items():
             topic = self.topics[tp.topic]
             for record in records:
                 try:
-                    events.append(legacy_event(topic, record.value, self._zone))
+                    event = legacy_event(topic, record.value, self._zone)
                 except Exception as exc:  # noqa: BLE001 - mapping reads this record alone: whatever it raises is its own
                     error = ErrorInfo(type=type(exc).__name__, message=f"beat mirror: {exc}"[:2000])
                     await producer.send_and_wait(
@@ -194,6 +195,9 @@ class MirrorRunner:
                         ).to_bytes(),
                         key=bounded_key(record.key),
                     )
+                    continue
+                if event is not None:
+                    events.append(event)
         return events
 
     async def _publish_all(self, exchanges: dict[str, AbstractExchange], events: list[LegacyEvent]) -> bool:

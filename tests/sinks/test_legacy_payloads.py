@@ -12,7 +12,7 @@ from core.settings import SettingsError, load_settings
 from sinks.legacy_events import legacy_event
 from tests.sinks.test_mirror import LEGACY_FIELDS, _kinds
 from topics import names
-from topics.models import Platform, ProfileLog, RequestStatus, Status
+from topics.models import ActivityLog, Platform, ProfileLog, RequestStatus, Status
 
 KINDS = _kinds("legacy")
 
@@ -98,3 +98,20 @@ def test_the_legacy_timezone_setting_is_checked():
     assert load_settings(legacy_timezone="Asia/Kolkata").legacy_timezone == "Asia/Kolkata"
     with pytest.raises(SettingsError, match=r"BEAT_LEGACY_TIMEZONE: .*unknown time zone"):
         load_settings(legacy_timezone="Mars/Olympus")
+
+
+def test_a_record_that_is_no_single_activity_is_not_a_post_activity_log_event():
+    activity = ActivityLog(
+        event_id="e",
+        request_id="r",
+        source="rocketapi",
+        platform=Platform.INSTAGRAM,
+        observed_at=datetime(2024, 5, 1, tzinfo=UTC),
+        activity_type="COMMENT",
+        actor_profile_id="a1",
+        shortcode="S1",
+    )
+    assert legacy_event(names.POST_ACTIVITY_LOG, activity.to_bytes()) is not None
+    # A page of likes or comments shares the topic (issue #16); the legacy sent it as post_activity_log_bulk.
+    page = activity.model_copy(update={"kind": "activity_page", "actor_profile_id": None})
+    assert legacy_event(names.POST_ACTIVITY_LOG, page.to_bytes()) is None
