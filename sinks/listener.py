@@ -160,9 +160,10 @@ class Listener:
         return None
 
     async def _bind(self, connection: AbstractRobustConnection, ctx: handlers.ListenContext) -> None:
-        exchanges = await open_exchanges(
-            await connection.channel(), self.settings, (binding.exchange for binding in BINDINGS)
-        )
+        # A channel of its own: a refused declaration closes the channel it was made on.
+        checking = await connection.channel()
+        exchanges = await open_exchanges(checking, self.settings, (binding.exchange for binding in BINDINGS))
+        await checking.close()
         for binding in BINDINGS:
             channel = await connection.channel(publisher_confirms=True)
             await channel.set_qos(prefetch_count=binding.workers * binding.prefetch)
