@@ -108,6 +108,14 @@ class ActivityPage(Body):
         return posts
 
 
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One message as a handler sees it: the decoded body, and the publisher's message id if it set one."""
+
+    body: dict[str, Any]
+    message_id: str | None = None
+
+
 @dataclass
 class ListenContext:
     """What the handlers share: one pool, one producer, the provider clients by source label."""
@@ -118,9 +126,9 @@ class ListenContext:
     clients: dict[str, object]
 
 
-async def new_access_token(ctx: ListenContext, body: dict[str, Any]) -> None:
+async def new_access_token(ctx: ListenContext, delivery: Delivery) -> None:
     """The identity service has a new Graph token for a handle: store it (the legacy update_token)."""
-    message = NewToken.model_validate(body)
+    message = NewToken.model_validate(delivery.body)
     token, user_id = message.graph_access_token, message.social_user_id
     if not token or not user_id:
         # The message announces the token; the identity service's route holds it.
@@ -132,12 +140,12 @@ async def new_access_token(ctx: ListenContext, body: dict[str, Any]) -> None:
     log.info("stored a new Graph token for handle %s", message.handle)
 
 
-async def validate_credential(ctx: ListenContext, body: dict[str, Any]) -> None:
+async def validate_credential(ctx: ListenContext, delivery: Delivery) -> None:
     """Check a credential now: valid marks it so, a refused token or key sets ``data_access_expired``.
 
     Graph tokens are checked with ``debug_token`` and the scope checks; any other source with one cheap
     call (``providers/credential_probes.py``)."""
-    message = ValidateCredential.model_validate(body)
+    message = ValidateCredential.model_validate(delivery.body)
     store = CredentialStore(ctx.pool)
     credential_id = str(message.credential_id) if message.credential_id is not None else None
     found = await store.find(credential_id=credential_id, source=message.source, handle=message.handle)
@@ -181,22 +189,25 @@ async def _probe_problem(ctx: ListenContext, credential: Credential) -> str | No
         raise Refused(f"credential {credential.id}: {exc.message}") from None
 
 
-async def keyword_collection(ctx: ListenContext, body: dict[str, Any]) -> None:
-    message = KeywordCollection.model_validate(body)
+async def keyword_collection(ctx: ListenContext, delivery: Delivery) -> None:
+    message = KeywordCollection.model_validate(delivery.body)
     # Coffee's job id is unique per job, so a redelivered message names the same request.
     await _submit(ctx, KEYWORD_COLLECTION_FLOW, message.model_dump(), f"amqp:{message.job_id}")
 
 
-async def sentiment_collection(ctx: ListenContext, body: dict[str, Any]) -> None:
-    message = SentimentCollection.model_validate(body)
+async def sentiment_collection(ctx: ListenContext, delivery: Delivery) -> None:
+    message = SentimentCollection.model_validate(delivery.body)
     params = message.model_dump(by_alias=True, exclude_none=True)
-    await _submit(ctx, SENTIMENT_COLLECTION_FLOW, params, f"amqp:{_digest(params)}")
+    # Coffee asks for a collection's report again when it wants it fresh, so the body names no request of its
+    # own: the AMQP message id does (a redelivery carries it), and without one each delivery is a new report.
+    key = f"amqp:{delivery.message_id}" if delivery.message_id else None
+    await _submit(ctx, SENTIMENT_COLLECTION_FLOW, params, key)
 
 
-async def activity_page(ctx: ListenContext, body: dict[str, Any]) -> None:
+async def activity_page(ctx: ListenContext, delivery: Delivery) -> None:
     """A page of likes or comments from an external publisher: a sentiment request per post and batch of its
     comments (Beat's own pages reach sentiment over Kafka). A page of likes asks for nothing."""
-    message = ActivityPage.model_validate(body)
+    message = ActivityPage.model_validate(delivery.body)
     platform = message.platform.upper()
     for shortcode, comments in message.comments_by_post().items():
         for start in range(0, len(comments), SENTIMENT_BATCH):
@@ -205,7 +216,7 @@ async def activity_page(ctx: ListenContext, body: dict[str, Any]) -> None:
             await _submit(ctx, COMMENT_SENTIMENT_FLOW, params, f"amqp:{_digest(params)}")
 
 
-async def _submit(ctx: ListenContext, flow: str, params: dict[str, Any], idempotency_key: str) -> None:
+async def _submit(ctx: ListenContext, flow: str, params: dict[str, Any], idempotency_key: str | None) -> None:
     # prepare refuses an unknown or disabled flow and invalid params (a ValueError): no retry changes that.
     request = prepare(flow, params, disabled=ctx.settings.disabled_flows, idempotency_key=idempotency_key)
     try:

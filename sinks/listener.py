@@ -51,7 +51,7 @@ FIRST_RETRY_DELAY = 0.5
 MAX_RETRY_DELAY = 30.0
 ERROR_HEADER_CHARS = 2000
 
-Handler = Callable[[handlers.ListenContext, dict[str, Any]], Awaitable[None]]
+Handler = Callable[[handlers.ListenContext, handlers.Delivery], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +198,7 @@ class Listener:
                 body = json.loads(message.body)
                 if not isinstance(body, dict):
                     raise handlers.Refused(f"expected a JSON object, got {type(body).__name__}")
-                await binding.handler(ctx, body)
+                await binding.handler(ctx, handlers.Delivery(body, message.message_id))
                 return None, attempts
             except Exception as exc:  # every failure is waited out, retried or dead-lettered with its error
                 if is_outage(exc):

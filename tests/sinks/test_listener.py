@@ -323,7 +323,7 @@ async def test_report_and_sentiment_messages_become_requests(listen_settings, po
             f"amqp:{keyword['job_id']}",
             {k: v for k, v in keyword.items() if k != "ignored"},
         ),
-        (handlers.SENTIMENT_COLLECTION_FLOW, f"amqp:{handlers._digest(sentiment)}", sentiment),
+        (handlers.SENTIMENT_COLLECTION_FLOW, f"amqp:{tag}-sc", sentiment),
         *((handlers.COMMENT_SENTIMENT_FLOW, f"amqp:{handlers._digest(p)}", p) for p in sentiments),
     ]
     by_id = {request_id_for(flow, key): (flow, params) for flow, key, params in expected}
