@@ -1012,16 +1012,18 @@ async def test_rabbitmq_outage_and_a_killed_mirror_lose_no_event(broker, databas
             proxy.restore()
 
             records, ends = await _read_all(broker, topics)
-            expected = {}
+            # An event id may be on Kafka more than once: the reconciler produces a PENDING again for a request
+            # whose hand-over it has not seen recorded (a busy machine), at a later time. Each is mirrored.
+            expected: dict[str, dict[bytes, str]] = {}
             for record in records:
                 event = legacy_event(_base(record.topic, prefix), record.value)
-                expected[event.event_id] = event
+                expected.setdefault(event.event_id, {})[event.body()] = event.routing_key
             missing = await queue.wait_for(expected, timeout=45)
             assert not missing, f"{len(missing)} of {len(expected)} never arrived:\n{second.log_tail()}"
-            for event_id, event in expected.items():
+            for event_id, mapped in expected.items():
                 bodies = {message.body for message in queue.received[event_id]}
-                assert bodies == {event.body()}, f"{event_id}: a duplicate differs from the mapped event"
-                assert {m.routing_key for m in queue.received[event_id]} == {event.routing_key}
+                assert bodies <= set(mapped), f"{event_id}: a message differs from every mapped record of its id"
+                assert {m.routing_key for m in queue.received[event_id]} == set(mapped.values())
             assert await _wait_committed(broker, group, ends, timeout=15) == ends
     finally:
         await queue.stop()
