@@ -188,6 +188,17 @@ def mirror() -> int:
 
 
 @app.command()
+def listen() -> int:
+    """The five legacy inbound RabbitMQ queues (needs BEAT_AMQP_URL)."""
+    from sinks.listener import run_listener
+
+    settings = command_settings()
+    if settings.amqp_url is None or not settings.amqp_url.get_secret_value():
+        raise Failure("BEAT_AMQP_URL is not set; the listener needs the RabbitMQ whose legacy queues it reads")
+    return run_listener(connected(settings))
+
+
+@app.command()
 def api() -> int:
     """HTTP facade."""
     import uvicorn

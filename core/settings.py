@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -225,6 +226,20 @@ class Settings(BaseSettings):
     # is most of the time between an event and its row; each idle fetch costs the broker and the sink a little.
     sink_fetch_wait_ms: int = Field(50, ge=0, description="how long the sink's broker fetches wait for records")
 
+    # Legacy RabbitMQ (legacy-beat.md §8): `beat mirror` publishes to these exchanges, `beat listen` reads
+    # queues bound to them. Production has them already (as direct exchanges), so they are only checked.
+    amqp_beat_exchange: str = Field("beat.dx", min_length=1, description="the legacy events' exchange")
+    amqp_identity_exchange: str = Field("identity.dx", min_length=1, description="trace_log and new tokens")
+    amqp_coffee_exchange: str = Field("coffee.dx", min_length=1, description="report completions for Coffee")
+    amqp_declare: Literal["passive", "direct", "topic"] = Field(
+        "passive", description="passive: the exchanges must exist; direct|topic: create them (a fresh broker)"
+    )
+    legacy_timezone: str = Field(
+        "UTC", description="the zone of the legacy events' naive timestamps, e.g. Asia/Kolkata (the legacy's)"
+    )
+    identity_url: str | None = Field(None, description="identity service, for a new-token message without its token")
+    listen_max_attempts: int = Field(5, ge=1, description="attempts `beat listen` gives a message before its DLQ")
+
     log_level: str = "INFO"
 
     @field_validator("kafka_url")
@@ -266,7 +281,16 @@ class Settings(BaseSettings):
             raise ValueError("expected a postgresql:// URL")
         return value
 
-    @field_validator("ray_url", "openai_base_url")
+    @field_validator("legacy_timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("ray_url", "openai_base_url", "identity_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
