@@ -33,11 +33,9 @@ from sinks import derived, legacy_requests
 from sinks.credential_moves import record_of_legacy, upsert_credentials
 from sinks.legacy_tables import (
     BOOL,
+    CONVERTERS,
     ENTITY_TABLES,
-    IG_ACCOUNT,
-    IG_POST,
     JSON,
-    READERS,
     TEXT,
     TIME,
     LegacyTable,
@@ -45,7 +43,7 @@ from sinks.legacy_tables import (
     select_expression,
 )
 from sinks.upsert import upsert
-from sinks.writer import BATCH_SETTINGS, POISON_ERRORS, touched_accounts, upsert_isolating
+from sinks.writer import BATCH_SETTINGS, POISON_ERRORS, upsert_isolating
 
 log = logging.getLogger(__name__)
 
@@ -134,10 +132,6 @@ def _entity_step(table: LegacyTable) -> Step:
             returned, poison = await upsert_isolating(conn, target, converted)
             outcome.refused += [f"{error.type}: {error.message}"[:200] for _, error in poison]
         outcome.written = len(returned)
-        if table is IG_ACCOUNT:
-            await derived.refresh_accounts(conn, touched_accounts(returned, []))
-        elif table is IG_POST:
-            await derived.refresh_accounts(conn, touched_accounts([], returned))
         return outcome
 
     return Step(table.name, table.columns, write)
@@ -210,6 +204,15 @@ STEPS: tuple[Step, ...] = (
 )
 TABLE_NAMES = tuple(step.name for step in STEPS)
 
+# The derived account columns (avg_*, post_metrics) are recomputed once the accounts and posts are in, in a
+# pass of their own over Beat's accounts: per batch of posts, an account whose posts spread over the whole
+# legacy table would be recomputed once per batch. It is recorded in the progress like a table.
+DERIVED = "instagram_account (derived columns)"
+_DERIVED_FROM = frozenset({"instagram_account", "instagram_post"})
+_ACCOUNTS_AFTER = """
+SELECT id, profile_id FROM instagram_account WHERE $1::bigint IS NULL OR id > $1::bigint ORDER BY id LIMIT $2
+"""
+
 
 # Reading the legacy.
 
@@ -244,50 +247,53 @@ class Batch:
     last_id: int | None
 
 
-def _parse(text: str, names: Sequence[str], kinds: Sequence[str], table: str) -> Batch:
-    readers = [READERS[kind] for kind in kinds]
+def _parse(text: str, columns: dict[str, str], table: str) -> Batch:
+    """The CSV of a batch, (id, JSON object of the row's non-null values) per line, into Python values; a row
+    with a value that cannot be read is refused, naming the column."""
+    converted = [(name, CONVERTERS[kind]) for name, kind in columns.items() if kind in CONVERTERS]
     rows: Rows = []
     refused: list[str] = []
     last_id = None
     read = 0
-    for fields in csv.reader(io.StringIO(text, newline="")):
+    for legacy_id, values in csv.reader(io.StringIO(text, newline="")):
         read += 1
-        last_id = int(fields[0])
-        row: dict[str, Any] = {}
-        try:
-            for name, kind, reader, value in zip(names, kinds, readers, fields[1:], strict=True):
-                if value != "":
-                    try:
-                        row[name] = reader(value)
-                    except ValueError:
-                        raise Refused(f"{name}: unreadable {kind}") from None
-        except Refused as exc:
-            log.warning("legacy %s row %d refused: %s", table, last_id, exc)
-            refused.append(str(exc))
-            continue
-        rows.append((last_id, row))
+        last_id = int(legacy_id)
+        row: dict[str, Any] = json.loads(values)
+        for name, convert in converted:
+            value = row.get(name)
+            if value is not None:
+                try:
+                    row[name] = convert(value)
+                except ValueError:
+                    reason = f"{name}: unreadable {columns[name]}"
+                    log.warning("legacy %s row %d refused: %s", table, last_id, reason)
+                    refused.append(reason)
+                    break
+        else:
+            rows.append((last_id, row))
     return Batch(rows, read, refused, last_id)
 
 
 async def read_batch(
     conn: asyncpg.Connection, table: str, columns: dict[str, str], after: int | None, limit: int
 ) -> Batch:
-    names = list(columns)
-    selected = ", ".join(['"id"', *(select_expression(name, kind) for name, kind in columns.items())])
+    selected = ", ".join(select_expression(name, kind) for name, kind in columns.items())
     chunks: list[bytes] = []
 
     async def collect(chunk: bytes) -> None:
         chunks.append(chunk)
 
-    # The table and column names are this package's constants; the bounds are parameters.
+    # The table and column names are this package's constants; the bounds are parameters. Postgres leaves
+    # the nulls out (most legacy columns are null in most rows) and types the rest.
     await conn.copy_from_query(
-        f'SELECT {selected} FROM "{table}" WHERE $1::bigint IS NULL OR "id" > $1::bigint ORDER BY "id" LIMIT $2',
+        f'SELECT s.id, json_strip_nulls(row_to_json(s))::text FROM (SELECT "id", {selected} FROM "{table}" '
+        f'WHERE $1::bigint IS NULL OR "id" > $1::bigint ORDER BY "id" LIMIT $2) AS s',
         after,
         limit,
         output=collect,
         format="csv",
     )
-    return _parse(b"".join(chunks).decode(), names, list(columns.values()), table)
+    return _parse(b"".join(chunks).decode(), columns, table)
 
 
 # Progress.
@@ -353,26 +359,57 @@ class ImportRun:
 
     async def run(self, tables: Sequence[str] = TABLE_NAMES, restart: bool = False) -> list[TableReport]:
         steps = [step for step in STEPS if step.name in tables]
+        names = [step.name for step in steps] + ([DERIVED] if _DERIVED_FROM & set(tables) else [])
         progress = await _load_progress(self.beat, self.origin)
         # A finished import is a baseline, not an end: the next run reads everything again (picking up what
         # the legacy wrote since), and only an interrupted one resumes.
-        if restart or all(progress.get(step.name, _Progress(None, False, TableReport(""))).done for step in steps):
+        if restart or all(name in progress and progress[name].done for name in names):
             progress = {}
             if not self.dry_run:
                 await self.beat.execute(
-                    "DELETE FROM legacy_import WHERE origin = $1 AND table_name = ANY($2::text[])",
-                    self.origin,
-                    [step.name for step in steps],
+                    "DELETE FROM legacy_import WHERE origin = $1 AND table_name = ANY($2::text[])", self.origin, names
                 )
         if self.dry_run:
             transaction = self.beat.transaction()
             await transaction.start()
             await self.beat.execute(BATCH_SETTINGS)
         try:
-            return [await self._table(step, progress.get(step.name)) for step in steps]
+            reports = [await self._table(step, progress.get(step.name)) for step in steps]
+            if DERIVED in names:
+                reports.append(await self._derived(reports, progress.get(DERIVED)))
+            return reports
         finally:
             if self.dry_run:
                 await transaction.rollback()
+
+    async def _derived(self, reports: list[TableReport], resumed: _Progress | None) -> TableReport:
+        """Recompute the derived columns of every account, when this run (or the one it resumes) changed an
+        account or a post; ``read`` counts the accounts, ``written`` those whose columns moved."""
+        if resumed is not None and resumed.done:
+            return resumed.report
+        report = resumed.report if resumed else TableReport(DERIVED)
+        after = resumed.after if resumed else None
+        if resumed is None and not any(r.written for r in reports if r.table in _DERIVED_FROM):
+            report.note = "no account or post changed"
+        else:
+            total = await self.beat.fetchval(
+                "SELECT count(*) FROM instagram_account WHERE $1::bigint IS NULL OR id > $1::bigint", after
+            )
+            with self.track(DERIVED, total) as bar:
+                while accounts := await self.beat.fetch(_ACCOUNTS_AFTER, after, self.batch_size):
+                    after = accounts[-1]["id"]
+                    async with self.beat.transaction():
+                        await self.beat.execute(BATCH_SETTINGS)
+                        report.read += len(accounts)
+                        report.written += await derived.refresh_accounts(
+                            self.beat, [row["profile_id"] for row in accounts]
+                        )
+                        if not self.dry_run:
+                            await _save(self.beat, self.origin, report, after, done=False)
+                    bar.advance(len(accounts))
+        if not self.dry_run:
+            await _save(self.beat, self.origin, report, after, done=True)
+        return report
 
     async def _table(self, step: Step, resumed: _Progress | None) -> TableReport:
         if resumed is not None and resumed.done:

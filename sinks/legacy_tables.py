@@ -27,7 +27,8 @@ from sinks.upsert import Column, Rule, UpsertTable, columns
 
 UNDATED = datetime(1970, 1, 1, tzinfo=UTC)
 
-# How a legacy column is selected (its text in a CSV COPY) and read back into a Python value.
+# How a legacy column is read. The legacy sends each row as one JSON object of its non-null values, so
+# numbers, booleans and arrays arrive typed; what JSON cannot type is converted here.
 TEXT, INT, FLOAT, BOOL, TIME, JSON, TEXTS = "text", "int", "float", "bool", "time", "json", "texts"
 
 
@@ -35,35 +36,18 @@ class Refused(ValueError):
     """A legacy row that cannot become a Beat row; the message is the reason, counted per reason."""
 
 
-def _bool(text: str) -> bool:
-    return text == "t"
-
-
-def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text)
-
-
-READERS: dict[str, Callable[[str], Any]] = {
-    TEXT: str,
-    INT: int,
-    FLOAT: float,
-    BOOL: _bool,
-    TIME: _time,
-    JSON: json.loads,
-    TEXTS: json.loads,
-}
+# A jsonb value travels as its text, so the stripping of null members spares what it holds.
+CONVERTERS: dict[str, Callable[[Any], Any]] = {TIME: datetime.fromisoformat, JSON: json.loads}
 
 
 def select_expression(name: str, kind: str) -> str:
-    """The SELECT expression of a legacy column: a naive timestamp is read in the session's time zone (the
-    legacy's), and an array travels as JSON so a CSV field holds it whole."""
+    """The SELECT expression of a legacy column, aliased to its name: a naive timestamp is read in the
+    session's time zone (the legacy's)."""
     quoted = '"' + name + '"'
     if kind == TIME:
-        return f"{quoted}::timestamptz"
-    if kind == TEXTS:
-        return f"to_json({quoted})::text"
+        return f"{quoted}::timestamptz AS {quoted}"
     if kind == JSON:
-        return f"{quoted}::text"
+        return f"{quoted}::text AS {quoted}"
     return quoted
 
 
@@ -95,14 +79,20 @@ def _observed(row: dict[str, Any]) -> datetime:
     return row.get("updated_at") or row.get("created_at") or UNDATED
 
 
-def _carry(row: dict[str, Any], key: str, names: tuple[str, ...]) -> dict[str, Any]:
-    """The columns ``names`` as they are, the key required, the observation time and first-seen time."""
+def _carry(row: dict[str, Any], key: str, names: frozenset[str]) -> dict[str, Any]:
+    """The row's values of ``names`` (a parsed row holds only its non-null values, and a column no row of a
+    batch has is left out of its statement), the key required, the observation and first-seen times."""
     if not row.get(key):
         raise Refused(f"no {key}")
-    out = {name: row.get(name) for name in names}
+    out = {name: value for name, value in row.items() if name in names}
     out["observed_at"] = _observed(row)
     out["created_at"] = row.get("created_at") or out["observed_at"]
     return out
+
+
+def _carrying(key: str, names: tuple[str, ...]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    carried = frozenset(names)
+    return lambda row: _carry(row, key, carried)
 
 
 # instagram_account
@@ -131,8 +121,7 @@ IG_ACCOUNT = LegacyTable(
         **dict.fromkeys(("created_at", "updated_at", "refreshed_at"), TIME),
     },
     _importing(instagram.ACCOUNT, *columns("boolean", *_IG_ACCOUNT_LEGACY_FLAGS), _CREATED),
-    lambda row: _carry(
-        row,
+    _carrying(
         "profile_id",
         (*_IG_ACCOUNT_TEXTS, *_IG_ACCOUNT_COUNTS, *_IG_ACCOUNT_FLAGS, *_IG_ACCOUNT_LEGACY_FLAGS, "refreshed_at"),
     ),
@@ -155,8 +144,7 @@ IG_POST = LegacyTable(
         **dict.fromkeys(("created_at", "updated_at", "publish_time"), TIME),
     },
     _importing(instagram.POST, _CREATED, returning=("profile_id", "post_type")),
-    lambda row: _carry(
-        row,
+    _carrying(
         "shortcode",
         (
             "shortcode",
@@ -180,7 +168,7 @@ IG_INSIGHTS = LegacyTable(
         **dict.fromkeys(("created_at", "updated_at"), TIME),
     },
     _importing(instagram.PROFILE_INSIGHTS, _CREATED),
-    lambda row: _carry(row, "profile_id", ("profile_id", "handle", *instagram.AUDIENCE_COLUMNS)),
+    _carrying("profile_id", ("profile_id", "handle", *instagram.AUDIENCE_COLUMNS)),
 )
 
 # youtube_account: the legacy columns no event feeds are written too.
@@ -205,8 +193,7 @@ YT_ACCOUNT = LegacyTable(
         Column("er12p", "double precision"),
         _CREATED,
     ),
-    lambda row: _carry(
-        row,
+    _carrying(
         "channel_id",
         (
             *_YT_ACCOUNT_TEXTS,
@@ -229,8 +216,7 @@ YT_POST = LegacyTable(
         **dict.fromkeys(("created_at", "updated_at", "published_at"), TIME),
     },
     _importing(youtube.POST, _CREATED),
-    lambda row: _carry(
-        row,
+    _carrying(
         "shortcode",
         ("shortcode", *youtube.POST_TEXTS, *youtube.POST_COUNTS.values(), "is_licensed", "published_at"),
     ),
@@ -242,7 +228,7 @@ YT_INSIGHTS = LegacyTable(
     "youtube_profile_insights",
     {"channel_id": TEXT, **dict.fromkeys(_YT_AUDIENCE, JSON), **dict.fromkeys(("created_at", "updated_at"), TIME)},
     _importing(youtube.PROFILE_INSIGHTS, _CREATED),
-    lambda row: _carry(row, "channel_id", ("channel_id", *_YT_AUDIENCE)),
+    _carrying("channel_id", ("channel_id", *_YT_AUDIENCE)),
 )
 
 # asset_log: the legacy stored no content type; its uploads said ``image/jpg`` for a .jpg (legacy §7). Beat's
@@ -250,19 +236,22 @@ YT_INSIGHTS = LegacyTable(
 # the same way.
 
 _ASSET_TEXTS = ("entity_id", "entity_type", "platform", "asset_type", "asset_url", "original_url")
+_ASSET_NAMES = frozenset(_ASSET_TEXTS)
 _NONSTANDARD_TYPES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg"}
 
 
 def _asset_row(row: dict[str, Any]) -> dict[str, Any]:
-    out = _carry(row, "entity_id", _ASSET_TEXTS)
-    kind = out["asset_type"]
+    out = _carry(row, "entity_id", _ASSET_NAMES)
+    kind = out.get("asset_type")
     content_type = None
     if kind and "/" in kind:
         content_type = _NONSTANDARD_TYPES.get(kind.lower(), kind.lower())
         out["asset_type"] = "VIDEO" if content_type.startswith("video/") else "IMAGE"
-    url = out["asset_url"] or ""
+    url = out.get("asset_url") or ""
     extension = url.rsplit(".", 1)[-1].lower() if "." in url.rsplit("/", 1)[-1] else ""
-    out["content_type"] = CONTENT_TYPES.get("jpg" if extension == "jpeg" else extension, content_type)
+    content_type = CONTENT_TYPES.get("jpg" if extension == "jpeg" else extension, content_type)
+    if content_type:
+        out["content_type"] = content_type
     return out
 
 
@@ -283,7 +272,7 @@ ORDERS = LegacyTable(
         **dict.fromkeys(("created_at", "updated_at"), TIME),
     },
     _importing(shopify.ORDER, _CREATED),
-    lambda row: _carry(row, "platform_order_id", (*_ORDER_TEXTS, "order_data")),
+    _carrying("platform_order_id", (*_ORDER_TEXTS, "order_data")),
 )
 
 # Accounts before posts: the posts' batches recompute their accounts' derived columns.
