@@ -65,7 +65,7 @@ def legacy_import(
     tables: Annotated[
         list[str] | None, typer.Option("--table", metavar="TABLE", help="only these legacy tables (repeatable)")
     ] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=100_000, help="rows per batch")] = 2000,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=100_000, help="rows per batch")] = 5000,
     timezone: Annotated[
         str,
         typer.Option(

@@ -134,7 +134,8 @@ def import_phase(legacy_url: str, beat_url: str, batch_size: int) -> tuple[float
     if process.returncode != 0:
         raise SystemExit(f"the import failed with exit code {process.returncode}")
     peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # kilobytes on Linux
-    return seconds, peak_mib, json.loads(out.decode().splitlines()[-1])
+    reports = {line["table"]: line for line in map(json.loads, out.decode().splitlines())}
+    return seconds, peak_mib, reports["instagram_post"]
 
 
 async def count(url: str) -> int:
@@ -148,7 +149,7 @@ async def count(url: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--work-dir", type=Path)
     options = parser.parse_args()
     work = options.work_dir or Path(tempfile.mkdtemp(prefix="beat-import-bench-"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import io
 import json
 import logging
@@ -50,7 +51,10 @@ log = logging.getLogger(__name__)
 # A caption or an order's JSON can be far longer than the csv module's default field limit (128 KiB).
 csv.field_size_limit(2**31 - 1)
 
-DEFAULT_BATCH = 2000
+DEFAULT_BATCH = 5000
+# A batch's commit need not wait for its WAL to reach the disk: a crash that loses it loses its progress row
+# with it, and the resumed run writes the batch again, which the upserts make harmless.
+IMPORT_SETTINGS = f"{BATCH_SETTINGS}; SET LOCAL synchronous_commit = off"
 
 Rows = list[tuple[int, dict[str, Any]]]
 
@@ -68,7 +72,9 @@ class Step:
 
     name: str
     columns: dict[str, str]
-    write: Callable[[asyncpg.Connection, Rows], Awaitable[Outcome]]
+    # careful: under savepoints, isolating what Postgres refuses; otherwise a refusal aborts the transaction,
+    # and the batch is written again carefully (a savepoint per batch costs round trips).
+    write: Callable[[asyncpg.Connection, Rows, bool], Awaitable[Outcome]]
 
 
 @dataclass
@@ -114,7 +120,7 @@ Track = Callable[[str, int], AbstractContextManager[Bar]]
 
 
 def _entity_step(table: LegacyTable) -> Step:
-    async def write(conn: asyncpg.Connection, rows: Rows) -> Outcome:
+    async def write(conn: asyncpg.Connection, rows: Rows, careful: bool) -> Outcome:
         outcome = Outcome()
         converted = []
         for legacy_id, row in rows:
@@ -125,10 +131,9 @@ def _entity_step(table: LegacyTable) -> Step:
                 outcome.refused.append(str(exc))
         target = table.target
         outcome.merged = len(converted) - len({target.key_of(row) for row in converted})
-        try:
-            async with conn.transaction():  # a savepoint: a refused row is isolated below
-                returned = await upsert(conn, target, converted)
-        except POISON_ERRORS:
+        if not careful:
+            returned = await upsert(conn, target, converted)
+        else:
             returned, poison = await upsert_isolating(conn, target, converted)
             outcome.refused += [f"{error.type}: {error.message}"[:200] for _, error in poison]
         outcome.written = len(returned)
@@ -138,9 +143,14 @@ def _entity_step(table: LegacyTable) -> Step:
 
 
 async def _one_by_one(
-    conn: asyncpg.Connection, rows: Rows, write: Callable[[asyncpg.Connection, Rows], Awaitable[Outcome]]
+    conn: asyncpg.Connection,
+    rows: Rows,
+    careful: bool,
+    write: Callable[[asyncpg.Connection, Rows], Awaitable[Outcome]],
 ) -> Outcome:
-    """``write`` for the whole batch; when Postgres refuses something, for each row alone."""
+    """``write`` for the whole batch; carefully, when Postgres refuses something, for each row alone."""
+    if not careful:
+        return await write(conn, rows)
     try:
         async with conn.transaction():
             return await write(conn, rows)
@@ -159,6 +169,12 @@ async def _one_by_one(
         total.merged += outcome.merged
         total.refused += outcome.refused
     return total
+
+
+def _rowwise(
+    write: Callable[[asyncpg.Connection, Rows], Awaitable[Outcome]],
+) -> Callable[[asyncpg.Connection, Rows, bool], Awaitable[Outcome]]:
+    return lambda conn, rows, careful: _one_by_one(conn, rows, careful, write)
 
 
 async def _write_credentials(conn: asyncpg.Connection, rows: Rows) -> Outcome:
@@ -194,12 +210,12 @@ CREDENTIAL_COLUMNS = {
 }
 
 STEPS: tuple[Step, ...] = (
-    Step("credential", CREDENTIAL_COLUMNS, lambda conn, rows: _one_by_one(conn, rows, _write_credentials)),
+    Step("credential", CREDENTIAL_COLUMNS, _rowwise(_write_credentials)),
     *(_entity_step(table) for table in ENTITY_TABLES),
     Step(
         "scrape_request_log",
         legacy_requests.COLUMNS,
-        lambda conn, rows: _one_by_one(conn, rows, _write_requests),
+        _rowwise(_write_requests),
     ),
 )
 TABLE_NAMES = tuple(step.name for step in STEPS)
@@ -372,7 +388,7 @@ class ImportRun:
         if self.dry_run:
             transaction = self.beat.transaction()
             await transaction.start()
-            await self.beat.execute(BATCH_SETTINGS)
+            await self.beat.execute(IMPORT_SETTINGS)
         try:
             reports = [await self._table(step, progress.get(step.name)) for step in steps]
             if DERIVED in names:
@@ -399,7 +415,7 @@ class ImportRun:
                 while accounts := await self.beat.fetch(_ACCOUNTS_AFTER, after, self.batch_size):
                     after = accounts[-1]["id"]
                     async with self.beat.transaction():
-                        await self.beat.execute(BATCH_SETTINGS)
+                        await self.beat.execute(IMPORT_SETTINGS)
                         report.read += len(accounts)
                         report.written += await derived.refresh_accounts(
                             self.beat, [row["profile_id"] for row in accounts]
@@ -456,16 +472,24 @@ class ImportRun:
                 await asyncio.gather(pending, return_exceptions=True)
 
     async def _write(self, step: Step, batch: Batch, report: TableReport, after: int) -> None:
-        if self.dry_run:
-            outcome = await step.write(self.beat, batch.rows)
-        else:
-            async with self.beat.transaction():
-                await self.beat.execute(BATCH_SETTINGS)
-                outcome = await step.write(self.beat, batch.rows)
-                _count(report, batch, outcome)
-                await _save(self.beat, self.origin, report, after, done=False)
+        if self.dry_run:  # inside the run's one transaction, which a refusal must not abort
+            _count(report, batch, await step.write(self.beat, batch.rows, True))
             return
-        _count(report, batch, outcome)
+        for careful in (False, True):
+            try:
+                async with self.beat.transaction():
+                    await self.beat.execute(IMPORT_SETTINGS)
+                    outcome = await step.write(self.beat, batch.rows, careful)
+                    counted = dataclasses.replace(report, reasons=report.reasons.copy())
+                    _count(counted, batch, outcome)
+                    await _save(self.beat, self.origin, counted, after, done=False)
+            except POISON_ERRORS as exc:
+                if careful:
+                    raise
+                log.warning("legacy %s: a batch holds a row Postgres refuses (%s); isolating it", step.name, exc)
+                continue
+            _count(report, batch, outcome)
+            return
 
 
 def _count(report: TableReport, batch: Batch, outcome: Outcome) -> None:
