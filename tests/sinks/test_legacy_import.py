@@ -5,6 +5,7 @@ second run writes nothing. Also the credential moves (JSON lines, secrets masked
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -15,9 +16,11 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import psycopg
 import pytest
 
+from core.status_reads import read_status
 from sinks.legacy_import import DERIVED
 from tests.support import ADMIN_URL, FIXTURES, ROOT, beat_env, migrated_database
 
@@ -295,6 +298,14 @@ def test_import_carries_every_table_then_a_second_run_writes_nothing(legacy_url,
         (ids[4], "COMPLETE", 2, None, None, {"legacy_data": "{'csv': 's3://bucket/x.csv'}"}, None, False, None),
     ]
     assert query(beat_url, "SELECT count(*) FROM scrape_request_event") == [(5,)]
+    # What GET /scrape_request_log/flow/{id} reads, for the legacy id.
+    view = asyncio.run(status_of(beat_url, ids[2]))
+    assert view is not None and (view["id"], view["status"], view["flow"]) == (
+        ids[2],
+        "FAILED",
+        "refresh_profile_by_handle",
+    )
+    assert view["error"] == {"type": "NotMigrated", "message": "not migrated; re-submit"}
 
     # Again: everything read, nothing written.
     second = summaries(beat(beat_url, "legacy", "import", "--from", legacy_url, "--timezone", "Asia/Kolkata"))
@@ -302,6 +313,14 @@ def test_import_carries_every_table_then_a_second_run_writes_nothing(legacy_url,
     assert counts(second) == {**expected, DERIVED: (0, 0, 0, {})}
     assert second[DERIVED]["note"] == "no account or post changed"
     assert query(beat_url, "SELECT count(*) FROM instagram_post") == [(POSTS + 3,)]
+
+
+async def status_of(beat_url: str, request_id: str) -> dict | None:
+    conn = await asyncpg.connect(beat_url)
+    try:
+        return await read_status(conn, request_id)
+    finally:
+        await conn.close()
 
 
 def _progress(beat_url: str) -> tuple[int, bool] | None:
