@@ -437,6 +437,8 @@ class ImportRun:
         present = await present_columns(self.legacy, step.name)
         if present is None or "id" not in present:
             report.note = "no such table (or no id column) in the legacy database"
+            if not self.dry_run:  # done: nothing to resume
+                await _save(self.beat, self.origin, report, None, done=True)
             return report
         columns = {name: kind for name, kind in step.columns.items() if name in present}
         report.missing_columns = [name for name in step.columns if name not in present]

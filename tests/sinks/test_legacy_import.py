@@ -409,3 +409,33 @@ def test_credentials_move_as_json_lines_with_secrets_masked(legacy_url, beat_url
     # Moving the same file again changes nothing.
     again = beat(beat_url, "legacy", "import-credentials", "-", stdin=usable)
     assert not any(json.loads(line)["changed"] for line in again.stdout.splitlines())
+
+
+def test_an_older_legacy_schema_is_imported_with_what_it_has(beat_url):
+    # schema.sql without the ORM's columns, and without a table at all.
+    name = f"legacy_old_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(
+                "CREATE TABLE youtube_post (id bigserial PRIMARY KEY, shortcode text UNIQUE, title text, "
+                "views bigint, updated_at timestamp);"
+                "INSERT INTO youtube_post (shortcode, title, views, updated_at) VALUES ('old1', 't', 7, '2024-01-01')"
+            )
+        tables = ("--table", "youtube_post", "--table", "order")
+        reported = summaries(beat(beat_url, "legacy", "import", "--from", url, *tables))
+        # Finished, so the next run reads the table again rather than resume.
+        again = summaries(beat(beat_url, "legacy", "import", "--from", url, *tables))["youtube_post"]
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    assert (reported["youtube_post"]["read"], reported["youtube_post"]["written"]) == (1, 1)
+    missing = set(reported["youtube_post"]["missing_legacy_columns"])
+    assert {"comments", "post_type", "channel_id", "created_at"} <= missing
+    assert reported["order"]["note"] == "no such table (or no id column) in the legacy database"
+    assert (again["read"], again["written"], again.get("note")) == (1, 0, None)
+    assert query(beat_url, "SELECT shortcode, title, views, created_at = observed_at FROM youtube_post") == [
+        ("old1", "t", 7, True)
+    ]
