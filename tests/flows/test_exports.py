@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from core.requests import request_id_for
+from core.settings import load_settings
 from providers.sandbox.youtube import (
     MISSING_CHANNEL_ID,
     MISSING_VIDEO_ID,
@@ -23,6 +24,7 @@ from providers.sandbox.youtube import (
 )
 from providers.youtube.youtube_data import iso8601_seconds
 from tests.support import unique, wait_terminal
+from topics.flows import FLOWS, REPORT_MARGIN
 
 VIDEO_COLUMNS = [
     "id",
@@ -466,3 +468,19 @@ async def test_demographic_and_geography_read_the_stored_insights(run_flow, pool
     header, rows, _ = read(path)
     assert header == ["channel_id", "country", "percentage"]
     assert rows == [[channel, "IN", "60.00"], [channel, "US", "30.00"], [channel, "GB", "10.00"]]
+
+
+def test_each_export_outlasts_its_children():
+    children = {
+        "fetch_channels_csv": ["refresh_yt_profiles"],
+        "fetch_channel_videos_csv": ["refresh_yt_posts_by_channel_id"],
+        "fetch_playlist_videos_csv": ["refresh_yt_posts"],
+        "fetch_keyword_videos_csv": ["refresh_yt_posts_by_search"],
+        "fetch_video_details_csv": ["refresh_yt_posts"],
+        "fetch_ad_vs_organic_csv": ["refresh_yt_posts", "refresh_yt_profiles"],
+    }
+    settings = load_settings()
+    for export, flows in children.items():
+        waits = sum(settings.timeout_of(FLOWS[flow]) for flow in flows)
+        assert settings.timeout_of(FLOWS[export]) >= waits + REPORT_MARGIN, export
+    assert settings.timeout_of(FLOWS["fetch_keyword_videos_csv"]) > 3600
