@@ -93,20 +93,27 @@ class PeakRss:
 @pytest_asyncio.fixture(scope="module")
 async def seeded(pool) -> AsyncIterator[tuple[list[str], str, str]]:
     """200 channels × 500 days of history (within its retention, which a running reconciler applies): 100,000
-    rows, seeded with COPY."""
+    rows, streamed in with COPY."""
     tag = uuid.uuid4().hex[:8]
     channels = [f"UCstreamexport{tag}{n:03d}" for n in range(CHANNELS)]
     last = datetime.now(UTC).date()
     first = last - timedelta(days=DAYS - 1)
     observed = datetime.now(UTC)
-    await pool.copy_records_to_table(
+
+    # Generated a thousand rows at a time: memory the seeding freed would hide the export's own growth.
+    async def rows() -> AsyncIterator[bytes]:
+        for c, channel in enumerate(channels):
+            for start in range(0, DAYS, 1000):
+                yield "".join(
+                    f"{channel},{first + timedelta(days=d)},{1000 + d},{10 * d + c},{100 + d // 7},{observed}\n"
+                    for d in range(start, min(start + 1000, DAYS))
+                ).encode()
+
+    await pool.copy_to_table(
         "youtube_account_daily",
-        records=[
-            (channel, first + timedelta(days=d), 1000 + d, 10 * d + c, 100 + d // 7, observed)
-            for c, channel in enumerate(channels)
-            for d in range(DAYS)
-        ],
+        source=rows(),
         columns=["channel_id", "day", "subscribers", "views", "uploads", "observed_at"],
+        format="csv",
     )
     yield channels, first.isoformat(), last.isoformat()
     await pool.execute("DELETE FROM youtube_account_daily WHERE channel_id = ANY($1)", channels)
