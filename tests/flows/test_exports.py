@@ -1,6 +1,7 @@
 """The eleven CSV exports through the session stack: each file's header and column order as legacy §11.2
 lists them, its values against the rows the child requests stored, its path, NULL written as an empty
-field, and a failing child named in the result."""
+field, and a failing child named in the result. The stack runs one worker process: an export's children
+complete in the very worker the export waits in, so its waiting blocks none of the worker's other flows."""
 
 from __future__ import annotations
 
@@ -254,7 +255,11 @@ async def test_channel_videos_playlist_and_engagement(run_flow, pool):
     playlist = "UU" + channel[2:]
     listed, _, _ = await run_flow("fetch_playlist_videos_csv", {"playlist_ids": [playlist]})
     header, rows, _ = read(listed["playlist_videos_csv"])
-    assert listed["playlist_videos_csv"].endswith("_playlist_video_details.csv")
+    listed_id = await request_id_of(pool, listed)
+    assert listed["playlist_videos_csv"].endswith(
+        f"Data_request/fetch_playlist_videos_csv/{today_path()}/beat_scrape_{listed_id}_playlist_video_details.csv"
+    )
+    assert [c["flow"] for c in await children_of(pool, listed_id)] == ["refresh_yt_posts"]
     assert header == [*VIDEO_COLUMNS[:3], "playlistId", *VIDEO_COLUMNS[3:9], "seconds", *VIDEO_COLUMNS[10:]]
     uploads = [v.video_id for v in WORLD.uploads(channel)]
     by_id = await posts(pool, uploads)
@@ -265,8 +270,11 @@ async def test_channel_videos_playlist_and_engagement(run_flow, pool):
         "fetch_channel_engagement_csv",
         {"channel_ids": [channel, MISSING_CHANNEL_ID], "filter_by": "channel_yt_category", **window},
     )
-    assert engaged["channel_engagement_csv"].endswith("_channel_engagement.csv")
-    assert "fetch_channel_engagement_report_generation" in engaged["channel_engagement_csv"]
+    engaged_id = await request_id_of(pool, engaged)
+    assert engaged["channel_engagement_csv"].endswith(
+        f"Data_request/fetch_channel_engagement_report_generation/{today_path()}/"
+        f"beat_scrape_{engaged_id}_channel_engagement.csv"
+    )
     header, rows, _ = read(engaged["channel_engagement_csv"])
     assert header == ["Channel Id", "channel_yt_category", "Subscriber Count"]
     counts = Counter(p["category_id"] for p in stored if p["category_id"] is not None)
@@ -410,8 +418,10 @@ async def test_daily_and_monthly_stats_follow_the_gap_rules(run_flow, pool):
     )
     params = {"channel_ids": [channel], "start_date": d2.isoformat(), "end_date": d5.isoformat()}
     daily, _, _ = await run_flow("fetch_channel_daily_stats_csv", params)
-    assert f"Data_request/fetch_channel_daily_stats_csv/{today_path()}/" in daily["channel_daily_stats_csv"]
-    assert daily["channel_daily_stats_csv"].endswith("_channel_daily_stats.csv")
+    assert daily["channel_daily_stats_csv"].endswith(
+        f"Data_request/fetch_channel_daily_stats_csv/{today_path()}/"
+        f"beat_scrape_{await request_id_of(pool, daily)}_channel_daily_stats.csv"
+    )
     header, rows, text = read(daily["channel_daily_stats_csv"])
     assert header == ["id", "created_at", *STATS_COLUMNS]
     assert rows == [
@@ -425,7 +435,10 @@ async def test_daily_and_monthly_stats_follow_the_gap_rules(run_flow, pool):
 
     monthly, _, _ = await run_flow("fetch_channel_monthly_stats_csv", params)
     header, rows, _ = read(monthly["channel_monthly_stats_csv"])
-    assert monthly["channel_monthly_stats_csv"].endswith("_channel_monthly_stats.csv")
+    assert monthly["channel_monthly_stats_csv"].endswith(
+        f"Data_request/fetch_channel_monthly_stats_csv/{today_path()}/"
+        f"beat_scrape_{await request_id_of(pool, monthly)}_channel_monthly_stats.csv"
+    )
     assert header == ["id", "month", *STATS_COLUMNS]
     assert rows == [
         [channel, m0.isoformat(), "150", "12", "2", "", "", ""],
@@ -463,8 +476,10 @@ async def test_demographic_and_geography_read_the_stored_insights(run_flow, pool
 
     geography, _, _ = await run_flow("fetch_channel_audience_geography_csv", {"channel_ids": [channel]})
     path = geography["channel_audience_geography_csv"]
-    assert f"Data_request/fetch_channel_audience_geography_report_generation/{today_path()}/" in path
-    assert path.endswith("_channel_geography.csv")
+    assert path.endswith(
+        f"Data_request/fetch_channel_audience_geography_report_generation/{today_path()}/"
+        f"beat_scrape_{await request_id_of(pool, geography)}_channel_geography.csv"
+    )
     header, rows, _ = read(path)
     assert header == ["channel_id", "country", "percentage"]
     assert rows == [[channel, "IN", "60.00"], [channel, "US", "30.00"], [channel, "GB", "10.00"]]
