@@ -25,6 +25,7 @@ from moto.server import ThreadedMotoServer
 from agents.flows import exports
 from agents.flows.children import Children
 from agents.flows.context import FlowContext
+from agents.flows.export_io import ReportNotConfigured
 from agents.flows.report_tools import ReportTools
 from core.settings import load_settings
 from providers.errors import InputRejected
@@ -32,7 +33,7 @@ from sinks import s3_store
 from sinks.assets import AssetStore
 from sinks.local_store import LocalAssetStore
 from sinks.s3_store import S3AssetStore
-from topics.export_params import ChannelRangeParams
+from topics.export_params import ChannelRangeParams, VideoIdsParams
 from topics.models import ScrapeRequest
 
 CHANNELS, DAYS = 200, 500
@@ -237,3 +238,12 @@ async def test_ids_given_as_a_csv_url_are_read_from_its_first_column(pool, datab
     assert [row[:2] for row in rows[1:]] == [[channels[3], last], [channels[1], last]]
     with pytest.raises(InputRejected, match="404"):
         await daily_stats(tools, {"channel_ids_path": f"{url}/missing.csv", "start_date": last, "end_date": last})
+
+
+async def test_ad_vs_organic_without_its_url_fails_naming_the_setting(pool, database_url, tmp_path):
+    tools = tools_for(pool, LocalAssetStore(tmp_path), database_url)
+    request = ScrapeRequest(id=str(uuid.uuid4()), flow="fetch_ad_vs_organic_csv", params={"video_ids": ["v1"]})
+    ctx = FlowContext(request=request, crawler=None, reports=tools)
+    with pytest.raises(ReportNotConfigured, match="BEAT_AD_VS_ORGANIC_URL"):
+        await exports.fetch_ad_vs_organic_csv(ctx, VideoIdsParams(video_ids=["v1"]))
+    assert not list(tmp_path.iterdir())
