@@ -162,6 +162,13 @@ class Settings(BaseSettings):
     )
     report_poll_max: float = Field(5.0, gt=0, description="longest pause between a report's checks on its children")
 
+    @field_validator("ad_vs_organic_url")
+    @classmethod
+    def _check_model_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value.rstrip("/") if value else value
+
     # Reconciler (runs in `beat sink`).
     reconcile_interval: float = Field(15.0, gt=0)
     reconcile_grace: float = Field(60.0, ge=0)
@@ -223,7 +230,7 @@ class Settings(BaseSettings):
             raise ValueError("expected a postgresql:// URL")
         return value
 
-    @field_validator("ray_url", "openai_base_url", "ad_vs_organic_url")
+    @field_validator("ray_url", "openai_base_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):
