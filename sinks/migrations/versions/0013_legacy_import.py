@@ -12,7 +12,7 @@ Revises: 0009
 from alembic import op
 
 revision = "0013"
-down_revision = "0009"
+down_revision = "0011"
 
 
 def upgrade() -> None:
