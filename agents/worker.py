@@ -34,8 +34,10 @@ from aiokafka.client import AIOKafkaClient
 from agents.backpressure import FlowGate
 from agents.faust_app import create_app
 from agents.flows.assets import AssetRuntime
+from agents.flows.children import Children
 from agents.flows.context import FlowContext, FlowTools
 from agents.flows.registry import check_handlers, handler_of
+from agents.flows.report_tools import ReportTools
 from agents.flows.tools import build_tools
 from agents.lanes import FlowSlots
 from agents.outages import Outages, dependency_down
@@ -56,6 +58,7 @@ from providers.credential_cache import CredentialCache
 from providers.credentials import CredentialPolicy
 from providers.http import ProviderHttp
 from providers.ratelimit import RateLimiter, calls_at
+from providers.youtube import ad_vs_organic
 from topics import names
 from topics.dead_letter import (
     RawRecord,
@@ -153,6 +156,7 @@ class WorkerRuntime:
         self.queries: StoredData | None = None
         self.assets: AssetRuntime | None = None
         self.tools: FlowTools | None = None
+        self.reports: ReportTools | None = None
         self._gates: dict[str, FlowGate] = {}
         self._slots: dict[str, FlowSlots] = {}
         self._background: list[asyncio.Future] = []
@@ -179,6 +183,8 @@ class WorkerRuntime:
         if self.settings.ray_url:
             # RAY is one endpoint URL (legacy RAY_URL) rather than a host with paths.
             base_urls["ray"] = self.settings.ray_url
+        if self.settings.ad_vs_organic_url:
+            base_urls[ad_vs_organic.SOURCE] = self.settings.ad_vs_organic_url
         self._http = ProviderHttp(
             base_urls=base_urls,
             timeout=self.settings.http_timeout,
@@ -205,6 +211,13 @@ class WorkerRuntime:
         self.queries = StoredData(self._pool)
         self.assets = await AssetRuntime.open(self.settings)
         self.tools = build_tools(self._http, self.settings, self._trace)
+        self.reports = ReportTools(
+            self._pool,
+            self.assets.store,
+            Children(self._pool, self._send, self.settings),
+            self.settings,
+            ad_vs_organic.AdVsOrganicClient(self._http) if self.settings.ad_vs_organic_url else None,
+        )
         self.retries = RetryConsumer(self.settings, self._retries_broken)
         await self.retries.start()
         if any(spec.name == SENTIMENT_FLOW for spec in self.flows):
@@ -376,6 +389,7 @@ class WorkerRuntime:
             wait_scale=self.settings.flow_wait_scale,
             assets=self.assets,
             tools=self.tools,
+            reports=self.reports,
         )
         timeout = self.settings.timeout_of(spec)
         error: ErrorInfo | None = None

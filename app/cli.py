@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import typer
 
 from app.cli_credentials import credentials_app
+from app.cli_legacy import legacy_app
 from app.cli_redrive import dlq_app, retry
 from app.cli_support import (
     Failure,
@@ -45,6 +46,7 @@ app = typer.Typer(
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(topics_app, name="topics")
+app.add_typer(legacy_app, name="legacy")
 
 
 def _show_version(wanted: bool) -> None:

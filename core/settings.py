@@ -185,6 +185,22 @@ class Settings(BaseSettings):
         description="delay tiers: topic suffix -> seconds",
     )
 
+    # CSV exports (issue Reports): the daily history they read, and the ad-vs-organic model.
+    history_retention_days: int = Field(
+        800, ge=1, description="days of youtube_account_daily / youtube_post_daily the reconciler keeps"
+    )
+    ad_vs_organic_url: str | None = Field(
+        None, description="the ad-vs-organic model's base URL (legacy AD_VS_ORGANIC); unset = that export fails"
+    )
+    report_poll_max: float = Field(5.0, gt=0, description="longest pause between a report's checks on its children")
+
+    @field_validator("ad_vs_organic_url")
+    @classmethod
+    def _check_model_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value.rstrip("/") if value else value
+
     # Reconciler (runs in `beat sink`).
     reconcile_interval: float = Field(15.0, gt=0)
     reconcile_grace: float = Field(60.0, ge=0)

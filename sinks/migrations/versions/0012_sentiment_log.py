@@ -2,13 +2,13 @@
 written by the sink from the ``sentiment_log`` topic; the sentiment collection report reads it by post.
 
 Revision ID: 0012
-Revises: 0009
+Revises: 0013 (merged after the history and legacy-import migrations)
 """
 
 from alembic import op
 
 revision = "0012"
-down_revision = "0009"
+down_revision = "0013"
 
 
 def upgrade() -> None:
