@@ -43,6 +43,8 @@ from agents.lanes import FlowSlots
 from agents.outages import Outages, dependency_down
 from agents.requests import Rejected, decode_request, refuse_request
 from agents.retry import RetryConsumer, due_header
+from agents.sentiment_feed import FLOW as SENTIMENT_FLOW
+from agents.sentiment_feed import SentimentFeed
 from core.backoff import Retry, after_transient
 from core.kafka_security import client_options
 from core.outage import BROKER, POSTGRES, REDIS
@@ -159,6 +161,7 @@ class WorkerRuntime:
         self._slots: dict[str, FlowSlots] = {}
         self._background: list[asyncio.Future] = []
         self.retries: RetryConsumer | None = None
+        self.sentiment_feed: SentimentFeed | None = None
         self.outages: Outages | None = None
         self._rng = random.Random()
 
@@ -217,6 +220,10 @@ class WorkerRuntime:
         )
         self.retries = RetryConsumer(self.settings, self._retries_broken)
         await self.retries.start()
+        if any(spec.name == SENTIMENT_FLOW for spec in self.flows):
+            # The pages of comments the likes and comments flows emit become this worker's sentiment requests.
+            self.sentiment_feed = SentimentFeed(self.settings, self._feed_broken)
+            await self.sentiment_feed.start()
         self._background.append(asyncio.ensure_future(self._watch_for_a_lost_log()))
 
     async def _watch_for_a_lost_log(self) -> None:
@@ -247,6 +254,10 @@ class WorkerRuntime:
         log.critical("the retry consumer cannot go on; beat worker exits", exc_info=broken)
         await self.app.crash(broken)
 
+    async def _feed_broken(self, broken: Exception) -> None:
+        log.critical("the sentiment feed cannot go on; beat worker exits", exc_info=broken)
+        await self.app.crash(broken)
+
     async def _postgres_answers(self) -> None:
         assert self._pool is not None
         await self._pool.fetchval("SELECT 1")
@@ -263,6 +274,8 @@ class WorkerRuntime:
             self.outages.close()
         if self.retries is not None:
             await self.retries.stop()
+        if self.sentiment_feed is not None:
+            await self.sentiment_feed.stop()
         for task in self._background:
             task.cancel()
         if self._http is not None:
@@ -557,6 +570,8 @@ class WorkerRuntime:
         self.draining = True
         if self.retries is not None:
             await self.retries.stop()
+        if self.sentiment_feed is not None:
+            await self.sentiment_feed.stop()
         for gate in self._gates.values():
             gate.enabled = False
         consumer = self.app.consumer

@@ -129,7 +129,14 @@ class Settings(BaseSettings):
         pattern=r"^v[0-9]{1,3}\.[0-9]{1,2}$",
         description="the Graph API version every Instagram Graph call names",
     )
-    ray_url: str | None = Field(None, description="RAY model endpoint for YouTube categorisation; unset = skip it")
+    ray_url: str | None = Field(
+        None, description="RAY model endpoint for categorisation and comment sentiment; unset = skip them"
+    )
+    environment: str = Field(
+        "local",
+        pattern=r"^[A-Za-z0-9_-]{1,40}$",
+        description="the deployment's name; the sentiment report's path names it (legacy ENVIRONMENT)",
+    )
     shopify_api: Literal["graphql", "rest"] = Field(
         "graphql", description="Shopify orders through the GraphQL Admin API, or REST (legacy; older private apps)"
     )

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sinks import history, instagram, logs, pictures, shopify, stored, youtube
+from sinks import history, instagram, logs, pictures, sentiment, shopify, stored, youtube
 from sinks.dead_letters import decode_letter
 from sinks.status import Unreadable, decode_status
 from sinks.upsert import UpsertTable
@@ -49,6 +49,7 @@ WRITERS: dict[str, Route] = {
         Route(logs.RELATIONSHIP, logs.relationship_row),
         Route(shopify.ORDER, shopify.order_row),
         Route(pictures.ASSET_LOG, pictures.asset_log_row),
+        Route(sentiment.SENTIMENT, sentiment.sentiment_row),
     )
 }
 

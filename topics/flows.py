@@ -104,6 +104,10 @@ FLOWS: dict[str, FlowSpec] = {
         FlowSpec("refresh_orders_by_store", SHOP, p.OrdersParams, 5, timeout=600),
         FlowSpec("asset_upload_flow", IG, p.AssetParams, 75, timeout=180),
         FlowSpec("asset_upload_flow_stories", IG, p.AssetParams, 15, timeout=180),
+        # Sentiment and the collection reports (legacy §8 listeners, run as flows over Kafka)
+        FlowSpec("sentiment_extraction", IG, p.SentimentParams, 5),
+        FlowSpec("fetch_keyword_collection", IG, p.KeywordCollectionParams, 5, timeout=900),
+        FlowSpec("fetch_sentiment_report", IG, p.SentimentReportParams, 5, timeout=600),
     )
 }
 

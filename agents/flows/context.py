@@ -45,6 +45,9 @@ class FlowTools:
     youtube_web: YouTubeWebClient | None = None
     ray: RayClient | None = None
     gpt: GptRuntime | None = None
+    # Where the collection reports say their files are: the deployment's name and the asset store's bucket.
+    environment: str = "local"
+    bucket: str | None = None
 
     async def aclose(self) -> None:
         if self.gpt is not None:
@@ -107,6 +110,8 @@ class FlowContext:
             # Datetimes and enums were made by Beat; everything else may carry what a provider said.
             if isinstance(value, (datetime, Enum)):
                 continue
+            if isinstance(value, list) and value and all(isinstance(item, Model) for item in value):
+                continue  # a page's activities: each was emitted, so checked and cleaned, before the page
             if json_problem(value, name) is None:
                 continue  # the common case: one walk, nothing to clean
             # Cleaning the text may leave nothing wrong; what is left is a number the store cannot hold.
@@ -141,7 +146,7 @@ class FlowContext:
         # The registry pairs each payload with its event class, a subclass of it.
         event = cast(
             P,
-            spec.event.model_validate(
+            spec.event_for(type(payload)).model_validate(
                 {
                     **values,
                     "event_id": self._event_id(payload.kind, payload.event_key),

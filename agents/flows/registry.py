@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from agents.flows import assets, exports, gpt, instagram, shopify, youtube
+from agents.flows import assets, exports, gpt, instagram, reports, sentiment, shopify, youtube
 from agents.flows.context import FlowContext
 from topics.errors import BeatError, Decision
 from topics.flows import FLOWS, FlowSpec
@@ -60,6 +60,9 @@ HANDLERS: dict[str, FlowHandler] = {
     "refresh_orders_by_store": shopify.refresh_orders_by_store,
     "asset_upload_flow": assets.upload_asset,
     "asset_upload_flow_stories": assets.upload_asset,
+    "sentiment_extraction": sentiment.sentiment_extraction,
+    "fetch_keyword_collection": reports.fetch_keyword_collection,
+    "fetch_sentiment_report": reports.fetch_sentiment_report,
 }
 
 
