@@ -15,7 +15,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange
 from aiormq.exceptions import ChannelNotFoundEntity, ChannelPreconditionFailed
 
 from core.settings import Settings
-from topics.errors import BeatError
+from topics.errors import BeatError, Decision
 from topics.registry import IDENTITY_EXCHANGE, LEGACY_EXCHANGE
 
 COFFEE_EXCHANGE = "coffee.dx"
@@ -23,6 +23,9 @@ COFFEE_EXCHANGE = "coffee.dx"
 
 class ExchangeUnusable(BeatError):
     """A configured exchange is missing, or exists with another type than the one Beat was told to declare."""
+
+    # A deployment's configuration: waiting does not create the exchange.
+    decision = Decision.DEFINITIVE
 
 
 def configured_name(settings: Settings, legacy_name: str) -> str:

@@ -24,6 +24,7 @@ from typing import Any
 from sinks import instagram, pictures, shopify, youtube
 from sinks.assets import CONTENT_TYPES
 from sinks.upsert import Column, Rule, UpsertTable, columns
+from topics.errors import BeatError, Decision
 
 UNDATED = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -32,8 +33,10 @@ UNDATED = datetime(1970, 1, 1, tzinfo=UTC)
 TEXT, INT, FLOAT, BOOL, TIME, JSON, TEXTS = "text", "int", "float", "bool", "time", "json", "texts"
 
 
-class Refused(ValueError):
+class Refused(BeatError, ValueError):
     """A legacy row that cannot become a Beat row; the message is the reason, counted per reason."""
+
+    decision = Decision.POISON
 
 
 # A jsonb value travels as its text, so the stripping of null members spares what it holds.

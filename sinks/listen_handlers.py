@@ -28,7 +28,7 @@ from providers.graph_tokens import update_graph_token
 from providers.http import Credential
 from providers.identity import graph_account
 from providers.instagram import graphapi
-from topics.errors import BeatError
+from topics.errors import BeatError, Decision
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,8 @@ SENTIMENT_BATCH = 1000
 
 class Refused(BeatError, ValueError):
     """The message can never succeed as sent (no retry helps): it goes to the dead-letter queue at once."""
+
+    decision = Decision.POISON
 
 
 class Body(BaseModel):

@@ -39,6 +39,7 @@ from providers.clients import build_clients
 from providers.http import ProviderHttp
 from sinks import listen_handlers as handlers
 from sinks.amqp_exchanges import ExchangeUnusable, open_exchanges
+from topics.errors import BeatError, Decision
 from topics.registry import IDENTITY_EXCHANGE, LEGACY_EXCHANGE
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,10 @@ BINDINGS = (
 )
 
 
-class LeftUnacked(Exception):
+class LeftUnacked(BeatError):
     """The message is left to RabbitMQ, unacked: it is delivered again once the listener is back."""
+
+    decision = Decision.TRANSIENT
 
 
 def is_refused(exc: BaseException) -> bool:
