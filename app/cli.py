@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import typer
 
 from app.cli_credentials import credentials_app
+from app.cli_keys import keys_app
 from app.cli_redrive import dlq_app, retry
 from app.cli_support import Failure, Usage, command_settings, complain, connected, run_against_services
 from app.progress import tracked
@@ -35,6 +36,7 @@ app = typer.Typer(
 )
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(keys_app, name="keys")
 
 
 def _show_version(wanted: bool) -> None:
@@ -159,8 +161,10 @@ def api() -> int:
     import uvicorn
 
     from app.api import create_api
+    from app.cli_keys import exposure_check
 
     settings = connected(command_settings())
+    exposure_check(settings)
     uvicorn.run(
         create_api(settings),
         host=settings.api_host,
