@@ -24,7 +24,7 @@ import pytest
 from fastapi.routing import iter_route_contexts
 
 from app.api import create_api
-from app.api_errors import LegacyRoute
+from app.api_errors import LegacyRoute, guard_input
 from app.auth import NotExposable, check_exposure, is_loopback
 from app.embedded import free_port
 from core.api_keys import key_hash, new_key, parse_env_keys
@@ -342,3 +342,41 @@ async def test_without_keys_it_serves_on_loopback_with_a_warning_and_refuses_oth
         assert (await client.get("/flows/refresh_profile_basic")).status_code == 200
         assert (await client.get("/requests/no-such-thing")).status_code == 404
     assert "no API key is configured" in proc.log_path.read_text()
+
+
+async def test_a_router_included_later_is_protected_and_declares_its_scope():
+    """What the product routers will do: include an APIRouter of LegacyRoutes, one scope for all of it."""
+    from fastapi import APIRouter, FastAPI
+    from fastapi.staticfiles import StaticFiles
+
+    from app.auth import ADMIN, protect, requires
+
+    api = FastAPI()
+    guard_input(api, 1 << 20, 5)  # the facade's own setup, which LegacyRoutes read
+    protect(api, Settings(api_keys=ENV_SETTING, api_host=EVERYWHERE))
+    redrives = APIRouter(route_class=LegacyRoute, dependencies=[requires(ADMIN)])
+    plain = APIRouter()
+
+    @redrives.get("/redrive/{id}")
+    async def look(id: str) -> dict[str, str]:
+        return {"id": id}
+
+    @plain.post("/search")
+    async def search() -> dict[str, str]:
+        return {}
+
+    api.include_router(redrives, prefix="/legacy")
+    api.include_router(plain)
+    api.mount("/files", StaticFiles(directory=ROOT / "tests"), name="files")
+    transport = httpx.ASGITransport(app=api)
+    async with httpx.AsyncClient(transport=transport, base_url="http://beat") as client:
+        assert refusal(await client.get("/legacy/redrive/1"), 401, legacy=True) is None
+        assert refusal(await client.get("/legacy/redrive/1", headers=bearer(ENV_KEYS["read"])), 403, True) is None
+        assert (await client.get("/legacy/redrive/1", headers=bearer(ENV_KEYS["admin"]))).json() == {"id": "1"}
+        assert refusal(await client.post("/search", headers=bearer(ENV_KEYS["read"])), 403, False) is None
+        assert (await client.post("/search", headers=bearer(ENV_KEYS["submit"]))).status_code == 200
+        # A mount is no APIRoute, and still protected.
+        assert refusal(await client.get("/files/__init__.py"), 401, False) is None
+        assert (await client.get("/files/__init__.py", headers=bearer(ENV_KEYS["read"]))).status_code == 200
+    operation = api.openapi()["paths"]["/legacy/redrive/{id}"]["get"]
+    assert operation["x-beat-scope"] == ADMIN and "422" not in operation["responses"]
