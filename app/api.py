@@ -145,7 +145,7 @@ def create_api(settings: Settings) -> FastAPI:
         request_id = await _submit(body.flow, body.params, **fields)
         return Accepted(id=request_id, status="PENDING")
 
-    @legacy.post("/scrape_request_log/flow/{flow}")
+    @legacy.post("/scrape_request_log/flow/{flow}", response_model_exclude_unset=True)
     async def post_legacy(
         flow: Annotated[str, Path(max_length=MAX_TEXT)],
         body: LegacySubmitRequest,
@@ -200,7 +200,12 @@ def create_api(settings: Settings) -> FastAPI:
             raise HTTPException(404, f"no request {request_id}")
         return {"id": request_id, "events": events, **await read_stored(state["pool"], request_id)}
 
-    @legacy.get("/scrape_request_log/flow/{request_id}", response_model=LegacyFound | LegacyEnvelope)
+    # Unset keys stay out: the legacy answers carry no null ``code`` or ``scrape_id`` they never had.
+    @legacy.get(
+        "/scrape_request_log/flow/{request_id}",
+        response_model=LegacyFound | LegacyEnvelope,
+        response_model_exclude_unset=True,
+    )
     async def get_legacy(request_id: RequestId) -> dict[str, Any]:
         view = await read_status(state["pool"], request_id)
         if view is None:

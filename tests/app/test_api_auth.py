@@ -341,6 +341,10 @@ async def test_without_keys_it_serves_on_loopback_with_a_warning_and_refuses_oth
     async with facade(env, tmp_path, "keyless") as (url, proc), httpx.AsyncClient(base_url=url) as client:
         assert (await client.get("/flows/refresh_profile_basic")).status_code == 200
         assert (await client.get("/requests/no-such-thing")).status_code == 404
+        # The legacy envelope as it was: no key the legacy never sent, not even a null one.
+        missing = (await client.get("/scrape_request_log/flow/no-such-thing")).json()
+        message = "Scrape request no-such-thing not found"
+        assert missing == {"status": {"type": "ERROR", "message": message, "code": 404}}
     assert "no API key is configured" in proc.log_path.read_text()
 
 
@@ -380,3 +384,14 @@ async def test_a_router_included_later_is_protected_and_declares_its_scope():
         assert (await client.get("/files/__init__.py", headers=bearer(ENV_KEYS["read"]))).status_code == 200
     operation = api.openapi()["paths"]["/legacy/redrive/{id}"]["get"]
     assert operation["x-beat-scope"] == ADMIN and "422" not in operation["responses"]
+
+
+def test_the_answer_models_keep_every_key_the_reads_return():
+    """FastAPI drops what a response model lacks: a column added to the status reads needs its field."""
+    from app.api_models import RequestView, Timeline, TimelineEvent
+    from core.status_reads import STATUS_COLUMNS, STORED_COLUMNS
+
+    columns = set(STATUS_COLUMNS.split(", "))
+    assert set(RequestView.model_fields) == columns - {"error_type", "error_message"} | {"error"}
+    assert set(Timeline.model_fields) == set(STORED_COLUMNS.split(", ")) | {"id", "events"}
+    assert set(TimelineEvent.model_fields) == {"status", "attempt", "at", "source", "error", "result"}
