@@ -25,7 +25,7 @@ from fastapi.routing import iter_route_contexts
 
 from app.api import create_api
 from app.api_errors import LegacyRoute, guard_input
-from app.auth import NotExposable, check_exposure, is_loopback
+from app.auth import KeyRing, NotExposable, check_exposure, is_loopback
 from app.embedded import free_port
 from core.api_keys import key_hash, new_key, parse_env_keys
 from core.settings import Settings
@@ -337,6 +337,15 @@ def test_the_exposure_rules():
     assert "401" in (check_exposure(EVERYWHERE, 0, None) or "")  # unknown: it starts closed, not open
     with pytest.raises(NotExposable, match="not a loopback address"):
         check_exposure(EVERYWHERE, 0, 0)
+    # Open only on loopback with no key anywhere; elsewhere, every key revoked later means every call refused.
+    keys = parse_env_keys(ENV_SETTING)
+    assert KeyRing([], loopback=True, refresh=1).keyless
+    assert not KeyRing([], loopback=False, refresh=1).keyless
+    assert not KeyRing(keys, loopback=True, refresh=1).keyless
+    stored = KeyRing([], loopback=True, refresh=1)
+    stored.stored = keys[:1]
+    assert not stored.keyless
+    assert stored.authenticate(ENV_KEYS["submit"]) == keys[0] and stored.authenticate(ENV_KEYS["read"]) is None
 
 
 async def test_without_keys_it_serves_on_loopback_with_a_warning_and_refuses_other_addresses(
