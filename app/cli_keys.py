@@ -80,7 +80,7 @@ def keys_list(
     """Keys with their scopes and last use (never the key)."""
     from app.key_store import list_keys
 
-    settings = _migrated(command_settings())
+    settings = connected(command_settings())
     rows = run_against_services(settings, _with_pool(settings, lambda pool: list_keys(pool, revoked=revoked)))
     print(f"{'id':>4}  {'name':<24} {'scopes':<18} {'created':<19}  {'last used':<19}  revoked")
     for row in rows:
@@ -98,7 +98,7 @@ def keys_revoke(
     """Revoke a key: the facade refuses it within BEAT_API_KEY_REFRESH seconds."""
     from app.key_store import revoke_key
 
-    settings = _migrated(command_settings())
+    settings = connected(command_settings())
     if not run_against_services(settings, _with_pool(settings, lambda pool: revoke_key(pool, key))):
         raise Failure(f"no live key {key}")
     typer.echo(f"revoked {key}; facades refuse it within {settings.api_key_refresh:g} s", err=True)

@@ -43,22 +43,29 @@ async def replace_key(pool: asyncpg.Pool, name: str, scopes: Iterable[str]) -> s
 
 async def list_keys(db: asyncpg.Pool | asyncpg.Connection, *, revoked: bool) -> list[dict[str, Any]]:
     """Every key, oldest first, without its hash; revoked ones only when asked."""
-    rows = await db.fetch(
-        "SELECT id, name, scopes, created_at, last_used_at, revoked_at FROM api_key "
-        "WHERE $1 OR revoked_at IS NULL ORDER BY id",
-        revoked,
-    )
+    try:
+        rows = await db.fetch(
+            "SELECT id, name, scopes, created_at, last_used_at, revoked_at FROM api_key "
+            "WHERE $1 OR revoked_at IS NULL ORDER BY id",
+            revoked,
+        )
+    except asyncpg.UndefinedTableError:
+        return []  # a database nothing has migrated yet has no keys
     return [dict(row) for row in rows]
 
 
 async def revoke_key(db: asyncpg.Pool | asyncpg.Connection, name_or_id: str) -> int:
     """Revoke the live key with this id or name; how many were revoked (0 or 1)."""
     key_id = int(name_or_id) if name_or_id.isdigit() else None
-    status = await db.execute(
-        "UPDATE api_key SET revoked_at = now() WHERE revoked_at IS NULL AND (id = $1 OR ($1 IS NULL AND name = $2))",
-        key_id,
-        name_or_id,
-    )
+    try:
+        status = await db.execute(
+            "UPDATE api_key SET revoked_at = now() "
+            "WHERE revoked_at IS NULL AND (id = $1 OR ($1 IS NULL AND name = $2))",
+            key_id,
+            name_or_id,
+        )
+    except asyncpg.UndefinedTableError:
+        return 0
     return int(status.split()[-1])
 
 
