@@ -1,5 +1,9 @@
 """``beat api``: the HTTP facade (contract §6). Submits requests and answers status lookups.
 
+Every route needs an API key unless ``app/auth.py`` lists it as open; a route that needs more than the
+default scope says so with ``dependencies=[requires(ADMIN)]``. Each route's answer is a model of
+``app/api_models.py``, so the OpenAPI document describes it.
+
 During an outage (``app.api_errors``): with Postgres down, a submission goes to a durable broker alone
 (the status sink records it when Postgres is back) and is refused with 503 by a memory-only one; with
 the broker down, it is refused with 503. Every other route answers 503 while what it needs is down.
@@ -18,7 +22,24 @@ from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.api_errors import LegacyRoute, guard_input
+from app.api_models import (
+    BEAT_ERRORS,
+    LEGACY_ERRORS,
+    Accepted,
+    FlowInfo,
+    Health,
+    Heartbeat,
+    LegacyEnvelope,
+    LegacyFound,
+    LegacySubmitted,
+    Problem,
+    Readiness,
+    Redriven,
+    RequestView,
+    Timeline,
+)
 from app.api_state import ApiState, api_state
+from app.auth import ADMIN, protect, requires
 from app.readiness import readiness
 from app.submission import submit_or_refuse
 from core.kafka import start_producer
@@ -86,30 +107,35 @@ def create_api(settings: Settings) -> FastAPI:
         producer = await start_producer(settings, timeout=BROKER_TIMEOUT)
         app.state.beat = ApiState(settings=settings, pool=pool, producer=producer)
         try:
-            yield
+            async with keys.refreshing(pool):
+                yield
         finally:
             await producer.stop()
             await pool.close()
 
-    api = FastAPI(title="Beat", version="0.1.0", lifespan=lifespan)
+    # ReDoc is left out: the open list names /docs only.
+    api = FastAPI(title="Beat", version="0.1.0", lifespan=lifespan, redoc_url=None)
     # Bodies are bounded by the largest record Beat produces: a larger one could never be submitted.
     guard_input(api, settings.max_message_bytes, settings.outage_retry_after)
-    legacy = APIRouter(route_class=LegacyRoute)
+    keys = protect(api, settings)
+    legacy = APIRouter(route_class=LegacyRoute, responses=LEGACY_ERRORS)
 
-    @api.post("/requests", status_code=202)
-    async def post_request(body: SubmitRequest, state: State) -> dict[str, Any]:
+    refused: dict[int | str, dict[str, Any]] = {**BEAT_ERRORS, 413: {"model": Problem}, 422: {"model": Problem}}
+
+    @api.post("/requests", status_code=202, responses=refused)
+    async def post_request(body: SubmitRequest, state: State) -> Accepted:
         fields = body.model_dump(exclude={"flow", "params"}, exclude_none=True)
         fields.setdefault("priority", settings.on_demand_priority)
         request_id = await submit_or_refuse(state, body.flow, body.params, **fields)
-        return {"id": request_id, "status": "PENDING"}
+        return Accepted(id=request_id, status="PENDING")
 
-    @legacy.post("/scrape_request_log/flow/{flow}")
+    @legacy.post("/scrape_request_log/flow/{flow}", response_model_exclude_unset=True)
     async def post_legacy(
         flow: Annotated[str, Path(max_length=MAX_TEXT)],
         body: LegacySubmitRequest,
         state: State,
         x_bb_account_id: Annotated[StorableText | None, Header()] = None,
-    ) -> dict[str, Any]:
+    ) -> LegacySubmitted | LegacyEnvelope:
         request_id = await submit_or_refuse(
             state,
             body.flow or flow,
@@ -118,21 +144,27 @@ def create_api(settings: Settings) -> FastAPI:
             account_id=x_bb_account_id,
             expires_at=body.expires_at,
         )
-        return {
-            "status": {"type": "SUCCESS", "message": "Scrape request log added"},
-            "code": 200,
-            "scrape_id": request_id,
-        }
+        return LegacySubmitted.model_validate(
+            {"status": {"type": "SUCCESS", "message": "Scrape request log added"}, "code": 200, "scrape_id": request_id}
+        )
 
-    @api.get("/requests/{request_id}")
+    missing: dict[int | str, dict[str, Any]] = {404: {"model": Problem}}
+    reads: dict[int | str, dict[str, Any]] = {**BEAT_ERRORS, **missing}
+
+    @api.get("/requests/{request_id}", response_model=RequestView, responses=reads)
     async def get_request(request_id: RequestId, state: State) -> dict[str, Any]:
         view = await read_status(state.pool, request_id)
         if view is None:
             raise HTTPException(404, f"no request {request_id}")
         return view
 
-    @api.post("/requests/{request_id}/retry", status_code=202)
-    async def retry_request(request_id: RequestId, state: State) -> dict[str, Any]:
+    @api.post(
+        "/requests/{request_id}/retry",
+        status_code=202,
+        dependencies=[requires(ADMIN)],
+        responses={**reads, 409: {"model": Problem}},
+    )
+    async def retry_request(request_id: RequestId, state: State) -> Redriven:
         """An operator's re-drive of one FAILED or DEAD_LETTERED request (``beat retry --id``)."""
         try:
             reopened = await reopen(state.pool, state.producer, settings, request_id)
@@ -140,21 +172,26 @@ def create_api(settings: Settings) -> FastAPI:
             raise HTTPException(404, str(exc)) from None
         except NotReopenable as exc:
             raise HTTPException(409, str(exc)) from None
-        return {
-            "id": reopened.request_id,
-            "status": "REDRIVEN",
-            "attempt": reopened.attempt,
-            "redriven_from": reopened.reopened_from.value,
-        }
+        return Redriven(
+            id=reopened.request_id,
+            status="REDRIVEN",
+            attempt=reopened.attempt,
+            redriven_from=reopened.reopened_from.value,
+        )
 
-    @api.get("/requests/{request_id}/timeline")
+    @api.get("/requests/{request_id}/timeline", response_model=Timeline, responses=reads)
     async def get_timeline(request_id: RequestId, state: State) -> dict[str, Any]:
         events = await read_timeline(state.pool, request_id)
         if not events:
             raise HTTPException(404, f"no request {request_id}")
         return {"id": request_id, "events": events, **await read_stored(state.pool, request_id)}
 
-    @legacy.get("/scrape_request_log/flow/{request_id}")
+    # Unset keys stay out: the legacy answers carry no null ``code`` or ``scrape_id`` they never had.
+    @legacy.get(
+        "/scrape_request_log/flow/{request_id}",
+        response_model=LegacyFound | LegacyEnvelope,
+        response_model_exclude_unset=True,
+    )
     async def get_legacy(request_id: RequestId, state: State) -> dict[str, Any]:
         view = await read_status(state.pool, request_id)
         if view is None:
@@ -176,11 +213,11 @@ def create_api(settings: Settings) -> FastAPI:
         }
 
     @api.get("/healthz")
-    async def healthz() -> dict[str, Any]:
+    async def healthz() -> Health:
         # Liveness only: an outage of a dependency must not get a working facade restarted.
-        return {"status": "ok"}
+        return Health(status="ok")
 
-    @api.get("/readyz")
+    @api.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
     async def readyz(state: State) -> JSONResponse:
         checks = await readiness(state.pool, state.producer)
         down = [name for name, outcome in checks.items() if outcome != "ok"]
@@ -189,31 +226,31 @@ def create_api(settings: Settings) -> FastAPI:
             status_code=503 if down else 200,
         )
 
-    @api.get("/heartbeat")
+    @api.get("/heartbeat", response_model=Heartbeat, responses={410: {"model": Heartbeat}})
     async def get_heartbeat(state: State) -> Response:
         # 410 tells a load balancer to drain this instance (legacy behaviour).
         if state.heartbeat:
             return JSONResponse({"beat": True})
         return JSONResponse({"beat": False}, status_code=410)
 
-    @api.put("/heartbeat")
-    async def put_heartbeat(state: State, beat: bool = Query(...)) -> dict[str, Any]:
+    @api.put("/heartbeat", dependencies=[requires(ADMIN)])
+    async def put_heartbeat(state: State, beat: bool = Query(...)) -> Heartbeat:
         state.heartbeat = beat
-        return {"beat": beat}
+        return Heartbeat(beat=beat)
 
-    @api.get("/flows/{flow}")
-    async def flow_info(flow: str) -> dict[str, Any]:
+    @api.get("/flows/{flow}", responses=missing)
+    async def flow_info(flow: str) -> FlowInfo:
         try:
             spec = get_flow(flow)
         except UnknownFlow as exc:
             raise HTTPException(404, str(exc)) from None
-        return {
-            "name": spec.name,
-            "platform": spec.platform.value,
-            "enabled": is_enabled(spec, settings.disabled_flows),
-            "concurrency": settings.concurrency_of(spec),
-            "params": spec.params.model_json_schema(),
-        }
+        return FlowInfo(
+            name=spec.name,
+            platform=spec.platform.value,
+            enabled=is_enabled(spec, settings.disabled_flows),
+            concurrency=settings.concurrency_of(spec),
+            params=spec.params.model_json_schema(),
+        )
 
     api.include_router(legacy)
     return api

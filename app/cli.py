@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import typer
 
 from app.cli_credentials import credentials_app
+from app.cli_keys import keys_app
 from app.cli_legacy import legacy_app
 from app.cli_redrive import dlq_app, retry
 from app.cli_support import (
@@ -45,6 +46,7 @@ app = typer.Typer(
 )
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(keys_app, name="keys")
 app.add_typer(topics_app, name="topics")
 app.add_typer(legacy_app, name="legacy")
 
@@ -206,9 +208,11 @@ def api() -> int:
     import uvicorn
 
     from app.api import create_api
+    from app.cli_keys import exposure_check
 
     settings = connected(command_settings())
     require_role_topics(settings)
+    exposure_check(settings)
     uvicorn.run(
         create_api(settings),
         host=settings.api_host,

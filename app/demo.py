@@ -82,8 +82,9 @@ def demo_requests(total: int, run: str) -> list[dict]:
     return batch
 
 
-async def _submit(api_url: str, batch: list[dict]) -> list[str]:
-    async with httpx.AsyncClient(base_url=api_url, timeout=30) as client:
+async def _submit(api_url: str, api_key: str, batch: list[dict]) -> list[str]:
+    headers = {"Authorization": f"Bearer {api_key}"}
+    async with httpx.AsyncClient(base_url=api_url, timeout=30, headers=headers) as client:
         semaphore = asyncio.Semaphore(20)
 
         async def one(body: dict) -> str:
@@ -137,7 +138,7 @@ async def _sandbox_totals(sandbox_url: str) -> dict[str, int]:
         return response.json()["total"]
 
 
-async def _watch(settings: Settings, endpoints: dict[str, str], total: int) -> int:
+async def _watch(settings: Settings, endpoints: dict[str, str], api_key: str, total: int) -> int:
     api_url, sandbox_url = endpoints["api"], endpoints["sandbox"]
     run = uuid.uuid4().hex[:8]
     batch = demo_requests(total, run)
@@ -146,7 +147,7 @@ async def _watch(settings: Settings, endpoints: dict[str, str], total: int) -> i
     done = asyncio.Event()
     started = time.monotonic()
     with waiting(f"submitting {len(batch)} requests…"):
-        ids = await _submit(api_url, batch)
+        ids = await _submit(api_url, api_key, batch)
     id_set = set(ids)
     consumer = asyncio.create_task(_count_events(settings, id_set, done, events))
     print(f"submitted {len(ids)} requests through {api_url}/requests in {time.monotonic() - started:.1f}s")
@@ -271,7 +272,7 @@ def run_demo(settings: Settings, *, total: int) -> int:
     try:
         with waiting("starting the embedded stack (broker, Postgres, sandbox, worker, sink, api)…"):
             settings = stack.start()
-        return asyncio.run(_watch(settings, stack.endpoints, total))
+        return asyncio.run(_watch(settings, stack.endpoints, stack.api_key, total))
     finally:
         with waiting("stopping the embedded stack…"):
             stack.stop()

@@ -71,10 +71,13 @@ def port_is_free(port: int) -> bool:
 
 
 def write_endpoints(data_dir: Path, endpoints: dict[str, str]) -> Path:
-    """Write ``<data_dir>/endpoints.json`` so a reader never sees a half-written file."""
+    """Write ``<data_dir>/endpoints.json`` so a reader never sees a half-written file; only its owner may read
+    it (it holds the stack's API key)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / "endpoints.json"
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.touch(mode=0o600)
+    tmp.chmod(0o600)  # an old file of the same name keeps its mode through touch
     tmp.write_text(json.dumps(endpoints, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)
     return path

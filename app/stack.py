@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, write_endpoints
@@ -46,6 +47,8 @@ class Stack:
     # How many processes `beat worker` runs (BEAT_WORKER_PROCESSES, else the usable CPUs); known once started.
     worker_processes: int = 0
     endpoints: dict[str, str] = field(default_factory=dict)
+    # A key with every scope for this stack's facade, made at start; in endpoints.json, never printed.
+    api_key: str = ""
     _broker: EmbeddedBroker | None = None
     _postgres: EmbeddedPostgres | None = None
 
@@ -72,6 +75,7 @@ class Stack:
         assert settings.kafka_url and settings.database_url, "both resolved above"
         kafka_url, database_url = settings.kafka_url, settings.database_url
         migrate(database_url)
+        self.api_key = asyncio.run(_stack_key(database_url, data_dir))
 
         env = dict(os.environ)
         env.update(
@@ -144,7 +148,7 @@ class Stack:
         api_url = f"http://{settings.api_host}:{api_port}"
         _wait_http(f"{api_url}/healthz", self.children[-1])
         self.endpoints.update({"kafka": kafka_url, "database": database_url, "api": api_url})
-        write_endpoints(data_dir, self.endpoints)
+        write_endpoints(data_dir, {**self.endpoints, "api_key": self.api_key})
         return settings
 
     def _ensure_topics(self) -> None:
@@ -201,6 +205,21 @@ def _wait_http(url: str, child: Child, timeout: float = 60.0) -> None:
     raise RuntimeError(f"{child.name} did not answer {url} within {timeout:.0f}s; see {child.log_path}")
 
 
+async def _stack_key(database_url: str, data_dir: Path) -> str:
+    """A new key with every scope, named after the data directory; the one the last start made there is revoked,
+    so restarts do not pile keys up, and stacks sharing a database keep each its own."""
+    import asyncpg
+
+    from app.key_store import replace_key
+    from core.api_keys import SCOPES
+
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    try:
+        return await replace_key(pool, f"beat up {data_dir}", SCOPES)
+    finally:
+        await pool.close()
+
+
 async def _seed_sandbox_credentials(database_url: str) -> None:
     import asyncpg
 
@@ -231,6 +250,7 @@ def run_up(settings: Settings, *, sandbox: bool) -> int:
         print("Beat is up.")
         for name, url in stack.endpoints.items():
             print(f"  {name:8} {url}")
+        print("  api key  api_key in endpoints.json (every scope)")
         print(f"  workers  {stack.worker_processes} processes")
         print(f"  logs     {settings.data_dir.resolve() / 'logs'}")
         print(f"  written to {settings.data_dir.resolve() / 'endpoints.json'}; Ctrl-C stops everything.")

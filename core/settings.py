@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as PydanticSettingsError
 
+from core.api_keys import parse_env_keys
 from topics import names
 from topics.errors import BeatError, Decision
 from topics.flows import FlowSpec, timeout_of
@@ -81,6 +82,10 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(8000, ge=0, le=65535)
     sandbox_port: int = Field(0, ge=0, le=65535)
+    # API keys (core/api_keys.py, app/auth.py): by environment, and how stale the facade's copy of the
+    # Postgres ones (`beat keys`) may be, so a revoke takes effect within this many seconds.
+    api_keys: SecretStr | None = Field(None, description="name:scope,scope:key entries separated by ;")
+    api_key_refresh: float = Field(5.0, gt=0, le=300, description="seconds between reloads of the Postgres keys")
 
     # Flows.
     flow_concurrency: dict[str, int] = Field(default_factory=dict, description="per-flow concurrency overrides")
@@ -304,6 +309,13 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _check_api_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_env_keys(value.get_secret_value())  # its errors name the entry, never the key
         return value
 
     @field_validator("ray_url", "openai_base_url", "identity_url")

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import httpx
 import psutil
 
 from tests.support import ROOT, beat_env
@@ -71,7 +72,14 @@ def test_up_runs_everything_and_restarts_on_the_same_data(tmp_path):
     proc = _up(env, log_path)
     try:
         endpoints = _wait_for_endpoints(endpoints_file, proc, log_path)
-        assert set(endpoints) == {"kafka", "database", "api", "sandbox"}
+        assert set(endpoints) == {"kafka", "database", "api", "sandbox", "api_key"}
+        # The stack's key has every scope, and its facade needs it: the file is its owner's alone.
+        assert endpoints_file.stat().st_mode & 0o777 == 0o600
+        assert httpx.get(f"{endpoints['api']}/flows/refresh_profile_basic").status_code == 401
+        key = {"Authorization": f"Bearer {endpoints['api_key']}"}
+        assert httpx.get(f"{endpoints['api']}/flows/refresh_profile_basic", headers=key).status_code == 200
+        assert httpx.put(f"{endpoints['api']}/heartbeat?beat=true", headers=key).status_code == 200
+        assert endpoints["api_key"] not in log_path.read_text()
         worker = next(
             c for c in psutil.Process(proc.pid).children() if c.cmdline()[-3:] == ["worker", "--processes", "2"]
         )
@@ -96,6 +104,10 @@ def test_up_runs_everything_and_restarts_on_the_same_data(tmp_path):
     try:
         again = _wait_for_endpoints(endpoints_file, proc, log_path)
         assert again["database"] == endpoints["database"]
+        # A restart replaces the stack's key: the last one is revoked, not piled up.
+        assert again["api_key"] != endpoints["api_key"]
+        stale = {"x-api-key": endpoints["api_key"]}
+        assert httpx.get(f"{again['api']}/flows/refresh_profile_basic", headers=stale).status_code == 401
         assert '"status": "COMPLETE"' in _beat(env, "status", request_id).stdout
     finally:
         assert not _stop(proc)
