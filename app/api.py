@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.api_errors import LegacyRoute, guard_input
 from app.api_state import ApiState, api_state
+from app.legacy_posts_api import router as legacy_posts_router
 from app.readiness import readiness
 from app.submission import submit_or_refuse
 from core.kafka import start_producer
@@ -216,4 +217,5 @@ def create_api(settings: Settings) -> FastAPI:
         }
 
     api.include_router(legacy)
+    api.include_router(legacy_posts_router)
     return api
