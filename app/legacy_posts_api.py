@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from app.api_errors import LegacyRoute
 from app.api_state import ApiState, api_state
@@ -28,16 +28,27 @@ from app.facade_providers import FacadeProviders, facade_providers, providers_li
 from app.legacy_posts import NON_STORY, PostMetrics, RecentPost, post_metrics, recent_posts
 from app.submission import RefreshOutcome, refresh_and_wait
 from providers.credentials import CredentialStore
-from providers.errors import AuthExpired, ProviderError
+from providers.errors import AuthExpired, DefinitiveProviderError, ProviderError
 from providers.graph_tokens import update_graph_token
+from providers.http import Credential
 from providers.instagram.graphapi import TokenInfo
 from providers.sources import SOURCES
-from topics.limits import MAX_TEXT
+from topics.limits import MAX_TEXT, json_problem, text_problem
+
+
+def _storable(value: str | None) -> str | None:
+    # Text that reaches Postgres (a handle, a token): the store refuses a NUL or a lone surrogate mid-request.
+    problem = None if value is None else text_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
 
 State = Annotated[ApiState, Depends(api_state)]
 Providers = Annotated[FacadeProviders, Depends(facade_providers)]
-Text = Annotated[str, Query(min_length=1, max_length=MAX_TEXT)]
-PathText = Annotated[str, Path(min_length=1, max_length=MAX_TEXT)]
+Text = Annotated[str, Query(min_length=1, max_length=MAX_TEXT), AfterValidator(_storable)]
+OptionalText = Annotated[str | None, Query(max_length=MAX_TEXT), AfterValidator(_storable)]
+PathText = Annotated[str, Path(min_length=1, max_length=MAX_TEXT), AfterValidator(_storable)]
 
 router = APIRouter(route_class=LegacyRoute, lifespan=providers_lifespan)
 
@@ -158,9 +169,22 @@ class TokenBody(BaseModel):
     model_config = ConfigDict(extra="ignore")
     source: str = Field("graphapi", max_length=MAX_TEXT)
     handle: str | None = Field(None, max_length=MAX_TEXT)
-    credentials: dict[str, Any] | None = None
+    credentials: dict[str, str] | None = Field(None, description="the provider's secrets (RapidAPI: its headers)")
     token: str | None = Field(None, max_length=MAX_TEXT)
     user_id: str | None = Field(None, max_length=MAX_TEXT)
+
+    @field_validator("source", "handle", "token", "user_id")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        return _storable(value)
+
+    @field_validator("credentials")
+    @classmethod
+    def _secrets(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        problem = json_problem(value, "credentials", max_text=MAX_TEXT)
+        if problem:
+            raise ValueError(problem)
+        return value
 
 
 # Refreshes
@@ -341,7 +365,7 @@ async def recent_posts_by_profile_id(
     platform: LegacyPlatform,
     profile_id: PathText,
     state: State,
-    post_types: Annotated[list[str] | None, Query(max_length=8)] = None,
+    post_types: Annotated[list[Annotated[str, AfterValidator(_storable)]] | None, Query(max_length=8)] = None,
 ) -> RecentPostsAnswer:
     """The 12 newest posts with a thumbnail (stories left out), from Postgres; no refresh."""
     _platform_of(platform)
@@ -359,8 +383,26 @@ async def recent_posts_by_profile_id(
 # Instagram insights: each stores the caller's fresh Graph token first (legacy update_token).
 
 
-async def _store_token(state: ApiState, handle: str, token: str | None, user_id: str | None) -> None:
+async def _check_graph_token(providers: FacadeProviders, handle: str, token: str, user_id: str) -> None:
+    """Refuse a token Graph does not take for ``handle``'s own account before it is stored: a stored
+    credential serves every worker, and a wrong one would fail their calls instead of this one."""
+    credential = Credential(id="offered", source="graphapi", secrets={"token": token, "user_id": user_id})
+    try:
+        with providers.on_demand():
+            await providers.graph.check_own_account(handle, credential=credential)
+    except AuthExpired:
+        raise HTTPException(TOKEN_INVALID, "Token is invalid") from None
+    except DefinitiveProviderError as exc:
+        raise HTTPException(400, f"The token is not {handle}'s: {exc.message}") from None
+    except ProviderError as exc:
+        raise HTTPException(502, f"Graph did not check the token: {exc.message}") from None
+
+
+async def _store_token(
+    state: ApiState, providers: FacadeProviders, handle: str, token: str | None, user_id: str | None
+) -> None:
     if token and user_id:
+        await _check_graph_token(providers, handle, token, user_id)
         await update_graph_token(state.pool, handle, token, user_id)
 
 
@@ -380,11 +422,12 @@ async def _account(state: ApiState, deadline: _Deadline, handle: str) -> asyncpg
 async def instagram_insights(
     handle: PathText,
     state: State,
-    token: Annotated[str | None, Query(max_length=MAX_TEXT)] = None,
-    user_id: Annotated[str | None, Query(max_length=MAX_TEXT)] = None,
+    providers: Providers,
+    token: OptionalText = None,
+    user_id: OptionalText = None,
 ) -> InsightsAnswer | JSONResponse:
     """The account refreshed (Graph first), with its post_metrics."""
-    await _store_token(state, handle, token, user_id)
+    await _store_token(state, providers, handle, token, user_id)
     account = await _account(state, _Deadline(state.settings.api_refresh_timeout), handle)
     if isinstance(account, JSONResponse):
         return account
@@ -404,12 +447,13 @@ async def instagram_insights(
 async def instagram_audience_insights(
     handle: PathText,
     state: State,
-    token: Annotated[str | None, Query(max_length=MAX_TEXT)] = None,
-    user_id: Annotated[str | None, Query(max_length=MAX_TEXT)] = None,
+    providers: Providers,
+    token: OptionalText = None,
+    user_id: OptionalText = None,
 ) -> AudienceAnswer | JSONResponse:
     """The account's follower demographics, read with its own Graph credential; an account Beat has not
     stored yet is refreshed first (the insights flow needs its profile id)."""
-    await _store_token(state, handle, token, user_id)
+    await _store_token(state, providers, handle, token, user_id)
     deadline = _Deadline(state.settings.api_refresh_timeout)
     account = await state.pool.fetchrow(_ACCOUNT_SQL, handle)
     if account is None:
@@ -451,10 +495,10 @@ def _token_verdict(info: TokenInfo) -> tuple[int, str]:
 async def validate_token(
     access_token: Text,
     providers: Providers,
-    social_user_id: Annotated[str | None, Query(max_length=MAX_TEXT)] = None,
-    handle: Annotated[str | None, Query(max_length=MAX_TEXT)] = None,
-    platform: Annotated[str | None, Query(max_length=MAX_TEXT)] = None,
-    type: Annotated[str, Query(max_length=MAX_TEXT)] = "graphapi",
+    social_user_id: OptionalText = None,
+    handle: OptionalText = None,
+    platform: OptionalText = None,
+    type: Annotated[str, Query(max_length=MAX_TEXT), AfterValidator(_storable)] = "graphapi",
 ) -> TokenAnswer:
     """Graph's ``debug_token`` on the token: invalid or short of the four scopes is 190, data access expired
     is 500, else valid (code 200 beside the status, as the legacy answered)."""
@@ -476,8 +520,9 @@ async def validate_token(
 
 
 @router.post("/tokens", response_model=StoredAnswer | ErrorAnswer)
-async def store_token(body: TokenBody, state: State) -> StoredAnswer:
-    """Stores the credential (the legacy route was a stub that stored nothing)."""
+async def store_token(body: TokenBody, state: State, providers: Providers) -> StoredAnswer:
+    """Stores the credential (the legacy route was a stub that stored nothing); a Graph one names its account
+    and is checked with Graph first."""
     if body.source not in SOURCES:
         raise HTTPException(400, f"Unknown source {body.source}")
     secrets = dict(body.credentials or {})
@@ -487,7 +532,9 @@ async def store_token(body: TokenBody, state: State) -> StoredAnswer:
         secrets.setdefault("user_id", body.user_id)
     if not secrets:
         raise HTTPException(400, "No credentials given")
-    if body.source == "graphapi" and not (secrets.get("token") and secrets.get("user_id")):
-        raise HTTPException(400, "A graphapi credential needs token and user_id")
+    if body.source == "graphapi":
+        if not (body.handle and secrets.get("token") and secrets.get("user_id")):
+            raise HTTPException(400, "A graphapi credential needs handle, token and user_id")
+        await _check_graph_token(providers, body.handle, secrets["token"], secrets["user_id"])
     await CredentialStore(state.pool).add(body.source, secrets, handle=body.handle)
     return StoredAnswer(status=Success(message="Inserted Successfully"))

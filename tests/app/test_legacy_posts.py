@@ -175,6 +175,8 @@ async def test_byshortcode_without_graph_fails_or_falls_back_to_third_parties(ap
 async def test_byshortcode_refusals(api):
     missing_handle = (await api.get("/posts/instagram/byshortcode/ABC")).json()
     assert "handle" in _error(missing_handle, 422)
+    nul = (await api.get("/posts/instagram/byshortcode/ABC", params={"handle": "a\x00b"})).json()
+    assert "NUL" in _error(nul, 422)
     unknown_platform = (await api.get("/posts/tiktok/byshortcode/ABC", params={"handle": "x"})).json()
     _error(unknown_platform, 422)
     youtube = (await api.get("/posts/youtube/byshortcode/ABC", params={"handle": "x"})).json()
@@ -331,13 +333,22 @@ async def test_token_validate_refusals(api):
     assert "not supported" in _error(other, 400)
 
 
-async def test_post_tokens_stores_a_credential(api, pool):
-    handle = unique("tokens")
-    body = (await api.post("/tokens", json={"handle": handle, "token": f"tok-{handle}", "user_id": "178"})).json()
+async def test_post_tokens_stores_a_checked_credential(api, pool, sandbox_client):
+    handle, fbid, _ = await _business_account(sandbox_client, "tokens")
+    offered = {"handle": handle, "token": f"tok-{handle}", "user_id": fbid}
+    body = (await api.post("/tokens", json=offered)).json()
     assert body == {"status": {"type": "SUCCESS", "message": "Inserted Successfully"}}
     row = await pool.fetchrow("SELECT source, credentials, enabled FROM credential WHERE handle = $1", handle)
     assert row["source"] == "graphapi" and row["enabled"]
-    assert json.loads(row["credentials"]) == {"token": f"tok-{handle}", "user_id": "178"}
+    assert json.loads(row["credentials"]) == {"token": f"tok-{handle}", "user_id": fbid}
+
+    # Graph refuses the token, or it is another account's: nothing is stored.
+    other, other_fbid, _ = await _business_account(sandbox_client, "tokens_other")
+    expired = {"handle": other, "token": f"expired-{other}", "user_id": other_fbid}
+    assert _error((await api.post("/tokens", json=expired)).json(), 190) == "Token is invalid"
+    not_theirs = {"handle": other, "token": f"tok-{other}", "user_id": fbid}
+    assert "not" in _error((await api.post("/tokens", json=not_theirs)).json(), 400)
+    assert not await pool.fetchval("SELECT count(*) FROM credential WHERE handle = $1", other)
 
     lama = {"source": "lama", "credentials": {"x-access-key": f"key-{handle}"}}
     _ok((await api.post("/tokens", json=lama)).json(), "Inserted Successfully")
@@ -346,7 +357,8 @@ async def test_post_tokens_stores_a_credential(api, pool):
     )
 
     assert "Unknown source" in _error((await api.post("/tokens", json={"source": "nope", "token": "t"})).json(), 400)
-    assert "user_id" in _error((await api.post("/tokens", json={"token": "t"})).json(), 400)
+    assert "handle" in _error((await api.post("/tokens", json={"token": "t", "user_id": "1"})).json(), 400)
+    assert "NUL" in _error((await api.post("/tokens", json={"handle": "a\u0000b", "token": "t"})).json(), 422)
 
 
 # insights and the token lifecycle
