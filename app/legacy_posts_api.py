@@ -52,6 +52,10 @@ PathText = Annotated[str, Path(min_length=1, max_length=MAX_TEXT), AfterValidato
 
 router = APIRouter(route_class=LegacyRoute, lifespan=providers_lifespan)
 
+# Marks, in the OpenAPI document, a route that submits a flow and waits for it: each call costs a flow run,
+# so a fuzzer spends fewer cases on it (tests/app/test_api_hostile.py).
+REFRESHES = {"x-beat-refreshes": True}
+
 # Failures the legacy answered with their own code; any other is a 500 (BeatException's code, or 500).
 _NOT_FOUND = frozenset({"ProfileMissing", "PostMissing"})
 # The legacy token codes (§5): TokenValidationFalied, DataAccessExpired, valid.
@@ -282,7 +286,9 @@ def _json(value: Any) -> Any:
 # Posts
 
 
-@router.get("/posts/{platform}/byshortcode/{shortcode}", response_model=PostAnswer | ErrorAnswer)
+@router.get(
+    "/posts/{platform}/byshortcode/{shortcode}", response_model=PostAnswer | ErrorAnswer, openapi_extra=REFRESHES
+)
 async def post_by_shortcode(
     platform: LegacyPlatform,
     shortcode: PathText,
@@ -333,7 +339,9 @@ async def _third_party_post(
     return PostAnswer(status=Success(message="Post Retrieved"), post=_legacy_post(row, _provider(row["source"])))
 
 
-@router.get("/posts/{platform}/{post_type}/{shortcode}", response_model=PostAnswer | ErrorAnswer)
+@router.get(
+    "/posts/{platform}/{post_type}/{shortcode}", response_model=PostAnswer | ErrorAnswer, openapi_extra=REFRESHES
+)
 async def post_by_type(
     platform: LegacyPlatform,
     post_type: PathText,
@@ -418,7 +426,11 @@ async def _account(state: ApiState, deadline: _Deadline, handle: str) -> asyncpg
     return account
 
 
-@router.get("/profiles/INSTAGRAM/byhandle/{handle}/insights", response_model=InsightsAnswer | ErrorAnswer)
+@router.get(
+    "/profiles/INSTAGRAM/byhandle/{handle}/insights",
+    response_model=InsightsAnswer | ErrorAnswer,
+    openapi_extra=REFRESHES,
+)
 async def instagram_insights(
     handle: PathText,
     state: State,
@@ -443,7 +455,11 @@ async def instagram_insights(
     )
 
 
-@router.get("/profiles/INSTAGRAM/byhandle/{handle}/audienceinsights", response_model=AudienceAnswer | ErrorAnswer)
+@router.get(
+    "/profiles/INSTAGRAM/byhandle/{handle}/audienceinsights",
+    response_model=AudienceAnswer | ErrorAnswer,
+    openapi_extra=REFRESHES,
+)
 async def instagram_audience_insights(
     handle: PathText,
     state: State,
