@@ -585,7 +585,7 @@ def _schemathesis_failures(api_url: str) -> list[str]:
 
             @settings(
                 # A route that runs a flow per call (marked x-beat-refreshes) gets fewer cases: each costs a run.
-                max_examples=8 if operation.definition.raw.get("x-beat-refreshes") else 40,
+                max_examples=4 if operation.definition.raw.get("x-beat-refreshes") else 40,
                 deadline=None,
                 database=None,
                 derandomize=True,
