@@ -34,14 +34,17 @@ from aiokafka.client import AIOKafkaClient
 from agents.backpressure import FlowGate
 from agents.faust_app import create_app
 from agents.flows.assets import AssetRuntime
+from agents.flows.children import Children
 from agents.flows.context import FlowContext, FlowTools
 from agents.flows.registry import check_handlers, handler_of
+from agents.flows.report_tools import ReportTools
 from agents.flows.tools import build_tools
 from agents.lanes import FlowSlots
 from agents.outages import Outages, dependency_down
 from agents.requests import Rejected, decode_request, refuse_request
 from agents.retry import RetryConsumer, due_header
 from core.backoff import Retry, after_transient
+from core.kafka_security import client_options
 from core.outage import BROKER, POSTGRES, REDIS
 from core.queries import StoredData
 from core.settings import Settings
@@ -53,6 +56,7 @@ from providers.credential_cache import CredentialCache
 from providers.credentials import CredentialPolicy
 from providers.http import ProviderHttp
 from providers.ratelimit import RateLimiter, calls_at
+from providers.youtube import ad_vs_organic
 from topics import names
 from topics.dead_letter import (
     RawRecord,
@@ -79,6 +83,8 @@ log = logging.getLogger(__name__)
 # Records a flow may have buffered before its partitions are paused: far below
 # faust's buffer (stream_buffer_maxsize) even with a whole poll on top.
 GATE_HIGH = 128
+# After the drain's bound: how long cancelled flows get to put their requests back on the broker.
+HAND_BACK_TIMEOUT = 10.0
 
 
 class BrokerLostLog(BeatError):
@@ -133,6 +139,9 @@ class WorkerRuntime:
         self.max_bytes = settings.max_message_bytes
         self._refusals = {spec.name: disabled_reason(spec.name, settings.disabled_flows) for spec in refused or ()}
         self.in_flight = 0
+        # The flows running now, with their records: a drain that runs out of time hands these back.
+        self._running: dict[asyncio.Future[Any], RawRecord] = {}
+        self._handing_back = False
         self.draining = False
         self._idle = asyncio.Event()
         self._idle.set()
@@ -145,6 +154,7 @@ class WorkerRuntime:
         self.queries: StoredData | None = None
         self.assets: AssetRuntime | None = None
         self.tools: FlowTools | None = None
+        self.reports: ReportTools | None = None
         self._gates: dict[str, FlowGate] = {}
         self._slots: dict[str, FlowSlots] = {}
         self._background: list[asyncio.Future] = []
@@ -170,6 +180,8 @@ class WorkerRuntime:
         if self.settings.ray_url:
             # RAY is one endpoint URL (legacy RAY_URL) rather than a host with paths.
             base_urls["ray"] = self.settings.ray_url
+        if self.settings.ad_vs_organic_url:
+            base_urls[ad_vs_organic.SOURCE] = self.settings.ad_vs_organic_url
         self._http = ProviderHttp(
             base_urls=base_urls,
             timeout=self.settings.http_timeout,
@@ -196,6 +208,13 @@ class WorkerRuntime:
         self.queries = StoredData(self._pool)
         self.assets = await AssetRuntime.open(self.settings)
         self.tools = build_tools(self._http, self.settings, self._trace)
+        self.reports = ReportTools(
+            self._pool,
+            self.assets.store,
+            Children(self._pool, self._send, self.settings),
+            self.settings,
+            ad_vs_organic.AdVsOrganicClient(self._http) if self.settings.ad_vs_organic_url else None,
+        )
         self.retries = RetryConsumer(self.settings, self._retries_broken)
         await self.retries.start()
         self._background.append(asyncio.ensure_future(self._watch_for_a_lost_log()))
@@ -233,7 +252,7 @@ class WorkerRuntime:
         await self._pool.fetchval("SELECT 1")
 
     async def _broker_answers(self) -> None:
-        client = AIOKafkaClient(bootstrap_servers=self.settings.kafka_url)
+        client = AIOKafkaClient(bootstrap_servers=self.settings.kafka_url, **client_options(self.settings))
         try:
             await client.bootstrap()
         finally:
@@ -357,6 +376,7 @@ class WorkerRuntime:
             wait_scale=self.settings.flow_wait_scale,
             assets=self.assets,
             tools=self.tools,
+            reports=self.reports,
         )
         timeout = self.settings.timeout_of(spec)
         error: ErrorInfo | None = None
@@ -365,7 +385,20 @@ class WorkerRuntime:
         try:
             # Every provider call the flow makes waits for its rate-limit slot at the request's priority.
             with calls_at(request.priority):
-                result = await asyncio.wait_for(handler_of(spec)(ctx, params), timeout)
+                flow = asyncio.ensure_future(handler_of(spec)(ctx, params))
+            self._running[flow] = record
+            try:
+                result = await asyncio.wait_for(flow, timeout)
+            finally:
+                self._running.pop(flow, None)
+        except asyncio.CancelledError:
+            if not (self._handing_back and flow.cancelled()):
+                raise
+            # The drain ran out of time: the request goes back on its topic in the same attempt, for the next
+            # worker, and this record's offset is committed once the broker has the copy.
+            await asyncio.gather(*pending)
+            await (await self._hand_back(record))
+            return
         except TimeoutError:
             error = ErrorInfo(type="Timeout", message=f"flow did not finish within {timeout:g}s")
             transient = True
@@ -398,6 +431,12 @@ class WorkerRuntime:
         else:
             pending.append(await self._status(request, Status.FAILED, source=source, error=error))
         await asyncio.gather(*pending)
+
+    async def _hand_back(self, record: RawRecord) -> asyncio.Future:
+        assert record.value is not None  # decoded as a request above
+        headers = [(name, value.encode()) for name, value in record.headers.items()]
+        topic = record.topic.removeprefix(self.settings.topic_prefix)
+        return await self._send(topic, record.key, record.value, headers)
 
     async def _after_transient(
         self, record: RawRecord, request: ScrapeRequest, source: str | None, error: ErrorInfo, ready_in: float | None
@@ -522,13 +561,21 @@ class WorkerRuntime:
             gate.enabled = False
         consumer = self.app.consumer
         consumer.pause_partitions(consumer.assignment())
-        longest = max((self.settings.timeout_of(spec) for spec in self.flows), default=0.0)
+        bound = self.settings.drain_bound(self.flows)
         try:
-            await asyncio.wait_for(self._idle.wait(), longest + 5.0)
+            await asyncio.wait_for(self._idle.wait(), bound)
         except TimeoutError:
-            log.warning(
-                "drain: %d records still in flight after %.0fs; they will be redelivered", self.in_flight, longest + 5.0
-            )
+            running = len(self._running)
+            log.warning("drain: %d flows still running after %.0fs; handing their requests back", running, bound)
+            self._handing_back = True
+            for flow in list(self._running):
+                flow.cancel()
+            try:
+                await asyncio.wait_for(self._idle.wait(), HAND_BACK_TIMEOUT)
+            except TimeoutError:
+                log.warning("drain: %d records still in flight; they will be redelivered", self.in_flight)
+            else:
+                log.info("drain: %d requests handed back to their topics in the same attempt", running)
         await consumer.commit()
         log.info("drained: in-flight work finished and offsets committed")
 

@@ -21,8 +21,18 @@ from typing import Annotated, Any
 import typer
 
 from app.cli_credentials import credentials_app
+from app.cli_legacy import legacy_app
 from app.cli_redrive import dlq_app, retry
-from app.cli_support import Failure, Usage, command_settings, complain, connected, run_against_services
+from app.cli_support import (
+    Failure,
+    Usage,
+    command_settings,
+    complain,
+    connected,
+    require_embedded,
+    run_against_services,
+)
+from app.cli_topics import require_role_topics, topics_app
 from app.progress import tracked
 from core.settings import Settings, dump_json, mask_url
 
@@ -35,6 +45,8 @@ app = typer.Typer(
 )
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(topics_app, name="topics")
+app.add_typer(legacy_app, name="legacy")
 
 
 def _show_version(wanted: bool) -> None:
@@ -60,6 +72,7 @@ def up(
     sandbox: Annotated[bool, typer.Option("--sandbox", help="point providers at the built-in sandbox")] = False,
 ) -> int:
     """Embedded stack + worker + sink + api as child processes."""
+    require_embedded()
     from app.stack import run_up
     from providers.ratelimit import RateLimitConfigError
 
@@ -74,7 +87,9 @@ def worker(
     flows: Annotated[
         list[str] | None,
         typer.Option(
-            "--flows", metavar="GLOB", help="flow name globs, several after one --flows (default: every enabled flow)"
+            "--flows",
+            metavar="GLOB",
+            help="flow name globs, several after one --flows (default: every enabled flow); !GLOB leaves flows out",
         ),
     ] = None,
     more_flows: Annotated[list[str] | None, typer.Argument(metavar="GLOB", hidden=True)] = None,
@@ -91,7 +106,7 @@ def worker(
 ) -> int:
     """Request agents for the selected flows."""
     from agents.worker import DrainingWorker, build_worker_app
-    from app.worker_processes import process_count, run_worker_processes
+    from app.worker_processes import check_shares, process_count, run_worker_processes
     from providers.ratelimit import RateLimitConfigError
     from topics.flows import UnknownFlow, select_flows
 
@@ -106,6 +121,8 @@ def worker(
     settings = connected(settings)
     try:
         count = process_count(settings, processes)
+        check_shares(settings, count)
+        require_role_topics(settings, [flow.name for flow in selection.enabled])
         if count > 1:
             return run_worker_processes(settings, globs, selection.enabled, count)
     except RateLimitConfigError as exc:
@@ -131,11 +148,30 @@ def sink() -> int:
 
     settings = connected(command_settings())
     assert settings.database_url, "connected() fills it or fails"
+    require_role_topics(settings)
     try:
         migrate(settings.database_url)
     except OperationalError as exc:
         raise Failure(f"Postgres at {mask_url(settings.database_url or '')} does not answer ({exc.orig})") from None
     return run_sink(settings)
+
+
+@app.command()
+def migrate() -> int:
+    """Bring the Postgres schema up to date (a deployment's one-shot step before the roles start)."""
+    from sqlalchemy.exc import OperationalError
+
+    from sinks.schema import migrate as migrate_schema
+
+    settings = command_settings()
+    if not settings.database_url:
+        raise Failure("BEAT_DATABASE_URL is not set; `beat migrate` migrates the database it names")
+    try:
+        migrate_schema(settings.database_url)
+    except OperationalError as exc:
+        raise Failure(f"Postgres at {mask_url(settings.database_url)} does not answer ({exc.orig})") from None
+    typer.echo("the schema is up to date")
+    return 0
 
 
 @app.command()
@@ -154,6 +190,17 @@ def mirror() -> int:
 
 
 @app.command()
+def listen() -> int:
+    """The five legacy inbound RabbitMQ queues (needs BEAT_AMQP_URL)."""
+    from sinks.listener import run_listener
+
+    settings = command_settings()
+    if settings.amqp_url is None or not settings.amqp_url.get_secret_value():
+        raise Failure("BEAT_AMQP_URL is not set; the listener needs the RabbitMQ whose legacy queues it reads")
+    return run_listener(connected(settings))
+
+
+@app.command()
 def api() -> int:
     """HTTP facade."""
     import uvicorn
@@ -161,6 +208,7 @@ def api() -> int:
     from app.api import create_api
 
     settings = connected(command_settings())
+    require_role_topics(settings)
     uvicorn.run(
         create_api(settings),
         host=settings.api_host,
@@ -435,6 +483,7 @@ def demo(
     # The demo shows its own progress, so library chatter (even while its modules import) stays out of
     # it; warnings and errors still show.
     logging.getLogger().setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
+    require_embedded()
     from app.demo import run_demo
 
     return run_demo(settings, total=requests)

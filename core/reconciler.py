@@ -160,7 +160,7 @@ class Reconciler:
         self._row_failures: dict[str, str] = {}
         # Rows ended DEAD_LETTERED whose status the sink may not have written yet: not ended twice.
         self._ended: set[str] = set()
-        self._keeper = TopicKeeper(settings.kafka_url or "", producer.client, all_topics(settings, FLOWS))
+        self._keeper = TopicKeeper(settings, producer.client, all_topics(settings, FLOWS))
         self._probe = Probe(producer.client, settings.max_message_bytes + _BATCH_OVERHEAD)
         self._keeping = LoopFailures(
             log,
@@ -225,6 +225,7 @@ class Reconciler:
         self._row_failures = {rid: failure for rid, failure in self._row_failures.items() if rid in seen}
         # Each pass keeps the stored-count ledger down to the requests still being counted.
         counts["pruned"] = await pruning.prune(self.pool)
+        counts["pruned"] += await pruning.prune_history(self.pool, self.settings.history_retention_days)
         return counts
 
     # Finding the rows: scalars only, so that no single row's stored values can break the query.

@@ -1,55 +1,40 @@
-"""A fresh Graph token for an Instagram account (legacy ``update_token``, §5 and §10).
+"""A fresh Graph token for an Instagram handle (the legacy ``update_token``, legacy-beat.md §5).
 
-The account's client hands Beat a new user token when it renews its grant (the insights routes, the
-legacy AMQP listener). A credential flagged ``data_access_expired`` takes the new token and goes back
-into rotation; an account without a Graph credential gets one. Workers see either change within a
-second: the ``credential`` table announces it (LISTEN/NOTIFY, ``providers/credential_cache.py``).
+One function, shared by the identity service's AMQP announcements (``beat listen``) and the insights
+routes that carry a token. The workers see the change within a second: the ``credential`` trigger
+NOTIFYs every process's credential cache (``providers/credential_cache.py``).
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from typing import Literal
 
 import asyncpg
 
 from providers.credentials import CredentialStore
+from providers.instagram.graphapi import SOURCE
 
-log = logging.getLogger(__name__)
-
-SOURCE = "graphapi"
-
-_FIND = """
-SELECT id, data_access_expired FROM credential
-WHERE source = $1 AND handle = $2
-ORDER BY data_access_expired DESC, id
-LIMIT 1
-FOR UPDATE
-"""
-
-# As ``CredentialStore.set_enabled`` re-enables, with the fresh secrets.
-_RENEW = """
-UPDATE credential SET credentials = $2::jsonb, enabled = true, data_access_expired = false, disabled_till = NULL,
+# The handle's Graph credentials get the fresh token. An expired one is re-enabled, as the legacy did; one an
+# operator disabled (not expired) keeps its state: the new token does not overrule that decision.
+_REFRESH = """
+UPDATE credential
+SET credentials = $2::jsonb,
+    enabled = enabled OR data_access_expired,
+    disabled_till = CASE WHEN data_access_expired THEN NULL ELSE disabled_till END,
+    data_access_expired = false,
     updated_at = now()
-WHERE id = $1
+WHERE source = $3 AND handle = $1
 """
 
-Outcome = Literal["inserted", "renewed", "unchanged"]
 
+async def update_graph_token(pool: asyncpg.Pool, handle: str, token: str, user_id: str) -> None:
+    """Store ``{token, user_id}`` as ``handle``'s Graph credential: refresh the handle's rows (re-enabling an
+    expired one), or insert one when it has none.
 
-async def update_graph_token(pool: asyncpg.Pool, handle: str, token: str, user_id: str) -> Outcome:
-    """Store ``token`` for ``handle``'s Graph credential: insert one when there is none, renew and re-enable
-    an expired one, and leave a credential in good standing as it is (the legacy rule)."""
+    The legacy changed nothing when the handle's credential was not expired; Beat keeps the newer token
+    either way, since the identity service only announces tokens it has just been given.
+    """
     secrets = {"token": token, "user_id": user_id}
-    async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(_FIND, SOURCE, handle)
-        if row is not None and row["data_access_expired"]:
-            await conn.execute(_RENEW, row["id"], json.dumps(secrets))
-            log.info("graphapi credential %s of %s renewed with a fresh token", row["id"], handle)
-            return "renewed"
-    if row is not None:
-        return "unchanged"
-    credential_id = await CredentialStore(pool).add(SOURCE, secrets, handle=handle)
-    log.info("graphapi credential %s added for %s", credential_id, handle)
-    return "inserted"
+    status: str = await pool.execute(_REFRESH, handle, json.dumps(secrets), SOURCE)
+    if status == "UPDATE 0":
+        await CredentialStore(pool).add(SOURCE, secrets, handle=handle)

@@ -14,6 +14,7 @@ import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from topics import export_params as e
 from topics import params as p
 from topics.errors import BeatError, Decision
 from topics.models import Platform
@@ -36,7 +37,16 @@ class FlowSpec:
         return not self.pending
 
 
-_CSV_UNSCHEDULED = "CSV exports are not built yet (issue Reports)"
+# What a CSV export adds to the longest of its children's timeouts: its own reads and the writing of its files.
+REPORT_MARGIN = 600.0
+# The timeout of a child whose flow has no timeout of its own in the catalogue.
+DEFAULT_CHILD_TIMEOUT = 120.0
+
+
+def _after(child_timeout: float | None, waves: int = 1) -> float:
+    """An export's timeout: ``waves`` children in turn, each at most ``child_timeout``, then the margin."""
+    return waves * (child_timeout or DEFAULT_CHILD_TIMEOUT) + REPORT_MARGIN
+
 
 FLOWS: dict[str, FlowSpec] = {
     spec.name: spec
@@ -70,23 +80,19 @@ FLOWS: dict[str, FlowSpec] = {
         FlowSpec("fetch_yt_post_comments", YT, p.PostCommentsParams, 5, timeout=300),
         FlowSpec("refresh_yt_activities", YT, p.YtActivitiesParams, 5, timeout=300),
         FlowSpec("refresh_yt_profile_relationship", YT, p.YtRelationshipParams, 5, timeout=900),
-        # YouTube CSV exports
-        *(
-            FlowSpec(name, YT, p.CsvParams, 5, pending=_CSV_UNSCHEDULED)
-            for name in (
-                "fetch_channels_csv",
-                "fetch_channel_videos_csv",
-                "fetch_playlist_videos_csv",
-                "fetch_keyword_videos_csv",
-                "fetch_video_details_csv",
-                "fetch_channel_monthly_stats_csv",
-                "fetch_channel_daily_stats_csv",
-                "fetch_channel_demographic_csv",
-                "fetch_channel_audience_geography_csv",
-                "fetch_channel_engagement_csv",
-                "fetch_ad_vs_organic_csv",
-            )
-        ),
+        # YouTube CSV exports: each waits for its children, so its timeout covers theirs (REPORT_MARGIN).
+        FlowSpec("fetch_channels_csv", YT, e.ChannelIdsParams, 5, timeout=_after(None)),
+        FlowSpec("fetch_channel_videos_csv", YT, e.ChannelVideosParams, 5, timeout=_after(900)),
+        FlowSpec("fetch_playlist_videos_csv", YT, e.PlaylistParams, 5, timeout=_after(900)),
+        FlowSpec("fetch_keyword_videos_csv", YT, e.KeywordVideosParams, 5, timeout=_after(3600)),
+        FlowSpec("fetch_video_details_csv", YT, e.VideoIdsParams, 5, timeout=_after(None)),
+        FlowSpec("fetch_channel_monthly_stats_csv", YT, e.ChannelRangeParams, 5, timeout=_after(None)),
+        FlowSpec("fetch_channel_daily_stats_csv", YT, e.ChannelRangeParams, 5, timeout=_after(None)),
+        FlowSpec("fetch_channel_demographic_csv", YT, e.ChannelIdsParams, 5, timeout=_after(None)),
+        FlowSpec("fetch_channel_audience_geography_csv", YT, e.ChannelIdsParams, 5, timeout=_after(None)),
+        FlowSpec("fetch_channel_engagement_csv", YT, e.EngagementParams, 5, timeout=_after(None)),
+        # Two waves of children: the videos, then their channels.
+        FlowSpec("fetch_ad_vs_organic_csv", YT, e.VideoIdsParams, 5, timeout=_after(None, waves=2)),
         # GPT enrichment
         FlowSpec("refresh_instagram_gpt_data_base_gender", IG, p.GptParams, 15, timeout=300),
         FlowSpec("refresh_instagram_gpt_data_base_location", IG, p.GptParams, 15, timeout=300),
@@ -150,24 +156,33 @@ def disabled_reason(name: str, disabled: Iterable[str] = ()) -> str:
 
 
 def select_flows(globs: Iterable[str] | None, disabled: Iterable[str] = ()) -> FlowSelection:
-    """The flows matching any glob (every flow when none is given), split into enabled and disabled.
+    """The flows matching any glob (every flow when none is given), less those matching a ``!glob``, split into
+    enabled and disabled. ``!`` lets one deployment run its long flows in a worker of their own and
+    everything else in another (``--flows 'fetch_*_csv'`` beside ``--flows '!fetch_*_csv'``).
 
     A glob that matches no flow at all is an error, so a typo never starts an idle worker. A selected
     disabled flow is refused rather than ignored: its records are dead-lettered with the reason.
     """
     disabled = set(disabled)
-    patterns = list(globs or ["*"])
+    patterns = list(globs or [])
+    included = [pattern for pattern in patterns if not pattern.startswith("!")] or ["*"]
+    excluded = {name for pattern in patterns if pattern.startswith("!") for name in _matching(pattern)}
     chosen: dict[str, FlowSpec] = {}
-    for pattern in patterns:
-        matched = [spec for name, spec in FLOWS.items() if fnmatch.fnmatchcase(name, pattern)]
-        if not matched:
-            raise UnknownFlow(f"--flows {pattern!r} matches no flow")
-        chosen.update((spec.name, spec) for spec in matched)
+    for pattern in included:
+        chosen.update((name, FLOWS[name]) for name in _matching(pattern) if name not in excluded)
     specs = list(chosen.values())
     return FlowSelection(
         enabled=[spec for spec in specs if is_enabled(spec, disabled)],
         disabled=[spec for spec in specs if not is_enabled(spec, disabled)],
     )
+
+
+def _matching(pattern: str) -> list[str]:
+    glob = pattern.removeprefix("!")
+    matched = [name for name in FLOWS if fnmatch.fnmatchcase(name, glob)]
+    if not matched:
+        raise UnknownFlow(f"--flows {pattern!r} matches no flow")
+    return matched
 
 
 class FlowRefused(BeatError, LookupError):

@@ -177,12 +177,6 @@ class YtRelationshipParams(Params):
     max_relationship: int | None = None
 
 
-class CsvParams(Params):
-    """The CSV export flows take report-specific inputs; they are validated when built."""
-
-    model_config = ConfigDict(extra="allow")
-
-
 class GptData(Params):
     handle: str
     name: str | None = None

@@ -20,6 +20,7 @@ from topics.models import Model, Payload, ScrapeRequest, deterministic_id, utcno
 if TYPE_CHECKING:
     from agents.flows.assets import AssetRuntime
     from agents.flows.gpt import GptRuntime
+    from agents.flows.report_tools import ReportTools
     from providers.youtube.ray import RayClient
     from providers.youtube.youtube_web import YouTubeWebClient
 
@@ -58,6 +59,7 @@ class FlowContext:
     wait_scale: float = 1.0
     assets: AssetRuntime | None = None
     tools: FlowTools | None = None
+    reports: ReportTools | None = None
     events: list[tuple[str, str, Model]] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
 

@@ -358,6 +358,8 @@ async def refresh_yt_posts_by_search(ctx: FlowContext, params: YtSearchParams) -
             "posts": refreshed["posts"] if refreshed else 0,
             "profiles": profiles["profiles"],
             "errors": errors,
+            # Which videos each keyword found: the keyword export's mapping file reads them.
+            "video_ids": [s.shortcode for s in snippets],
         }
     categorization: dict = {"categorized": 0, "categorization": "not asked"}
     if params.categorization:
