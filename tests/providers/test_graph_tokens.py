@@ -1,4 +1,5 @@
-"""update_graph_token against real Postgres: the legacy rule, and a worker's cache seeing a renewal at once."""
+"""update_graph_token against real Postgres: insert, newer token, re-enable an expired credential (a worker's
+cache sees it within a second), an operator's disable kept."""
 
 from __future__ import annotations
 
@@ -21,17 +22,19 @@ async def _row(pool, handle: str):
 
 async def test_inserts_for_an_account_without_a_credential(pool):
     handle = unique("new")
-    assert await update_graph_token(pool, handle, "tok-1", "178") == "inserted"
+    await update_graph_token(pool, handle, "tok-1", "178")
     row = await _row(pool, handle)
     assert json.loads(row["credentials"]) == {"token": "tok-1", "user_id": "178"}
     assert row["enabled"] and not row["data_access_expired"]
 
 
-async def test_leaves_a_credential_in_good_standing(pool):
+async def test_keeps_the_newer_token_and_an_operators_disable(pool):
     handle = unique("good")
     await CredentialStore(pool).add("graphapi", {"token": "old", "user_id": "178"}, handle=handle)
-    assert await update_graph_token(pool, handle, "tok-2", "178") == "unchanged"
-    assert json.loads((await _row(pool, handle))["credentials"])["token"] == "old"
+    await pool.execute("UPDATE credential SET enabled = false WHERE source = 'graphapi' AND handle = $1", handle)
+    await update_graph_token(pool, handle, "tok-2", "178")
+    row = await _row(pool, handle)
+    assert json.loads(row["credentials"])["token"] == "tok-2" and not row["enabled"]
 
 
 async def test_renews_an_expired_credential_and_workers_see_it_within_a_second(pool, database_url):
@@ -45,7 +48,7 @@ async def test_renews_an_expired_credential_and_workers_see_it_within_a_second(p
     try:
         assert await cache.pick("graphapi", handle) is None
 
-        assert await update_graph_token(pool, handle, "tok-3", "178") == "renewed"
+        await update_graph_token(pool, handle, "tok-3", "178")
 
         async def picked():
             return await cache.pick("graphapi", handle)
