@@ -40,6 +40,7 @@ from app.api_models import (
 )
 from app.api_state import ApiState, api_state
 from app.auth import ADMIN, protect, requires
+from app.legacy_posts_api import router as legacy_posts_router
 from app.readiness import readiness
 from app.submission import submit_or_refuse
 from core.kafka import start_producer
@@ -253,4 +254,5 @@ def create_api(settings: Settings) -> FastAPI:
         )
 
     api.include_router(legacy)
+    api.include_router(legacy_posts_router)
     return api

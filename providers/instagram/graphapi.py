@@ -706,6 +706,21 @@ class GraphApiClient:
         fields = f"{PROFILE_FIELDS},media{{{MEDIA_FIELDS}}}"
         return parse_profile(await self._discover(handle, fields, credential, request_id), handle=handle)
 
+    async def check_own_account(self, handle: str, *, credential: Credential, request_id: str | None = None) -> None:
+        """Refuse a credential that cannot read ``handle``'s own node: ``AuthExpired`` for a refused token,
+        ``Forbidden`` for another account's, ``ProfileMissing`` for a user id that is no account."""
+        _username(handle)
+        _, user_id = _secrets(credential)
+        payload = await self._get(
+            self._path(user_id),
+            {"fields": OWN_ACCOUNT_FIELDS},
+            credential,
+            request_id,
+            ProfileMissing,
+            "Account does not exist",
+        )
+        _own_account(payload, handle)
+
     async def posts_by_handle(
         self, handle: str, cursor: str | None = None, *, credential: Credential, request_id: str | None = None
     ) -> Page:

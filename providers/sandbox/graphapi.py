@@ -15,7 +15,8 @@ drawn per account and day.
 
 Refusals are Graph's: HTTP 400 with ``{"error": {message, type, code, error_subcode, fbtrace_id}}``.
 Tokens starting with ``expired`` are refused with code 190; those starting with ``noscope`` lack
-``instagram_manage_insights``, so insights are refused as Graph does then, and debug_token says so.
+``instagram_manage_insights``, so insights are refused as Graph does then, and debug_token says so; those
+starting with ``dataexpired`` are valid, but debug_token says their data access lapsed a month ago.
 Handles starting with ``missing`` get code 110.
 
 Every Graph API version is answered alike (Graph serves a call to an expired version as one to the oldest
@@ -513,6 +514,9 @@ class GraphApiRoutes:
             ],
             "user_id": str(10**16 + rng.randrange(10**16)),
         }
+        if token.startswith("dataexpired"):
+            # Valid, but its 90-day data access lapsed over a month ago (Graph keeps answering debug_token).
+            data.update(data_access_expires_at=reference - 30 * DAY)
         if token.startswith("expired"):
             data.update(
                 is_valid=False,
