@@ -19,6 +19,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.api_errors import LegacyRoute, guard_input
 from app.api_state import ApiState, api_state
+from app.legacy_posts_api import router as legacy_posts_router
 from app.legacy_profiles import router as legacy_profiles
 from app.legacy_scrape_log import router as legacy_scrape_log
 from app.readiness import readiness
@@ -218,6 +219,7 @@ def create_api(settings: Settings) -> FastAPI:
         }
 
     api.include_router(legacy)
+    api.include_router(legacy_posts_router)
     api.include_router(legacy_profiles)
     api.include_router(legacy_scrape_log)
     return api

@@ -137,6 +137,9 @@ class Settings(BaseSettings):
     cdn_base_urls: dict[str, str] = Field(
         default_factory=dict, description="CDN host -> base URL that serves it instead (the sandbox, a proxy)"
     )
+    cdn_base_url: str | None = Field(
+        None, description="where stored assets are served (legacy CDN_BASE_URL); unset = answer the original URLs"
+    )
 
     # Retries (contract §2). The backoff of attempt k is retry_schedule[k-1] (the last one repeats), times a
     # random factor in [1 - jitter, 1 + jitter]; a delayed request waits on the longest tier not exceeding its

@@ -104,3 +104,8 @@ async def open_asset_store(settings: Settings) -> AssetStore:
     from sinks.local_store import LocalAssetStore
 
     return LocalAssetStore(settings.asset_dir or settings.data_dir / "assets")
+
+
+def cdn_url(cdn_base_url: str, asset_url: str) -> str:
+    """Where a stored asset is served: ``<CDN base>/<asset_url>`` (legacy §7: the key is stored relative)."""
+    return f"{cdn_base_url.rstrip('/')}/{asset_url.lstrip('/')}"
