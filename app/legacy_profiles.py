@@ -25,6 +25,7 @@ from pydantic import AfterValidator, BaseModel
 
 from app.api_errors import LegacyRoute, legacy_error
 from app.api_state import ApiState, api_state
+from app.legacy_posts import PostMetrics, RecentPost, post_metrics, recent_posts
 from app.refresh_limits import (
     INSTAGRAM_BY_HANDLE,
     INSTAGRAM_BY_ID,
@@ -34,7 +35,7 @@ from app.refresh_limits import (
     RefreshLimits,
 )
 from app.submission import RefreshOutcome, refresh_and_wait
-from sinks.derived import profile_type
+from sinks.derived import REELS, STATIC, profile_type
 from topics.limits import MAX_TEXT, text_problem
 from topics.models import utcnow
 
@@ -63,10 +64,22 @@ Identity = Annotated[str, Path(min_length=1, max_length=MAX_TEXT), AfterValidato
 State = Annotated[ApiState, Depends(api_state)]
 
 
-class LegacyStatus(BaseModel):
-    type: Literal["SUCCESS", "ERROR"]
+class Success(BaseModel):
+    type: Literal["SUCCESS"] = "SUCCESS"
     message: str
-    code: int | None = None
+
+
+class Failure(BaseModel):
+    type: Literal["ERROR"] = "ERROR"
+    message: str
+    code: int
+
+
+class ErrorAnswer(BaseModel):
+    """Every refusal of these routes (HTTP 200, as the legacy); ``scrape_id`` names a refresh still running."""
+
+    status: Failure
+    scrape_id: str | None = None
 
 
 class InstagramProfile(BaseModel):
@@ -83,8 +96,8 @@ class InstagramProfile(BaseModel):
     full_name: str | None
     is_private: bool | None
     updated_at: datetime
-    post_metrics: dict[str, Any] | None = None
-    recent_posts: list[dict[str, Any]] | None = None
+    post_metrics: PostMetrics | None = None
+    recent_posts: list[RecentPost] | None = None
     profile_type: Literal["personal", "business_or_creator"]
     media_count: int | None
 
@@ -100,11 +113,8 @@ class YoutubeProfile(BaseModel):
 
 
 class ProfileAnswer(BaseModel):
-    """The envelope around a profile; on an error ``status`` alone (``scrape_id`` too when still running)."""
-
-    status: LegacyStatus
-    profile: InstagramProfile | YoutubeProfile | None = None
-    scrape_id: str | None = None
+    status: Success
+    profile: InstagramProfile | YoutubeProfile
 
 
 class NestedProfile(BaseModel):
@@ -116,9 +126,8 @@ class NestedProfile(BaseModel):
 
 
 class NestedProfileAnswer(BaseModel):
-    status: LegacyStatus
-    profile: NestedProfile | None = None
-    scrape_id: str | None = None
+    status: Success
+    profile: NestedProfile
 
 
 @asynccontextmanager
@@ -267,8 +276,8 @@ async def _youtube(
     return youtube_profile(row) if row is not None else _not_found(channel_id)
 
 
-@router.get("/profiles/{platform}/byhandle/{handle}", response_model=ProfileAnswer)
-@router.get("/social-profile-service/{platform}/byhandle/{handle}", response_model=ProfileAnswer)
+@router.get("/profiles/{platform}/byhandle/{handle}", response_model=ProfileAnswer | ErrorAnswer)
+@router.get("/social-profile-service/{platform}/byhandle/{handle}", response_model=ProfileAnswer | ErrorAnswer)
 async def profile_by_handle(
     platform: LegacyPlatform,
     handle: Identity,
@@ -298,10 +307,23 @@ async def profile_by_handle(
     )
     if isinstance(row, JSONResponse):
         return row
-    return _found(instagram_profile(row))
+    if not full:
+        return _found(instagram_profile(row))
+    return _found(await with_posts(state, row))
 
 
-@router.get("/profiles/{platform}/byprofileid/{profile_id}", response_model=NestedProfileAnswer)
+async def with_posts(state: ApiState, row: asyncpg.Record) -> InstagramProfile:
+    """The profile with its 12 newest reels and 12 newest static posts, and the post_metrics over them."""
+    profile_id = row["profile_id"]
+    cdn = state.settings.cdn_base_url
+    posts = [
+        *await recent_posts(state.pool, profile_id, post_types=(REELS,), cdn_base_url=cdn),
+        *await recent_posts(state.pool, profile_id, post_types=STATIC, cdn_base_url=cdn),
+    ]
+    return instagram_profile(row, recent_posts=posts, post_metrics=await post_metrics(state.pool, profile_id))
+
+
+@router.get("/profiles/{platform}/byprofileid/{profile_id}", response_model=NestedProfileAnswer | ErrorAnswer)
 async def profile_by_profile_id(platform: LegacyPlatform, profile_id: Identity, state: State) -> Any:
     """Instagram only: refreshed when older than 7 days; answered nested, ``profile={platform, handle, profile}``."""
     if platform is not LegacyPlatform.instagram:
@@ -315,7 +337,7 @@ async def profile_by_profile_id(platform: LegacyPlatform, profile_id: Identity, 
     return _found(NestedProfile(handle=inner.handle, profile=inner))
 
 
-@router.get("/profiles/{platform}/byid/{profile_id}", response_model=ProfileAnswer)
+@router.get("/profiles/{platform}/byid/{profile_id}", response_model=ProfileAnswer | ErrorAnswer)
 async def profile_by_id(
     platform: LegacyPlatform,
     profile_id: Identity,
