@@ -22,6 +22,7 @@ from app.api_state import ApiState, api_state
 from app.legacy_posts_api import router as legacy_posts_router
 from app.legacy_profiles import router as legacy_profiles
 from app.legacy_scrape_log import router as legacy_scrape_log
+from app.legacy_youtube import router as legacy_youtube
 from app.readiness import readiness
 from app.submission import submit_or_refuse
 from core.kafka import start_producer
@@ -222,4 +223,5 @@ def create_api(settings: Settings) -> FastAPI:
     api.include_router(legacy_posts_router)
     api.include_router(legacy_profiles)
     api.include_router(legacy_scrape_log)
+    api.include_router(legacy_youtube)
     return api

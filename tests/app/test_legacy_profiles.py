@@ -9,8 +9,8 @@ import asyncpg
 import httpx
 import pytest
 
-from providers.sandbox.youtube import channel_id_for
-from tests.support import unique
+from providers.sandbox.youtube import YouTubeWorld, channel_id_for
+from tests.support import unique, wait_terminal
 
 # Legacy §5, byhandle's ``profile`` (Instagram) and YouTube's.
 IG_KEYS = {
@@ -171,3 +171,73 @@ async def test_every_error_code(stack):
     # The platform's values are lower case, as the legacy's StrEnum: anything else is refused in the envelope.
     assert "platform" in error(await get(stack, "/profiles/INSTAGRAM/byhandle/nasa"), 422)
     assert "handle" in error(await get(stack, f"/profiles/instagram/byhandle/{'h' * 2000}"), 422)
+
+
+async def test_youtube_channel_by_handle(stack):
+    channel = YouTubeWorld()._channel(7)
+    assert channel.custom_url
+    for asked in (channel.custom_url, channel.custom_url[1:]):  # the "@" is added when missing
+        answer = await get(stack, f"/youtube/channel/byhandle/{asked}")
+        assert answer == {
+            "status": {"type": "SUCCESS", "message": "Channel found"},
+            "response": {"handle": channel.custom_url, "channel_id": channel.channel_id},
+        }
+    assert "@nobody_has_this" in error(await get(stack, "/youtube/channel/byhandle/nobody_has_this"), 400)
+
+
+async def test_list_scrape_data_newest_first(stack, pool):
+    account = unique("acct")
+    ids = []
+    async with httpx.AsyncClient(base_url=stack.api_url) as client:
+        for n in range(3):
+            body = {"flow": "refresh_profile_basic", "params": {"handle": unique(f"ls{n}")}}
+            answer = await client.post("/scrape_request_log/flow/x", json=body, headers={"x-bb-account-id": account})
+            ids.append(answer.json()["scrape_id"])
+    await wait_terminal(pool, ids, timeout=60)
+    listing = await get(stack, f"/list_scrape_data/{account}", size="2")
+    assert listing.keys() == {"account_id", "scrape_list"} and listing["account_id"] == account  # no envelope
+    assert [entry["scrape_id"] for entry in listing["scrape_list"]] == ids[::-1][:2]
+    entry = listing["scrape_list"][0]
+    assert entry.keys() == {
+        "scrape_id",
+        "account_id",
+        "data",
+        "status",
+        "params",
+        "created_at",
+        "flow",
+        "scraped_at",
+        "platform",
+    }
+    assert entry["platform"] == "instagram" and entry["status"] == "COMPLETE" and entry["account_id"] == account
+    assert len((await get(stack, f"/list_scrape_data/{account}"))["scrape_list"]) == 3  # size defaults to 10
+    assert (await get(stack, f"/list_scrape_data/{unique('nobody')}"))["scrape_list"] == []
+    assert "size" in error(await get(stack, f"/list_scrape_data/{account}", size="0"), 422)
+
+
+async def test_flow_update_pending_redrives_a_failed_request(stack, pool):
+    async with httpx.AsyncClient(base_url=stack.api_url) as client:
+        body = {"flow": "refresh_profile_basic", "params": {"handle": unique("missing")}}
+        scrape_id = (await client.post("/scrape_request_log/flow/x", json=body)).json()["scrape_id"]
+        assert await wait_terminal(pool, [scrape_id], timeout=60) == {scrape_id: "FAILED"}
+        update = {"flow": "refresh_profile_basic", "platform": "INSTAGRAM", "params": {}, "retry_count": 1}
+        answer = await client.post(f"/scrape_request_log/flow/update/{scrape_id}", json={**update, "status": "PENDING"})
+        assert answer.status_code == 200 and answer.json() is None
+        assert await pool.fetchval("SELECT redrives FROM scrape_request_log WHERE id = $1", scrape_id) == 1
+        for _ in range(240):
+            row = await pool.fetchrow("SELECT status, attempt FROM scrape_request_log WHERE id = $1", scrape_id)
+            if tuple(row) == ("FAILED", 2):
+                break
+            await asyncio.sleep(0.25)
+        assert tuple(row) == ("FAILED", 2)  # the next attempt ran (and the handle is still missing)
+        # A COMPLETE request can be neither re-driven nor failed.
+        body = {"flow": "refresh_profile_basic", "params": {"handle": unique("done")}}
+        done = (await client.post("/scrape_request_log/flow/x", json=body)).json()["scrape_id"]
+        assert await wait_terminal(pool, [done], timeout=60) == {done: "COMPLETE"}
+        for status in ("PENDING", "FAILED"):
+            refused = await client.post(f"/scrape_request_log/flow/update/{done}", json={**update, "status": status})
+            assert refused.json()["status"]["code"] == 409
+        unknown = await client.post("/scrape_request_log/flow/update/nope", json={**update, "status": "FAILED"})
+        assert unknown.json()["status"]["code"] == 404
+        other = await client.post(f"/scrape_request_log/flow/update/{scrape_id}", json={**update, "status": "COMPLETE"})
+        assert other.json()["status"]["code"] == 422
