@@ -337,10 +337,10 @@ async def profile_by_profile_id(platform: LegacyPlatform, profile_id: Identity, 
     return _found(NestedProfile(handle=inner.handle, profile=inner))
 
 
-@router.get("/profiles/{platform}/byid/{profile_id}", response_model=ProfileAnswer | ErrorAnswer)
+@router.get("/profiles/{platform}/byid/{id}", response_model=ProfileAnswer | ErrorAnswer)
 async def profile_by_id(
     platform: LegacyPlatform,
-    profile_id: Identity,
+    profile_id: Annotated[str, Path(alias="id", min_length=1, max_length=MAX_TEXT), AfterValidator(_storable)],
     state: State,
     limits: Limits,
     third_party_fallback: Annotated[str | None, Query(max_length=MAX_TEXT, description="unused, as legacy")] = None,

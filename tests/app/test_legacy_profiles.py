@@ -171,6 +171,7 @@ async def test_every_error_code(stack):
     # The platform's values are lower case, as the legacy's StrEnum: anything else is refused in the envelope.
     assert "platform" in error(await get(stack, "/profiles/INSTAGRAM/byhandle/nasa"), 422)
     assert "handle" in error(await get(stack, f"/profiles/instagram/byhandle/{'h' * 2000}"), 422)
+    assert "id" in error(await get(stack, f"/profiles/instagram/byid/{'1' * 2000}"), 422)
 
 
 async def test_youtube_channel_by_handle(stack):
