@@ -1,5 +1,6 @@
-"""Profile refreshes on a facade of their own: the bound on waiting, a caller's FAILED, limits shared through
-Redis, and a refresh answered within its bound behind a saturated bulk backlog (priority lanes)."""
+"""Facades of their own: a handle resolved from its channel page when the Data API fails, the bound on waiting for
+a refresh, a caller's FAILED, limits shared through Redis, and a refresh answered within its bound behind a
+saturated bulk backlog (priority lanes)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ import redis.asyncio as aioredis
 
 from app.embedded import free_port
 from providers.sandbox import SandboxConfig
+from providers.sandbox.youtube import YouTubeWorld
 from tests.conftest import isolated
-from tests.support import REDIS_URL, unique, wait_terminal
+from tests.support import REDIS_URL, SandboxKnobs, unique, wait_terminal
 from tests.support import produce_requests as produce_raw
 from topics import names
 
@@ -37,23 +39,29 @@ async def started(api_url: str) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def test_without_a_worker_a_refresh_times_out_with_its_id_and_can_be_failed(
-    broker, database_url, session_dir, pool
-):
+async def test_a_facade_without_a_worker(broker, database_url, session_dir, pool):
     port = free_port()
     async with isolated(
         broker,
         database_url,
         session_dir,
-        SandboxConfig(),
+        # The Data API's channels answer 500 here: a handle is resolved from its channel page.
+        SandboxConfig(fail_paths={"/ytapitoken/youtube/v3/channels": 500}),
         "pnowk",
         api_port=str(port),
         api_refresh_timeout="1.5",
         redis_url=REDIS_URL,
         api_refresh_each_limit="1/30s",
-    ) as (_, spawn, _):
+    ) as (_, spawn, sandbox):
         spawn("api")
         async with started(f"http://127.0.0.1:{port}") as client:
+            channel = YouTubeWorld()._channel(9)
+            assert channel.custom_url
+            found = (await client.get(f"/youtube/channel/byhandle/{channel.custom_url}")).json()
+            assert found["response"] == {"handle": channel.custom_url, "channel_id": channel.channel_id}, found
+            asked = " ".join(SandboxKnobs(sandbox.url).stats()["paths"])
+            assert "/youtube/v3/channels" in asked and f"/youtube-web/{channel.custom_url}" in asked, asked
+
             handle = unique("pt")
             began = time.monotonic()
             answer = (await client.get(f"/profiles/instagram/byhandle/{handle}", params={"full_refresh": "y"})).json()
