@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import asyncpg
@@ -26,6 +25,9 @@ from pydantic import AfterValidator, BaseModel
 from app.api_errors import LegacyRoute, legacy_error
 from app.api_state import ApiState, api_state
 from app.legacy_posts import PostMetrics, RecentPost, post_metrics, recent_posts
+
+# The legacy envelope and platform values, one copy for every legacy route group.
+from app.legacy_posts_api import ErrorAnswer, LegacyPlatform, Success
 from app.refresh_limits import (
     INSTAGRAM_BY_HANDLE,
     INSTAGRAM_BY_ID,
@@ -44,14 +46,6 @@ WEEK = timedelta(days=7)
 LIMIT_EXCEEDED = "Concurrency Limit Exceeded"
 
 
-class LegacyPlatform(StrEnum):
-    """The legacy ``platform`` path parameter: its values are lower case, and so is the echo."""
-
-    instagram = "instagram"
-    youtube = "youtube"
-    shopify = "shopify"
-
-
 def _storable(value: str) -> str:
     problem = text_problem(value)
     if problem:
@@ -62,24 +56,6 @@ def _storable(value: str) -> str:
 Column = Literal["handle", "profile_id"]
 Identity = Annotated[str, Path(min_length=1, max_length=MAX_TEXT), AfterValidator(_storable)]
 State = Annotated[ApiState, Depends(api_state)]
-
-
-class Success(BaseModel):
-    type: Literal["SUCCESS"] = "SUCCESS"
-    message: str
-
-
-class Failure(BaseModel):
-    type: Literal["ERROR"] = "ERROR"
-    message: str
-    code: int
-
-
-class ErrorAnswer(BaseModel):
-    """Every refusal of these routes (HTTP 200, as the legacy); ``scrape_id`` names a refresh still running."""
-
-    status: Failure
-    scrape_id: str | None = None
 
 
 class InstagramProfile(BaseModel):

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api_errors import LegacyRoute, legacy_error
 from app.api_state import ApiState
+from app.legacy_posts_api import ErrorAnswer
 from app.legacy_profiles import Identity, State
 from core.reconciler import Unproducible, stored_request
 from core.redrive import NotReopenable, UnknownRequest, reopen
@@ -67,7 +68,7 @@ def scrape_entry(view: dict[str, Any]) -> ScrapeEntry:
     )
 
 
-@router.get("/list_scrape_data/{account_id}", response_model=ScrapeList)
+@router.get("/list_scrape_data/{account_id}", response_model=ScrapeList | ErrorAnswer)
 async def list_scrape_data(
     account_id: Identity, state: State, size: Annotated[int, Query(ge=1, le=MAX_LIST)] = 10
 ) -> ScrapeList:
@@ -119,7 +120,7 @@ async def fail(state: ApiState, scrape_id: str) -> None:
     await state.producer.send_and_wait(state.settings.topic(names.STATUS), status.to_bytes(), key=scrape_id.encode())
 
 
-@router.post("/scrape_request_log/flow/update/{scrape_id}", response_model=None)
+@router.post("/scrape_request_log/flow/update/{scrape_id}", response_model=ErrorAnswer | None)
 async def update_status(
     scrape_id: Annotated[str, Path(min_length=1, max_length=MAX_TEXT)], body: StatusUpdate, state: State
 ) -> JSONResponse | None:

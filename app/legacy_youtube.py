@@ -19,7 +19,8 @@ from pydantic import BaseModel
 
 from app.api_errors import LegacyRoute, legacy_error
 from app.facade_providers import FacadeProviders, facade_providers
-from app.legacy_profiles import ErrorAnswer, Identity, State, Success
+from app.legacy_posts_api import ErrorAnswer, Success
+from app.legacy_profiles import Identity, State
 from providers.errors import ProviderError
 from providers.http import Credential
 from providers.youtube.youtube_data import YouTubeDataClient

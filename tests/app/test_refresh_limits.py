@@ -10,6 +10,7 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
+from app.embedded import free_port
 from app.refresh_limits import (
     INSTAGRAM_BY_HANDLE,
     INSTAGRAM_BY_ID,
@@ -17,6 +18,7 @@ from app.refresh_limits import (
     LimitExceeded,
     RefreshLimits,
 )
+from core.outage import REDIS, DependencyDown
 from core.settings import load_settings
 from providers.ratelimit import MemoryRateStore, Rate, RateLimitConfigError, RateStore, RedisRateStore
 from tests.support import REDIS_URL
@@ -122,3 +124,13 @@ def test_limits_are_configuration():
     assert made.rates == (Rate(20000, 86400), Rate(5, 10), Rate(1, 1))
     with pytest.raises(RateLimitConfigError, match="BEAT_API_REFRESH_EACH_LIMIT"):
         RefreshLimits.from_settings(load_settings(api_refresh_each_limit="often"))
+
+
+async def test_a_redis_that_does_not_answer_is_an_outage_not_a_refusal():
+    store = RedisRateStore(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        with pytest.raises(DependencyDown) as down:
+            await limits(store).take(INSTAGRAM_BY_HANDLE, "a")
+        assert down.value.dependency == REDIS  # the facade answers 503 with Retry-After
+    finally:
+        await store.aclose()
