@@ -216,7 +216,7 @@ async def _instagram(
     state: ApiState,
     column: Column,
     identity: str,
-    refresh: tuple[str, dict[str, Any]] | None,
+    refresh: tuple[str, dict[str, Any]],
     bound: timedelta,
     *,
     force: bool = False,
@@ -225,7 +225,7 @@ async def _instagram(
 ) -> asyncpg.Record | JSONResponse:
     """The account row, refreshed first when missing, older than ``bound`` or forced; or the answer to give."""
     row = await instagram_by(state.pool, column, identity)
-    if refresh is not None and (force or row is None or stale(row["updated_at"], bound)):
+    if force or row is None or stale(row["updated_at"], bound):
         flow, params = refresh
         outcome = await _refresh(state, flow, params, limits=limits, keys=keys, subject=identity)
         if isinstance(outcome, JSONResponse):
