@@ -41,6 +41,9 @@ from app.api_models import (
 from app.api_state import ApiState, api_state
 from app.auth import ADMIN, protect, requires
 from app.legacy_posts_api import router as legacy_posts_router
+from app.legacy_profiles import router as legacy_profiles
+from app.legacy_scrape_log import router as legacy_scrape_log
+from app.legacy_youtube import router as legacy_youtube
 from app.readiness import readiness
 from app.submission import submit_or_refuse
 from core.kafka import start_producer
@@ -255,4 +258,7 @@ def create_api(settings: Settings) -> FastAPI:
 
     api.include_router(legacy)
     api.include_router(legacy_posts_router)
+    api.include_router(legacy_profiles)
+    api.include_router(legacy_scrape_log)
+    api.include_router(legacy_youtube)
     return api

@@ -238,6 +238,12 @@ class Settings(BaseSettings):
     api_refresh_timeout: float = Field(
         30.0, gt=0, description="how long a legacy route that refreshes waits for its request to be stored"
     )
+    # Legacy §5's stacked limits on the facade's refresh routes, as "N/Ws" rates: every refresh must fit under
+    # the global daily and per-minute limits and under the limit of its handle or id. Shared through Redis
+    # when BEAT_REDIS_URL is set, counted in the facade's process otherwise.
+    api_refresh_daily_limit: str = Field("20000/86400s", description="refreshes a day, every handle together")
+    api_refresh_minute_limit: str = Field("60/60s", description="refreshes a minute, every handle together")
+    api_refresh_each_limit: str = Field("1/1s", description="refreshes of one handle or id")
 
     # Tansu enforces no size: Beat refuses larger records itself, at the facade and in the worker, and
     # cuts a dead letter's copy of the original to fit.

@@ -35,6 +35,12 @@ class PostNumbers:
     publish_time: datetime | None = None
 
 
+def profile_type(is_business_or_creator: bool | None) -> str:
+    """The legacy server's ``profile_type`` of an account: business and creator accounts are one kind, and an
+    account whose kind is unknown counts as personal."""
+    return "business_or_creator" if is_business_or_creator else "personal"
+
+
 def engagement_rate(likes: float | None, comments: float | None, followers: int | None) -> float:
     """(likes + comments) / followers in percent, 2 decimals; 0 without followers."""
     if not followers:

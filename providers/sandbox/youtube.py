@@ -72,6 +72,8 @@ _VIDEO_UNSHUFFLE = pow(_VIDEO_SHUFFLE, -1, _VIDEO_SPACE)
 
 # Channels that third parties (commenters, subscriptions, search results) are drawn from.
 _CROWD_FIRST = 1_000
+# Handles resolve (the Data API's forHandle, the channel page) for the channels below the crowd.
+HANDLE_INDEXED = _CROWD_FIRST - 1
 MAX_COMMENTS = 300
 MAX_REPLIES_SHOWN = 5
 MAX_SUBSCRIPTIONS = 240
@@ -397,12 +399,27 @@ class YouTubeWorld:
     def __init__(self, reference: datetime | None = None) -> None:
         now = reference or datetime.now(UTC)
         self.reference = int(now.timestamp()) // DAY * DAY
+        # "@handle" -> channel number, built on the first handle lookup.
+        self._handles: dict[str, int] | None = None
 
     # Channels
 
     def channel(self, channel_id: str) -> Channel | None:
         number = channel_number(channel_id.strip())
         return None if number is None else self._channel(number)
+
+    def channel_for_handle(self, handle: str) -> Channel | None:
+        """The channel whose handle (``customUrl``, ``@`` optional, any case) this is, among the first
+        ``HANDLE_INDEXED`` channels (the ones tests and the demo name); the lowest number wins a shared one."""
+        if self._handles is None:
+            self._handles = {}
+            for indexed in range(HANDLE_INDEXED, 0, -1):
+                channel = self._channel(indexed)
+                if channel.custom_url:
+                    self._handles[channel.custom_url.lower()] = indexed
+        wanted = handle.strip().lower()
+        found = self._handles.get(wanted if wanted.startswith("@") else f"@{wanted}")
+        return None if found is None else self._channel(found)
 
     def channel_for_playlist(self, playlist_id: str) -> Channel | None:
         """The channel whose uploads playlist this is; None for any other playlist id."""

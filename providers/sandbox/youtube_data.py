@@ -492,8 +492,12 @@ class DataApiAnswers:
 
     def channels(self, params: QueryParams) -> dict[str, Any]:
         parts = _parts(params)
-        ids = _required(params, "id").split(",")
-        found = [channel for channel in map(self._world.channel, ids) if channel is not None]
+        if params.get("forHandle", "").strip():
+            # One handle names at most one channel.
+            found = [channel for channel in [self._world.channel_for_handle(params["forHandle"])] if channel]
+        else:
+            ids = _required(params, "id").split(",")
+            found = [channel for channel in map(self._world.channel, ids) if channel is not None]
         body = listing("channel", [channel_resource(channel, parts) for channel in found])
         if not found:
             # An answer that found nothing has no items at all.

@@ -1,4 +1,5 @@
-"""youtube.com's shorts pages in the sandbox (label ``youtube-web``), for the shorts probe.
+"""youtube.com's shorts pages in the sandbox (label ``youtube-web``), for the shorts probe, and its channel pages
+(``/@handle``), which the facade reads a handle's channel id from.
 
 ``/shorts/<id>`` shows a Short of the YouTube world with 200, answers any other video (a long
 one or a live) with a 303 to its ``/watch`` page, and an id the world does not know with 404,
@@ -26,7 +27,22 @@ class YouTubeWebRoutes:
         self._world = world
 
     def mount(self) -> Mount:
-        return Mount(PREFIX, routes=[Route("/shorts/{video_id}", self.shorts)])
+        return Mount(PREFIX, routes=[Route("/shorts/{video_id}", self.shorts), Route("/{page}", self.channel_page)])
+
+    async def channel_page(self, request: Request) -> Response:
+        """``/@handle``: the channel's page, which names its id in the canonical link and the page's metadata."""
+        page = request.path_params["page"]
+        channel = self._world.channel_for_handle(page) if page.startswith("@") else None
+        if channel is None:
+            return HTMLResponse(NOT_FOUND_PAGE, status_code=404)
+        title = escape(channel.title)
+        return HTMLResponse(
+            f"<!DOCTYPE html><html><head><title>{title} - YouTube</title>"
+            f'<link rel="canonical" href="https://www.youtube.com/channel/{channel.channel_id}">'
+            f'<meta itemprop="identifier" content="{channel.channel_id}"></head>'
+            f'<body><script>var ytInitialData = {{"metadata":{{"channelMetadataRenderer":{{"title":"{title}",'
+            f'"externalId":"{channel.channel_id}"}}}}}};</script></body></html>'
+        )
 
     async def shorts(self, request: Request) -> Response:
         video_id = request.path_params["video_id"]

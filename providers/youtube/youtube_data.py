@@ -304,6 +304,13 @@ def parse_channels(payload: dict[str, Any], *, source: str = EVENT_SOURCE) -> li
     return [parse_channel(item, source=source) for item in _items(Values(source), payload)]
 
 
+def parse_handle_channel(payload: dict[str, Any], *, source: str = EVENT_SOURCE) -> str | None:
+    """The channel id a ``channels?forHandle=`` answer names; None when it has no items (no such handle)."""
+    values = Values(source)
+    items = _items(values, payload)
+    return _required_id(values, items[0].get("id"), "id") if items else None
+
+
 def parse_video(item: dict[str, Any], *, source: str = EVENT_SOURCE) -> Post:
     """One ``youtube#video`` (parts snippet, statistics, contentDetails)."""
     v = Values(source)
@@ -584,6 +591,11 @@ class YouTubeDataClient:
             ProfileMissing,
         )
         return parse_channels(answer)
+
+    async def channel_id_for_handle(self, handle: str, *, credential: Credential) -> str | None:
+        """The id of the channel whose handle this is (``forHandle``, one quota unit); None when none has it."""
+        answer = await self._get("channels", {"part": "id", "forHandle": handle}, credential, None, ProfileMissing)
+        return parse_handle_channel(answer, source=self._source)
 
     async def videos(self, ids: list[str], *, credential: Credential, request_id: str | None = None) -> list[Post]:
         answer = await self._get(

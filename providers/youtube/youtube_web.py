@@ -12,6 +12,7 @@ unknown length, or live: ``P0D``) is probed.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 from providers.errors import BadResponse, PostMissing
@@ -23,6 +24,16 @@ VIDEO = "video"
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # The longest a Short can be since YouTube's 2024-10-15 change (it was 60 s before).
 SHORT_MAX_SECONDS = 180
+
+
+# Where a channel page names its channel: the canonical link and the page data's externalId.
+_CHANNEL_ID = re.compile(r'youtube\.com/channel/(UC[A-Za-z0-9_-]{22})"|"externalId":"(UC[A-Za-z0-9_-]{22})"')
+
+
+def channel_id_in_page(page: str) -> str | None:
+    """The channel id a channel page names, or None when it names none."""
+    found = _CHANNEL_ID.search(page)
+    return None if found is None else found[1] or found[2]
 
 
 def post_type_by_length(seconds: int | None) -> str | None:
@@ -50,3 +61,12 @@ class YouTubeWebClient:
         # An id is [A-Za-z0-9_-]; quoting keeps anything else from reaching another path.
         response = await self._http.request(SOURCE, "GET", f"/shorts/{quote(video_id, safe='')}", request_id=request_id)
         return post_type_of(response.status_code, video_id)
+
+    async def channel_id_for_handle(self, handle: str) -> str | None:
+        """The channel id ``youtube.com/@handle`` names; None when there is no such page or it names none."""
+        response = await self._http.request(SOURCE, "GET", f"/{quote(handle, safe='@')}")
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise BadResponse(f"GET /{handle[:40]} answered {response.status_code}", source=SOURCE)
+        return channel_id_in_page(response.text)

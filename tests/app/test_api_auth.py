@@ -49,7 +49,11 @@ OPEN = {
 # Open whether or not a route serves them yet (the status page is to come).
 OPEN_PAGES = ["/", "/ui/", "/ui/status.js"]
 # Routes that need more than their method's default scope.
-ADMIN_ROUTES = {("PUT", "/heartbeat"), ("POST", "/requests/{request_id}/retry")}
+ADMIN_ROUTES = {
+    ("PUT", "/heartbeat"),
+    ("POST", "/requests/{request_id}/retry"),
+    ("POST", "/scrape_request_log/flow/update/{scrape_id}"),
+}
 REFRESH = 0.5
 # A refusal is immediate; an authorized call still running after this long has passed the check.
 PAST_THE_CHECK = 3.0
