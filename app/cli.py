@@ -54,6 +54,23 @@ def _beat(
 
 # The processes.
 
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port",
+        metavar="PORT",
+        min=0,
+        max=65535,
+        help="port of /metrics, /healthz and /readyz (default: BEAT_METRICS_PORT, else the role's own; 0: a free one)",
+    ),
+]
+
+
+def _role_settings(role: str, metrics_port: int | None) -> Settings:
+    """A process's settings, logging stamped with its role, and ``--metrics-port`` over BEAT_METRICS_PORT."""
+    settings = command_settings(role)
+    return settings if metrics_port is None else settings.model_copy(update={"metrics_port": metrics_port})
+
 
 @app.command()
 def up(
@@ -88,17 +105,20 @@ def worker(
             "else the usable CPU count)",
         ),
     ] = None,
+    metrics_port: MetricsPort = None,
 ) -> int:
     """Request agents for the selected flows."""
+    from agents.observing import WORKER_CHECKS
     from agents.worker import DrainingWorker, build_worker_app
     from app.worker_processes import process_count, run_worker_processes
+    from core.health import serve_metrics
     from providers.ratelimit import RateLimitConfigError
     from topics.flows import UnknownFlow, select_flows
 
     if more_flows and not flows:
         raise Usage(f"unexpected argument {more_flows[0]!r}: flow globs follow --flows")
     globs = [*(flows or []), *(more_flows or [])]
-    settings = command_settings()
+    settings = _role_settings("worker", metrics_port)
     try:
         selection = select_flows(globs or None, settings.disabled_flows)
     except UnknownFlow as exc:
@@ -111,6 +131,8 @@ def worker(
     except RateLimitConfigError as exc:
         raise Failure(str(exc)) from None
     worker_app, runtime = build_worker_app(settings, selection)
+    _server, health = serve_metrics("worker", settings, WORKER_CHECKS)
+    runtime.observe(health)
     DrainingWorker(
         worker_app,
         runtime,
@@ -122,51 +144,60 @@ def worker(
 
 
 @app.command()
-def sink() -> int:
+def sink(metrics_port: MetricsPort = None) -> int:
     """Postgres sink and reconciler."""
     from sqlalchemy.exc import OperationalError
 
+    from core.health import serve_metrics
     from sinks.runner import run_sink
     from sinks.schema import migrate
 
-    settings = connected(command_settings())
+    settings = connected(_role_settings("sink", metrics_port))
     assert settings.database_url, "connected() fills it or fails"
     try:
         migrate(settings.database_url)
     except OperationalError as exc:
         raise Failure(f"Postgres at {mask_url(settings.database_url or '')} does not answer ({exc.orig})") from None
-    return run_sink(settings)
+    _server, health = serve_metrics("sink", settings, ("postgres", "broker", "assigned"))
+    return run_sink(settings, health)
 
 
 @app.command()
-def mirror() -> int:
+def mirror(metrics_port: MetricsPort = None) -> int:
     """Legacy RabbitMQ events (needs BEAT_AMQP_URL)."""
+    from core.health import serve_metrics
     from sinks.mirror import run_mirror
 
-    settings = command_settings()
+    settings = _role_settings("mirror", metrics_port)
     if settings.amqp_url is None or not settings.amqp_url.get_secret_value():
         raise Failure(
             "BEAT_AMQP_URL is not set; the mirror needs the RabbitMQ it publishes the legacy events to "
             "(e.g. amqp://guest:guest@127.0.0.1:5672/)"
         )
     # The mirror needs only the broker: no database URL required when the Kafka URL is given.
-    return run_mirror(settings if settings.kafka_url else connected(settings))
+    _server, health = serve_metrics("mirror", settings, ("amqp", "broker", "assigned"))
+    return run_mirror(settings if settings.kafka_url else connected(settings), health)
 
 
 @app.command()
-def api() -> int:
+def api(metrics_port: MetricsPort = None) -> int:
     """HTTP facade."""
     import uvicorn
 
     from app.api import create_api
+    from app.api_metrics import observe_api
 
-    settings = connected(command_settings())
+    settings = connected(_role_settings("api", metrics_port))
+    facade = create_api(settings)
+    observe_api(facade, settings)
     uvicorn.run(
-        create_api(settings),
+        facade,
         host=settings.api_host,
         port=settings.api_port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        # Its records go through Beat's one handler and format (core/logs.py).
+        log_config=None,
     )
     return 0
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from app.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, write_endpoints
+from app.metrics_ports import describe, up_metrics_ports
 from app.progress import waiting
 from app.supervision import Child, restart_exited
 from app.worker_processes import check_shares, drain_timeout, process_count
@@ -46,6 +47,8 @@ class Stack:
     # How many processes `beat worker` runs (BEAT_WORKER_PROCESSES, else the usable CPUs); known once started.
     worker_processes: int = 0
     endpoints: dict[str, str] = field(default_factory=dict)
+    # Each role's metrics port (app/metrics_ports.py); known once started.
+    metrics_ports: dict[str, int] = field(default_factory=dict)
     _broker: EmbeddedBroker | None = None
     _postgres: EmbeddedPostgres | None = None
 
@@ -133,8 +136,10 @@ class Stack:
         if self.with_workers:
             self.worker_processes = process_count(settings, None)
             check_shares(settings, self.worker_processes)
+        self.metrics_ports = up_metrics_ports(settings, roles, self.worker_processes)
         for role in roles:
-            args = ("--processes", str(self.worker_processes)) if role == "worker" else ()
+            args: tuple[str, ...] = ("--processes", str(self.worker_processes)) if role == "worker" else ()
+            args += ("--metrics-port", str(self.metrics_ports[role]))
             child = Child(role, self._cli(role, *args), env, logs / f"{role}.log")
             child.start()
             self.children.append(child)
@@ -230,6 +235,7 @@ def run_up(settings: Settings, *, sandbox: bool) -> int:
         for name, url in stack.endpoints.items():
             print(f"  {name:8} {url}")
         print(f"  workers  {stack.worker_processes} processes")
+        print(f"  metrics  {describe(stack.metrics_ports, stack.worker_processes)} (/metrics, /healthz, /readyz)")
         print(f"  logs     {settings.data_dir.resolve() / 'logs'}")
         print(f"  written to {settings.data_dir.resolve() / 'endpoints.json'}; Ctrl-C stops everything.")
         while not stopping:

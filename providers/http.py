@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from core.metrics import PROVIDER_CALL_DURATION, PROVIDER_CALLS, RATELIMIT_WAIT, child, status_class
+from providers.drift import current_operation
 from providers.errors import ProviderTimeout, ProviderUnavailable, QuotaExceeded
 from providers.http_transport import AiohttpTransport
 from providers.parsing import wait_seconds
@@ -174,7 +176,9 @@ class ProviderHttp:
         """One try: wait for a slot, send, trace; a transport failure as a typed error."""
         slot = None
         if self._limiter is not None:
+            waiting = time.perf_counter()
             slot = await self._limiter.acquire(call.source, call.credential.id if call.credential else None)
+            child(RATELIMIT_WAIT, call.source).observe(time.perf_counter() - waiting)
         started = time.perf_counter()
         status: int | None = None
         error: str | None = None
@@ -196,6 +200,9 @@ class ProviderHttp:
         finally:
             if slot is not None:
                 await slot.release()
+            operation = current_operation()
+            child(PROVIDER_CALLS, call.source, operation, status_class(status, error)).inc()
+            child(PROVIDER_CALL_DURATION, call.source, operation).observe(time.perf_counter() - started)
             await self._trace(
                 call.source, call.method, call.url, status, started, call.credential, error, call.request_id
             )
