@@ -665,6 +665,12 @@ class DrainingWorker(faust.Worker):
     def __init__(self, app: faust.App, runtime: WorkerRuntime, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self._runtime = runtime
+        # Its terminal spinner writes control codes to standard output, between Beat's log lines.
+        self.spinner = None
+
+    def _setup_logging(self) -> None:
+        # mode would swap Beat's one handler (core/logs.py) for its own coloured one on standard output.
+        return
 
     async def on_first_start(self) -> None:
         await self._runtime.start()
