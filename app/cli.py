@@ -389,13 +389,36 @@ async def _circuits(settings: Settings) -> list[Any]:
 
 
 @app.command()
-def sources() -> int:
-    """Each source's circuit: state, failures, next probe."""
+def sources(
+    worker_metrics: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--worker-metrics",
+            metavar="URL",
+            help="a worker's metrics port to ask for drift findings, repeatable (default: this host's worker port)",
+        ),
+    ] = None,
+) -> int:
+    """Each source's circuit: state, failures, next probe; then the drift the workers' parsers found."""
+    from app.cli_drift import drift_lines
+    from core.health import metrics_port
+
     settings = connected(command_settings())
     rows = run_against_services(settings, _circuits(settings))
+    _print_circuits(rows)
+    print()
+    port = metrics_port(settings, "worker")
+    if worker_metrics or port:
+        print("\n".join(drift_lines(worker_metrics or [f"http://{settings.metrics_host}:{port}"])))
+    else:
+        print("drift: the workers serve their metrics on free ports (BEAT_METRICS_PORT=0); name them: --worker-metrics")
+    return 0
+
+
+def _print_circuits(rows: list[Any]) -> None:
     if not rows:
         print("no circuit has opened: every source is closed")
-        return 0
+        return
     print(f"{'scope':<40} {'state':<9} {'failures':>8}  {'next probe':<28} last error")
     for row in rows:
         if row["next_probe_at"] is None:
@@ -404,7 +427,6 @@ def sources() -> int:
             seconds = row["probe_in"].total_seconds()
             probe = f"{row['next_probe_at']:%Y-%m-%d %H:%M:%S}Z ({f'in {seconds:.0f}s' if seconds > 0 else 'due'})"
         print(f"{row['scope']:<40} {row['state']:<9} {row['failures']:>8}  {probe:<28} {row['last_error'] or ''}")
-    return 0
 
 
 @app.command()
