@@ -129,39 +129,59 @@ def json_lines(proc: BeatProcess) -> list[dict]:
 async def test_every_family_moves_under_a_short_load_and_every_process_is_ready(
     broker, database_url, session_dir, pool
 ):
-    settings = {"log_format": "json", "amqp_url": AMQP_URL, "breaker_failures": "2", "breaker_cooldown": "300"}
+    api_port = free_port()
+    settings = {
+        "log_format": "json",
+        "amqp_url": AMQP_URL,
+        "breaker_failures": "2",
+        "breaker_cooldown": "300",
+        "api_port": str(api_port),
+    }
     # The Graph API answers 500 to everything: its circuit opens and profiles fall through to the next source.
     sandbox = SandboxConfig(fail_paths={"/graphapi/": 500})
     async with isolated(broker, database_url, session_dir, sandbox, "metrics", **settings) as (prefix, spawn, _):
         worker_port = free_port()
         worker = spawn("worker", "--flows", BASIC, "--metrics-port", str(worker_port))
         mirror = spawn("mirror", "--metrics-port", "0")
+        api = spawn("api")
         worker_url = f"http://127.0.0.1:{worker_port}"
         assert await served_at(worker.log_path) == worker_url
         # The isolated stack's sink was spawned first, its log beside the worker's.
         [sink_log] = worker.log_path.parent.glob("sink-*.log")
         sink_url = await served_at(sink_log)
         mirror_url = await served_at(mirror.log_path)
-        for url in (worker_url, sink_url, mirror_url):
+        api_url = await served_at(api.log_path)
+        for url in (worker_url, sink_url, mirror_url, api_url):
             assert httpx.get(f"{url}/healthz").status_code == 200
         ready = await until_ready(worker_url)
         assert ready["role"] == "worker" and set(ready["checks"]) == {"postgres", "broker", "assigned"}
         await until_ready(sink_url)
         await until_ready(mirror_url)
+        # The facade's metrics port asks the facade's own /readyz.
+        assert (await until_ready(api_url))["checks"] == {"facade": True, "postgres": True, "broker": True}
 
         topic = f"{prefix}{names.scrape_topic(BASIC)}"
         bodies = [{"params": {"handle": f"metrics_{i}"}} for i in range(12)]
         ids = await produce_requests(broker, topic, bodies, key_field="handle")
         # A record that is no request at all: dead-lettered by the worker.
         await produce_requests(broker, topic, [{"params": {"handle": 42}, "flow": 7}])
+        # One through the facade: counted PENDING by the api process.
+        async with httpx.AsyncClient() as client:
+            posted = await client.post(
+                f"http://127.0.0.1:{api_port}/requests", json={"flow": BASIC, "params": {"handle": "metrics_api"}}
+            )
+        assert posted.status_code == 202, posted.text
+        ids.append(posted.json()["id"])
         statuses = await wait_terminal(pool, ids, timeout=90)
         assert set(statuses.values()) == {"COMPLETE"}, statuses
 
         deadline = time.monotonic() + 30
         while True:
             worker_values, sink_values, mirror_values = scrape(worker_url), scrape(sink_url), scrape(mirror_url)
+            api_values = scrape(api_url)
             missing = (
                 (WORKER_MOVING - moving(worker_values, WORKER_MOVING))
+                | ({"beat_requests_total"} - moving(api_values, {"beat_requests_total"}))
                 | (SINK_MOVING - moving(sink_values, SINK_MOVING))
                 | (MIRROR_MOVING - moving(mirror_values, MIRROR_MOVING))
             )
@@ -177,7 +197,7 @@ async def test_every_family_moves_under_a_short_load_and_every_process_is_ready(
         assert not any(request_id in breaker for request_id in ids)
 
         # JSON logs: every line of every process parses, each names its role; the worker's name requests.
-        for proc, role in ((worker, "worker"), (mirror, "mirror")):
+        for proc, role in ((worker, "worker"), (mirror, "mirror"), (api, "api")):
             lines = json_lines(proc)
             assert lines and all(line["role"] == role and line["level"] and line["timestamp"] for line in lines)
         about = [line for line in json_lines(worker) if line.get("request_id") in ids]
