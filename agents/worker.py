@@ -50,6 +50,7 @@ from core.outage import BROKER, POSTGRES, REDIS
 from core.queries import StoredData
 from core.settings import Settings
 from core.topic_admin import request_partitions
+from core.tracing import TRACER, extract_context, inject_headers
 from providers.breaker import Breaker
 from providers.clients import build_clients
 from providers.crawler import Crawler
@@ -301,7 +302,8 @@ class WorkerRuntime:
             value,  # type: ignore[return-value]
             partition=None,
             timestamp=None,
-            headers=headers,
+            # Inside a request's span, its records carry the trace on to the sink and the mirror.
+            headers=inject_headers(headers),
         )
 
     async def _trace(self, record: TraceLog) -> None:
@@ -370,7 +372,17 @@ class WorkerRuntime:
         except Rejected as rejected:
             await self._dead_letter(spec, record, rejected.error, rejected.request)
             return
-        with request_context(spec.name, request.id, request.attempt):
+        attributes: dict[str, str | int] = {
+            "beat.flow": spec.name,
+            "beat.request_id": request.id or "",
+            "beat.attempt": request.attempt,
+        }
+        with (
+            request_context(spec.name, request.id, request.attempt),
+            TRACER.start_as_current_span(
+                f"flow {spec.name}", context=extract_context(record.headers), attributes=attributes
+            ),
+        ):
             await self._attempt(spec, record, request, params, processing)
 
     async def _attempt(

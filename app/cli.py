@@ -68,7 +68,10 @@ MetricsPort = Annotated[
 
 def _role_settings(role: str, metrics_port: int | None) -> Settings:
     """A process's settings, logging stamped with its role, and ``--metrics-port`` over BEAT_METRICS_PORT."""
+    from core.tracing import configure_tracing
+
     settings = command_settings(role)
+    configure_tracing(settings.otel_endpoint, role)
     return settings if metrics_port is None else settings.model_copy(update={"metrics_port": metrics_port})
 
 

@@ -38,6 +38,7 @@ from core.kafka import start_group_consumer, start_producer
 from core.lag import LagGauge, observe_consumer
 from core.metrics import MIRROR_PUBLISHED, MIRROR_RETRIES, child
 from core.settings import Settings, mask_url
+from core.tracing import TRACER, links_of
 from sinks.legacy_events import EXCHANGES, MIRRORED, LegacyEvent, legacy_event
 from topics import names
 from topics.dead_letter import RawRecord, bounded_key, dead_letter
@@ -158,7 +159,7 @@ class MirrorRunner:
                             continue
                     if events is None:
                         events = await self._map(polled, producer)
-                    if not await self._publish_all(exchanges, events):
+                    if not await self._publish_traced(exchanges, events, polled):
                         log.warning(
                             "stopped with %d records unconfirmed; their offsets stay uncommitted",
                             sum(map(len, polled.values())),
@@ -197,6 +198,17 @@ class MirrorRunner:
                         key=bounded_key(record.key),
                     )
         return events
+
+    async def _publish_traced(
+        self,
+        exchanges: dict[str, AbstractExchange],
+        events: list[LegacyEvent],
+        polled: dict[TopicPartition, list[ConsumerRecord]],
+    ) -> bool:
+        """``_publish_all`` in a span linked to the spans that produced the batch's records."""
+        links = links_of(record.headers for records in polled.values() for record in records)
+        with TRACER.start_as_current_span("mirror publish", links=links, attributes={"beat.messages": len(events)}):
+            return await self._publish_all(exchanges, events)
 
     async def _publish_all(self, exchanges: dict[str, AbstractExchange], events: list[LegacyEvent]) -> bool:
         """Publish until RabbitMQ confirmed every message; False when stopped before that.

@@ -34,6 +34,7 @@ from core.producing import send_batched
 from core.reconciler import Reconciler
 from core.requests import produce_requests, record_enqueued
 from core.settings import Settings
+from core.tracing import TRACER, links_of
 from sinks import routing
 from sinks.routing import Decoded, decode
 from sinks.writer import Written, write_batch
@@ -195,7 +196,9 @@ class SinkRunner:
     async def _process(
         self, batch: Batch, pool: asyncpg.Pool, producer: AIOKafkaProducer, consumer: AIOKafkaConsumer
     ) -> None:
-        written = await self._write(batch.decoded, pool)
+        links = links_of(record.headers for record in batch.records)
+        with TRACER.start_as_current_span("sink write", links=links, attributes={"beat.records": len(batch.records)}):
+            written = await self._write(batch.decoded, pool)
         await self._after_commit(batch, written, pool, producer)
         await self._commit(consumer, batch.offsets)
         _count(batch, written)
