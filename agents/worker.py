@@ -30,6 +30,7 @@ from typing import Any
 import asyncpg
 import faust
 from aiokafka.client import AIOKafkaClient
+from mode.utils.logging import CompositeLogger
 
 from agents.backpressure import FlowGate
 from agents.faust_app import create_app
@@ -594,11 +595,13 @@ def build_worker_app(settings: Settings, selection: FlowSelection) -> tuple[faus
             (False, names.scrape_topic(spec.name), request_partitions(settings, spec.name)),
             (True, names.priority_topic(spec.name), settings.priority_partitions),
         ):
-            app.agent(
+            agent = app.agent(
                 _request_topic(app, [settings.topic(lane)], partitions),
                 name=f"flow.{lane.removeprefix(names.SCRAPE_PREFIX)}",
                 concurrency=settings.concurrency_of(spec),
             )(_agent_for(runtime, spec, urgent=urgent))
+            # faust logs every agent under one module logger; each flow's lines go under its own name.
+            agent.log = CompositeLogger(flow_logger(spec.name), formatter=agent._format_log)  # type: ignore[attr-defined]
     log.info("running %s", ", ".join(spec.name for spec in selection.enabled) or "no flow")
     if selection.disabled:
         log.info("refusing the disabled %s", ", ".join(spec.name for spec in selection.disabled))

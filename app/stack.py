@@ -138,9 +138,10 @@ class Stack:
             check_shares(settings, self.worker_processes)
         self.metrics_ports = up_metrics_ports(settings, roles, self.worker_processes)
         for role in roles:
-            args: tuple[str, ...] = ("--processes", str(self.worker_processes)) if role == "worker" else ()
-            args += ("--metrics-port", str(self.metrics_ports[role]))
-            child = Child(role, self._cli(role, *args), env, logs / f"{role}.log")
+            args = ("--processes", str(self.worker_processes)) if role == "worker" else ()
+            # Each role's own port; a worker's children number theirs from it (app/worker_processes.py).
+            own = {**env, "BEAT_METRICS_PORT": str(self.metrics_ports[role])}
+            child = Child(role, self._cli(role, *args), own, logs / f"{role}.log")
             child.start()
             self.children.append(child)
             time.sleep(STAGGER_SECONDS)
