@@ -20,7 +20,9 @@ install: $(STAMP)
 lock:
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q uv
-	$(BIN)/uv pip compile -q pyproject.toml --extra test --universal --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile -q pyproject.toml --extra test --extra embedded --universal --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile -q pyproject.toml -c requirements.lock --generate-hashes --python-platform x86_64-manylinux_2_28 \
+		--python-version 3.11 -o requirements.prod.lock
 
 demo: $(STAMP)
 	$(BIN)/beat demo

@@ -12,6 +12,7 @@ import faust
 from faust.types import TP
 
 from agents import offsets
+from core.kafka_security import faust_credentials
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -23,7 +24,9 @@ def create_app(settings: Settings, role: str) -> faust.App:
     datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.group(role),
-        broker=f"kafka://{settings.kafka_url}",
+        # One URL per bootstrap server: faust reads a comma-separated list as one host.
+        broker=[f"kafka://{server}" for server in settings.kafka_url.split(",")],
+        broker_credentials=faust_credentials(settings),
         autodiscover=False,
         web_enabled=False,
         store="memory://",

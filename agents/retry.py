@@ -99,7 +99,9 @@ class RetryConsumer:
     async def start(self) -> None:
         assert self.settings.kafka_url
         # Tiers are configuration: a tier added since the topics were created must exist before it is read.
-        await ensure_topics(self.settings.kafka_url, dict.fromkeys(self._tiers, self.settings.request_partitions))
+        await ensure_topics(
+            self.settings.kafka_url, dict.fromkeys(self._tiers, self.settings.request_partitions), self.settings
+        )
         self._producer = await start_producer(self.settings)
         self._consumer = await start_group_consumer(self.settings, list(self._tiers), ROLE)
         self._task = asyncio.ensure_future(self.run())

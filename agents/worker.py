@@ -45,6 +45,7 @@ from agents.requests import Rejected, decode_request, refuse_request
 from agents.retry import RetryConsumer, due_header
 from core.backoff import Retry, after_transient
 from core.health import Health
+from core.kafka_security import client_options
 from core.logs import flow_logger, request_context
 from core.metrics import ATTEMPTS, DEAD_LETTERS, FLOW_DURATION, IN_FLIGHT, REQUESTS, child
 from core.outage import BROKER, POSTGRES, REDIS
@@ -86,6 +87,8 @@ log = logging.getLogger(__name__)
 # Records a flow may have buffered before its partitions are paused: far below
 # faust's buffer (stream_buffer_maxsize) even with a whole poll on top.
 GATE_HIGH = 128
+# After the drain's bound: how long cancelled flows get to put their requests back on the broker.
+HAND_BACK_TIMEOUT = 10.0
 
 
 class BrokerLostLog(BeatError):
@@ -140,6 +143,9 @@ class WorkerRuntime:
         self.max_bytes = settings.max_message_bytes
         self._refusals = {spec.name: disabled_reason(spec.name, settings.disabled_flows) for spec in refused or ()}
         self.in_flight = 0
+        # The flows running now, with their records: a drain that runs out of time hands these back.
+        self._running: dict[asyncio.Future[Any], RawRecord] = {}
+        self._handing_back = False
         self.draining = False
         self._idle = asyncio.Event()
         self._idle.set()
@@ -258,7 +264,7 @@ class WorkerRuntime:
         await self._pool.fetchval("SELECT 1")
 
     async def _broker_answers(self) -> None:
-        client = AIOKafkaClient(bootstrap_servers=self.settings.kafka_url)
+        client = AIOKafkaClient(bootstrap_servers=self.settings.kafka_url, **client_options(self.settings))
         try:
             await client.bootstrap()
         finally:
@@ -413,8 +419,22 @@ class WorkerRuntime:
         transient, ready_in = False, None
         try:
             # Every provider call the flow makes waits for its rate-limit slot at the request's priority.
-            with calls_at(request.priority), child(FLOW_DURATION, spec.name).time():
-                result = await asyncio.wait_for(handler_of(spec)(ctx, params), timeout)
+            with calls_at(request.priority):
+                flow = asyncio.ensure_future(handler_of(spec)(ctx, params))
+            self._running[flow] = record
+            try:
+                with child(FLOW_DURATION, spec.name).time():
+                    result = await asyncio.wait_for(flow, timeout)
+            finally:
+                self._running.pop(flow, None)
+        except asyncio.CancelledError:
+            if not (self._handing_back and flow.cancelled()):
+                raise
+            # The drain ran out of time: the request goes back on its topic in the same attempt, for the next
+            # worker, and this record's offset is committed once the broker has the copy.
+            await asyncio.gather(*pending)
+            await (await self._hand_back(record))
+            return
         except TimeoutError:
             error = ErrorInfo(type="Timeout", message=f"flow did not finish within {timeout:g}s")
             transient = True
@@ -448,6 +468,12 @@ class WorkerRuntime:
         else:
             pending.append(await self._status(request, Status.FAILED, source=source, error=error))
         await asyncio.gather(*pending)
+
+    async def _hand_back(self, record: RawRecord) -> asyncio.Future:
+        assert record.value is not None  # decoded as a request above
+        headers = [(name, value.encode()) for name, value in record.headers.items()]
+        topic = record.topic.removeprefix(self.settings.topic_prefix)
+        return await self._send(topic, record.key, record.value, headers)
 
     async def _after_transient(
         self, record: RawRecord, request: ScrapeRequest, source: str | None, error: ErrorInfo, ready_in: float | None
@@ -574,13 +600,21 @@ class WorkerRuntime:
             gate.enabled = False
         consumer = self.app.consumer
         consumer.pause_partitions(consumer.assignment())
-        longest = max((self.settings.timeout_of(spec) for spec in self.flows), default=0.0)
+        bound = self.settings.drain_bound(self.flows)
         try:
-            await asyncio.wait_for(self._idle.wait(), longest + 5.0)
+            await asyncio.wait_for(self._idle.wait(), bound)
         except TimeoutError:
-            log.warning(
-                "drain: %d records still in flight after %.0fs; they will be redelivered", self.in_flight, longest + 5.0
-            )
+            running = len(self._running)
+            log.warning("drain: %d flows still running after %.0fs; handing their requests back", running, bound)
+            self._handing_back = True
+            for flow in list(self._running):
+                flow.cancel()
+            try:
+                await asyncio.wait_for(self._idle.wait(), HAND_BACK_TIMEOUT)
+            except TimeoutError:
+                log.warning("drain: %d records still in flight; they will be redelivered", self.in_flight)
+            else:
+                log.info("drain: %d requests handed back to their topics in the same attempt", running)
         await consumer.commit()
         log.info("drained: in-flight work finished and offsets committed")
 

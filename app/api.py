@@ -13,19 +13,19 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, FastAPI, Header, HTTPException, Path, Query, Response
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query, Response
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from app.api_errors import LegacyRoute, guard_input
+from app.api_state import ApiState, api_state
 from app.readiness import readiness
+from app.submission import submit_or_refuse
 from core.kafka import start_producer
 from core.redrive import NotReopenable, UnknownRequest, reopen
-from core.requests import InvalidParams, Refused, TooLarge, prepare, submit
 from core.settings import Settings
 from core.status_reads import read_status, read_stored, read_timeline
-from topics.flows import FlowRefused, UnknownFlow, get_flow, is_enabled
+from topics.flows import UnknownFlow, get_flow, is_enabled
 from topics.limits import INT32_MAX, INT32_MIN, MAX_TEXT, text_problem
 from topics.models import Platform
 
@@ -36,6 +36,8 @@ def _storable(value: str) -> str:
         raise ValueError(problem)
     return value
 
+
+State = Annotated[ApiState, Depends(api_state)]
 
 # Text a status row can hold: bounded, no NUL, no lone surrogate (the store refuses those mid-request).
 StorableText = Annotated[str, Field(max_length=MAX_TEXT), AfterValidator(_storable)]
@@ -74,58 +76,42 @@ class LegacySubmitRequest(BaseModel):
 
 
 def create_api(settings: Settings) -> FastAPI:
-    state: dict[str, Any] = {"heartbeat": True}
-
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         assert settings.database_url
         # No connection up front: the facade starts, and takes submissions for a durable broker, without Postgres.
-        state["pool"] = await asyncpg.create_pool(
+        pool = await asyncpg.create_pool(
             settings.database_url, min_size=0, max_size=10, timeout=POSTGRES_TIMEOUT, command_timeout=POSTGRES_TIMEOUT
         )
-        state["producer"] = await start_producer(settings, timeout=BROKER_TIMEOUT)
+        producer = await start_producer(settings, timeout=BROKER_TIMEOUT)
+        app.state.beat = ApiState(settings=settings, pool=pool, producer=producer)
         try:
             yield
         finally:
-            await state["producer"].stop()
-            await state["pool"].close()
+            await producer.stop()
+            await pool.close()
 
     api = FastAPI(title="Beat", version="0.1.0", lifespan=lifespan)
     # Bodies are bounded by the largest record Beat produces: a larger one could never be submitted.
     guard_input(api, settings.max_message_bytes, settings.outage_retry_after)
     legacy = APIRouter(route_class=LegacyRoute)
 
-    async def _submit(flow: str, params: dict[str, Any], **fields: Any) -> str:
-        """Validate, record and produce a request; every refusal is a 4xx, before anything is written (an outage
-        escapes as DependencyDown, a 503)."""
-        try:
-            request = prepare(flow, params, disabled=settings.disabled_flows, **fields)
-            return await submit(state["pool"], state["producer"], settings, request)
-        except FlowRefused as exc:
-            raise HTTPException(422, {"message": str(exc), "enabled_flows": exc.enabled}) from None
-        except ValidationError as exc:
-            raise RequestValidationError(exc.errors(include_url=False)) from None
-        except InvalidParams as exc:
-            raise RequestValidationError(exc.errors) from None
-        except TooLarge as exc:
-            raise HTTPException(413, str(exc)) from None
-        except Refused as exc:
-            raise HTTPException(422, str(exc)) from None
-
     @api.post("/requests", status_code=202)
-    async def post_request(body: SubmitRequest) -> dict[str, Any]:
+    async def post_request(body: SubmitRequest, state: State) -> dict[str, Any]:
         fields = body.model_dump(exclude={"flow", "params"}, exclude_none=True)
         fields.setdefault("priority", settings.on_demand_priority)
-        request_id = await _submit(body.flow, body.params, **fields)
+        request_id = await submit_or_refuse(state, body.flow, body.params, **fields)
         return {"id": request_id, "status": "PENDING"}
 
     @legacy.post("/scrape_request_log/flow/{flow}")
     async def post_legacy(
         flow: Annotated[str, Path(max_length=MAX_TEXT)],
         body: LegacySubmitRequest,
+        state: State,
         x_bb_account_id: Annotated[StorableText | None, Header()] = None,
     ) -> dict[str, Any]:
-        request_id = await _submit(
+        request_id = await submit_or_refuse(
+            state,
             body.flow or flow,
             body.params,
             priority=body.priority or 1,
@@ -139,17 +125,17 @@ def create_api(settings: Settings) -> FastAPI:
         }
 
     @api.get("/requests/{request_id}")
-    async def get_request(request_id: RequestId) -> dict[str, Any]:
-        view = await read_status(state["pool"], request_id)
+    async def get_request(request_id: RequestId, state: State) -> dict[str, Any]:
+        view = await read_status(state.pool, request_id)
         if view is None:
             raise HTTPException(404, f"no request {request_id}")
         return view
 
     @api.post("/requests/{request_id}/retry", status_code=202)
-    async def retry_request(request_id: RequestId) -> dict[str, Any]:
+    async def retry_request(request_id: RequestId, state: State) -> dict[str, Any]:
         """An operator's re-drive of one FAILED or DEAD_LETTERED request (``beat retry --id``)."""
         try:
-            reopened = await reopen(state["pool"], state["producer"], settings, request_id)
+            reopened = await reopen(state.pool, state.producer, settings, request_id)
         except UnknownRequest as exc:
             raise HTTPException(404, str(exc)) from None
         except NotReopenable as exc:
@@ -162,15 +148,15 @@ def create_api(settings: Settings) -> FastAPI:
         }
 
     @api.get("/requests/{request_id}/timeline")
-    async def get_timeline(request_id: RequestId) -> dict[str, Any]:
-        events = await read_timeline(state["pool"], request_id)
+    async def get_timeline(request_id: RequestId, state: State) -> dict[str, Any]:
+        events = await read_timeline(state.pool, request_id)
         if not events:
             raise HTTPException(404, f"no request {request_id}")
-        return {"id": request_id, "events": events, **await read_stored(state["pool"], request_id)}
+        return {"id": request_id, "events": events, **await read_stored(state.pool, request_id)}
 
     @legacy.get("/scrape_request_log/flow/{request_id}")
-    async def get_legacy(request_id: RequestId) -> dict[str, Any]:
-        view = await read_status(state["pool"], request_id)
+    async def get_legacy(request_id: RequestId, state: State) -> dict[str, Any]:
+        view = await read_status(state.pool, request_id)
         if view is None:
             return {"status": {"type": "ERROR", "message": f"Scrape request {request_id} not found", "code": 404}}
         data = view["error"]["message"] if view["error"] else (json.dumps(view["result"]) if view["result"] else None)
@@ -195,8 +181,8 @@ def create_api(settings: Settings) -> FastAPI:
         return {"status": "ok"}
 
     @api.get("/readyz")
-    async def readyz() -> JSONResponse:
-        checks = await readiness(state["pool"], state["producer"])
+    async def readyz(state: State) -> JSONResponse:
+        checks = await readiness(state.pool, state.producer)
         down = [name for name, outcome in checks.items() if outcome != "ok"]
         return JSONResponse(
             {"status": "unavailable" if down else "ready", "down": down, "checks": checks},
@@ -204,15 +190,15 @@ def create_api(settings: Settings) -> FastAPI:
         )
 
     @api.get("/heartbeat")
-    async def get_heartbeat() -> Response:
+    async def get_heartbeat(state: State) -> Response:
         # 410 tells a load balancer to drain this instance (legacy behaviour).
-        if state["heartbeat"]:
+        if state.heartbeat:
             return JSONResponse({"beat": True})
         return JSONResponse({"beat": False}, status_code=410)
 
     @api.put("/heartbeat")
-    async def put_heartbeat(beat: bool = Query(...)) -> dict[str, Any]:
-        state["heartbeat"] = beat
+    async def put_heartbeat(state: State, beat: bool = Query(...)) -> dict[str, Any]:
+        state.heartbeat = beat
         return {"beat": beat}
 
     @api.get("/flows/{flow}")

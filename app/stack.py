@@ -156,7 +156,7 @@ class Stack:
         from topics.flows import FLOWS
 
         assert self.settings.kafka_url
-        asyncio.run(ensure_topics(self.settings.kafka_url, all_topics(self.settings, FLOWS)))
+        asyncio.run(ensure_topics(self.settings.kafka_url, all_topics(self.settings, FLOWS), self.settings))
 
     def supervise_once(self) -> None:
         """Restart the embedded broker if it died, and any child that died, with a growing delay so a crash loop

@@ -30,7 +30,7 @@ from topics.flows import FlowSpec
 log = logging.getLogger(__name__)
 
 SUPERVISE_EVERY = 0.5
-# Beyond the longest flow timeout (the drain's own bound), what a child may take to commit and close.
+# Beyond the drain's own bound (Settings.drain_bound), what a child may take to hand back, commit and close.
 DRAIN_MARGIN = 30.0
 
 
@@ -79,8 +79,7 @@ def check_shares(settings: Settings, count: int) -> None:
 
 def drain_timeout(settings: Settings, flows: Iterable[FlowSpec]) -> float:
     """How long a worker of ``flows`` may take to drain and exit after SIGTERM before it is killed."""
-    longest = max((settings.timeout_of(spec) for spec in flows), default=0.0)
-    return longest + DRAIN_MARGIN
+    return settings.drain_bound(flows) + DRAIN_MARGIN
 
 
 def run_worker_processes(settings: Settings, globs: Sequence[str], flows: Sequence[FlowSpec], count: int) -> int:

@@ -27,6 +27,7 @@ from aiokafka import (
 )
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
+from core.kafka_security import client_options
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ async def start_producer(settings: Settings, *, timeout: float | None = None) ->
         acks="all",
         linger_ms=2,
         max_request_size=settings.max_message_bytes + _REQUEST_OVERHEAD,
+        **client_options(settings),
         **options,
     )
     try:
@@ -137,6 +139,7 @@ async def start_group_consumer(settings: Settings, topics: Iterable[str], role: 
         session_timeout_ms=int(settings.broker_session_timeout * 1000),
         heartbeat_interval_ms=int(settings.broker_heartbeat_interval * 1000),
         max_poll_interval_ms=300_000,
+        **client_options(settings),
         **options,
     )
     consumer.subscribe(list(topics), listener=_Revocations(consumer))

@@ -161,7 +161,7 @@ class Reconciler:
         self._row_failures: dict[str, str] = {}
         # Rows ended DEAD_LETTERED whose status the sink may not have written yet: not ended twice.
         self._ended: set[str] = set()
-        self._keeper = TopicKeeper(settings.kafka_url or "", producer.client, all_topics(settings, FLOWS))
+        self._keeper = TopicKeeper(settings, producer.client, all_topics(settings, FLOWS))
         self._probe = Probe(producer.client, settings.max_message_bytes + _BATCH_OVERHEAD)
         self._keeping = LoopFailures(
             log,

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from pydantic_settings import SettingsError as PydanticSettingsError
 
@@ -49,6 +50,29 @@ class Settings(BaseSettings):
     # Tansu holds a group join for half the session timeout, so keep it short.
     broker_session_timeout: float = Field(10.0, ge=6.0, le=300.0)
     broker_heartbeat_interval: float = Field(1.0, gt=0.0)
+
+    drain_timeout: float | None = Field(
+        None,
+        gt=0,
+        description="seconds a worker drains on SIGTERM before handing its unfinished requests back (same attempt); "
+        "unset: its flows' longest timeout",
+    )
+
+    # Kafka security (core/kafka_security.py), applied to every Kafka client Beat creates.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_ssl_cafile: Path | None = Field(None, description="CA bundle that signed the brokers' certificates")
+    kafka_ssl_certfile: Path | None = Field(None, description="client certificate (PEM), for mutual TLS")
+    kafka_ssl_keyfile: Path | None = Field(None, description="the client certificate's private key (PEM)")
+    kafka_ssl_check_hostname: bool = True
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+
+    # Topics (core/topic_admin.py, `beat topics`). Retention by kind of topic: requests, priority, retry,
+    # status, logs, dead_letter, trace; a kind not named keeps the broker's default.
+    topic_replication: int = Field(1, ge=1, description="replication factor of every topic Beat creates")
+    topic_min_insync_replicas: int | None = Field(None, ge=1, description="min.insync.replicas of every topic")
+    topic_retention_ms: dict[str, int] = Field(default_factory=dict, description="retention.ms by kind of topic")
 
     # Embedded services and the facade; 0 = pick a free port.
     broker_port: int = Field(0, ge=0, le=65535)
@@ -179,6 +203,9 @@ class Settings(BaseSettings):
         "credentials before it pauses",
     )
     outage_retry_after: int = Field(5, ge=1, description="Retry-After seconds the facade sends with a 503")
+    api_refresh_timeout: float = Field(
+        30.0, gt=0, description="how long a legacy route that refreshes waits for its request to be stored"
+    )
 
     # Tansu enforces no size: Beat refuses larger records itself, at the facade and in the worker, and
     # cuts a dead letter's copy of the original to fit.
@@ -219,6 +246,24 @@ class Settings(BaseSettings):
             raise ValueError("expected host:port[,host:port]")
         return value
 
+    @model_validator(mode="after")
+    def _check_kafka_security(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                f"BEAT_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs BEAT_KAFKA_SASL_USERNAME "
+                "and BEAT_KAFKA_SASL_PASSWORD"
+            )
+        if self.kafka_ssl_keyfile and not self.kafka_ssl_certfile:
+            raise ValueError("BEAT_KAFKA_SSL_KEYFILE is the key of BEAT_KAFKA_SSL_CERTFILE, which is not set")
+        unknown = set(self.topic_retention_ms) - set(names.TOPIC_KINDS)
+        if unknown:
+            raise ValueError(
+                f"BEAT_TOPIC_RETENTION_MS: unknown kinds {sorted(unknown)}; known: {', '.join(names.TOPIC_KINDS)}"
+            )
+        return self
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str | None) -> str | None:
@@ -253,6 +298,13 @@ class Settings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+    def drain_bound(self, flows: Iterable[FlowSpec]) -> float:
+        """How long a draining worker lets its in-flight flows run before it hands their requests back to their
+        topics: ``BEAT_DRAIN_TIMEOUT``, else the flows' longest timeout (so nothing is cut short) plus 5 s."""
+        if self.drain_timeout is not None:
+            return self.drain_timeout
+        return max((self.timeout_of(spec) for spec in flows), default=0.0) + 5.0
 
     def timeout_of(self, spec: FlowSpec) -> float:
         """The flow's timeout: its BEAT_FLOW_TIMEOUT override, else the catalogue's, else the default."""

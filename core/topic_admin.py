@@ -21,6 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.cluster import ClusterMetadata
 from aiokafka.errors import TopicAlreadyExistsError
 
+from core.kafka_security import client_options
 from core.settings import Settings
 from topics import names
 from topics.flows import FLOWS
@@ -55,13 +56,31 @@ def all_topics(settings: Settings, flows: Iterable[str]) -> dict[str, int]:
     return topics
 
 
-async def ensure_topics(bootstrap: str, topics: dict[str, int]) -> list[str]:
-    """Create those of ``topics`` the broker does not have; the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+def topic_configs(settings: Settings, name: str) -> dict[str, str]:
+    """The topic-level configs Beat sets on a (prefixed) topic: ``min.insync.replicas`` and its kind's
+    ``retention.ms``, where configured."""
+    configs = {}
+    if settings.topic_min_insync_replicas is not None:
+        configs["min.insync.replicas"] = str(settings.topic_min_insync_replicas)
+    retention = settings.topic_retention_ms.get(names.topic_kind(name.removeprefix(settings.topic_prefix)))
+    if retention is not None:
+        configs["retention.ms"] = str(retention)
+    return configs
+
+
+def new_topic(settings: Settings, name: str, partitions: int) -> NewTopic:
+    return NewTopic(name, partitions, settings.topic_replication, topic_configs=topic_configs(settings, name))
+
+
+async def ensure_topics(bootstrap: str, topics: dict[str, int], settings: Settings | None = None) -> list[str]:
+    """Create those of ``topics`` the broker does not have; the names created. With ``settings``, through its
+    security options and with its replication and topic configs (every caller outside the tests passes them)."""
+    settings = settings or Settings(kafka_url=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(name, partitions, 1) for name, partitions in topics.items() if name not in existing]
+        missing = [new_topic(settings, name, partitions) for name, partitions in topics.items() if name not in existing]
         if not missing:
             return []
         with contextlib.suppress(TopicAlreadyExistsError):  # another process created it first
@@ -75,8 +94,8 @@ async def ensure_topics(bootstrap: str, topics: dict[str, int]) -> list[str]:
 class TopicKeeper:
     """Checks that the broker still has Beat's topics and creates any it lost."""
 
-    def __init__(self, bootstrap: str, client: AIOKafkaClient, topics: dict[str, int]) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, settings: Settings, client: AIOKafkaClient, topics: dict[str, int]) -> None:
+        self._settings = settings
         self._client = client
         self._topics = topics
         self._short: set[str] = set()
@@ -95,7 +114,7 @@ class TopicKeeper:
         missing = {name: partitions for name, partitions in self._topics.items() if name not in present}
         if not missing:
             return []
-        created = await ensure_topics(self._bootstrap, missing)
+        created = await ensure_topics(self._settings.kafka_url or "", missing, self._settings)
         log.warning(
             "the broker had lost %d of Beat's topics (an in-memory broker restarted?); created %d again",
             len(missing),

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -318,8 +319,10 @@ class TcpProxy:
     broker) for the processes under test without stopping it. ``cut`` drops every connection and resets
     new ones until ``restore``. Its own thread and loop keep it forwarding while the test blocks."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, *, tls: ssl.SSLContext | None = None) -> None:
         self._target = (host, port)
+        # With ``tls`` the proxy terminates TLS: clients speak TLS to it, it speaks plain TCP to the target.
+        self._tls = tls
         self._transports: set[asyncio.Transport] = set()
         self._cut = False
         self._loop = asyncio.new_event_loop()
@@ -329,7 +332,7 @@ class TcpProxy:
 
     def start(self) -> TcpProxy:
         self._thread.start()
-        self._server = self._call(asyncio.start_server(self._accept, "127.0.0.1", 0))
+        self._server = self._call(asyncio.start_server(self._accept, "127.0.0.1", 0, ssl=self._tls))
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 

@@ -150,24 +150,33 @@ def disabled_reason(name: str, disabled: Iterable[str] = ()) -> str:
 
 
 def select_flows(globs: Iterable[str] | None, disabled: Iterable[str] = ()) -> FlowSelection:
-    """The flows matching any glob (every flow when none is given), split into enabled and disabled.
+    """The flows matching any glob (every flow when none is given), less those matching a ``!glob``, split into
+    enabled and disabled. ``!`` lets one deployment run its long flows in a worker of their own and
+    everything else in another (``--flows 'fetch_*_csv'`` beside ``--flows '!fetch_*_csv'``).
 
     A glob that matches no flow at all is an error, so a typo never starts an idle worker. A selected
     disabled flow is refused rather than ignored: its records are dead-lettered with the reason.
     """
     disabled = set(disabled)
-    patterns = list(globs or ["*"])
+    patterns = list(globs or [])
+    included = [pattern for pattern in patterns if not pattern.startswith("!")] or ["*"]
+    excluded = {name for pattern in patterns if pattern.startswith("!") for name in _matching(pattern)}
     chosen: dict[str, FlowSpec] = {}
-    for pattern in patterns:
-        matched = [spec for name, spec in FLOWS.items() if fnmatch.fnmatchcase(name, pattern)]
-        if not matched:
-            raise UnknownFlow(f"--flows {pattern!r} matches no flow")
-        chosen.update((spec.name, spec) for spec in matched)
+    for pattern in included:
+        chosen.update((name, FLOWS[name]) for name in _matching(pattern) if name not in excluded)
     specs = list(chosen.values())
     return FlowSelection(
         enabled=[spec for spec in specs if is_enabled(spec, disabled)],
         disabled=[spec for spec in specs if not is_enabled(spec, disabled)],
     )
+
+
+def _matching(pattern: str) -> list[str]:
+    glob = pattern.removeprefix("!")
+    matched = [name for name in FLOWS if fnmatch.fnmatchcase(name, glob)]
+    if not matched:
+        raise UnknownFlow(f"--flows {pattern!r} matches no flow")
+    return matched
 
 
 class FlowRefused(BeatError, LookupError):

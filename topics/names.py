@@ -62,3 +62,19 @@ def priority_topic(flow: str) -> str:
     """The flow's priority lane, ``beat.scrape.<flow>.priority``: on-demand requests, drained ahead of the bulk
     topic (which requests go there is configuration: ``Settings.bulk_priority``)."""
     return f"{SCRAPE_PREFIX}{flow}{PRIORITY_SUFFIX}"
+
+
+# Kinds of topic, which share their settings (retention, in ``Settings.topic_retention_ms``).
+TOPIC_KINDS = ("requests", "priority", "retry", "status", "logs", "dead_letter", "trace")
+
+
+def topic_kind(name: str) -> str:
+    """The kind of an unprefixed topic name; any topic not named here is an event log."""
+    if name.startswith(SCRAPE_PREFIX):
+        return "priority" if name.endswith(PRIORITY_SUFFIX) else "requests"
+    if name.startswith(RETRY_PREFIX):
+        return "retry"
+    kinds = {STATUS: "status", DEAD_LETTER: "dead_letter", TRACE_LOG: "trace"}
+    if name in kinds:
+        return kinds[name]
+    return "logs"

@@ -126,7 +126,7 @@ async def test_sigterm_drains_in_flight_work(broker, database_url, session_dir, 
 
 async def test_a_hanging_flow_does_not_delay_the_others(broker, database_url, session_dir, pool):
     hang = SandboxConfig(hang_paths=["/rapidapi-arraybobo/ig/post_info/"])
-    settings = {"flow_timeout": '{"refresh_post_by_shortcode": 20}'}
+    settings = {"flow_timeout": '{"refresh_post_by_shortcode": 60}'}
     async with isolated(broker, database_url, session_dir, hang, "iso", **settings) as (prefix, spawn, _):
         spawn("worker", "--flows", BASIC, BY_SHORTCODE)
         await _warm_up(broker, prefix, pool)
@@ -140,8 +140,9 @@ async def test_a_hanging_flow_does_not_delay_the_others(broker, database_url, se
         )
         await asyncio.sleep(3)
         during = await _latencies(broker, prefix, pool, 20)
-        assert max(during) < max(baseline) + 2.0, (baseline, during)
-        assert max(during) < 5.0, during  # well under the hanging flow's 20 s timeout
+        # A basic refresh queued behind the hanging flow would wait out its 60 s timeout; the bound leaves room
+        # for a loaded CI machine (the baseline's own spread reached 2 s there) and still tells the two apart.
+        assert max(during) < max(baseline) + 10.0, (baseline, during)
 
 
 async def _latencies(broker, prefix, pool, n: int) -> list[float]:
