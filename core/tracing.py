@@ -59,6 +59,11 @@ def extract_context(headers: Mapping[str, str]) -> Context:
     return propagate.extract({name: value for name, value in headers.items() if name in (HEADER, "tracestate")})
 
 
+def trace_headers(headers: Iterable[tuple[str, bytes]] | None) -> list[tuple[str, bytes]]:
+    """The trace headers among a record's, to carry on to the record it is handed on as."""
+    return [(name, value) for name, value in headers or () if name in (HEADER, "tracestate")]
+
+
 def raw_headers(headers: Iterable[tuple[str, bytes]] | None) -> dict[str, str]:
     """An aiokafka record's trace headers, decoded."""
     return {name: value.decode("latin-1") for name, value in headers or () if name in (HEADER, "tracestate") and value}

@@ -11,7 +11,16 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from core.tracing import HEADER, TRACER, OtlpJsonExporter, extract_context, inject_headers, links_of, otlp_body
+from core.tracing import (
+    HEADER,
+    TRACER,
+    OtlpJsonExporter,
+    extract_context,
+    inject_headers,
+    links_of,
+    otlp_body,
+    trace_headers,
+)
 from providers.http import Credential
 from tests.tracing_support import SpanCollector
 
@@ -57,6 +66,8 @@ async def test_a_provider_call_is_a_child_span_without_its_key(exported, sandbox
         assert span.get_span_context().trace_id == request.context.trace_id
     [link] = links_of([headers, None, [("other", b"x")]])
     assert link.context.span_id == request.context.span_id
+    # The retry consumer hands the next attempt on with the trace, not the rest.
+    assert trace_headers(headers) == [headers[1]]
 
 
 def test_no_span_no_header(exported):
