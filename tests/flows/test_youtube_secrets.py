@@ -82,6 +82,13 @@ async def test_quota_falls_back_and_the_key_never_leaks(broker, session_dir):
                     assert (await wait_terminal(pool, [invalid], timeout=90)) == {invalid: "DEAD_LETTERED"}
                     await collector.events(invalid, f"{prefix}{names.DEAD_LETTER}")
                     records = [json.dumps(value) for values in collector.by_request.values() for _, value in values]
+                    # The worker exports its spans in batches (every 5 s), while it runs: the request's span and its
+                    # provider calls reach the collector.
+                    deadline = time.monotonic() + 30
+                    wanted = {"flow refresh_yt_posts_by_channel_id", "ytapitoken GET"}
+                    while not wanted <= {span["name"] for span in exported.spans()}:
+                        assert time.monotonic() < deadline, sorted({span["name"] for span in exported.spans()})
+                        await asyncio.sleep(0.5)
                 finally:
                     await collector.stop()
                 errors = [
@@ -91,11 +98,6 @@ async def test_quota_falls_back_and_the_key_never_leaks(broker, session_dir):
                 logs = b"".join(path.read_bytes() for path in (session_dir / "logs" / prefix).glob("*.log"))
         finally:
             await pool.close()
-    # The worker exports its spans in batches: the request's span and its provider calls reach the collector.
-    deadline = time.monotonic() + 30
-    while not {"flow refresh_yt_posts_by_channel_id", "ytapitoken GET"} <= {s["name"] for s in exported.spans()}:
-        assert time.monotonic() < deadline, sorted({s["name"] for s in exported.spans()})
-        await asyncio.sleep(0.5)
     spans = b"".join(exported.bodies)
     exported.close()
     assert len(records) >= 4 and b"DEBUG" in logs
