@@ -35,14 +35,18 @@ from mode.utils.logging import CompositeLogger
 from agents.backpressure import FlowGate
 from agents.faust_app import create_app
 from agents.flows.assets import AssetRuntime
+from agents.flows.children import Children
 from agents.flows.context import FlowContext, FlowTools
 from agents.flows.registry import check_handlers, handler_of
+from agents.flows.report_tools import ReportTools
 from agents.flows.tools import build_tools
 from agents.lanes import FlowSlots
 from agents.observing import WorkerObserver
 from agents.outages import Outages, dependency_down
 from agents.requests import Rejected, decode_request, refuse_request
 from agents.retry import RetryConsumer, due_header
+from agents.sentiment_feed import FLOW as SENTIMENT_FLOW
+from agents.sentiment_feed import SentimentFeed
 from core.backoff import Retry, after_transient
 from core.health import Health
 from core.kafka_security import client_options
@@ -61,6 +65,7 @@ from providers.credentials import CredentialPolicy
 from providers.drift import ParseRate
 from providers.http import ProviderHttp
 from providers.ratelimit import RateLimiter, calls_at
+from providers.youtube import ad_vs_organic
 from topics import names
 from topics.dead_letter import (
     RawRecord,
@@ -158,10 +163,12 @@ class WorkerRuntime:
         self.queries: StoredData | None = None
         self.assets: AssetRuntime | None = None
         self.tools: FlowTools | None = None
+        self.reports: ReportTools | None = None
         self._gates: dict[str, FlowGate] = {}
         self._slots: dict[str, FlowSlots] = {}
         self._background: list[asyncio.Future] = []
         self.retries: RetryConsumer | None = None
+        self.sentiment_feed: SentimentFeed | None = None
         self.outages: Outages | None = None
         self._rng = random.Random()
         self.started = False
@@ -193,6 +200,8 @@ class WorkerRuntime:
         if self.settings.ray_url:
             # RAY is one endpoint URL (legacy RAY_URL) rather than a host with paths.
             base_urls["ray"] = self.settings.ray_url
+        if self.settings.ad_vs_organic_url:
+            base_urls[ad_vs_organic.SOURCE] = self.settings.ad_vs_organic_url
         self._http = ProviderHttp(
             base_urls=base_urls,
             timeout=self.settings.http_timeout,
@@ -224,8 +233,19 @@ class WorkerRuntime:
         self.queries = StoredData(self._pool)
         self.assets = await AssetRuntime.open(self.settings)
         self.tools = build_tools(self._http, self.settings, self._trace)
+        self.reports = ReportTools(
+            self._pool,
+            self.assets.store,
+            Children(self._pool, self._send, self.settings),
+            self.settings,
+            ad_vs_organic.AdVsOrganicClient(self._http) if self.settings.ad_vs_organic_url else None,
+        )
         self.retries = RetryConsumer(self.settings, self._retries_broken)
         await self.retries.start()
+        if any(spec.name == SENTIMENT_FLOW for spec in self.flows):
+            # The pages of comments the likes and comments flows emit become this worker's sentiment requests.
+            self.sentiment_feed = SentimentFeed(self.settings, self._feed_broken)
+            await self.sentiment_feed.start()
         self._background.append(asyncio.ensure_future(self._watch_for_a_lost_log()))
         if self.observer is not None:
             self._background.append(asyncio.ensure_future(self.observer.run()))
@@ -259,6 +279,10 @@ class WorkerRuntime:
         log.critical("the retry consumer cannot go on; beat worker exits", exc_info=broken)
         await self.app.crash(broken)
 
+    async def _feed_broken(self, broken: Exception) -> None:
+        log.critical("the sentiment feed cannot go on; beat worker exits", exc_info=broken)
+        await self.app.crash(broken)
+
     async def _postgres_answers(self) -> None:
         assert self._pool is not None
         await self._pool.fetchval("SELECT 1")
@@ -275,6 +299,8 @@ class WorkerRuntime:
             self.outages.close()
         if self.retries is not None:
             await self.retries.stop()
+        if self.sentiment_feed is not None:
+            await self.sentiment_feed.stop()
         for task in self._background:
             task.cancel()
         if self._http is not None:
@@ -412,6 +438,7 @@ class WorkerRuntime:
             wait_scale=self.settings.flow_wait_scale,
             assets=self.assets,
             tools=self.tools,
+            reports=self.reports,
         )
         timeout = self.settings.timeout_of(spec)
         error: ErrorInfo | None = None
@@ -596,6 +623,8 @@ class WorkerRuntime:
         self.draining = True
         if self.retries is not None:
             await self.retries.stop()
+        if self.sentiment_feed is not None:
+            await self.sentiment_feed.stop()
         for gate in self._gates.values():
             gate.enabled = False
         consumer = self.app.consumer

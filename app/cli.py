@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import typer
 
 from app.cli_credentials import credentials_app
+from app.cli_legacy import legacy_app
 from app.cli_redrive import dlq_app, retry
 from app.cli_support import (
     Failure,
@@ -45,6 +46,7 @@ app = typer.Typer(
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(topics_app, name="topics")
+app.add_typer(legacy_app, name="legacy")
 
 
 def _show_version(wanted: bool) -> None:
@@ -214,6 +216,20 @@ def mirror(metrics_port: MetricsPort = None) -> int:
     # The mirror needs only the broker: no database URL required when the Kafka URL is given.
     _server, health = serve_metrics("mirror", settings, ("amqp", "broker", "assigned"))
     return run_mirror(settings if settings.kafka_url else connected(settings), health)
+
+
+@app.command()
+def listen(metrics_port: MetricsPort = None) -> int:
+    """The five legacy inbound RabbitMQ queues (needs BEAT_AMQP_URL)."""
+    from core.health import serve_metrics
+    from sinks.listener import run_listener
+
+    settings = _role_settings("listener", metrics_port)
+    if settings.amqp_url is None or not settings.amqp_url.get_secret_value():
+        raise Failure("BEAT_AMQP_URL is not set; the listener needs the RabbitMQ whose legacy queues it reads")
+    # Liveness and /metrics; its readiness has no check of its own yet (sinks/listener.py can set "amqp").
+    serve_metrics("listener", settings)
+    return run_listener(connected(settings))
 
 
 @app.command()

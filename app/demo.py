@@ -2,8 +2,9 @@
 
 The sandbox misbehaves a little, as real providers do: a small share of calls answer 500
 and JoTucker answers 429 for a few seconds once work is flowing. The summary shows the
-retries that absorbed it. The demo exits 0 only if every request reached COMPLETE and is
-stored with none of its events refused. Events are counted by consuming the log topics
+retries that absorbed it, then one CSV export runs and the demo prints where its file landed. The demo
+exits 0 only if every request reached COMPLETE and is stored with none of its events refused, and the
+export completed. Events are counted by consuming the log topics
 (as an analytics team would), never from end offsets.
 """
 
@@ -20,6 +21,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer
 
+from app.demo_export import run_export
 from app.progress import tracked, waiting
 from app.stack import Stack
 from core.kafka_security import client_options
@@ -213,6 +215,8 @@ async def _watch(settings: Settings, endpoints: dict[str, str], total: int) -> i
             "WHERE id = ANY($1) AND events_refused > 0 LIMIT 5",
             ids,
         )
+        with waiting("running one CSV export (fetch_channels_csv)…"):
+            exported, export_line = await run_export(api_url, pool)
     finally:
         done.set()
         await pool.close()
@@ -243,6 +247,7 @@ async def _watch(settings: Settings, endpoints: dict[str, str], total: int) -> i
         f"including the workers' first group join); {len(ids) / max(float(window or 0), 1e-3):.1f} requests/s "
         f"from the first pick-up to the last COMPLETE"
     )
+    print(f"export     {export_line}")
     for row in failures:
         print(f"  not complete: {row['id']} {row['flow']} {row['status']} {row['error_type']}: {row['error_message']}")
     for row in partial:
@@ -255,7 +260,7 @@ async def _watch(settings: Settings, endpoints: dict[str, str], total: int) -> i
         "Next: `beat up --sandbox` keeps it running; `beat status <id>`, GET /requests/<id>/timeline, "
         "`beat flows`, and logs under " + str(settings.data_dir.resolve() / "logs")
     )
-    return 0 if complete == storage["whole"] == len(ids) else 1
+    return 0 if complete == storage["whole"] == len(ids) and exported else 1
 
 
 def run_demo(settings: Settings, *, total: int) -> int:

@@ -133,6 +133,8 @@ class Stack:
             # The legacy RabbitMQ mirror runs only where a RabbitMQ is configured (contract §3).
             env["BEAT_AMQP_URL"] = settings.amqp_url.get_secret_value()
             roles.insert(-1, "mirror")
+            # The five legacy inbound queues (contract §8), with the same RabbitMQ.
+            roles.insert(-1, "listen")
         if self.with_workers:
             self.worker_processes = process_count(settings, None)
             check_shares(settings, self.worker_processes)
@@ -179,7 +181,7 @@ class Stack:
 
         # A worker supervisor waits for its children as long, so it is given a little more.
         worker_timeout = drain_timeout(self.settings, FLOWS.values()) + 5
-        for name in ("api", "worker", "sink", "mirror", "sandbox"):
+        for name in ("api", "listen", "worker", "sink", "mirror", "sandbox"):
             for child in self.children:
                 if child.name == name:
                     child.stop(timeout=worker_timeout if name == "worker" else 15)

@@ -1,5 +1,5 @@
-"""Pruning the stored ledger (``scrape_request_stored``, written by ``sinks/stored.py``): the reconciler's
-housekeeping, once a request's counts are final."""
+"""The reconciler's housekeeping: the stored ledger (``scrape_request_stored``, written by ``sinks/stored.py``)
+once a request's counts are final, and the daily history the CSV exports read past its retention."""
 
 from __future__ import annotations
 
@@ -27,3 +27,26 @@ async def prune(pool: asyncpg.Pool) -> int:
         pruned += deleted
         if deleted < PRUNE_BATCH:
             return pruned
+
+
+# The daily history tables (migration 0011), each deleted by its ``day`` index.
+HISTORY_TABLES = ("youtube_account_daily", "youtube_post_daily")
+
+
+async def prune_history(pool: asyncpg.Pool, retention_days: int) -> int:
+    """Delete history days older than ``retention_days``, in bounded batches; returns how many rows."""
+    pruned = 0
+    for table in HISTORY_TABLES:
+        while True:
+            # The table name is one of the constants above; the values are parameters.
+            status = await pool.execute(
+                f"DELETE FROM {table} WHERE ctid = ANY(ARRAY("
+                f"SELECT ctid FROM {table} WHERE day < current_date - $1::int LIMIT $2))",
+                retention_days,
+                PRUNE_BATCH,
+            )
+            deleted = int(status.split()[-1])
+            pruned += deleted
+            if deleted < PRUNE_BATCH:
+                break
+    return pruned

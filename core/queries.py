@@ -44,6 +44,11 @@ class StoredData:
         with reported(POSTGRES, postgres_down):
             return await self._pool.fetchrow(query, *args)
 
+    async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        """The rows of a read; the reports' queries are in ``core/report_queries.py``."""
+        with reported(POSTGRES, postgres_down):
+            return await self._pool.fetch(query, *args)
+
     async def profile_id_for_handle(self, handle: str) -> str | None:
         return await self._fetchval(
             "SELECT profile_id FROM instagram_account WHERE handle = $1 ORDER BY updated_at DESC LIMIT 1", handle

@@ -229,6 +229,7 @@ class Reconciler:
         self._row_failures = {rid: failure for rid, failure in self._row_failures.items() if rid in seen}
         # Each pass keeps the stored-count ledger down to the requests still being counted.
         counts["pruned"] = await pruning.prune(self.pool)
+        counts["pruned"] += await pruning.prune_history(self.pool, self.settings.history_retention_days)
         child(RECONCILER_ACTIONS, "pruned").inc(counts["pruned"])
         return counts
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -128,7 +129,14 @@ class Settings(BaseSettings):
         pattern=r"^v[0-9]{1,3}\.[0-9]{1,2}$",
         description="the Graph API version every Instagram Graph call names",
     )
-    ray_url: str | None = Field(None, description="RAY model endpoint for YouTube categorisation; unset = skip it")
+    ray_url: str | None = Field(
+        None, description="RAY model endpoint for categorisation and comment sentiment; unset = skip them"
+    )
+    environment: str = Field(
+        "local",
+        pattern=r"^[A-Za-z0-9_-]{1,40}$",
+        description="the deployment's name; the sentiment report's path names it (legacy ENVIRONMENT)",
+    )
     shopify_api: Literal["graphql", "rest"] = Field(
         "graphql", description="Shopify orders through the GraphQL Admin API, or REST (legacy; older private apps)"
     )
@@ -177,6 +185,22 @@ class Settings(BaseSettings):
         description="delay tiers: topic suffix -> seconds",
     )
 
+    # CSV exports (issue Reports): the daily history they read, and the ad-vs-organic model.
+    history_retention_days: int = Field(
+        800, ge=1, description="days of youtube_account_daily / youtube_post_daily the reconciler keeps"
+    )
+    ad_vs_organic_url: str | None = Field(
+        None, description="the ad-vs-organic model's base URL (legacy AD_VS_ORGANIC); unset = that export fails"
+    )
+    report_poll_max: float = Field(5.0, gt=0, description="longest pause between a report's checks on its children")
+
+    @field_validator("ad_vs_organic_url")
+    @classmethod
+    def _check_model_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return value.rstrip("/") if value else value
+
     # Reconciler (runs in `beat sink`).
     reconcile_interval: float = Field(15.0, gt=0)
     reconcile_grace: float = Field(60.0, ge=0)
@@ -217,6 +241,20 @@ class Settings(BaseSettings):
     # Tansu holds a fetch for about half this long even when records arrive meanwhile (bench/README.md), so it
     # is most of the time between an event and its row; each idle fetch costs the broker and the sink a little.
     sink_fetch_wait_ms: int = Field(50, ge=0, description="how long the sink's broker fetches wait for records")
+
+    # Legacy RabbitMQ (legacy-beat.md §8): `beat mirror` publishes to these exchanges, `beat listen` reads
+    # queues bound to them. Production has them already (as direct exchanges), so they are only checked.
+    amqp_beat_exchange: str = Field("beat.dx", min_length=1, description="the legacy events' exchange")
+    amqp_identity_exchange: str = Field("identity.dx", min_length=1, description="trace_log and new tokens")
+    amqp_coffee_exchange: str = Field("coffee.dx", min_length=1, description="report completions for Coffee")
+    amqp_declare: Literal["passive", "direct", "topic"] = Field(
+        "passive", description="passive: the exchanges must exist; direct|topic: create them (a fresh broker)"
+    )
+    legacy_timezone: str = Field(
+        "UTC", description="the zone of the legacy events' naive timestamps, e.g. Asia/Kolkata (the legacy's)"
+    )
+    identity_url: str | None = Field(None, description="identity service, for a new-token message without its token")
+    listen_max_attempts: int = Field(5, ge=1, description="attempts `beat listen` gives a message before its DLQ")
 
     log_level: str = "INFO"
 
@@ -273,7 +311,16 @@ class Settings(BaseSettings):
             raise ValueError("expected a postgresql:// URL")
         return value
 
-    @field_validator("ray_url", "openai_base_url")
+    @field_validator("legacy_timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("ray_url", "openai_base_url", "identity_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("http://", "https://")):

@@ -85,6 +85,36 @@ class CredentialStore:
             listed.append(entry)
         return listed
 
+    async def find(
+        self, *, credential_id: str | None = None, source: str | None = None, handle: str | None = None
+    ) -> tuple[Credential, ...]:
+        """The credential with this id, or every credential of a source for a handle."""
+        rows = await self._pool.fetch(
+            "SELECT id, source, handle, credentials FROM credential "
+            "WHERE ($1::bigint IS NOT NULL AND id = $1) OR ($1::bigint IS NULL AND source = $2 AND handle = $3) "
+            "ORDER BY id",
+            int(credential_id) if credential_id is not None else None,
+            source,
+            handle,
+        )
+        return tuple(
+            Credential(
+                id=str(row["id"]),
+                source=row["source"],
+                secrets=json.loads(row["credentials"]) if isinstance(row["credentials"], str) else row["credentials"],
+                handle=row["handle"],
+            )
+            for row in rows
+        )
+
+    async def set_expired(self, credential_id: str, expired: bool) -> None:
+        """Record what a token check found: refused (out of rotation) or valid (back in, unless disabled)."""
+        await self._pool.execute(
+            "UPDATE credential SET data_access_expired = $2, updated_at = now() WHERE id = $1",
+            int(credential_id),
+            expired,
+        )
+
     async def add(
         self, source: str, secrets: dict[str, Any], handle: str | None = None, idempotency_key: str | None = None
     ) -> str:

@@ -41,8 +41,23 @@ class StoredAsset:
     content_type: str
 
 
+class Upload(Protocol):
+    """An object written chunk by chunk (a report streamed from Postgres): whole once ``complete`` returns, never
+    seen half-written, and gone without a trace after ``abort``."""
+
+    async def write(self, chunk: bytes) -> None: ...
+
+    async def complete(self) -> str:
+        """Finish the object; where it landed (``s3://bucket/key``, or the local file's path)."""
+        ...
+
+    async def abort(self) -> None: ...
+
+
 class AssetStore(Protocol):
     def describe(self) -> str: ...
+
+    async def open_upload(self, key: str, content_type: str) -> Upload: ...
 
     async def put(self, key: str, body: bytes, content_type: str) -> StoredAsset: ...
 

@@ -8,8 +8,9 @@ do not change on cut-over. Deliberate differences from the legacy engine:
 
 - ``event_id`` is Beat's own deterministic id, so a redelivered event carries the
   same id and consumers can drop the duplicate;
-- timestamps are UTC in the legacy format ``%Y-%m-%d %H:%M:%S`` (the legacy
-  engine wrote naive server-local time);
+- timestamps are naive, in the legacy format ``%Y-%m-%d %H:%M:%S``, in the zone
+  ``BEAT_LEGACY_TIMEZONE`` (UTC by default; the legacy engine wrote its server's local time,
+  so a deployment whose consumers read them as that sets the legacy server's zone);
 - the raw nested lists (recent_posts…) are not carried (contract §1);
 - ``trace_log`` has no query string and no headers, so no key or token leaves Beat.
 """
@@ -20,7 +21,7 @@ import json
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from topics import registry
@@ -28,6 +29,7 @@ from topics.models import (
     ActivityLog,
     Model,
     OrderLog,
+    Platform,
     PostLog,
     ProfileLog,
     RelationshipLog,
@@ -42,6 +44,9 @@ from topics.models import (
 from topics.registry import LegacyRoute
 
 LEGACY_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+# The kind of a single like or comment on post_activity_log (topics.models.Activity).
+ACTIVITY_KIND = "activity"
 
 # Contract §1: the posts these lists held arrive as their own post events.
 NOT_CARRIED = frozenset({"recent_posts", "recent_stories", "recent_videos"})
@@ -70,27 +75,39 @@ class LegacyEvent:
 Mapped = tuple[str, dict[str, Any]]
 
 
-def legacy_time(value: datetime | None) -> str | None:
-    """``value`` in UTC, as ``%Y-%m-%d %H:%M:%S``; a naive datetime is taken to be UTC already."""
+def legacy_time(value: datetime | None, zone: tzinfo = UTC) -> str | None:
+    """``value`` in ``zone``, naive, as ``%Y-%m-%d %H:%M:%S``; a naive datetime is taken to be UTC."""
     if value is None:
         return None
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return value.strftime(LEGACY_TIME_FORMAT)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(zone).strftime(LEGACY_TIME_FORMAT)
 
 
-def _epoch_time(value: Any) -> str | None:
+def _epoch_time(value: Any, zone: tzinfo) -> str | None:
     """A ``taken_at_timestamp`` dimension (epoch seconds) in the legacy format, or None when it is not one."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
     try:
-        return legacy_time(datetime.fromtimestamp(float(value), UTC))
+        return legacy_time(datetime.fromtimestamp(float(value), UTC), zone)
     except (ValueError, OverflowError, OSError):
         return None
 
 
+def _publish_time(publish_time: datetime | None, dimensions: dict[str, Any], zone: tzinfo) -> str | None:
+    return legacy_time(publish_time, zone) or _epoch_time(dimensions.get("taken_at_timestamp"), zone)
+
+
 def _carried(dimensions: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in dimensions.items() if key not in NOT_CARRIED}
+
+
+def _profile_dimensions(dimensions: dict[str, Any]) -> dict[str, Any]:
+    carried = _carried(dimensions)
+    # The legacy GPT flow sent its categories as Python's str() of the list, and consumers parse that.
+    if isinstance(carried.get("categories"), list):
+        carried["categories"] = str(carried["categories"])
+    return carried
 
 
 def _sides(event: TwoSided) -> dict[str, Any]:
@@ -108,41 +125,58 @@ def status_event_id(request_id: str, attempt: int, status: Status) -> str:
     return deterministic_id(request_id, attempt, status.value)
 
 
-def scrape_request_log_event(event: RequestStatus) -> Mapped:
+# Statuses the legacy engine did not have, as its consumers knew them: a retry was a PENDING row again with
+# the next retry_count, and a request that will not run again was FAILED.
+LEGACY_STATUS = {
+    Status.RETRYING: Status.PENDING,
+    Status.REDRIVEN: Status.PENDING,
+    Status.EXPIRED: Status.FAILED,
+    Status.DEAD_LETTERED: Status.FAILED,
+}
+
+
+def scrape_request_log_event(event: RequestStatus, zone: tzinfo = UTC) -> Mapped:
     event_id = status_event_id(event.request_id, event.attempt, event.status)
+    status = LEGACY_STATUS.get(event.status, event.status)
     return event_id, {
         "event_id": event_id,
         "scl_id": event.request_id,
         "flow": event.flow,
         "platform": event.platform.value if event.platform else None,
         "params": event.params,
-        "status": event.status.value,
+        "status": status.value,
         "priority": event.priority,
         "reason": None,
-        "event_timestamp": legacy_time(event.at),
+        "event_timestamp": legacy_time(event.at, zone),
         # A status event does not carry when its request was first picked up; from PROCESSING on,
         # the change itself is the latest pick-up time Beat knows.
-        "picked_at": legacy_time(event.at) if event.status is not Status.PENDING else None,
-        "expires_at": legacy_time(event.expires_at),
-        "retry_count": event.attempt - 1,
+        "picked_at": legacy_time(event.at, zone) if status is not Status.PENDING else None,
+        "expires_at": legacy_time(event.expires_at, zone),
+        # The legacy rows counted attempts from 1, and its retry path set the row PENDING with the count of the
+        # attempt to come: RETRYING is attempt n waiting for n + 1 (REDRIVEN already carries the new attempt).
+        "retry_count": event.attempt + 1 if event.status is Status.RETRYING else event.attempt,
     }
 
 
-def profile_log_event(event: ProfileLog) -> Mapped:
+def profile_log_event(event: ProfileLog, zone: tzinfo = UTC) -> Mapped:
+    # The legacy YouTube profile events named the channel by its id in both fields; the custom URL
+    # (@name) stays in the dimensions.
+    youtube = event.platform is Platform.YOUTUBE
+    handle = event.profile_id if youtube else event.handle or event.dimensions.get("handle")
     return event.event_id, {
         "event_id": event.event_id,
         "source": event.source,
         "platform": event.platform.value,
         "profile_id": event.profile_id,
-        "handle": event.handle or event.dimensions.get("handle"),
-        "event_timestamp": legacy_time(event.observed_at),
+        "handle": handle,
+        "event_timestamp": legacy_time(event.observed_at, zone),
         "metrics": event.metrics,
-        "dimensions": _carried(event.dimensions),
+        "dimensions": _profile_dimensions(event.dimensions),
     }
 
 
-def post_log_event(event: PostLog) -> Mapped:
-    publish_time = legacy_time(event.publish_time) or _epoch_time(event.dimensions.get("taken_at_timestamp"))
+def post_log_event(event: PostLog, zone: tzinfo = UTC) -> Mapped:
+    publish_time = _publish_time(event.publish_time, event.dimensions, zone)
     return event.event_id, {
         "event_id": event.event_id,
         "source": event.source,
@@ -151,14 +185,18 @@ def post_log_event(event: PostLog) -> Mapped:
         "handle": event.handle or event.dimensions.get("handle"),
         "shortcode": event.shortcode,
         "publish_time": publish_time,
-        "event_timestamp": legacy_time(event.observed_at),
+        "event_timestamp": legacy_time(event.observed_at, zone),
         "metrics": event.metrics,
         "dimensions": _carried(event.dimensions),
     }
 
 
-def post_activity_log_event(event: ActivityLog) -> Mapped:
-    publish_time = legacy_time(event.publish_time) or _epoch_time(event.dimensions.get("taken_at_timestamp"))
+def post_activity_log_event(event: ActivityLog, zone: tzinfo = UTC) -> Mapped | None:
+    # Only a single like or comment is a post_activity_log_events message: the topic's other records (a
+    # page of them, the legacy's post_activity_log_bulk) are not this key's.
+    if event.kind != ACTIVITY_KIND:
+        return None
+    publish_time = _publish_time(event.publish_time, event.dimensions, zone)
     return event.event_id, {
         "event_id": event.event_id,
         "source": event.source,
@@ -167,13 +205,13 @@ def post_activity_log_event(event: ActivityLog) -> Mapped:
         "actor_profile_id": event.actor_profile_id,
         "shortcode": event.shortcode,
         "publish_time": publish_time,
-        "event_timestamp": legacy_time(event.observed_at),
+        "event_timestamp": legacy_time(event.observed_at, zone),
         "metrics": event.metrics,
         "dimensions": _carried(event.dimensions),
     }
 
 
-def profile_relationship_log_event(event: RelationshipLog) -> Mapped:
+def profile_relationship_log_event(event: RelationshipLog, zone: tzinfo = UTC) -> Mapped:
     return event.event_id, {
         "event_id": event.event_id,
         "source": event.source,
@@ -181,25 +219,25 @@ def profile_relationship_log_event(event: RelationshipLog) -> Mapped:
         "platform": event.platform.value,
         "source_profile_id": event.source_profile_id,
         "target_profile_id": event.target_profile_id,
-        "event_timestamp": legacy_time(event.observed_at),
+        "event_timestamp": legacy_time(event.observed_at, zone),
         **_sides(event),
     }
 
 
-def order_log_event(event: OrderLog) -> Mapped:
+def order_log_event(event: OrderLog, zone: tzinfo = UTC) -> Mapped:
     return event.event_id, {
         "event_id": event.event_id,
         "source": event.source,
         "platform": event.platform.value,
         "platform_order_id": event.platform_order_id,
         "store": event.store or event.dimensions.get("store"),
-        "event_timestamp": legacy_time(event.observed_at),
+        "event_timestamp": legacy_time(event.observed_at, zone),
         "metrics": event.metrics,
         "dimensions": _carried(event.dimensions),
     }
 
 
-def yt_activity_log_event(event: YtActivityLog) -> Mapped:
+def yt_activity_log_event(event: YtActivityLog, zone: tzinfo = UTC) -> Mapped:
     return event.event_id, {
         "event_id": event.event_id,
         "activity_id": event.activity_id,
@@ -209,11 +247,11 @@ def yt_activity_log_event(event: YtActivityLog) -> Mapped:
         "actor_channel_id": event.actor_channel_id,
         "metrics": event.metrics,
         "dimensions": _carried(event.dimensions),
-        "event_timestamp": legacy_time(event.observed_at),
+        "event_timestamp": legacy_time(event.observed_at, zone),
     }
 
 
-def yt_profile_relationship_log_event(event: YtRelationshipLog) -> Mapped:
+def yt_profile_relationship_log_event(event: YtRelationshipLog, zone: tzinfo = UTC) -> Mapped:
     return event.event_id, {
         "event_id": event.event_id,
         "relationship_id": event.relationship_id,
@@ -223,13 +261,15 @@ def yt_profile_relationship_log_event(event: YtRelationshipLog) -> Mapped:
         "source_channel_id": event.source_channel_id,
         "target_channel_id": event.target_channel_id,
         **_sides(event),
-        "subscribed_on": legacy_time(event.subscribed_on),
-        "event_timestamp": legacy_time(event.observed_at),
+        "subscribed_on": legacy_time(event.subscribed_on, zone),
+        "event_timestamp": legacy_time(event.observed_at, zone),
     }
 
 
-def trace_log_event(event: TraceLog, hostname: str = HOSTNAME) -> Mapped:
-    """The legacy trace shape without the legacy leaks: the URI stops at the path and headers stay empty."""
+def trace_log_event(event: TraceLog, zone: tzinfo = UTC, hostname: str = HOSTNAME) -> Mapped:
+    """The legacy trace shape without the legacy leaks: the URI stops at the path and headers stay empty.
+
+    ``timestamp`` is ISO 8601 with its offset, as the legacy sent it, so it needs no zone."""
     uri = f"{TRACE_SCHEME}://{event.host}{event.path}"
     return event.id, {
         "id": event.id,
@@ -254,11 +294,11 @@ class Mirrored:
 
     model: type[Model]
     route: LegacyRoute
-    mapper: Callable[[Any], Mapped]
+    mapper: Callable[[Any, tzinfo], Mapped | None]
 
 
-# Legacy routing key -> the mapper that writes its payload.
-MAPPERS: dict[str, Callable[[Any], Mapped]] = {
+# Legacy routing key -> the mapper that writes its payload (None: the record is not a message of that key).
+MAPPERS: dict[str, Callable[[Any, tzinfo], Mapped | None]] = {
     "scrape_request_log_events": scrape_request_log_event,
     "profile_log_events": profile_log_event,
     "post_log_events": post_log_event,
@@ -280,8 +320,8 @@ MIRRORED: dict[str, Mirrored] = {
 EXCHANGES = tuple(dict.fromkeys(mirrored.route.exchange for mirrored in MIRRORED.values()))
 
 
-def legacy_event(topic: str, value: bytes | None) -> LegacyEvent:
-    """Decode one record of a mirrored topic (unprefixed name) and map it.
+def legacy_event(topic: str, value: bytes | None, zone: tzinfo = UTC) -> LegacyEvent | None:
+    """Decode one record of a mirrored topic (unprefixed name) and map it, its times in ``zone``.
 
     Raises ``KeyError`` for a topic that is not mirrored and ``ValueError`` (pydantic's
     ``ValidationError`` included) for a value that is not a valid event of that topic.
@@ -289,5 +329,8 @@ def legacy_event(topic: str, value: bytes | None) -> LegacyEvent:
     mirrored = MIRRORED[topic]
     if value is None:
         raise ValueError("record has no value")
-    event_id, payload = mirrored.mapper(mirrored.model.model_validate_json(value))
+    mapped = mirrored.mapper(mirrored.model.model_validate_json(value), zone)
+    if mapped is None:
+        return None
+    event_id, payload = mapped
     return LegacyEvent(mirrored.route.exchange, mirrored.route.routing_key, event_id, payload)

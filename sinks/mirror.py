@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from zoneinfo import ZoneInfo
 
 import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractRobustConnection
@@ -39,6 +40,7 @@ from core.lag import LagGauge, observe_consumer
 from core.metrics import MIRROR_PUBLISHED, MIRROR_RETRIES, child
 from core.settings import Settings, mask_url
 from core.tracing import TRACER, links_of
+from sinks.amqp_exchanges import ExchangeUnusable, open_exchanges
 from sinks.legacy_events import EXCHANGES, MIRRORED, LegacyEvent, legacy_event
 from topics import names
 from topics.dead_letter import RawRecord, bounded_key, dead_letter
@@ -72,6 +74,7 @@ class MirrorRunner:
         self.topics = {settings.topic(topic): topic for topic in MIRRORED}
         self._url = settings.amqp_url.get_secret_value()
         self._stopping = asyncio.Event()
+        self._zone = ZoneInfo(settings.legacy_timezone)
 
     def stop(self) -> None:
         """Finish the batch in hand (one more publish attempt if RabbitMQ is away), commit it, exit."""
@@ -86,6 +89,10 @@ class MirrorRunner:
             exchanges = await self._exchanges(connection)
             if exchanges is not None:
                 await self._consume(exchanges)
+        except ExchangeUnusable as exc:
+            # Retrying cannot create an exchange: say which one, once, and exit.
+            log.critical("beat mirror cannot start: %s", exc)
+            return 1
         except LoopBroken:
             log.critical("beat mirror cannot go on; exiting", exc_info=True)
             return 1
@@ -100,10 +107,9 @@ class MirrorRunner:
         while not self._stopping.is_set():
             try:
                 channel = await connection.channel(publisher_confirms=True)
-                return {
-                    name: await channel.declare_exchange(name, aio_pika.ExchangeType.TOPIC, durable=True)
-                    for name in EXCHANGES
-                }
+                return await open_exchanges(channel, self.settings, EXCHANGES)
+            except ExchangeUnusable:
+                raise
             except Exception as exc:  # noqa: BLE001 - LoopBroken ends it when waiting cannot help
                 await self._sleep(failures.failed(exc))
         return None
@@ -139,7 +145,12 @@ class MirrorRunner:
             probes = {"amqp": lambda: _answering(self._connection), "broker": producer.client.force_metadata_update}
             gauge = LagGauge(settings.group("mirror"))
             observer = asyncio.create_task(observe_consumer(self._health, gauge, consumer, probes))
-        log.info("mirror consuming %s into %s at %s", ", ".join(self.topics), ", ".join(EXCHANGES), mask_url(self._url))
+        log.info(
+            "mirror consuming %s into %s at %s",
+            ", ".join(self.topics),
+            ", ".join(exchange.name for exchange in exchanges.values()),
+            mask_url(self._url),
+        )
         failures = LoopFailures(log, "mirroring a batch", RETRY_DELAYS, outage=_is_outage, fatal_after=FATAL_AFTER)
         # The batch in hand and its mapped events: kept across a failure, so nothing is skipped.
         polled: dict[TopicPartition, list[ConsumerRecord]] | None = None
@@ -181,13 +192,14 @@ class MirrorRunner:
     async def _map(
         self, polled: dict[TopicPartition, list[ConsumerRecord]], producer: AIOKafkaProducer
     ) -> list[LegacyEvent]:
-        """The batch's legacy messages; a record that cannot be mapped goes to the dead-letter topic instead."""
+        """The batch's legacy messages; a record that cannot be mapped goes to the dead-letter topic instead, and
+        one that is no legacy message (a page of activities) is passed over."""
         events = []
         for tp, records in polled.items():
             topic = self.topics[tp.topic]
             for record in records:
                 try:
-                    events.append(legacy_event(topic, record.value))
+                    event = legacy_event(topic, record.value, self._zone)
                 except Exception as exc:  # noqa: BLE001 - mapping reads this record alone: whatever it raises is its own
                     error = ErrorInfo(type=type(exc).__name__, message=f"beat mirror: {exc}"[:2000])
                     await producer.send_and_wait(
@@ -197,6 +209,9 @@ class MirrorRunner:
                         ).to_bytes(),
                         key=bounded_key(record.key),
                     )
+                    continue
+                if event is not None:
+                    events.append(event)
         return events
 
     async def _publish_traced(

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sinks import instagram, logs, pictures, shopify, stored, youtube
+from sinks import history, instagram, logs, pictures, sentiment, shopify, stored, youtube
 from sinks.dead_letters import decode_letter
 from sinks.status import Unreadable, decode_status
 from sinks.upsert import UpsertTable
@@ -49,7 +49,23 @@ WRITERS: dict[str, Route] = {
         Route(logs.RELATIONSHIP, logs.relationship_row),
         Route(shopify.ORDER, shopify.order_row),
         Route(pictures.ASSET_LOG, pictures.asset_log_row),
+        Route(sentiment.SENTIMENT, sentiment.sentiment_row),
     )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AlsoRoute:
+    """A second table an entity table's events feed; ``row`` may say None (nothing for it in this event)."""
+
+    table: UpsertTable
+    row: Callable[[Any], dict[str, Any] | None]
+
+
+# The daily history the CSV exports read is kept from the same events as the entity rows (``sinks.history``).
+ALSO: dict[str, tuple[AlsoRoute, ...]] = {
+    youtube.ACCOUNT.name: (AlsoRoute(history.ACCOUNT_DAILY, history.account_daily_row),),
+    youtube.POST.name: (AlsoRoute(history.POST_DAILY, history.post_daily_row),),
 }
 
 ROUTES: dict[tuple[str, Platform | None, str], Route] = {
@@ -122,6 +138,9 @@ def decode(records: Iterable[tuple[str, bytes | None]]) -> Decoded:
             if any(key not in row for key in route.table.key):
                 raise ValueError(f"{route.table.name}: the event has no {', '.join(route.table.key)}")
             decoded.rows.setdefault(route.table, []).append((origin, row))
+            for also in ALSO.get(route.table.name, ()):
+                if (extra := also.row(event)) is not None:
+                    decoded.rows.setdefault(also.table, []).append((origin, extra))
         except (ValidationError, ValueError, TypeError, OverflowError) as exc:
             decoded.poison.append((origin, error_info(exc)))
     return decoded

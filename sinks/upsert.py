@@ -44,6 +44,7 @@ _PARAM_TYPES = {
     "double precision": "float8",
     "boolean": "boolean",
     "timestamptz": "timestamptz",
+    "date": "date",
     "jsonb": "jsonb",
     "text[]": "jsonb",
 }

@@ -146,3 +146,12 @@ async def write_batch(conn: asyncpg.Connection, decoded: Decoded) -> Written:
     except POISON_ERRORS as exc:
         log.warning("the batch holds a value Postgres refuses (%s: %s); isolating it", type(exc).__name__, exc)
     return await _write(conn, decoded, isolate=True)
+
+
+async def upsert_isolating(
+    conn: asyncpg.Connection, table: UpsertTable, rows: Sequence[dict[str, Any]]
+) -> tuple[list[asyncpg.Record], list[tuple[int, ErrorInfo]]]:
+    """``rows`` upserted as the sink isolates a refused batch (``beat legacy import`` uses it too): halves under
+    savepoints until each refused row stands alone. What changed, and each refused row's index and why."""
+    group = _Group(table.name, _table_writer(table), list(enumerate(rows)))
+    return await _isolating(conn, group, group.items)

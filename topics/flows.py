@@ -14,6 +14,7 @@ import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from topics import export_params as e
 from topics import params as p
 from topics.errors import BeatError, Decision
 from topics.models import Platform
@@ -36,7 +37,16 @@ class FlowSpec:
         return not self.pending
 
 
-_CSV_UNSCHEDULED = "CSV exports are not built yet (issue Reports)"
+# What a CSV export adds to the longest of its children's timeouts: its own reads and the writing of its files.
+REPORT_MARGIN = 600.0
+# The timeout of a child whose flow has no timeout of its own in the catalogue.
+DEFAULT_CHILD_TIMEOUT = 120.0
+
+
+def _after(child_timeout: float | None, waves: int = 1) -> float:
+    """An export's timeout: ``waves`` children in turn, each at most ``child_timeout``, then the margin."""
+    return waves * (child_timeout or DEFAULT_CHILD_TIMEOUT) + REPORT_MARGIN
+
 
 FLOWS: dict[str, FlowSpec] = {
     spec.name: spec
@@ -70,23 +80,19 @@ FLOWS: dict[str, FlowSpec] = {
         FlowSpec("fetch_yt_post_comments", YT, p.PostCommentsParams, 5, timeout=300),
         FlowSpec("refresh_yt_activities", YT, p.YtActivitiesParams, 5, timeout=300),
         FlowSpec("refresh_yt_profile_relationship", YT, p.YtRelationshipParams, 5, timeout=900),
-        # YouTube CSV exports
-        *(
-            FlowSpec(name, YT, p.CsvParams, 5, pending=_CSV_UNSCHEDULED)
-            for name in (
-                "fetch_channels_csv",
-                "fetch_channel_videos_csv",
-                "fetch_playlist_videos_csv",
-                "fetch_keyword_videos_csv",
-                "fetch_video_details_csv",
-                "fetch_channel_monthly_stats_csv",
-                "fetch_channel_daily_stats_csv",
-                "fetch_channel_demographic_csv",
-                "fetch_channel_audience_geography_csv",
-                "fetch_channel_engagement_csv",
-                "fetch_ad_vs_organic_csv",
-            )
-        ),
+        # YouTube CSV exports: each waits for its children, so its timeout covers theirs (REPORT_MARGIN).
+        FlowSpec("fetch_channels_csv", YT, e.ChannelIdsParams, 5, timeout=_after(None)),
+        FlowSpec("fetch_channel_videos_csv", YT, e.ChannelVideosParams, 5, timeout=_after(900)),
+        FlowSpec("fetch_playlist_videos_csv", YT, e.PlaylistParams, 5, timeout=_after(900)),
+        FlowSpec("fetch_keyword_videos_csv", YT, e.KeywordVideosParams, 5, timeout=_after(3600)),
+        FlowSpec("fetch_video_details_csv", YT, e.VideoIdsParams, 5, timeout=_after(None)),
+        FlowSpec("fetch_channel_monthly_stats_csv", YT, e.ChannelRangeParams, 5, timeout=_after(None)),
+        FlowSpec("fetch_channel_daily_stats_csv", YT, e.ChannelRangeParams, 5, timeout=_after(None)),
+        FlowSpec("fetch_channel_demographic_csv", YT, e.ChannelIdsParams, 5, timeout=_after(None)),
+        FlowSpec("fetch_channel_audience_geography_csv", YT, e.ChannelIdsParams, 5, timeout=_after(None)),
+        FlowSpec("fetch_channel_engagement_csv", YT, e.EngagementParams, 5, timeout=_after(None)),
+        # Two waves of children: the videos, then their channels.
+        FlowSpec("fetch_ad_vs_organic_csv", YT, e.VideoIdsParams, 5, timeout=_after(None, waves=2)),
         # GPT enrichment
         FlowSpec("refresh_instagram_gpt_data_base_gender", IG, p.GptParams, 15, timeout=300),
         FlowSpec("refresh_instagram_gpt_data_base_location", IG, p.GptParams, 15, timeout=300),
@@ -98,6 +104,10 @@ FLOWS: dict[str, FlowSpec] = {
         FlowSpec("refresh_orders_by_store", SHOP, p.OrdersParams, 5, timeout=600),
         FlowSpec("asset_upload_flow", IG, p.AssetParams, 75, timeout=180),
         FlowSpec("asset_upload_flow_stories", IG, p.AssetParams, 15, timeout=180),
+        # Sentiment and the collection reports (legacy §8 listeners, run as flows over Kafka)
+        FlowSpec("sentiment_extraction", IG, p.SentimentParams, 5),
+        FlowSpec("fetch_keyword_collection", IG, p.KeywordCollectionParams, 5, timeout=900),
+        FlowSpec("fetch_sentiment_report", IG, p.SentimentReportParams, 5, timeout=600),
     )
 }
 

@@ -12,6 +12,9 @@ ORDER_LOG = "order_log"
 YT_ACTIVITY_LOG = "yt_activity_log"
 YT_PROFILE_RELATIONSHIP_LOG = "yt_profile_relationship_log"
 ASSET_LOG = "asset_log"
+# Reports (contract §2): one sentiment per comment; one completion per collection report.
+SENTIMENT_LOG = "sentiment_log"
+REPORT_LOG = "report_log"
 DEAD_LETTER = "beat.dead_letter"
 TRACE_LOG = "trace_log"
 
@@ -24,6 +27,8 @@ LOG_TOPICS = (
     YT_ACTIVITY_LOG,
     YT_PROFILE_RELATIONSHIP_LOG,
     ASSET_LOG,
+    SENTIMENT_LOG,
+    REPORT_LOG,
 )
 
 # The log topics the Postgres sink stores. A COMPLETE announces how many events it produced to
@@ -36,6 +41,7 @@ STORED_TOPICS = (
     PROFILE_RELATIONSHIP_LOG,
     ORDER_LOG,
     ASSET_LOG,
+    SENTIMENT_LOG,
 )
 
 

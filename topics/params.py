@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -177,12 +177,6 @@ class YtRelationshipParams(Params):
     max_relationship: int | None = None
 
 
-class CsvParams(Params):
-    """The CSV export flows take report-specific inputs; they are validated when built."""
-
-    model_config = ConfigDict(extra="allow")
-
-
 class GptData(Params):
     handle: str
     name: str | None = None
@@ -226,3 +220,48 @@ class AssetParams(Params):
     original_url: str
     platform: str
     hash: Any = None
+
+
+# Sentiment and the collection reports (legacy §11.2, §11.4)
+
+
+class SentimentComment(Params):
+    text: str = Field(min_length=1)
+    id: str = Field(min_length=1)
+
+
+class SentimentParams(Params):
+    """A page of comments to judge; the sentiment feed builds it from a page event on ``post_activity_log``."""
+
+    platform: Literal["INSTAGRAM", "YOUTUBE"]
+    shortcode: str = Field(min_length=1)
+    comments: list[SentimentComment] = Field(min_length=1, max_length=1000)
+    page_event_id: str | None = None
+
+
+class KeywordCollectionParams(Params):
+    """Legacy ``keyword_collection_rk`` payload: ``{job_id, keywords[], platform, start_date, end_date}``."""
+
+    job_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.-]+$")
+    keywords: list[str] = Field(min_length=1, max_length=100)
+    platform: Literal["INSTAGRAM", "YOUTUBE"]
+    start_date: date
+    end_date: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> KeywordCollectionParams:
+        if self.start_date > self.end_date:
+            raise ValueError("start_date is after end_date")
+        if not all(keyword.strip() for keyword in self.keywords):
+            raise ValueError("a keyword is empty")
+        return self
+
+
+class SentimentReportParams(Params):
+    """Legacy ``sentiment_collection_report_in_rk`` payload ``{collectionType, collectionId}``, plus the
+    collection's ``shortcodes``: Beat cannot resolve a Coffee collection id itself."""
+
+    # The legacy payload's camelCase names.
+    collectionType: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.-]+$")
+    collectionId: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.-]+$")
+    shortcodes: list[str] | None = Field(None, max_length=10_000)

@@ -39,6 +39,7 @@ from topics.models import (
     YtRelationship,
     YtRelationshipLog,
 )
+from topics.sentiment import ActivityPage, ActivityPageLog, ReportDone, ReportLog, Sentiment, SentimentLog
 
 # The legacy engine's exchanges (legacy-beat.md §8): entity and status events, and provider call traces.
 LEGACY_EXCHANGE = "beat.dx"
@@ -68,6 +69,12 @@ class TopicSpec:
     # (platform or ANY_PLATFORM, kind) -> the sink table its events feed; a pair not listed is not stored.
     tables: Mapping[tuple[Platform | None, str], str] = field(default_factory=dict)
     legacy: LegacyRoute | None = None
+    # Other payloads the topic carries, each with its own event class (a page of activities beside them).
+    variants: Mapping[type[Payload], type[Model]] = field(default_factory=dict)
+
+    def event_for(self, payload: type[Payload]) -> type[Model]:
+        """The event class a payload of this topic is stamped into."""
+        return self.variants.get(payload, self.event)
 
     @property
     def schema_file(self) -> str:
@@ -128,9 +135,11 @@ TOPICS: tuple[TopicSpec, ...] = (
         ActivityLog,
         key="PLATFORM:shortcode:activity_type:actor (or the comment id)",
         payload=Activity,
-        kinds=("activity",),
+        # A page event (legacy post_activity_log_bulk) decodes as an activity too; no table stores it.
+        kinds=("activity", "activity_page"),
         tables={(ANY_PLATFORM, "activity"): "post_activity_log"},
         legacy=_legacy("post_activity_log_events"),
+        variants={ActivityPage: ActivityPageLog},
     ),
     TopicSpec(
         names.PROFILE_RELATIONSHIP_LOG,
@@ -174,12 +183,27 @@ TOPICS: tuple[TopicSpec, ...] = (
         kinds=("asset",),
         tables={(ANY_PLATFORM, "asset"): "asset_log"},
     ),
+    TopicSpec(
+        names.SENTIMENT_LOG,
+        SentimentLog,
+        key="PLATFORM:comment_id",
+        payload=Sentiment,
+        kinds=("sentiment",),
+        tables={(ANY_PLATFORM, "sentiment"): "sentiment_log"},
+    ),
+    TopicSpec(
+        names.REPORT_LOG, ReportLog, key="PLATFORM:report:job or collection id", payload=ReportDone, kinds=("report",)
+    ),
     TopicSpec(names.DEAD_LETTER, DeadLetter, key="the original record's key, cut to a bounded length"),
     TopicSpec(names.TRACE_LOG, TraceLog, key="none", legacy=LegacyRoute(IDENTITY_EXCHANGE, "trace_log")),
 )
 
 BY_NAME: dict[str, TopicSpec] = {spec.name: spec for spec in TOPICS}
-_BY_PAYLOAD: dict[type[Payload], TopicSpec] = {spec.payload: spec for spec in TOPICS if spec.payload is not None}
+_BY_PAYLOAD: dict[type[Payload], TopicSpec] = {
+    payload: spec
+    for spec in TOPICS
+    for payload in ((spec.payload,) if spec.payload is not None else ()) + tuple(spec.variants)
+}
 
 
 def topic(name: str) -> TopicSpec:

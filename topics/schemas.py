@@ -30,6 +30,13 @@ def topic_schema(spec: TopicSpec) -> dict[str, Any]:
         "x-record-key": spec.key,
         **{name: value for name, value in model.items() if name != "title"},
     }
+    for variant in spec.variants.values():
+        # The topic's other records (page events) share its fields; theirs are described beside them, not required.
+        other = variant.model_json_schema(mode="serialization")
+        for name, prop in other["properties"].items():
+            schema["properties"].setdefault(name, prop)
+        for name, definition in other.get("$defs", {}).items():
+            schema.setdefault("$defs", {}).setdefault(name, definition)
     if spec.kinds:
         kind = schema["properties"]["kind"]
         kind["examples"] = list(spec.kinds)

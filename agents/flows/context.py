@@ -20,6 +20,7 @@ from topics.models import Model, Payload, ScrapeRequest, deterministic_id, utcno
 if TYPE_CHECKING:
     from agents.flows.assets import AssetRuntime
     from agents.flows.gpt import GptRuntime
+    from agents.flows.report_tools import ReportTools
     from providers.youtube.ray import RayClient
     from providers.youtube.youtube_web import YouTubeWebClient
 
@@ -44,6 +45,9 @@ class FlowTools:
     youtube_web: YouTubeWebClient | None = None
     ray: RayClient | None = None
     gpt: GptRuntime | None = None
+    # Where the collection reports say their files are: the deployment's name and the asset store's bucket.
+    environment: str = "local"
+    bucket: str | None = None
 
     async def aclose(self) -> None:
         if self.gpt is not None:
@@ -58,6 +62,7 @@ class FlowContext:
     wait_scale: float = 1.0
     assets: AssetRuntime | None = None
     tools: FlowTools | None = None
+    reports: ReportTools | None = None
     events: list[tuple[str, str, Model]] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
 
@@ -105,6 +110,8 @@ class FlowContext:
             # Datetimes and enums were made by Beat; everything else may carry what a provider said.
             if isinstance(value, (datetime, Enum)):
                 continue
+            if isinstance(value, list) and value and all(isinstance(item, Model) for item in value):
+                continue  # a page's activities: each was emitted, so checked and cleaned, before the page
             if json_problem(value, name) is None:
                 continue  # the common case: one walk, nothing to clean
             # Cleaning the text may leave nothing wrong; what is left is a number the store cannot hold.
@@ -139,7 +146,7 @@ class FlowContext:
         # The registry pairs each payload with its event class, a subclass of it.
         event = cast(
             P,
-            spec.event.model_validate(
+            spec.event_for(type(payload)).model_validate(
                 {
                     **values,
                     "event_id": self._event_id(payload.kind, payload.event_key),

@@ -12,6 +12,7 @@ from typing import Any
 
 from agents.flows.context import FlowContext
 from agents.flows.keywords import keywords
+from agents.flows.pages import emit_pages
 from providers import operations as ops
 from providers.errors import ProfileMissing
 from providers.paging import Page
@@ -119,10 +120,12 @@ async def _collect_capped(
     page_wait: float = 0.0,
     retries: int = 0,
     retry_sleep: float = 0.0,
+    page_sizes: list[int] | None = None,
 ) -> tuple[list, str | None]:
     """Page a listing until it ends or ``cap`` items are collected; return them and the next cursor.
 
     A failed page is retried (``retries`` times, ``retry_sleep`` apart) on the source of the first page.
+    ``page_sizes`` gets the number of items of each page, for the flows that emit page events.
     """
     collected: list = []
     source: str | None = None
@@ -131,6 +134,8 @@ async def _collect_capped(
             partial(_page, ctx, operation, key, cursor, source), retries=retries, sleep=retry_sleep
         )
         collected.extend(page.items)
+        if page_sizes is not None:
+            page_sizes.append(len(page.items))
         cursor = page.next_cursor
         if cursor is None or not page.items or len(collected) >= cap:
             return collected, cursor
@@ -354,17 +359,21 @@ async def fetch_profile_following(ctx: FlowContext, params: FollowingParams) -> 
 
 
 async def fetch_post_likes(ctx: FlowContext, params: PostLikesParams) -> dict:
+    sizes: list[int] = []
     likes, cursor = await _collect_capped(
-        ctx, ops.FETCH_POST_LIKES, params.shortcode, params.max_likes, cursor=params.cursor
+        ctx, ops.FETCH_POST_LIKES, params.shortcode, params.max_likes, cursor=params.cursor, page_sizes=sizes
     )
-    for like in likes[: params.max_likes]:
-        ctx.emit(like)
-    return ctx.summary(likes=min(len(likes), params.max_likes), cursor=cursor)
+    emitted = [ctx.emit(like) for like in likes[: params.max_likes]]
+    pages = emit_pages(ctx, emitted, sizes)
+    return ctx.summary(likes=len(emitted), pages=pages, cursor=cursor)
 
 
 async def fetch_post_comments(ctx: FlowContext, params: PostCommentsParams) -> dict:
     cap = params.max_comments or DEFAULT_MAX_COMMENTS
-    comments, cursor = await _collect_capped(ctx, ops.FETCH_POST_COMMENTS, params.shortcode, cap, cursor=params.cursor)
-    for comment in comments[:cap]:
-        ctx.emit(comment, keywords=keywords(comment.dimensions.get("text")))
-    return ctx.summary(comments=min(len(comments), cap), cursor=cursor)
+    sizes: list[int] = []
+    comments, cursor = await _collect_capped(
+        ctx, ops.FETCH_POST_COMMENTS, params.shortcode, cap, cursor=params.cursor, page_sizes=sizes
+    )
+    emitted = [ctx.emit(comment, keywords=keywords(comment.dimensions.get("text"))) for comment in comments[:cap]]
+    pages = emit_pages(ctx, emitted, sizes)
+    return ctx.summary(comments=len(emitted), pages=pages, cursor=cursor)

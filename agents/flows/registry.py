@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from agents.flows import assets, gpt, instagram, shopify, youtube
+from agents.flows import assets, exports, gpt, instagram, reports, sentiment, shopify, youtube
 from agents.flows.context import FlowContext
 from topics.errors import BeatError, Decision
 from topics.flows import FLOWS, FlowSpec
@@ -40,6 +40,17 @@ HANDLERS: dict[str, FlowHandler] = {
     "fetch_yt_post_comments": youtube.fetch_yt_post_comments,
     "refresh_yt_activities": youtube.refresh_yt_activities,
     "refresh_yt_profile_relationship": youtube.refresh_yt_profile_relationship,
+    "fetch_channels_csv": exports.fetch_channels_csv,
+    "fetch_channel_videos_csv": exports.fetch_channel_videos_csv,
+    "fetch_playlist_videos_csv": exports.fetch_playlist_videos_csv,
+    "fetch_keyword_videos_csv": exports.fetch_keyword_videos_csv,
+    "fetch_video_details_csv": exports.fetch_video_details_csv,
+    "fetch_channel_monthly_stats_csv": exports.fetch_channel_monthly_stats_csv,
+    "fetch_channel_daily_stats_csv": exports.fetch_channel_daily_stats_csv,
+    "fetch_channel_demographic_csv": exports.fetch_channel_demographic_csv,
+    "fetch_channel_audience_geography_csv": exports.fetch_channel_audience_geography_csv,
+    "fetch_channel_engagement_csv": exports.fetch_channel_engagement_csv,
+    "fetch_ad_vs_organic_csv": exports.fetch_ad_vs_organic_csv,
     "refresh_instagram_gpt_data_base_gender": gpt.refresh_instagram_gpt_data_base_gender,
     "refresh_instagram_gpt_data_base_location": gpt.refresh_instagram_gpt_data_base_location,
     "refresh_instagram_gpt_data_base_categ_lang_topics": gpt.refresh_instagram_gpt_data_base_categ_lang_topics,
@@ -49,6 +60,9 @@ HANDLERS: dict[str, FlowHandler] = {
     "refresh_orders_by_store": shopify.refresh_orders_by_store,
     "asset_upload_flow": assets.upload_asset,
     "asset_upload_flow_stories": assets.upload_asset,
+    "sentiment_extraction": sentiment.sentiment_extraction,
+    "fetch_keyword_collection": reports.fetch_keyword_collection,
+    "fetch_sentiment_report": reports.fetch_sentiment_report,
 }
 
 

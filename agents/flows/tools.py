@@ -16,4 +16,6 @@ def build_tools(http: ProviderHttp, settings: Settings, trace_sink: TraceSink | 
         # The worker maps BEAT_RAY_URL to the ``ray`` label; without it categorisation is skipped.
         ray=ray.RayClient(http, retry_wait=ray.RETRY_WAIT * settings.flow_wait_scale) if settings.ray_url else None,
         gpt=GptRuntime.from_settings(settings, trace_sink),
+        environment=settings.environment,
+        bucket=settings.s3_bucket,
     )

@@ -16,6 +16,7 @@ from typing import Any, TypeVar, TypeVarTuple
 
 from agents.flows.context import FlowContext
 from agents.flows.keywords import keywords
+from agents.flows.pages import emit_pages
 from providers import operations as ops
 from providers.crawler import AllSourcesFailed
 from providers.errors import NoCredential, ProfileMissing, ProviderError, RetriableProviderError
@@ -82,10 +83,12 @@ async def _collect(
     cursor: str | None = None,
     max_pages: int | None = None,
     more: Callable[[Page], bool] | None = None,
+    page_sizes: list[int] | None = None,
 ) -> Listing:
     """Page a listing until it ends, ``cap`` items (None = no cap), ``max_pages`` pages, or a page for
     which ``more`` says stop. Later pages stick to the first page's source. A page that fails after the
     first ends the listing and keeps what was collected (legacy: QuotaExceeded stops and keeps), saying why.
+    ``page_sizes`` gets the number of items of each page, for the flows that emit page events.
     """
     items: list = []
     source: str | None = None
@@ -99,6 +102,8 @@ async def _collect(
             return Listing(items, cursor, f"stopped early: {exc}")
         pages += 1
         items.extend(page.items)
+        if page_sizes is not None:
+            page_sizes.append(len(page.items))
         cursor = page.next_cursor
         if cap is not None and len(items) >= cap:
             return Listing(items[:cap], cursor)
@@ -358,6 +363,8 @@ async def refresh_yt_posts_by_search(ctx: FlowContext, params: YtSearchParams) -
             "posts": refreshed["posts"] if refreshed else 0,
             "profiles": profiles["profiles"],
             "errors": errors,
+            # Which videos each keyword found: the keyword export's mapping file reads them.
+            "video_ids": [s.shortcode for s in snippets],
         }
     categorization: dict = {"categorized": 0, "categorization": "not asked"}
     if params.categorization:
@@ -388,16 +395,18 @@ async def refresh_yt_post_type(ctx: FlowContext, params: YtPostTypeParams) -> di
 
 
 async def fetch_yt_post_comments(ctx: FlowContext, params: PostCommentsParams) -> dict:
+    sizes: list[int] = []
     listing = await _collect(
         ctx,
         ops.FETCH_YT_COMMENTS,
         params.shortcode,
         cap=params.max_comments or DEFAULT_MAX_COMMENTS,
         cursor=params.cursor,
+        page_sizes=sizes,
     )
-    for comment in listing.items:
-        ctx.emit(comment, keywords=keywords(comment.dimensions.get("text")))
-    return ctx.summary(comments=len(listing.items), cursor=listing.cursor, stopped=listing.stopped)
+    emitted = [ctx.emit(comment, keywords=keywords(comment.dimensions.get("text"))) for comment in listing.items]
+    pages = emit_pages(ctx, emitted, sizes)
+    return ctx.summary(comments=len(emitted), pages=pages, cursor=listing.cursor, stopped=listing.stopped)
 
 
 async def refresh_yt_activities(ctx: FlowContext, params: YtActivitiesParams) -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
+from providers.sandbox.ad_vs_organic import AdVsOrganicRoutes
 from providers.sandbox.admin import AdminRoutes
 from providers.sandbox.arraybobo import ArrayBoboRoutes
 from providers.sandbox.bestsolutions import BestSolutionsRoutes
@@ -53,6 +54,7 @@ def create_app(config: SandboxConfig) -> ASGIApp:
         YouTube138Routes(youtube).mount(),
         YouTubeWebRoutes(youtube).mount(),
         RayRoutes().route(),
+        AdVsOrganicRoutes().route(),
         OpenAIRoutes().mount(),
         ShopifyRoutes().mount(),
     ]

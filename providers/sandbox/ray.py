@@ -1,4 +1,8 @@
-"""RAY's CATEGORIZER in the sandbox: ``POST /ray`` ``{"model": "CATEGORIZER", "input": {"text"}}``.
+"""RAY in the sandbox: ``POST /ray`` with ``{"model": "CATEGORIZER", "input": {"text"}}`` or
+``{"model": "SENTIMENT", "input": [{"text", "id"}]}``.
+
+SENTIMENT answers ``{id: {"sentiment", "score"}}``: POSITIVE or NEGATIVE when the comment has more words of
+one list than of the other, NEUTRAL otherwise; the score is a stable function of the text in [0.5, 1).
 
 The label is the category whose keywords the text mentions most (ties go to the earlier
 category); a text that mentions none gets a category picked by a stable hash of the text.
@@ -19,6 +23,11 @@ from starlette.routing import Route
 
 PATH = "/ray"
 MODEL = "CATEGORIZER"
+SENTIMENT_MODEL = "SENTIMENT"
+POSITIVE_WORDS = frozenset(
+    ("love", "great", "amazing", "best", "good", "nice", "awesome", "beautiful", "wow", "thanks")
+)
+NEGATIVE_WORDS = frozenset(("hate", "bad", "worst", "boring", "ugly", "terrible", "awful", "fake", "poor", "scam"))
 
 CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Music", ("song", "music", "lofi", "album", "singer", "concert", "remix", "beats", "lyrics")),
@@ -52,6 +61,26 @@ def categorize(text: str) -> dict[str, Any]:
     return {"label": label, "score": round(min(score, 0.9999), 4)}
 
 
+def sentiment(text: str) -> dict[str, Any]:
+    """The sandbox's verdict on a comment: ``{"sentiment", "score"}``, the same for the same text."""
+    words = _WORDS.findall(text.lower())
+    positive = sum(word in POSITIVE_WORDS for word in words)
+    negative = sum(word in NEGATIVE_WORDS for word in words)
+    label = "POSITIVE" if positive > negative else "NEGATIVE" if negative > positive else "NEUTRAL"
+    return {"sentiment": label, "score": round(min(0.5 + 0.5 * _fraction(text, "sentiment"), 0.9999), 4)}
+
+
+def _sentiments(comments: Any) -> JSONResponse:
+    if not isinstance(comments, list) or not comments:
+        return _refuse("input must be a non-empty list of {text, id}")
+    answer = {}
+    for comment in comments:
+        if not isinstance(comment, dict) or not isinstance(comment.get("text"), str) or comment.get("id") is None:
+            return _refuse("every input item needs a text and an id")
+        answer[str(comment["id"])] = sentiment(comment["text"])
+    return JSONResponse(answer)
+
+
 def _refuse(message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=422)
 
@@ -65,8 +94,10 @@ class RayRoutes:
             body = json.loads(await request.body())
         except ValueError:
             return _refuse("body is not JSON")
+        if isinstance(body, dict) and body.get("model") == SENTIMENT_MODEL:
+            return _sentiments(body.get("input"))
         if not isinstance(body, dict) or body.get("model") != MODEL:
-            return _refuse(f"model must be {MODEL}")
+            return _refuse(f"model must be {MODEL} or {SENTIMENT_MODEL}")
         text = body.get("input", {}).get("text") if isinstance(body.get("input"), dict) else None
         if not isinstance(text, str) or not text.strip():
             return _refuse("input.text must be a non-empty string")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from providers.sandbox import cdn
+from providers.sandbox.ad_vs_organic import PREFIX as AD_VS_ORGANIC_PREFIX
 from providers.sandbox.cdn_routes import PREFIX as CDN_PREFIX
 from providers.sandbox.youtube import DEMO_CHANNEL_ID
 from providers.sandbox.youtube_analytics import refresh_token_for
@@ -63,9 +64,11 @@ def sandbox_base_urls(sandbox_url: str) -> dict[str, str]:
 
 
 def sandbox_service_settings(sandbox_url: str) -> dict[str, str]:
-    """Settings pointing the RAY categoriser and the OpenAI-compatible endpoint at the sandbox."""
+    """Settings pointing the RAY categoriser, the ad-vs-organic model and the OpenAI-compatible endpoint at the
+    sandbox."""
     return {
         "ray_url": f"{sandbox_url}/ray",
+        "ad_vs_organic_url": f"{sandbox_url}{AD_VS_ORGANIC_PREFIX}",
         "openai_base_url": f"{sandbox_url}/openai/v1",
         "openai_api_key": "sandbox-openai-key",
     }

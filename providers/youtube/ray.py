@@ -1,4 +1,9 @@
-"""RAY, the in-house model server, asked to categorise YouTube posts (legacy §2.2, §11.2).
+"""RAY, the in-house model server, asked to categorise posts (legacy §2.2, §11.2) and to judge the
+sentiment of comments (legacy §11.4).
+
+SENTIMENT takes a page of comments in one POST, ``{"model": "SENTIMENT", "input": [{"text", "id"}]}``,
+answered by an object keyed by comment id, each ``{"sentiment": ..., "score": ...}``; it is tried once
+more after ``retry_wait`` on a retriable failure, and then the failure is the caller's.
 
 One POST per text, ``{"model": "CATEGORIZER", "input": {"text": ...}}``, answered
 ``{"label": ..., "score": ...}``. RAY is one endpoint URL (``BEAT_RAY_URL``) rather than a host
@@ -25,6 +30,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = "ray"
 MODEL = "CATEGORIZER"
+SENTIMENT_MODEL = "SENTIMENT"
 RETRY_WAIT = 2.0
 # Texts categorised at once: RAY is a shared model server with no published rate limit.
 MAX_CONCURRENCY = 8
@@ -42,6 +48,22 @@ def parse_category(payload: Any) -> dict[str, Any]:
     if score is None:
         raise BadResponse("answer has no score", source=SOURCE)
     return {"label": label.strip(), "score": score}
+
+
+def parse_sentiments(payload: Any, asked: set[str]) -> dict[str, dict[str, Any]]:
+    """A SENTIMENT answer as ``{comment id: {"sentiment": str, "score": float}}``, for the ids asked only."""
+    payload = _v.require_object(payload)
+    verdicts = {}
+    for comment_id, verdict in payload.items():
+        if comment_id not in asked:
+            continue
+        verdict = _v.require_object(verdict)
+        sentiment = _v.text(verdict.get("sentiment"), f"{comment_id}.sentiment")
+        score = _v.number(verdict.get("score"), f"{comment_id}.score")
+        if not sentiment or score is None:
+            raise BadResponse(f"the answer for comment {comment_id} has no sentiment or score", source=SOURCE)
+        verdicts[comment_id] = {"sentiment": sentiment, "score": score}
+    return verdicts
 
 
 class RayClient:
@@ -67,6 +89,25 @@ class RayClient:
         if len(categories) < len(answers):
             log.warning("RAY left %d of %d texts uncategorised", len(answers) - len(categories), len(answers))
         return categories
+
+    async def sentiments(
+        self, comments: list[dict[str, str]], *, request_id: str | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """``{comment id: {"sentiment", "score"}}`` for a page of ``[{"text", "id"}]``; a comment the model
+        left out is missing from the answer. A failure after the one retry is raised."""
+        body = {"model": SENTIMENT_MODEL, "input": comments}
+        asked = {comment["id"] for comment in comments}
+
+        async def ask() -> dict[str, dict[str, Any]]:
+            response = await self._http.request(SOURCE, "POST", "", json=body, request_id=request_id)
+            return parse_sentiments(json_object(response, SOURCE, BadResponse, "POST sentiment"), asked)
+
+        try:
+            return await ask()
+        except RetriableProviderError as exc:
+            log.info("RAY sentiment failed (%s); one retry in %g s", exc, self._retry_wait)
+        await asyncio.sleep(self._retry_wait)
+        return await ask()
 
     async def _category(self, post_id: str, text: str, request_id: str | None) -> dict[str, Any] | None:
         body = {"model": MODEL, "input": {"text": text}}

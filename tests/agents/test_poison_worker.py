@@ -28,8 +28,9 @@ from topics.models import TERMINAL
 
 BASIC = "refresh_profile_basic"
 SHORTCODE = "refresh_post_by_shortcode"
-CSV = "fetch_channels_csv"  # disabled in the registry
-SWITCHED_OFF = "refresh_profile_insights"  # disabled by configuration in this module
+# Both disabled by configuration in this module.
+CSV = "fetch_channels_csv"
+SWITCHED_OFF = "refresh_profile_insights"
 SEED = 20_260_611
 BAD, GOOD_PER_FLOW = 10_000, 100
 MAX_MESSAGE_BYTES = 1024 * 1024
@@ -41,7 +42,7 @@ LONG_DIGITS = 20
 @pytest_asyncio.fixture(scope="module")
 async def worker(broker, database_url, session_dir, pool):  # pool: the sandbox credentials
     settings = {
-        "disabled_flows": json.dumps([SWITCHED_OFF]),
+        "disabled_flows": json.dumps([SWITCHED_OFF, CSV]),
         "max_message_bytes": str(MAX_MESSAGE_BYTES),
         "log_level": "WARNING",
     }

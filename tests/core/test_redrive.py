@@ -1,7 +1,7 @@
 """An operator's re-drives: ``beat retry``, ``beat dlq list``/``redrive`` and ``POST /requests/{id}/retry``.
 
 Against the session stack: definitive failures come from the sandbox's fail paths on a store of
-the test's own, poison from records produced straight to a disabled flow's topic. Each command
+the test's own, poison from records produced straight to a flow's topic with params the flow refuses. Each command
 runs as the real CLI, in its own process.
 """
 
@@ -30,7 +30,8 @@ from topics import names
 from topics.models import RequestStatus, Status
 
 SHOP = "refresh_orders_by_store"
-# Disabled flows (CSV exports are not built yet): the worker dead-letters every record of theirs.
+# Flows whose records here carry params they refuse (a channel_id where they take channel_ids or video_ids):
+# the worker dead-letters every one of them.
 DISABLED, OTHER_DISABLED = "fetch_channels_csv", "fetch_video_details_csv"
 
 
@@ -225,7 +226,7 @@ async def test_dlq_redrive_redrives_exactly_the_filtered_letters_once(stack, poo
 
     listed = await _beat(stack, "dlq", "list", "--flow", DISABLED, "--since", since)
     lines = [line for line in listed.splitlines() if marker in line or named in line or "MessageTooLarge" in line]
-    assert any(named in line and "DisabledFlow" in line and "not redriven" in line for line in lines), listed
+    assert any(named in line and "InvalidParams" in line and "not redriven" in line for line in lines), listed
     assert f"[{raw_letter['original_partition']}]@{raw_letter['original_offset']}" in listed
     assert elsewhere not in listed
 
@@ -244,7 +245,7 @@ async def test_dlq_redrive_redrives_exactly_the_filtered_letters_once(stack, poo
     assert f"re-driven: dead letter {raw_letter['id']}: original record to {raw_letter['original_topic']}/" in out
     assert f"skipped: dead letter {big_letter['id']}: " in out and "cannot be re-driven" in out
     assert "2 re-driven, 1 skipped" in out
-    # The named request was re-opened as attempt 2 (and, its flow still disabled, dead-lettered again).
+    # The named request was re-opened as attempt 2 (and, its params still refused, dead-lettered again).
     row = await _wait_row(pool, named, _status("DEAD_LETTERED", 2))
     assert (row["status"], row["attempt"], row["redrives"]) == ("DEAD_LETTERED", 2, 1), await _timeline(stack, named)
     assert ("REDRIVEN", 2) in await _timeline(stack, named)

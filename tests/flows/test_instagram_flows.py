@@ -84,17 +84,30 @@ async def test_followers_and_following(run_flow):
     assert 0 < len(following) <= 200 and all(f["source_profile_id"] == pid for f in following)
 
 
-async def test_likes_and_comments(run_flow):
+async def _activities_and_pages(stack, events, found: list[dict], count: int) -> tuple[list[dict], list[dict]]:
+    """A likes or comments request's single activities and its page events."""
+    everything = await events.events(found[0]["request_id"], stack.topic(ACTIVITY), at_least=count)
+    return [e for e in everything if e["kind"] == "activity"], [e for e in everything if e["kind"] == "activity_page"]
+
+
+async def test_likes_and_comments(run_flow, stack, events):
     profile = await _profile(run_flow, unique("active"))
     _, posts, _ = await run_flow("refresh_profile_by_profile_id", {"profile_id": profile["profile_id"]}, topic=POST)
     busiest = max(posts, key=lambda p: p["metrics"].get("comments") or 0)
     shortcode = busiest["shortcode"]
-    result, likes, _ = await run_flow("fetch_post_likes", {"shortcode": shortcode, "max_likes": 30}, topic=ACTIVITY)
+    result, found, _ = await run_flow("fetch_post_likes", {"shortcode": shortcode, "max_likes": 30}, topic=ACTIVITY)
+    likes, pages = await _activities_and_pages(stack, events, found, result["likes"] + result["pages"])
     assert {a["activity_type"] for a in likes} == {"LIKE"} and len(likes) == result["likes"] <= 30
-    result, comments, _ = await run_flow(
+    # Each page read is one page event too (legacy post_activity_log_bulk), with the page's likes.
+    # (Single likes are keyed by their actor, so they arrive spread over partitions: compared as sets.)
+    assert sorted(a["actor_profile_id"] for p in pages for a in p["activities"]) == sorted(
+        a["actor_profile_id"] for a in likes
+    )
+    result, found, _ = await run_flow(
         "fetch_post_comments", {"shortcode": shortcode, "max_comments": 20}, topic=ACTIVITY
     )
-    assert len(comments) == result["comments"] <= 20
+    comments, pages = await _activities_and_pages(stack, events, found, result["comments"] + result["pages"])
+    assert len(comments) == result["comments"] <= 20 and len(pages) == result["pages"] >= 1
     assert all(c["activity_type"] == "COMMENT" and c["shortcode"] == shortcode for c in comments)
     # YAKE keywords are computed in the flow, in the legacy format.
     assert all(c["dimensions"]["keywords"] == "" or c["dimensions"]["keywords"].startswith("[") for c in comments)

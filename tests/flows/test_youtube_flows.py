@@ -312,19 +312,29 @@ async def test_keyword_search_with_categorisation(run_flow, stack, pool, events)
     assert channels and all(c.startswith("UC") for c in channels)
 
 
-async def test_comments_capped_with_keywords(run_flow, pool):
+async def _comments_and_pages(stack, events, found: list[dict], result: dict) -> tuple[list[dict], list[dict]]:
+    """A comments request's single comments and its page events (legacy post_activity_log_bulk)."""
+    everything = await events.events(
+        found[0]["request_id"], stack.topic(ACTIVITY), at_least=result["comments"] + result["pages"]
+    )
+    return [e for e in everything if e["kind"] == "activity"], [e for e in everything if e["kind"] == "activity_page"]
+
+
+async def test_comments_capped_with_keywords(run_flow, pool, stack, events):
     video = next(v for v in WORLD.uploads(DEMO_CHANNEL_ID) if (v.comment_count or 0) >= 120)
-    result, comments, _source = await run_flow(
+    result, found, _source = await run_flow(
         "fetch_yt_post_comments", {"shortcode": video.video_id, "max_comments": 60}, topic=ACTIVITY, at_least=60
     )
+    comments, pages = await _comments_and_pages(stack, events, found, result)
     assert result["comments"] == 60 and len(comments) == 60 and result["cursor"]
+    assert sum(len(p["activities"]) for p in pages) == 60 and len(pages) == result["pages"]
     assert all(c["activity_type"] == "COMMENT" and c["platform"] == "YOUTUBE" for c in comments)
     assert all("keywords" in c["dimensions"] for c in comments)
     stored = await pool.fetchval("SELECT count(*) FROM post_activity_log WHERE platform_post_id = $1", video.video_id)
     assert stored == 60
 
 
-async def test_a_comment_without_an_author_channel_is_kept(run_flow, pool):
+async def test_a_comment_without_an_author_channel_is_kept(run_flow, pool, stack, events):
     """The API gives authorChannelId "if any": such a comment reaches the event (actor null, text kept, so
     sentiment sees it) and the row ("" stands for the missing actor in the table's key)."""
     count = 20
@@ -335,9 +345,10 @@ async def test_a_comment_without_an_author_channel_is_kept(run_flow, pool):
     )
     expected = WORLD.comments(video)[:count]
     anonymous = [c for c in expected if c.author is None]
-    result, comments, _ = await run_flow(
+    result, found, _ = await run_flow(
         "fetch_yt_post_comments", {"shortcode": video.video_id, "max_comments": count}, topic=ACTIVITY, at_least=count
     )
+    comments, _pages = await _comments_and_pages(stack, events, found, result)
     assert result["comments"] == count
     assert {c["dimensions"]["comment_id"] for c in comments} == {c.comment_id for c in expected}
     kept = {c["dimensions"]["comment_id"]: c for c in comments if c["actor_profile_id"] is None}

@@ -16,7 +16,7 @@ import pytest_asyncio
 from providers.errors import BadResponse, PostMissing, ProviderUnavailable
 from providers.http import ProviderHttp
 from providers.sandbox import SandboxServer
-from providers.sandbox.ray import CATEGORIES, categorize
+from providers.sandbox.ray import CATEGORIES, categorize, sentiment
 from providers.sandbox.seeds import sandbox_service_settings
 from providers.sandbox.youtube import (
     DEMO_CHANNEL_ID,
@@ -30,7 +30,7 @@ from providers.sandbox.youtube import (
     YouTubeWorld,
     channel_id_for,
 )
-from providers.youtube.ray import MODEL, RayClient, parse_category
+from providers.youtube.ray import MODEL, RayClient, parse_category, parse_sentiments
 from providers.youtube.youtube_web import SOURCE, YouTubeWebClient, post_type_by_length, post_type_of
 from tests.support import SandboxKnobs
 from topics.models import TraceLog
@@ -254,3 +254,37 @@ async def test_ray_down_leaves_every_text_out_after_one_retry(
     knobs.set(fail_paths={"/ray": 429})
     assert await RayClient(http, retry_wait=0).categorize([("v1", "dal recipe")]) == {}
     assert knobs.stats()["paths"]["/ray"]["rate_limited"] == 2
+
+
+async def test_ray_judges_a_page_of_comments_in_one_call(
+    traced: tuple[ProviderHttp, list[TraceLog]], knobs: SandboxKnobs
+) -> None:
+    http, traces = traced
+    comments = [
+        {"text": "love it, amazing", "id": "c1"},
+        {"text": "worst ever", "id": "c2"},
+        {"text": "ok", "id": "c3"},
+    ]
+    verdicts = await RayClient(http, retry_wait=0).sentiments(comments, request_id="r3")
+    assert verdicts == {c["id"]: sentiment(c["text"]) for c in comments}
+    assert [verdicts[c]["sentiment"] for c in ("c1", "c2", "c3")] == ["POSITIVE", "NEGATIVE", "NEUTRAL"]
+    assert knobs.stats()["paths"]["/ray"]["arrivals"] == 1
+    assert [(t.path, t.request_id) for t in traces] == [("/ray", "r3")]
+
+
+async def test_ray_sentiment_is_retried_once_then_its_failure_is_the_callers(
+    traced: tuple[ProviderHttp, list[TraceLog]], knobs: SandboxKnobs
+) -> None:
+    http, _ = traced
+    knobs.set(fail_paths={"/ray": 500})
+    with pytest.raises(ProviderUnavailable):
+        await RayClient(http, retry_wait=0).sentiments([{"text": "nice", "id": "c1"}])
+    assert knobs.stats()["paths"]["/ray"]["errors"] == 2
+
+
+def test_a_sentiment_answer_without_a_score_does_not_parse_and_unasked_ids_are_dropped() -> None:
+    assert parse_sentiments({"c1": {"sentiment": "POSITIVE", "score": 0.9}, "zz": {}}, {"c1"}) == {
+        "c1": {"sentiment": "POSITIVE", "score": 0.9}
+    }
+    with pytest.raises(BadResponse, match="c1"):
+        parse_sentiments({"c1": {"sentiment": "POSITIVE"}}, {"c1"})

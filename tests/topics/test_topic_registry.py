@@ -121,6 +121,12 @@ def _examples() -> dict[str, Model]:
             size=10,
             **STAMPS,
         ),
+        names.SENTIMENT_LOG: registry.topic(names.SENTIMENT_LOG).event(
+            platform=ig, shortcode="C1", comment_id="c1", comment="love it", sentiment="POSITIVE", score=0.9, **STAMPS
+        ),
+        names.REPORT_LOG: registry.topic(names.REPORT_LOG).event(
+            platform=ig, report="keyword_collection", job_id="j1", paths={"report": "k/j1.parquet"}, **STAMPS
+        ),
         names.DEAD_LETTER: DeadLetter(
             original_topic="beat.scrape.x",
             original_partition=0,
