@@ -11,13 +11,16 @@ from __future__ import annotations
 from core.health import DEFAULT_PORTS, WORKER_CHILDREN_BASE
 from core.settings import Settings
 
+# A command whose metrics role has another name.
+METRICS_ROLE = {"listen": "listener"}
+
 
 def up_metrics_ports(settings: Settings, roles: list[str], workers: int) -> dict[str, int]:
     """Each role's metrics port (the worker's: the base of its processes' ports)."""
     if settings.metrics_port == 0:
         return dict.fromkeys(roles, 0)
     if settings.metrics_port is None:
-        ports = {role: DEFAULT_PORTS[role] for role in roles}
+        ports = {role: DEFAULT_PORTS[METRICS_ROLE.get(role, role)] for role in roles}
         if "worker" in ports and workers > 1:
             ports["worker"] = WORKER_CHILDREN_BASE
         return ports

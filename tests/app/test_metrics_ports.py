@@ -12,6 +12,7 @@ ROLES = ["sink", "worker", "mirror", "api"]
 def test_beat_up_uses_each_roles_default_and_moves_a_worker_of_several_processes_clear():
     settings = load_settings()
     assert up_metrics_ports(settings, ROLES, 1) == {"sink": 9402, "worker": 9401, "mirror": 9403, "api": 9405}
+    assert up_metrics_ports(settings, ["listen"], 1) == {"listen": 9404}
     ports = up_metrics_ports(settings, ROLES, 3)
     assert ports["worker"] == 9411
     # The children's ports (base + index from 0) meet no other role's.
