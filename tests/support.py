@@ -274,7 +274,9 @@ class EventCollector:
 
     async def stop(self) -> None:
         if self._task is not None:
+            # Its fetch must be over before the consumer stops, or the stop meets the cancelled fetch.
             self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
         if self._consumer is not None:
             await self._consumer.stop()
 
