@@ -179,6 +179,17 @@ class CredentialCache:
         rests = [entry.rest_until - now for entry in usable if entry.rest_until is not None and entry.rests_at(now)]
         return Availability(usable=len(usable), rest_in=max(0.0, min(rests)) if rests else None)
 
+    def state_counts(self) -> dict[tuple[str, str], int]:
+        """Enabled credentials by (source, state): ``usable``, ``resting`` or ``expired`` (for beat_credentials)."""
+        now = time.monotonic()
+        counts = {(source, state): 0 for source in self._by_source for state in ("usable", "resting", "expired")}
+        for cached in self._by_id.values():
+            if not cached.enabled:
+                continue
+            state = "expired" if cached.data_access_expired else "resting" if cached.rests_at(now) else "usable"
+            counts[cached.source, state] += 1
+        return counts
+
     def state(self, credential_id: str) -> CachedCredential | None:
         """The cached state of one credential, for the policy to change; None once it is deleted."""
         return self._by_id.get(int(credential_id))

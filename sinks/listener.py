@@ -33,6 +33,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobus
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
 from core.kafka import start_producer
+from core.metrics import LISTENER_MESSAGES, LISTENER_RETRIES, child
 from core.outage import is_outage
 from core.settings import Settings, mask_url
 from providers.clients import build_clients
@@ -199,9 +200,11 @@ class Listener:
                 if error is not None:
                     await self._dead_letter(binding, channel, message, error, attempts)
                 await message.ack()
+                child(LISTENER_MESSAGES, binding.queue, "done" if error is None else "dead_lettered").inc()
             except Exception as exc:  # noqa: BLE001 - whatever stopped the ack, RabbitMQ keeps the message
                 # Unacked, the message goes back to the queue with its channel: it is delivered again.
                 log.warning("%s: message left to RabbitMQ to deliver again (%r)", binding.queue, exc)
+                child(LISTENER_MESSAGES, binding.queue, "unacked").inc()
 
         return consume
 
@@ -241,6 +244,7 @@ class Listener:
                     )
                     return exc, attempts
                 wait = retry_delay(failures)
+                LISTENER_RETRIES.inc()
                 log.warning("%s: attempt %d failed (%r); again in %ss", binding.queue, attempts, exc, wait)
                 await asyncio.sleep(wait)
 

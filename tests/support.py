@@ -171,6 +171,8 @@ def beat_env(**values: object) -> dict[str, str]:
     # One worker process unless a test asks for more: the default (a process per CPU) would add a group
     # member, and its join, to every worker a test starts.
     env["BEAT_WORKER_PROCESSES"] = "1"
+    # A free metrics port per process: tests run side by side, and the roles' fixed defaults would collide.
+    env["BEAT_METRICS_PORT"] = "0"
     for key, value in values.items():
         env[f"BEAT_{key.upper()}"] = value if isinstance(value, str) else json.dumps(value)
     return env
