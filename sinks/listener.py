@@ -194,6 +194,7 @@ class Listener:
         async def consume(message: AbstractIncomingMessage) -> None:
             if binding.skips_mirror and message.app_id == MIRROR_APP_ID:
                 await message.ack()
+                child(LISTENER_MESSAGES, binding.queue, "skipped_own").inc()
                 return
             try:
                 error, attempts = await self._handle(binding, ctx, message)
