@@ -41,7 +41,7 @@ from core.metrics import MIRROR_PUBLISHED, MIRROR_RETRIES, child
 from core.settings import Settings, mask_url
 from core.tracing import TRACER, links_of
 from sinks.amqp_exchanges import ExchangeUnusable, open_exchanges
-from sinks.legacy_events import EXCHANGES, MIRRORED, LegacyEvent, legacy_event
+from sinks.legacy_events import EXCHANGES, MIRROR_APP_ID, MIRRORED, LegacyEvent, legacy_event
 from topics import names
 from topics.dead_letter import RawRecord, bounded_key, dead_letter
 from topics.models import ErrorInfo
@@ -193,7 +193,7 @@ class MirrorRunner:
         self, polled: dict[TopicPartition, list[ConsumerRecord]], producer: AIOKafkaProducer
     ) -> list[LegacyEvent]:
         """The batch's legacy messages; a record that cannot be mapped goes to the dead-letter topic instead, and
-        one that is no legacy message (a page of activities) is passed over."""
+        one that no routing key takes (a report of another kind) is passed over."""
         events = []
         for tp, records in polled.items():
             topic = self.topics[tp.topic]
@@ -306,7 +306,7 @@ def _message(event: LegacyEvent) -> aio_pika.Message:
         content_encoding="utf-8",
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         message_id=event.event_id,
-        app_id="beat",
+        app_id=MIRROR_APP_ID,
     )
 
 
