@@ -14,8 +14,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -391,3 +391,29 @@ class TcpProxy:
             self._server.close()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+
+
+@asynccontextmanager
+async def running_api(env: dict[str, str], log_path: Path) -> AsyncIterator[tuple[str, BeatProcess]]:
+    """A ``beat api`` with ``env`` on a port of its own; yields its URL once it answers, and the process."""
+    from app.embedded import free_port
+
+    port = free_port()
+    proc = BeatProcess("api", {**env, "BEAT_API_PORT": str(port)}, log_path).start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=url) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                assert proc.alive(), proc.log_tail()
+                try:
+                    if (await client.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, proc.log_tail()
+                await asyncio.sleep(0.1)
+        yield url, proc
+    finally:
+        # In a thread: a proxy this loop serves may carry the process's goodbyes.
+        await asyncio.to_thread(proc.terminate, 10)
