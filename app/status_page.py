@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
+from app.api_errors import BoundedRoute
 from app.api_models import BEAT_ERRORS
 from app.api_state import ApiState, api_state
 from app.status_data import StatusSnapshot, snapshot
@@ -23,7 +24,8 @@ STATIC = Path(__file__).parent / "static"
 DEFAULT_MINUTES = 5
 POLL_SECONDS = 5
 
-router = APIRouter()
+# BoundedRoute: with Postgres down, /status answers 503 with Retry-After, as every other read does.
+router = APIRouter(route_class=BoundedRoute)
 
 _PAGE = """<!doctype html>
 <html lang="en">

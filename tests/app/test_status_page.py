@@ -15,13 +15,14 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from app.embedded import free_port
 from core.api_keys import new_key
-from tests.support import BeatProcess, unique, wait_terminal
+from tests.support import BeatProcess, TcpProxy, unique, wait_terminal
 
 CHROMIUM = Path("/usr/bin/chromium")
 READ_KEY, SUBMIT_KEY = new_key(), new_key()
@@ -32,14 +33,10 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chrom
 
 
 @asynccontextmanager
-async def keyed_facade(stack: Any) -> AsyncIterator[str]:
-    """A ``beat api`` beside the stack's with a read key and a submit key of the environment's; yields its URL."""
+async def own_facade(stack: Any, **settings: str) -> AsyncIterator[str]:
+    """A ``beat api`` beside the stack's, with ``settings`` (``api_keys=…``); yields its URL once it answers."""
     port = free_port()
-    env = {
-        **stack.env,
-        "BEAT_API_PORT": str(port),
-        "BEAT_API_KEYS": f"page:read:{READ_KEY};feeder:submit:{SUBMIT_KEY}",
-    }
+    env = {**stack.env, "BEAT_API_PORT": str(port), **{f"BEAT_{k.upper()}": v for k, v in settings.items()}}
     log = stack.session_dir / "logs" / f"api-status-page-{uuid.uuid4().hex[:6]}.log"
     proc = BeatProcess("api", env, log).start()
     url = f"http://127.0.0.1:{port}"
@@ -124,7 +121,7 @@ async def test_the_status_page_asks_for_a_key_and_shows_what_postgres_holds(stac
 
     started = time.monotonic()
     async with (
-        keyed_facade(stack) as url,
+        own_facade(stack, api_keys=f"page:read:{READ_KEY};feeder:submit:{SUBMIT_KEY}") as url,
         resting_source(pool) as source,
         httpx.AsyncClient(base_url=url, timeout=30) as client,
     ):
@@ -229,3 +226,25 @@ async def test_the_status_page_asks_for_a_key_and_shows_what_postgres_holds(stac
             finally:
                 await browser.close()
     assert time.monotonic() - started < 120
+
+
+async def test_with_postgres_cut_the_page_loads_and_its_data_answers_503(stack):
+    target = urlsplit(stack.database_url)
+    proxy = TcpProxy(target.hostname or "127.0.0.1", target.port or 5432).start()
+    try:
+        async with (
+            own_facade(stack, database_url=proxy.url(stack.database_url)) as url,
+            httpx.AsyncClient(base_url=url, timeout=15) as client,
+        ):
+            assert (await client.get("/status")).status_code == 200
+            proxy.cut()
+            deadline = time.monotonic() + 20
+            while (answer := await client.get("/status")).status_code != 503:
+                assert time.monotonic() < deadline, answer.text
+                await asyncio.sleep(0.2)
+            assert answer.headers["retry-after"] and answer.json()["detail"]["unavailable"] == "postgres"
+            page = await client.get("/")
+            assert page.status_code == 200 and "/ui/status.js" in page.text
+            assert (await client.get("/ui/status.js")).status_code == 200
+    finally:
+        proxy.stop()
