@@ -28,9 +28,12 @@ MESSAGE_SHOWN = 300
 _ATTEMPT_ENDS = ("COMPLETE", "FAILED", "DEAD_LETTERED", "RETRYING")
 _FAILED_ENDS = ("FAILED", "DEAD_LETTERED", "RETRYING")
 
+# Two arms, one per partial index: a single IN list over both would be a pass over every row.
 _OPEN_WORK = """
 SELECT flow, status, count(*) AS n FROM scrape_request_log
-WHERE status IN ('PENDING', 'PROCESSING', 'RETRYING') GROUP BY flow, status
+WHERE status IN ('PENDING', 'PROCESSING') GROUP BY flow, status
+UNION ALL
+SELECT flow, status, count(*) AS n FROM scrape_request_log WHERE status = 'RETRYING' GROUP BY flow, status
 """
 _WINDOW_BY_FLOW = """
 SELECT l.flow, e.status, count(*) AS n
