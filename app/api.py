@@ -45,6 +45,7 @@ from app.legacy_profiles import router as legacy_profiles
 from app.legacy_scrape_log import router as legacy_scrape_log
 from app.legacy_youtube import router as legacy_youtube
 from app.readiness import readiness
+from app.status_page import add_status_page
 from app.submission import submit_or_refuse
 from core.kafka import start_producer
 from core.redrive import NotReopenable, UnknownRequest, reopen
@@ -261,4 +262,5 @@ def create_api(settings: Settings) -> FastAPI:
     api.include_router(legacy_profiles)
     api.include_router(legacy_scrape_log)
     api.include_router(legacy_youtube)
+    add_status_page(api)
     return api

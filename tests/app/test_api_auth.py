@@ -45,9 +45,10 @@ OPEN = {
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"),
+    ("GET", "/"),
 }
-# Open whether or not a route serves them yet (the status page is to come).
-OPEN_PAGES = ["/", "/ui/", "/ui/status.js"]
+# The status page and its assets under /ui/ (a mount, which the route walk does not list).
+OPEN_PAGES = ["/", "/ui/", "/ui/status.js", "/ui/status.css"]
 # Routes that need more than their method's default scope.
 ADMIN_ROUTES = {
     ("PUT", "/heartbeat"),
