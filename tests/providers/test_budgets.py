@@ -150,7 +150,5 @@ async def test_the_http_layer_reserves_data_api_units_and_counts_spend(sandbox_h
         await spending.ledger.flush()  # nothing pending: no second row, no double count
     finally:
         await guard.aclose()
-    rows = await pool.fetch(
-        "SELECT day, source, credential_id, calls, cost FROM provider_spend WHERE flow = $1", flow
-    )
+    rows = await pool.fetch("SELECT day, source, credential_id, calls, cost FROM provider_spend WHERE flow = $1", flow)
     assert [tuple(row) for row in rows] == [(datetime.now(UTC).date(), YT, credential.id, 2, 101.0)]
