@@ -143,12 +143,20 @@ class SpendLedger:
             raise
 
     async def _run(self) -> None:
+        failing = False
         while True:
             await asyncio.sleep(FLUSH_INTERVAL)
             try:
                 await self.flush()
             except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-                log.warning("could not write provider spend (%s); keeping it for the next try", exc)
+                # Once per outage, not once a second.
+                if not failing:
+                    log.warning("could not write provider spend (%s); keeping it until Postgres answers", exc)
+                failing = True
+                continue
+            if failing:
+                log.info("provider spend written again")
+            failing = False
 
     async def aclose(self) -> None:
         if self._task is not None:
