@@ -21,11 +21,15 @@ from providers.budgets import (
     configured_budgets,
 )
 from providers.costs import NO_FLOW, CostTable, SpendLedger, calls_for, current_flow
-from providers.errors import BudgetExhausted, BudgetWait
+from providers.errors import AllSourcesFailed, BudgetExhausted, BudgetWait
 from providers.http import Credential
+from providers.instagram import jotucker, lama
+from providers.operations import FETCH_FOLLOWING
+from providers.sandbox.config import SandboxConfig
 from providers.sandbox.seeds import SANDBOX_CREDENTIALS
 from providers.spending import Spending
 from providers.youtube.youtube_data import YouTubeDataClient
+from tests.providers.test_crawler import FOLLOWING, sandbox_crawler
 from tests.support import REDIS_URL, redis_test_prefix
 
 YT = "ytapitoken"
@@ -152,3 +156,29 @@ async def test_the_http_layer_reserves_data_api_units_and_counts_spend(sandbox_h
         await guard.aclose()
     rows = await pool.fetch("SELECT day, source, credential_id, calls, cost FROM provider_spend WHERE flow = $1", flow)
     assert [tuple(row) for row in rows] == [(datetime.now(UTC).date(), YT, credential.id, 2, 101.0)]
+
+
+@pytest.mark.parametrize("mode", ["retry", "fail"])
+async def test_a_spent_source_budget_passes_to_the_next_source_or_fails(mode: str) -> None:
+    """JoTucker's budget fits one call. Retrying, the next fetch skips it (no call, no breaker count) and
+    Lama serves; failing, the fetch ends with BudgetExhausted."""
+    settings = load_settings(budgets={f"source:{jotucker.SOURCE}": 1}, budget_mode=mode)
+    guard = BudgetGuard(MemoryBudgetStore(), configured_budgets(settings), mode)
+    spending = Spending(CostTable({jotucker.SOURCE: 1}), guard, SpendLedger(None))
+
+    async def following(only: str | None = None) -> str:
+        return (await h.crawler.fetch(FETCH_FOLLOWING, "1000001", None, only=only))[1]
+
+    async with sandbox_crawler(SandboxConfig(), breaker=(1, 60.0), spending=spending) as h:
+        assert await following() == jotucker.SOURCE
+        if mode == "fail":
+            with pytest.raises(BudgetExhausted, match=f"source:{jotucker.SOURCE}"):
+                await following()
+        else:
+            assert await following() == lama.SOURCE
+            # One failure would have opened JoTucker's circuit: a budget is no failure of the source, and the
+            # verdict is due when the budget resets.
+            with pytest.raises(AllSourcesFailed, match="BudgetWait") as waiting:
+                await following(jotucker.SOURCE)
+            assert "circuit" not in str(waiting.value) and (waiting.value.ready_in or 0) > 0
+        assert h.seen(FOLLOWING) == 1
