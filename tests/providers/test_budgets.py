@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
+from urllib.parse import urlsplit
 
+import asyncpg
 import pytest
 import pytest_asyncio
 
@@ -30,7 +32,7 @@ from providers.sandbox.seeds import SANDBOX_CREDENTIALS
 from providers.spending import Spending
 from providers.youtube.youtube_data import YouTubeDataClient
 from tests.providers.test_crawler import FOLLOWING, sandbox_crawler
-from tests.support import REDIS_URL, redis_test_prefix
+from tests.support import REDIS_URL, TcpProxy, redis_test_prefix
 
 YT = "ytapitoken"
 
@@ -182,3 +184,25 @@ async def test_a_spent_source_budget_passes_to_the_next_source_or_fails(mode: st
                 await following(jotucker.SOURCE)
             assert "circuit" not in str(waiting.value) and (waiting.value.ready_in or 0) > 0
         assert h.seen(FOLLOWING) == 1
+
+
+async def test_spend_waits_out_a_postgres_outage_and_is_written_once(database_url, pool) -> None:
+    """Spend counted while Postgres is away is kept and added once it answers: no row lost, none doubled."""
+    parts = urlsplit(database_url)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432).start()
+    cut_pool = await asyncpg.create_pool(proxy.url(database_url), min_size=0, max_size=1, timeout=2)
+    ledger = SpendLedger(cut_pool)
+    flow = f"outage_{uuid.uuid4().hex[:6]}"
+    try:
+        proxy.cut()
+        ledger.spent("rocketapi", "7", flow, 0.25)
+        with pytest.raises((OSError, asyncpg.PostgresError, TimeoutError)):
+            await ledger.flush()
+        ledger.spent("rocketapi", "7", flow, 0.25)
+        proxy.restore()
+        await ledger.aclose()
+    finally:
+        await cut_pool.close()
+        proxy.stop()
+    row = await pool.fetchrow("SELECT calls, cost FROM provider_spend WHERE flow = $1", flow)
+    assert tuple(row) == (2, 0.5)
