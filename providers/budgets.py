@@ -19,6 +19,7 @@ at midnight Pacific Time. At the limit the call is not made, and per ``BEAT_BUDG
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,11 +33,15 @@ from redis.exceptions import RedisError
 
 from core.outage import REDIS, as_outage
 from providers.errors import BudgetExhausted, BudgetWait
+from providers.sources import SOURCES
 from topics.errors import BeatError, Decision
+from topics.flows import FLOWS
 from topics.models import utcnow
 
 if TYPE_CHECKING:
     from core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 KEY_PREFIX = "beat:budget:"
 REDIS_TIMEOUT = 5.0
@@ -49,7 +54,7 @@ PACIFIC_SOURCES = frozenset({"ytapitoken", "ytapi"})
 
 
 class BudgetConfigError(BeatError, ValueError):
-    """A budget that names no ``source:`` or ``flow:``, or a negative one."""
+    """A budget that names no ``source:`` or ``flow:``, a flow Beat does not have, or a negative limit."""
 
     decision = Decision.DEFINITIVE
 
@@ -89,6 +94,12 @@ def configured_budgets(settings: Settings) -> list[Budget]:
             raise BudgetConfigError(f"budget {key!r}: expected 'source:<label>' or 'flow:<name>'")
         if limit < 0:
             raise BudgetConfigError(f"budget {key!r}: {limit} is negative")
+        # A misspelt name would cap nothing, silently.
+        if scope == "flow" and name not in FLOWS:
+            raise BudgetConfigError(f"budget {key!r}: no flow is called {name!r}")
+        if scope == "source" and name not in SOURCES:
+            # Labels outside the table exist (RAY's, the ad-vs-organic model's), so only a warning.
+            log.warning("budget %r names a source label Beat does not list; known: %s", key, ", ".join(SOURCES))
         budgets.append(Budget(scope, name, limit / sharers))
     return budgets
 

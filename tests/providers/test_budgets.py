@@ -35,6 +35,7 @@ from tests.providers.test_crawler import FOLLOWING, sandbox_crawler
 from tests.support import REDIS_URL, TcpProxy, redis_test_prefix
 
 YT = "ytapitoken"
+FLOW = "refresh_profile_basic"
 
 
 @pytest.fixture
@@ -72,6 +73,8 @@ def test_budgets_parse_share_without_redis_and_refuse_a_bad_key() -> None:
     assert [b.limit for b in shared] == [10000, 5000]
     with pytest.raises(BudgetConfigError, match="expected 'source:<label>' or 'flow:<name>'"):
         configured_budgets(load_settings(budgets={"ytapitoken": 5}))
+    with pytest.raises(BudgetConfigError, match="no flow is called 'refresh_profile_basc'"):
+        configured_budgets(load_settings(budgets={"flow:refresh_profile_basc": 5}))
 
 
 def test_the_data_api_day_ends_at_midnight_pacific_others_at_utc_midnight() -> None:
@@ -93,16 +96,16 @@ async def test_a_reservation_fits_under_every_budget_or_takes_nothing(store: Bud
 
 @pytest.mark.parametrize("mode", ["retry", "fail"])
 async def test_at_the_limit_the_guard_waits_for_the_reset_or_fails(mode: str, key_prefix: str) -> None:
-    settings = load_settings(budgets={"flow:f1": 3, f"source:{YT}": 250}, budget_mode=mode, redis_url=REDIS_URL)
+    settings = load_settings(budgets={f"flow:{FLOW}": 3, f"source:{YT}": 250}, budget_mode=mode, redis_url=REDIS_URL)
     # Two guards on one Redis stand for two processes: they share the one count.
     guards = [BudgetGuard(RedisBudgetStore(REDIS_URL), configured_budgets(settings), mode, key_prefix) for _ in "ab"]
     try:
-        await guards[0].reserve("rocketapi", "f1", 2)
-        await guards[1].reserve("rocketapi", "f1", 1)
+        await guards[0].reserve("rocketapi", FLOW, 2)
+        await guards[1].reserve("rocketapi", FLOW, 1)
         await guards[1].reserve("rocketapi", "other", 50)  # no budget of its own
         expected = BudgetExhausted if mode == "fail" else BudgetWait
-        with pytest.raises(expected, match=r"flow:f1 \(3\) has no room for a call costing 1") as caught:
-            await guards[0].reserve("rocketapi", "f1", 1)
+        with pytest.raises(expected, match=rf"flow:{FLOW} \(3\) has no room for a call costing 1") as caught:
+            await guards[0].reserve("rocketapi", FLOW, 1)
         if mode == "retry":
             # Due when the budget resets: UTC midnight for a flow.
             now = datetime.now(UTC)
@@ -119,17 +122,18 @@ async def test_at_the_limit_the_guard_waits_for_the_reset_or_fails(mode: str, ke
 
 async def test_budget_remaining_reports_what_is_left_of_each(key_prefix: str) -> None:
     prefix = key_prefix.removeprefix("beat:budget:")
-    settings = load_settings(budgets={"flow:f1": 10, f"source:{YT}": 500}, redis_url=REDIS_URL, topic_prefix=prefix)
+    budgets = {f"flow:{FLOW}": 10, f"source:{YT}": 500}
+    settings = load_settings(budgets=budgets, redis_url=REDIS_URL, topic_prefix=prefix)
     guard = BudgetGuard.from_settings(settings)
     store = RedisBudgetStore(REDIS_URL)
     try:
-        await guard.reserve(YT, "f1", 4)
+        await guard.reserve(YT, FLOW, 4)
         left = await budget_remaining(settings, store)
     finally:
         await guard.aclose()
         await store.aclose()
     assert [(r.budget, r.limit, r.spent, r.remaining) for r in left] == [
-        ("flow:f1", 10, 4, 6),
+        (f"flow:{FLOW}", 10, 4, 6),
         (f"source:{YT}", 500, 4, 496),
     ]
     assert all(r.resets_at > datetime.now(UTC) for r in left)
