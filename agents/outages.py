@@ -45,6 +45,10 @@ class Outages:
         self._clear.set()
         self.waiting = 0
 
+    def down(self) -> set[str]:
+        """The dependencies being waited out now."""
+        return set(self._down)
+
     async def ready(self) -> None:
         """Return once no dependency is known to be down."""
         await self._clear.wait()

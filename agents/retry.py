@@ -32,6 +32,7 @@ from core.kafka import start_group_consumer, start_producer
 from core.outage import is_outage
 from core.settings import Settings
 from core.topic_admin import ensure_topics
+from core.tracing import trace_headers
 from topics import names
 from topics.dead_letter import RawRecord, bounded_key, dead_letter, error_info
 from topics.flows import FLOWS
@@ -202,11 +203,18 @@ class RetryConsumer:
         lane = lane_of(record.value)
         if lane is None:
             return await self._dead_letter(record)
+        # The next attempt continues the request's trace (core/tracing.py).
+        traced = trace_headers(record.headers)
         if due <= now:
-            return await producer.send(self.settings.request_topic(*lane), record.value, key=record.key)
+            return await producer.send(
+                self.settings.request_topic(*lane), record.value, key=record.key, headers=traced or None
+            )
         tier = tier_for(due - now, self.settings.retry_tiers)
         return await producer.send(
-            self.settings.topic(names.retry_topic(tier)), record.value, key=record.key, headers=[due_header(due)]
+            self.settings.topic(names.retry_topic(tier)),
+            record.value,
+            key=record.key,
+            headers=[due_header(due), *traced],
         )
 
     async def _dead_letter(self, record: ConsumerRecord) -> Awaitable:

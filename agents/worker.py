@@ -30,6 +30,7 @@ from typing import Any
 import asyncpg
 import faust
 from aiokafka.client import AIOKafkaClient
+from mode.utils.logging import CompositeLogger
 
 from agents.backpressure import FlowGate
 from agents.faust_app import create_app
@@ -40,23 +41,29 @@ from agents.flows.registry import check_handlers, handler_of
 from agents.flows.report_tools import ReportTools
 from agents.flows.tools import build_tools
 from agents.lanes import FlowSlots
+from agents.observing import WorkerObserver
 from agents.outages import Outages, dependency_down
 from agents.requests import Rejected, decode_request, refuse_request
 from agents.retry import RetryConsumer, due_header
 from agents.sentiment_feed import FLOW as SENTIMENT_FLOW
 from agents.sentiment_feed import SentimentFeed
 from core.backoff import Retry, after_transient
+from core.health import Health
 from core.kafka_security import client_options
+from core.logs import flow_logger, request_context
+from core.metrics import ATTEMPTS, DEAD_LETTERS, FLOW_DURATION, IN_FLIGHT, REQUESTS, child
 from core.outage import BROKER, POSTGRES, REDIS
 from core.queries import StoredData
 from core.settings import Settings
 from core.topic_admin import request_partitions
+from core.tracing import TRACER, extract_context, inject_headers
 from providers.breaker import Breaker
 from providers.clients import build_clients
 from providers.costs import calls_for
 from providers.crawler import Crawler
 from providers.credential_cache import CredentialCache
 from providers.credentials import CredentialPolicy
+from providers.drift import ParseRate
 from providers.http import ProviderHttp
 from providers.ratelimit import RateLimiter, calls_at
 from providers.spending import Spending
@@ -167,6 +174,16 @@ class WorkerRuntime:
         self.sentiment_feed: SentimentFeed | None = None
         self.outages: Outages | None = None
         self._rng = random.Random()
+        self.started = False
+        self.observer: WorkerObserver | None = None
+
+    @property
+    def credentials(self) -> CredentialCache | None:
+        return self._credentials
+
+    def observe(self, health: Health) -> None:
+        """Report readiness, lag and credential states on the process's metrics port (``agents/observing.py``)."""
+        self.observer = WorkerObserver(self, health)
 
     async def start(self) -> None:
         assert self.settings.database_url
@@ -212,7 +229,12 @@ class WorkerRuntime:
         )
         self._breaker = Breaker.from_settings(self.settings, self._pool)
         self.crawler = Crawler(
-            self._credentials, policy, clients, self.settings.source_priorities, breaker=self._breaker
+            self._credentials,
+            policy,
+            clients,
+            self.settings.source_priorities,
+            breaker=self._breaker,
+            parse_rate=ParseRate(self.settings.drift_failure_rate, self.settings.drift_window),
         )
         self.queries = StoredData(self._pool)
         self.assets = await AssetRuntime.open(self.settings)
@@ -231,6 +253,9 @@ class WorkerRuntime:
             self.sentiment_feed = SentimentFeed(self.settings, self._feed_broken)
             await self.sentiment_feed.start()
         self._background.append(asyncio.ensure_future(self._watch_for_a_lost_log()))
+        if self.observer is not None:
+            self._background.append(asyncio.ensure_future(self.observer.run()))
+        self.started = True
 
     async def _watch_for_a_lost_log(self) -> None:
         """Exit when the broker lost its log, so the worker starts again from the new one.
@@ -318,7 +343,8 @@ class WorkerRuntime:
             value,  # type: ignore[return-value]
             partition=None,
             timestamp=None,
-            headers=headers,
+            # Inside a request's span, its records carry the trace on to the sink and the mirror.
+            headers=inject_headers(headers),
         )
 
     async def _trace(self, record: TraceLog) -> None:
@@ -326,6 +352,7 @@ class WorkerRuntime:
         await self._send(names.TRACE_LOG, None, record.to_bytes())
 
     async def _status(self, request: ScrapeRequest, status: Status, **fields: Any) -> asyncio.Future:
+        child(REQUESTS, request.flow or "unknown", status.value).inc()
         event = RequestStatus.of(request, status, **fields)
         return await self._send(names.STATUS, event.request_id.encode(), event.to_bytes())
 
@@ -345,6 +372,8 @@ class WorkerRuntime:
         assert self.outages is not None
         self.in_flight += 1
         self._idle.clear()
+        in_flight = child(IN_FLIGHT, spec.name)
+        in_flight.inc()
         try:
             while True:
                 await self.outages.ready()
@@ -368,6 +397,7 @@ class WorkerRuntime:
             error = error_info(type(exc).__name__, f"unexpected error in the worker: {exc}")
             await (await self._send_dead_letter(spec, record, error))
         finally:
+            in_flight.dec()
             self.in_flight -= 1
             if self.in_flight == 0:
                 self._idle.set()
@@ -383,11 +413,30 @@ class WorkerRuntime:
         except Rejected as rejected:
             await self._dead_letter(spec, record, rejected.error, rejected.request)
             return
+        attributes: dict[str, str | int] = {
+            "beat.flow": spec.name,
+            "beat.request_id": request.id or "",
+            "beat.attempt": request.attempt,
+        }
+        with (
+            request_context(spec.name, request.id, request.attempt),
+            TRACER.start_as_current_span(
+                f"flow {spec.name}", context=extract_context(record.headers), attributes=attributes
+            ),
+        ):
+            await self._attempt(spec, record, request, params, processing)
+
+    async def _attempt(
+        self, spec: FlowSpec, record: RawRecord, request: ScrapeRequest, params: Any, processing: tuple[bytes, bytes]
+    ) -> None:
+        """One attempt of a decoded request, from PROCESSING to the status that ends it."""
         if request.expires_at is not None and request.expires_at <= utcnow():
             message = f"expired at {request.expires_at.isoformat()} before it was processed"
             await (await self._status(request, Status.EXPIRED, error=ErrorInfo(type="Expired", message=message)))
             return
         pending = [await self._send(names.STATUS, processing[0], processing[1])]
+        child(REQUESTS, spec.name, Status.PROCESSING.value).inc()
+        child(ATTEMPTS, spec.name).inc()
         assert self.crawler is not None
         assert request.id is not None  # decode_request refuses a request without one
         ctx = FlowContext(
@@ -410,7 +459,8 @@ class WorkerRuntime:
                 flow = asyncio.ensure_future(handler_of(spec)(ctx, params))
             self._running[flow] = record
             try:
-                result = await asyncio.wait_for(flow, timeout)
+                with child(FLOW_DURATION, spec.name).time():
+                    result = await asyncio.wait_for(flow, timeout)
             finally:
                 self._running.pop(flow, None)
         except asyncio.CancelledError:
@@ -432,7 +482,7 @@ class WorkerRuntime:
                 error = error_info(type(exc).__name__, str(exc))
                 transient, ready_in = exc.decision is Decision.TRANSIENT, getattr(exc, "ready_in", None)
             else:  # a bug or poison, not an answer: keep the record
-                log.exception("flow %s crashed on request %s", spec.name, request.id)
+                flow_logger(spec.name).exception("flow %s crashed on request %s", spec.name, request.id)
                 await asyncio.gather(*pending)
                 crash = error_info(type(exc).__name__, str(exc) or repr(exc))
                 await self._dead_letter(spec, record, crash, request, source=",".join(ctx.sources) or None)
@@ -448,6 +498,7 @@ class WorkerRuntime:
             for topic, key, value in records:
                 pending.append(await self._send(topic, key, value))
             pending.append(await self._send(names.STATUS, request.id.encode(), complete))
+            child(REQUESTS, spec.name, Status.COMPLETE.value).inc()
         elif transient:
             pending.extend(await self._after_transient(record, request, source, error, ready_in))
         else:
@@ -469,7 +520,7 @@ class WorkerRuntime:
             ended = error_info(outcome.error.type, outcome.error.message)
             spent = request.model_copy(update={"retries_spent": outcome.retries_spent})
             return [await self._status(spent, outcome.status, source=source, error=ended)]
-        log.info(
+        flow_logger(request.flow or "unknown").info(
             "request %s (%s) attempt %d failed transiently (%s); retrying at %s",
             request.id,
             request.flow,
@@ -537,6 +588,7 @@ class WorkerRuntime:
                 # A request refused for its size: its params stay in the dead letter (cut to fit).
                 value = status.model_copy(update={"params": {}}).to_bytes()
             pending.append(await self._send(names.STATUS, key, value))
+            child(REQUESTS, spec.name, Status.DEAD_LETTERED.value).inc()
         await asyncio.gather(*pending)
 
     async def _send_dead_letter(
@@ -548,6 +600,7 @@ class WorkerRuntime:
         source: str | None = None,
     ) -> asyncio.Future:
         letter = dead_letter(record, error, max_bytes=self.max_bytes, flow=spec.name, request=request, source=source)
+        child(DEAD_LETTERS, error.type).inc()
         return await self._send(names.DEAD_LETTER, bounded_key(record.key), letter.to_bytes())
 
     def watch(self, spec: FlowSpec, channel) -> None:
@@ -614,11 +667,13 @@ def build_worker_app(settings: Settings, selection: FlowSelection) -> tuple[faus
             (False, names.scrape_topic(spec.name), request_partitions(settings, spec.name)),
             (True, names.priority_topic(spec.name), settings.priority_partitions),
         ):
-            app.agent(
+            agent = app.agent(
                 _request_topic(app, [settings.topic(lane)], partitions),
                 name=f"flow.{lane.removeprefix(names.SCRAPE_PREFIX)}",
                 concurrency=settings.concurrency_of(spec),
             )(_agent_for(runtime, spec, urgent=urgent))
+            # faust logs every agent under one module logger; each flow's lines go under its own name.
+            agent.log = CompositeLogger(flow_logger(spec.name), formatter=agent._format_log)  # type: ignore[attr-defined]
     log.info("running %s", ", ".join(spec.name for spec in selection.enabled) or "no flow")
     if selection.disabled:
         log.info("refusing the disabled %s", ", ".join(spec.name for spec in selection.disabled))
@@ -697,6 +752,12 @@ class DrainingWorker(faust.Worker):
     def __init__(self, app: faust.App, runtime: WorkerRuntime, **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self._runtime = runtime
+        # Its terminal spinner writes control codes to standard output, between Beat's log lines.
+        self.spinner = None
+
+    def _setup_logging(self) -> None:
+        # mode would swap Beat's one handler (core/logs.py) for its own coloured one on standard output.
+        return
 
     async def on_first_start(self) -> None:
         await self._runtime.start()

@@ -42,6 +42,7 @@ from app.key_store import live_keys, mark_used
 from core.api_keys import ADMIN, READ, SCOPES, SUBMIT, KnownKey, match_key, parse_env_keys
 from core.outage import is_outage
 from core.settings import Settings
+from topics.errors import BeatError, Decision
 
 log = logging.getLogger(__name__)
 
@@ -299,8 +300,10 @@ def is_loopback(host: str) -> bool:
         return False  # a name other than localhost may resolve anywhere
 
 
-class NotExposable(Exception):
+class NotExposable(BeatError):
     """The facade would serve without any key on an address others can reach."""
+
+    decision = Decision.DEFINITIVE
 
 
 def check_exposure(host: str, env_keys: int, stored_keys: int | None) -> str | None:

@@ -70,6 +70,26 @@ def _beat(
 
 # The processes.
 
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(
+        "--metrics-port",
+        metavar="PORT",
+        min=0,
+        max=65535,
+        help="port of /metrics, /healthz and /readyz (default: BEAT_METRICS_PORT, else the role's own; 0: a free one)",
+    ),
+]
+
+
+def _role_settings(role: str, metrics_port: int | None) -> Settings:
+    """A process's settings, logging stamped with its role, and ``--metrics-port`` over BEAT_METRICS_PORT."""
+    from core.tracing import configure_tracing
+
+    settings = command_settings(role)
+    configure_tracing(settings.otel_endpoint, role)
+    return settings if metrics_port is None else settings.model_copy(update={"metrics_port": metrics_port})
+
 
 @app.command()
 def up(
@@ -107,17 +127,20 @@ def worker(
             "else the usable CPU count)",
         ),
     ] = None,
+    metrics_port: MetricsPort = None,
 ) -> int:
     """Request agents for the selected flows."""
+    from agents.observing import WORKER_CHECKS
     from agents.worker import DrainingWorker, build_worker_app
     from app.worker_processes import check_shares, process_count, run_worker_processes
+    from core.health import serve_metrics
     from providers.ratelimit import RateLimitConfigError
     from topics.flows import UnknownFlow, select_flows
 
     if more_flows and not flows:
         raise Usage(f"unexpected argument {more_flows[0]!r}: flow globs follow --flows")
     globs = [*(flows or []), *(more_flows or [])]
-    settings = command_settings()
+    settings = _role_settings("worker", metrics_port)
     try:
         selection = select_flows(globs or None, settings.disabled_flows)
     except UnknownFlow as exc:
@@ -132,6 +155,8 @@ def worker(
     except RateLimitConfigError as exc:
         raise Failure(str(exc)) from None
     worker_app, runtime = build_worker_app(settings, selection)
+    _server, health = serve_metrics("worker", settings, WORKER_CHECKS)
+    runtime.observe(health)
     DrainingWorker(
         worker_app,
         runtime,
@@ -143,21 +168,23 @@ def worker(
 
 
 @app.command()
-def sink() -> int:
+def sink(metrics_port: MetricsPort = None) -> int:
     """Postgres sink and reconciler."""
     from sqlalchemy.exc import OperationalError
 
+    from core.health import serve_metrics
     from sinks.runner import run_sink
     from sinks.schema import migrate
 
-    settings = connected(command_settings())
+    settings = connected(_role_settings("sink", metrics_port))
     assert settings.database_url, "connected() fills it or fails"
     require_role_topics(settings)
     try:
         migrate(settings.database_url)
     except OperationalError as exc:
         raise Failure(f"Postgres at {mask_url(settings.database_url or '')} does not answer ({exc.orig})") from None
-    return run_sink(settings)
+    _server, health = serve_metrics("sink", settings, ("postgres", "broker", "assigned"))
+    return run_sink(settings, health)
 
 
 @app.command()
@@ -179,48 +206,58 @@ def migrate() -> int:
 
 
 @app.command()
-def mirror() -> int:
+def mirror(metrics_port: MetricsPort = None) -> int:
     """Legacy RabbitMQ events (needs BEAT_AMQP_URL)."""
+    from core.health import serve_metrics
     from sinks.mirror import run_mirror
 
-    settings = command_settings()
+    settings = _role_settings("mirror", metrics_port)
     if settings.amqp_url is None or not settings.amqp_url.get_secret_value():
         raise Failure(
             "BEAT_AMQP_URL is not set; the mirror needs the RabbitMQ it publishes the legacy events to "
             "(e.g. amqp://guest:guest@127.0.0.1:5672/)"
         )
     # The mirror needs only the broker: no database URL required when the Kafka URL is given.
-    return run_mirror(settings if settings.kafka_url else connected(settings))
+    _server, health = serve_metrics("mirror", settings, ("amqp", "broker", "assigned"))
+    return run_mirror(settings if settings.kafka_url else connected(settings), health)
 
 
 @app.command()
-def listen() -> int:
+def listen(metrics_port: MetricsPort = None) -> int:
     """The five legacy inbound RabbitMQ queues (needs BEAT_AMQP_URL)."""
+    from core.health import serve_metrics
     from sinks.listener import run_listener
 
-    settings = command_settings()
+    settings = _role_settings("listener", metrics_port)
     if settings.amqp_url is None or not settings.amqp_url.get_secret_value():
         raise Failure("BEAT_AMQP_URL is not set; the listener needs the RabbitMQ whose legacy queues it reads")
+    # Liveness and /metrics; its readiness has no check of its own yet (sinks/listener.py can set "amqp").
+    serve_metrics("listener", settings)
     return run_listener(connected(settings))
 
 
 @app.command()
-def api() -> int:
+def api(metrics_port: MetricsPort = None) -> int:
     """HTTP facade."""
     import uvicorn
 
     from app.api import create_api
+    from app.api_metrics import observe_api
     from app.cli_keys import exposure_check
 
-    settings = connected(command_settings())
+    settings = connected(_role_settings("api", metrics_port))
     require_role_topics(settings)
     exposure_check(settings)
+    facade = create_api(settings)
+    observe_api(facade, settings)
     uvicorn.run(
-        create_api(settings),
+        facade,
         host=settings.api_host,
         port=settings.api_port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        # Its records go through Beat's one handler and format (core/logs.py).
+        log_config=None,
     )
     return 0
 
@@ -412,13 +449,36 @@ async def _circuits(settings: Settings) -> list[Any]:
 
 
 @app.command()
-def sources() -> int:
-    """Each source's circuit: state, failures, next probe."""
+def sources(
+    worker_metrics: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--worker-metrics",
+            metavar="URL",
+            help="a worker's metrics port to ask for drift findings, repeatable (default: this host's worker port)",
+        ),
+    ] = None,
+) -> int:
+    """Each source's circuit: state, failures, next probe; then the drift the workers' parsers found."""
+    from app.cli_drift import drift_lines
+    from core.health import metrics_port
+
     settings = connected(command_settings())
     rows = run_against_services(settings, _circuits(settings))
+    _print_circuits(rows)
+    print()
+    port = metrics_port(settings, "worker")
+    if worker_metrics or port:
+        print("\n".join(drift_lines(worker_metrics or [f"http://{settings.metrics_host}:{port}"])))
+    else:
+        print("drift: the workers serve their metrics on free ports (BEAT_METRICS_PORT=0); name them: --worker-metrics")
+    return 0
+
+
+def _print_circuits(rows: list[Any]) -> None:
     if not rows:
         print("no circuit has opened: every source is closed")
-        return 0
+        return
     print(f"{'scope':<40} {'state':<9} {'failures':>8}  {'next probe':<28} last error")
     for row in rows:
         if row["next_probe_at"] is None:
@@ -427,7 +487,6 @@ def sources() -> int:
             seconds = row["probe_in"].total_seconds()
             probe = f"{row['next_probe_at']:%Y-%m-%d %H:%M:%S}Z ({f'in {seconds:.0f}s' if seconds > 0 else 'due'})"
         print(f"{row['scope']:<40} {row['state']:<9} {row['failures']:>8}  {probe:<28} {row['last_error'] or ''}")
-    return 0
 
 
 @app.command()

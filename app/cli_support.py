@@ -10,7 +10,6 @@ import asyncio
 import json
 import logging
 import socket
-import sys
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 from rich.console import Console
 from rich.text import Text
 
+from core.logs import configure_logging
 from core.settings import Settings, SettingsError, load_settings, mask_url
 from topics.errors import BeatError, Decision
 
@@ -38,16 +38,15 @@ class Usage(Failure):
     exit_code = 2
 
 
-def command_settings() -> Settings:
-    """The settings, with logging to standard error at their level; loaded by each command after its
-    arguments parsed, so a usage error is reported as one first."""
+def command_settings(role: str = "cli") -> Settings:
+    """The settings, with logging to standard error at their level and in their format, stamped with the
+    process's ``role``; loaded by each command after its arguments parsed, so a usage error is reported as
+    one first."""
     try:
         settings = load_settings()
     except SettingsError as exc:
         raise Failure(str(exc)) from None
-    logging.basicConfig(
-        level=settings.log_level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format, role)
     # One line per provider call would drown everything else; calls are in trace_log. (Keys in query
     # strings are kept out of httpx's records by providers/http.py whatever the level.) Alembic announces
     # its plugins on import and its dialect on every start, which tells an operator nothing.

@@ -87,9 +87,14 @@ def require_role_topics(settings: Settings, flows: list[str] | None = None) -> N
     instead of a client creating them half-configured or waiting on them obscurely."""
     from core.topic_admin import all_topics
     from core.topic_check import MissingTopics, require_topics
+    from topics import names
     from topics.flows import FLOWS
 
-    topics = list(all_topics(settings, FLOWS if flows is None else flows))
+    # The retry tiers are left out: they are configuration, and the retry consumer creates a tier added since.
+    retry_tiers = settings.topic(names.RETRY_PREFIX)
+    topics = [
+        name for name in all_topics(settings, FLOWS if flows is None else flows) if not name.startswith(retry_tiers)
+    ]
     try:
         run_against_services(settings, require_topics(settings, topics))
     except MissingTopics as exc:

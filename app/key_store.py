@@ -12,10 +12,13 @@ from typing import Any
 import asyncpg
 
 from core.api_keys import KnownKey, key_hash, new_key
+from topics.errors import BeatError, Decision
 
 
-class NameTaken(ValueError):
+class NameTaken(BeatError, ValueError):
     """A live key already has this name."""
+
+    decision = Decision.DEFINITIVE
 
 
 async def create_key(db: asyncpg.Pool | asyncpg.Connection, name: str, scopes: Iterable[str]) -> tuple[int, str]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from core.settings import Settings
 from providers.ratelimit import MemoryRateStore, Rate, RateLimitConfigError, RateStore, RedisRateStore, Slot, Turn
+from topics.errors import BeatError, Decision
 
 PREFIX = "beat_server_"
 # Every caller of these keys is the facade, at one priority: no caller holds another back.
@@ -44,8 +45,10 @@ YOUTUBE_BY_ID = LimitKeys(
 )
 
 
-class LimitExceeded(Exception):
+class LimitExceeded(BeatError):
     """A refresh does not fit under its limits; one of them has room again in ``wait`` seconds."""
+
+    decision = Decision.TRANSIENT
 
     def __init__(self, wait: float) -> None:
         super().__init__(f"a refresh limit is full for another {wait:.3f} s")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.embedded import EmbeddedBroker, EmbeddedPostgres, free_port, write_endpoints
+from app.metrics_ports import describe, up_metrics_ports
 from app.progress import waiting
 from app.supervision import Child, restart_exited
 from app.worker_processes import check_shares, drain_timeout, process_count
@@ -49,6 +50,8 @@ class Stack:
     endpoints: dict[str, str] = field(default_factory=dict)
     # A key with every scope for this stack's facade, made at start; in endpoints.json, never printed.
     api_key: str = ""
+    # Each role's metrics port (app/metrics_ports.py); known once started.
+    metrics_ports: dict[str, int] = field(default_factory=dict)
     _broker: EmbeddedBroker | None = None
     _postgres: EmbeddedPostgres | None = None
 
@@ -139,9 +142,12 @@ class Stack:
         if self.with_workers:
             self.worker_processes = process_count(settings, None)
             check_shares(settings, self.worker_processes)
+        self.metrics_ports = up_metrics_ports(settings, roles, self.worker_processes)
         for role in roles:
             args = ("--processes", str(self.worker_processes)) if role == "worker" else ()
-            child = Child(role, self._cli(role, *args), env, logs / f"{role}.log")
+            # Each role's own port; a worker's children number theirs from it (app/worker_processes.py).
+            own = {**env, "BEAT_METRICS_PORT": str(self.metrics_ports[role])}
+            child = Child(role, self._cli(role, *args), own, logs / f"{role}.log")
             child.start()
             self.children.append(child)
             time.sleep(STAGGER_SECONDS)
@@ -252,6 +258,7 @@ def run_up(settings: Settings, *, sandbox: bool) -> int:
             print(f"  {name:8} {url}")
         print("  api key  api_key in endpoints.json (every scope)")
         print(f"  workers  {stack.worker_processes} processes")
+        print(f"  metrics  {describe(stack.metrics_ports, stack.worker_processes)} (/metrics, /healthz, /readyz)")
         print(f"  logs     {settings.data_dir.resolve() / 'logs'}")
         print(f"  written to {settings.data_dir.resolve() / 'endpoints.json'}; Ctrl-C stops everything.")
         while not stopping:

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 
 from app.cpus import usable_cpu_count
 from app.supervision import Child, restart_exited
+from core.health import metrics_port
 from core.settings import Settings
 from providers.ratelimit import configured_rates
 from topics.flows import FlowSpec
@@ -88,7 +89,16 @@ def run_worker_processes(settings: Settings, globs: Sequence[str], flows: Sequen
     if globs:
         argv += ["--flows", *globs]
     env = {**os.environ, **child_settings(settings, count)}
-    children = [Child(f"worker process {i}/{count}", argv, env, own_session=True) for i in range(1, count + 1)]
+    # Child i (from 0) serves its metrics on the worker's base port + i; a base of 0 gives each a free port.
+    children = [
+        Child(
+            f"worker process {i}/{count}",
+            argv,
+            {**env, "BEAT_METRICS_PORT": str(metrics_port(settings, "worker", i - 1))},
+            own_session=True,
+        )
+        for i in range(1, count + 1)
+    ]
     stopping: list[int] = []
 
     def _stop(signum: int, _frame: object) -> None:

@@ -53,6 +53,7 @@ from pydantic import ValidationError
 from core import pruning
 from core.backoff import exhausted, spend
 from core.failures import LoopFailures
+from core.metrics import RECONCILER_ACTIONS, REDRIVES, child
 from core.outage import is_outage
 from core.presence import Probe, Produced
 from core.requests import TooLarge, check_fits, enqueue, entity_key, record_enqueued
@@ -221,11 +222,15 @@ class Reconciler:
                 outcome = await self._each(row, handle)
                 if outcome:
                     counts[outcome] += 1
+                    child(RECONCILER_ACTIONS, outcome).inc()
+                    if outcome == "redriven":
+                        REDRIVES.inc()
         self._ended &= seen
         self._row_failures = {rid: failure for rid, failure in self._row_failures.items() if rid in seen}
         # Each pass keeps the stored-count ledger down to the requests still being counted.
         counts["pruned"] = await pruning.prune(self.pool)
         counts["pruned"] += await pruning.prune_history(self.pool, self.settings.history_retention_days)
+        child(RECONCILER_ACTIONS, "pruned").inc(counts["pruned"])
         return counts
 
     # Finding the rows: scalars only, so that no single row's stored values can break the query.

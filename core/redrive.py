@@ -27,6 +27,7 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from core.metrics import REDRIVES
 from core.reconciler import Unproducible, stored_request
 from core.requests import (
     Placed,
@@ -225,6 +226,7 @@ async def reopen(
         await _release_letters(pool, [*([letter_id] if letter_id is not None else []), *(r["id"] for r in letters)])
         raise
     await record_enqueued(pool, [placed])
+    REDRIVES.inc()
     return reopened
 
 

@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 from pydantic import ValidationError
 
+from core.metrics import REQUESTS, child
 from core.outage import BROKER, POSTGRES, DependencyDown, as_outage, broker_down, is_outage, reported
 from core.producing import send_batched
 from core.settings import Settings
@@ -263,6 +264,7 @@ async def submit(pool: asyncpg.Pool, producer: AIOKafkaProducer, settings: Setti
         log.warning(
             "request %s is on the broker but Postgres did not record it so: %s: %s", request.id, type(exc).__name__, exc
         )
+    child(REQUESTS, request.flow or "unknown", "PENDING").inc()
     return request.id
 
 

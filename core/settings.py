@@ -285,6 +285,20 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # Observability (README "Metrics and health"): each process's metrics port, logs, traces, drift alarms.
+    metrics_host: str = Field("127.0.0.1", description="where every process's /metrics, /healthz, /readyz listen")
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="this process's metrics port; unset: its role's default; 0: a free one"
+    )
+    log_format: Literal["text", "json"] = Field("text", description="json: one JSON object per log line")
+    otel_endpoint: str | None = Field(
+        None, description="OTLP/HTTP traces endpoint (http://host:4318/v1/traces); unset: no traces"
+    )
+    drift_failure_rate: float = Field(
+        0.5, gt=0, le=1, description="share of a source's recent answers that drifted or did not parse that opens it"
+    )
+    drift_window: int = Field(20, ge=2, description="the recent answers per source that rate is taken over")
+
     @field_validator("kafka_url")
     @classmethod
     def _strip_kafka_scheme(cls, value: str | None) -> str | None:

@@ -25,6 +25,8 @@ import asyncpg
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from core.metrics import BREAKER_STATE, child
+
 if TYPE_CHECKING:
     from core.settings import Settings
 
@@ -38,6 +40,10 @@ class State(str, Enum):
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"
+
+
+# beat_breaker_state's values (every process shows the transitions it made itself).
+_GAUGE = {State.CLOSED: 0, State.HALF_OPEN: 1, State.OPEN: 2}
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,9 +307,10 @@ class Breaker:
         if change is not None:
             await self._record(scope, change, None)
 
-    async def failed(self, scope: str, error: str, *, probe: bool) -> None:
+    async def failed(self, scope: str, error: str, *, probe: bool, threshold: int | None = None) -> None:
+        """Count a transient failure; ``threshold`` 1 opens a closed circuit now (the drift alarm's verdict)."""
         try:
-            change = await self._store.failed(scope, probe, self.failures, self.cooldown)
+            change = await self._store.failed(scope, probe, threshold or self.failures, self.cooldown)
         except RedisError:
             log.warning("circuit store unreachable; %s failure not recorded", scope, exc_info=True)
             return
@@ -318,6 +325,9 @@ class Breaker:
             log.warning("circuit store unreachable; %s probe not handed back", scope, exc_info=True)
 
     async def _record(self, scope: str, change: Change, error: str | None) -> None:
+        kind, source, *_ = scope.split(":", 2)
+        if kind == "source":
+            child(BREAKER_STATE, source).set(_GAUGE[change.state])
         if change.state is State.OPEN:
             log.warning(
                 "circuit %s opened after %d failures (%s); next probe in %.3gs",

@@ -24,12 +24,16 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import TypeVar, TypeVarTuple
 
+from core.logs import source_context
+from core.metrics import PARSE_FAILURES, child
 from providers.breaker import Admission, Breaker, credential_scope, source_scope
 from providers.credential_cache import CredentialCache
 from providers.credentials import CredentialPolicy
+from providers.drift import ParseRate, answer_drifted, calling
 from providers.errors import (
     AllSourcesFailed,
     AuthExpired,
+    BadResponse,
     BudgetExhausted,
     BudgetWait,
     NoCredential,
@@ -108,6 +112,8 @@ PER_HANDLE_SOURCES = frozenset({"graphapi", "ytapi", "shopify"})
 # verdict on the handle (legacy: profile by handle retried without graphapi when Graph raised).
 FALL_THROUGH_ALWAYS = frozenset({("fetch_profile_by_handle", "graphapi")})
 
+DRIFT_NOTE = " (drift alarm: too many recent answers drifted or did not parse)"
+
 
 class Crawler:
     def __init__(
@@ -118,7 +124,9 @@ class Crawler:
         priorities: Mapping[str, Sequence[str]] | None = None,
         rng: random.Random | None = None,
         breaker: Breaker | None = None,
+        parse_rate: ParseRate | None = None,
     ) -> None:
+        self._parse_rate = parse_rate
         self._credentials = credentials
         self._policy = policy
         self._clients = clients
@@ -159,7 +167,8 @@ class Crawler:
                 continue
             account = handle if source in PER_HANDLE_SOURCES else None
             try:
-                return await self._call(source, operation.method(client), args, account, request_id), source
+                with calling(fetch_type), source_context(source):
+                    return await self._call(source, operation.method(client), args, account, request_id), source
             except _SourceFailed as exc:
                 failures.append(exc.failure)
             except ProviderError as exc:
@@ -227,8 +236,16 @@ class Crawler:
                     probe = False
                     raise _SourceFailed(SourceFailure(source, f"NotSupported: {exc.message}", transient=False)) from exc
                 except RetriableProviderError as exc:
+                    if isinstance(exc, BadResponse):
+                        child(PARSE_FAILURES, source).inc()
+                    drifting = self._drifting(source, isinstance(exc, BadResponse))
                     if self._breaker is not None:
-                        await self._breaker.failed(scope, f"{type(exc).__name__}: {exc.message}", probe=probe)
+                        await self._breaker.failed(
+                            scope,
+                            f"{type(exc).__name__}: {exc.message}" + (DRIFT_NOTE if drifting else ""),
+                            probe=probe,
+                            threshold=1 if drifting else None,
+                        )
                     probe = False
                     raise _SourceFailed(
                         SourceFailure(source, f"{type(exc).__name__}: {exc.message}", transient=True, wait=exc.ready_in)
@@ -238,7 +255,14 @@ class Crawler:
                     await self._answered(scope, probe, credential, key_probe)
                     probe = False
                     raise
-                await self._answered(scope, probe, credential, key_probe)
+                if self._drifting(source, answer_drifted()) and self._breaker is not None:
+                    # The answer parsed but lacks fields the parser expects, as most recent ones did: the
+                    # source has changed shape; it is skipped until a probe answers whole again.
+                    await self._breaker.failed(
+                        scope, "answers lack expected fields" + DRIFT_NOTE, probe=probe, threshold=1
+                    )
+                else:
+                    await self._answered(scope, probe, credential, key_probe)
                 await self._policy.answered(credential)
                 probe = False
                 return result
@@ -246,6 +270,10 @@ class Crawler:
             if probe and self._breaker is not None:
                 # Admitted as the probe but never called: let the next caller probe.
                 await self._breaker.abandon(scope)
+
+    def _drifting(self, source: str, bad: bool) -> bool:
+        """Count one answer of ``source``; True when its recent answers drifted or failed to parse too often."""
+        return self._parse_rate is not None and self._parse_rate.record(source, bad)
 
     async def _admit(self, scope: str) -> Admission | None:
         return None if self._breaker is None else await self._breaker.admit(scope)

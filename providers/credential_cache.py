@@ -54,6 +54,15 @@ SELECT id, source, credentials, handle, enabled, data_access_expired, quota_stri
 FROM credential
 """
 
+_LOAD_ACCOUNT = """
+SELECT id, source, credentials, handle, enabled, data_access_expired, quota_strikes, last_used_at,
+       EXTRACT(EPOCH FROM disabled_till - now())::float8 AS rest_in
+FROM credential
+WHERE source = $1 AND handle = $2
+"""
+# How often a pick that finds no usable credential for an account may read that account's rows itself.
+RECHECK_EVERY = 1.0
+
 _LOAD_SOME = """
 SELECT id, source, credentials, handle, enabled, data_access_expired, quota_strikes, last_used_at,
        EXTRACT(EPOCH FROM disabled_till - now())::float8 AS rest_in
@@ -121,8 +130,10 @@ class CredentialCache:
         self._changed: set[int] = set()
         self._news = asyncio.Event()  # a notice arrived, or the listener's connection ended
         self._follower: asyncio.Task[None] | None = None
+        self._pool = pool
         self._writes = CredentialWrites(pool, self._settled)
         self._last_stamp = datetime.min.replace(tzinfo=UTC)
+        self._rechecked: dict[tuple[str, str], float] = {}
 
     @classmethod
     async def open(
@@ -155,6 +166,31 @@ class CredentialCache:
 
     async def pick(self, source: str, handle: str | None = None, exclude: Sequence[str] = ()) -> Credential | None:
         """The least recently used usable credential, other than those in ``exclude`` (ids tried already)."""
+        picked = self._pick(source, handle, exclude)
+        if picked is None and handle is not None and await self._recheck(source, handle):
+            picked = self._pick(source, handle, exclude)
+        return picked
+
+    async def _recheck(self, source: str, handle: str) -> bool:
+        """Read one account's credentials straight from Postgres, at most once a second per account; whether it
+        did. A token stored a moment ago (the facade's insights routes store one, then refresh at once) must not
+        fail the refresh because its notice is still on the way."""
+        now = time.monotonic()
+        if now - self._rechecked.get((source, handle), -RECHECK_EVERY) < RECHECK_EVERY:
+            return False
+        self._rechecked[source, handle] = now
+        try:
+            rows = await self._pool.fetch(_LOAD_ACCOUNT, source, handle, timeout=ROUND_TRIP_TIMEOUT)
+        except Exception as exc:
+            if not is_outage(exc):
+                raise
+            return False  # what the cache holds is the answer until Postgres is back
+        now = time.monotonic()
+        for row in rows:
+            self._put(_entry(row, now))
+        return bool(rows)
+
+    def _pick(self, source: str, handle: str | None, exclude: Sequence[str]) -> Credential | None:
         self._check_current()
         now = time.monotonic()
         excluded = {int(i) for i in exclude}
@@ -178,6 +214,17 @@ class CredentialCache:
         usable = [entry for entry in self._candidates(source, handle) if entry.is_usable()]
         rests = [entry.rest_until - now for entry in usable if entry.rest_until is not None and entry.rests_at(now)]
         return Availability(usable=len(usable), rest_in=max(0.0, min(rests)) if rests else None)
+
+    def state_counts(self) -> dict[tuple[str, str], int]:
+        """Enabled credentials by (source, state): ``usable``, ``resting`` or ``expired`` (for beat_credentials)."""
+        now = time.monotonic()
+        counts = {(source, state): 0 for source in self._by_source for state in ("usable", "resting", "expired")}
+        for cached in self._by_id.values():
+            if not cached.enabled:
+                continue
+            state = "expired" if cached.data_access_expired else "resting" if cached.rests_at(now) else "usable"
+            counts[cached.source, state] += 1
+        return counts
 
     def state(self, credential_id: str) -> CachedCredential | None:
         """The cached state of one credential, for the policy to change; None once it is deleted."""

@@ -17,7 +17,11 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
+from opentelemetry.trace import SpanKind
 
+from core.metrics import PROVIDER_CALL_DURATION, PROVIDER_CALLS, RATELIMIT_WAIT, child, status_class
+from core.tracing import TRACER
+from providers.drift import current_operation
 from providers.errors import ProviderTimeout, ProviderUnavailable, QuotaExceeded
 from providers.http_transport import AiohttpTransport
 from providers.parsing import wait_seconds
@@ -183,10 +187,24 @@ class ProviderHttp:
             cost = await self._spending.reserve(call.source, call.path)
         slot = None
         if self._limiter is not None:
+            waiting = time.perf_counter()
             slot = await self._limiter.acquire(call.source, call.credential.id if call.credential else None)
+            child(RATELIMIT_WAIT, call.source).observe(time.perf_counter() - waiting)
         started = time.perf_counter()
         status: int | None = None
         error: str | None = None
+        operation = current_operation()
+        # The path only: a query may carry a key (YouTube's), and headers and bodies carry secrets.
+        span = TRACER.start_span(
+            f"{call.source} {call.method}",
+            kind=SpanKind.CLIENT,
+            attributes={
+                "beat.source": call.source,
+                "beat.operation": operation,
+                "http.request.method": call.method,
+                "url.path": call.path.split("?", 1)[0],
+            },
+        )
         try:
             response = await self._client.request(call.method, call.url, **content)
             status = response.status_code
@@ -205,6 +223,13 @@ class ProviderHttp:
         finally:
             if slot is not None:
                 await slot.release()
+            if status is not None:
+                span.set_attribute("http.response.status_code", status)
+            if error is not None:
+                span.set_attribute("error.type", error)
+            span.end()
+            child(PROVIDER_CALLS, call.source, operation, status_class(status, error)).inc()
+            child(PROVIDER_CALL_DURATION, call.source, operation).observe(time.perf_counter() - started)
             if self._spending is not None:
                 self._spending.spent(call.source, call.credential.id if call.credential else None, cost)
             await self._trace(

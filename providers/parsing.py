@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from providers.drift import observe
 from providers.errors import AuthExpired, BadResponse, Forbidden, InputRejected, ProviderError
 from topics.limits import int_problem
 
@@ -190,6 +191,8 @@ def json_object(response: httpx.Response, source: str, missing: type[ProviderErr
     if status != 200:
         raise InputRejected(f"{what} answered {status}: {provider_message(response.text)}", source=source)
     try:
-        return Values(source).require_object(response.json())
+        payload = Values(source).require_object(response.json())
     except ValueError as exc:
         raise BadResponse(f"{what} answered with a body that is not JSON", source=source) from exc
+    observe(source, payload)
+    return payload

@@ -16,9 +16,7 @@ from aiormq.exceptions import ChannelNotFoundEntity, ChannelPreconditionFailed
 
 from core.settings import Settings
 from topics.errors import BeatError, Decision
-from topics.registry import IDENTITY_EXCHANGE, LEGACY_EXCHANGE
-
-COFFEE_EXCHANGE = "coffee.dx"
+from topics.registry import COFFEE_EXCHANGE, IDENTITY_EXCHANGE, LEGACY_EXCHANGE
 
 
 class ExchangeUnusable(BeatError):

@@ -1,8 +1,9 @@
 """Beat's events as the legacy RabbitMQ messages (legacy-beat.md §8): exchange, routing key, payload.
 
 Pure functions, one per legacy message, and ``MIRRORED``: every topic the registry
-(``topics/registry.py``) gives a legacy route, with its model and mapper; ``beat mirror``
-subscribes to exactly these. Payload fields are the
+(``topics/registry.py``) gives legacy routes, each route with its model and mapper; ``beat mirror``
+subscribes to exactly these. A message without an ``event_id`` field (the bulk page, Coffee's completions)
+still has one: its event's id, sent as the AMQP message id. Payload fields are the
 legacy ones, name for name, so downstream consumers (event-grpc → ClickHouse)
 do not change on cut-over. Deliberate differences from the legacy engine:
 
@@ -42,11 +43,20 @@ from topics.models import (
     deterministic_id,
 )
 from topics.registry import LegacyRoute
+from topics.sentiment import ActivityPageLog, ReportLog, SentimentLog
 
 LEGACY_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
-# The kind of a single like or comment on post_activity_log (topics.models.Activity).
+# The AMQP app id of every message ``beat mirror`` publishes: ``beat listen`` knows Beat's own pages by it.
+MIRROR_APP_ID = "beat"
+
+# The kinds on post_activity_log: a single like or comment (topics.models.Activity), a page of them
+# (topics.sentiment.ActivityPage).
 ACTIVITY_KIND = "activity"
+PAGE_KIND = "activity_page"
+# ReportDone.report of the two collection reports, each with its own coffee.dx completion key.
+KEYWORD_REPORT = "keyword_collection"
+SENTIMENT_REPORT = "sentiment_collection"
 
 # Contract §1: the posts these lists held arrive as their own post events.
 NOT_CARRIED = frozenset({"recent_posts", "recent_stories", "recent_videos"})
@@ -108,6 +118,11 @@ def _profile_dimensions(dimensions: dict[str, Any]) -> dict[str, Any]:
     if isinstance(carried.get("categories"), list):
         carried["categories"] = str(carried["categories"])
     return carried
+
+
+def _pairs(values: dict[str, Any]) -> list[dict[str, Any]]:
+    # The legacy bulk rows held metrics and dimensions as lists of {key, value}, in the row's order.
+    return [{"key": key, "value": value} for key, value in values.items()]
 
 
 def _sides(event: TwoSided) -> dict[str, Any]:
@@ -211,6 +226,73 @@ def post_activity_log_event(event: ActivityLog, zone: tzinfo = UTC) -> Mapped | 
     }
 
 
+def post_activity_log_bulk(event: ActivityPageLog, zone: tzinfo = UTC) -> Mapped | None:
+    """A page of likes or comments as the legacy's bulk message: the rows it inserted, metrics and dimensions
+    as ``[{key, value}]`` lists, each row stamped with the time the page was read."""
+    if event.kind != PAGE_KIND:
+        return None
+    timestamp = legacy_time(event.observed_at, zone)
+    rows = [
+        {
+            "activity_type": activity.activity_type,
+            "platform": activity.platform.value,
+            "platform_post_id": activity.shortcode,
+            "actor_profile_id": activity.actor_profile_id,
+            "dimensions": _pairs(_carried(activity.dimensions)),
+            "metrics": _pairs(activity.metrics),
+            "source": activity.source,
+            "timestamp": timestamp,
+        }
+        for activity in event.activities
+    ]
+    return event.event_id, {
+        "platform": event.platform.value,
+        "activity_type": event.activity_type,
+        "post_activity_logs": rows,
+    }
+
+
+def sentiment_log_event(event: SentimentLog, zone: tzinfo = UTC) -> Mapped:
+    return event.event_id, {
+        "event_id": event.event_id,
+        "source": event.source,
+        "platform": event.platform.value,
+        "shortcode": event.shortcode,
+        "comment_id": event.comment_id,
+        "event_timestamp": legacy_time(event.observed_at, zone),
+        "comment": event.comment,
+        "sentiment": event.sentiment,
+        "score": event.score,
+        "metrics": event.metrics,
+        "dimensions": event.dimensions,
+    }
+
+
+def _asset(event: ReportLog, role: str) -> dict[str, str | None]:
+    return {"path": event.paths.get(role), "bucket": event.bucket}
+
+
+def keyword_collection_report_completion(event: ReportLog, zone: tzinfo = UTC) -> Mapped | None:
+    if event.report != KEYWORD_REPORT:
+        return None
+    return event.event_id, {
+        "job_id": event.job_id,
+        "report_asset": _asset(event, "report"),
+        "demographic_report_asset": _asset(event, "demographic"),
+    }
+
+
+def sentiment_collection_report_out_rk(event: ReportLog, zone: tzinfo = UTC) -> Mapped | None:
+    if event.report != SENTIMENT_REPORT:
+        return None
+    return event.event_id, {
+        "collectionType": event.collection_type,
+        "collectionId": event.collection_id,
+        "sentimentReportPath": event.paths.get("report"),
+        "sentimentReportBucket": event.bucket,
+    }
+
+
 def profile_relationship_log_event(event: RelationshipLog, zone: tzinfo = UTC) -> Mapped:
     return event.event_id, {
         "event_id": event.event_id,
@@ -288,40 +370,50 @@ def trace_log_event(event: TraceLog, zone: tzinfo = UTC, hostname: str = HOSTNAM
     }
 
 
+Mapper = Callable[[Any, tzinfo], Mapped | None]
+
+
 @dataclass(frozen=True, slots=True)
 class Mirrored:
-    """How the records of one topic become legacy messages, and where they are published."""
+    """How the records of one topic become legacy messages: each route with the model its mapper reads.
 
-    model: type[Model]
-    route: LegacyRoute
-    mapper: Callable[[Any, tzinfo], Mapped | None]
+    A topic with several routes (a page of activities beside the single ones, two kinds of report) offers each
+    record to its routes' mappers in order; the first that returns a message publishes it on its route."""
+
+    routes: tuple[tuple[LegacyRoute, type[Model], Mapper], ...]
 
 
-# Legacy routing key -> the mapper that writes its payload (None: the record is not a message of that key).
-MAPPERS: dict[str, Callable[[Any, tzinfo], Mapped | None]] = {
-    "scrape_request_log_events": scrape_request_log_event,
-    "profile_log_events": profile_log_event,
-    "post_log_events": post_log_event,
-    "post_activity_log_events": post_activity_log_event,
-    "profile_relationship_log_events": profile_relationship_log_event,
-    "order_log_events": order_log_event,
-    "yt_activity_log_events": yt_activity_log_event,
-    "yt_profile_relationship_log_events": yt_profile_relationship_log_event,
-    "trace_log": trace_log_event,
+# Legacy routing key -> the model it decodes a record as, and the mapper that writes its payload (None: the
+# record is not a message of that key).
+MAPPERS: dict[str, tuple[type[Model], Mapper]] = {
+    "scrape_request_log_events": (RequestStatus, scrape_request_log_event),
+    "profile_log_events": (ProfileLog, profile_log_event),
+    "post_log_events": (PostLog, post_log_event),
+    "post_activity_log_events": (ActivityLog, post_activity_log_event),
+    "post_activity_log_bulk": (ActivityPageLog, post_activity_log_bulk),
+    "sentiment_log_events": (SentimentLog, sentiment_log_event),
+    "profile_relationship_log_events": (RelationshipLog, profile_relationship_log_event),
+    "order_log_events": (OrderLog, order_log_event),
+    "yt_activity_log_events": (YtActivityLog, yt_activity_log_event),
+    "yt_profile_relationship_log_events": (YtRelationshipLog, yt_profile_relationship_log_event),
+    "trace_log": (TraceLog, trace_log_event),
+    "keyword_collection_report_completion": (ReportLog, keyword_collection_report_completion),
+    "sentiment_collection_report_out_rk": (ReportLog, sentiment_collection_report_out_rk),
 }
 
-# Topic (unprefixed) -> model, route and mapper: every topic the registry gives a legacy route. Never
+# Topic (unprefixed) -> its routes and mappers: every topic the registry gives a legacy route. Never
 # mirrored: asset_log (the legacy engine published no asset event, legacy-beat.md §7) and the dead letters.
 MIRRORED: dict[str, Mirrored] = {
-    spec.name: Mirrored(spec.event, spec.legacy, MAPPERS[spec.legacy.routing_key])
+    spec.name: Mirrored(tuple((route, *MAPPERS[route.routing_key]) for route in spec.legacy))
     for spec in registry.TOPICS
-    if spec.legacy is not None
+    if spec.legacy
 }
-EXCHANGES = tuple(dict.fromkeys(mirrored.route.exchange for mirrored in MIRRORED.values()))
+EXCHANGES = tuple(dict.fromkeys(route.exchange for mirrored in MIRRORED.values() for route, _, _ in mirrored.routes))
 
 
 def legacy_event(topic: str, value: bytes | None, zone: tzinfo = UTC) -> LegacyEvent | None:
-    """Decode one record of a mirrored topic (unprefixed name) and map it, its times in ``zone``.
+    """Decode one record of a mirrored topic (unprefixed name) and map it, its times in ``zone``; None when
+    none of the topic's routing keys takes it.
 
     Raises ``KeyError`` for a topic that is not mirrored and ``ValueError`` (pydantic's
     ``ValidationError`` included) for a value that is not a valid event of that topic.
@@ -329,8 +421,9 @@ def legacy_event(topic: str, value: bytes | None, zone: tzinfo = UTC) -> LegacyE
     mirrored = MIRRORED[topic]
     if value is None:
         raise ValueError("record has no value")
-    mapped = mirrored.mapper(mirrored.model.model_validate_json(value), zone)
-    if mapped is None:
-        return None
-    event_id, payload = mapped
-    return LegacyEvent(mirrored.route.exchange, mirrored.route.routing_key, event_id, payload)
+    for route, model, mapper in mirrored.routes:
+        mapped = mapper(model.model_validate_json(value), zone)
+        if mapped is not None:
+            event_id, payload = mapped
+            return LegacyEvent(route.exchange, route.routing_key, event_id, payload)
+    return None

@@ -33,12 +33,14 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobus
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
 from core.kafka import start_producer
+from core.metrics import LISTENER_MESSAGES, LISTENER_RETRIES, child
 from core.outage import is_outage
 from core.settings import Settings, mask_url
 from providers.clients import build_clients
 from providers.http import ProviderHttp
 from sinks import listen_handlers as handlers
 from sinks.amqp_exchanges import ExchangeUnusable, open_exchanges
+from sinks.legacy_events import MIRROR_APP_ID
 from topics.errors import BeatError, Decision
 from topics.registry import IDENTITY_EXCHANGE, LEGACY_EXCHANGE
 
@@ -65,6 +67,9 @@ class Binding:
     workers: int
     prefetch: int
     handler: Handler
+    # Also a key ``beat mirror`` publishes: its own messages (app id MIRROR_APP_ID) are acked and skipped, since
+    # Beat's pages already reach sentiment over Kafka and a second pass would score each comment twice.
+    skips_mirror: bool = False
 
     @property
     def dead_letter_queue(self) -> str:
@@ -75,7 +80,15 @@ BINDINGS = (
     Binding(LEGACY_EXCHANGE, "credentials_validate", "credentials_validate_q", 5, 10, handlers.validate_credential),
     Binding(IDENTITY_EXCHANGE, "new_access_token_rk", "identity_token_q", 5, 10, handlers.new_access_token),
     Binding(LEGACY_EXCHANGE, "keyword_collection_rk", "keyword_collection_q", 5, 1, handlers.keyword_collection),
-    Binding(LEGACY_EXCHANGE, "post_activity_log_bulk", "sentiment_analysis_q", 5, 1, handlers.activity_page),
+    Binding(
+        LEGACY_EXCHANGE,
+        "post_activity_log_bulk",
+        "sentiment_analysis_q",
+        5,
+        1,
+        handlers.activity_page,
+        skips_mirror=True,
+    ),
     Binding(
         LEGACY_EXCHANGE,
         "sentiment_collection_report_in_rk",
@@ -179,14 +192,20 @@ class Listener:
         self, binding: Binding, channel: AbstractChannel, ctx: handlers.ListenContext
     ) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
         async def consume(message: AbstractIncomingMessage) -> None:
+            if binding.skips_mirror and message.app_id == MIRROR_APP_ID:
+                await message.ack()
+                child(LISTENER_MESSAGES, binding.queue, "skipped_own").inc()
+                return
             try:
                 error, attempts = await self._handle(binding, ctx, message)
                 if error is not None:
                     await self._dead_letter(binding, channel, message, error, attempts)
                 await message.ack()
+                child(LISTENER_MESSAGES, binding.queue, "done" if error is None else "dead_lettered").inc()
             except Exception as exc:  # noqa: BLE001 - whatever stopped the ack, RabbitMQ keeps the message
                 # Unacked, the message goes back to the queue with its channel: it is delivered again.
                 log.warning("%s: message left to RabbitMQ to deliver again (%r)", binding.queue, exc)
+                child(LISTENER_MESSAGES, binding.queue, "unacked").inc()
 
         return consume
 
@@ -226,6 +245,7 @@ class Listener:
                     )
                     return exc, attempts
                 wait = retry_delay(failures)
+                LISTENER_RETRIES.inc()
                 log.warning("%s: attempt %d failed (%r); again in %ss", binding.queue, attempts, exc, wait)
                 await asyncio.sleep(wait)
 

@@ -34,10 +34,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from core.failures import LoopBroken, LoopFailures
+from core.health import Health
 from core.kafka import start_group_consumer, start_producer
+from core.lag import LagGauge, observe_consumer
+from core.metrics import MIRROR_PUBLISHED, MIRROR_RETRIES, child
 from core.settings import Settings, mask_url
+from core.tracing import TRACER, links_of
 from sinks.amqp_exchanges import ExchangeUnusable, open_exchanges
-from sinks.legacy_events import EXCHANGES, MIRRORED, LegacyEvent, legacy_event
+from sinks.legacy_events import EXCHANGES, MIRROR_APP_ID, MIRRORED, LegacyEvent, legacy_event
 from topics import names
 from topics.dead_letter import RawRecord, bounded_key, dead_letter
 from topics.models import ErrorInfo
@@ -62,7 +66,9 @@ def _is_outage(exc: BaseException) -> bool:
 
 
 class MirrorRunner:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, health: Health | None = None) -> None:
+        self._health = health
+        self._connection: AbstractRobustConnection | None = None
         assert settings.kafka_url and settings.amqp_url
         self.settings = settings
         self.topics = {settings.topic(topic): topic for topic in MIRRORED}
@@ -76,7 +82,7 @@ class MirrorRunner:
 
     async def run(self) -> int:
         """Mirror until stopped; the exit status: 1 when the mirror stopped because it could not go on."""
-        connection = await self._connect()
+        connection = self._connection = await self._connect()
         if connection is None:
             return 0
         try:
@@ -133,6 +139,12 @@ class MirrorRunner:
         settings = self.settings
         producer = await start_producer(settings)
         consumer = await start_group_consumer(settings, self.topics, "mirror")
+        observer = None
+        if self._health is not None:
+            # Ready: RabbitMQ's robust connection is up, the broker answers, partitions are assigned.
+            probes = {"amqp": lambda: _answering(self._connection), "broker": producer.client.force_metadata_update}
+            gauge = LagGauge(settings.group("mirror"))
+            observer = asyncio.create_task(observe_consumer(self._health, gauge, consumer, probes))
         log.info(
             "mirror consuming %s into %s at %s",
             ", ".join(self.topics),
@@ -158,7 +170,7 @@ class MirrorRunner:
                             continue
                     if events is None:
                         events = await self._map(polled, producer)
-                    if not await self._publish_all(exchanges, events):
+                    if not await self._publish_traced(exchanges, events, polled):
                         log.warning(
                             "stopped with %d records unconfirmed; their offsets stay uncommitted",
                             sum(map(len, polled.values())),
@@ -171,6 +183,8 @@ class MirrorRunner:
                 polled = events = None
                 failures.succeeded()
         finally:
+            if observer is not None:
+                observer.cancel()
             await consumer.stop()
             await producer.stop()
             log.info("mirror stopped")
@@ -179,7 +193,7 @@ class MirrorRunner:
         self, polled: dict[TopicPartition, list[ConsumerRecord]], producer: AIOKafkaProducer
     ) -> list[LegacyEvent]:
         """The batch's legacy messages; a record that cannot be mapped goes to the dead-letter topic instead, and
-        one that is no legacy message (a page of activities) is passed over."""
+        one that no routing key takes (a report of another kind) is passed over."""
         events = []
         for tp, records in polled.items():
             topic = self.topics[tp.topic]
@@ -200,6 +214,17 @@ class MirrorRunner:
                     events.append(event)
         return events
 
+    async def _publish_traced(
+        self,
+        exchanges: dict[str, AbstractExchange],
+        events: list[LegacyEvent],
+        polled: dict[TopicPartition, list[ConsumerRecord]],
+    ) -> bool:
+        """``_publish_all`` in a span linked to the spans that produced the batch's records."""
+        links = links_of(record.headers for records in polled.values() for record in records)
+        with TRACER.start_as_current_span("mirror publish", links=links, attributes={"beat.messages": len(events)}):
+            return await self._publish_all(exchanges, events)
+
     async def _publish_all(self, exchanges: dict[str, AbstractExchange], events: list[LegacyEvent]) -> bool:
         """Publish until RabbitMQ confirmed every message; False when stopped before that.
 
@@ -212,6 +237,8 @@ class MirrorRunner:
             errors = await self._attempt(exchanges, pending)
             failed = [(item, error) for item, error in zip(pending, errors, strict=True) if error is not None]
             if not failed:
+                for event in events:
+                    child(MIRROR_PUBLISHED, event.routing_key).inc()
                 if failures:
                     log.info(
                         "RabbitMQ confirms again; batch of %d published after %d failed attempts", len(events), failures
@@ -222,6 +249,7 @@ class MirrorRunner:
             pending = [item for item, _ in failed]
             wait = RETRY_DELAYS[min(failures, len(RETRY_DELAYS) - 1)]
             failures += 1
+            MIRROR_RETRIES.inc()
             error = failed[0][1]
             log.warning(
                 "RabbitMQ did not confirm %d of %d messages (%s: %s); Kafka paused, retrying in %ss",
@@ -278,15 +306,19 @@ def _message(event: LegacyEvent) -> aio_pika.Message:
         content_encoding="utf-8",
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         message_id=event.event_id,
-        app_id="beat",
+        app_id=MIRROR_APP_ID,
     )
 
 
-def run_mirror(settings: Settings) -> int:
+async def _answering(connection: AbstractRobustConnection | None) -> bool:
+    return connection is not None and not connection.is_closed and connection.connected.is_set()
+
+
+def run_mirror(settings: Settings, health: Health | None = None) -> int:
     """Run the mirror until SIGTERM/SIGINT; the process's exit status."""
 
     async def main() -> int:
-        runner = MirrorRunner(settings)
+        runner = MirrorRunner(settings, health)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, runner.stop)

@@ -25,12 +25,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from core.failures import LoopBroken, LoopFailures
+from core.health import Health
 from core.kafka import start_group_consumer, start_producer
+from core.lag import LagGauge, observe_consumer
+from core.metrics import DEAD_LETTERS, SINK_BATCH_SIZE, SINK_ROWS, child
 from core.outage import is_outage
 from core.producing import send_batched
 from core.reconciler import Reconciler
 from core.requests import produce_requests, record_enqueued
 from core.settings import Settings
+from core.tracing import TRACER, links_of
 from sinks import routing
 from sinks.routing import Decoded, decode
 from sinks.writer import Written, write_batch
@@ -66,8 +70,9 @@ class Batch:
 
 
 class SinkRunner:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, health: Health | None = None) -> None:
         self.settings = settings
+        self._health = health
         self.topics = {settings.topic(t): t for t in routing.TOPICS}
         self._stopping = asyncio.Event()
         self.failed = False
@@ -104,6 +109,7 @@ class SinkRunner:
         )
         reconciler = asyncio.create_task(Reconciler(settings, pool, producer).run_forever())
         reconciler.add_done_callback(self._reconciler_done)
+        observer = self._observe(pool, producer, consumer)
         log.info("sink consuming %s", ", ".join(self.topics))
         pending: asyncio.Task | None = None
         reading = LoopFailures(log, "reading a batch", RETRY_DELAYS, outage=is_outage, fatal_after=FATAL_AFTER)
@@ -131,11 +137,23 @@ class SinkRunner:
         finally:
             if pending is not None and not pending.done():
                 pending.cancel()
+            if observer is not None:
+                observer.cancel()
             reconciler.cancel()
             await consumer.stop()
             await producer.stop()
             await pool.close()
         return 1 if self.failed else 0
+
+    def _observe(
+        self, pool: asyncpg.Pool, producer: AIOKafkaProducer, consumer: AIOKafkaConsumer
+    ) -> asyncio.Task | None:
+        """Readiness and lag on the metrics port, sampled beside the batches."""
+        if self._health is None:
+            return None
+        probes = {"postgres": lambda: pool.fetchval("SELECT 1"), "broker": producer.client.force_metadata_update}
+        gauge = LagGauge(self.settings.group("sink"))
+        return asyncio.create_task(observe_consumer(self._health, gauge, consumer, probes))
 
     async def _collect(self, consumer: AIOKafkaConsumer) -> Batch | None:
         records: list[ConsumerRecord] = []
@@ -178,9 +196,12 @@ class SinkRunner:
     async def _process(
         self, batch: Batch, pool: asyncpg.Pool, producer: AIOKafkaProducer, consumer: AIOKafkaConsumer
     ) -> None:
-        written = await self._write(batch.decoded, pool)
+        links = links_of(record.headers for record in batch.records)
+        with TRACER.start_as_current_span("sink write", links=links, attributes={"beat.records": len(batch.records)}):
+            written = await self._write(batch.decoded, pool)
         await self._after_commit(batch, written, pool, producer)
         await self._commit(consumer, batch.offsets)
+        _count(batch, written)
         if batch.decoded.poison or written.poison:
             log.warning(
                 "batch of %d records: %d dead-lettered",
@@ -283,11 +304,26 @@ class SinkRunner:
             log.info("commit skipped after rebalance: %s", exc)
 
 
-def run_sink(settings: Settings) -> int:
+def _count(batch: Batch, written: Written) -> None:
+    """A committed batch in the metrics: its size, the rows per table, its dead letters by reason."""
+    SINK_BATCH_SIZE.observe(len(batch.records))
+    decoded = batch.decoded
+    if decoded.statuses:
+        child(SINK_ROWS, "scrape_request_event").inc(len(decoded.statuses))
+    if decoded.letters:
+        child(SINK_ROWS, "dead_letter").inc(len(decoded.letters))
+    for table, rows in decoded.rows.items():
+        if rows:
+            child(SINK_ROWS, table.name).inc(len(rows))
+    for _, error in (*decoded.poison, *written.poison):
+        child(DEAD_LETTERS, error.type).inc()
+
+
+def run_sink(settings: Settings, health: Health | None = None) -> int:
     """Run the sink until SIGTERM/SIGINT; the process's exit status."""
 
     async def main() -> int:
-        runner = SinkRunner(settings)
+        runner = SinkRunner(settings, health)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, runner.stop)

@@ -14,8 +14,8 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,6 +171,8 @@ def beat_env(**values: object) -> dict[str, str]:
     # One worker process unless a test asks for more: the default (a process per CPU) would add a group
     # member, and its join, to every worker a test starts.
     env["BEAT_WORKER_PROCESSES"] = "1"
+    # A free metrics port per process: tests run side by side, and the roles' fixed defaults would collide.
+    env["BEAT_METRICS_PORT"] = "0"
     for key, value in values.items():
         env[f"BEAT_{key.upper()}"] = value if isinstance(value, str) else json.dumps(value)
     return env
@@ -272,7 +274,9 @@ class EventCollector:
 
     async def stop(self) -> None:
         if self._task is not None:
+            # Its fetch must be over before the consumer stops, or the stop meets the cancelled fetch.
             self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
         if self._consumer is not None:
             await self._consumer.stop()
 
@@ -387,3 +391,29 @@ class TcpProxy:
             self._server.close()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+
+
+@asynccontextmanager
+async def running_api(env: dict[str, str], log_path: Path) -> AsyncIterator[tuple[str, BeatProcess]]:
+    """A ``beat api`` with ``env`` on a port of its own; yields its URL once it answers, and the process."""
+    from app.embedded import free_port
+
+    port = free_port()
+    proc = BeatProcess("api", {**env, "BEAT_API_PORT": str(port)}, log_path).start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=url) as client:
+            deadline = time.monotonic() + 30
+            while True:
+                assert proc.alive(), proc.log_tail()
+                try:
+                    if (await client.get("/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, proc.log_tail()
+                await asyncio.sleep(0.1)
+        yield url, proc
+    finally:
+        # In a thread: a proxy this loop serves may carry the process's goodbyes.
+        await asyncio.to_thread(proc.terminate, 10)

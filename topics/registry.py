@@ -41,9 +41,11 @@ from topics.models import (
 )
 from topics.sentiment import ActivityPage, ActivityPageLog, ReportDone, ReportLog, Sentiment, SentimentLog
 
-# The legacy engine's exchanges (legacy-beat.md §8): entity and status events, and provider call traces.
+# The legacy engine's exchanges (legacy-beat.md §8): entity and status events, provider call traces, and
+# report completions for Coffee.
 LEGACY_EXCHANGE = "beat.dx"
 IDENTITY_EXCHANGE = "identity.dx"
+COFFEE_EXCHANGE = "coffee.dx"
 
 IG, YT, SHOPIFY = Platform.INSTAGRAM, Platform.YOUTUBE, Platform.SHOPIFY
 # A table route that holds for every platform.
@@ -68,7 +70,9 @@ class TopicSpec:
     kinds: tuple[str, ...] = ()
     # (platform or ANY_PLATFORM, kind) -> the sink table its events feed; a pair not listed is not stored.
     tables: Mapping[tuple[Platform | None, str], str] = field(default_factory=dict)
-    legacy: LegacyRoute | None = None
+    # The legacy routes its records are published on; with several, the mirror's mapper of each route picks
+    # the records that are its messages (a page of activities, a keyword or a sentiment report).
+    legacy: tuple[LegacyRoute, ...] = ()
     # Other payloads the topic carries, each with its own event class (a page of activities beside them).
     variants: Mapping[type[Payload], type[Model]] = field(default_factory=dict)
 
@@ -88,8 +92,8 @@ class UnknownTopic(BeatError, KeyError):
     decision = Decision.DEFINITIVE
 
 
-def _legacy(routing_key: str) -> LegacyRoute:
-    return LegacyRoute(LEGACY_EXCHANGE, routing_key)
+def _legacy(*routing_keys: str) -> tuple[LegacyRoute, ...]:
+    return tuple(LegacyRoute(LEGACY_EXCHANGE, routing_key) for routing_key in routing_keys)
 
 
 TOPICS: tuple[TopicSpec, ...] = (
@@ -138,7 +142,7 @@ TOPICS: tuple[TopicSpec, ...] = (
         # A page event (legacy post_activity_log_bulk) decodes as an activity too; no table stores it.
         kinds=("activity", "activity_page"),
         tables={(ANY_PLATFORM, "activity"): "post_activity_log"},
-        legacy=_legacy("post_activity_log_events"),
+        legacy=_legacy("post_activity_log_events", "post_activity_log_bulk"),
         variants={ActivityPage: ActivityPageLog},
     ),
     TopicSpec(
@@ -190,12 +194,21 @@ TOPICS: tuple[TopicSpec, ...] = (
         payload=Sentiment,
         kinds=("sentiment",),
         tables={(ANY_PLATFORM, "sentiment"): "sentiment_log"},
+        legacy=_legacy("sentiment_log_events"),
     ),
     TopicSpec(
-        names.REPORT_LOG, ReportLog, key="PLATFORM:report:job or collection id", payload=ReportDone, kinds=("report",)
+        names.REPORT_LOG,
+        ReportLog,
+        key="PLATFORM:report:job or collection id",
+        payload=ReportDone,
+        kinds=("report",),
+        legacy=(
+            LegacyRoute(COFFEE_EXCHANGE, "keyword_collection_report_completion"),
+            LegacyRoute(COFFEE_EXCHANGE, "sentiment_collection_report_out_rk"),
+        ),
     ),
     TopicSpec(names.DEAD_LETTER, DeadLetter, key="the original record's key, cut to a bounded length"),
-    TopicSpec(names.TRACE_LOG, TraceLog, key="none", legacy=LegacyRoute(IDENTITY_EXCHANGE, "trace_log")),
+    TopicSpec(names.TRACE_LOG, TraceLog, key="none", legacy=(LegacyRoute(IDENTITY_EXCHANGE, "trace_log"),)),
 )
 
 BY_NAME: dict[str, TopicSpec] = {spec.name: spec for spec in TOPICS}

@@ -52,13 +52,18 @@ class SandboxConfig(BaseModel):
     graph_refused_metrics: list[str] = Field(
         default_factory=list, description="Graph insights metrics refused with #100 as not served, besides the retired"
     )
+    rename_fields: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="path prefix -> {old: new}: JSON answers under it carry each old field, at any depth, "
+        "under its new name (a provider that changed shape; Beat's drift alarms)",
+    )
 
     @field_validator("rate_limits", mode="before")
     @classmethod
     def _rate_limits_from_text(cls, value: Any) -> Any:
         return json.loads(value) if isinstance(value, str) else value
 
-    @field_validator("fail_paths", mode="before")
+    @field_validator("fail_paths", "rename_fields", mode="before")
     @classmethod
     def _fail_paths_from_text(cls, value: Any) -> Any:
         return json.loads(value) if isinstance(value, str) else value
@@ -88,6 +93,14 @@ class SandboxConfig(BaseModel):
 
     def failure(self, path: str) -> int | None:
         return next((status for prefix, status in self.fail_paths.items() if path.startswith(prefix)), None)
+
+    def renames(self, path: str) -> dict[str, str]:
+        """The fields renamed in answers to ``path``, merged over every matching prefix."""
+        found: dict[str, str] = {}
+        for prefix, names in self.rename_fields.items():
+            if path.startswith(prefix):
+                found.update(names)
+        return found
 
     def hangs(self, path: str) -> bool:
         return any(path.startswith(prefix) for prefix in self.hang_paths)

@@ -8,6 +8,7 @@ then hand over to the provider route. Admin and health routes are not metered.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import time
@@ -77,7 +78,42 @@ class Knobs:
             await _answer(send, forced or 500, UNAVAILABLE_BODY)
             return
         state.stats.count("accepted", path, credential)
-        await self._app(scope, receive, send)
+        renames = config.renames(path)
+        await self._app(scope, receive, _renaming(send, renames) if renames else send)
+
+
+def _renaming(send: Send, renames: dict[str, str]) -> Send:
+    """A ``send`` that hands on the route's JSON answer with the fields renamed (whole body, new length)."""
+    start: Message | None = None
+    chunks: list[bytes] = []
+
+    async def renamed(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            start = message
+            return
+        if message["type"] != "http.response.body" or start is None:
+            await send(message)
+            return
+        chunks.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        body = b"".join(chunks)
+        with contextlib.suppress(ValueError):  # not JSON: as it was
+            body = json.dumps(_rename(json.loads(body), renames)).encode()
+        headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
+        await send({**start, "headers": [*headers, (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+    return renamed
+
+
+def _rename(value: Any, renames: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {renames.get(key, key): _rename(item, renames) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_rename(item, renames) for item in value]
+    return value
 
 
 def _credential(scope: Scope) -> str:

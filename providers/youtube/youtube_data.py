@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 
 from providers.budgets import QUOTA_RESET_ZONE
+from providers.drift import observe
 from providers.errors import (
     AuthExpired,
     BadResponse,
@@ -170,9 +171,11 @@ def answer_object(
             parse_error(response.status_code, response.text, redact=redact), source=source, what=what, missing=missing
         )
     try:
-        return Values(source).require_object(response.json())
+        payload = Values(source).require_object(response.json())
     except ValueError as exc:
         raise BadResponse(f"{what} answered with a body that is not JSON", source=source) from exc
+    observe(source, payload)
+    return payload
 
 
 # Shared readers

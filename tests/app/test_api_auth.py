@@ -31,7 +31,7 @@ from core.api_keys import key_hash, new_key, parse_env_keys
 from core.settings import Settings, load_settings
 from core.topic_admin import all_topics, ensure_topics
 from providers.sandbox.seeds import sandbox_base_urls
-from tests.support import ROOT, BeatProcess, TcpProxy, beat_env, migrated_database
+from tests.support import ROOT, BeatProcess, TcpProxy, beat_env, migrated_database, running_api
 from topics.flows import FLOWS
 
 # One key per scope by environment; the Postgres key of each test is made through `beat keys create`.
@@ -113,24 +113,8 @@ def keyed_database() -> Iterator[str]:
 @asynccontextmanager
 async def facade(env: dict[str, str], log_dir: Any, name: str) -> AsyncIterator[tuple[str, BeatProcess]]:
     """A ``beat api`` with ``env`` on a port of its own; yields its URL once it answers, and the process."""
-    port = free_port()
-    proc = BeatProcess("api", {**env, "BEAT_API_PORT": str(port)}, log_dir / f"api-{name}.log").start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=url) as client:
-            deadline = time.monotonic() + 30
-            while True:
-                assert proc.alive(), proc.log_tail()
-                try:
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, proc.log_tail()
-                await asyncio.sleep(0.1)
-        yield url, proc
-    finally:
-        await asyncio.to_thread(proc.terminate, 10)
+    async with running_api(env, log_dir / f"api-{name}.log") as running:
+        yield running
 
 
 def auth_env(broker: str, database_url: str, tmp_path: Any, **settings: str) -> dict[str, str]:

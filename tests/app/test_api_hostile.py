@@ -25,11 +25,10 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from app.embedded import free_port
 from core.api_keys import new_key
 from core.requests import TooLarge, check_fits, prepare
 from core.settings import Settings
-from tests.support import ROOT, BeatProcess, TcpProxy, unique
+from tests.support import ROOT, TcpProxy, running_api, unique
 from topics.flows import FLOWS
 from topics.limits import INT32_MAX, INT32_MIN, MAX_TEXT, PARAM_INT_MAX, PARAM_INT_MIN
 
@@ -411,26 +410,10 @@ async def test_hostile_input_never_costs_a_5xx_a_connection_or_a_row(stack, pool
 @asynccontextmanager
 async def own_api(stack, name: str, **settings: str) -> AsyncIterator[str]:
     """A ``beat api`` of its own beside the stack's (same broker, database unless overridden); yields its URL."""
-    port = free_port()
-    env = {**stack.env, "BEAT_API_PORT": str(port), **{f"BEAT_{k.upper()}": v for k, v in settings.items()}}
-    proc = BeatProcess("api", env, stack.session_dir / "logs" / f"api-{name}-{uuid.uuid4().hex[:6]}.log").start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=url) as client:
-            deadline = time.monotonic() + 30
-            while True:
-                assert proc.alive(), proc.log_tail()
-                try:
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, proc.log_tail()
-                await asyncio.sleep(0.1)
+    env = {**stack.env, **{f"BEAT_{k.upper()}": v for k, v in settings.items()}}
+    log_path = stack.session_dir / "logs" / f"api-{name}-{uuid.uuid4().hex[:6]}.log"
+    async with running_api(env, log_path) as (url, _):
         yield url
-    finally:
-        # In a thread: a proxy this loop serves may carry the process's goodbyes.
-        await asyncio.to_thread(proc.terminate, 10)
 
 
 async def test_the_largest_record_that_fits_is_produced_and_one_byte_more_leaves_no_row(stack, pool):

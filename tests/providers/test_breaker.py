@@ -147,7 +147,9 @@ async def test_beat_sources_shows_each_circuit(database_url, breaker_pool):
         timeout=60,
     )
     assert shown.returncode == 0, shown.stderr
-    lines = {line.split()[0]: line for line in shown.stdout.splitlines()[1:]}
+    circuits, drift = shown.stdout.split("\n\n")
+    lines = {line.split()[0]: line for line in circuits.splitlines()[1:]}
+    assert drift.startswith("drift: the workers serve their metrics on free ports")
     assert lines[opened].split()[1:3] == ["open", "2"]
     assert "(in 600s)" in lines[opened] or "(in 599s)" in lines[opened]
     assert lines[opened].endswith("ProviderTimeout: GET /x timed out")

@@ -20,7 +20,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from core.outage import POSTGRES, DependencyDown
-from providers.credential_cache import CredentialCache
+from providers.credential_cache import RECHECK_EVERY, CredentialCache
 from providers.credentials import CredentialPolicy
 from providers.http import Credential
 from providers.sandbox.config import SandboxConfig
@@ -357,3 +357,22 @@ async def calls(traces: EventCollector) -> list[tuple[datetime, str]]:
         for records in list(traces.by_request.values())
         for _, value in records
     ]
+
+
+async def test_an_account_with_no_usable_credential_is_read_again_before_a_pick_gives_up():
+    # The notices are switched off, as if they were late: the insights routes store a token and refresh at
+    # once, and the refresh's pick must not fail because the worker has not heard of the token yet.
+    with migrated_database("beat_recheck") as url:
+        async with cache_on(url) as (cache, pool):
+            await pool.execute("ALTER TABLE credential DISABLE TRIGGER USER")
+            source = unique("graph")
+            expired = await insert(pool, source, handle="late", expired=True)
+            assert await cache.pick(source, handle="late") is None  # read again, and still expired
+
+            await pool.execute("UPDATE credential SET data_access_expired = false WHERE id = $1", int(expired))
+            added = await insert(pool, source, handle="new")
+            assert ids([await cache.pick(source, handle="new")]) == [added]
+            # Once a second per account: the re-enabled one is found when that second has passed.
+            assert await cache.pick(source, handle="late") is None
+            await asyncio.sleep(RECHECK_EVERY)
+            assert ids([await cache.pick(source, handle="late")]) == [expired]

@@ -330,6 +330,7 @@ def test_admin_config_round_trip_and_validation(sandbox_server: SandboxServer, k
         "fail_paths": {},
         "fail_retry_after": None,
         "graph_refused_metrics": [],
+        "rename_fields": {},
     }
     bad = httpx.put(f"{sandbox_server.url}/_sandbox/config", json={"error_rate": 2})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["error_rate"]

@@ -13,9 +13,9 @@ import aio_pika
 import pytest
 
 from core.settings import load_settings
-from sinks.amqp_exchanges import COFFEE_EXCHANGE, ExchangeUnusable, open_exchanges
+from sinks.amqp_exchanges import ExchangeUnusable, open_exchanges
 from tests.support import ROOT, beat_env
-from topics.registry import IDENTITY_EXCHANGE, LEGACY_EXCHANGE
+from topics.registry import COFFEE_EXCHANGE, IDENTITY_EXCHANGE, LEGACY_EXCHANGE
 
 LEGACY = (LEGACY_EXCHANGE, IDENTITY_EXCHANGE, COFFEE_EXCHANGE)
 

@@ -13,6 +13,7 @@ from sinks.legacy_events import legacy_event
 from tests.sinks.test_mirror import LEGACY_FIELDS, _kinds
 from topics import names
 from topics.models import ActivityLog, Platform, ProfileLog, RequestStatus, Status
+from topics.sentiment import ActivityPageLog, PageActivity, ReportLog
 
 KINDS = _kinds("legacy")
 
@@ -100,7 +101,7 @@ def test_the_legacy_timezone_setting_is_checked():
         load_settings(legacy_timezone="Mars/Olympus")
 
 
-def test_a_record_that_is_no_single_activity_is_not_a_post_activity_log_event():
+def test_a_single_activity_and_a_page_of_them_take_their_own_routing_keys():
     activity = ActivityLog(
         event_id="e",
         request_id="r",
@@ -111,7 +112,41 @@ def test_a_record_that_is_no_single_activity_is_not_a_post_activity_log_event():
         actor_profile_id="a1",
         shortcode="S1",
     )
-    assert legacy_event(names.POST_ACTIVITY_LOG, activity.to_bytes()) is not None
+    assert legacy_event(names.POST_ACTIVITY_LOG, activity.to_bytes()).routing_key == "post_activity_log_events"
     # A page of likes or comments shares the topic (issue #16); the legacy sent it as post_activity_log_bulk.
-    page = activity.model_copy(update={"kind": "activity_page", "actor_profile_id": None})
-    assert legacy_event(names.POST_ACTIVITY_LOG, page.to_bytes()) is None
+    row = PageActivity.model_validate(activity.model_dump(include=set(PageActivity.model_fields)))
+    page = ActivityPageLog.model_validate(
+        {**activity.model_dump(), "kind": "activity_page", "actor_profile_id": None, "activities": [row, row]}
+    )
+    bulk = legacy_event(names.POST_ACTIVITY_LOG, page.to_bytes(), ZoneInfo("Asia/Kolkata"))
+    assert (bulk.exchange, bulk.routing_key, bulk.event_id) == ("beat.dx", "post_activity_log_bulk", "e")
+    assert [r["timestamp"] for r in bulk.payload["post_activity_logs"]] == ["2024-05-01 05:30:00"] * 2
+    # A page without its activities is no valid page: the mirror dead-letters it.
+    broken = activity.model_copy(update={"kind": "activity_page", "actor_profile_id": None})
+    with pytest.raises(ValueError, match="activities"):
+        legacy_event(names.POST_ACTIVITY_LOG, broken.to_bytes())
+
+
+def _report(**fields) -> ReportLog:
+    return ReportLog(
+        event_id="rep",
+        request_id="r",
+        platform=Platform.INSTAGRAM,
+        observed_at=datetime(2024, 5, 1, tzinfo=UTC),
+        **fields,
+    )
+
+
+def test_each_report_takes_its_coffee_key_and_a_report_of_no_legacy_kind_none():
+    keyword = _report(report="keyword_collection", job_id="J", paths={"report": "k.parquet"})
+    mapped = legacy_event(names.REPORT_LOG, keyword.to_bytes())
+    assert (mapped.exchange, mapped.routing_key) == ("coffee.dx", "keyword_collection_report_completion")
+    # The local asset store has no bucket, and a missing file role is null: the fields are always there.
+    assert mapped.payload == {
+        "job_id": "J",
+        "report_asset": {"path": "k.parquet", "bucket": None},
+        "demographic_report_asset": {"path": None, "bucket": None},
+    }
+    sentiment = _report(report="sentiment_collection", collection_type="T", collection_id="C", paths={})
+    assert legacy_event(names.REPORT_LOG, sentiment.to_bytes()).routing_key == "sentiment_collection_report_out_rk"
+    assert legacy_event(names.REPORT_LOG, _report(report="other", paths={}).to_bytes()) is None

@@ -28,6 +28,7 @@ from core.topic_admin import ensure_topics
 from providers.credential_cache import CredentialCache
 from providers.credentials import CredentialStore
 from sinks import listen_handlers as handlers
+from sinks.legacy_events import MIRROR_APP_ID
 from sinks.listener import BINDINGS, Listener
 from tests.sinks.conftest import RABBIT_HOST, RABBIT_PORT, amqp_url
 from tests.support import BeatProcess, TcpProxy, beat_env
@@ -112,13 +113,16 @@ async def listening(settings: Settings) -> AsyncIterator[Listener]:
         assert await asyncio.wait_for(task, 30) == 0
 
 
-async def publish(url: str, exchange: str, routing_key: str, body: bytes | dict, message_id: str) -> None:
+async def publish(
+    url: str, exchange: str, routing_key: str, body: bytes | dict, message_id: str, app_id: str | None = None
+) -> None:
     connection = await aio_pika.connect(url)
     try:
         channel = await connection.channel()
         target = await channel.get_exchange(exchange, ensure=True)
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        await target.publish(aio_pika.Message(raw, message_id=message_id, content_type="application/json"), routing_key)
+        message = aio_pika.Message(raw, message_id=message_id, content_type="application/json", app_id=app_id)
+        await target.publish(message, routing_key)
     finally:
         await connection.close()
 
@@ -337,6 +341,9 @@ async def test_report_and_sentiment_messages_become_requests(listen_settings, po
     async with listening(settings):
         await publish(amqp, "beat.dx", "keyword_collection_rk", keyword, f"{tag}-kc")
         await publish(amqp, "beat.dx", "sentiment_collection_report_in_rk", sentiment, f"{tag}-sc")
+        # Beat's own page, as beat mirror publishes it, is skipped: it reached sentiment over Kafka already.
+        own = {**page, "post_activity_logs": [row(f"M{tag}", "COMMENT", comment("mine", "m1"))]}
+        await publish(amqp, "beat.dx", "post_activity_log_bulk", own, f"{tag}-own", app_id=MIRROR_APP_ID)
         await publish(amqp, "beat.dx", "post_activity_log_bulk", page, f"{tag}-page")
         # Coffee sending the same job again names the same request: nothing new is submitted.
         await publish(amqp, "beat.dx", "keyword_collection_rk", keyword, f"{tag}-kc-again")

