@@ -59,12 +59,14 @@ from core.topic_admin import request_partitions
 from core.tracing import TRACER, extract_context, inject_headers
 from providers.breaker import Breaker
 from providers.clients import build_clients
+from providers.costs import calls_for
 from providers.crawler import Crawler
 from providers.credential_cache import CredentialCache
 from providers.credentials import CredentialPolicy
 from providers.drift import ParseRate
 from providers.http import ProviderHttp
 from providers.ratelimit import RateLimiter, calls_at
+from providers.spending import Spending
 from providers.youtube import ad_vs_organic
 from topics import names
 from topics.dead_letter import (
@@ -157,6 +159,7 @@ class WorkerRuntime:
         self._pool: asyncpg.Pool | None = None
         self._http: ProviderHttp | None = None
         self._limiter: RateLimiter | None = None
+        self._spending: Spending | None = None
         self._breaker: Breaker | None = None
         self._credentials: CredentialCache | None = None
         self.crawler: Crawler | None = None
@@ -202,11 +205,14 @@ class WorkerRuntime:
             base_urls["ray"] = self.settings.ray_url
         if self.settings.ad_vs_organic_url:
             base_urls[ad_vs_organic.SOURCE] = self.settings.ad_vs_organic_url
+        self._spending = Spending.from_settings(self.settings, self._pool)
+        self._spending.start()
         self._http = ProviderHttp(
             base_urls=base_urls,
             timeout=self.settings.http_timeout,
             trace_sink=self._trace,
             limiter=self._limiter,
+            spending=self._spending,
         )
         clients = build_clients(self._http, self.settings)
         self._credentials = await CredentialCache.open(
@@ -307,6 +313,8 @@ class WorkerRuntime:
             await self._http.aclose()
         if self._limiter is not None:
             await self._limiter.aclose()
+        if self._spending is not None:
+            await self._spending.aclose()
         if self._breaker is not None:
             await self._breaker.aclose()
         if self.assets is not None:
@@ -445,8 +453,9 @@ class WorkerRuntime:
         # A transient end is retried; ready_in is the seconds until a known ready time, if there is one.
         transient, ready_in = False, None
         try:
-            # Every provider call the flow makes waits for its rate-limit slot at the request's priority.
-            with calls_at(request.priority):
+            # Every provider call the flow makes waits for its rate-limit slot at the request's priority, and
+            # is spent (and budgeted) under the flow.
+            with calls_at(request.priority), calls_for(spec.name):
                 flow = asyncio.ensure_future(handler_of(spec)(ctx, params))
             self._running[flow] = record
             try:

@@ -20,6 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
+from app.cli_costs import costs
 from app.cli_credentials import credentials_app
 from app.cli_keys import keys_app
 from app.cli_legacy import legacy_app
@@ -49,6 +50,7 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(keys_app, name="keys")
 app.add_typer(topics_app, name="topics")
 app.add_typer(legacy_app, name="legacy")
+app.command()(costs)
 
 
 def _show_version(wanted: bool) -> None:

@@ -113,6 +113,19 @@ class Settings(BaseSettings):
         description="without BEAT_REDIS_URL, how many processes split the in-process rate limits: each takes "
         "1/N of every limit (`beat worker --processes N` sets it for its children); with Redis they share them",
     )
+    # Cost and budget guards (providers/costs.py, providers/budgets.py).
+    source_costs: dict[str, float | dict[str, float]] = Field(
+        default_factory=dict,
+        description='cost per call, per source label: a number, or {operation: cost} with "*" for the rest; '
+        "unset: 0, and Google's quota units for the YouTube Data API",
+    )
+    budgets: dict[str, float] = Field(
+        default_factory=dict,
+        description='per day, e.g. {"source:ytapitoken": 10000, "flow:refresh_yt_posts_by_search": 5000}',
+    )
+    budget_mode: Literal["retry", "fail"] = Field(
+        "retry", description="at a budget's limit: retry once it resets, or fail with BudgetExhausted"
+    )
     credential_cooldown: dict[str, float] = Field(
         default_factory=dict, description="seconds a credential rests after a 429/quota answer without a reset time"
     )

@@ -34,6 +34,8 @@ from providers.errors import (
     AllSourcesFailed,
     AuthExpired,
     BadResponse,
+    BudgetExhausted,
+    BudgetWait,
     NoCredential,
     NotSupported,
     ProviderError,
@@ -211,6 +213,13 @@ class Crawler:
                 key_probe = key_gate is not None and key_gate.probe
                 try:
                     result = await method(*args, credential=credential, request_id=request_id)
+                except BudgetWait as exc:
+                    # Nothing was called: the source is fine, only its budget (or the flow's) is spent.
+                    raise _SourceFailed(
+                        SourceFailure(source, f"BudgetWait: {exc.message}", transient=True, wait=exc.ready_in)
+                    ) from exc
+                except BudgetExhausted:
+                    raise
                 except QuotaExceeded as exc:
                     rest = await self._policy.rest(credential, exc.retry_after)
                     await self._key_failed(credential, exc, key_probe)

@@ -22,6 +22,9 @@ seconds until then (``ready_in``; a retry due then spends no attempt).
     │   ├── UrlSignatureExpired         a CDN link past its expiry: the body "URL signature expired"
     │   ├── AssetTooLarge               a download over the configured size cap
     │   └── AssetUnavailable            the CDN refused a download (404, 410, another 4xx)
+    ├── BudgetWait                      transient: a daily budget is spent (BEAT_BUDGET_MODE=retry); ready_in =
+    │                                   its reset; the call was not made, so no breaker counts it
+    ├── BudgetExhausted                 definitive: a daily budget is spent (BEAT_BUDGET_MODE=fail)
     └── per instance, from what every source of a fetch type said (``failed`` builds them):
         ├── NoCredential                no usable credential: definitive when none is configured (or every
         │                               one is expired or disabled), transient with ready_in when they rest
@@ -122,6 +125,18 @@ class AssetTooLarge(DefinitiveProviderError):
 
 class AssetUnavailable(DefinitiveProviderError):
     pass
+
+
+class BudgetWait(ProviderError):
+    """A daily budget (providers/budgets.py) has no room for the call; ``ready_in`` is when it resets."""
+
+    decision = Decision.TRANSIENT
+
+
+class BudgetExhausted(ProviderError):
+    """A daily budget has no room for the call, and the configuration says to fail rather than wait."""
+
+    decision = Decision.DEFINITIVE
 
 
 class _Verdict(ProviderError):

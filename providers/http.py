@@ -27,6 +27,7 @@ from providers.http_transport import AiohttpTransport
 from providers.parsing import wait_seconds
 from providers.ratelimit import RateLimiter
 from providers.sources import base_url
+from providers.spending import Spending
 from topics.errors import BeatError, Decision
 from topics.models import TraceLog, utcnow
 
@@ -100,10 +101,12 @@ class ProviderHttp:
         trace_sink: TraceSink | None = None,
         max_connections: int = 200,
         limiter: RateLimiter | None = None,
+        spending: Spending | None = None,
     ) -> None:
         self._base_urls = base_urls
         self._trace_sink = trace_sink
         self._limiter = limiter
+        self._spending = spending
         limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(timeout),
@@ -139,8 +142,10 @@ class ProviderHttp:
         ``host_vars`` fill a base URL that names its host per call (Shopify's ``https://{store}``).
         ``data`` is a form-encoded body (Google's OAuth token endpoint); like ``json``, it is never traced.
 
-        With a limiter, the call first waits for its slot under the source's and the
-        credential's limits, and releases it once the call is over, however it ended.
+        With spending, the call's cost is first reserved under its daily budgets (``BudgetWait`` or
+        ``BudgetExhausted`` when one has no room) and counted once it went out. With a limiter, the call then
+        waits for its slot under the source's and the credential's limits, and releases it once the call is
+        over, however it ended.
         """
         url = base_url(source, self._base_urls)
         if host_vars:
@@ -175,7 +180,11 @@ class ProviderHttp:
         return response
 
     async def _send(self, call: _Call, **content: Any) -> httpx.Response:
-        """One try: wait for a slot, send, trace; a transport failure as a typed error."""
+        """One try: reserve its cost, wait for a slot, send, count, trace; a transport failure as a typed error."""
+        cost = 0.0
+        if self._spending is not None:
+            # Before the slot: a call its budget refuses must not take a slot either.
+            cost = await self._spending.reserve(call.source, call.path)
         slot = None
         if self._limiter is not None:
             waiting = time.perf_counter()
@@ -221,6 +230,8 @@ class ProviderHttp:
             span.end()
             child(PROVIDER_CALLS, call.source, operation, status_class(status, error)).inc()
             child(PROVIDER_CALL_DURATION, call.source, operation).observe(time.perf_counter() - started)
+            if self._spending is not None:
+                self._spending.spent(call.source, call.credential.id if call.credential else None, cost)
             await self._trace(
                 call.source, call.method, call.url, status, started, call.credential, error, call.request_id
             )

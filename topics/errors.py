@@ -8,6 +8,7 @@ means for the request or the process that meets it. Catch at the level you care 
     │                                   per instance for the verdicts on a whole fetch type
     ├── DependencyDown                  outage       core/outage.py: Postgres, Redis or the broker is away
     ├── RateLimitConfigError            definitive   providers/ratelimit.py
+    ├── BudgetConfigError               definitive   providers/budgets.py: a BEAT_BUDGETS key without a scope
     ├── flow errors (agents/)
     │   ├── Rejected                    poison       a record that cannot be processed at all: dead-lettered
     │   ├── RecordTooLarge              poison       an event over the message size limit

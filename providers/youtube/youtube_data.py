@@ -24,10 +24,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 
+from providers.budgets import QUOTA_RESET_ZONE
 from providers.drift import observe
 from providers.errors import (
     AuthExpired,
@@ -57,7 +57,6 @@ REGION = "IN"
 # reasons pass within seconds, so those credentials rest for the configured cooldown only.
 DAILY_QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
 QUOTA_REASONS = DAILY_QUOTA_REASONS | {"rateLimitExceeded", "userRateLimitExceeded"}
-QUOTA_RESET_ZONE = ZoneInfo("America/Los_Angeles")
 AUTH_REASONS = frozenset(
     {
         "forbidden",

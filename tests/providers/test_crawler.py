@@ -27,6 +27,7 @@ from providers.operations import FETCH_FOLLOWING, FETCH_POST_LIKES
 from providers.sandbox.config import SandboxConfig
 from providers.sandbox.seeds import SANDBOX_CREDENTIALS, sandbox_base_urls
 from providers.sandbox.server import SandboxServer
+from providers.spending import Spending
 from tests.conftest import isolated
 from tests.support import migrated_database, produce_requests, unique, wait_terminal
 from topics import names
@@ -188,11 +189,13 @@ async def sandbox_crawler(
     cooldown: float = 900.0,
     timeout: float = 5.0,
     priorities: dict[str, tuple[str, ...]] | None = None,
+    spending: Spending | None = None,
 ) -> AsyncIterator[Harness]:
-    """A crawler over JoTucker and Lama with ``keys`` for JoTucker; ``breaker`` = (failures, cool-down)."""
+    """A crawler over JoTucker and Lama with ``keys`` for JoTucker; ``breaker`` = (failures, cool-down);
+    ``spending``: the cost and budget guards of its calls."""
     with SandboxServer(config) as sandbox, migrated_database() as url:
         pool = await asyncpg.create_pool(url, min_size=1, max_size=4)
-        http = ProviderHttp(base_urls=sandbox_base_urls(sandbox.url), timeout=timeout)
+        http = ProviderHttp(base_urls=sandbox_base_urls(sandbox.url), timeout=timeout, spending=spending)
         cache = None
         try:
             store = CredentialStore(pool)

@@ -10,7 +10,15 @@ import re
 
 import pytest
 
-from providers.errors import AllSourcesFailed, NoCredential, ProviderError, ProviderUnavailable, failed
+from providers.errors import (
+    AllSourcesFailed,
+    BudgetExhausted,
+    BudgetWait,
+    NoCredential,
+    ProviderError,
+    ProviderUnavailable,
+    failed,
+)
 from tests.support import ROOT
 from topics.errors import BeatError, Decision
 
@@ -79,6 +87,8 @@ def test_settings_errors_are_no_longer_a_system_exit():
         (failed("fetch_x", []), Decision.DEFINITIVE),
         (AllSourcesFailed("x", retriable=True), Decision.TRANSIENT),
         (NoCredential("x", retriable=True), Decision.TRANSIENT),
+        (BudgetWait("a budget is spent", ready_in=60.0), Decision.TRANSIENT),
+        (BudgetExhausted("a budget is spent"), Decision.DEFINITIVE),
     ],
 )
 def test_a_provider_errors_decision_and_retriable_agree(error: ProviderError, decision: Decision):
