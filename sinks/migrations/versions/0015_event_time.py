@@ -8,7 +8,7 @@ Revises: 0012
 from alembic import op
 
 revision = "0015"
-down_revision = "0012"
+down_revision = "0014"
 
 
 def upgrade() -> None:
