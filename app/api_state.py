@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import Request
 
 from core.settings import Settings
+from providers.budgets import BudgetStore, open_store
 
 
 @dataclass
@@ -22,6 +23,13 @@ class ApiState:
     producer: AIOKafkaProducer
     # PUT /heartbeat clears it so a load balancer drains this instance before a deploy (legacy behaviour).
     heartbeat: bool = True
+    _budgets: BudgetStore | None = None
+
+    def budget_store(self) -> BudgetStore:
+        """The store the workers reserve their budgets in (Redis when configured), opened on first use."""
+        if self._budgets is None:
+            self._budgets = open_store(self.settings)
+        return self._budgets
 
 
 def api_state(request: Request) -> ApiState:

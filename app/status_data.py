@@ -20,6 +20,7 @@ import asyncpg
 from pydantic import BaseModel
 
 from providers.breaker import recorded_states
+from providers.crawler import DRIFT_NOTE
 
 # The latest failures the page lists; the classes are counted over the whole window.
 FAILURES_SHOWN = 30
@@ -92,6 +93,8 @@ class SourceRow(BaseModel):
     next_probe_at: datetime | None = None
     last_error: str | None = None
     open_credential_circuits: int = 0
+    # Its circuit was opened by the drift alarm: its answers changed shape (providers/drift.py).
+    drift: bool = False
     usable: int = 0
     resting: int = 0
     expired: int = 0
@@ -116,6 +119,16 @@ class Failure(BaseModel):
     timeline: str
 
 
+class BudgetRow(BaseModel):
+    """One of ``BEAT_BUDGETS`` today: what is left of it, and when it resets."""
+
+    budget: str
+    limit: float
+    spent: float
+    remaining: float
+    resets_at: datetime
+
+
 class StatusSnapshot(BaseModel):
     """``GET /status``: what Beat is doing and what is failing, over the last ``window_minutes``."""
 
@@ -123,6 +136,7 @@ class StatusSnapshot(BaseModel):
     window_minutes: int
     flows: list[FlowRow]
     sources: list[SourceRow]
+    budgets: list[BudgetRow] = []
     failure_classes: list[FailureClass]
     failures: list[Failure]
 
@@ -160,6 +174,7 @@ def _sources(attempt_rows: list[Any], breaker_rows: list[Any], credential_rows: 
         if row["credential_id"] is None:
             source.breaker, source.breaker_failures = row["state"], row["failures"]
             source.next_probe_at, source.last_error = row["next_probe_at"], row["last_error"]
+            source.drift = row["state"] != "closed" and DRIFT_NOTE in (row["last_error"] or "")
         elif row["state"] != "closed":
             source.open_credential_circuits += 1
     for row in credential_rows:
@@ -173,7 +188,7 @@ def timeline_path(request_id: str) -> str:
     return f"/requests/{quote(request_id, safe='')}/timeline"
 
 
-async def snapshot(pool: asyncpg.Pool, minutes: int) -> StatusSnapshot:
+async def snapshot(pool: asyncpg.Pool, minutes: int, budgets: list[BudgetRow] | None = None) -> StatusSnapshot:
     async with pool.acquire() as conn, conn.transaction(readonly=True):
         now = await conn.fetchval("SELECT now()")
         open_rows = await conn.fetch(_OPEN_WORK)
@@ -188,6 +203,7 @@ async def snapshot(pool: asyncpg.Pool, minutes: int) -> StatusSnapshot:
         window_minutes=minutes,
         flows=_flows(open_rows, window_rows, minutes),
         sources=_sources(attempt_rows, breaker_rows, credential_rows),
+        budgets=budgets or [],
         failure_classes=[FailureClass(error_type=r["error_type"], count=r["n"], latest=r["latest"]) for r in classes],
         failures=[
             Failure(**dict(row), timeline=f"/requests/{quote(row['request_id'], safe='')}/timeline") for row in latest

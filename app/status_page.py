@@ -8,6 +8,7 @@ and polls. There is no front-end build: the assets are the files in ``app/static
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -18,7 +19,8 @@ from fastapi.staticfiles import StaticFiles
 from app.api_errors import BoundedRoute
 from app.api_models import BEAT_ERRORS
 from app.api_state import ApiState, api_state
-from app.status_data import StatusSnapshot, snapshot
+from app.status_data import BudgetRow, StatusSnapshot, snapshot
+from providers.budgets import budget_remaining
 
 STATIC = Path(__file__).parent / "static"
 DEFAULT_MINUTES = 5
@@ -63,7 +65,14 @@ _PAGE = """<!doctype html>
     <h2>Sources <small>attempts over the last {minutes} minutes</small></h2>
     <table id="sources">
       <thead><tr><th>source</th><th>attempts</th><th>errors</th><th>breaker</th><th>open key circuits</th>
-      <th>usable keys</th><th>resting</th><th>expired</th><th>disabled</th></tr></thead>
+      <th>drift</th><th>usable keys</th><th>resting</th><th>expired</th><th>disabled</th></tr></thead>
+      <tbody></tbody>
+    </table>
+  </section>
+  <section>
+    <h2>Budgets <small>today, per source or flow (BEAT_BUDGETS)</small></h2>
+    <table id="budgets">
+      <thead><tr><th>budget</th><th>limit</th><th>spent</th><th>left</th><th>resets</th></tr></thead>
       <tbody></tbody>
     </table>
   </section>
@@ -89,8 +98,13 @@ async def status(
     state: Annotated[ApiState, Depends(api_state)],
     minutes: Annotated[int, Query(ge=1, le=60, description="the window, in minutes")] = DEFAULT_MINUTES,
 ) -> StatusSnapshot:
-    """Flows, sources and the latest failures, from Postgres: what the status page at ``/`` shows."""
-    return await snapshot(state.pool, minutes)
+    """Flows, sources and the latest failures, from Postgres, and what is left of each budget (from the budget
+    store the workers reserve in): what the status page at ``/`` shows."""
+    left: list[BudgetRow] = []
+    # Without Redis each worker keeps its own reservations, which the facade cannot see (`beat costs` can).
+    if state.settings.budgets and state.settings.redis_url:
+        left = [BudgetRow(**asdict(row)) for row in await budget_remaining(state.settings, state.budget_store())]
+    return await snapshot(state.pool, minutes, left)
 
 
 def add_status_page(api: FastAPI) -> None:

@@ -79,12 +79,31 @@ function drawSources(sources) {
           ["errors", s.errors, s.errors ? "bad" : ""],
           ["breaker", s.breaker, s.breaker === "closed" ? "" : "bad"],
           ["open_credential_circuits", s.open_credential_circuits, s.open_credential_circuits ? "warn" : ""],
+          ["drift", s.drift ? "answers changed shape" : "", s.drift ? "bad" : ""],
           ["usable", s.usable, s.usable || !(s.resting + s.expired + s.disabled) ? "" : "bad"],
           ["resting", s.resting, s.resting ? "warn" : ""],
           ["expired", s.expired, s.expired ? "bad" : ""],
           ["disabled", s.disabled],
         ],
         { "data-source": s.source },
+      ),
+    ),
+  );
+}
+
+function drawBudgets(budgets) {
+  const tbody = document.querySelector("#budgets tbody");
+  tbody.replaceChildren(
+    ...budgets.map((b) =>
+      row(
+        [
+          ["budget", b.budget],
+          ["limit", b.limit],
+          ["spent", b.spent],
+          ["remaining", b.remaining, b.remaining > 0 ? "" : "bad"],
+          ["resets_at", new Date(b.resets_at).toLocaleString()],
+        ],
+        { "data-budget": b.budget },
       ),
     ),
   );
@@ -187,6 +206,7 @@ async function poll() {
       const data = await answer.json();
       drawFlows(data.flows);
       drawSources(data.sources);
+      drawBudgets(data.budgets);
       drawFailures(data.failure_classes, data.failures);
       const updated = document.getElementById("updated");
       updated.textContent = "as of " + new Date(data.at).toLocaleTimeString();

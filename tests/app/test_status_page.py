@@ -8,6 +8,7 @@ answer against Postgres and the request API for the requests this test made.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -20,9 +21,10 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from app.embedded import free_port
 from core.api_keys import new_key
-from tests.support import BeatProcess, TcpProxy, unique, wait_terminal
+from core.settings import Settings
+from providers.budgets import BudgetGuard
+from tests.support import REDIS_URL, TcpProxy, running_api, unique, wait_terminal
 
 CHROMIUM = Path("/usr/bin/chromium")
 READ_KEY, SUBMIT_KEY = new_key(), new_key()
@@ -35,26 +37,10 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chrom
 @asynccontextmanager
 async def own_facade(stack: Any, **settings: str) -> AsyncIterator[str]:
     """A ``beat api`` beside the stack's, with ``settings`` (``api_keys=…``); yields its URL once it answers."""
-    port = free_port()
-    env = {**stack.env, "BEAT_API_PORT": str(port), **{f"BEAT_{k.upper()}": v for k, v in settings.items()}}
+    env = {**stack.env, **{f"BEAT_{k.upper()}": v for k, v in settings.items()}}
     log = stack.session_dir / "logs" / f"api-status-page-{uuid.uuid4().hex[:6]}.log"
-    proc = BeatProcess("api", env, log).start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=url) as client:
-            deadline = time.monotonic() + 30
-            while True:
-                assert proc.alive(), proc.log_tail()
-                try:
-                    if (await client.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, proc.log_tail()
-                await asyncio.sleep(0.1)
+    async with running_api(env, log) as (url, _):
         yield url
-    finally:
-        await asyncio.to_thread(proc.terminate, 10)
 
 
 @asynccontextmanager
@@ -248,3 +234,30 @@ async def test_with_postgres_cut_the_page_loads_and_its_data_answers_503(stack):
             assert (await client.get("/ui/status.js")).status_code == 200
     finally:
         proxy.stop()
+
+
+async def test_the_status_shows_what_is_left_of_each_budget(stack):
+    """The workers reserve budgets in Redis; the page reads the same store (tests/providers/test_budgets.py covers
+    the reservations themselves)."""
+    flow = "refresh_profile_basic"
+    # The budget keys carry the stack's topic prefix, so no other session's reservations are counted.
+    prefix = stack.env["BEAT_TOPIC_PREFIX"]
+    settings = Settings(
+        redis_url=REDIS_URL, topic_prefix=prefix, budgets={f"flow:{flow}": 10, "source:rapidapi-arraybobo": 5}
+    )
+    guard = BudgetGuard.from_settings(settings)
+    try:
+        await guard.reserve("rapidapi-arraybobo", flow, 3)
+    finally:
+        await guard.aclose()
+    key = new_key()
+    overrides = {
+        "api_keys": f"page:read:{key}",
+        "redis_url": REDIS_URL,
+        "budgets": json.dumps(settings.budgets),
+    }
+    async with own_facade(stack, **overrides) as url, httpx.AsyncClient(base_url=url) as client:
+        answer = await client.get("/status", headers={"Authorization": f"Bearer {key}"})
+    assert answer.status_code == 200, answer.text
+    left = {row["budget"]: (row["limit"], row["spent"], row["remaining"]) for row in answer.json()["budgets"]}
+    assert left == {f"flow:{flow}": (10, 3, 7), "source:rapidapi-arraybobo": (5, 3, 2)}
