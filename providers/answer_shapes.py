@@ -15,9 +15,11 @@ from typing import Any
 
 @dataclass(frozen=True, slots=True)
 class Shape:
-    """Where the checked objects are (``items``: a dotted path to them, None: the answer itself; a step that
-    meets a list goes into each of its elements, and a path that ends at a list checks each element), the
-    fields each must carry, and every field it may carry."""
+    """Where the checked objects are, the fields each must carry, and every field it may carry.
+
+    ``items`` is a dotted path to the objects (a step that meets a list goes into each element, and a path
+    that ends at a list checks each element), or None for the answer itself, unless it carries none of the
+    expected fields."""
 
     items: str | None
     expected: frozenset[str]
@@ -25,6 +27,9 @@ class Shape:
 
     def objects(self, payload: dict[str, Any]) -> list[Any]:
         """The checked objects of ``payload``; none where the path leads nowhere (the parser refuses that)."""
+        if self.items is None and not self.expected & payload.keys():
+            # Not the object at all: a refusal or error body in its place, which the parser classifies.
+            return []
         level: list[Any] = [payload]
         for step in self.items.split(".") if self.items is not None else ():
             found = [value.get(step) for value in level if isinstance(value, dict)]
@@ -86,6 +91,8 @@ _IG_V1_USER_READ = (
 )
 _IG_V1_PROFILE = _shape("user", _IG_V1_USER_READ, _IG_V1_USER)
 
+# A v1 media item carries ``location`` (and ``lat``/``lng``) only when it has one, and ``usertags`` only
+# when someone is tagged: known, never expected.
 _OTHERS: dict[tuple[str, str], Shape] = {
     ("rapidapi-arraybobo", "fetch_profile_by_handle"): _IG_V1_PROFILE,
     ("rapidapi-arraybobo", "fetch_profile_by_id"): _IG_V1_PROFILE,
@@ -140,7 +147,7 @@ _OTHERS: dict[tuple[str, str], Shape] = {
     ),
     ("rapidapi-jotucker", "fetch_post_by_shortcode"): _shape(
         "items",
-        "caption code comment_count id like_count location media_type owner pk taken_at user",
+        "caption code comment_count id like_count media_type owner pk taken_at user",
         "accessibility_caption can_view_more_preview_comments can_viewer_save caption caption_is_edited "
         "carousel_media carousel_media_count client_cache_key code comment_count comment_likes_enabled "
         "comment_threading_enabled device_timestamp filter_type has_audio has_liked has_more_comments id "
@@ -301,10 +308,10 @@ _OTHERS: dict[tuple[str, str], Shape] = {
         "accessibility_caption can_viewer_reshare caption caption_is_edited carousel_media "
         "carousel_media_count client_cache_key code comment_count comment_threading_enabled "
         "commerciality_status device_timestamp filter_type has_audio has_liked id ig_play_count "
-        "image_versions2 is_in_profile_grid is_paid_partnership like_and_view_counts_disabled like_count "
-        "media_type original_height original_width owner pk play_count product_type "
-        "profile_grid_control_enabled reshare_count taken_at top_likers user video_duration video_versions "
-        "view_count",
+        "image_versions2 is_in_profile_grid is_paid_partnership lat like_and_view_counts_disabled like_count "
+        "lng location media_type original_height original_width owner pk play_count product_type "
+        "profile_grid_control_enabled reshare_count taken_at top_likers user usertags video_duration "
+        "video_versions view_count",
     ),
     ("rocketapi", "fetch_story_posts_by_profile_id"): _shape(
         "response.body.reels_media.items",
@@ -334,8 +341,7 @@ _OTHERS: dict[tuple[str, str], Shape] = {
     ),
     ("lama", "fetch_post_by_shortcode"): _shape(
         "items",
-        "caption code comment_count id is_paid_partnership like_count location media_type owner pk "
-        "product_type taken_at user",
+        "caption code comment_count id is_paid_partnership like_count media_type owner pk product_type taken_at user",
         "accessibility_caption can_view_more_preview_comments can_viewer_save caption caption_is_edited "
         "carousel_media carousel_media_count client_cache_key code comment_count comment_likes_enabled "
         "comment_threading_enabled device_timestamp filter_type has_audio has_liked has_more_comments id "

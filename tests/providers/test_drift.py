@@ -123,6 +123,41 @@ ANSWERS: list[tuple[str, str, str]] = [
     ("shopify", "fetch_orders", "shopify/graphql_orders_empty.json"),
     ("shopify", "fetch_orders", "shopify/graphql_order_line_items.json"),
 ]
+# Refusals and errors, in a 200 body or behind another status: no shape may see drift in them.
+REFUSALS: list[tuple[str, str, str]] = [
+    ("rapidapi-arraybobo", "fetch_post_by_shortcode", "arraybobo/not_found_media.json"),
+    ("rapidapi-arraybobo", "fetch_profile_by_id", "arraybobo/not_found_user.json"),
+    ("rapidapi-arraybobo", "fetch_profile_by_id", "arraybobo/forbidden.json"),
+    ("rapidapi-arraybobo", "fetch_profile_by_id", "arraybobo/fail_wait.json"),
+    ("rapidapi-bestsolutions", "fetch_profile_by_handle", "bestsolutions/not_found.json"),
+    ("rapidapi-igapi", "fetch_followers", "igapi/not_found.json"),
+    ("rapidapi-jotucker", "fetch_post_by_shortcode", "jotucker/media_not_found.json"),
+    ("rapidapi-jotucker", "fetch_profile_by_id", "jotucker/user_not_found.json"),
+    ("rapidapi-jotucker", "fetch_profile_by_id", "jotucker/forbidden.json"),
+    ("rapidapi-jotucker", "fetch_profile_by_id", "jotucker/too_many_requests.json"),
+    ("lama", "fetch_post_by_shortcode", "lama/not_found_media.json"),
+    ("lama", "fetch_profile_by_id", "lama/not_found_user.json"),
+    ("lama", "fetch_profile_by_id", "lama/insufficient_balance.json"),
+    ("rapidapi-neotank", "fetch_profile_by_handle", "neotank/not_found.json"),
+    ("rapidapi-neotank", "fetch_profile_by_handle", "neotank/invalid_username.json"),
+    ("rocketapi", "fetch_post_by_shortcode", "rocketapi/media_not_found.json"),
+    ("rocketapi", "fetch_post_by_shortcode", "rocketapi/instagram_throttled.json"),
+    ("rocketapi", "fetch_post_by_shortcode", "rocketapi/invalid_token.json"),
+    ("rocketapi", "fetch_post_by_shortcode", "rocketapi/plan_exhausted.json"),
+    ("rapidapi-yt", "fetch_yt_profiles", "youtube138/channel_not_found.json"),
+    ("rapidapi-yt", "fetch_yt_posts", "youtube138/video_not_found.json"),
+    ("rapidapi-yt-search", "fetch_yt_search", "youtube_v311/error_no_key.json"),
+    ("yt-v31", "fetch_yt_profiles", "ytv31/error_not_subscribed.json"),
+    ("yt-v31", "fetch_yt_profiles", "ytv31/error_quota.json"),
+    ("shopify", "fetch_orders", "shopify/not_found.json"),
+    ("shopify", "fetch_orders", "shopify/invalid_token.json"),
+    ("shopify", "fetch_orders", "shopify/missing_scope.json"),
+    ("shopify", "fetch_orders", "shopify/page_info_with_filter.json"),
+    ("shopify", "fetch_orders", "shopify/graphql_access_denied.json"),
+    ("shopify", "fetch_orders", "shopify/graphql_internal_error.json"),
+    ("shopify", "fetch_orders", "shopify/graphql_max_cost_exceeded.json"),
+    ("shopify", "fetch_orders", "shopify/graphql_throttled.json"),
+]
 
 
 def fixture(path: str) -> dict[str, Any]:
@@ -131,7 +166,7 @@ def fixture(path: str) -> dict[str, Any]:
     return answer
 
 
-@pytest.mark.parametrize(("source", "operation", "path"), ANSWERS)
+@pytest.mark.parametrize(("source", "operation", "path"), ANSWERS + REFUSALS)
 def test_the_declared_shapes_fit_the_real_answers(source: str, operation: str, path: str) -> None:
     assert check(SHAPES[source, operation], fixture(path)) == (set(), set())
 
@@ -140,7 +175,7 @@ def test_every_shape_is_checked_against_a_real_answer() -> None:
     assert set(SHAPES) == {(source, operation) for source, operation, _ in ANSWERS}
 
 
-# Answers that list nothing, or refuse: the only ones in which a shape finds no object to check.
+# Answers that list nothing, and refusals: the only ones in which a shape finds no object to check.
 EMPTY = {
     "youtube_data/channels_none.json",
     "youtube_data/videos_none.json",
@@ -154,10 +189,11 @@ EMPTY = {
     "rocketapi/stories_none.json",
     "shopify/orders_empty.json",
     "shopify/graphql_orders_empty.json",
+    *(path for _, _, path in REFUSALS),
 }
 
 
-@pytest.mark.parametrize(("source", "operation", "path"), ANSWERS)
+@pytest.mark.parametrize(("source", "operation", "path"), ANSWERS + REFUSALS)
 def test_the_checked_objects_are_found_where_the_shapes_say(source: str, operation: str, path: str) -> None:
     # A path that led nowhere would check nothing and pass any answer.
     found = [item for shape in SHAPES[source, operation] for item in shape.objects(fixture(path))]
