@@ -18,23 +18,32 @@ class Shape:
     """Where the checked objects are, the fields each must carry, and every field it may carry.
 
     ``items`` is a dotted path to the objects (a step that meets a list goes into each element, and a path
-    that ends at a list checks each element), or None for the answer itself, unless it carries none of the
-    expected fields."""
+    that ends at a list checks each element), or None for the answer itself."""
 
     items: str | None
     expected: frozenset[str]
     known: frozenset[str]
 
-    def objects(self, payload: dict[str, Any]) -> list[Any]:
-        """The checked objects of ``payload``; none where the path leads nowhere (the parser refuses that)."""
-        if self.items is None and not self.expected & payload.keys():
-            # Not the object at all: a refusal or error body in its place, which the parser classifies.
-            return []
-        level: list[Any] = [payload]
+    def objects(self, payload: dict[str, Any]) -> list[dict[str, Any]]:
+        """The checked objects of ``payload``; none where the path leads nowhere (the parser refuses that).
+
+        An object that is no list's element and carries none of the expected fields is not the object the
+        shape describes (a refusal or error body in its place, or another call's answer, such as a token
+        check's ``data``), which the parser classifies."""
+        # Each value found, and whether it is (inside) a list's element.
+        level: list[tuple[Any, bool]] = [(payload, False)]
         for step in self.items.split(".") if self.items is not None else ():
-            found = [value.get(step) for value in level if isinstance(value, dict)]
-            level = [item for value in found for item in (value if isinstance(value, list) else [value])]
-        return [value for value in level if isinstance(value, dict)]
+            found = [(value.get(step), listed) for value, listed in level if isinstance(value, dict)]
+            level = [
+                pair
+                for value, listed in found
+                for pair in ([(item, True) for item in value] if isinstance(value, list) else [(value, listed)])
+            ]
+        return [
+            value
+            for value, listed in level
+            if isinstance(value, dict) and (listed or not self.expected or self.expected & value.keys())
+        ]
 
 
 def _names(text: str) -> frozenset[str]:
@@ -411,6 +420,46 @@ _ALTERNATIVES: dict[tuple[str, str], tuple[Shape, ...]] = {
     )
 }
 
+# Graph API answers carry the fields asked for (``graphapi.PROFILE_FIELDS``, ``MEDIA_FIELDS``,
+# ``STORY_FIELDS``), all of which the parser reads, less those with no value, which Graph leaves out (a
+# caption, a hidden like count, a copyrighted media_url, a profile's website): those are known, not expected.
+_GRAPH_MEDIA = _shape(
+    "business_discovery.media.data",
+    "id comments_count media_type permalink timestamp username",
+    "id username comments_count like_count media_type media_url caption timestamp permalink",
+)
+# A discovered account: the profile's fields, and its media edge (a posts page asks fewer of them).
+_GRAPH_ACCOUNT = _names(
+    "id ig_id name website followers_count follows_count profile_picture_url username biography media_count media"
+)
+_GRAPH_INSIGHTS = _shape("data", "name id", "name id period title description values total_value")
+_GRAPH: dict[tuple[str, str], tuple[Shape, ...]] = {
+    ("graphapi", "fetch_profile_by_handle"): (
+        _shape("business_discovery", "id ig_id username followers_count follows_count media_count", _GRAPH_ACCOUNT),
+        _GRAPH_MEDIA,
+    ),
+    ("graphapi", "fetch_profile_posts_by_handle"): (
+        _shape("business_discovery", "ig_id username media_count", _GRAPH_ACCOUNT),
+        _GRAPH_MEDIA,
+    ),
+    ("graphapi", "fetch_stories_by_handle"): (
+        _shape(None, "id ig_id username", "id ig_id username media stories"),
+        _shape(
+            "media.data",
+            "id comments_count media_type media_product_type permalink timestamp username",
+            "id username comments_count like_count media_type media_product_type media_url caption timestamp permalink",
+        ),
+        _shape(
+            "stories.data",
+            "id media_type media_product_type owner permalink timestamp username",
+            "id media_type media_product_type media_url owner permalink timestamp username caption",
+        ),
+    ),
+    ("graphapi", "fetch_post_insights"): (_GRAPH_INSIGHTS,),
+    ("graphapi", "fetch_story_insights"): (_GRAPH_INSIGHTS,),
+    ("graphapi", "fetch_profile_insights"): (_GRAPH_INSIGHTS,),
+}
+
 # By (source label, fetch type): the shapes an answer may have (it carries the items path of one of them).
 SHAPES: dict[tuple[str, str], tuple[Shape, ...]] = (
     {(source, operation): (shape,) for source in ("ytapitoken", "ytapi") for operation, shape in _YT_DATA.items()}
@@ -421,4 +470,5 @@ SHAPES: dict[tuple[str, str], tuple[Shape, ...]] = (
     }
     | {call: (shape,) for call, shape in _OTHERS.items()}
     | _ALTERNATIVES
+    | _GRAPH
 )
