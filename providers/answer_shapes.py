@@ -81,6 +81,9 @@ _YT_PROXIES = {
     "rapidapi-yt-search": ("fetch_yt_search", "fetch_yt_comments"),
 }
 
+# A YouTube Analytics report (``youtube_analytics``): ``rows`` is left out of a report with no data.
+_YT_REPORT = _shape(None, "columnHeaders", "kind columnHeaders rows")
+
 # Instagram's private (v1) ``user`` object, as arraybobo, jotucker and bestsolutions answer it.
 _IG_V1_USER = _names(
     "account_type address_street bio_links biography biography_with_entities business_contact_method "
@@ -469,6 +472,7 @@ SHAPES: dict[tuple[str, str], tuple[Shape, ...]] = (
         for operation in operations
     }
     | {call: (shape,) for call, shape in _OTHERS.items()}
+    | {("yt-analytics", "fetch_yt_profile_insights"): (_YT_REPORT,)}
     | _ALTERNATIVES
     | _GRAPH
 )
