@@ -383,28 +383,28 @@ _OTHERS: dict[tuple[str, str], Shape] = {
     ),
     # Entries are videos or shorts; only a video's ``video`` is read, so no field is demanded of each.
     ("rapidapi-yt", "fetch_yt_channel_posts"): _shape("contents", "", "short type video"),
-    # The REST orders list, the GraphQL orders query and its follow-up line items query all serve
-    # fetch_orders; each answer carries one of the three paths. A GraphQL answer carries exactly the fields
-    # its query asks for (``shopify_graphql.ORDERS_QUERY``), all of which the parser reads.
-    ("shopify", "fetch_orders"): _shape(
-        "orders",
-        "fulfillments id landing_site line_items name",
-        "admin_graphql_api_id app_id billing_address browser_ip buyer_accepts_marketing cancel_reason "
-        "cancelled_at cart_token checkout_id checkout_token client_details closed_at company "
-        "confirmation_number confirmed contact_email created_at currency current_subtotal_price "
-        "current_subtotal_price_set current_total_discounts current_total_discounts_set "
-        "current_total_duties_set current_total_price current_total_price_set current_total_tax "
-        "current_total_tax_set customer customer_locale device_id discount_applications discount_codes email "
-        "estimated_taxes financial_status fulfillment_status fulfillments id landing_site landing_site_ref "
-        "line_items location_id merchant_of_record_app_id name note note_attributes number order_number "
-        "order_status_url original_total_duties_set payment_gateway_names payment_terms phone "
-        "presentment_currency processed_at reference referring_site refunds shipping_address shipping_lines "
-        "source_identifier source_name source_url subtotal_price subtotal_price_set tags tax_lines "
-        "taxes_included test token total_discounts total_discounts_set total_line_items_price "
-        "total_line_items_price_set total_outstanding total_price total_price_set total_shipping_price_set "
-        "total_tax total_tax_set total_tip_received total_weight updated_at user_id",
-    ),
 }
+# The REST orders list, the GraphQL orders query and its follow-up line items query all serve
+# fetch_orders; each answer carries one of the three paths. A GraphQL answer carries exactly the fields
+# its query asks for (``shopify_graphql.ORDERS_QUERY``), all of which the parser reads.
+_SHOPIFY_REST = _shape(
+    "orders",
+    "fulfillments id landing_site line_items name",
+    "admin_graphql_api_id app_id billing_address browser_ip buyer_accepts_marketing cancel_reason "
+    "cancelled_at cart_token checkout_id checkout_token client_details closed_at company "
+    "confirmation_number confirmed contact_email created_at currency current_subtotal_price "
+    "current_subtotal_price_set current_total_discounts current_total_discounts_set "
+    "current_total_duties_set current_total_price current_total_price_set current_total_tax "
+    "current_total_tax_set customer customer_locale device_id discount_applications discount_codes email "
+    "estimated_taxes financial_status fulfillment_status fulfillments id landing_site landing_site_ref "
+    "line_items location_id merchant_of_record_app_id name note note_attributes number order_number "
+    "order_status_url original_total_duties_set payment_gateway_names payment_terms phone "
+    "presentment_currency processed_at reference referring_site refunds shipping_address shipping_lines "
+    "source_identifier source_name source_url subtotal_price subtotal_price_set tags tax_lines "
+    "taxes_included test token total_discounts total_discounts_set total_line_items_price "
+    "total_line_items_price_set total_outstanding total_price total_price_set total_shipping_price_set "
+    "total_tax total_tax_set total_tip_received total_weight updated_at user_id",
+)
 _GRAPHQL_ORDER = (
     "id name number email createdAt updatedAt processedAt closedAt cancelledAt cancelReason confirmed test "
     "currencyCode presentmentCurrencyCode taxesIncluded displayFinancialStatus displayFulfillmentStatus "
@@ -415,9 +415,9 @@ _GRAPHQL_LINE_ITEM = (
     "id title name variantTitle vendor quantity originalUnitPriceSet sku product variant requiresShipping "
     "taxable isGiftCard"
 )
-_ALTERNATIVES: dict[tuple[str, str], tuple[Shape, ...]] = {
+_SHOPIFY: dict[tuple[str, str], tuple[Shape, ...]] = {
     ("shopify", "fetch_orders"): (
-        _OTHERS[("shopify", "fetch_orders")],
+        _SHOPIFY_REST,
         _shape("data.orders.nodes", _GRAPHQL_ORDER, _GRAPHQL_ORDER),
         _shape("data.order.lineItems.nodes", _GRAPHQL_LINE_ITEM, _GRAPHQL_LINE_ITEM),
     )
@@ -473,6 +473,6 @@ SHAPES: dict[tuple[str, str], tuple[Shape, ...]] = (
     }
     | {call: (shape,) for call, shape in _OTHERS.items()}
     | {("yt-analytics", "fetch_yt_profile_insights"): (_YT_REPORT,)}
-    | _ALTERNATIVES
+    | _SHOPIFY
     | _GRAPH
 )
