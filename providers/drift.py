@@ -1,9 +1,10 @@
 """Provider drift alarms: answers that lack a field the parser expects, or carry one it does not know.
 
 A provider that renames a field rarely fails outright: the parser reads None where a count used to be,
-and requests complete with holes. So each declared answer shape (``SHAPES``, data: per source and fetch
-type, the fields every item must have and every field it may have) is checked as the answer is decoded
-(``observe``, called by ``providers.parsing.json_object`` and the Data API's ``answer_object``), under the
+and requests complete with holes. So each declared answer shape (``providers.answer_shapes.SHAPES``,
+data: per source and fetch type, the fields every item must have and every field it may have) is checked
+as the answer is decoded (``observe``, called by ``providers.parsing.json_object``, the Data API's
+``answer_object`` and the Shopify clients' decoders), under the
 fetch type the crawler is running (``calling``). Each finding counts in ``beat_parser_drift_total``
 (labels: source, operation, kind; never the field's name, which comes from the answer) and is kept with
 its field names in ``FINDINGS``, which the worker serves at ``/drift`` on its metrics port for
@@ -27,62 +28,8 @@ from datetime import datetime
 from typing import Any
 
 from core.metrics import PARSER_DRIFT, child
+from providers.answer_shapes import SHAPES, Shape
 from topics.models import utcnow
-
-# The top-level parts of a YouTube Data API resource (its reference's "Resource representation").
-_YT_PARTS = frozenset(
-    {
-        "kind",
-        "etag",
-        "id",
-        "snippet",
-        "contentDetails",
-        "statistics",
-        "status",
-        "topicDetails",
-        "brandingSettings",
-        "localizations",
-        "player",
-        "recordingDetails",
-        "liveStreamingDetails",
-        "subscriberSnippet",
-        "replies",
-        "contentOwnerDetails",
-        "auditDetails",
-        "paidProductPlacementDetails",
-    }
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Shape:
-    """Where the checked objects are (``items``: a top-level list of them; None: the answer itself), the
-    fields each must carry, and every field it may carry."""
-
-    items: str | None
-    expected: frozenset[str]
-    known: frozenset[str]
-
-
-def _yt(*expected: str) -> Shape:
-    return Shape("items", frozenset(expected), _YT_PARTS)
-
-
-# By (source label, fetch type). The expected fields are the parts each parser reads (and asks for).
-_YT_DATA = {
-    "fetch_yt_profiles": _yt("id", "snippet", "statistics"),
-    "fetch_yt_posts": _yt("id", "snippet", "statistics", "contentDetails"),
-    "fetch_yt_playlist_items": _yt("id", "contentDetails"),
-    "fetch_yt_activities": _yt("snippet", "contentDetails"),
-    "fetch_yt_subscriptions": _yt("snippet"),
-    "fetch_yt_comments": _yt("snippet"),
-    "fetch_yt_search": _yt("id"),
-    "fetch_yt_genre_search": _yt("id"),
-    "fetch_yt_channel_posts": _yt("id"),
-}
-SHAPES: dict[tuple[str, str], Shape] = {
-    (source, operation): shape for source in ("ytapitoken", "ytapi") for operation, shape in _YT_DATA.items()
-}
 
 
 @dataclass(slots=True)
@@ -167,19 +114,15 @@ FINDINGS = Findings()
 MAX_FIELD_NAME = 80
 
 
-def check(shape: Shape, payload: dict[str, Any]) -> tuple[set[str], set[str]]:
-    """(expected fields some checked object lacks, fields some checked object has that the shape does not know)."""
-    if shape.items is None:
-        objects: list[Any] = [payload]
-    else:
-        listed = payload.get(shape.items)
-        objects = listed if isinstance(listed, list) else []
+def check(shapes: tuple[Shape, ...], payload: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """(expected fields some checked object lacks, fields some checked object has that its shape does not know)."""
     missing: set[str] = set()
     unknown: set[str] = set()
-    for item in objects:
-        if isinstance(item, dict):
-            missing |= shape.expected - item.keys()
-            unknown |= {str(name)[:MAX_FIELD_NAME] for name in item.keys() - shape.known}
+    for shape in shapes:
+        for item in shape.objects(payload):
+            if isinstance(item, dict):
+                missing |= shape.expected - item.keys()
+                unknown |= {str(name)[:MAX_FIELD_NAME] for name in item.keys() - shape.known}
     return missing, unknown
 
 
@@ -188,10 +131,10 @@ def observe(source: str, payload: dict[str, Any]) -> None:
     note = _CALL.get()
     if note is None:
         return
-    shape = SHAPES.get((source, note.operation))
-    if shape is None:
+    shapes = SHAPES.get((source, note.operation))
+    if shapes is None:
         return
-    missing, unknown = check(shape, payload)
+    missing, unknown = check(shapes, payload)
     if missing:
         child(PARSER_DRIFT, source, note.operation, "missing").inc()
         note.drifted = True

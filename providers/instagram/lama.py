@@ -18,6 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from providers.drift import observe
 from providers.errors import (
     BadResponse,
     PostMissing,
@@ -462,6 +463,10 @@ class LamaClient:
             # json_object raises the shared typed error for every status but 200.
             json_object(response, SOURCE, missing, what)
         try:
-            return response.json()
+            payload = response.json()
         except ValueError as exc:
             raise BadResponse(f"{what} answered with a body that is not JSON", source=SOURCE) from exc
+        if isinstance(payload, dict):
+            # An ``[items, cursor]`` array has no declared shape; an object is checked like every provider's.
+            observe(SOURCE, payload)
+        return payload

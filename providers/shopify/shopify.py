@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import httpx
 
+from providers.drift import observe
 from providers.errors import AuthExpired, BadResponse, DefinitiveProviderError, InputRejected
 from providers.http import Credential, ProviderHttp
 from providers.paging import Page
@@ -194,9 +195,11 @@ def admin_answer(response: httpx.Response, store: str, what: str) -> dict[str, A
     if status != 200:
         raise InputRejected(f"{what} answered {status}: {error_message(response.text)}", source=SOURCE)
     try:
-        return _v.require_object(response.json())
+        payload = _v.require_object(response.json())
     except ValueError as exc:
         raise BadResponse(f"{what} answered with a body that is not JSON", source=SOURCE) from exc
+    observe(SOURCE, payload)
+    return payload
 
 
 class VersionWatch:
