@@ -62,6 +62,11 @@ FROM scrape_request_event e JOIN scrape_request_log l ON l.id = e.request_id
 WHERE e.at >= now() - make_interval(mins => $1) AND e.status = ANY($2::text[])
 ORDER BY e.at DESC, e.id DESC LIMIT $4
 """
+# Today's provider calls and their cost (UTC day), as the workers count them (providers/costs.py).
+_SPEND_TODAY = """
+SELECT source, sum(calls)::bigint AS calls, sum(cost)::float8 AS cost
+FROM provider_spend WHERE day = (now() AT TIME ZONE 'UTC')::date GROUP BY source
+"""
 _CREDENTIALS = """
 SELECT source,
     count(*) FILTER (WHERE enabled AND NOT data_access_expired AND (disabled_till IS NULL OR disabled_till <= now()))
@@ -93,6 +98,8 @@ class SourceRow(BaseModel):
     next_probe_at: datetime | None = None
     last_error: str | None = None
     open_credential_circuits: int = 0
+    calls_today: int = 0
+    cost_today: float = 0.0
     # Its circuit was opened by the drift alarm: its answers changed shape (providers/drift.py).
     drift: bool = False
     usable: int = 0
@@ -161,7 +168,9 @@ def _flows(open_rows: list[Any], window_rows: list[Any], minutes: int) -> list[F
     return sorted(flows.values(), key=lambda flow: flow.flow)
 
 
-def _sources(attempt_rows: list[Any], breaker_rows: list[Any], credential_rows: list[Any]) -> list[SourceRow]:
+def _sources(
+    attempt_rows: list[Any], breaker_rows: list[Any], credential_rows: list[Any], spend_rows: list[Any]
+) -> list[SourceRow]:
     sources: dict[str, SourceRow] = {}
 
     def of(name: str) -> SourceRow:
@@ -177,6 +186,9 @@ def _sources(attempt_rows: list[Any], breaker_rows: list[Any], credential_rows: 
             source.drift = row["state"] != "closed" and DRIFT_NOTE in (row["last_error"] or "")
         elif row["state"] != "closed":
             source.open_credential_circuits += 1
+    for row in spend_rows:
+        source = of(row["source"])
+        source.calls_today, source.cost_today = row["calls"], row["cost"]
     for row in credential_rows:
         source = of(row["source"])
         source.usable, source.resting = row["usable"], row["resting"]
@@ -197,12 +209,13 @@ async def snapshot(pool: asyncpg.Pool, minutes: int, budgets: list[BudgetRow] | 
         classes = await conn.fetch(_FAILURE_CLASSES, minutes, list(_FAILED_ENDS))
         latest = await conn.fetch(_LATEST_FAILURES, minutes, list(_FAILED_ENDS), MESSAGE_SHOWN, FAILURES_SHOWN)
         credential_rows = await conn.fetch(_CREDENTIALS)
+        spend_rows = await conn.fetch(_SPEND_TODAY)
         breaker_rows = await recorded_states(conn)
     return StatusSnapshot(
         at=now,
         window_minutes=minutes,
         flows=_flows(open_rows, window_rows, minutes),
-        sources=_sources(attempt_rows, breaker_rows, credential_rows),
+        sources=_sources(attempt_rows, breaker_rows, credential_rows, spend_rows),
         budgets=budgets or [],
         failure_classes=[FailureClass(error_type=r["error_type"], count=r["n"], latest=r["latest"]) for r in classes],
         failures=[

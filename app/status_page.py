@@ -64,7 +64,8 @@ _PAGE = """<!doctype html>
   <section>
     <h2>Sources <small>attempts over the last {minutes} minutes</small></h2>
     <table id="sources">
-      <thead><tr><th>source</th><th>attempts</th><th>errors</th><th>breaker</th><th>open key circuits</th>
+      <thead><tr><th>source</th><th>attempts</th><th>errors</th><th>calls today</th><th>cost today</th>
+      <th>breaker</th><th>open key circuits</th>
       <th>drift</th><th>usable keys</th><th>resting</th><th>expired</th><th>disabled</th></tr></thead>
       <tbody></tbody>
     </table>

@@ -77,6 +77,8 @@ function drawSources(sources) {
           ["source", s.source],
           ["attempts", s.attempts],
           ["errors", s.errors, s.errors ? "bad" : ""],
+          ["calls_today", s.calls_today],
+          ["cost_today", s.cost_today],
           ["breaker", s.breaker, s.breaker === "closed" ? "" : "bad"],
           ["open_credential_circuits", s.open_credential_circuits, s.open_credential_circuits ? "warn" : ""],
           ["drift", s.drift ? "answers changed shape" : "", s.drift ? "bad" : ""],

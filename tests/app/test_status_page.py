@@ -168,6 +168,18 @@ async def test_the_status_page_asks_for_a_key_and_shows_what_postgres_holds(stac
                 assert set(sources) == {s["source"] for s in drawn["sources"]}
                 assert sources[source]["breaker"] == "open" and sources[source]["resting"] == "1"
                 assert sources[source]["expired"] == "1" and sources[source]["usable"] == "0"
+                # Today's provider calls as the workers counted them, never more than Postgres holds a moment later.
+                spent = {
+                    row["source"]: row["calls"]
+                    for row in await pool.fetch(
+                        "SELECT source, sum(calls)::bigint AS calls FROM provider_spend "
+                        "WHERE day = (now() AT TIME ZONE 'UTC')::date GROUP BY source"
+                    )
+                }
+                assert any(row["calls_today"] for row in drawn["sources"]), drawn["sources"]
+                for row in drawn["sources"]:
+                    assert 0 <= row["calls_today"] <= spent.get(row["source"], 0), row
+                    assert sources[row["source"]]["calls_today"] == str(row["calls_today"])
 
                 # That answer is what Postgres holds, counted another way, at the instant it was read.
                 flows = ["refresh_profile_basic", "refresh_profile_insights"]
