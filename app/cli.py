@@ -178,7 +178,8 @@ def sink(metrics_port: MetricsPort = None) -> int:
 
     settings = connected(_role_settings("sink", metrics_port))
     assert settings.database_url, "connected() fills it or fails"
-    require_role_topics(settings)
+    # No topic check here: the sink's reconciler is what keeps the topics (core.topic_admin.TopicKeeper), and
+    # creates those an in-memory broker lost, with the configured replication and configs.
     try:
         migrate(settings.database_url)
     except OperationalError as exc:

@@ -13,6 +13,10 @@ import typer
 from app.cli_support import Failure, command_settings, run_against_services
 from core.settings import Settings
 
+# How long a starting role waits for missing topics (an embedded broker's reconciler recreates them) before it
+# exits naming them.
+TOPICS_WAIT = 30.0
+
 topics_app = typer.Typer(help="Beat's Kafka topics: plan, create, check.")
 
 
@@ -96,6 +100,6 @@ def require_role_topics(settings: Settings, flows: list[str] | None = None) -> N
         name for name in all_topics(settings, FLOWS if flows is None else flows) if not name.startswith(retry_tiers)
     ]
     try:
-        run_against_services(settings, require_topics(settings, topics))
+        run_against_services(settings, require_topics(settings, topics, wait=TOPICS_WAIT))
     except MissingTopics as exc:
         raise Failure(str(exc)) from None

@@ -97,6 +97,8 @@ def configure_logging(level: str, log_format: str, role: str) -> None:
         named = logging.getLogger(name)
         named.handlers.clear()
         named.propagate = True
+        # A library configuring logging in this process (dictConfig) may have switched it off.
+        named.disabled = False
 
 
 def flow_logger(flow: str) -> logging.Logger:

@@ -8,6 +8,8 @@ broker reports every other config too, with its own defaults.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -97,14 +99,21 @@ async def check_topics(settings: Settings, planned: dict[str, int]) -> list[Topi
     return differences(settings, planned, await describe(settings, list(planned)))
 
 
-async def require_topics(settings: Settings, topics: list[str]) -> None:
-    """Raise MissingTopics naming those of ``topics`` the broker does not have."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_url, **client_options(settings))
-    await admin.start()
-    try:
-        present = set(await admin.list_topics())
-    finally:
-        await admin.close()
-    missing = [name for name in topics if name not in present]
-    if missing:
-        raise MissingTopics(missing)
+async def require_topics(settings: Settings, topics: list[str], *, wait: float = 0.0) -> None:
+    """Raise MissingTopics naming those of ``topics`` the broker does not have ``wait`` seconds from now. An
+    in-memory broker that restarted empty gets its topics back from the sink's reconciler within seconds, so a
+    role started meanwhile waits for them rather than exit."""
+    deadline = time.monotonic() + wait
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_url, **client_options(settings))
+        await admin.start()
+        try:
+            present = set(await admin.list_topics())
+        finally:
+            await admin.close()
+        missing = [name for name in topics if name not in present]
+        if not missing:
+            return
+        if time.monotonic() >= deadline:
+            raise MissingTopics(missing)
+        await asyncio.sleep(1.0)

@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -133,6 +134,11 @@ async def test_every_family_moves_under_a_short_load_and_every_process_is_ready(
     settings = {
         "log_format": "json",
         "amqp_url": AMQP_URL,
+        # Exchanges of its own, declared by the mirror: the default names on this RabbitMQ are not the test's.
+        "amqp_declare": "direct",
+        "amqp_beat_exchange": f"metrics-{uuid.uuid4().hex[:8]}.beat.dx",
+        "amqp_identity_exchange": f"metrics-{uuid.uuid4().hex[:8]}.identity.dx",
+        "amqp_coffee_exchange": f"metrics-{uuid.uuid4().hex[:8]}.coffee.dx",
         "breaker_failures": "2",
         "breaker_cooldown": "300",
         "api_port": str(api_port),
