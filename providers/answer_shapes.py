@@ -103,6 +103,21 @@ _IG_V1_USER_READ = (
 )
 _IG_V1_PROFILE = _shape("user", _IG_V1_USER_READ, _IG_V1_USER)
 
+# A post node of Instagram's web timeline edges (a profile's posts, its tagged posts, a hashtag's), as
+# arraybobo and the others answer it: every field it may carry.
+_WEB_TIMELINE_NODE = (
+    "__typename accessibility_caption clips_music_attribution_info coauthor_producers "
+    "comments_disabled dash_info dimensions display_url edge_liked_by edge_media_preview_like "
+    "edge_media_to_caption edge_media_to_comment edge_media_to_sponsor_user edge_media_to_tagged_user "
+    "edge_sidecar_to_children fact_check_information fact_check_overall_rating felix_profile_grid_crop "
+    "gating_info has_audio has_upcoming_event id is_affiliate is_paid_partnership is_video location "
+    "media_overlay_info media_preview owner pinned_for_users product_type sharing_friction_info "
+    "shortcode taken_at_timestamp thumbnail_resources thumbnail_src video_url video_view_count "
+    "viewer_can_reshare viewer_has_liked viewer_has_saved viewer_has_saved_to_collection "
+    "viewer_in_photo_of_you"
+)
+
+
 # A v1 media item carries ``location`` (and ``lat``/``lng``) only when it has one, and ``usertags`` only
 # when someone is tagged: known, never expected.
 _OTHERS: dict[tuple[str, str], Shape] = {
@@ -196,15 +211,7 @@ _OTHERS: dict[tuple[str, str], Shape] = {
         "__typename display_url edge_media_preview_like edge_media_to_caption edge_media_to_comment "
         "edge_media_to_sponsor_user edge_media_to_tagged_user id location owner shortcode "
         "taken_at_timestamp thumbnail_src",
-        "__typename accessibility_caption clips_music_attribution_info coauthor_producers "
-        "comments_disabled dash_info dimensions display_url edge_liked_by edge_media_preview_like "
-        "edge_media_to_caption edge_media_to_comment edge_media_to_sponsor_user edge_media_to_tagged_user "
-        "edge_sidecar_to_children fact_check_information fact_check_overall_rating felix_profile_grid_crop "
-        "gating_info has_audio has_upcoming_event id is_affiliate is_paid_partnership is_video location "
-        "media_overlay_info media_preview owner pinned_for_users product_type sharing_friction_info "
-        "shortcode taken_at_timestamp thumbnail_resources thumbnail_src video_url video_view_count "
-        "viewer_can_reshare viewer_has_liked viewer_has_saved viewer_has_saved_to_collection "
-        "viewer_in_photo_of_you",
+        _WEB_TIMELINE_NODE,
     ),
     ("rapidapi-igapi", "fetch_followers"): _shape(
         "edges.node",
@@ -215,30 +222,14 @@ _OTHERS: dict[tuple[str, str], Shape] = {
     ("rapidapi-arraybobo", "fetch_profile_posts_by_id"): _shape(
         "data.user.edge_owner_to_timeline_media.edges.node",
         "__typename display_url edge_media_to_comment location owner shortcode taken_at_timestamp thumbnail_src",
-        "__typename accessibility_caption clips_music_attribution_info coauthor_producers "
-        "comments_disabled dash_info dimensions display_url edge_liked_by edge_media_preview_like "
-        "edge_media_to_caption edge_media_to_comment edge_media_to_sponsor_user edge_media_to_tagged_user "
-        "edge_sidecar_to_children fact_check_information fact_check_overall_rating felix_profile_grid_crop "
-        "gating_info has_audio has_upcoming_event id is_affiliate is_paid_partnership is_video location "
-        "media_overlay_info media_preview owner pinned_for_users product_type sharing_friction_info "
-        "shortcode taken_at_timestamp thumbnail_resources thumbnail_src video_url video_view_count "
-        "viewer_can_reshare viewer_has_liked viewer_has_saved viewer_has_saved_to_collection "
-        "viewer_in_photo_of_you",
+        _WEB_TIMELINE_NODE,
     ),
     ("rapidapi-arraybobo", "fetch_tagged_posts_by_profile_id"): _shape(
         "data.user.edge_user_to_photos_of_you.edges.node",
         "__typename display_url edge_media_preview_like edge_media_to_caption edge_media_to_comment "
         "edge_media_to_sponsor_user edge_media_to_tagged_user location owner shortcode taken_at_timestamp "
         "thumbnail_src",
-        "__typename accessibility_caption clips_music_attribution_info coauthor_producers "
-        "comments_disabled dash_info dimensions display_url edge_liked_by edge_media_preview_like "
-        "edge_media_to_caption edge_media_to_comment edge_media_to_sponsor_user edge_media_to_tagged_user "
-        "edge_sidecar_to_children fact_check_information fact_check_overall_rating felix_profile_grid_crop "
-        "gating_info has_audio has_upcoming_event id is_affiliate is_paid_partnership is_video location "
-        "media_overlay_info media_preview owner pinned_for_users product_type sharing_friction_info "
-        "shortcode taken_at_timestamp thumbnail_resources thumbnail_src video_url video_view_count "
-        "viewer_can_reshare viewer_has_liked viewer_has_saved viewer_has_saved_to_collection "
-        "viewer_in_photo_of_you",
+        _WEB_TIMELINE_NODE,
     ),
     ("rapidapi-arraybobo", "fetch_reels_posts"): _shape(
         "items.media",
@@ -287,15 +278,7 @@ _OTHERS: dict[tuple[str, str], Shape] = {
         "__typename display_url edge_liked_by edge_media_preview_like edge_media_to_caption "
         "edge_media_to_comment edge_media_to_sponsor_user edge_media_to_tagged_user id location owner "
         "shortcode taken_at_timestamp thumbnail_src",
-        "__typename accessibility_caption clips_music_attribution_info coauthor_producers "
-        "comments_disabled dash_info dimensions display_url edge_liked_by edge_media_preview_like "
-        "edge_media_to_caption edge_media_to_comment edge_media_to_sponsor_user edge_media_to_tagged_user "
-        "edge_sidecar_to_children fact_check_information fact_check_overall_rating felix_profile_grid_crop "
-        "gating_info has_audio has_upcoming_event id is_affiliate is_paid_partnership is_video location "
-        "media_overlay_info media_preview owner pinned_for_users product_type sharing_friction_info "
-        "shortcode taken_at_timestamp thumbnail_resources thumbnail_src video_url video_view_count "
-        "viewer_can_reshare viewer_has_liked viewer_has_saved viewer_has_saved_to_collection "
-        "viewer_in_photo_of_you",
+        _WEB_TIMELINE_NODE,
     ),
     ("rocketapi", "fetch_reels_posts"): _shape(
         "response.body.items.media",
