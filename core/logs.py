@@ -97,8 +97,10 @@ def configure_logging(level: str, log_format: str, role: str) -> None:
         named = logging.getLogger(name)
         named.handlers.clear()
         named.propagate = True
-        # A library configuring logging in this process (dictConfig) may have switched it off.
+        # A library configuring logging in this process (dictConfig, an in-process uvicorn's log_level) may
+        # have switched it off or raised its level; Beat's level is the root's.
         named.disabled = False
+        named.setLevel(logging.NOTSET)
 
 
 def flow_logger(flow: str) -> logging.Logger:

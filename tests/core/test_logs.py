@@ -22,6 +22,10 @@ def restored() -> Iterator[None]:
 
 
 def test_json_lines_parse_one_by_one_with_the_request_context(restored, capsys):
+    # An in-process uvicorn (as a test's loopback provider runs) leaves its logger at its own level, off.
+    library = logging.getLogger("uvicorn.error")
+    library.setLevel(logging.WARNING)
+    library.disabled = True
     configure_logging("INFO", "json", "worker")
     logging.getLogger("uvicorn.error").info("library line")
     with request_context("refresh_profile_basic", "req-1", 2), source_context("rapidapi-jotucker"):
