@@ -26,10 +26,9 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError
 
+from agents.committed_loop import CommittedLoop
 from core.backoff import tier_for
-from core.failures import LoopBroken, LoopFailures
-from core.kafka import start_group_consumer, start_producer
-from core.outage import is_outage
+from core.failures import LoopBroken
 from core.settings import Settings
 from core.topic_admin import ensure_topics
 from core.tracing import trace_headers
@@ -42,9 +41,6 @@ log = logging.getLogger(__name__)
 ROLE = "retry"
 # The longest the loop sleeps in one poll, so partitions whose pause has ended are resumed promptly.
 MAX_POLL_WAIT = 1.0
-# Backoff after a failed round, and how many failures in a row that waiting does not fix end the worker.
-FAILURE_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
-FATAL_AFTER = 5
 
 
 def due_of(record: ConsumerRecord, now: float) -> float:
@@ -77,87 +73,39 @@ def due_header(due: float) -> tuple[str, bytes]:
     return names.RETRY_DUE_HEADER, f"{due:.3f}".encode("ascii")
 
 
-class RetryConsumer:
-    """Started and stopped with a worker's runtime; ``run`` is its task."""
+class RetryConsumer(CommittedLoop):
+    role = ROLE
+    name = "retry consumer"
 
     def __init__(self, settings: Settings, on_broken: Callable[[LoopBroken], Awaitable[None]]) -> None:
-        self.settings = settings
-        self._on_broken = on_broken
-        self._failures = LoopFailures(
-            log, "retry consumer round", FAILURE_DELAYS, outage=is_outage, fatal_after=FATAL_AFTER
-        )
+        super().__init__(settings, on_broken, log)
         self._tiers = {
             settings.topic(names.retry_topic(tier)): seconds for tier, seconds in settings.retry_tiers.items()
         }
-        self._consumer: AIOKafkaConsumer | None = None
-        self._producer: AIOKafkaProducer | None = None
-        self._task: asyncio.Task | None = None
         # Paused partition -> when its head may be looked at (epoch seconds).
         self._paused: dict[TopicPartition, float] = {}
-        # After a failed round: what was read but not committed is read again.
-        self._rewind = False
 
-    async def start(self) -> None:
+    async def topics(self) -> list[str]:
         assert self.settings.kafka_url
         # Tiers are configuration: a tier added since the topics were created must exist before it is read.
         await ensure_topics(
             self.settings.kafka_url, dict.fromkeys(self._tiers, self.settings.request_partitions), self.settings
         )
-        self._producer = await start_producer(self.settings)
-        self._consumer = await start_group_consumer(self.settings, list(self._tiers), ROLE)
-        self._task = asyncio.ensure_future(self.run())
+        return list(self._tiers)
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
-
-    async def run(self) -> None:
-        """Until cancelled. A failed round is logged, waited out and tried again from the last commit; when
-        rounds keep failing on something waiting does not fix, ``on_broken`` takes the worker down."""
-        while True:
-            try:
-                await self.round()
-            except Exception as exc:  # noqa: BLE001 - nothing one round meets may end the consumer silently
-                self._rewind = True
-                try:
-                    wait = self._failures.failed(exc)
-                except LoopBroken as broken:
-                    await self._on_broken(broken)
-                    return
-                await asyncio.sleep(wait)
-                continue
-            self._failures.succeeded()
-
-    async def round(self) -> None:
-        """One poll: resume partitions whose head is due to be looked at, then handle what arrived."""
-        consumer = self._consumer
-        assert consumer is not None
-        if self._rewind:
-            await self._rewind_to_committed(consumer)
+    async def poll(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
+        """Resume partitions whose head is due to be looked at, then handle what arrived."""
         self._resume_due(consumer)
         wait = min((at - time.time() for at in self._paused.values()), default=MAX_POLL_WAIT)
         batches = await consumer.getmany(timeout_ms=int(1000 * min(max(wait, 0.0), MAX_POLL_WAIT)))
         for tp, records in batches.items():
             await self._partition(consumer, tp, records)
 
-    async def _rewind_to_committed(self, consumer: AIOKafkaConsumer) -> None:
+    async def rewind(self, consumer: AIOKafkaConsumer) -> None:
         assigned = consumer.assignment()
         consumer.resume(*(tp for tp in self._paused if tp in assigned))
         self._paused.clear()
-        if assigned:
-            committed = await consumer.seek_to_committed(*assigned)
-            never = [tp for tp, offset in committed.items() if not offset]
-            if never:
-                await consumer.seek_to_beginning(*never)
-        self._rewind = False
+        await super().rewind(consumer)
 
     def _resume_due(self, consumer: AIOKafkaConsumer) -> None:
         now = time.time()

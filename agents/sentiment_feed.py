@@ -10,16 +10,14 @@ likes, and comments without text or id, give no request.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import ValidationError
 
-from core.failures import LoopBroken, LoopFailures
-from core.kafka import GroupConsumer, start_group_consumer, start_producer
-from core.outage import is_outage
+from agents.committed_loop import CommittedLoop
+from core.failures import LoopBroken
 from core.requests import produce_requests
 from core.settings import Settings
 from topics import names
@@ -32,8 +30,6 @@ FLOW = "sentiment_extraction"
 ROLE = "sentiment-feed"
 PAGE_KIND = b'"activity_page"'
 POLL_MS = 1000
-FAILURE_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)
-FATAL_AFTER = 5
 
 
 def sentiment_request(value: bytes | None) -> ScrapeRequest | None:
@@ -62,64 +58,17 @@ def sentiment_request(value: bytes | None) -> ScrapeRequest | None:
     )
 
 
-class SentimentFeed:
-    """Started and stopped with a worker's runtime; ``run`` is its task."""
+class SentimentFeed(CommittedLoop):
+    role = ROLE
+    name = "sentiment feed"
 
     def __init__(self, settings: Settings, on_broken: Callable[[LoopBroken], Awaitable[None]]) -> None:
-        self.settings = settings
-        self._on_broken = on_broken
-        self._failures = LoopFailures(
-            log, "sentiment feed round", FAILURE_DELAYS, outage=is_outage, fatal_after=FATAL_AFTER
-        )
-        self._consumer: GroupConsumer | None = None
-        self._producer: AIOKafkaProducer | None = None
-        self._task: asyncio.Task | None = None
-        self._rewind = False
+        super().__init__(settings, on_broken, log)
 
-    async def start(self) -> None:
-        self._producer = await start_producer(self.settings)
-        self._consumer = await start_group_consumer(self.settings, [self.settings.topic(names.POST_ACTIVITY_LOG)], ROLE)
-        self._task = asyncio.ensure_future(self.run())
+    async def topics(self) -> list[str]:
+        return [self.settings.topic(names.POST_ACTIVITY_LOG)]
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
-
-    async def run(self) -> None:
-        """Until cancelled; a failed round is waited out and read again from the last commit."""
-        while True:
-            try:
-                await self.round()
-            except Exception as exc:  # noqa: BLE001 - nothing one round meets may end the feed silently
-                self._rewind = True
-                try:
-                    wait = self._failures.failed(exc)
-                except LoopBroken as broken:
-                    await self._on_broken(broken)
-                    return
-                await asyncio.sleep(wait)
-                continue
-            self._failures.succeeded()
-
-    async def round(self) -> None:
-        consumer, producer = self._consumer, self._producer
-        assert consumer is not None and producer is not None
-        if self._rewind:
-            assigned = consumer.assignment()
-            if assigned:
-                committed = await consumer.seek_to_committed(*assigned)
-                never = [tp for tp, offset in committed.items() if not offset]
-                if never:
-                    await consumer.seek_to_beginning(*never)
-            self._rewind = False
+    async def poll(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
         batches = await consumer.getmany(timeout_ms=POLL_MS)
         if not batches:
             return
