@@ -25,11 +25,8 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
-import uuid
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,86 +36,19 @@ import aioboto3  # noqa: E402
 import asyncpg  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
-from agents.flows import export_sql, exports  # noqa: E402
-from agents.flows.children import Children  # noqa: E402
-from agents.flows.context import FlowContext  # noqa: E402
-from agents.flows.report_tools import ReportTools  # noqa: E402
-from core.settings import load_settings  # noqa: E402
+from agents.flows import export_sql  # noqa: E402
 from sinks.assets import AssetStore  # noqa: E402
 from sinks.local_store import LocalAssetStore  # noqa: E402
 from sinks.s3_store import S3AssetStore  # noqa: E402
+from tests.export_support import MIB, PeakRss, daily_stats, seed_daily_stats, tools_for  # noqa: E402
 from tests.support import migrated_database  # noqa: E402
-from topics.export_params import ChannelRangeParams  # noqa: E402
-from topics.models import ScrapeRequest  # noqa: E402
 
-MIB = 1024 * 1024
 REGION = "ap-south-1"
 
 
-def rss() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
-
-
-class PeakRss:
-    def __init__(self) -> None:
-        self.peak = 0
-        self._done = threading.Event()
-
-    def __enter__(self) -> PeakRss:
-        self.base = rss()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._done.is_set():
-            self.peak = max(self.peak, rss())
-            time.sleep(0.01)
-
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss())
-
-
-async def _no_children(topic: str, key: bytes | None, value: bytes) -> asyncio.Future:
-    raise RuntimeError("the daily stats export has no scrape step")
-
-
-async def seed(pool: asyncpg.Pool, channels: list[str], days: int) -> tuple[str, str]:
-    last = datetime.now(UTC).date()
-    first = last - timedelta(days=days - 1)
-    observed = datetime.now(UTC)
-
-    # Generated a day range at a time: memory the seeding freed would hide the export's own growth.
-    async def rows() -> AsyncIterator[bytes]:
-        for c, channel in enumerate(channels):
-            yield "".join(
-                f"{channel},{first + timedelta(days=d)},{1000 + d * 3},{10_000 + d * 97 + c},"
-                f"{100 + d // 7},{observed}\n"
-                for d in range(days)
-            ).encode()
-
-    await pool.copy_to_table(
-        "youtube_account_daily",
-        source=rows(),
-        columns=["channel_id", "day", "subscribers", "views", "uploads", "observed_at"],
-        format="csv",
-    )
-    await pool.execute("ANALYZE youtube_account_daily")
-    return first.isoformat(), last.isoformat()
-
-
 async def export(pool: asyncpg.Pool, store: AssetStore, url: str, params: dict) -> tuple[dict, float]:
-    settings = load_settings(database_url=url, default_flow_timeout=3600)
-    tools = ReportTools(pool, store, Children(pool, _no_children, settings), settings)
-    request = ScrapeRequest(id=str(uuid.uuid4()), flow="fetch_channel_daily_stats_csv", params=params)
-    ctx = FlowContext(request=request, crawler=None, reports=tools)  # type: ignore[arg-type]
     started = time.perf_counter()
-    result = await exports.fetch_channel_daily_stats_csv(ctx, ChannelRangeParams.model_validate(params))
+    result = await daily_stats(tools_for(pool, store, url), params)
     return result, time.perf_counter() - started
 
 
@@ -171,7 +101,7 @@ async def main(args: argparse.Namespace) -> dict:
         try:
             channels = [f"UCbench{n:06d}xxxxxxxxxxx" for n in range(args.channels)]
             print(f"seeding {args.channels * args.days:,} rows", flush=True)
-            first, last = await seed(pool, channels, args.days)
+            first, last = await seed_daily_stats(pool, channels, args.days)
             params = {"channel_ids": channels, "start_date": first, "end_date": last}
             store = LocalAssetStore(Path(work) / "assets")
             exported, copied, growth = [], [], []
@@ -181,7 +111,7 @@ async def main(args: argparse.Namespace) -> dict:
                     result, seconds = await export(pool, store, url, params)
                 rows = sum(result["rows"].values())
                 exported.append(rows / seconds)
-                growth.append((memory.peak - memory.base) / MIB)
+                growth.append(memory.growth / MIB)
                 await asyncio.to_thread(os.remove, result["channel_daily_stats_csv"])
                 copy_rows, copy_seconds = await plain_copy(pool, Path(work) / "copy.csv", params)
                 assert copy_rows == rows, (copy_rows, rows)

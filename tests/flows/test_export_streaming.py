@@ -6,14 +6,11 @@ so the memory measured is the export's own; the rows are seeded with COPY, not t
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -23,72 +20,18 @@ import pytest_asyncio
 from moto.server import ThreadedMotoServer
 
 from agents.flows import exports
-from agents.flows.children import Children
 from agents.flows.context import FlowContext
 from agents.flows.export_io import ReportNotConfigured
-from agents.flows.report_tools import ReportTools
-from core.settings import load_settings
 from providers.errors import InputRejected
 from sinks import s3_store
-from sinks.assets import AssetStore
 from sinks.local_store import LocalAssetStore
 from sinks.s3_store import S3AssetStore
-from topics.export_params import ChannelRangeParams, VideoIdsParams
+from tests.export_support import MIB, PeakRss, daily_stats, seed_daily_stats, tools_for
+from topics.export_params import VideoIdsParams
 from topics.models import ScrapeRequest
 
 CHANNELS, DAYS = 200, 500
-MIB = 1024 * 1024
 REGION = "ap-south-1"
-
-
-async def _no_children(topic: str, key: bytes | None, value: bytes) -> asyncio.Future:
-    raise AssertionError("the stats exports have no scrape step")
-
-
-def tools_for(pool, store: AssetStore, database_url: str) -> ReportTools:
-    settings = load_settings(database_url=database_url)
-    return ReportTools(pool, store, Children(pool, _no_children, settings), settings)
-
-
-async def daily_stats(tools: ReportTools, params: dict) -> dict:
-    request = ScrapeRequest(id=str(uuid.uuid4()), flow="fetch_channel_daily_stats_csv", params=params)
-    ctx = FlowContext(request=request, crawler=None, reports=tools)
-    return await exports.fetch_channel_daily_stats_csv(ctx, ChannelRangeParams.model_validate(params))
-
-
-def rss() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
-class PeakRss:
-    """The highest RSS of this process while the block runs, sampled every 10 ms from a thread."""
-
-    def __init__(self) -> None:
-        self.peak = 0
-        self._done = threading.Event()
-
-    def __enter__(self) -> PeakRss:
-        self.base = rss()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        while not self._done.is_set():
-            self.peak = max(self.peak, rss())
-            time.sleep(0.01)
-
-    def __exit__(self, *exc: object) -> None:
-        self._done.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss())
-
-    @property
-    def growth(self) -> int:
-        return self.peak - self.base
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -97,26 +40,8 @@ async def seeded(pool) -> AsyncIterator[tuple[list[str], str, str]]:
     rows, streamed in with COPY."""
     tag = uuid.uuid4().hex[:8]
     channels = [f"UCstreamexport{tag}{n:03d}" for n in range(CHANNELS)]
-    last = datetime.now(UTC).date()
-    first = last - timedelta(days=DAYS - 1)
-    observed = datetime.now(UTC)
-
-    # Generated a thousand rows at a time: memory the seeding freed would hide the export's own growth.
-    async def rows() -> AsyncIterator[bytes]:
-        for c, channel in enumerate(channels):
-            for start in range(0, DAYS, 1000):
-                yield "".join(
-                    f"{channel},{first + timedelta(days=d)},{1000 + d},{10 * d + c},{100 + d // 7},{observed}\n"
-                    for d in range(start, min(start + 1000, DAYS))
-                ).encode()
-
-    await pool.copy_to_table(
-        "youtube_account_daily",
-        source=rows(),
-        columns=["channel_id", "day", "subscribers", "views", "uploads", "observed_at"],
-        format="csv",
-    )
-    yield channels, first.isoformat(), last.isoformat()
+    first, last = await seed_daily_stats(pool, channels, DAYS)
+    yield channels, first, last
     await pool.execute("DELETE FROM youtube_account_daily WHERE channel_id = ANY($1)", channels)
 
 
