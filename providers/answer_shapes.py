@@ -103,6 +103,11 @@ _IG_V1_USER_READ = (
 )
 _IG_V1_PROFILE = _shape("user", _IG_V1_USER_READ, _IG_V1_USER)
 
+# A user node of Instagram's web user edges (followers, following, likers): every field it may carry.
+_WEB_USER_EDGE_NODE = (
+    "followed_by_viewer full_name id is_private is_verified profile_pic_url requested_by_viewer username"
+)
+
 # A post node of Instagram's web timeline edges (a profile's posts, its tagged posts, a hashtag's), as
 # arraybobo and the others answer it: every field it may carry.
 _WEB_TIMELINE_NODE = (
@@ -255,17 +260,17 @@ _OTHERS: dict[tuple[str, str], Shape] = {
     ("rapidapi-jotucker", "fetch_followers"): _shape(
         "data.user.edge_followed_by.edges.node",
         "full_name id is_private is_verified profile_pic_url username",
-        "followed_by_viewer full_name id is_private is_verified profile_pic_url requested_by_viewer username",
+        _WEB_USER_EDGE_NODE,
     ),
     ("rapidapi-jotucker", "fetch_following"): _shape(
         "data.user.edge_follow.edges.node",
         "full_name id is_private is_verified profile_pic_url username",
-        "followed_by_viewer full_name id is_private is_verified profile_pic_url requested_by_viewer username",
+        _WEB_USER_EDGE_NODE,
     ),
     ("rapidapi-jotucker", "fetch_post_likes"): _shape(
         "data.shortcode_media.edge_liked_by.edges.node",
         "id is_private is_verified profile_pic_url username",
-        "followed_by_viewer full_name id is_private is_verified profile_pic_url requested_by_viewer username",
+        _WEB_USER_EDGE_NODE,
     ),
     ("rapidapi-jotucker", "fetch_post_comments"): _shape(
         "data.shortcode_media.edge_media_to_parent_comment.edges.node",
