@@ -178,6 +178,22 @@ def beat_env(**values: object) -> dict[str, str]:
     return env
 
 
+def run_beat(
+    env: dict[str, str], *args: str, stdin: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``beat *args`` run to its end in a fresh interpreter with ``env``, its output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=timeout,
+        check=False,
+    )
+
+
 async def wait_terminal(pool: asyncpg.Pool, ids: Iterable[str], timeout: float) -> dict[str, str]:
     """Wait until every id has a terminal status; return id -> status (whatever it is at the deadline)."""
     ids = list(ids)

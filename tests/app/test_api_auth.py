@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import re
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -31,7 +30,7 @@ from core.api_keys import key_hash, new_key, parse_env_keys
 from core.settings import Settings, load_settings
 from core.topic_admin import all_topics, ensure_topics
 from providers.sandbox.seeds import sandbox_base_urls
-from tests.support import ROOT, BeatProcess, TcpProxy, beat_env, migrated_database, running_api
+from tests.support import ROOT, BeatProcess, TcpProxy, beat_env, migrated_database, run_beat, running_api
 from topics.flows import FLOWS
 
 # One key per scope by environment; the Postgres key of each test is made through `beat keys create`.
@@ -88,9 +87,7 @@ def bearer(key: str) -> dict[str, str]:
 
 
 def beat(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
+    return run_beat(env, *args, timeout=60)
 
 
 # One topic prefix for the module's facades: a role starts only once its topics exist.

@@ -13,7 +13,6 @@ import json
 import math
 import random
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -28,7 +27,7 @@ import httpx
 from core.api_keys import new_key
 from core.requests import TooLarge, check_fits, prepare
 from core.settings import Settings
-from tests.support import ROOT, TcpProxy, running_api, unique
+from tests.support import TcpProxy, run_beat, running_api, unique
 from topics.flows import FLOWS
 from topics.limits import INT32_MAX, INT32_MIN, MAX_TEXT, PARAM_INT_MAX, PARAM_INT_MIN
 
@@ -496,15 +495,7 @@ async def test_configured_disabled_flows_are_refused_at_the_api_and_by_beat_subm
 
     def submit(flow: str, param: str, **settings: str) -> subprocess.CompletedProcess:
         env = {**stack.env, **{f"BEAT_{k.upper()}": v for k, v in settings.items()}}
-        return subprocess.run(
-            [sys.executable, "-m", "app.cli", "submit", flow, param],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        return run_beat(env, "submit", flow, param, timeout=60)
 
     for result, reason, listed in (
         (await asyncio.to_thread(submit, "no_such_flow", f"channel_id={tag}"), "unknown flow", ENABLED),

@@ -4,8 +4,6 @@ spend they counted; and ``beat costs``."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -18,7 +16,7 @@ from providers.budgets import KEY_PREFIX
 from providers.sandbox.config import SandboxConfig
 from providers.sources import SOURCES
 from tests.conftest import isolated
-from tests.support import REDIS_URL, ROOT, BeatProcess, beat_env, partition_owners, produce_requests
+from tests.support import REDIS_URL, BeatProcess, beat_env, partition_owners, produce_requests, run_beat
 from topics import names
 
 BASIC = "refresh_profile_basic"
@@ -134,15 +132,7 @@ async def test_beat_costs_prints_spend_by_source_flow_or_credential(broker, data
     env = beat_env(kafka_url=broker, database_url=database_url)
 
     def costs(*args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "app.cli", "costs", *args],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = run_beat(env, "costs", *args, timeout=60)
         assert done.returncode == 0, done.stderr
         return done.stdout
 

@@ -19,20 +19,12 @@ from typer.main import get_command
 
 from app.cli import app
 from core.topic_admin import ensure_topics
-from tests.support import ROOT, TcpProxy, beat_env, unique
+from tests.support import ROOT, TcpProxy, beat_env, run_beat, unique
 from topics import names, registry
 
 
 def beat(*args: str, extra_env: dict[str, str] | None = None, **settings: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        env={**beat_env(**settings), **(extra_env or {})},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_beat({**beat_env(**settings), **(extra_env or {})}, *args, timeout=60)
 
 
 def one_line(result: subprocess.CompletedProcess) -> str:

@@ -4,7 +4,6 @@ naming them instead of failing obscurely."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import uuid
 
 import psycopg
@@ -12,21 +11,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from core.settings import Settings
 from core.topic_admin import all_topics
-from tests.support import ADMIN_URL, ROOT, beat_env, unique
+from tests.support import ADMIN_URL, beat_env, run_beat, unique
 from topics import names
 from topics.flows import FLOWS
 
 
 def beat(*args: str, **settings: object) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        env=beat_env(**settings),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_beat(beat_env(**settings), *args)
 
 
 def test_plan_lists_every_topic_with_the_configured_replication_and_retention():

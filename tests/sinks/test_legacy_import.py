@@ -22,7 +22,7 @@ import pytest
 
 from core.status_reads import read_status
 from sinks.legacy_import import DERIVED
-from tests.support import ADMIN_URL, FIXTURES, ROOT, beat_env, migrated_database
+from tests.support import ADMIN_URL, FIXTURES, ROOT, beat_env, migrated_database, run_beat
 
 POSTS = 3000  # generated instagram_post rows, besides the hand-made ones
 FIRST_REQUEST = 5_000_000_000  # past int32: the legacy ids are bigint
@@ -145,16 +145,7 @@ def beat_url() -> Iterator[str]:
 
 
 def beat(beat_url: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
-        env=beat_env(database_url=beat_url),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        input=stdin,
-        timeout=120,
-        check=False,
-    )
+    result = run_beat(beat_env(database_url=beat_url), *args, stdin=stdin)
     assert result.returncode == 0, result.stderr
     return result
 
